@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: MIT
+# Sluice -- one non-recursive build (after libbpf-bootstrap).
+#
+#   bpf/x.bpf.c --clang -target bpf--> $(OUTPUT)/x.bpf.o --bpftool gen skeleton--> $(OUTPUT)/x.skel.h
+#   user/**/*.c  --> $(OUTPUT)/libsluice.a (everything but the daemon's main)
+#   tools/*, tests/* link against libsluice.a
+#
+# Folder fragments (*/*.mk) add binaries to BINS. `make help` lists the targets.
+
+OUTPUT		?= .output
+ARCH		:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG		?= clang
+CC		?= cc
+BPFTOOL		?= bpftool
+PREFIX		?= /usr/local
+
+VMLINUX		:= vmlinux/$(ARCH)/vmlinux.h
+INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser
+CFLAGS		?= -O2 -g
+CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INCLUDES) \
+		   -D_GNU_SOURCE -MMD -MP
+BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
+LDLIBS		+= -lbpf -lxdp -lelf -lz -luring -lm -pthread
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DEFAULT_GOAL := all
+.PHONY: all clean help test bench check install run FORCE
+
+# Dependencies: tools/setup runs only when a package it names is missing.
+DEPS_STAMP := $(OUTPUT)/.deps
+$(DEPS_STAMP): tools/setup | $(OUTPUT)
+	$(call msg,SETUP,tools/setup)
+	$(Q)tools/setup
+	$(Q)touch $@
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tools:
+	$(Q)mkdir -p $@
+
+# ---- BPF objects and skeletons -------------------------------------------------------
+BPF_SRCS	:= $(wildcard bpf/*.bpf.c)
+BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS	:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS	:= $(wildcard bpf/*.bpf.h) include/sluice/abi.h include/sluice/gcra.h
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(DEPS_STAMP)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+# ---- user library --------------------------------------------------------------------
+USER_SRCS	:= $(filter-out user/sluiced.c,$(shell find user -name '*.c' 2>/dev/null))
+USER_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(USER_SRCS))
+LIBSLUICE	:= $(OUTPUT)/libsluice.a
+
+# Only the loader includes a skeleton, so only it waits for them.
+$(OUTPUT)/user/bpf_loader.o: $(BPF_SKELS)
+
+$(OUTPUT)/%.o: %.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBSLUICE): $(USER_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Fragments add to BINS (and to TEST_SRCS / BENCH_BINS) and bring their own link rules.
+BINS		:=
+TEST_SRCS	:=
+BENCH_BINS	:=
+include $(sort $(wildcard */*.mk tools/*/*.mk))
+
+all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
+
+test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, M failed, K skipped"
+	$(Q)tests/run
+
+bench: all $(BENCH_BINS) ## run the benchmarks (not tests) and print ratios to their anchors
+	$(Q)tools/bench/run
+
+check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
+	$(Q)tools/check
+
+install: all ## install sluicectl, sluiced and the BPF object under PREFIX
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
+	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/sluice/
+
+clean: ## remove the build directory
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+help: ## this list
+	@echo "Sluice build. Targets:"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 12
+	@echo "Variables: V=1 (show commands), OUTPUT=dir (build dir, default .output), CC, CLANG, PREFIX"
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* abi.h -- the kernel/user contract: every map, key, value and enum XDP and userspace share
+ *
+ * Included by bpf/ (after vmlinux.h) and by user/ and tools/ (after <linux/types.h>).
+ * No includes of its own, fixed-width __u32/__u64 only, no pointers, no bool.
+ * Any change to a layout or a meaning bumps SLUICE_ABI_VERSION; the loader refuses to
+ * reuse pinned maps written by a different version, and user code pins every size with
+ * _Static_assert (see user/abi_check.c), so drift breaks the build, never silently.
+ *
+ * Tenant slots: index into the tenant_* arrays. Slot 0 collects traffic that is not
+ * attributed to anyone (not for a service port, unparseable); slot 1 is the anonymous
+ * class (sources matching no tenant); named tenants start at SLUICE_SLOT_FIRST.
+ */
+#ifndef SLUICE_ABI_H
+#define SLUICE_ABI_H
+
+#define SLUICE_ABI_VERSION 1
+
+/* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
+#define SLUICE_MAP_CONFIG	"sl_config"	/* array[1]: struct sluice_config */
+#define SLUICE_MAP_PORTS	"sl_ports"	/* array[65536] by dst port: __u32 SLUICE_PORT_* mask */
+#define SLUICE_MAP_TENANT_CFG	"sl_tenant_cfg" /* array[SLUICE_MAX_TENANTS]: sluice_tenant_cfg */
+#define SLUICE_MAP_TENANT_STATE "sl_tenant_st"	/* mmapable array: struct sluice_tenant_state */
+#define SLUICE_MAP_SRC_EXACT	"sl_src_exact"	/* hash sluice_addr -> __u32 slot */
+#define SLUICE_MAP_SRC_PREFIX	"sl_src_prefix" /* LPM sluice_lpm_key -> __u32 slot */
+#define SLUICE_MAP_DENY_EXACT	"sl_deny_exact" /* hash sluice_addr -> struct sluice_deny */
+#define SLUICE_MAP_DENY_PREFIX	"sl_deny_prefix" /* LPM sluice_lpm_key -> struct sluice_deny */
+#define SLUICE_MAP_SRC_STATE	"sl_src_state"	/* LRU hash sluice_addr -> struct sluice_src */
+#define SLUICE_MAP_COUNTERS	"sl_counters"	/* per-CPU array by slot: struct sluice_counters */
+
+#define SLUICE_MAX_TENANTS	16384	/* slots, including the two reserved ones */
+#define SLUICE_MAX_SOURCES	65536	/* exact source addresses */
+#define SLUICE_MAX_PREFIXES	65536	/* source prefixes */
+#define SLUICE_MAX_DENY		65536	/* deny entries, each of exact and prefix */
+#define SLUICE_MAX_SRC_STATE	131072	/* LRU per-source state (cache + anonymous credits) */
+#define SLUICE_NAME_LEN		32	/* tenant name, NUL-terminated */
+
+#define SLUICE_SLOT_NONE	0	/* unattributed: not for a service port or unparsed */
+#define SLUICE_SLOT_ANON	1	/* anonymous sources (their limits: per source) */
+#define SLUICE_SLOT_FIRST	2	/* first named tenant */
+
+/* Service-port mask values in SLUICE_MAP_PORTS. */
+#define SLUICE_PORT_TCP		1u
+#define SLUICE_PORT_UDP		2u
+
+enum sluice_class {
+	SLUICE_CLASS_CRITICAL = 0,
+	SLUICE_CLASS_NORMAL = 1,
+	SLUICE_CLASS_LOW = 2,
+	SLUICE_CLASS_MAX = 3,
+};
+
+/* Index of a limit in sluice_tenant_cfg.limit[] and sluice_tenant_state.tat[]. */
+enum sluice_limit_kind {
+	SLUICE_LIMIT_SYN = 0,	/* new TCP connections/s (XDP) */
+	SLUICE_LIMIT_PKT = 1,	/* packets/s to service ports (XDP) */
+	SLUICE_LIMIT_REQ = 2,	/* HTTP requests/s (daemon, 429) */
+	SLUICE_LIMIT_CRIT = 3,	/* critical events/s (daemon, demotes to normal) */
+	SLUICE_LIMIT_MAX = 4,
+};
+
+/* Counter index in sluice_counters; one verdict per packet, every packet counted once. */
+enum sluice_verdict {
+	SLUICE_V_OTHER = 0,	/* passed untouched: not a service packet (slot NONE) */
+	SLUICE_V_PASS = 1,	/* service packet admitted */
+	SLUICE_V_DENY = 2,	/* dropped: source on the deny list */
+	SLUICE_V_SHED = 3,	/* dropped: emergency shedding of the source's class */
+	SLUICE_V_SYN_LIMIT = 4, /* dropped: SYN credit exhausted */
+	SLUICE_V_PKT_LIMIT = 5, /* dropped: packet credit exhausted */
+	SLUICE_V_MAX = 6,
+};
+
+enum sluice_shed_level {
+	SLUICE_SHED_NORMAL = 0,
+	SLUICE_SHED_THIN = 1,
+	SLUICE_SHED_EMERGENCY = 2, /* permille[] applied to SYNs, no new anonymous state */
+};
+
+/* sluice_config.shed_mode: who owns shed_level. */
+enum sluice_shed_mode {
+	SLUICE_SHED_AUTO = 0,	/* the daemon's overload controller */
+	SLUICE_SHED_MANUAL = 1, /* an operator; the controller leaves it alone */
+};
+
+/* sluice_config.flags */
+#define SLUICE_CFG_DRY_RUN	1u /* count verdicts, drop nothing */
+#define SLUICE_CFG_NO_CACHE	2u /* resolve every packet from the maps (benchmarks) */
+
+/* Global run-time configuration, the single entry of SLUICE_MAP_CONFIG. */
+struct sluice_config {
+	__u32 abi_version;		/* SLUICE_ABI_VERSION, written by the loader */
+	__u32 shed_level;		/* enum sluice_shed_level */
+	__u32 shed_mode;		/* enum sluice_shed_mode */
+	__u32 flags;			/* SLUICE_CFG_* */
+	__u32 permille[SLUICE_CLASS_MAX]; /* SYN drop share per class at EMERGENCY, 0..1000 */
+	__u32 generation;		/* bumped on every source/prefix/deny change */
+	__u64 revalidate_ns;		/* max age of a cached source resolution (0: 1 s) */
+};
+
+/* One GCRA limit: interval_ns = 1e9 / rate; burst = credits banked when idle.
+ * interval_ns == 0 means unlimited. See include/sluice/gcra.h. */
+struct sluice_limit {
+	__u64 interval_ns;
+	__u64 burst;
+};
+
+/* Per-tenant configuration, SLUICE_MAP_TENANT_CFG[slot]. */
+struct sluice_tenant_cfg {
+	char name[SLUICE_NAME_LEN];	/* "" = free slot */
+	struct sluice_limit limit[SLUICE_LIMIT_MAX];
+	__u32 class;			/* enum sluice_class */
+	__u32 flags;			/* reserved, 0 */
+};
+
+/* Per-tenant GCRA state, SLUICE_MAP_TENANT_STATE[slot]: one cache line, updated with
+ * compare-and-swap by the XDP program (SYN, PKT) and the daemon (REQ, CRIT) alike. */
+struct sluice_tenant_state {
+	__u64 tat[SLUICE_LIMIT_MAX];	/* theoretical arrival time, CLOCK_MONOTONIC ns */
+	__u64 _pad[4];
+} __attribute__((aligned(64)));
+
+/* An address, IPv4 stored IPv4-mapped (::ffff:a.b.c.d), network byte order. */
+struct sluice_addr {
+	__u8 a[16];
+};
+
+/* LPM trie key: prefixlen counts bits of the 16-byte (IPv4-mapped) address, so an
+ * IPv4 /24 is prefixlen 96 + 24 = 120. */
+struct sluice_lpm_key {
+	__u32 prefixlen;
+	__u8 a[16];
+};
+
+/* Deny entry: drop until expires_ns (CLOCK_MONOTONIC); 0 = never expires. */
+struct sluice_deny {
+	__u64 expires_ns;
+	__u64 added_ns;
+};
+
+/* Per-source state in SLUICE_MAP_SRC_STATE: the cached resolution of a source (tenant slot
+ * and deny deadline, valid while generation matches the config and it is younger than
+ * revalidate_ns) and, for anonymous sources, their own SYN and PKT credits. */
+struct sluice_src {
+	__u32 slot;
+	__u32 generation;
+	__u64 resolved_ns;
+	__u64 deny_until_ns;		/* 0: not denied; ~0: denied forever */
+	__u64 tat[2];			/* SYN, PKT: anonymous sources only */
+};
+
+/* Per-CPU counters of one slot, indexed by enum sluice_verdict. */
+struct sluice_counters {
+	__u64 packets[SLUICE_V_MAX];
+	__u64 bytes[SLUICE_V_MAX];
+};
+
+#endif /* SLUICE_ABI_H */

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+/* test_progs.c -- the test runner: run each discovered test in a child, report, summarise
+ *
+ * Usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS]
+ *   -t  run tests whose name, or "test/subtest", starts with one of the NAMEs
+ *   -v  show every test's output, not only failing ones
+ *   -l  list test names
+ *   -T  per-test timeout (default 600 s; a test that times out fails)
+ *
+ * Counting: a test with subtests counts each subtest; a test without counts once. A
+ * test is skipped when it (or every subtest it ran) called test__skip(). The last line
+ * is "tests: N passed, M failed, K skipped"; the exit status is 1 if anything failed.
+ * Children report through a shared anonymous mapping, so a crashing test is a failure
+ * of that test only and its captured output (up to the crash) is still shown.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_progs.h"
+
+struct test_def {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define DEFINE_TEST(n) void test_##n(void);
+#include "tests.h"
+#undef DEFINE_TEST
+#define DEFINE_TEST(n) { #n, test_##n },
+static const struct test_def tests[] = {
+#include "tests.h"
+};
+#undef DEFINE_TEST
+
+#define MAX_SUBTESTS 256
+
+/* Shared with the child running the test. */
+struct shared_result {
+	int nsub;
+	int cur;			/* -1: the test body itself */
+	int top_failed, top_skipped;
+	char sub_name[MAX_SUBTESTS][64];
+	char sub_failed[MAX_SUBTESTS];
+	char sub_skipped[MAX_SUBTESTS];
+	char skip_reason[MAX_SUBTESTS + 1][160];
+};
+
+bool test__verbose;
+static struct shared_result *res;
+static const char *cur_test;
+static char **filters;
+static int nfilters;
+static char tmpdir[PATH_MAX];
+static char outdir[PATH_MAX];
+
+/* A filter "a" selects every test whose name starts with a, with all its subtests;
+ * "a/x" selects test a exactly and its subtests whose names start with x. */
+static bool filter_match(const char *f, const char *test, const char *sub)
+{
+	const char *slash = strchr(f, '/');
+
+	if (!slash)
+		return !strncmp(test, f, strlen(f));
+	if (strlen(test) != (size_t)(slash - f) || strncmp(test, f, slash - f))
+		return false;
+	return !sub || !strncmp(sub, slash + 1, strlen(slash + 1));
+}
+
+static bool name_selected(const char *test, const char *sub)
+{
+	int i;
+
+	if (!nfilters)
+		return true;
+	for (i = 0; i < nfilters; i++)
+		if (filter_match(filters[i], test, sub))
+			return true;
+	return false;
+}
+
+bool test__start_subtest(const char *name)
+{
+	int i;
+
+	if (!name_selected(cur_test, name))
+		return false;
+	if (res->nsub >= MAX_SUBTESTS) {
+		fprintf(stdout, "test_progs: too many subtests in %s\n", cur_test);
+		res->top_failed = 1;
+		return false;
+	}
+	i = res->nsub++;
+	res->cur = i;
+	snprintf(res->sub_name[i], sizeof(res->sub_name[i]), "%s", name);
+	fflush(stdout);
+	return true;
+}
+
+void test__fail(void)
+{
+	if (res->cur >= 0)
+		res->sub_failed[res->cur] = 1;
+	else
+		res->top_failed = 1;
+}
+
+void test__skip(const char *fmt, ...)
+{
+	int slot = res->cur >= 0 ? res->cur + 1 : 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->skip_reason[slot], sizeof(res->skip_reason[slot]), fmt, ap);
+	va_end(ap);
+	if (res->cur >= 0)
+		res->sub_skipped[res->cur] = 1;
+	else
+		res->top_skipped = 1;
+}
+
+bool test__require_root(void)
+{
+	if (geteuid() != 0) {
+		test__skip("needs root (BPF, network namespaces)");
+		return false;
+	}
+	if (access("/sys/fs/bpf", F_OK)) {
+		test__skip("bpffs not mounted at /sys/fs/bpf");
+		return false;
+	}
+	return true;
+}
+
+const char *test__tmpdir(void)
+{
+	return tmpdir;
+}
+
+const char *test__outdir(void)
+{
+	return outdir;
+}
+
+static void run_child(const struct test_def *t, int capture_fd)
+{
+	dup2(capture_fd, STDOUT_FILENO);
+	dup2(capture_fd, STDERR_FILENO);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	cur_test = t->name;
+	srand(getpid());
+	t->fn();
+	fflush(stdout);
+	fflush(stderr);
+	_exit(0);
+}
+
+static void dump_capture(int fd)
+{
+	char buf[8192];
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+}
+
+static void rm_rf(const char *path)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd))
+		fprintf(stderr, "test_progs: could not remove %s\n", path);
+}
+
+struct totals {
+	int passed, failed, skipped;
+};
+
+static const char *verdict(bool failed, bool skipped)
+{
+	return failed ? "FAIL" : skipped ? "SKIP" : "OK";
+}
+
+/* Run test t in a child and add its leaf results to *tot. */
+static void run_test(int num, const struct test_def *t, int timeout_s, struct totals *tot)
+{
+	char capture_path[] = "/tmp/test_progs.XXXXXX";
+	int fd = mkstemp(capture_path), status = 0, i;
+	bool crashed = false, timed_out = false;
+	struct timespec t0, t1;
+	pid_t pid;
+
+	unlink(capture_path);
+	memset(res, 0, sizeof(*res));
+	res->cur = -1;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sluice-test-%s-%d", t->name, getpid());
+	rm_rf(tmpdir);
+	mkdir(tmpdir, 0755);
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	if (pid == 0)
+		run_child(t, fd);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > timeout_s) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			timed_out = true;
+			break;
+		}
+		usleep(2000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		crashed = true;
+		if (res->cur >= 0)
+			res->sub_failed[res->cur] = 1;
+		else
+			res->top_failed = 1;
+	}
+
+	bool any_fail = res->top_failed;
+	for (i = 0; i < res->nsub; i++)
+		any_fail |= res->sub_failed[i];
+	if (any_fail || test__verbose)
+		dump_capture(fd);
+	close(fd);
+	if (crashed)
+		printf("%s: %s\n", t->name,
+		       timed_out ? "timed out" :
+		       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited non-zero");
+
+	for (i = 0; i < res->nsub; i++) {
+		bool f = res->sub_failed[i] || res->top_failed;
+		bool s = !f && (res->sub_skipped[i] || res->top_skipped);
+
+		printf("#%d/%d %s/%s:%s", num, i + 1, t->name, res->sub_name[i], verdict(f, s));
+		if (s)
+			printf(" (%s)", res->skip_reason[i + 1][0] ? res->skip_reason[i + 1] :
+			       res->skip_reason[0]);
+		printf("\n");
+		tot->failed += f;
+		tot->skipped += s;
+		tot->passed += !f && !s;
+	}
+	if (!res->nsub) {
+		printf("#%d %s:%s", num, t->name, verdict(res->top_failed, res->top_skipped));
+		if (!res->top_failed && res->top_skipped)
+			printf(" (%s)", res->skip_reason[0]);
+		printf("\n");
+		tot->failed += res->top_failed;
+		tot->skipped += !res->top_failed && res->top_skipped;
+		tot->passed += !res->top_failed && !res->top_skipped;
+	} else if (res->top_failed && !crashed) {
+		tot->failed++;
+		printf("#%d %s:FAIL (outside subtests)\n", num, t->name);
+	}
+	if (test__verbose)
+		printf("#%d %s: %.2fs\n", num, t->name,
+		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	rm_rf(tmpdir);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct totals tot = {};
+	int opt, timeout_s = 600, ran = 0;
+	size_t i;
+	char *sp, *tok, *self;
+
+	while ((opt = getopt(argc, argv, "vlt:T:")) != -1) {
+		switch (opt) {
+		case 'v':
+			test__verbose = true;
+			break;
+		case 'l':
+			for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+				printf("%s\n", tests[i].name);
+			return 0;
+		case 't':
+			for (tok = strtok_r(optarg, ",", &sp); tok; tok = strtok_r(NULL, ",", &sp)) {
+				filters = realloc(filters, sizeof(*filters) * (nfilters + 1));
+				filters[nfilters++] = tok;
+			}
+			break;
+		case 'T':
+			timeout_s = atoi(optarg);
+			if (timeout_s <= 0) {
+				fprintf(stderr, "test_progs: -T %s: want a positive number of seconds\n",
+					optarg);
+				return 2;
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	self = realpath("/proc/self/exe", NULL);
+	snprintf(outdir, sizeof(outdir), "%s", self ? self : ".");
+	if (strrchr(outdir, '/'))
+		*strrchr(outdir, '/') = 0;
+	free(self);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED) {
+		perror("test_progs: mmap");
+		return 1;
+	}
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (!name_selected(tests[i].name, NULL))
+			continue;
+		ran++;
+		run_test((int)i + 1, &tests[i], timeout_s, &tot);
+	}
+	if (nfilters && !ran)
+		fprintf(stderr, "test_progs: no test matches the -t filter\n");
+	printf("tests: %d passed, %d failed, %d skipped\n", tot.passed, tot.failed, tot.skipped);
+	return tot.failed || (nfilters && !ran) ? 1 : 0;
+}

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: MIT
+# tests/tests.mk -- the test_progs runner and every test linked into it.
+TEST_LIB_SRCS	:= $(wildcard tests/lib/*.c)
+TEST_SRCS	+= $(wildcard tests/prog_tests/*.c tests/unit/*.c tests/integration/*.c \
+			      tests/scenario/*.c)
+TEST_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(TEST_LIB_SRCS) $(TEST_SRCS))
+TEST_BINS	+= $(OUTPUT)/test_progs
+
+# ASSERT_EQ(x, 0, ...) on unsigned x is the idiom; comparing mixed signs is intended there.
+$(TEST_OBJS): CFLAGS += -Itests/lib -I$(OUTPUT)/tests -Wno-sign-compare
+
+# The table of tests: every `void test_<name>(void)` definition, one DEFINE_TEST each.
+$(OUTPUT)/tests/tests.h: $(TEST_SRCS) | $(OUTPUT)/tests
+	$(call msg,GEN,$@)
+	$(Q)grep -h -o '^void test_[A-Za-z0-9_]*(void)' $(TEST_SRCS) /dev/null | \
+		sed 's/^void test_\(.*\)(void)/DEFINE_TEST(\1)/' > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
+
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(LIBSLUICE)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

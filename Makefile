@@ -15,13 +15,14 @@ BPFTOOL		?= bpftool
 PREFIX		?= /usr/local
 
 VMLINUX		:= vmlinux/$(ARCH)/vmlinux.h
-INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser
+INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser -I/usr/include/postgresql
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INCLUDES) \
 		   -D_GNU_SOURCE -MMD -MP
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
-LDLIBS		+= -lbpf -lxdp -lelf -lz -luring -lm -pthread
+LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \
+		   -lcurl -lrdkafka -lm -pthread
 
 ifeq ($(V),1)
 Q =

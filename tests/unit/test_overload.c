@@ -92,45 +92,44 @@ static void subtest_between_half_and_threshold_holds(void)
 	ASSERT_EQ(o.state, OVERLOAD_THIN, "hysteresis band keeps thin");
 }
 
+/* Feed n samples of normal-class lag hot_ms for `hot` of every `period` samples (else
+ * 50 ms); count state changes and the shortest time from entering THIN to leaving it. */
+static int swing(struct overload *o, uint64_t *t, int n, int period, int hot, uint64_t *min_gap)
+{
+	uint64_t last_change = 0;
+	int changes = 0;
+	bool ch;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t lag = (i % period) >= period - hot ? 350 * MS : 50 * MS;
+
+		feed(o, *t += 10 * MS, 0, lag, &ch);
+		if (!ch)
+			continue;
+		if (last_change && o->state == OVERLOAD_NORMAL && *t - last_change < *min_gap)
+			*min_gap = *t - last_change;
+		last_change = *t;
+		changes++;
+	}
+	return changes;
+}
+
 static void subtest_flapping_guard(void)
 {
 	struct overload_config c = cfg_ms();
 	struct overload o;
-	bool ch;
-	uint64_t t = SEC, last_change = 0, min_gap = ~0ULL;
-	int changes = 0;
+	uint64_t t = SEC, min_gap = ~0ULL;
+	int changes;
 
-	overload_init(&o, &c, t);
 	/* lag swinging 50 ms <-> 350 ms around the 300 ms threshold every 40 ms */
-	for (int i = 0; i < 500; i++) {
-		uint64_t lag = (i / 4) % 2 ? 350 * MS : 50 * MS;
-
-		feed(&o, t += 10 * MS, 0, lag, &ch);
-		if (ch) {
-			if (last_change && o.state == OVERLOAD_NORMAL && t - last_change < min_gap)
-				min_gap = t - last_change;
-			last_change = t;
-			changes++;
-		}
-	}
+	overload_init(&o, &c, t);
+	changes = swing(&o, &t, 500, 8, 4, &min_gap);
 	ASSERT_LE(changes, 1, "oscillation never stays calm for a hold: entered thin once");
 	ASSERT_EQ(o.state, OVERLOAD_THIN, "stays thin");
 
 	/* slower swing: 300 ms calm, 100 ms hot -> steps down only after full holds */
 	overload_init(&o, &c, t);
-	last_change = 0;
-	changes = 0;
-	for (int i = 0; i < 1000; i++) {
-		uint64_t lag = (i % 40) < 30 ? 50 * MS : 350 * MS;
-
-		feed(&o, t += 10 * MS, 0, lag, &ch);
-		if (ch) {
-			if (last_change && o.state == OVERLOAD_NORMAL && t - last_change < min_gap)
-				min_gap = t - last_change;
-			last_change = t;
-			changes++;
-		}
-	}
+	changes = swing(&o, &t, 1000, 40, 10, &min_gap);
 	ASSERT_GT(changes, 2, "it does change state");
 	ASSERT_GE(min_gap, c.hold_ns, "never steps down faster than the hold time");
 }

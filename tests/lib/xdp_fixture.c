@@ -213,6 +213,24 @@ __u64 xfx_tat(struct xfx *x, __u32 slot, __u32 kind)
 	return ts.tat[kind];
 }
 
+void xfx_run_subtests(const struct xfx_subtest *subs, size_t n, bool (*setup)(struct xfx *x))
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct xfx x;
+
+		if (!test__start_subtest(subs[i].name))
+			continue;
+		/* a private instance per subtest: no entry of one case can answer another */
+		if (!xfx_open(&x))
+			continue;
+		if (!setup || setup(&x))
+			subs[i].fn(&x);
+		xfx_close(&x);
+	}
+}
+
 __u64 xfx_now(void)
 {
 	struct timespec ts;

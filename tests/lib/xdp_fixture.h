@@ -59,6 +59,13 @@ int xfx_src_state(struct xfx *x, const char *addr, struct sluice_src *out);
 /* tat[kind] of slot's shared state. */
 __u64 xfx_tat(struct xfx *x, __u32 slot, __u32 kind);
 
+/* A subtest on its own private instance; setup (may be NULL) prepares the maps first. */
+struct xfx_subtest {
+	const char *name;
+	void (*fn)(struct xfx *x);
+};
+void xfx_run_subtests(const struct xfx_subtest *subs, size_t n, bool (*setup)(struct xfx *x));
+
 /* CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads. */
 __u64 xfx_now(void);
 

@@ -242,27 +242,12 @@ static void subtest_no_cache(struct xfx *x)
 
 void test_xdp_resolve(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(struct xfx *x);
-	} subs[] = {
+	static const struct xfx_subtest subs[] = {
 		{ "deny_exact", subtest_deny_exact },	  { "deny_prefix", subtest_deny_prefix },
 		{ "deny_expiry", subtest_deny_expiry },	  { "tenant_exact", subtest_tenant_exact },
 		{ "tenant_prefix", subtest_tenant_prefix }, { "anonymous", subtest_anonymous },
 		{ "revalidate", subtest_revalidate },	  { "no_cache", subtest_no_cache },
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		struct xfx x;
-
-		if (!test__start_subtest(subs[i].name))
-			continue;
-		/* a private instance per subtest: no entry of one case can answer another */
-		if (!xfx_open(&x))
-			continue;
-		if (setup(&x))
-			subs[i].fn(&x);
-		xfx_close(&x);
-	}
+	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);
 }

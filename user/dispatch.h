@@ -23,6 +23,7 @@
 
 #define DISPATCH_CLASSES QUEUE_CLASS_MAX
 #define DISPATCH_ALL_CLASSES ((1u << DISPATCH_CLASSES) - 1)
+#define DISPATCH_WEIGHT_MAX 1000000u /* class weight sum, quantum, tenant weight */
 
 struct dispatch_cfg {
 	uint32_t weight[DISPATCH_CLASSES];	/* shares; 0 = only aging serves it (0,0,0: 70/25/5) */
@@ -64,8 +65,9 @@ struct dispatch_stats {
 	struct dispatch_class_stats cls[DISPATCH_CLASSES];
 };
 
-/* Set up an empty dispatcher; cfg NULL = defaults. -EINVAL for a weight sum of 0 with no
- * aging bound on any class (nothing could ever be served); nothing to undo on failure. */
+/* Set up an empty dispatcher; cfg NULL = defaults (all weights 0 and no aging also means the
+ * default weights). -EINVAL when the weight sum or quantum passes DISPATCH_WEIGHT_MAX;
+ * nothing to undo on failure. */
 int dispatch_init(struct dispatch *d, const struct dispatch_cfg *cfg);
 /* Free the dispatcher's tables. Entries still inside are not freed: drain them first. */
 void dispatch_fini(struct dispatch *d);
@@ -82,7 +84,8 @@ uint64_t dispatch_next_due(const struct dispatch *d);
 uint64_t dispatch_count(const struct dispatch *d);
 /* Remove one entry (any order) for shutdown/drain; NULL when empty. */
 struct queue_entry *dispatch_take_any(struct dispatch *d);
-/* Give tenant a DRR weight in class (quantum multiplier, >= 1). -EINVAL, -ENOMEM. */
+/* Give tenant a DRR weight in class (quantum multiplier, 1..DISPATCH_WEIGHT_MAX).
+ * -EINVAL, -ENOMEM. */
 int dispatch_set_tenant_weight(struct dispatch *d, uint32_t class, uint32_t tenant,
 			       uint32_t weight);
 /* Snapshot depth, parked retries, lag and counters per class. */

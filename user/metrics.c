@@ -319,6 +319,16 @@ static void print_escaped(FILE *o, const char *s, bool label)
 	}
 }
 
+/* The shortest %g that reads back as the same double: le="0.00025", not 0.000250000...1 */
+static void format_shortest(char *buf, size_t len, double v)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
 static void print_value(FILE *o, double v)
 {
 	if (isinf(v))
@@ -327,8 +337,12 @@ static void print_value(FILE *o, double v)
 		fputs("NaN", o);
 	else if (v == (double)(int64_t)v && fabs(v) < 1e15)
 		fprintf(o, "%lld", (long long)v);
-	else
-		fprintf(o, "%.17g", v);
+	else {
+		char buf[32];
+
+		format_shortest(buf, sizeof(buf), v);
+		fputs(buf, o);
+	}
 }
 
 /* name{labels[,le="x"]} */
@@ -358,7 +372,7 @@ static void print_histogram(FILE *o, const struct metric_family *f, const struct
 
 	for (int i = 0; i < f->nbuckets; i++) {
 		cum += __atomic_load_n(&s->buckets[i], __ATOMIC_RELAXED);
-		snprintf(le, sizeof(le), "%.17g", f->bounds[i]);
+		format_shortest(le, sizeof(le), f->bounds[i]);
 		print_head(o, f->name, "_bucket", s, le);
 		fprintf(o, " %llu\n", (unsigned long long)(cum < count ? cum : count));
 	}

@@ -72,6 +72,10 @@ static const struct opt opts[] = {
 	  OPT_INT, S(deny_after), 0, 100000000, "0" },
 	{ "deny-secs", "S", "how long such a deny lasts", OPT_INT, S(deny_secs), 1, 86400 * 365,
 	  "60" },
+	{ "queue-max-entries", "N", "unacknowledged events before the queue is full (503), 0 = none",
+	  OPT_INT, S(queue_max_entries), 0, 1LL << 40, "0" },
+	{ "queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
+	  OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0" },
 	{ "retry-after-503", "S", "Retry-After seconds when the queue refuses an event", OPT_INT,
 	  S(retry_after_503), 1, 3600, "1" },
 };

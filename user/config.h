@@ -40,7 +40,9 @@ struct sluiced_cfg {
 	long long drain_timeout_ms;
 	long long deny_after;		/* consecutive 429s of a tenant before the deny list */
 	long long deny_secs;
-	long long retry_after_503;	/* seconds in Retry-After when the queue refuses */
+	long long retry_after_503;
+	long long queue_max_entries;	/* journal "full" limits, 0 = none */
+	long long queue_max_bytes;	/* seconds in Retry-After when the queue refuses */
 };
 
 /* Fill c from defaults, the config file named by --config (if any) and argv. Returns 0,

@@ -32,6 +32,8 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "queue/journal.h"
+#include "queue/queue.h"
 #include "tenants.h"
 
 #define MAX_THREADS 256
@@ -50,7 +52,97 @@ struct daemon {
 	int nthreads;
 	char xdp_state[1100];
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
+	struct queue *q;
+	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 };
+
+/* ---- the journal behind the router's queue interface ------------------------------- */
+
+struct append_ctx {
+	struct daemon *d;
+	ingress_durable_fn *done;
+	void *arg;
+};
+
+static void journal_done(void *arg, int err, uint64_t id)
+{
+	struct append_ctx *a = arg;
+
+	__atomic_store_n(&a->d->q_err, err, __ATOMIC_RELAXED);
+	a->done(a->arg, err, id);
+	free(a);
+}
+
+static int journal_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
+			  void *arg)
+{
+	struct daemon *d = q;
+	struct queue_rec rec = { .class = ev->class, .tenant = ev->tenant_slot,
+				 .len = (uint32_t)ev->body_len, .data = ev->body };
+	struct append_ctx *a = malloc(sizeof(*a));
+	int err;
+
+	if (!a)
+		return -ENOMEM;
+	*a = (struct append_ctx){ d, done, arg };
+	err = queue_append(d->q, &rec, journal_done, a);
+	if (err) {
+		free(a);
+		if (err != -ENOSPC) /* full is a state of the queue, not a failure */
+			__atomic_store_n(&d->q_err, err, __ATOMIC_RELAXED);
+	}
+	return err;
+}
+
+static int journal_writable(void *q, const char **why)
+{
+	struct daemon *d = q;
+	struct queue_stats st;
+	int err = __atomic_load_n(&d->q_err, __ATOMIC_RELAXED);
+
+	if (err) {
+		*why = err == -ENOSPC ? "journal disk full" : "journal write failed";
+		return err;
+	}
+	if (queue_stats(d->q, &st))
+		return (*why = "journal stats unavailable", -EIO);
+	if ((st.max_entries && st.entries >= st.max_entries) ||
+	    (st.max_bytes && st.bytes >= st.max_bytes))
+		return (*why = "journal full", -ENOSPC);
+	return 0;
+}
+
+static uint64_t journal_depth(void *q)
+{
+	struct queue_stats st;
+
+	return queue_stats(((struct daemon *)q)->q, &st) ? 0 : st.entries;
+}
+
+static int open_journal(struct daemon *d)
+{
+	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
+				  .max_entries = (uint64_t)d->cfg.queue_max_entries,
+				  .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				  .max_record = (uint32_t)d->cfg.max_body };
+
+	if (!d->cfg.journal_dir[0]) {
+		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
+			 "");
+		return 0;
+	}
+	d->q = journal_open(&jc);
+	if (!d->q) {
+		fprintf(stderr, "sluiced: --journal-dir %s: %s\n", d->cfg.journal_dir,
+			strerror(errno));
+		return -errno;
+	}
+	d->router.queue = (struct ingress_queue){ .q = d, .append = journal_append,
+						  .writable = journal_writable,
+						  .depth = journal_depth };
+	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
+	return 0;
+}
 
 static const char *const verdict_names[SLUICE_V_MAX] = { "other",     "pass",	   "deny",
 							  "shed",      "syn_limit", "pkt_limit" };
@@ -279,6 +371,8 @@ static int setup(struct daemon *d)
 	if ((ret = router_init(&d->router, &d->cfg, &d->tenants, d->adm, d->m)))
 		return ret;
 	d->router.xdp_state = d->xdp_state;
+	if ((ret = open_journal(d)))
+		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
 	d->f_reloads = metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
 				      "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
@@ -297,6 +391,8 @@ static int setup(struct daemon *d)
 
 static void teardown(struct daemon *d)
 {
+	/* first the queue: it delivers every outstanding completion into the loops' inboxes */
+	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);
 	admission_free(d->adm);

@@ -39,8 +39,8 @@ static void print_shed(const struct sluice_config *cfg)
 	printf("\n");
 }
 
-/* --permille CLASS=N (N in 0..1000) into cfg. */
-static void apply_permille(const struct ctl_args *a, struct sluice_config *cfg)
+/* --permille CLASS=N (N in 0..1000) into pm[class]; classes not given stay -1. */
+static void parse_permille(const struct ctl_args *a, int pm[SLUICE_CLASS_MAX])
 {
 	int i, n = ctl_opt_count(a, "permille");
 
@@ -58,26 +58,29 @@ static void apply_permille(const struct ctl_args *a, struct sluice_config *cfg)
 		snprintf(what, sizeof(what), "--permille %s: class", s);
 		k = ctl_parse_class(what, cls);
 		snprintf(what, sizeof(what), "--permille %s: share", s);
-		cfg->permille[k] = (__u32)ctl_parse_uint(what, eq + 1, 0, 1000);
+		pm[k] = (int)ctl_parse_uint(what, eq + 1, 0, 1000);
 	}
 }
 
 static int run_shed_set(struct ctl *c, const struct ctl_args *a)
 {
 	const char *level = a->pos[0];
+	int pm[SLUICE_CLASS_MAX] = { -1, -1, -1 }, ret;
 	struct sluice_config cfg;
-	__u32 l;
-	int ret;
+	__u32 l, k;
 
 	for (l = 0; l <= SLUICE_SHED_EMERGENCY; l++)
 		if (!strcmp(level, ctl_shed_name(l)))
 			break;
 	if (l > SLUICE_SHED_EMERGENCY && strcmp(level, "auto"))
 		ctl_bad_arg("shed set %s: expected normal, thin, emergency or auto", level);
+	parse_permille(a, pm);
 	ret = ctl_config_read(c, &cfg);
 	if (ret)
 		return ctl_fail("shed set: read config: %s", strerror(-ret));
-	apply_permille(a, &cfg);
+	for (k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (pm[k] >= 0)
+			cfg.permille[k] = (__u32)pm[k];
 	if (l <= SLUICE_SHED_EMERGENCY) {
 		cfg.shed_level = l;
 		cfg.shed_mode = SLUICE_SHED_MANUAL;

@@ -125,9 +125,11 @@ static int run_add(struct ctl *c, const struct ctl_args *a)
 
 static int run_set(struct ctl *c, const struct ctl_args *a)
 {
-	struct sluice_tenant_cfg tc;
-	int slot = ctl_tenant_need(c, a->pos[0], &tc), ret;
+	struct sluice_tenant_cfg tc = {};
+	int slot, ret;
 
+	apply_limits(a, &tc); /* bad values fail before any map is touched */
+	slot = ctl_tenant_need(c, a->pos[0], &tc);
 	apply_limits(a, &tc);
 	ret = write_cfg(c, slot, &tc);
 	if (ret)
@@ -371,17 +373,16 @@ static int run_show(struct ctl *c, const struct ctl_args *a)
 }
 
 #define LIMIT_OPTS(kind, what)                                                                 \
-	{ kind "-rate", "RATE", 0, what " rate: 1000, 1000/s, 60000/min or unlimited" },       \
+	{ kind "-rate", "RATE", 0, what ": 1000, 1000/s, 60000/min or unlimited" },            \
 	{                                                                                      \
-		kind "-burst", "N", 0, what " burst: credits banked when idle (default: 1 s of " \
-					    "the rate)"                                        \
+		kind "-burst", "N", 0, "credits banked when idle (default: 1 s of the rate)"   \
 	}
 
 static const struct ctl_opt limit_opts[] = {
-	LIMIT_OPTS("syn", "new TCP connections/s (XDP)"),
-	LIMIT_OPTS("pkt", "packets/s to service ports (XDP)"),
-	LIMIT_OPTS("req", "HTTP requests/s (sluiced)"),
-	LIMIT_OPTS("crit", "critical events/s (sluiced; above it events are demoted)"),
+	LIMIT_OPTS("syn", "new TCP connections to service ports (XDP)"),
+	LIMIT_OPTS("pkt", "packets to service ports (XDP)"),
+	LIMIT_OPTS("req", "HTTP requests (sluiced, answers 429)"),
+	LIMIT_OPTS("crit", "critical events (sluiced, demotes the rest to normal)"),
 	{ "class", "CLASS", 0, "critical, normal or low (shedding drops low first)" },
 	{ NULL },
 };

@@ -34,7 +34,8 @@ struct pgh_bouncer {
 };
 
 struct pgh_options {
-	bool fsync;		/* default off: tests crash the server, not the kernel */
+	bool fsync;		/* default off: tests crash the server, not the kernel;
+				 * synchronous_commit is always on */
 	int max_connections;	/* 0: 100 */
 };
 

@@ -285,19 +285,20 @@ static int send_simple(PGconn *c, const char *sql)
 
 int pg_batch_send(PGconn *c, struct pg_batch *b, int statement_timeout_ms)
 {
-	char set[64];
-	int ret = 0;
+	char set[160];
+	int ret = 0, n;
 
 	b->failed = false;
 	b->dl_done = false;
 	b->sqlstate[0] = b->error[0] = 0;
 	if (b->kind == PG_BATCH_EVENTS || b->kind == PG_BATCH_DEAD_LETTER) {
-		ret = send_simple(c, "BEGIN");
-		if (!ret && statement_timeout_ms > 0) {
-			snprintf(set, sizeof(set), "SET LOCAL statement_timeout = %d",
-				 statement_timeout_ms);
-			ret = send_simple(c, set);
-		}
+		/* COMMIT must mean durable whatever the server's default (a batch is acked on
+		 * it), and a stalled table must cancel the statement rather than hold the batch */
+		n = snprintf(set, sizeof(set), "SELECT set_config('synchronous_commit', 'on', true)");
+		if (statement_timeout_ms > 0)
+			snprintf(set + n, sizeof(set) - n,
+				 ", set_config('statement_timeout', '%d', true)", statement_timeout_ms);
+		ret = send_simple(c, "BEGIN") ?: send_simple(c, set);
 		if (!ret)
 			ret = b->kind == PG_BATCH_EVENTS ? send_events(c, b) :
 							   send_dead_letter(c, b);
@@ -346,7 +347,8 @@ static void take_result(struct pg_batch *b, PGresult *res)
 		snprintf(b->sqlstate, sizeof(b->sqlstate), "%s", state ? state : "");
 		snprintf(b->error, sizeof(b->error), "%s", PQresultErrorMessage(res));
 		b->error[strcspn(b->error, "\n")] = 0;
-	} else if (st == PGRES_TUPLES_OK && b->kind == PG_BATCH_EVENTS && PQnfields(res) == 2) {
+	} else if (st == PGRES_TUPLES_OK && b->kind == PG_BATCH_EVENTS && PQnfields(res) == 2 &&
+		   !strcmp(PQfname(res, 0), "tenant")) {
 		for (int i = 0; i < PQntuples(res); i++) {
 			struct pg_wrow *r = find_row(b, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
 

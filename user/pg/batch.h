@@ -3,9 +3,10 @@
  *
  * A batch is sent as one pipeline of unnamed statements ending in one Sync, so it costs one
  * round trip and PgBouncer (transaction pooling, one Sync in flight) keeps it on one server:
- *   events:      BEGIN; SET LOCAL statement_timeout; INSERT ... ON CONFLICT DO NOTHING
- *                RETURNING tenant, idempotency_key; COMMIT; Sync
- *   dead letter: BEGIN; SET LOCAL ...; INSERT INTO dead_letters ...; COMMIT; Sync
+ *   events:      BEGIN; set_config(synchronous_commit on, statement_timeout, local);
+ *                INSERT ... ON CONFLICT DO NOTHING RETURNING tenant, idempotency_key;
+ *                COMMIT; Sync
+ *   dead letter: BEGIN; set_config(...); INSERT INTO dead_letters ...; COMMIT; Sync
  *   upkeep:      SELECT sluice_ensure_partitions(1, 14); Sync
  *   rollback:    ROLLBACK; Sync  (after a failed batch left its transaction aborted)
  * Rows travel as binary arrays (no escaping; the server still validates UTF-8 and JSON).

@@ -312,11 +312,12 @@ static void slot_fail(struct pg_writer *w, struct slot *s, const char *why, uint
 {
 	struct pg_batch *b = s->b;
 
-	if (s->st == SLOT_CONNECTING) {
-		pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->mu);
+	if (s->st == SLOT_CONNECTING)
 		w->st.connect_failures++;
-		pthread_mutex_unlock(&w->mu);
-	}
+	else if (b && b->kind != PG_BATCH_ROLLBACK)
+		w->st.batches_failed++;
+	pthread_mutex_unlock(&w->mu);
 	s->fails++;
 	/* log the first failure of a run and then sparingly; the stats count them all */
 	if (s->fails == 1 || !(s->fails & (s->fails - 1)))
@@ -370,10 +371,8 @@ static void slot_connect_progress(struct pg_writer *w, struct slot *s, uint64_t 
 		slot_fail(w, s, "cannot enter libpq pipeline mode", now);
 		return;
 	}
-	if (s->fails)
-		log_info("postgres: connected", "slot=%d after_failures=%d", (int)(s - w->slots),
-			 s->fails);
-	s->fails = 0;
+	/* fails is reset by the first committed batch, not here: through PgBouncer a connection
+	 * succeeds even while the database behind it is down */
 	s->st = SLOT_IDLE;
 	pthread_mutex_lock(&w->mu);
 	w->st.connects++;
@@ -395,9 +394,15 @@ static void slot_send(struct pg_writer *w, struct slot *s, struct pg_batch *b, u
 		slot_fail(w, s, b->error, now);
 }
 
-static void batch_committed(struct pg_writer *w, struct pg_batch *b, uint64_t now)
+static void batch_committed(struct pg_writer *w, struct slot *s, struct pg_batch *b,
+			    uint64_t now)
 {
 	uint64_t rows = b->n;
+
+	if (s->fails)
+		log_info("postgres: writing again", "slot=%d after_failures=%d",
+			 (int)(s - w->slots), s->fails);
+	s->fails = 0;
 
 	if (b->kind == PG_BATCH_EVENTS) {
 		pthread_mutex_lock(&w->mu);
@@ -457,7 +462,7 @@ static void batch_finished(struct pg_writer *w, struct slot *s, uint64_t now)
 		return;
 	}
 	if (f == PG_FAIL_NONE) {
-		batch_committed(w, b, now);
+		batch_committed(w, s, b, now);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);

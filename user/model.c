@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "confparse.h"
+#include "jsonpath.h"
 #include "model.h"
 
 static const char *const default_features[] = {
@@ -94,24 +95,6 @@ int model_config_set(struct model *m, const char *key, const char *value, char *
 	return -ENOENT;
 }
 
-/* Walk a dotted path ("company.size") into nested objects. */
-static const json_t *lookup(const json_t *obj, const char *path)
-{
-	char part[64];
-
-	while (obj && *path) {
-		size_t len = strcspn(path, ".");
-
-		if (!json_is_object(obj) || len >= sizeof(part))
-			return NULL;
-		memcpy(part, path, len);
-		part[len] = 0;
-		obj = json_object_get(obj, part);
-		path += len + (path[len] == '.');
-	}
-	return obj;
-}
-
 static double as_number(const json_t *v)
 {
 	char *end;
@@ -147,7 +130,7 @@ static bool matches(const char *s, const char *alts, bool suffix)
 
 static double feature_value(const struct model_feature *f, const json_t *payload)
 {
-	const json_t *v = lookup(payload, f->path);
+	const json_t *v = json_path_get(payload, f->path);
 	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
 	double x;
 

@@ -85,6 +85,24 @@ bad:
 	return -EINVAL;
 }
 
+/* In place: %XX and '+' of a query value (an HTTP-date Retry-After has spaces). */
+static void url_decode(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		unsigned int c;
+
+		if (*s == '%' && sscanf(s + 1, "%2x", &c) == 1 && s[1] && s[2]) {
+			*w++ = (char)c;
+			s += 2;
+		} else {
+			*w++ = *s == '+' ? ' ' : *s;
+		}
+	}
+	*w = 0;
+}
+
 int faults_set(const char *query, char *err, size_t errlen)
 {
 	char buf[1024], *save = NULL, *kv;
@@ -107,6 +125,7 @@ int faults_set(const char *query, char *err, size_t errlen)
 			break;
 		}
 		*eq = 0;
+		url_decode(eq + 1);
 		ret = set_one(&f, kv, eq + 1, err, errlen);
 	}
 	if (!ret)
@@ -228,6 +247,13 @@ void counts_action(enum mock_action a)
 	pthread_mutex_unlock(&lock);
 }
 
+void counts_connection(void)
+{
+	pthread_mutex_lock(&lock);
+	counts.connections++;
+	pthread_mutex_unlock(&lock);
+}
+
 void counts_get(struct mock_counts *c)
 {
 	pthread_mutex_lock(&lock);
@@ -268,10 +294,11 @@ int counts_json(char *buf, size_t len)
 	return snprintf(buf, len,
 			"{\"received\":%llu,\"applied\":%llu,\"errors\":%llu,\"r429\":%llu,"
 			"\"resets\":%llu,\"hangs\":%llu,\"downs\":%llu,\"keys\":%llu,"
-			"\"dup_keys\":%llu,\"max_applied\":%llu}\n",
+			"\"dup_keys\":%llu,\"max_applied\":%llu,\"connections\":%llu}\n",
 			(unsigned long long)c.received, (unsigned long long)c.applied,
 			(unsigned long long)c.errors, (unsigned long long)c.r429,
 			(unsigned long long)c.resets, (unsigned long long)c.hangs,
 			(unsigned long long)c.downs, (unsigned long long)c.keys,
-			(unsigned long long)c.dup_keys, (unsigned long long)c.max_applied);
+			(unsigned long long)c.dup_keys, (unsigned long long)c.max_applied,
+			(unsigned long long)c.connections);
 }

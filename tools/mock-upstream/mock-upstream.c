@@ -10,6 +10,7 @@
  * the same), N counts applied requests and K how often this key has been applied. Faults
  * (faults.h) decide per request: reset, hang, 429 + Retry-After, error status, latency,
  * or down (service listener closed). The control port:
+ * A 429 and a 503 carry Retry-After (setting retry_after: seconds or an HTTP-date).
  *	GET /stats		counters (received, applied, dup_keys, max_applied, ...)
  *	GET /count?key=K	{"received":n,"applied":m} for one idempotency key
  *	GET /faults		current settings
@@ -188,7 +189,10 @@ static bool serve_upstream(int fd, const struct request *rq)
 		respond(fd, 429, hdr, "{\"error\":\"rate_limited\"}", rq->close);
 	} else if (a == ACT_ERROR) {
 		faults_get(&f);
-		respond(fd, f.error_status, NULL, "{\"error\":\"injected\"}", rq->close);
+		/* a 503 carries Retry-After like a 429 (RFC 9110 15.6.4) */
+		snprintf(hdr, sizeof(hdr), "Retry-After: %s\r\n", f.retry_after);
+		respond(fd, f.error_status, f.error_status == 503 ? hdr : NULL,
+			"{\"error\":\"injected\"}", rq->close);
 	} else {
 		struct mock_counts c;
 
@@ -311,6 +315,8 @@ static void *accept_main(void *arg)
 		}
 		*c = *l;
 		c->fd = fd;
+		if (!l->control)
+			counts_connection();
 		if (pthread_create(&t, &attr, conn_main, c)) {
 			close(fd);
 			free(c);

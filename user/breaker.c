@@ -20,7 +20,7 @@
 
 #define NS_PER_SEC 1000000000ULL
 #define OUT_FAILED 1
-#define OUT_SLOW 2
+#define OUT_SLOW   2
 
 struct tw_bucket {
 	uint64_t sec;
@@ -68,14 +68,14 @@ static uint64_t clock_monotonic(void *ctx)
 void breaker_config_default(struct breaker_config *cfg)
 {
 	*cfg = (struct breaker_config){
-		.window = BREAKER_WINDOW_COUNT,
-		.window_size = 20,
-		.minimum_calls = 10,
-		.failure_rate_pct = 50,
-		.slow_call_ns = 5 * NS_PER_SEC,
-		.slow_rate_pct = 80,
-		.open_wait_ns = 10 * NS_PER_SEC,
-		.half_open_calls = 3,
+	    .window = BREAKER_WINDOW_COUNT,
+	    .window_size = 20,
+	    .minimum_calls = 10,
+	    .failure_rate_pct = 50,
+	    .slow_call_ns = 5 * NS_PER_SEC,
+	    .slow_rate_pct = 80,
+	    .open_wait_ns = 10 * NS_PER_SEC,
+	    .half_open_calls = 3,
 	};
 }
 
@@ -104,8 +104,8 @@ int breaker_config_check(const struct breaker_config *cfg, char *err, size_t err
 	return -EINVAL;
 }
 
-int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value,
-		       char *err, size_t errlen)
+int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value, char *err,
+		       size_t errlen)
 {
 	uint64_t v;
 	int ret;
@@ -120,26 +120,40 @@ int breaker_config_set(struct breaker_config *cfg, const char *key, const char *
 		return 0;
 	}
 	static const struct confparse_field fields[] = {
-		{ "window_size", 1, BREAKER_MAX_WINDOW, 1 },
-		{ "minimum_calls", 1, 100000, 1 },
-		{ "failure_rate", 1, 100, 1 },
-		{ "slow_call_ms", 1, 3600000, 1000000 },
-		{ "slow_rate", 1, 100, 1 },
-		{ "open_wait_ms", 0, 86400000, 1000000 },
-		{ "half_open_calls", 1, 1000, 1 },
+	    {"window_size", 1, BREAKER_MAX_WINDOW, 1},
+	    {"minimum_calls", 1, 100000, 1},
+	    {"failure_rate", 1, 100, 1},
+	    {"slow_call_ms", 1, 3600000, 1000000},
+	    {"slow_rate", 1, 100, 1},
+	    {"open_wait_ms", 0, 86400000, 1000000},
+	    {"half_open_calls", 1, 1000, 1},
 	};
 	ret = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
 			       errlen);
 	if (ret < 0)
 		return ret;
 	switch (ret) {
-	case 0: cfg->window_size = (uint32_t)v; break;
-	case 1: cfg->minimum_calls = (uint32_t)v; break;
-	case 2: cfg->failure_rate_pct = (uint32_t)v; break;
-	case 3: cfg->slow_call_ns = v; break;
-	case 4: cfg->slow_rate_pct = (uint32_t)v; break;
-	case 5: cfg->open_wait_ns = v; break;
-	default: cfg->half_open_calls = (uint32_t)v; break;
+	case 0:
+		cfg->window_size = (uint32_t)v;
+		break;
+	case 1:
+		cfg->minimum_calls = (uint32_t)v;
+		break;
+	case 2:
+		cfg->failure_rate_pct = (uint32_t)v;
+		break;
+	case 3:
+		cfg->slow_call_ns = v;
+		break;
+	case 4:
+		cfg->slow_rate_pct = (uint32_t)v;
+		break;
+	case 5:
+		cfg->open_wait_ns = v;
+		break;
+	default:
+		cfg->half_open_calls = (uint32_t)v;
+		break;
 	}
 	return 0;
 }
@@ -173,7 +187,7 @@ static void window_advance(struct breaker *b, uint64_t now)
 		struct tw_bucket *k = &b->buckets[(sec - steps + i) % n];
 
 		totals_sub(b, k->calls, k->failed, k->slow);
-		*k = (struct tw_bucket){ .sec = sec - steps + i };
+		*k = (struct tw_bucket){.sec = sec - steps + i};
 	}
 	b->last_sec = sec;
 }
@@ -211,17 +225,16 @@ static struct breaker_snapshot snapshot(uint32_t calls, uint32_t failed, uint32_
 					uint64_t epoch)
 {
 	return (struct breaker_snapshot){
-		.calls = calls,
-		.failed = failed,
-		.slow = slow,
-		.failure_rate_pct = calls ? failed * 100 / calls : 0,
-		.slow_rate_pct = calls ? slow * 100 / calls : 0,
-		.epoch = epoch,
+	    .calls = calls,
+	    .failed = failed,
+	    .slow = slow,
+	    .failure_rate_pct = calls ? failed * 100 / calls : 0,
+	    .slow_rate_pct = calls ? slow * 100 / calls : 0,
+	    .epoch = epoch,
 	};
 }
 
-static bool over_threshold(const struct breaker *b, uint32_t calls, uint32_t failed,
-			   uint32_t slow)
+static bool over_threshold(const struct breaker *b, uint32_t calls, uint32_t failed, uint32_t slow)
 {
 	return (uint64_t)failed * 100 >= (uint64_t)b->cfg.failure_rate_pct * calls ||
 	       (uint64_t)slow * 100 >= (uint64_t)b->cfg.slow_rate_pct * calls;
@@ -303,7 +316,7 @@ void breaker_free(struct breaker *b)
 
 int breaker_acquire(struct breaker *b, struct breaker_permit *p)
 {
-	struct transition t = { 0 };
+	struct transition t = {0};
 	uint64_t now = b->clock(b->clock_ctx);
 	int ret = 0;
 
@@ -346,7 +359,7 @@ static void probe_done(struct breaker *b, uint8_t out, uint64_t now, struct tran
 bool breaker_record(struct breaker *b, const struct breaker_permit *p, bool failed,
 		    uint64_t duration_ns)
 {
-	struct transition t = { 0 };
+	struct transition t = {0};
 	uint64_t now = b->clock(b->clock_ctx);
 	bool slow = duration_ns >= b->cfg.slow_call_ns;
 	uint8_t out = (failed ? OUT_FAILED : 0) | (slow ? OUT_SLOW : 0);
@@ -416,9 +429,12 @@ const char *breaker_name(const struct breaker *b)
 const char *breaker_state_name(enum breaker_state s)
 {
 	switch (s) {
-	case BREAKER_CLOSED: return "closed";
-	case BREAKER_OPEN: return "open";
-	case BREAKER_HALF_OPEN: return "half_open";
+	case BREAKER_CLOSED:
+		return "closed";
+	case BREAKER_OPEN:
+		return "open";
+	case BREAKER_HALF_OPEN:
+		return "half_open";
 	}
 	return "unknown";
 }

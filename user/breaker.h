@@ -24,30 +24,30 @@
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 enum breaker_window { BREAKER_WINDOW_COUNT, BREAKER_WINDOW_TIME };
 
-#define BREAKER_MAX_WINDOW 1024	/* calls (count window) or seconds (time window) */
+#define BREAKER_MAX_WINDOW 1024 /* calls (count window) or seconds (time window) */
 
 struct breaker_config {
-	enum breaker_window window;	/* COUNT: last window_size calls; TIME: last window_size s */
+	enum breaker_window window; /* COUNT: last window_size calls; TIME: last window_size s */
 	uint32_t window_size;
-	uint32_t minimum_calls;		/* no decision before the window holds this many */
-	uint32_t failure_rate_pct;	/* open at failed/calls >= this (1-100) */
-	uint64_t slow_call_ns;		/* a call lasting >= this is slow (success or not) */
-	uint32_t slow_rate_pct;		/* open at slow/calls >= this (1-100) */
-	uint64_t open_wait_ns;		/* time spent OPEN before probing */
-	uint32_t half_open_calls;	/* probes permitted in HALF_OPEN, all must finish */
+	uint32_t minimum_calls;	   /* no decision before the window holds this many */
+	uint32_t failure_rate_pct; /* open at failed/calls >= this (1-100) */
+	uint64_t slow_call_ns;	   /* a call lasting >= this is slow (success or not) */
+	uint32_t slow_rate_pct;	   /* open at slow/calls >= this (1-100) */
+	uint64_t open_wait_ns;	   /* time spent OPEN before probing */
+	uint32_t half_open_calls;  /* probes permitted in HALF_OPEN, all must finish */
 };
 
 /* What a decision looked at: the window (CLOSED) or the probes (HALF_OPEN). */
 struct breaker_snapshot {
 	uint32_t calls, failed, slow;
-	uint32_t failure_rate_pct, slow_rate_pct;	/* 0 when calls == 0 */
-	uint64_t epoch;					/* increments on every transition */
+	uint32_t failure_rate_pct, slow_rate_pct; /* 0 when calls == 0 */
+	uint64_t epoch;				  /* increments on every transition */
 };
 
 struct breaker_stats {
 	enum breaker_state state;
 	uint64_t permitted, rejected, successes, failures, slow_calls;
-	uint64_t opened, half_opened, closed;	/* transitions into each state */
+	uint64_t opened, half_opened, closed; /* transitions into each state */
 	struct breaker_snapshot window;
 };
 
@@ -58,7 +58,7 @@ struct breaker_permit {
 };
 
 struct breaker;
-typedef uint64_t breaker_clock_fn(void *ctx);	/* monotonic ns */
+typedef uint64_t breaker_clock_fn(void *ctx); /* monotonic ns */
 typedef void breaker_transition_fn(void *ctx, const char *name, enum breaker_state from,
 				   enum breaker_state to, const struct breaker_snapshot *why);
 
@@ -70,8 +70,8 @@ int breaker_config_check(const struct breaker_config *cfg, char *err, size_t err
 /* Set one field from text (keys: window=count|time, window_size, minimum_calls,
  * failure_rate, slow_call_ms, slow_rate, open_wait_ms, half_open_calls). Returns 0,
  * -ENOENT for an unknown key, -EINVAL for a bad value (err says which and why). */
-int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value,
-		       char *err, size_t errlen);
+int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value, char *err,
+		       size_t errlen);
 
 /* Create a breaker named name (copied). clock NULL: CLOCK_MONOTONIC. on_transition may be
  * NULL. Returns NULL with errno EINVAL (bad config) or ENOMEM. */

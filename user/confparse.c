@@ -13,8 +13,7 @@
 
 #include "confparse.h"
 
-int confparse_error(char *err, size_t errlen, const char *key, const char *value,
-		    const char *why)
+int confparse_error(char *err, size_t errlen, const char *key, const char *value, const char *why)
 {
 	if (err && errlen)
 		snprintf(err, errlen, "%s = %s: %s", key, value ? value : "", why);

@@ -13,8 +13,8 @@
 
 struct confparse_field {
 	const char *key;
-	uint64_t min, max;	/* accepted range of the written number */
-	uint64_t scale;		/* stored value = written value * scale (e.g. ms -> ns) */
+	uint64_t min, max; /* accepted range of the written number */
+	uint64_t scale;	   /* stored value = written value * scale (e.g. ms -> ns) */
 };
 
 /* Find key in fields and parse value as an unsigned integer in [min, max]. Returns the
@@ -26,7 +26,6 @@ int confparse_lookup(const struct confparse_field *fields, size_t n, const char 
 int confparse_double(const char *key, const char *value, double min, double max, double *out,
 		     char *err, size_t errlen);
 /* Write "KEY = VALUE: why" into err (may be NULL) and return -EINVAL. */
-int confparse_error(char *err, size_t errlen, const char *key, const char *value,
-		    const char *why);
+int confparse_error(char *err, size_t errlen, const char *key, const char *value, const char *why);
 
 #endif /* SLUICE_CONFPARSE_H */

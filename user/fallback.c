@@ -30,14 +30,14 @@ struct fallback {
 
 void fallback_config_default(struct fallback_config *cfg)
 {
-	*cfg = (struct fallback_config){ .cache_ttl_ms = 24ULL * 3600 * 1000, .use_model = true };
+	*cfg = (struct fallback_config){.cache_ttl_ms = 24ULL * 3600 * 1000, .use_model = true};
 }
 
-int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value,
-			char *err, size_t errlen)
+int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value, char *err,
+			size_t errlen)
 {
 	static const struct confparse_field fields[] = {
-		{ "cache_ttl_ms", 1, 30ULL * 24 * 3600 * 1000, 1 },
+	    {"cache_ttl_ms", 1, 30ULL * 24 * 3600 * 1000, 1},
 	};
 	uint64_t v;
 	int i;
@@ -126,8 +126,9 @@ static int from_cache(struct fallback *f, const json_t *payload, struct fallback
 
 	if (cache_key(f, payload, key, sizeof(key))) {
 		snprintf(a->reason, sizeof(a->reason), "cache: %s",
-			 !f->redis ? "no redis" : !f->cfg.key_field[0] ? "no key_field"
-									 : "payload lacks key_field");
+			 !f->redis		? "no redis"
+			 : !f->cfg.key_field[0] ? "no key_field"
+						: "payload lacks key_field");
 		return 0;
 	}
 	ret = redis_cache_get(f->redis, key, &val);
@@ -177,8 +178,8 @@ out:
 	json_decref(p);
 }
 
-void fallback_after_call(struct fallback *f, const char *payload,
-			 const struct upstream_result *r, struct fallback_answer *a)
+void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
+			 struct fallback_answer *a)
 {
 	if ((r->outcome == UPSTREAM_OK || r->outcome == UPSTREAM_SLOW) && r->has_score) {
 		memset(a, 0, sizeof(*a));
@@ -200,7 +201,7 @@ void fallback_stats(struct fallback *f, struct fallback_stats *st)
 
 const char *fallback_source_name(enum fallback_source s)
 {
-	static const char *const names[] = { "upstream", "cache", "model", "defer" };
+	static const char *const names[] = {"upstream", "cache", "model", "defer"};
 
 	return s <= FALLBACK_DEFER ? names[s] : "unknown";
 }

@@ -24,16 +24,16 @@
 enum fallback_source { FALLBACK_UPSTREAM, FALLBACK_CACHE, FALLBACK_MODEL, FALLBACK_DEFER };
 
 struct fallback_config {
-	char key_field[64];	/* payload path whose value keys the cache; "" = no cache */
-	uint64_t cache_ttl_ms;	/* default 24 h */
-	bool use_model;		/* default true when a model is given */
+	char key_field[64];    /* payload path whose value keys the cache; "" = no cache */
+	uint64_t cache_ttl_ms; /* default 24 h */
+	bool use_model;	       /* default true when a model is given */
 };
 
 struct fallback_answer {
 	enum fallback_source source;
 	bool has_score;
 	double score;
-	char reason[192];	/* what was tried and why it did not answer */
+	char reason[192]; /* what was tried and why it did not answer */
 };
 
 struct fallback_stats {
@@ -45,8 +45,8 @@ struct fallback;
 void fallback_config_default(struct fallback_config *cfg);
 /* Set one field from text (keys: key_field, cache_ttl_ms, model = on|off). 0, -ENOENT or
  * -EINVAL (err names the input). */
-int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value,
-			char *err, size_t errlen);
+int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value, char *err,
+			size_t errlen);
 
 /* A chain for upstream `name`. redis and model are borrowed (either may be NULL) and must
  * outlive the chain. Returns NULL with errno ENOMEM. */
@@ -61,8 +61,8 @@ int fallback_remember(struct fallback *f, const char *payload, double score);
 void fallback_answer(struct fallback *f, const char *payload, struct fallback_answer *a);
 /* The whole step: a good upstream result (OK/SLOW with a score) answers and is remembered;
  * anything else goes down the chain. */
-void fallback_after_call(struct fallback *f, const char *payload,
-			 const struct upstream_result *r, struct fallback_answer *a);
+void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
+			 struct fallback_answer *a);
 
 void fallback_stats(struct fallback *f, struct fallback_stats *st);
 const char *fallback_source_name(enum fallback_source s);

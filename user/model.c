@@ -18,12 +18,12 @@
 #include "model.h"
 
 static const char *const default_features[] = {
-	"company_size log1p 0.35",
-	"budget log1p 0.12",
-	"phone present 0.6",
-	"demo_requested bool 1.4",
-	"source eq:referral|partner 1.1",
-	"email suffix:@gmail.com|@yahoo.com|@hotmail.com|@outlook.com|@web.de -0.9",
+    "company_size log1p 0.35",
+    "budget log1p 0.12",
+    "phone present 0.6",
+    "demo_requested bool 1.4",
+    "source eq:referral|partner 1.1",
+    "email suffix:@gmail.com|@yahoo.com|@hotmail.com|@outlook.com|@web.de -0.9",
 };
 
 void model_init_empty(struct model *m)
@@ -41,7 +41,7 @@ void model_init_default(struct model *m)
 
 static int parse_transform(struct model_feature *f, const char *t)
 {
-	static const char *const plain[] = { "num", "log1p", "present", "bool" };
+	static const char *const plain[] = {"num", "log1p", "present", "bool"};
 	const char *colon = strchr(t, ':');
 
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
@@ -65,11 +65,12 @@ static int parse_transform(struct model_feature *f, const char *t)
 static int parse_feature(struct model *m, const char *value, char *err, size_t errlen)
 {
 	char path[64], transform[160], weight[64], extra[2];
-	struct model_feature f = { 0 };
+	struct model_feature f = {0};
 
 	if (sscanf(value, "%63s %159s %63s %1s", path, transform, weight, extra) != 3)
-		return confparse_error(err, errlen, "feature", value,
-				       "expected PATH TRANSFORM WEIGHT, e.g. company_size log1p 0.35");
+		return confparse_error(
+		    err, errlen, "feature", value,
+		    "expected PATH TRANSFORM WEIGHT, e.g. company_size log1p 0.35");
 	if (parse_transform(&f, transform))
 		return confparse_error(err, errlen, "feature", value,
 				       "transform must be num, log1p, present, bool, eq:A|B or "
@@ -85,8 +86,7 @@ static int parse_feature(struct model *m, const char *value, char *err, size_t e
 	return 0;
 }
 
-int model_config_set(struct model *m, const char *key, const char *value, char *err,
-		     size_t errlen)
+int model_config_set(struct model *m, const char *key, const char *value, char *err, size_t errlen)
 {
 	if (!strcmp(key, "bias"))
 		return confparse_double("bias", value, -1000, 1000, &m->bias, err, errlen);

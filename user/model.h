@@ -35,7 +35,7 @@ enum model_transform {
 struct model_feature {
 	char path[64];
 	enum model_transform transform;
-	char arg[128];		/* EQ/SUFFIX alternatives, '|'-separated */
+	char arg[128]; /* EQ/SUFFIX alternatives, '|'-separated */
 	double weight;
 };
 
@@ -51,8 +51,7 @@ void model_init_default(struct model *m);
 void model_init_empty(struct model *m);
 /* Apply one config line: `bias = -2.0` or `feature = PATH TRANSFORM WEIGHT` (appends).
  * Returns 0, -ENOENT for an unknown key, -EINVAL / -E2BIG with err naming the line. */
-int model_config_set(struct model *m, const char *key, const char *value, char *err,
-		     size_t errlen);
+int model_config_set(struct model *m, const char *key, const char *value, char *err, size_t errlen);
 /* Score a payload object. Returns the score in (0, 1); payload may be NULL (all x = 0). */
 double model_score(const struct model *m, const json_t *payload);
 /* The linear part only (bias + sum w*x): for explaining a score. */

@@ -21,14 +21,14 @@
 #include "log.h"
 #include "redis.h"
 
-#define MS 1000000ULL
+#define MS	1000000ULL
 #define KEY_MAX 512
 
 struct redis {
 	pthread_mutex_t lock;
 	struct redis_config cfg;
 	redisContext *c;
-	uint64_t down_until;	/* monotonic ns; no attempt before it */
+	uint64_t down_until; /* monotonic ns; no attempt before it */
 	bool in_outage;
 	struct redis_stats st;
 };
@@ -43,18 +43,18 @@ static uint64_t now_ns(void)
 
 static struct timeval tv_ms(uint32_t ms)
 {
-	return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
 void redis_config_default(struct redis_config *cfg)
 {
 	*cfg = (struct redis_config){
-		.host = "127.0.0.1",
-		.port = 6379,
-		.connect_timeout_ms = 100,
-		.op_timeout_ms = 50,
-		.down_backoff_ms = 1000,
-		.prefix = "sluice:",
+	    .host = "127.0.0.1",
+	    .port = 6379,
+	    .connect_timeout_ms = 100,
+	    .op_timeout_ms = 50,
+	    .down_backoff_ms = 1000,
+	    .prefix = "sluice:",
 	};
 }
 
@@ -62,10 +62,10 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 		     size_t errlen)
 {
 	static const struct confparse_field fields[] = {
-		{ "port", 1, 65535, 1 },
-		{ "connect_timeout_ms", 1, 60000, 1 },
-		{ "op_timeout_ms", 1, 60000, 1 },
-		{ "down_backoff_ms", 0, 3600000, 1 },
+	    {"port", 1, 65535, 1},
+	    {"connect_timeout_ms", 1, 60000, 1},
+	    {"op_timeout_ms", 1, 60000, 1},
+	    {"down_backoff_ms", 0, 3600000, 1},
 	};
 	char *dst = !strcmp(key, "host") ? cfg->host : !strcmp(key, "prefix") ? cfg->prefix : NULL;
 	uint64_t v;
@@ -83,11 +83,20 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
 			     errlen);
 	switch (i) {
-	case 0: cfg->port = (uint16_t)v; break;
-	case 1: cfg->connect_timeout_ms = (uint32_t)v; break;
-	case 2: cfg->op_timeout_ms = (uint32_t)v; break;
-	case 3: cfg->down_backoff_ms = (uint32_t)v; break;
-	default: return i;
+	case 0:
+		cfg->port = (uint16_t)v;
+		break;
+	case 1:
+		cfg->connect_timeout_ms = (uint32_t)v;
+		break;
+	case 2:
+		cfg->op_timeout_ms = (uint32_t)v;
+		break;
+	case 3:
+		cfg->down_backoff_ms = (uint32_t)v;
+		break;
+	default:
+		return i;
 	}
 	return 0;
 }
@@ -126,9 +135,10 @@ static int mark_down(struct redis *r, int err, const char *what)
 	if (!r->in_outage) {
 		r->in_outage = true;
 		r->st.outages++;
-		log_warn("redis: unavailable, continuing without it", "addr=%s:%u op=%s err=\"%s\" "
-			 "backoff_ms=%u", r->cfg.host, r->cfg.port, what, strerror(-err),
-			 r->cfg.down_backoff_ms);
+		log_warn("redis: unavailable, continuing without it",
+			 "addr=%s:%u op=%s err=\"%s\" "
+			 "backoff_ms=%u",
+			 r->cfg.host, r->cfg.port, what, strerror(-err), r->cfg.down_backoff_ms);
 	}
 	return err;
 }
@@ -166,8 +176,7 @@ static int connect_locked(struct redis *r)
 }
 
 /* Run one command; returns the reply (caller frees) or NULL with *err = -errno. */
-static redisReply *redis_command(struct redis *r, int *err, const char *what, const char *fmt,
-				 ...)
+static redisReply *redis_command(struct redis *r, int *err, const char *what, const char *fmt, ...)
 {
 	redisReply *reply = NULL;
 	va_list ap;
@@ -206,8 +215,8 @@ out:
 static int make_key(const struct redis *r, char *buf, const char *kind, const char *a,
 		    const char *b)
 {
-	int n = snprintf(buf, KEY_MAX, "%s%s%s%s%s", r->cfg.prefix, kind, a, b ? ":" : "",
-			 b ? b : "");
+	int n =
+	    snprintf(buf, KEY_MAX, "%s%s%s%s%s", r->cfg.prefix, kind, a, b ? ":" : "", b ? b : "");
 
 	return n < 0 || n >= KEY_MAX ? -ENAMETOOLONG : n;
 }

@@ -21,14 +21,14 @@
 struct redis_config {
 	char host[64];
 	uint16_t port;
-	uint32_t connect_timeout_ms;	/* default 100 */
-	uint32_t op_timeout_ms;		/* default 50: one command, send to reply */
-	uint32_t down_backoff_ms;	/* default 1000: no attempts for this long after a failure */
-	char prefix[32];		/* key prefix, default "sluice:" */
+	uint32_t connect_timeout_ms; /* default 100 */
+	uint32_t op_timeout_ms;	     /* default 50: one command, send to reply */
+	uint32_t down_backoff_ms;    /* default 1000: no attempts for this long after a failure */
+	char prefix[32];	     /* key prefix, default "sluice:" */
 };
 
 struct redis_stats {
-	uint64_t ops, errors, timeouts, skipped;	/* skipped: refused during the backoff */
+	uint64_t ops, errors, timeouts, skipped; /* skipped: refused during the backoff */
 	uint64_t outages, reconnects;
 	bool up;
 };

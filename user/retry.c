@@ -15,18 +15,18 @@
 #include "confparse.h"
 #include "retry.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 void retry_policy_default(struct retry_policy *p)
 {
 	*p = (struct retry_policy){
-		.max_attempts = 3,
-		.base_ns = 100 * MS,
-		.cap_ns = 5 * SEC,
-		.budget_pct = 10,
-		.budget_burst = 10,
-		.retry_after_max_ns = 30 * SEC,
+	    .max_attempts = 3,
+	    .base_ns = 100 * MS,
+	    .cap_ns = 5 * SEC,
+	    .budget_pct = 10,
+	    .budget_burst = 10,
+	    .retry_after_max_ns = 30 * SEC,
 	};
 }
 
@@ -34,25 +34,35 @@ int retry_policy_set(struct retry_policy *p, const char *key, const char *value,
 		     size_t errlen)
 {
 	static const struct confparse_field fields[] = {
-		{ "max_attempts", 1, 100, 1 },
-		{ "base_ms", 1, 3600000, MS },
-		{ "cap_ms", 1, 3600000, MS },
-		{ "budget_pct", 0, 100, 1 },
-		{ "budget_burst", 0, 100000, 1 },
-		{ "retry_after_max_ms", 0, 86400000, MS },
+	    {"max_attempts", 1, 100, 1},    {"base_ms", 1, 3600000, MS},
+	    {"cap_ms", 1, 3600000, MS},	    {"budget_pct", 0, 100, 1},
+	    {"budget_burst", 0, 100000, 1}, {"retry_after_max_ms", 0, 86400000, MS},
 	};
 	uint64_t v;
 	int i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
 				 errlen);
 
 	switch (i) {
-	case 0: p->max_attempts = (uint32_t)v; break;
-	case 1: p->base_ns = v; break;
-	case 2: p->cap_ns = v; break;
-	case 3: p->budget_pct = (uint32_t)v; break;
-	case 4: p->budget_burst = (uint32_t)v; break;
-	case 5: p->retry_after_max_ns = v; break;
-	default: return i;
+	case 0:
+		p->max_attempts = (uint32_t)v;
+		break;
+	case 1:
+		p->base_ns = v;
+		break;
+	case 2:
+		p->cap_ns = v;
+		break;
+	case 3:
+		p->budget_pct = (uint32_t)v;
+		break;
+	case 4:
+		p->budget_burst = (uint32_t)v;
+		break;
+	case 5:
+		p->retry_after_max_ns = v;
+		break;
+	default:
+		return i;
 	}
 	return 0;
 }
@@ -89,9 +99,9 @@ uint64_t retry_rand(void)
 void retry_budget_init(struct retry_budget *b, const struct retry_policy *p)
 {
 	*b = (struct retry_budget){
-		.cap = (int64_t)p->budget_burst * 1000,
-		.milli = (int64_t)p->budget_burst * 1000,
-		.deposit = (int64_t)p->budget_pct * 10,
+	    .cap = (int64_t)p->budget_burst * 1000,
+	    .milli = (int64_t)p->budget_burst * 1000,
+	    .deposit = (int64_t)p->budget_pct * 10,
 	};
 }
 
@@ -117,8 +127,8 @@ bool retry_budget_withdraw(struct retry_budget *b)
 			__atomic_fetch_add(&b->denied, 1, __ATOMIC_RELAXED);
 			return false;
 		}
-	} while (!__atomic_compare_exchange_n(&b->milli, &cur, cur - 1000, true,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	} while (!__atomic_compare_exchange_n(&b->milli, &cur, cur - 1000, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
 	__atomic_fetch_add(&b->retries, 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -126,13 +136,13 @@ bool retry_budget_withdraw(struct retry_budget *b)
 static int parse_http_date(const char *value, time_t *t)
 {
 	static const char *const formats[] = {
-		"%a, %d %b %Y %H:%M:%S GMT",	/* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-		"%A, %d-%b-%y %H:%M:%S GMT",	/* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
-		"%a %b %e %H:%M:%S %Y",		/* asctime: Sun Nov  6 08:49:37 1994 */
+	    "%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+	    "%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
+	    "%a %b %e %H:%M:%S %Y",	 /* asctime: Sun Nov  6 08:49:37 1994 */
 	};
 
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		struct tm tm = { 0 };
+		struct tm tm = {0};
 		const char *end = strptime(value, formats[i], &tm);
 
 		while (end && (*end == ' ' || *end == '\t'))

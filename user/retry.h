@@ -20,15 +20,15 @@
 #include <time.h>
 
 struct retry_policy {
-	uint32_t max_attempts;		/* calls in total, first one included (>= 1) */
-	uint64_t base_ns, cap_ns;	/* backoff ceiling of retry n: min(cap, base * 2^(n-1)) */
-	uint32_t budget_pct;		/* retries earned per 100 calls */
-	uint32_t budget_burst;		/* bucket size (and initial fill), in retries */
-	uint64_t retry_after_max_ns;	/* longest Retry-After honoured by waiting */
+	uint32_t max_attempts;	     /* calls in total, first one included (>= 1) */
+	uint64_t base_ns, cap_ns;    /* backoff ceiling of retry n: min(cap, base * 2^(n-1)) */
+	uint32_t budget_pct;	     /* retries earned per 100 calls */
+	uint32_t budget_burst;	     /* bucket size (and initial fill), in retries */
+	uint64_t retry_after_max_ns; /* longest Retry-After honoured by waiting */
 };
 
 struct retry_budget {
-	int64_t milli;			/* tokens in 1/1000 retry, 0..burst*1000 */
+	int64_t milli; /* tokens in 1/1000 retry, 0..burst*1000 */
 	int64_t deposit, cap;
 	uint64_t calls, retries, denied;
 };
@@ -37,9 +37,9 @@ enum retry_verdict { RETRY_GIVE_UP, RETRY_AFTER_DELAY };
 
 struct retry_decision {
 	enum retry_verdict verdict;
-	uint64_t delay_ns;	/* RETRY_AFTER_DELAY: wait this long; GIVE_UP: earliest sensible
-				 * time to try again later (Retry-After), else 0 */
-	const char *reason;	/* static string: why we gave up or why this delay */
+	uint64_t delay_ns;  /* RETRY_AFTER_DELAY: wait this long; GIVE_UP: earliest sensible
+			     * time to try again later (Retry-After), else 0 */
+	const char *reason; /* static string: why we gave up or why this delay */
 };
 
 /* Sluice's defaults: 3 attempts, 100 ms base, 5 s cap, 10 % budget, burst 10, Retry-After

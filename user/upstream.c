@@ -51,13 +51,13 @@ struct upstream {
 	CURLM *multi;
 	pthread_t driver;
 	bool driver_started;
-	pthread_mutex_t lock;	/* pending list and stopping */
+	pthread_mutex_t lock; /* pending list and stopping */
 	struct call *pending, *active;
 	bool stopping;
-	CURL **idle;		/* recycled easy handles (driver thread only) */
+	CURL **idle; /* recycled easy handles (driver thread only) */
 	uint32_t n_idle;
-	uint32_t in_flight;	/* atomic */
-	uint64_t calls, ok, slow, failed, rejected, bulkhead_full;	/* atomic */
+	uint32_t in_flight;					   /* atomic */
+	uint64_t calls, ok, slow, failed, rejected, bulkhead_full; /* atomic */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -104,14 +104,14 @@ static int set_string(char *dst, size_t cap, const char *key, const char *value,
 	return 0;
 }
 
-int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value,
-			char *err, size_t errlen)
+int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
+			size_t errlen)
 {
 	static const struct confparse_field fields[] = {
-		{ "timeout_ms", 1, 600000, 1 },
-		{ "connect_timeout_ms", 1, 600000, 1 },
-		{ "max_concurrent", 1, 10000, 1 },
-		{ "max_body", 64, 64 << 20, 1 },
+	    {"timeout_ms", 1, 600000, 1},
+	    {"connect_timeout_ms", 1, 600000, 1},
+	    {"max_concurrent", 1, 10000, 1},
+	    {"max_body", 64, 64 << 20, 1},
 	};
 	uint64_t v;
 	int i;
@@ -123,19 +123,28 @@ int upstream_config_set(struct upstream_config *cfg, const char *key, const char
 	if (!strcmp(key, "url"))
 		return set_string(cfg->url, sizeof(cfg->url), key, value, err, errlen);
 	if (!strcmp(key, "template"))
-		return set_string(cfg->template, sizeof(cfg->template), key, value, err, errlen) ?:
-		       upstream_template_check(cfg->template, err, errlen);
+		return set_string(cfg->template, sizeof(cfg->template), key, value, err, errlen)
+			   ?: upstream_template_check(cfg->template, err, errlen);
 	if (!strcmp(key, "score_field"))
 		return set_string(cfg->score_field, sizeof(cfg->score_field), key, value, err,
 				  errlen);
 	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
 			     errlen);
 	switch (i) {
-	case 0: cfg->timeout_ms = (uint32_t)v; break;
-	case 1: cfg->connect_timeout_ms = (uint32_t)v; break;
-	case 2: cfg->max_concurrent = (uint32_t)v; break;
-	case 3: cfg->max_body = (uint32_t)v; break;
-	default: return i;
+	case 0:
+		cfg->timeout_ms = (uint32_t)v;
+		break;
+	case 1:
+		cfg->connect_timeout_ms = (uint32_t)v;
+		break;
+	case 2:
+		cfg->max_concurrent = (uint32_t)v;
+		break;
+	case 3:
+		cfg->max_body = (uint32_t)v;
+		break;
+	default:
+		return i;
 	}
 	return 0;
 }
@@ -162,20 +171,23 @@ static int config_check(const struct upstream_config *cfg, char *err, size_t err
 	return 0;
 }
 
-static void on_breaker(void *ctx, const char *name, enum breaker_state from,
-		       enum breaker_state to, const struct breaker_snapshot *why)
+static void on_breaker(void *ctx, const char *name, enum breaker_state from, enum breaker_state to,
+		       const struct breaker_snapshot *why)
 {
 	struct upstream *u = ctx;
 
 	if (to == BREAKER_OPEN)
-		log_warn("upstream: breaker opened", "upstream=%s from=%s calls=%u failed=%u "
-			 "slow=%u failure_rate=%u slow_rate=%u", name, breaker_state_name(from),
-			 why->calls, why->failed, why->slow, why->failure_rate_pct,
-			 why->slow_rate_pct);
+		log_warn("upstream: breaker opened",
+			 "upstream=%s from=%s calls=%u failed=%u "
+			 "slow=%u failure_rate=%u slow_rate=%u",
+			 name, breaker_state_name(from), why->calls, why->failed, why->slow,
+			 why->failure_rate_pct, why->slow_rate_pct);
 	else
-		log_info("upstream: breaker state", "upstream=%s from=%s to=%s calls=%u failed=%u "
-			 "slow=%u", name, breaker_state_name(from), breaker_state_name(to),
-			 why->calls, why->failed, why->slow);
+		log_info("upstream: breaker state",
+			 "upstream=%s from=%s to=%s calls=%u failed=%u "
+			 "slow=%u",
+			 name, breaker_state_name(from), breaker_state_name(to), why->calls,
+			 why->failed, why->slow);
 	if (u->user_cb)
 		u->user_cb(u->user_ctx, name, from, to, why);
 }
@@ -272,8 +284,9 @@ static void classify_http(const struct upstream *u, struct call *c, long status,
 		r->outcome = UPSTREAM_FAILED;
 		*upstream_fault = true;
 		snprintf(r->reason, sizeof(r->reason), "answer: %s \"%s\"",
-			 err == -EINVAL ? "not JSON, no field" : err == -ENOENT ? "no field"
-								      : "not a number:",
+			 err == -EINVAL	  ? "not JSON, no field"
+			 : err == -ENOENT ? "no field"
+					  : "not a number:",
 			 u->cfg.score_field);
 		return;
 	}
@@ -326,11 +339,21 @@ static void call_free(struct call *c)
 static void deliver(struct upstream *u, struct call *c, struct upstream_result *r)
 {
 	switch (r->outcome) {
-	case UPSTREAM_OK: COUNT(u, ok); break;
-	case UPSTREAM_SLOW: COUNT(u, slow); break;
-	case UPSTREAM_FAILED: COUNT(u, failed); break;
-	case UPSTREAM_REJECTED: COUNT(u, rejected); break;
-	case UPSTREAM_BULKHEAD_FULL: COUNT(u, bulkhead_full); break;
+	case UPSTREAM_OK:
+		COUNT(u, ok);
+		break;
+	case UPSTREAM_SLOW:
+		COUNT(u, slow);
+		break;
+	case UPSTREAM_FAILED:
+		COUNT(u, failed);
+		break;
+	case UPSTREAM_REJECTED:
+		COUNT(u, rejected);
+		break;
+	case UPSTREAM_BULKHEAD_FULL:
+		COUNT(u, bulkhead_full);
+		break;
 	}
 	c->done(c->ctx, r);
 	call_free(c);
@@ -339,7 +362,7 @@ static void deliver(struct upstream *u, struct call *c, struct upstream_result *
 /* Driver thread: the transfer of c is over (rc), or abandoned at shutdown (rc < 0). */
 static void call_finish(struct upstream *u, struct call *c, int rc)
 {
-	struct upstream_result r = { .duration_ns = now_ns() - c->start_ns };
+	struct upstream_result r = {.duration_ns = now_ns() - c->start_ns};
 	bool fault = false;
 
 	if (rc >= 0) {
@@ -440,8 +463,9 @@ static void *driver_main(void *arg)
 	return NULL;
 }
 
-struct upstream *upstream_new(const struct upstream_config *cfg, breaker_transition_fn *on_transition,
-			      void *cb_ctx, char *err, size_t errlen)
+struct upstream *upstream_new(const struct upstream_config *cfg,
+			      breaker_transition_fn *on_transition, void *cb_ctx, char *err,
+			      size_t errlen)
 {
 	struct upstream *u;
 
@@ -505,15 +529,15 @@ static bool bulkhead_enter(struct upstream *u)
 	do {
 		if (cur >= u->cfg.max_concurrent)
 			return false;
-	} while (!__atomic_compare_exchange_n(&u->in_flight, &cur, cur + 1, true,
-					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	} while (!__atomic_compare_exchange_n(&u->in_flight, &cur, cur + 1, true, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
 	return true;
 }
 
 /* Refuse without I/O, in the caller's thread. */
 static int refuse(struct upstream *u, struct call *c, enum upstream_outcome o)
 {
-	struct upstream_result r = { .outcome = o, .retryable = true };
+	struct upstream_result r = {.outcome = o, .retryable = true};
 	struct breaker_stats st;
 
 	if (o == UPSTREAM_REJECTED) {
@@ -601,7 +625,7 @@ static void wake(void *ctx, struct upstream_result *res)
 int upstream_call(struct upstream *u, const struct upstream_request *req,
 		  struct upstream_result *res)
 {
-	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, res };
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, res};
 	int err = upstream_call_async(u, req, wake, &w);
 
 	if (err)
@@ -621,8 +645,8 @@ void upstream_result_fini(struct upstream_result *res)
 	res->body = NULL;
 }
 
-void upstream_retry_decide(struct upstream *u, const struct upstream_result *res,
-			   uint32_t attempt, struct retry_decision *d)
+void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
+			   struct retry_decision *d)
 {
 	retry_decide(&u->cfg.retry, &u->budget, attempt, res->retryable, res->http_status,
 		     res->retry_after_ns, retry_rand(), d);
@@ -648,7 +672,7 @@ const char *upstream_name(const struct upstream *u)
 
 const char *upstream_outcome_name(enum upstream_outcome o)
 {
-	static const char *const names[] = { "ok", "slow", "failed", "rejected", "bulkhead_full" };
+	static const char *const names[] = {"ok", "slow", "failed", "rejected", "bulkhead_full"};
 
 	return o <= UPSTREAM_BULKHEAD_FULL ? names[o] : "unknown";
 }

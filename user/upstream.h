@@ -36,33 +36,33 @@ enum upstream_outcome {
 
 struct upstream_config {
 	char name[32];
-	char url[256];			/* http://host:port/path, POSTed to */
-	uint32_t timeout_ms;		/* whole call, connect included (default 2000) */
-	uint32_t connect_timeout_ms;	/* default 500 */
-	uint32_t max_concurrent;	/* bulkhead and keep-alive pool size (default 25) */
-	char template[1024];		/* body; {{payload}} {{idempotency_key}} {{tenant}} {{type}} */
-	char score_field[64];		/* dotted path of a number in the answer; "" = none */
-	uint32_t max_body;		/* largest answer accepted, bytes (default 1 MiB) */
+	char url[256];		     /* http://host:port/path, POSTed to */
+	uint32_t timeout_ms;	     /* whole call, connect included (default 2000) */
+	uint32_t connect_timeout_ms; /* default 500 */
+	uint32_t max_concurrent;     /* bulkhead and keep-alive pool size (default 25) */
+	char template[1024];	     /* body; {{payload}} {{idempotency_key}} {{tenant}} {{type}} */
+	char score_field[64];	     /* dotted path of a number in the answer; "" = none */
+	uint32_t max_body;	     /* largest answer accepted, bytes (default 1 MiB) */
 	struct breaker_config breaker;
 	struct retry_policy retry;
 };
 
 struct upstream_request {
-	const char *payload;		/* the event payload, JSON text */
-	const char *idempotency_key;	/* sent as Idempotency-Key, and {{idempotency_key}} */
-	const char *tenant, *type;	/* optional, for the template */
-	uint32_t attempt;		/* 1 for the first call of an event, 2.. for retries */
+	const char *payload;	     /* the event payload, JSON text */
+	const char *idempotency_key; /* sent as Idempotency-Key, and {{idempotency_key}} */
+	const char *tenant, *type;   /* optional, for the template */
+	uint32_t attempt;	     /* 1 for the first call of an event, 2.. for retries */
 };
 
 struct upstream_result {
 	enum upstream_outcome outcome;
-	int http_status;		/* 0: no HTTP answer */
-	char reason[160];		/* why it failed or was refused; "" when OK */
+	int http_status;  /* 0: no HTTP answer */
+	char reason[160]; /* why it failed or was refused; "" when OK */
 	bool retryable;
-	uint64_t retry_after_ns;	/* from Retry-After on 429/503, else 0 */
+	uint64_t retry_after_ns; /* from Retry-After on 429/503, else 0 */
 	bool has_score;
 	double score;
-	char *body;			/* the answer (NUL-terminated), owned by the result */
+	char *body; /* the answer (NUL-terminated), owned by the result */
 	size_t body_len;
 	uint64_t duration_ns;
 };
@@ -84,14 +84,15 @@ void upstream_config_default(struct upstream_config *cfg, const char *name, cons
 /* Set one field from text: url, timeout_ms, connect_timeout_ms, max_concurrent, template,
  * score_field, max_body, breaker.KEY (breaker_config_set) or retry.KEY (retry_policy_set).
  * 0, -ENOENT (unknown key) or -EINVAL (err names the input and the fix). */
-int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value,
-			char *err, size_t errlen);
+int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
+			size_t errlen);
 
 /* Create the upstream and start its driver thread. on_transition (may be NULL) is called
  * on breaker transitions after they are logged, e.g. to update metrics. Returns NULL with
  * errno EINVAL (err says what is wrong with cfg) or ENOMEM. */
-struct upstream *upstream_new(const struct upstream_config *cfg, breaker_transition_fn *on_transition,
-			      void *cb_ctx, char *err, size_t errlen);
+struct upstream *upstream_new(const struct upstream_config *cfg,
+			      breaker_transition_fn *on_transition, void *cb_ctx, char *err,
+			      size_t errlen);
 /* Stop the driver (calls in flight finish as FAILED "shutting down") and free. NULL-safe. */
 void upstream_free(struct upstream *u);
 
@@ -107,8 +108,8 @@ void upstream_result_fini(struct upstream_result *res);
 
 /* After a FAILED result of attempt `attempt`: retry (when and why) or give up (the reason
  * for the dead letter), following the upstream's retry policy and budget. */
-void upstream_retry_decide(struct upstream *u, const struct upstream_result *res,
-			   uint32_t attempt, struct retry_decision *d);
+void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
+			   struct retry_decision *d);
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st);
 const char *upstream_name(const struct upstream *u);

@@ -17,8 +17,8 @@
 
 enum ph { PH_PAYLOAD, PH_KEY, PH_TENANT, PH_TYPE, PH_NONE };
 
-static const char *const ph_names[] = { "{{payload}}", "{{idempotency_key}}", "{{tenant}}",
-					"{{type}}" };
+static const char *const ph_names[] = {"{{payload}}", "{{idempotency_key}}", "{{tenant}}",
+				       "{{type}}"};
 
 static enum ph placeholder_at(const char *p, size_t *len)
 {
@@ -37,7 +37,8 @@ int upstream_template_check(const char *tmpl, char *err, size_t errlen)
 
 	while ((p = strstr(p, "{{"))) {
 		if (placeholder_at(p, &len) == PH_NONE) {
-			snprintf(err, errlen, "template = %.60s: unknown placeholder at \"%.20s\" "
+			snprintf(err, errlen,
+				 "template = %.60s: unknown placeholder at \"%.20s\" "
 				 "(use {{payload}}, {{idempotency_key}}, {{tenant}} or {{type}})",
 				 tmpl, p);
 			return -EINVAL;
@@ -72,7 +73,7 @@ static size_t escape(const char *s, char *out)
 
 static size_t render(const char *tmpl, const struct upstream_request *req, char *out)
 {
-	const char *strs[] = { NULL, req->idempotency_key, req->tenant, req->type };
+	const char *strs[] = {NULL, req->idempotency_key, req->tenant, req->type};
 	const char *payload = req->payload && *req->payload ? req->payload : "null";
 	size_t n = 0, len;
 	enum ph ph;
@@ -97,8 +98,7 @@ static size_t render(const char *tmpl, const struct upstream_request *req, char 
 	return n;
 }
 
-char *upstream_template_render(const char *tmpl, const struct upstream_request *req,
-			       size_t *len)
+char *upstream_template_render(const char *tmpl, const struct upstream_request *req, size_t *len)
 {
 	size_t n = render(tmpl, req, NULL);
 	char *out = malloc(n + 1);

@@ -19,8 +19,7 @@ struct upstream_request;
 int upstream_template_check(const char *tmpl, char *err, size_t errlen);
 /* Render tmpl for req into a malloc'd string (*len bytes, NUL-terminated). Missing
  * request fields render as empty ("null" for the payload). NULL + errno on failure. */
-char *upstream_template_render(const char *tmpl, const struct upstream_request *req,
-			       size_t *len);
+char *upstream_template_render(const char *tmpl, const struct upstream_request *req, size_t *len);
 /* Read the number at path from a JSON answer. 0, -EINVAL (not JSON), -ENOENT (no such
  * field) or -EDOM (the field is not a number). */
 int upstream_answer_number(const char *body, size_t len, const char *path, double *out);

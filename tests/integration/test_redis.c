@@ -149,7 +149,7 @@ static void subtest_config(void)
 
 void test_redis(void)
 {
-	struct redis_harness h = { 0 };
+	struct redis_harness h = {0};
 	struct redis *r = NULL;
 
 	if (test__start_subtest("config"))

@@ -57,11 +57,11 @@ static void config_for(struct upstream_config *cfg, const struct mock_upstream *
 static int call(struct upstream *u, const char *key, uint32_t attempt, struct upstream_result *r)
 {
 	struct upstream_request req = {
-		.payload = "{\"email\":\"jo@acme.example\",\"company_size\":40}",
-		.idempotency_key = key,
-		.tenant = "acme",
-		.type = "lead",
-		.attempt = attempt,
+	    .payload = "{\"email\":\"jo@acme.example\",\"company_size\":40}",
+	    .idempotency_key = key,
+	    .tenant = "acme",
+	    .type = "lead",
+	    .attempt = attempt,
 	};
 
 	memset(r, 0, sizeof(*r));
@@ -95,8 +95,7 @@ static void subtest_ok_keepalive(const struct mock_upstream *m)
 	upstream_free(u);
 }
 
-static void expect_failure(struct upstream *u, const char *why, const char *reason,
-			   double max_ms)
+static void expect_failure(struct upstream *u, const char *why, const char *reason, double max_ms)
 {
 	struct upstream_result r;
 	double t0 = now_ms();
@@ -189,8 +188,8 @@ static void collect(void *ctx, struct upstream_result *res)
 
 static void subtest_bulkhead(const struct mock_upstream *m)
 {
-	struct upstream_request req = { .payload = "{}", .idempotency_key = "bh", .attempt = 1 };
-	struct async_done d = { 0 };
+	struct upstream_request req = {.payload = "{}", .idempotency_key = "bh", .attempt = 1};
+	struct async_done d = {0};
 	struct upstream_config cfg;
 	struct upstream_result r;
 	struct upstream_stats st;
@@ -313,7 +312,7 @@ static int calls_until_open(struct upstream *u, int max)
 
 static void subtest_breaker(const struct mock_upstream *m)
 {
-	struct transitions t = { 0 };
+	struct transitions t = {0};
 	struct upstream_config cfg;
 	struct upstream_result r;
 	struct upstream *u;

@@ -39,8 +39,8 @@ static double now_ms(void)
 /* One step as the step runner will do it: call, then the chain on whatever came back. */
 static void step(struct env *e, const char *key, const char *payload, struct fallback_answer *a)
 {
-	struct upstream_request req = { .payload = payload, .idempotency_key = key, .attempt = 1 };
-	struct upstream_result r = { 0 };
+	struct upstream_request req = {.payload = payload, .idempotency_key = key, .attempt = 1};
+	struct upstream_result r = {0};
 
 	upstream_call(e->up, &req, &r);
 	fallback_after_call(e->fb, payload, &r, a);
@@ -116,7 +116,7 @@ static bool open_breaker(struct env *e)
 
 static void subtest_chain(void)
 {
-	struct env e = { 0 };
+	struct env e = {0};
 	struct fallback_answer a, first;
 	struct fallback_stats st;
 	double t0;
@@ -147,7 +147,7 @@ out:
 
 static void subtest_redis_down(void)
 {
-	struct env e = { 0 };
+	struct env e = {0};
 	struct fallback_answer a;
 	struct fallback_stats st;
 	double t0;
@@ -189,7 +189,7 @@ out:
 
 static void subtest_ttl(void)
 {
-	struct env e = { 0 };
+	struct env e = {0};
 	struct fallback_answer a;
 
 	if (setup(&e, 200))
@@ -216,8 +216,7 @@ static void subtest_config(void)
 	ASSERT_FALSE(c.use_model, "off");
 	ASSERT_EQ(fallback_config_set(&c, "model", "maybe", err, sizeof(err)), -EINVAL, "bad");
 	ASSERT_HAS_STR(err, "model = maybe", "names input");
-	ASSERT_EQ(fallback_config_set(&c, "cache_ttl_ms", "0", err, sizeof(err)), -EINVAL,
-		  "ttl 0");
+	ASSERT_EQ(fallback_config_set(&c, "cache_ttl_ms", "0", err, sizeof(err)), -EINVAL, "ttl 0");
 }
 
 void test_upstream_fallback(void)

@@ -46,8 +46,8 @@ int mock_upstream_start(struct mock_upstream *m, const char *faults)
 	close(pfd[1]);
 	f = fdopen(pfd[0], "r");
 	if (!f || !fgets(line, sizeof(line), f) ||
-	    sscanf(line, "mock-upstream: listening port=%hu control=%hu", &m->port,
-		   &m->control) != 2) {
+	    sscanf(line, "mock-upstream: listening port=%hu control=%hu", &m->port, &m->control) !=
+		2) {
 		if (f)
 			fclose(f);
 		else
@@ -72,8 +72,9 @@ void mock_upstream_stop(struct mock_upstream *m)
 int mock_upstream_control(const struct mock_upstream *m, const char *method, const char *path,
 			  char *out, size_t len)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(m->control),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(m->control),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char buf[4096], req[1024];
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -EIO, n;
 	size_t have = 0;
@@ -82,8 +83,10 @@ int mock_upstream_control(const struct mock_upstream *m, const char *method, con
 
 	if (fd < 0)
 		return -errno;
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: mock\r\nContent-Length: 0\r\n"
-		     "Connection: close\r\n\r\n", method, path);
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: mock\r\nContent-Length: 0\r\n"
+		     "Connection: close\r\n\r\n",
+		     method, path);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write(fd, req, (size_t)n) != n)
 		goto out;
 	while (have < sizeof(buf) - 1 && (r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0)

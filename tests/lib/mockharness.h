@@ -15,7 +15,7 @@
 struct mock_upstream {
 	pid_t pid;
 	uint16_t port, control;
-	char url[64];		/* http://127.0.0.1:PORT/score */
+	char url[64]; /* http://127.0.0.1:PORT/score */
 };
 
 /* Start the mock (binary in test__outdir()) with initial faults (k=v&..., may be NULL).

@@ -26,7 +26,7 @@
 
 int harness_free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -errno;
 
@@ -43,9 +43,10 @@ int harness_free_port(void)
 
 static bool ping(uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
 	char buf[16] = "";
 	bool ok = false;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -75,9 +76,9 @@ static pid_t spawn(const char *dir, uint16_t port)
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
-	execl(REDIS_SERVER, "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-	      "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-	      "--protected-mode", "no", "--loglevel", "warning", (char *)NULL);
+	execl(REDIS_SERVER, "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+	      "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
+	      "--loglevel", "warning", (char *)NULL);
 	_exit(127);
 }
 

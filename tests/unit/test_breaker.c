@@ -6,7 +6,7 @@
 #include "breaker.h"
 #include "test_progs.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 struct fake {
@@ -67,7 +67,7 @@ static struct breaker_config base_cfg(void)
 
 static void subtest_count_opens(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b = make(&f, &cfg);
 
@@ -92,7 +92,7 @@ static void subtest_count_opens(void)
 
 static void subtest_count_slides(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b;
 
@@ -114,7 +114,7 @@ static void subtest_count_slides(void)
 
 static void subtest_open_then_half_open(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b = make(&f, &cfg);
 	struct breaker_stats st;
@@ -142,7 +142,7 @@ static void subtest_open_then_half_open(void)
 
 static void subtest_half_open_closes(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b = make(&f, &cfg);
 	struct breaker_permit p[4];
@@ -178,7 +178,7 @@ static void subtest_half_open_closes(void)
 
 static void subtest_half_open_reopens(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b = make(&f, &cfg);
 	struct breaker_permit p;
@@ -203,7 +203,7 @@ static void subtest_half_open_reopens(void)
 
 static void subtest_stale_permit(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b = make(&f, &cfg);
 	struct breaker_permit old, probe;
@@ -226,7 +226,7 @@ static void subtest_stale_permit(void)
 
 static void subtest_slow_calls(void)
 {
-	struct fake f = { .now = 100 * SEC };
+	struct fake f = {.now = 100 * SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b;
 	struct breaker_permit p;
@@ -252,7 +252,7 @@ static void subtest_slow_calls(void)
 
 static void subtest_time_window(void)
 {
-	struct fake f = { .now = 100 * SEC + 500 * MS };
+	struct fake f = {.now = 100 * SEC + 500 * MS};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b;
 	struct breaker_stats st;
@@ -287,7 +287,7 @@ static void subtest_time_window(void)
 
 static void subtest_minimum_clamped(void)
 {
-	struct fake f = { .now = SEC };
+	struct fake f = {.now = SEC};
 	struct breaker_config cfg = base_cfg();
 	struct breaker *b;
 

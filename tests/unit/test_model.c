@@ -52,7 +52,8 @@ static void subtest_deterministic(void)
 	}
 	/* a numeric string reads as the number */
 	ASSERT_TRUE(a == score_of(&m, "{\"company_size\":40,\"budget\":1200.5,"
-				      "\"source\":\"partner\"}"), "\"40\" == 40");
+				      "\"source\":\"partner\"}"),
+		    "\"40\" == 40");
 }
 
 static void subtest_transforms(void)
@@ -85,8 +86,8 @@ static void subtest_config_errors(void)
 	ASSERT_HAS_STR(err, "feature = size cube 1", "names the line");
 	ASSERT_EQ(model_config_set(&m, "feature", "size log1p", err, sizeof(err)), -EINVAL,
 		  "missing weight");
-	ASSERT_EQ(model_config_set(&m, "feature", "size log1p heavy", err, sizeof(err)),
-		  -EINVAL, "weight not a number");
+	ASSERT_EQ(model_config_set(&m, "feature", "size log1p heavy", err, sizeof(err)), -EINVAL,
+		  "weight not a number");
 	ASSERT_EQ(model_config_set(&m, "bias", "nan", err, sizeof(err)), -EINVAL, "nan bias");
 	ASSERT_EQ(model_config_set(&m, "weights", "1", err, sizeof(err)), -ENOENT, "unknown");
 	for (int i = 0; i < MODEL_MAX_FEATURES; i++)

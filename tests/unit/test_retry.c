@@ -6,7 +6,7 @@
 #include "retry.h"
 #include "test_progs.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 static struct retry_policy policy(void)
@@ -22,8 +22,7 @@ static struct retry_policy policy(void)
 static void subtest_jitter_bounds(void)
 {
 	struct retry_policy p = policy();
-	uint64_t ceil[] = { 0, 100 * MS, 200 * MS, 400 * MS, 800 * MS, 1600 * MS, 2 * SEC,
-			    2 * SEC };
+	uint64_t ceil[] = {0, 100 * MS, 200 * MS, 400 * MS, 800 * MS, 1600 * MS, 2 * SEC, 2 * SEC};
 
 	for (uint32_t n = 1; n < sizeof(ceil) / sizeof(ceil[0]); n++) {
 		uint64_t max = 0;

@@ -10,19 +10,22 @@
 static void subtest_render(void)
 {
 	struct upstream_request req = {
-		.payload = "{\"email\":\"jo@acme.example\"}",
-		.idempotency_key = "k\"1\\\n",
-		.tenant = "acme",
+	    .payload = "{\"email\":\"jo@acme.example\"}",
+	    .idempotency_key = "k\"1\\\n",
+	    .tenant = "acme",
 	};
 	size_t len = 0;
 	char *s;
 
 	s = upstream_template_render("{\"lead\":{{payload}},\"key\":\"{{idempotency_key}}\","
-				     "\"t\":\"{{tenant}}\",\"ty\":\"{{type}}\"}", &req, &len);
+				     "\"t\":\"{{tenant}}\",\"ty\":\"{{type}}\"}",
+				     &req, &len);
 	if (!ASSERT_OK_PTR(s, "render"))
 		return;
-	ASSERT_STREQ(s, "{\"lead\":{\"email\":\"jo@acme.example\"},\"key\":\"k\\\"1\\\\\\u000a\","
-			"\"t\":\"acme\",\"ty\":\"\"}", "escaped, missing type empty");
+	ASSERT_STREQ(s,
+		     "{\"lead\":{\"email\":\"jo@acme.example\"},\"key\":\"k\\\"1\\\\\\u000a\","
+		     "\"t\":\"acme\",\"ty\":\"\"}",
+		     "escaped, missing type empty");
 	ASSERT_EQ(len, strlen(s), "length");
 	free(s);
 	req.payload = NULL;

@@ -32,7 +32,7 @@
 #include "fallback.h"
 #include "upstream.h"
 
-#define MAXC 256
+#define MAXC	256
 #define SAMPLES 20000
 
 static const char request[] = "POST /score HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json"
@@ -81,13 +81,16 @@ static pid_t spawn(char *const argv[], int out_fd)
 
 static int http_ctl(uint16_t port, const char *path)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char req[512], buf[1024];
 	int fd = socket(AF_INET, SOCK_STREAM, 0), n, ok = -1;
 
-	n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nContent-Length: 0\r\n"
-		     "Connection: close\r\n\r\n", path);
+	n = snprintf(req, sizeof(req),
+		     "POST %s HTTP/1.1\r\nContent-Length: 0\r\n"
+		     "Connection: close\r\n\r\n",
+		     path);
 	if (!connect(fd, (struct sockaddr *)&a, sizeof(a)) && write(fd, req, (size_t)n) == n &&
 	    read(fd, buf, sizeof(buf)) > 12)
 		ok = strncmp(buf, "HTTP/1.1 200", 12) ? -1 : 0;
@@ -131,8 +134,9 @@ static void queue_op(struct io_uring *ring, struct conn *c, int i, bool send)
 
 static int anchor_run(uint16_t port, int conc, double secs, struct run *r)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	static struct conn cs[MAXC];
 	struct io_uring ring;
 	struct io_uring_cqe *cqe;
@@ -142,7 +146,7 @@ static int anchor_run(uint16_t port, int conc, double secs, struct run *r)
 	if (io_uring_queue_init(2 * MAXC, &ring, 0))
 		return -1;
 	for (int i = 0; i < conc; i++) {
-		cs[i] = (struct conn){ .fd = socket(AF_INET, SOCK_STREAM, 0) };
+		cs[i] = (struct conn){.fd = socket(AF_INET, SOCK_STREAM, 0)};
 		setsockopt(cs[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (connect(cs[i].fd, (struct sockaddr *)&a, sizeof(a)))
 			return -1;
@@ -210,15 +214,14 @@ static void curl_done(void *ctx, struct upstream_result *res)
 
 static void resubmit(struct curl_state *s)
 {
-	struct upstream_request req = { .payload = "{}", .idempotency_key = "bench",
-					.attempt = 1 };
+	struct upstream_request req = {.payload = "{}", .idempotency_key = "bench", .attempt = 1};
 
 	upstream_call_async(s->u, &req, curl_done, s);
 }
 
 static int curl_run(const char *url, int conc, double secs, struct run *r)
 {
-	struct curl_state s = { .in_flight = conc };
+	struct curl_state s = {.in_flight = conc};
 	struct upstream_config cfg;
 	char err[256];
 	double t0, c0;
@@ -258,7 +261,7 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 {
 	static double lat[SAMPLES];
 	const char *lead = "{\"email\":\"x@acme.example\",\"company_size\":250}";
-	struct upstream_request req = { .payload = lead, .idempotency_key = "fb", .attempt = 1 };
+	struct upstream_request req = {.payload = lead, .idempotency_key = "fb", .attempt = 1};
 	struct fallback_config fcfg;
 	struct upstream_config cfg;
 	struct fallback_answer a;
@@ -267,7 +270,7 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	struct fallback *fb;
 	struct model m;
 	char err[256];
-	int src[4] = { 0 };
+	int src[4] = {0};
 
 	upstream_config_default(&cfg, "bench", url);
 	cfg.breaker.open_wait_ns = 3600ULL * 1000000000ULL;
@@ -293,8 +296,8 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	}
 	qsort(lat, SAMPLES, sizeof(lat[0]), cmp_double);
 	printf("breaker-open fallback, %-22s p50 %7.1f us  p99 %7.1f us  (n=%d, cache %d, "
-	       "model %d)\n", label, lat[SAMPLES / 2], lat[SAMPLES * 99 / 100], SAMPLES, src[1],
-	       src[2]);
+	       "model %d)\n",
+	       label, lat[SAMPLES / 2], lat[SAMPLES * 99 / 100], SAMPLES, src[1], src[2]);
 	fallback_free(fb);
 	upstream_free(u);
 }
@@ -304,14 +307,15 @@ static void print_run(const char *what, const struct run *r, const struct run *a
 	printf("%-36s %8.0f calls/s  %6.1f us CPU/call  failed %5.1f %%", what, r->calls_per_s,
 	       r->cpu_us_per_call, 100.0 * (double)r->failed / (double)r->calls);
 	if (anchor)
-		printf("  ratio %.2f (calls/s)  %.2f (CPU/call)", r->calls_per_s / anchor->calls_per_s,
+		printf("  ratio %.2f (calls/s)  %.2f (CPU/call)",
+		       r->calls_per_s / anchor->calls_per_s,
 		       r->cpu_us_per_call / anchor->cpu_us_per_call);
 	printf("\n");
 }
 
 static int start_redis(pid_t *pid, struct redis **r)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	struct redis_config cfg;
 	char port[8], *v = NULL;
@@ -321,8 +325,9 @@ static int start_redis(pid_t *pid, struct redis **r)
 	getsockname(fd, (struct sockaddr *)&a, &len);
 	close(fd);
 	snprintf(port, sizeof(port), "%u", ntohs(a.sin_port));
-	char *argv[] = { "/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
-			 "--save", "", "--appendonly", "no", NULL };
+	char *argv[] = {
+	    "/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+	    "--appendonly",	     "no",     NULL};
 	*pid = spawn(argv, -1);
 	redis_config_default(&cfg);
 	cfg.port = ntohs(a.sin_port);
@@ -336,7 +341,7 @@ static int start_redis(pid_t *pid, struct redis **r)
 
 int main(int argc, char **argv)
 {
-	char *mock_argv[] = { ".output/mock-upstream", "--port", "0", "--control-port", "0", NULL };
+	char *mock_argv[] = {".output/mock-upstream", "--port", "0", "--control-port", "0", NULL};
 	double secs = 3;
 	int conc = 16, pfd[2];
 	struct run anchor, curl;
@@ -353,7 +358,8 @@ int main(int argc, char **argv)
 			conc = atoi(argv[i + 1]);
 	}
 	if (secs <= 0 || conc < 1 || conc > MAXC)
-		return fprintf(stderr, "upstream-bench: --seconds > 0, --concurrency 1-%d\n", MAXC), 2;
+		return fprintf(stderr, "upstream-bench: --seconds > 0, --concurrency 1-%d\n", MAXC),
+		       2;
 	if (pipe(pfd) || (mock = spawn(mock_argv, pfd[1])) < 0)
 		return 1;
 	close(pfd[1]);

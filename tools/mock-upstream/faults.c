@@ -41,7 +41,7 @@ static double uniform(void)
 
 static void defaults(void)
 {
-	cur = (struct faults){ .error_status = 500, .retry_after = "1" };
+	cur = (struct faults){.error_status = 500, .retry_after = "1"};
 }
 
 void faults_init(void)
@@ -65,23 +65,36 @@ static int set_one(struct faults *f, const char *k, const char *v, char *err, si
 	d = strtod(v, &end);
 	if (end == v || *end || !isfinite(d) || d < 0)
 		goto bad;
-	if (!strcmp(k, "error_rate") && d <= 1) f->error_rate = d;
-	else if (!strcmp(k, "r429_rate") && d <= 1) f->r429_rate = d;
-	else if (!strcmp(k, "reset_rate") && d <= 1) f->reset_rate = d;
-	else if (!strcmp(k, "hang_rate") && d <= 1) f->hang_rate = d;
-	else if (!strcmp(k, "slow_rate") && d <= 1) f->slow_rate = d;
-	else if (!strcmp(k, "hang") && d <= 1) f->hang_rate = d;
-	else if (!strcmp(k, "down") && d <= 1) f->down = d != 0;
-	else if (!strcmp(k, "error_status") && d >= 400 && d <= 599) f->error_status = (int)d;
-	else if (!strcmp(k, "latency_ms") && d <= 600000) f->latency_ms = (uint32_t)d;
-	else if (!strcmp(k, "jitter_ms") && d <= 600000) f->jitter_ms = (uint32_t)d;
-	else if (!strcmp(k, "slow_ms") && d <= 600000) f->slow_ms = (uint32_t)d;
+	if (!strcmp(k, "error_rate") && d <= 1)
+		f->error_rate = d;
+	else if (!strcmp(k, "r429_rate") && d <= 1)
+		f->r429_rate = d;
+	else if (!strcmp(k, "reset_rate") && d <= 1)
+		f->reset_rate = d;
+	else if (!strcmp(k, "hang_rate") && d <= 1)
+		f->hang_rate = d;
+	else if (!strcmp(k, "slow_rate") && d <= 1)
+		f->slow_rate = d;
+	else if (!strcmp(k, "hang") && d <= 1)
+		f->hang_rate = d;
+	else if (!strcmp(k, "down") && d <= 1)
+		f->down = d != 0;
+	else if (!strcmp(k, "error_status") && d >= 400 && d <= 599)
+		f->error_status = (int)d;
+	else if (!strcmp(k, "latency_ms") && d <= 600000)
+		f->latency_ms = (uint32_t)d;
+	else if (!strcmp(k, "jitter_ms") && d <= 600000)
+		f->jitter_ms = (uint32_t)d;
+	else if (!strcmp(k, "slow_ms") && d <= 600000)
+		f->slow_ms = (uint32_t)d;
 	else
 		goto bad;
 	return 0;
 bad:
-	snprintf(err, errlen, "%s=%s: unknown parameter or value out of range (rates 0-1, "
-		 "error_status 400-599, *_ms 0-600000, down/hang 0|1)", k, v);
+	snprintf(err, errlen,
+		 "%s=%s: unknown parameter or value out of range (rates 0-1, "
+		 "error_status 400-599, *_ms 0-600000, down/hang 0|1)",
+		 k, v);
 	return -EINVAL;
 }
 

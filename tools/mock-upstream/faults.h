@@ -14,15 +14,15 @@
 #include <stdint.h>
 
 struct faults {
-	double error_rate;	/* answer error_status */
+	double error_rate; /* answer error_status */
 	int error_status;
-	double r429_rate;	/* answer 429 with Retry-After: retry_after */
+	double r429_rate; /* answer 429 with Retry-After: retry_after */
 	char retry_after[64];
-	double reset_rate;	/* close with RST, no answer */
-	double hang_rate;	/* never answer (until the client gives up) */
-	bool down;		/* listener closed: connection refused; open connections reset */
-	uint32_t latency_ms, jitter_ms;	/* every answer: latency + uniform [0, jitter] */
-	double slow_rate;	/* ... plus slow_ms with this probability */
+	double reset_rate; /* close with RST, no answer */
+	double hang_rate;  /* never answer (until the client gives up) */
+	bool down;	   /* listener closed: connection refused; open connections reset */
+	uint32_t latency_ms, jitter_ms; /* every answer: latency + uniform [0, jitter] */
+	double slow_rate;		/* ... plus slow_ms with this probability */
 	uint32_t slow_ms;
 };
 
@@ -31,7 +31,7 @@ enum mock_action { ACT_OK, ACT_ERROR, ACT_429, ACT_RESET, ACT_HANG, ACT_DOWN };
 struct mock_counts {
 	uint64_t received, applied, errors, r429, resets, hangs, downs;
 	uint64_t keys, dup_keys, max_applied;
-	uint64_t connections;	/* accepted on the service port */
+	uint64_t connections; /* accepted on the service port */
 };
 
 void faults_init(void);

@@ -52,7 +52,7 @@ struct listener {
 
 static int listen_on(struct in_addr addr, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = addr };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = addr};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
@@ -85,7 +85,10 @@ static void respond(int fd, int status, const char *extra_hdr, const char *body,
 	int n = snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n%s%s\r\n",
-			 status, status < 300 ? "OK" : status == 429 ? "Too Many Requests" : "Error",
+			 status,
+			 status < 300	 ? "OK"
+			 : status == 429 ? "Too Many Requests"
+					 : "Error",
 			 strlen(body), extra_hdr ? extra_hdr : "",
 			 close_conn ? "Connection: close\r\n" : "");
 
@@ -132,7 +135,7 @@ static int parse(char *buf, size_t have, struct request *rq)
 
 static void reset_close(int fd)
 {
-	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	close(fd);
@@ -141,7 +144,7 @@ static void reset_close(int fd)
 /* Hang: answer nothing until the client gives up or the fault is switched off. */
 static void hang(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
 	struct faults f;
 
 	do {
@@ -224,7 +227,8 @@ static void serve_control(int fd, const struct request *rq)
 			 (unsigned long long)received, (unsigned long long)applied);
 	} else if (!strncmp(rq->target, "/faults", plen) && plen == 7) {
 		if (*arg && faults_set(arg, err, sizeof(err))) {
-			snprintf(out, sizeof(out), "{\"error\":\"bad_fault\",\"detail\":\"%s\"}\n", err);
+			snprintf(out, sizeof(out), "{\"error\":\"bad_fault\",\"detail\":\"%s\"}\n",
+				 err);
 			return respond(fd, 400, NULL, out, rq->close);
 		}
 		faults_json(out, sizeof(out));
@@ -290,7 +294,7 @@ static void *accept_main(void *arg)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (;;) {
-		struct pollfd p = { .fd = l->fd, .events = POLLIN };
+		struct pollfd p = {.fd = l->fd, .events = POLLIN};
 		struct listener *c;
 		pthread_t t;
 		int fd;
@@ -322,7 +326,7 @@ static void *accept_main(void *arg)
 			free(c);
 		}
 		continue;
-idle:
+	idle:
 		if (l->fd < 0)
 			usleep(50000);
 	}
@@ -346,15 +350,17 @@ static int start_listener(struct listener *l, struct in_addr addr, long port, bo
 
 static int usage(const char *why)
 {
-	fprintf(stderr, "mock-upstream: %s\nusage: mock-upstream [--bind ADDR] [--port N] "
-		"[--control-port N] [--faults k=v&...]\n", why);
+	fprintf(stderr,
+		"mock-upstream: %s\nusage: mock-upstream [--bind ADDR] [--port N] "
+		"[--control-port N] [--faults k=v&...]\n",
+		why);
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	struct listener svc, ctl;
-	struct in_addr addr = { htonl(INADDR_LOOPBACK) };
+	struct in_addr addr = {htonl(INADDR_LOOPBACK)};
 	long port = 0, cport = 0;
 	pthread_t t1, t2;
 	char err[256];
@@ -379,8 +385,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--faults") && !faults_set(v, err, sizeof(err)))
 			;
 		else
-			return usage(!strcmp(argv[i], "--faults") ? err
-				     : "bad option or value (ports 0-65535, --bind an IPv4 address)");
+			return usage(
+			    !strcmp(argv[i], "--faults")
+				? err
+				: "bad option or value (ports 0-65535, --bind an IPv4 address)");
 		i++;
 	}
 	if ((ret = start_listener(&svc, addr, port, false)) ||

@@ -123,6 +123,19 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 	return err;
 }
 
+int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)
+{
+	int err = pool_submit(to, e);
+
+	if (err)
+		return pool_retry(from, e, 100000000ULL); /* try the hand-over again in 100 ms */
+	pthread_mutex_lock(&from->lock);
+	from->handed_over++;
+	pool_release(from);
+	pthread_mutex_unlock(&from->lock);
+	return 0;
+}
+
 int pool_submit(struct pool *p, struct queue_entry *e)
 {
 	int err;
@@ -179,6 +192,7 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	st->queued = dispatch_count(&p->d);
 	st->done = p->done;
 	st->retried = p->retried;
+	st->handed_over = p->handed_over;
 	st->full_waits = p->full_waits;
 	st->paused_mask = p->paused;
 	dispatch_stats(&p->d, realtime_ns(), &st->dispatch);

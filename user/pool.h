@@ -47,6 +47,7 @@ struct pool_stats {
 	uint64_t in_flight, max_inflight;
 	uint64_t queued;   /* ready + parked in the pool's dispatcher */
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
+	uint64_t handed_over;		   /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
 	struct dispatch_stats dispatch;
 };
@@ -67,6 +68,10 @@ int pool_submit(struct pool *p, struct queue_entry *e);
 int pool_done(struct pool *p, struct queue_entry *e);
 /* Re-run a held entry not before now + delay_ns (attempts is incremented); frees the slot. */
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns);
+/* Move a held entry on to another pool (its next step runs there): frees the slot in from,
+ * queues e in to without acking. If to refuses (stopping, -ENOMEM) the entry is parked in
+ * from as a retry in 100 ms instead. Any thread. 0 or pool_retry's result. */
+int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to);
 /* Pause / resume dispatch of one class in this pool. -EINVAL for a bad class. */
 int pool_pause_class(struct pool *p, uint32_t class);
 int pool_resume_class(struct pool *p, uint32_t class);

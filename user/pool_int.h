@@ -20,7 +20,7 @@ struct pool {
 	pthread_cond_t idle_cv; /* pool_drain: in_flight reached 0 */
 	struct dispatch d;
 	uint32_t paused; /* class bits */
-	uint64_t in_flight, done, retried, full_waits;
+	uint64_t in_flight, done, retried, full_waits, handed_over;
 	bool inited, stop, draining;
 	struct pool_set *set; /* the set feeding this pool, for max_messages (or NULL) */
 };

@@ -61,7 +61,7 @@ struct queue_entry {
 	uint32_t attempts; /* deliveries so far; the pool increments it on retry */
 	uint32_t len;
 	uint32_t pool;	  /* free for the router: index of the pool that runs it */
-	uint32_t _pad;
+	uint32_t step;	  /* free for the worker: index of the next step to run */
 	uint64_t backend; /* backend-private (journal: segment number) */
 	uint8_t data[];	  /* the envelope, len bytes */
 };

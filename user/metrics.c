@@ -180,14 +180,17 @@ struct metric_family *metrics_family(struct metrics *m, enum metric_type type, c
 	return f;
 }
 
-static char *join_values(const struct metric_family *f, const char *const *values, unsigned *h)
+/* Join the label values into buf (or a malloc'd string when longer than cap): the lookup
+ * key. Returns NULL only when out of memory. */
+static char *join_values(const struct metric_family *f, const char *const *values, char *buf,
+			 size_t cap, unsigned *h)
 {
 	size_t len = 1;
 	char *key, *p;
 
 	for (int i = 0; i < f->nlabels; i++)
 		len += strlen(values[i] ? values[i] : "") + 1;
-	key = p = malloc(len);
+	key = p = len <= cap ? buf : malloc(len);
 	if (!key)
 		return NULL;
 	*h = 2166136261u;
@@ -227,29 +230,35 @@ static struct metric_series *series_create(struct metric_family *f, char *key,
 struct metric_series *metrics_series(struct metric_family *f, const char *const *values)
 {
 	struct metric_series *s;
+	char buf[256], *key, *owned;
 	unsigned h;
-	char *key = join_values(f, values, &h);
 
+	/* the hot path (an existing series) allocates nothing */
+	key = join_values(f, values, buf, sizeof(buf), &h);
 	if (!key)
 		return NULL;
 	pthread_mutex_lock(&f->lock);
 	for (s = f->hash[h % SERIES_HASH]; s; s = s->next)
 		if (!strcmp(s->key, key))
 			break;
-	if (s) {
-		free(key);
-	} else if ((s = series_create(f, key, values))) {
-		s->next = f->hash[h % SERIES_HASH];
-		f->hash[h % SERIES_HASH] = s;
-		if (f->last)
-			f->last->order = s;
-		else
-			f->first = s;
-		f->last = s;
-	} else {
-		free(key);
+	if (!s && (owned = key == buf ? strdup(buf) : key)) {
+		if ((s = series_create(f, owned, values))) {
+			s->next = f->hash[h % SERIES_HASH];
+			f->hash[h % SERIES_HASH] = s;
+			if (f->last)
+				f->last->order = s;
+			else
+				f->first = s;
+			f->last = s;
+			key = buf; /* owned by the series now */
+		} else {
+			free(owned);
+			key = buf;
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	if (key != buf)
+		free(key);
 	return s;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ingress_harness.h"
+#include "netns.h"
 #include "test_progs.h"
 
 static long now_ms(void)
@@ -101,6 +102,12 @@ static int read_port(struct sluiced_proc *p)
 
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args)
 {
+	return sluiced_start_ns(p, NULL, "127.0.0.1:0", tenants_text, args);
+}
+
+int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
+		     const char *tenants_text, const char *const *args)
+{
 	static int instance;
 	const char *argv[64];
 	char bin[600];
@@ -117,7 +124,7 @@ int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *
 		return -EIO;
 	argv[n++] = bin;
 	argv[n++] = "--listen";
-	argv[n++] = "127.0.0.1:0";
+	argv[n++] = listen;
 	argv[n++] = "--tenants";
 	argv[n++] = p->tenants;
 	for (; args && *args && n < 62; args++)
@@ -130,6 +137,8 @@ int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *
 	if (!p->pid) {
 		fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
+		if (ns && netns_enter(ns) < 0)
+			_exit(126);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
@@ -168,10 +177,16 @@ int sluiced_stop(struct sluiced_proc *p, int timeout_ms)
 
 int http_open(struct http_client *c, int port)
 {
+	return http_open_ip(c, "127.0.0.1", port);
+}
+
+int http_open_ip(struct http_client *c, const char *ip, int port)
+{
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 
 	c->len = 0;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1)
+		return -EINVAL;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;

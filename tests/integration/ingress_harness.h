@@ -29,6 +29,9 @@ struct sluiced_proc {
 /* Start sluiced with the tenants text and extra args (NULL-terminated list). Returns 0 or
  * -errno (and prints the daemon's log). */
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args);
+/* Same, started inside network namespace ns (NULL: this one) listening on listen. */
+int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
+		     const char *tenants_text, const char *const *args);
 /* SIGTERM and wait; returns the exit status (-1 if killed by a signal or still running
  * after timeout_ms, then SIGKILLed). */
 int sluiced_stop(struct sluiced_proc *p, int timeout_ms);
@@ -47,6 +50,8 @@ struct http_client {
 
 /* Connect to 127.0.0.1:port; -errno. */
 int http_open(struct http_client *c, int port);
+/* Connect to ip:port (IPv4) from the calling thread's network namespace. */
+int http_open_ip(struct http_client *c, const char *ip, int port);
 void http_close(struct http_client *c);
 int http_send(struct http_client *c, const char *data, size_t len);
 /* Read one full response (head + Content-Length body) into out (NUL-terminated). Returns

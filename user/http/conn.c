@@ -12,6 +12,7 @@
  * position is relative to that byte; rq.tenants is held from the head until the answer.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,10 +62,11 @@ static void finish(struct conn *c, bool close)
 	req_reset(c);
 }
 
-/* Whether the answer must close: client asked, draining, or an unread body follows. */
+/* Whether the answer must close: client asked, draining (after the last request already
+ * received: those are in flight too), or an unread body follows. */
 static bool must_close(const struct conn *c)
 {
-	return !c->rq.keep_alive || c->drain ||
+	return !c->rq.keep_alive || (c->drain && !c->more_input) ||
 	       (c->phase == CONN_HEAD && c->rq.content_length && !c->body_here);
 }
 
@@ -118,6 +120,7 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	}
 	need = (size_t)head_len + (size_t)req->content_length;
 	c->body_here = len >= need;
+	c->more_input = len > need;
 	if (router_on_head(c->router, c, req))
 		return c->phase == CONN_DONE ? len : need; /* answered; body skipped */
 	if (!c->body_here) {
@@ -131,8 +134,8 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	return need;
 }
 
-/* The body of a CONN_BODY request is complete at buf. */
-static size_t on_body(struct conn *c, const char *buf)
+/* The body of a CONN_BODY request is complete at buf (avail bytes from there). */
+static size_t on_body(struct conn *c, const char *buf, size_t avail)
 {
 	size_t need = c->rq.head_len + (size_t)c->rq.content_length;
 
@@ -144,6 +147,7 @@ static size_t on_body(struct conn *c, const char *buf)
 	}
 	c->phase = CONN_HEAD; /* for must_close(): the body has been read */
 	c->body_here = true;
+	c->more_input = avail > need;
 	if (!router_on_body(c->router, c, &scratch, buf + c->rq.head_len,
 			    (size_t)c->rq.content_length))
 		c->phase = CONN_WAIT;
@@ -177,7 +181,7 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 		case CONN_BODY:
 			if (len - off < c->rq.head_len + c->rq.content_length)
 				return off;
-			off += on_body(c, buf + off);
+			off += on_body(c, buf + off, len - off);
 			break;
 		case CONN_WAIT:
 			return off;

@@ -67,6 +67,7 @@ struct conn {
 	bool abort;			/* close now, without an answer */
 	bool body_here;			/* the whole body arrived with the head */
 	bool peer_eof;			/* the client finished sending */
+	bool more_input;		/* bytes of a following request are already here */
 	bool drain;			/* daemon draining: answer the current request, close */
 	/* loop bookkeeping */
 	struct obuf sending;

@@ -238,3 +238,12 @@ __u64 xfx_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
+
+__u64 xfx_clock_slack(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res))
+		return 20000000ULL; /* 20 ms: HZ=100's tick, doubled */
+	return 2 * ((__u64)res.tv_sec * 1000000000ULL + (__u64)res.tv_nsec);
+}

@@ -5,9 +5,11 @@
  * configured service port passes untouched (verdict OTHER, slot NONE). Otherwise the source
  * is resolved to a tenant slot and a deny deadline -- exact address, then longest prefix,
  * else anonymous -- and the resolution is cached per source in the LRU src_state map (valid
- * while the config generation matches and younger than revalidate_ns), so the steady state
- * costs one hash lookup. Then: deny -> DROP; PKT credit -> DROP; for SYNs, emergency
- * shedding of the tenant's class (sampled per permille) and the SYN credit -> DROP; else PASS.
+ * while the config generation matches and younger than revalidate_ns), with a call-free
+ * direct-mapped cache in front of it (bpf/src_cache.bpf.h), so the steady state of a named
+ * tenant or a denied source costs no map call at all, and of an anonymous source one.
+ * Then: deny -> DROP; PKT credit -> DROP; for SYNs, emergency shedding of the tenant's class
+ * (sampled per permille) and the SYN credit -> DROP; else PASS.
  *
  * Credits are GCRA states (include/sluice/gcra.h) in the mmapable tenant_state array, shared
  * with the daemon; anonymous sources keep their own pair in their src_state entry, created
@@ -27,6 +29,7 @@
 #include "sluice/abi.h"
 #include "sluice/gcra.h"
 #include "parse.bpf.h"
+#include "src_cache.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -148,11 +151,11 @@ static __always_inline void resolve(const struct sluice_addr *src, __u64 now, __
 
 /* The cached src_state entry for src, refreshed if stale or created; NULL when there is
  * none and none may be created (unknown source at EMERGENCY), with *slot and *deny_until set. */
-static __always_inline struct sluice_src *source_state(const struct sluice_config *cfg,
-						       const struct sluice_addr *src, __u64 now,
-						       __u32 *slot, __u64 *deny_until)
+static __always_inline struct sluice_src *source_state_lru(const struct sluice_config *cfg,
+							   const struct sluice_addr *src, __u64 now,
+							   __u64 max_age, __u32 *slot,
+							   __u64 *deny_until)
 {
-	__u64 max_age = cfg->revalidate_ns ? cfg->revalidate_ns : DEFAULT_REVALIDATE_NS;
 	struct sluice_src *st = NULL, fresh = {};
 
 	if (!(cfg->flags & SLUICE_CFG_NO_CACHE)) {
@@ -191,6 +194,33 @@ static __always_inline struct sluice_src *source_state(const struct sluice_confi
 	fresh.deny_until_ns = *deny_until;
 	bpf_map_update_elem(&sl_src_state, src, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&sl_src_state, src);
+}
+
+/* Resolve src: *slot and *deny_until, and the src_state entry when the source needs one
+ * (anonymous: its credits live there). A hit in the first-level cache answers named
+ * tenants and denied sources without any map call; everything else takes the LRU path
+ * above, and its answer refills the first-level entry. */
+static __always_inline struct sluice_src *source_state(const struct sluice_config *cfg,
+						       const struct sluice_addr *src, __u64 now,
+						       __u32 *slot, __u64 *deny_until)
+{
+	__u64 max_age = cfg->revalidate_ns ? cfg->revalidate_ns : DEFAULT_REVALIDATE_NS;
+	struct src_cache_ent *e;
+	struct sluice_src *st;
+	__u64 lo, hi, h;
+	bool hit;
+
+	if (cfg->flags & SLUICE_CFG_NO_CACHE)
+		return source_state_lru(cfg, src, now, max_age, slot, deny_until);
+	e = src_cache_entry(src, &lo, &hi, &h);
+	hit = src_cache_get(e, lo, hi, h, cfg->generation, now, max_age, slot, deny_until);
+	if (hit && (*slot != SLUICE_SLOT_ANON || *deny_until > now))
+		return NULL;
+	st = source_state_lru(cfg, src, now, max_age, slot, deny_until);
+	if (!hit)
+		src_cache_put(e, lo, hi, h, *slot, cfg->generation, st ? st->resolved_ns : now,
+			      *deny_until);
+	return st;
 }
 
 /* The clock. bpf_ktime_get_ns() is a chain of out-of-line calls ending in a clocksource

@@ -228,6 +228,53 @@ static void subtest_revalidate(struct xfx *x)
 	check_state(x, "198.51.100.88", 6, 0, "state refreshed");
 }
 
+/* Many sources at once: 4,000 tenant sources over 8 slots (every 7th also denied) and
+ * 2,000 anonymous ones, three rounds in a scrambled order. The program's first-level
+ * cache is direct-mapped, so hundreds of them share an entry; every packet must still be
+ * counted on its own source's slot and verdict. */
+static void subtest_many_sources(struct xfx *x)
+{
+	enum { TENANT_SRCS = 4000, ANON_SRCS = 2000, ALL = TENANT_SRCS + ANON_SRCS, ROUNDS = 3 };
+	long long want_pass[10] = { 0 }, want_deny[10] = { 0 };
+	struct pkt_rng r;
+	char a[32];
+	int i, round;
+	__u32 slot;
+
+	for (i = 0; i < TENANT_SRCS; i++) {
+		snprintf(a, sizeof(a), "10.100.%d.%d", i / 250, i % 250 + 1);
+		ASSERT_OK(xfx_src_exact(x, a, 2 + i % 8), "tenant source");
+		if (i % 7 == 0)
+			ASSERT_OK(xfx_deny_exact(x, a, 0), "denied tenant source");
+	}
+	ASSERT_OK(xfx_bump_generation(x), "bump");
+	pkt_rng_seed(&r, 42);
+	for (round = 0; round < ROUNDS; round++) {
+		for (i = 0; i < ALL; i++) {
+			int n = (int)pkt_rng_below(&r, ALL), act;
+			bool tenant = n < TENANT_SRCS, denied = tenant && n % 7 == 0;
+
+			if (tenant)
+				snprintf(a, sizeof(a), "10.100.%d.%d", n / 250, n % 250 + 1);
+			else
+				snprintf(a, sizeof(a), "2001:db8:101::%x", n);
+			slot = tenant ? 2 + n % 8 : SLUICE_SLOT_ANON;
+			act = syn_from(x, a);
+			if (!ASSERT_EQ(act, denied ? XDP_DROP : XDP_PASS, "action"))
+				return;
+			if (denied)
+				want_deny[slot]++;
+			else
+				want_pass[slot]++;
+		}
+	}
+	for (slot = 1; slot < 10; slot++) {
+		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_PASS, NULL), want_pass[slot], "PASS per slot");
+		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_DENY, NULL), want_deny[slot], "DENY per slot");
+	}
+	ASSERT_EQ(xfx_count_all(x, 16), (long long)ALL * ROUNDS, "every packet counted once");
+}
+
 /* NO_CACHE: every packet resolved from the maps, so changes apply without a bump. */
 static void subtest_no_cache(struct xfx *x)
 {
@@ -248,6 +295,7 @@ void test_xdp_resolve(void)
 		{ "deny_expiry", subtest_deny_expiry },	  { "tenant_exact", subtest_tenant_exact },
 		{ "tenant_prefix", subtest_tenant_prefix }, { "anonymous", subtest_anonymous },
 		{ "revalidate", subtest_revalidate },	  { "no_cache", subtest_no_cache },
+		{ "many_sources", subtest_many_sources },
 	};
 
 	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);

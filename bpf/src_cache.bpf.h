@@ -26,11 +26,11 @@
 const volatile __u64 src_cache_seed = 0;
 
 struct src_cache_ent {
-	__u64 lo, hi;		/* the address, as two words */
+	__u64 lo, hi; /* the address, as two words */
 	__u64 deny_until_ns;
 	__u64 resolved_ns;
-	__u64 slot_gen;		/* slot << 32 | generation */
-	__u64 check;		/* src_cache_check() of the fields above; 0 = empty */
+	__u64 slot_gen; /* slot << 32 | generation */
+	__u64 check;	/* src_cache_check() of the fields above; 0 = empty */
 };
 
 static struct src_cache_ent src_cache[SRC_CACHE_SLOTS];
@@ -60,7 +60,7 @@ static __always_inline __u64 src_cache_check(__u64 h, __u64 deny_until, __u64 re
 
 /* The entry for src and its address hash *h. */
 static __always_inline struct src_cache_ent *src_cache_entry(const struct sluice_addr *src,
-							    __u64 *lo, __u64 *hi, __u64 *h)
+							     __u64 *lo, __u64 *hi, __u64 *h)
 {
 	__builtin_memcpy(lo, &src->a[0], 8);
 	__builtin_memcpy(hi, &src->a[8], 8);

@@ -4,10 +4,11 @@
  * Credits are GCRA states; the expected number of passes is computed from the tat the
  * program left behind and from clock readings taken around the sends, never from assumed
  * timing (a tat the program stamps may lag those readings by xfx_clock_slack(): passes
- * are judged on the exact clock, but an idle limit's schedule starts on the tick clock): from idle exactly `burst` pass as long as the sends take less than one interval
- * (intervals here are 100 ms or more, sends take microseconds; if the machine stalls
- * longer the bound widens by the measured elapsed time and says so). After the burst, k
- * more pass at time now where k = floor((now - tat) / interval) + burst.
+ * are judged on the exact clock, but an idle limit's schedule starts on the tick clock): from idle
+ * exactly `burst` pass as long as the sends take less than one interval (intervals here are 100 ms
+ * or more, sends take microseconds; if the machine stalls longer the bound widens by the measured
+ * elapsed time and says so). After the burst, k more pass at time now where k = floor((now - tat) /
+ * interval) + burst.
  *
  * Shedding is sampled with bpf_get_prandom_u32(): over 10,000 SYNs at 500 permille the
  * standard deviation is 50, so the issue's +-5 % (250) is five sigmas (a class at 300
@@ -25,18 +26,18 @@
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
-#define DST "192.0.2.1"
+#define DST  "192.0.2.1"
 #define DST6 "2001:db8::1"
 #define PORT 443
-#define MS 1000000ULL
-#define SEC 1000000000ULL
+#define MS   1000000ULL
+#define SEC  1000000000ULL
 
 static bool setup(struct xfx *x)
 {
 	return ASSERT_OK(xfx_port(x, PORT, SLUICE_PORT_TCP | SLUICE_PORT_UDP), "port") &&
-	       ASSERT_OK(xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0, 0,
-				    0),
-			 "anon unlimited") &&
+	       ASSERT_OK(
+		   xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0, 0, 0),
+		   "anon unlimited") &&
 	       ASSERT_OK(xfx_set_shed(x, SLUICE_SHED_NORMAL, 0, 0, 0), "no shedding");
 }
 
@@ -184,7 +185,8 @@ static void subtest_pkt_credits(struct xfx *x)
 	passed += send_n(x, "10.3.0.2", PKT_SYN, 10);
 	t1 = xfx_now();
 	if (t1 - t0 < SEC)
-		ASSERT_EQ(passed, 20, "exactly burst of packets, any kind, any source of the tenant");
+		ASSERT_EQ(passed, 20,
+			  "exactly burst of packets, any kind, any source of the tenant");
 	ASSERT_EQ(xfx_count(x, 3, SLUICE_V_PASS, NULL), passed, "PASS counted");
 	ASSERT_EQ(xfx_count(x, 3, SLUICE_V_PKT_LIMIT, NULL), 38 - passed, "PKT_LIMIT counted");
 	ASSERT_EQ(xfx_count(x, 3, SLUICE_V_SYN_LIMIT, NULL), 0, "no SYN_LIMIT");
@@ -353,7 +355,8 @@ static void subtest_percpu_sum(struct xfx *x)
 	struct pkt_spec s;
 	struct pkt p;
 
-	if (!ASSERT_GT(ncpu, 0, "cpus") || !ASSERT_OK(sched_getaffinity(0, sizeof(orig), &orig), "aff"))
+	if (!ASSERT_GT(ncpu, 0, "cpus") ||
+	    !ASSERT_OK(sched_getaffinity(0, sizeof(orig), &orig), "aff"))
 		return;
 	per = calloc(ncpu, sizeof(*per));
 	pkt_spec_tcp(&s, "10.5.0.1", DST, PORT, PKT_ACK);
@@ -375,14 +378,14 @@ static void subtest_percpu_sum(struct xfx *x)
 	}
 	sched_setaffinity(0, sizeof(orig), &orig);
 	ASSERT_GE(used, 1, "ran on at least one CPU");
-	if (!per || !ASSERT_OK(bpf_map_lookup_elem(x->fd[SLUICE_M_COUNTERS], &(__u32){ 1 }, per) ?
-				       -errno :
-				       0,
-			       "per-cpu lookup"))
+	if (!per ||
+	    !ASSERT_OK(bpf_map_lookup_elem(x->fd[SLUICE_M_COUNTERS], &(__u32){1}, per) ? -errno : 0,
+		       "per-cpu lookup"))
 		goto out;
 	for (cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++)
 		if (CPU_ISSET(cpu, &orig))
-			ASSERT_EQ(per[cpu].packets[SLUICE_V_PASS], 100 + cpu, "this CPU's own count");
+			ASSERT_EQ(per[cpu].packets[SLUICE_V_PASS], 100 + cpu,
+				  "this CPU's own count");
 	ASSERT_OK(pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], SLUICE_SLOT_ANON, &sum), "sum");
 	ASSERT_EQ(sum.packets[SLUICE_V_PASS], sent, "sum of packets over CPUs");
 	ASSERT_EQ(sum.bytes[SLUICE_V_PASS], bytes, "sum of bytes over CPUs");
@@ -394,14 +397,14 @@ out:
 void test_xdp_credits(void)
 {
 	static const struct xfx_subtest subs[] = {
-		{ "syn_burst_then_rate", subtest_syn_burst_then_rate },
-		{ "rate_finer_than_tick", subtest_rate_finer_than_tick },
-		{ "pkt_credits", subtest_pkt_credits },
-		{ "anonymous_credits", subtest_anonymous_credits },
-		{ "emergency_shed", subtest_emergency_shed },
-		{ "emergency_no_new_state", subtest_emergency_no_new_state },
-		{ "dry_run", subtest_dry_run },
-		{ "percpu_sum", subtest_percpu_sum },
+	    {"syn_burst_then_rate", subtest_syn_burst_then_rate},
+	    {"rate_finer_than_tick", subtest_rate_finer_than_tick},
+	    {"pkt_credits", subtest_pkt_credits},
+	    {"anonymous_credits", subtest_anonymous_credits},
+	    {"emergency_shed", subtest_emergency_shed},
+	    {"emergency_no_new_state", subtest_emergency_no_new_state},
+	    {"dry_run", subtest_dry_run},
+	    {"percpu_sum", subtest_percpu_sum},
 	};
 
 	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);

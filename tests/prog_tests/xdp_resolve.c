@@ -19,14 +19,14 @@
 #define DST4 "192.0.2.1"
 #define DST6 "2001:db8::1"
 #define PORT 443
-#define MS 1000000ULL
+#define MS   1000000ULL
 
 static bool setup(struct xfx *x)
 {
-	bool ok = ASSERT_OK(xfx_port(x, PORT, SLUICE_PORT_TCP | SLUICE_PORT_UDP), "port") &&
-		  ASSERT_OK(xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0,
-				       0, 0),
-			    "anon");
+	bool ok =
+	    ASSERT_OK(xfx_port(x, PORT, SLUICE_PORT_TCP | SLUICE_PORT_UDP), "port") &&
+	    ASSERT_OK(xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0, 0, 0),
+		      "anon");
 	__u32 slot;
 
 	for (slot = 2; ok && slot < 10; slot++)
@@ -61,7 +61,8 @@ static void check_state(struct xfx *x, const char *src, __u32 slot, __u64 deny_u
 	struct sluice_config cfg;
 	struct sluice_src st;
 
-	if (!ASSERT_OK(xfx_src_state(x, src, &st), what) || !ASSERT_OK(xfx_config_get(x, &cfg), "cfg"))
+	if (!ASSERT_OK(xfx_src_state(x, src, &st), what) ||
+	    !ASSERT_OK(xfx_config_get(x, &cfg), "cfg"))
 		return;
 	ASSERT_EQ(st.slot, slot, what);
 	ASSERT_EQ(st.deny_until_ns, deny_until, what);
@@ -235,7 +236,7 @@ static void subtest_revalidate(struct xfx *x)
 static void subtest_many_sources(struct xfx *x)
 {
 	enum { TENANT_SRCS = 4000, ANON_SRCS = 2000, ALL = TENANT_SRCS + ANON_SRCS, ROUNDS = 3 };
-	long long want_pass[10] = { 0 }, want_deny[10] = { 0 };
+	long long want_pass[10] = {0}, want_deny[10] = {0};
 	struct pkt_rng r;
 	char a[32];
 	int i, round;
@@ -269,8 +270,10 @@ static void subtest_many_sources(struct xfx *x)
 		}
 	}
 	for (slot = 1; slot < 10; slot++) {
-		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_PASS, NULL), want_pass[slot], "PASS per slot");
-		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_DENY, NULL), want_deny[slot], "DENY per slot");
+		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_PASS, NULL), want_pass[slot],
+			  "PASS per slot");
+		ASSERT_EQ(xfx_count(x, slot, SLUICE_V_DENY, NULL), want_deny[slot],
+			  "DENY per slot");
 	}
 	ASSERT_EQ(xfx_count_all(x, 16), (long long)ALL * ROUNDS, "every packet counted once");
 }
@@ -291,11 +294,11 @@ static void subtest_no_cache(struct xfx *x)
 void test_xdp_resolve(void)
 {
 	static const struct xfx_subtest subs[] = {
-		{ "deny_exact", subtest_deny_exact },	  { "deny_prefix", subtest_deny_prefix },
-		{ "deny_expiry", subtest_deny_expiry },	  { "tenant_exact", subtest_tenant_exact },
-		{ "tenant_prefix", subtest_tenant_prefix }, { "anonymous", subtest_anonymous },
-		{ "revalidate", subtest_revalidate },	  { "no_cache", subtest_no_cache },
-		{ "many_sources", subtest_many_sources },
+	    {"deny_exact", subtest_deny_exact},	      {"deny_prefix", subtest_deny_prefix},
+	    {"deny_expiry", subtest_deny_expiry},     {"tenant_exact", subtest_tenant_exact},
+	    {"tenant_prefix", subtest_tenant_prefix}, {"anonymous", subtest_anonymous},
+	    {"revalidate", subtest_revalidate},	      {"no_cache", subtest_no_cache},
+	    {"many_sources", subtest_many_sources},
 	};
 
 	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);

@@ -32,12 +32,12 @@
 #include "bpf_loader.h"
 #include "pkt.h"
 
-#define N_ENTRIES 10000
-#define TARGET_NS 60.0
-#define MAX_ROUNDS 101
-#define SVC_PORT 443
-#define HUGE_INTERVAL 1ULL		/* 1e9 cells/s ... */
-#define HUGE_BURST 4000000000ULL	/* ... with 4 s banked: never exhausted here */
+#define N_ENTRIES     10000
+#define TARGET_NS     60.0
+#define MAX_ROUNDS    101
+#define SVC_PORT      443
+#define HUGE_INTERVAL 1ULL	    /* 1e9 cells/s ... */
+#define HUGE_BURST    4000000000ULL /* ... with 4 s banked: never exhausted here */
 
 enum path_id { P_EXACT, P_PREFIX, P_ANON, P_DENY, P_OTHER, P_COUNT };
 
@@ -51,16 +51,16 @@ struct path {
 };
 
 static struct path paths[P_COUNT] = {
-	[P_EXACT] = { "known tenant SYN, exact address", "10.0.7.1", SVC_PORT, PKT_SYN, 2 + 7,
-		      SLUICE_V_PASS, XDP_PASS },
-	[P_PREFIX] = { "known tenant SYN, by prefix", "100.64.9.77", SVC_PORT, PKT_SYN, 2 + 9,
-		       SLUICE_V_PASS, XDP_PASS },
-	[P_ANON] = { "anonymous data packet", "203.0.113.50", SVC_PORT, PKT_ACK, SLUICE_SLOT_ANON,
-		     SLUICE_V_PASS, XDP_PASS },
-	[P_DENY] = { "denied source", "172.16.3.9", SVC_PORT, PKT_SYN, SLUICE_SLOT_ANON,
-		     SLUICE_V_DENY, XDP_DROP },
-	[P_OTHER] = { "non-service packet", "10.0.7.1", 22, PKT_SYN, SLUICE_SLOT_NONE,
-		      SLUICE_V_OTHER, XDP_PASS },
+    [P_EXACT] = {"known tenant SYN, exact address", "10.0.7.1", SVC_PORT, PKT_SYN, 2 + 7,
+		 SLUICE_V_PASS, XDP_PASS},
+    [P_PREFIX] = {"known tenant SYN, by prefix", "100.64.9.77", SVC_PORT, PKT_SYN, 2 + 9,
+		  SLUICE_V_PASS, XDP_PASS},
+    [P_ANON] = {"anonymous data packet", "203.0.113.50", SVC_PORT, PKT_ACK, SLUICE_SLOT_ANON,
+		SLUICE_V_PASS, XDP_PASS},
+    [P_DENY] = {"denied source", "172.16.3.9", SVC_PORT, PKT_SYN, SLUICE_SLOT_ANON, SLUICE_V_DENY,
+		XDP_DROP},
+    [P_OTHER] = {"non-service packet", "10.0.7.1", 22, PKT_SYN, SLUICE_SLOT_NONE, SLUICE_V_OTHER,
+		 XDP_PASS},
 };
 
 static int die(const char *what, int err)
@@ -83,8 +83,8 @@ static int update(int fd, const void *k, const void *v)
  * 100.(64+a).b.0/24; deny 172.(16+a).b.9 exactly and 11.a.b.0/24 by prefix. */
 static int populate(struct sluice_bpf *b)
 {
-	struct sluice_tenant_cfg tc = { .class = SLUICE_CLASS_NORMAL };
-	struct sluice_deny forever = { 0 };
+	struct sluice_tenant_cfg tc = {.class = SLUICE_CLASS_NORMAL};
+	struct sluice_deny forever = {0};
 	__u32 slot, port = SVC_PORT, tcp = SLUICE_PORT_TCP;
 	char a[64];
 	int i, ret = 0, k;
@@ -149,8 +149,9 @@ static void verify_paths(struct sluice_bpf *b, const char *mode)
 		if (pkt_counters_sum(fd, p->slot, &c1))
 			die("read counters", errno);
 		if (act != (int)p->action || c1.packets[p->verdict] != c0.packets[p->verdict] + 1) {
-			fprintf(stderr, "xdp_cost: %s (%s): action %d, not the intended path "
-					"(slot %u verdict %u)\n",
+			fprintf(stderr,
+				"xdp_cost: %s (%s): action %d, not the intended path "
+				"(slot %u verdict %u)\n",
 				p->name, mode, act, p->slot, p->verdict);
 			exit(1);
 		}
@@ -218,7 +219,8 @@ static void run_one(struct sluice_bpf *b, int i, int repeat, int rounds)
 		if (ret)
 			die("BPF_PROG_TEST_RUN", ret);
 	}
-	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, median(v, rounds), rounds);
+	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, median(v, rounds),
+	       rounds);
 }
 
 /* results[mode][path] medians; index P_COUNT is the bare program. */
@@ -258,8 +260,8 @@ static void print_table(double med[2][P_COUNT + 1], int repeat, int rounds)
 	       repeat, rounds, N_ENTRIES, N_ENTRIES, N_ENTRIES, N_ENTRIES, N_ENTRIES);
 	printf("%-34s %12s %8s %16s %8s\n", "path", "cached ns/pkt", "x bare", "no-cache ns/pkt",
 	       "x bare");
-	printf("%-34s %12.1f %8.2f %16.1f %8.2f\n", "bare XDP_PASS (anchor)", med[0][P_COUNT],
-	       1.0, med[1][P_COUNT], 1.0);
+	printf("%-34s %12.1f %8.2f %16.1f %8.2f\n", "bare XDP_PASS (anchor)", med[0][P_COUNT], 1.0,
+	       med[1][P_COUNT], 1.0);
 	for (i = 0; i < P_COUNT; i++)
 		printf("%-34s %12.1f %8.2f %16.1f %8.2f\n", paths[i].name, med[0][i],
 		       med[0][i] / med[0][P_COUNT], med[1][i], med[1][i] / med[1][P_COUNT]);
@@ -282,8 +284,9 @@ int main(int argc, char **argv)
 			continue;
 		if (opt == 'p' && (only = atoi(optarg)) >= 0 && only < P_COUNT)
 			continue;
-		fprintf(stderr, "usage: xdp_cost [-r REPEAT (>0, default 1000000)] "
-				"[-n ROUNDS (1-%d, default 5)] [-p PATH (0-%d, one path only)]\n",
+		fprintf(stderr,
+			"usage: xdp_cost [-r REPEAT (>0, default 1000000)] "
+			"[-n ROUNDS (1-%d, default 5)] [-p PATH (0-%d, one path only)]\n",
 			MAX_ROUNDS, P_COUNT - 1);
 		return opt == 'h' ? 0 : 2;
 	}

@@ -31,7 +31,7 @@
 #include "xdp_fixture.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
-#define SVC_PORT 9
+#define SVC_PORT      9
 
 struct ctx {
 	struct netns_pair np;
@@ -107,7 +107,7 @@ static void subtest_attach(struct ctx *c)
 		  0, "ping through XDP");
 	ASSERT_GE(counted(c->b, SLUICE_SLOT_NONE, SLUICE_V_OTHER) - before, 2, "pings counted");
 	{
-		struct xfx x = { .b = c->b };
+		struct xfx x = {.b = c->b};
 		int i;
 
 		for (i = 0; i < SLUICE_M_COUNT; i++)
@@ -155,8 +155,9 @@ static void subtest_reload_keeps_state(struct ctx *c)
 	ts.tat[SLUICE_LIMIT_REQ] = 123456789;
 	ASSERT_OK(bpf_map_update_elem(sluice_bpf_map_fd(c->b, SLUICE_M_TENANT_CFG), &slot, &tc, 0),
 		  "write tenant");
-	ASSERT_OK(bpf_map_update_elem(sluice_bpf_map_fd(c->b, SLUICE_M_TENANT_STATE), &slot, &ts, 0),
-		  "write tat");
+	ASSERT_OK(
+	    bpf_map_update_elem(sluice_bpf_map_fd(c->b, SLUICE_M_TENANT_STATE), &slot, &ts, 0),
+	    "write tat");
 	pkt_spec_tcp(&s, "198.51.100.1", "192.0.2.1", SVC_PORT, PKT_ACK);
 	ASSERT_OK(pkt_build(&p, &s), "build");
 	ASSERT_EQ(sluice_bpf_test_run(c->b, p.buf, p.len, 3, NULL), XDP_PASS, "count 3 passes");
@@ -249,9 +250,9 @@ static void subtest_errors(struct ctx *c)
 	b = sluice_bpf_load(NULL, c->err, sizeof(c->err));
 	if (!ASSERT_OK_PTR(b, c->err))
 		return;
-	ASSERT_EQ(sluice_bpf_attach(b, "nosuch0", SLUICE_XDP_AUTO, &mode, &how, c->err,
-				    sizeof(c->err)),
-		  -ENODEV, "attach to a missing interface");
+	ASSERT_EQ(
+	    sluice_bpf_attach(b, "nosuch0", SLUICE_XDP_AUTO, &mode, &how, c->err, sizeof(c->err)),
+	    -ENODEV, "attach to a missing interface");
 	sluice_bpf_free(b);
 	ASSERT_HAS_STR(c->err, "nosuch0", "names it");
 	ASSERT_HAS_STR(c->err, "no such interface", "says why");
@@ -289,11 +290,11 @@ static void run_body(struct ctx *c)
 		const char *name;
 		void (*fn)(struct ctx *c);
 	} steps[] = {
-		{ "attach", subtest_attach },
-		{ "reload_keeps_state", subtest_reload_keeps_state },
-		{ "abi_mismatch", subtest_abi_mismatch },
-		{ "detach_unpin", subtest_detach_unpin },
-		{ "errors", subtest_errors },
+	    {"attach", subtest_attach},
+	    {"reload_keeps_state", subtest_reload_keeps_state},
+	    {"abi_mismatch", subtest_abi_mismatch},
+	    {"detach_unpin", subtest_detach_unpin},
+	    {"errors", subtest_errors},
 	};
 	int saved, i;
 
@@ -334,8 +335,8 @@ void test_loader(void)
 		fflush(stdout);
 		_exit(0);
 	}
-	if (!ASSERT_GT(pid, 0, "fork") || waitpid(pid, &status, 0) != pid ||
-	    !WIFEXITED(status) || WEXITSTATUS(status))
+	if (!ASSERT_GT(pid, 0, "fork") || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
 		test__fail();
 	netns_pair_destroy(&c.np);
 }

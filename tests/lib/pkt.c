@@ -17,8 +17,8 @@
 
 #include "pkt.h"
 
-static const __u8 mac_dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 };
-static const __u8 mac_src[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+static const __u8 mac_dst[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+static const __u8 mac_src[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 
 static void put16(__u8 *b, __u16 v)
 {
@@ -95,8 +95,7 @@ static void spec_base(struct pkt_spec *s, const char *src, const char *dst, int 
 	s->sport = 40000;
 }
 
-void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport,
-		  __u8 flags)
+void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport, __u8 flags)
 {
 	spec_base(s, src, dst, IPPROTO_TCP);
 	s->dport = dport;
@@ -136,9 +135,9 @@ static int put_eth(struct pkt *p, const struct pkt_spec *s, __u16 ethertype)
 	bound(p);
 	for (i = 0; i < s->nvlan; i++) {
 		__u8 *t = grow(p, 4);
-		__u16 next = i + 1 < s->nvlan ?
-				     (s->vlan_tpid[i + 1] ? s->vlan_tpid[i + 1] : PKT_TPID_8021Q) :
-				     ethertype;
+		__u16 next = i + 1 < s->nvlan
+				 ? (s->vlan_tpid[i + 1] ? s->vlan_tpid[i + 1] : PKT_TPID_8021Q)
+				 : ethertype;
 
 		put16(t, s->vlan_id[i] & 0x0fff);
 		put16(t + 2, next);
@@ -155,11 +154,11 @@ static int put_arp(struct pkt *p, const struct pkt_spec *s)
 	if (parse_addr(s->src, sa, &v4s) || parse_addr(s->dst, ta, &v4t) || !v4s || !v4t)
 		return -EINVAL;
 	h = grow(p, 28);
-	put16(h, 1);		/* Ethernet */
-	put16(h + 2, 0x0800);	/* IPv4 */
+	put16(h, 1);	      /* Ethernet */
+	put16(h + 2, 0x0800); /* IPv4 */
 	h[4] = 6;
 	h[5] = 4;
-	put16(h + 6, 1);	/* request */
+	put16(h + 6, 1); /* request */
 	memcpy(h + 8, mac_src, 6);
 	memcpy(h + 14, sa + 12, 4);
 	memcpy(h + 24, ta + 12, 4);
@@ -181,13 +180,12 @@ static int put_ipv4(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, con
 	h[8] = 64;
 	h[9] = (__u8)s->proto;
 	put16(h + 4, 0x5a5a);
-	put16(h + 6, (s->dont_frag ? 0x4000 : 0) | (s->more_frags ? 0x2000 : 0) |
-			     s->frag_offset);
+	put16(h + 6, (s->dont_frag ? 0x4000 : 0) | (s->more_frags ? 0x2000 : 0) | s->frag_offset);
 	memcpy(h + 12, sa + 12, 4);
 	memcpy(h + 16, da + 12, 4);
 	if (s->ip_opt_len) {
 		memset(h + 20, 1, s->ip_opt_len - 1); /* NOPs */
-		h[hl - 1] = 0;			       /* EOL */
+		h[hl - 1] = 0;			      /* EOL */
 	}
 	bound(p);
 	return 0;
@@ -195,9 +193,9 @@ static int put_ipv4(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, con
 
 static int put_ext(struct pkt *p, const struct pkt_ext *e, __u8 next)
 {
-	size_t n = e->kind == PKT_EXT_FRAGMENT ? 8 :
-		   e->kind == PKT_EXT_AH       ? (e->len_units + 2) * 4 :
-						 (e->len_units + 1) * 8;
+	size_t n = e->kind == PKT_EXT_FRAGMENT ? 8
+		   : e->kind == PKT_EXT_AH     ? (e->len_units + 2) * 4
+					       : (e->len_units + 1) * 8;
 	__u8 *h = grow(p, n);
 
 	if (!h || e->frag_offset > 0x1fff)
@@ -241,8 +239,10 @@ static int put_ipv6(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, con
 
 static int put_l4(struct pkt *p, const struct pkt_spec *s)
 {
-	size_t n = s->proto == IPPROTO_TCP ? 20 : s->proto == IPPROTO_UDP ? 8 :
-			 s->proto == IPPROTO_ICMP || s->proto == IPPROTO_ICMPV6 ? 4 : 0;
+	size_t n = s->proto == IPPROTO_TCP				    ? 20
+		   : s->proto == IPPROTO_UDP				    ? 8
+		   : s->proto == IPPROTO_ICMP || s->proto == IPPROTO_ICMPV6 ? 4
+									    : 0;
 	__u8 *h = grow(p, n);
 
 	if (!h)
@@ -286,7 +286,7 @@ static void finish(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, cons
 	if (p->l4_end == p->l4_off || (s->l3 == PKT_L3_IPV4 && s->frag_offset))
 		return; /* unknown L4 or non-first fragment: no checksum to fill */
 	if (s->proto != IPPROTO_ICMP) {
-		__u8 ph[8] = { 0 };
+		__u8 ph[8] = {0};
 
 		sum = csum_add(0, v4 ? sa + 12 : sa, v4 ? 4 : 16);
 		sum = csum_add(sum, v4 ? da + 12 : da, v4 ? 4 : 16);
@@ -301,8 +301,10 @@ int pkt_build(struct pkt *p, const struct pkt_spec *s)
 {
 	__u8 sa[16], da[16], *pay;
 	bool v4s = false, v4d = false;
-	__u16 et = s->l3 == PKT_L3_IPV4 ? 0x0800 : s->l3 == PKT_L3_IPV6 ? 0x86dd :
-		   s->l3 == PKT_L3_ARP	 ? 0x0806 : s->ethertype;
+	__u16 et = s->l3 == PKT_L3_IPV4	  ? 0x0800
+		   : s->l3 == PKT_L3_IPV6 ? 0x86dd
+		   : s->l3 == PKT_L3_ARP  ? 0x0806
+					  : s->ethertype;
 	size_t i;
 
 	memset(p, 0, sizeof(*p));

@@ -21,9 +21,9 @@
 
 #include "sluice/abi.h"
 
-#define PKT_MAX		2048
-#define PKT_MAX_BOUNDS	24
-#define PKT_MAX_EXT	8
+#define PKT_MAX	       2048
+#define PKT_MAX_BOUNDS 24
+#define PKT_MAX_EXT    8
 
 /* TCP flag bits */
 #define PKT_FIN 0x01
@@ -53,43 +53,42 @@ enum pkt_ext_kind {
 
 struct pkt_ext {
 	enum pkt_ext_kind kind;
-	unsigned len_units;	/* hop/routing/dst: (len_units+1)*8 bytes; AH: (len_units+2)*4 */
-	unsigned frag_offset;	/* fragment: offset in 8-byte units */
-	bool more_frags;	/* fragment: M flag */
+	unsigned len_units;   /* hop/routing/dst: (len_units+1)*8 bytes; AH: (len_units+2)*4 */
+	unsigned frag_offset; /* fragment: offset in 8-byte units */
+	bool more_frags;      /* fragment: M flag */
 };
 
 struct pkt_spec {
 	enum pkt_l3 l3;
-	__u16 ethertype;	/* PKT_L3_RAW only */
-	int nvlan;		/* 0..2 */
-	__u16 vlan_tpid[2];	/* outer first; 0 = 802.1Q */
+	__u16 ethertype;    /* PKT_L3_RAW only */
+	int nvlan;	    /* 0..2 */
+	__u16 vlan_tpid[2]; /* outer first; 0 = 802.1Q */
 	__u16 vlan_id[2];
-	const char *src, *dst;	/* addresses as text; family must match l3 */
-	int proto;		/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, other */
-	unsigned ip_opt_len;	/* IPv4 options bytes, multiple of 4, <= 40 (NOPs + EOL) */
-	unsigned frag_offset;	/* IPv4: fragment offset in 8-byte units */
-	bool more_frags;	/* IPv4: MF */
-	bool dont_frag;		/* IPv4: DF */
-	int next;		/* IPv6: number of extension headers in ext[] */
+	const char *src, *dst; /* addresses as text; family must match l3 */
+	int proto;	       /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, other */
+	unsigned ip_opt_len;   /* IPv4 options bytes, multiple of 4, <= 40 (NOPs + EOL) */
+	unsigned frag_offset;  /* IPv4: fragment offset in 8-byte units */
+	bool more_frags;       /* IPv4: MF */
+	bool dont_frag;	       /* IPv4: DF */
+	int next;	       /* IPv6: number of extension headers in ext[] */
 	struct pkt_ext ext[PKT_MAX_EXT];
 	__u16 sport, dport;
 	__u8 tcp_flags;
-	size_t payload_len;	/* bytes after the L4 header (pattern-filled) */
+	size_t payload_len; /* bytes after the L4 header (pattern-filled) */
 };
 
 struct pkt {
 	__u8 buf[PKT_MAX];
 	size_t len;
-	size_t l3_off, l4_off;		/* where the IP (or ARP) and L4 headers begin */
-	size_t l4_end;			/* end of the L4 header: shortest frame that parses */
+	size_t l3_off, l4_off; /* where the IP (or ARP) and L4 headers begin */
+	size_t l4_end;	       /* end of the L4 header: shortest frame that parses */
 	int nbounds;
-	size_t bounds[PKT_MAX_BOUNDS];	/* every header boundary, ascending, ending at len */
+	size_t bounds[PKT_MAX_BOUNDS]; /* every header boundary, ascending, ending at len */
 };
 
 /* Defaults: TCP (or UDP) from src to dst (text addresses, v4 or v6 chosen by src's form),
  * sport 40000, no VLAN, no payload. */
-void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport,
-		  __u8 flags);
+void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport, __u8 flags);
 void pkt_spec_udp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport);
 void pkt_spec_icmp(struct pkt_spec *s, const char *src, const char *dst);
 void pkt_spec_arp(struct pkt_spec *s, const char *sender, const char *target);

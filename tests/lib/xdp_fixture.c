@@ -143,7 +143,7 @@ int xfx_src_prefix(struct xfx *x, const char *addr, unsigned len, __u32 slot)
 
 int xfx_deny_exact(struct xfx *x, const char *addr, __u64 expires_ns)
 {
-	struct sluice_deny d = { .expires_ns = expires_ns, .added_ns = xfx_now() };
+	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = xfx_now()};
 	struct sluice_addr a = pkt_addr(addr);
 
 	return upd(x->fd[SLUICE_M_DENY_EXACT], &a, &d);
@@ -151,7 +151,7 @@ int xfx_deny_exact(struct xfx *x, const char *addr, __u64 expires_ns)
 
 int xfx_deny_prefix(struct xfx *x, const char *addr, unsigned len, __u64 expires_ns)
 {
-	struct sluice_deny d = { .expires_ns = expires_ns, .added_ns = xfx_now() };
+	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = xfx_now()};
 	struct sluice_lpm_key k = pkt_lpm_key(addr, len);
 
 	return upd(x->fd[SLUICE_M_DENY_PREFIX], &k, &d);
@@ -208,7 +208,8 @@ __u64 xfx_tat(struct xfx *x, __u32 slot, __u32 kind)
 {
 	struct sluice_tenant_state ts;
 
-	if (kind >= SLUICE_LIMIT_MAX || bpf_map_lookup_elem(x->fd[SLUICE_M_TENANT_STATE], &slot, &ts))
+	if (kind >= SLUICE_LIMIT_MAX ||
+	    bpf_map_lookup_elem(x->fd[SLUICE_M_TENANT_STATE], &slot, &ts))
 		return 0;
 	return ts.tat[kind];
 }
@@ -237,4 +238,13 @@ __u64 xfx_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+__u64 xfx_clock_slack(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res))
+		return 20000000ULL; /* 20 ms: HZ=100's tick, doubled */
+	return 2 * ((__u64)res.tv_sec * 1000000000ULL + (__u64)res.tv_nsec);
 }

@@ -22,16 +22,16 @@
 #include "xdp_fixture.h"
 
 #define FRAMES 100000
-#define PHASE 10000 /* frames between configuration changes */
+#define PHASE  10000 /* frames between configuration changes */
 
-static const char *const srcs4[] = { "10.1.2.3", "10.1.2.4", "10.9.9.9", "10.66.1.1",
-				     "192.0.2.55", "198.51.100.1", "203.0.113.77", "10.200.0.1" };
-static const char *const srcs6[] = { "2001:db8:1::1", "2001:db8:1::2", "2001:db8:dead::9",
-				     "2001:db8:ffff::1", "fe80::1", "::ffff:10.1.2.3" };
-static const __u16 ports[] = { 443, 80, 53, 4433, 22, 8080, 0, 65535 };
-static const __u16 ethertypes[] = { 0x0800, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x88cc, 0x0000 };
-static const enum pkt_ext_kind ext_kinds[] = { PKT_EXT_HOPOPTS, PKT_EXT_ROUTING,
-					       PKT_EXT_FRAGMENT, PKT_EXT_AH, PKT_EXT_DSTOPTS };
+static const char *const srcs4[] = {"10.1.2.3",	  "10.1.2.4",	  "10.9.9.9",	  "10.66.1.1",
+				    "192.0.2.55", "198.51.100.1", "203.0.113.77", "10.200.0.1"};
+static const char *const srcs6[] = {"2001:db8:1::1",	"2001:db8:1::2", "2001:db8:dead::9",
+				    "2001:db8:ffff::1", "fe80::1",	 "::ffff:10.1.2.3"};
+static const __u16 ports[] = {443, 80, 53, 4433, 22, 8080, 0, 65535};
+static const __u16 ethertypes[] = {0x0800, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x88cc, 0x0000};
+static const enum pkt_ext_kind ext_kinds[] = {PKT_EXT_HOPOPTS, PKT_EXT_ROUTING, PKT_EXT_FRAGMENT,
+					      PKT_EXT_AH, PKT_EXT_DSTOPTS};
 
 #define PICK(r, arr) (arr)[pkt_rng_below((r), sizeof(arr) / sizeof((arr)[0]))]
 
@@ -61,7 +61,7 @@ static bool setup(struct xfx *x)
 static void random_spec(struct pkt_rng *r, struct pkt_spec *s)
 {
 	bool v6 = pkt_rng_below(r, 2);
-	int i, protos[] = { IPPROTO_TCP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 47 };
+	int i, protos[] = {IPPROTO_TCP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 47};
 
 	memset(s, 0, sizeof(*s));
 	s->l3 = v6 ? PKT_L3_IPV6 : PKT_L3_IPV4;
@@ -71,8 +71,9 @@ static void random_spec(struct pkt_rng *r, struct pkt_spec *s)
 	if (v6 && s->proto == IPPROTO_ICMP)
 		s->proto = IPPROTO_ICMPV6;
 	s->sport = (__u16)pkt_rng_next(r);
-	s->dport = pkt_rng_below(r, 2) ? 443 : pkt_rng_below(r, 8) ? PICK(r, ports) :
-							       (__u16)pkt_rng_next(r);
+	s->dport = pkt_rng_below(r, 2)	 ? 443
+		   : pkt_rng_below(r, 8) ? PICK(r, ports)
+					 : (__u16)pkt_rng_next(r);
 	s->tcp_flags = pkt_rng_below(r, 2) ? PKT_SYN : (__u8)pkt_rng_next(r);
 	s->payload_len = pkt_rng_below(r, 4) ? pkt_rng_below(r, 64) : pkt_rng_below(r, 1400);
 	s->nvlan = pkt_rng_below(r, 4) ? 0 : 1 + pkt_rng_below(r, 2);
@@ -120,7 +121,8 @@ static void make_frame(struct pkt_rng *r, struct pkt *p)
 	/* mutate: flip bytes, mostly in the headers, and maybe cut the frame short */
 	flips = 1 + pkt_rng_below(r, 4);
 	for (j = 0; j < flips; j++) {
-		size_t at = pkt_rng_below(r, (__u32)(p->l4_end + 8 < p->len ? p->l4_end + 8 : p->len));
+		size_t at =
+		    pkt_rng_below(r, (__u32)(p->l4_end + 8 < p->len ? p->l4_end + 8 : p->len));
 
 		p->buf[at] ^= (__u8)(1 + pkt_rng_below(r, 255));
 	}
@@ -247,7 +249,7 @@ static void subtest_random(struct xfx *x)
 void test_xdp_fuzz(void)
 {
 	static const struct xfx_subtest subs[] = {
-		{ "random", subtest_random },
+	    {"random", subtest_random},
 	};
 
 	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);

@@ -18,6 +18,8 @@
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
+/* the shape table reads best one shape per line */
+/* clang-format off */
 #define SRC4 "198.51.100.7"
 #define DST4 "192.0.2.1"
 #define SRC6 "2001:db8:77::7"
@@ -106,14 +108,16 @@ static const struct shape shapes[] = {
 	{ "lldp", { .l3 = PKT_L3_RAW, .ethertype = 0x88cc }, OTHER },
 };
 
+/* clang-format on */
+
 /* Set up the one-source world described at the top. */
 static bool setup(struct xfx *x)
 {
 	return ASSERT_OK(xfx_port(x, TCP_PORT, SLUICE_PORT_TCP), "port tcp") &&
 	       ASSERT_OK(xfx_port(x, UDP_PORT, SLUICE_PORT_UDP), "port udp") &&
-	       ASSERT_OK(xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0, 0,
-				    0),
-			 "anon unlimited");
+	       ASSERT_OK(
+		   xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, 0, 0, 0, 0),
+		   "anon unlimited");
 }
 
 struct snap {
@@ -224,7 +228,7 @@ static void subtest_src_state(struct xfx *x)
 		check_frame(x, &p, p.len, OTHER, "203.0.113.9", "port 22 leaves no state");
 	pkt_spec_udp(&s, "2001:db8:9::9", DST6, UDP_PORT);
 	s.next = 1;
-	s.ext[0] = (struct pkt_ext){ .kind = PKT_EXT_FRAGMENT, .frag_offset = 100 };
+	s.ext[0] = (struct pkt_ext){.kind = PKT_EXT_FRAGMENT, .frag_offset = 100};
 	if (ASSERT_OK(pkt_build(&p, &s), "frag"))
 		check_frame(x, &p, p.len, OTHER, "2001:db8:9::9", "fragment leaves no state");
 	pkt_spec_tcp(&s, "203.0.113.9", DST4, TCP_PORT, PKT_SYN);

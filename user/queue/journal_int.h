@@ -98,8 +98,9 @@ struct journal {
 /* journal_recover.c: scan cfg->dir, fix torn tails, move corrupt segments aside, fill
  * j->segs (active segment open), j->replay and j->next_id. 0 or -errno (logged). */
 int journal_recover(struct journal *j);
-/* journal.c helpers used by recovery. */
+/* journal_seg.c: records, segment files, I/O hooks (each -errno on failure). */
 int jbuf_reserve(struct jbuf *b, size_t more);
+int jarr_grow(void **arr, size_t *cap, size_t n, size_t sz);
 void jrec_put_entry(struct jbuf *b, const struct queue_entry *e);
 int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n);
 struct jseg *jseg_find(struct journal *j, uint64_t base);

@@ -185,6 +185,13 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	dispatch_stats(&p->d, now, st);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int pool_drain(struct pool *p, int timeout_ms)
 {
 	uint64_t due = realtime_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;

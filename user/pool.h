@@ -105,5 +105,11 @@ void pool_set_free(struct pool_set *s);
 /* Entries the set has seen finished (pool_done or POOL_ACK) across its pools. */
 uint64_t pool_set_done(const struct pool_set *s);
 bool pool_set_retired(const struct pool_set *s);
+/* Per-class figures over every pool of the set, for metrics and the overload controller:
+ * depth, delayed, dispatched, aged and tenants summed, lag_ns the largest (the age of the
+ * oldest entry waiting anywhere). now = CLOCK_REALTIME ns (0: read the clock). */
+void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out);
+/* Pause or resume one class in every pool of the set (thin mode pauses low). -EINVAL. */
+int pool_set_pause_class(struct pool_set *s, uint32_t class, bool pause);
 
 #endif /* SLUICE_POOL_H */

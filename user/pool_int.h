@@ -27,6 +27,8 @@ struct pool {
 
 /* An entry of one of the set's pools finished (pool_done). Any thread. */
 void pool_set_note_done(struct pool_set *s);
+/* The pool's dispatcher figures at `now` (CLOCK_REALTIME ns). */
+void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st);
 /* The set is retiring: its pools must not start new entries. */
 bool pool_set_retiring(const struct pool_set *s);
 

@@ -196,3 +196,42 @@ bool pool_set_retired(const struct pool_set *s)
 {
 	return __atomic_load_n(&s->retired, __ATOMIC_ACQUIRE);
 }
+
+void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out)
+{
+	struct timespec ts;
+
+	if (!now) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < s->cfg.npools; i++) {
+		struct dispatch_stats one;
+
+		pool_dispatch_stats(s->pools[i], now, &one);
+		for (int c = 0; c < DISPATCH_CLASSES; c++) {
+			struct dispatch_class_stats *o = &out->cls[c], *p = &one.cls[c];
+
+			o->depth += p->depth;
+			o->delayed += p->delayed;
+			o->dispatched += p->dispatched;
+			o->aged += p->aged;
+			o->tenants += p->tenants;
+			if (p->lag_ns > o->lag_ns)
+				o->lag_ns = p->lag_ns;
+		}
+	}
+}
+
+int pool_set_pause_class(struct pool_set *s, uint32_t class, bool pause)
+{
+	for (uint32_t i = 0; i < s->cfg.npools; i++) {
+		int err = pause ? pool_pause_class(s->pools[i], class)
+				: pool_resume_class(s->pools[i], class);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}

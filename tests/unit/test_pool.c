@@ -259,13 +259,14 @@ out:
 static void subtest_pause_resume(void)
 {
 	struct pool_cfg c = { .name = "report", .threads = 1, .handler = h_count };
+	struct dispatch_stats ds;
 	struct pool_stats st;
 	struct rig r;
 
 	memset(&S.ran, 0, sizeof(S.ran));
 	if (!rig_up(&r, "pause", &c, NULL, NULL))
 		goto out;
-	ASSERT_OK(pool_pause_class(r.pools[0], 2), "pause low");
+	ASSERT_OK(pool_set_pause_class(r.set, 2, true), "pause low in every pool");
 	ASSERT_EQ(pool_pause_class(r.pools[0], 3), -EINVAL, "bad class");
 	ASSERT_OK(pt_append(r.q, 2, 2, 5), "append low"); /* tenant 2: low */
 	ASSERT_OK(pt_append(r.q, 4, 1, 5), "append normal"); /* tenant 4: normal */
@@ -275,6 +276,11 @@ static void subtest_pause_resume(void)
 	ASSERT_EQ(S.ran[2], 0, "low did not run");
 	ASSERT_EQ(st.dispatch.cls[2].depth, 5, "low still queued (and counted in lag)");
 	ASSERT_GT(st.dispatch.cls[2].lag_ns, 0, "low lag grows while paused");
+	pool_set_class_stats(r.set, 0, &ds);
+	ASSERT_EQ(ds.cls[2].depth, 5, "set-wide low depth");
+	ASSERT_GE(ds.cls[2].lag_ns, 50 * 1000000ull, "set-wide low lag >= the time paused");
+	ASSERT_EQ(ds.cls[1].depth, 0, "normal drained");
+	ASSERT_EQ(ds.cls[1].dispatched, 5, "normal dispatched");
 	ASSERT_OK(pool_resume_class(r.pools[0], 2), "resume low");
 	ASSERT_TRUE(pt_wait(&S.ran[2], 5), "low runs after resume");
 out:

@@ -29,6 +29,11 @@
  * (or returns at once with timeout 0); queue_set_notify() registers a hook that the flusher
  * calls after new entries became durable, for loops that wait on an eventfd instead.
  *
+ * Memory: the backend keeps each entry (with its envelope) from append to ack; bound it with
+ * the backend's full limits (journal: max_bytes / max_entries).
+ * Retries: a re-run's attempt count lives in memory (queue_entry.attempts); after a restart
+ * an entry comes back with the count it was appended with.
+ *
  * Times are CLOCK_REALTIME nanoseconds (they survive restarts, so lag after a restart
  * includes the downtime).
  */
@@ -106,7 +111,9 @@ struct queue_ops {
 	int (*stats)(struct queue *q, struct queue_stats *st);
 	void (*set_notify)(struct queue *q, queue_notify_fn *fn, void *arg);
 	void (*shutdown)(struct queue *q); /* wake next() waiters; appends refused after */
-	void (*free)(struct queue *q);	   /* flush acks, stop threads, close; q may be NULL */
+	/* write pending acks (synced), stop threads, close. Entries a consumer still holds
+	 * must not be acked afterwards (they are replayed by the next open). */
+	void (*free)(struct queue *q);
 };
 
 /* Every backend's handle starts with this. */

@@ -125,10 +125,15 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 
 int pool_submit(struct pool *p, struct queue_entry *e)
 {
+	return pool_submit_at(p, e, realtime_ns());
+}
+
+int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now)
+{
 	int err;
 
 	pthread_mutex_lock(&p->lock);
-	err = p->stop ? -ESHUTDOWN : dispatch_push(&p->d, e, realtime_ns());
+	err = p->stop ? -ESHUTDOWN : dispatch_push(&p->d, e, now);
 	if (!err)
 		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->lock);

@@ -61,7 +61,15 @@ static void pool_attach(struct pool *p, struct pool_set *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static void pool_set_route(struct pool_set *s, struct queue_entry *e)
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t now)
 {
 	uint32_t idx = s->cfg.route ? s->cfg.route(s->cfg.route_arg, e) : 0;
 
@@ -73,7 +81,7 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e)
 		idx = 0;
 	}
 	e->pool = idx;
-	if (pool_submit(s->pools[idx], e)) {
+	if (pool_submit_at(s->pools[idx], e, now)) {
 		e->next = s->stash;
 		s->stash = e;
 	}
@@ -81,7 +89,7 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e)
 
 static void pool_set_replay_cb(void *arg, struct queue_entry *e)
 {
-	pool_set_route(arg, e);
+	pool_set_route(arg, e, realtime_ns());
 }
 
 static bool pool_set_due(struct pool_set *s)
@@ -115,6 +123,7 @@ static void *pool_set_feeder(void *arg)
 
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		struct queue_entry *stash = s->stash;
+		uint64_t now;
 		int n;
 
 		if (pool_set_due(s)) {
@@ -126,11 +135,12 @@ static void *pool_set_feeder(void *arg)
 			struct queue_entry *e = stash;
 
 			stash = e->next;
-			pool_set_route(s, e);
+			pool_set_route(s, e, realtime_ns());
 		}
 		n = queue_next(s->cfg.queue, batch, 64, 100);
+		now = n > 0 ? realtime_ns() : 0;
 		for (int i = 0; i < n; i++)
-			pool_set_route(s, batch[i]);
+			pool_set_route(s, batch[i], now);
 	}
 	return NULL;
 }
@@ -199,12 +209,8 @@ bool pool_set_retired(const struct pool_set *s)
 
 void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out)
 {
-	struct timespec ts;
-
-	if (!now) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	}
+	if (!now)
+		now = realtime_ns();
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < s->cfg.npools; i++) {
 		struct dispatch_stats one;

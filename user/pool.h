@@ -35,9 +35,9 @@ struct pool;
 typedef enum pool_verdict pool_handler_fn(void *arg, struct pool *p, struct queue_entry *e);
 
 struct pool_cfg {
-	const char *name;	  /* "db", "ai", ... (copied) */
-	uint32_t threads;	  /* worker threads (>= 1) */
-	uint32_t max_inflight;	  /* entries dispatched and not done (0: = threads) */
+	const char *name;      /* "db", "ai", ... (copied) */
+	uint32_t threads;      /* worker threads (>= 1) */
+	uint32_t max_inflight; /* entries dispatched and not done (0: = threads) */
 	struct dispatch_cfg dispatch;
 	pool_handler_fn *handler;
 	void *arg;
@@ -45,7 +45,7 @@ struct pool_cfg {
 
 struct pool_stats {
 	uint64_t in_flight, max_inflight;
-	uint64_t queued;   /* ready + parked in the pool's dispatcher */
+	uint64_t queued;		    /* ready + parked in the pool's dispatcher */
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
 	uint32_t paused_mask;
 	struct dispatch_stats dispatch;

@@ -23,11 +23,11 @@ struct pool_set {
 	struct pool **pools; /* copy of cfg.pools */
 	pthread_t feeder;
 	bool started;
-	uint64_t done;	   /* atomic */
-	uint64_t start_ns; /* CLOCK_MONOTONIC */
-	int stop;	   /* atomic */
-	int retired;	   /* atomic */
-	int retiring;	   /* atomic: pools take nothing new */
+	uint64_t done;		   /* atomic */
+	uint64_t start_ns;	   /* CLOCK_MONOTONIC */
+	int stop;		   /* atomic */
+	int retired;		   /* atomic */
+	int retiring;		   /* atomic: pools take nothing new */
 	struct queue_entry *stash; /* refused by a pool, to submit again */
 	bool route_warned;
 };
@@ -75,8 +75,9 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t n
 
 	if (idx >= s->cfg.npools) {
 		if (!s->route_warned)
-			log_error("pool_set: route picked a pool that does not exist; using the first",
-				  "pool_index=%u pools=%u", idx, s->cfg.npools);
+			log_error(
+			    "pool_set: route picked a pool that does not exist; using the first",
+			    "pool_index=%u pools=%u", idx, s->cfg.npools);
 		s->route_warned = true;
 		idx = 0;
 	}
@@ -103,8 +104,10 @@ static bool pool_set_due(struct pool_set *s)
 static void pool_set_retire(struct pool_set *s)
 {
 	__atomic_store_n(&s->retiring, 1, __ATOMIC_RELEASE);
-	log_info("pool_set: retiring: draining in-flight work", "done=%llu max_messages=%llu "
-		 "max_age_ms=%llu", (unsigned long long)__atomic_load_n(&s->done, __ATOMIC_RELAXED),
+	log_info("pool_set: retiring: draining in-flight work",
+		 "done=%llu max_messages=%llu "
+		 "max_age_ms=%llu",
+		 (unsigned long long)__atomic_load_n(&s->done, __ATOMIC_RELAXED),
 		 (unsigned long long)s->cfg.max_messages,
 		 (unsigned long long)(s->cfg.max_age_ns / 1000000));
 	for (uint32_t i = 0; i < s->cfg.npools; i++)

@@ -32,7 +32,10 @@ struct jt_wait {
 	int done, ok, failed, last_err;
 };
 
-#define JT_WAIT_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 }
+#define JT_WAIT_INIT                                                                               \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0                    \
+	}
 
 static inline void jt_done(void *arg, int err, uint64_t id)
 {
@@ -76,7 +79,7 @@ static inline int jt_append_sync(struct queue *q, unsigned i)
 {
 	struct jt_wait w = JT_WAIT_INIT;
 	char buf[256];
-	struct queue_rec r = { .class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4 };
+	struct queue_rec r = {.class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4};
 	int err;
 
 	r.len = jt_payload(buf, sizeof(buf), i);

@@ -16,7 +16,7 @@
 
 static struct queue *jt_open(const char *dir, uint64_t seg_bytes)
 {
-	struct journal_cfg cfg = { .dir = dir, .segment_bytes = seg_bytes };
+	struct journal_cfg cfg = {.dir = dir, .segment_bytes = seg_bytes};
 
 	return journal_open(&cfg);
 }
@@ -32,7 +32,8 @@ static void subtest_crc(void)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
 	for (size_t off = 0; off < 9; off++)
 		for (size_t len = 0; len < 300; len += 7)
-			if (!ASSERT_EQ(crc32c(buf + off, len), crc32c_sw(0, buf + off, len), "hw == sw"))
+			if (!ASSERT_EQ(crc32c(buf + off, len), crc32c_sw(0, buf + off, len),
+				       "hw == sw"))
 				return;
 	ASSERT_EQ(crc32c_extend(crc32c(buf, 1000), buf + 1000, 3096), crc32c(buf, 4096), "chained");
 	buf[17] ^= 1;
@@ -54,7 +55,7 @@ static int fill(struct queue *q, unsigned from, unsigned n)
 static void subtest_framing(void)
 {
 	const char *dir = jt_dir("framing");
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	char path[512];
 	uint8_t *buf = NULL;
 	struct jrec_hdr h;
@@ -87,7 +88,8 @@ static void subtest_framing(void)
 	fclose(f);
 	while (off + sizeof(h) <= (size_t)size) {
 		memcpy(&h, buf + off, sizeof(h));
-		if (!ASSERT_EQ(h.magic, JREC_MAGIC, "magic") || !ASSERT_EQ(h.type, JREC_ENTRY, "type"))
+		if (!ASSERT_EQ(h.magic, JREC_MAGIC, "magic") ||
+		    !ASSERT_EQ(h.type, JREC_ENTRY, "type"))
 			break;
 		ASSERT_EQ(h.id, (uint64_t)n + 1, "id");
 		ASSERT_EQ(h.crc, crc32c(buf + off + 4, sizeof(h) - 4 + h.len), "crc");
@@ -129,7 +131,7 @@ static int count_files(const char *dir, const char *suffix)
 static void subtest_ack_replay(void)
 {
 	const char *dir = jt_dir("ack");
-	struct jt_list got = { 0 }, again = { 0 };
+	struct jt_list got = {0}, again = {0};
 	struct queue_stats st;
 	struct queue *q;
 	int nfiles;
@@ -161,7 +163,8 @@ static void subtest_ack_replay(void)
 	if (!ASSERT_EQ(again.n, 100, "exactly the unacked come back"))
 		goto out;
 	for (size_t i = 0; i < again.n; i++)
-		ASSERT_EQ(jt_which(again.e[i]), (int)(100 + 2 * i), "the even ones >= 100, in order");
+		ASSERT_EQ(jt_which(again.e[i]), (int)(100 + 2 * i),
+			  "the even ones >= 100, in order");
 	ASSERT_LT(count_files(dir, ".log"), nfiles, "fully acked segments deleted");
 	/* ack everything: every segment but the active one goes */
 	for (size_t i = 0; i < again.n; i++)
@@ -241,8 +244,8 @@ static int record_scan(const char *path, struct rinfo *ri, int max, off_t *size)
 static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t cut)
 {
 	char dst[400], dseg[512];
-	struct jt_list got = { 0 };
-	bool acked[16] = { false }, ok = true;
+	struct jt_list got = {0};
+	bool acked[16] = {false}, ok = true;
 	int whole = 0, entries = 0, nacked = 0;
 	struct queue *q;
 	struct stat sb;
@@ -250,7 +253,8 @@ static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t c
 	for (; whole < nrec && ri[whole].end <= (size_t)cut; whole++) {
 		entries += ri[whole].type == JREC_ENTRY;
 		for (int k = 0; k < ri[whole].nids; k++)
-			if (ri[whole].ids[k] >= 1 && ri[whole].ids[k] <= 16 && !acked[ri[whole].ids[k] - 1])
+			if (ri[whole].ids[k] >= 1 && ri[whole].ids[k] <= 16 &&
+			    !acked[ri[whole].ids[k] - 1])
 				acked[ri[whole].ids[k] - 1] = true, nacked++;
 	}
 	snprintf(dst, sizeof(dst), "%s/cut%lld", test__tmpdir(), (long long)cut);
@@ -271,7 +275,8 @@ static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t c
 	jt_list_free(&got);
 	queue_free(q);
 	stat(dseg, &sb);
-	ok &= ASSERT_EQ(sb.st_size, whole ? (off_t)ri[whole - 1].end : 0, "cut at last whole record");
+	ok &=
+	    ASSERT_EQ(sb.st_size, whole ? (off_t)ri[whole - 1].end : 0, "cut at last whole record");
 	return ok;
 }
 
@@ -279,7 +284,7 @@ static void subtest_torn_every_byte(void)
 {
 	char src[400], seg[512];
 	struct rinfo ri[64];
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	struct queue *q;
 	off_t size;
 	int nrec, acks = 0;
@@ -332,7 +337,7 @@ static struct queue *open_capturing(const char *dir, const char *logpath)
 static void subtest_crc_corruption(void)
 {
 	const char *dir = jt_dir("corrupt");
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	char path[800], logp[512], logbuf[8192] = "";
 	struct queue_stats st;
 	struct rinfo ri[64];
@@ -397,12 +402,12 @@ out:
 
 static void subtest_full(void)
 {
-	struct journal_cfg cfg = { .dir = jt_dir("full"), .max_entries = 10, .max_bytes = 100000 };
-	struct jt_list got = { 0 };
+	struct journal_cfg cfg = {.dir = jt_dir("full"), .max_entries = 10, .max_bytes = 100000};
+	struct jt_list got = {0};
 	struct queue_stats st;
 	struct queue *q = journal_open(&cfg);
 	static char big[60000];
-	struct queue_rec r = { .class = 0, .len = sizeof(big), .data = big };
+	struct queue_rec r = {.class = 0, .len = sizeof(big), .data = big};
 	struct jt_wait w = JT_WAIT_INIT;
 
 	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 10), "10 fit"))

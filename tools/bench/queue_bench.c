@@ -90,7 +90,7 @@ static void *producer_run(void *arg)
 {
 	struct producer *p = arg;
 	char *buf = malloc(p->o->size);
-	struct queue_rec r = { .len = p->o->size, .data = buf };
+	struct queue_rec r = {.len = p->o->size, .data = buf};
 
 	memset(buf, 'e', p->o->size);
 	for (uint64_t i = 0; i % 64 || mono_ns() < p->deadline; i++) {
@@ -103,7 +103,7 @@ static void *producer_run(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		r.class = (uint32_t)(i % 3);
 		r.tenant = (uint32_t)(i % 1000);
-		*pd = (struct pending){ .p = p, .t0 = mono_ns() };
+		*pd = (struct pending){.p = p, .t0 = mono_ns()};
 		if (queue_append(p->q, &r, on_durable, pd)) {
 			free(pd);
 			pthread_mutex_lock(&p->lock);
@@ -149,13 +149,13 @@ static void wait_done(struct pool_set *s, uint64_t want)
 
 static int run_journal(const struct opts *o, struct result *res)
 {
-	struct journal_cfg jc = { .dir = o->dir };
-	struct pool_cfg pc = { .name = "bench", .threads = 2, .max_inflight = 1024,
-			       .handler = ack_now };
+	struct journal_cfg jc = {.dir = o->dir};
+	struct pool_cfg pc = {
+	    .name = "bench", .threads = 2, .max_inflight = 1024, .handler = ack_now};
 	struct producer *pr = calloc(o->producers, sizeof(*pr));
 	struct queue *q = journal_open(&jc);
 	struct pool *pool = q ? pool_new(&pc, q) : NULL;
-	struct pool_set_cfg sc = { .queue = q, .pools = &pool, .npools = 1 };
+	struct pool_set_cfg sc = {.queue = q, .pools = &pool, .npools = 1};
 	struct pool_set *set = pool ? pool_set_new(&sc) : NULL;
 	pthread_t *th = calloc(o->producers, sizeof(*th));
 	uint64_t t0, t1, ok = 0, failed = 0, *all, n = 0;
@@ -168,8 +168,8 @@ static int run_journal(const struct opts *o, struct result *res)
 	}
 	t0 = mono_ns();
 	for (int i = 0; i < o->producers; i++) {
-		pr[i] = (struct producer){ .q = q, .o = o, .deadline = t0 + (uint64_t)(o->seconds * 1e9),
-					   .cap = 4u << 20 };
+		pr[i] = (struct producer){
+		    .q = q, .o = o, .deadline = t0 + (uint64_t)(o->seconds * 1e9), .cap = 4u << 20};
 		pthread_mutex_init(&pr[i].lock, NULL);
 		pthread_cond_init(&pr[i].cv, NULL);
 		pr[i].lat = malloc(pr[i].cap * sizeof(uint64_t));
@@ -250,7 +250,7 @@ static double run_dispatch(double seconds)
 
 	dispatch_init(&d, NULL);
 	for (int i = 0; i < 100000; i++) {
-		ents[i] = (struct queue_entry){ .class = i % 3, .tenant = i % 1000, .enq_ns = 1 };
+		ents[i] = (struct queue_entry){.class = i % 3, .tenant = i % 1000, .enq_ns = 1};
 		dispatch_push(&d, &ents[i], now);
 	}
 	while (mono_ns() < deadline) {
@@ -268,20 +268,32 @@ static double run_dispatch(double seconds)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = { { "dir", 1, 0, 'd' },     { "seconds", 1, 0, 's' },
-					    { "producers", 1, 0, 'p' }, { "window", 1, 0, 'w' },
-					    { "size", 1, 0, 'b' },    { "rounds", 1, 0, 'r' },
-					    { 0, 0, 0, 0 } };
+	static const struct option lo[] = {
+	    {"dir", 1, 0, 'd'},	   {"seconds", 1, 0, 's'}, {"producers", 1, 0, 'p'},
+	    {"window", 1, 0, 'w'}, {"size", 1, 0, 'b'},	   {"rounds", 1, 0, 'r'},
+	    {0, 0, 0, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'd': o->dir = optarg; break;
-		case 's': o->seconds = atof(optarg); break;
-		case 'p': o->producers = atoi(optarg); break;
-		case 'w': o->window = atoi(optarg); break;
-		case 'b': o->size = (uint32_t)atoi(optarg); break;
-		case 'r': o->rounds = atoi(optarg); break;
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 's':
+			o->seconds = atof(optarg);
+			break;
+		case 'p':
+			o->producers = atoi(optarg);
+			break;
+		case 'w':
+			o->window = atoi(optarg);
+			break;
+		case 'b':
+			o->size = (uint32_t)atoi(optarg);
+			break;
+		case 'r':
+			o->rounds = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: queue_bench [--dir DIR] [--seconds S] [--rounds N] "
 					"[--producers P] [--window W] [--size BYTES]\n");
@@ -327,11 +339,12 @@ static int run_rounds(const struct opts *o)
 		done[i] = r.done_per_s;
 		p99[i] = r.p99_ms;
 		ratio[i] = raw[i] > 0 ? r.done_per_s / raw[i] : 0;
-		printf("round %d: journal %.0f msgs/s durable+dispatched+acked (durable %.0f), "
-		       "append->durable p50 %.2f ms p99 %.2f ms, %.0f fdatasync/s, mean batch %.1f; "
-		       "anchor write+fdatasync group %d: %.0f msgs/s; ratio %.2f\n",
-		       i + 1, r.done_per_s, r.durable_per_s, r.p50_ms, r.p99_ms, r.fsyncs_per_s,
-		       r.mean_batch, group, raw[i], ratio[i]);
+		printf(
+		    "round %d: journal %.0f msgs/s durable+dispatched+acked (durable %.0f), "
+		    "append->durable p50 %.2f ms p99 %.2f ms, %.0f fdatasync/s, mean batch %.1f; "
+		    "anchor write+fdatasync group %d: %.0f msgs/s; ratio %.2f\n",
+		    i + 1, r.done_per_s, r.durable_per_s, r.p50_ms, r.p99_ms, r.fsyncs_per_s,
+		    r.mean_batch, group, raw[i], ratio[i]);
 	}
 	printf("median: journal %.0f msgs/s, p99 append->durable %.2f ms, anchor %.0f msgs/s\n",
 	       median(done, o->rounds), median(p99, o->rounds), median(raw, o->rounds));
@@ -345,7 +358,7 @@ static int run_rounds(const struct opts *o)
 int main(int argc, char **argv)
 {
 	char tmp[] = "/var/tmp/sluice-queue-bench-XXXXXX";
-	struct opts o = { .seconds = 2, .producers = 4, .window = 512, .size = 256, .rounds = 3 };
+	struct opts o = {.seconds = 2, .producers = 4, .window = 512, .size = 256, .rounds = 3};
 	struct opts one;
 	double disp;
 	char cmd[4200];
@@ -358,8 +371,8 @@ int main(int argc, char **argv)
 	}
 	mkdir(o.dir, 0755);
 	log_set_level(LOG_WARN);
-	printf("queue_bench: dir=%s seconds=%.1f rounds=%d producers=%d window=%d size=%u\n",
-	       o.dir, o.seconds, o.rounds, o.producers, o.window, o.size);
+	printf("queue_bench: dir=%s seconds=%.1f rounds=%d producers=%d window=%d size=%u\n", o.dir,
+	       o.seconds, o.rounds, o.producers, o.window, o.size);
 	if (run_rounds(&o))
 		return 1;
 	one = o;

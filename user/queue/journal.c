@@ -36,7 +36,7 @@
 #include "queue/journal_int.h"
 
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20)
-#define JOURNAL_RECORD_DEFAULT (1u << 20)
+#define JOURNAL_RECORD_DEFAULT	(1u << 20)
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -60,9 +60,11 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 	e = malloc(sizeof(*e) + rec->len);
 	if (!e)
 		return -ENOMEM;
-	*e = (struct queue_entry){ .class = rec->class, .tenant = rec->tenant,
-				   .enq_ns = rec->enq_ns ? rec->enq_ns : clock_ns(CLOCK_REALTIME),
-				   .attempts = rec->attempts, .len = rec->len };
+	*e = (struct queue_entry){.class = rec->class,
+				  .tenant = rec->tenant,
+				  .enq_ns = rec->enq_ns ? rec->enq_ns : clock_ns(CLOCK_REALTIME),
+				  .attempts = rec->attempts,
+				  .len = rec->len};
 	memcpy(e->data, rec->data, rec->len);
 
 	pthread_mutex_lock(&j->lock);
@@ -76,14 +78,15 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 		err = -ENOSPC;
 	}
 	if (!err)
-		err = jarr_grow((void **)&j->pend_done, &j->pend_cap, j->npend, sizeof(*j->pend_done));
+		err = jarr_grow((void **)&j->pend_done, &j->pend_cap, j->npend,
+				sizeof(*j->pend_done));
 	if (!err)
 		err = jbuf_reserve(&j->pend, sizeof(struct jrec_hdr) + rec->len);
 	if (err)
 		goto out;
 	e->id = j->next_id++;
 	jrec_put_entry(&j->pend, e);
-	j->pend_done[j->npend++] = (struct jdone){ .done = done, .arg = arg, .e = e, .id = e->id };
+	j->pend_done[j->npend++] = (struct jdone){.done = done, .arg = arg, .e = e, .id = e->id};
 	j->st.depth[e->class]++;
 	j->st.entries++;
 	j->st.bytes += e->len;
@@ -225,11 +228,11 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	}
 }
 
-#define JSWAP(x, y)                                                                         \
-	do {                                                                                \
-		__typeof__(x) _t = (x);                                                     \
-		(x) = (y);                                                                  \
-		(y) = _t;                                                                   \
+#define JSWAP(x, y)                                                                                \
+	do {                                                                                       \
+		__typeof__(x) _t = (x);                                                            \
+		(x) = (y);                                                                         \
+		(y) = _t;                                                                          \
 	} while (0)
 
 /* Swap the pending batch into b (lock held); b's old buffers become the new pending ones,
@@ -270,7 +273,7 @@ static void journal_backoff(struct journal *j)
 static void *journal_flusher(void *arg)
 {
 	struct journal *j = arg;
-	struct jbatch b = { 0 };
+	struct jbatch b = {0};
 	queue_notify_fn *notify;
 	void *notify_arg;
 	int err;
@@ -370,7 +373,7 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 		pthread_mutex_unlock(&j->lock);
 		return err;
 	}
-	j->acks[j->nacks++] = (struct jack){ .id = e->id, .seg = e->backend };
+	j->acks[j->nacks++] = (struct jack){.id = e->id, .seg = e->backend};
 	s->live--;
 	j->st.depth[e->class]--;
 	j->st.entries--;
@@ -474,15 +477,15 @@ static void journal_free(struct queue *q)
 }
 
 static const struct queue_ops journal_ops = {
-	.name = "journal",
-	.append = journal_append,
-	.next = journal_next,
-	.ack = journal_ack,
-	.replay = journal_replay,
-	.stats = journal_stats,
-	.set_notify = journal_set_notify,
-	.shutdown = journal_shutdown,
-	.free = journal_free,
+    .name = "journal",
+    .append = journal_append,
+    .next = journal_next,
+    .ack = journal_ack,
+    .replay = journal_replay,
+    .stats = journal_stats,
+    .set_notify = journal_set_notify,
+    .shutdown = journal_shutdown,
+    .free = journal_free,
 };
 
 static int journal_cfg_check(struct journal_cfg *c)
@@ -497,8 +500,8 @@ static int journal_cfg_check(struct journal_cfg *c)
 	if (!c->max_record)
 		c->max_record = JOURNAL_RECORD_DEFAULT;
 	if (c->segment_bytes < 1024) {
-		log_error("journal: segment size too small (minimum 1024 bytes)", "segment_bytes=%llu",
-			  (unsigned long long)c->segment_bytes);
+		log_error("journal: segment size too small (minimum 1024 bytes)",
+			  "segment_bytes=%llu", (unsigned long long)c->segment_bytes);
 		return -EINVAL;
 	}
 	return 0;

@@ -63,14 +63,14 @@ static void jrec_seal(uint8_t *rec, struct jrec_hdr *h)
 void jrec_put_entry(struct jbuf *b, const struct queue_entry *e)
 {
 	struct jrec_hdr h = {
-		.len = e->len,
-		.magic = JREC_MAGIC,
-		.type = JREC_ENTRY,
-		.class = (uint8_t)e->class,
-		.tenant = e->tenant,
-		.id = e->id,
-		.enq_ns = e->enq_ns,
-		.attempts = e->attempts,
+	    .len = e->len,
+	    .magic = JREC_MAGIC,
+	    .type = JREC_ENTRY,
+	    .class = (uint8_t)e->class,
+	    .tenant = e->tenant,
+	    .id = e->id,
+	    .enq_ns = e->enq_ns,
+	    .attempts = e->attempts,
 	};
 	uint8_t *rec = b->p + b->len;
 
@@ -82,7 +82,7 @@ void jrec_put_entry(struct jbuf *b, const struct queue_entry *e)
 /* Serialize one ACK record naming every id in acks[]. 0 or -ENOMEM. */
 int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n)
 {
-	struct jrec_hdr h = { .len = (uint32_t)(n * 8), .magic = JREC_MAGIC, .type = JREC_ACK };
+	struct jrec_hdr h = {.len = (uint32_t)(n * 8), .magic = JREC_MAGIC, .type = JREC_ACK};
 	uint8_t *rec;
 	int err;
 
@@ -109,8 +109,9 @@ int jio_write(struct journal *j, int fd, const void *buf, size_t len, uint64_t o
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = j->cfg.io.pwrite ? j->cfg.io.pwrite(j->cfg.io.ctx, fd, p, len, (off_t)off)
-					     : pwrite(fd, p, len, (off_t)off);
+		ssize_t n = j->cfg.io.pwrite
+				? j->cfg.io.pwrite(j->cfg.io.ctx, fd, p, len, (off_t)off)
+				: pwrite(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -154,7 +155,7 @@ int jseg_create(struct journal *j, uint64_t base)
 	pthread_mutex_lock(&j->lock);
 	err = jarr_grow((void **)&j->segs, &j->segs_cap, j->nsegs, sizeof(*j->segs));
 	if (!err)
-		j->segs[j->nsegs++] = (struct jseg){ .base = base, .ack_min = UINT64_MAX, .fd = fd };
+		j->segs[j->nsegs++] = (struct jseg){.base = base, .ack_min = UINT64_MAX, .fd = fd};
 	pthread_mutex_unlock(&j->lock);
 	if (!err)
 		return 0;
@@ -204,8 +205,8 @@ void journal_reap(struct journal *j)
 		}
 		jseg_name(name, sizeof(name), j->segs[k].base, NULL);
 		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
-			log_warn("journal: cannot delete acked segment", "dir=%s file=%s err=\"%s\"",
-				 j->dir, name, strerror(errno));
+			log_warn("journal: cannot delete acked segment",
+				 "dir=%s file=%s err=\"%s\"", j->dir, name, strerror(errno));
 			k++;
 			continue;
 		}

@@ -47,12 +47,12 @@
 
 /* What a producer hands to append(); the backend copies data. */
 struct queue_rec {
-	uint32_t class;	  /* enum sluice_class */
-	uint32_t tenant;  /* tenant slot */
-	uint64_t enq_ns;  /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
+	uint32_t class;	   /* enum sluice_class */
+	uint32_t tenant;   /* tenant slot */
+	uint64_t enq_ns;   /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
 	uint32_t attempts; /* deliveries so far (0 for a new event) */
-	uint32_t len;	  /* envelope bytes */
-	const void *data; /* the envelope */
+	uint32_t len;	   /* envelope bytes */
+	const void *data;  /* the envelope */
 };
 
 /* A durable entry owned by the consumer between next()/replay() and ack(). */
@@ -65,7 +65,7 @@ struct queue_entry {
 	uint32_t tenant;
 	uint32_t attempts; /* deliveries so far; the pool increments it on retry */
 	uint32_t len;
-	uint32_t pool;	  /* free for the router: index of the pool that runs it */
+	uint32_t pool; /* free for the router: index of the pool that runs it */
 	uint32_t _pad;
 	uint64_t backend; /* backend-private (journal: segment number) */
 	uint8_t data[];	  /* the envelope, len bytes */
@@ -82,16 +82,16 @@ struct queue_stats {
 	uint64_t append_errors;		 /* appends completed with err < 0 (ENOSPC/EIO) */
 	uint64_t refused_full;		 /* append() refused: queue full */
 	uint64_t acks;
-	uint64_t fsyncs;		 /* fdatasync calls that covered at least one append */
-	uint64_t fsync_ns;		 /* total time spent in them */
-	uint64_t batch_last, batch_max;	 /* appends covered by the last / largest fsync */
-	uint64_t batch_hist[8];		 /* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
-	uint64_t write_bytes;		 /* bytes written to segments (records + acks) */
-	uint64_t segments;		 /* segment files currently on disk */
+	uint64_t fsyncs;		/* fdatasync calls that covered at least one append */
+	uint64_t fsync_ns;		/* total time spent in them */
+	uint64_t batch_last, batch_max; /* appends covered by the last / largest fsync */
+	uint64_t batch_hist[8];		/* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
+	uint64_t write_bytes;		/* bytes written to segments (records + acks) */
+	uint64_t segments;		/* segment files currently on disk */
 	uint64_t segments_deleted;
-	uint64_t segments_corrupt;	 /* moved aside after a CRC error */
-	uint64_t replayed;		 /* entries handed out by replay() */
-	uint64_t torn_bytes;		 /* bytes truncated off torn tails at open */
+	uint64_t segments_corrupt; /* moved aside after a CRC error */
+	uint64_t replayed;	   /* entries handed out by replay() */
+	uint64_t torn_bytes;	   /* bytes truncated off torn tails at open */
 };
 
 typedef void queue_done_fn(void *arg, int err, uint64_t id);

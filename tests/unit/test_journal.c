@@ -14,13 +14,6 @@
 #include "test_progs.h"
 #include "journal_util.h"
 
-static struct queue *jt_open(const char *dir, uint64_t seg_bytes)
-{
-	struct journal_cfg cfg = {.dir = dir, .segment_bytes = seg_bytes};
-
-	return journal_open(&cfg);
-}
-
 static void subtest_crc(void)
 {
 	uint8_t buf[4096];
@@ -40,18 +33,6 @@ static void subtest_crc(void)
 	ASSERT_NEQ(crc32c(buf, 4096), crc32c_sw(0, buf + 0, 17) ^ 1, "bit flip changes crc");
 }
 
-/* Append n records synchronously into dir. */
-static int fill(struct queue *q, unsigned from, unsigned n)
-{
-	for (unsigned i = from; i < from + n; i++) {
-		int err = jt_append_sync(q, i);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static void subtest_framing(void)
 {
 	const char *dir = jt_dir("framing");
@@ -66,7 +47,7 @@ static void subtest_framing(void)
 	int n = 0;
 
 	q = jt_open(dir, 0);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 20), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 20), "append"))
 		goto out;
 	jt_drain(q, &got, 20);
 	ASSERT_EQ(got.n, 20, "next hands out every durable entry");
@@ -112,22 +93,6 @@ out:
 	queue_free(q);
 }
 
-static int count_files(const char *dir, const char *suffix)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	while (d && (de = readdir(d))) {
-		size_t l = strlen(de->d_name), s = strlen(suffix);
-
-		n += l > s && !strcmp(de->d_name + l - s, suffix);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void subtest_ack_replay(void)
 {
 	const char *dir = jt_dir("ack");
@@ -138,12 +103,12 @@ static void subtest_ack_replay(void)
 
 	/* 4 KiB segments: 300 records spread over many of them */
 	q = jt_open(dir, 4096);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 300), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 300), "append"))
 		goto out;
 	jt_drain(q, &got, 300);
 	if (!ASSERT_EQ(got.n, 300, "next"))
 		goto out;
-	nfiles = count_files(dir, ".log");
+	nfiles = jt_count_files(dir, ".log");
 	ASSERT_GT(nfiles, 5, "several segments");
 	/* ack the odd ones (and the whole first 100, so early segments empty out) */
 	for (size_t i = 0; i < got.n; i++) {
@@ -165,20 +130,20 @@ static void subtest_ack_replay(void)
 	for (size_t i = 0; i < again.n; i++)
 		ASSERT_EQ(jt_which(again.e[i]), (int)(100 + 2 * i),
 			  "the even ones >= 100, in order");
-	ASSERT_LT(count_files(dir, ".log"), nfiles, "fully acked segments deleted");
+	ASSERT_LT(jt_count_files(dir, ".log"), nfiles, "fully acked segments deleted");
 	/* ack everything: every segment but the active one goes */
 	for (size_t i = 0; i < again.n; i++)
 		ASSERT_OK(queue_ack(q, again.e[i]), "ack rest");
 	again.n = 0;
-	ASSERT_OK(fill(q, 1000, 1), "one more append (flushes acks, reaps)");
+	ASSERT_OK(jt_fill(q, 1000, 1), "one more append (flushes acks, reaps)");
 	queue_free(q);
-	ASSERT_LE(count_files(dir, ".log"), 2, "acked segments deleted");
+	ASSERT_LE(jt_count_files(dir, ".log"), 2, "acked segments deleted");
 	q = jt_open(dir, 4096);
 	if (!ASSERT_OK_PTR(q, "reopen 2"))
 		goto out;
 	ASSERT_EQ(queue_replay(q, jt_collect, &again), 1, "only the last append remains");
 	ASSERT_EQ(again.n ? jt_which(again.e[0]) : -1, 1000, "and it is record 1000");
-	ASSERT_OK(fill(q, 1001, 1), "ids continue after restart");
+	ASSERT_OK(jt_fill(q, 1001, 1), "ids continue after restart");
 out:
 	for (size_t i = 0; i < got.n; i++)
 		free(got.e[i]);
@@ -291,14 +256,14 @@ static void subtest_torn_every_byte(void)
 
 	snprintf(src, sizeof(src), "%s", jt_dir("torn"));
 	q = jt_open(src, 0);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 6), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 6), "append"))
 		goto out;
 	/* ack records 1 and 2 (ids 2, 3), then 3 more entries: ACK records land in the tail */
 	jt_drain(q, &got, 6);
 	ASSERT_OK(queue_ack(q, got.e[1]), "ack 1");
 	ASSERT_OK(queue_ack(q, got.e[2]), "ack 2");
 	got.e[1] = got.e[2] = NULL;
-	ASSERT_OK(fill(q, 6, 3), "append after ack");
+	ASSERT_OK(jt_fill(q, 6, 3), "append after ack");
 	queue_free(q);
 	q = NULL;
 	snprintf(seg, sizeof(seg), "%s/seg-%016llx.log", src, 1ull);
@@ -346,7 +311,7 @@ static void subtest_crc_corruption(void)
 	int fd, nrec;
 
 	q = jt_open(dir, 2048);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 60), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 60), "append"))
 		goto out;
 	queue_free(q);
 	/* flip one payload byte in the 3rd record of the 2nd segment */
@@ -379,7 +344,7 @@ static void subtest_crc_corruption(void)
 	ASSERT_HAS_STR(logbuf, "CRC32C mismatch", "with the reason");
 	queue_stats(q, &st);
 	ASSERT_EQ(st.segments_corrupt, 1, "one corrupt segment");
-	ASSERT_EQ(count_files(dir, ".log.corrupt"), 1, "moved aside");
+	ASSERT_EQ(jt_count_files(dir, ".log.corrupt"), 1, "moved aside");
 	queue_replay(q, jt_collect, &got);
 	/* everything except the records from the bad one to the end of segment 2 */
 	ASSERT_EQ(got.n, 60 - (size_t)(nrec - 2), "replayed up to the error, then later segments");
@@ -410,7 +375,7 @@ static void subtest_full(void)
 	struct queue_rec r = {.class = 0, .len = sizeof(big), .data = big};
 	struct jt_wait w = JT_WAIT_INIT;
 
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 10), "10 fit"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 10), "10 fit"))
 		goto out;
 	ASSERT_EQ(jt_append_sync(q, 10), -ENOSPC, "11th refused (entries)");
 	jt_drain(q, &got, 10);

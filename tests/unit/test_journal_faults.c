@@ -154,6 +154,32 @@ static void subtest_group_commit(void)
 	H.sync_sleep_us = 0;
 }
 
+/* group_delay_us: the flusher lingers before each commit, so even on a fast disk the
+ * waiting clients' appends share fdatasyncs. */
+static void subtest_group_delay(void)
+{
+	struct journal_cfg cfg = {.dir = jt_dir("linger"), .group_delay_us = 3000};
+	struct appender a[4];
+	pthread_t th[4];
+	struct queue_stats st;
+	struct queue *q = journal_open(&cfg);
+
+	if (!ASSERT_OK_PTR(q, "open"))
+		return;
+	for (int t = 0; t < 4; t++) {
+		a[t] = (struct appender){
+		    .q = q, .w = JT_WAIT_INIT, .n = 25, .base = t * 25, .sync = true};
+		pthread_create(&th[t], NULL, append_many, &a[t]);
+	}
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	queue_stats(q, &st);
+	ASSERT_EQ(st.durable, 100, "all durable");
+	ASSERT_LT(st.fsyncs, 100, "fewer fdatasyncs than appends");
+	ASSERT_GE(st.batch_max, 2, "batches formed during the linger");
+	queue_free(q);
+}
+
 /* Many appends with no waiting: completions still never precede their fsync. */
 static void subtest_completion_order(void)
 {
@@ -410,6 +436,8 @@ void test_journal_faults(void)
 {
 	if (test__start_subtest("group_commit"))
 		subtest_group_commit();
+	if (test__start_subtest("group_delay"))
+		subtest_group_delay();
 	if (test__start_subtest("completion_order"))
 		subtest_completion_order();
 	if (test__start_subtest("eio"))

@@ -35,9 +35,9 @@ struct pool;
 typedef enum pool_verdict pool_handler_fn(void *arg, struct pool *p, struct queue_entry *e);
 
 struct pool_cfg {
-	const char *name;	  /* "db", "ai", ... (copied) */
-	uint32_t threads;	  /* worker threads (>= 1) */
-	uint32_t max_inflight;	  /* entries dispatched and not done (0: = threads) */
+	const char *name;      /* "db", "ai", ... (copied) */
+	uint32_t threads;      /* worker threads (>= 1) */
+	uint32_t max_inflight; /* entries dispatched and not done (0: = threads) */
 	struct dispatch_cfg dispatch;
 	pool_handler_fn *handler;
 	void *arg;
@@ -45,7 +45,7 @@ struct pool_cfg {
 
 struct pool_stats {
 	uint64_t in_flight, max_inflight;
-	uint64_t queued;   /* ready + parked in the pool's dispatcher */
+	uint64_t queued;		    /* ready + parked in the pool's dispatcher */
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
 	uint64_t handed_over;		   /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
@@ -110,5 +110,11 @@ void pool_set_free(struct pool_set *s);
 /* Entries the set has seen finished (pool_done or POOL_ACK) across its pools. */
 uint64_t pool_set_done(const struct pool_set *s);
 bool pool_set_retired(const struct pool_set *s);
+/* Per-class figures over every pool of the set, for metrics and the overload controller:
+ * depth, delayed, dispatched, aged and tenants summed, lag_ns the largest (the age of the
+ * oldest entry waiting anywhere). now = CLOCK_REALTIME ns (0: read the clock). */
+void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out);
+/* Pause or resume one class in every pool of the set (thin mode pauses low). -EINVAL. */
+int pool_set_pause_class(struct pool_set *s, uint32_t class, bool pause);
 
 #endif /* SLUICE_POOL_H */

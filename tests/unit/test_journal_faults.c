@@ -23,7 +23,7 @@ struct hook {
 	int violations; /* completions that arrived before their fsync */
 };
 
-static struct hook H = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct hook H = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static ssize_t hook_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t off)
 {
@@ -89,14 +89,17 @@ static void *append_many(void *arg)
 	char buf[256];
 
 	for (int i = 0; i < a->n; i++) {
-		struct queue_rec r = { .class = (a->base + i) % 3, .tenant = 100 + (a->base + i) % 5,
-				       .attempts = (a->base + i) % 4, .data = buf };
+		struct queue_rec r = {.class = (a->base + i) % 3,
+				      .tenant = 100 + (a->base + i) % 5,
+				      .attempts = (a->base + i) % 4,
+				      .data = buf};
 
 		r.len = jt_payload(buf, sizeof(buf), a->base + i);
 		if (queue_append(a->q, &r, checked_done, &a->w))
 			a->refused++;
 		else if (a->sync)
-			jt_wait_for(&a->w, i + 1 - a->refused); /* like one HTTP client: wait for 202 */
+			jt_wait_for(&a->w,
+				    i + 1 - a->refused); /* like one HTTP client: wait for 202 */
 	}
 	jt_wait_for(&a->w, a->n - a->refused);
 	return NULL;
@@ -104,8 +107,8 @@ static void *append_many(void *arg)
 
 static struct queue *open_hooked(const char *dir)
 {
-	struct journal_cfg cfg = { .dir = dir,
-				   .io = { .pwrite = hook_pwrite, .fdatasync = hook_sync, .ctx = &H } };
+	struct journal_cfg cfg = {.dir = dir,
+				  .io = {.pwrite = hook_pwrite, .fdatasync = hook_sync, .ctx = &H}};
 
 	return journal_open(&cfg);
 }
@@ -127,8 +130,8 @@ static void subtest_group_commit(void)
 	if (!ASSERT_OK_PTR(q, "open"))
 		return;
 	for (int t = 0; t < 8; t++) {
-		a[t] = (struct appender){ .q = q, .w = JT_WAIT_INIT, .n = 100, .base = t * 100,
-					  .sync = true };
+		a[t] = (struct appender){
+		    .q = q, .w = JT_WAIT_INIT, .n = 100, .base = t * 100, .sync = true};
 		pthread_create(&th[t], NULL, append_many, &a[t]);
 	}
 	for (int t = 0; t < 8; t++) {
@@ -151,6 +154,32 @@ static void subtest_group_commit(void)
 	H.sync_sleep_us = 0;
 }
 
+/* group_delay_us: the flusher lingers before each commit, so even on a fast disk the
+ * waiting clients' appends share fdatasyncs. */
+static void subtest_group_delay(void)
+{
+	struct journal_cfg cfg = {.dir = jt_dir("linger"), .group_delay_us = 3000};
+	struct appender a[4];
+	pthread_t th[4];
+	struct queue_stats st;
+	struct queue *q = journal_open(&cfg);
+
+	if (!ASSERT_OK_PTR(q, "open"))
+		return;
+	for (int t = 0; t < 4; t++) {
+		a[t] = (struct appender){
+		    .q = q, .w = JT_WAIT_INIT, .n = 25, .base = t * 25, .sync = true};
+		pthread_create(&th[t], NULL, append_many, &a[t]);
+	}
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	queue_stats(q, &st);
+	ASSERT_EQ(st.durable, 100, "all durable");
+	ASSERT_LT(st.fsyncs, 100, "fewer fdatasyncs than appends");
+	ASSERT_GE(st.batch_max, 2, "batches formed during the linger");
+	queue_free(q);
+}
+
 /* Many appends with no waiting: completions still never precede their fsync. */
 static void subtest_completion_order(void)
 {
@@ -165,7 +194,7 @@ static void subtest_completion_order(void)
 	if (!ASSERT_OK_PTR(q, "open"))
 		return;
 	for (int t = 0; t < 4; t++) {
-		a[t] = (struct appender){ .q = q, .w = JT_WAIT_INIT, .n = 5000, .base = t * 5000 };
+		a[t] = (struct appender){.q = q, .w = JT_WAIT_INIT, .n = 5000, .base = t * 5000};
 		pthread_create(&th[t], NULL, append_many, &a[t]);
 	}
 	for (int t = 0; t < 4; t++) {
@@ -181,10 +210,10 @@ static void subtest_completion_order(void)
 static void subtest_eio(void)
 {
 	const char *dir = jt_dir("eio");
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	struct queue_stats st;
 	struct queue *q;
-	bool seen[20] = { false };
+	bool seen[20] = {false};
 
 	H.syncs = 0;
 	H.fail_sync_at = H.fail_all_from = 0;
@@ -196,7 +225,8 @@ static void subtest_eio(void)
 	H.fail_sync_at = H.syncs + 1;
 	ASSERT_EQ(jt_append_sync(q, 5), -EIO, "fdatasync EIO fails the append");
 	for (unsigned i = 6; i < 10; i++)
-		ASSERT_OK(jt_append_sync(q, i), "after: the journal recovered by cutting the batch");
+		ASSERT_OK(jt_append_sync(q, i),
+			  "after: the journal recovered by cutting the batch");
 	queue_stats(q, &st);
 	ASSERT_EQ(st.append_errors, 1, "error counted");
 	/* the undo's own sync fails too: the journal stops accepting */
@@ -254,9 +284,9 @@ static void subtest_full_disk(void)
 {
 	static struct slot slots[8000];
 	const char *dir = jt_dir("tmpfs");
-	struct journal_cfg cfg = { .dir = dir, .segment_bytes = 32 * 1024 };
+	struct journal_cfg cfg = {.dir = dir, .segment_bytes = 32 * 1024};
 	struct jt_wait w = JT_WAIT_INIT;
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	struct queue *q;
 	int n = 0, ok = 0, nospc = 0;
 	char buf[256];
@@ -271,12 +301,13 @@ static void subtest_full_disk(void)
 		int start = n;
 
 		for (int k = 0; k < 8; k++, n++) {
-			struct queue_rec r = { .class = n % 3, .tenant = 100 + n % 5, .attempts = n % 4,
-					       .data = buf };
+			struct queue_rec r = {
+			    .class = n % 3, .tenant = 100 + n % 5, .attempts = n % 4, .data = buf};
 
 			r.len = jt_payload(buf, sizeof(buf), n);
 			slots[n].w = &w;
-			ASSERT_OK(queue_append(q, &r, slot_done, &slots[n]), "accepted for writing");
+			ASSERT_OK(queue_append(q, &r, slot_done, &slots[n]),
+				  "accepted for writing");
 		}
 		jt_wait_for(&w, n);
 		for (int i = start; i < n; i++) {
@@ -296,7 +327,8 @@ static void subtest_full_disk(void)
 	for (size_t i = 0; i < got.n; i++) {
 		int k = jt_which(got.e[i]);
 
-		if (!ASSERT_TRUE(k >= 0 && k < n && !slots[k].err, "an ok append, never a failed one"))
+		if (!ASSERT_TRUE(k >= 0 && k < n && !slots[k].err,
+				 "an ok append, never a failed one"))
 			break;
 	}
 	/* ack everything: the segments go, the space comes back */
@@ -312,7 +344,7 @@ static void subtest_full_disk(void)
 /* Child: append forever (64 in flight), report every id whose done said ok on the pipe. */
 static void kill_child(const char *dir, int fd)
 {
-	struct journal_cfg cfg = { .dir = dir };
+	struct journal_cfg cfg = {.dir = dir};
 	struct queue *q = journal_open(&cfg);
 	struct jt_wait w = JT_WAIT_INIT;
 	char buf[256];
@@ -320,8 +352,8 @@ static void kill_child(const char *dir, int fd)
 	if (!q)
 		_exit(2);
 	for (unsigned i = 0;; i++) {
-		struct queue_rec r = { .class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4,
-				       .data = buf };
+		struct queue_rec r = {
+		    .class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4, .data = buf};
 
 		r.len = jt_payload(buf, sizeof(buf), i);
 		while (queue_append(q, &r, jt_done, &w))
@@ -341,10 +373,11 @@ static void subtest_sigkill(void)
 	for (int round = 0; round < 3; round++) {
 		char name[32];
 		const char *dir;
-		struct jt_list got = { 0 };
+		struct jt_list got = {0};
 		static uint8_t seen[1 << 20];
 		unsigned k, reported = 0, max_rep = 0;
-		unsigned target = 200 + (unsigned)(getpid() * 7919u + round * 104729u) % (3000 * (round + 1));
+		unsigned target =
+		    200 + (unsigned)(getpid() * 7919u + round * 104729u) % (3000 * (round + 1));
 		int fds[2], status;
 		struct queue *q;
 		pid_t pid;
@@ -377,7 +410,7 @@ static void subtest_sigkill(void)
 		}
 		close(fds[0]);
 		waitpid(pid, &status, 0);
-		q = journal_open(&(struct journal_cfg){ .dir = dir });
+		q = journal_open(&(struct journal_cfg){.dir = dir});
 		if (!ASSERT_OK_PTR(q, "reopen after SIGKILL"))
 			return;
 		queue_replay(q, jt_collect, &got);
@@ -403,6 +436,8 @@ void test_journal_faults(void)
 {
 	if (test__start_subtest("group_commit"))
 		subtest_group_commit();
+	if (test__start_subtest("group_delay"))
+		subtest_group_delay();
 	if (test__start_subtest("completion_order"))
 		subtest_completion_order();
 	if (test__start_subtest("eio"))

@@ -17,9 +17,9 @@
 
 #include "queue/journal.h"
 
-#define JREC_MAGIC 0x534c /* "LS" */
-#define JREC_ENTRY 1
-#define JREC_ACK 2
+#define JREC_MAGIC    0x534c /* "LS" */
+#define JREC_ENTRY    1
+#define JREC_ACK      2
 #define JSEG_NAME_LEN 40 /* "seg-0123456789abcdef.log" + ".corrupt" + NUL */
 
 struct jrec_hdr {
@@ -80,10 +80,10 @@ struct journal {
 	struct jseg *segs; /* sorted by base; segs[nsegs - 1] is the active one */
 	size_t nsegs, segs_cap;
 
-	struct jbuf pend;	  /* serialized ENTRY records not yet written */
-	struct jdone *pend_done;  /* their completions, append order */
+	struct jbuf pend;	 /* serialized ENTRY records not yet written */
+	struct jdone *pend_done; /* their completions, append order */
 	size_t npend, pend_cap;
-	struct jack *acks;	  /* acks not yet written */
+	struct jack *acks; /* acks not yet written */
 	size_t nacks, acks_cap;
 
 	struct queue_entry *ready_head, *ready_tail; /* durable, not yet handed out by next() */
@@ -98,8 +98,9 @@ struct journal {
 /* journal_recover.c: scan cfg->dir, fix torn tails, move corrupt segments aside, fill
  * j->segs (active segment open), j->replay and j->next_id. 0 or -errno (logged). */
 int journal_recover(struct journal *j);
-/* journal.c helpers used by recovery. */
+/* journal_seg.c: records, segment files, I/O hooks (each -errno on failure). */
 int jbuf_reserve(struct jbuf *b, size_t more);
+int jarr_grow(void **arr, size_t *cap, size_t n, size_t sz);
 void jrec_put_entry(struct jbuf *b, const struct queue_entry *e);
 int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n);
 struct jseg *jseg_find(struct journal *j, uint64_t base);

@@ -73,8 +73,8 @@ static int jrec_list(struct journal *j, uint64_t **out, size_t *n)
 		unsigned long long base;
 		char tail[8];
 
-		if (strlen(de->d_name) != 24 || sscanf(de->d_name, "seg-%16llx.%4s", &base, tail) != 2 ||
-		    strcmp(tail, "log"))
+		if (strlen(de->d_name) != 24 ||
+		    sscanf(de->d_name, "seg-%16llx.%4s", &base, tail) != 2 || strcmp(tail, "log"))
 			continue;
 		if (*n == cap) {
 			uint64_t *p = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
@@ -135,8 +135,7 @@ static struct queue_entry **jscan_find(struct jscan *sc, uint64_t id)
 	return NULL;
 }
 
-static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *data,
-		     uint64_t base)
+static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *data, uint64_t base)
 {
 	struct queue_entry *e;
 
@@ -157,9 +156,13 @@ static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *
 	e = malloc(sizeof(*e) + h->len);
 	if (!e)
 		return -ENOMEM;
-	*e = (struct queue_entry){ .id = h->id, .enq_ns = h->enq_ns, .class = h->class,
-				   .tenant = h->tenant, .attempts = h->attempts, .len = h->len,
-				   .backend = base };
+	*e = (struct queue_entry){.id = h->id,
+				  .enq_ns = h->enq_ns,
+				  .class = h->class,
+				  .tenant = h->tenant,
+				  .attempts = h->attempts,
+				  .len = h->len,
+				  .backend = base};
 	memcpy(e->data, data, h->len);
 	sc->ids[sc->n] = h->id;
 	sc->ents[sc->n++] = e;
@@ -192,7 +195,7 @@ static int jscan_acks(struct jscan *sc, struct jseg *seg, const uint8_t *p, uint
 			sc->qacks_cap = cap;
 		}
 		/* remembered in case this segment turns out corrupt further on */
-		sc->qacks[sc->nqacks++] = (struct jack){ .id = id, .seg = (*slot)->backend };
+		sc->qacks[sc->nqacks++] = (struct jack){.id = id, .seg = (*slot)->backend};
 		free(*slot);
 		*slot = NULL;
 	}
@@ -200,9 +203,8 @@ static int jscan_acks(struct jscan *sc, struct jseg *seg, const uint8_t *p, uint
 }
 
 /* Parse the records of one segment. *good = bytes of whole, valid records. */
-static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg,
-				    const uint8_t *p, size_t size, size_t *good, const char **why,
-				    int *err)
+static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg, const uint8_t *p,
+				    size_t size, size_t *good, const char **why, int *err)
 {
 	size_t off = 0;
 	struct jrec_hdr h;
@@ -224,7 +226,8 @@ static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg,
 			*err = jscan_add(sc, &h, p + off + sizeof(h), seg->base);
 		} else {
 			if (h.len % 8)
-				return *why = "ack record length not a multiple of 8", JSCAN_CORRUPT;
+				return *why = "ack record length not a multiple of 8",
+				       JSCAN_CORRUPT;
 			*err = jscan_acks(sc, seg, p + off + sizeof(h), h.len);
 		}
 		if (*err)
@@ -259,20 +262,21 @@ static void jscan_report(struct journal *j, const char *name, enum jscan_end end
 	if (end == JSCAN_TORN)
 		log_warn("journal: torn tail truncated (a crash mid-write; those appends never "
 			 "completed, so none was acknowledged)",
-			 "file=%s/%s offset=%zu dropped_bytes=%zu reason=\"%s\"", j->dir, name, good,
-			 size - good, why);
+			 "file=%s/%s offset=%zu dropped_bytes=%zu reason=\"%s\"", j->dir, name,
+			 good, size - good, why);
 	else
-		log_error("journal: CORRUPT SEGMENT: replay stops at the bad record; the segment is "
-			  "moved aside to <file>.corrupt for inspection and the entries before the "
-			  "error are re-journalled; records after it are NOT replayed",
-			  "file=%s/%s offset=%zu unread_bytes=%zu reason=\"%s\"", j->dir, name, good,
-			  size - good, why);
+		log_error(
+		    "journal: CORRUPT SEGMENT: replay stops at the bad record; the segment is "
+		    "moved aside to <file>.corrupt for inspection and the entries before the "
+		    "error are re-journalled; records after it are NOT replayed",
+		    "file=%s/%s offset=%zu unread_bytes=%zu reason=\"%s\"", j->dir, name, good,
+		    size - good, why);
 }
 
 /* Scan segment `base`; `last` = the newest one (the only place a torn tail is legal). */
 static int jscan_one(struct journal *j, struct jscan *sc, uint64_t base, bool last)
 {
-	struct jseg seg = { .base = base, .ack_min = UINT64_MAX, .fd = -1 };
+	struct jseg seg = {.base = base, .ack_min = UINT64_MAX, .fd = -1};
 	size_t qstart = sc->nqacks, size = 0, good = 0;
 	char name[JSEG_NAME_LEN];
 	const char *why = "";
@@ -338,7 +342,7 @@ out:
 static int jscan_rejournal(struct journal *j, struct jscan *sc)
 {
 	struct jseg *act = &j->segs[j->nsegs - 1];
-	struct jbuf b = { 0 };
+	struct jbuf b = {0};
 	int err = 0;
 
 	for (size_t i = 0; i < sc->n && !err; i++) {
@@ -379,8 +383,8 @@ static int jscan_quarantine(struct journal *j, struct jscan *sc)
 		jseg_name(from, sizeof(from), sc->bad[i], NULL);
 		jseg_name(to, sizeof(to), sc->bad[i], ".corrupt");
 		if (renameat(j->dirfd, from, j->dirfd, to) < 0) {
-			log_error("journal: cannot move corrupt segment aside", "file=%s/%s err=\"%s\"",
-				  j->dir, from, strerror(errno));
+			log_error("journal: cannot move corrupt segment aside",
+				  "file=%s/%s err=\"%s\"", j->dir, from, strerror(errno));
 			return -errno;
 		}
 		log_error("journal: corrupt segment moved aside", "file=%s/%s", j->dir, to);
@@ -429,7 +433,7 @@ static uint64_t jscan_next_id(const struct jscan *sc, const uint64_t *bases, siz
 
 int journal_recover(struct journal *j)
 {
-	struct jscan sc = { 0 };
+	struct jscan sc = {0};
 	uint64_t *bases = NULL;
 	size_t nb = 0;
 	int err;

@@ -29,6 +29,11 @@
  * (or returns at once with timeout 0); queue_set_notify() registers a hook that the flusher
  * calls after new entries became durable, for loops that wait on an eventfd instead.
  *
+ * Memory: the backend keeps each entry (with its envelope) from append to ack; bound it with
+ * the backend's full limits (journal: max_bytes / max_entries).
+ * Retries: a re-run's attempt count lives in memory (queue_entry.attempts); after a restart
+ * an entry comes back with the count it was appended with.
+ *
  * Times are CLOCK_REALTIME nanoseconds (they survive restarts, so lag after a restart
  * includes the downtime).
  */
@@ -42,12 +47,12 @@
 
 /* What a producer hands to append(); the backend copies data. */
 struct queue_rec {
-	uint32_t class;	  /* enum sluice_class */
-	uint32_t tenant;  /* tenant slot */
-	uint64_t enq_ns;  /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
+	uint32_t class;	   /* enum sluice_class */
+	uint32_t tenant;   /* tenant slot */
+	uint64_t enq_ns;   /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
 	uint32_t attempts; /* deliveries so far (0 for a new event) */
-	uint32_t len;	  /* envelope bytes */
-	const void *data; /* the envelope */
+	uint32_t len;	   /* envelope bytes */
+	const void *data;  /* the envelope */
 };
 
 /* A durable entry owned by the consumer between next()/replay() and ack(). */
@@ -77,16 +82,16 @@ struct queue_stats {
 	uint64_t append_errors;		 /* appends completed with err < 0 (ENOSPC/EIO) */
 	uint64_t refused_full;		 /* append() refused: queue full */
 	uint64_t acks;
-	uint64_t fsyncs;		 /* fdatasync calls that covered at least one append */
-	uint64_t fsync_ns;		 /* total time spent in them */
-	uint64_t batch_last, batch_max;	 /* appends covered by the last / largest fsync */
-	uint64_t batch_hist[8];		 /* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
-	uint64_t write_bytes;		 /* bytes written to segments (records + acks) */
-	uint64_t segments;		 /* segment files currently on disk */
+	uint64_t fsyncs;		/* fdatasync calls that covered at least one append */
+	uint64_t fsync_ns;		/* total time spent in them */
+	uint64_t batch_last, batch_max; /* appends covered by the last / largest fsync */
+	uint64_t batch_hist[8];		/* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
+	uint64_t write_bytes;		/* bytes written to segments (records + acks) */
+	uint64_t segments;		/* segment files currently on disk */
 	uint64_t segments_deleted;
-	uint64_t segments_corrupt;	 /* moved aside after a CRC error */
-	uint64_t replayed;		 /* entries handed out by replay() */
-	uint64_t torn_bytes;		 /* bytes truncated off torn tails at open */
+	uint64_t segments_corrupt; /* moved aside after a CRC error */
+	uint64_t replayed;	   /* entries handed out by replay() */
+	uint64_t torn_bytes;	   /* bytes truncated off torn tails at open */
 };
 
 typedef void queue_done_fn(void *arg, int err, uint64_t id);
@@ -106,7 +111,9 @@ struct queue_ops {
 	int (*stats)(struct queue *q, struct queue_stats *st);
 	void (*set_notify)(struct queue *q, queue_notify_fn *fn, void *arg);
 	void (*shutdown)(struct queue *q); /* wake next() waiters; appends refused after */
-	void (*free)(struct queue *q);	   /* flush acks, stop threads, close; q may be NULL */
+	/* write pending acks (synced), stop threads, close. Entries a consumer still holds
+	 * must not be acked afterwards (they are replayed by the next open). */
+	void (*free)(struct queue *q);
 };
 
 /* Every backend's handle starts with this. */

@@ -27,10 +27,10 @@
 
 static const char insert_events_sql[] =
 	"WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-	"$5::text[], $6::timestamptz[]) WITH ORDINALITY "
-	"AS i(tenant, idempotency_key, type, class, payload, received_at, n)), "
+	"$5::text[], $6::timestamptz[]) "
+	"AS i(tenant, idempotency_key, type, class, payload, received_at)), "
 	"k AS (INSERT INTO event_keys (tenant, idempotency_key, received_at) "
-	"SELECT tenant, idempotency_key, received_at FROM i ORDER BY n "
+	"SELECT tenant, idempotency_key, received_at FROM i "
 	"ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING tenant, idempotency_key) "
 	"INSERT INTO events (tenant, idempotency_key, type, class, payload, received_at) "
 	"SELECT i.tenant, i.idempotency_key, i.type, i.class, i.payload::jsonb, i.received_at "

@@ -668,7 +668,7 @@ static int config_defaults(struct pg_writer_config *c)
 	    c->linger_ms < 0 || c->max_pending < 0 || c->backoff_min_ms < 0 ||
 	    c->backoff_max_ms < 0 || c->pool_size > 64)
 		return -EINVAL;
-	c->pool_size = c->pool_size ?: 2;
+	c->pool_size = c->pool_size ?: 4;
 	c->batch_max = c->batch_max ?: 500;
 	c->linger_ms = c->linger_ms ?: 5;
 	c->max_pending = c->max_pending ?: 100000;

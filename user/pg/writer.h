@@ -57,7 +57,7 @@ typedef void pg_writer_done_fn(void *ctx, void *cookie, enum pg_row_status statu
 /* Zero means the default shown. */
 struct pg_writer_config {
 	const char *conninfo;		/* libpq conninfo (required) */
-	int pool_size;			/* 2 connections */
+	int pool_size;			/* 4 connections */
 	int batch_max;			/* 500 rows */
 	int linger_ms;			/* 5 ms: oldest row waits at most this for a full batch */
 	int max_pending;		/* 100000 rows submitted and not yet reported */

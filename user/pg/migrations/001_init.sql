@@ -7,8 +7,8 @@
 --    DO NOTHING is the authoritative dedupe. Hash-partitioned so each partition's unique
 --    index stays a sixteenth of the whole and can be vacuumed/reindexed on its own.
 --  * events and step_results are range-partitioned by day on received_at, so months of
---    data are dropped a partition at a time. PostgreSQL requires the partition key in their
---    primary keys, which is why global uniqueness lives in event_keys instead.
+--    data are dropped a partition at a time. PostgreSQL requires the partition key in any
+--    unique index of theirs, which is why global uniqueness lives in event_keys instead.
 --  * dead_letters is low volume, unpartitioned, keeps the raw bytes of the rejected event.
 
 CREATE TABLE event_keys (
@@ -34,9 +34,11 @@ CREATE TABLE events (
 		CHECK (class IN ('critical', 'normal', 'low')),
 	payload         jsonb        NOT NULL,
 	received_at     timestamptz  NOT NULL,
-	stored_at       timestamptz  NOT NULL DEFAULT clock_timestamp(),
-	PRIMARY KEY (tenant, idempotency_key, received_at)
+	stored_at       timestamptz  NOT NULL DEFAULT clock_timestamp()
 ) PARTITION BY RANGE (received_at);
+-- Time-range reads per tenant, and key lookups: event_keys gives received_at, which prunes
+-- to one partition and pins the index range. No unique index here: event_keys gates inserts.
+CREATE INDEX events_tenant_time ON events (tenant, received_at);
 
 -- Rows outside every daily partition (a replay of very old events, a skewed clock) land
 -- here rather than being refused; sluice_ensure_partitions() keeps days ahead in place.

@@ -166,7 +166,12 @@ void faults_reset(void)
 			free(k);
 		}
 	}
-	memset(&counts, 0, sizeof(counts));
+	{
+		uint64_t inflight = counts.inflight; /* requests still running stay counted */
+
+		memset(&counts, 0, sizeof(counts));
+		counts.inflight = counts.max_inflight = inflight;
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -267,6 +272,15 @@ void counts_connection(void)
 	pthread_mutex_unlock(&lock);
 }
 
+void counts_inflight(int delta)
+{
+	pthread_mutex_lock(&lock);
+	counts.inflight += (uint64_t)(int64_t)delta;
+	if (counts.inflight > counts.max_inflight)
+		counts.max_inflight = counts.inflight;
+	pthread_mutex_unlock(&lock);
+}
+
 void counts_get(struct mock_counts *c)
 {
 	pthread_mutex_lock(&lock);
@@ -307,11 +321,13 @@ int counts_json(char *buf, size_t len)
 	return snprintf(buf, len,
 			"{\"received\":%llu,\"applied\":%llu,\"errors\":%llu,\"r429\":%llu,"
 			"\"resets\":%llu,\"hangs\":%llu,\"downs\":%llu,\"keys\":%llu,"
-			"\"dup_keys\":%llu,\"max_applied\":%llu,\"connections\":%llu}\n",
+			"\"dup_keys\":%llu,\"max_applied\":%llu,\"connections\":%llu,\"inflight\":%"
+			"llu,\"max_inflight\":%llu}\n",
 			(unsigned long long)c.received, (unsigned long long)c.applied,
 			(unsigned long long)c.errors, (unsigned long long)c.r429,
 			(unsigned long long)c.resets, (unsigned long long)c.hangs,
 			(unsigned long long)c.downs, (unsigned long long)c.keys,
 			(unsigned long long)c.dup_keys, (unsigned long long)c.max_applied,
-			(unsigned long long)c.connections);
+			(unsigned long long)c.connections, (unsigned long long)c.inflight,
+			(unsigned long long)c.max_inflight);
 }

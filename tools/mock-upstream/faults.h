@@ -31,7 +31,8 @@ enum mock_action { ACT_OK, ACT_ERROR, ACT_429, ACT_RESET, ACT_HANG, ACT_DOWN };
 struct mock_counts {
 	uint64_t received, applied, errors, r429, resets, hangs, downs;
 	uint64_t keys, dup_keys, max_applied;
-	uint64_t connections; /* accepted on the service port */
+	uint64_t connections;		 /* accepted on the service port */
+	uint64_t inflight, max_inflight; /* requests being handled now / at most at once */
 };
 
 void faults_init(void);
@@ -47,6 +48,8 @@ void counts_received(const char *key);
 uint64_t counts_applied(const char *key);
 void counts_action(enum mock_action a);
 void counts_connection(void);
+/* +1 when a request starts being handled, -1 when it is done (answered, reset, hung up). */
+void counts_inflight(int delta);
 void counts_get(struct mock_counts *c);
 void counts_key(const char *key, uint64_t *received, uint64_t *applied);
 /* JSON renderings for the control endpoint; write into buf, return the length. */

@@ -164,7 +164,7 @@ static double key_score(const char *key)
 }
 
 /* Service port: returns false when the connection is finished. */
-static bool serve_upstream(int fd, const struct request *rq)
+static bool serve_upstream_counted(int fd, const struct request *rq)
 {
 	char body[256], hdr[96];
 	uint32_t delay;
@@ -206,6 +206,16 @@ static bool serve_upstream(int fd, const struct request *rq)
 		respond(fd, 200, NULL, body, rq->close);
 	}
 	return !rq->close;
+}
+
+static bool serve_upstream(int fd, const struct request *rq)
+{
+	bool keep;
+
+	counts_inflight(1);
+	keep = serve_upstream_counted(fd, rq);
+	counts_inflight(-1);
+	return keep;
 }
 
 static void serve_control(int fd, const struct request *rq)

@@ -58,6 +58,25 @@ void redis_config_default(struct redis_config *cfg)
 	};
 }
 
+/* "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int set_addr(struct redis_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *colon = strrchr(value, ':'), *host = value;
+	size_t hlen = colon ? (size_t)(colon - value) : 0;
+	struct redis_config tmp = *cfg;
+
+	if (*host == '[' && hlen >= 2 && host[hlen - 1] == ']')
+		host++, hlen -= 2;
+	if (!colon || !hlen || hlen >= sizeof(cfg->host))
+		return confparse_error(err, errlen, "redis", value,
+				       "expected HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379");
+	if (redis_config_set(&tmp, "port", colon + 1, err, errlen))
+		return -EINVAL;
+	snprintf(cfg->host, sizeof(cfg->host), "%.*s", (int)hlen, host);
+	cfg->port = tmp.port;
+	return 0;
+}
+
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
@@ -71,6 +90,8 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 	uint64_t v;
 	int i;
 
+	if (!strcmp(key, "addr"))
+		return set_addr(cfg, value, err, errlen);
 	if (dst) {
 		size_t cap = dst == cfg->host ? sizeof(cfg->host) : sizeof(cfg->prefix);
 

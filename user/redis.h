@@ -39,8 +39,9 @@ struct redis;
 
 /* Defaults for 127.0.0.1:6379. */
 void redis_config_default(struct redis_config *cfg);
-/* Set one field from text (keys: host, port, connect_timeout_ms, op_timeout_ms,
- * down_backoff_ms, prefix). 0, -ENOENT (unknown key) or -EINVAL (err names the input). */
+/* Set one field from text (keys: addr = HOST:PORT or [V6]:PORT, host, port,
+ * connect_timeout_ms, op_timeout_ms, down_backoff_ms, prefix). 0, -ENOENT (unknown key) or -EINVAL
+ * (err names the input). */
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen);
 

@@ -147,6 +147,16 @@ static void subtest_config(void)
 	ASSERT_EQ(redis_config_set(&cfg, "port", "70000", err, sizeof(err)), -EINVAL, "port");
 	ASSERT_HAS_STR(err, "port = 70000", "names input");
 	ASSERT_EQ(redis_config_set(&cfg, "host", "", err, sizeof(err)), -EINVAL, "empty host");
+	ASSERT_OK(redis_config_set(&cfg, "addr", "10.0.0.7:6380", err, sizeof(err)), "addr");
+	ASSERT_STREQ(cfg.host, "10.0.0.7", "addr host");
+	ASSERT_EQ(cfg.port, 6380, "addr port");
+	ASSERT_OK(redis_config_set(&cfg, "addr", "[::1]:7000", err, sizeof(err)), "v6 addr");
+	ASSERT_STREQ(cfg.host, "::1", "v6 host without brackets");
+	ASSERT_EQ(redis_config_set(&cfg, "addr", "redis.local", err, sizeof(err)), -EINVAL,
+		  "no port");
+	ASSERT_HAS_STR(err, "HOST:PORT", "says the form");
+	ASSERT_EQ(redis_config_set(&cfg, "addr", "h:0", err, sizeof(err)), -EINVAL, "port 0");
+	ASSERT_EQ(cfg.port, 7000, "unchanged after an error");
 }
 
 void test_redis(void)

@@ -397,6 +397,13 @@ struct upstream *upstream_new(const struct upstream_config *cfg,
 	if (pthread_create(&u->driver, NULL, driver_main, u))
 		goto fail;
 	u->driver_started = true;
+	if (cfg->breaker.slow_call_ns >= (uint64_t)cfg->timeout_ms * 1000000)
+		log_warn("upstream: slow calls can never be counted",
+			 "upstream=%s "
+			 "breaker.slow_call_ms=%llu timeout_ms=%u hint=\"set breaker.slow_call_ms "
+			 "below timeout_ms\"",
+			 cfg->name, (unsigned long long)(cfg->breaker.slow_call_ns / 1000000),
+			 cfg->timeout_ms);
 	return u;
 fail:
 	upstream_free(u);

@@ -73,8 +73,8 @@ static pid_t spawn(char *const argv[], int out_fd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (out_fd >= 0)
 			dup2(out_fd, 1);
-		else
-			freopen("/dev/null", "w", stdout);
+		else if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -267,7 +267,7 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	struct fallback_config fcfg;
 	struct upstream_config cfg;
 	struct fallback_answer a;
-	struct upstream_result r;
+	struct upstream_result r = {0};
 	struct upstream *u;
 	struct fallback *fb;
 	struct model m;

@@ -2,6 +2,9 @@
 /* test_redis.c -- the Redis client against a real private redis-server: NX duplicate check,
  * cache TTL, and degrading within the timeout when Redis is stopped, paused or absent */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +139,57 @@ static void subtest_stopped(struct redis_harness *h, struct redis *r)
 	ASSERT_GE(st.errors, 6, "every failure counted");
 }
 
+struct racer {
+	struct redis *r;
+	int id, pass, new, dup, wrong, err;
+};
+
+/* Keys k-0..k-1599; pass 0 stores id "<key>", pass 1 must find it from another thread. */
+static void *race(void *arg)
+{
+	struct racer *x = arg;
+	char key[32], orig[32];
+
+	for (int i = x->id; i < 1600; i += 8) {
+		snprintf(key, sizeof(key), "k-%d", i);
+		int ret = redis_idem_check(x->r, "race", key, x->pass ? "other" : key, 60000, orig,
+					   sizeof(orig));
+
+		x->new += ret == REDIS_IDEM_NEW;
+		x->dup += ret == REDIS_IDEM_DUPLICATE;
+		x->wrong += ret == REDIS_IDEM_DUPLICATE && strcmp(orig, key);
+		x->err += ret < 0;
+	}
+	return NULL;
+}
+
+static void subtest_threads(struct redis *r)
+{
+	struct racer x[8];
+	pthread_t t[8];
+	struct redis_stats st;
+
+	for (int pass = 0; pass < 2; pass++) {
+		int new = 0, dup = 0, wrong = 0, err = 0;
+
+		for (int i = 0; i < 8; i++) {
+			/* pass 1 shifts the key ranges, so each key is checked by another thread */
+			x[i] = (struct racer){.r = r, .id = (i + pass) % 8, .pass = pass};
+			pthread_create(&t[i], NULL, race, &x[i]);
+		}
+		for (int i = 0; i < 8; i++) {
+			pthread_join(t[i], NULL);
+			new += x[i].new, dup += x[i].dup, wrong += x[i].wrong, err += x[i].err;
+		}
+		ASSERT_EQ(err, 0, "no errors");
+		ASSERT_EQ(new, pass ? 0 : 1600, "first pass: all new");
+		ASSERT_EQ(dup, pass ? 1600 : 0, "second pass: all duplicates");
+		ASSERT_EQ(wrong, 0, "each with its own original id");
+	}
+	redis_stats(r, &st);
+	ASSERT_LE(st.reconnects, 4, "at most pool_size connections were opened");
+}
+
 static void subtest_config(void)
 {
 	struct redis_config cfg;
@@ -175,6 +229,8 @@ void test_redis(void)
 		subtest_idem(r);
 	if (test__start_subtest("cache_ttl"))
 		subtest_cache(r);
+	if (test__start_subtest("threads"))
+		subtest_threads(r);
 	if (test__start_subtest("paused"))
 		subtest_paused(&h, r);
 	redis_free(r);

@@ -72,7 +72,7 @@ void breaker_config_default(struct breaker_config *cfg)
 	    .window_size = 20,
 	    .minimum_calls = 10,
 	    .failure_rate_pct = 50,
-	    .slow_call_ns = 5 * NS_PER_SEC,
+	    .slow_call_ns = 1 * NS_PER_SEC,
 	    .slow_rate_pct = 80,
 	    .open_wait_ns = 10 * NS_PER_SEC,
 	    .half_open_calls = 3,

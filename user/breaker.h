@@ -63,7 +63,7 @@ typedef void breaker_transition_fn(void *ctx, const char *name, enum breaker_sta
 				   enum breaker_state to, const struct breaker_snapshot *why);
 
 /* Sluice's defaults (see docs/upstreams.md): count window 20, minimum 10 calls, 50 %
- * failures, slow >= 5 s at 80 %, 10 s open, 3 probes. */
+ * failures, slow >= 1 s at 80 %, 10 s open, 3 probes. */
 void breaker_config_default(struct breaker_config *cfg);
 /* Check a config; on error returns -EINVAL and writes a message naming the field into err. */
 int breaker_config_check(const struct breaker_config *cfg, char *err, size_t errlen);

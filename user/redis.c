@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* redis.c -- Redis client for the fast-path duplicate check and the fallback cache
  *
- * Every command goes through redis_command(), which owns the whole failure policy: connect
- * lazily with connect_timeout_ms, bound each command with SO_RCVTIMEO/SO_SNDTIMEO
- * (op_timeout_ms, set by hiredis), and on any transport error drop the connection, start
- * the backoff and (once per outage) warn. A reply of type ERROR is the server answering, so
- * it is an error for that call but not an outage. Keys are passed as binary-safe %b
+ * Every command goes through redis_command(), which owns the whole failure policy: take a
+ * pooled connection, connect it lazily with connect_timeout_ms, bound each command with
+ * SO_RCVTIMEO/SO_SNDTIMEO (op_timeout_ms, set by hiredis), and on any transport error drop the
+ * connection, start the backoff and (once per outage) warn. A reply of type ERROR is the server
+ * answering, so it is an error for that call but not an outage. Keys are passed as binary-safe %b
  * arguments: tenant names and idempotency keys may hold any byte.
  */
 #include <errno.h>
@@ -24,14 +24,22 @@
 #define MS	1000000ULL
 #define KEY_MAX 512
 
-struct redis {
+struct redis_conn {
 	pthread_mutex_t lock;
-	struct redis_config cfg;
-	redisContext *c;
-	uint64_t down_until; /* monotonic ns; no attempt before it */
-	bool in_outage;
-	struct redis_stats st;
+	redisContext *c; /* NULL until connected, and after a transport error */
 };
+
+struct redis {
+	struct redis_config cfg;
+	struct redis_conn *conns;
+	uint32_t n, next;      /* pool size; round-robin start (atomic) */
+	pthread_mutex_t state; /* in_outage and st.up, taken only on failure and recovery */
+	uint64_t down_until;   /* monotonic ns, atomic; no attempt before it */
+	bool in_outage;
+	struct redis_stats st; /* counters updated with atomics */
+};
+
+#define STAT_ADD(r, field) __atomic_fetch_add(&(r)->st.field, 1, __ATOMIC_RELAXED)
 
 static uint64_t now_ns(void)
 {
@@ -54,23 +62,44 @@ void redis_config_default(struct redis_config *cfg)
 	    .connect_timeout_ms = 100,
 	    .op_timeout_ms = 50,
 	    .down_backoff_ms = 1000,
+	    .pool_size = 4,
 	    .prefix = "sluice:",
 	};
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int set_addr(struct redis_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *colon = strrchr(value, ':'), *host = value;
+	size_t hlen = colon ? (size_t)(colon - value) : 0;
+	struct redis_config tmp = *cfg;
+
+	if (*host == '[' && hlen >= 2 && host[hlen - 1] == ']')
+		host++, hlen -= 2;
+	if (!colon || !hlen || hlen >= sizeof(cfg->host))
+		return confparse_error(err, errlen, "redis", value,
+				       "expected HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379");
+	if (redis_config_set(&tmp, "port", colon + 1, err, errlen))
+		return -EINVAL;
+	snprintf(cfg->host, sizeof(cfg->host), "%.*s", (int)hlen, host);
+	cfg->port = tmp.port;
+	return 0;
 }
 
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
 	static const struct confparse_field fields[] = {
-	    {"port", 1, 65535, 1},
-	    {"connect_timeout_ms", 1, 60000, 1},
-	    {"op_timeout_ms", 1, 60000, 1},
-	    {"down_backoff_ms", 0, 3600000, 1},
+	    {"port", 1, 65535, 1},	    {"connect_timeout_ms", 1, 60000, 1},
+	    {"op_timeout_ms", 1, 60000, 1}, {"down_backoff_ms", 0, 3600000, 1},
+	    {"pool_size", 1, 64, 1},
 	};
 	char *dst = !strcmp(key, "host") ? cfg->host : !strcmp(key, "prefix") ? cfg->prefix : NULL;
 	uint64_t v;
 	int i;
 
+	if (!strcmp(key, "addr"))
+		return set_addr(cfg, value, err, errlen);
 	if (dst) {
 		size_t cap = dst == cfg->host ? sizeof(cfg->host) : sizeof(cfg->prefix);
 
@@ -95,6 +124,9 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 	case 3:
 		cfg->down_backoff_ms = (uint32_t)v;
 		break;
+	case 4:
+		cfg->pool_size = (uint32_t)v;
+		break;
 	default:
 		return i;
 	}
@@ -108,7 +140,16 @@ struct redis *redis_new(const struct redis_config *cfg)
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
-	pthread_mutex_init(&r->lock, NULL);
+	r->n = cfg->pool_size ? cfg->pool_size : 1;
+	r->conns = calloc(r->n, sizeof(*r->conns));
+	if (!r->conns) {
+		free(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		pthread_mutex_init(&r->conns[i].lock, NULL);
+	pthread_mutex_init(&r->state, NULL);
 	return r;
 }
 
@@ -116,31 +157,50 @@ void redis_free(struct redis *r)
 {
 	if (!r)
 		return;
-	if (r->c)
-		redisFree(r->c);
-	pthread_mutex_destroy(&r->lock);
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (r->conns[i].c)
+			redisFree(r->conns[i].c);
+		pthread_mutex_destroy(&r->conns[i].lock);
+	}
+	pthread_mutex_destroy(&r->state);
+	free(r->conns);
 	free(r);
 }
 
-/* Transport failure: drop the connection, back off, warn once per outage. Lock held. */
-static int mark_down(struct redis *r, int err, const char *what)
+/* Transport failure on conn: drop its connection, back off, warn once per outage. */
+static int mark_down(struct redis *r, struct redis_conn *conn, int err, const char *what)
 {
-	if (r->c)
-		redisFree(r->c);
-	r->c = NULL;
-	r->st.errors++;
-	r->st.timeouts += err == -ETIMEDOUT;
+	if (conn->c)
+		redisFree(conn->c);
+	conn->c = NULL;
+	STAT_ADD(r, errors);
+	if (err == -ETIMEDOUT)
+		STAT_ADD(r, timeouts);
+	pthread_mutex_lock(&r->state);
 	r->st.up = false;
-	r->down_until = now_ns() + r->cfg.down_backoff_ms * MS;
+	__atomic_store_n(&r->down_until, now_ns() + r->cfg.down_backoff_ms * MS, __ATOMIC_RELAXED);
 	if (!r->in_outage) {
 		r->in_outage = true;
 		r->st.outages++;
 		log_warn("redis: unavailable, continuing without it",
-			 "addr=%s:%u op=%s err=\"%s\" "
-			 "backoff_ms=%u",
-			 r->cfg.host, r->cfg.port, what, strerror(-err), r->cfg.down_backoff_ms);
+			 "addr=%s:%u op=%s err=\"%s\" backoff_ms=%u", r->cfg.host, r->cfg.port,
+			 what, strerror(-err), r->cfg.down_backoff_ms);
 	}
+	pthread_mutex_unlock(&r->state);
 	return err;
+}
+
+/* A command was answered: end the outage if there was one. */
+static void mark_up(struct redis *r)
+{
+	if (!__atomic_load_n(&r->in_outage, __ATOMIC_RELAXED) && r->st.up)
+		return;
+	pthread_mutex_lock(&r->state);
+	if (r->in_outage)
+		log_info("redis: available again", "addr=%s:%u", r->cfg.host, r->cfg.port);
+	r->in_outage = false;
+	r->st.up = true;
+	pthread_mutex_unlock(&r->state);
 }
 
 /* hiredis reports errors through the context; map them to -errno. */
@@ -154,61 +214,76 @@ static int context_errno(const redisContext *c, int saved_errno)
 	return saved_errno > 0 ? -saved_errno : -EIO;
 }
 
-static int connect_locked(struct redis *r)
+/* Ready conn for a command (its lock held): -EAGAIN during the backoff, even with a
+ * connection still open, so a stalled server costs one timeout, not one per connection. */
+static int conn_ready(struct redis *r, struct redis_conn *conn)
 {
 	int saved;
 
-	if (r->c)
-		return 0;
-	if (now_ns() < r->down_until) {
-		r->st.skipped++;
+	if (now_ns() < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED)) {
+		STAT_ADD(r, skipped);
 		return -EAGAIN;
 	}
+	if (conn->c)
+		return 0;
 	errno = 0;
-	r->c = redisConnectWithTimeout(r->cfg.host, r->cfg.port, tv_ms(r->cfg.connect_timeout_ms));
+	conn->c =
+	    redisConnectWithTimeout(r->cfg.host, r->cfg.port, tv_ms(r->cfg.connect_timeout_ms));
 	saved = errno;
-	if (!r->c || r->c->err)
-		return mark_down(r, context_errno(r->c, saved), "connect");
-	if (redisSetTimeout(r->c, tv_ms(r->cfg.op_timeout_ms)) != REDIS_OK)
-		return mark_down(r, -EIO, "set timeout");
-	r->st.reconnects++;
+	if (!conn->c || conn->c->err)
+		return mark_down(r, conn, context_errno(conn->c, saved), "connect");
+	if (redisSetTimeout(conn->c, tv_ms(r->cfg.op_timeout_ms)) != REDIS_OK)
+		return mark_down(r, conn, -EIO, "set timeout");
+	STAT_ADD(r, reconnects);
 	return 0;
+}
+
+/* A free connection if there is one, else wait for the next in turn. Returned locked. */
+static struct redis_conn *conn_get(struct redis *r)
+{
+	uint32_t first = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct redis_conn *conn = &r->conns[(first + i) % r->n];
+
+		if (!pthread_mutex_trylock(&conn->lock))
+			return conn;
+	}
+	pthread_mutex_lock(&r->conns[first % r->n].lock);
+	return &r->conns[first % r->n];
 }
 
 /* Run one command; returns the reply (caller frees) or NULL with *err = -errno. */
 static redisReply *redis_command(struct redis *r, int *err, const char *what, const char *fmt, ...)
 {
+	struct redis_conn *conn = conn_get(r);
 	redisReply *reply = NULL;
 	va_list ap;
 	int saved;
 
-	pthread_mutex_lock(&r->lock);
-	*err = connect_locked(r);
+	*err = conn_ready(r, conn);
 	if (*err)
 		goto out;
-	r->st.ops++;
+	STAT_ADD(r, ops);
 	errno = 0;
 	va_start(ap, fmt);
-	reply = redisvCommand(r->c, fmt, ap);
+	reply = redisvCommand(conn->c, fmt, ap);
 	va_end(ap);
 	saved = errno;
 	if (!reply) {
-		*err = mark_down(r, context_errno(r->c, saved), what);
+		*err = mark_down(r, conn, context_errno(conn->c, saved), what);
 		goto out;
 	}
-	if (r->in_outage)
-		log_info("redis: available again", "addr=%s:%u", r->cfg.host, r->cfg.port);
-	r->in_outage = false;
-	r->st.up = true;
+	mark_up(r);
 	if (reply->type == REDIS_REPLY_ERROR) {
 		log_warn("redis: command refused", "op=%s reply=\"%s\"", what, reply->str);
-		r->st.errors++;
+		STAT_ADD(r, errors);
 		freeReplyObject(reply);
 		reply = NULL;
 		*err = -EPROTO;
 	}
 out:
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&conn->lock);
 	return reply;
 }
 
@@ -292,7 +367,7 @@ int redis_cache_set(struct redis *r, const char *key, const char *value, uint64_
 
 void redis_stats(struct redis *r, struct redis_stats *st)
 {
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->state);
 	*st = r->st;
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->state);
 }

@@ -8,8 +8,9 @@
  * a dead Redis costs each caller nothing, not a timeout per call. Each outage logs one
  * warning when it starts and one info line when Redis answers again.
  *
- * One connection shared by all threads under a mutex: Redis answers in microseconds, and
- * the timeout bounds how long a stalled server holds the lock.
+ * A small pool of connections (pool_size, default 4), each under its own mutex: a caller
+ * takes a free one or waits for the next in turn, so threads do their round trips in
+ * parallel instead of queueing on one socket. The outage state is shared by the pool.
  */
 #ifndef SLUICE_REDIS_H
 #define SLUICE_REDIS_H
@@ -25,6 +26,7 @@ struct redis_config {
 	uint32_t op_timeout_ms;	     /* default 50: one command, send to reply */
 	uint32_t down_backoff_ms;    /* default 1000: no attempts for this long after a failure */
 	char prefix[32];	     /* key prefix, default "sluice:" */
+	uint32_t pool_size;	     /* connections, default 4 */
 };
 
 struct redis_stats {
@@ -39,8 +41,9 @@ struct redis;
 
 /* Defaults for 127.0.0.1:6379. */
 void redis_config_default(struct redis_config *cfg);
-/* Set one field from text (keys: host, port, connect_timeout_ms, op_timeout_ms,
- * down_backoff_ms, prefix). 0, -ENOENT (unknown key) or -EINVAL (err names the input). */
+/* Set one field from text (keys: addr = HOST:PORT or [V6]:PORT, host, port,
+ * connect_timeout_ms, op_timeout_ms, down_backoff_ms, pool_size, prefix). 0, -ENOENT (unknown key)
+ * or -EINVAL (err names the input). */
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen);
 

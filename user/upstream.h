@@ -87,6 +87,10 @@ void upstream_config_default(struct upstream_config *cfg, const char *name, cons
 int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen);
 
+/* Check cfg as a whole (URL scheme, bulkhead and timeout, template placeholders, breaker).
+ * 0 or -EINVAL with err naming the upstream, the setting and the fix. */
+int upstream_config_check(const struct upstream_config *cfg, char *err, size_t errlen);
+
 /* Create the upstream and start its driver thread. on_transition (may be NULL) is called
  * on breaker transitions after they are logged, e.g. to update metrics. Returns NULL with
  * errno EINVAL (err says what is wrong with cfg) or ENOMEM. */

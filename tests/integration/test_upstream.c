@@ -357,6 +357,34 @@ out:
 	upstream_free(u);
 }
 
+/* The mock as a CRM honouring Idempotency-Key: a retried key is answered, not re-applied. */
+static void subtest_mock_dedupe(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r1, r2;
+	struct upstream *u;
+
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	mock_upstream_control(m, "POST", "/reset", NULL, 0);
+	ASSERT_OK(mock_upstream_faults(m, "dedupe=1"), "dedupe on");
+	call(u, "dd", 1, &r1);
+	call(u, "dd", 2, &r2);
+	ASSERT_HAS_STR(r1.body, "\"replayed\":false", "first applied");
+	ASSERT_HAS_STR(r2.body, "\"replayed\":true", "retry replayed");
+	ASSERT_HAS_STR(r2.body, "\"id\":\"m-1\"", "with the original id");
+	ASSERT_TRUE(r1.score == r2.score, "same answer");
+	ASSERT_EQ(mock_upstream_applied(m, "dd"), 1, "applied once");
+	ASSERT_EQ(mock_upstream_stat(m, "replayed"), 1, "one replay counted");
+	ASSERT_EQ(mock_upstream_stat(m, "dup_keys"), 0, "no duplicate side effect");
+	upstream_result_fini(&r1);
+	upstream_result_fini(&r2);
+	mock_upstream_faults(m, "dedupe=0");
+	upstream_free(u);
+}
+
 static void subtest_config(void)
 {
 	struct upstream_config cfg;
@@ -406,5 +434,7 @@ void test_upstream(void)
 		subtest_slow(&m);
 	if (test__start_subtest("breaker"))
 		subtest_breaker(&m);
+	if (test__start_subtest("mock_dedupe"))
+		subtest_mock_dedupe(&m);
 	mock_upstream_stop(&m);
 }

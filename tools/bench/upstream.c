@@ -2,8 +2,10 @@
 /* upstream.c -- benchmark: calls/s through one upstream pool against the mock, against a
  * raw io_uring keep-alive client as the anchor, and the latency of a breaker-open fallback
  *
- *   upstream-bench [--seconds S] [--concurrency C]	(run from the build directory's parent;
- *							 needs .output/mock-upstream, redis-server)
+ *   upstream-bench [--seconds S] [--concurrency C]
+ *
+ * (needs mock-upstream next to it in the build directory, and redis-server for the cache
+ * figure).
  *
  * Both clients keep C calls in flight over keep-alive connections to the same mock, at 0 %
  * and 30 % injected 500s. The anchor is the least a client can do: one fixed request, one
@@ -71,8 +73,8 @@ static pid_t spawn(char *const argv[], int out_fd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (out_fd >= 0)
 			dup2(out_fd, 1);
-		else
-			freopen("/dev/null", "w", stdout);
+		else if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -265,7 +267,7 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	struct fallback_config fcfg;
 	struct upstream_config cfg;
 	struct fallback_answer a;
-	struct upstream_result r;
+	struct upstream_result r = {0};
 	struct upstream *u;
 	struct fallback *fb;
 	struct model m;
@@ -341,7 +343,7 @@ static int start_redis(pid_t *pid, struct redis **r)
 
 int main(int argc, char **argv)
 {
-	char *mock_argv[] = {".output/mock-upstream", "--port", "0", "--control-port", "0", NULL};
+	char mock_bin[4096], *mock_argv[] = {mock_bin, "--port", "0", "--control-port", "0", NULL};
 	double secs = 3;
 	int conc = 16, pfd[2];
 	struct run anchor, curl;
@@ -360,6 +362,13 @@ int main(int argc, char **argv)
 	if (secs <= 0 || conc < 1 || conc > MAXC)
 		return fprintf(stderr, "upstream-bench: --seconds > 0, --concurrency 1-%d\n", MAXC),
 		       2;
+	/* mock-upstream sits next to this binary in the build directory */
+	ssize_t n = readlink("/proc/self/exe", mock_bin, sizeof(mock_bin) - 32);
+
+	if (n <= 0)
+		return perror("upstream-bench: /proc/self/exe"), 1;
+	mock_bin[n] = 0;
+	strcpy(strrchr(mock_bin, '/') + 1, "mock-upstream");
 	if (pipe(pfd) || (mock = spawn(mock_argv, pfd[1])) < 0)
 		return 1;
 	close(pfd[1]);

@@ -21,6 +21,7 @@
 struct key_count {
 	struct key_count *next;
 	uint64_t received, applied;
+	uint64_t id; /* sequence number of its first application */
 	char key[];
 };
 
@@ -79,6 +80,8 @@ static int set_one(struct faults *f, const char *k, const char *v, char *err, si
 		f->hang_rate = d;
 	else if (!strcmp(k, "down") && d <= 1)
 		f->down = d != 0;
+	else if (!strcmp(k, "dedupe") && d <= 1)
+		f->dedupe = d != 0;
 	else if (!strcmp(k, "error_status") && d >= 400 && d <= 599)
 		f->error_status = (int)d;
 	else if (!strcmp(k, "latency_ms") && d <= 600000)
@@ -93,7 +96,7 @@ static int set_one(struct faults *f, const char *k, const char *v, char *err, si
 bad:
 	snprintf(err, errlen,
 		 "%s=%s: unknown parameter or value out of range (rates 0-1, "
-		 "error_status 400-599, *_ms 0-600000, down/hang 0|1)",
+		 "error_status 400-599, *_ms 0-600000, down/hang/dedupe 0|1)",
 		 k, v);
 	return -EINVAL;
 }
@@ -166,7 +169,12 @@ void faults_reset(void)
 			free(k);
 		}
 	}
-	memset(&counts, 0, sizeof(counts));
+	{
+		uint64_t inflight = counts.inflight; /* requests still running stay counted */
+
+		memset(&counts, 0, sizeof(counts));
+		counts.inflight = counts.max_inflight = inflight;
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -232,19 +240,31 @@ void counts_received(const char *key)
 	pthread_mutex_unlock(&lock);
 }
 
-uint64_t counts_applied(const char *key)
+uint64_t counts_applied(const char *key, bool *replayed, uint64_t *id)
 {
-	struct key_count *k;
+	struct key_count *k = NULL;
 	uint64_t n = 0;
 
 	pthread_mutex_lock(&lock);
-	counts.applied++;
-	if (*key && (k = key_get(key))) {
+	if (*key)
+		k = key_get(key);
+	*replayed = cur.dedupe && k && k->applied;
+	if (*replayed) {
+		counts.replayed++;
+		n = k->applied;
+		*id = k->id;
+		goto out;
+	}
+	*id = ++counts.applied;
+	if (k) {
 		n = ++k->applied;
+		if (n == 1)
+			k->id = *id;
 		counts.dup_keys += n == 2;
 		if (n > counts.max_applied)
 			counts.max_applied = n;
 	}
+out:
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -264,6 +284,15 @@ void counts_connection(void)
 {
 	pthread_mutex_lock(&lock);
 	counts.connections++;
+	pthread_mutex_unlock(&lock);
+}
+
+void counts_inflight(int delta)
+{
+	pthread_mutex_lock(&lock);
+	counts.inflight += (uint64_t)(int64_t)delta;
+	if (counts.inflight > counts.max_inflight)
+		counts.max_inflight = counts.inflight;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -291,12 +320,13 @@ int faults_json(char *buf, size_t len)
 	struct faults f;
 
 	faults_get(&f);
-	return snprintf(buf, len,
-			"{\"error_rate\":%g,\"error_status\":%d,\"r429_rate\":%g,"
-			"\"retry_after\":\"%s\",\"reset_rate\":%g,\"hang_rate\":%g,\"down\":%d,"
-			"\"latency_ms\":%u,\"jitter_ms\":%u,\"slow_rate\":%g,\"slow_ms\":%u}\n",
-			f.error_rate, f.error_status, f.r429_rate, f.retry_after, f.reset_rate,
-			f.hang_rate, f.down, f.latency_ms, f.jitter_ms, f.slow_rate, f.slow_ms);
+	return snprintf(
+	    buf, len,
+	    "{\"error_rate\":%g,\"error_status\":%d,\"r429_rate\":%g,"
+	    "\"retry_after\":\"%s\",\"reset_rate\":%g,\"hang_rate\":%g,\"down\":%d,\"dedupe\":%d,"
+	    "\"latency_ms\":%u,\"jitter_ms\":%u,\"slow_rate\":%g,\"slow_ms\":%u}\n",
+	    f.error_rate, f.error_status, f.r429_rate, f.retry_after, f.reset_rate, f.hang_rate,
+	    f.down, f.dedupe, f.latency_ms, f.jitter_ms, f.slow_rate, f.slow_ms);
 }
 
 int counts_json(char *buf, size_t len)
@@ -307,11 +337,14 @@ int counts_json(char *buf, size_t len)
 	return snprintf(buf, len,
 			"{\"received\":%llu,\"applied\":%llu,\"errors\":%llu,\"r429\":%llu,"
 			"\"resets\":%llu,\"hangs\":%llu,\"downs\":%llu,\"keys\":%llu,"
-			"\"dup_keys\":%llu,\"max_applied\":%llu,\"connections\":%llu}\n",
+			"\"dup_keys\":%llu,\"replayed\":%llu,\"max_applied\":%llu,\"connections\":%"
+			"llu,\"inflight\":%"
+			"llu,\"max_inflight\":%llu}\n",
 			(unsigned long long)c.received, (unsigned long long)c.applied,
 			(unsigned long long)c.errors, (unsigned long long)c.r429,
 			(unsigned long long)c.resets, (unsigned long long)c.hangs,
 			(unsigned long long)c.downs, (unsigned long long)c.keys,
-			(unsigned long long)c.dup_keys, (unsigned long long)c.max_applied,
-			(unsigned long long)c.connections);
+			(unsigned long long)c.dup_keys, (unsigned long long)c.replayed,
+			(unsigned long long)c.max_applied, (unsigned long long)c.connections,
+			(unsigned long long)c.inflight, (unsigned long long)c.max_inflight);
 }

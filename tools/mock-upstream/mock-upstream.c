@@ -5,9 +5,11 @@
  *
  * prints "mock-upstream: listening port=P control=C" once both listeners are up (port 0
  * picks a free one). The service port answers any POST with
- *	{"score":S,"id":"m-N","applied":K}
+ *	{"score":S,"id":"m-N","applied":K,"replayed":false}
  * where S in [0, 1) is a pure function of the Idempotency-Key header (the same lead scores
- * the same), N counts applied requests and K how often this key has been applied. Faults
+ * the same), N is the sequence number of the key's first application and K how often the
+ * key has been applied. With dedupe=1 a key applied before is answered with its original
+ * id and "replayed":true, and not applied again (a CRM honouring Idempotency-Key). Faults
  * (faults.h) decide per request: reset, hang, 429 + Retry-After, error status, latency,
  * or down (service listener closed). The control port:
  * A 429 and a 503 carry Retry-After (setting retry_after: seconds or an HTTP-date).
@@ -164,7 +166,7 @@ static double key_score(const char *key)
 }
 
 /* Service port: returns false when the connection is finished. */
-static bool serve_upstream(int fd, const struct request *rq)
+static bool serve_upstream_counted(int fd, const struct request *rq)
 {
 	char body[256], hdr[96];
 	uint32_t delay;
@@ -197,15 +199,27 @@ static bool serve_upstream(int fd, const struct request *rq)
 		respond(fd, f.error_status, f.error_status == 503 ? hdr : NULL,
 			"{\"error\":\"injected\"}", rq->close);
 	} else {
-		struct mock_counts c;
+		uint64_t id;
+		bool replayed;
 
-		n = counts_applied(rq->key);
-		counts_get(&c);
-		snprintf(body, sizeof(body), "{\"score\":%.3f,\"id\":\"m-%llu\",\"applied\":%llu}",
-			 key_score(rq->key), (unsigned long long)c.applied, (unsigned long long)n);
+		n = counts_applied(rq->key, &replayed, &id);
+		snprintf(body, sizeof(body),
+			 "{\"score\":%.3f,\"id\":\"m-%llu\",\"applied\":%llu,\"replayed\":%s}",
+			 key_score(rq->key), (unsigned long long)id, (unsigned long long)n,
+			 replayed ? "true" : "false");
 		respond(fd, 200, NULL, body, rq->close);
 	}
 	return !rq->close;
+}
+
+static bool serve_upstream(int fd, const struct request *rq)
+{
+	bool keep;
+
+	counts_inflight(1);
+	keep = serve_upstream_counted(fd, rq);
+	counts_inflight(-1);
+	return keep;
 }
 
 static void serve_control(int fd, const struct request *rq)

@@ -110,6 +110,10 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 
 	e->attempts++;
 	e->not_before_ns = now + delay_ns;
+	/* before the push: once parked, another worker may run, ack and free e */
+	if (queue_note_attempt(p->q, e))
+		log_warn("pool: cannot remember a retry's attempt count; a restart resets it",
+			 "pool=%s id=%llu", p->name, (unsigned long long)e->id);
 	pthread_mutex_lock(&p->lock);
 	err = dispatch_push(&p->d, e, now);
 	p->retried += !err;

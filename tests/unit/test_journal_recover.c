@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_journal_recover.c -- recovery corners: a corrupt last segment, a torn segment that is
- * not the last, acks surviving SIGKILL, the notify hook and shutdown waking next() */
+ * not the last, acks surviving SIGKILL, retry attempts surviving a restart, the notify hook
+ * and shutdown waking next() */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -179,6 +180,46 @@ static void subtest_acks_survive_sigkill(void)
 	queue_free(q);
 }
 
+static void subtest_attempts_survive(void)
+{
+	const char *dir = jt_dir("attempts");
+	struct jt_list got = {0}, back = {0};
+	struct queue_stats st;
+	struct queue *q = jt_open(dir, 0);
+
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 3), "append"))
+		goto out;
+	jt_drain(q, &got, 3);
+	if (!ASSERT_EQ(got.n, 3, "next"))
+		goto out;
+	/* record 1 failed twice more and must wait; record 2 was noted, then finished */
+	got.e[1]->attempts = 3;
+	got.e[1]->not_before_ns = 123456789;
+	ASSERT_OK(queue_note_attempt(q, got.e[1]), "note 1");
+	got.e[2]->attempts = 7;
+	ASSERT_OK(queue_note_attempt(q, got.e[2]), "note 2");
+	ASSERT_OK(queue_ack(q, got.e[2]), "ack 2");
+	ASSERT_OK(queue_ack(q, got.e[0]), "ack 0");
+	got.e[0] = got.e[2] = NULL;
+	queue_stats(q, &st);
+	ASSERT_EQ(st.attempt_notes, 2, "notes counted");
+	queue_free(q);
+	q = jt_open(dir, 0);
+	if (!ASSERT_OK_PTR(q, "reopen"))
+		goto out;
+	ASSERT_EQ(queue_replay(q, jt_collect, &back), 1, "only record 1 is left");
+	if (back.n == 1) {
+		ASSERT_EQ(back.e[0]->attempts, 3, "attempt count survived the restart");
+		ASSERT_EQ(back.e[0]->not_before_ns, 123456789, "and its not-before time");
+	}
+out:
+	for (size_t i = 0; i < got.n; i++)
+		free(got.e[i]);
+	free(got.e);
+	jt_list_free(&back);
+	queue_free(q);
+}
+
 static int notified;
 
 static void on_notify(void *arg)
@@ -229,6 +270,8 @@ void test_journal_recover(void)
 		subtest_torn_middle();
 	if (test__start_subtest("acks_survive_sigkill"))
 		subtest_acks_survive_sigkill();
+	if (test__start_subtest("attempts_survive_restart"))
+		subtest_attempts_survive();
 	if (test__start_subtest("notify_shutdown"))
 		subtest_notify_shutdown();
 }

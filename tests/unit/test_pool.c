@@ -235,6 +235,7 @@ static enum pool_verdict h_retry(void *arg, struct pool *p, struct queue_entry *
 static void subtest_retry_not_before(void)
 {
 	struct pool_cfg c = {.name = "crm", .threads = 1, .handler = h_retry};
+	struct queue_stats qs;
 	struct pool_stats st;
 	struct rig r;
 
@@ -253,6 +254,8 @@ static void subtest_retry_not_before(void)
 	ASSERT_EQ(S.rerun_attempts, 1, "attempts incremented");
 	pool_stats(r.pools[0], &st);
 	ASSERT_EQ(st.retried, 1, "retry counted");
+	queue_stats(r.q, &qs);
+	ASSERT_EQ(qs.attempt_notes, 1, "the retry's attempt count was given to the journal");
 out:
 	rig_down(&r);
 }

@@ -198,7 +198,7 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 		return;
 	}
 	for (size_t i = 0; i < b->nacks; i++)
-		if (b->acks[i].seg < act->ack_min)
+		if (b->acks[i].type == JREC_ACK && b->acks[i].seg < act->ack_min)
 			act->ack_min = b->acks[i].seg;
 	for (size_t i = 0; i < b->ndone; i++) {
 		struct queue_entry *e = b->done[i].e;
@@ -373,7 +373,7 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 		pthread_mutex_unlock(&j->lock);
 		return err;
 	}
-	j->acks[j->nacks++] = (struct jack){.id = e->id, .seg = e->backend};
+	j->acks[j->nacks++] = (struct jack){.id = e->id, .seg = e->backend, .type = JREC_ACK};
 	s->live--;
 	j->st.depth[e->class]--;
 	j->st.entries--;
@@ -384,6 +384,27 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 	pthread_mutex_unlock(&j->lock);
 	free(e);
 	return 0;
+}
+
+static int journal_note_attempt(struct queue *q, const struct queue_entry *e)
+{
+	struct journal *j = (struct journal *)q;
+	int err;
+
+	pthread_mutex_lock(&j->lock);
+	err = jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks));
+	if (!err) {
+		j->acks[j->nacks++] = (struct jack){.id = e->id,
+						    .seg = e->backend,
+						    .not_before_ns = e->not_before_ns,
+						    .attempts = e->attempts,
+						    .type = JREC_ATTEMPT};
+		j->st.attempt_notes++;
+		if (j->nacks == 1 && !j->npend)
+			pthread_cond_signal(&j->flush_cv);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return err;
 }
 
 static int journal_replay(struct queue *q, queue_replay_fn *fn, void *arg)
@@ -485,6 +506,7 @@ static const struct queue_ops journal_ops = {
     .stats = journal_stats,
     .set_notify = journal_set_notify,
     .shutdown = journal_shutdown,
+    .note_attempt = journal_note_attempt,
     .free = journal_free,
 };
 

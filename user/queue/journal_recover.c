@@ -195,46 +195,78 @@ static int jscan_acks(struct jscan *sc, struct jseg *seg, const uint8_t *p, uint
 			sc->qacks_cap = cap;
 		}
 		/* remembered in case this segment turns out corrupt further on */
-		sc->qacks[sc->nqacks++] = (struct jack){.id = id, .seg = (*slot)->backend};
+		sc->qacks[sc->nqacks++] =
+		    (struct jack){.id = id, .seg = (*slot)->backend, .type = JREC_ACK};
 		free(*slot);
 		*slot = NULL;
 	}
 	return 0;
 }
 
+/* Apply an ATTEMPT record: later notes win, acked entries stay gone. */
+static void jscan_attempts(struct jscan *sc, const uint8_t *p, uint32_t len)
+{
+	for (uint32_t off = 0; off + sizeof(struct jrec_attempt) <= len;
+	     off += sizeof(struct jrec_attempt)) {
+		struct queue_entry **slot;
+		struct jrec_attempt a;
+
+		memcpy(&a, p + off, sizeof(a));
+		slot = jscan_find(sc, a.id);
+		if (!slot || !*slot)
+			continue;
+		(*slot)->attempts = a.attempts;
+		(*slot)->not_before_ns = a.not_before_ns;
+	}
+}
+
+/* Apply one whole, CRC-checked record. */
+static enum jscan_end jscan_record(struct jscan *sc, struct jseg *seg, const struct jrec_hdr *h,
+				   const uint8_t *payload, const char **why, int *err)
+{
+	switch (h->type) {
+	case JREC_ENTRY:
+		if (h->class >= QUEUE_CLASS_MAX || h->id < seg->base ||
+		    (sc->any && h->id <= sc->max_id))
+			return *why = "entry id or class out of range", JSCAN_CORRUPT;
+		*err = jscan_add(sc, h, payload, seg->base);
+		break;
+	case JREC_ACK:
+		if (h->len % 8)
+			return *why = "ack record length not a multiple of 8", JSCAN_CORRUPT;
+		*err = jscan_acks(sc, seg, payload, h->len);
+		break;
+	default:
+		if (h->len % sizeof(struct jrec_attempt))
+			return *why = "attempt record length not a multiple of 24", JSCAN_CORRUPT;
+		jscan_attempts(sc, payload, h->len);
+	}
+	return *err ? JSCAN_CORRUPT : JSCAN_OK;
+}
+
 /* Parse the records of one segment. *good = bytes of whole, valid records. */
 static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg, const uint8_t *p,
 				    size_t size, size_t *good, const char **why, int *err)
 {
+	enum jscan_end end = JSCAN_OK;
 	size_t off = 0;
 	struct jrec_hdr h;
 
-	for (*good = 0; off < size; *good = off) {
+	for (*good = 0; off < size && end == JSCAN_OK; *good = off) {
 		if (size - off < sizeof(h))
 			return *why = "incomplete header", JSCAN_TORN;
 		memcpy(&h, p + off, sizeof(h));
-		if (h.magic != JREC_MAGIC || (h.type != JREC_ENTRY && h.type != JREC_ACK))
+		if (h.magic != JREC_MAGIC || h.type < JREC_ENTRY || h.type > JREC_ATTEMPT)
 			return *why = "bad record magic or type", JSCAN_CORRUPT;
 		if (size - off - sizeof(h) < h.len)
 			return *why = "incomplete record", JSCAN_TORN;
 		if (crc32c(p + off + 4, sizeof(h) - 4 + h.len) != h.crc)
 			return *why = "CRC32C mismatch", JSCAN_CORRUPT;
-		if (h.type == JREC_ENTRY) {
-			if (h.class >= QUEUE_CLASS_MAX || h.id < seg->base ||
-			    (sc->any && h.id <= sc->max_id))
-				return *why = "entry id or class out of range", JSCAN_CORRUPT;
-			*err = jscan_add(sc, &h, p + off + sizeof(h), seg->base);
-		} else {
-			if (h.len % 8)
-				return *why = "ack record length not a multiple of 8",
-				       JSCAN_CORRUPT;
-			*err = jscan_acks(sc, seg, p + off + sizeof(h), h.len);
-		}
-		if (*err)
-			return JSCAN_CORRUPT;
-		off += sizeof(h) + h.len;
+		end = jscan_record(sc, seg, &h, p + off + sizeof(h), why, err);
+		if (end == JSCAN_OK)
+			off += sizeof(h) + h.len;
 	}
-	return JSCAN_OK;
+	return end;
 }
 
 static int jscan_push_bad(struct jscan *sc, uint64_t base)

@@ -79,22 +79,44 @@ void jrec_put_entry(struct jbuf *b, const struct queue_entry *e)
 	b->len += sizeof(h) + e->len;
 }
 
-/* Serialize one ACK record naming every id in acks[]. 0 or -ENOMEM. */
-int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n)
+/* One record of `type` from the elements of acks[] of that type (none: nothing written). */
+static int jrec_put_kind(struct jbuf *b, const struct jack *acks, size_t n, uint8_t type)
 {
-	struct jrec_hdr h = {.len = (uint32_t)(n * 8), .magic = JREC_MAGIC, .type = JREC_ACK};
+	size_t width = type == JREC_ACK ? 8 : sizeof(struct jrec_attempt), k = 0;
+	struct jrec_hdr h = {.magic = JREC_MAGIC, .type = type};
 	uint8_t *rec;
 	int err;
 
+	for (size_t i = 0; i < n; i++)
+		k += acks[i].type == type;
+	if (!k)
+		return 0;
+	h.len = (uint32_t)(k * width);
 	err = jbuf_reserve(b, sizeof(h) + h.len);
 	if (err)
 		return err;
 	rec = b->p + b->len;
-	for (size_t i = 0; i < n; i++)
-		memcpy(rec + sizeof(h) + i * 8, &acks[i].id, 8);
+	for (size_t i = 0, o = sizeof(h); i < n; i++) {
+		struct jrec_attempt a = {.id = acks[i].id,
+					 .not_before_ns = acks[i].not_before_ns,
+					 .attempts = acks[i].attempts};
+
+		if (acks[i].type != type)
+			continue;
+		memcpy(rec + o, type == JREC_ACK ? (const void *)&acks[i].id : (const void *)&a,
+		       width);
+		o += width;
+	}
 	jrec_seal(rec, &h);
 	b->len += sizeof(h) + h.len;
 	return 0;
+}
+
+int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n)
+{
+	int err = jrec_put_kind(b, acks, n, JREC_ATTEMPT);
+
+	return err ? err : jrec_put_kind(b, acks, n, JREC_ACK);
 }
 
 /* "seg-<base hex>.log<suffix>" */

@@ -31,8 +31,9 @@
  *
  * Memory: the backend keeps each entry (with its envelope) from append to ack; bound it with
  * the backend's full limits (journal: max_bytes / max_entries).
- * Retries: a re-run's attempt count lives in memory (queue_entry.attempts); after a restart
- * an entry comes back with the count it was appended with.
+ * Retries: note_attempt(entry) records the entry's attempts and not_before_ns with the next
+ * commit (not synced on its own: at worst a restart brings back the previous count), so a
+ * restart does not reset retry budgets or run a delayed retry early.
  *
  * Times are CLOCK_REALTIME nanoseconds (they survive restarts, so lag after a restart
  * includes the downtime).
@@ -92,6 +93,7 @@ struct queue_stats {
 	uint64_t segments_corrupt; /* moved aside after a CRC error */
 	uint64_t replayed;	   /* entries handed out by replay() */
 	uint64_t torn_bytes;	   /* bytes truncated off torn tails at open */
+	uint64_t attempt_notes;	   /* note_attempt calls (retries remembered) */
 };
 
 typedef void queue_done_fn(void *arg, int err, uint64_t id);
@@ -111,6 +113,9 @@ struct queue_ops {
 	int (*stats)(struct queue *q, struct queue_stats *st);
 	void (*set_notify)(struct queue *q, queue_notify_fn *fn, void *arg);
 	void (*shutdown)(struct queue *q); /* wake next() waiters; appends refused after */
+	/* remember e->attempts and e->not_before_ns for a restart (e stays with the caller);
+	 * NULL when a backend cannot (queue_note_attempt then returns 0) */
+	int (*note_attempt)(struct queue *q, const struct queue_entry *e);
 	/* write pending acks (synced), stop threads, close. Entries a consumer still holds
 	 * must not be acked afterwards (they are replayed by the next open). */
 	void (*free)(struct queue *q);
@@ -155,6 +160,11 @@ static inline void queue_set_notify(struct queue *q, queue_notify_fn *fn, void *
 static inline void queue_shutdown(struct queue *q)
 {
 	q->ops->shutdown(q);
+}
+
+static inline int queue_note_attempt(struct queue *q, const struct queue_entry *e)
+{
+	return q->ops->note_attempt ? q->ops->note_attempt(q, e) : 0;
 }
 
 static inline void queue_free(struct queue *q)

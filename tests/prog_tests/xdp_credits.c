@@ -66,16 +66,23 @@ static int send_n(struct xfx *x, const char *src, int kind, int n)
 	return passed;
 }
 
-/* Same, n runs in one BPF_PROG_TEST_RUN call (repeat): the verdicts are in the counters. */
-static int send_repeat(struct xfx *x, const char *src, __u8 flags, int n)
+/* Same, n runs in one BPF_PROG_TEST_RUN call (repeat): the verdicts are in the counters.
+ * *run_ns (may be NULL) gets the kernel-measured time of the n runs themselves -- the call
+ * around them also swaps the XDP dispatcher, which alone takes milliseconds. */
+static int send_repeat(struct xfx *x, const char *src, __u8 flags, int n, __u64 *run_ns)
 {
 	struct pkt_spec s;
 	struct pkt p;
+	__u32 mean = 0;
+	int ret;
 
 	pkt_spec_tcp(&s, src, DST, PORT, flags);
 	if (pkt_build(&p, &s))
 		return -EINVAL;
-	return sluice_bpf_test_run(x->b, p.buf, p.len, n, NULL);
+	ret = sluice_bpf_test_run(x->b, p.buf, p.len, n, &mean);
+	if (run_ns)
+		*run_ns = (__u64)mean * (__u64)n + (__u64)n; /* mean is rounded down */
+	return ret;
 }
 
 /* Passes a limit whose tat is `tat` allows at `now` (at most n): the whole burst when idle
@@ -134,6 +141,36 @@ static void subtest_syn_burst_then_rate(struct xfx *x)
 	ASSERT_LE(passed, hi, "rate upper bound");
 	ASSERT_GE(passed, 1, "credit came back");
 	ASSERT_EQ(xfx_tat(x, 2, SLUICE_LIMIT_SYN), tat + passed * iv, "tat moved by passes");
+}
+
+/* From idle at a rate faster than the tick (10,000/s, burst 50): 200 SYNs in one
+ * BPF_PROG_TEST_RUN call (microseconds). With SLUICE_CFG_EXACT_CLOCK exactly the burst
+ * passes; on the default tick clock the schedule may start up to one tick early, so up to
+ * a tick's worth of credit more (the documented bound), never less than the burst. */
+static void subtest_burst_from_idle_fast_rate(struct xfx *x)
+{
+	const __u64 iv = 100000, burst = 50, slack = xfx_clock_slack();
+	long long passed;
+	__u64 runs;
+	int mode;
+
+	for (mode = 0; mode < 2; mode++) {
+		ASSERT_OK(xfx_set_flags(x, mode ? SLUICE_CFG_EXACT_CLOCK : 0), "clock mode");
+		ASSERT_OK(xfx_tenant(x, 2, "fast", SLUICE_CLASS_NORMAL, iv, burst, 0, 0), "idle");
+		ASSERT_OK(xfx_src_exact(x, "10.0.0.2", 2), "src");
+		ASSERT_OK(xfx_bump_generation(x), "bump");
+		passed = xfx_count(x, 2, SLUICE_V_PASS, NULL);
+		ASSERT_GE(send_repeat(x, "10.0.0.2", PKT_SYN, 200, &runs), 0, "send");
+		passed = xfx_count(x, 2, SLUICE_V_PASS, NULL) - passed;
+		printf("%s clock: %lld of 200 passed from idle, runs took %llu ns (burst %llu)\n",
+		       mode ? "exact" : "tick", passed, (unsigned long long)runs,
+		       (unsigned long long)burst);
+		ASSERT_GE(passed, (long long)burst, "at least the burst");
+		if (mode && runs < iv)
+			ASSERT_EQ(passed, (long long)burst, "exact clock: exactly the burst");
+		ASSERT_LE(passed, (long long)(burst + (runs + (mode ? 0 : slack)) / iv + 1),
+			  "at most burst + rate x (elapsed [+ tick])");
+	}
 }
 
 /* A rate finer than the program's tick clock: 10,000/s with a burst of 10 is 40 credits per
@@ -242,7 +279,7 @@ static void shed_one(struct xfx *x, __u32 slot, const char *src, __u8 flags, int
 	long long shed0 = xfx_count(x, slot, SLUICE_V_SHED, NULL);
 	long long pass0 = xfx_count(x, slot, SLUICE_V_PASS, NULL), shed, pass;
 
-	ASSERT_GE(send_repeat(x, src, flags, n), 0, what);
+	ASSERT_GE(send_repeat(x, src, flags, n, NULL), 0, what);
 	shed = xfx_count(x, slot, SLUICE_V_SHED, NULL) - shed0;
 	pass = xfx_count(x, slot, SLUICE_V_PASS, NULL) - pass0;
 	printf("%s: %lld of %d shed (expected %lld +- %lld)\n", what, shed, n, expect_shed, tol);
@@ -398,6 +435,7 @@ void test_xdp_credits(void)
 {
 	static const struct xfx_subtest subs[] = {
 	    {"syn_burst_then_rate", subtest_syn_burst_then_rate},
+	    {"burst_from_idle_fast_rate", subtest_burst_from_idle_fast_rate},
 	    {"rate_finer_than_tick", subtest_rate_finer_than_tick},
 	    {"pkt_credits", subtest_pkt_credits},
 	    {"anonymous_credits", subtest_anonymous_credits},

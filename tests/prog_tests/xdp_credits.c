@@ -173,35 +173,40 @@ static void subtest_burst_from_idle_fast_rate(struct xfx *x)
 	}
 }
 
-/* A rate finer than the program's tick clock: 10,000/s with a burst of 10 is 40 credits per
- * 4 ms tick but only 10 banked, so a clock that moved once per tick would cap it at 2,500/s.
- * Rejections are re-decided on the exact clock, so the real rate holds: over ~150 ms of
- * back-to-back sends at least half the credit earned must pass (a tick clock alone: a
- * quarter), and never more than burst + rate x (elapsed + one tick). */
+/* A rate finer than the program's tick clock: 1,000/s with a burst of 1, probed 50 times,
+ * each probe sent at least 1.2 intervals after the previous one had returned. Every probe
+ * must pass: with the tick clock a refusal is re-decided on the exact clock (a clock that
+ * moved only once per 4 ms tick would refuse most of them). Waiting longer (a loaded
+ * machine) only helps a probe, so this holds under any load. With the exact clock a
+ * second packet right behind a probe must be refused whenever the two went out within
+ * one interval (on the tick clock it may pass: up to a tick's credit early). */
 static void subtest_rate_finer_than_tick(struct xfx *x)
 {
-	const __u64 iv = 100000, burst = 10, slack = xfx_clock_slack();
-	long long passed = 0, earned;
+	const __u64 iv = MS;
+	int mode, probe, passed, second;
 	__u64 t0, t1;
-	int n;
 
-	ASSERT_OK(xfx_tenant(x, 2, "fine", SLUICE_CLASS_NORMAL, 0, 0, iv, burst), "tenant");
-	ASSERT_OK(xfx_src_exact(x, "10.0.0.2", 2), "src");
-	ASSERT_OK(xfx_bump_generation(x), "bump");
-	t0 = xfx_now();
-	do {
-		n = send_n(x, "10.0.0.2", IPPROTO_UDP, 100);
-		if (!ASSERT_GE(n, 0, "send"))
-			return;
-		passed += n;
-		t1 = xfx_now();
-	} while (t1 - t0 < 150 * MS);
-	earned = (long long)((t1 - t0) / iv);
-	printf("%lld passed in %.1f ms at 10,000/s (burst 10): %lld earned\n", passed,
-	       (t1 - t0) / 1e6, earned);
-	ASSERT_GE(passed * 2, earned, "at least half the real rate");
-	ASSERT_LE(passed, (long long)(burst + (t1 - t0 + slack) / iv + 1), "never above it");
-	ASSERT_EQ(xfx_count(x, 2, SLUICE_V_PASS, NULL), passed, "PASS counted");
+	for (mode = 0; mode < 2; mode++) {
+		ASSERT_OK(xfx_set_flags(x, mode ? SLUICE_CFG_EXACT_CLOCK : 0), "clock mode");
+		ASSERT_OK(xfx_tenant(x, 2, "fine", SLUICE_CLASS_NORMAL, 0, 0, iv, 1), "tenant");
+		ASSERT_OK(xfx_src_exact(x, "10.0.0.2", 2), "src");
+		ASSERT_OK(xfx_bump_generation(x), "bump");
+		passed = 0;
+		t1 = 0;
+		for (probe = 0; probe < 50; probe++) {
+			while (xfx_now() < t1 + iv + iv / 5)
+				;
+			t0 = xfx_now();
+			passed += send_n(x, "10.0.0.2", IPPROTO_UDP, 1) == 1;
+			second = send_n(x, "10.0.0.2", IPPROTO_UDP, 1);
+			t1 = xfx_now();
+			if (mode && t1 - t0 < iv)
+				ASSERT_EQ(second, 0,
+					  "exact clock: nothing more within the interval");
+		}
+		printf("%s clock: %d of 50 probes passed\n", mode ? "exact" : "tick", passed);
+		ASSERT_EQ(passed, 50, "every probe after an interval passes");
+	}
 }
 
 static void subtest_pkt_credits(struct xfx *x)

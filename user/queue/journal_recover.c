@@ -88,7 +88,8 @@ static int jrec_list(struct journal *j, uint64_t **out, size_t *n)
 		(*out)[(*n)++] = base;
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof(**out), cmp_u64);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
 	return 0;
 }
 

@@ -113,6 +113,7 @@ static int journal_rotate(struct journal *j, uint64_t base)
 		return err;
 	pthread_mutex_lock(&j->lock);
 	j->segs[j->nsegs - 2].fd = -1;
+	j->reap = true; /* the old segment may already be fully acked */
 	pthread_mutex_unlock(&j->lock);
 	close(fd);
 	return 0;
@@ -303,7 +304,10 @@ static void *journal_flusher(void *arg)
 		if (!err && b.ndone && notify)
 			notify(notify_arg);
 		pthread_mutex_lock(&j->lock);
-		journal_reap(j);
+		if (j->reap) {
+			j->reap = false;
+			journal_reap(j);
+		}
 		if (err && !j->stop)
 			journal_backoff(j);
 	}
@@ -374,7 +378,8 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 		return err;
 	}
 	j->acks[j->nacks++] = (struct jack){.id = e->id, .seg = e->backend, .type = JREC_ACK};
-	s->live--;
+	if (!--s->live)
+		j->reap = true;
 	j->st.depth[e->class]--;
 	j->st.entries--;
 	j->st.bytes -= e->len;

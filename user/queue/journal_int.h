@@ -89,6 +89,7 @@ struct journal {
 	pthread_cond_t ready_cv; /* next() waits for durable entries */
 	pthread_t flusher;
 	bool flusher_started, stop, shut;
+	bool reap;  /* a segment may have become deletable: the flusher looks after its batch */
 	int failed; /* -errno once the journal cannot guarantee its files; appends refused */
 
 	struct jseg *segs; /* sorted by base; segs[nsegs - 1] is the active one */

@@ -46,6 +46,21 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* May an append of len envelope bytes go in? Lock held. */
+static int journal_room(struct journal *j, uint32_t len)
+{
+	if (j->shut)
+		return -ESHUTDOWN;
+	if (j->failed)
+		return j->failed;
+	if ((j->cfg.max_entries && j->st.entries + 1 > j->cfg.max_entries) ||
+	    (j->cfg.max_bytes && j->st.bytes + len > j->cfg.max_bytes)) {
+		j->st.refused_full++;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 static int journal_append(struct queue *q, const struct queue_rec *rec, queue_done_fn *done,
 			  void *arg)
 {
@@ -68,15 +83,7 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 	memcpy(e->data, rec->data, rec->len);
 
 	pthread_mutex_lock(&j->lock);
-	if (j->shut)
-		err = -ESHUTDOWN;
-	else if (j->failed)
-		err = j->failed;
-	else if ((j->cfg.max_entries && j->st.entries + 1 > j->cfg.max_entries) ||
-		 (j->cfg.max_bytes && j->st.bytes + rec->len > j->cfg.max_bytes)) {
-		j->st.refused_full++;
-		err = -ENOSPC;
-	}
+	err = journal_room(j, rec->len);
 	if (!err)
 		err = jarr_grow((void **)&j->pend_done, &j->pend_cap, j->npend,
 				sizeof(*j->pend_done));
@@ -174,6 +181,39 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 	return 0;
 }
 
+/* A refused batch: its appends fail, its acks wait for the next batch (a failed or stopping
+ * journal drops them: the restart redelivers those entries, which is safe). Lock held. */
+static void journal_settle_failed(struct journal *j, struct jbatch *b)
+{
+	for (size_t i = 0; i < b->nacks && !j->failed && !j->stop; i++)
+		if (!jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks)))
+			j->acks[j->nacks++] = b->acks[i];
+	for (size_t i = 0; i < b->ndone; i++) {
+		struct queue_entry *e = b->done[i].e;
+
+		j->st.depth[e->class]--;
+		j->st.entries--;
+		j->st.bytes -= e->len;
+		j->st.append_errors++;
+		free(e);
+	}
+}
+
+static void journal_count_batch(struct journal *j, const struct jbatch *b)
+{
+	unsigned bucket = 0;
+
+	while (bucket < 7 && (2ull << bucket) <= b->ndone)
+		bucket++;
+	j->st.batch_hist[bucket]++;
+	j->st.durable += b->ndone;
+	j->st.fsyncs++;
+	j->st.fsync_ns += b->sync_ns;
+	j->st.batch_last = b->ndone;
+	if (b->ndone > j->st.batch_max)
+		j->st.batch_max = b->ndone;
+}
+
 /* Account a written (err == 0) or refused batch. Lock held. */
 static void journal_settle(struct journal *j, struct jbatch *b, int err)
 {
@@ -182,20 +222,7 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	if (b->fatal)
 		j->failed = b->fatal;
 	if (err) {
-		/* the acks were not written: keep them for the next batch (a failed or stopping
-		 * journal drops them: the restart redelivers those entries, which is safe) */
-		for (size_t i = 0; i < b->nacks && !j->failed && !j->stop; i++)
-			if (!jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks)))
-				j->acks[j->nacks++] = b->acks[i];
-		for (size_t i = 0; i < b->ndone; i++) {
-			struct queue_entry *e = b->done[i].e;
-
-			j->st.depth[e->class]--;
-			j->st.entries--;
-			j->st.bytes -= e->len;
-			j->st.append_errors++;
-			free(e);
-		}
+		journal_settle_failed(j, b);
 		return;
 	}
 	for (size_t i = 0; i < b->nacks; i++)
@@ -214,17 +241,7 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	act->live += b->ndone;
 	j->st.write_bytes += b->buf.len;
 	if (b->ndone) {
-		unsigned bucket = 0;
-
-		while (bucket < 7 && (2ull << bucket) <= b->ndone)
-			bucket++;
-		j->st.batch_hist[bucket]++;
-		j->st.durable += b->ndone;
-		j->st.fsyncs++;
-		j->st.fsync_ns += b->sync_ns;
-		j->st.batch_last = b->ndone;
-		if (b->ndone > j->st.batch_max)
-			j->st.batch_max = b->ndone;
+		journal_count_batch(j, b);
 		pthread_cond_broadcast(&j->ready_cv);
 	}
 }

@@ -32,7 +32,7 @@ struct dispatch_tenant {
 	bool active; /* in the ring */
 };
 
-static const uint32_t default_weight[DISPATCH_CLASSES] = { 70, 25, 5 };
+static const uint32_t default_weight[DISPATCH_CLASSES] = {70, 25, 5};
 
 static uint32_t tenant_hash(uint32_t t)
 {
@@ -173,7 +173,8 @@ static struct queue_entry *heap_pop(struct dispatch *d)
 
 		if (l >= d->heap_len)
 			break;
-		if (l + 1 < d->heap_len && d->heap[l + 1]->not_before_ns < d->heap[l]->not_before_ns)
+		if (l + 1 < d->heap_len &&
+		    d->heap[l + 1]->not_before_ns < d->heap[l]->not_before_ns)
 			m = l + 1;
 		if (last->not_before_ns <= d->heap[m]->not_before_ns)
 			break;
@@ -365,8 +366,7 @@ struct queue_entry *dispatch_take_any(struct dispatch *d)
 	return NULL;
 }
 
-int dispatch_set_tenant_weight(struct dispatch *d, uint32_t class, uint32_t tenant,
-			       uint32_t weight)
+int dispatch_set_tenant_weight(struct dispatch *d, uint32_t class, uint32_t tenant, uint32_t weight)
 {
 	struct dispatch_tenant *t;
 

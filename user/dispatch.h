@@ -21,12 +21,12 @@
 
 #include "queue/queue.h"
 
-#define DISPATCH_CLASSES QUEUE_CLASS_MAX
+#define DISPATCH_CLASSES     QUEUE_CLASS_MAX
 #define DISPATCH_ALL_CLASSES ((1u << DISPATCH_CLASSES) - 1)
-#define DISPATCH_WEIGHT_MAX 1000000u /* class weight sum, quantum, tenant weight */
+#define DISPATCH_WEIGHT_MAX  1000000u /* class weight sum, quantum, tenant weight */
 
 struct dispatch_cfg {
-	uint32_t weight[DISPATCH_CLASSES];	/* shares; 0 = only aging serves it (0,0,0: 70/25/5) */
+	uint32_t weight[DISPATCH_CLASSES]; /* shares; 0 = only aging serves it (0,0,0: 70/25/5) */
 	uint64_t max_wait_ns[DISPATCH_CLASSES]; /* aging bound per class (0: none for that class) */
 	uint32_t quantum;			/* DRR entries per tenant turn (0: 1) */
 };
@@ -36,13 +36,13 @@ struct dispatch_tenant; /* per (class, tenant) FIFO, dispatch.c */
 struct dispatch_class {
 	struct dispatch_tenant **buckets; /* tenant hash, chained */
 	uint32_t nbuckets, ntenants;
-	struct dispatch_tenant *ring;	  /* active tenants (non-empty FIFO), head = current */
+	struct dispatch_tenant *ring; /* active tenants (non-empty FIFO), head = current */
 	struct dispatch_tenant *ring_tail;
-	uint64_t depth;			  /* entries in FIFOs */
-	uint64_t delayed;		  /* entries waiting for not_before */
-	uint64_t dispatched, aged;	  /* pops; pops forced by aging */
-	uint64_t waiting_since;		  /* backlogged and unserved since (aging clock) */
-	int64_t current;		  /* smooth WRR state */
+	uint64_t depth;		   /* entries in FIFOs */
+	uint64_t delayed;	   /* entries waiting for not_before */
+	uint64_t dispatched, aged; /* pops; pops forced by aging */
+	uint64_t waiting_since;	   /* backlogged and unserved since (aging clock) */
+	int64_t current;	   /* smooth WRR state */
 };
 
 struct dispatch {

@@ -29,8 +29,8 @@ static uint64_t realtime_ns(void)
 
 static void wait_until(struct pool *p, uint64_t due)
 {
-	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ull),
-			       .tv_nsec = (long)(due % 1000000000ull) };
+	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
+			      .tv_nsec = (long)(due % 1000000000ull)};
 
 	if (due == UINT64_MAX)
 		pthread_cond_wait(&p->cv, &p->lock);
@@ -110,6 +110,10 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 
 	e->attempts++;
 	e->not_before_ns = now + delay_ns;
+	/* before the push: once parked, another worker may run, ack and free e */
+	if (queue_note_attempt(p->q, e))
+		log_warn("pool: cannot remember a retry's attempt count; a restart resets it",
+			 "pool=%s id=%llu", p->name, (unsigned long long)e->id);
 	pthread_mutex_lock(&p->lock);
 	err = dispatch_push(&p->d, e, now);
 	p->retried += !err;
@@ -123,12 +127,30 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 	return err;
 }
 
+int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)
+{
+	int err = pool_submit(to, e);
+
+	if (err)
+		return pool_retry(from, e, 100000000ULL); /* try the hand-over again in 100 ms */
+	pthread_mutex_lock(&from->lock);
+	from->handed_over++;
+	pool_release(from);
+	pthread_mutex_unlock(&from->lock);
+	return 0;
+}
+
 int pool_submit(struct pool *p, struct queue_entry *e)
+{
+	return pool_submit_at(p, e, realtime_ns());
+}
+
+int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now)
 {
 	int err;
 
 	pthread_mutex_lock(&p->lock);
-	err = p->stop ? -ESHUTDOWN : dispatch_push(&p->d, e, realtime_ns());
+	err = p->stop ? -ESHUTDOWN : dispatch_push(&p->d, e, now);
 	if (!err)
 		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->lock);
@@ -146,8 +168,8 @@ static int pool_set_paused(struct pool *p, uint32_t class, bool pause)
 		p->paused &= ~(1u << class);
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->lock);
-	log_info(pause ? "pool: class paused" : "pool: class resumed", "pool=%s class=%u",
-		 p->name, class);
+	log_info(pause ? "pool: class paused" : "pool: class resumed", "pool=%s class=%u", p->name,
+		 class);
 	return 0;
 }
 
@@ -179,17 +201,25 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	st->queued = dispatch_count(&p->d);
 	st->done = p->done;
 	st->retried = p->retried;
+	st->handed_over = p->handed_over;
 	st->full_waits = p->full_waits;
 	st->paused_mask = p->paused;
 	dispatch_stats(&p->d, realtime_ns(), &st->dispatch);
 	pthread_mutex_unlock(&p->lock);
 }
 
+void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	dispatch_stats(&p->d, now, st);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int pool_drain(struct pool *p, int timeout_ms)
 {
 	uint64_t due = realtime_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
-	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ull),
-			       .tv_nsec = (long)(due % 1000000000ull) };
+	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
+			      .tv_nsec = (long)(due % 1000000000ull)};
 	int err = 0;
 
 	pthread_mutex_lock(&p->lock);

@@ -35,9 +35,9 @@ struct pool;
 typedef enum pool_verdict pool_handler_fn(void *arg, struct pool *p, struct queue_entry *e);
 
 struct pool_cfg {
-	const char *name;	  /* "db", "ai", ... (copied) */
-	uint32_t threads;	  /* worker threads (>= 1) */
-	uint32_t max_inflight;	  /* entries dispatched and not done (0: = threads) */
+	const char *name;      /* "db", "ai", ... (copied) */
+	uint32_t threads;      /* worker threads (>= 1) */
+	uint32_t max_inflight; /* entries dispatched and not done (0: = threads) */
 	struct dispatch_cfg dispatch;
 	pool_handler_fn *handler;
 	void *arg;
@@ -45,8 +45,9 @@ struct pool_cfg {
 
 struct pool_stats {
 	uint64_t in_flight, max_inflight;
-	uint64_t queued;   /* ready + parked in the pool's dispatcher */
+	uint64_t queued;		    /* ready + parked in the pool's dispatcher */
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
+	uint64_t handed_over;		   /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
 	struct dispatch_stats dispatch;
 };
@@ -67,6 +68,10 @@ int pool_submit(struct pool *p, struct queue_entry *e);
 int pool_done(struct pool *p, struct queue_entry *e);
 /* Re-run a held entry not before now + delay_ns (attempts is incremented); frees the slot. */
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns);
+/* Move a held entry on to another pool (its next step runs there): frees the slot in from,
+ * queues e in to without acking. If to refuses (stopping, -ENOMEM) the entry is parked in
+ * from as a retry in 100 ms instead. Any thread. 0 or pool_retry's result. */
+int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to);
 /* Pause / resume dispatch of one class in this pool. -EINVAL for a bad class. */
 int pool_pause_class(struct pool *p, uint32_t class);
 int pool_resume_class(struct pool *p, uint32_t class);
@@ -105,5 +110,11 @@ void pool_set_free(struct pool_set *s);
 /* Entries the set has seen finished (pool_done or POOL_ACK) across its pools. */
 uint64_t pool_set_done(const struct pool_set *s);
 bool pool_set_retired(const struct pool_set *s);
+/* Per-class figures over every pool of the set, for metrics and the overload controller:
+ * depth, delayed, dispatched, aged and tenants summed, lag_ns the largest (the age of the
+ * oldest entry waiting anywhere). now = CLOCK_REALTIME ns (0: read the clock). */
+void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out);
+/* Pause or resume one class in every pool of the set (thin mode pauses low). -EINVAL. */
+int pool_set_pause_class(struct pool_set *s, uint32_t class, bool pause);
 
 #endif /* SLUICE_POOL_H */

@@ -23,11 +23,11 @@ struct pool_set {
 	struct pool **pools; /* copy of cfg.pools */
 	pthread_t feeder;
 	bool started;
-	uint64_t done;	   /* atomic */
-	uint64_t start_ns; /* CLOCK_MONOTONIC */
-	int stop;	   /* atomic */
-	int retired;	   /* atomic */
-	int retiring;	   /* atomic: pools take nothing new */
+	uint64_t done;		   /* atomic */
+	uint64_t start_ns;	   /* CLOCK_MONOTONIC */
+	int stop;		   /* atomic */
+	int retired;		   /* atomic */
+	int retiring;		   /* atomic: pools take nothing new */
 	struct queue_entry *stash; /* refused by a pool, to submit again */
 	bool route_warned;
 };
@@ -61,19 +61,28 @@ static void pool_attach(struct pool *p, struct pool_set *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static void pool_set_route(struct pool_set *s, struct queue_entry *e)
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t now)
 {
 	uint32_t idx = s->cfg.route ? s->cfg.route(s->cfg.route_arg, e) : 0;
 
 	if (idx >= s->cfg.npools) {
 		if (!s->route_warned)
-			log_error("pool_set: route picked a pool that does not exist; using the first",
-				  "pool_index=%u pools=%u", idx, s->cfg.npools);
+			log_error(
+			    "pool_set: route picked a pool that does not exist; using the first",
+			    "pool_index=%u pools=%u", idx, s->cfg.npools);
 		s->route_warned = true;
 		idx = 0;
 	}
 	e->pool = idx;
-	if (pool_submit(s->pools[idx], e)) {
+	if (pool_submit_at(s->pools[idx], e, now)) {
 		e->next = s->stash;
 		s->stash = e;
 	}
@@ -81,7 +90,7 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e)
 
 static void pool_set_replay_cb(void *arg, struct queue_entry *e)
 {
-	pool_set_route(arg, e);
+	pool_set_route(arg, e, realtime_ns());
 }
 
 static bool pool_set_due(struct pool_set *s)
@@ -95,8 +104,10 @@ static bool pool_set_due(struct pool_set *s)
 static void pool_set_retire(struct pool_set *s)
 {
 	__atomic_store_n(&s->retiring, 1, __ATOMIC_RELEASE);
-	log_info("pool_set: retiring: draining in-flight work", "done=%llu max_messages=%llu "
-		 "max_age_ms=%llu", (unsigned long long)__atomic_load_n(&s->done, __ATOMIC_RELAXED),
+	log_info("pool_set: retiring: draining in-flight work",
+		 "done=%llu max_messages=%llu "
+		 "max_age_ms=%llu",
+		 (unsigned long long)__atomic_load_n(&s->done, __ATOMIC_RELAXED),
 		 (unsigned long long)s->cfg.max_messages,
 		 (unsigned long long)(s->cfg.max_age_ns / 1000000));
 	for (uint32_t i = 0; i < s->cfg.npools; i++)
@@ -115,6 +126,7 @@ static void *pool_set_feeder(void *arg)
 
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		struct queue_entry *stash = s->stash;
+		uint64_t now;
 		int n;
 
 		if (pool_set_due(s)) {
@@ -126,11 +138,12 @@ static void *pool_set_feeder(void *arg)
 			struct queue_entry *e = stash;
 
 			stash = e->next;
-			pool_set_route(s, e);
+			pool_set_route(s, e, realtime_ns());
 		}
 		n = queue_next(s->cfg.queue, batch, 64, 100);
+		now = n > 0 ? realtime_ns() : 0;
 		for (int i = 0; i < n; i++)
-			pool_set_route(s, batch[i]);
+			pool_set_route(s, batch[i], now);
 	}
 	return NULL;
 }
@@ -195,4 +208,39 @@ uint64_t pool_set_done(const struct pool_set *s)
 bool pool_set_retired(const struct pool_set *s)
 {
 	return __atomic_load_n(&s->retired, __ATOMIC_ACQUIRE);
+}
+
+void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out)
+{
+	if (!now)
+		now = realtime_ns();
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < s->cfg.npools; i++) {
+		struct dispatch_stats one;
+
+		pool_dispatch_stats(s->pools[i], now, &one);
+		for (int c = 0; c < DISPATCH_CLASSES; c++) {
+			struct dispatch_class_stats *o = &out->cls[c], *p = &one.cls[c];
+
+			o->depth += p->depth;
+			o->delayed += p->delayed;
+			o->dispatched += p->dispatched;
+			o->aged += p->aged;
+			o->tenants += p->tenants;
+			if (p->lag_ns > o->lag_ns)
+				o->lag_ns = p->lag_ns;
+		}
+	}
+}
+
+int pool_set_pause_class(struct pool_set *s, uint32_t class, bool pause)
+{
+	for (uint32_t i = 0; i < s->cfg.npools; i++) {
+		int err = pause ? pool_pause_class(s->pools[i], class)
+				: pool_resume_class(s->pools[i], class);
+
+		if (err)
+			return err;
+	}
+	return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef SLUICE_TEST_JOURNAL_UTIL_H
 #define SLUICE_TEST_JOURNAL_UTIL_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -32,7 +33,10 @@ struct jt_wait {
 	int done, ok, failed, last_err;
 };
 
-#define JT_WAIT_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 }
+#define JT_WAIT_INIT                                                                               \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0                    \
+	}
 
 static inline void jt_done(void *arg, int err, uint64_t id)
 {
@@ -76,7 +80,7 @@ static inline int jt_append_sync(struct queue *q, unsigned i)
 {
 	struct jt_wait w = JT_WAIT_INIT;
 	char buf[256];
-	struct queue_rec r = { .class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4 };
+	struct queue_rec r = {.class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4};
 	int err;
 
 	r.len = jt_payload(buf, sizeof(buf), i);
@@ -145,6 +149,43 @@ static inline void jt_drain(struct queue *q, struct jt_list *l, int expect)
 		for (int i = 0; i < n; i++)
 			jt_collect(l, out[i]);
 	}
+}
+
+/* Open a journal in dir with the given segment size (0: default). */
+static inline struct queue *jt_open(const char *dir, uint64_t seg_bytes)
+{
+	struct journal_cfg cfg = {.dir = dir, .segment_bytes = seg_bytes};
+
+	return journal_open(&cfg);
+}
+
+/* Append records from .. from + n - 1, each waiting for its completion. */
+static inline int jt_fill(struct queue *q, unsigned from, unsigned n)
+{
+	for (unsigned i = from; i < from + n; i++) {
+		int err = jt_append_sync(q, i);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Files in dir whose names end in suffix. */
+static inline int jt_count_files(const char *dir, const char *suffix)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name), s = strlen(suffix);
+
+		n += l > s && !strcmp(de->d_name + l - s, suffix);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 #endif /* SLUICE_TEST_JOURNAL_UTIL_H */

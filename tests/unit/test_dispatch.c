@@ -22,7 +22,7 @@ static struct queue_entry *mk(struct epool *p, uint32_t class, uint32_t tenant, 
 		p->free = e->next;
 	else
 		e = malloc(sizeof(*e));
-	*e = (struct queue_entry){ .class = class, .tenant = tenant, .enq_ns = now, .id = ++p->seq };
+	*e = (struct queue_entry){.class = class, .tenant = tenant, .enq_ns = now, .id = ++p->seq};
 	return e;
 }
 
@@ -48,9 +48,9 @@ static void epool_fini(struct epool *p, struct dispatch *d)
 static void subtest_fifo(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
+	struct epool p = {0};
 	struct queue_entry *e;
-	uint64_t last[2] = { 0, 0 };
+	uint64_t last[2] = {0, 0};
 	int n = 0;
 
 	ASSERT_OK(dispatch_init(&d, NULL), "init");
@@ -76,8 +76,8 @@ static void subtest_fifo(void)
 static void subtest_drr_fairness(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
-	uint64_t served[5] = { 0 }, backlog[5] = { 0 }, offered[5] = { 0 }, now = 0;
+	struct epool p = {0};
+	uint64_t served[5] = {0}, backlog[5] = {0}, offered[5] = {0}, now = 0;
 	int total = 0;
 
 	ASSERT_OK(dispatch_init(&d, NULL), "init");
@@ -112,7 +112,7 @@ out:
 static void subtest_drr_light_tenants_wait_little(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
+	struct epool p = {0};
 	uint64_t now = 0, worst = 0, hot_backlog = 0, light_served = 0;
 
 	ASSERT_OK(dispatch_init(&d, NULL), "init");
@@ -145,8 +145,8 @@ static void subtest_drr_light_tenants_wait_little(void)
 static void subtest_class_weights(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
-	uint64_t served[3] = { 0 };
+	struct epool p = {0};
+	uint64_t served[3] = {0};
 
 	ASSERT_OK(dispatch_init(&d, NULL), "init 70/25/5");
 	for (uint32_t c = 0; c < 3; c++)
@@ -171,7 +171,7 @@ static void subtest_class_weights(void)
 static void aging_run(const struct dispatch_cfg *cfg, uint64_t bound, const char *what)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
+	struct epool p = {0};
 	uint64_t now = 0, last_low = 0, worst = 0, lows = 0;
 
 	ASSERT_OK(dispatch_init(&d, cfg), "init");
@@ -202,8 +202,8 @@ static void aging_run(const struct dispatch_cfg *cfg, uint64_t bound, const char
 
 static void subtest_aging(void)
 {
-	struct dispatch_cfg only_aging = { .weight = { 100, 10, 0 }, .max_wait_ns = { 0, 0, 50 * MS } };
-	struct dispatch_cfg tight = { .weight = { 70, 25, 5 }, .max_wait_ns = { 0, 0, MS } };
+	struct dispatch_cfg only_aging = {.weight = {100, 10, 0}, .max_wait_ns = {0, 0, 50 * MS}};
+	struct dispatch_cfg tight = {.weight = {70, 25, 5}, .max_wait_ns = {0, 0, MS}};
 
 	aging_run(&only_aging, 50 * MS, "low weight 0: served every 50 ms by aging alone");
 	aging_run(&tight, MS, "low at 5% (every 2 ms) with a 1 ms bound");
@@ -212,7 +212,7 @@ static void subtest_aging(void)
 static void subtest_not_before(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
+	struct epool p = {0};
 	struct queue_entry *e, *r;
 	struct dispatch_stats st;
 
@@ -242,9 +242,9 @@ static void subtest_not_before(void)
 static void subtest_mask_and_tenant_weight(void)
 {
 	struct dispatch d;
-	struct epool p = { 0 };
+	struct epool p = {0};
 	struct queue_entry *e;
-	uint64_t served[2] = { 0 };
+	uint64_t served[2] = {0};
 
 	ASSERT_OK(dispatch_init(&d, NULL), "init");
 	dispatch_push(&d, mk(&p, 2, 1, 0), 0);

@@ -14,13 +14,6 @@
 #include "test_progs.h"
 #include "journal_util.h"
 
-static struct queue *jt_open(const char *dir, uint64_t seg_bytes)
-{
-	struct journal_cfg cfg = { .dir = dir, .segment_bytes = seg_bytes };
-
-	return journal_open(&cfg);
-}
-
 static void subtest_crc(void)
 {
 	uint8_t buf[4096];
@@ -32,29 +25,18 @@ static void subtest_crc(void)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
 	for (size_t off = 0; off < 9; off++)
 		for (size_t len = 0; len < 300; len += 7)
-			if (!ASSERT_EQ(crc32c(buf + off, len), crc32c_sw(0, buf + off, len), "hw == sw"))
+			if (!ASSERT_EQ(crc32c(buf + off, len), crc32c_sw(0, buf + off, len),
+				       "hw == sw"))
 				return;
 	ASSERT_EQ(crc32c_extend(crc32c(buf, 1000), buf + 1000, 3096), crc32c(buf, 4096), "chained");
 	buf[17] ^= 1;
 	ASSERT_NEQ(crc32c(buf, 4096), crc32c_sw(0, buf + 0, 17) ^ 1, "bit flip changes crc");
 }
 
-/* Append n records synchronously into dir. */
-static int fill(struct queue *q, unsigned from, unsigned n)
-{
-	for (unsigned i = from; i < from + n; i++) {
-		int err = jt_append_sync(q, i);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static void subtest_framing(void)
 {
 	const char *dir = jt_dir("framing");
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	char path[512];
 	uint8_t *buf = NULL;
 	struct jrec_hdr h;
@@ -65,7 +47,7 @@ static void subtest_framing(void)
 	int n = 0;
 
 	q = jt_open(dir, 0);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 20), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 20), "append"))
 		goto out;
 	jt_drain(q, &got, 20);
 	ASSERT_EQ(got.n, 20, "next hands out every durable entry");
@@ -87,7 +69,8 @@ static void subtest_framing(void)
 	fclose(f);
 	while (off + sizeof(h) <= (size_t)size) {
 		memcpy(&h, buf + off, sizeof(h));
-		if (!ASSERT_EQ(h.magic, JREC_MAGIC, "magic") || !ASSERT_EQ(h.type, JREC_ENTRY, "type"))
+		if (!ASSERT_EQ(h.magic, JREC_MAGIC, "magic") ||
+		    !ASSERT_EQ(h.type, JREC_ENTRY, "type"))
 			break;
 		ASSERT_EQ(h.id, (uint64_t)n + 1, "id");
 		ASSERT_EQ(h.crc, crc32c(buf + off + 4, sizeof(h) - 4 + h.len), "crc");
@@ -110,38 +93,22 @@ out:
 	queue_free(q);
 }
 
-static int count_files(const char *dir, const char *suffix)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	while (d && (de = readdir(d))) {
-		size_t l = strlen(de->d_name), s = strlen(suffix);
-
-		n += l > s && !strcmp(de->d_name + l - s, suffix);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void subtest_ack_replay(void)
 {
 	const char *dir = jt_dir("ack");
-	struct jt_list got = { 0 }, again = { 0 };
+	struct jt_list got = {0}, again = {0};
 	struct queue_stats st;
 	struct queue *q;
 	int nfiles;
 
 	/* 4 KiB segments: 300 records spread over many of them */
 	q = jt_open(dir, 4096);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 300), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 300), "append"))
 		goto out;
 	jt_drain(q, &got, 300);
 	if (!ASSERT_EQ(got.n, 300, "next"))
 		goto out;
-	nfiles = count_files(dir, ".log");
+	nfiles = jt_count_files(dir, ".log");
 	ASSERT_GT(nfiles, 5, "several segments");
 	/* ack the odd ones (and the whole first 100, so early segments empty out) */
 	for (size_t i = 0; i < got.n; i++) {
@@ -161,21 +128,22 @@ static void subtest_ack_replay(void)
 	if (!ASSERT_EQ(again.n, 100, "exactly the unacked come back"))
 		goto out;
 	for (size_t i = 0; i < again.n; i++)
-		ASSERT_EQ(jt_which(again.e[i]), (int)(100 + 2 * i), "the even ones >= 100, in order");
-	ASSERT_LT(count_files(dir, ".log"), nfiles, "fully acked segments deleted");
+		ASSERT_EQ(jt_which(again.e[i]), (int)(100 + 2 * i),
+			  "the even ones >= 100, in order");
+	ASSERT_LT(jt_count_files(dir, ".log"), nfiles, "fully acked segments deleted");
 	/* ack everything: every segment but the active one goes */
 	for (size_t i = 0; i < again.n; i++)
 		ASSERT_OK(queue_ack(q, again.e[i]), "ack rest");
 	again.n = 0;
-	ASSERT_OK(fill(q, 1000, 1), "one more append (flushes acks, reaps)");
+	ASSERT_OK(jt_fill(q, 1000, 1), "one more append (flushes acks, reaps)");
 	queue_free(q);
-	ASSERT_LE(count_files(dir, ".log"), 2, "acked segments deleted");
+	ASSERT_LE(jt_count_files(dir, ".log"), 2, "acked segments deleted");
 	q = jt_open(dir, 4096);
 	if (!ASSERT_OK_PTR(q, "reopen 2"))
 		goto out;
 	ASSERT_EQ(queue_replay(q, jt_collect, &again), 1, "only the last append remains");
 	ASSERT_EQ(again.n ? jt_which(again.e[0]) : -1, 1000, "and it is record 1000");
-	ASSERT_OK(fill(q, 1001, 1), "ids continue after restart");
+	ASSERT_OK(jt_fill(q, 1001, 1), "ids continue after restart");
 out:
 	for (size_t i = 0; i < got.n; i++)
 		free(got.e[i]);
@@ -241,8 +209,8 @@ static int record_scan(const char *path, struct rinfo *ri, int max, off_t *size)
 static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t cut)
 {
 	char dst[400], dseg[512];
-	struct jt_list got = { 0 };
-	bool acked[16] = { false }, ok = true;
+	struct jt_list got = {0};
+	bool acked[16] = {false}, ok = true;
 	int whole = 0, entries = 0, nacked = 0;
 	struct queue *q;
 	struct stat sb;
@@ -250,7 +218,8 @@ static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t c
 	for (; whole < nrec && ri[whole].end <= (size_t)cut; whole++) {
 		entries += ri[whole].type == JREC_ENTRY;
 		for (int k = 0; k < ri[whole].nids; k++)
-			if (ri[whole].ids[k] >= 1 && ri[whole].ids[k] <= 16 && !acked[ri[whole].ids[k] - 1])
+			if (ri[whole].ids[k] >= 1 && ri[whole].ids[k] <= 16 &&
+			    !acked[ri[whole].ids[k] - 1])
 				acked[ri[whole].ids[k] - 1] = true, nacked++;
 	}
 	snprintf(dst, sizeof(dst), "%s/cut%lld", test__tmpdir(), (long long)cut);
@@ -271,7 +240,8 @@ static bool check_cut(const char *seg, const struct rinfo *ri, int nrec, off_t c
 	jt_list_free(&got);
 	queue_free(q);
 	stat(dseg, &sb);
-	ok &= ASSERT_EQ(sb.st_size, whole ? (off_t)ri[whole - 1].end : 0, "cut at last whole record");
+	ok &=
+	    ASSERT_EQ(sb.st_size, whole ? (off_t)ri[whole - 1].end : 0, "cut at last whole record");
 	return ok;
 }
 
@@ -279,21 +249,21 @@ static void subtest_torn_every_byte(void)
 {
 	char src[400], seg[512];
 	struct rinfo ri[64];
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	struct queue *q;
 	off_t size;
 	int nrec, acks = 0;
 
 	snprintf(src, sizeof(src), "%s", jt_dir("torn"));
 	q = jt_open(src, 0);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 6), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 6), "append"))
 		goto out;
 	/* ack records 1 and 2 (ids 2, 3), then 3 more entries: ACK records land in the tail */
 	jt_drain(q, &got, 6);
 	ASSERT_OK(queue_ack(q, got.e[1]), "ack 1");
 	ASSERT_OK(queue_ack(q, got.e[2]), "ack 2");
 	got.e[1] = got.e[2] = NULL;
-	ASSERT_OK(fill(q, 6, 3), "append after ack");
+	ASSERT_OK(jt_fill(q, 6, 3), "append after ack");
 	queue_free(q);
 	q = NULL;
 	snprintf(seg, sizeof(seg), "%s/seg-%016llx.log", src, 1ull);
@@ -332,7 +302,7 @@ static struct queue *open_capturing(const char *dir, const char *logpath)
 static void subtest_crc_corruption(void)
 {
 	const char *dir = jt_dir("corrupt");
-	struct jt_list got = { 0 };
+	struct jt_list got = {0};
 	char path[800], logp[512], logbuf[8192] = "";
 	struct queue_stats st;
 	struct rinfo ri[64];
@@ -341,7 +311,7 @@ static void subtest_crc_corruption(void)
 	int fd, nrec;
 
 	q = jt_open(dir, 2048);
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 60), "append"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 60), "append"))
 		goto out;
 	queue_free(q);
 	/* flip one payload byte in the 3rd record of the 2nd segment */
@@ -374,7 +344,7 @@ static void subtest_crc_corruption(void)
 	ASSERT_HAS_STR(logbuf, "CRC32C mismatch", "with the reason");
 	queue_stats(q, &st);
 	ASSERT_EQ(st.segments_corrupt, 1, "one corrupt segment");
-	ASSERT_EQ(count_files(dir, ".log.corrupt"), 1, "moved aside");
+	ASSERT_EQ(jt_count_files(dir, ".log.corrupt"), 1, "moved aside");
 	queue_replay(q, jt_collect, &got);
 	/* everything except the records from the bad one to the end of segment 2 */
 	ASSERT_EQ(got.n, 60 - (size_t)(nrec - 2), "replayed up to the error, then later segments");
@@ -397,15 +367,15 @@ out:
 
 static void subtest_full(void)
 {
-	struct journal_cfg cfg = { .dir = jt_dir("full"), .max_entries = 10, .max_bytes = 100000 };
-	struct jt_list got = { 0 };
+	struct journal_cfg cfg = {.dir = jt_dir("full"), .max_entries = 10, .max_bytes = 100000};
+	struct jt_list got = {0};
 	struct queue_stats st;
 	struct queue *q = journal_open(&cfg);
 	static char big[60000];
-	struct queue_rec r = { .class = 0, .len = sizeof(big), .data = big };
+	struct queue_rec r = {.class = 0, .len = sizeof(big), .data = big};
 	struct jt_wait w = JT_WAIT_INIT;
 
-	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(fill(q, 0, 10), "10 fit"))
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 10), "10 fit"))
 		goto out;
 	ASSERT_EQ(jt_append_sync(q, 10), -ENOSPC, "11th refused (entries)");
 	jt_drain(q, &got, 10);

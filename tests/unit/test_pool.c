@@ -15,15 +15,15 @@ struct pt {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int gate_open;
-	int ran[8];			/* handler calls per tenant */
+	int ran[8]; /* handler calls per tenant */
 	int done_total;
-	struct queue_entry *held[64];	/* POOL_HELD entries */
+	struct queue_entry *held[64]; /* POOL_HELD entries */
 	int nheld, max_held;
-	int order[64], norder;		/* tenant 5 retry test: order of runs */
+	int order[64], norder; /* tenant 5 retry test: order of runs */
 	uint64_t retry_at, rerun_at, rerun_attempts;
 };
 
-static struct pt S = { .lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+static struct pt S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static uint64_t now_rt(void)
 {
@@ -61,7 +61,7 @@ static void pt_bump(int *counter)
 static int pt_append(struct queue *q, uint32_t tenant, uint32_t class, int n)
 {
 	struct jt_wait w = JT_WAIT_INIT;
-	struct queue_rec r = { .class = class, .tenant = tenant, .len = 4, .data = "evnt" };
+	struct queue_rec r = {.class = class, .tenant = tenant, .len = 4, .data = "evnt"};
 
 	for (int i = 0; i < n; i++) {
 		int err = queue_append(q, &r, jt_done, &w);
@@ -106,8 +106,8 @@ struct rig {
 static bool rig_up(struct rig *r, const char *name, const struct pool_cfg *a,
 		   const struct pool_cfg *b, const struct pool_set_cfg *extra)
 {
-	struct journal_cfg jc = { .dir = jt_dir(name) };
-	struct pool_set_cfg sc = extra ? *extra : (struct pool_set_cfg){ 0 };
+	struct journal_cfg jc = {.dir = jt_dir(name)};
+	struct pool_set_cfg sc = extra ? *extra : (struct pool_set_cfg){0};
 
 	memset(r, 0, sizeof(*r));
 	r->q = journal_open(&jc);
@@ -139,8 +139,8 @@ static void rig_down(struct rig *r)
 
 static void subtest_isolation(void)
 {
-	struct pool_cfg slow = { .name = "crm", .threads = 1, .max_inflight = 1, .handler = h_gated };
-	struct pool_cfg fast = { .name = "db", .threads = 2, .handler = h_count };
+	struct pool_cfg slow = {.name = "crm", .threads = 1, .max_inflight = 1, .handler = h_gated};
+	struct pool_cfg fast = {.name = "db", .threads = 2, .handler = h_count};
 	struct pool_stats st;
 	struct rig r;
 
@@ -179,7 +179,7 @@ static enum pool_verdict h_hold(void *arg, struct pool *p, struct queue_entry *e
 
 static void subtest_inflight_limit(void)
 {
-	struct pool_cfg c = { .name = "ai", .threads = 4, .max_inflight = 3, .handler = h_hold };
+	struct pool_cfg c = {.name = "ai", .threads = 4, .max_inflight = 3, .handler = h_hold};
 	struct pool_stats st;
 	struct rig r;
 	int done = 0;
@@ -191,7 +191,8 @@ static void subtest_inflight_limit(void)
 	while (done < 20) {
 		struct queue_entry *e;
 
-		if (!ASSERT_TRUE(pt_wait(&S.nheld, done + 3 > 20 ? 20 - done : 3), "held up to limit"))
+		if (!ASSERT_TRUE(pt_wait(&S.nheld, done + 3 > 20 ? 20 - done : 3),
+				 "held up to limit"))
 			goto out;
 		usleep(20000); /* give a 4th thread the chance to break the limit */
 		pool_stats(r.pools[0], &st);
@@ -233,7 +234,8 @@ static enum pool_verdict h_retry(void *arg, struct pool *p, struct queue_entry *
 
 static void subtest_retry_not_before(void)
 {
-	struct pool_cfg c = { .name = "crm", .threads = 1, .handler = h_retry };
+	struct pool_cfg c = {.name = "crm", .threads = 1, .handler = h_retry};
+	struct queue_stats qs;
 	struct pool_stats st;
 	struct rig r;
 
@@ -252,22 +254,25 @@ static void subtest_retry_not_before(void)
 	ASSERT_EQ(S.rerun_attempts, 1, "attempts incremented");
 	pool_stats(r.pools[0], &st);
 	ASSERT_EQ(st.retried, 1, "retry counted");
+	queue_stats(r.q, &qs);
+	ASSERT_EQ(qs.attempt_notes, 1, "the retry's attempt count was given to the journal");
 out:
 	rig_down(&r);
 }
 
 static void subtest_pause_resume(void)
 {
-	struct pool_cfg c = { .name = "report", .threads = 1, .handler = h_count };
+	struct pool_cfg c = {.name = "report", .threads = 1, .handler = h_count};
+	struct dispatch_stats ds;
 	struct pool_stats st;
 	struct rig r;
 
 	memset(&S.ran, 0, sizeof(S.ran));
 	if (!rig_up(&r, "pause", &c, NULL, NULL))
 		goto out;
-	ASSERT_OK(pool_pause_class(r.pools[0], 2), "pause low");
+	ASSERT_OK(pool_set_pause_class(r.set, 2, true), "pause low in every pool");
 	ASSERT_EQ(pool_pause_class(r.pools[0], 3), -EINVAL, "bad class");
-	ASSERT_OK(pt_append(r.q, 2, 2, 5), "append low"); /* tenant 2: low */
+	ASSERT_OK(pt_append(r.q, 2, 2, 5), "append low");    /* tenant 2: low */
 	ASSERT_OK(pt_append(r.q, 4, 1, 5), "append normal"); /* tenant 4: normal */
 	ASSERT_TRUE(pt_wait(&S.ran[4], 5), "normal runs while low is paused");
 	usleep(50000);
@@ -275,6 +280,11 @@ static void subtest_pause_resume(void)
 	ASSERT_EQ(S.ran[2], 0, "low did not run");
 	ASSERT_EQ(st.dispatch.cls[2].depth, 5, "low still queued (and counted in lag)");
 	ASSERT_GT(st.dispatch.cls[2].lag_ns, 0, "low lag grows while paused");
+	pool_set_class_stats(r.set, 0, &ds);
+	ASSERT_EQ(ds.cls[2].depth, 5, "set-wide low depth");
+	ASSERT_GE(ds.cls[2].lag_ns, 50 * 1000000ull, "set-wide low lag >= the time paused");
+	ASSERT_EQ(ds.cls[1].depth, 0, "normal drained");
+	ASSERT_EQ(ds.cls[1].dispatched, 5, "normal dispatched");
 	ASSERT_OK(pool_resume_class(r.pools[0], 2), "resume low");
 	ASSERT_TRUE(pt_wait(&S.ran[2], 5), "low runs after resume");
 out:
@@ -294,9 +304,9 @@ static void on_retire(void *arg)
 /* In a child process: serve with max_messages 10 until retired, then exit 0 like sluiced. */
 static void retire_child(const char *dir, int fd)
 {
-	struct pool_cfg c = { .name = "db", .threads = 2, .handler = h_count };
-	struct journal_cfg jc = { .dir = dir };
-	struct pool_set_cfg sc = { .max_messages = 10, .retire = on_retire };
+	struct pool_cfg c = {.name = "db", .threads = 2, .handler = h_count};
+	struct journal_cfg jc = {.dir = dir};
+	struct pool_set_cfg sc = {.max_messages = 10, .retire = on_retire};
 	struct queue *q = journal_open(&jc);
 	struct pool *p;
 	struct pool_set *s;
@@ -323,8 +333,8 @@ static void retire_child(const char *dir, int fd)
 static void subtest_retire_max_messages(void)
 {
 	const char *dir = jt_dir("retire");
-	struct journal_cfg jc = { .dir = dir };
-	struct jt_list got = { 0 };
+	struct journal_cfg jc = {.dir = dir};
+	struct jt_list got = {0};
 	uint64_t done = 0;
 	struct queue *q;
 	int fds[2], status = -1;
@@ -371,8 +381,8 @@ static void *late_done(void *arg)
 
 static void subtest_retire_max_age(void)
 {
-	struct pool_cfg c = { .name = "ai", .threads = 2, .max_inflight = 4, .handler = h_hold };
-	struct pool_set_cfg sc = { .max_age_ns = 50 * 1000000ull, .retire = on_retire };
+	struct pool_cfg c = {.name = "ai", .threads = 2, .max_inflight = 4, .handler = h_hold};
+	struct pool_set_cfg sc = {.max_age_ns = 50 * 1000000ull, .retire = on_retire};
 	struct pool_stats st;
 	struct rig r;
 	pthread_t th;

@@ -33,11 +33,10 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "queue/crc32c.h"
 #include "queue/journal_int.h"
 
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20)
-#define JOURNAL_RECORD_DEFAULT (1u << 20)
+#define JOURNAL_RECORD_DEFAULT	(1u << 20)
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -45,205 +44,6 @@ static uint64_t clock_ns(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Make room for `more` bytes at b->len. 0 or -ENOMEM (b unchanged). */
-int jbuf_reserve(struct jbuf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 64 * 1024;
-	uint8_t *p;
-
-	if (b->len + more <= b->cap)
-		return 0;
-	while (cap < b->len + more)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* Grow an array of n elements of size sz to hold one more. 0 or -ENOMEM. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz)
-{
-	size_t ncap = *cap ? *cap * 2 : 256;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	p = realloc(*arr, ncap * sz);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
-static void jrec_seal(uint8_t *rec, struct jrec_hdr *h)
-{
-	memcpy(rec, h, sizeof(*h));
-	h->crc = crc32c(rec + 4, sizeof(*h) - 4 + h->len);
-	memcpy(rec, &h->crc, sizeof(h->crc));
-}
-
-/* Serialize e as an ENTRY record at b's end; the caller reserved sizeof(hdr) + e->len. */
-void jrec_put_entry(struct jbuf *b, const struct queue_entry *e)
-{
-	struct jrec_hdr h = {
-		.len = e->len,
-		.magic = JREC_MAGIC,
-		.type = JREC_ENTRY,
-		.class = (uint8_t)e->class,
-		.tenant = e->tenant,
-		.id = e->id,
-		.enq_ns = e->enq_ns,
-		.attempts = e->attempts,
-	};
-	uint8_t *rec = b->p + b->len;
-
-	memcpy(rec + sizeof(h), e->data, e->len);
-	jrec_seal(rec, &h);
-	b->len += sizeof(h) + e->len;
-}
-
-/* Serialize one ACK record naming every id in acks[]. 0 or -ENOMEM. */
-int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n)
-{
-	struct jrec_hdr h = { .len = (uint32_t)(n * 8), .magic = JREC_MAGIC, .type = JREC_ACK };
-	uint8_t *rec;
-	int err;
-
-	err = jbuf_reserve(b, sizeof(h) + h.len);
-	if (err)
-		return err;
-	rec = b->p + b->len;
-	for (size_t i = 0; i < n; i++)
-		memcpy(rec + sizeof(h) + i * 8, &acks[i].id, 8);
-	jrec_seal(rec, &h);
-	b->len += sizeof(h) + h.len;
-	return 0;
-}
-
-/* "seg-<base hex>.log<suffix>" */
-void jseg_name(char *buf, size_t sz, uint64_t base, const char *suffix)
-{
-	snprintf(buf, sz, "seg-%016llx.log%s", (unsigned long long)base, suffix ? suffix : "");
-}
-
-/* Write all of buf at off through the I/O hooks. 0 or -errno (a short write is -ENOSPC). */
-int jio_write(struct journal *j, int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = j->cfg.io.pwrite ? j->cfg.io.pwrite(j->cfg.io.ctx, fd, p, len, (off_t)off)
-					     : pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENOSPC;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* fdatasync through the I/O hooks. 0 or -errno. */
-int jio_sync(struct journal *j, int fd)
-{
-	int r = j->cfg.io.fdatasync ? j->cfg.io.fdatasync(j->cfg.io.ctx, fd) : fdatasync(fd);
-
-	return r < 0 ? -errno : 0;
-}
-
-/* Create segment file `base`, durable in the directory, and make it the active one. */
-int jseg_create(struct journal *j, uint64_t base)
-{
-	char name[JSEG_NAME_LEN];
-	int fd, err;
-
-	jseg_name(name, sizeof(name), base, NULL);
-	fd = openat(j->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		log_error("journal: cannot create segment", "dir=%s file=%s err=\"%s\"", j->dir,
-			  name, strerror(-err));
-		return err;
-	}
-	if (fsync(j->dirfd) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	pthread_mutex_lock(&j->lock);
-	err = grow((void **)&j->segs, &j->segs_cap, j->nsegs, sizeof(*j->segs));
-	if (!err)
-		j->segs[j->nsegs++] = (struct jseg){ .base = base, .ack_min = UINT64_MAX, .fd = fd };
-	pthread_mutex_unlock(&j->lock);
-	if (!err)
-		return 0;
-fail:
-	close(fd);
-	unlinkat(j->dirfd, name, 0);
-	return err;
-}
-
-/* The segment named base, or NULL. Lock held (or no other thread yet). */
-struct jseg *jseg_find(struct journal *j, uint64_t base)
-{
-	size_t lo = 0, hi = j->nsegs;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (j->segs[mid].base == base)
-			return &j->segs[mid];
-		if (j->segs[mid].base < base)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Does any existing segment older than k hold entries that k's ack records refer to? */
-static bool jseg_acks_needed(struct journal *j, size_t k)
-{
-	for (size_t i = 0; i < k; i++)
-		if (j->segs[i].base >= j->segs[k].ack_min)
-			return true;
-	return false;
-}
-
-void journal_reap(struct journal *j)
-{
-	bool removed = false;
-	char name[JSEG_NAME_LEN];
-
-	for (size_t k = 0; k + 1 < j->nsegs;) {
-		if (j->segs[k].live || jseg_acks_needed(j, k)) {
-			k++;
-			continue;
-		}
-		jseg_name(name, sizeof(name), j->segs[k].base, NULL);
-		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
-			log_warn("journal: cannot delete acked segment", "dir=%s file=%s err=\"%s\"",
-				 j->dir, name, strerror(errno));
-			k++;
-			continue;
-		}
-		memmove(&j->segs[k], &j->segs[k + 1], (j->nsegs - k - 1) * sizeof(*j->segs));
-		j->nsegs--;
-		j->st.segments_deleted++;
-		removed = true;
-	}
-	if (removed)
-		fsync(j->dirfd);
 }
 
 static int journal_append(struct queue *q, const struct queue_rec *rec, queue_done_fn *done,
@@ -260,9 +60,11 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 	e = malloc(sizeof(*e) + rec->len);
 	if (!e)
 		return -ENOMEM;
-	*e = (struct queue_entry){ .class = rec->class, .tenant = rec->tenant,
-				   .enq_ns = rec->enq_ns ? rec->enq_ns : clock_ns(CLOCK_REALTIME),
-				   .attempts = rec->attempts, .len = rec->len };
+	*e = (struct queue_entry){.class = rec->class,
+				  .tenant = rec->tenant,
+				  .enq_ns = rec->enq_ns ? rec->enq_ns : clock_ns(CLOCK_REALTIME),
+				  .attempts = rec->attempts,
+				  .len = rec->len};
 	memcpy(e->data, rec->data, rec->len);
 
 	pthread_mutex_lock(&j->lock);
@@ -276,14 +78,15 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 		err = -ENOSPC;
 	}
 	if (!err)
-		err = grow((void **)&j->pend_done, &j->pend_cap, j->npend, sizeof(*j->pend_done));
+		err = jarr_grow((void **)&j->pend_done, &j->pend_cap, j->npend,
+				sizeof(*j->pend_done));
 	if (!err)
 		err = jbuf_reserve(&j->pend, sizeof(struct jrec_hdr) + rec->len);
 	if (err)
 		goto out;
 	e->id = j->next_id++;
 	jrec_put_entry(&j->pend, e);
-	j->pend_done[j->npend++] = (struct jdone){ .done = done, .arg = arg, .e = e, .id = e->id };
+	j->pend_done[j->npend++] = (struct jdone){.done = done, .arg = arg, .e = e, .id = e->id};
 	j->st.depth[e->class]++;
 	j->st.entries++;
 	j->st.bytes += e->len;
@@ -381,7 +184,7 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 		/* the acks were not written: keep them for the next batch (a failed or stopping
 		 * journal drops them: the restart redelivers those entries, which is safe) */
 		for (size_t i = 0; i < b->nacks && !j->failed && !j->stop; i++)
-			if (!grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks)))
+			if (!jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks)))
 				j->acks[j->nacks++] = b->acks[i];
 		for (size_t i = 0; i < b->ndone; i++) {
 			struct queue_entry *e = b->done[i].e;
@@ -395,7 +198,7 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 		return;
 	}
 	for (size_t i = 0; i < b->nacks; i++)
-		if (b->acks[i].seg < act->ack_min)
+		if (b->acks[i].type == JREC_ACK && b->acks[i].seg < act->ack_min)
 			act->ack_min = b->acks[i].seg;
 	for (size_t i = 0; i < b->ndone; i++) {
 		struct queue_entry *e = b->done[i].e;
@@ -425,31 +228,27 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	}
 }
 
-/* Swap the pending batch into b (lock held); b's old buffers become the new pending ones. */
+#define JSWAP(x, y)                                                                                \
+	do {                                                                                       \
+		__typeof__(x) _t = (x);                                                            \
+		(x) = (y);                                                                         \
+		(y) = _t;                                                                          \
+	} while (0)
+
+/* Swap the pending batch into b (lock held); b's old buffers become the new pending ones,
+ * so steady state allocates nothing. */
 static void journal_take(struct journal *j, struct jbatch *b)
 {
-	struct jbuf tb = j->pend;
-	struct jdone *td = j->pend_done;
-	struct jack *ta = j->acks;
-	size_t tcap;
-
 	b->buf.len = 0;
-	j->pend = b->buf;
-	b->buf = tb;
-	j->pend_done = b->done;
-	b->done = td;
+	JSWAP(j->pend, b->buf);
+	JSWAP(j->pend_done, b->done);
+	JSWAP(j->pend_cap, b->done_cap);
 	b->ndone = j->npend;
 	j->npend = 0;
-	tcap = j->pend_cap;
-	j->pend_cap = b->done_cap;
-	b->done_cap = tcap;
-	j->acks = b->acks;
-	b->acks = ta;
+	JSWAP(j->acks, b->acks);
+	JSWAP(j->acks_cap, b->acks_cap);
 	b->nacks = j->nacks;
 	j->nacks = 0;
-	tcap = j->acks_cap;
-	j->acks_cap = b->acks_cap;
-	b->acks_cap = tcap;
 	b->sync_ns = 0;
 	b->fatal = 0;
 }
@@ -474,7 +273,7 @@ static void journal_backoff(struct journal *j)
 static void *journal_flusher(void *arg)
 {
 	struct journal *j = arg;
-	struct jbatch b = { 0 };
+	struct jbatch b = {0};
 	queue_notify_fn *notify;
 	void *notify_arg;
 	int err;
@@ -569,12 +368,12 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 			  (unsigned long long)e->id, (unsigned long long)e->backend);
 		return -ENOENT;
 	}
-	err = grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks));
+	err = jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks));
 	if (err) {
 		pthread_mutex_unlock(&j->lock);
 		return err;
 	}
-	j->acks[j->nacks++] = (struct jack){ .id = e->id, .seg = e->backend };
+	j->acks[j->nacks++] = (struct jack){.id = e->id, .seg = e->backend, .type = JREC_ACK};
 	s->live--;
 	j->st.depth[e->class]--;
 	j->st.entries--;
@@ -585,6 +384,27 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 	pthread_mutex_unlock(&j->lock);
 	free(e);
 	return 0;
+}
+
+static int journal_note_attempt(struct queue *q, const struct queue_entry *e)
+{
+	struct journal *j = (struct journal *)q;
+	int err;
+
+	pthread_mutex_lock(&j->lock);
+	err = jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks));
+	if (!err) {
+		j->acks[j->nacks++] = (struct jack){.id = e->id,
+						    .seg = e->backend,
+						    .not_before_ns = e->not_before_ns,
+						    .attempts = e->attempts,
+						    .type = JREC_ATTEMPT};
+		j->st.attempt_notes++;
+		if (j->nacks == 1 && !j->npend)
+			pthread_cond_signal(&j->flush_cv);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return err;
 }
 
 static int journal_replay(struct queue *q, queue_replay_fn *fn, void *arg)
@@ -678,15 +498,16 @@ static void journal_free(struct queue *q)
 }
 
 static const struct queue_ops journal_ops = {
-	.name = "journal",
-	.append = journal_append,
-	.next = journal_next,
-	.ack = journal_ack,
-	.replay = journal_replay,
-	.stats = journal_stats,
-	.set_notify = journal_set_notify,
-	.shutdown = journal_shutdown,
-	.free = journal_free,
+    .name = "journal",
+    .append = journal_append,
+    .next = journal_next,
+    .ack = journal_ack,
+    .replay = journal_replay,
+    .stats = journal_stats,
+    .set_notify = journal_set_notify,
+    .shutdown = journal_shutdown,
+    .note_attempt = journal_note_attempt,
+    .free = journal_free,
 };
 
 static int journal_cfg_check(struct journal_cfg *c)
@@ -701,8 +522,8 @@ static int journal_cfg_check(struct journal_cfg *c)
 	if (!c->max_record)
 		c->max_record = JOURNAL_RECORD_DEFAULT;
 	if (c->segment_bytes < 1024) {
-		log_error("journal: segment size too small (minimum 1024 bytes)", "segment_bytes=%llu",
-			  (unsigned long long)c->segment_bytes);
+		log_error("journal: segment size too small (minimum 1024 bytes)",
+			  "segment_bytes=%llu", (unsigned long long)c->segment_bytes);
 		return -EINVAL;
 	}
 	return 0;

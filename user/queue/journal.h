@@ -26,13 +26,14 @@ struct journal_io {
 };
 
 struct journal_cfg {
-	const char *dir;	    /* --journal-dir; created if missing */
-	uint64_t segment_bytes;	    /* rotate after this many bytes (0: 64 MiB) */
-	uint64_t max_bytes;	    /* full: refuse appends past this many unacked bytes (0: none) */
-	uint64_t max_entries;	    /* full: refuse appends past this many unacked entries (0: none) */
-	uint32_t max_record;	    /* largest envelope accepted (0: 1 MiB) */
-	uint32_t group_delay_us;    /* linger before each commit to grow batches (0: none) */
-	struct journal_io io;	    /* zero: plain pwrite/fdatasync */
+	const char *dir;	/* --journal-dir; created if missing */
+	uint64_t segment_bytes; /* rotate after this many bytes (0: 64 MiB) */
+	uint64_t
+	    max_bytes; /* full: refuse appends past this many unacked envelope bytes (0: none) */
+	uint64_t max_entries;	 /* full: refuse appends past this many unacked entries (0: none) */
+	uint32_t max_record;	 /* largest envelope accepted (0: 1 MiB) */
+	uint32_t group_delay_us; /* linger before each commit to grow batches (0: none) */
+	struct journal_io io;	 /* zero: plain pwrite/fdatasync */
 };
 
 /* Open (or create) the journal in cfg->dir and recover it: torn tails are truncated with a

@@ -5,8 +5,9 @@
  *	struct jrec_hdr (40 bytes) + len payload bytes
  * crc covers every byte after itself (rest of the header and the payload). An ENTRY record's
  * payload is the envelope; an ACK record's payload is len / 8 ids (u64) whose entries are
- * done. Ids increase by one per appended entry across all segments; a segment file is named
- * after the first id it may contain, so names sort in log order.
+ * done; an ATTEMPT record's payload is struct jrec_attempt[] (a retried entry's attempts and
+ * not-before time, applied at replay). Ids increase by one per appended entry across all segments;
+ *a segment file is named after the first id it may contain, so names sort in log order.
  */
 #ifndef SLUICE_JOURNAL_INT_H
 #define SLUICE_JOURNAL_INT_H
@@ -17,16 +18,17 @@
 
 #include "queue/journal.h"
 
-#define JREC_MAGIC 0x534c /* "LS" */
-#define JREC_ENTRY 1
-#define JREC_ACK 2
+#define JREC_MAGIC    0x534c /* "LS" */
+#define JREC_ENTRY    1
+#define JREC_ACK      2
+#define JREC_ATTEMPT  3	 /* payload: struct jrec_attempt[] */
 #define JSEG_NAME_LEN 40 /* "seg-0123456789abcdef.log" + ".corrupt" + NUL */
 
 struct jrec_hdr {
 	uint32_t crc;	   /* CRC32C of the bytes after this field up to the payload's end */
 	uint32_t len;	   /* payload bytes */
 	uint16_t magic;	   /* JREC_MAGIC */
-	uint8_t type;	   /* JREC_ENTRY, JREC_ACK */
+	uint8_t type;	   /* JREC_ENTRY, JREC_ACK, JREC_ATTEMPT */
 	uint8_t class;	   /* enum sluice_class (ENTRY) */
 	uint32_t tenant;   /* ENTRY */
 	uint64_t id;	   /* ENTRY: its id; ACK: 0 */
@@ -60,9 +62,21 @@ struct jdone {
 	uint64_t id; /* e->id, kept: e may be acked and freed before the callback runs */
 };
 
-/* An ack waiting to be written: the id and the segment holding its entry. */
+/* One element of an ATTEMPT record: a retried entry's count and not-before time. */
+struct jrec_attempt {
+	uint64_t id;
+	uint64_t not_before_ns;
+	uint32_t attempts;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct jrec_attempt) == 24, "attempt note is 24 bytes on disk");
+
+/* An ack or attempt note waiting to be written; seg = the segment holding the entry. */
 struct jack {
 	uint64_t id, seg;
+	uint64_t not_before_ns; /* JREC_ATTEMPT */
+	uint32_t attempts;	/* JREC_ATTEMPT */
+	uint32_t type;		/* JREC_ACK or JREC_ATTEMPT */
 };
 
 struct journal {
@@ -80,10 +94,10 @@ struct journal {
 	struct jseg *segs; /* sorted by base; segs[nsegs - 1] is the active one */
 	size_t nsegs, segs_cap;
 
-	struct jbuf pend;	  /* serialized ENTRY records not yet written */
-	struct jdone *pend_done;  /* their completions, append order */
+	struct jbuf pend;	 /* serialized ENTRY records not yet written */
+	struct jdone *pend_done; /* their completions, append order */
 	size_t npend, pend_cap;
-	struct jack *acks;	  /* acks not yet written */
+	struct jack *acks; /* acks not yet written */
 	size_t nacks, acks_cap;
 
 	struct queue_entry *ready_head, *ready_tail; /* durable, not yet handed out by next() */
@@ -98,9 +112,12 @@ struct journal {
 /* journal_recover.c: scan cfg->dir, fix torn tails, move corrupt segments aside, fill
  * j->segs (active segment open), j->replay and j->next_id. 0 or -errno (logged). */
 int journal_recover(struct journal *j);
-/* journal.c helpers used by recovery. */
+/* journal_seg.c: records, segment files, I/O hooks (each -errno on failure). */
 int jbuf_reserve(struct jbuf *b, size_t more);
+int jarr_grow(void **arr, size_t *cap, size_t n, size_t sz);
 void jrec_put_entry(struct jbuf *b, const struct queue_entry *e);
+/* Serialize an ATTEMPT record for the notes and an ACK record for the acks among acks[]
+ * (in that order, so an entry noted and acked in one batch stays acked). 0 or -ENOMEM. */
 int jrec_put_acks(struct jbuf *b, const struct jack *acks, size_t n);
 struct jseg *jseg_find(struct journal *j, uint64_t base);
 int jseg_create(struct journal *j, uint64_t base);

@@ -73,8 +73,8 @@ static int jrec_list(struct journal *j, uint64_t **out, size_t *n)
 		unsigned long long base;
 		char tail[8];
 
-		if (strlen(de->d_name) != 24 || sscanf(de->d_name, "seg-%16llx.%4s", &base, tail) != 2 ||
-		    strcmp(tail, "log"))
+		if (strlen(de->d_name) != 24 ||
+		    sscanf(de->d_name, "seg-%16llx.%4s", &base, tail) != 2 || strcmp(tail, "log"))
 			continue;
 		if (*n == cap) {
 			uint64_t *p = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
@@ -135,8 +135,7 @@ static struct queue_entry **jscan_find(struct jscan *sc, uint64_t id)
 	return NULL;
 }
 
-static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *data,
-		     uint64_t base)
+static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *data, uint64_t base)
 {
 	struct queue_entry *e;
 
@@ -157,9 +156,13 @@ static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *
 	e = malloc(sizeof(*e) + h->len);
 	if (!e)
 		return -ENOMEM;
-	*e = (struct queue_entry){ .id = h->id, .enq_ns = h->enq_ns, .class = h->class,
-				   .tenant = h->tenant, .attempts = h->attempts, .len = h->len,
-				   .backend = base };
+	*e = (struct queue_entry){.id = h->id,
+				  .enq_ns = h->enq_ns,
+				  .class = h->class,
+				  .tenant = h->tenant,
+				  .attempts = h->attempts,
+				  .len = h->len,
+				  .backend = base};
 	memcpy(e->data, data, h->len);
 	sc->ids[sc->n] = h->id;
 	sc->ents[sc->n++] = e;
@@ -192,46 +195,78 @@ static int jscan_acks(struct jscan *sc, struct jseg *seg, const uint8_t *p, uint
 			sc->qacks_cap = cap;
 		}
 		/* remembered in case this segment turns out corrupt further on */
-		sc->qacks[sc->nqacks++] = (struct jack){ .id = id, .seg = (*slot)->backend };
+		sc->qacks[sc->nqacks++] =
+		    (struct jack){.id = id, .seg = (*slot)->backend, .type = JREC_ACK};
 		free(*slot);
 		*slot = NULL;
 	}
 	return 0;
 }
 
-/* Parse the records of one segment. *good = bytes of whole, valid records. */
-static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg,
-				    const uint8_t *p, size_t size, size_t *good, const char **why,
-				    int *err)
+/* Apply an ATTEMPT record: later notes win, acked entries stay gone. */
+static void jscan_attempts(struct jscan *sc, const uint8_t *p, uint32_t len)
 {
+	for (uint32_t off = 0; off + sizeof(struct jrec_attempt) <= len;
+	     off += sizeof(struct jrec_attempt)) {
+		struct queue_entry **slot;
+		struct jrec_attempt a;
+
+		memcpy(&a, p + off, sizeof(a));
+		slot = jscan_find(sc, a.id);
+		if (!slot || !*slot)
+			continue;
+		(*slot)->attempts = a.attempts;
+		(*slot)->not_before_ns = a.not_before_ns;
+	}
+}
+
+/* Apply one whole, CRC-checked record. */
+static enum jscan_end jscan_record(struct jscan *sc, struct jseg *seg, const struct jrec_hdr *h,
+				   const uint8_t *payload, const char **why, int *err)
+{
+	switch (h->type) {
+	case JREC_ENTRY:
+		if (h->class >= QUEUE_CLASS_MAX || h->id < seg->base ||
+		    (sc->any && h->id <= sc->max_id))
+			return *why = "entry id or class out of range", JSCAN_CORRUPT;
+		*err = jscan_add(sc, h, payload, seg->base);
+		break;
+	case JREC_ACK:
+		if (h->len % 8)
+			return *why = "ack record length not a multiple of 8", JSCAN_CORRUPT;
+		*err = jscan_acks(sc, seg, payload, h->len);
+		break;
+	default:
+		if (h->len % sizeof(struct jrec_attempt))
+			return *why = "attempt record length not a multiple of 24", JSCAN_CORRUPT;
+		jscan_attempts(sc, payload, h->len);
+	}
+	return *err ? JSCAN_CORRUPT : JSCAN_OK;
+}
+
+/* Parse the records of one segment. *good = bytes of whole, valid records. */
+static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg, const uint8_t *p,
+				    size_t size, size_t *good, const char **why, int *err)
+{
+	enum jscan_end end = JSCAN_OK;
 	size_t off = 0;
 	struct jrec_hdr h;
 
-	for (*good = 0; off < size; *good = off) {
+	for (*good = 0; off < size && end == JSCAN_OK; *good = off) {
 		if (size - off < sizeof(h))
 			return *why = "incomplete header", JSCAN_TORN;
 		memcpy(&h, p + off, sizeof(h));
-		if (h.magic != JREC_MAGIC || (h.type != JREC_ENTRY && h.type != JREC_ACK))
+		if (h.magic != JREC_MAGIC || h.type < JREC_ENTRY || h.type > JREC_ATTEMPT)
 			return *why = "bad record magic or type", JSCAN_CORRUPT;
 		if (size - off - sizeof(h) < h.len)
 			return *why = "incomplete record", JSCAN_TORN;
 		if (crc32c(p + off + 4, sizeof(h) - 4 + h.len) != h.crc)
 			return *why = "CRC32C mismatch", JSCAN_CORRUPT;
-		if (h.type == JREC_ENTRY) {
-			if (h.class >= QUEUE_CLASS_MAX || h.id < seg->base ||
-			    (sc->any && h.id <= sc->max_id))
-				return *why = "entry id or class out of range", JSCAN_CORRUPT;
-			*err = jscan_add(sc, &h, p + off + sizeof(h), seg->base);
-		} else {
-			if (h.len % 8)
-				return *why = "ack record length not a multiple of 8", JSCAN_CORRUPT;
-			*err = jscan_acks(sc, seg, p + off + sizeof(h), h.len);
-		}
-		if (*err)
-			return JSCAN_CORRUPT;
-		off += sizeof(h) + h.len;
+		end = jscan_record(sc, seg, &h, p + off + sizeof(h), why, err);
+		if (end == JSCAN_OK)
+			off += sizeof(h) + h.len;
 	}
-	return JSCAN_OK;
+	return end;
 }
 
 static int jscan_push_bad(struct jscan *sc, uint64_t base)
@@ -259,20 +294,21 @@ static void jscan_report(struct journal *j, const char *name, enum jscan_end end
 	if (end == JSCAN_TORN)
 		log_warn("journal: torn tail truncated (a crash mid-write; those appends never "
 			 "completed, so none was acknowledged)",
-			 "file=%s/%s offset=%zu dropped_bytes=%zu reason=\"%s\"", j->dir, name, good,
-			 size - good, why);
+			 "file=%s/%s offset=%zu dropped_bytes=%zu reason=\"%s\"", j->dir, name,
+			 good, size - good, why);
 	else
-		log_error("journal: CORRUPT SEGMENT: replay stops at the bad record; the segment is "
-			  "moved aside to <file>.corrupt for inspection and the entries before the "
-			  "error are re-journalled; records after it are NOT replayed",
-			  "file=%s/%s offset=%zu unread_bytes=%zu reason=\"%s\"", j->dir, name, good,
-			  size - good, why);
+		log_error(
+		    "journal: CORRUPT SEGMENT: replay stops at the bad record; the segment is "
+		    "moved aside to <file>.corrupt for inspection and the entries before the "
+		    "error are re-journalled; records after it are NOT replayed",
+		    "file=%s/%s offset=%zu unread_bytes=%zu reason=\"%s\"", j->dir, name, good,
+		    size - good, why);
 }
 
 /* Scan segment `base`; `last` = the newest one (the only place a torn tail is legal). */
 static int jscan_one(struct journal *j, struct jscan *sc, uint64_t base, bool last)
 {
-	struct jseg seg = { .base = base, .ack_min = UINT64_MAX, .fd = -1 };
+	struct jseg seg = {.base = base, .ack_min = UINT64_MAX, .fd = -1};
 	size_t qstart = sc->nqacks, size = 0, good = 0;
 	char name[JSEG_NAME_LEN];
 	const char *why = "";
@@ -338,7 +374,7 @@ out:
 static int jscan_rejournal(struct journal *j, struct jscan *sc)
 {
 	struct jseg *act = &j->segs[j->nsegs - 1];
-	struct jbuf b = { 0 };
+	struct jbuf b = {0};
 	int err = 0;
 
 	for (size_t i = 0; i < sc->n && !err; i++) {
@@ -379,8 +415,8 @@ static int jscan_quarantine(struct journal *j, struct jscan *sc)
 		jseg_name(from, sizeof(from), sc->bad[i], NULL);
 		jseg_name(to, sizeof(to), sc->bad[i], ".corrupt");
 		if (renameat(j->dirfd, from, j->dirfd, to) < 0) {
-			log_error("journal: cannot move corrupt segment aside", "file=%s/%s err=\"%s\"",
-				  j->dir, from, strerror(errno));
+			log_error("journal: cannot move corrupt segment aside",
+				  "file=%s/%s err=\"%s\"", j->dir, from, strerror(errno));
 			return -errno;
 		}
 		log_error("journal: corrupt segment moved aside", "file=%s/%s", j->dir, to);
@@ -429,7 +465,7 @@ static uint64_t jscan_next_id(const struct jscan *sc, const uint64_t *bases, siz
 
 int journal_recover(struct journal *j)
 {
-	struct jscan sc = { 0 };
+	struct jscan sc = {0};
 	uint64_t *bases = NULL;
 	size_t nb = 0;
 	int err;

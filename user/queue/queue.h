@@ -29,6 +29,12 @@
  * (or returns at once with timeout 0); queue_set_notify() registers a hook that the flusher
  * calls after new entries became durable, for loops that wait on an eventfd instead.
  *
+ * Memory: the backend keeps each entry (with its envelope) from append to ack; bound it with
+ * the backend's full limits (journal: max_bytes / max_entries).
+ * Retries: note_attempt(entry) records the entry's attempts and not_before_ns with the next
+ * commit (not synced on its own: at worst a restart brings back the previous count), so a
+ * restart does not reset retry budgets or run a delayed retry early.
+ *
  * Times are CLOCK_REALTIME nanoseconds (they survive restarts, so lag after a restart
  * includes the downtime).
  */
@@ -42,12 +48,12 @@
 
 /* What a producer hands to append(); the backend copies data. */
 struct queue_rec {
-	uint32_t class;	  /* enum sluice_class */
-	uint32_t tenant;  /* tenant slot */
-	uint64_t enq_ns;  /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
+	uint32_t class;	   /* enum sluice_class */
+	uint32_t tenant;   /* tenant slot */
+	uint64_t enq_ns;   /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
 	uint32_t attempts; /* deliveries so far (0 for a new event) */
-	uint32_t len;	  /* envelope bytes */
-	const void *data; /* the envelope */
+	uint32_t len;	   /* envelope bytes */
+	const void *data;  /* the envelope */
 };
 
 /* A durable entry owned by the consumer between next()/replay() and ack(). */
@@ -61,7 +67,7 @@ struct queue_entry {
 	uint32_t attempts; /* deliveries so far; the pool increments it on retry */
 	uint32_t len;
 	uint32_t pool;	  /* free for the router: index of the pool that runs it */
-	uint32_t _pad;
+	uint32_t step;	  /* free for the worker: index of the next step to run */
 	uint64_t backend; /* backend-private (journal: segment number) */
 	uint8_t data[];	  /* the envelope, len bytes */
 };
@@ -77,16 +83,17 @@ struct queue_stats {
 	uint64_t append_errors;		 /* appends completed with err < 0 (ENOSPC/EIO) */
 	uint64_t refused_full;		 /* append() refused: queue full */
 	uint64_t acks;
-	uint64_t fsyncs;		 /* fdatasync calls that covered at least one append */
-	uint64_t fsync_ns;		 /* total time spent in them */
-	uint64_t batch_last, batch_max;	 /* appends covered by the last / largest fsync */
-	uint64_t batch_hist[8];		 /* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
-	uint64_t write_bytes;		 /* bytes written to segments (records + acks) */
-	uint64_t segments;		 /* segment files currently on disk */
+	uint64_t fsyncs;		/* fdatasync calls that covered at least one append */
+	uint64_t fsync_ns;		/* total time spent in them */
+	uint64_t batch_last, batch_max; /* appends covered by the last / largest fsync */
+	uint64_t batch_hist[8];		/* fsyncs by batch size: 1, 2-3, 4-7, ... 128+ */
+	uint64_t write_bytes;		/* bytes written to segments (records + acks) */
+	uint64_t segments;		/* segment files currently on disk */
 	uint64_t segments_deleted;
-	uint64_t segments_corrupt;	 /* moved aside after a CRC error */
-	uint64_t replayed;		 /* entries handed out by replay() */
-	uint64_t torn_bytes;		 /* bytes truncated off torn tails at open */
+	uint64_t segments_corrupt; /* moved aside after a CRC error */
+	uint64_t replayed;	   /* entries handed out by replay() */
+	uint64_t torn_bytes;	   /* bytes truncated off torn tails at open */
+	uint64_t attempt_notes;	   /* note_attempt calls (retries remembered) */
 };
 
 typedef void queue_done_fn(void *arg, int err, uint64_t id);
@@ -106,7 +113,12 @@ struct queue_ops {
 	int (*stats)(struct queue *q, struct queue_stats *st);
 	void (*set_notify)(struct queue *q, queue_notify_fn *fn, void *arg);
 	void (*shutdown)(struct queue *q); /* wake next() waiters; appends refused after */
-	void (*free)(struct queue *q);	   /* flush acks, stop threads, close; q may be NULL */
+	/* remember e->attempts and e->not_before_ns for a restart (e stays with the caller);
+	 * NULL when a backend cannot (queue_note_attempt then returns 0) */
+	int (*note_attempt)(struct queue *q, const struct queue_entry *e);
+	/* write pending acks (synced), stop threads, close. Entries a consumer still holds
+	 * must not be acked afterwards (they are replayed by the next open). */
+	void (*free)(struct queue *q);
 };
 
 /* Every backend's handle starts with this. */
@@ -148,6 +160,11 @@ static inline void queue_set_notify(struct queue *q, queue_notify_fn *fn, void *
 static inline void queue_shutdown(struct queue *q)
 {
 	q->ops->shutdown(q);
+}
+
+static inline int queue_note_attempt(struct queue *q, const struct queue_entry *e)
+{
+	return q->ops->note_attempt ? q->ops->note_attempt(q, e) : 0;
 }
 
 static inline void queue_free(struct queue *q)

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+/* test_sluicectl_cli.c -- sluicectl's contract: generated help, argument errors, units
+ *
+ * Every bad argument must give exit 2 and one line that names the argument; missing pins
+ * must say "not attached (no pins under DIR)" and how to attach (exit 1); help for the
+ * whole tool and for one object comes from the command tables. With a program attached,
+ * the accepted spellings of rates (1000, 1000/s, 60000/min) and durations (500ms, 30s,
+ * 5m) must land in the maps as the same numbers.
+ */
+#include <unistd.h>
+
+#include "test_progs.h"
+#include "xdp_env.h"
+
+struct bad {
+	const char *args;
+	const char *names; /* the line must contain this */
+};
+
+static const struct bad bad_args[] = {
+	{ "tenant add acme --syn-rate 10x", "--syn-rate 10x" },
+	{ "tenant add acme --syn-rate 5/fortnight", "--syn-rate 5/fortnight" },
+	{ "tenant add acme --syn-burst 0", "--syn-burst 0" },
+	{ "tenant add acme --class urgent", "--class urgent" },
+	{ "tenant add acme --bogus 1", "--bogus" },
+	{ "tenant add 'a b'", "a b" },
+	{ "tenant frob", "frob" },
+	{ "tenant add", "NAME" },
+	{ "frobnicate", "frobnicate" },
+	{ "source add acme 10.0.0.300", "10.0.0.300" },
+	{ "prefix add acme 10.0.0.0/33", "10.0.0.0/33" },
+	{ "prefix add acme 2001:db8::/129", "2001:db8::/129" },
+	{ "deny add 10.0.0.1 --ttl 5parsecs", "--ttl 5parsecs" },
+	{ "deny add 10.0.0.1 --ttl 0s", "--ttl 0s" },
+	{ "shed set panic", "panic" },
+	{ "shed set emergency --permille low=1001", "low=1001" },
+	{ "shed set emergency --permille bulk=5", "bulk" },
+	{ "stats --watch never", "--watch never" },
+	{ "attach --iface nosuchif0", "nosuchif0" },
+	{ "attach --iface lo --mode turbo", "--mode turbo" },
+	{ "attach --iface lo --ports 8080,70000", "70000" },
+	{ "attach --iface lo --ports 53/sctp", "sctp" },
+};
+
+static void check_bad_args(const char *ctl, const char *pins)
+{
+	char out[4096], name[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_args) / sizeof(bad_args[0]); i++) {
+		int ret = netns_run(NULL, out, sizeof(out), "%s --pin-dir %s %s", ctl, pins,
+				    bad_args[i].args);
+
+		snprintf(name, sizeof(name), "exit 2: %s", bad_args[i].args);
+		ASSERT_EQ(ret, 2, name);
+		snprintf(name, sizeof(name), "names the argument: %s", bad_args[i].args);
+		ASSERT_HAS_STR(out, bad_args[i].names, name);
+		ASSERT_TRUE(strchr(out, '\n') == out + strlen(out) - 1, "one line");
+	}
+}
+
+static void check_help_and_pins(const char *ctl, const char *pins)
+{
+	static const char *const objects[] = { "attach", "detach", "status", "tenant", "source",
+					       "prefix", "deny",   "shed",   "dry-run", "stats" };
+	char out[16384];
+	size_t i;
+
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s help", ctl), 0, "help");
+	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++)
+		ASSERT_HAS_STR(out, objects[i], "help lists the object");
+	ASSERT_HAS_STR(out, "--syn-burst", "help lists options from the tables");
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s tenant help", ctl), 0, "tenant help");
+	ASSERT_HAS_STR(out, "sluicectl tenant show NAME", "object help");
+	ASSERT_TRUE(!strstr(out, "sluicectl deny"), "object help shows only that object");
+
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s --pin-dir %s tenant list", ctl, pins), 1,
+		  "missing pins: exit 1");
+	ASSERT_HAS_STR(out, "not attached (no pins under ", "missing pins message");
+	ASSERT_HAS_STR(out, "attach --iface", "says how to attach");
+}
+
+/* Rate and duration spellings give the same numbers in the maps. */
+static void check_units(struct xdp_env *e)
+{
+	static const char *const rates[] = { "1000", "1000/s", "60000/min" };
+	static const struct {
+		const char *ttl;
+		double s;
+	} ttls[] = { { "500ms", 0.5 }, { "30s", 30 }, { "5m", 300 } };
+	char cmd[128];
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "tenant add r%zu --syn-rate %s", i, rates[i]);
+		if (!xdp_ctl_ok(e, "%s", cmd))
+			return;
+		j = xdp_ctl_json(e, "tenant show r%zu", i);
+		ASSERT_EQ(json_integer_value(json_object_get(
+				  json_object_get(json_object_get(j, "limits"), "syn"), "interval_ns")),
+			  1000000, cmd);
+		json_decref(j);
+	}
+	for (i = 0; i < 3; i++) {
+		json_t *e0;
+		double left;
+
+		if (!xdp_ctl_ok(e, "deny add 10.9.%zu.1 --ttl %s", i, ttls[i].ttl))
+			return;
+		j = xdp_ctl_json(e, "deny list");
+		e0 = NULL;
+		for (size_t k = 0; k < json_array_size(j); k++) {
+			char want[32];
+
+			snprintf(want, sizeof(want), "10.9.%zu.1", i);
+			if (!strcmp(json_string_value(json_object_get(json_array_get(j, k),
+								      "address")),
+				    want))
+				e0 = json_array_get(j, k);
+		}
+		left = json_integer_value(json_object_get(e0, "left_ns")) / 1e9;
+		ASSERT_GT(left, ttls[i].s - 0.3, ttls[i].ttl);
+		ASSERT_LE(left, ttls[i].s, ttls[i].ttl);
+		json_decref(j);
+	}
+}
+
+void test_sluicectl_cli(void)
+{
+	char ctl[512], pins[128];
+	struct xdp_env e;
+
+	snprintf(ctl, sizeof(ctl), "%s/sluicectl", test__outdir());
+	snprintf(pins, sizeof(pins), "/sys/fs/bpf/sluice-test-%d-none", (int)getpid());
+	if (!ASSERT_OK(access(ctl, X_OK), "sluicectl built"))
+		return;
+	if (test__start_subtest("bad_args"))
+		check_bad_args(ctl, pins);
+	if (test__start_subtest("help_and_pins"))
+		check_help_and_pins(ctl, pins);
+	if (test__start_subtest("units")) {
+		if (xdp_env_setup(&e, "units", "8080"))
+			return;
+		check_units(&e);
+		xdp_env_teardown(&e);
+	}
+}

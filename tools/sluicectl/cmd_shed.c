@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/* cmd_shed.c -- sluicectl shed set|show and dry-run on|off|show: the global config knobs
+ *
+ * The shed level has an owner (config.shed_mode): `shed set normal|thin|emergency` makes
+ * it manual, so sluiced's overload controller leaves it alone; `shed set auto` hands it
+ * back. At EMERGENCY the XDP program drops permille[class]/1000 of each class's SYNs
+ * (sampled per packet), and creates no per-source state for unknown sources. Both are
+ * read by the program on every packet. Dry run (SLUICE_CFG_DRY_RUN) keeps counting
+ * verdicts but passes every packet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static json_t *shed_json(const struct sluice_config *cfg)
+{
+	json_t *pm = json_object();
+	__u32 k;
+
+	for (k = 0; k < SLUICE_CLASS_MAX; k++)
+		json_object_set_new(pm, ctl_class_name(k), json_integer(cfg->permille[k]));
+	return json_pack("{s:s, s:s, s:o}", "level", ctl_shed_name(cfg->shed_level), "mode",
+			 cfg->shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto", "permille", pm);
+}
+
+static void print_shed(const struct sluice_config *cfg)
+{
+	__u32 k;
+
+	printf("shed level %s (%s)\nSYNs dropped at emergency:", ctl_shed_name(cfg->shed_level),
+	       cfg->shed_mode == SLUICE_SHED_MANUAL ? "set by an operator" :
+						      "owned by sluiced's overload controller");
+	for (k = 0; k < SLUICE_CLASS_MAX; k++)
+		printf(" %s %u.%u%%", ctl_class_name(k), cfg->permille[k] / 10,
+		       cfg->permille[k] % 10);
+	printf("\n");
+}
+
+/* --permille CLASS=N (N in 0..1000) into pm[class]; classes not given stay -1. */
+static void parse_permille(const struct ctl_args *a, int pm[SLUICE_CLASS_MAX])
+{
+	int i, n = ctl_opt_count(a, "permille");
+
+	for (i = 0; i < n; i++) {
+		const char *s = ctl_opt_nth(a, "permille", i), *eq = strchr(s, '=');
+		char cls[16], what[64];
+		__u32 k;
+
+		if (!eq || eq == s || (size_t)(eq - s) >= sizeof(cls))
+			ctl_bad_arg("--permille %s: expected CLASS=N, e.g. low=500 (CLASS critical, "
+				    "normal or low; N 0-1000)",
+				    s);
+		memcpy(cls, s, eq - s);
+		cls[eq - s] = 0;
+		snprintf(what, sizeof(what), "--permille %s: class", s);
+		k = ctl_parse_class(what, cls);
+		snprintf(what, sizeof(what), "--permille %s: share", s);
+		pm[k] = (int)ctl_parse_uint(what, eq + 1, 0, 1000);
+	}
+}
+
+static int run_shed_set(struct ctl *c, const struct ctl_args *a)
+{
+	const char *level = a->pos[0];
+	int pm[SLUICE_CLASS_MAX] = { -1, -1, -1 }, ret;
+	struct sluice_config cfg;
+	__u32 l, k;
+
+	for (l = 0; l <= SLUICE_SHED_EMERGENCY; l++)
+		if (!strcmp(level, ctl_shed_name(l)))
+			break;
+	if (l > SLUICE_SHED_EMERGENCY && strcmp(level, "auto"))
+		ctl_bad_arg("shed set %s: expected normal, thin, emergency or auto", level);
+	parse_permille(a, pm);
+	ret = ctl_config_read(c, &cfg);
+	if (ret)
+		return ctl_fail("shed set: read config: %s", strerror(-ret));
+	for (k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (pm[k] >= 0)
+			cfg.permille[k] = (__u32)pm[k];
+	if (l <= SLUICE_SHED_EMERGENCY) {
+		cfg.shed_level = l;
+		cfg.shed_mode = SLUICE_SHED_MANUAL;
+	} else {
+		cfg.shed_mode = SLUICE_SHED_AUTO;
+	}
+	ret = ctl_config_write(c, &cfg);
+	if (ret)
+		return ctl_fail("shed set: write config: %s", strerror(-ret));
+	if (c->json)
+		ctl_json_print(shed_json(&cfg));
+	else
+		print_shed(&cfg);
+	return 0;
+}
+
+static int run_shed_show(struct ctl *c, const struct ctl_args *a)
+{
+	struct sluice_config cfg;
+	int ret = ctl_config_read(c, &cfg);
+
+	if (ret)
+		return ctl_fail("shed show: read config: %s", strerror(-ret));
+	if (c->json)
+		ctl_json_print(shed_json(&cfg));
+	else
+		print_shed(&cfg);
+	return 0;
+}
+
+/* dry-run on|off|show; verb NULL means show. */
+static int dry_run(struct ctl *c, int on)
+{
+	struct sluice_config cfg;
+	int ret = ctl_config_read(c, &cfg);
+
+	if (ret)
+		return ctl_fail("dry-run: read config: %s", strerror(-ret));
+	if (on >= 0) {
+		cfg.flags = on ? cfg.flags | SLUICE_CFG_DRY_RUN : cfg.flags & ~SLUICE_CFG_DRY_RUN;
+		ret = ctl_config_write(c, &cfg);
+		if (ret)
+			return ctl_fail("dry-run: write config: %s", strerror(-ret));
+	}
+	on = (cfg.flags & SLUICE_CFG_DRY_RUN) != 0;
+	if (c->json)
+		ctl_json_print(json_pack("{s:b}", "dry_run", on));
+	else
+		printf("dry run %s\n", on ? "on: verdicts are counted, nothing is dropped" :
+					    "off: drop verdicts drop");
+	return 0;
+}
+
+static int run_dry_on(struct ctl *c, const struct ctl_args *a)
+{
+	return dry_run(c, 1);
+}
+
+static int run_dry_off(struct ctl *c, const struct ctl_args *a)
+{
+	return dry_run(c, 0);
+}
+
+static int run_dry_show(struct ctl *c, const struct ctl_args *a)
+{
+	return dry_run(c, -1);
+}
+
+static const struct ctl_opt shed_opts[] = {
+	{ "permille", "CLASS=N", CTL_OPT_REPEAT,
+	  "share of CLASS's SYNs dropped at emergency, 0-1000 (e.g. low=500 critical=0)" },
+	{ NULL },
+};
+
+const struct ctl_cmd ctl_shed_cmds[] = {
+	{ "shed", "set", "normal|thin|emergency|auto", 1, 1, shed_opts,
+	  "set the shed level by hand, or give it back to sluiced (auto)", run_shed_set },
+	{ "shed", "show", NULL, 0, 0, NULL, "shed level, who owns it, per-class drop shares",
+	  run_shed_show },
+	{ "dry-run", "on", NULL, 0, 0, NULL, "count verdicts but drop nothing", run_dry_on },
+	{ "dry-run", "off", NULL, 0, 0, NULL, "drop again", run_dry_off },
+	{ "dry-run", "show", NULL, 0, 0, NULL, "whether dry run is on", run_dry_show },
+	{ NULL },
+};

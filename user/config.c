@@ -36,7 +36,7 @@ static const struct opt opts[] = {
 	  S(config), 0, 0, "" },
 	{ "listen", "ADDR:PORT", "HTTP listen address", OPT_STR, S(listen), 0, 0, "0.0.0.0:8080" },
 	{ "threads", "N", "ingress threads, 0 = one per CPU", OPT_INT, S(threads), 0, 256, "0" },
-	{ "tenants", "FILE", "tenants file (see README: keys, class, limits, sources)", OPT_STR,
+	{ "tenants", "FILE", "tenants file (format below)", OPT_STR,
 	  S(tenants), 0, 0, "" },
 	{ "iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)",
 	  OPT_STR, S(iface), 0, 0, "" },
@@ -162,6 +162,16 @@ void config_usage(FILE *out)
 		     "refused, the old one stays);\nSIGTERM/SIGINT drain within "
 		     "--drain-timeout-ms and exit 0.\n",
 		"--help", "this text");
+	fprintf(out, "\nTenants file (INI, one section per tenant, key and source may repeat):\n"
+		     "  [acme]\n"
+		     "  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
+		     "  class = critical                    ; critical | normal | low (default normal)\n"
+		     "  req_rate = 1000                     ; requests/s (absent or 0: unlimited)\n"
+		     "  req_burst = 10000                   ; credits banked when idle (default: 1 s)\n"
+		     "  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
+		     "  crit_burst = 100\n"
+		     "  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
+		     "  source = 203.0.113.7                ; address or prefix (v4/v6)\n");
 }
 
 struct file_ctx {

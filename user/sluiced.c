@@ -56,6 +56,7 @@ struct daemon {
 	int nthreads;
 	char xdp_state[1100];
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
+	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
 	struct queue *q;
 	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 	struct engine *engine;	/* worker + overload controller */
@@ -152,6 +153,37 @@ static uint64_t journal_depth(void *q)
 	return queue_stats(((struct daemon *)q)->q, &st) ? 0 : st.entries;
 }
 
+/* Collect hook: the journal's own counters (group commit: durable / fsyncs = batch size). */
+static void collect_queue(struct metrics *m, void *arg)
+{
+	struct daemon *d = arg;
+	struct queue_stats st;
+
+	if (queue_stats(d->q, &st))
+		return;
+	metric_set(metrics_series(d->f_q_appends, NULL), (double)st.appends);
+	metric_set(metrics_series(d->f_q_durable, NULL), (double)st.durable);
+	metric_set(metrics_series(d->f_q_fsyncs, NULL), (double)st.fsyncs);
+	metric_set(metrics_series(d->f_q_fsync_sec, NULL), (double)st.fsync_ns / 1e9);
+	metric_set(metrics_series(d->f_q_full, NULL), (double)st.refused_full);
+}
+
+static void queue_metrics(struct daemon *d)
+{
+	d->f_q_appends = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_appends_total",
+					"Events handed to the journal.", NULL, NULL, 0);
+	d->f_q_durable = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_durable_total",
+					"Appends the journal confirmed durable.", NULL, NULL, 0);
+	d->f_q_fsyncs = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
+				       "fdatasync calls covering at least one append (group commits).",
+				       NULL, NULL, 0);
+	d->f_q_fsync_sec = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsync_seconds_total",
+					  "Time spent in those fdatasync calls.", NULL, NULL, 0);
+	d->f_q_full = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_refused_full_total",
+				     "Appends refused because the queue was full.", NULL, NULL, 0);
+	metrics_on_collect(d->m, collect_queue, d);
+}
+
 static int open_journal(struct daemon *d)
 {
 	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
@@ -174,6 +206,7 @@ static int open_journal(struct daemon *d)
 	d->router.queue = (struct ingress_queue){ .q = d, .append = journal_append,
 						  .writable = journal_writable,
 						  .depth = journal_depth };
+	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
 	return 0;
 }

@@ -282,6 +282,7 @@ bool http_closed(struct http_client *c, int timeout_ms)
 	int r;
 
 	do {
+		c->len = 0; /* whatever still arrives is discarded: only the end matters */
 		r = fill(c, end);
 		if (r == 0 || (r < 0 && r != -ETIMEDOUT))
 			return true;

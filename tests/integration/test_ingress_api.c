@@ -223,6 +223,24 @@ static void subtest_queue_refusals(void)
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+static void subtest_readyz_db(void)
+{
+	/* nothing listens on port 1: the database check fails, /readyz says so with 503 */
+	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--pg",
+			       "host=127.0.0.1 port=1 connect_timeout=1", NULL };
+	struct sluiced_proc p;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
+		  503, "not ready");
+	ASSERT_HAS_STR(resp, "\"database\":{\"ok\":false,\"state\":\"unreachable\"}", "db check");
+	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue still fine");
+	/* degrade, don't fail: events are still accepted while the queue has room */
+	ASSERT_EQ(post(p.port, "test", EVENT("db-down")), 202, "accepting without the database");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_ingress_api(void)
 {
 	if (test__start_subtest("accepted"))
@@ -235,4 +253,6 @@ void test_ingress_api(void)
 		subtest_dry_run();
 	if (test__start_subtest("queue_refusals"))
 		subtest_queue_refusals();
+	if (test__start_subtest("readyz_db"))
+		subtest_readyz_db();
 }

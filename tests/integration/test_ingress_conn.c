@@ -143,6 +143,37 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+static void subtest_send_timeout(void)
+{
+	const char *args[] = { "--threads", "1", "--send-timeout-ms", "300", NULL };
+	static struct http_client c, d;
+	static char flood[64 * 1024];
+	struct sluiced_proc p;
+	size_t n = 0;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	/* ~1,800 pipelined /metrics requests, never read: megabytes of answers fill the
+	 * socket buffers, the daemon's send stalls and must give up after 300 ms */
+	while (n + 34 < sizeof(flood)) {
+		memcpy(flood + n, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		n += 34;
+	}
+	ASSERT_OK(http_send(&c, flood, n), "flood");
+	usleep(1500000);
+	ASSERT_TRUE(http_closed(&c, 5000), "stalled reader closed by the send deadline");
+	/* the daemon is fine */
+	ASSERT_OK(http_open(&d, p.port), "connect again");
+	http_send(&d, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&d, resp, sizeof(resp), 3000), 0, "still serving");
+out:
+	http_close(&c);
+	http_close(&d);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 static long rss_kb(pid_t pid)
 {
 	char path[64], line[256];
@@ -210,6 +241,8 @@ void test_ingress_conn(void)
 		subtest_expect_continue();
 	if (test__start_subtest("timeouts"))
 		subtest_timeouts();
+	if (test__start_subtest("send_timeout"))
+		subtest_send_timeout();
 	if (test__start_subtest("max_conns"))
 		subtest_max_conns();
 	if (test__start_subtest("idle_10k"))

@@ -19,6 +19,7 @@
 #include "http/conn.h"
 
 #define STASH_SLACK (64 * 1024) /* pipelined bytes kept beyond one maximal request */
+#define OUT_HIGH (256 * 1024)	 /* answers queued for a client that does not read: stop there */
 
 static __thread struct http_request scratch; /* 4 KiB: one per thread, not per connection */
 
@@ -162,8 +163,8 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 	while (!c->abort) {
 		switch (c->phase) {
 		case CONN_HEAD:
-			if (off == len)
-				return off;
+			if (off == len || c->out.len + c->sending.len > OUT_HIGH)
+				return off; /* backpressure: resumed by conn_on_sent() */
 			if (!c->rq.start_ns)
 				c->rq.start_ns = admission_now();
 			r = http_parse(&c->parser, buf + off, len - off, &scratch);
@@ -252,6 +253,12 @@ void conn_on_durable(struct conn *c, int err, uint64_t id)
 	router_on_durable(c->router, c, err, id);
 	if (c->phase == CONN_HEAD && c->in_len)
 		run_stash(c); /* pipelined requests that waited behind this one */
+}
+
+void conn_on_sent(struct conn *c)
+{
+	if (c->phase == CONN_HEAD && c->in_len && !c->abort && c->out.len < OUT_HIGH)
+		run_stash(c); /* pipelined requests held back while answers piled up */
 }
 
 void conn_on_timeout(struct conn *c)

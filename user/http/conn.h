@@ -34,6 +34,7 @@ enum conn_timer {
 	CONN_T_IDLE,	/* keep-alive, nothing received */
 	CONN_T_REQUEST,	/* part of a request received */
 	CONN_T_LINGER,	/* answered and half-closed, discarding input */
+	CONN_T_SEND,	/* a send in flight (the loop's own deadline, see loop.c) */
 	CONN_T_MAX,
 };
 
@@ -86,6 +87,8 @@ void conn_fini(struct conn *c);
 void conn_on_data(struct conn *c, const char *data, size_t len);
 /* The queue's verdict for the event this connection waits on. */
 void conn_on_durable(struct conn *c, int err, uint64_t id);
+/* A send completed: continue with pipelined requests held back by output backpressure. */
+void conn_on_sent(struct conn *c);
 /* A deadline of the current timer passed: 408 for a partial request, close when idle. */
 void conn_on_timeout(struct conn *c);
 /* Start draining: idle connections close, a request in progress is answered and closed. */

@@ -18,7 +18,7 @@ VMLINUX		:= vmlinux/$(ARCH)/vmlinux.h
 INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser -I/usr/include/postgresql
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INCLUDES) \
-		   -D_GNU_SOURCE -MMD -MP
+		   -D_GNU_SOURCE -MMD -MP $(EXTRA_CFLAGS)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
 LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \
@@ -87,8 +87,8 @@ all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
 test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, M failed, K skipped"
 	$(Q)tests/run
 
-bench: all $(BENCH_BINS) ## run the benchmarks (not tests) and print ratios to their anchors
-	$(Q)tools/bench/run
+bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ratios to their anchors
+	$(Q)BENCH_BINS="$(BENCH_BINS)" tools/bench/run $(BENCH)
 
 check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 	$(Q)tools/check

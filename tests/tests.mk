@@ -10,10 +10,11 @@ TEST_BINS	+= $(OUTPUT)/test_progs
 $(TEST_OBJS): CFLAGS += -Itests/lib -I$(OUTPUT)/tests -Wno-sign-compare
 
 # The table of tests: every `void test_<name>(void)` definition, one DEFINE_TEST each.
-$(OUTPUT)/tests/tests.h: $(TEST_SRCS) | $(OUTPUT)/tests
-	$(call msg,GEN,$@)
+# Regenerated on every build (a deleted test must drop out), replaced only when it changed.
+$(OUTPUT)/tests/tests.h: FORCE | $(OUTPUT)/tests
 	$(Q)grep -h -o '^void test_[A-Za-z0-9_]*(void)' $(TEST_SRCS) /dev/null | \
-		sed 's/^void test_\(.*\)(void)/DEFINE_TEST(\1)/' > $@.tmp && mv $@.tmp $@
+		sed 's/^void test_\(.*\)(void)/DEFINE_TEST(\1)/' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; echo "  GEN      $@"; fi
 
 $(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -247,6 +248,11 @@ struct sluice_bpf *sluice_bpf_load(const char *pin_dir, char *err, size_t errlen
 		goto fail;
 	}
 	b->skel->rodata->sluice_abi_version = SLUICE_ABI_VERSION;
+	/* seeds the first-level source cache's index hash (bpf/src_cache.bpf.h); without
+	 * entropy the cache still works, its slots are only predictable */
+	if (getrandom((void *)&b->skel->rodata->src_cache_seed,
+		      sizeof(b->skel->rodata->src_cache_seed), GRND_NONBLOCK) < 0)
+		log_info("bpf: no entropy for the source cache seed", "err=\"%s\"", strerror(errno));
 	for (i = 0; i < SLUICE_M_COUNT; i++) {
 		b->maps[i] = bpf_object__find_map_by_name(b->skel->obj, sluice_map_names[i]);
 		if (!b->maps[i]) {

@@ -37,10 +37,14 @@ static inline __u64 gcra_tolerance(__u64 interval_ns, __u64 burst)
 	if (!((interval_ns | burst) >> 32))
 		return interval_ns * burst;
 	if (interval_ns) {
-		__u64 limit = GCRA_U64_MAX / interval_ns;
+		__u64 iv = interval_ns, limit;
 
-		/* keep clang from fusing this into a 128-bit multiply-overflow check, which
-		 * the BPF backend cannot lower (__multi3) */
+		/* the first barrier keeps the division inside this rare branch (it cannot trap,
+		 * so clang would hoist it onto every packet's path); the second keeps clang from
+		 * fusing it into a 128-bit multiply-overflow check, which the BPF backend cannot
+		 * lower (__multi3) */
+		__asm__ volatile("" : "+r"(iv));
+		limit = GCRA_U64_MAX / iv;
 		__asm__ volatile("" : "+r"(limit));
 		if (burst > limit)
 			return GCRA_U64_MAX;

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/* test_ingress_conn.c -- the real sluiced: keep-alive, pipelining, byte-by-byte clients,
+ * Expect: 100-continue, 408 and idle timeouts, --max-conns, 10,000 idle connections */
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "ingress_harness.h"
+#include "test_progs.h"
+
+#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
+#define EVENT "{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
+
+static char resp[1 << 16];
+
+static void subtest_keepalive_pipelining(void)
+{
+	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	static struct http_client c;
+	struct sluiced_proc p;
+	char req[4096], ev[1024];
+	size_t n;
+	int st[3];
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	/* three requests in one write: an event (async, durable), a GET, another event */
+	n = (size_t)http_event_request(ev, sizeof(ev), "test", EVENT);
+	snprintf(req, sizeof(req), "%sGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n%s", ev, ev);
+	ASSERT_OK(http_send(&c, req, strlen(req)), "send pipelined");
+	for (int i = 0; i < 3; i++) {
+		st[i] = http_read(&c, resp, sizeof(resp), 3000) > 0 ? http_status(resp) : -1;
+		if (i == 2)
+			ASSERT_HAS_STR(resp, "\"id\":\"0000000000000002\"", "second event id");
+	}
+	ASSERT_EQ(st[0], 202, "1st in order");
+	ASSERT_EQ(st[1], 200, "2nd in order");
+	ASSERT_EQ(st[2], 202, "3rd in order");
+	/* the same connection, one byte per write */
+	for (size_t i = 0; i < n; i++)
+		if (!ASSERT_OK(http_send(&c, ev + i, 1), "byte"))
+			goto out;
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "byte-by-byte answer");
+	ASSERT_EQ(http_status(resp), 202, "byte-by-byte 202");
+	/* Connection: close is honoured */
+	snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "close answer");
+	ASSERT_HAS_STR(resp, "Connection: close", "close echoed");
+	ASSERT_TRUE(http_closed(&c, 2000), "server closed");
+out:
+	http_close(&c);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_expect_continue(void)
+{
+	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	static struct http_client c;
+	struct sluiced_proc p;
+	char head[512];
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	snprintf(head, sizeof(head),
+		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: test\r\nExpect: 100-continue\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+		 strlen(EVENT));
+	http_send(&c, head, strlen(head));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "interim");
+	ASSERT_EQ(http_status(resp), 100, "100 Continue before the body");
+	http_send(&c, EVENT, strlen(EVENT));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "final");
+	ASSERT_EQ(http_status(resp), 202, "202 after the body");
+	/* a refused key gets its 401 instead of 100, before any body is sent */
+	snprintf(head, sizeof(head),
+		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: nope\r\nExpect: 100-continue\r\n"
+		 "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
+	http_send(&c, head, strlen(head));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "refusal");
+	ASSERT_EQ(http_status(resp), 401, "401 instead of 100");
+out:
+	http_close(&c);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_timeouts(void)
+{
+	const char *args[] = { "--threads", "1", "--header-timeout-ms", "300",
+			       "--idle-timeout-ms", "400", NULL };
+	static struct http_client a, b;
+	struct sluiced_proc p;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&a, p.port), "a") || !ASSERT_OK(http_open(&b, p.port), "b"))
+		goto out;
+	http_send(&a, "GET /healthz HTTP/1.1\r\nHo", 25); /* slowloris */
+	ASSERT_GT(http_read(&a, resp, sizeof(resp), 3000), 0, "408 answer");
+	ASSERT_EQ(http_status(resp), 408, "header timeout -> 408");
+	ASSERT_HAS_STR(resp, "Connection: close", "408 closes");
+	ASSERT_TRUE(http_closed(&a, 3000), "closed after 408");
+	/* idle keep-alive connection: closed quietly */
+	ASSERT_TRUE(http_closed(&b, 3000), "idle closed");
+	ASSERT_EQ(b.len, 0, "no answer to an idle connection");
+out:
+	http_close(&a);
+	http_close(&b);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_max_conns(void)
+{
+	const char *args[] = { "--threads", "2", "--max-conns", "5", NULL };
+	static struct http_client c[6];
+	struct sluiced_proc p;
+	int i;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	for (i = 0; i < 5; i++)
+		if (!ASSERT_OK(http_open(&c[i], p.port), "within limit"))
+			goto out;
+	/* make sure all five are accepted (answered) before the sixth arrives */
+	for (i = 0; i < 5; i++) {
+		http_send(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		ASSERT_GT(http_read(&c[i], resp, sizeof(resp), 3000), 0, "served");
+	}
+	ASSERT_OK(http_open(&c[5], p.port), "tcp connect (kernel backlog)");
+	ASSERT_TRUE(http_closed(&c[5], 3000), "sixth refused at accept");
+	http_send(&c[0], "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&c[0], resp, sizeof(resp), 3000), 0, "metrics");
+	ASSERT_HAS_STR(resp, "sluice_http_connections_refused_total{reason=\"max_conns\"} 1",
+		       "refusal counted");
+	ASSERT_HAS_STR(resp, "sluice_http_connections 5", "open gauge");
+out:
+	for (i = 0; i < 6; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void subtest_idle_10k(void)
+{
+	const char *args[] = { "--threads", "2", NULL };
+	struct rlimit rl;
+	struct sluiced_proc p;
+	struct http_client *c = calloc(10000, sizeof(*c));
+	int opened = 0;
+	char want[64];
+
+	/* each side (this process, the daemon) needs 10,000 descriptors and a few more */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_max < 10100 || setrlimit(RLIMIT_NOFILE, &rl)) {
+		test__skip("RLIMIT_NOFILE hard limit %llu is below 10100",
+			   (unsigned long long)rl.rlim_max);
+		free(c);
+		return;
+	}
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		goto out_free;
+	for (; opened < 10000; opened++)
+		if (!ASSERT_OK(http_open(&c[opened], p.port), "connect"))
+			break;
+	/* wait for the daemon to have accepted them all, then check they are all held */
+	snprintf(want, sizeof(want), "sluice_http_connections %d\n", opened + 1);
+	for (int tries = 0; tries < 100; tries++) {
+		http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+		if (strstr(resp, want))
+			break;
+		usleep(50000);
+	}
+	ASSERT_HAS_STR(resp, want, "10,000 idle connections open");
+	/* and they still work */
+	http_send(&c[opened - 1], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&c[opened - 1], resp, sizeof(resp), 3000), 0, "last one served");
+	printf("sluiced RSS with %d idle connections: %ld KiB\n", opened, rss_kb(p.pid));
+	for (int i = 0; i < opened; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 10000), 0, "exit 0");
+out_free:
+	free(c);
+}
+
+void test_ingress_conn(void)
+{
+	if (test__start_subtest("keepalive_pipelining"))
+		subtest_keepalive_pipelining();
+	if (test__start_subtest("expect_continue"))
+		subtest_expect_continue();
+	if (test__start_subtest("timeouts"))
+		subtest_timeouts();
+	if (test__start_subtest("max_conns"))
+		subtest_max_conns();
+	if (test__start_subtest("idle_10k"))
+		subtest_idle_10k();
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+/* test_ingress_xdp.c -- sluiced with --iface: XDP attached on a veth in a namespace, the
+ * tenants in the BPF maps, request credits charged in the map XDP shares, XDP counters in
+ * /metrics */
+#include <bpf/bpf.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bpf_loader.h"
+#include "ingress_harness.h"
+#include "netns.h"
+#include "test_progs.h"
+
+static char resp[1 << 16];
+
+static int request(const struct netns_pair *np, int port, const char *req)
+{
+	static struct http_client c;
+	int saved = netns_enter(np->ns_a), st = -1;
+
+	if (saved < 0)
+		return -1;
+	if (!http_open_ip(&c, np->ip4_b, port)) {
+		if (!http_send(&c, req, strlen(req)) && http_read(&c, resp, sizeof(resp), 3000) > 0)
+			st = http_status(resp);
+		http_close(&c);
+	}
+	netns_leave(saved);
+	return st;
+}
+
+void test_ingress_xdp(void)
+{
+	struct netns_pair np = { 0 };
+	struct sluiced_proc p = { 0 };
+	struct sluice_tenant_state st;
+	char pin[128], tenants[512], req[1024], path[256];
+	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--iface", NULL,
+			       "--pin-dir", pin, NULL };
+	__u32 slot = SLUICE_SLOT_FIRST;
+	int fd;
+
+	if (!test__require_root())
+		return;
+	if (!ASSERT_OK(netns_pair_create(&np), "netns"))
+		return;
+	snprintf(pin, sizeof(pin), "/sys/fs/bpf/sluice-test-%d-ingress", getpid());
+	args[5] = np.if_b;
+	snprintf(tenants, sizeof(tenants),
+		 "[acme]\nkey = %s\nsource = %s\nreq_rate = 100\nreq_burst = 100\n",
+		 HARNESS_KEY_A_HEX, np.ip4_a);
+	if (!ASSERT_OK(sluiced_start_ns(&p, np.ns_b, "0.0.0.0:0", tenants, args), "start"))
+		goto out;
+	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"bpf: attached\"", 100), "attach logged");
+	ASSERT_EQ(request(&np, p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "ready");
+	ASSERT_HAS_STR(resp, "\"xdp\":{\"ok\":true,\"state\":\"attached to", "xdp attached");
+	http_event_request(req, sizeof(req), "test",
+			   "{\"type\":\"t\",\"idempotency_key\":\"x1\",\"payload\":{}}");
+	ASSERT_EQ(request(&np, p.port, req), 202, "event through XDP");
+	/* the daemon charged the REQ credit in the pinned map XDP and sluicectl see */
+	snprintf(path, sizeof(path), "%s/%s", pin, SLUICE_MAP_TENANT_STATE);
+	fd = bpf_obj_get(path);
+	if (ASSERT_GE(fd, 0, "pinned tenant state")) {
+		ASSERT_OK(bpf_map_lookup_elem(fd, &slot, &st), "lookup");
+		ASSERT_GT(st.tat[SLUICE_LIMIT_REQ], 0, "REQ tat charged in the shared map");
+		close(fd);
+	}
+	ASSERT_EQ(request(&np, p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "metrics");
+	ASSERT_HAS_STR(resp, "sluice_xdp_packets_total{tenant=\"acme\",verdict=\"pass\"}",
+		       "XDP counters by tenant");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+out:
+	if (p.pid)
+		sluiced_stop(&p, 2000);
+	netns_pair_destroy(&np);
+	sluice_bpf_unpin(pin);
+}

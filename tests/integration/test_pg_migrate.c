@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/* test_pg_migrate.c -- schema migrations: applied once, idempotent, newer schemas refused */
+#include <libpq-fe.h>
+
+#include "pg/migrate.h"
+#include "pgharness.h"
+#include "test_progs.h"
+
+static void subtest_fresh_and_again(const struct pgh_server *s)
+{
+	char err[512] = "";
+	int ret;
+
+	ret = pg_migrate_conninfo(s->conninfo, err, sizeof(err));
+	if (!ASSERT_EQ(ret, pg_migrate_latest(), "first run applies all")) {
+		printf("%s\n", err);
+		return;
+	}
+	ASSERT_GT(pg_migrate_latest(), 0, "embedded migrations");
+	ASSERT_EQ(pgh_query_ll(s, "SELECT max(version) FROM sluice_schema_version"),
+		  pg_migrate_latest(), "version recorded");
+	/* the tables exist and partitions for today are in place */
+	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM pg_class WHERE relname IN "
+				  "('events','event_keys','step_results','dead_letters')"),
+		  4, "tables");
+	ASSERT_GE(pgh_query_ll(s, "SELECT count(*) FROM pg_inherits i JOIN pg_class p "
+				  "ON p.oid = i.inhparent WHERE p.relname = 'events'"),
+		  15, "daily partitions");
+	/* a second run (a sluiced restart) applies nothing and changes nothing */
+	ret = pg_migrate_conninfo(s->conninfo, err, sizeof(err));
+	if (!ASSERT_EQ(ret, 0, "second run applies nothing"))
+		printf("%s\n", err);
+	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM sluice_schema_version"),
+		  pg_migrate_latest(), "one row per version");
+}
+
+static void subtest_two_sessions(const struct pgh_server *s)
+{
+	PGconn *a = PQconnectdb(s->conninfo), *b = PQconnectdb(s->conninfo);
+	char err[512] = "";
+
+	/* a second session on an up-to-date database: nothing to do, version readable */
+	if (!ASSERT_EQ(PQstatus(a), CONNECTION_OK, "connect a") ||
+	    !ASSERT_EQ(PQstatus(b), CONNECTION_OK, "connect b"))
+		goto out;
+	ASSERT_EQ(pg_migrate(a, err, sizeof(err)), 0, "session a");
+	ASSERT_EQ(pg_migrate(b, err, sizeof(err)), 0, "session b");
+	ASSERT_EQ(pg_migrate_current(b, err, sizeof(err)), pg_migrate_latest(), "current");
+out:
+	PQfinish(a);
+	PQfinish(b);
+}
+
+static void subtest_newer_schema_refused(const struct pgh_server *s)
+{
+	char err[512] = "";
+	int ret, newer = pg_migrate_latest() + 1;
+
+	if (!ASSERT_OK(pgh_psql(s, NULL, 0, "INSERT INTO sluice_schema_version VALUES (%d, 'x')",
+				newer), "record a newer version"))
+		return;
+	ret = pg_migrate_conninfo(s->conninfo, err, sizeof(err));
+	ASSERT_EQ(ret, -EPROTO, "refused");
+	ASSERT_HAS_STR(err, "newer than this build knows", "message names the cause");
+	ASSERT_EQ(pgh_query_ll(s, "SELECT max(version) FROM sluice_schema_version"), newer,
+		  "nothing rolled back or added");
+	/* the error is reported as such, not as a connection problem */
+	ret = pg_migrate_conninfo("host=127.0.0.1 port=1 dbname=sluice connect_timeout=2", err,
+				  sizeof(err));
+	ASSERT_EQ(ret, -ECONNREFUSED, "unreachable database");
+	ASSERT_HAS_STR(err, "connecting for migrations", "connection message");
+}
+
+static void subtest_failed_migration_rolls_back(const struct pgh_server *s)
+{
+	char err[512] = "";
+	int ret;
+
+	/* a fresh database where a table the migration creates already exists */
+	char ci[512];
+	PGconn *c;
+
+	if (!ASSERT_OK(pgh_psql(s, NULL, 0, "CREATE DATABASE broken"), "createdb"))
+		return;
+	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d dbname=broken user=postgres", s->port);
+	c = PQconnectdb(ci);
+	PQclear(PQexec(c, "CREATE TABLE events (x int)"));
+	ret = pg_migrate(c, err, sizeof(err));
+	ASSERT_EQ(ret, -EIO, "server error");
+	ASSERT_HAS_STR(err, "001_init", "names the migration");
+	ASSERT_EQ(pg_migrate_current(c, err, sizeof(err)), 0, "nothing recorded");
+	PQfinish(c);
+}
+
+void test_pg_migrate(void)
+{
+	struct pgh_server s;
+
+	if (!test__require_root())
+		return;
+	if (!ASSERT_OK(pgh_server_start(&s, test__tmpdir(), NULL), "postgres start"))
+		return;
+	if (test__start_subtest("fresh_and_again"))
+		subtest_fresh_and_again(&s);
+	if (test__start_subtest("two_sessions"))
+		subtest_two_sessions(&s);
+	if (test__start_subtest("failed_migration_rolls_back"))
+		subtest_failed_migration_rolls_back(&s);
+	if (test__start_subtest("newer_schema_refused"))
+		subtest_newer_schema_refused(&s);
+	pgh_server_destroy(&s);
+}

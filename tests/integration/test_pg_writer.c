@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/* test_pg_writer.c -- the batch writer on a real PostgreSQL: duplicates, poison rows, stalls */
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pg/migrate.h"
+#include "pg/writer.h"
+#include "pgharness.h"
+#include "pgrows.h"
+#include "test_progs.h"
+
+static struct pg_writer *writer_start(const char *conninfo, struct pgr_ledger *l, int batch_max,
+				      int max_pending, int statement_timeout_ms)
+{
+	struct pg_writer_config cfg = {
+		.conninfo = conninfo,
+		.pool_size = 2,
+		.batch_max = batch_max,
+		.linger_ms = 5,
+		.max_pending = max_pending,
+		.statement_timeout_ms = statement_timeout_ms,
+		.backoff_min_ms = 20,
+		.backoff_max_ms = 500,
+		.max_payload_bytes = 64 * 1024,
+	};
+
+	return pg_writer_new(&cfg, pgr_done, l);
+}
+
+static long long count_prefix(const struct pgh_server *s, const char *table, const char *prefix)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE idempotency_key LIKE '%s-%%'",
+		 table, prefix);
+	return pgh_query_ll(s, sql);
+}
+
+static void subtest_duplicates(const struct pgh_server *s)
+{
+	struct pg_writer *w = NULL;
+	struct pg_writer_stats st;
+	struct pgr_ledger l;
+	char buf[512];
+	struct pg_row row;
+
+	if (!ASSERT_OK(pgr_ledger_init(&l, 400), "ledger"))
+		return;
+	/* within one batch: rows 0..99 where key i and key i+50 collide (same tenant too) */
+	w = writer_start(s->conninfo, &l, 500, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	for (int i = 0; i < 100; i++) {
+		pgr_make(&row, buf, sizeof(buf), "dup", i % 50);
+		row.cookie = (void *)(uintptr_t)(i + 1);
+		ASSERT_OK(pg_writer_submit(w, &row), "submit");
+	}
+	ASSERT_OK(pg_writer_drain(w, 30000), "drain within");
+	ASSERT_EQ(count_prefix(s, "events", "dup"), 50, "one row per key (within a batch)");
+	ASSERT_EQ(l.count[PG_ROW_STORED], 50, "stored");
+	ASSERT_EQ(l.count[PG_ROW_DUPLICATE], 50, "duplicates reported");
+	pg_writer_free(w);
+
+	/* across batches, in flight at once on two connections: batches of 7 rows */
+	w = writer_start(s->conninfo, &l, 7, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	ASSERT_OK(pgr_submit_range(w, "dup", 100, 300), "first copies");
+	ASSERT_OK(pgr_submit_range(w, "dup", 100, 300), "second copies");
+	ASSERT_OK(pg_writer_drain(w, 30000), "drain across");
+	ASSERT_EQ(count_prefix(s, "events", "dup"), 250, "one row per key (across batches)");
+	pg_writer_get_stats(w, &st);
+	ASSERT_EQ(st.rows_stored, 200, "stored across");
+	ASSERT_EQ(st.rows_duplicate, 200, "duplicates across");
+	ASSERT_GE(st.batches_committed, 400 / 7, "small batches");
+	pg_writer_free(w);
+
+	/* across a writer restart: every key again (0..49 and 100..299), all duplicates */
+	w = writer_start(s->conninfo, &l, 500, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	ASSERT_OK(pgr_submit_range(w, "dup", 0, 50), "after restart");
+	ASSERT_OK(pgr_submit_range(w, "dup", 100, 300), "after restart");
+	ASSERT_OK(pg_writer_drain(w, 30000), "drain restart");
+	pg_writer_get_stats(w, &st);
+	ASSERT_EQ(st.rows_stored, 0, "nothing new stored");
+	ASSERT_EQ(st.rows_duplicate, 250, "all duplicates");
+	ASSERT_EQ(count_prefix(s, "events", "dup"), 250, "still one row per key");
+	ASSERT_EQ(count_prefix(s, "event_keys", "dup"), 250, "one key row per key");
+	ASSERT_EQ(l.count[PG_ROW_DEAD_LETTERED] + l.count[PG_ROW_RETRY_LATER], 0, "no failures");
+out:
+	pg_writer_free(w);
+	pgr_ledger_fini(&l);
+}
+
+struct poison {
+	int at;
+	const char *payload;	/* NULL: oversized payload */
+	const char *type;
+	const char *expect;	/* in dead_letters.last_error */
+};
+
+static void subtest_poison(const struct pgh_server *s)
+{
+	static char longtype[300];
+	const struct poison bad[] = {
+		{ 17, "{\"s\":\"a\\u0000b\"}", NULL, "unsupported Unicode escape sequence" },
+		{ 123, "{\"s\":\"\xff\xfe\"}", NULL, "invalid byte sequence for encoding" },
+		{ 250, "{not json", NULL, "invalid input syntax for type json" },
+		{ 311, "{}", longtype, "value too long for type character varying(128)" },
+		{ 499, NULL, NULL, "max_payload_bytes" },
+	};
+	const int nbad = sizeof(bad) / sizeof(bad[0]);
+	struct pg_writer *w = NULL;
+	struct pg_writer_stats st;
+	struct pgr_ledger l;
+	char buf[512], sql[256], out[512];
+	char *big = malloc(100 * 1024);
+	struct pg_row row;
+
+	memset(longtype, 'x', sizeof(longtype) - 1);
+	if (!ASSERT_OK(pgr_ledger_init(&l, 500), "ledger") || !ASSERT_OK_PTR(big, "big"))
+		goto out;
+	memset(big, ' ', 100 * 1024);
+	big[0] = '[';
+	big[100 * 1024 - 1] = ']';
+	w = writer_start(s->conninfo, &l, 500, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	for (int i = 0, b = 0; i < 500; i++) {
+		pgr_make(&row, buf, sizeof(buf), "poison", i);
+		if (b < nbad && bad[b].at == i) {
+			row.payload = bad[b].payload ? bad[b].payload : big;
+			row.payload_len = bad[b].payload ? strlen(bad[b].payload) : 100 * 1024;
+			row.type = bad[b].type ? bad[b].type : row.type;
+			b++;
+		}
+		ASSERT_OK(pg_writer_submit(w, &row), "submit");
+	}
+	ASSERT_OK(pg_writer_drain(w, 30000), "drain");
+	ASSERT_EQ(count_prefix(s, "events", "poison"), 500 - nbad, "the rest of the batch stored");
+	ASSERT_EQ(l.count[PG_ROW_STORED], 500 - nbad, "stored reported");
+	ASSERT_EQ(l.count[PG_ROW_DEAD_LETTERED], nbad, "dead letters reported");
+	ASSERT_EQ(count_prefix(s, "dead_letters", "poison"), nbad, "dead_letters rows");
+	for (int b = 0; b < nbad; b++) {
+		ASSERT_EQ(l.status[bad[b].at], 1 + PG_ROW_DEAD_LETTERED, "the bad row itself");
+		snprintf(sql, sizeof(sql),
+			 "SELECT reason || ': ' || last_error FROM dead_letters "
+			 "WHERE idempotency_key = 'poison-%d'", bad[b].at);
+		pgh_psql(s, out, sizeof(out), "%s", sql);
+		ASSERT_HAS_STR(out, bad[b].expect, "server's error recorded");
+	}
+	/* the raw bytes are kept, so the event can be repaired and replayed */
+	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM dead_letters WHERE idempotency_key = "
+				  "'poison-123' AND payload = '\\x7b2273223a22fffe227d'::bytea"),
+		  1, "invalid UTF-8 payload kept byte for byte");
+	pg_writer_get_stats(w, &st);
+	ASSERT_GT(st.batch_splits, 0, "batch was split to isolate");
+out:
+	pg_writer_free(w);
+	pgr_ledger_fini(&l);
+	free(big);
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+static void subtest_stalled_database(const struct pgh_server *s)
+{
+	PGconn *locker = PQconnectdb(s->conninfo);
+	struct pg_writer *w = NULL;
+	struct pg_writer_stats st;
+	struct pgr_ledger l;
+	uint64_t worst = 0, t0;
+	int accepted = 0, refused = 0, ret;
+	enum pg_health h;
+	char buf[512];
+	struct pg_row row;
+
+	if (!ASSERT_OK(pgr_ledger_init(&l, 100000), "ledger") ||
+	    !ASSERT_EQ(PQstatus(locker), CONNECTION_OK, "locker connects"))
+		goto out;
+	PQclear(PQexec(locker, "BEGIN; LOCK TABLE event_keys IN ACCESS EXCLUSIVE MODE"));
+	w = writer_start(s->conninfo, &l, 500, 2000, 300);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	/* 1.5 s of submitting as fast as possible while every INSERT waits on the lock */
+	for (t0 = mono_us(); mono_us() - t0 < 1500000;) {
+		uint64_t c0 = mono_us(), dt;
+
+		pgr_make(&row, buf, sizeof(buf), "stall", accepted);
+		ret = pg_writer_submit(w, &row);
+		dt = mono_us() - c0;
+		worst = dt > worst ? dt : worst;
+		if (!ret)
+			accepted++;
+		else if (ASSERT_EQ(ret, -EAGAIN, "refused only as full"))
+			refused++;
+		else
+			break;
+		if (ret)
+			usleep(100);
+	}
+	pg_writer_get_stats(w, &st);
+	h = pg_writer_health(w);
+	ASSERT_EQ(accepted, 2000, "accepted up to max_pending, no more");
+	ASSERT_GT(refused, 0, "refused beyond max_pending");
+	ASSERT_EQ(st.pending, 2000, "bounded pending");
+	/* no call waited for the database: a blocking submit would take >= statement timeout */
+	ASSERT_LT(worst, 250000, "submit never blocked (us)");
+	ASSERT_GT(st.batches_failed, 0, "statement timeouts seen");
+	ASSERT_HAS_STR(st.last_error, "57014", "cancelled by statement timeout");
+	ASSERT_EQ(h, PG_HEALTH_DEGRADED, "health says degraded");
+	ASSERT_EQ(count_prefix(s, "events", "stall"), 0, "nothing written while locked");
+	PQclear(PQexec(locker, "COMMIT"));
+	ASSERT_OK(pg_writer_drain(w, 30000), "drains once the lock is gone");
+	ASSERT_EQ(count_prefix(s, "events", "stall"), 2000, "all accepted rows stored");
+	ASSERT_EQ(l.count[PG_ROW_STORED], 2000, "all reported stored");
+	ASSERT_EQ(l.twice, 0, "none twice");
+	ASSERT_EQ(pg_writer_health(w), PG_HEALTH_READY, "ready again");
+out:
+	pg_writer_free(w);
+	PQfinish(locker);
+	pgr_ledger_fini(&l);
+}
+
+void test_pg_writer(void)
+{
+	struct pgh_server s;
+	char err[512];
+
+	if (!test__require_root())
+		return;
+	if (!ASSERT_OK(pgh_server_start(&s, test__tmpdir(), NULL), "postgres start"))
+		return;
+	if (!ASSERT_EQ(pg_migrate_conninfo(s.conninfo, err, sizeof(err)), pg_migrate_latest(),
+		       "migrate"))
+		goto out;
+	if (test__start_subtest("duplicates"))
+		subtest_duplicates(&s);
+	if (test__start_subtest("poison_rows"))
+		subtest_poison(&s);
+	if (test__start_subtest("stalled_database"))
+		subtest_stalled_database(&s);
+out:
+	pgh_server_destroy(&s);
+}

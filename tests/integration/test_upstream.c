@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: MIT
+/* test_upstream.c -- the upstream client against tools/mock-upstream on loopback: answers
+ * and scores, keep-alive, timeouts, hangs, resets, down, bulkhead full, 429 + Retry-After
+ * honoured, 4xx, slow calls, and the breaker opening under 50 % errors and half-opening */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mockharness.h"
+#include "test_progs.h"
+#include "upstream.h"
+
+#define MS 1000000ULL
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct transitions {
+	int n;
+	enum breaker_state to[32];
+};
+
+static void on_transition(void *ctx, const char *name, enum breaker_state from,
+			  enum breaker_state to, const struct breaker_snapshot *why)
+{
+	struct transitions *t = ctx;
+
+	if (t->n < 32)
+		t->to[t->n++] = to;
+}
+
+static struct upstream *make(const struct mock_upstream *m, struct upstream_config *cfg,
+			     struct transitions *t)
+{
+	char err[256] = "";
+	struct upstream *u = upstream_new(cfg, on_transition, t, err, sizeof(err));
+
+	if (!u)
+		fprintf(stdout, "upstream_new: %s\n", err);
+	return u;
+}
+
+static void config_for(struct upstream_config *cfg, const struct mock_upstream *m)
+{
+	upstream_config_default(cfg, "ai", m->url);
+	snprintf(cfg->score_field, sizeof(cfg->score_field), "score");
+	cfg->timeout_ms = 1000;
+}
+
+static int call(struct upstream *u, const char *key, uint32_t attempt, struct upstream_result *r)
+{
+	struct upstream_request req = {
+	    .payload = "{\"email\":\"jo@acme.example\",\"company_size\":40}",
+	    .idempotency_key = key,
+	    .tenant = "acme",
+	    .type = "lead",
+	    .attempt = attempt,
+	};
+
+	memset(r, 0, sizeof(*r));
+	return upstream_call(u, &req, r);
+}
+
+static void subtest_ok_keepalive(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	char key[32];
+
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "ok-%d", i);
+		if (!ASSERT_OK(call(u, key, 1, &r), "call"))
+			break;
+		ASSERT_EQ(r.outcome, UPSTREAM_OK, "ok");
+		ASSERT_EQ(r.http_status, 200, "200");
+		ASSERT_TRUE(r.has_score && r.score >= 0 && r.score < 1, "score read");
+		ASSERT_HAS_STR(r.body, "\"applied\":1", "applied once");
+		upstream_result_fini(&r);
+		ASSERT_EQ(mock_upstream_applied(m, key), 1, "mock applied the key once");
+	}
+	/* 20 sequential calls over one kept-alive connection */
+	ASSERT_EQ(mock_upstream_stat(m, "connections"), 1, "one connection");
+	upstream_free(u);
+}
+
+static void expect_failure(struct upstream *u, const char *why, const char *reason, double max_ms)
+{
+	struct upstream_result r;
+	double t0 = now_ms();
+
+	if (!ASSERT_OK(call(u, why, 1, &r), why))
+		return;
+	ASSERT_EQ(r.outcome, UPSTREAM_FAILED, why);
+	ASSERT_HAS_STR(r.reason, reason, why);
+	ASSERT_TRUE(r.retryable, why);
+	ASSERT_LT(now_ms() - t0, max_ms, why);
+	upstream_result_fini(&r);
+}
+
+static void subtest_faults(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream *u;
+
+	config_for(&cfg, m);
+	cfg.timeout_ms = 150;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	/* the bounds are loose (shared machine); without a timeout these calls take 3 s+ */
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=3000"), "slow mock");
+	expect_failure(u, "latency", "timeout after 150 ms", 1500);
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=0&hang=1"), "hang");
+	expect_failure(u, "hang", "timeout after 150 ms", 1500);
+	ASSERT_OK(mock_upstream_faults(m, "hang=0&reset_rate=1"), "reset");
+	expect_failure(u, "reset", "connection reset", 1500);
+	ASSERT_OK(mock_upstream_faults(m, "reset_rate=0&error_rate=1&error_status=503"), "503");
+	expect_failure(u, "503", "http 503", 1500);
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0&down=1"), "down");
+	usleep(200000); /* the mock closes its listener within 50 ms */
+	expect_failure(u, "down", "connect failed", 1500);
+	ASSERT_OK(mock_upstream_faults(m, "down=0"), "up");
+	usleep(200000);
+	upstream_free(u);
+}
+
+static void subtest_client_error(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream_stats st;
+	struct upstream *u;
+
+	config_for(&cfg, m);
+	cfg.breaker.minimum_calls = 2;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=1&error_status=422"), "422");
+	for (int i = 0; i < 5; i++) {
+		call(u, "bad", 1, &r);
+		ASSERT_EQ(r.outcome, UPSTREAM_FAILED, "failed");
+		ASSERT_FALSE(r.retryable, "a 4xx is not retried");
+		upstream_result_fini(&r);
+	}
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 0, "a 4xx is the request's fault, not the upstream's");
+	ASSERT_EQ(st.breaker.state, BREAKER_CLOSED, "closed");
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "ok again");
+	cfg.score_field[0] = 0;
+	snprintf(cfg.score_field, sizeof(cfg.score_field), "result.score");
+	upstream_free(u);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	call(u, "noscore", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_FAILED, "answer without the score field");
+	ASSERT_HAS_STR(r.reason, "result.score", "reason names the field");
+	upstream_result_fini(&r);
+	upstream_free(u);
+}
+
+struct async_done {
+	int n;
+	struct upstream_result r[4];
+};
+
+static void collect(void *ctx, struct upstream_result *res)
+{
+	struct async_done *d = ctx;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	d->r[d->n] = *res;
+	__atomic_fetch_add(&d->n, 1, __ATOMIC_SEQ_CST);
+}
+
+static void subtest_bulkhead(const struct mock_upstream *m)
+{
+	struct upstream_request req = {.payload = "{}", .idempotency_key = "bh", .attempt = 1};
+	struct async_done d = {0};
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream_stats st;
+	struct upstream *u;
+	double t0;
+
+	config_for(&cfg, m);
+	cfg.max_concurrent = 2;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=400"), "slow mock");
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "first");
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "second");
+	t0 = now_ms();
+	ASSERT_OK(call(u, "third", 1, &r), "third");
+	ASSERT_EQ(r.outcome, UPSTREAM_BULKHEAD_FULL, "third refused");
+	ASSERT_HAS_STR(r.reason, "bulkhead full (2 calls in flight)", "reason");
+	ASSERT_LT(now_ms() - t0, 200, "refused at once, not after the 400 ms calls");
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.in_flight, 2, "two in flight");
+	ASSERT_EQ(st.bulkhead_full, 1, "counted");
+	for (int i = 0; i < 300 && __atomic_load_n(&d.n, __ATOMIC_SEQ_CST) < 2; i++)
+		usleep(10000);
+	if (ASSERT_EQ(d.n, 2, "both finished")) {
+		ASSERT_EQ(d.r[0].outcome, UPSTREAM_OK, "first ok");
+		ASSERT_EQ(d.r[1].outcome, UPSTREAM_OK, "second ok");
+		upstream_result_fini(&d.r[0]);
+		upstream_result_fini(&d.r[1]);
+	}
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=0"), "fast mock");
+	ASSERT_OK(call(u, "fourth", 1, &r), "fourth");
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "slot free again");
+	upstream_result_fini(&r);
+	upstream_free(u);
+}
+
+static void subtest_retry_after(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct retry_decision d;
+	struct upstream *u;
+	char q[160], date[64];
+	time_t later = time(NULL) + 3;
+	double t0;
+
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "r429_rate=1&retry_after=1"), "429");
+	t0 = now_ms();
+	ASSERT_OK(call(u, "ra", 1, &r), "call");
+	ASSERT_EQ(r.http_status, 429, "429");
+	ASSERT_EQ(r.retry_after_ns, 1000 * MS, "Retry-After: 1 read");
+	upstream_retry_decide(u, &r, 1, &d);
+	upstream_result_fini(&r);
+	ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "retry");
+	ASSERT_GE(d.delay_ns, 1000 * MS, "not before Retry-After");
+	ASSERT_STREQ(d.reason, "retry-after", "because of Retry-After");
+	/* honour it: wait, then the rate limit is over */
+	usleep((useconds_t)(d.delay_ns / 1000));
+	ASSERT_OK(mock_upstream_faults(m, "r429_rate=0"), "limit over");
+	ASSERT_OK(call(u, "ra", 2, &r), "retry");
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "retry answered");
+	ASSERT_GE(now_ms() - t0, 1000, "the retry came after Retry-After");
+	upstream_result_fini(&r);
+	ASSERT_EQ(mock_upstream_applied(m, "ra"), 1, "applied once");
+
+	/* the HTTP-date form, on a 503 */
+	strftime(date, sizeof(date), "%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT", gmtime(&later));
+	snprintf(q, sizeof(q), "error_rate=1&error_status=503&retry_after=%s", date);
+	ASSERT_OK(mock_upstream_faults(m, q), "503 with a date");
+	ASSERT_OK(call(u, "ra-date", 1, &r), "call");
+	ASSERT_EQ(r.http_status, 503, "503");
+	ASSERT_GE(r.retry_after_ns, 1000 * MS, "date read (>= 1 s ahead)");
+	ASSERT_LE(r.retry_after_ns, 3000 * MS, "date read (<= 3 s ahead)");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "ok");
+	upstream_free(u);
+}
+
+static void subtest_slow(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+
+	config_for(&cfg, m);
+	cfg.breaker.slow_call_ns = 100 * MS;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=150"), "150 ms");
+	ASSERT_OK(call(u, "slow", 1, &r), "call");
+	ASSERT_EQ(r.outcome, UPSTREAM_SLOW, "answered, but slow");
+	ASSERT_TRUE(r.has_score, "the answer is still usable");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=0"), "fast");
+	upstream_free(u);
+}
+
+/* Call until the breaker refuses, at most max calls; returns the calls made. */
+static int calls_until_open(struct upstream *u, int max)
+{
+	struct upstream_result r;
+	char key[32];
+	int i;
+
+	for (i = 0; i < max; i++) {
+		snprintf(key, sizeof(key), "b-%d", i);
+		call(u, key, 1, &r);
+		upstream_result_fini(&r);
+		if (r.outcome == UPSTREAM_REJECTED)
+			break;
+	}
+	return i;
+}
+
+static void subtest_breaker(const struct mock_upstream *m)
+{
+	struct transitions t = {0};
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	long long before;
+	int n;
+
+	config_for(&cfg, m);
+	cfg.breaker.window_size = 10;
+	cfg.breaker.minimum_calls = 10;
+	cfg.breaker.failure_rate_pct = 50;
+	cfg.breaker.open_wait_ns = 300 * MS;
+	cfg.breaker.half_open_calls = 2;
+	u = make(m, &cfg, &t);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0.5&error_status=500"), "50 % errors");
+	/* a window of 10 at p = 0.5 reaches 5 failures within 400 calls with near certainty */
+	n = calls_until_open(u, 400);
+	ASSERT_LT(n, 400, "breaker opened");
+	ASSERT_GE(n, 10, "not before minimum_calls");
+	if (!ASSERT_GE(t.n, 1, "transition reported"))
+		goto out;
+	ASSERT_EQ(t.to[0], BREAKER_OPEN, "to open");
+	before = mock_upstream_stat(m, "received");
+	for (int i = 0; i < 20; i++) {
+		call(u, "while-open", 1, &r);
+		ASSERT_EQ(r.outcome, UPSTREAM_REJECTED, "open: rejected");
+		upstream_result_fini(&r);
+	}
+	ASSERT_EQ(mock_upstream_stat(m, "received"), before, "no request reached the mock");
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "mock healthy again");
+	usleep(350000);
+	for (int i = 0; i < 2; i++) {
+		call(u, "probe", 1, &r);
+		ASSERT_EQ(r.outcome, UPSTREAM_OK, "probe answered");
+		upstream_result_fini(&r);
+	}
+	ASSERT_EQ(t.n, 3, "open, half-open, closed");
+	ASSERT_EQ(t.to[1], BREAKER_HALF_OPEN, "half-open");
+	ASSERT_EQ(t.to[2], BREAKER_CLOSED, "closed");
+out:
+	upstream_free(u);
+}
+
+/* The mock as a CRM honouring Idempotency-Key: a retried key is answered, not re-applied. */
+static void subtest_mock_dedupe(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r1, r2;
+	struct upstream *u;
+
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	mock_upstream_control(m, "POST", "/reset", NULL, 0);
+	ASSERT_OK(mock_upstream_faults(m, "dedupe=1"), "dedupe on");
+	call(u, "dd", 1, &r1);
+	call(u, "dd", 2, &r2);
+	ASSERT_HAS_STR(r1.body, "\"replayed\":false", "first applied");
+	ASSERT_HAS_STR(r2.body, "\"replayed\":true", "retry replayed");
+	ASSERT_HAS_STR(r2.body, "\"id\":\"m-1\"", "with the original id");
+	ASSERT_TRUE(r1.score == r2.score, "same answer");
+	ASSERT_EQ(mock_upstream_applied(m, "dd"), 1, "applied once");
+	ASSERT_EQ(mock_upstream_stat(m, "replayed"), 1, "one replay counted");
+	ASSERT_EQ(mock_upstream_stat(m, "dup_keys"), 0, "no duplicate side effect");
+	upstream_result_fini(&r1);
+	upstream_result_fini(&r2);
+	mock_upstream_faults(m, "dedupe=0");
+	upstream_free(u);
+}
+
+static void subtest_config(void)
+{
+	struct upstream_config cfg;
+	char err[256] = "";
+
+	upstream_config_default(&cfg, "crm", "ftp://x");
+	errno = 0;
+	ASSERT_FALSE(upstream_new(&cfg, NULL, NULL, err, sizeof(err)), "bad url refused");
+	ASSERT_HAS_STR(err, "url = ftp://x", "names the url");
+	ASSERT_OK(upstream_config_set(&cfg, "breaker.open_wait_ms", "2000", err, sizeof(err)),
+		  "breaker key");
+	ASSERT_EQ(cfg.breaker.open_wait_ns, 2000 * MS, "set");
+	ASSERT_OK(upstream_config_set(&cfg, "retry.max_attempts", "5", err, sizeof(err)), "retry");
+	ASSERT_EQ(upstream_config_set(&cfg, "template", "{\"x\":{{body}}}", err, sizeof(err)),
+		  -EINVAL, "unknown placeholder");
+	ASSERT_HAS_STR(err, "{{body}}", "names the placeholder");
+	ASSERT_EQ(upstream_config_set(&cfg, "max_concurrent", "0", err, sizeof(err)), -EINVAL,
+		  "bulkhead 0");
+	ASSERT_EQ(upstream_config_set(&cfg, "colour", "x", err, sizeof(err)), -ENOENT, "unknown");
+}
+
+void test_upstream(void)
+{
+	struct mock_upstream m;
+	int err;
+
+	if (test__start_subtest("config"))
+		subtest_config();
+	err = mock_upstream_start(&m, NULL);
+	if (err == -ENOENT) {
+		test__skip("mock-upstream not built (make)");
+		return;
+	}
+	if (!ASSERT_OK(err, "start mock"))
+		return;
+	if (test__start_subtest("ok_keepalive"))
+		subtest_ok_keepalive(&m);
+	if (test__start_subtest("faults"))
+		subtest_faults(&m);
+	if (test__start_subtest("client_error"))
+		subtest_client_error(&m);
+	if (test__start_subtest("bulkhead"))
+		subtest_bulkhead(&m);
+	if (test__start_subtest("retry_after"))
+		subtest_retry_after(&m);
+	if (test__start_subtest("slow"))
+		subtest_slow(&m);
+	if (test__start_subtest("breaker"))
+		subtest_breaker(&m);
+	if (test__start_subtest("mock_dedupe"))
+		subtest_mock_dedupe(&m);
+	mock_upstream_stop(&m);
+}

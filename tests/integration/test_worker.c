@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/* test_worker.c -- the job engine end to end: journal -> pools -> store + call -> ack
+ *
+ * Real PostgreSQL (pgharness), the mock upstream with fault injection, the real journal.
+ * Events are appended the way the ingress does (event_encode), then the worker must store
+ * each exactly once, call the upstream at most once successfully per key, fall back when
+ * it fails, dead-letter what cannot be done, skip optional steps in thin mode, shed only
+ * sheddable routes, and leave the queue empty.
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "mockharness.h"
+#include "pg/migrate.h"
+#include "pgharness.h"
+#include "queue/journal.h"
+#include "test_progs.h"
+#include "worker.h"
+
+struct env {
+	struct pgh_server pg;
+	struct mock_upstream mock;
+	struct queue *q;
+	char jdir[512];
+};
+
+static int env_start(struct env *e, const char *faults)
+{
+	static int seq;
+	char err[256], base[400];
+	struct journal_cfg jc = { 0 };
+
+	memset(e, 0, sizeof(*e));
+	snprintf(base, sizeof(base), "%s/env%d", test__tmpdir(), ++seq);
+	mkdir(base, 0755);
+	if (pgh_server_start(&e->pg, base, NULL))
+		return -1;
+	if (pg_migrate_conninfo(e->pg.conninfo, err, sizeof(err)) < 0) {
+		printf("migrate: %s\n", err);
+		return -1;
+	}
+	if (mock_upstream_start(&e->mock, faults))
+		return -1;
+	snprintf(e->jdir, sizeof(e->jdir), "%s/journal", base);
+	jc.dir = e->jdir;
+	e->q = journal_open(&jc);
+	return e->q ? 0 : -1;
+}
+
+static void env_stop(struct env *e)
+{
+	if (e->q)
+		queue_free(e->q);
+	mock_upstream_stop(&e->mock);
+	pgh_server_destroy(&e->pg);
+}
+
+static struct routes *routes_for(struct env *e, const char *extra)
+{
+	char text[2048], err[256];
+	struct routes *r;
+
+	snprintf(text, sizeof(text),
+		 "[pool db]\nthreads = 2\ninflight = 512\n"
+		 "[pool ai]\nthreads = 4\ninflight = 4\n"
+		 "[upstream ai]\nurl = %s\ntimeout_ms = 1000\nscore_field = score\n"
+		 "retry.base_ms = 5\nretry.cap_ms = 20\nretry.max_attempts = 6\n"
+		 "retry.budget_pct = 100\nretry.budget_burst = 100000\n"
+		 "breaker.minimum_calls = 1000\n%s",
+		 e->mock.url, extra);
+	r = routes_parse(text, "routes.ini", err, sizeof(err));
+	if (!r)
+		printf("routes: %s\n", err);
+	return r;
+}
+
+struct counting_done {
+	int ok, failed;
+};
+
+static void appended(void *arg, int err, uint64_t id)
+{
+	struct counting_done *c = arg;
+
+	__atomic_add_fetch(err ? &c->failed : &c->ok, 1, __ATOMIC_RELAXED);
+}
+
+/* Append n events of type to the journal, tenants t0..t2, keys PREFIX-i. */
+static int append_events(struct queue *q, int n, const char *type, const char *prefix)
+{
+	struct counting_done c = { 0 };
+	char body[512], rec[640];
+
+	for (int i = 0; i < n; i++) {
+		char tenant[16];
+		int len;
+		struct queue_rec qr = { .class = 1, .tenant = 2 + i % 3 };
+
+		snprintf(tenant, sizeof(tenant), "t%d", i % 3);
+		len = snprintf(body, sizeof(body),
+			       "{\"type\":\"%s\",\"idempotency_key\":\"%s-%d\",\"payload\":"
+			       "{\"email\":\"lead%d@example.com\",\"employees\":%d}}",
+			       type, prefix, i, i, i * 7);
+		qr.len = (uint32_t)event_encode(tenant, body, (size_t)len, rec, sizeof(rec));
+		qr.data = rec;
+		if (queue_append(q, &qr, appended, &c))
+			return -1;
+	}
+	for (int i = 0; i < 500 && c.ok + c.failed < n; i++)
+		usleep(10000);
+	return c.ok == n ? 0 : -1;
+}
+
+static int wait_empty(struct queue *q, int seconds)
+{
+	struct queue_stats st;
+
+	for (int i = 0; i < seconds * 20; i++) {
+		if (!queue_stats(q, &st) && st.entries == 0)
+			return 0;
+		usleep(50000);
+	}
+	queue_stats(q, &st);
+	printf("queue still holds %llu entries\n", (unsigned long long)st.entries);
+	return -1;
+}
+
+static struct worker *start_worker(struct env *e, struct routes *r)
+{
+	char err[256];
+	struct worker_cfg wc = { .routes = r, .queue = e->q, .pg_conninfo = e->pg.conninfo };
+	struct worker *w = worker_new(&wc, err, sizeof(err));
+
+	if (!w)
+		printf("worker_new: %s\n", err);
+	return w;
+}
+
+static void subtest_pipeline_with_failures(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=0.3"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route lead.created]\nclass = normal\n"
+					    "step = store pool=db\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker"))
+		goto out;
+	if (!ASSERT_OK(append_events(e.q, 300, "lead.created", "k"), "append 300"))
+		goto out;
+	if (!ASSERT_OK(wait_empty(e.q, 60), "every entry acked"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM events"), 300, "stored once each");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+				      "AND status IN ('done', 'fallback')"),
+		  300, "every call step answered");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "no key applied twice upstream");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters"), 0, "no dead letters");
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.events_done, 300, "events done");
+	/* a failed call is answered down the chain (no Redis here: by the local model) */
+	ASSERT_GT(st.steps_fallback, 30, "about 30 % answered by the fallback");
+	ASSERT_LT(st.steps_fallback, 150, "the rest by the upstream");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'fallback' "
+				      "AND result->>'source' = 'model'"),
+		  (long long)st.steps_fallback, "fallback source recorded");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+static void subtest_restart_replays(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct journal_cfg jc = { 0 };
+
+	if (!ASSERT_OK(env_start(&e, "latency_ms=5"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route lead.created]\nstep = store pool=db\n"
+					    "step = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 200, "lead.created", "r"), "append 200"))
+		goto out;
+	usleep(100000);
+	/* stop mid-stream: whatever is unfinished stays unacked in the journal */
+	worker_free(w, 0);
+	w = NULL;
+	{
+		struct queue_stats qs;
+
+		queue_stats(e.q, &qs);
+		ASSERT_GT(qs.entries, 0, "the stop left work unfinished (else this proves nothing)");
+	}
+	queue_free(e.q);
+	jc.dir = e.jdir;
+	e.q = journal_open(&jc);
+	if (!ASSERT_OK_PTR(e.q, "journal reopened"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route lead.created]\nstep = store pool=db\n"
+					    "step = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker restarted") || !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM events"), 200, "each stored once");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'"),
+		  200, "each called");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "no duplicate upstream effect");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+static void subtest_dead_letters(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=1"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "fallback.model = off\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"
+					    "step = store pool=db\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 20, "crm.sync", "d"), "append 20") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "acked after dead-lettering"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters WHERE step = 'call:ai'"),
+		  20, "one dead letter per event");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'failed'"),
+		  20, "step recorded failed");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM events"), 0,
+		  "later steps of a dead-lettered event do not run");
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.events_dead_lettered, 20, "counted");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+static void subtest_thin_and_shed(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+	struct overload_config oc;
+	struct overload_actions a;
+
+	if (!ASSERT_OK(env_start(&e, NULL), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route lead.created]\nstep = store pool=db\n"
+					    "step = call ai pool=ai optional\n"
+					    "[route analytics.*]\nsheddable = yes\nclass = low\n"
+					    "step = store pool=db\n"));
+	if (!ASSERT_OK_PTR(w, "worker"))
+		goto out;
+	overload_config_default(&oc);
+	oc.sheddable_drop_permille = 1000;
+	overload_actions_for(&oc, OVERLOAD_EMERGENCY, &a);
+	a.pause_low = false; /* keep consuming low here: only shedding is under test */
+	worker_apply(w, &a);
+	if (!ASSERT_OK(append_events(e.q, 30, "lead.created", "t"), "append leads") ||
+	    !ASSERT_OK(append_events(e.q, 30, "analytics.click", "a"), "append analytics") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM events WHERE type = 'lead.created'"),
+		  30, "essential store still runs");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'skipped'"),
+		  30, "optional call skipped and recorded");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "received"), 0, "upstream not called");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM events WHERE type LIKE 'analytics%'"),
+		  0, "sheddable route dropped at 1000 permille");
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.events_shed, 30, "drops counted");
+	ASSERT_EQ(st.steps_skipped, 30, "skips counted");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+void test_worker(void)
+{
+	if (!test__require_root())
+		return;
+	if (test__start_subtest("pipeline_with_failures"))
+		subtest_pipeline_with_failures();
+	if (test__start_subtest("restart_replays"))
+		subtest_restart_replays();
+	if (test__start_subtest("dead_letters"))
+		subtest_dead_letters();
+	if (test__start_subtest("thin_and_shed"))
+		subtest_thin_and_shed();
+}

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+/* pgharness.c -- a private PostgreSQL 15 (and PgBouncer in front of it) for tests and benches
+ *
+ * Every command runs through netns_run(NULL, ...) (the current namespace, output captured).
+ * Server processes run as `postgres` via runuser, on files under basedir chown'd to it.
+ * Live servers and bouncers are remembered in a small table; an atexit handler stops them,
+ * because a test that fails half-way must not leave a postmaster running on a deleted
+ * directory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netns.h"
+#include "pgharness.h"
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+#define MAX_LIVE 8
+
+static struct pgh_server *live_servers[MAX_LIVE];
+static struct pgh_bouncer *live_bouncers[MAX_LIVE];
+static bool atexit_set;
+
+static void stop_all_at_exit(void)
+{
+	for (int i = 0; i < MAX_LIVE; i++) {
+		pgh_bouncer_stop(live_bouncers[i]);
+		pgh_server_destroy(live_servers[i]);
+	}
+}
+
+static void track(void **table, void *p, bool add)
+{
+	if (!atexit_set) {
+		atexit(stop_all_at_exit);
+		atexit_set = true;
+	}
+	for (int i = 0; i < MAX_LIVE; i++) {
+		if (add ? !table[i] : table[i] == p) {
+			table[i] = add ? p : NULL;
+			return;
+		}
+	}
+}
+
+int pgh_free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd, ret;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (!ret)
+		ret = getsockname(fd, (struct sockaddr *)&sa, &len);
+	ret = ret ? -errno : ntohs(sa.sin_port);
+	close(fd);
+	return ret;
+}
+
+static int make_postgres_dir(const char *path)
+{
+	struct passwd *pw = getpwnam("postgres");
+
+	if (!pw)
+		return -ENOENT;
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	if (chown(path, pw->pw_uid, pw->pw_gid))
+		return -errno;
+	return 0;
+}
+
+static void print_log_tail(const char *what, const char *logfile, const char *out)
+{
+	char tail[4096];
+
+	netns_run(NULL, tail, sizeof(tail), "tail -n 20 %s", logfile);
+	fprintf(stderr, "pgharness: %s failed: %s\n--- %s ---\n%s\n", what, out, logfile, tail);
+}
+
+static int pg_ctl_start(struct pgh_server *s)
+{
+	char out[4096];
+	int ret;
+
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/pg_ctl start -w -t 60 -D %s -l %s",
+			s->datadir, s->logfile);
+	if (ret) {
+		print_log_tail("pg_ctl start", s->logfile, out);
+		return ret < 0 ? ret : -EIO;
+	}
+	s->running = true;
+	return 0;
+}
+
+static int write_conf(struct pgh_server *s, const struct pgh_options *opts)
+{
+	char path[400];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/postgresql.conf", s->datadir);
+	f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	/* synchronous_commit stays on: with it off, an immediate stop loses acknowledged
+	 * commits still in WAL buffers. fsync off is safe here: a crash of the server, not of
+	 * the kernel, keeps what was written to the page cache. */
+	fprintf(f,
+		"\n# pgharness\nport = %d\nlisten_addresses = '127.0.0.1'\n"
+		"unix_socket_directories = '%s'\nfsync = %s\nfull_page_writes = %s\n"
+		"max_connections = %d\nshared_buffers = 256MB\n"
+		"max_wal_size = 2GB\nlog_min_messages = warning\nlog_min_error_statement = panic\n",
+		s->port, s->dir, opts && opts->fsync ? "on" : "off", opts && opts->fsync ? "on" : "off",
+		opts && opts->max_connections ? opts->max_connections : 100);
+	return fclose(f) ? -errno : 0;
+}
+
+int pgh_server_start(struct pgh_server *s, const char *basedir, const struct pgh_options *opts)
+{
+	char out[4096];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "%s/pg", basedir);
+	snprintf(s->datadir, sizeof(s->datadir), "%s/data", s->dir);
+	snprintf(s->logfile, sizeof(s->logfile), "%s/postgres.log", s->dir);
+	s->port = pgh_free_port();
+	if (s->port < 0)
+		return s->port;
+	snprintf(s->conninfo, sizeof(s->conninfo),
+		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=5", s->port);
+	ret = make_postgres_dir(s->dir);
+	if (ret)
+		return ret;
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/initdb -A trust -U postgres -E UTF8 "
+			"--locale=C --no-sync -D %s", s->datadir);
+	if (ret) {
+		fprintf(stderr, "pgharness: initdb failed: %s\n", out);
+		return ret < 0 ? ret : -EIO;
+	}
+	ret = write_conf(s, opts);
+	if (!ret)
+		ret = pg_ctl_start(s);
+	if (ret)
+		return ret;
+	track((void **)live_servers, s, true);
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/createdb -h %s -p %d sluice", s->dir,
+			s->port);
+	if (ret) {
+		fprintf(stderr, "pgharness: createdb failed: %s\n", out);
+		pgh_server_destroy(s);
+		return ret < 0 ? ret : -EIO;
+	}
+	return 0;
+}
+
+int pgh_server_stop(struct pgh_server *s, const char *mode)
+{
+	char out[4096];
+	int ret;
+
+	if (!s->running)
+		return 0;
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/pg_ctl stop -w -t 60 -m %s -D %s", mode,
+			s->datadir);
+	if (ret) {
+		fprintf(stderr, "pgharness: pg_ctl stop -m %s failed: %s\n", mode, out);
+		return ret < 0 ? ret : -EIO;
+	}
+	s->running = false;
+	return 0;
+}
+
+int pgh_server_restart(struct pgh_server *s)
+{
+	if (s->running)
+		return 0;
+	return pg_ctl_start(s);
+}
+
+void pgh_server_destroy(struct pgh_server *s)
+{
+	if (!s)
+		return;
+	if (s->running)
+		pgh_server_stop(s, "immediate");
+	track((void **)live_servers, s, false);
+}
+
+static int psql_run(const struct pgh_server *s, char *out, size_t outlen, const char *args)
+{
+	return netns_run(NULL, out, outlen,
+			 "runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -h %s -p %d "
+			 "-d sluice %s", s->dir, s->port, args);
+}
+
+int pgh_psql(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
+{
+	char sql[3000], args[3400], *p = args;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	/* single-quote the SQL for the shell */
+	p += sprintf(p, "-c '");
+	for (const char *q = sql; *q && p < args + sizeof(args) - 8; q++) {
+		if (*q == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else {
+			*p++ = *q;
+		}
+	}
+	strcpy(p, "'");
+	return psql_run(s, out, outlen, args);
+}
+
+int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
+{
+	char args[3400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return psql_run(s, out, outlen, args);
+}
+
+long long pgh_query_ll(const struct pgh_server *s, const char *sql)
+{
+	PGconn *c = PQconnectdb(s->conninfo);
+	long long v = -1;
+	PGresult *res;
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "pgharness: connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return -1;
+	}
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		v = atoll(PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "pgharness: %s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+static int wait_port(int port, int timeout_ms)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (int waited = 0; waited < timeout_ms; waited += 20) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return 0;
+		usleep(20000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int write_bouncer_files(struct pgh_bouncer *b, const struct pgh_server *s, int pool)
+{
+	char users[300];
+	FILE *f;
+
+	snprintf(users, sizeof(users), "%s/userlist.txt", b->dir);
+	f = fopen(users, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "\"postgres\" \"\"\n");
+	fclose(f);
+	f = fopen(b->ini, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"[databases]\nsluice = host=127.0.0.1 port=%d dbname=sluice\n\n[pgbouncer]\n"
+		"listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
+		"auth_type = trust\nauth_file = %s\npool_mode = transaction\n"
+		"default_pool_size = %d\nmax_client_conn = 500\nserver_reset_query =\n"
+		"server_login_retry = 1\nignore_startup_parameters = extra_float_digits,options\n"
+		"logfile = %s/pgbouncer.log\npidfile = %s\n",
+		s->port, b->port, users, pool > 0 ? pool : 4, b->dir, b->pidfile);
+	return fclose(f) ? -errno : 0;
+}
+
+int pgh_bouncer_start(struct pgh_bouncer *b, const struct pgh_server *s, const char *basedir,
+		      int pool_size)
+{
+	char out[4096], cmd[700];
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->dir, sizeof(b->dir), "%s/pgbouncer", basedir);
+	snprintf(b->ini, sizeof(b->ini), "%s/pgbouncer.ini", b->dir);
+	snprintf(b->pidfile, sizeof(b->pidfile), "%s/pgbouncer.pid", b->dir);
+	b->port = pgh_free_port();
+	if (b->port < 0)
+		return b->port;
+	snprintf(b->conninfo, sizeof(b->conninfo),
+		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=5", b->port);
+	ret = make_postgres_dir(b->dir);
+	if (!ret)
+		ret = write_bouncer_files(b, s, pool_size);
+	if (ret)
+		return ret;
+	snprintf(cmd, sizeof(cmd), "runuser -u postgres -- /usr/sbin/pgbouncer -d -q %s", b->ini);
+	ret = netns_run(NULL, out, sizeof(out), "%s", cmd);
+	if (!ret)
+		ret = wait_port(b->port, 10000);
+	if (ret) {
+		snprintf(cmd, sizeof(cmd), "%s/pgbouncer.log", b->dir);
+		print_log_tail("pgbouncer start", cmd, out);
+		return ret < 0 ? ret : -EIO;
+	}
+	b->running = true;
+	track((void **)live_bouncers, b, true);
+	return 0;
+}
+
+void pgh_bouncer_stop(struct pgh_bouncer *b)
+{
+	if (!b || !b->running)
+		return;
+	/* SIGTERM: immediate shutdown in 1.18; wait until the pid file's process is gone */
+	netns_run(NULL, NULL, 0,
+		  "p=$(cat %s 2>/dev/null) && kill -TERM $p && "
+		  "for i in $(seq 100); do kill -0 $p 2>/dev/null || break; sleep 0.05; done",
+		  b->pidfile);
+	b->running = false;
+	track((void **)live_bouncers, b, false);
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/* test_routes.c -- routes file parsing, matching and file:line errors */
+#include <stdio.h>
+
+#include "routes.h"
+#include "test_progs.h"
+
+static const char *good =
+	"; lead pipeline\n"
+	"[pool db]\n"
+	"threads = 4\n"
+	"inflight = 64\n"
+	"[pool ai]\n"
+	"threads = 2\n"
+	"[route lead.created]\n"
+	"class = critical\n"
+	"step = store pool=db\n"
+	"step = call ai pool=ai optional\n"
+	"step = call crm pool=ai\n"
+	"[route analytics.*]\n"
+	"class = low\n"
+	"sheddable = yes\n"
+	"step = store\n"
+	"[route analytics.page.*]\n"
+	"class = normal\n"
+	"step = store\n"
+	"[upstream ai]\n"
+	"url = http://127.0.0.1:9/score\n"
+	"timeout = 2s\n"
+	"[upstream crm]\n"
+	"url = http://127.0.0.1:9/crm\n";
+
+static void subtest_parse_and_match(void)
+{
+	char err[256] = "";
+	struct routes *r = routes_parse(good, "routes.ini", err, sizeof(err));
+	const struct route *rt;
+
+	if (!ASSERT_OK_PTR(r, err))
+		return;
+	ASSERT_EQ(r->nroutes, 3, "routes");
+	ASSERT_EQ(r->npools, 2, "pools");
+	ASSERT_EQ(r->pools[routes_pool_index(r, "db")].threads, 4, "db threads");
+	ASSERT_EQ(r->pools[routes_pool_index(r, "db")].inflight, 64, "db inflight");
+	ASSERT_EQ(r->pools[routes_pool_index(r, "ai")].inflight, 32, "ai inflight default");
+	rt = routes_match(r, "lead.created");
+	ASSERT_STREQ(rt->type, "lead.created", "exact");
+	ASSERT_EQ(rt->class, 0, "critical");
+	ASSERT_EQ(rt->nsteps, 3, "3 steps");
+	ASSERT_EQ(rt->steps[0].kind, STEP_STORE, "store first");
+	ASSERT_EQ(rt->steps[1].kind, STEP_CALL, "then call");
+	ASSERT_STREQ(rt->steps[1].upstream, "ai", "upstream");
+	ASSERT_TRUE(rt->steps[1].optional, "optional");
+	ASSERT_FALSE(rt->steps[2].optional, "essential by default");
+	ASSERT_STREQ(r->pools[rt->steps[2].pool_idx].name, "ai", "pool index");
+	ASSERT_STREQ(routes_match(r, "analytics.click")->type, "analytics.*", "prefix");
+	ASSERT_STREQ(routes_match(r, "analytics.page.view")->type, "analytics.page.*",
+		     "longest prefix wins");
+	ASSERT_TRUE(routes_match(r, "analytics.click")->sheddable, "sheddable");
+	rt = routes_match(r, "unknown.type");
+	ASSERT_STREQ(rt->type, "default", "built-in default");
+	ASSERT_EQ(rt->steps[0].kind, STEP_STORE, "default stores");
+	ASSERT_EQ(r->nupstreams, 2, "upstreams");
+	ASSERT_EQ(r->nupstream_kv, 3, "upstream settings");
+	ASSERT_STREQ(r->upstream_kv[1].key, "timeout", "kv key");
+	ASSERT_EQ(r->upstream_kv[1].line, 21, "kv line");
+	routes_free(r);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+	char err[256] = "";
+	struct routes *r = routes_parse(text, "r.ini", err, sizeof(err));
+
+	ASSERT_TRUE(r == NULL, want);
+	ASSERT_HAS_STR(err, want, "message");
+	routes_free(r);
+}
+
+static void subtest_errors(void)
+{
+	expect_error("[route a]\nclass = urgent\nstep = store\n", "r.ini:2: class = urgent: want critical, normal or low");
+	expect_error("[route a]\nstep = call nowhere\n", "r.ini:2: step = call nowhere: no [upstream nowhere] section");
+	expect_error("[route a]\nstep = store pool=gpu\n", "r.ini:2: step = store pool=gpu: no [pool gpu] section");
+	expect_error("[route a]\nstep = fly\n", "r.ini:2: step = fly: want `store` or `call UPSTREAM`");
+	expect_error("[route a]\nclass = low\n", "r.ini:1: [route a]: no steps");
+	expect_error("[router a]\nx = 1\n", "r.ini:2: [router a]: unknown section");
+	expect_error("[pool db]\nthreads = 0\n", "r.ini:2: threads = 0: want a whole number");
+	expect_error("[route a]\nstep = store\n[route a]\nstep = store\n", "r.ini:3: [route a]: defined twice (first at line 1)");
+	expect_error("[route a]\nstep = store\nthis is not ini\n", "r.ini:3: syntax error");
+	expect_error("[route a]\nstep = store bogus\n", "unknown word `bogus`");
+}
+
+static void subtest_load_file(void)
+{
+	char path[512], err[256];
+	struct routes *r;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/routes.ini", test__tmpdir());
+	r = routes_load(path, err, sizeof(err));
+	ASSERT_TRUE(!r && strstr(err, "No such file"), "missing file named");
+	f = fopen(path, "w");
+	fputs(good, f);
+	fclose(f);
+	r = routes_load(path, err, sizeof(err));
+	ASSERT_OK_PTR(r, "loads from file");
+	routes_free(r);
+}
+
+void test_routes(void)
+{
+	if (test__start_subtest("parse_and_match"))
+		subtest_parse_and_match();
+	if (test__start_subtest("errors"))
+		subtest_errors();
+	if (test__start_subtest("load_file"))
+		subtest_load_file();
+}

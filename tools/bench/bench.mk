@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+# tools/bench/bench.mk -- benchmarks run by `make bench` (tools/bench/run runs every BENCH_BINS).
+BENCH_BINS	+= $(OUTPUT)/xdp_cost
+
+# xdp_cost builds its packets with the test packet builder and loads the bare anchor
+# program from the build directory at run time.
+$(OUTPUT)/tools/bench/xdp_cost.o: CFLAGS += -Itests/lib
+
+$(OUTPUT)/xdp_cost: $(OUTPUT)/tools/bench/xdp_cost.o $(OUTPUT)/tests/lib/pkt.o $(LIBSLUICE) \
+		    $(OUTPUT)/bench_bare.bpf.o
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $(filter %.o %.a,$(filter-out %.bpf.o,$^)) $(LDLIBS) -o $@

@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: MIT
+# tools/bench/ingress.mk -- tools/bench/ingress (a script) needs the daemon built.
+BENCH_BINS	+= $(OUTPUT)/sluiced

@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: MIT
+# tools/bench/upstream.mk -- calls/s through one upstream pool (libcurl multi) vs a raw
+# io_uring client, and the breaker-open fallback latency. Run: .output/upstream-bench
+BENCH_BINS	+= $(OUTPUT)/upstream-bench
+
+$(OUTPUT)/upstream-bench: $(OUTPUT)/tools/bench/upstream.o $(LIBSLUICE) | $(OUTPUT)/mock-upstream
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

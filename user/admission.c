@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+/* admission.c -- stage-2 admission: request credits and critical credits per tenant
+ *
+ * The state array is either the mmapped BPF map (shared with XDP and sluicectl) or a
+ * 64-byte-aligned private array of the same layout; the admission code cannot tell them
+ * apart, which is the point: one code path, one arithmetic (include/sluice/gcra.h).
+ *
+ * Deny list: a fixed open-addressing table of (address, expiry) under a mutex, consulted
+ * at accept, so it is only touched once per connection. Expired entries are overwritten in
+ * place; when the table is full the entry closest to expiry is replaced.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admission.h"
+#include "bpf_loader.h"
+#include "log.h"
+#include "sluice/gcra.h"
+
+#define DENY_SLOTS 4096
+
+struct deny_entry {
+	struct sluice_addr addr;
+	uint64_t until;
+};
+
+struct admission {
+	struct admission_opts o;
+	struct sluice_tenant_state *state;
+	bool shared;
+	int deny_fd, config_fd;
+	uint32_t *streak;	/* consecutive rejects per slot */
+	pthread_mutex_t lock;
+	struct deny_entry deny[DENY_SLOTS];
+	uint64_t denials;
+};
+
+static const char *const outcome_names[ADMISSION_MAX] = {
+	"passed", "demoted", "rejected", "passed_dry_run", "demoted_dry_run", "rejected_dry_run",
+};
+
+const char *admission_outcome_name(enum admission_outcome o)
+{
+	return o < ADMISSION_MAX ? outcome_names[o] : "?";
+}
+
+uint64_t admission_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+struct admission *admission_new(const struct admission_opts *o, const int *fds,
+				const char *why_userspace)
+{
+	struct admission *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->o = *o;
+	a->deny_fd = a->config_fd = -1;
+	pthread_mutex_init(&a->lock, NULL);
+	a->streak = calloc(SLUICE_MAX_TENANTS, sizeof(*a->streak));
+	if (fds) {
+		a->state = sluice_bpf_map_state(fds[SLUICE_M_TENANT_STATE]);
+		if (!a->state) {
+			log_error("admission: cannot mmap the tenant state map", "err=\"%s\"",
+				  strerror(errno));
+			goto fail;
+		}
+		a->shared = true;
+		a->deny_fd = fds[SLUICE_M_DENY_EXACT];
+		a->config_fd = fds[SLUICE_M_CONFIG];
+	} else {
+		a->state = aligned_alloc(64, sizeof(*a->state) * SLUICE_MAX_TENANTS);
+		if (!a->state)
+			goto fail;
+		memset(a->state, 0, sizeof(*a->state) * SLUICE_MAX_TENANTS);
+		log_warn("admission: request limits enforced in userspace only",
+			 "why=\"%s\"", why_userspace ? why_userspace : "no BPF");
+	}
+	if (!a->streak)
+		goto fail;
+	return a;
+fail:
+	admission_free(a);
+	errno = errno ? errno : ENOMEM;
+	return NULL;
+}
+
+void admission_free(struct admission *a)
+{
+	if (!a)
+		return;
+	if (a->shared)
+		sluice_bpf_unmap_state(a->state);
+	else
+		free(a->state);
+	free(a->streak);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+static void note_result(struct admission *a, const struct tenant *t,
+			const struct sluice_addr *peer, bool rejected, uint64_t now)
+{
+	uint32_t n;
+
+	if (!rejected) {
+		if (__atomic_load_n(&a->streak[t->slot], __ATOMIC_RELAXED))
+			__atomic_store_n(&a->streak[t->slot], 0, __ATOMIC_RELAXED);
+		return;
+	}
+	n = __atomic_add_fetch(&a->streak[t->slot], 1, __ATOMIC_RELAXED);
+	if (!a->o.deny_after || n < a->o.deny_after || !peer)
+		return;
+	__atomic_store_n(&a->streak[t->slot], 0, __ATOMIC_RELAXED);
+	if (!admission_deny(a, peer, now, a->o.deny_secs))
+		log_warn("admission: tenant keeps exceeding its request credits: source denied",
+			 "tenant=%s rejects=%u deny_secs=%u", t->name, n, a->o.deny_secs);
+}
+
+enum admission_outcome admission_request(struct admission *a, const struct tenant *t,
+					 const struct sluice_addr *peer, uint64_t now,
+					 uint64_t *retry_ns)
+{
+	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_REQ];
+	__u64 retry = 0;
+	int r;
+
+	*retry_ns = 0;
+	if (__atomic_load_n(&a->o.dry_run, __ATOMIC_RELAXED)) {
+		/* decide without charging: the credits of a dry run stay untouched */
+		__u64 nt;
+
+		r = gcra_decide(__atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_REQ],
+						__ATOMIC_RELAXED),
+				now, l->interval_ns, l->burst, &nt, &retry);
+		*retry_ns = r == GCRA_PASS ? 0 : retry;
+		return r == GCRA_PASS ? ADMISSION_PASSED_DRY_RUN : ADMISSION_REJECTED_DRY_RUN;
+	}
+	r = gcra_admit(&a->state[t->slot].tat[SLUICE_LIMIT_REQ], now, l->interval_ns, l->burst,
+		       &retry);
+	note_result(a, t, peer, r != GCRA_PASS, now);
+	if (r == GCRA_PASS)
+		return ADMISSION_PASSED;
+	*retry_ns = retry ? retry : l->interval_ns; /* lost CAS races: one interval is honest */
+	return ADMISSION_REJECTED;
+}
+
+enum admission_outcome admission_critical(struct admission *a, const struct tenant *t,
+					  uint64_t now)
+{
+	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_CRIT];
+	__u64 retry, nt;
+	int r;
+
+	if (__atomic_load_n(&a->o.dry_run, __ATOMIC_RELAXED)) {
+		r = gcra_decide(__atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT],
+						__ATOMIC_RELAXED),
+				now, l->interval_ns, l->burst, &nt, &retry);
+		return r == GCRA_PASS ? ADMISSION_PASSED_DRY_RUN : ADMISSION_DEMOTED_DRY_RUN;
+	}
+	r = gcra_admit(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT], now, l->interval_ns, l->burst,
+		       &retry);
+	return r == GCRA_PASS ? ADMISSION_PASSED : ADMISSION_DEMOTED;
+}
+
+static unsigned deny_hash(const struct sluice_addr *p)
+{
+	unsigned h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ p->a[i]) * 16777619u;
+	return h % DENY_SLOTS;
+}
+
+bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint64_t now)
+{
+	unsigned h = deny_hash(peer);
+	bool denied = false;
+
+	if (!__atomic_load_n(&a->denials, __ATOMIC_RELAXED))
+		return false; /* the common case: nobody was ever denied, no lock */
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < 16; i++) {
+		struct deny_entry *e = &a->deny[(h + i) % DENY_SLOTS];
+
+		if (e->until > now && !memcmp(&e->addr, peer, sizeof(*peer))) {
+			denied = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return denied;
+}
+
+static void deny_bpf(struct admission *a, const struct sluice_addr *peer, uint64_t now,
+		     uint64_t until)
+{
+	struct sluice_deny d = { .expires_ns = until, .added_ns = now };
+	struct sluice_config cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0) ||
+	    bpf_map_lookup_elem(a->config_fd, &zero, &cfg)) {
+		log_warn("admission: cannot write the XDP deny map", "err=\"%s\"",
+			 strerror(errno));
+		return;
+	}
+	cfg.generation++; /* cached source resolutions must see the new deny entry */
+	bpf_map_update_elem(a->config_fd, &zero, &cfg, 0);
+}
+
+int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now,
+		   unsigned secs)
+{
+	unsigned h = deny_hash(peer), best = h;
+	uint64_t until = now + (uint64_t)secs * 1000000000ULL;
+
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < 16; i++) {
+		struct deny_entry *e = &a->deny[(h + i) % DENY_SLOTS];
+
+		if (e->until <= now || !memcmp(&e->addr, peer, sizeof(*peer))) {
+			best = (h + i) % DENY_SLOTS;
+			break;
+		}
+		if (e->until < a->deny[best].until)
+			best = (h + i) % DENY_SLOTS;
+	}
+	a->deny[best].addr = *peer;
+	a->deny[best].until = until;
+	__atomic_add_fetch(&a->denials, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&a->lock);
+	if (a->shared)
+		deny_bpf(a, peer, now, until);
+	return 0;
+}
+
+void admission_reset_slot(struct admission *a, uint32_t slot)
+{
+	if (slot < SLUICE_MAX_TENANTS) {
+		__atomic_store_n(&a->state[slot].tat[SLUICE_LIMIT_REQ], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->state[slot].tat[SLUICE_LIMIT_CRIT], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->streak[slot], 0, __ATOMIC_RELAXED);
+	}
+}
+
+void admission_set_dry_run(struct admission *a, bool dry_run)
+{
+	__atomic_store_n(&a->o.dry_run, dry_run, __ATOMIC_RELAXED);
+}
+
+uint64_t admission_denials(const struct admission *a)
+{
+	return __atomic_load_n(&a->denials, __ATOMIC_RELAXED);
+}
+
+bool admission_shared(const struct admission *a)
+{
+	return a->shared;
+}

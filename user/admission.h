@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* admission.h -- stage-2 admission: request credits and critical credits per tenant
+ *
+ * The same GCRA state the XDP program updates: with BPF, the tenant-state map is mmapped
+ * and gcra_admit() runs its compare-and-swap on that memory (SLUICE_LIMIT_REQ and
+ * SLUICE_LIMIT_CRIT; XDP owns SYN and PKT of the same cache line). Without BPF privileges
+ * or without --iface, the same limits run on a private copy of the state, and one warning
+ * says why. Outcomes are explicit, each with a dry-run twin (nginx limit_req style): with
+ * --dry-run-limits the would-be decision is counted and nothing is enforced.
+ *
+ * A tenant rejected deny_after times in a row has the offending source address put on the
+ * deny list for deny_secs: the XDP deny map when BPF is on, and always the userspace list
+ * that accept() consults.
+ */
+#ifndef SLUICE_ADMISSION_H
+#define SLUICE_ADMISSION_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/abi.h"
+#include "tenants.h"
+
+enum admission_outcome {
+	ADMISSION_PASSED = 0,
+	ADMISSION_DEMOTED,
+	ADMISSION_REJECTED,
+	ADMISSION_PASSED_DRY_RUN,
+	ADMISSION_DEMOTED_DRY_RUN,
+	ADMISSION_REJECTED_DRY_RUN,
+	ADMISSION_MAX,
+};
+
+struct admission_opts {
+	bool dry_run;
+	unsigned deny_after;	/* 0 = never deny */
+	unsigned deny_secs;
+};
+
+struct admission;
+
+/* With fds (indexed by enum sluice_map_id, from the loader) the state is the mmapped BPF
+ * tenant-state map; with fds NULL it is a private array and why_userspace (one line) is
+ * logged once as a warning. Returns NULL + errno (mmap failure: the message is logged). */
+struct admission *admission_new(const struct admission_opts *o, const int *fds,
+				const char *why_userspace);
+/* Unmap or free the state; NULL is a no-op. */
+void admission_free(struct admission *a);
+
+/* One HTTP request of tenant t from peer at now (CLOCK_MONOTONIC ns). PASSED or REJECTED
+ * (or their dry-run twins); on REJECTED *retry_ns says when one would pass. */
+enum admission_outcome admission_request(struct admission *a, const struct tenant *t,
+					 const struct sluice_addr *peer, uint64_t now,
+					 uint64_t *retry_ns);
+/* A critical event of t: PASSED while the tenant has critical credits, DEMOTED (to
+ * normal) beyond them; dry-run twins when dry-running (the event stays critical). */
+enum admission_outcome admission_critical(struct admission *a, const struct tenant *t,
+					  uint64_t now);
+/* Switch dry-run mode at run time (a config reload). */
+void admission_set_dry_run(struct admission *a, bool dry_run);
+/* Whether peer is on the deny list at now. */
+bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint64_t now);
+/* Put peer on the deny list until now + secs (userspace list, and BPF map when on). */
+int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now,
+		   unsigned secs);
+/* Start slot's credits from idle (a tenant new in this slot after a reload). */
+void admission_reset_slot(struct admission *a, uint32_t slot);
+/* Sources put on the deny list so far. */
+uint64_t admission_denials(const struct admission *a);
+/* Whether the state is the shared BPF map (true) or the userspace copy. */
+bool admission_shared(const struct admission *a);
+
+const char *admission_outcome_name(enum admission_outcome o);
+/* Monotonic clock in ns, the clock GCRA and the XDP program use. */
+uint64_t admission_now(void);
+
+#endif /* SLUICE_ADMISSION_H */

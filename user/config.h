@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h -- sluiced settings: command-line flags and the same keys in a config file
+ *
+ * One table describes every setting (flag name = config key, argument, help, type, range),
+ * so --help, the flag parser and the config-file reader cannot disagree. Order of
+ * precedence: built-in default < config file (--config FILE, INI without sections:
+ * `listen = 0.0.0.0:8080`) < command-line flag.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct sluiced_cfg {
+	char config[PATH_MAX];
+	char listen[128];
+	struct sockaddr_storage addr;	/* parsed listen */
+	socklen_t addrlen;
+	int threads;			/* 0 = number of online CPUs */
+	char tenants[PATH_MAX];
+	char iface[64];
+	char pin_dir[PATH_MAX];
+	char journal_dir[PATH_MAX];
+	char pg[512];
+	char redis[256];
+	char log_level[16];
+	bool dry_run_limits;
+	long long max_body;
+	long long max_conns;
+	long long max_header_bytes;	/* whole head */
+	long long max_line;
+	long long max_headers;
+	long long header_timeout_ms;
+	long long idle_timeout_ms;
+	long long send_timeout_ms;
+	long long drain_timeout_ms;
+	long long deny_after;		/* consecutive 429s of a tenant before the deny list */
+	long long deny_secs;
+	long long retry_after_503;
+	long long queue_max_entries;	/* journal "full" limits, 0 = none */
+	long long queue_max_bytes;	/* seconds in Retry-After when the queue refuses */
+};
+
+/* Fill c from defaults, the config file named by --config (if any) and argv. Returns 0,
+ * 1 when --help was printed to out (the caller exits 0), or -EINVAL with err naming the
+ * flag or file:line and the fix. */
+int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err,
+		 size_t errlen);
+/* Print the usage text documenting every flag. */
+void config_usage(FILE *out);
+/* Parse "ADDR:PORT" / "[V6]:PORT" into addr; -EINVAL with err filled. */
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			size_t errlen);
+
+#endif /* SLUICE_CONFIG_H */

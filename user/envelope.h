@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* envelope.h -- validation of the POST /v1/events JSON envelope
+ *
+ *	{"type":"lead.created","idempotency_key":"...","priority":"critical","payload":{...}}
+ *
+ * type: 1-128 characters of [A-Za-z0-9._:-]; idempotency_key: 1-256 characters, no control
+ * characters; priority: optional, critical | normal | low; payload: a JSON object. Nothing
+ * else at the top level. The JSON itself must be valid UTF-8 without \u0000 and without
+ * duplicate keys (what PostgreSQL jsonb will later accept).
+ */
+#ifndef SLUICE_ENVELOPE_H
+#define SLUICE_ENVELOPE_H
+
+#include <stddef.h>
+
+#define ENVELOPE_TYPE_MAX 128
+#define ENVELOPE_KEY_MAX 256
+
+struct envelope {
+	char type[ENVELOPE_TYPE_MAX + 1];
+	char idempotency_key[ENVELOPE_KEY_MAX + 1];
+	int priority; /* enum sluice_class, or -1 when absent */
+};
+
+/* Validate body[0..len). Returns 0 and fills *ev, or -EINVAL with *code set to a stable
+ * error code (invalid_json, missing_field, invalid_field, unknown_field) and detail filled
+ * with a sentence naming the field. */
+int envelope_parse(const char *body, size_t len, struct envelope *ev, const char **code,
+		   char *detail, size_t detail_len);
+
+#endif /* SLUICE_ENVELOPE_H */

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* conn.h -- one HTTP/1.1 connection: bytes in, requests out, keep-alive and pipelining
+ *
+ * The connection is a state machine driven by its loop: conn_on_data() with received
+ * bytes, conn_on_durable() with the queue's verdict, conn_on_timeout() when a deadline
+ * passes. It never does I/O itself: it fills c->out and sets c->close_after_send, and the
+ * loop sends and closes. Requests on one connection are answered strictly in order; while
+ * one waits for durability, the following pipelined bytes are kept, not parsed.
+ *
+ * Input bytes are parsed straight from the loop's receive buffer when nothing is pending
+ * (zero copy); only an incomplete request (or bytes arriving while waiting) is copied into
+ * c->in, always starting at the first byte of the request being parsed.
+ */
+#ifndef SLUICE_HTTP_CONN_H
+#define SLUICE_HTTP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/parser.h"
+#include "http/response.h"
+#include "http/router.h"
+#include "sluice/abi.h"
+
+enum conn_phase {
+	CONN_HEAD,	/* reading a request head (idle when nothing received) */
+	CONN_BODY,	/* head accepted, reading Content-Length bytes */
+	CONN_WAIT,	/* event handed to the queue, waiting for durability */
+	CONN_DONE,	/* final answer queued; no more requests are read */
+};
+
+enum conn_timer {
+	CONN_T_NONE,	/* not timed (waiting for the queue, or closing) */
+	CONN_T_IDLE,	/* keep-alive, nothing received */
+	CONN_T_REQUEST,	/* part of a request received */
+	CONN_T_LINGER,	/* answered and half-closed, discarding input */
+	CONN_T_MAX,
+};
+
+/* Per-request facts decided at the head and used until the answer. */
+struct conn_req {
+	enum route_id route;
+	bool keep_alive;
+	bool head_only;
+	size_t head_len;
+	uint64_t content_length;
+	uint64_t start_ns;
+	struct tenants *tenants;	/* reference held while tenant is used */
+	const struct tenant *tenant;
+	enum sluice_class class;
+	bool demoted;
+};
+
+struct conn {
+	struct router *router;
+	void *loop;			/* owner (struct loop), for the loop's bookkeeping */
+	uint32_t idx, gen;
+	int fd;
+	struct sluice_addr peer;
+	enum conn_phase phase;
+	struct http_parser parser;
+	struct conn_req rq;
+	char *in;			/* stashed input, from the current request's first byte */
+	size_t in_len, in_cap;
+	struct obuf out;		/* answers not yet handed to a send */
+	bool close_after_send;		/* half-close and linger once out is sent */
+	bool abort;			/* close now, without an answer */
+	bool body_here;			/* the whole body arrived with the head */
+	bool peer_eof;			/* the client finished sending */
+	bool more_input;		/* bytes of a following request are already here */
+	bool drain;			/* daemon draining: answer the current request, close */
+	/* loop bookkeeping */
+	struct obuf sending;
+	size_t sent;
+	bool send_busy, recv_busy, closing, shut;
+	enum conn_timer timer;
+	uint64_t timer_since;
+	struct conn *tprev, *tnext;
+};
+
+/* Prepare c (embedded in a loop slot) for a freshly accepted socket. */
+void conn_init(struct conn *c, struct router *r, int fd, const struct sluice_addr *peer);
+/* Release what c owns (buffers, tenants reference); the fd is the loop's business. */
+void conn_fini(struct conn *c);
+/* Bytes arrived (data is only valid during the call). */
+void conn_on_data(struct conn *c, const char *data, size_t len);
+/* The queue's verdict for the event this connection waits on. */
+void conn_on_durable(struct conn *c, int err, uint64_t id);
+/* A deadline of the current timer passed: 408 for a partial request, close when idle. */
+void conn_on_timeout(struct conn *c);
+/* Start draining: idle connections close, a request in progress is answered and closed. */
+void conn_drain(struct conn *c);
+/* Which deadline applies now. */
+enum conn_timer conn_timer_kind(const struct conn *c);
+
+/* For the router: queue an answer for the current request and finish it (keep-alive or
+ * close as the request and state say). */
+void conn_finish_request(struct conn *c, int status, const char *content_type,
+			 const char *extra, const char *body, size_t len);
+/* Same, with a JSON error body; close forces Connection: close. */
+void conn_finish_error(struct conn *c, int status, const char *code, const char *detail,
+		       const char *extra, bool close);
+
+#endif /* SLUICE_HTTP_CONN_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* loop.h -- one io_uring per ingress thread: accept, recv, send, timers, cross-thread wakeups
+ *
+ * Each ingress thread owns a loop: its own ring (SINGLE_ISSUER|DEFER_TASKRUN when the kernel
+ * takes them, plain otherwise), its own SO_REUSEPORT listener with one multishot accept, a
+ * provided-buffer ring that every connection's multishot recv draws from, sends with a linked
+ * timeout, and a periodic tick that expires header/idle deadlines. Other threads (the journal
+ * completing an append, the main thread asking for a drain) never touch the ring: they post a
+ * message into the loop's inbox and write its eventfd, which the ring has a read armed on.
+ *
+ * user_data encoding (the only place it is defined; see loop_ud_*):
+ *
+ *	bits 63..56  enum loop_op  what completed
+ *	bits 55..32  generation    24 bits; a connection slot's reuse counter
+ *	bits 31..0   index         connection slot (0 for loop-wide operations)
+ *
+ * A completion whose generation differs from the slot's current one belongs to a connection
+ * that has since been closed and the slot reused: it is ignored (its buffer still returned).
+ */
+#ifndef SLUICE_LOOP_H
+#define SLUICE_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum loop_op {
+	LOOP_OP_NONE = 0,
+	LOOP_OP_ACCEPT = 1,	/* multishot accept on the listener */
+	LOOP_OP_RECV = 2,	/* multishot recv of a connection */
+	LOOP_OP_SEND = 3,	/* send of a connection's output */
+	LOOP_OP_SEND_TIMEOUT = 4, /* the timeout linked to a send */
+	LOOP_OP_CLOSE = 5,	/* close of a connection fd */
+	LOOP_OP_TICK = 6,	/* periodic deadline scan */
+	LOOP_OP_WAKE = 7,	/* eventfd read: inbox has messages */
+	LOOP_OP_CANCEL = 8,	/* cancellation request (result ignored) */
+	LOOP_OP_MAX = 9,
+};
+
+#define LOOP_UD_GEN_BITS 24
+#define LOOP_UD_GEN_MASK ((1u << LOOP_UD_GEN_BITS) - 1)
+
+static inline uint64_t loop_ud_encode(enum loop_op op, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)op << 56 | (uint64_t)(gen & LOOP_UD_GEN_MASK) << 32 | idx;
+}
+
+static inline enum loop_op loop_ud_op(uint64_t ud)
+{
+	return (enum loop_op)(ud >> 56);
+}
+
+static inline uint32_t loop_ud_gen(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & LOOP_UD_GEN_MASK;
+}
+
+static inline uint32_t loop_ud_idx(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
+
+struct loop;
+struct conn;
+struct router;
+
+struct loop_opts {
+	const struct sockaddr *addr;	/* listen address */
+	socklen_t addrlen;
+	unsigned entries;		/* SQ entries (default 1024) */
+	unsigned bufs;			/* provided buffers, power of two (default 1024) */
+	unsigned buf_size;		/* bytes each (default 4096) */
+	unsigned max_conns_per_loop;	/* connection slots (default 65536) */
+	int tick_ms;			/* deadline scan period (default 100) */
+	int send_timeout_ms;		/* linked timeout of each send (default 10000) */
+};
+
+/* A message posted into a loop from another thread. */
+struct loop_msg {
+	uint32_t idx, gen;	/* target connection */
+	int err;		/* 0 or -errno from the journal */
+	uint64_t id;		/* queue id of the durable event */
+};
+
+/* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same
+ * address); the router is shared and outlives the loop. Returns NULL + errno; a
+ * message naming the address and the cause is logged. */
+struct loop *loop_new(const struct loop_opts *opts, struct router *router, int thread_no);
+/* Free a loop that has returned from loop_run(); NULL is a no-op. */
+void loop_free(struct loop *l);
+/* Run until drained (loop_drain) and every connection is gone or the drain deadline
+ * passes. Returns 0, or -errno if the ring failed. */
+int loop_run(struct loop *l);
+/* From any thread: stop accepting, finish in-flight requests, close idle connections and
+ * return from loop_run() by deadline_ns (CLOCK_MONOTONIC). */
+void loop_drain(struct loop *l, uint64_t deadline_ns);
+/* From any thread: deliver msg to the loop, which hands it to the connection. -errno when
+ * the inbox cannot grow. */
+int loop_post(struct loop *l, const struct loop_msg *msg);
+/* Bound port of the listener (after loop_new; useful with port 0). */
+int loop_port(const struct loop *l);
+
+/* Called by a connection (on the loop's thread) after it changed its output or its wish to
+ * close: submits a send or the close as needed. */
+void loop_conn_update(struct loop *l, struct conn *c);
+/* Open connections in this loop (gauge). */
+unsigned loop_conns(const struct loop *l);
+/* Whether the ring was set up with SINGLE_ISSUER|DEFER_TASKRUN (logged once). */
+bool loop_defer_taskrun(const struct loop *l);
+
+#endif /* SLUICE_LOOP_H */

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* steps.h -- step_results and dead_letters: what each step of an event did, durably
+ *
+ * The worker asks before running a `call` step whether an earlier delivery already finished
+ * it (a crash between the call and the ack must not call the upstream twice), records every
+ * step outcome, and dead-letters a failed essential step together with its step_results row
+ * in one transaction (so a redelivery sees `failed` and does not dead-letter twice).
+ * Blocking libpq calls on the caller's thread (pool workers), over a small connection pool;
+ * unnamed statements only (PgBouncer transaction pooling safe).
+ */
+#ifndef SLUICE_PG_STEPS_H
+#define SLUICE_PG_STEPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pg_steps;
+
+/* The identity of one step of one event. */
+struct pg_step_key {
+	const char *tenant, *idempotency_key, *step;
+	int64_t received_us; /* the event's enqueue time, Unix µs (partition key) */
+};
+
+struct pg_steps_stats {
+	uint64_t lookups, writes, dead_letters, errors, connects;
+};
+
+/* conninfo is copied; connections open lazily. NULL + errno (ENOMEM, EINVAL). */
+struct pg_steps *pg_steps_new(const char *conninfo, int max_conns);
+void pg_steps_free(struct pg_steps *ps);
+
+/* Status recorded for k ("done", "skipped", "failed", "fallback") into status; 1 when a row
+ * exists, 0 when none, -EIO when the database could not answer (err says why). */
+int pg_steps_get(struct pg_steps *ps, const struct pg_step_key *k, char *status, size_t cap,
+		 char *err, size_t errlen);
+/* Record an outcome (insert or update). result_json and error may be NULL. 0 or -EIO. */
+int pg_steps_put(struct pg_steps *ps, const struct pg_step_key *k, const char *status,
+		 uint32_t attempts, const char *result_json, const char *error, char *err,
+		 size_t errlen);
+/* In one transaction: step_results `failed` and a dead_letters row with reason, last error
+ * and the raw event. 0 or -EIO. */
+int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const char *reason,
+			 uint32_t attempts, const char *last_error, const void *event,
+			 size_t event_len, char *err, size_t errlen);
+
+void pg_steps_get_stats(struct pg_steps *ps, struct pg_steps_stats *st);
+
+#endif /* SLUICE_PG_STEPS_H */

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: MIT
+/* pool.c -- worker pools (bulkheads): own threads, own in-flight limit, own dispatcher
+ *
+ * One mutex per pool guards its dispatcher and counters; workers wait on the pool's condition
+ * variable (CLOCK_REALTIME, the dispatcher's clock) until an entry is ready, a slot is free,
+ * or the earliest parked retry is due, so nothing polls. A worker takes an entry only while
+ * in_flight < max_inflight; pool_done/pool_retry free the slot and wake one waiter. Nothing
+ * here waits on another pool: a pool that is full or blocked holds only its own entries.
+ *
+ * Invariants: in_flight = entries handed to the handler and not yet done/retried; an entry
+ * is owned by exactly one of: the dispatcher, a handler, the queue backend (after ack).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pool.h"
+#include "pool_int.h"
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void wait_until(struct pool *p, uint64_t due)
+{
+	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
+			      .tv_nsec = (long)(due % 1000000000ull)};
+
+	if (due == UINT64_MAX)
+		pthread_cond_wait(&p->cv, &p->lock);
+	else
+		pthread_cond_timedwait(&p->cv, &p->lock, &ts);
+}
+
+/* Next entry this worker may run, or NULL after waiting (caller loops). Lock held. */
+static struct queue_entry *pool_take(struct pool *p)
+{
+	struct queue_entry *e = NULL;
+	bool full = p->in_flight >= p->max_inflight;
+
+	if (p->set && pool_set_retiring(p->set))
+		p->draining = true;
+	if (!p->draining && !full)
+		e = dispatch_pop(&p->d, realtime_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
+	if (e) {
+		p->in_flight++;
+		return e;
+	}
+	if (full && dispatch_count(&p->d))
+		p->full_waits++;
+	wait_until(p, full || p->draining ? UINT64_MAX : dispatch_next_due(&p->d));
+	return NULL;
+}
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct queue_entry *e = pool_take(p);
+
+		if (!e)
+			continue;
+		pthread_mutex_unlock(&p->lock);
+		if (p->handler(p->arg, p, e) == POOL_ACK)
+			pool_done(p, e);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* A slot was freed (lock held). */
+static void pool_release(struct pool *p)
+{
+	p->in_flight--;
+	pthread_cond_signal(&p->cv);
+	if (!p->in_flight)
+		pthread_cond_broadcast(&p->idle_cv);
+}
+
+int pool_done(struct pool *p, struct queue_entry *e)
+{
+	uint64_t id = e->id;
+	int err = queue_ack(p->q, e);
+
+	if (err)
+		log_error("pool: ack failed; the entry will be redelivered after a restart",
+			  "pool=%s id=%llu err=%d", p->name, (unsigned long long)id, err);
+	pthread_mutex_lock(&p->lock);
+	p->done++;
+	pool_release(p);
+	if (p->set) /* under the lock: pool_set_free clears it under the lock too */
+		pool_set_note_done(p->set);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
+{
+	uint64_t now = realtime_ns();
+	int err;
+
+	e->attempts++;
+	e->not_before_ns = now + delay_ns;
+	/* before the push: once parked, another worker may run, ack and free e */
+	if (queue_note_attempt(p->q, e))
+		log_warn("pool: cannot remember a retry's attempt count; a restart resets it",
+			 "pool=%s id=%llu", p->name, (unsigned long long)e->id);
+	pthread_mutex_lock(&p->lock);
+	err = dispatch_push(&p->d, e, now);
+	p->retried += !err;
+	pool_release(p);
+	/* the earliest due time may have changed: let every idle worker recompute its wait */
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	if (err)
+		log_error("pool: cannot park a retry; it is redelivered after a restart",
+			  "pool=%s id=%llu err=%d", p->name, (unsigned long long)e->id, err);
+	return err;
+}
+
+int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)
+{
+	int err = pool_submit(to, e);
+
+	if (err)
+		return pool_retry(from, e, 100000000ULL); /* try the hand-over again in 100 ms */
+	pthread_mutex_lock(&from->lock);
+	from->handed_over++;
+	pool_release(from);
+	pthread_mutex_unlock(&from->lock);
+	return 0;
+}
+
+int pool_submit(struct pool *p, struct queue_entry *e)
+{
+	return pool_submit_at(p, e, realtime_ns());
+}
+
+int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now)
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = p->stop ? -ESHUTDOWN : dispatch_push(&p->d, e, now);
+	if (!err)
+		pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+static int pool_set_paused(struct pool *p, uint32_t class, bool pause)
+{
+	if (class >= DISPATCH_CLASSES)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	if (pause)
+		p->paused |= 1u << class;
+	else
+		p->paused &= ~(1u << class);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	log_info(pause ? "pool: class paused" : "pool: class resumed", "pool=%s class=%u", p->name,
+		 class);
+	return 0;
+}
+
+int pool_pause_class(struct pool *p, uint32_t class)
+{
+	return pool_set_paused(p, class, true);
+}
+
+int pool_resume_class(struct pool *p, uint32_t class)
+{
+	return pool_set_paused(p, class, false);
+}
+
+int pool_set_tenant_weight(struct pool *p, uint32_t class, uint32_t tenant, uint32_t weight)
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = dispatch_set_tenant_weight(&p->d, class, tenant, weight);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+void pool_stats(struct pool *p, struct pool_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	st->in_flight = p->in_flight;
+	st->max_inflight = p->max_inflight;
+	st->queued = dispatch_count(&p->d);
+	st->done = p->done;
+	st->retried = p->retried;
+	st->handed_over = p->handed_over;
+	st->full_waits = p->full_waits;
+	st->paused_mask = p->paused;
+	dispatch_stats(&p->d, realtime_ns(), &st->dispatch);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	dispatch_stats(&p->d, now, st);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pool_drain(struct pool *p, int timeout_ms)
+{
+	uint64_t due = realtime_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
+			      .tv_nsec = (long)(due % 1000000000ull)};
+	int err = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->draining = true;
+	while (p->in_flight && !err) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&p->idle_cv, &p->lock);
+		else
+			err = pthread_cond_timedwait(&p->idle_cv, &p->lock, &ts) ? -ETIMEDOUT : 0;
+	}
+	err = p->in_flight ? -ETIMEDOUT : 0;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+const char *pool_name(const struct pool *p)
+{
+	return p->name;
+}
+
+static int pool_cfg_check(const struct pool_cfg *cfg)
+{
+	const char *name = cfg && cfg->name ? cfg->name : "(unnamed)";
+
+	if (!cfg || !cfg->name || !*cfg->name || !cfg->handler) {
+		log_error("pool: a pool needs a name and a handler", "pool=%s", name);
+		return -EINVAL;
+	}
+	if (cfg->threads < 1 || cfg->threads > 1024) {
+		log_error("pool: threads out of range (1-1024)", "pool=%s threads=%u", name,
+			  cfg->threads);
+		return -EINVAL;
+	}
+	if (cfg->max_inflight && cfg->max_inflight < cfg->threads)
+		log_warn("pool: max_inflight below threads; some threads will always idle",
+			 "pool=%s threads=%u max_inflight=%u", name, cfg->threads,
+			 cfg->max_inflight);
+	return 0;
+}
+
+struct pool *pool_new(const struct pool_cfg *cfg, struct queue *q)
+{
+	pthread_condattr_t ca;
+	struct pool *p;
+	int err = pool_cfg_check(cfg);
+
+	if (err || !q) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->name = strdup(cfg->name)) ||
+	    !(p->threads = calloc(cfg->threads, sizeof(*p->threads)))) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = dispatch_init(&p->d, &cfg->dispatch);
+	if (err) {
+		log_error("pool: dispatch weights or quantum too large", "pool=%s", cfg->name);
+		goto fail;
+	}
+	p->q = q;
+	p->handler = cfg->handler;
+	p->arg = cfg->arg;
+	p->max_inflight = cfg->max_inflight ? cfg->max_inflight : cfg->threads;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_cond_init(&p->idle_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	p->inited = true;
+	for (; p->nthreads < cfg->threads; p->nthreads++) {
+		err = -pthread_create(&p->threads[p->nthreads], NULL, pool_worker, p);
+		if (err)
+			goto fail;
+	}
+	return p;
+fail:
+	pool_free(p);
+	errno = -err;
+	return NULL;
+}
+
+void pool_free(struct pool *p)
+{
+	struct queue_entry *e;
+
+	if (!p)
+		return;
+	if (p->inited) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->lock);
+	}
+	for (uint32_t i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	/* still un-acked on the queue: a restart replays them */
+	while ((e = dispatch_take_any(&p->d)))
+		free(e);
+	dispatch_fini(&p->d);
+	if (p->inited) {
+		pthread_cond_destroy(&p->cv);
+		pthread_cond_destroy(&p->idle_cv);
+		pthread_mutex_destroy(&p->lock);
+	}
+	free(p->threads);
+	free(p->name);
+	free(p);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* redis.h -- Redis client for the fast-path duplicate check and the fallback cache
+ *
+ * Redis is an accelerator, never the authority (Postgres is): every operation has a short
+ * timeout, and when Redis is down or slow the client says so at once (-ETIMEDOUT,
+ * -ECONNREFUSED, ...) and callers go on without it. After a failure the client stops
+ * trying for down_backoff_ms (operations return -EAGAIN without touching the network), so
+ * a dead Redis costs each caller nothing, not a timeout per call. Each outage logs one
+ * warning when it starts and one info line when Redis answers again.
+ *
+ * A small pool of connections (pool_size, default 4), each under its own mutex: a caller
+ * takes a free one or waits for the next in turn, so threads do their round trips in
+ * parallel instead of queueing on one socket. The outage state is shared by the pool.
+ */
+#ifndef SLUICE_REDIS_H
+#define SLUICE_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redis_config {
+	char host[64];
+	uint16_t port;
+	uint32_t connect_timeout_ms; /* default 100 */
+	uint32_t op_timeout_ms;	     /* default 50: one command, send to reply */
+	uint32_t down_backoff_ms;    /* default 1000: no attempts for this long after a failure */
+	char prefix[32];	     /* key prefix, default "sluice:" */
+	uint32_t pool_size;	     /* connections, default 4 */
+};
+
+struct redis_stats {
+	uint64_t ops, errors, timeouts, skipped; /* skipped: refused during the backoff */
+	uint64_t outages, reconnects;
+	bool up;
+};
+
+enum redis_idem { REDIS_IDEM_NEW = 0, REDIS_IDEM_DUPLICATE = 1 };
+
+struct redis;
+
+/* Defaults for 127.0.0.1:6379. */
+void redis_config_default(struct redis_config *cfg);
+/* Set one field from text (keys: addr = HOST:PORT or [V6]:PORT, host, port,
+ * connect_timeout_ms, op_timeout_ms, down_backoff_ms, pool_size, prefix). 0, -ENOENT (unknown key)
+ * or -EINVAL (err names the input). */
+int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
+		     size_t errlen);
+
+/* Create a client; it connects lazily, so a Redis that is down now is not an error.
+ * Returns NULL with errno ENOMEM only. */
+struct redis *redis_new(const struct redis_config *cfg);
+void redis_free(struct redis *r);
+
+/* Fast-path duplicate check: SET prefix+"idem:"+tenant+":"+key id NX PX ttl_ms. Returns
+ * REDIS_IDEM_NEW (the key is now ours), REDIS_IDEM_DUPLICATE with the id stored first
+ * copied to orig_id (NUL-terminated, may be truncated), or -errno when Redis did not answer
+ * (the caller must then treat the event as new and rely on Postgres). */
+int redis_idem_check(struct redis *r, const char *tenant, const char *key, const char *id,
+		     uint64_t ttl_ms, char *orig_id, size_t orig_len);
+/* Fallback cache read of prefix+"cache:"+key. Returns 1 with *value (malloc'd, caller frees),
+ * 0 on a miss, -errno when Redis did not answer. */
+int redis_cache_get(struct redis *r, const char *key, char **value);
+/* Fallback cache write with a TTL (ms, >= 1). 0 or -errno. */
+int redis_cache_set(struct redis *r, const char *key, const char *value, uint64_t ttl_ms);
+
+void redis_stats(struct redis *r, struct redis_stats *st);
+
+#endif /* SLUICE_REDIS_H */

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* upstream.h -- HTTP/1.1 client for one upstream (AI scoring API, CRM) with its breaker,
+ * bulkhead and retry budget
+ *
+ * An upstream is a named endpoint: a URL to POST to, a total timeout, a bulkhead (at most
+ * max_concurrent calls in flight; one more is refused at once with BULKHEAD_FULL, nobody
+ * waits), a request template that wraps the event payload, and a JSON field of the answer
+ * to read (e.g. "score"). Calls run on libcurl's multi interface, driven by one thread per
+ * upstream that owns every curl handle; connections are kept alive and reused (at most
+ * max_concurrent). Each call has exactly one outcome:
+ *	OK		2xx in time (and the score field, when one is configured)
+ *	SLOW		2xx, but it took >= the breaker's slow-call duration
+ *	FAILED		timeout, connection refused/reset, 5xx, 429, 408, other 4xx, bad answer
+ *	REJECTED	the breaker is open (or its half-open probes are all out): no I/O
+ *	BULKHEAD_FULL	max_concurrent calls already in flight: no I/O
+ * 4xx other than 408/429 is the request's fault, not the upstream's: it fails the call
+ * (not retryable) but counts as a success for the breaker.
+ */
+#ifndef SLUICE_UPSTREAM_H
+#define SLUICE_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "retry.h"
+
+enum upstream_outcome {
+	UPSTREAM_OK,
+	UPSTREAM_SLOW,
+	UPSTREAM_FAILED,
+	UPSTREAM_REJECTED,
+	UPSTREAM_BULKHEAD_FULL,
+};
+
+struct upstream_config {
+	char name[32];
+	char url[256];		     /* http://host:port/path, POSTed to */
+	uint32_t timeout_ms;	     /* whole call, connect included (default 2000) */
+	uint32_t connect_timeout_ms; /* default 500 */
+	uint32_t max_concurrent;     /* bulkhead and keep-alive pool size (default 25) */
+	char template[1024];	     /* body; {{payload}} {{idempotency_key}} {{tenant}} {{type}} */
+	char score_field[64];	     /* dotted path of a number in the answer; "" = none */
+	uint32_t max_body;	     /* largest answer accepted, bytes (default 1 MiB) */
+	struct breaker_config breaker;
+	struct retry_policy retry;
+};
+
+struct upstream_request {
+	const char *payload;	     /* the event payload, JSON text */
+	const char *idempotency_key; /* sent as Idempotency-Key, and {{idempotency_key}} */
+	const char *tenant, *type;   /* optional, for the template */
+	uint32_t attempt;	     /* 1 for the first call of an event, 2.. for retries */
+};
+
+struct upstream_result {
+	enum upstream_outcome outcome;
+	int http_status;  /* 0: no HTTP answer */
+	char reason[160]; /* why it failed or was refused; "" when OK */
+	bool retryable;
+	uint64_t retry_after_ns; /* from Retry-After on 429/503, else 0 */
+	bool has_score;
+	double score;
+	char *body; /* the answer (NUL-terminated), owned by the result */
+	size_t body_len;
+	uint64_t duration_ns;
+};
+
+struct upstream_stats {
+	uint64_t calls, ok, slow, failed, rejected, bulkhead_full;
+	uint32_t in_flight;
+	struct breaker_stats breaker;
+	struct retry_budget budget;
+};
+
+struct upstream;
+/* Runs in the driver thread (or in the caller's thread for REJECTED/BULKHEAD_FULL); the
+ * result and its body belong to the callee, which releases them with upstream_result_fini. */
+typedef void upstream_done_fn(void *ctx, struct upstream_result *res);
+
+/* Defaults for an upstream called name at url (see docs/upstreams.md). */
+void upstream_config_default(struct upstream_config *cfg, const char *name, const char *url);
+/* Set one field from text: url, timeout_ms, connect_timeout_ms, max_concurrent, template,
+ * score_field, max_body, breaker.KEY (breaker_config_set) or retry.KEY (retry_policy_set).
+ * 0, -ENOENT (unknown key) or -EINVAL (err names the input and the fix). */
+int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
+			size_t errlen);
+
+/* Check cfg as a whole (URL scheme, bulkhead and timeout, template placeholders, breaker).
+ * 0 or -EINVAL with err naming the upstream, the setting and the fix. */
+int upstream_config_check(const struct upstream_config *cfg, char *err, size_t errlen);
+
+/* Create the upstream and start its driver thread. on_transition (may be NULL) is called
+ * on breaker transitions after they are logged, e.g. to update metrics. Returns NULL with
+ * errno EINVAL (err says what is wrong with cfg) or ENOMEM. */
+struct upstream *upstream_new(const struct upstream_config *cfg,
+			      breaker_transition_fn *on_transition, void *cb_ctx, char *err,
+			      size_t errlen);
+/* Stop the driver (calls in flight finish as FAILED "shutting down") and free. NULL-safe. */
+void upstream_free(struct upstream *u);
+
+/* Start a call; done is called exactly once. Returns 0, or -ENOMEM (done not called). The
+ * request is copied, so it need not outlive this call. */
+int upstream_call_async(struct upstream *u, const struct upstream_request *req,
+			upstream_done_fn *done, void *ctx);
+/* Make a call and wait for its result (at most timeout_ms plus scheduling). Returns 0 with
+ * *res filled (release it with upstream_result_fini), or -ENOMEM. */
+int upstream_call(struct upstream *u, const struct upstream_request *req,
+		  struct upstream_result *res);
+void upstream_result_fini(struct upstream_result *res);
+
+/* After a FAILED result of attempt `attempt`: retry (when and why) or give up (the reason
+ * for the dead letter), following the upstream's retry policy and budget. */
+void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
+			   struct retry_decision *d);
+
+void upstream_stats(struct upstream *u, struct upstream_stats *st);
+const char *upstream_name(const struct upstream *u);
+const char *upstream_outcome_name(enum upstream_outcome o);
+
+#endif /* SLUICE_UPSTREAM_H */

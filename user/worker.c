@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: MIT
+/* worker.c -- the job engine: queue -> pools -> route steps (store, call) -> ack
+ *
+ * An entry carries the index of its next step (queue_entry.step). A pool thread decodes
+ * the event, finds its route and runs steps while they belong to this pool; a step of
+ * another pool hands the entry over (pool_hand_over: slot freed, not acked). `store` is
+ * asynchronous: the entry is held while the batched writer commits it, and the writer's
+ * callback moves it on. `call` runs on the pool thread (the pool's thread count is its
+ * bulkhead): look up step_results first (a redelivery skips what is recorded), call, walk
+ * the fallback chain, record the outcome; a deferred call is parked with the retry policy's
+ * delay, and when the policy gives up an essential step goes to dead_letters (which ends
+ * the event) while an optional one is recorded failed and skipped.
+ *
+ * Invariant: an entry is acked exactly once, after the last step's effect is committed
+ * (events row, step_results row, or dead_letters row). Every other path parks it for a
+ * retry or leaves it unacked for replay.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "event.h"
+#include "fallback.h"
+#include "log.h"
+#include "model.h"
+#include "pg/steps.h"
+#include "upstream.h"
+#include "worker.h"
+
+#define MS 1000000ULL
+#define DB_RETRY_NS (500 * MS)
+#define STORE_FULL_RETRY_NS (50 * MS)
+
+struct wupstream {
+	char name[ROUTES_NAME_LEN];
+	struct upstream *u;
+	struct fallback *fb;
+	struct model model;
+};
+
+struct worker {
+	struct worker_cfg cfg;
+	struct routes *routes;
+	struct pool **pools;
+	int npools;
+	struct pool_set *set;
+	struct pg_writer *pgw;
+	struct pg_steps *steps;
+	struct wupstream *ups;
+	int nups;
+	int skip_optional, paused_low;	  /* atomics */
+	uint32_t shed_permille;		  /* atomic */
+	struct worker_stats st;		  /* counters updated with atomics */
+};
+
+struct store_ctx {
+	struct worker *w;
+	struct pool *p;
+	struct queue_entry *e;
+};
+
+static void count(uint64_t *c)
+{
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+static int pool_index(struct worker *w, struct pool *p)
+{
+	for (int i = 0; i < w->npools; i++)
+		if (w->pools[i] == p)
+			return i;
+	return -1;
+}
+
+static struct wupstream *find_upstream(struct worker *w, const char *name)
+{
+	for (int i = 0; i < w->nups; i++)
+		if (!strcmp(w->ups[i].name, name))
+			return &w->ups[i];
+	return NULL;
+}
+
+static char *step_name(const struct route_step *s, char *buf, size_t cap)
+{
+	if (s->kind == STEP_STORE)
+		snprintf(buf, cap, "store");
+	else
+		snprintf(buf, cap, "call:%s", s->upstream);
+	return buf;
+}
+
+/* Where an entry goes when it has finished step e->step - 1: on, or acked. */
+static void advance_from(struct worker *w, struct pool *p, struct queue_entry *e,
+			 const struct route *rt)
+{
+	if (e->step >= (uint32_t)rt->nsteps) {
+		count(&w->st.events_done);
+		pool_done(p, e);
+		return;
+	}
+	pool_hand_over(p, e, w->pools[rt->steps[e->step].pool_idx]);
+}
+
+static void store_done(void *ctx, void *cookie, enum pg_row_status status)
+{
+	struct store_ctx *sc = cookie;
+	struct worker *w = sc->w;
+	struct queue_entry *e = sc->e;
+	struct pool *p = sc->p;
+	struct event_view v;
+	char err[128];
+
+	free(sc);
+	switch (status) {
+	case PG_ROW_STORED:
+	case PG_ROW_DUPLICATE:
+		e->step++;
+		if (event_decode(e->data, e->len, &v, err, sizeof(err))) {
+			pool_retry(p, e, DB_RETRY_NS); /* cannot happen: it decoded before */
+			return;
+		}
+		advance_from(w, p, e, routes_match(w->routes, v.type));
+		event_view_fini(&v);
+		return;
+	case PG_ROW_DEAD_LETTERED:
+		/* the writer put the event in dead_letters with PostgreSQL's error */
+		count(&w->st.events_dead_lettered);
+		pool_done(p, e);
+		return;
+	case PG_ROW_RETRY_LATER:
+	default:
+		count(&w->st.steps_retried);
+		pool_retry(p, e, DB_RETRY_NS);
+		return;
+	}
+}
+
+/* Start the store step; the writer's callback continues. */
+static void run_store(struct worker *w, struct pool *p, struct queue_entry *e,
+		      const struct event_view *v, const char *payload, const struct route *rt)
+{
+	struct store_ctx *sc = malloc(sizeof(*sc));
+	struct pg_row row = {
+		.tenant = v->tenant,
+		.idempotency_key = v->idempotency_key,
+		.type = v->type,
+		.class_name = routes_class_name(e->class),
+		.payload = payload,
+		.payload_len = strlen(payload),
+		.received_us = (int64_t)(e->enq_ns / 1000),
+		.cookie = sc,
+	};
+	int err;
+
+	if (!sc) {
+		pool_retry(p, e, STORE_FULL_RETRY_NS);
+		return;
+	}
+	*sc = (struct store_ctx){ w, p, e };
+	err = pg_writer_submit(w->pgw, &row);
+	if (err) {
+		free(sc);
+		count(&w->st.steps_retried);
+		pool_retry(p, e, STORE_FULL_RETRY_NS); /* -EAGAIN: writer backlog full */
+	}
+}
+
+enum call_next { CALL_ADVANCE, CALL_PARKED, CALL_EVENT_DONE };
+
+/* Record an outcome; a database error parks the entry (nothing is lost, the call result
+ * is re-derived on the retry from the fallback chain or a new call). */
+static enum call_next record(struct worker *w, struct pool *p, struct queue_entry *e,
+			     const struct pg_step_key *k, const char *status,
+			     const char *result, const char *error)
+{
+	char err[256];
+
+	if (pg_steps_put(w->steps, k, status, e->attempts + 1, result, error, err, sizeof(err))) {
+		log_warn("worker: step result not recorded; retrying", "step=%s err=\"%s\"",
+			 k->step, err);
+		count(&w->st.steps_retried);
+		pool_retry(p, e, DB_RETRY_NS);
+		return CALL_PARKED;
+	}
+	return CALL_ADVANCE;
+}
+
+static enum call_next give_up(struct worker *w, struct pool *p, struct queue_entry *e,
+			      const struct event_view *v, const struct route_step *s,
+			      const struct pg_step_key *k, const char *reason, const char *why)
+{
+	char err[256];
+
+	if (s->optional)
+		return record(w, p, e, k, "failed", NULL, why);
+	if (pg_steps_dead_letter(w->steps, k, reason, e->attempts + 1, why, e->data, e->len, err,
+				 sizeof(err))) {
+		pool_retry(p, e, DB_RETRY_NS);
+		return CALL_PARKED;
+	}
+	log_warn("worker: event dead-lettered", "tenant=%s key=%s step=%s reason=\"%s\"",
+		 v->tenant, v->idempotency_key, k->step, why);
+	count(&w->st.events_dead_lettered);
+	return CALL_EVENT_DONE;
+}
+
+static enum call_next run_call(struct worker *w, struct pool *p, struct queue_entry *e,
+			       const struct event_view *v, const char *payload,
+			       const struct route_step *s)
+{
+	struct wupstream *up = find_upstream(w, s->upstream);
+	char name[ROUTES_NAME_LEN + 8], status[16], err[256], result[256];
+	struct pg_step_key k = { v->tenant, v->idempotency_key, step_name(s, name, sizeof(name)),
+				 (int64_t)(e->enq_ns / 1000) };
+	struct upstream_request req = { payload, v->idempotency_key, v->tenant, v->type,
+					e->attempts + 1 };
+	struct upstream_result res = { 0 };
+	struct fallback_answer ans;
+	struct retry_decision d;
+	enum call_next next;
+	int found;
+
+	found = pg_steps_get(w->steps, &k, status, sizeof(status), err, sizeof(err));
+	if (found < 0) {
+		pool_retry(p, e, DB_RETRY_NS);
+		return CALL_PARKED;
+	}
+	if (found) {
+		count(&w->st.steps_replayed);
+		return strcmp(status, "failed") || s->optional ? CALL_ADVANCE : CALL_EVENT_DONE;
+	}
+	if (!up) /* routes were checked against the upstream sections at start */
+		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
+	upstream_call(up->u, &req, &res);
+	fallback_after_call(up->fb, payload, &res, &ans);
+	if (ans.source != FALLBACK_DEFER) {
+		if (ans.source != FALLBACK_UPSTREAM)
+			count(&w->st.steps_fallback);
+		if (ans.has_score)
+			snprintf(result, sizeof(result),
+				 "{\"source\":\"%s\",\"score\":%.6f,\"http_status\":%d}",
+				 fallback_source_name(ans.source), ans.score, res.http_status);
+		else
+			snprintf(result, sizeof(result), "{\"source\":\"%s\",\"http_status\":%d}",
+				 fallback_source_name(ans.source), res.http_status);
+		next = record(w, p, e, &k, ans.source == FALLBACK_UPSTREAM ? "done" : "fallback",
+			      result, ans.source == FALLBACK_UPSTREAM ? NULL : res.reason);
+		upstream_result_fini(&res);
+		return next;
+	}
+	upstream_retry_decide(up->u, &res, e->attempts + 1, &d);
+	if (d.verdict == RETRY_AFTER_DELAY) {
+		count(&w->st.steps_retried);
+		upstream_result_fini(&res);
+		pool_retry(p, e, d.delay_ns);
+		return CALL_PARKED;
+	}
+	snprintf(err, sizeof(err), "%s: %s", d.reason ? d.reason : "gave up",
+		 res.reason[0] ? res.reason : upstream_outcome_name(res.outcome));
+	next = give_up(w, p, e, v, s, &k, "retries exhausted", err);
+	upstream_result_fini(&res);
+	return next;
+}
+
+static bool shed_now(struct worker *w, const struct route *rt)
+{
+	uint32_t permille = __atomic_load_n(&w->shed_permille, __ATOMIC_RELAXED), r = 0;
+
+	if (!rt->sheddable || !permille)
+		return false;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)rand();
+	return r % 1000 < permille;
+}
+
+/* Run the entry's steps that belong to pool p; tell the pool whether it is finished. */
+static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry *e)
+{
+	struct worker *w = arg;
+	const struct route *rt;
+	struct event_view v;
+	char err[256], *payload = NULL;
+	int me = pool_index(w, p);
+
+	if (event_decode(e->data, e->len, &v, err, sizeof(err))) {
+		struct pg_step_key k = { "?", "?", "decode", (int64_t)(e->enq_ns / 1000) };
+		char tenant[EVENT_TENANT_MAX + 1] = "?";
+
+		if (v.tenant[0])
+			snprintf(tenant, sizeof(tenant), "%s", v.tenant);
+		k.tenant = tenant;
+		snprintf(err + strlen(err), sizeof(err) - strlen(err), " (entry %llu)",
+			 (unsigned long long)e->id);
+		if (pg_steps_dead_letter(w->steps, &k, "undecodable", 1, err, e->data, e->len, err,
+					 sizeof(err)))
+			return pool_retry(p, e, DB_RETRY_NS), POOL_HELD;
+		count(&w->st.events_dead_lettered);
+		return POOL_ACK;
+	}
+	rt = routes_match(w->routes, v.type);
+	if (e->step == 0 && shed_now(w, rt)) {
+		count(&w->st.events_shed);
+		log_debug("worker: sheddable event dropped at EMERGENCY", "tenant=%s key=%s type=%s",
+			  v.tenant, v.idempotency_key, v.type);
+		event_view_fini(&v);
+		return POOL_ACK;
+	}
+	payload = json_dumps(v.payload, JSON_COMPACT);
+	while (payload && e->step < (uint32_t)rt->nsteps) {
+		const struct route_step *s = &rt->steps[e->step];
+		enum call_next next;
+
+		if (s->pool_idx != me) {
+			pool_hand_over(p, e, w->pools[s->pool_idx]);
+			goto held;
+		}
+		if (s->optional && __atomic_load_n(&w->skip_optional, __ATOMIC_RELAXED)) {
+			char name[ROUTES_NAME_LEN + 8];
+			struct pg_step_key k = { v.tenant, v.idempotency_key,
+						 step_name(s, name, sizeof(name)),
+						 (int64_t)(e->enq_ns / 1000) };
+
+			count(&w->st.steps_skipped);
+			if (record(w, p, e, &k, "skipped", NULL, "thin mode") == CALL_PARKED)
+				goto held;
+			e->step++;
+			continue;
+		}
+		if (s->kind == STEP_STORE) {
+			run_store(w, p, e, &v, payload, rt);
+			goto held;
+		}
+		next = run_call(w, p, e, &v, payload, s);
+		if (next == CALL_PARKED)
+			goto held;
+		if (next == CALL_EVENT_DONE)
+			break;
+		e->step++;
+	}
+	if (!payload) {
+		pool_retry(p, e, DB_RETRY_NS);
+		goto held;
+	}
+	free(payload);
+	event_view_fini(&v);
+	if (e->step >= (uint32_t)rt->nsteps)
+		count(&w->st.events_done);
+	return POOL_ACK;
+held:
+	free(payload);
+	event_view_fini(&v);
+	return POOL_HELD;
+}
+
+/* The pool of an entry's next step (the pool_set's router). */
+static uint32_t route_entry(void *arg, const struct queue_entry *e)
+{
+	struct worker *w = arg;
+	struct event_view v;
+	const struct route *rt;
+	char err[128];
+	uint32_t idx = 0;
+
+	if (event_decode(e->data, e->len, &v, err, sizeof(err)))
+		return 0; /* the handler dead-letters it */
+	rt = routes_match(w->routes, v.type);
+	if (e->step < (uint32_t)rt->nsteps)
+		idx = (uint32_t)rt->steps[e->step].pool_idx;
+	event_view_fini(&v);
+	return idx;
+}
+
+static int setup_upstream(struct worker *w, struct wupstream *up, const char *name, char *err,
+			  size_t errlen)
+{
+	const struct routes *r = w->routes;
+	struct upstream_config uc;
+	struct fallback_config fc;
+	bool model_set = false;
+	char sub[200];
+	int i, ret;
+
+	snprintf(up->name, sizeof(up->name), "%s", name);
+	upstream_config_default(&uc, name, "");
+	fallback_config_default(&fc);
+	model_init_default(&up->model);
+	for (i = 0; i < r->nupstream_kv; i++) {
+		const struct route_kv *kv = &r->upstream_kv[i];
+
+		if (strcmp(kv->section, name))
+			continue;
+		if (!strncmp(kv->key, "fallback.", 9)) {
+			ret = fallback_config_set(&fc, kv->key + 9, kv->value, sub, sizeof(sub));
+		} else if (!strncmp(kv->key, "model.", 6)) {
+			if (!model_set)
+				model_init_empty(&up->model);
+			model_set = true;
+			ret = model_config_set(&up->model, kv->key + 6, kv->value, sub, sizeof(sub));
+		} else {
+			ret = upstream_config_set(&uc, kv->key, kv->value, sub, sizeof(sub));
+		}
+		if (ret) {
+			snprintf(err, errlen, "routes line %d: [upstream %s] %s", kv->line, name, sub);
+			return ret;
+		}
+	}
+	up->u = upstream_new(&uc, NULL, NULL, sub, sizeof(sub));
+	if (!up->u) {
+		snprintf(err, errlen, "[upstream %s]: %s", name, sub);
+		return -EINVAL;
+	}
+	up->fb = fallback_new(name, &fc, w->cfg.redis, fc.use_model ? &up->model : NULL);
+	return up->fb ? 0 : -ENOMEM;
+}
+
+static int start_pools(struct worker *w, char *err, size_t errlen)
+{
+	const struct routes *r = w->routes;
+
+	w->pools = calloc(r->npools, sizeof(*w->pools));
+	if (!w->pools)
+		return -ENOMEM;
+	for (int i = 0; i < r->npools; i++) {
+		struct pool_cfg pc = { .name = r->pools[i].name,
+				       .threads = (uint32_t)r->pools[i].threads,
+				       .max_inflight = (uint32_t)r->pools[i].inflight,
+				       .handler = on_entry,
+				       .arg = w };
+
+		w->pools[i] = pool_new(&pc, w->cfg.queue);
+		if (!w->pools[i]) {
+			snprintf(err, errlen, "[pool %s]: %s", r->pools[i].name, strerror(errno));
+			return -errno;
+		}
+		w->npools++;
+	}
+	return 0;
+}
+
+struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	struct pg_writer_config pc;
+	struct pool_set_cfg sc;
+	int ret = -ENOMEM;
+
+	if (!w) {
+		routes_free(cfg->routes);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	w->cfg = *cfg;
+	w->routes = cfg->routes;
+	if (!cfg->pg_conninfo || !*cfg->pg_conninfo) {
+		snprintf(err, errlen, "the worker needs --pg CONNINFO");
+		ret = -EINVAL;
+		goto fail;
+	}
+	pc = cfg->pgw;
+	pc.conninfo = cfg->pg_conninfo;
+	w->pgw = pg_writer_new(&pc, store_done, w);
+	w->steps = pg_steps_new(cfg->pg_conninfo, 8);
+	w->ups = calloc(w->routes->nupstreams ? w->routes->nupstreams : 1, sizeof(*w->ups));
+	if (!w->pgw || !w->steps || !w->ups) {
+		snprintf(err, errlen, "start the PostgreSQL writer: %s", strerror(errno));
+		goto fail;
+	}
+	for (int i = 0; i < w->routes->nupstreams; i++) {
+		ret = setup_upstream(w, &w->ups[i], w->routes->upstreams[i], err, errlen);
+		if (ret)
+			goto fail;
+		w->nups++;
+	}
+	ret = start_pools(w, err, errlen);
+	if (ret)
+		goto fail;
+	sc = (struct pool_set_cfg){ .queue = cfg->queue, .pools = w->pools,
+				    .npools = (uint32_t)w->npools, .route = route_entry,
+				    .route_arg = w, .max_messages = cfg->max_messages,
+				    .max_age_ns = cfg->max_age_ns, .retire = cfg->retire,
+				    .retire_arg = cfg->retire_arg };
+	w->set = pool_set_new(&sc);
+	if (!w->set) {
+		ret = -errno;
+		snprintf(err, errlen, "start consuming the queue: %s", strerror(errno));
+		goto fail;
+	}
+	return w;
+fail:
+	worker_free(w, 0);
+	errno = ret < 0 ? -ret : ENOMEM;
+	return NULL;
+}
+
+void worker_free(struct worker *w, int timeout_ms)
+{
+	if (!w)
+		return;
+	pool_set_free(w->set);
+	for (int i = 0; i < w->npools; i++)
+		pool_drain(w->pools[i], timeout_ms);
+	/* the writer's callbacks need the pools: free it (reporting RETRY_LATER) first */
+	pg_writer_free(w->pgw);
+	for (int i = 0; i < w->npools; i++)
+		pool_free(w->pools[i]);
+	for (int i = 0; i < w->nups; i++) {
+		fallback_free(w->ups[i].fb);
+		upstream_free(w->ups[i].u);
+	}
+	pg_steps_free(w->steps);
+	routes_free(w->routes);
+	free(w->ups);
+	free(w->pools);
+	free(w);
+}
+
+void worker_apply(struct worker *w, const struct overload_actions *a)
+{
+	int pause = a->pause_low;
+
+	__atomic_store_n(&w->skip_optional, a->skip_optional, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->shed_permille, a->sheddable_drop_permille, __ATOMIC_RELAXED);
+	if (__atomic_exchange_n(&w->paused_low, pause, __ATOMIC_RELAXED) == pause)
+		return;
+	for (int i = 0; i < w->npools; i++) {
+		if (pause)
+			pool_pause_class(w->pools[i], 2);
+		else
+			pool_resume_class(w->pools[i], 2);
+	}
+}
+
+void worker_get_stats(struct worker *w, struct worker_stats *st)
+{
+	uint64_t *src = (uint64_t *)&w->st, *dst = (uint64_t *)st;
+
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < offsetof(struct worker_stats, lag_ns) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	for (int i = 0; i < w->npools; i++) {
+		struct pool_stats ps;
+		uint32_t busy;
+
+		pool_stats(w->pools[i], &ps);
+		for (int c = 0; c < 3; c++) {
+			const struct dispatch_class_stats *cs = &ps.dispatch.cls[c];
+
+			if (cs->lag_ns > st->lag_ns[c])
+				st->lag_ns[c] = cs->lag_ns;
+			st->depth[c] += cs->depth + cs->delayed;
+		}
+		busy = ps.max_inflight ? (uint32_t)(ps.in_flight * 1000 / ps.max_inflight) : 0;
+		if (busy > st->busiest_permille)
+			st->busiest_permille = busy;
+	}
+}
+
+void worker_each_pool(struct worker *w, void (*fn)(void *arg, const char *name,
+						   const struct pool_stats *st), void *arg)
+{
+	for (int i = 0; i < w->npools; i++) {
+		struct pool_stats ps;
+
+		pool_stats(w->pools[i], &ps);
+		fn(arg, pool_name(w->pools[i]), &ps);
+	}
+}
+
+void worker_each_upstream(struct worker *w, void (*fn)(void *arg, struct upstream *u,
+						       struct fallback *fb), void *arg)
+{
+	for (int i = 0; i < w->nups; i++)
+		fn(arg, w->ups[i].u, w->ups[i].fb);
+}
+
+struct pg_writer *worker_pg_writer(struct worker *w)
+{
+	return w->pgw;
+}

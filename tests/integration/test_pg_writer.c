@@ -233,6 +233,73 @@ out:
 	pgr_ledger_fini(&l);
 }
 
+static uint64_t reported(struct pgr_ledger *l)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->count[0] + l->count[1] + l->count[2] + l->count[3];
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* A partial batch is written after the linger, without anyone calling drain. */
+static void subtest_linger(const struct pgh_server *s)
+{
+	struct pg_writer *w = NULL;
+	struct pg_writer_stats st;
+	struct pgr_ledger l;
+
+	if (!ASSERT_OK(pgr_ledger_init(&l, 3), "ledger"))
+		return;
+	w = writer_start(s->conninfo, &l, 500, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	ASSERT_OK(pgr_submit_range(w, "linger", 0, 3), "three rows");
+	for (int i = 0; i < 1000 && reported(&l) < 3; i++)
+		usleep(10000);
+	ASSERT_EQ(l.count[PG_ROW_STORED], 3, "stored after the linger");
+	pg_writer_get_stats(w, &st);
+	ASSERT_EQ(st.batches_committed, 1, "one batch");
+	ASSERT_EQ(st.batch_rows.bucket[2], 1, "of 3 rows (bucket <= 5)");
+	ASSERT_EQ(st.batch_latency_us.count, 1, "latency recorded");
+out:
+	pg_writer_free(w);
+	pgr_ledger_fini(&l);
+}
+
+/* No database at all: rows are kept (not failed), health says unreachable, and freeing the
+ * writer hands every row back as RETRY_LATER for the queue to redeliver. */
+static void subtest_unreachable(void)
+{
+	char conninfo[128];
+	struct pg_writer *w = NULL;
+	struct pg_writer_stats st;
+	struct pgr_ledger l;
+	int port = pgh_free_port();
+
+	if (!ASSERT_OK(pgr_ledger_init(&l, 300), "ledger") || !ASSERT_GT(port, 0, "port"))
+		goto out;
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d dbname=sluice", port);
+	w = writer_start(conninfo, &l, 100, 0, 0);
+	if (!ASSERT_OK_PTR(w, "writer"))
+		goto out;
+	ASSERT_OK(pgr_submit_range(w, "nodb", 0, 300), "accepted while unreachable");
+	ASSERT_TRUE(pgr_wait_health(w, PG_HEALTH_UNREACHABLE, 5000), "health unreachable");
+	ASSERT_EQ(pg_writer_drain(w, 300), -ETIMEDOUT, "nothing can drain");
+	pg_writer_get_stats(w, &st);
+	ASSERT_EQ(st.pending, 300, "rows kept pending");
+	ASSERT_GT(st.connect_failures, 1, "reconnects keep trying");
+	ASSERT_HAS_STR(st.last_error, "refused", "the connection error is kept");
+	pg_writer_free(w);
+	w = NULL;
+	ASSERT_EQ(l.count[PG_ROW_RETRY_LATER], 300, "handed back for redelivery");
+	ASSERT_EQ(pgr_missing(&l), 0, "every row reported");
+out:
+	pg_writer_free(w);
+	pgr_ledger_fini(&l);
+}
+
 void test_pg_writer(void)
 {
 	struct pgh_server s;
@@ -245,12 +312,16 @@ void test_pg_writer(void)
 	if (!ASSERT_EQ(pg_migrate_conninfo(s.conninfo, err, sizeof(err)), pg_migrate_latest(),
 		       "migrate"))
 		goto out;
+	if (test__start_subtest("linger"))
+		subtest_linger(&s);
 	if (test__start_subtest("duplicates"))
 		subtest_duplicates(&s);
 	if (test__start_subtest("poison_rows"))
 		subtest_poison(&s);
 	if (test__start_subtest("stalled_database"))
 		subtest_stalled_database(&s);
+	if (test__start_subtest("unreachable"))
+		subtest_unreachable();
 out:
 	pgh_server_destroy(&s);
 }

@@ -112,12 +112,13 @@ static void dead_letter(struct pg_writer *w, struct pg_wrow *r, const char *reas
 static struct pg_batch *form_batch(struct pg_writer *w)
 {
 	struct pg_wrow **rows = malloc(w->cfg.batch_max * sizeof(*rows));
-	struct pg_batch *b;
-	int n = 0;
+	struct pg_batch *b = rows ? pg_batch_new(PG_BATCH_EVENTS, rows, 0) : NULL;
 
-	if (!rows)
+	if (!b) {
+		free(rows);
 		return NULL;
-	while (w->ready_head && n < w->cfg.batch_max) {
+	}
+	while (w->ready_head && b->n < w->cfg.batch_max) {
 		struct pg_wrow *r = w->ready_head;
 
 		w->ready_head = r->next;
@@ -133,26 +134,12 @@ static struct pg_batch *form_batch(struct pg_writer *w)
 			dead_letter(w, r, "payload_too_large", msg, 0);
 			continue;
 		}
-		rows[n++] = r;
+		rows[b->n++] = r;
 	}
 	if (!w->ready_head)
 		w->ready_tail = &w->ready_head;
-	if (!n) {
-		free(rows);
-		return NULL;
-	}
-	b = pg_batch_new(PG_BATCH_EVENTS, rows, n);
-	if (!b) {
-		/* put them back in front; the next round tries again */
-		for (int i = n - 1; i >= 0; i--) {
-			rows[i]->next = w->ready_head;
-			w->ready_head = rows[i];
-			w->ready_count++;
-		}
-		if (w->ready_tail == &w->ready_head)
-			for (struct pg_wrow *r = w->ready_head; r; r = r->next)
-				w->ready_tail = &r->next;
-		free(rows);
+	if (!b->n) {
+		pg_batch_free(b);
 		return NULL;
 	}
 	pg_batch_dedupe(b);

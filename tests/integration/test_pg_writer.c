@@ -102,7 +102,7 @@ struct poison {
 	const char *expect; /* in dead_letters.last_error */
 };
 
-static void subtest_poison(const struct pgh_server *s)
+static void subtest_poison(const struct pgh_server *s, const char *conninfo, const char *prefix)
 {
 	static char longtype[300];
 	const struct poison bad[] = {
@@ -126,11 +126,11 @@ static void subtest_poison(const struct pgh_server *s)
 	memset(big, ' ', 100 * 1024);
 	big[0] = '[';
 	big[100 * 1024 - 1] = ']';
-	w = writer_start(s->conninfo, &l, 500, 0, 0);
+	w = writer_start(conninfo, &l, 500, 0, 0);
 	if (!ASSERT_OK_PTR(w, "writer"))
 		goto out;
 	for (int i = 0, b = 0; i < 500; i++) {
-		pgr_make(&row, buf, sizeof(buf), "poison", i);
+		pgr_make(&row, buf, sizeof(buf), prefix, i);
 		if (b < nbad && bad[b].at == i) {
 			row.payload = bad[b].payload ? bad[b].payload : big;
 			row.payload_len = bad[b].payload ? strlen(bad[b].payload) : 100 * 1024;
@@ -140,23 +140,25 @@ static void subtest_poison(const struct pgh_server *s)
 		ASSERT_OK(pg_writer_submit(w, &row), "submit");
 	}
 	ASSERT_OK(pg_writer_drain(w, 30000), "drain");
-	ASSERT_EQ(count_prefix(s, "events", "poison"), 500 - nbad, "the rest of the batch stored");
+	ASSERT_EQ(count_prefix(s, "events", prefix), 500 - nbad, "the rest of the batch stored");
 	ASSERT_EQ(l.count[PG_ROW_STORED], 500 - nbad, "stored reported");
 	ASSERT_EQ(l.count[PG_ROW_DEAD_LETTERED], nbad, "dead letters reported");
-	ASSERT_EQ(count_prefix(s, "dead_letters", "poison"), nbad, "dead_letters rows");
+	ASSERT_EQ(count_prefix(s, "dead_letters", prefix), nbad, "dead_letters rows");
 	for (int b = 0; b < nbad; b++) {
 		ASSERT_EQ(l.status[bad[b].at], 1 + PG_ROW_DEAD_LETTERED, "the bad row itself");
 		snprintf(sql, sizeof(sql),
 			 "SELECT reason || ': ' || last_error FROM dead_letters "
-			 "WHERE idempotency_key = 'poison-%d'",
-			 bad[b].at);
+			 "WHERE idempotency_key = '%s-%d'",
+			 prefix, bad[b].at);
 		pgh_psql(s, out, sizeof(out), "%s", sql);
 		ASSERT_HAS_STR(out, bad[b].expect, "server's error recorded");
 	}
 	/* the raw bytes are kept, so the event can be repaired and replayed */
-	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM dead_letters WHERE idempotency_key = "
-				  "'poison-123' AND payload = '\\x7b2273223a22fffe227d'::bytea"),
-		  1, "invalid UTF-8 payload kept byte for byte");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM dead_letters WHERE idempotency_key = '%s-123' "
+		 "AND payload = '\\x7b2273223a22fffe227d'::bytea",
+		 prefix);
+	ASSERT_EQ(pgh_query_ll(s, sql), 1, "invalid UTF-8 payload kept byte for byte");
 	pg_writer_get_stats(w, &st);
 	ASSERT_GT(st.batch_splits, 0, "batch was split to isolate");
 out:
@@ -302,6 +304,7 @@ out:
 
 void test_pg_writer(void)
 {
+	struct pgh_bouncer b = {0};
 	struct pgh_server s;
 	char err[512];
 
@@ -317,7 +320,13 @@ void test_pg_writer(void)
 	if (test__start_subtest("duplicates"))
 		subtest_duplicates(&s);
 	if (test__start_subtest("poison_rows"))
-		subtest_poison(&s);
+		subtest_poison(&s, s.conninfo, "poison");
+	/* failed transactions stay open until ROLLBACK: PgBouncer must keep them on one server */
+	if (test__start_subtest("poison_rows_pgbouncer")) {
+		if (ASSERT_OK(pgh_bouncer_start(&b, &s, test__tmpdir(), 1), "pgbouncer start"))
+			subtest_poison(&s, b.conninfo, "bpoison");
+		pgh_bouncer_stop(&b);
+	}
 	if (test__start_subtest("stalled_database"))
 		subtest_stalled_database(&s);
 	if (test__start_subtest("unreachable"))

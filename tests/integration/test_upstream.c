@@ -357,6 +357,38 @@ out:
 	upstream_free(u);
 }
 
+/* Freeing an upstream with calls in flight finishes them, without waiting for the answers. */
+static void subtest_shutdown(const struct mock_upstream *m)
+{
+	struct upstream_request req = {.payload = "{}", .idempotency_key = "sd", .attempt = 1};
+	struct async_done d = {0};
+	struct upstream_config cfg;
+	struct upstream *u;
+	double t0;
+
+	config_for(&cfg, m);
+	cfg.timeout_ms = 10000;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=5000"), "slow mock");
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "first");
+	req.idempotency_key = "sd-2"; /* distinct keys: the mock applies both 5 s later */
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "second");
+	usleep(100000); /* both requests are at the mock */
+	t0 = now_ms();
+	upstream_free(u);
+	ASSERT_LT(now_ms() - t0, 2000, "free did not wait for the 5 s answers");
+	if (ASSERT_EQ(d.n, 2, "both callbacks ran")) {
+		for (int i = 0; i < 2; i++) {
+			ASSERT_EQ(d.r[i].outcome, UPSTREAM_FAILED, "failed");
+			ASSERT_STREQ(d.r[i].reason, "shutting down", "reason");
+			upstream_result_fini(&d.r[i]);
+		}
+	}
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=0"), "fast");
+}
+
 /* The mock as a CRM honouring Idempotency-Key: a retried key is answered, not re-applied. */
 static void subtest_mock_dedupe(const struct mock_upstream *m)
 {
@@ -434,6 +466,8 @@ void test_upstream(void)
 		subtest_slow(&m);
 	if (test__start_subtest("breaker"))
 		subtest_breaker(&m);
+	if (test__start_subtest("shutdown"))
+		subtest_shutdown(&m);
 	if (test__start_subtest("mock_dedupe"))
 		subtest_mock_dedupe(&m);
 	mock_upstream_stop(&m);

@@ -53,10 +53,18 @@ int upstream_config_set(struct upstream_config *cfg, const char *key, const char
 	uint64_t v;
 	int i;
 
-	if (!strncmp(key, "breaker.", 8))
-		return breaker_config_set(&cfg->breaker, key + 8, value, err, errlen);
-	if (!strncmp(key, "retry.", 6))
-		return retry_policy_set(&cfg->retry, key + 6, value, err, errlen);
+	if (!strncmp(key, "breaker.", 8) || !strncmp(key, "retry.", 6)) {
+		char sub[200] = "";
+		int ret = key[0] == 'b'
+			      ? breaker_config_set(&cfg->breaker, key + 8, value, sub, sizeof(sub))
+			      : retry_policy_set(&cfg->retry, key + 6, value, sub, sizeof(sub));
+
+		/* name the key as it was written: "breaker.failure_rate = 150: ..." */
+		if (ret == -EINVAL && err)
+			snprintf(err, errlen, "%.*s%s", (int)(strchr(key, '.') - key + 1), key,
+				 sub);
+		return ret;
+	}
 	if (!strcmp(key, "url"))
 		return set_string(cfg->url, sizeof(cfg->url), key, value, err, errlen);
 	if (!strcmp(key, "template"))

@@ -429,6 +429,10 @@ static void subtest_config(void)
 	ASSERT_OK(upstream_config_set(&cfg, "breaker.open_wait_ms", "2000", err, sizeof(err)),
 		  "breaker key");
 	ASSERT_EQ(cfg.breaker.open_wait_ns, 2000 * MS, "set");
+	ASSERT_EQ(upstream_config_set(&cfg, "breaker.failure_rate", "150", err, sizeof(err)),
+		  -EINVAL, "bad breaker value");
+	ASSERT_HAS_STR(err, "breaker.failure_rate = 150: expected a whole number in 1-100",
+		       "names the key as written");
 	ASSERT_OK(upstream_config_set(&cfg, "retry.max_attempts", "5", err, sizeof(err)), "retry");
 	ASSERT_EQ(upstream_config_set(&cfg, "template", "{\"x\":{{body}}}", err, sizeof(err)),
 		  -EINVAL, "unknown placeholder");

@@ -357,6 +357,40 @@ out:
 	upstream_free(u);
 }
 
+/* Configured headers (an API key) and method reach the upstream; a 401 is not retried. */
+static void subtest_auth_method(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	char err[200] = "";
+
+	ASSERT_OK(mock_upstream_faults(m, "require_auth=s3cret"), "mock wants a token");
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		goto out;
+	call(u, "no-token", 1, &r);
+	ASSERT_EQ(r.http_status, 401, "401 without the header");
+	ASSERT_FALSE(r.retryable, "a 401 is not retried");
+	upstream_result_fini(&r);
+	upstream_free(u);
+	ASSERT_OK(
+	    upstream_config_set(&cfg, "header", "Authorization: Bearer s3cret", err, sizeof(err)),
+	    "header");
+	ASSERT_OK(upstream_config_set(&cfg, "method", "PUT", err, sizeof(err)), "method");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		goto out;
+	call(u, "token", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "accepted with the header");
+	ASSERT_HAS_STR(r.body, "\"method\":\"PUT\"", "sent as PUT");
+	upstream_result_fini(&r);
+	upstream_free(u);
+out:
+	mock_upstream_faults(m, "require_auth=");
+}
+
 /* Freeing an upstream with calls in flight finishes them, without waiting for the answers. */
 static void subtest_shutdown(const struct mock_upstream *m)
 {
@@ -440,6 +474,16 @@ static void subtest_config(void)
 	ASSERT_EQ(upstream_config_set(&cfg, "max_concurrent", "0", err, sizeof(err)), -EINVAL,
 		  "bulkhead 0");
 	ASSERT_EQ(upstream_config_set(&cfg, "colour", "x", err, sizeof(err)), -ENOENT, "unknown");
+	ASSERT_EQ(upstream_config_set(&cfg, "method", "GET", err, sizeof(err)), -EINVAL, "GET");
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "no colon", err, sizeof(err)), -EINVAL,
+		  "header without a name");
+	ASSERT_HAS_STR(err, "Name: value", "says the form");
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "X-A: 1\r\nX-B: 2", err, sizeof(err)),
+		  -EINVAL, "header injection refused");
+	for (int i = 0; i < UPSTREAM_MAX_HEADERS; i++)
+		upstream_config_set(&cfg, "header", "X-N: 1", err, sizeof(err));
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "X-N: 1", err, sizeof(err)), -E2BIG,
+		  "ninth header");
 }
 
 void test_upstream(void)
@@ -470,6 +514,8 @@ void test_upstream(void)
 		subtest_slow(&m);
 	if (test__start_subtest("breaker"))
 		subtest_breaker(&m);
+	if (test__start_subtest("auth_method"))
+		subtest_auth_method(&m);
 	if (test__start_subtest("shutdown"))
 		subtest_shutdown(&m);
 	if (test__start_subtest("mock_dedupe"))

@@ -87,8 +87,8 @@ static const char *prio_name(const struct run *g, int mix_idx)
 static void log_answer(struct run *g, const struct conn *c, int status)
 {
 	if (g->log)
-		fprintf(g->log, "%s-%llu %s %d %d\n", g->o->prefix, (unsigned long long)c->seq,
-			prio_name(g, c->mix_idx), status, c->key_idx);
+		fprintf(g->log, "%s-%llu %s %s %d %d\n", g->o->prefix, (unsigned long long)c->seq,
+			g->o->mix[c->mix_idx].type, prio_name(g, c->mix_idx), status, c->key_idx);
 }
 
 static void conn_close(struct run *g, struct conn *c, bool lost)

@@ -53,7 +53,7 @@ struct lg_opts {
 	int payload_bytes;	/* padding inside the payload */
 	double drain_s;		/* after the schedule: wait this long for answers */
 	bool json, timeline, allow_remote;
-	char log_path[512];	/* one line per answer: key class status api_key_index */
+	char log_path[512];	/* one line per answer: key type class status key_index */
 };
 
 /* Parse argv into o. Returns 0, 1 after --help (usage printed), or -EINVAL with the

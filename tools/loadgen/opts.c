@@ -32,7 +32,7 @@ static void usage(FILE *out)
 		"  --dup-rate F           share 0..1 of requests resending an earlier key (0)\n"
 		"  --payload-bytes N      padding added to the payload (0)\n"
 		"  --drain S              after the schedule, wait S seconds for answers (5)\n"
-		"  --log FILE             one line per answer: KEY CLASS STATUS KEY_INDEX\n"
+		"  --log FILE             one line per answer: KEY TYPE CLASS STATUS KEY_INDEX\n"
 		"  --timeline             per-second rows (text) / \"timeline\" array (JSON)\n"
 		"  --json                 the report as one JSON object on stdout\n"
 		"  --allow-remote         allow a non-loopback target (a test's network namespace)\n");

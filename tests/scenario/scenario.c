@@ -54,6 +54,35 @@ int scn_write(const char *name, const char *text, char *path, size_t cap)
 	return fclose(f) ? -errno : 0;
 }
 
+int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text,
+		     const char *const *extra)
+{
+	const char *args[64] = { "--journal-dir", "@journal", "--pg", s->pg.conninfo, "--routes",
+				 s->routes, "--threads", "1" };
+	int n = 8;
+
+	if (scn_write("routes.ini", routes_text, s->routes, sizeof(s->routes)))
+		return -EIO;
+	for (; extra && *extra && n < 63; extra++)
+		args[n++] = *extra;
+	return sluiced_start(&s->d, tenants, args);
+}
+
+bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, int seconds)
+{
+	double end = mono_s() + seconds;
+	long long got;
+
+	do {
+		got = pgh_query_ll(pg, sql);
+		if (got == want)
+			return true;
+		usleep(200000);
+	} while (mono_s() < end);
+	printf("%s: %lld, want %lld\n", sql, got, want);
+	return false;
+}
+
 void scn_stop(struct scn *s)
 {
 	if (s->d.pid > 0)
@@ -290,12 +319,18 @@ double scn_metric(const char *text, const char *prefix)
 
 static const char *const classes[3] = { "critical", "normal", "low" };
 
-void scn_timeline_init(struct scn_timeline *tl, const char *pool0, const char *pool1)
+void scn_timeline_init(struct scn_timeline *tl)
 {
 	memset(tl, 0, sizeof(*tl));
 	tl->t0 = mono_s();
-	tl->pools[0] = pool0;
-	tl->pools[1] = pool1;
+}
+
+void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *series)
+{
+	if (tl->nx >= SCN_EXTRA)
+		return;
+	tl->xlabel[tl->nx] = label;
+	snprintf(tl->xseries[tl->nx++], sizeof(tl->xseries[0]), "%s", series);
 }
 
 double scn_timeline_now(const struct scn_timeline *tl)
@@ -328,13 +363,10 @@ int scn_timeline_sample(struct scn_timeline *tl, int port)
 	r->shed = scn_metric(text, "sluice_worker_events_total{outcome=\"shed\"}");
 	r->skipped = scn_metric(text, "sluice_worker_events_total{outcome=\"step_skipped\"}");
 	r->transitions = scn_metric(text, "sluice_overload_transitions_total");
+	r->transitions = r->transitions < 0 ? 0 : r->transitions; /* no series before the first */
 	r->accepted = scn_metric(text, "sluice_events_accepted_total");
-	for (int i = 0; i < 2; i++) {
-		if (!tl->pools[i])
-			continue;
-		snprintf(name, sizeof(name), "sluice_pool_saturation{pool=\"%s\"}", tl->pools[i]);
-		r->pool_sat[i] = scn_metric(text, name);
-	}
+	for (int i = 0; i < tl->nx; i++)
+		r->x[i] = scn_metric(text, tl->xseries[i]);
 	return 0;
 }
 
@@ -357,9 +389,8 @@ void scn_timeline_print(const struct scn_timeline *tl, FILE *out)
 	fprintf(out, "%6s %-9s %7s %7s %7s %6s %6s %6s %8s %8s %6s %5s", "t_s", "state",
 		"lag_cr", "lag_no", "lag_lo", "wt_cr", "wt_no", "wt_lo", "in/s", "done/s",
 		"shed", "trans");
-	for (int i = 0; i < 2; i++)
-		if (tl->pools[i])
-			fprintf(out, " %6s", tl->pools[i]);
+	for (int i = 0; i < tl->nx; i++)
+		fprintf(out, " %6s", tl->xlabel[i]);
 	fputc('\n', out);
 	for (int i = 0; i < tl->n; i++) {
 		const struct scn_row *r = &tl->rows[i], *p = i ? &tl->rows[i - 1] : NULL;
@@ -370,9 +401,8 @@ void scn_timeline_print(const struct scn_timeline *tl, FILE *out)
 			r->lag[1], r->lag[2], r->waiting[0], r->waiting[1], r->waiting[2],
 			dt > 0 ? (r->accepted - p->accepted) / dt : 0,
 			dt > 0 ? (r->done - p->done) / dt : 0, r->shed, r->transitions);
-		for (int k = 0; k < 2; k++)
-			if (tl->pools[k])
-				fprintf(out, " %6.2f", r->pool_sat[k]);
+		for (int k = 0; k < tl->nx; k++)
+			fprintf(out, " %6.2f", r->x[k]);
 		fputc('\n', out);
 	}
 }

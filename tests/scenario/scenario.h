@@ -33,6 +33,12 @@ struct scn {
 int scn_start_pg(struct scn *s);
 /* Write text to test__tmpdir()/name; the path goes into path. 0 or -errno. */
 int scn_write(const char *name, const char *text, char *path, size_t cap);
+/* Write routes_text to routes.ini and start sluiced with the journal, --pg, --routes,
+ * one ingress thread and the extra args (NULL-terminated, may be NULL). 0 or -errno. */
+int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text,
+		     const char *const *extra);
+/* Wait up to seconds until sql (one integer) returns want; prints the last value if not. */
+bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, int seconds);
 /* Stop sluiced (SIGTERM, then SIGKILL), the mocks, Redis and PostgreSQL. */
 void scn_stop(struct scn *s);
 
@@ -66,25 +72,30 @@ int scn_metrics(int port, char *buf, size_t cap);
 double scn_metric(const char *text, const char *prefix);
 
 #define SCN_MAX_ROWS 512
+#define SCN_EXTRA 4
 
 struct scn_row {
 	double t;		  /* seconds since the timeline began */
 	int state;		  /* sluice_overload_state */
 	double lag[3], waiting[3]; /* per class: critical, normal, low */
 	double done, shed, skipped, transitions, accepted;
-	double pool_sat[2];	  /* two pools the test names */
+	double x[SCN_EXTRA];	  /* the series the test asked for (scn_timeline_watch) */
 };
 
 struct scn_timeline {
 	struct scn_row rows[SCN_MAX_ROWS];
 	int n;
 	double t0;
-	const char *pools[2];
+	int nx;
+	const char *xlabel[SCN_EXTRA];
+	char xseries[SCN_EXTRA][160];
 };
 
-/* Start a timeline (t = 0 now). pools: up to two pool names whose saturation is sampled
- * (NULL: none). */
-void scn_timeline_init(struct scn_timeline *tl, const char *pool0, const char *pool1);
+/* Start a timeline (t = 0 now). */
+void scn_timeline_init(struct scn_timeline *tl);
+/* Also sample series (a scn_metric prefix) into row.x[i], i in call order; printed under
+ * label (at most 6 characters). */
+void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *series);
 /* Read /metrics once and append a row. 0 or -errno. */
 int scn_timeline_sample(struct scn_timeline *tl, int port);
 /* Sample every period_ms while the load runs (and at least until min_s). */

@@ -180,7 +180,9 @@ void test_01_spike(void)
 				       "normal:analytics.click:15,low:report.daily:15",
 				       "--prefix", "spike", "--timeline", "--drain", "10", NULL };
 
-		scn_timeline_init(&tl, "ai", "db");
+		scn_timeline_init(&tl);
+		scn_timeline_watch(&tl, "sat_ai", "sluice_pool_saturation{pool=\"ai\"}");
+		scn_timeline_watch(&tl, "sat_db", "sluice_pool_saturation{pool=\"db\"}");
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
 	}

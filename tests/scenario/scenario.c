@@ -83,6 +83,18 @@ bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, i
 	return false;
 }
 
+long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const char *cond)
+{
+	char sql[800];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY "
+		 "extract(epoch FROM r.updated_at - e.received_at))), -1) FROM events e JOIN "
+		 "step_results r USING (tenant, idempotency_key) WHERE r.step = '%s' AND %s",
+		 step, cond);
+	return pgh_query_ll(pg, sql);
+}
+
 void scn_stop(struct scn *s)
 {
 	if (s->d.pid > 0)
@@ -199,7 +211,8 @@ static json_t *report_at(const struct scn_load *l, const char *path)
 		size_t n = strcspn(path, ".");
 
 		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		v = json_object_get(v, key);
+		v = json_is_array(v) ? json_array_get(v, strtoul(key, NULL, 10))
+				     : json_object_get(v, key);
 		path += n + (path[n] == '.');
 	}
 	return v;

@@ -21,6 +21,10 @@
 #include "pgharness.h"
 #include "redisharness.h"
 
+/* One tenant "acme" (API key "test") with credits that never limit a scenario. */
+#define SCN_TENANT_ACME                                                                    \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
+
 struct scn {
 	struct pgh_server pg;
 	struct mock_upstream ai, crm;
@@ -39,6 +43,9 @@ int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text
 		     const char *const *extra);
 /* Wait up to seconds until sql (one integer) returns want; prints the last value if not. */
 bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, int seconds);
+/* p99 in ms of received -> result of step (e.g. "call:ai") over the events matching
+ * cond (SQL on events e, e.g. "e.class = 'critical'"); -1 when none or on error. */
+long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const char *cond);
 /* Stop sluiced (SIGTERM, then SIGKILL), the mocks, Redis and PostgreSQL. */
 void scn_stop(struct scn *s);
 
@@ -58,7 +65,8 @@ int scn_load_wait(struct scn_load *l, int timeout_ms);
 int scn_load_run(struct scn_load *l, int port, const char *const *args, int timeout_ms);
 bool scn_load_running(struct scn_load *l);
 void scn_load_fini(struct scn_load *l);
-/* A number from the report by dotted path ("status.202", "per_class.low.503"); 0 if absent. */
+/* A number from the report by dotted path ("status.202", "per_class.low.503", "per_key.0.429":
+ * array elements by index); 0 if absent. */
 long long scn_report_ll(const struct scn_load *l, const char *path);
 double scn_report_f(const struct scn_load *l, const char *path);
 /* Copy the answer log into table TABLE(key, type, class, status, kidx) in PostgreSQL. 0 or -1. */

@@ -41,7 +41,6 @@
  * window leaves room for a noisy shared machine. */
 #define CRIT_BOUND_S (EMERG_MS / 1000.0 + SPIKE_S / 2)
 
-#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
 
 static const char *routes_fmt =
 	"[pool db]\nthreads = 2\ninflight = 256\n"
@@ -132,7 +131,7 @@ static int start(struct scn *s, const struct netns_pair *np, bool bpf, struct xd
 		args[n++] = "--pin-dir";
 		args[n++] = x->pin;
 	}
-	if (sluiced_start(&s->d, TENANTS, args))
+	if (sluiced_start(&s->d, SCN_TENANT_ACME, args))
 		return -1;
 	if (bpf) {
 		char path[300];

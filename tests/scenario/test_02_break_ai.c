@@ -17,7 +17,6 @@
 #include "scenario.h"
 #include "test_progs.h"
 
-#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
 #define DOWN_AT 6.0
 #define UP_AT 14.0
 #define LOAD_S "22"
@@ -33,16 +32,13 @@ static double wall_s(void)
 /* p99 in ms of received -> call:ai result for critical events received in [from, to). */
 static long long crit_p99_ms(struct scn *s, double from, double to)
 {
-	char sql[600];
+	char cond[200];
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY "
-		 "extract(epoch FROM r.updated_at - e.received_at))), -1) FROM events e JOIN "
-		 "step_results r USING (tenant, idempotency_key) WHERE r.step = 'call:ai' AND "
+	snprintf(cond, sizeof(cond),
 		 "e.class = 'critical' AND e.received_at >= to_timestamp(%.3f) AND "
 		 "e.received_at < to_timestamp(%.3f)",
 		 from, to);
-	return pgh_query_ll(&s->pg, sql);
+	return scn_step_p99_ms(&s->pg, "call:ai", cond);
 }
 
 static double first_at(const struct scn_timeline *tl, double after, double value)
@@ -74,7 +70,7 @@ void test_02_break_ai(void)
 		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
 		 "step = call ai pool=ai\n",
 		 s.ai.url);
-	if (!ASSERT_OK(scn_start_daemon(&s, TENANTS, routes, NULL), "sluiced"))
+	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{
 		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "40",

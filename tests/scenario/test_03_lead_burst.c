@@ -15,7 +15,6 @@
 #include "scenario.h"
 #include "test_progs.h"
 
-#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
 #define LEADS 600
 
 void test_03_lead_burst(void)
@@ -40,7 +39,7 @@ void test_03_lead_burst(void)
 		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
 		 "step = call ai pool=ai\nstep = call crm pool=crm\n",
 		 s.ai.url, s.crm.url);
-	if (!ASSERT_OK(scn_start_daemon(&s, TENANTS, routes, NULL), "sluiced"))
+	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{
 		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "60",

@@ -17,7 +17,6 @@
 #include "scenario.h"
 #include "test_progs.h"
 
-#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
 #define KILL_AT 5.0
 
 void test_05_redis_killed(void)
@@ -52,7 +51,7 @@ void test_05_redis_killed(void)
 	{
 		const char *extra[] = { "--redis", redis, NULL };
 
-		if (!ASSERT_OK(scn_start_daemon(&s, TENANTS, routes, extra), "sluiced"))
+		if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, extra), "sluiced"))
 			goto out;
 	}
 	{

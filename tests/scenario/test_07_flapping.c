@@ -3,13 +3,15 @@
  *
  * Leads are scored by `call ai` on a two-thread pool against a mock answering in 20 ms
  * (about 100/s). The load alternates 1 s at 200/s (the normal lag climbs past the 500 ms
- * THIN threshold) and 3 s at 30/s (the backlog drains and the lag falls under half the
- * threshold), five times. With a 2 s hold the controller may step up at every burst but
- * must step down only after 2 s of calm. Asserted from the daemon's own log (millisecond
+ * THIN threshold) with 3 s or 5 s at 30/s (the backlog drains and the lag falls under
+ * half the threshold for about 1.5 s or 3.5 s), four times. With a 2 s hold the
+ * controller may step up at every burst but must step down only after 2 s of calm: not
+ * in the short quiet spells, once in each long one. Asserted from the daemon's own log (millisecond
  * timestamps of every "overload: state changed"): the lag really crossed the threshold
  * several times, THIN engaged, every step down came at least the hold time after the
  * transition before it, transitions in the same direction are at least the hold time
- * apart, and the count of transitions matches /metrics.
+ * apart, at least one step down happened (the guard does not just pin THIN), and the
+ * count of transitions matches /metrics.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,16 +98,16 @@ void test_07_flapping(void)
 			goto out;
 	}
 	{
+		/* quiet spells of 3 s leave ~1.5 s of calm (under the hold), 5 s leave ~3.5 s */
 		const char *args[] = { "--key", "test", "--connections", "32", "--phase", "200:1",
-				       "--phase", "30:3", "--phase", "200:1", "--phase", "30:3",
+				       "--phase", "30:3", "--phase", "200:1", "--phase", "30:5",
 				       "--phase", "200:1", "--phase", "30:3", "--phase", "200:1",
-				       "--phase", "30:3", "--phase", "200:1", "--phase", "30:3",
-				       "--prefix", "flap", NULL };
+				       "--phase", "30:5", "--prefix", "flap", NULL };
 
 		scn_timeline_init(&tl);
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
-		scn_timeline_follow(&tl, s.d.port, &l, 100, 24); /* + the last hold */
+		scn_timeline_follow(&tl, s.d.port, &l, 100, 22); /* + the last hold */
 	}
 	if (!ASSERT_OK(scn_load_wait(&l, 10000), "loadgen report"))
 		goto out;
@@ -134,7 +136,7 @@ void test_07_flapping(void)
 	       crossings(&tl), n, ups);
 	ASSERT_GE(crossings(&tl), 3, "the load oscillated around the threshold");
 	ASSERT_GE(ups, 1, "THIN engaged");
-	ASSERT_LT(n, 2 * crossings(&tl), "fewer transitions than threshold crossings allow");
+	ASSERT_GE(n - ups, 1, "stepped down after a calm spell longer than the hold");
 	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics"))
 		ASSERT_EQ(scn_metric(m, "sluice_overload_transitions_total"), n,
 			  "transitions counted = transitions logged");

@@ -24,7 +24,7 @@ static uint32_t bucket_upper(int b)
 {
 	int log2 = b / 8, sub = b % 8;
 
-	if (b < 8)
+	if (log2 < 3) /* 0..7 are exact; 8..23 are never filled (lg_bucket) */
 		return (uint32_t)b;
 	return (uint32_t)(((uint64_t)(8 + sub + 1) << (log2 - 3)) - 1);
 }

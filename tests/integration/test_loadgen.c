@@ -16,15 +16,15 @@
 #include "netns.h"
 #include "test_progs.h"
 
-#define TENANTS                                                                            \
+#define TENANTS                                                                                    \
 	SCN_TENANT_ACME "[beta]\nkey = " HARNESS_KEY_B_HEX "\nreq_rate = 20\nreq_burst = 10\n"
 
 static long long distinct_keys(const char *log, long long *lines)
 {
 	char out[64];
 
-	if (netns_run(NULL, out, sizeof(out), "cut -d' ' -f1 %s | sort -u | wc -l; wc -l < %s",
-		      log, log))
+	if (netns_run(NULL, out, sizeof(out), "cut -d' ' -f1 %s | sort -u | wc -l; wc -l < %s", log,
+		      log))
 		return -1;
 	*lines = atoll(strchr(out, '\n') ? strchr(out, '\n') + 1 : "-1");
 	return atoll(out);
@@ -35,11 +35,11 @@ static void bad_flags(void)
 	static const struct {
 		const char *args, *msg;
 	} cases[] = {
-		{ "--url http://10.1.2.3:80/v1/events --key k --duration 1", "not a loopback" },
-		{ "--port 8080 --key k", "needs a bound" },
-		{ "--port 8080 --key k --count 5 --mix urgent:x:1", "priority must be" },
-		{ "--port 8080 --key k --count 5 --dup-rate 2", "--dup-rate 2" },
-		{ "--port 70000 --key k --count 5", "--port 70000" },
+	    {"--url http://10.1.2.3:80/v1/events --key k --duration 1", "not a loopback"},
+	    {"--port 8080 --key k", "needs a bound"},
+	    {"--port 8080 --key k --count 5 --mix urgent:x:1", "priority must be"},
+	    {"--port 8080 --key k --count 5 --dup-rate 2", "--dup-rate 2"},
+	    {"--port 70000 --key k --count 5", "--port 70000"},
 	};
 	char out[1024];
 
@@ -54,8 +54,8 @@ static void bad_flags(void)
 
 void test_loadgen(void)
 {
-	struct sluiced_proc p = { 0 };
-	struct scn_load l = { 0 };
+	struct sluiced_proc p = {0};
+	struct scn_load l = {0};
 	long long sent, lines = -1, distinct, tl_sent = 0;
 	json_t *tl;
 
@@ -63,15 +63,17 @@ void test_loadgen(void)
 		return;
 	bad_flags();
 	{
-		const char *args[] = { "--journal-dir", "@journal", "--threads", "1", NULL };
+		const char *args[] = {"--journal-dir", "@journal", "--threads", "1", NULL};
 
 		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced"))
 			goto out;
 	}
 	{
-		const char *args[] = { "--count", "300", "--connections", "4", "--key", "test:3",
-				       "--key", "hello:1", "--dup-rate", "0.3", "--mix",
-				       "critical:lead.created:1,low:x.y:1", "--timeline", NULL };
+		const char *args[] = {"--count",    "300",     "--connections",
+				      "4",	    "--key",   "test:3",
+				      "--key",	    "hello:1", "--dup-rate",
+				      "0.3",	    "--mix",   "critical:lead.created:1,low:x.y:1",
+				      "--timeline", NULL};
 
 		if (!ASSERT_OK(scn_load_run(&l, p.port, args, 30000), "loadgen --count"))
 			goto out;
@@ -86,7 +88,8 @@ void test_loadgen(void)
 	ASSERT_EQ(scn_report_ll(&l, "per_key.0.429"), 0, "acme never limited");
 	ASSERT_EQ(scn_report_ll(&l, "retry_after.429"), scn_report_ll(&l, "status.429"),
 		  "429s carry Retry-After");
-	ASSERT_EQ(scn_report_ll(&l, "per_class.critical.2xx") + scn_report_ll(&l, "per_class.low.2xx"),
+	ASSERT_EQ(scn_report_ll(&l, "per_class.critical.2xx") +
+		      scn_report_ll(&l, "per_class.low.2xx"),
 		  scn_report_ll(&l, "status.202"), "per-class counts add up");
 	ASSERT_GT(scn_report_ll(&l, "dups_sent"), 0, "duplicates sent");
 	distinct = distinct_keys(l.log, &lines);
@@ -98,7 +101,7 @@ void test_loadgen(void)
 	ASSERT_EQ(tl_sent, 300, "the timeline adds up");
 	scn_load_fini(&l);
 	{
-		const char *args[] = { "--rate", "200", "--duration", "1", "--key", "test", NULL };
+		const char *args[] = {"--rate", "200", "--duration", "1", "--key", "test", NULL};
 
 		if (!ASSERT_OK(scn_load_run(&l, p.port, args, 30000), "loadgen --rate"))
 			goto out;

@@ -57,8 +57,8 @@ int scn_write(const char *name, const char *text, char *path, size_t cap)
 int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text,
 		     const char *const *extra)
 {
-	const char *args[64] = { "--journal-dir", "@journal", "--pg", s->pg.conninfo, "--routes",
-				 s->routes, "--threads", "1" };
+	const char *args[64] = {"--journal-dir", "@journal", "--pg",	  s->pg.conninfo,
+				"--routes",	 s->routes,  "--threads", "1"};
 	int n = 8;
 
 	if (scn_write("routes.ini", routes_text, s->routes, sizeof(s->routes)))
@@ -274,10 +274,11 @@ out:
 int scn_metrics(int port, char *buf, size_t cap)
 {
 	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ret = -EIO;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	size_t len = 0;
 	char *body;
 
@@ -330,7 +331,7 @@ double scn_metric(const char *text, const char *prefix)
 
 /* ---- timeline ---- */
 
-static const char *const classes[3] = { "critical", "normal", "low" };
+static const char *const classes[3] = {"critical", "normal", "low"};
 
 void scn_timeline_init(struct scn_timeline *tl)
 {
@@ -397,11 +398,10 @@ void scn_timeline_follow(struct scn_timeline *tl, int port, struct scn_load *l, 
 
 void scn_timeline_print(const struct scn_timeline *tl, FILE *out)
 {
-	static const char *const states[] = { "NORMAL", "THIN", "EMERGENCY" };
+	static const char *const states[] = {"NORMAL", "THIN", "EMERGENCY"};
 
-	fprintf(out, "%6s %-9s %7s %7s %7s %6s %6s %6s %8s %8s %6s %5s", "t_s", "state",
-		"lag_cr", "lag_no", "lag_lo", "wt_cr", "wt_no", "wt_lo", "in/s", "done/s",
-		"shed", "trans");
+	fprintf(out, "%6s %-9s %7s %7s %7s %6s %6s %6s %8s %8s %6s %5s", "t_s", "state", "lag_cr",
+		"lag_no", "lag_lo", "wt_cr", "wt_no", "wt_lo", "in/s", "done/s", "shed", "trans");
 	for (int i = 0; i < tl->nx; i++)
 		fprintf(out, " %6s", tl->xlabel[i]);
 	fputc('\n', out);
@@ -409,7 +409,8 @@ void scn_timeline_print(const struct scn_timeline *tl, FILE *out)
 		const struct scn_row *r = &tl->rows[i], *p = i ? &tl->rows[i - 1] : NULL;
 		double dt = p ? r->t - p->t : 0;
 
-		fprintf(out, "%6.2f %-9s %7.2f %7.2f %7.2f %6.0f %6.0f %6.0f %8.0f %8.0f %6.0f %5.0f",
+		fprintf(out,
+			"%6.2f %-9s %7.2f %7.2f %7.2f %6.0f %6.0f %6.0f %8.0f %8.0f %6.0f %5.0f",
 			r->t, r->state >= 0 && r->state < 3 ? states[r->state] : "?", r->lag[0],
 			r->lag[1], r->lag[2], r->waiting[0], r->waiting[1], r->waiting[2],
 			dt > 0 ? (r->accepted - p->accepted) / dt : 0,

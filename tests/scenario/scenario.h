@@ -22,7 +22,7 @@
 #include "redisharness.h"
 
 /* One tenant "acme" (API key "test") with credits that never limit a scenario. */
-#define SCN_TENANT_ACME                                                                    \
+#define SCN_TENANT_ACME                                                                            \
 	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
 
 struct scn {
@@ -80,14 +80,14 @@ int scn_metrics(int port, char *buf, size_t cap);
 double scn_metric(const char *text, const char *prefix);
 
 #define SCN_MAX_ROWS 512
-#define SCN_EXTRA 4
+#define SCN_EXTRA    4
 
 struct scn_row {
-	double t;		  /* seconds since the timeline began */
-	int state;		  /* sluice_overload_state */
+	double t;		   /* seconds since the timeline began */
+	int state;		   /* sluice_overload_state */
 	double lag[3], waiting[3]; /* per class: critical, normal, low */
 	double done, shed, skipped, transitions, accepted;
-	double x[SCN_EXTRA];	  /* the series the test asked for (scn_timeline_watch) */
+	double x[SCN_EXTRA]; /* the series the test asked for (scn_timeline_watch) */
 };
 
 struct scn_timeline {

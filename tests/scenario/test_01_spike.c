@@ -5,7 +5,8 @@
  * enrich` on a two-thread pool against the mock upstream answering in 20 ms, so the pool
  * does about 50 leads/s (100/s once THIN skips the optional step). Steady load at 25/s
  * fits; 250/s for 10 s (40 % of it critical) does not: normal lag passes the THIN
- * threshold, then critical lag the EMERGENCY one. Thresholds are scaled to 1 s / 2 s with a 2 s hold.
+ * threshold, then critical lag the EMERGENCY one. Thresholds are scaled to 1 s / 2 s with a 2 s
+ * hold.
  *
  * Asserted: THIN then EMERGENCY engage; critical lag stays under its bound and below the
  * normal lag (class weights); every 202'd lead (critical, normal, low) ends in `events`;
@@ -26,14 +27,14 @@
 #include "sluice/abi.h"
 #include "test_progs.h"
 
-#define STEADY_RATE "25"
-#define SPIKE_RATE "250"
-#define STEADY_S 4.0
-#define SPIKE_S 10.0
-#define AFTER_S 12.0
-#define THIN_MS 1000
-#define EMERG_MS 2000
-#define HOLD_MS 2000
+#define STEADY_RATE	"25"
+#define SPIKE_RATE	"250"
+#define STEADY_S	4.0
+#define SPIKE_S		10.0
+#define AFTER_S		12.0
+#define THIN_MS		1000
+#define EMERG_MS	2000
+#define HOLD_MS		2000
 #define RECOVER_BOUND_S 40.0
 /* Critical lag bound: critical gets at least 70 % of the pool's dispatches (class
  * weights), about 75/s in THIN against 100/s arriving in the spike, so its oldest entry
@@ -41,17 +42,16 @@
  * window leaves room for a noisy shared machine. */
 #define CRIT_BOUND_S (EMERG_MS / 1000.0 + SPIKE_S / 2)
 
-
 static const char *routes_fmt =
-	"[pool db]\nthreads = 2\ninflight = 256\n"
-	"[pool ai]\nthreads = 2\ninflight = 2\n"
-	"[upstream ai]\nurl = %s\nscore_field = score\n"
-	"[upstream enrich]\nurl = %s\nscore_field = score\n"
-	"[route lead.created]\nclass = normal\nstep = store pool=db\nstep = call ai pool=ai\n"
-	"step = call enrich pool=ai optional\n"
-	"[route analytics.click]\nclass = normal\nsheddable = yes\nstep = store pool=db\n"
-	"step = call enrich pool=ai optional\n"
-	"[route report.daily]\nclass = low\nstep = store pool=db\n";
+    "[pool db]\nthreads = 2\ninflight = 256\n"
+    "[pool ai]\nthreads = 2\ninflight = 2\n"
+    "[upstream ai]\nurl = %s\nscore_field = score\n"
+    "[upstream enrich]\nurl = %s\nscore_field = score\n"
+    "[route lead.created]\nclass = normal\nstep = store pool=db\nstep = call ai pool=ai\n"
+    "step = call enrich pool=ai optional\n"
+    "[route analytics.click]\nclass = normal\nsheddable = yes\nstep = store pool=db\n"
+    "step = call enrich pool=ai optional\n"
+    "[route report.daily]\nclass = low\nstep = store pool=db\n";
 
 struct xdp_watch {
 	char pin[256];
@@ -112,10 +112,22 @@ static void check_rows(struct scn *s, const struct scn_load *l, double shed)
 static int start(struct scn *s, const struct netns_pair *np, bool bpf, struct xdp_watch *x)
 {
 	char text[2048], thin[16], emerg[16], hold[16];
-	const char *args[32] = { "--journal-dir", "@journal", "--pg", s->pg.conninfo, "--routes",
-				 s->routes, "--threads", "1", "--overload-period-ms", "100",
-				 "--thin-lag-ms", thin, "--emergency-lag-ms", emerg,
-				 "--overload-hold-ms", hold };
+	const char *args[32] = {"--journal-dir",
+				"@journal",
+				"--pg",
+				s->pg.conninfo,
+				"--routes",
+				s->routes,
+				"--threads",
+				"1",
+				"--overload-period-ms",
+				"100",
+				"--thin-lag-ms",
+				thin,
+				"--emergency-lag-ms",
+				emerg,
+				"--overload-hold-ms",
+				hold};
 	int n = 16;
 
 	snprintf(thin, sizeof(thin), "%d", THIN_MS);
@@ -144,10 +156,10 @@ static int start(struct scn *s, const struct netns_pair *np, bool bpf, struct xd
 
 void test_01_spike(void)
 {
-	struct scn s = { 0 };
-	struct netns_pair np = { 0 };
-	struct xdp_watch x = { .fd = -1 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct netns_pair np = {0};
+	struct xdp_watch x = {.fd = -1};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	const char *why = "no BPF";
 	bool in_ns = false, bpf = false;
@@ -173,11 +185,25 @@ void test_01_spike(void)
 	snprintf(phases[1], sizeof(phases[1]), SPIKE_RATE ":%g", SPIKE_S);
 	snprintf(phases[2], sizeof(phases[2]), STEADY_RATE ":%g", AFTER_S);
 	{
-		const char *args[] = { "--key", "test", "--connections", "48", "--phase", phases[0],
-				       "--phase", phases[1], "--phase", phases[2], "--mix",
-				       "critical:lead.created:40,normal:lead.created:30,"
-				       "normal:analytics.click:15,low:report.daily:15",
-				       "--prefix", "spike", "--timeline", "--drain", "10", NULL };
+		const char *args[] = {"--key",
+				      "test",
+				      "--connections",
+				      "48",
+				      "--phase",
+				      phases[0],
+				      "--phase",
+				      phases[1],
+				      "--phase",
+				      phases[2],
+				      "--mix",
+				      "critical:lead.created:40,normal:lead.created:30,"
+				      "normal:analytics.click:15,low:report.daily:15",
+				      "--prefix",
+				      "spike",
+				      "--timeline",
+				      "--drain",
+				      "10",
+				      NULL};
 
 		scn_timeline_init(&tl);
 		scn_timeline_watch(&tl, "sat_ai", "sluice_pool_saturation{pool=\"ai\"}");
@@ -206,13 +232,14 @@ void test_01_spike(void)
 		goto out;
 	printf("spike: THIN at %.2f s, EMERGENCY at %.2f s after the spike began (%.0f s in); "
 	       "NORMAL and drained at %.2f s, %.2f s after the spike ended\n",
-	       first_at(&tl, 1) - STEADY_S, first_at(&tl, 2) - STEADY_S, STEADY_S,
-	       t_normal, t_normal - STEADY_S - SPIKE_S);
+	       first_at(&tl, 1) - STEADY_S, first_at(&tl, 2) - STEADY_S, STEADY_S, t_normal,
+	       t_normal - STEADY_S - SPIKE_S);
 	printf("spike: max lag critical %.2f s (bound %.1f s), normal %.2f s, low %.2f s; "
-	       "loadgen: 202 %lld, 503 %lld (Retry-After %lld), errors %lld\n",
+	       "loadgen: 202 %lld, 503 %lld (Retry-After %lld), errors %lld, late %lld\n",
 	       max_lag(&tl, 0), CRIT_BOUND_S, max_lag(&tl, 1), max_lag(&tl, 2),
 	       scn_report_ll(&l, "status.202"), scn_report_ll(&l, "status.503"),
-	       scn_report_ll(&l, "retry_after.503"), scn_report_ll(&l, "errors"));
+	       scn_report_ll(&l, "retry_after.503"), scn_report_ll(&l, "errors"),
+	       scn_report_ll(&l, "late"));
 	ASSERT_EQ(scn_report_ll(&l, "errors"), 0, "every request answered");
 	ASSERT_EQ(scn_report_ll(&l, "answered"), scn_report_ll(&l, "sent"), "answered = sent");
 	ASSERT_GT(first_at(&tl, 1), 0, "THIN engaged");
@@ -223,6 +250,14 @@ void test_01_spike(void)
 	ASSERT_EQ(scn_report_ll(&l, "retry_after.503"), scn_report_ll(&l, "status.503"),
 		  "every 503 carries Retry-After");
 	ASSERT_GT(t_normal, 0, "back to NORMAL with nothing waiting");
+	{
+		static char m[1 << 20];
+
+		if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics"))
+			ASSERT_EQ(scn_metric(m, "sluice_http_requests_total{route=\"/v1/events\","
+						"status=\"503\","),
+				  scn_report_ll(&l, "status.503"), "the daemon counted every 503");
+	}
 	shed = tl.rows[tl.n - 1].shed;
 	check_rows(&s, &l, shed);
 	if (bpf) {

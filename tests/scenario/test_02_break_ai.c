@@ -18,8 +18,8 @@
 #include "test_progs.h"
 
 #define DOWN_AT 6.0
-#define UP_AT 14.0
-#define LOAD_S "22"
+#define UP_AT	14.0
+#define LOAD_S	"22"
 
 static double wall_s(void)
 {
@@ -51,8 +51,8 @@ static double first_at(const struct scn_timeline *tl, double after, double value
 
 void test_02_break_ai(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	double wall0, t_down = 0, t_up = 0, t_open, t_closed;
 	long long accepted, p99_before, p99_outage;
@@ -73,15 +73,25 @@ void test_02_break_ai(void)
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{
-		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "40",
-				       "--duration", LOAD_S, "--mix",
-				       "critical:lead.created:30,normal:lead.created:70", "--prefix",
-				       "ai", NULL };
+		const char *args[] = {"--key",
+				      "test",
+				      "--connections",
+				      "8",
+				      "--rate",
+				      "40",
+				      "--duration",
+				      LOAD_S,
+				      "--mix",
+				      "critical:lead.created:30,normal:lead.created:70",
+				      "--prefix",
+				      "ai",
+				      NULL};
 
 		scn_timeline_init(&tl);
 		scn_timeline_watch(&tl, "brk_ai", "sluice_breaker_state{upstream=\"ai\"}");
-		scn_timeline_watch(&tl, "fb_mod",
-				   "sluice_fallback_answers_total{upstream=\"ai\",source=\"model\"}");
+		scn_timeline_watch(
+		    &tl, "fb_mod",
+		    "sluice_fallback_answers_total{upstream=\"ai\",source=\"model\"}");
 		scn_timeline_watch(&tl, "ai_ok",
 				   "sluice_upstream_calls_total{upstream=\"ai\",outcome=\"ok\"}");
 		wall0 = wall_s();
@@ -126,7 +136,8 @@ void test_02_break_ai(void)
 	ASSERT_GT(pgh_query_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
 				      "AND status = 'fallback' AND result->>'source' = 'model'"),
 		  0, "the local model answered during the outage");
-	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0, "nothing dead-lettered");
+	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0,
+		  "nothing dead-lettered");
 	p99_before = crit_p99_ms(&s, wall0 + 1, wall0 + t_down);
 	p99_outage = crit_p99_ms(&s, wall0 + t_down, wall0 + t_up);
 	printf("break_ai: breaker open %.2f s after the outage, closed %.2f s after the mock came "

@@ -19,8 +19,8 @@
 
 void test_03_lead_burst(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	char routes[1400];
 	long long crm_done, crm_dead;
 
@@ -42,8 +42,8 @@ void test_03_lead_burst(void)
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{
-		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "60",
-				       "--count", "600", "--prefix", "burst", NULL };
+		const char *args[] = {"--key",	 "test", "--connections", "8",	   "--rate", "60",
+				      "--count", "600",	 "--prefix",	  "burst", NULL};
 
 		if (!ASSERT_OK(scn_load_run(&l, s.d.port, args, 30000), "loadgen"))
 			goto out;
@@ -55,8 +55,9 @@ void test_03_lead_burst(void)
 		    "every lead stored");
 	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(DISTINCT idempotency_key) FROM events"), LEADS,
 		  "each once");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
-				       "AND status IN ('done', 'fallback')",
+	ASSERT_TRUE(scn_wait_ll(&s.pg,
+				"SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+				"AND status IN ('done', 'fallback')",
 				LEADS, 30),
 		    "every ai step answered");
 	/* a dead-lettered step also has its step_results row, status 'failed' */
@@ -84,8 +85,9 @@ void test_03_lead_burst(void)
 			double retried = scn_metric(m, "sluice_worker_events_total{outcome="
 						       "\"step_retried\"}");
 			double fb = scn_metric(m, "sluice_fallback_answers_total{upstream=\"ai\",");
-			double failed = scn_metric(m, "sluice_upstream_calls_total{upstream=\"crm\","
-						      "outcome=\"failed\"}");
+			double failed =
+			    scn_metric(m, "sluice_upstream_calls_total{upstream=\"crm\","
+					  "outcome=\"failed\"}");
 
 			printf("lead_burst: crm done %lld, dead-lettered %lld; steps retried %.0f, "
 			       "ai fallbacks %.0f, crm failed calls %.0f\n",

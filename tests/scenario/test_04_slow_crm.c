@@ -13,11 +13,10 @@
 #include "scenario.h"
 #include "test_progs.h"
 
-
 void test_04_slow_crm(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	char routes[1400], sql[200];
 	double sat_ai = 0, sat_crm_min = 1;
@@ -41,16 +40,17 @@ void test_04_slow_crm(void)
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{
-		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "30",
-				       "--duration", "10", "--prefix", "crm", NULL };
+		const char *args[] = {"--key",	    "test", "--connections", "8",   "--rate", "30",
+				      "--duration", "10",   "--prefix",	     "crm", NULL};
 
 		scn_timeline_init(&tl);
 		scn_timeline_watch(&tl, "sat_ai", "sluice_pool_saturation{pool=\"ai\"}");
 		scn_timeline_watch(&tl, "satcrm", "sluice_pool_saturation{pool=\"crm\"}");
 		scn_timeline_watch(&tl, "ai_ok",
 				   "sluice_upstream_calls_total{upstream=\"ai\",outcome=\"ok\"}");
-		scn_timeline_watch(&tl, "crmslo",
-				   "sluice_upstream_calls_total{upstream=\"crm\",outcome=\"slow\"}");
+		scn_timeline_watch(
+		    &tl, "crmslo",
+		    "sluice_upstream_calls_total{upstream=\"crm\",outcome=\"slow\"}");
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
 		scn_timeline_follow(&tl, s.d.port, &l, 500, 13);
@@ -73,8 +73,9 @@ void test_04_slow_crm(void)
 	ASSERT_LT(sat_ai / (busy_rows ? busy_rows : 1), 0.5, "the ai pool is not");
 	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM events", accepted, 5),
 		    "every lead stored within 5 s of the load ending");
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM step_results WHERE step = 'call:ai' AND "
-				   "status = 'done'");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM step_results WHERE step = 'call:ai' AND "
+		 "status = 'done'");
 	ASSERT_TRUE(scn_wait_ll(&s.pg, sql, accepted, 5),
 		    "every lead scored by the ai upstream within 5 s of the load ending");
 	crm_done = pgh_query_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm' "

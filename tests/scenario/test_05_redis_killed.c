@@ -21,8 +21,8 @@
 
 void test_05_redis_killed(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	static char m[1 << 20];
 	char routes[1024], redis[64], *log = NULL;
@@ -49,22 +49,24 @@ void test_05_redis_killed(void)
 		 s.ai.url);
 	snprintf(redis, sizeof(redis), "127.0.0.1:%u", s.redis.port);
 	{
-		const char *extra[] = { "--redis", redis, NULL };
+		const char *extra[] = {"--redis", redis, NULL};
 
 		if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, extra), "sluiced"))
 			goto out;
 	}
 	{
-		const char *args[] = { "--key", "test", "--connections", "8", "--rate", "40",
-				       "--duration", "12", "--dup-rate", "0.2", "--prefix", "redis",
-				       NULL };
+		const char *args[] = {"--key",	    "test", "--connections", "8",
+				      "--rate",	    "40",   "--duration",    "12",
+				      "--dup-rate", "0.2",  "--prefix",	     "redis",
+				      NULL};
 
 		scn_timeline_init(&tl);
 		scn_timeline_watch(&tl, "rd_up", "sluice_redis_up");
 		scn_timeline_watch(&tl, "rd_cmd", "sluice_redis_commands_total");
 		scn_timeline_watch(&tl, "rd_err", "sluice_redis_failures_total");
-		scn_timeline_watch(&tl, "fb_mod", "sluice_fallback_answers_total{upstream=\"ai\","
-						  "source=\"model\"}");
+		scn_timeline_watch(&tl, "fb_mod",
+				   "sluice_fallback_answers_total{upstream=\"ai\","
+				   "source=\"model\"}");
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
 	}
@@ -92,12 +94,13 @@ void test_05_redis_killed(void)
 	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				keys, 20),
 		    "every lead scored (upstream, cache or model)");
-	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0, "nothing dead-lettered");
+	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0,
+		  "nothing dead-lettered");
 	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics")) {
 		ASSERT_EQ(scn_metric(m, "sluice_redis_up"), 0, "the outage is visible");
 		ASSERT_GT(scn_metric(m, "sluice_redis_failures_total"), 0, "failures counted");
 		ASSERT_GT(scn_metric(m, "sluice_db_duplicates_total") +
-				  scn_metric(m, "sluice_worker_events_total{outcome=\"duplicate\"}"),
+			      scn_metric(m, "sluice_worker_events_total{outcome=\"duplicate\"}"),
 			  0, "duplicates seen by the worker");
 	}
 	{
@@ -109,8 +112,9 @@ void test_05_redis_killed(void)
 	}
 	log = sluiced_log(&s.d);
 	ASSERT_HAS_STR(log, "redis: unavailable, continuing without it", "a warning was logged");
-	printf("redis_killed: %lld requests, %lld duplicates sent, %lld distinct keys stored once\n",
-	       scn_report_ll(&l, "sent"), scn_report_ll(&l, "dups_sent"), keys);
+	printf(
+	    "redis_killed: %lld requests, %lld duplicates sent, %lld distinct keys stored once\n",
+	    scn_report_ll(&l, "sent"), scn_report_ll(&l, "dups_sent"), keys);
 out:
 	free(log);
 	scn_load_fini(&l);

@@ -26,14 +26,14 @@ static void tenant(char *out, size_t cap, const char *name, const char *key, int
 
 	sha256(key, strlen(key), d);
 	sha256_hex(d, hex);
-	snprintf(out + len, cap - len, "[%s]\nkey = %s\nreq_rate = %d\nreq_burst = %d\n", name,
-		 hex, rate, rate / 2);
+	snprintf(out + len, cap - len, "[%s]\nkey = %s\nreq_rate = %d\nreq_burst = %d\n", name, hex,
+		 rate, rate / 2);
 }
 
 void test_06_hot_tenant(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	char routes[1024], tenants[2048] = "";
 	long long accepted, hot_p99, others_p99;
@@ -56,9 +56,10 @@ void test_06_hot_tenant(void)
 	if (!ASSERT_OK(scn_start_daemon(&s, tenants, routes, NULL), "sluiced"))
 		goto out;
 	{
-		const char *args[] = { "--key", "hot-key:20", "--key", "key-1:1", "--key", "key-2:1",
-				       "--key", "key-3:1", "--connections", "16", "--rate", "115",
-				       "--duration", "10", "--prefix", "hot", NULL };
+		const char *args[] = {
+		    "--key",	  "hot-key:20", "--key",	 "key-1:1", "--key",  "key-2:1",
+		    "--key",	  "key-3:1",	"--connections", "16",	    "--rate", "115",
+		    "--duration", "10",		"--prefix",	 "hot",	    NULL};
 
 		scn_timeline_init(&tl);
 		scn_timeline_watch(&tl, "sat_ai", "sluice_pool_saturation{pool=\"ai\"}");
@@ -76,7 +77,7 @@ void test_06_hot_tenant(void)
 	ASSERT_EQ(scn_report_ll(&l, "retry_after.429"), scn_report_ll(&l, "status.429"),
 		  "every 429 carries Retry-After");
 	ASSERT_EQ(scn_report_ll(&l, "per_key.1.429") + scn_report_ll(&l, "per_key.2.429") +
-			  scn_report_ll(&l, "per_key.3.429"),
+		      scn_report_ll(&l, "per_key.3.429"),
 		  0, "the others are not");
 	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				accepted, 30),
@@ -86,8 +87,7 @@ void test_06_hot_tenant(void)
 	printf("hot_tenant: hot 202 %lld / 429 %lld; others 202 %lld; received->scored p99: hot "
 	       "%lld ms, others %lld ms (bound %d ms)\n",
 	       scn_report_ll(&l, "per_key.0.2xx"), scn_report_ll(&l, "per_key.0.429"),
-	       accepted - scn_report_ll(&l, "per_key.0.2xx"), hot_p99, others_p99,
-	       OTHERS_BOUND_MS);
+	       accepted - scn_report_ll(&l, "per_key.0.2xx"), hot_p99, others_p99, OTHERS_BOUND_MS);
 	ASSERT_GE(others_p99, 0, "the others' leads were scored");
 	ASSERT_LT(others_p99, OTHERS_BOUND_MS, "the others' latency stays within the bound");
 	ASSERT_GT(hot_p99, 2 * others_p99, "the hot tenant waits on its own backlog");

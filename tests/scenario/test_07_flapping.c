@@ -20,8 +20,8 @@
 #include "scenario.h"
 #include "test_progs.h"
 
-#define HOLD_S 2.0
-#define THIN_S 0.5
+#define HOLD_S	  2.0
+#define THIN_S	  0.5
 #define MAX_TRANS 64
 
 struct transition {
@@ -31,7 +31,7 @@ struct transition {
 
 static int parse_transitions(const char *log, struct transition *tr, int max)
 {
-	static const char *const order[] = { "normal", "thin", "emergency" };
+	static const char *const order[] = {"normal", "thin", "emergency"};
 	int n = 0;
 
 	for (const char *p = log; (p = strstr(p, "msg=\"overload: state changed\"")) && n < max;
@@ -70,8 +70,8 @@ static int crossings(const struct scn_timeline *tl)
 
 void test_07_flapping(void)
 {
-	struct scn s = { 0 };
-	struct scn_load l = { 0 };
+	struct scn s = {0};
+	struct scn_load l = {0};
 	static struct scn_timeline tl;
 	struct transition tr[MAX_TRANS];
 	static char m[1 << 20];
@@ -90,19 +90,26 @@ void test_07_flapping(void)
 		 "step = call ai pool=ai\n",
 		 s.ai.url);
 	{
-		const char *extra[] = { "--overload-period-ms", "100", "--thin-lag-ms", "500",
-					"--emergency-lag-ms", "60000", "--overload-hold-ms", "2000",
-					NULL };
+		const char *extra[] = {"--overload-period-ms",
+				       "100",
+				       "--thin-lag-ms",
+				       "500",
+				       "--emergency-lag-ms",
+				       "60000",
+				       "--overload-hold-ms",
+				       "2000",
+				       NULL};
 
 		if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, extra), "sluiced"))
 			goto out;
 	}
 	{
 		/* quiet spells of 3 s leave ~1.5 s of calm (under the hold), 5 s leave ~3.5 s */
-		const char *args[] = { "--key", "test", "--connections", "32", "--phase", "200:1",
-				       "--phase", "30:3", "--phase", "200:1", "--phase", "30:5",
-				       "--phase", "200:1", "--phase", "30:3", "--phase", "200:1",
-				       "--phase", "30:5", "--prefix", "flap", NULL };
+		const char *args[] = {
+		    "--key",   "test",	"--connections", "32",	  "--phase", "200:1",
+		    "--phase", "30:3",	"--phase",	 "200:1", "--phase", "30:5",
+		    "--phase", "200:1", "--phase",	 "30:3",  "--phase", "200:1",
+		    "--phase", "30:5",	"--prefix",	 "flap",  NULL};
 
 		scn_timeline_init(&tl);
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))

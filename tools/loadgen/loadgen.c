@@ -24,9 +24,9 @@
 
 #include "loadgen.h"
 
-#define NS 1000000000ULL
+#define NS	 1000000000ULL
 #define DUP_RING 4096
-#define LATE_NS (100 * 1000000ULL)
+#define LATE_NS	 (100 * 1000000ULL)
 
 struct conn {
 	int fd;
@@ -49,7 +49,10 @@ struct run {
 	uint64_t t0, phase_start, phase_issued, issued, inflight, rng;
 	int phase;
 	bool schedule_over;
-	struct { uint64_t seq; int key, mix; } ring[DUP_RING];
+	struct {
+		uint64_t seq;
+		int key, mix;
+	} ring[DUP_RING];
 	uint32_t key_total, mix_total;
 };
 
@@ -78,7 +81,7 @@ static struct lg_second *second_at(struct run *g, uint64_t t)
 
 static const char *prio_name(const struct run *g, int mix_idx)
 {
-	static const char *const names[] = { "critical", "normal", "low" };
+	static const char *const names[] = {"critical", "normal", "low"};
 	int p = g->o->mix[mix_idx].priority;
 
 	return p < 0 ? "tenant" : names[p];
@@ -112,7 +115,7 @@ static void conn_close(struct run *g, struct conn *c, bool lost)
 
 static int conn_open(struct run *g, struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
 	c->fd = socket(g->o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -145,7 +148,7 @@ static int pick(struct run *g, bool key)
 
 static int build(struct run *g, struct conn *c)
 {
-	static const char *const prio[] = { "critical", "normal", "low" };
+	static const char *const prio[] = {"critical", "normal", "low"};
 	const struct lg_mix *m = &g->o->mix[c->mix_idx];
 	char body[512], head[512], pr[40] = "";
 	int blen, hlen;
@@ -240,8 +243,9 @@ static uint64_t next_due(struct run *g, uint64_t now)
 			return UINT64_MAX;
 		p = &g->o->phases[g->phase];
 		end = g->phase_start + (uint64_t)(p->seconds * 1e9);
-		due = p->rate > 0 ? g->phase_start + (uint64_t)((double)g->phase_issued * 1e9 / p->rate)
-				  : now;
+		due = p->rate > 0
+			  ? g->phase_start + (uint64_t)((double)g->phase_issued * 1e9 / p->rate)
+			  : now;
 		if (due < end && now < end)
 			return due;
 		if (p->rate <= 0 && now < end)
@@ -340,7 +344,7 @@ static void on_event(struct run *g, struct conn *c, uint32_t events)
 			return;
 		}
 		c->connecting = false;
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev);
 	}
 	if (c->fd >= 0 && (events & EPOLLIN))
@@ -441,8 +445,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run_load(&g);
-	g.r.nseconds = (int)g.r.elapsed_s + 1 < g.r.nseconds ? (int)g.r.elapsed_s + 1
-							     : g.r.nseconds;
+	g.r.nseconds =
+	    (int)g.r.elapsed_s + 1 < g.r.nseconds ? (int)g.r.elapsed_s + 1 : g.r.nseconds;
 	if (g.log && fclose(g.log))
 		fprintf(stderr, "loadgen: --log %s: %s\n", o.log_path, strerror(errno));
 	lg_report_print(stdout, &o, &g.r);

@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#define LG_MAX_KEYS 16
-#define LG_MAX_MIX 16
-#define LG_MAX_PHASES 64
+#define LG_MAX_KEYS    16
+#define LG_MAX_MIX     16
+#define LG_MAX_PHASES  64
 #define LG_MAX_SECONDS 3600
-#define LG_STATUS_MAX 600
+#define LG_STATUS_MAX  600
 
 struct lg_key {
 	char key[128];
@@ -32,7 +32,7 @@ struct lg_mix {
 };
 
 struct lg_phase {
-	double rate;	 /* events/s, 0 = as fast as the connections go */
+	double rate; /* events/s, 0 = as fast as the connections go */
 	double seconds;
 };
 
@@ -43,17 +43,17 @@ struct lg_opts {
 	int connections;
 	struct lg_phase phases[LG_MAX_PHASES];
 	int nphases;
-	uint64_t count;		/* stop after this many requests (0: phases decide) */
+	uint64_t count; /* stop after this many requests (0: phases decide) */
 	struct lg_key keys[LG_MAX_KEYS];
 	int nkeys;
 	struct lg_mix mix[LG_MAX_MIX];
 	int nmix;
-	char prefix[64];	/* idempotency keys: PREFIX-SEQ */
-	double dup_rate;	/* share of requests resending an earlier key */
-	int payload_bytes;	/* padding inside the payload */
-	double drain_s;		/* after the schedule: wait this long for answers */
+	char prefix[64];   /* idempotency keys: PREFIX-SEQ */
+	double dup_rate;   /* share of requests resending an earlier key */
+	int payload_bytes; /* padding inside the payload */
+	double drain_s;	   /* after the schedule: wait this long for answers */
 	bool json, timeline, allow_remote;
-	char log_path[512];	/* one line per answer: key type class status key_index */
+	char log_path[512]; /* one line per answer: key type class status key_index */
 };
 
 /* Parse argv into o. Returns 0, 1 after --help (usage printed), or -EINVAL with the
@@ -75,7 +75,7 @@ struct lg_report {
 	uint64_t per_key[LG_MAX_KEYS][3];    /* [key]: 2xx, 429, 503 */
 	uint64_t per_class[4][3];	     /* [critical, normal, low, none]: 2xx, 429, 503 */
 	struct lg_second total;
-	struct lg_second *seconds;	     /* one per whole second of the run */
+	struct lg_second *seconds; /* one per whole second of the run */
 	int nseconds;
 };
 

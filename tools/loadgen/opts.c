@@ -16,26 +16,28 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: loadgen --port P | --url http://HOST:PORT/PATH [OPTIONS]\n"
-		"HTTP/1.1 keep-alive load for POST /v1/events, paced or as fast as possible.\n\n"
-		"  --connections N        keep-alive connections, one request in flight each (8)\n"
-		"  --rate R               events/s over all connections, 0 = unpaced (0)\n"
-		"  --duration S           seconds at --rate\n"
-		"  --phase R:S            S seconds at R events/s; repeatable, run in order\n"
-		"  --count N              stop after N requests (with or without a duration)\n"
-		"  --key KEY[:WEIGHT]     API key; repeatable, picked by weight (default weight 1)\n"
-		"  --mix P:TYPE:W[,...]   priority (critical|normal|low|tenant), event type and\n"
-		"                         weight; tenant = no priority field (default\n"
-		"                         tenant:lead.created:1)\n"
-		"  --prefix P             idempotency keys P-SEQ (default lg<pid>)\n"
-		"  --dup-rate F           share 0..1 of requests resending an earlier key (0)\n"
-		"  --payload-bytes N      padding added to the payload (0)\n"
-		"  --drain S              after the schedule, wait S seconds for answers (5)\n"
-		"  --log FILE             one line per answer: KEY TYPE CLASS STATUS KEY_INDEX\n"
-		"  --timeline             per-second rows (text) / \"timeline\" array (JSON)\n"
-		"  --json                 the report as one JSON object on stdout\n"
-		"  --allow-remote         allow a non-loopback target (a test's network namespace)\n");
+	fprintf(
+	    out,
+	    "Usage: loadgen --port P | --url http://HOST:PORT/PATH [OPTIONS]\n"
+	    "HTTP/1.1 keep-alive load for POST /v1/events, paced or as fast as possible.\n\n"
+	    "  --connections N        keep-alive connections, one request in flight each (8)\n"
+	    "  --rate R               events/s over all connections, 0 = unpaced (0)\n"
+	    "  --duration S           seconds at --rate\n"
+	    "  --phase R:S            S seconds at R events/s; repeatable, run in order\n"
+	    "  --count N              stop after N requests (with or without a duration)\n"
+	    "  --key KEY[:WEIGHT]     API key; repeatable, picked by weight (default weight 1)\n"
+	    "  --mix P:TYPE:W[,...]   priority (critical|normal|low|tenant), event type and\n"
+	    "                         weight; tenant = no priority field\n"
+	    "  --type TYPE            without --mix: every event of this type (lead.created)\n"
+	    "  --priority P           without --mix: this priority (default tenant)\n"
+	    "  --prefix P             idempotency keys P-SEQ (default lg<pid>)\n"
+	    "  --dup-rate F           share 0..1 of requests resending an earlier key (0)\n"
+	    "  --payload-bytes N      padding added to the payload (0)\n"
+	    "  --drain S              after the schedule, wait S seconds for answers (5)\n"
+	    "  --log FILE             one line per answer: KEY TYPE CLASS STATUS KEY_INDEX\n"
+	    "  --timeline             per-second rows (text) / \"timeline\" array (JSON)\n"
+	    "  --json                 the report as one JSON object on stdout\n"
+	    "  --allow-remote         allow a non-loopback target (a test's network namespace)\n");
 }
 
 static int bad(const char *flag, const char *value, const char *why)
@@ -63,7 +65,7 @@ static int parse_num(const char *flag, const char *v, double lo, double hi, doub
 
 static int parse_prio(const char *s, size_t n)
 {
-	static const char *const names[] = { "critical", "normal", "low" };
+	static const char *const names[] = {"critical", "normal", "low"};
 
 	for (int i = 0; i < 3; i++)
 		if (strlen(names[i]) == n && !strncmp(s, names[i], n))
@@ -185,47 +187,55 @@ static bool is_loopback(const struct sockaddr_storage *a)
 }
 
 /* Everything that needs all flags seen. */
-static int check(struct lg_opts *o, bool have_url, double rate, double duration)
+static int check(struct lg_opts *o, bool have_url, double rate, double duration, const char *type,
+		 const char *prio)
 {
+	char one[200];
 	double total = 0;
 
 	if (!have_url)
 		return bad("--port", "", "give --port P or --url http://HOST:PORT/PATH");
 	if (!o->allow_remote && !is_loopback(&o->addr))
-		return bad("--url", o->host, "not a loopback address (--allow-remote for a test's "
-					     "network namespace)");
+		return bad("--url", o->host,
+			   "not a loopback address (--allow-remote for a test's "
+			   "network namespace)");
 	if (duration > 0) {
 		if (o->nphases)
 			return bad("--duration", "", "use either --duration or --phase");
-		o->phases[o->nphases++] = (struct lg_phase){ rate, duration };
+		o->phases[o->nphases++] = (struct lg_phase){rate, duration};
 	} else if (!o->nphases && o->count) {
-		o->phases[o->nphases++] = (struct lg_phase){ rate, LG_MAX_SECONDS };
+		o->phases[o->nphases++] = (struct lg_phase){rate, LG_MAX_SECONDS};
 	}
 	if (!o->nphases)
-		return bad("--duration", "", "the run needs a bound: --duration, --phase or --count");
+		return bad("--duration", "",
+			   "the run needs a bound: --duration, --phase or --count");
 	for (int i = 0; i < o->nphases; i++)
 		total += o->phases[i].seconds;
 	if (total > LG_MAX_SECONDS)
 		return bad("--phase", "", "the phases last more than an hour in all");
 	if (!o->nkeys)
 		return bad("--key", "", "at least one API key is needed");
-	if (!o->nmix)
-		add_mix(o, "tenant:lead.created:1", 21);
-	return 0;
+	if (o->nmix && (type || prio))
+		return bad("--type", type ? type : prio, "use either --mix or --type/--priority");
+	if (o->nmix)
+		return 0;
+	snprintf(one, sizeof(one), "%s:%s:1", prio ? prio : "tenant", type ? type : "lead.created");
+	return add_mix(o, one, strlen(one));
 }
 
 int lg_opts_parse(struct lg_opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "url", 1, 0, 'u' },	      { "port", 1, 0, 'p' },	     { "connections", 1, 0, 'c' },
-		{ "rate", 1, 0, 'r' },	      { "duration", 1, 0, 'd' },     { "phase", 1, 0, 'P' },
-		{ "count", 1, 0, 'n' },	      { "key", 1, 0, 'k' },	     { "mix", 1, 0, 'm' },
-		{ "prefix", 1, 0, 'x' },      { "dup-rate", 1, 0, 'D' },     { "payload-bytes", 1, 0, 'b' },
-		{ "drain", 1, 0, 'w' },	      { "log", 1, 0, 'l' },	     { "timeline", 0, 0, 't' },
-		{ "json", 0, 0, 'j' },	      { "allow-remote", 0, 0, 'R' }, { "help", 0, 0, 'h' },
-		{ 0 },
+	    {"url", 1, 0, 'u'},	   {"port", 1, 0, 'p'},		{"connections", 1, 0, 'c'},
+	    {"rate", 1, 0, 'r'},   {"duration", 1, 0, 'd'},	{"phase", 1, 0, 'P'},
+	    {"count", 1, 0, 'n'},  {"key", 1, 0, 'k'},		{"mix", 1, 0, 'm'},
+	    {"prefix", 1, 0, 'x'}, {"dup-rate", 1, 0, 'D'},	{"payload-bytes", 1, 0, 'b'},
+	    {"drain", 1, 0, 'w'},  {"log", 1, 0, 'l'},		{"timeline", 0, 0, 't'},
+	    {"json", 0, 0, 'j'},   {"allow-remote", 0, 0, 'R'}, {"help", 0, 0, 'h'},
+	    {"type", 1, 0, 'T'},   {"priority", 1, 0, 'Y'},	{0},
 	};
 	double rate = 0, duration = 0, v;
+	const char *type = NULL, *prio = NULL;
 	bool have_url = false;
 	char url[64];
 	int c, ret = 0;
@@ -274,7 +284,8 @@ int lg_opts_parse(struct lg_opts *o, int argc, char **argv)
 			}
 			break;
 		case 'x':
-			if (!*optarg || strlen(optarg) >= sizeof(o->prefix) || strpbrk(optarg, "\"\\"))
+			if (!*optarg || strlen(optarg) >= sizeof(o->prefix) ||
+			    strpbrk(optarg, "\"\\"))
 				ret = bad("--prefix", optarg, "1-63 characters, no quotes");
 			else
 				snprintf(o->prefix, sizeof(o->prefix), "%s", optarg);
@@ -295,6 +306,12 @@ int lg_opts_parse(struct lg_opts *o, int argc, char **argv)
 		case 't':
 			o->timeline = true;
 			break;
+		case 'T':
+			type = optarg;
+			break;
+		case 'Y':
+			prio = optarg;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -305,10 +322,11 @@ int lg_opts_parse(struct lg_opts *o, int argc, char **argv)
 			usage(stdout);
 			return 1;
 		default:
-			ret = bad(argv[optind - 1], "", "unknown option or missing value (see --help)");
+			ret = bad(argv[optind - 1], "",
+				  "unknown option or missing value (see --help)");
 		}
 	}
 	if (!ret && optind < argc)
 		ret = bad(argv[optind], "", "unexpected argument (see --help)");
-	return ret ?: check(o, have_url, rate, duration);
+	return ret ?: check(o, have_url, rate, duration, type, prio);
 }

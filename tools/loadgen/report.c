@@ -56,7 +56,7 @@ uint32_t lg_quantile(const struct lg_second *s, double q)
 	return bucket_upper(b) < s->max_us ? bucket_upper(b) : s->max_us;
 }
 
-static const char *const class_names[4] = { "critical", "normal", "low", "tenant" };
+static const char *const class_names[4] = {"critical", "normal", "low", "tenant"};
 
 static json_t *outcome3(const uint64_t v[3])
 {
@@ -79,21 +79,22 @@ static json_t *timeline_json(const struct lg_report *r)
 		const struct lg_second *s = &r->seconds[i];
 
 		json_array_append_new(
-			a, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "t", i, "sent",
-				     (json_int_t)s->sent, "answered", (json_int_t)s->answered, "2xx",
-				     (json_int_t)s->ok2xx, "429", (json_int_t)s->s429, "503",
-				     (json_int_t)s->s503, "other", (json_int_t)s->other, "errors",
-				     (json_int_t)s->errors, "p99_ms", lg_quantile(s, 0.99) / 1e3,
-				     "max_ms", s->max_us / 1e3));
+		    a, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "t", i, "sent",
+				 (json_int_t)s->sent, "answered", (json_int_t)s->answered, "2xx",
+				 (json_int_t)s->ok2xx, "429", (json_int_t)s->s429, "503",
+				 (json_int_t)s->s503, "other", (json_int_t)s->other, "errors",
+				 (json_int_t)s->errors, "p99_ms", lg_quantile(s, 0.99) / 1e3,
+				 "max_ms", s->max_us / 1e3));
 	}
 	return a;
 }
 
 static void print_json(FILE *out, const struct lg_opts *o, const struct lg_report *r)
 {
-	json_t *root = json_object(), *st = json_object(), *ra = json_object(), *keys = json_array();
+	json_t *root = json_object(), *st = json_object(), *ra = json_object(),
+	       *keys = json_array();
 	json_t *cls = json_object();
-	char code[8];
+	char code[12];
 
 	for (int i = 0; i < LG_STATUS_MAX; i++) {
 		if (!r->status[i] && !r->retry_after[i])
@@ -114,8 +115,8 @@ static void print_json(FILE *out, const struct lg_opts *o, const struct lg_repor
 	json_object_set_new(root, "reconnects", json_integer((json_int_t)r->reconnects));
 	json_object_set_new(root, "dups_sent", json_integer((json_int_t)r->dups_sent));
 	json_object_set_new(root, "late", json_integer((json_int_t)r->late));
-	json_object_set_new(root, "rate", json_real(r->elapsed_s > 0 ? r->answered / r->elapsed_s
-								      : 0));
+	json_object_set_new(root, "rate",
+			    json_real(r->elapsed_s > 0 ? r->answered / r->elapsed_s : 0));
 	json_object_set_new(root, "status", st);
 	json_object_set_new(root, "retry_after", ra);
 	json_object_set_new(root, "per_key", keys);
@@ -130,8 +131,9 @@ static void print_json(FILE *out, const struct lg_opts *o, const struct lg_repor
 
 static void print_text(FILE *out, const struct lg_opts *o, const struct lg_report *r)
 {
-	fprintf(out, "sent %llu, answered %llu in %.2f s (%.0f/s), errors %llu, reconnects %llu, "
-		     "duplicates sent %llu, late %llu\n",
+	fprintf(out,
+		"sent %llu, answered %llu in %.2f s (%.0f/s), errors %llu, reconnects %llu, "
+		"duplicates sent %llu, late %llu\n",
 		(unsigned long long)r->sent, (unsigned long long)r->answered, r->elapsed_s,
 		r->elapsed_s > 0 ? r->answered / r->elapsed_s : 0, (unsigned long long)r->errors,
 		(unsigned long long)r->reconnects, (unsigned long long)r->dups_sent,

@@ -97,8 +97,14 @@ long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const c
 
 void scn_stop(struct scn *s)
 {
-	if (s->d.pid > 0)
-		sluiced_stop(&s->d, 10000);
+	if (s->d.pid > 0 &&
+	    !ASSERT_EQ(sluiced_stop(&s->d, 20000), 0, "sluiced exits 0 on SIGTERM")) {
+		char *log = sluiced_log(&s->d);
+		size_t n = strlen(log);
+
+		printf("sluiced log (tail):\n%s\n", log + (n > 4000 ? n - 4000 : 0));
+		free(log);
+	}
 	mock_upstream_stop(&s->ai);
 	mock_upstream_stop(&s->crm);
 	redis_harness_stop(&s->redis);

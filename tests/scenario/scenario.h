@@ -46,7 +46,8 @@ bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, i
 /* p99 in ms of received -> result of step (e.g. "call:ai") over the events matching
  * cond (SQL on events e, e.g. "e.class = 'critical'"); -1 when none or on error. */
 long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const char *cond);
-/* Stop sluiced (SIGTERM, then SIGKILL), the mocks, Redis and PostgreSQL. */
+/* Stop sluiced (SIGTERM; asserts it drains and exits 0, else prints its log tail and
+ * SIGKILLs it), then the mocks, Redis and PostgreSQL. */
 void scn_stop(struct scn *s);
 
 /* ---- loadgen as a child process ---- */

@@ -14,7 +14,8 @@
  * from `events` are exactly the worker's shed counter; the XDP config map shows the
  * EMERGENCY level while it lasts and NORMAL after (sluiced attached to a veth inside a
  * namespace pair, own pin dir; skipped with the reason when BPF is unavailable); the
- * daemon is back to NORMAL with nothing waiting within a bound after the spike.
+ * daemon is back to NORMAL with nothing waiting within a bound after the spike; the alert
+ * receiver (a second mock) got exactly two POSTs, the trigger and the resolve.
  * Everything runs inside the pair's server namespace, so its loopback is private.
  */
 #include <bpf/bpf.h>
@@ -130,6 +131,9 @@ static int start(struct scn *s, const struct netns_pair *np, bool bpf, struct xd
 				hold};
 	int n = 16;
 
+	args[n++] = "--alert-url"; /* the second mock stands in for PagerDuty */
+	args[n++] = s->crm.url;
+
 	snprintf(thin, sizeof(thin), "%d", THIN_MS);
 	snprintf(emerg, sizeof(emerg), "%d", EMERG_MS);
 	snprintf(hold, sizeof(hold), "%d", HOLD_MS);
@@ -177,6 +181,7 @@ void test_01_spike(void)
 	}
 	if (!ASSERT_OK(scn_start_pg(&s), "postgres") ||
 	    !ASSERT_OK(mock_upstream_start(&s.ai, "latency_ms=20"), "mock upstream") ||
+	    !ASSERT_OK(mock_upstream_start(&s.crm, NULL), "alert receiver") ||
 	    !ASSERT_OK(start(&s, &np, bpf, &x), "sluiced"))
 		goto out;
 	if (bpf && !ASSERT_GE(x.fd, 0, "pinned sl_config"))
@@ -258,6 +263,10 @@ void test_01_spike(void)
 						"status=\"503\","),
 				  scn_report_ll(&l, "status.503"), "the daemon counted every 503");
 	}
+	for (int i = 0; i < 50 && mock_upstream_stat(&s.crm, "received") < 2; i++)
+		usleep(100000); /* the alert thread posts asynchronously */
+	ASSERT_EQ(mock_upstream_stat(&s.crm, "received"), 2,
+		  "alert: one trigger on entering EMERGENCY, one resolve on leaving");
 	shed = tl.rows[tl.n - 1].shed;
 	check_rows(&s, &l, shed);
 	if (bpf) {

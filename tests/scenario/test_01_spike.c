@@ -90,6 +90,68 @@ static double max_lag(const struct scn_timeline *tl, int cls)
 	return m;
 }
 
+/* Sample during the load and until everything drained, watching the XDP map; returns
+ * when the daemon was back to NORMAL with nothing waiting (-1: not within the bound). */
+static double follow(struct scn *s, struct scn_load *l, struct scn_timeline *tl,
+		     struct xdp_watch *x)
+{
+	double t_end = 0;
+
+	while (scn_timeline_now(tl) < STEADY_S + SPIKE_S + AFTER_S + RECOVER_BOUND_S) {
+		const struct scn_row *r;
+
+		if (scn_timeline_sample(tl, s->d.port))
+			break;
+		r = &tl->rows[tl->n - 1];
+		xdp_read(x, r->state);
+		if (!scn_load_running(l) && !t_end)
+			t_end = r->t;
+		if (t_end && r->state == 0 && r->waiting[0] + r->waiting[1] + r->waiting[2] == 0)
+			return r->t;
+		usleep(250000);
+	}
+	return -1;
+}
+
+static void check_states(const struct scn_timeline *tl, const struct scn_load *l, double t_normal)
+{
+	printf("spike: THIN at %.2f s, EMERGENCY at %.2f s after the spike began (%.0f s in); "
+	       "NORMAL and drained at %.2f s, %.2f s after the spike ended\n",
+	       first_at(tl, 1) - STEADY_S, first_at(tl, 2) - STEADY_S, STEADY_S, t_normal,
+	       t_normal - STEADY_S - SPIKE_S);
+	printf("spike: max lag critical %.2f s (bound %.1f s), normal %.2f s, low %.2f s; "
+	       "loadgen: 202 %lld, 503 %lld (Retry-After %lld), errors %lld, late %lld\n",
+	       max_lag(tl, 0), CRIT_BOUND_S, max_lag(tl, 1), max_lag(tl, 2),
+	       scn_report_ll(l, "status.202"), scn_report_ll(l, "status.503"),
+	       scn_report_ll(l, "retry_after.503"), scn_report_ll(l, "errors"),
+	       scn_report_ll(l, "late"));
+	ASSERT_EQ(scn_report_ll(l, "errors"), 0, "every request answered");
+	ASSERT_EQ(scn_report_ll(l, "answered"), scn_report_ll(l, "sent"), "answered = sent");
+	ASSERT_GT(first_at(tl, 1), 0, "THIN engaged");
+	ASSERT_GT(first_at(tl, 2), first_at(tl, 1), "EMERGENCY engaged after THIN");
+	ASSERT_LT(max_lag(tl, 0), CRIT_BOUND_S, "critical lag under its bound");
+	ASSERT_LT(max_lag(tl, 0), max_lag(tl, 1), "critical lag below normal lag");
+	ASSERT_GT(t_normal, 0, "back to NORMAL with nothing waiting");
+}
+
+/* 503s: only low, all with Retry-After, all counted by the daemon; the alert's two POSTs. */
+static void check_counters(struct scn *s, const struct scn_load *l)
+{
+	static char m[1 << 20];
+
+	ASSERT_GT(scn_report_ll(l, "per_class.low.503"), 0, "low refused at EMERGENCY");
+	ASSERT_EQ(scn_report_ll(l, "retry_after.503"), scn_report_ll(l, "status.503"),
+		  "every 503 carries Retry-After");
+	if (ASSERT_OK(scn_metrics(s->d.port, m, sizeof(m)), "metrics"))
+		ASSERT_EQ(scn_metric(m, "sluice_http_requests_total{route=\"/v1/events\","
+					"status=\"503\","),
+			  scn_report_ll(l, "status.503"), "the daemon counted every 503");
+	for (int i = 0; i < 50 && mock_upstream_stat(&s->crm, "received") < 2; i++)
+		usleep(100000); /* the alert thread posts asynchronously */
+	ASSERT_EQ(mock_upstream_stat(&s->crm, "received"), 2,
+		  "alert: one trigger on entering EMERGENCY, one resolve on leaving");
+}
+
 static void check_rows(struct scn *s, const struct scn_load *l, double shed)
 {
 	long long missing, lost_clicks;
@@ -167,7 +229,7 @@ void test_01_spike(void)
 	static struct scn_timeline tl;
 	const char *why = "no BPF";
 	bool in_ns = false, bpf = false;
-	double t_end = 0, t_normal = -1, shed;
+	double t_normal;
 	char phases[3][32];
 	int saved = -1;
 
@@ -216,62 +278,16 @@ void test_01_spike(void)
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
 	}
-	/* during the load and until everything drained: sample, watch the XDP map */
-	while (scn_timeline_now(&tl) < STEADY_S + SPIKE_S + AFTER_S + RECOVER_BOUND_S) {
-		const struct scn_row *r;
-
-		if (scn_timeline_sample(&tl, s.d.port))
-			break;
-		r = &tl.rows[tl.n - 1];
-		xdp_read(&x, r->state);
-		if (!scn_load_running(&l) && !t_end)
-			t_end = r->t;
-		if (t_end && r->state == 0 && r->waiting[0] + r->waiting[1] + r->waiting[2] == 0) {
-			t_normal = r->t;
-			break;
-		}
-		usleep(250000);
-	}
+	t_normal = follow(&s, &l, &tl, &x);
 	scn_timeline_print(&tl, stdout);
 	if (!ASSERT_OK(scn_load_wait(&l, 30000), "loadgen report"))
 		goto out;
-	printf("spike: THIN at %.2f s, EMERGENCY at %.2f s after the spike began (%.0f s in); "
-	       "NORMAL and drained at %.2f s, %.2f s after the spike ended\n",
-	       first_at(&tl, 1) - STEADY_S, first_at(&tl, 2) - STEADY_S, STEADY_S, t_normal,
-	       t_normal - STEADY_S - SPIKE_S);
-	printf("spike: max lag critical %.2f s (bound %.1f s), normal %.2f s, low %.2f s; "
-	       "loadgen: 202 %lld, 503 %lld (Retry-After %lld), errors %lld, late %lld\n",
-	       max_lag(&tl, 0), CRIT_BOUND_S, max_lag(&tl, 1), max_lag(&tl, 2),
-	       scn_report_ll(&l, "status.202"), scn_report_ll(&l, "status.503"),
-	       scn_report_ll(&l, "retry_after.503"), scn_report_ll(&l, "errors"),
-	       scn_report_ll(&l, "late"));
-	ASSERT_EQ(scn_report_ll(&l, "errors"), 0, "every request answered");
-	ASSERT_EQ(scn_report_ll(&l, "answered"), scn_report_ll(&l, "sent"), "answered = sent");
-	ASSERT_GT(first_at(&tl, 1), 0, "THIN engaged");
-	ASSERT_GT(first_at(&tl, 2), first_at(&tl, 1), "EMERGENCY engaged after THIN");
-	ASSERT_LT(max_lag(&tl, 0), CRIT_BOUND_S, "critical lag under its bound");
-	ASSERT_LT(max_lag(&tl, 0), max_lag(&tl, 1), "critical lag below normal lag");
-	ASSERT_GT(scn_report_ll(&l, "per_class.low.503"), 0, "low refused at EMERGENCY");
-	ASSERT_EQ(scn_report_ll(&l, "retry_after.503"), scn_report_ll(&l, "status.503"),
-		  "every 503 carries Retry-After");
-	ASSERT_GT(t_normal, 0, "back to NORMAL with nothing waiting");
-	{
-		static char m[1 << 20];
-
-		if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics"))
-			ASSERT_EQ(scn_metric(m, "sluice_http_requests_total{route=\"/v1/events\","
-						"status=\"503\","),
-				  scn_report_ll(&l, "status.503"), "the daemon counted every 503");
-	}
-	for (int i = 0; i < 50 && mock_upstream_stat(&s.crm, "received") < 2; i++)
-		usleep(100000); /* the alert thread posts asynchronously */
-	ASSERT_EQ(mock_upstream_stat(&s.crm, "received"), 2,
-		  "alert: one trigger on entering EMERGENCY, one resolve on leaving");
-	shed = tl.rows[tl.n - 1].shed;
-	check_rows(&s, &l, shed);
+	check_states(&tl, &l, t_normal);
+	check_counters(&s, &l);
+	check_rows(&s, &l, tl.rows[tl.n - 1].shed);
 	if (bpf) {
 		ASSERT_TRUE(x.seen_emergency, "XDP shed level EMERGENCY during the emergency");
-		ASSERT_TRUE(x.seen_permille, "XDP drops 50 %% of low-class SYNs then");
+		ASSERT_TRUE(x.seen_permille, "XDP drops 500 permille of low-class SYNs then");
 		ASSERT_EQ(x.last.shed_level, SLUICE_SHED_NORMAL, "XDP shed level cleared after");
 	} else {
 		test__start_subtest("xdp_shed_map");

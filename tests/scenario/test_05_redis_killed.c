@@ -94,6 +94,8 @@ void test_05_redis_killed(void)
 	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				keys, 20),
 		    "every lead scored (upstream, cache or model)");
+	ASSERT_EQ(mock_upstream_stat(&s.ai, "dup_keys"), 0,
+		  "no duplicate reached the upstream twice");
 	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0,
 		  "nothing dead-lettered");
 	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics")) {

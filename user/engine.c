@@ -399,6 +399,25 @@ void engine_free(struct engine *e, int drain_ms)
 	free(e);
 }
 
+int engine_reload_routes(struct engine *e, char *err, size_t errlen)
+{
+	struct routes *r;
+
+	if (!e || !e->worker || !e->cfg.routes_path || !*e->cfg.routes_path)
+		return 0;
+	r = routes_load(e->cfg.routes_path, err, errlen);
+	if (!r)
+		return -EINVAL;
+	return worker_set_routes(e->worker, r, err, errlen);
+}
+
+int engine_type_class(void *arg, const char *type)
+{
+	struct engine *e = arg;
+
+	return e && e->worker ? worker_type_class(e->worker, type) : -1;
+}
+
 uint32_t engine_low_refuse_permille(const struct engine *e)
 {
 	return e ? __atomic_load_n(&e->refuse_permille, __ATOMIC_RELAXED) : 0;

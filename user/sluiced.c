@@ -333,6 +333,16 @@ out:
 	tenants_put(old);
 }
 
+static void reload_routes(struct daemon *d)
+{
+	char err[512];
+
+	if (engine_reload_routes(d->engine, err, sizeof(err)))
+		log_error("routes: reload refused, the running routes stay", "error=\"%s\"", err);
+	else if (d->cfg.routes[0])
+		log_info("routes: reloaded", "file=%s", d->cfg.routes);
+}
+
 static void *thread_main(void *arg)
 {
 	struct loop *l = arg;
@@ -391,8 +401,10 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &second);
 
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
 			reload_tenants(d);
+			reload_routes(d);
+		}
 		else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		check_db(d);
@@ -470,6 +482,8 @@ static int start_engine(struct daemon *d)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
 	}
+	d->router.type_class = engine_type_class;
+	d->router.type_class_arg = d->engine;
 	log_info("engine: started", "role=%s worker=%s routes=%s", d->cfg.role,
 		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
 	return 0;

@@ -305,7 +305,13 @@ int router_on_body(struct router *r, struct conn *c, const struct http_request *
 		conn_finish_error(c, 400, code, detail, NULL, false);
 		return 1;
 	}
-	c->rq.class = env.priority >= 0 ? (enum sluice_class)env.priority : t->class;
+	/* the envelope's priority, else the class its route gives the type, else the tenant's */
+	if (env.priority >= 0)
+		c->rq.class = (enum sluice_class)env.priority;
+	else if (r->type_class && (err = r->type_class(r->type_class_arg, env.type)) >= 0)
+		c->rq.class = (enum sluice_class)err;
+	else
+		c->rq.class = t->class;
 	if (c->rq.class == SLUICE_CLASS_CRITICAL) {
 		o = admission_critical(r->adm, t, admission_now());
 		count_admission(r, "crit", o, t->name);

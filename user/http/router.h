@@ -73,6 +73,9 @@ struct router {
 	int db_state;			/* 1 reachable, 0 unreachable, -1 not configured */
 	unsigned open_conns;		/* all loops (atomic) */
 	bool draining;
+	/* class a route gives an event type (enum sluice_class), -1 for none; may be NULL */
+	int (*type_class)(void *arg, const char *type);
+	void *type_class_arg;
 	/* metric families */
 	struct metric_family *f_requests, *f_latency, *f_admission, *f_conns, *f_refused;
 	struct metric_family *f_http_errors, *f_events, *f_denied, *f_queue_depth;

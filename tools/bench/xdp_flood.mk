@@ -2,6 +2,7 @@
 # tools/bench/xdp_flood.mk -- SYN flood dropped by Sluice XDP vs. nftables (and a bare
 # XDP_DROP program as the floor of any XDP drop).
 BENCH_BINS	+= $(OUTPUT)/xdp_flood $(OUTPUT)/xdp_drop_anchor
+BENCH_RUN	+= $(OUTPUT)/xdp_flood
 
 $(OUTPUT)/xdp_flood: tools/bench/xdp_flood.sh $(OUTPUT)/sluicectl $(OUTPUT)/pktgen \
 		     $(OUTPUT)/xdp_drop_anchor

@@ -45,7 +45,7 @@ static const struct opt opts[] = {
 	  OPT_STR, S(journal_dir), 0, 0, "" },
 	{ "pg", "CONNINFO", "PostgreSQL connection string (readiness check)", OPT_STR, S(pg), 0,
 	  0, "" },
-	{ "redis", "HOST:PORT", "Redis address (for the worker side; the ingress does not use it)",
+	{ "redis", "HOST:PORT", "Redis address: fast-path duplicate check at intake, upstream fallback cache",
 	  OPT_STR, S(redis), 0, 0, "" },
 	{ "log-level", "LEVEL", "debug, info, warn or error", OPT_STR, S(log_level), 0, 0,
 	  "info" },

@@ -30,6 +30,8 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "http/router.h"
+#include "dedupe.h"
+#include "redis.h"
 #include "engine.h"
 #include "event.h"
 #include "log.h"
@@ -60,6 +62,8 @@ struct daemon {
 	struct queue *q;
 	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 	struct engine *engine;	/* worker + overload controller */
+	struct redis *redis;	/* the ingress's own client (fast-path duplicates) */
+	struct dedupe *dedupe;	/* in front of journal_append when --redis is given */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -128,6 +132,15 @@ out:
 	return err;
 }
 
+/* The router's append: through the Redis fast path when there is one. */
+static int ingress_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
+			  void *arg)
+{
+	struct daemon *d = q;
+
+	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg) : journal_append(d, ev, done, arg);
+}
+
 static int journal_writable(void *q, const char **why)
 {
 	struct daemon *d = q;
@@ -184,6 +197,34 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
+/* --redis: answer a repeated (tenant, idempotency key) from Redis, before the queue. */
+static int start_dedupe(struct daemon *d)
+{
+	struct redis_config rc;
+	const char *colon = strrchr(d->cfg.redis, ':');
+	char host[128], err[256];
+
+	if (!d->cfg.redis[0])
+		return 0;
+	redis_config_default(&rc);
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - d->cfg.redis) : 127,
+		 d->cfg.redis);
+	if (redis_config_set(&rc, "host", host, err, sizeof(err)) ||
+	    (colon && redis_config_set(&rc, "port", colon + 1, err, sizeof(err)))) {
+		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, err);
+		return -EINVAL;
+	}
+	d->redis = redis_new(&rc);
+	if (d->redis)
+		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, journal_append, d);
+	if (!d->dedupe) {
+		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, strerror(errno));
+		return -errno;
+	}
+	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h", d->cfg.redis);
+	return 0;
+}
+
 static int open_journal(struct daemon *d)
 {
 	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
@@ -203,12 +244,12 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){ .q = d, .append = journal_append,
+	d->router.queue = (struct ingress_queue){ .q = d, .append = ingress_append,
 						  .writable = journal_writable,
 						  .depth = journal_depth };
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
-	return 0;
+	return start_dedupe(d);
 }
 
 static const char *const verdict_names[SLUICE_V_MAX] = { "other",     "pass",	   "deny",
@@ -538,6 +579,8 @@ static void teardown(struct daemon *d)
 {
 	/* the worker finishes what it holds, then the queue: it delivers every outstanding
 	 * completion into the loops' inboxes */
+	dedupe_free(d->dedupe);
+	redis_free(d->redis);
 	engine_free(d->engine, (int)d->cfg.drain_timeout_ms);
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)

@@ -290,6 +290,16 @@ static int refuse_503(struct router *r, struct conn *c, const char *code, const 
 	return 1;
 }
 
+/* The queue refused an event, at once or in its completion. */
+static int refuse_append(struct router *r, struct conn *c, int err)
+{
+	if (err == -ENOSPC)
+		return refuse_503(r, c, "queue_full", "the durable queue is full");
+	if (err == -EAGAIN)
+		return refuse_503(r, c, "shedding", "the daemon is shedding load");
+	return refuse_503(r, c, "queue_error", strerror(-err));
+}
+
 int router_on_body(struct router *r, struct conn *c, const struct http_request *req,
 		   const char *body, size_t len)
 {
@@ -328,21 +338,22 @@ int router_on_body(struct router *r, struct conn *c, const struct http_request *
 				     .type = env.type, .idempotency_key = env.idempotency_key,
 				     .body = body, .body_len = len, .received_ns = c->rq.start_ns };
 	err = r->queue.append(r->queue.q, &ev, on_queue_done, c);
-	if (err == -ENOSPC)
-		return refuse_503(r, c, "queue_full", "the durable queue is full");
-	if (err == -EAGAIN)
-		return refuse_503(r, c, "shedding", "the daemon is shedding load");
-	if (err)
-		return refuse_503(r, c, "queue_error", strerror(-err));
-	return 0;
+	return err ? refuse_append(r, c, err) : 0;
 }
 
 void router_on_durable(struct router *r, struct conn *c, int err, uint64_t id)
 {
 	char body[160];
 
+	if (err == -EEXIST) {
+		/* the fast path knew the key: the original event was accepted before */
+		snprintf(body, sizeof(body), "{\"id\":\"%016llx\",\"duplicate\":true}\n",
+			 (unsigned long long)id);
+		conn_finish_request(c, 200, "application/json", NULL, body, strlen(body));
+		return;
+	}
 	if (err) {
-		refuse_503(r, c, "queue_error", strerror(-err));
+		refuse_append(r, c, err);
 		return;
 	}
 	metric_add(metrics_series(r->f_events,

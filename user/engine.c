@@ -393,6 +393,10 @@ void engine_free(struct engine *e, int drain_ms)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
+	/* in-flight entries are durable in the queue: waiting for a database that does not
+	 * answer buys nothing, they are redelivered on the next start */
+	if (e->worker && pg_writer_health(worker_pg_writer(e->worker)) == PG_HEALTH_UNREACHABLE)
+		drain_ms = 0;
 	worker_free(e->worker, drain_ms);
 	redis_free(e->redis);
 	alert_free(e->alert);

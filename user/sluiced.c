@@ -64,6 +64,7 @@ struct daemon {
 	struct engine *engine;	/* worker + overload controller */
 	struct redis *redis;	/* the ingress's own client (fast-path duplicates) */
 	struct dedupe *dedupe;	/* in front of journal_append when --redis is given */
+	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -452,9 +453,21 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 	}
 }
 
+/* What is left of the drain timeout (the whole of it when no drain started). */
+static int drain_left_ms(const struct daemon *d)
+{
+	uint64_t now = admission_now();
+
+	if (!d->drain_deadline)
+		return (int)d->cfg.drain_timeout_ms;
+	return d->drain_deadline > now ? (int)((d->drain_deadline - now) / 1000000ULL) : 0;
+}
+
 static void drain(struct daemon *d, int sig)
 {
 	uint64_t deadline = admission_now() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
+
+	d->drain_deadline = deadline;
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
@@ -581,7 +594,7 @@ static void teardown(struct daemon *d)
 	 * completion into the loops' inboxes */
 	dedupe_free(d->dedupe);
 	redis_free(d->redis);
-	engine_free(d->engine, (int)d->cfg.drain_timeout_ms);
+	engine_free(d->engine, drain_left_ms(d));
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);

@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 
 #include "alert.h"
+#include "dlq.h"
 #include "engine.h"
 #include "fallback.h"
 #include "log.h"
@@ -32,6 +33,7 @@
 struct engine {
 	struct engine_cfg cfg;
 	struct worker *worker;
+	struct dlq_replayer *dlq;
 	struct redis *redis;
 	struct alert *alert;
 	struct overload ov;
@@ -331,7 +333,14 @@ static int start_worker(struct engine *e, char *err, size_t errlen)
 		wc.redis = e->redis;
 	}
 	e->worker = worker_new(&wc, err, errlen);
-	return e->worker ? 0 : -errno;
+	if (!e->worker)
+		return -errno;
+	e->dlq = dlq_replayer_new(c->pg_conninfo, c->queue, 1000);
+	if (!e->dlq) {
+		snprintf(err, errlen, "start the dead-letter replayer: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen)
@@ -393,6 +402,7 @@ void engine_free(struct engine *e, int drain_ms)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
+	dlq_replayer_free(e->dlq);
 	/* in-flight entries are durable in the queue: waiting for a database that does not
 	 * answer buys nothing, they are redelivered on the next start */
 	if (e->worker && pg_writer_health(worker_pg_writer(e->worker)) == PG_HEALTH_UNREACHABLE)

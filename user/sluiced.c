@@ -54,7 +54,7 @@ struct daemon {
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
 	struct queue *q;
-	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
+	int q_err; /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -78,14 +78,16 @@ static int journal_append(void *q, const struct ingress_event *ev, ingress_durab
 			  void *arg)
 {
 	struct daemon *d = q;
-	struct queue_rec rec = { .class = ev->class, .tenant = ev->tenant_slot,
-				 .len = (uint32_t)ev->body_len, .data = ev->body };
+	struct queue_rec rec = {.class = ev->class,
+				.tenant = ev->tenant_slot,
+				.len = (uint32_t)ev->body_len,
+				.data = ev->body};
 	struct append_ctx *a = malloc(sizeof(*a));
 	int err;
 
 	if (!a)
 		return -ENOMEM;
-	*a = (struct append_ctx){ d, done, arg };
+	*a = (struct append_ctx){d, done, arg};
 	err = queue_append(d->q, &rec, journal_done, a);
 	if (err) {
 		free(a);
@@ -141,9 +143,9 @@ static void queue_metrics(struct daemon *d)
 					"Events handed to the journal.", NULL, NULL, 0);
 	d->f_q_durable = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_durable_total",
 					"Appends the journal confirmed durable.", NULL, NULL, 0);
-	d->f_q_fsyncs = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
-				       "fdatasync calls covering at least one append (group commits).",
-				       NULL, NULL, 0);
+	d->f_q_fsyncs = metrics_family(
+	    d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
+	    "fdatasync calls covering at least one append (group commits).", NULL, NULL, 0);
 	d->f_q_fsync_sec = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsync_seconds_total",
 					  "Time spent in those fdatasync calls.", NULL, NULL, 0);
 	d->f_q_full = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_refused_full_total",
@@ -153,10 +155,10 @@ static void queue_metrics(struct daemon *d)
 
 static int open_journal(struct daemon *d)
 {
-	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
-				  .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				  .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
-				  .max_record = (uint32_t)d->cfg.max_body };
+	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
+				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
+				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				 .max_record = (uint32_t)d->cfg.max_body};
 
 	if (!d->cfg.journal_dir[0]) {
 		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
@@ -169,16 +171,15 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){ .q = d, .append = journal_append,
-						  .writable = journal_writable,
-						  .depth = journal_depth };
+	d->router.queue = (struct ingress_queue){
+	    .q = d, .append = journal_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
 	return 0;
 }
 
-static const char *const verdict_names[SLUICE_V_MAX] = { "other",     "pass",	   "deny",
-							  "shed",      "syn_limit", "pkt_limit" };
+static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "deny",
+							"shed",	 "syn_limit", "pkt_limit"};
 
 /* Collect hook: XDP per-CPU counters of every named slot (and the two reserved ones). */
 static void collect_xdp(struct metrics *m, void *arg)
@@ -189,11 +190,13 @@ static void collect_xdp(struct metrics *m, void *arg)
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
 	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
-		const struct tenant *tn = slot < SLUICE_SLOT_FIRST ? NULL
-					  : tenants_at(t, slot - SLUICE_SLOT_FIRST);
-		const char *name = tn ? tn->name : slot == SLUICE_SLOT_ANON ? "(anonymous)" : "(none)";
+		const struct tenant *tn =
+		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
+		const char *name = tn			      ? tn->name
+				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
+							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = { 0 };
+		struct sluice_counters sum = {0};
 
 		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
 			continue;
@@ -203,7 +206,7 @@ static void collect_xdp(struct metrics *m, void *arg)
 				sum.bytes[v] += per[c].bytes[v];
 			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
-			const char *lv[] = { name, verdict_names[v] };
+			const char *lv[] = {name, verdict_names[v]};
 
 			metric_set(metrics_series(d->f_xdp_pkts, lv), (double)sum.packets[v]);
 			metric_set(metrics_series(d->f_xdp_bytes, lv), (double)sum.bytes[v]);
@@ -261,8 +264,7 @@ static int load_tenants(struct daemon *d)
 			fprintf(stderr, "sluiced: --tenants %s\n", err);
 			return -EINVAL;
 		}
-		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants,
-			 tenants_count(t));
+		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 	} else {
 		log_warn("tenants: no --tenants file: every API key is refused with 401", "%s", "");
 		t = tenants_load("/dev/null", NULL, err, sizeof(err));
@@ -284,7 +286,7 @@ static void reload_tenants(struct daemon *d)
 	t = tenants_load(d->cfg.tenants, old, err, sizeof(err));
 	if (!t) {
 		log_error("tenants: reload refused, the running tenants stay", "error=\"%s\"", err);
-		metric_add(metrics_series(d->f_reloads, (const char *[]){ "refused" }), 1);
+		metric_add(metrics_series(d->f_reloads, (const char *[]){"refused"}), 1);
 		goto out;
 	}
 	for (unsigned i = 0; i < tenants_count(t); i++)
@@ -293,7 +295,7 @@ static void reload_tenants(struct daemon *d)
 	if (d->have_fds && tenants_apply_bpf(t, old, d->fds, err, sizeof(err)))
 		log_error("tenants: BPF maps not fully updated", "error=\"%s\"", err);
 	tenants_ref_swap(&d->tenants, t);
-	metric_add(metrics_series(d->f_reloads, (const char *[]){ "ok" }), 1);
+	metric_add(metrics_series(d->f_reloads, (const char *[]){"ok"}), 1);
 	log_info("tenants: reloaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 out:
 	tenants_put(old);
@@ -311,10 +313,10 @@ static void *thread_main(void *arg)
 
 static int start_loops(struct daemon *d)
 {
-	struct loop_opts o = { .addr = (struct sockaddr *)&d->cfg.addr,
-			       .addrlen = d->cfg.addrlen,
-			       .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			       .send_timeout_ms = (int)d->cfg.send_timeout_ms };
+	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
+			      .addrlen = d->cfg.addrlen,
+			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -323,7 +325,8 @@ static int start_loops(struct daemon *d)
 	for (int i = 0; i < d->nthreads; i++) {
 		d->loops[i] = loop_new(&o, &d->router, i);
 		if (!d->loops[i]) {
-			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen, strerror(errno));
+			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen,
+				strerror(errno));
 			return -errno;
 		}
 		/* port 0: every other thread binds the port the first one got */
@@ -345,14 +348,13 @@ static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
 		return;
-	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
 static int wait_signals(struct daemon *d, const sigset_t *set)
 {
-	struct timespec second = { .tv_sec = 1 };
+	struct timespec second = {.tv_sec = 1};
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &second);
@@ -381,9 +383,9 @@ static void drain(struct daemon *d, int sig)
 
 static int setup(struct daemon *d)
 {
-	struct admission_opts ao = { .dry_run = d->cfg.dry_run_limits,
-				     .deny_after = (unsigned)d->cfg.deny_after,
-				     .deny_secs = (unsigned)d->cfg.deny_secs };
+	struct admission_opts ao = {.dry_run = d->cfg.dry_run_limits,
+				    .deny_after = (unsigned)d->cfg.deny_after,
+				    .deny_secs = (unsigned)d->cfg.deny_secs};
 	char why[1024], err[512];
 	int ret;
 
@@ -407,15 +409,16 @@ static int setup(struct daemon *d)
 	if ((ret = open_journal(d)))
 		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
-	d->f_reloads = metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
-				      "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
+	d->f_reloads =
+	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
+			   "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
 	if (d->have_fds && admission_shared(d->adm)) {
-		d->f_xdp_pkts = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
-					       "Packets seen by XDP admission.", "tenant,verdict",
-					       NULL, 0);
-		d->f_xdp_bytes = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
-						"Bytes seen by XDP admission.", "tenant,verdict",
-						NULL, 0);
+		d->f_xdp_pkts =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
+				   "Packets seen by XDP admission.", "tenant,verdict", NULL, 0);
+		d->f_xdp_bytes =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
+				   "Bytes seen by XDP admission.", "tenant,verdict", NULL, 0);
 		metrics_on_collect(d->m, collect_xdp, d);
 	}
 	check_db(d);

@@ -7,12 +7,13 @@
 #include "ingress_harness.h"
 #include "test_progs.h"
 
-#define TENANTS                                                                            \
-	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 1000\n"         \
-	"crit_rate = 0.1\ncrit_burst = 1\n"                                                 \
+#define TENANTS                                                                                    \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 1000\n"                 \
+	"crit_rate = 0.1\ncrit_burst = 1\n"                                                        \
 	"[beta]\nkey = " HARNESS_KEY_B_HEX "\nclass = low\nreq_rate = 0.2\nreq_burst = 2\n"
 
-#define EVENT(key) "{\"type\":\"lead.created\",\"idempotency_key\":\"" key "\",\"payload\":{\"a\":1}}"
+#define EVENT(key)                                                                                 \
+	"{\"type\":\"lead.created\",\"idempotency_key\":\"" key "\",\"payload\":{\"a\":1}}"
 
 static char resp[1 << 16];
 
@@ -61,7 +62,7 @@ static int post(int port, const char *key, const char *body)
 
 static void subtest_accepted(void)
 {
-	const char *args[] = { "--threads", "2", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", NULL};
 	struct sluiced_proc p;
 	size_t len;
 	char *j = NULL;
@@ -74,12 +75,14 @@ static void subtest_accepted(void)
 	/* 202 means durable: the envelope is in a journal segment already */
 	j = journal_bytes(p.journal, &len);
 	ASSERT_TRUE(contains(j, len, "\"idempotency_key\":\"lead-1\""), "envelope in journal");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"x\",\"idempotency_key\":\"c1\",\"priority\":"
-				       "\"critical\",\"payload\":{}}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"x\",\"idempotency_key\":\"c1\",\"priority\":"
+		       "\"critical\",\"payload\":{}}"),
 		  202, "critical");
 	ASSERT_HAS_STR(resp, "\"class\":\"critical\",\"demoted\":false", "critical credit");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"x\",\"idempotency_key\":\"c2\",\"priority\":"
-				       "\"critical\",\"payload\":{}}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"x\",\"idempotency_key\":\"c2\",\"priority\":"
+		       "\"critical\",\"payload\":{}}"),
 		  202, "critical beyond credits");
 	ASSERT_HAS_STR(resp, "\"class\":\"normal\",\"demoted\":true", "demoted");
 	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
@@ -89,15 +92,15 @@ static void subtest_accepted(void)
 		  200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_events_accepted_total{tenant=\"acme\",class=\"normal\"} 2",
 		       "accepted counter");
-	ASSERT_HAS_STR(resp, "sluice_admission_total{limit=\"crit\",outcome=\"demoted\",tenant=\"acme\"} 1",
-		       "demotion counted");
+	ASSERT_HAS_STR(
+	    resp, "sluice_admission_total{limit=\"crit\",outcome=\"demoted\",tenant=\"acme\"} 1",
+	    "demotion counted");
 	ASSERT_HAS_STR(resp, "sluice_queue_depth 3", "queue depth");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 	free(j);
 }
 
-static void expect(int port, const char *req, int status, const char *body_part,
-		   const char *name)
+static void expect(int port, const char *req, int status, const char *body_part, const char *name)
 {
 	ASSERT_EQ(http_once(port, req, resp, sizeof(resp)), status, name);
 	if (body_part)
@@ -106,8 +109,9 @@ static void expect(int port, const char *req, int status, const char *body_part,
 
 static void subtest_refusals(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--max-body", "512",
-			       "--max-header-bytes", "1024", NULL };
+	const char *args[] = {"--threads",	    "1",	  "--journal-dir",
+			      "@journal",	    "--max-body", "512",
+			      "--max-header-bytes", "1024",	  NULL};
 	struct sluiced_proc p;
 	char big[2048], val[64];
 
@@ -125,19 +129,24 @@ static void subtest_refusals(void)
 	ASSERT_EQ(post(p.port, "test", "{\"type\":"), 400, "400 invalid json");
 	ASSERT_HAS_STR(resp, "\"error\":\"invalid_json\"", "invalid_json");
 	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"payload\":{}}"), 400, "400 missing");
-	ASSERT_HAS_STR(resp, "\"error\":\"missing_field\",\"detail\":\"missing field 'idempotency_key'\"",
+	ASSERT_HAS_STR(resp,
+		       "\"error\":\"missing_field\",\"detail\":\"missing field 'idempotency_key'\"",
 		       "missing_field");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a b\",\"idempotency_key\":\"k\",\"payload\":{}}"),
-		  400, "400 invalid type");
+	ASSERT_EQ(
+	    post(p.port, "test", "{\"type\":\"a b\",\"idempotency_key\":\"k\",\"payload\":{}}"),
+	    400, "400 invalid type");
 	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":1}"),
 		  400, "400 payload");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{},"
-				       "\"priority\":\"urgent\"}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{},"
+		       "\"priority\":\"urgent\"}"),
 		  400, "400 priority");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
-		  400, "400 NUL");
+	ASSERT_EQ(
+	    post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
+	    400, "400 NUL");
 	memset(big, 'x', sizeof(big));
-	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);
+	snprintf(big, sizeof(big),
+		 "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);
 	ASSERT_EQ(post(p.port, "test", big), 413, "413 body");
 	ASSERT_HAS_STR(resp, "Connection: close", "413 closes");
 	snprintf(big, sizeof(big), "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: %01100d\r\n\r\n", 0);
@@ -163,7 +172,7 @@ static void subtest_refusals(void)
 
 static void subtest_rate_limit(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	struct sluiced_proc p;
 	char val[32];
 
@@ -182,8 +191,8 @@ static void subtest_rate_limit(void)
 
 static void subtest_dry_run(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--dry-run-limits",
-			       NULL };
+	const char *args[] = {"--threads",	  "1", "--journal-dir", "@journal",
+			      "--dry-run-limits", NULL};
 	struct sluiced_proc p;
 	int ok = 0;
 
@@ -199,9 +208,16 @@ static void subtest_dry_run(void)
 
 static void subtest_queue_refusals(void)
 {
-	const char *full[] = { "--threads", "1", "--journal-dir", "@journal",
-			       "--queue-max-entries", "2", "--retry-after-503", "7", NULL };
-	const char *none[] = { "--threads", "1", NULL };
+	const char *full[] = {"--threads",
+			      "1",
+			      "--journal-dir",
+			      "@journal",
+			      "--queue-max-entries",
+			      "2",
+			      "--retry-after-503",
+			      "7",
+			      NULL};
+	const char *none[] = {"--threads", "1", NULL};
 	struct sluiced_proc p;
 	char val[32];
 
@@ -226,8 +242,9 @@ static void subtest_queue_refusals(void)
 static void subtest_readyz_db(void)
 {
 	/* nothing listens on port 1: the database check fails, /readyz says so with 503 */
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--pg",
-			       "host=127.0.0.1 port=1 connect_timeout=1", NULL };
+	const char *args[] = {"--threads", "1",	   "--journal-dir",
+			      "@journal",  "--pg", "host=127.0.0.1 port=1 connect_timeout=1",
+			      NULL};
 	struct sluiced_proc p;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))

@@ -9,13 +9,13 @@
 #include "test_progs.h"
 
 #define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
-#define EVENT "{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
+#define EVENT	"{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
 
 static char resp[1 << 16];
 
 static void subtest_keepalive_pipelining(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
 	struct sluiced_proc p;
 	char req[4096], ev[1024];
@@ -57,7 +57,7 @@ out:
 
 static void subtest_expect_continue(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
 	struct sluiced_proc p;
 	char head[512];
@@ -66,10 +66,11 @@ static void subtest_expect_continue(void)
 		return;
 	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
 		goto out;
-	snprintf(head, sizeof(head),
-		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: test\r\nExpect: 100-continue\r\n"
-		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-		 strlen(EVENT));
+	snprintf(
+	    head, sizeof(head),
+	    "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: test\r\nExpect: 100-continue\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+	    strlen(EVENT));
 	http_send(&c, head, strlen(head));
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "interim");
 	ASSERT_EQ(http_status(resp), 100, "100 Continue before the body");
@@ -77,9 +78,10 @@ static void subtest_expect_continue(void)
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "final");
 	ASSERT_EQ(http_status(resp), 202, "202 after the body");
 	/* a refused key gets its 401 instead of 100, before any body is sent */
-	snprintf(head, sizeof(head),
-		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: nope\r\nExpect: 100-continue\r\n"
-		 "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
+	snprintf(
+	    head, sizeof(head),
+	    "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: nope\r\nExpect: 100-continue\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
 	http_send(&c, head, strlen(head));
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "refusal");
 	ASSERT_EQ(http_status(resp), 401, "401 instead of 100");
@@ -90,8 +92,8 @@ out:
 
 static void subtest_timeouts(void)
 {
-	const char *args[] = { "--threads", "1", "--header-timeout-ms", "300",
-			       "--idle-timeout-ms", "400", NULL };
+	const char *args[] = {"--threads", "1", "--header-timeout-ms", "300", "--idle-timeout-ms",
+			      "400",	   NULL};
 	static struct http_client a, b;
 	struct sluiced_proc p;
 
@@ -115,7 +117,7 @@ out:
 
 static void subtest_max_conns(void)
 {
-	const char *args[] = { "--threads", "2", "--max-conns", "5", NULL };
+	const char *args[] = {"--threads", "2", "--max-conns", "5", NULL};
 	static struct http_client c[6];
 	struct sluiced_proc p;
 	int i;
@@ -145,7 +147,7 @@ out:
 
 static void subtest_send_timeout(void)
 {
-	const char *args[] = { "--threads", "1", "--send-timeout-ms", "300", NULL };
+	const char *args[] = {"--threads", "1", "--send-timeout-ms", "300", NULL};
 	static struct http_client c, d;
 	static char flood[64 * 1024];
 	struct sluiced_proc p;
@@ -192,7 +194,7 @@ static long rss_kb(pid_t pid)
 
 static void subtest_idle_10k(void)
 {
-	const char *args[] = { "--threads", "2", NULL };
+	const char *args[] = {"--threads", "2", NULL};
 	struct rlimit rl;
 	struct sluiced_proc p;
 	struct http_client *c = calloc(10000, sizeof(*c));

@@ -31,12 +31,12 @@ static int request(const struct netns_pair *np, int port, const char *req)
 
 void test_ingress_xdp(void)
 {
-	struct netns_pair np = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct netns_pair np = {0};
+	struct sluiced_proc p = {0};
 	struct sluice_tenant_state st;
 	char pin[128], tenants[512], req[1024], path[256];
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--iface", NULL,
-			       "--pin-dir", pin, NULL };
+	const char *args[] = {
+	    "--threads", "1", "--journal-dir", "@journal", "--iface", NULL, "--pin-dir", pin, NULL};
 	__u32 slot = SLUICE_SLOT_FIRST;
 	int fd;
 

@@ -51,8 +51,14 @@ char *sluiced_log(const struct sluiced_proc *p)
 		return strdup("");
 	do {
 		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 16384;
-			buf = realloc(buf, cap);
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 16384);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return strdup("");
+			}
+			buf = nb;
 		}
 		n = fread(buf + len, 1, 4096, f);
 		len += n;

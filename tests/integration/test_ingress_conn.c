@@ -17,7 +17,7 @@ static void subtest_keepalive_pipelining(void)
 {
 	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	char req[4096], ev[1024];
 	size_t n;
 	int st[3];
@@ -59,7 +59,7 @@ static void subtest_expect_continue(void)
 {
 	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	char head[512];
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -95,7 +95,7 @@ static void subtest_timeouts(void)
 	const char *args[] = {"--threads", "1", "--header-timeout-ms", "300", "--idle-timeout-ms",
 			      "400",	   NULL};
 	static struct http_client a, b;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
@@ -119,7 +119,7 @@ static void subtest_max_conns(void)
 {
 	const char *args[] = {"--threads", "2", "--max-conns", "5", NULL};
 	static struct http_client c[6];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int i;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -150,7 +150,7 @@ static void subtest_send_timeout(void)
 	const char *args[] = {"--threads", "1", "--send-timeout-ms", "300", NULL};
 	static struct http_client c, d;
 	static char flood[64 * 1024];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	size_t n = 0;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -196,7 +196,7 @@ static void subtest_idle_10k(void)
 {
 	const char *args[] = {"--threads", "2", NULL};
 	struct rlimit rl;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	struct http_client *c = calloc(10000, sizeof(*c));
 	int opened = 0;
 	char want[64];

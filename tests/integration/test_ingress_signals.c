@@ -27,7 +27,7 @@ static int post(int port, const char *key)
 static void subtest_sighup(void)
 {
 	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", NULL};
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start"))
 		return;
@@ -127,7 +127,7 @@ static void subtest_drain(void)
 			      "5000",	   NULL};
 	struct client_arg a[4] = {0};
 	pthread_t th[4];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int accepted = 0, status;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start"))
@@ -168,7 +168,7 @@ static void subtest_deny(void)
 	    "--threads", "1", "--journal-dir", "@journal", "--deny-after", "3", "--deny-secs",
 	    "60",	 NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int r429 = 0;
 
 	if (!ASSERT_OK(sluiced_start(&p,

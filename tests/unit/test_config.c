@@ -101,6 +101,7 @@ void test_config(void)
 		    "--drain-timeout-ms", "--config"};
 
 		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+			/* cppcheck-suppress AssignmentAddressToInteger ; statement-expr scopes */
 			ASSERT_HAS_STR(text, flags[i], flags[i]);
 		free(text);
 		ASSERT_OK(parse(3, a2), err);

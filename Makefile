@@ -98,6 +98,9 @@ install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/sluice/
 
+run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
+	$(Q)tools/run
+
 clean: ## remove the build directory
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)

@@ -69,8 +69,8 @@ void breaker_config_default(struct breaker_config *cfg)
 {
 	*cfg = (struct breaker_config){
 	    .window = BREAKER_WINDOW_COUNT,
-	    .window_size = 20,
-	    .minimum_calls = 10,
+	    .window_size = 100,
+	    .minimum_calls = 50,
 	    .failure_rate_pct = 50,
 	    .slow_call_ns = 1 * NS_PER_SEC,
 	    .slow_rate_pct = 80,

@@ -62,7 +62,7 @@ typedef uint64_t breaker_clock_fn(void *ctx); /* monotonic ns */
 typedef void breaker_transition_fn(void *ctx, const char *name, enum breaker_state from,
 				   enum breaker_state to, const struct breaker_snapshot *why);
 
-/* Sluice's defaults (see docs/upstreams.md): count window 20, minimum 10 calls, 50 %
+/* Sluice's defaults (see docs/upstreams.md): count window 100, minimum 50 calls, 50 %
  * failures, slow >= 1 s at 80 %, 10 s open, 3 probes. */
 void breaker_config_default(struct breaker_config *cfg);
 /* Check a config; on error returns -EINVAL and writes a message naming the field into err. */

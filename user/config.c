@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -74,6 +75,28 @@ static const struct opt opts[] = {
      OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0"},
     {"retry-after-503", "S", "Retry-After seconds when the queue refuses an event", OPT_INT,
      S(retry_after_503), 1, 3600, "1"},
+    {"role", "ROLE", "all (ingress + worker), ingress, or worker", OPT_STR, S(role), 0, 0, "all"},
+    {"routes", "FILE", "routes file: event type -> class, steps, pools, upstreams (README)",
+     OPT_STR, S(routes), 0, 0, ""},
+    {"max-messages", "N", "worker: finish in-flight work and exit 0 after N events, 0 = never",
+     OPT_INT, S(max_messages), 0, 1LL << 50, "0"},
+    {"max-age", "DURATION", "worker: finish in-flight work and exit 0 after running this long",
+     OPT_STR, S(max_age), 0, 0, ""},
+    {"overload-period-ms", "MS", "overload controller sampling period", OPT_INT,
+     S(overload_period_ms), 10, 60000, "250"},
+    {"thin-lag-ms", "MS", "THIN when the normal class waits longer than this", OPT_INT,
+     S(thin_lag_ms), 1, 86400000, "30000"},
+    {"emergency-lag-ms", "MS", "EMERGENCY when the critical class waits longer than this", OPT_INT,
+     S(emergency_lag_ms), 1, 86400000, "60000"},
+    {"overload-hold-ms", "MS", "lag under half the threshold this long before stepping down",
+     OPT_INT, S(overload_hold_ms), 0, 86400000, "30000"},
+    {"overload-dry-run", NULL, "log what the overload controller would do, do nothing", OPT_BOOL,
+     S(overload_dry_run), 0, 1, "0"},
+    {"alert-url", "URL", "POST PagerDuty Events v2 alerts here on EMERGENCY enter/exit", OPT_STR,
+     S(alert_url), 0, 0, ""},
+    {"alert-key", "KEY", "PagerDuty routing key for --alert-url", OPT_STR, S(alert_key), 0, 0, ""},
+    {"node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0, 0,
+     ""},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -293,5 +316,43 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 			 c->log_level);
 		return -EINVAL;
 	}
+	if (strcmp(c->role, "all") && strcmp(c->role, "ingress") && strcmp(c->role, "worker")) {
+		snprintf(err, errlen, "sluiced: --role %s: expected all, ingress or worker",
+			 c->role);
+		return -EINVAL;
+	}
+	if (c->max_age[0] && config_parse_duration(c->max_age, &c->max_age_ns)) {
+		snprintf(err, errlen,
+			 "sluiced: --max-age %s: expected a duration such as 90s, 30m, 6h or 2d",
+			 c->max_age);
+		return -EINVAL;
+	}
+	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
+		snprintf(c->node, sizeof(c->node), "node");
 	return config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen);
+}
+
+int config_parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"ms", 1000000ULL},      {"s", 1000000000ULL},	{"m", 60000000000ULL},
+		     {"h", 3600000000000ULL}, {"d", 86400000000000ULL}, {"", 1000000000ULL}};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].suffix)) {
+			if (v * (double)units[i].mult > 1.8e19)
+				return -EINVAL;
+			*ns = (uint64_t)(v * (double)units[i].mult);
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

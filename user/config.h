@@ -43,7 +43,25 @@ struct sluiced_cfg {
 	long long retry_after_503;
 	long long queue_max_entries; /* journal "full" limits, 0 = none */
 	long long queue_max_bytes;   /* seconds in Retry-After when the queue refuses */
+	/* the worker side and the overload controller */
+	char role[16]; /* all | ingress | worker */
+	char routes[PATH_MAX];
+	long long max_messages; /* worker retirement, 0 = never */
+	char max_age[32];	/* worker retirement, a duration, "" = never */
+	uint64_t max_age_ns;	/* parsed max_age */
+	long long overload_period_ms;
+	long long thin_lag_ms;
+	long long emergency_lag_ms;
+	long long overload_hold_ms;
+	bool overload_dry_run;
+	char alert_url[512];
+	char alert_key[128];
+	char node[64];
 };
+
+/* Parse a duration ("500ms", "30s", "5m", "6h", "2d", or plain seconds) into ns. 0 or
+ * -EINVAL. */
+int config_parse_duration(const char *s, uint64_t *ns);
 
 /* Fill c from defaults, the config file named by --config (if any) and argv. Returns 0,
  * 1 when --help was printed to out (the caller exits 0), or -EINVAL with err naming the

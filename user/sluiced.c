@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,10 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "http/router.h"
+#include "engine.h"
+#include "event.h"
 #include "log.h"
+#include "pg/migrate.h"
 #include "loop.h"
 #include "metrics.h"
 #include "queue/journal.h"
@@ -54,7 +58,8 @@ struct daemon {
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
 	struct queue *q;
-	int q_err; /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
+	int q_err;	       /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
+	struct engine *engine; /* worker + overload controller */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -74,26 +79,52 @@ static void journal_done(void *arg, int err, uint64_t id)
 	free(a);
 }
 
+/* Overload: at EMERGENCY a sampled share of new low-class events is refused (503). */
+static bool shed_low(struct daemon *d, enum sluice_class class)
+{
+	uint32_t permille = engine_low_refuse_permille(d->engine), r;
+
+	if (class != SLUICE_CLASS_LOW || !permille)
+		return false;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)rand();
+	return r % 1000 < permille;
+}
+
 static int journal_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
 			  void *arg)
 {
 	struct daemon *d = q;
-	struct queue_rec rec = {.class = ev->class,
-				.tenant = ev->tenant_slot,
-				.len = (uint32_t)ev->body_len,
-				.data = ev->body};
+	size_t need = event_encoded_len(ev->tenant, ev->body_len);
+	char small[4096], *rec = need <= sizeof(small) ? small : malloc(need);
+	struct queue_rec rec_hdr = {.class = ev->class, .tenant = ev->tenant_slot};
 	struct append_ctx *a = malloc(sizeof(*a));
-	int err;
+	int err, len;
 
-	if (!a)
-		return -ENOMEM;
-	*a = (struct append_ctx){d, done, arg};
-	err = queue_append(d->q, &rec, journal_done, a);
-	if (err) {
-		free(a);
-		if (err != -ENOSPC) /* full is a state of the queue, not a failure */
-			__atomic_store_n(&d->q_err, err, __ATOMIC_RELAXED);
+	if (shed_low(d, ev->class)) {
+		err = -EAGAIN;
+		goto out;
 	}
+	err = -ENOMEM;
+	if (!a || !rec)
+		goto out;
+	len = event_encode(ev->tenant, ev->body, ev->body_len, rec, need);
+	if (len < 0) {
+		err = len;
+		goto out;
+	}
+	rec_hdr.len = (uint32_t)len;
+	rec_hdr.data = rec;
+	*a = (struct append_ctx){d, done, arg};
+	err = queue_append(d->q, &rec_hdr, journal_done, a);
+	if (!err)
+		a = NULL;	 /* journal_done owns it now */
+	else if (err != -ENOSPC) /* full is a state of the queue, not a failure */
+		__atomic_store_n(&d->q_err, err, __ATOMIC_RELAXED);
+out:
+	free(a);
+	if (rec != small)
+		free(rec);
 	return err;
 }
 
@@ -158,7 +189,8 @@ static int open_journal(struct daemon *d)
 	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
 				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
 				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
-				 .max_record = (uint32_t)d->cfg.max_body};
+				 /* the record is the tenant name, a newline and the body */
+				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};
 
 	if (!d->cfg.journal_dir[0]) {
 		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
@@ -381,6 +413,69 @@ static void drain(struct daemon *d, int sig)
 	d->nthreads = 0;
 }
 
+/* The worker retired (--max-messages / --max-age): drain and exit 0 like on SIGTERM. */
+static void on_retire(void *arg)
+{
+	log_info("sluiced: worker retiring", "reason=\"max-messages or max-age reached\"%s", "");
+	kill(getpid(), SIGTERM);
+}
+
+static int start_engine(struct daemon *d)
+{
+	struct engine_cfg ec = {.queue = d->q,
+				.metrics = d->m,
+				.run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
+				.routes_path = d->cfg.routes,
+				.pg_conninfo = d->cfg.pg,
+				.redis = d->cfg.redis,
+				.max_messages = (uint64_t)d->cfg.max_messages,
+				.max_age_ns = d->cfg.max_age_ns,
+				.retire = on_retire,
+				.retire_arg = d,
+				.xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
+				.alert_url = d->cfg.alert_url,
+				.alert_key = d->cfg.alert_key,
+				.node = d->cfg.node};
+	char err[512];
+
+	if (!d->q)
+		return 0; /* nothing durable to consume */
+	if (!strcmp(d->cfg.role, "worker") && !d->cfg.pg[0]) {
+		fprintf(stderr, "sluiced: --role worker needs --pg CONNINFO\n");
+		return -EINVAL;
+	}
+	if (!ec.run_worker && strcmp(d->cfg.role, "ingress"))
+		log_warn("engine: no --pg, the worker is off; accepted events stay in the journal "
+			 "until a sluiced with --pg runs on it",
+			 "%s", "");
+	overload_config_default(&ec.overload);
+	ec.overload.period_ns = (uint64_t)d->cfg.overload_period_ms * 1000000ULL;
+	ec.overload.thin_lag_ns = (uint64_t)d->cfg.thin_lag_ms * 1000000ULL;
+	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
+	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
+	ec.overload.dry_run = d->cfg.overload_dry_run;
+	if (ec.run_worker) {
+		char merr[256];
+		int ret = pg_migrate_conninfo(d->cfg.pg, merr, sizeof(merr));
+
+		if (ret == -EPROTO) {
+			fprintf(stderr, "sluiced: --pg: %s\n", merr);
+			return ret;
+		}
+		if (ret < 0) /* unreachable now: the writer keeps retrying, migrate then */
+			log_warn("pg: schema not checked yet (database unreachable)", "err=\"%s\"",
+				 merr);
+	}
+	d->engine = engine_new(&ec, err, sizeof(err));
+	if (!d->engine) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -EINVAL;
+	}
+	log_info("engine: started", "role=%s worker=%s routes=%s", d->cfg.role,
+		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
+	return 0;
+}
+
 static int setup(struct daemon *d)
 {
 	struct admission_opts ao = {.dry_run = d->cfg.dry_run_limits,
@@ -408,6 +503,8 @@ static int setup(struct daemon *d)
 	d->router.xdp_state = d->xdp_state;
 	if ((ret = open_journal(d)))
 		return ret;
+	if ((ret = start_engine(d)))
+		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
 	d->f_reloads =
 	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
@@ -427,7 +524,9 @@ static int setup(struct daemon *d)
 
 static void teardown(struct daemon *d)
 {
-	/* first the queue: it delivers every outstanding completion into the loops' inboxes */
+	/* the worker finishes what it holds, then the queue: it delivers every outstanding
+	 * completion into the loops' inboxes */
+	engine_free(d->engine, (int)d->cfg.drain_timeout_ms);
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);

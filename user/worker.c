@@ -104,6 +104,34 @@ static void advance_from(struct worker *w, struct pool *p, struct queue_entry *e
 	pool_hand_over(p, e, w->pools[rt->steps[e->step].pool_idx]);
 }
 
+/* The store step found the key taken. If by another copy of the event (a client sent it
+ * twice: another received time), this copy is done: its steps belong to the first. If by
+ * this very event (redelivered after its COMMIT), its remaining steps still run. Returns
+ * true when the entry was finished or parked here. */
+static bool is_other_copy(struct worker *w, struct pool *p, struct queue_entry *e)
+{
+	struct event_view v;
+	char err[256];
+	int64_t first_us = 0;
+	int found;
+
+	if (event_decode(e->data, e->len, &v, err, sizeof(err)))
+		return false;
+	found = pg_steps_event_received(w->steps, v.tenant, v.idempotency_key, &first_us, err,
+					sizeof(err));
+	event_view_fini(&v);
+	if (found < 0) {
+		count(&w->st.steps_retried);
+		pool_retry(p, e, DB_RETRY_NS);
+		return true;
+	}
+	if (found && first_us == (int64_t)(e->enq_ns / 1000))
+		return false;
+	count(&w->st.events_duplicate);
+	pool_done(p, e);
+	return true;
+}
+
 static void store_done(void *ctx, void *cookie, enum pg_row_status status)
 {
 	struct store_ctx *sc = cookie;
@@ -115,8 +143,12 @@ static void store_done(void *ctx, void *cookie, enum pg_row_status status)
 
 	free(sc);
 	switch (status) {
-	case PG_ROW_STORED:
 	case PG_ROW_DUPLICATE:
+		if (is_other_copy(w, p, e))
+			return;
+		/* our own row, stored by an earlier delivery of this event */
+		__attribute__((fallthrough));
+	case PG_ROW_STORED:
 		e->step++;
 		if (event_decode(e->data, e->len, &v, err, sizeof(err))) {
 			pool_retry(p, e, DB_RETRY_NS); /* cannot happen: it decoded before */

@@ -37,6 +37,7 @@ struct worker_stats {
 	uint64_t events_done;		/* acked after every step */
 	uint64_t events_dead_lettered;	/* acked after an essential step went to dead_letters */
 	uint64_t events_shed;		/* sheddable events dropped at EMERGENCY (counted loss) */
+	uint64_t events_duplicate;	/* a copy of an event stored earlier: acked, no steps */
 	uint64_t steps_skipped;		/* optional steps skipped in THIN/EMERGENCY */
 	uint64_t steps_fallback;	/* call steps answered by cache or model */
 	uint64_t steps_retried;		/* step runs parked for a later retry */

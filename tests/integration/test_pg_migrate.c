@@ -56,8 +56,9 @@ static void subtest_newer_schema_refused(const struct pgh_server *s)
 	char err[512] = "";
 	int ret, newer = pg_migrate_latest() + 1;
 
-	if (!ASSERT_OK(pgh_psql(s, NULL, 0, "INSERT INTO sluice_schema_version VALUES (%d, 'x')",
-				newer), "record a newer version"))
+	if (!ASSERT_OK(
+		pgh_psql(s, NULL, 0, "INSERT INTO sluice_schema_version VALUES (%d, 'x')", newer),
+		"record a newer version"))
 		return;
 	ret = pg_migrate_conninfo(s->conninfo, err, sizeof(err));
 	ASSERT_EQ(ret, -EPROTO, "refused");

@@ -5,7 +5,8 @@
  * must say "not attached (no pins under DIR)" and how to attach (exit 1); help for the
  * whole tool and for one object comes from the command tables. With a program attached,
  * the accepted spellings of rates (1000, 1000/s, 60000/min) and durations (500ms, 30s,
- * 5m) must land in the maps as the same numbers.
+ * 5m) must land in the maps as the same numbers, and tenant del must take the tenant's
+ * sources and prefixes with it.
  */
 #include <unistd.h>
 
@@ -126,6 +127,28 @@ static void check_units(struct xdp_env *e)
 	}
 }
 
+/* tenant del takes the tenant's sources and prefixes with it. */
+static void check_tenant_del(struct xdp_env *e)
+{
+	char out[1024];
+	json_t *st;
+
+	if (!xdp_ctl_ok(e, "tenant add gone") || !xdp_ctl_ok(e, "source add gone 10.3.3.3") ||
+	    !xdp_ctl_ok(e, "prefix add gone 10.4.0.0/16") ||
+	    !xdp_ctl_ok(e, "prefix add gone 2001:db8:4::/48") || !xdp_ctl_ok(e, "tenant del gone"))
+		return;
+	st = xdp_ctl_json(e, "status");
+	ASSERT_EQ(json_integer_value(json_array_get(
+			  json_object_get(json_object_get(st, "fill"), "sources"), 0)),
+		  0, "sources removed");
+	ASSERT_EQ(json_integer_value(json_array_get(
+			  json_object_get(json_object_get(st, "fill"), "prefixes"), 0)),
+		  0, "prefixes removed");
+	json_decref(st);
+	ASSERT_EQ(xdp_ctl(e, out, sizeof(out), "tenant show gone"), 2, "deleted tenant is gone");
+	ASSERT_HAS_STR(out, "tenant gone: no such tenant", "names it");
+}
+
 void test_sluicectl_cli(void)
 {
 	char ctl[512], pins[128];
@@ -143,6 +166,7 @@ void test_sluicectl_cli(void)
 		if (xdp_env_setup(&e, "units", "8080"))
 			return;
 		check_units(&e);
+		check_tenant_del(&e);
 		xdp_env_teardown(&e);
 	}
 }

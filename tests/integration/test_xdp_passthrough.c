@@ -7,23 +7,8 @@
  * counters (ns_b's /proc/net/snmp InSegs) grow by every non-service SYN, which
  * sluicectl stats counts as "other" on the unattributed slot.
  */
-#include <stdlib.h>
-
 #include "test_progs.h"
 #include "xdp_env.h"
-
-/* TCP InSegs of ns_b (the receiving kernel), or -1. */
-static long long tcp_in_segs(struct xdp_env *e)
-{
-	char out[256];
-
-	if (netns_run(e->p.ns_b, out, sizeof(out),
-		      "awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == \"InSegs\") "
-		      "print $i } else { h = 1; for (i = 1; i <= NF; i++) n[i] = $i } }' "
-		      "/proc/net/snmp"))
-		return -1;
-	return atoll(out);
-}
 
 void test_xdp_passthrough(void)
 {
@@ -43,7 +28,7 @@ void test_xdp_passthrough(void)
 	st = xdp_stats(&e);
 	other0 = xdp_count(st, "(none)", "other");
 	json_decref(st);
-	segs0 = tcp_in_segs(&e);
+	segs0 = xdp_tcp_in_segs(&e);
 	bg = xdp_send_start(&e, false, "--src %s --rate 30000 --duration 3s", flood);
 	if (!ASSERT_GT(bg, 0, "flood started"))
 		goto out;
@@ -65,7 +50,7 @@ void test_xdp_passthrough(void)
 
 	st = xdp_stats(&e);
 	other1 = xdp_count(st, "(none)", "other");
-	segs1 = tcp_in_segs(&e);
+	segs1 = xdp_tcp_in_segs(&e);
 	printf("other: %lld -> %lld; receiver TCP InSegs %lld -> %lld; flood passed %lld of %lld\n",
 	       other0, other1, segs0, segs1, xdp_count(st, "fl", "pass"), fs.sent);
 	ASSERT_GE(other1 - other0, 500 + 6, "non-service SYNs, ARP and ICMP counted as other");

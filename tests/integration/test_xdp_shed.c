@@ -5,7 +5,8 @@
  * tenant's SYNs are dropped as "shed" while a critical tenant loses none; back at normal
  * nothing more is shed. deny: an entry with a 2 s TTL drops everything from the source,
  * `deny list` shows the time left, and after expiry the same source passes again; a
- * prefix entry drops its whole range until `deny del`.
+ * prefix entry drops its whole range until `deny del`. dry_run: with dry run on, a denied
+ * source is counted as denied but its SYNs reach the receiving TCP stack.
  */
 #include "test_progs.h"
 #include "xdp_env.h"
@@ -121,6 +122,28 @@ static void deny_prefix(struct xdp_env *e)
 	json_decref(st);
 }
 
+static void deny_dry_run(struct xdp_env *e)
+{
+	long long segs0, segs1;
+	struct xdp_sent s;
+	char src[48];
+	json_t *st;
+
+	xdp_addr(e, false, 71, src, sizeof(src));
+	if (!xdp_ctl_ok(e, "source add dt %s", src) || !xdp_ctl_ok(e, "deny add %s", src) ||
+	    !xdp_ctl_ok(e, "dry-run on"))
+		return;
+	segs0 = xdp_tcp_in_segs(e);
+	if (!ASSERT_OK(xdp_send(e, false, &s, "--src %s --count 100 --rate 5000", src), "pktgen"))
+		return;
+	segs1 = xdp_tcp_in_segs(e);
+	st = xdp_stats(e);
+	ASSERT_EQ(xdp_count(st, "dt", "deny"), 100, "dry run: still counted as denied");
+	ASSERT_GE(segs1 - segs0, 100, "dry run: the SYNs reached TCP");
+	json_decref(st);
+	xdp_ctl_ok(e, "dry-run off");
+}
+
 void test_xdp_deny(void)
 {
 	struct xdp_env e;
@@ -135,6 +158,10 @@ void test_xdp_deny(void)
 		/* a fresh tenant keeps the counts of this subtest apart */
 		if (xdp_ctl_ok(&e, "tenant del dt") && xdp_ctl_ok(&e, "tenant add dt"))
 			deny_prefix(&e);
+	}
+	if (test__start_subtest("dry_run")) {
+		if (xdp_ctl_ok(&e, "tenant del dt") && xdp_ctl_ok(&e, "tenant add dt"))
+			deny_dry_run(&e);
 	}
 out:
 	xdp_env_teardown(&e);

@@ -264,6 +264,18 @@ int xdp_send_wait(pid_t pid, struct xdp_sent *r)
 	return parse_sent(out, r);
 }
 
+long long xdp_tcp_in_segs(struct xdp_env *e)
+{
+	char out[256];
+
+	if (netns_run(e->p.ns_b, out, sizeof(out),
+		      "awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == \"InSegs\") "
+		      "print $i } else { h = 1; for (i = 1; i <= NF; i++) n[i] = $i } }' "
+		      "/proc/net/snmp"))
+		return -1;
+	return atoll(out);
+}
+
 void xdp_addr(const struct xdp_env *e, bool v6, int host, char *buf, size_t len)
 {
 	const char *base = v6 ? e->p.ip6_a : e->p.ip4_a;

@@ -63,6 +63,9 @@ json_t *xdp_ctl_json(struct xdp_env *e, const char *fmt, ...) __attribute__((for
 /* An address in ns_a's /24 (or /64) other than the veth's own: 10.X.Y.host / PREFIX::host. */
 void xdp_addr(const struct xdp_env *e, bool v6, int host, char *buf, size_t len);
 
+/* TCP segments received by ns_b's stack (InSegs of /proc/net/snmp), or -1. */
+long long xdp_tcp_in_segs(struct xdp_env *e);
+
 /* CLOCK_MONOTONIC seconds. */
 double xdp_now(void);
 void xdp_sleep(double s);

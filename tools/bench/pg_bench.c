@@ -7,8 +7,8 @@
  * (batches of INSERT ... ON CONFLICT DO NOTHING into event_keys + events, durable COMMIT per
  * batch, every row reported). Each side runs --rounds times on emptied tables, alternating,
  * so each round's ratio compares runs a few seconds apart (this machine is shared and
- * noisy); the median of those ratios is the figure. Prints rows/s, the ratio (target >= 0.6) and the
- * writer's batch-size and latency histograms.
+ * noisy); the median of those ratios is the figure. Prints rows/s, the ratio (target >= 0.6) and
+ * the writer's batch-size and latency histograms.
  *
  *   pg_bench [--rows N] [--rounds R] [--pool K] [--batch B] [--linger MS] [--pgbouncer]
  *            [--no-fsync]
@@ -84,7 +84,8 @@ static double run_copy(const struct pgh_server *s, const char *file, int rows)
 
 	ret = pgh_psql_args(s, out, sizeof(out),
 			    "-c '\\copy events (tenant, idempotency_key, type, class, payload, "
-			    "received_at) FROM '\\''%s'\\'''", file);
+			    "received_at) FROM '\\''%s'\\'''",
+			    file);
 	dt = now_s() - t0;
 	if (ret || pgh_query_ll(s, "SELECT count(*) FROM events") != rows) {
 		fprintf(stderr, "pg_bench: \\copy failed: %s\n", out);
@@ -105,8 +106,10 @@ static double cpu_s(void)
 static double run_writer(const char *conninfo, const struct opts *o, struct pg_writer_stats *st,
 			 double *client_cpu)
 {
-	struct pg_writer_config cfg = { .conninfo = conninfo, .pool_size = o->pool,
-					.batch_max = o->batch, .linger_ms = o->linger };
+	struct pg_writer_config cfg = {.conninfo = conninfo,
+				       .pool_size = o->pool,
+				       .batch_max = o->batch,
+				       .linger_ms = o->linger};
 	struct pgr_ledger l;
 	struct pg_writer *w;
 	double t0, dt;
@@ -166,26 +169,31 @@ static void print_hist(const char *name, const char *unit, const struct pg_hist 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "rows", 1, 0, 'n' },	{ "rounds", 1, 0, 'r' },    { "pool", 1, 0, 'p' },
-		{ "batch", 1, 0, 'b' }, { "linger", 1, 0, 'l' },    { "pgbouncer", 0, 0, 'B' },
-		{ "no-fsync", 0, 0, 'F' },
-		{ 0, 0, 0, 0 },
+	    {"rows", 1, 0, 'n'},     {"rounds", 1, 0, 'r'}, {"pool", 1, 0, 'p'},
+	    {"batch", 1, 0, 'b'},    {"linger", 1, 0, 'l'}, {"pgbouncer", 0, 0, 'B'},
+	    {"no-fsync", 0, 0, 'F'}, {0, 0, 0, 0},
 	};
 	int c;
 
-	*o = (struct opts){ .rows = 200000, .rounds = 3, .pool = 4, .batch = 500, .linger = 5 };
+	*o = (struct opts){.rows = 200000, .rounds = 3, .pool = 4, .batch = 500, .linger = 5};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		int *v = c == 'n' ? &o->rows : c == 'r' ? &o->rounds : c == 'p' ? &o->pool :
-			 c == 'b' ? &o->batch : c == 'l' ? &o->linger : NULL;
+		int *v = c == 'n'   ? &o->rows
+			 : c == 'r' ? &o->rounds
+			 : c == 'p' ? &o->pool
+			 : c == 'b' ? &o->batch
+			 : c == 'l' ? &o->linger
+				    : NULL;
 
 		if (c == 'B' || c == 'F') {
 			*(c == 'B' ? &o->bouncer : &o->no_fsync) = true;
 		} else if (v && (*v = atoi(optarg)) > 0 && (v != &o->rounds || *v <= 64)) {
 			continue;
 		} else {
-			fprintf(stderr, "pg_bench: %s: expected a positive number\n"
+			fprintf(stderr,
+				"pg_bench: %s: expected a positive number\n"
 				"usage: pg_bench [--rows N] [--rounds R] [--pool K] [--batch B] "
-				"[--linger MS] [--pgbouncer] [--no-fsync]\n", v ? optarg : "option");
+				"[--linger MS] [--pgbouncer] [--no-fsync]\n",
+				v ? optarg : "option");
 			return -EINVAL;
 		}
 	}
@@ -195,11 +203,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/sluice-pg-bench-XXXXXX", file[300], err[512];
-	struct pgh_options po = { .fsync = true };
-	struct pg_writer_stats st = { 0 }, best_st = { 0 };
+	struct pgh_options po = {.fsync = true};
+	struct pg_writer_stats st = {0}, best_st = {0};
 	double best_copy = 0, best_writer = 0, ratios[64];
-	struct pgh_bouncer b = { 0 };
-	struct pgh_server s = { 0 };
+	struct pgh_bouncer b = {0};
+	struct pgh_server s = {0};
 	struct opts o;
 	int ret = 1;
 
@@ -208,7 +216,8 @@ int main(int argc, char **argv)
 		return 2;
 	po.fsync = !o.no_fsync;
 	if (getuid() != 0) {
-		fprintf(stderr, "pg_bench: must run as root (it starts PostgreSQL as `postgres`)\n");
+		fprintf(stderr,
+			"pg_bench: must run as root (it starts PostgreSQL as `postgres`)\n");
 		return 2;
 	}
 	if (!mkdtemp(dir) || chmod(dir, 0755) || pgh_server_start(&s, dir, &po))
@@ -246,8 +255,8 @@ int main(int argc, char **argv)
 	printf("best: psql \\copy %.0f rows/s, writer %.0f rows/s; best/best %.2f\n", best_copy,
 	       best_writer, best_writer / best_copy);
 	printf("ratio writer/\\copy, median of rounds: %.2f (target >= 0.60)\n",
-	       o.rounds % 2 ? ratios[o.rounds / 2] :
-			      (ratios[o.rounds / 2 - 1] + ratios[o.rounds / 2]) / 2);
+	       o.rounds % 2 ? ratios[o.rounds / 2]
+			    : (ratios[o.rounds / 2 - 1] + ratios[o.rounds / 2]) / 2);
 	printf("writer (best round): %llu batches, %llu failed\n",
 	       (unsigned long long)best_st.batches_committed,
 	       (unsigned long long)best_st.batches_failed);

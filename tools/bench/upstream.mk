@@ -6,3 +6,10 @@ BENCH_BINS	+= $(OUTPUT)/upstream-bench
 $(OUTPUT)/upstream-bench: $(OUTPUT)/tools/bench/upstream.o $(LIBSLUICE) | $(OUTPUT)/mock-upstream
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# How often the breaker opens on random failures alone, per window/minimum (docs table).
+BENCH_BINS	+= $(OUTPUT)/breaker-noise
+
+$(OUTPUT)/breaker-noise: $(OUTPUT)/tools/bench/breaker_noise.o $(LIBSLUICE)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

@@ -37,6 +37,7 @@
 #define MAX_BATCH 256
 #define FRAME_MAX 1514
 #define ETH_HLEN_ 14
+#define STALL_S 2.0	/* give up when the interface refuses packets this long */
 
 enum pkt_type { PKT_SYN, PKT_DATA, PKT_UDP };
 
@@ -314,6 +315,14 @@ struct result {
 	double first, last;
 };
 
+static void die_stalled(const struct gen *g, int err)
+{
+	fprintf(stderr,
+		"pktgen: %s has not taken a packet for %.0f s (%s); is it up, with its peer up?\n",
+		g->iface, STALL_S, strerror(err));
+	exit(1);
+}
+
 /* Send one batch of n frames starting at packet number seq; returns how many went. */
 static unsigned send_batch(int fd, const struct gen *g, unsigned long long seq, unsigned n,
 			   unsigned char (*frames)[FRAME_MAX], struct result *r)
@@ -321,6 +330,7 @@ static unsigned send_batch(int fd, const struct gen *g, unsigned long long seq, 
 	struct mmsghdr msg[MAX_BATCH];
 	struct iovec iov[MAX_BATCH];
 	unsigned i, done = 0;
+	double stalled_since = 0;
 
 	memset(msg, 0, sizeof(msg[0]) * n);
 	for (i = 0; i < n; i++) {
@@ -338,10 +348,16 @@ static unsigned send_batch(int fd, const struct gen *g, unsigned long long seq, 
 					strerror(errno));
 				exit(1);
 			}
+			/* a full queue drains in microseconds; one that stays full is stuck */
+			if (!stalled_since)
+				stalled_since = now_s();
+			else if (now_s() - stalled_since > STALL_S)
+				die_stalled(g, errno);
 			r->retries++;
 			sched_yield();
 			continue;
 		}
+		stalled_since = 0;
 		done += (unsigned)k;
 	}
 	return done;

@@ -141,26 +141,38 @@ static int run_set(struct ctl *c, const struct ctl_args *a)
 	return 0;
 }
 
-/* Delete every entry of a source map whose value is slot; returns how many, or -errno. */
+/* Delete every entry of a source map whose value is slot; returns how many, or -errno.
+ * Keys are collected in one walk and deleted afterwards: deleting while walking would
+ * restart an LPM trie's walk from the top. */
 static int remove_sources_of(struct ctl *c, enum sluice_map_id id, __u32 slot)
 {
-	int fd = ctl_map(c, id), n = 0;
-	__u8 key[32], next[32];
+	struct sluice_lpm_key *keys = NULL, *grown;
+	int fd = ctl_map(c, id), n = 0, cap = 0, i, ret = 0;
+	__u8 key[32] = {}, next[32] = {};
 	void *prev = NULL;
 	__u32 val;
 
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		if (!bpf_map_lookup_elem(fd, next, &val) && val == slot) {
-			if (bpf_map_delete_elem(fd, next))
-				return -errno;
-			n++;
-			prev = NULL; /* deleting breaks the walk of an LPM trie: start over */
-			continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				grown = realloc(keys, cap * sizeof(*keys));
+				if (!grown) {
+					free(keys);
+					return -ENOMEM;
+				}
+				keys = grown;
+			}
+			memcpy(&keys[n++], next, sizeof(*keys));
 		}
 		memcpy(key, next, sizeof(key));
 		prev = key;
 	}
-	return n;
+	for (i = 0; i < n && !ret; i++)
+		if (bpf_map_delete_elem(fd, &keys[i]) && errno != ENOENT)
+			ret = -errno;
+	free(keys);
+	return ret ? ret : n;
 }
 
 static int run_del(struct ctl *c, const struct ctl_args *a)

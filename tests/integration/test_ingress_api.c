@@ -247,9 +247,10 @@ static void subtest_queue_refusals(void)
 static void subtest_readyz_db(void)
 {
 	/* nothing listens on port 1: the database check fails, /readyz says so with 503 */
-	const char *args[] = {"--threads", "1",	   "--journal-dir",
-			      "@journal",  "--pg", "host=127.0.0.1 port=1 connect_timeout=1",
-			      NULL};
+	const char *args[] = {
+	    "--threads", "1",	    "--journal-dir", "@journal",
+	    "--role",	 "ingress", "--pg",	     "host=127.0.0.1 port=1 connect_timeout=1",
+	    NULL};
 	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))

@@ -44,6 +44,11 @@ static void subtest_keepalive_pipelining(void)
 			goto out;
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "byte-by-byte answer");
 	ASSERT_EQ(http_status(resp), 202, "byte-by-byte 202");
+	/* HTTP/1.0 keep-alive is announced, so 1.0 clients reuse the connection */
+	snprintf(req, sizeof(req), "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "1.0 answer");
+	ASSERT_HAS_STR(resp, "Connection: keep-alive\r\n", "1.0 keep-alive announced");
 	/* Connection: close is honoured */
 	snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	http_send(&c, req, strlen(req));

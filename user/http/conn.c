@@ -71,11 +71,23 @@ static bool must_close(const struct conn *c)
 	       (c->phase == CONN_HEAD && c->rq.content_length && !c->body_here);
 }
 
+/* HTTP/1.0 keeps a connection only when the answer says so; extra headers go after it. */
+static const char *keep_alive_headers(const struct conn *c, bool close, const char *extra,
+				      char *buf, size_t len)
+{
+	if (close || !c->rq.http10)
+		return extra;
+	snprintf(buf, len, "Connection: keep-alive\r\n%s", extra ? extra : "");
+	return buf;
+}
+
 void conn_finish_request(struct conn *c, int status, const char *content_type, const char *extra,
 			 const char *body, size_t len)
 {
 	bool close = must_close(c);
+	char hdrs[256];
 
+	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
 	if (response_write(&c->out, status, content_type, extra, body, len, close, c->rq.head_only))
 		c->abort = true;
 	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
@@ -86,7 +98,10 @@ void conn_finish_request(struct conn *c, int status, const char *content_type, c
 void conn_finish_error(struct conn *c, int status, const char *code, const char *detail,
 		       const char *extra, bool close)
 {
+	char hdrs[256];
+
 	close = close || must_close(c);
+	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
 	if (response_error(&c->out, status, code, detail, extra, close))
 		c->abort = true;
 	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
@@ -112,6 +127,7 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	c->rq.content_length = req->content_length;
 	c->rq.keep_alive = req->keep_alive;
 	c->rq.head_only = req->method == HTTP_M_HEAD;
+	c->rq.http10 = req->minor == 0;
 	if (req->content_length > (uint64_t)c->router->cfg->max_body) {
 		c->rq.route = ROUTE_OTHER;
 		conn_finish_error(c, 413, "body_too_large", "request body larger than --max-body",

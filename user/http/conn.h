@@ -43,6 +43,7 @@ struct conn_req {
 	enum route_id route;
 	bool keep_alive;
 	bool head_only;
+	bool http10; /* HTTP/1.0: keep-alive must be announced */
 	size_t head_len;
 	uint64_t content_length;
 	uint64_t start_ns;

@@ -52,6 +52,8 @@ struct tenants *tenants_load(const char *path, const struct tenants *prev, char 
 struct tenants *tenants_get(struct tenants *t);
 void tenants_put(struct tenants *t);
 
+/* Number of tenants (0 for NULL), and the i-th in file order (NULL past the end); the
+ * pointers stay valid while the caller holds its reference to t. */
 unsigned tenants_count(const struct tenants *t);
 const struct tenant *tenants_at(const struct tenants *t, unsigned i);
 /* Tenant owning the key with this SHA-256 digest, or NULL. */

@@ -3,6 +3,7 @@
  * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion */
 #include <dirent.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ingress_harness.h"
 #include "test_progs.h"
@@ -64,6 +65,30 @@ static int post(int port, const char *key, const char *body)
 	return http_once(port, req, resp, sizeof(resp));
 }
 
+/* The live /metrics body must pass `promtool check metrics` (skipped without promtool). */
+static void promtool_check(const char *response)
+{
+	const char *body = strstr(response, "\r\n\r\n");
+	char path[600], cmd[700];
+	FILE *f;
+
+	if (access("/usr/bin/promtool", X_OK)) {
+		printf("promtool not installed (apt package prometheus): not checked\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/metrics.txt", test__tmpdir());
+	f = fopen(path, "w");
+	if (!ASSERT_OK_PTR(f, "metrics file") || !ASSERT_OK_PTR(body, "metrics body")) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fputs(body + 4, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	ASSERT_OK(system(cmd), "promtool check metrics on the live /metrics");
+}
+
 static void subtest_accepted(void)
 {
 	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", NULL};
@@ -100,6 +125,7 @@ static void subtest_accepted(void)
 	    resp, "sluice_admission_total{limit=\"crit\",outcome=\"demoted\",tenant=\"acme\"} 1",
 	    "demotion counted");
 	ASSERT_HAS_STR(resp, "sluice_queue_depth 3", "queue depth");
+	promtool_check(resp);
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 	free(j);
 }

@@ -64,12 +64,18 @@ struct loop {
 static struct io_uring_sqe *get_sqe(struct loop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	int err;
 
 	if (!sqe) {
-		io_uring_submit(&l->ring);
+		err = io_uring_submit(&l->ring);
 		sqe = io_uring_get_sqe(&l->ring);
+		if (!sqe) { /* the ring refuses submissions: nothing sane is left to do */
+			log_error("loop: cannot submit to the ring", "thread=%d err=\"%s\"",
+				  l->thread_no, strerror(err < 0 ? -err : EBUSY));
+			abort();
+		}
 	}
-	return sqe; /* never NULL right after a submit of a full SQ */
+	return sqe;
 }
 
 static int listen_socket(const struct loop_opts *o, int *port)

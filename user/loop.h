@@ -30,11 +30,10 @@ enum loop_op {
 	LOOP_OP_RECV = 2,	  /* multishot recv of a connection */
 	LOOP_OP_SEND = 3,	  /* send of a connection's output */
 	LOOP_OP_SEND_TIMEOUT = 4, /* the timeout linked to a send */
-	LOOP_OP_CLOSE = 5,	  /* close of a connection fd */
-	LOOP_OP_TICK = 6,	  /* periodic deadline scan */
-	LOOP_OP_WAKE = 7,	  /* eventfd read: inbox has messages */
-	LOOP_OP_CANCEL = 8,	  /* cancellation request (result ignored) */
-	LOOP_OP_MAX = 9,
+	LOOP_OP_TICK = 5,	  /* periodic deadline scan */
+	LOOP_OP_WAKE = 6,	  /* eventfd read: inbox has messages */
+	LOOP_OP_CANCEL = 7,	  /* cancellation request (result ignored) */
+	LOOP_OP_MAX = 8,
 };
 
 #define LOOP_UD_GEN_BITS 24

@@ -102,7 +102,7 @@ static int journal_append(void *q, const struct ingress_event *ev, ingress_durab
 	struct daemon *d = q;
 	size_t need = event_encoded_len(ev->tenant, ev->body_len);
 	char small[4096], *rec = need <= sizeof(small) ? small : malloc(need);
-	struct queue_rec rec_hdr = { .class = ev->class, .tenant = ev->tenant_slot };
+	struct queue_rec rec_hdr = {.class = ev->class, .tenant = ev->tenant_slot};
 	struct append_ctx *a = malloc(sizeof(*a));
 	int err, len;
 
@@ -120,10 +120,10 @@ static int journal_append(void *q, const struct ingress_event *ev, ingress_durab
 	}
 	rec_hdr.len = (uint32_t)len;
 	rec_hdr.data = rec;
-	*a = (struct append_ctx){ d, done, arg };
+	*a = (struct append_ctx){d, done, arg};
 	err = queue_append(d->q, &rec_hdr, journal_done, a);
 	if (!err)
-		a = NULL; /* journal_done owns it now */
+		a = NULL;	 /* journal_done owns it now */
 	else if (err != -ENOSPC) /* full is a state of the queue, not a failure */
 		__atomic_store_n(&d->q_err, err, __ATOMIC_RELAXED);
 out:
@@ -188,9 +188,9 @@ static void queue_metrics(struct daemon *d)
 					"Events handed to the journal.", NULL, NULL, 0);
 	d->f_q_durable = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_durable_total",
 					"Appends the journal confirmed durable.", NULL, NULL, 0);
-	d->f_q_fsyncs = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
-				       "fdatasync calls covering at least one append (group commits).",
-				       NULL, NULL, 0);
+	d->f_q_fsyncs = metrics_family(
+	    d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
+	    "fdatasync calls covering at least one append (group commits).", NULL, NULL, 0);
 	d->f_q_fsync_sec = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsync_seconds_total",
 					  "Time spent in those fdatasync calls.", NULL, NULL, 0);
 	d->f_q_full = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_refused_full_total",
@@ -228,11 +228,11 @@ static int start_dedupe(struct daemon *d)
 
 static int open_journal(struct daemon *d)
 {
-	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
-				  .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				  .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
-				  /* the record is the tenant name, a newline and the body */
-				  .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1 };
+	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
+				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
+				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				 /* the record is the tenant name, a newline and the body */
+				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};
 
 	if (!d->cfg.journal_dir[0]) {
 		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
@@ -253,8 +253,8 @@ static int open_journal(struct daemon *d)
 	return start_dedupe(d);
 }
 
-static const char *const verdict_names[SLUICE_V_MAX] = { "other",     "pass",	   "deny",
-							  "shed",      "syn_limit", "pkt_limit" };
+static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "deny",
+							"shed",	 "syn_limit", "pkt_limit"};
 
 /* Collect hook: XDP per-CPU counters of every named slot (and the two reserved ones). */
 static void collect_xdp(struct metrics *m, void *arg)
@@ -265,11 +265,13 @@ static void collect_xdp(struct metrics *m, void *arg)
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
 	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
-		const struct tenant *tn = slot < SLUICE_SLOT_FIRST ? NULL
-					  : tenants_at(t, slot - SLUICE_SLOT_FIRST);
-		const char *name = tn ? tn->name : slot == SLUICE_SLOT_ANON ? "(anonymous)" : "(none)";
+		const struct tenant *tn =
+		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
+		const char *name = tn			      ? tn->name
+				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
+							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = { 0 };
+		struct sluice_counters sum = {0};
 
 		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
 			continue;
@@ -279,7 +281,7 @@ static void collect_xdp(struct metrics *m, void *arg)
 				sum.bytes[v] += per[c].bytes[v];
 			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
-			const char *lv[] = { name, verdict_names[v] };
+			const char *lv[] = {name, verdict_names[v]};
 
 			metric_set(metrics_series(d->f_xdp_pkts, lv), (double)sum.packets[v]);
 			metric_set(metrics_series(d->f_xdp_bytes, lv), (double)sum.bytes[v]);
@@ -337,8 +339,7 @@ static int load_tenants(struct daemon *d)
 			fprintf(stderr, "sluiced: --tenants %s\n", err);
 			return -EINVAL;
 		}
-		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants,
-			 tenants_count(t));
+		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 	} else {
 		log_warn("tenants: no --tenants file: every API key is refused with 401", "%s", "");
 		t = tenants_load("/dev/null", NULL, err, sizeof(err));
@@ -360,7 +361,7 @@ static void reload_tenants(struct daemon *d)
 	t = tenants_load(d->cfg.tenants, old, err, sizeof(err));
 	if (!t) {
 		log_error("tenants: reload refused, the running tenants stay", "error=\"%s\"", err);
-		metric_add(metrics_series(d->f_reloads, (const char *[]){ "refused" }), 1);
+		metric_add(metrics_series(d->f_reloads, (const char *[]){"refused"}), 1);
 		goto out;
 	}
 	for (unsigned i = 0; i < tenants_count(t); i++)
@@ -369,7 +370,7 @@ static void reload_tenants(struct daemon *d)
 	if (d->have_fds && tenants_apply_bpf(t, old, d->fds, err, sizeof(err)))
 		log_error("tenants: BPF maps not fully updated", "error=\"%s\"", err);
 	tenants_ref_swap(&d->tenants, t);
-	metric_add(metrics_series(d->f_reloads, (const char *[]){ "ok" }), 1);
+	metric_add(metrics_series(d->f_reloads, (const char *[]){"ok"}), 1);
 	log_info("tenants: reloaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 out:
 	tenants_put(old);
@@ -397,10 +398,10 @@ static void *thread_main(void *arg)
 
 static int start_loops(struct daemon *d)
 {
-	struct loop_opts o = { .addr = (struct sockaddr *)&d->cfg.addr,
-			       .addrlen = d->cfg.addrlen,
-			       .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			       .send_timeout_ms = (int)d->cfg.send_timeout_ms };
+	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
+			      .addrlen = d->cfg.addrlen,
+			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -409,7 +410,8 @@ static int start_loops(struct daemon *d)
 	for (int i = 0; i < d->nthreads; i++) {
 		d->loops[i] = loop_new(&o, &d->router, i);
 		if (!d->loops[i]) {
-			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen, strerror(errno));
+			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen,
+				strerror(errno));
 			return -errno;
 		}
 		/* port 0: every other thread binds the port the first one got */
@@ -431,14 +433,13 @@ static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
 		return;
-	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
 static int wait_signals(struct daemon *d, const sigset_t *set)
 {
-	struct timespec second = { .tv_sec = 1 };
+	struct timespec second = {.tv_sec = 1};
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &second);
@@ -488,20 +489,20 @@ static void on_retire(void *arg)
 
 static int start_engine(struct daemon *d)
 {
-	struct engine_cfg ec = { .queue = d->q,
-				 .metrics = d->m,
-				 .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
-				 .routes_path = d->cfg.routes,
-				 .pg_conninfo = d->cfg.pg,
-				 .redis = d->cfg.redis,
-				 .max_messages = (uint64_t)d->cfg.max_messages,
-				 .max_age_ns = d->cfg.max_age_ns,
-				 .retire = on_retire,
-				 .retire_arg = d,
-				 .xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
-				 .alert_url = d->cfg.alert_url,
-				 .alert_key = d->cfg.alert_key,
-				 .node = d->cfg.node };
+	struct engine_cfg ec = {.queue = d->q,
+				.metrics = d->m,
+				.run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
+				.routes_path = d->cfg.routes,
+				.pg_conninfo = d->cfg.pg,
+				.redis = d->cfg.redis,
+				.max_messages = (uint64_t)d->cfg.max_messages,
+				.max_age_ns = d->cfg.max_age_ns,
+				.retire = on_retire,
+				.retire_arg = d,
+				.xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
+				.alert_url = d->cfg.alert_url,
+				.alert_key = d->cfg.alert_key,
+				.node = d->cfg.node};
 	char err[512];
 
 	if (!d->q)
@@ -512,7 +513,8 @@ static int start_engine(struct daemon *d)
 	}
 	if (!ec.run_worker && strcmp(d->cfg.role, "ingress"))
 		log_warn("engine: no --pg, the worker is off; accepted events stay in the journal "
-			 "until a sluiced with --pg runs on it", "%s", "");
+			 "until a sluiced with --pg runs on it",
+			 "%s", "");
 	overload_config_default(&ec.overload);
 	ec.overload.period_ns = (uint64_t)d->cfg.overload_period_ms * 1000000ULL;
 	ec.overload.thin_lag_ns = (uint64_t)d->cfg.thin_lag_ms * 1000000ULL;
@@ -545,9 +547,9 @@ static int start_engine(struct daemon *d)
 
 static int setup(struct daemon *d)
 {
-	struct admission_opts ao = { .dry_run = d->cfg.dry_run_limits,
-				     .deny_after = (unsigned)d->cfg.deny_after,
-				     .deny_secs = (unsigned)d->cfg.deny_secs };
+	struct admission_opts ao = {.dry_run = d->cfg.dry_run_limits,
+				    .deny_after = (unsigned)d->cfg.deny_after,
+				    .deny_secs = (unsigned)d->cfg.deny_secs};
 	char why[1024], err[512];
 	int ret;
 
@@ -573,15 +575,16 @@ static int setup(struct daemon *d)
 	if ((ret = start_engine(d)))
 		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
-	d->f_reloads = metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
-				      "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
+	d->f_reloads =
+	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
+			   "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
 	if (d->have_fds && admission_shared(d->adm)) {
-		d->f_xdp_pkts = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
-					       "Packets seen by XDP admission.", "tenant,verdict",
-					       NULL, 0);
-		d->f_xdp_bytes = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
-						"Bytes seen by XDP admission.", "tenant,verdict",
-						NULL, 0);
+		d->f_xdp_pkts =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
+				   "Packets seen by XDP admission.", "tenant,verdict", NULL, 0);
+		d->f_xdp_bytes =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
+				   "Bytes seen by XDP admission.", "tenant,verdict", NULL, 0);
 		metrics_on_collect(d->m, collect_xdp, d);
 	}
 	check_db(d);

@@ -33,11 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SRCS 65536
+#define MAX_SRCS  65536
 #define MAX_BATCH 256
 #define FRAME_MAX 1514
 #define ETH_HLEN_ 14
-#define STALL_S 2.0	/* give up when the interface refuses packets this long */
+#define STALL_S	  2.0 /* give up when the interface refuses packets this long */
 
 enum pkt_type { PKT_SYN, PKT_DATA, PKT_UDP };
 
@@ -50,9 +50,9 @@ struct gen {
 	unsigned nsrcs;
 	enum pkt_type type;
 	unsigned dport, sport_base, payload;
-	double rate;		/* 0: as fast as possible */
+	double rate;		  /* 0: as fast as possible */
 	unsigned long long count; /* 0: until duration */
-	double duration;	/* s, 0: until count */
+	double duration;	  /* s, 0: until count */
 	unsigned batch;
 	bool json;
 };
@@ -74,7 +74,8 @@ static unsigned long long parse_num(const char *opt, const char *s, unsigned lon
 	if (!*s || *end || errno || *s == '-' || v < min || v > max) {
 		char valid[96];
 
-		snprintf(valid, sizeof(valid), "expected a whole number from %llu to %llu", min, max);
+		snprintf(valid, sizeof(valid), "expected a whole number from %llu to %llu", min,
+			 max);
 		die_arg(opt, s, valid);
 	}
 	return v;
@@ -99,8 +100,8 @@ static double parse_seconds(const char *opt, const char *s)
 
 static void parse_mac(const char *opt, const char *s, unsigned char mac[6])
 {
-	if (sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
-		   &mac[4], &mac[5]) != 6)
+	if (sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
+		   &mac[5]) != 6)
 		die_arg(opt, s, "expected a MAC address such as 02:00:00:00:00:01");
 }
 
@@ -251,11 +252,11 @@ static size_t build_frame(const struct gen *g, const unsigned char *src, unsigne
 		*(uint16_t *)(l4 + 6) = csum_fold(csum_add(sum, l4, l4len));
 		return ETH_HLEN_ + l3len + l4len;
 	}
-	*(uint32_t *)(l4 + 4) = htonl((uint32_t)(seq * 7919u + 1));	/* seq */
+	*(uint32_t *)(l4 + 4) = htonl((uint32_t)(seq * 7919u + 1)); /* seq */
 	if (g->type == PKT_DATA)
-		*(uint32_t *)(l4 + 8) = htonl(1);			/* ack */
+		*(uint32_t *)(l4 + 8) = htonl(1); /* ack */
 	l4[12] = 5 << 4;
-	l4[13] = g->type == PKT_SYN ? 0x02 : 0x18;			/* SYN : PSH|ACK */
+	l4[13] = g->type == PKT_SYN ? 0x02 : 0x18; /* SYN : PSH|ACK */
 	l4[14] = 0xff;
 	l4[15] = 0xff;
 	*(uint16_t *)(l4 + 16) = csum_fold(csum_add(sum, l4, l4len));
@@ -272,7 +273,7 @@ static double now_s(void)
 
 static void sleep_until(double t)
 {
-	struct timespec ts = { .tv_sec = (time_t)t, .tv_nsec = (long)((t - (time_t)t) * 1e9) };
+	struct timespec ts = {.tv_sec = (time_t)t, .tv_nsec = (long)((t - (time_t)t) * 1e9)};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -280,7 +281,7 @@ static void sleep_until(double t)
 
 static int open_socket(const struct gen *g, unsigned char mac_out[6], bool have_mac)
 {
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
 	struct ifreq ifr = {};
 	int fd = socket(AF_PACKET, SOCK_RAW, 0), one = 1;
 
@@ -403,14 +404,16 @@ static void report(const struct gen *g, const struct result *r)
 	us = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
 	sy = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	if (g->json)
-		printf("{\"sent\": %llu, \"elapsed_s\": %.6f, \"rate_pps\": %.1f, \"first_s\": %.6f, "
-		       "\"last_s\": %.6f, \"retries\": %llu, \"sources\": %u, \"cpu_user_s\": "
-		       "%.3f, \"cpu_sys_s\": %.3f}\n",
-		       r->sent, el, pps, r->first, r->last, r->retries, g->nsrcs, us, sy);
+		printf(
+		    "{\"sent\": %llu, \"elapsed_s\": %.6f, \"rate_pps\": %.1f, \"first_s\": %.6f, "
+		    "\"last_s\": %.6f, \"retries\": %llu, \"sources\": %u, \"cpu_user_s\": "
+		    "%.3f, \"cpu_sys_s\": %.3f}\n",
+		    r->sent, el, pps, r->first, r->last, r->retries, g->nsrcs, us, sy);
 	else
-		printf("sent %llu packets in %.3f s: %.0f packets/s from %u sources (cpu %.2fs user "
-		       "%.2fs sys)\n",
-		       r->sent, el, pps, g->nsrcs, us, sy);
+		printf(
+		    "sent %llu packets in %.3f s: %.0f packets/s from %u sources (cpu %.2fs user "
+		    "%.2fs sys)\n",
+		    r->sent, el, pps, g->nsrcs, us, sy);
 }
 
 static void usage(FILE *f)
@@ -434,14 +437,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "iface", 1, 0, 'i' },	  { "dst-mac", 1, 0, 'M' }, { "src-mac", 1, 0, 'm' },
-		{ "dst", 1, 0, 'd' },	  { "src", 1, 0, 's' },	    { "type", 1, 0, 't' },
-		{ "dport", 1, 0, 'p' },	  { "sport", 1, 0, 'P' },   { "payload", 1, 0, 'l' },
-		{ "rate", 1, 0, 'r' },	  { "count", 1, 0, 'c' },   { "duration", 1, 0, 'D' },
-		{ "batch", 1, 0, 'b' },	  { "json", 0, 0, 'j' },    { "help", 0, 0, 'h' },
-		{ 0 },
+	    {"iface", 1, 0, 'i'},   {"dst-mac", 1, 0, 'M'},
+	    {"src-mac", 1, 0, 'm'}, {"dst", 1, 0, 'd'},
+	    {"src", 1, 0, 's'},	    {"type", 1, 0, 't'},
+	    {"dport", 1, 0, 'p'},   {"sport", 1, 0, 'P'},
+	    {"payload", 1, 0, 'l'}, {"rate", 1, 0, 'r'},
+	    {"count", 1, 0, 'c'},   {"duration", 1, 0, 'D'},
+	    {"batch", 1, 0, 'b'},   {"json", 0, 0, 'j'},
+	    {"help", 0, 0, 'h'},    {0},
 	};
-	struct gen g = { .dport = 8080, .sport_base = 1024, .batch = 64 };
+	struct gen g = {.dport = 8080, .sport_base = 1024, .batch = 64};
 	const char *src = NULL, *dst = NULL;
 	bool have_dmac = false, have_smac = false;
 	struct result r = {};
@@ -449,11 +454,21 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'i': g.iface = optarg; break;
-		case 'M': parse_mac("--dst-mac", optarg, g.dst_mac), have_dmac = true; break;
-		case 'm': parse_mac("--src-mac", optarg, g.src_mac), have_smac = true; break;
-		case 'd': dst = optarg; break;
-		case 's': src = optarg; break;
+		case 'i':
+			g.iface = optarg;
+			break;
+		case 'M':
+			parse_mac("--dst-mac", optarg, g.dst_mac), have_dmac = true;
+			break;
+		case 'm':
+			parse_mac("--src-mac", optarg, g.src_mac), have_smac = true;
+			break;
+		case 'd':
+			dst = optarg;
+			break;
+		case 's':
+			src = optarg;
+			break;
 		case 't':
 			if (!strcmp(optarg, "syn"))
 				g.type = PKT_SYN;
@@ -464,16 +479,36 @@ int main(int argc, char **argv)
 			else
 				die_arg("--type", optarg, "expected syn, data or udp");
 			break;
-		case 'p': g.dport = (unsigned)parse_num("--dport", optarg, 1, 65535); break;
-		case 'P': g.sport_base = (unsigned)parse_num("--sport", optarg, 1, 65535); break;
-		case 'l': g.payload = (unsigned)parse_num("--payload", optarg, 0, 1400); break;
-		case 'r': g.rate = (double)parse_num("--rate", optarg, 1, 100000000); break;
-		case 'c': g.count = parse_num("--count", optarg, 1, 1ULL << 40); break;
-		case 'D': g.duration = parse_seconds("--duration", optarg); break;
-		case 'b': g.batch = (unsigned)parse_num("--batch", optarg, 1, MAX_BATCH); break;
-		case 'j': g.json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'p':
+			g.dport = (unsigned)parse_num("--dport", optarg, 1, 65535);
+			break;
+		case 'P':
+			g.sport_base = (unsigned)parse_num("--sport", optarg, 1, 65535);
+			break;
+		case 'l':
+			g.payload = (unsigned)parse_num("--payload", optarg, 0, 1400);
+			break;
+		case 'r':
+			g.rate = (double)parse_num("--rate", optarg, 1, 100000000);
+			break;
+		case 'c':
+			g.count = parse_num("--count", optarg, 1, 1ULL << 40);
+			break;
+		case 'D':
+			g.duration = parse_seconds("--duration", optarg);
+			break;
+		case 'b':
+			g.batch = (unsigned)parse_num("--batch", optarg, 1, MAX_BATCH);
+			break;
+		case 'j':
+			g.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc)

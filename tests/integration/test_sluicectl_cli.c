@@ -19,28 +19,28 @@ struct bad {
 };
 
 static const struct bad bad_args[] = {
-	{ "tenant add acme --syn-rate 10x", "--syn-rate 10x" },
-	{ "tenant add acme --syn-rate 5/fortnight", "--syn-rate 5/fortnight" },
-	{ "tenant add acme --syn-burst 0", "--syn-burst 0" },
-	{ "tenant add acme --class urgent", "--class urgent" },
-	{ "tenant add acme --bogus 1", "--bogus" },
-	{ "tenant add 'a b'", "a b" },
-	{ "tenant frob", "frob" },
-	{ "tenant add", "NAME" },
-	{ "frobnicate", "frobnicate" },
-	{ "source add acme 10.0.0.300", "10.0.0.300" },
-	{ "prefix add acme 10.0.0.0/33", "10.0.0.0/33" },
-	{ "prefix add acme 2001:db8::/129", "2001:db8::/129" },
-	{ "deny add 10.0.0.1 --ttl 5parsecs", "--ttl 5parsecs" },
-	{ "deny add 10.0.0.1 --ttl 0s", "--ttl 0s" },
-	{ "shed set panic", "panic" },
-	{ "shed set emergency --permille low=1001", "low=1001" },
-	{ "shed set emergency --permille bulk=5", "bulk" },
-	{ "stats --watch never", "--watch never" },
-	{ "attach --iface nosuchif0", "nosuchif0" },
-	{ "attach --iface lo --mode turbo", "--mode turbo" },
-	{ "attach --iface lo --ports 8080,70000", "70000" },
-	{ "attach --iface lo --ports 53/sctp", "sctp" },
+    {"tenant add acme --syn-rate 10x", "--syn-rate 10x"},
+    {"tenant add acme --syn-rate 5/fortnight", "--syn-rate 5/fortnight"},
+    {"tenant add acme --syn-burst 0", "--syn-burst 0"},
+    {"tenant add acme --class urgent", "--class urgent"},
+    {"tenant add acme --bogus 1", "--bogus"},
+    {"tenant add 'a b'", "a b"},
+    {"tenant frob", "frob"},
+    {"tenant add", "NAME"},
+    {"frobnicate", "frobnicate"},
+    {"source add acme 10.0.0.300", "10.0.0.300"},
+    {"prefix add acme 10.0.0.0/33", "10.0.0.0/33"},
+    {"prefix add acme 2001:db8::/129", "2001:db8::/129"},
+    {"deny add 10.0.0.1 --ttl 5parsecs", "--ttl 5parsecs"},
+    {"deny add 10.0.0.1 --ttl 0s", "--ttl 0s"},
+    {"shed set panic", "panic"},
+    {"shed set emergency --permille low=1001", "low=1001"},
+    {"shed set emergency --permille bulk=5", "bulk"},
+    {"stats --watch never", "--watch never"},
+    {"attach --iface nosuchif0", "nosuchif0"},
+    {"attach --iface lo --mode turbo", "--mode turbo"},
+    {"attach --iface lo --ports 8080,70000", "70000"},
+    {"attach --iface lo --ports 53/sctp", "sctp"},
 };
 
 static void check_bad_args(const char *ctl, const char *pins)
@@ -62,8 +62,8 @@ static void check_bad_args(const char *ctl, const char *pins)
 
 static void check_help_and_pins(const char *ctl, const char *pins)
 {
-	static const char *const objects[] = { "attach", "detach", "status", "tenant", "source",
-					       "prefix", "deny",   "shed",   "dry-run", "stats" };
+	static const char *const objects[] = {"attach", "detach", "status", "tenant",  "source",
+					      "prefix", "deny",	  "shed",   "dry-run", "stats"};
 	char out[16384];
 	size_t i;
 
@@ -84,11 +84,11 @@ static void check_help_and_pins(const char *ctl, const char *pins)
 /* Rate and duration spellings give the same numbers in the maps. */
 static void check_units(struct xdp_env *e)
 {
-	static const char *const rates[] = { "1000", "1000/s", "60000/min" };
+	static const char *const rates[] = {"1000", "1000/s", "60000/min"};
 	static const struct {
 		const char *ttl;
 		double s;
-	} ttls[] = { { "500ms", 0.5 }, { "30s", 30 }, { "5m", 300 } };
+	} ttls[] = {{"500ms", 0.5}, {"30s", 30}, {"5m", 300}};
 	char cmd[128];
 	json_t *j;
 	size_t i;
@@ -99,7 +99,7 @@ static void check_units(struct xdp_env *e)
 			return;
 		j = xdp_ctl_json(e, "tenant show r%zu", i);
 		ASSERT_EQ(json_integer_value(json_object_get(
-				  json_object_get(json_object_get(j, "limits"), "syn"), "interval_ns")),
+			      json_object_get(json_object_get(j, "limits"), "syn"), "interval_ns")),
 			  1000000, cmd);
 		json_decref(j);
 	}
@@ -115,9 +115,9 @@ static void check_units(struct xdp_env *e)
 			char want[32];
 
 			snprintf(want, sizeof(want), "10.9.%zu.1", i);
-			if (!strcmp(json_string_value(json_object_get(json_array_get(j, k),
-								      "address")),
-				    want))
+			if (!strcmp(
+				json_string_value(json_object_get(json_array_get(j, k), "address")),
+				want))
 				e0 = json_array_get(j, k);
 		}
 		left = json_integer_value(json_object_get(e0, "left_ns")) / 1e9;
@@ -138,11 +138,11 @@ static void check_tenant_del(struct xdp_env *e)
 	    !xdp_ctl_ok(e, "prefix add gone 2001:db8:4::/48") || !xdp_ctl_ok(e, "tenant del gone"))
 		return;
 	st = xdp_ctl_json(e, "status");
-	ASSERT_EQ(json_integer_value(json_array_get(
-			  json_object_get(json_object_get(st, "fill"), "sources"), 0)),
+	ASSERT_EQ(json_integer_value(
+		      json_array_get(json_object_get(json_object_get(st, "fill"), "sources"), 0)),
 		  0, "sources removed");
-	ASSERT_EQ(json_integer_value(json_array_get(
-			  json_object_get(json_object_get(st, "fill"), "prefixes"), 0)),
+	ASSERT_EQ(json_integer_value(
+		      json_array_get(json_object_get(json_object_get(st, "fill"), "prefixes"), 0)),
 		  0, "prefixes removed");
 	json_decref(st);
 	ASSERT_EQ(xdp_ctl(e, out, sizeof(out), "tenant show gone"), 2, "deleted tenant is gone");

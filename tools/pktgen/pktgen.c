@@ -421,6 +421,75 @@ static void usage(FILE *f)
 		MAX_BATCH);
 }
 
+/* Option values that are not fields of struct gen. */
+struct opt_strs {
+	const char *src, *dst;
+	bool have_dmac, have_smac;
+};
+
+static enum pkt_type parse_type(const char *s)
+{
+	if (!strcmp(s, "syn"))
+		return PKT_SYN;
+	if (!strcmp(s, "data"))
+		return PKT_DATA;
+	if (strcmp(s, "udp"))
+		die_arg("--type", s, "expected syn, data or udp");
+	return PKT_UDP;
+}
+
+/* Apply option o (its getopt code) with optarg; false for one that is not a value. */
+static bool apply_opt(struct gen *g, struct opt_strs *a, int o)
+{
+	switch (o) {
+	case 'i':
+		g->iface = optarg;
+		break;
+	case 'M':
+		parse_mac("--dst-mac", optarg, g->dst_mac), a->have_dmac = true;
+		break;
+	case 'm':
+		parse_mac("--src-mac", optarg, g->src_mac), a->have_smac = true;
+		break;
+	case 'd':
+		a->dst = optarg;
+		break;
+	case 's':
+		a->src = optarg;
+		break;
+	case 't':
+		g->type = parse_type(optarg);
+		break;
+	case 'p':
+		g->dport = (unsigned)parse_num("--dport", optarg, 1, 65535);
+		break;
+	case 'P':
+		g->sport_base = (unsigned)parse_num("--sport", optarg, 1, 65535);
+		break;
+	case 'l':
+		g->payload = (unsigned)parse_num("--payload", optarg, 0, 1400);
+		break;
+	case 'r':
+		g->rate = (double)parse_num("--rate", optarg, 1, 100000000);
+		break;
+	case 'c':
+		g->count = parse_num("--count", optarg, 1, 1ULL << 40);
+		break;
+	case 'D':
+		g->duration = parse_seconds("--duration", optarg);
+		break;
+	case 'b':
+		g->batch = (unsigned)parse_num("--batch", optarg, 1, MAX_BATCH);
+		break;
+	case 'j':
+		g->json = true;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -434,85 +503,31 @@ int main(int argc, char **argv)
 	    {"help", 0, 0, 'h'},    {0},
 	};
 	struct gen g = {.dport = 8080, .sport_base = 1024, .batch = 64};
-	const char *src = NULL, *dst = NULL;
-	bool have_dmac = false, have_smac = false;
+	struct opt_strs a = {0};
 	struct result r = {};
 	int o, fd;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'i':
-			g.iface = optarg;
-			break;
-		case 'M':
-			parse_mac("--dst-mac", optarg, g.dst_mac), have_dmac = true;
-			break;
-		case 'm':
-			parse_mac("--src-mac", optarg, g.src_mac), have_smac = true;
-			break;
-		case 'd':
-			dst = optarg;
-			break;
-		case 's':
-			src = optarg;
-			break;
-		case 't':
-			if (!strcmp(optarg, "syn"))
-				g.type = PKT_SYN;
-			else if (!strcmp(optarg, "data"))
-				g.type = PKT_DATA;
-			else if (!strcmp(optarg, "udp"))
-				g.type = PKT_UDP;
-			else
-				die_arg("--type", optarg, "expected syn, data or udp");
-			break;
-		case 'p':
-			g.dport = (unsigned)parse_num("--dport", optarg, 1, 65535);
-			break;
-		case 'P':
-			g.sport_base = (unsigned)parse_num("--sport", optarg, 1, 65535);
-			break;
-		case 'l':
-			g.payload = (unsigned)parse_num("--payload", optarg, 0, 1400);
-			break;
-		case 'r':
-			g.rate = (double)parse_num("--rate", optarg, 1, 100000000);
-			break;
-		case 'c':
-			g.count = parse_num("--count", optarg, 1, 1ULL << 40);
-			break;
-		case 'D':
-			g.duration = parse_seconds("--duration", optarg);
-			break;
-		case 'b':
-			g.batch = (unsigned)parse_num("--batch", optarg, 1, MAX_BATCH);
-			break;
-		case 'j':
-			g.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		if (apply_opt(&g, &a, o))
+			continue;
+		usage(o == 'h' ? stdout : stderr);
+		return o == 'h' ? 0 : 2;
 	}
 	if (optind < argc)
 		die_arg("argument", argv[optind], "unexpected (pktgen --help lists the options)");
-	if (!g.iface || !have_dmac || !dst || !src) {
+	if (!g.iface || !a.have_dmac || !a.dst || !a.src) {
 		fprintf(stderr, "pktgen: --iface, --dst-mac, --dst and --src are required\n");
 		usage(stderr);
 		return 2;
 	}
-	g.v6 = parse_ip("--dst", dst, g.dst);
+	g.v6 = parse_ip("--dst", a.dst, g.dst);
 	g.srcs = calloc(MAX_SRCS, 16);
 	if (!g.srcs)
 		return 1;
-	parse_srcs(&g, src);
+	parse_srcs(&g, a.src);
 	if (!g.count && !g.duration)
 		g.count = 1000;
-	fd = open_socket(&g, g.src_mac, have_smac);
+	fd = open_socket(&g, g.src_mac, a.have_smac);
 	run(&g, fd, &r);
 	report(&g, &r);
 	close(fd);

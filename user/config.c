@@ -153,8 +153,8 @@ void config_usage(FILE *out)
 		fputc('\n', out);
 	}
 	fprintf(out,
-		"  %-30s %s\n\nSignals: SIGHUP reloads the tenants file (a broken file is "
-		"refused, the old one stays);\nSIGTERM/SIGINT drain within "
+		"  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a broken "
+		"file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
 		"--drain-timeout-ms and exit 0.\n",
 		"--help", "this text");
 	fprintf(out,

@@ -35,7 +35,6 @@
 #include "engine.h"
 #include "event.h"
 #include "log.h"
-#include "pg/migrate.h"
 #include "loop.h"
 #include "metrics.h"
 #include "queue/journal.h"
@@ -521,18 +520,6 @@ static int start_engine(struct daemon *d)
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
-	if (ec.run_worker) {
-		char merr[256];
-		int ret = pg_migrate_conninfo(d->cfg.pg, merr, sizeof(merr));
-
-		if (ret == -EPROTO) {
-			fprintf(stderr, "sluiced: --pg: %s\n", merr);
-			return ret;
-		}
-		if (ret < 0) /* unreachable now: the writer keeps retrying, migrate then */
-			log_warn("pg: schema not checked yet (database unreachable)", "err=\"%s\"",
-				 merr);
-	}
 	d->engine = engine_new(&ec, err, sizeof(err));
 	if (!d->engine) {
 		fprintf(stderr, "sluiced: %s\n", err);

@@ -18,7 +18,8 @@
  *
  * Time is CLOCK_MONOTONIC, read exactly only once per jiffy (clock_tick_ns()) and whenever
  * a credit would be refused (admit()), so refusals are exact and passes never exceed the
- * configured rate by more than one tick's worth of credit.
+ * configured rate by more than one tick's worth of credit (burst + rate x (window + tick));
+ * SLUICE_CFG_EXACT_CLOCK reads it on every service packet instead (burst + rate x window).
  *
  * Every packet lands in exactly one per-CPU counter (slot x verdict). Never XDP_ABORTED.
  */
@@ -268,13 +269,12 @@ static __always_inline int admit(__u64 *tat, __u64 *now, bool *exact,
 
 /* Verdict for a service packet from p->src. */
 static __always_inline __u32 decide(const struct sluice_config *cfg, const struct parsed *p,
-				    __u64 now, __u32 *slot)
+				    __u64 now, bool exact, __u32 *slot)
 {
 	struct sluice_tenant_cfg *tc;
 	struct sluice_tenant_state *ts;
 	struct sluice_src *st;
 	__u64 deny_until, *syn_tat, *pkt_tat;
-	bool exact = false;
 	__u32 class;
 
 	st = source_state(cfg, &p->src, now, slot, &deny_until);
@@ -311,6 +311,7 @@ int sluice_admission(struct xdp_md *ctx)
 	struct sluice_config *cfg;
 	struct parsed p = {};
 	__u32 zero = 0, slot = SLUICE_SLOT_NONE, verdict, *port;
+	bool exact;
 	int action;
 
 	if (parse_packet(ctx, &p))
@@ -322,7 +323,8 @@ int sluice_admission(struct xdp_md *ctx)
 	if (!cfg)
 		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
 
-	verdict = decide(cfg, &p, clock_tick_ns(), &slot);
+	exact = cfg->flags & SLUICE_CFG_EXACT_CLOCK;
+	verdict = decide(cfg, &p, exact ? bpf_ktime_get_ns() : clock_tick_ns(), exact, &slot);
 	action = count(slot, verdict, bytes);
 	return cfg->flags & SLUICE_CFG_DRY_RUN ? XDP_PASS : action;
 }

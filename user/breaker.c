@@ -69,8 +69,8 @@ void breaker_config_default(struct breaker_config *cfg)
 {
 	*cfg = (struct breaker_config){
 	    .window = BREAKER_WINDOW_COUNT,
-	    .window_size = 20,
-	    .minimum_calls = 10,
+	    .window_size = 100,
+	    .minimum_calls = 50,
 	    .failure_rate_pct = 50,
 	    .slow_call_ns = 1 * NS_PER_SEC,
 	    .slow_rate_pct = 80,
@@ -419,6 +419,17 @@ void breaker_stats(struct breaker *b, struct breaker_stats *st)
 	else
 		st->window = snapshot(b->calls, b->failed, b->slow, b->epoch);
 	pthread_mutex_unlock(&b->lock);
+}
+
+uint64_t breaker_open_remaining_ns(struct breaker *b)
+{
+	uint64_t now = b->clock(b->clock_ctx), left = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->state == BREAKER_OPEN && now - b->opened_at < b->cfg.open_wait_ns)
+		left = b->cfg.open_wait_ns - (now - b->opened_at);
+	pthread_mutex_unlock(&b->lock);
+	return left;
 }
 
 const char *breaker_name(const struct breaker *b)

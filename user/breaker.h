@@ -62,7 +62,7 @@ typedef uint64_t breaker_clock_fn(void *ctx); /* monotonic ns */
 typedef void breaker_transition_fn(void *ctx, const char *name, enum breaker_state from,
 				   enum breaker_state to, const struct breaker_snapshot *why);
 
-/* Sluice's defaults (see docs/upstreams.md): count window 20, minimum 10 calls, 50 %
+/* Sluice's defaults (see docs/upstreams.md): count window 100, minimum 50 calls, 50 %
  * failures, slow >= 1 s at 80 %, 10 s open, 3 probes. */
 void breaker_config_default(struct breaker_config *cfg);
 /* Check a config; on error returns -EINVAL and writes a message naming the field into err. */
@@ -92,6 +92,8 @@ void breaker_release(struct breaker *b, const struct breaker_permit *p);
 /* Current state; an OPEN breaker whose wait is over still reads OPEN until acquired. */
 enum breaker_state breaker_state(struct breaker *b);
 void breaker_stats(struct breaker *b, struct breaker_stats *st);
+/* Time until an OPEN breaker lets a probe through (0 when not OPEN or already due). */
+uint64_t breaker_open_remaining_ns(struct breaker *b);
 const char *breaker_name(const struct breaker *b);
 const char *breaker_state_name(enum breaker_state s);
 

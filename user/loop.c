@@ -6,10 +6,13 @@
  * because the kernel or the journal thread may still hold its buffers or its pointer. To
  * close, the loop shuts the socket down (which ends the recv) and cancels the recv.
  *
- * Timers: a connection is on at most one of three FIFO lists (idle, request, linger), each
- * with one fixed timeout, so each list is ordered by deadline and the tick only looks at
- * heads. Sends carry a linked timeout instead. The ring is created on the loop's own thread
- * (SINGLE_ISSUER binds it to the creating task).
+ * Timers: a connection is on at most one of four FIFO lists (idle, request, linger, send),
+ * each with one fixed timeout, so each list is ordered by deadline and the tick only looks
+ * at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
+ * Continuation sends (after a short send: the client reads slowly) carry a linked timeout
+ * instead; first sends do not, because they almost always complete inline and arming and
+ * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
+ * The ring is created on the loop's own thread (SINGLE_ISSUER binds it to the creating task).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,12 +64,18 @@ struct loop {
 static struct io_uring_sqe *get_sqe(struct loop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	int err;
 
 	if (!sqe) {
-		io_uring_submit(&l->ring);
+		err = io_uring_submit(&l->ring);
 		sqe = io_uring_get_sqe(&l->ring);
+		if (!sqe) { /* the ring refuses submissions: nothing sane is left to do */
+			log_error("loop: cannot submit to the ring", "thread=%d err=\"%s\"",
+				  l->thread_no, strerror(err < 0 ? -err : EBUSY));
+			abort();
+		}
 	}
-	return sqe; /* never NULL right after a submit of a full SQ */
+	return sqe;
 }
 
 static int listen_socket(const struct loop_opts *o, int *port)
@@ -198,7 +207,9 @@ static void timer_unlink(struct loop *l, struct conn *c)
 
 static void timer_sync(struct loop *l, struct conn *c)
 {
-	enum conn_timer k = c->send_busy || c->out.len ? CONN_T_NONE : conn_timer_kind(c);
+	enum conn_timer k = c->send_busy ? CONN_T_SEND
+			    : c->out.len ? CONN_T_NONE
+					 : conn_timer_kind(c);
 
 	if (k == c->timer)
 		return;
@@ -263,7 +274,8 @@ static void close_conn(struct loop *l, struct conn *c)
 		if (c->recv_busy) {
 			struct io_uring_sqe *sqe = get_sqe(l);
 
-			io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen), 0);
+			io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen),
+					       0);
 			io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 		}
 	}
@@ -286,11 +298,15 @@ static void start_send(struct loop *l, struct conn *c)
 	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, c->sending.len - c->sent,
 			   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen));
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe = get_sqe(l);
-	io_uring_prep_link_timeout(sqe, &l->send_ts, 0);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND_TIMEOUT, c->idx, c->gen));
+	if (c->sent) { /* continuation of a short send: a slow reader, bound this one */
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = get_sqe(l);
+		io_uring_prep_link_timeout(sqe, &l->send_ts, 0);
+		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND_TIMEOUT, c->idx, c->gen));
+	}
 	c->send_busy = true;
+	timer_unlink(l, c); /* each send restarts the send deadline: progress was made */
+	timer_sync(l, c);
 }
 
 void loop_conn_update(struct loop *l, struct conn *c)
@@ -321,7 +337,7 @@ void loop_conn_update(struct loop *l, struct conn *c)
 static void refuse(struct loop *l, int fd, const char *reason)
 {
 	close(fd);
-	metric_add(metrics_series(l->router->f_refused, (const char *[]){ reason }), 1);
+	metric_add(metrics_series(l->router->f_refused, (const char *[]){reason}), 1);
 }
 
 static void peer_addr(int fd, struct sluice_addr *a)
@@ -426,10 +442,13 @@ static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 		c->abort = true; /* timed out (-ECANCELED) or the peer is gone */
 	} else {
 		c->sent += (size_t)cqe->res;
-		if (c->sent == c->sending.len)
+		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
-		else if (!c->closing)
+			if (!c->closing)
+				conn_on_sent(c);
+		} else if (!c->closing) {
 			start_send(l, c); /* short send: the rest */
+		}
 	}
 	loop_conn_update(l, c);
 }
@@ -504,8 +523,8 @@ static void on_wake(struct loop *l)
 	l->inbox_n = l->inbox_cap = 0;
 	pthread_mutex_unlock(&l->inbox_lock);
 	for (size_t i = 0; i < n; i++) {
-		struct conn *c = conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx,
-							       msgs[i].gen));
+		struct conn *c =
+		    conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx, msgs[i].gen));
 
 		if (!c || c->phase != CONN_WAIT)
 			continue;
@@ -540,6 +559,15 @@ static void on_tick(struct loop *l)
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
 			timer_unlink(l, c);
+			if (k == CONN_T_SEND) { /* the client does not read: cancel, then close */
+				struct io_uring_sqe *sqe = get_sqe(l);
+
+				io_uring_prep_cancel64(
+				    sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen), 0);
+				io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
+				c->abort = true;
+				continue;
+			}
 			conn_on_timeout(c);
 			loop_conn_update(l, c);
 		}
@@ -547,8 +575,8 @@ static void on_tick(struct loop *l)
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
 		if (l->nconns)
-			log_warn("loop: drain deadline passed, closing the rest", "thread=%d conns=%u",
-				 l->thread_no, l->nconns);
+			log_warn("loop: drain deadline passed, closing the rest",
+				 "thread=%d conns=%u", l->thread_no, l->nconns);
 		l->stop = true;
 	}
 	arm_tick(l);
@@ -559,15 +587,15 @@ static void on_tick(struct loop *l)
 static int ring_setup(struct loop *l)
 {
 	static const unsigned flag_sets[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	    IORING_SETUP_COOP_TASKRUN,
+	    0,
 	};
 	int err = -EINVAL;
 
 	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
-		struct io_uring_params p = { .flags = flag_sets[i] | IORING_SETUP_CQSIZE,
-					     .cq_entries = l->o.entries * 8 };
+		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
+					    .cq_entries = l->o.entries * 8};
 
 		err = io_uring_queue_init_params(l->o.entries, &l->ring, &p);
 		if (!err) {
@@ -585,7 +613,7 @@ static int ring_setup(struct loop *l)
 
 static int bufring_setup(struct loop *l)
 {
-	struct io_uring_buf_reg reg = { 0 };
+	struct io_uring_buf_reg reg = {0};
 	int err;
 
 	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
@@ -657,6 +685,7 @@ int loop_run(struct loop *l)
 	l->timeout_ns[CONN_T_IDLE] = (uint64_t)l->router->cfg->idle_timeout_ms * 1000000;
 	l->timeout_ns[CONN_T_REQUEST] = (uint64_t)l->router->cfg->header_timeout_ms * 1000000;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
+	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
 	arm_accept(l);
 	arm_wake(l);
 	arm_tick(l);
@@ -667,7 +696,8 @@ int loop_run(struct loop *l)
 		err = io_uring_submit_and_wait(&l->ring, 1);
 		if (err < 0 && err != -EINTR && err != -ETIME && err != -EBUSY)
 			return err;
-		io_uring_for_each_cqe(&l->ring, head, cqe) {
+		io_uring_for_each_cqe(&l->ring, head, cqe)
+		{
 			dispatch(l, cqe);
 			n++;
 		}

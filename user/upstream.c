@@ -152,6 +152,8 @@ static int call_start(struct upstream *u, struct call *c)
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->req_body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
+	if (strcmp(u->cfg.method, "POST"))
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, u->cfg.method);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
@@ -463,6 +465,16 @@ static int refuse(struct upstream *u, struct call *c, enum upstream_outcome o)
 	return 0;
 }
 
+static int add_header(struct call *c, const char *h)
+{
+	struct curl_slist *l = curl_slist_append(c->headers, h);
+
+	if (!l)
+		return -ENOMEM; /* c->headers is intact and freed with the call */
+	c->headers = l;
+	return 0;
+}
+
 static int build_request(struct upstream *u, struct call *c, const struct upstream_request *req)
 {
 	char hdr[320];
@@ -470,14 +482,18 @@ static int build_request(struct upstream *u, struct call *c, const struct upstre
 	c->req_body = upstream_template_render(u->cfg.template, req, &c->req_len);
 	if (!c->req_body)
 		return -ENOMEM;
-	c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	c->headers = curl_slist_append(c->headers, "Expect:");
+	if (add_header(c, "Content-Type: application/json") || add_header(c, "Expect:"))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < u->cfg.n_headers; i++)
+		if (add_header(c, u->cfg.headers[i]))
+			return -ENOMEM;
 	if (req->idempotency_key && *req->idempotency_key) {
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", req->idempotency_key);
 		hdr[strcspn(hdr, "\r\n")] = 0; /* no header injection from a key */
-		c->headers = curl_slist_append(c->headers, hdr);
+		if (add_header(c, hdr))
+			return -ENOMEM;
 	}
-	return c->headers ? 0 : -ENOMEM;
+	return 0;
 }
 
 int upstream_call_async(struct upstream *u, const struct upstream_request *req,
@@ -560,8 +576,26 @@ void upstream_result_fini(struct upstream_result *res)
 void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
 			   struct retry_decision *d)
 {
-	retry_decide(&u->cfg.retry, &u->budget, attempt, res->retryable, res->http_status,
-		     res->retry_after_ns, retry_rand(), d);
+	const struct retry_policy *p = &u->cfg.retry;
+	uint64_t wait;
+
+	if (res->outcome != UPSTREAM_REJECTED && res->outcome != UPSTREAM_BULKHEAD_FULL) {
+		retry_decide(p, &u->budget, attempt, res->retryable, res->http_status,
+			     res->retry_after_ns, retry_rand(), d);
+		return;
+	}
+	/* nothing reached the upstream: no budget is spent, and an open breaker is waited out
+	 * rather than knocked on again before it can let a probe through */
+	if (attempt >= p->max_attempts) {
+		*d = (struct retry_decision){RETRY_GIVE_UP, 0, "attempts exhausted"};
+		return;
+	}
+	wait = retry_backoff_ns(p, attempt, retry_rand());
+	if (res->outcome == UPSTREAM_REJECTED && breaker_open_remaining_ns(u->breaker) > wait)
+		wait = breaker_open_remaining_ns(u->breaker);
+	*d = (struct retry_decision){RETRY_AFTER_DELAY, wait,
+				     res->outcome == UPSTREAM_REJECTED ? "breaker open"
+								       : "bulkhead full"};
 }
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st)

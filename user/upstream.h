@@ -26,6 +26,8 @@
 #include "breaker.h"
 #include "retry.h"
 
+#define UPSTREAM_MAX_HEADERS 8
+
 enum upstream_outcome {
 	UPSTREAM_OK,
 	UPSTREAM_SLOW,
@@ -43,6 +45,9 @@ struct upstream_config {
 	char template[1024];	     /* body; {{payload}} {{idempotency_key}} {{tenant}} {{type}} */
 	char score_field[64];	     /* dotted path of a number in the answer; "" = none */
 	uint32_t max_body;	     /* largest answer accepted, bytes (default 1 MiB) */
+	char method[8];		     /* POST (default), PUT or PATCH */
+	uint32_t n_headers;	     /* extra request headers, e.g. "Authorization: Bearer ..." */
+	char headers[UPSTREAM_MAX_HEADERS][256];
 	struct breaker_config breaker;
 	struct retry_policy retry;
 };
@@ -81,8 +86,9 @@ typedef void upstream_done_fn(void *ctx, struct upstream_result *res);
 
 /* Defaults for an upstream called name at url (see docs/upstreams.md). */
 void upstream_config_default(struct upstream_config *cfg, const char *name, const char *url);
-/* Set one field from text: url, timeout_ms, connect_timeout_ms, max_concurrent, template,
- * score_field, max_body, breaker.KEY (breaker_config_set) or retry.KEY (retry_policy_set).
+/* Set one field from text: url, method, header (appends "Name: value", at most 8),
+ * timeout_ms, connect_timeout_ms, max_concurrent, template, score_field, max_body,
+ * breaker.KEY (breaker_config_set) or retry.KEY (retry_policy_set).
  * 0, -ENOENT (unknown key) or -EINVAL (err names the input and the fix). */
 int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen);
@@ -110,8 +116,11 @@ int upstream_call(struct upstream *u, const struct upstream_request *req,
 		  struct upstream_result *res);
 void upstream_result_fini(struct upstream_result *res);
 
-/* After a FAILED result of attempt `attempt`: retry (when and why) or give up (the reason
- * for the dead letter), following the upstream's retry policy and budget. */
+/* After a result other than OK/SLOW of attempt `attempt`: retry (when and why) or give up
+ * (the reason for the dead letter). FAILED follows the retry policy and budget (retry.h).
+ * REJECTED and BULKHEAD_FULL sent nothing upstream, so they spend no budget: they retry
+ * after the breaker's remaining open wait (at least a backoff) or a backoff, until
+ * max_attempts. */
 void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
 			   struct retry_decision *d);
 

@@ -24,6 +24,7 @@ void upstream_config_default(struct upstream_config *cfg, const char *name, cons
 	cfg->max_concurrent = 25;
 	snprintf(cfg->template, sizeof(cfg->template), "{{payload}}");
 	cfg->max_body = 1 << 20;
+	snprintf(cfg->method, sizeof(cfg->method), "POST");
 	breaker_config_default(&cfg->breaker);
 	retry_policy_default(&cfg->retry);
 }
@@ -41,6 +42,26 @@ static int set_string(char *dst, size_t cap, const char *key, const char *value,
 	return 0;
 }
 
+/* "Name: value": a token name, a colon, no CR/LF anywhere (no header injection). */
+static int add_header(struct upstream_config *cfg, const char *value, char *err, size_t errlen)
+{
+	size_t name = strspn(value, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+
+	if (!name || value[name] != ':' || strpbrk(value, "\r\n"))
+		return confparse_error(err, errlen, "header", value,
+				       "expected Name: value, e.g. Authorization: Bearer TOKEN");
+	if (cfg->n_headers >= UPSTREAM_MAX_HEADERS) {
+		confparse_error(err, errlen, "header", value, "too many headers (at most 8)");
+		return -E2BIG;
+	}
+	if (set_string(cfg->headers[cfg->n_headers], sizeof(cfg->headers[0]), "header", value, err,
+		       errlen))
+		return -EINVAL;
+	cfg->n_headers++;
+	return 0;
+}
+
 int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen)
 {
@@ -53,12 +74,29 @@ int upstream_config_set(struct upstream_config *cfg, const char *key, const char
 	uint64_t v;
 	int i;
 
-	if (!strncmp(key, "breaker.", 8))
-		return breaker_config_set(&cfg->breaker, key + 8, value, err, errlen);
-	if (!strncmp(key, "retry.", 6))
-		return retry_policy_set(&cfg->retry, key + 6, value, err, errlen);
+	if (!strncmp(key, "breaker.", 8) || !strncmp(key, "retry.", 6)) {
+		char sub[200] = "";
+		int ret = key[0] == 'b'
+			      ? breaker_config_set(&cfg->breaker, key + 8, value, sub, sizeof(sub))
+			      : retry_policy_set(&cfg->retry, key + 6, value, sub, sizeof(sub));
+
+		/* name the key as it was written: "breaker.failure_rate = 150: ..." */
+		if (ret == -EINVAL && err)
+			snprintf(err, errlen, "%.*s%s", (int)(strchr(key, '.') - key + 1), key,
+				 sub);
+		return ret;
+	}
 	if (!strcmp(key, "url"))
 		return set_string(cfg->url, sizeof(cfg->url), key, value, err, errlen);
+	if (!strcmp(key, "header"))
+		return add_header(cfg, value, err, errlen);
+	if (!strcmp(key, "method")) {
+		if (strcmp(value, "POST") && strcmp(value, "PUT") && strcmp(value, "PATCH"))
+			return confparse_error(err, errlen, key, value,
+					       "must be POST, PUT or PATCH");
+		snprintf(cfg->method, sizeof(cfg->method), "%s", value);
+		return 0;
+	}
 	if (!strcmp(key, "template"))
 		return set_string(cfg->template, sizeof(cfg->template), key, value, err, errlen)
 			   ?: upstream_template_check(cfg->template, err, errlen);

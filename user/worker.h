@@ -37,6 +37,7 @@ struct worker_stats {
 	uint64_t events_done;		/* acked after every step */
 	uint64_t events_dead_lettered;	/* acked after an essential step went to dead_letters */
 	uint64_t events_shed;		/* sheddable events dropped at EMERGENCY (counted loss) */
+	uint64_t events_duplicate;	/* a copy of an event stored earlier: acked, no steps */
 	uint64_t steps_skipped;		/* optional steps skipped in THIN/EMERGENCY */
 	uint64_t steps_fallback;	/* call steps answered by cache or model */
 	uint64_t steps_retried;		/* step runs parked for a later retry */
@@ -53,6 +54,14 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 /* Stop consuming, finish what is in flight (bounded by timeout_ms), free everything.
  * Entries not finished stay unacked in the queue and are replayed on the next start. */
 void worker_free(struct worker *w, int timeout_ms);
+
+/* Swap in a reloaded routes file (ownership moves in, also on failure). Only routes may
+ * change: different pools or upstream settings are refused (-EINVAL, err says to restart)
+ * and the current routes stay. */
+int worker_set_routes(struct worker *w, struct routes *r, char *err, size_t errlen);
+
+/* The class the current routes give an event type, or -1 when its route sets none. */
+int worker_type_class(struct worker *w, const char *type);
 
 /* Apply the overload controller's actions (skip optional steps, pause low, shed). */
 void worker_apply(struct worker *w, const struct overload_actions *a);

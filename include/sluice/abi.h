@@ -85,6 +85,7 @@ enum sluice_shed_mode {
 /* sluice_config.flags */
 #define SLUICE_CFG_DRY_RUN	1u /* count verdicts, drop nothing */
 #define SLUICE_CFG_NO_CACHE	2u /* resolve every packet from the maps (benchmarks) */
+#define SLUICE_CFG_EXACT_CLOCK	4u /* read the clock per packet, not per tick (see bpf/) */
 
 /* Global run-time configuration, the single entry of SLUICE_MAP_CONFIG. */
 struct sluice_config {

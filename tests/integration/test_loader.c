@@ -241,6 +241,43 @@ static void subtest_detach_unpin(struct ctx *c)
 	ASSERT_EQ(sluice_bpf_open_pinned(c->pin_dir, SLUICE_M_CONFIG), -ENOENT, "no pins");
 }
 
+/* Someone else's XDP program on the interface (the bench's bare XDP_PASS): Sluice neither
+ * replaces nor detaches it, and says so naming the interface. */
+static void subtest_foreign_program(struct ctx *c)
+{
+	enum sluice_xdp_mode mode;
+	struct bpf_object *obj;
+	struct sluice_bpf *b;
+	char path[512];
+	const char *how;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bench_bare.bpf.o", test__outdir());
+	obj = bpf_object__open_file(path, NULL);
+	if (!ASSERT_OK_PTR(obj, path))
+		return;
+	if (!ASSERT_OK(bpf_object__load(obj), "load bare program"))
+		goto out;
+	fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "bench_bare"));
+	if (!ASSERT_OK(bpf_xdp_attach(c->ifindex, fd, XDP_FLAGS_SKB_MODE, NULL), "attach it"))
+		goto out;
+	b = sluice_bpf_load(NULL, c->err, sizeof(c->err));
+	if (ASSERT_OK_PTR(b, c->err)) {
+		ASSERT_EQ(sluice_bpf_attach(b, c->np.if_b, SLUICE_XDP_AUTO, &mode, &how, c->err,
+					    sizeof(c->err)),
+			  -EBUSY, "will not replace a foreign program");
+		ASSERT_HAS_STR(c->err, c->np.if_b, "names the interface");
+		ASSERT_HAS_STR(c->err, "another XDP program", "says why");
+		sluice_bpf_free(b);
+	}
+	ASSERT_EQ(sluice_bpf_detach(c->np.if_b, c->err, sizeof(c->err)), -EBUSY,
+		  "will not detach a foreign program");
+	ASSERT_HAS_STR(c->err, "is not Sluice's", "says why");
+	bpf_xdp_detach(c->ifindex, XDP_FLAGS_SKB_MODE, NULL);
+out:
+	bpf_object__close(obj);
+}
+
 static void subtest_errors(struct ctx *c)
 {
 	enum sluice_xdp_mode mode;
@@ -260,6 +297,8 @@ static void subtest_errors(struct ctx *c)
 	ASSERT_HAS_STR(c->err, "nosuch0", "names it");
 	ASSERT_EQ(sluice_bpf_detach(c->np.if_b, c->err, sizeof(c->err)), -ENOENT, "none attached");
 	ASSERT_HAS_STR(c->err, "no XDP program attached", "says so");
+
+	subtest_foreign_program(c);
 
 	b = sluice_bpf_load(test__tmpdir(), c->err, sizeof(c->err));
 	ASSERT_FALSE(b, "pin dir off bpffs refused");

@@ -343,6 +343,23 @@ static void subtest_breaker(const struct mock_upstream *m)
 		upstream_result_fini(&r);
 	}
 	ASSERT_EQ(mock_upstream_stat(m, "received"), before, "no request reached the mock");
+	{
+		struct upstream_stats st0, st1;
+		struct retry_decision d;
+
+		call(u, "rejected", 1, &r);
+		upstream_stats(u, &st0);
+		upstream_retry_decide(u, &r, 1, &d);
+		upstream_stats(u, &st1);
+		upstream_result_fini(&r);
+		ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "rejected: retry later");
+		ASSERT_STREQ(d.reason, "breaker open", "because the breaker is open");
+		ASSERT_GT(d.delay_ns, 0, "after the open wait");
+		ASSERT_LE(d.delay_ns, 300 * MS, "not longer than the open wait");
+		ASSERT_EQ(st1.budget.retries, st0.budget.retries, "no retry budget spent");
+		upstream_retry_decide(u, &r, cfg.retry.max_attempts, &d);
+		ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "until max_attempts");
+	}
 	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "mock healthy again");
 	usleep(350000);
 	for (int i = 0; i < 2; i++) {
@@ -355,6 +372,72 @@ static void subtest_breaker(const struct mock_upstream *m)
 	ASSERT_EQ(t.to[2], BREAKER_CLOSED, "closed");
 out:
 	upstream_free(u);
+}
+
+/* Configured headers (an API key) and method reach the upstream; a 401 is not retried. */
+static void subtest_auth_method(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	char err[200] = "";
+
+	ASSERT_OK(mock_upstream_faults(m, "require_auth=s3cret"), "mock wants a token");
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		goto out;
+	call(u, "no-token", 1, &r);
+	ASSERT_EQ(r.http_status, 401, "401 without the header");
+	ASSERT_FALSE(r.retryable, "a 401 is not retried");
+	upstream_result_fini(&r);
+	upstream_free(u);
+	ASSERT_OK(
+	    upstream_config_set(&cfg, "header", "Authorization: Bearer s3cret", err, sizeof(err)),
+	    "header");
+	ASSERT_OK(upstream_config_set(&cfg, "method", "PUT", err, sizeof(err)), "method");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		goto out;
+	call(u, "token", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "accepted with the header");
+	ASSERT_HAS_STR(r.body, "\"method\":\"PUT\"", "sent as PUT");
+	upstream_result_fini(&r);
+	upstream_free(u);
+out:
+	mock_upstream_faults(m, "require_auth=");
+}
+
+/* Freeing an upstream with calls in flight finishes them, without waiting for the answers. */
+static void subtest_shutdown(const struct mock_upstream *m)
+{
+	struct upstream_request req = {.payload = "{}", .idempotency_key = "sd", .attempt = 1};
+	struct async_done d = {0};
+	struct upstream_config cfg;
+	struct upstream *u;
+	double t0;
+
+	config_for(&cfg, m);
+	cfg.timeout_ms = 10000;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=5000"), "slow mock");
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "first");
+	req.idempotency_key = "sd-2"; /* distinct keys: the mock applies both 5 s later */
+	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "second");
+	usleep(100000); /* both requests are at the mock */
+	t0 = now_ms();
+	upstream_free(u);
+	ASSERT_LT(now_ms() - t0, 2000, "free did not wait for the 5 s answers");
+	if (ASSERT_EQ(d.n, 2, "both callbacks ran")) {
+		for (int i = 0; i < 2; i++) {
+			ASSERT_EQ(d.r[i].outcome, UPSTREAM_FAILED, "failed");
+			ASSERT_STREQ(d.r[i].reason, "shutting down", "reason");
+			upstream_result_fini(&d.r[i]);
+		}
+	}
+	ASSERT_OK(mock_upstream_faults(m, "latency_ms=0"), "fast");
 }
 
 /* The mock as a CRM honouring Idempotency-Key: a retried key is answered, not re-applied. */
@@ -397,6 +480,10 @@ static void subtest_config(void)
 	ASSERT_OK(upstream_config_set(&cfg, "breaker.open_wait_ms", "2000", err, sizeof(err)),
 		  "breaker key");
 	ASSERT_EQ(cfg.breaker.open_wait_ns, 2000 * MS, "set");
+	ASSERT_EQ(upstream_config_set(&cfg, "breaker.failure_rate", "150", err, sizeof(err)),
+		  -EINVAL, "bad breaker value");
+	ASSERT_HAS_STR(err, "breaker.failure_rate = 150: expected a whole number in 1-100",
+		       "names the key as written");
 	ASSERT_OK(upstream_config_set(&cfg, "retry.max_attempts", "5", err, sizeof(err)), "retry");
 	ASSERT_EQ(upstream_config_set(&cfg, "template", "{\"x\":{{body}}}", err, sizeof(err)),
 		  -EINVAL, "unknown placeholder");
@@ -404,6 +491,16 @@ static void subtest_config(void)
 	ASSERT_EQ(upstream_config_set(&cfg, "max_concurrent", "0", err, sizeof(err)), -EINVAL,
 		  "bulkhead 0");
 	ASSERT_EQ(upstream_config_set(&cfg, "colour", "x", err, sizeof(err)), -ENOENT, "unknown");
+	ASSERT_EQ(upstream_config_set(&cfg, "method", "GET", err, sizeof(err)), -EINVAL, "GET");
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "no colon", err, sizeof(err)), -EINVAL,
+		  "header without a name");
+	ASSERT_HAS_STR(err, "Name: value", "says the form");
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "X-A: 1\r\nX-B: 2", err, sizeof(err)),
+		  -EINVAL, "header injection refused");
+	for (int i = 0; i < UPSTREAM_MAX_HEADERS; i++)
+		upstream_config_set(&cfg, "header", "X-N: 1", err, sizeof(err));
+	ASSERT_EQ(upstream_config_set(&cfg, "header", "X-N: 1", err, sizeof(err)), -E2BIG,
+		  "ninth header");
 }
 
 void test_upstream(void)
@@ -434,6 +531,10 @@ void test_upstream(void)
 		subtest_slow(&m);
 	if (test__start_subtest("breaker"))
 		subtest_breaker(&m);
+	if (test__start_subtest("auth_method"))
+		subtest_auth_method(&m);
+	if (test__start_subtest("shutdown"))
+		subtest_shutdown(&m);
 	if (test__start_subtest("mock_dedupe"))
 		subtest_mock_dedupe(&m);
 	mock_upstream_stop(&m);

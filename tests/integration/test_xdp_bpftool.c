@@ -2,7 +2,7 @@
 /* test_xdp_bpftool.c -- bpftool parity: what bpftool writes sluicectl reads, and the reverse
  *
  * Operators without sluicectl tune the same pinned maps with plain bpftool (the commands
- * in docs/sluicectl.md). One bpftool update of each kind -- a tenant's limits, the shed
+ * in the README's bpftool section). One bpftool update of each kind -- a tenant's limits, the shed
  * level, a deny entry -- must be seen by sluicectl (and the deny entry by the XDP program,
  * within the documented revalidation second); one sluicectl change of each kind must be
  * seen in `bpftool -j map dump`, whose BTF-formatted output has the field names.

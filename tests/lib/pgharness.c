@@ -25,7 +25,7 @@
 #include "netns.h"
 #include "pgharness.h"
 
-#define PG_BIN "/usr/lib/postgresql/15/bin"
+#define PG_BIN	 "/usr/lib/postgresql/15/bin"
 #define MAX_LIVE 8
 
 static struct pgh_server *live_servers[MAX_LIVE];
@@ -56,7 +56,7 @@ static void track(void **table, void *p, bool add)
 
 int pgh_free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int fd, ret;
 
@@ -125,7 +125,8 @@ static int write_conf(struct pgh_server *s, const struct pgh_options *opts)
 		"unix_socket_directories = '%s'\nfsync = %s\nfull_page_writes = %s\n"
 		"max_connections = %d\nshared_buffers = 256MB\n"
 		"max_wal_size = 2GB\nlog_min_messages = warning\nlog_min_error_statement = panic\n",
-		s->port, s->dir, opts && opts->fsync ? "on" : "off", opts && opts->fsync ? "on" : "off",
+		s->port, s->dir, opts && opts->fsync ? "on" : "off",
+		opts && opts->fsync ? "on" : "off",
 		opts && opts->max_connections ? opts->max_connections : 100);
 	return fclose(f) ? -errno : 0;
 }
@@ -149,7 +150,8 @@ int pgh_server_start(struct pgh_server *s, const char *basedir, const struct pgh
 		return ret;
 	ret = netns_run(NULL, out, sizeof(out),
 			"runuser -u postgres -- " PG_BIN "/initdb -A trust -U postgres -E UTF8 "
-			"--locale=C --no-sync -D %s", s->datadir);
+			"--locale=C --no-sync -D %s",
+			s->datadir);
 	if (ret) {
 		fprintf(stderr, "pgharness: initdb failed: %s\n", out);
 		return ret < 0 ? ret : -EIO;
@@ -209,7 +211,8 @@ static int psql_run(const struct pgh_server *s, char *out, size_t outlen, const 
 {
 	return netns_run(NULL, out, outlen,
 			 "runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -h %s -p %d "
-			 "-d sluice %s", s->dir, s->port, args);
+			 "-d sluice %s",
+			 s->dir, s->port, args);
 }
 
 int pgh_psql(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
@@ -268,8 +271,9 @@ long long pgh_query_ll(const struct pgh_server *s, const char *sql)
 
 static int wait_port(int port, int timeout_ms)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
 	for (int waited = 0; waited < timeout_ms; waited += 20) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -299,13 +303,14 @@ static int write_bouncer_files(struct pgh_bouncer *b, const struct pgh_server *s
 	if (!f)
 		return -errno;
 	fprintf(f,
-		"[databases]\nsluice = host=127.0.0.1 port=%d dbname=sluice\n\n[pgbouncer]\n"
+		"[databases]\nsluice = host=127.0.0.1 port=%d dbname=sluice\n* = host=127.0.0.1 "
+		"port=%d\n\n[pgbouncer]\n"
 		"listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
 		"auth_type = trust\nauth_file = %s\npool_mode = transaction\n"
 		"default_pool_size = %d\nmax_client_conn = 500\nserver_reset_query =\n"
 		"server_login_retry = 1\nignore_startup_parameters = extra_float_digits,options\n"
 		"logfile = %s/pgbouncer.log\npidfile = %s\n",
-		s->port, b->port, users, pool > 0 ? pool : 4, b->dir, b->pidfile);
+		s->port, s->port, b->port, users, pool > 0 ? pool : 4, b->dir, b->pidfile);
 	return fclose(f) ? -errno : 0;
 }
 

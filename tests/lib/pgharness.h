@@ -16,11 +16,11 @@
 #include <stddef.h>
 
 struct pgh_server {
-	char dir[256];		/* base directory (owned by postgres), holds data/ and the socket */
+	char dir[256]; /* base directory (owned by postgres), holds data/ and the socket */
 	char datadir[300];
 	char logfile[300];
-	int port;		/* TCP port on 127.0.0.1 */
-	char conninfo[400];	/* libpq conninfo for database "sluice" over TCP */
+	int port;	    /* TCP port on 127.0.0.1 */
+	char conninfo[400]; /* libpq conninfo for database "sluice" over TCP */
 	bool running;
 };
 
@@ -29,14 +29,14 @@ struct pgh_bouncer {
 	char ini[300];
 	char pidfile[300];
 	int port;
-	char conninfo[400];	/* libpq conninfo for "sluice" through PgBouncer */
+	char conninfo[400]; /* libpq conninfo for "sluice" through PgBouncer */
 	bool running;
 };
 
 struct pgh_options {
-	bool fsync;		/* default off: tests crash the server, not the kernel;
-				 * synchronous_commit is always on */
-	int max_connections;	/* 0: 100 */
+	bool fsync;	     /* default off: tests crash the server, not the kernel;
+			      * synchronous_commit is always on */
+	int max_connections; /* 0: 100 */
 };
 
 /* initdb + start + createdb sluice under basedir/pg. Returns 0 or -errno (the reason is
@@ -53,14 +53,15 @@ void pgh_server_destroy(struct pgh_server *s);
 /* Run `psql -X -q -At -v ON_ERROR_STOP=1 -c <sql>` on database sluice, output (stdout and
  * stderr) into out (may be NULL). Returns psql's exit status (0 = success) or -errno. */
 int pgh_psql(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Run psql with extra arguments (e.g. -f file, or -c "\copy ..."), no -c added. */
 int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* A single integer from a query (first column of the first row); -1 with a message on error. */
 long long pgh_query_ll(const struct pgh_server *s, const char *sql);
 
-/* Start PgBouncer 1.18 (transaction pooling, pool_size server connections) in front of s. */
+/* Start PgBouncer 1.18 (transaction pooling, pool_size server connections per database) in
+ * front of s; any database name is passed through (conninfo names "sluice"). */
 int pgh_bouncer_start(struct pgh_bouncer *b, const struct pgh_server *s, const char *basedir,
 		      int pool_size);
 /* Stop PgBouncer; NULL-safe, idempotent. */

@@ -53,7 +53,7 @@ int pgr_missing(struct pgr_ledger *l)
 
 void pgr_make(struct pg_row *row, char *buf, size_t buflen, const char *prefix, int i)
 {
-	static const char *const classes[] = { "critical", "normal", "low" };
+	static const char *const classes[] = {"critical", "normal", "low"};
 	int klen = snprintf(buf, buflen, "t%d%c%s-%d%c", i % 4, 0, prefix, i, 0);
 	char *payload = buf + klen;
 	int plen = snprintf(payload, buflen - klen,
@@ -62,14 +62,14 @@ void pgr_make(struct pg_row *row, char *buf, size_t buflen, const char *prefix, 
 			    i, i, i % 100);
 
 	*row = (struct pg_row){
-		.tenant = buf,
-		.idempotency_key = buf + strlen(buf) + 1,
-		.type = "lead.created",
-		.class_name = classes[i % 3],
-		.payload = payload,
-		.payload_len = plen,
-		.received_us = (int64_t)time(NULL) * 1000000 + i % 1000000,
-		.cookie = (void *)(uintptr_t)(i + 1),
+	    .tenant = buf,
+	    .idempotency_key = buf + strlen(buf) + 1,
+	    .type = "lead.created",
+	    .class_name = classes[i % 3],
+	    .payload = payload,
+	    .payload_len = plen,
+	    .received_us = (int64_t)time(NULL) * 1000000 + i % 1000000,
+	    .cookie = (void *)(uintptr_t)(i + 1),
 	};
 }
 
@@ -88,4 +88,14 @@ int pgr_submit_range(struct pg_writer *w, const char *prefix, int from, int to)
 			return ret;
 	}
 	return 0;
+}
+
+bool pgr_wait_health(struct pg_writer *w, enum pg_health h, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		if (pg_writer_health(w) == h)
+			return true;
+		usleep(10000);
+	}
+	return pg_writer_health(w) == h;
 }

@@ -9,15 +9,16 @@
 #define SLUICE_TEST_PGROWS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pg/writer.h"
 
 struct pgr_ledger {
 	int n;
-	uint8_t *status;		/* per row: 0 = not reported, 1 + enum pg_row_status */
-	uint64_t count[4];		/* per status */
-	uint64_t twice;			/* rows reported more than once (must stay 0) */
+	uint8_t *status;   /* per row: 0 = not reported, 1 + enum pg_row_status */
+	uint64_t count[4]; /* per status */
+	uint64_t twice;	   /* rows reported more than once (must stay 0) */
 	pthread_mutex_t mu;
 };
 
@@ -33,5 +34,9 @@ void pgr_make(struct pg_row *row, char *buf, size_t buflen, const char *prefix, 
 /* Submit rows [from, to) of prefix, waiting 1 ms whenever the writer says -EAGAIN.
  * Returns 0 or the first other error. */
 int pgr_submit_range(struct pg_writer *w, const char *prefix, int from, int to);
+
+/* Wait up to timeout_ms for the writer's health to become h (published by its thread a
+ * moment after the event that changes it). true when it did. */
+bool pgr_wait_health(struct pg_writer *w, enum pg_health h, int timeout_ms);
 
 #endif /* SLUICE_TEST_PGROWS_H */

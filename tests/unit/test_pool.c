@@ -243,8 +243,18 @@ static void subtest_retry_not_before(void)
 	S.rerun_at = 0;
 	if (!rig_up(&r, "retry", &c, NULL, NULL))
 		goto out;
+	/* all 21 wait in the pool (normal paused) so slow appends cannot race the delay */
+	ASSERT_OK(pool_pause_class(r.pools[0], 1), "pause normal");
 	ASSERT_OK(pt_append(r.q, 4, 1, 1), "append the failing one");
 	ASSERT_OK(pt_append(r.q, 2, 1, 20), "append 20 others");
+	for (int i = 0; i < 1000; i++) {
+		pool_stats(r.pools[0], &st);
+		if (st.queued == 21)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(st.queued, 21, "all queued in the pool");
+	ASSERT_OK(pool_resume_class(r.pools[0], 1), "resume");
 	if (!ASSERT_TRUE(pt_wait(&S.done_total, 21), "all ran"))
 		goto out;
 	ASSERT_EQ(S.order[0], 4, "the failing one ran first");

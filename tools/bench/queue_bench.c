@@ -326,7 +326,7 @@ static double median(double *v, int n)
  * or CPU hits both; the ratio reported is the median of the per-round ratios. */
 static int run_rounds(const struct opts *o)
 {
-	double ratio[16], done[16], raw[16], p99[16];
+	double ratio[16] = {0}, done[16] = {0}, raw[16] = {0}, p99[16] = {0};
 
 	for (int i = 0; i < o->rounds; i++) {
 		struct result r;

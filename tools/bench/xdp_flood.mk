@@ -3,6 +3,7 @@
 # XDP_DROP program as the floor of any XDP drop; xdp_drop_anchor is its helper, built with it
 # but not a benchmark of its own).
 BENCH_BINS	+= $(OUTPUT)/xdp_flood
+BENCH_RUN	+= $(OUTPUT)/xdp_flood
 
 $(OUTPUT)/xdp_flood: tools/bench/xdp_flood.sh $(OUTPUT)/sluicectl $(OUTPUT)/pktgen \
 		     $(OUTPUT)/xdp_drop_anchor

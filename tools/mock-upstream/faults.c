@@ -57,6 +57,12 @@ static int set_one(struct faults *f, const char *k, const char *v, char *err, si
 	double d;
 	char *end;
 
+	if (!strcmp(k, "require_auth")) {
+		if (strlen(v) >= sizeof(f->require_auth))
+			goto bad;
+		snprintf(f->require_auth, sizeof(f->require_auth), "%s", v);
+		return 0;
+	}
 	if (!strcmp(k, "retry_after")) {
 		if (!*v || strlen(v) >= sizeof(f->retry_after))
 			goto bad;
@@ -280,6 +286,13 @@ void counts_action(enum mock_action a)
 	pthread_mutex_unlock(&lock);
 }
 
+void counts_unauthorized(void)
+{
+	pthread_mutex_lock(&lock);
+	counts.unauthorized++;
+	pthread_mutex_unlock(&lock);
+}
+
 void counts_connection(void)
 {
 	pthread_mutex_lock(&lock);
@@ -337,7 +350,8 @@ int counts_json(char *buf, size_t len)
 	return snprintf(buf, len,
 			"{\"received\":%llu,\"applied\":%llu,\"errors\":%llu,\"r429\":%llu,"
 			"\"resets\":%llu,\"hangs\":%llu,\"downs\":%llu,\"keys\":%llu,"
-			"\"dup_keys\":%llu,\"replayed\":%llu,\"max_applied\":%llu,\"connections\":%"
+			"\"dup_keys\":%llu,\"replayed\":%llu,\"unauthorized\":%llu,\"max_applied\":"
+			"%llu,\"connections\":%"
 			"llu,\"inflight\":%"
 			"llu,\"max_inflight\":%llu}\n",
 			(unsigned long long)c.received, (unsigned long long)c.applied,
@@ -345,6 +359,7 @@ int counts_json(char *buf, size_t len)
 			(unsigned long long)c.resets, (unsigned long long)c.hangs,
 			(unsigned long long)c.downs, (unsigned long long)c.keys,
 			(unsigned long long)c.dup_keys, (unsigned long long)c.replayed,
-			(unsigned long long)c.max_applied, (unsigned long long)c.connections,
-			(unsigned long long)c.inflight, (unsigned long long)c.max_inflight);
+			(unsigned long long)c.unauthorized, (unsigned long long)c.max_applied,
+			(unsigned long long)c.connections, (unsigned long long)c.inflight,
+			(unsigned long long)c.max_inflight);
 }

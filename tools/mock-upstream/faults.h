@@ -18,10 +18,11 @@ struct faults {
 	int error_status;
 	double r429_rate; /* answer 429 with Retry-After: retry_after */
 	char retry_after[64];
-	double reset_rate; /* close with RST, no answer */
-	double hang_rate;  /* never answer (until the client gives up) */
-	bool down;	   /* listener closed: connection refused; open connections reset */
-	bool dedupe;	   /* a key applied before is answered again but not re-applied */
+	double reset_rate;	/* close with RST, no answer */
+	double hang_rate;	/* never answer (until the client gives up) */
+	bool down;		/* listener closed: connection refused; open connections reset */
+	char require_auth[128]; /* non-empty: "Authorization: Bearer <it>" or 401 */
+	bool dedupe;		/* a key applied before is answered again but not re-applied */
 	uint32_t latency_ms, jitter_ms; /* every answer: latency + uniform [0, jitter] */
 	double slow_rate;		/* ... plus slow_ms with this probability */
 	uint32_t slow_ms;
@@ -32,6 +33,7 @@ enum mock_action { ACT_OK, ACT_ERROR, ACT_429, ACT_RESET, ACT_HANG, ACT_DOWN };
 struct mock_counts {
 	uint64_t received, applied, errors, r429, resets, hangs, downs;
 	uint64_t keys, dup_keys, max_applied, replayed;
+	uint64_t unauthorized;
 	uint64_t connections;		 /* accepted on the service port */
 	uint64_t inflight, max_inflight; /* requests being handled now / at most at once */
 };
@@ -52,6 +54,7 @@ void counts_received(const char *key);
 uint64_t counts_applied(const char *key, bool *replayed, uint64_t *id);
 void counts_action(enum mock_action a);
 void counts_connection(void);
+void counts_unauthorized(void);
 /* +1 when a request starts being handled, -1 when it is done (answered, reset, hung up). */
 void counts_inflight(int delta);
 void counts_get(struct mock_counts *c);

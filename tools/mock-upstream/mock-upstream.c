@@ -12,6 +12,7 @@
  * id and "replayed":true, and not applied again (a CRM honouring Idempotency-Key). Faults
  * (faults.h) decide per request: reset, hang, 429 + Retry-After, error status, latency,
  * or down (service listener closed). The control port:
+ * With require_auth=TOKEN set, a request without "Authorization: Bearer TOKEN" gets 401.
  * A 429 and a 503 carry Retry-After (setting retry_after: seconds or an HTTP-date).
  *	GET /stats		counters (received, applied, dup_keys, max_applied, ...)
  *	GET /count?key=K	{"received":n,"applied":m} for one idempotency key
@@ -39,7 +40,7 @@
 #define BUF_SIZE 65536
 
 struct request {
-	char method[8], target[512], key[256];
+	char method[8], target[512], key[256], auth[192];
 	size_t body_len, total_len;
 	const char *body;
 	bool close;
@@ -121,6 +122,8 @@ static int parse(char *buf, size_t have, struct request *rq)
 			;
 		if (!strcasecmp(line, "Content-Length"))
 			rq->body_len = strtoul(v, NULL, 10);
+		else if (!strcasecmp(line, "Authorization"))
+			snprintf(rq->auth, sizeof(rq->auth), "%s", v);
 		else if (!strcasecmp(line, "Idempotency-Key"))
 			snprintf(rq->key, sizeof(rq->key), "%s", v);
 		else if (!strcasecmp(line, "Connection") && !strcasecmp(v, "close"))
@@ -175,6 +178,13 @@ static bool serve_upstream_counted(int fd, const struct request *rq)
 	uint64_t n;
 
 	counts_received(rq->key);
+	faults_get(&f);
+	if (f.require_auth[0] &&
+	    (strncmp(rq->auth, "Bearer ", 7) || strcmp(rq->auth + 7, f.require_auth))) {
+		counts_unauthorized();
+		respond(fd, 401, NULL, "{\"error\":\"unauthorized\"}", rq->close);
+		return !rq->close;
+	}
 	a = faults_roll(&delay);
 	counts_action(a);
 	if (a == ACT_RESET || a == ACT_DOWN) {
@@ -204,9 +214,10 @@ static bool serve_upstream_counted(int fd, const struct request *rq)
 
 		n = counts_applied(rq->key, &replayed, &id);
 		snprintf(body, sizeof(body),
-			 "{\"score\":%.3f,\"id\":\"m-%llu\",\"applied\":%llu,\"replayed\":%s}",
+			 "{\"score\":%.3f,\"id\":\"m-%llu\",\"applied\":%llu,\"replayed\":%s,"
+			 "\"method\":\"%s\"}",
 			 key_score(rq->key), (unsigned long long)id, (unsigned long long)n,
-			 replayed ? "true" : "false");
+			 replayed ? "true" : "false", rq->method);
 		respond(fd, 200, NULL, body, rq->close);
 	}
 	return !rq->close;

@@ -69,6 +69,7 @@ extern const struct ctl_cmd ctl_tenant_cmds[];
 extern const struct ctl_cmd ctl_addr_cmds[];
 extern const struct ctl_cmd ctl_shed_cmds[];
 extern const struct ctl_cmd ctl_stats_cmds[];
+extern const struct ctl_cmd ctl_dlq_cmds[];
 
 /* One invocation: global options and the pinned maps opened so far (-1: not yet). */
 struct ctl {

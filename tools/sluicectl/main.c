@@ -32,6 +32,9 @@ static const struct {
     {"shed", "emergency shedding level and per-class drop shares", ctl_shed_cmds},
     {"dry-run", "count verdicts without dropping anything", ctl_shed_cmds},
     {"stats", "packets and bytes per tenant and verdict", ctl_stats_cmds},
+    {"clock", "how the XDP program reads the clock for credits", ctl_shed_cmds},
+    {"dlq", "dead letters in PostgreSQL: list, show, replay, purge", ctl_dlq_cmds},
+    {"key", "API keys: the digest the tenants file stores", ctl_dlq_cmds},
 };
 #define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
 

@@ -16,30 +16,30 @@
 
 #include "pg/batch.h"
 
-#define OID_BYTEA 17
-#define OID_INT4 23
-#define OID_TEXT 25
-#define OID_TIMESTAMPTZ 1184
-#define OID_TEXT_ARRAY 1009
+#define OID_BYTEA	      17
+#define OID_INT4	      23
+#define OID_TEXT	      25
+#define OID_TIMESTAMPTZ	      1184
+#define OID_TEXT_ARRAY	      1009
 #define OID_TIMESTAMPTZ_ARRAY 1185
 /* PostgreSQL's binary timestamps count microseconds from 2000-01-01 00:00:00 UTC */
 #define PG_EPOCH_UNIX_US 946684800000000LL
 
 static const char insert_events_sql[] =
-	"WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-	"$5::text[], $6::timestamptz[]) "
-	"AS i(tenant, idempotency_key, type, class, payload, received_at)), "
-	"k AS (INSERT INTO event_keys (tenant, idempotency_key, received_at) "
-	"SELECT tenant, idempotency_key, received_at FROM i "
-	"ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING tenant, idempotency_key) "
-	"INSERT INTO events (tenant, idempotency_key, type, class, payload, received_at) "
-	"SELECT i.tenant, i.idempotency_key, i.type, i.class, i.payload::jsonb, i.received_at "
-	"FROM i JOIN k ON k.tenant = i.tenant AND k.idempotency_key = i.idempotency_key "
-	"RETURNING tenant, idempotency_key";
+    "WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+    "$5::text[], $6::timestamptz[]) "
+    "AS i(tenant, idempotency_key, type, class, payload, received_at)), "
+    "k AS (INSERT INTO event_keys (tenant, idempotency_key, received_at) "
+    "SELECT tenant, idempotency_key, received_at FROM i "
+    "ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING tenant, idempotency_key) "
+    "INSERT INTO events (tenant, idempotency_key, type, class, payload, received_at) "
+    "SELECT i.tenant, i.idempotency_key, i.type, i.class, i.payload::jsonb, i.received_at "
+    "FROM i JOIN k ON k.tenant = i.tenant AND k.idempotency_key = i.idempotency_key "
+    "RETURNING tenant, idempotency_key";
 
 static const char insert_dead_letter_sql[] =
-	"INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, last_error, "
-	"payload, received_at) VALUES ($1, $2, 'store', $3, $4, $5, $6, $7)";
+    "INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, last_error, "
+    "payload, received_at) VALUES ($1, $2, 'store', $3, $4, $5, $6, $7)";
 
 struct abuf {
 	char *p;
@@ -142,8 +142,8 @@ int pg_batch_dedupe(struct pg_batch *b)
 	for (int i = 0; i < b->n; i++) {
 		struct pg_wrow *r = b->rows[i];
 
-		if (out && !key_cmp(b->rows[out - 1]->tenant, b->rows[out - 1]->key, r->tenant,
-				    r->key)) {
+		if (out &&
+		    !key_cmp(b->rows[out - 1]->tenant, b->rows[out - 1]->key, r->tenant, r->key)) {
 			add_twin(b->rows[out - 1], r);
 			removed++;
 			continue;
@@ -193,10 +193,10 @@ static int build_event_arrays(const struct pg_batch *b, struct abuf a[6])
 
 static int send_events(PGconn *c, struct pg_batch *b)
 {
-	static const Oid types[6] = { OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY,
-				      OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TIMESTAMPTZ_ARRAY };
-	static const int formats[6] = { 1, 1, 1, 1, 1, 1 };
-	struct abuf a[6] = { 0 };
+	static const Oid types[6] = {OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY,
+				     OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TIMESTAMPTZ_ARRAY};
+	static const int formats[6] = {1, 1, 1, 1, 1, 1};
+	struct abuf a[6] = {0};
 	const char *values[6];
 	int lengths[6], ret, ok;
 
@@ -227,13 +227,16 @@ static char *sanitize_utf8(const char *s, size_t len)
 		return NULL;
 	while (i < len) {
 		unsigned char ch = (unsigned char)s[i];
-		int n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 :
-			(ch & 0xf8) == 0xf0 ? 4 : 0;
+		int n = ch < 0x80	      ? 1
+			: (ch & 0xe0) == 0xc0 ? 2
+			: (ch & 0xf0) == 0xe0 ? 3
+			: (ch & 0xf8) == 0xf0 ? 4
+					      : 0;
 		bool ok = n > 0 && ch != 0 && i + n <= len && !(n == 2 && ch < 0xc2);
 
 		for (int k = 1; ok && k < n; k++)
 			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-		if (ok && n == 3)	/* overlongs and surrogates */
+		if (ok && n == 3) /* overlongs and surrogates */
 			ok = !(ch == 0xe0 && (unsigned char)s[i + 1] < 0xa0) &&
 			     !(ch == 0xed && (unsigned char)s[i + 1] >= 0xa0);
 		if (ok && n == 4)
@@ -254,24 +257,26 @@ static char *sanitize_utf8(const char *s, size_t len)
 
 static int send_dead_letter(PGconn *c, struct pg_batch *b)
 {
-	static const Oid types[7] = { OID_TEXT, OID_TEXT, OID_TEXT, OID_INT4, OID_TEXT,
-				      OID_BYTEA, OID_TIMESTAMPTZ };
-	static const int formats[7] = { 0, 0, 0, 0, 0, 1, 1 };
+	static const Oid types[7] = {OID_TEXT, OID_TEXT,  OID_TEXT,	  OID_INT4,
+				     OID_TEXT, OID_BYTEA, OID_TIMESTAMPTZ};
+	static const int formats[7] = {0, 0, 0, 0, 0, 1, 1};
 	const struct pg_wrow *r = b->rows[0];
 	char *tenant = sanitize_utf8(r->tenant, strlen(r->tenant));
 	char *key = sanitize_utf8(r->key, strlen(r->key));
 	char *err = sanitize_utf8(b->dl_error ? b->dl_error : "", strlen(b->dl_error ?: ""));
 	char attempts[16];
 	uint64_t ts = htobe64((uint64_t)(r->received_us - PG_EPOCH_UNIX_US));
-	const char *values[7] = { tenant, key, b->dl_reason, attempts, err, r->payload,
-				  (const char *)&ts };
-	int lengths[7] = { 0, 0, 0, 0, 0, (int)r->payload_len, 8 };
+	const char *values[7] = {tenant, key,	     b->dl_reason,     attempts,
+				 err,	 r->payload, (const char *)&ts};
+	int lengths[7] = {0, 0, 0, 0, 0, (int)r->payload_len, 8};
 	int ret = -ENOMEM;
 
 	snprintf(attempts, sizeof(attempts), "%d", b->attempts + 1);
 	if (tenant && key && err)
 		ret = PQsendQueryParams(c, insert_dead_letter_sql, 7, types, values, lengths,
-					formats, 0) ? 0 : -EIO;
+					formats, 0)
+			  ? 0
+			  : -EIO;
 	free(tenant);
 	free(key);
 	free(err);
@@ -294,20 +299,22 @@ int pg_batch_send(PGconn *c, struct pg_batch *b, int statement_timeout_ms)
 	if (b->kind == PG_BATCH_EVENTS || b->kind == PG_BATCH_DEAD_LETTER) {
 		/* COMMIT must mean durable whatever the server's default (a batch is acked on
 		 * it), and a stalled table must cancel the statement rather than hold the batch */
-		n = snprintf(set, sizeof(set), "SELECT set_config('synchronous_commit', 'on', true)");
+		n = snprintf(set, sizeof(set),
+			     "SELECT set_config('synchronous_commit', 'on', true)");
 		if (statement_timeout_ms > 0)
 			snprintf(set + n, sizeof(set) - n,
-				 ", set_config('statement_timeout', '%d', true)", statement_timeout_ms);
+				 ", set_config('statement_timeout', '%d', true)",
+				 statement_timeout_ms);
 		ret = send_simple(c, "BEGIN") ?: send_simple(c, set);
 		if (!ret)
-			ret = b->kind == PG_BATCH_EVENTS ? send_events(c, b) :
-							   send_dead_letter(c, b);
+			ret =
+			    b->kind == PG_BATCH_EVENTS ? send_events(c, b) : send_dead_letter(c, b);
 		if (!ret)
 			ret = send_simple(c, "COMMIT");
 	} else {
-		ret = send_simple(c, b->kind == PG_BATCH_UPKEEP ?
-					     "SELECT sluice_ensure_partitions(1, 14)" :
-					     "ROLLBACK");
+		ret = send_simple(c, b->kind == PG_BATCH_UPKEEP
+					 ? "SELECT sluice_ensure_partitions(1, 14)"
+					 : "ROLLBACK");
 	}
 	if (!ret && !PQpipelineSync(c))
 		ret = -EIO;
@@ -350,7 +357,8 @@ static void take_result(struct pg_batch *b, PGresult *res)
 	} else if (st == PGRES_TUPLES_OK && b->kind == PG_BATCH_EVENTS && PQnfields(res) == 2 &&
 		   !strcmp(PQfname(res, 0), "tenant")) {
 		for (int i = 0; i < PQntuples(res); i++) {
-			struct pg_wrow *r = find_row(b, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+			struct pg_wrow *r =
+			    find_row(b, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
 
 			if (r)
 				r->status = PG_ROW_STORED;

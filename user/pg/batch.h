@@ -25,16 +25,16 @@
 /* A submitted row, copied into one allocation. Twins are later rows of the same batch with
  * the same (tenant, idempotency_key): they are not sent, and share their primary's fate. */
 struct pg_wrow {
-	struct pg_wrow *next;		/* pending FIFO link */
-	struct pg_wrow *twins;		/* primary: first twin; twin: next twin */
+	struct pg_wrow *next;  /* pending FIFO link */
+	struct pg_wrow *twins; /* primary: first twin; twin: next twin */
 	const char *tenant, *key, *type, *cls;
 	const char *payload;
 	size_t payload_len;
 	int64_t received_us;
-	uint64_t seq;			/* submission order, keeps the first copy primary */
-	uint64_t submit_ns;		/* CLOCK_MONOTONIC at submit (linger) */
+	uint64_t seq;	    /* submission order, keeps the first copy primary */
+	uint64_t submit_ns; /* CLOCK_MONOTONIC at submit (linger) */
 	void *cookie;
-	enum pg_row_status status;	/* result of the last attempt */
+	enum pg_row_status status; /* result of the last attempt */
 	char data[];
 };
 
@@ -43,23 +43,23 @@ enum pg_batch_kind { PG_BATCH_EVENTS, PG_BATCH_DEAD_LETTER, PG_BATCH_UPKEEP, PG_
 /* How a failed batch failed, which decides what happens next. */
 enum pg_failure {
 	PG_FAIL_NONE,
-	PG_FAIL_DATA,		/* the server rejected a value (SQLSTATE 22/23/54): split */
-	PG_FAIL_TRANSIENT,	/* timeout, lock, deadlock, missing table...: retry later */
-	PG_FAIL_CONNECTION,	/* the connection broke: outcome unknown, retry elsewhere */
+	PG_FAIL_DATA,	    /* the server rejected a value (SQLSTATE 22/23/54): split */
+	PG_FAIL_TRANSIENT,  /* timeout, lock, deadlock, missing table...: retry later */
+	PG_FAIL_CONNECTION, /* the connection broke: outcome unknown, retry elsewhere */
 };
 
 struct pg_batch {
 	struct pg_batch *next;
 	enum pg_batch_kind kind;
-	struct pg_wrow **rows;		/* owned array; the rows themselves are the writer's */
+	struct pg_wrow **rows; /* owned array; the rows themselves are the writer's */
 	int n;
 	int attempts;
-	uint64_t not_before_ns;		/* CLOCK_MONOTONIC: do not send before */
+	uint64_t not_before_ns; /* CLOCK_MONOTONIC: do not send before */
 	uint64_t sent_ns;
-	const char *dl_reason;		/* dead letter: why */
-	char *dl_error;			/* dead letter: the error to record (owned) */
+	const char *dl_reason; /* dead letter: why */
+	char *dl_error;	       /* dead letter: the error to record (owned) */
 	bool failed;
-	bool dl_done;			/* dead letter: its INSERT returned OK */
+	bool dl_done; /* dead letter: its INSERT returned OK */
 	char sqlstate[6];
 	char error[400];
 };

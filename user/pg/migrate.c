@@ -114,8 +114,9 @@ static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t 
 	snprintf(ver, sizeof(ver), "%d", m->version);
 	params[0] = ver;
 	params[1] = m->name;
-	res = PQexecParams(conn, "INSERT INTO sluice_schema_version (version, name) VALUES ($1, $2)",
-			   2, NULL, params, NULL, NULL, 0);
+	res =
+	    PQexecParams(conn, "INSERT INTO sluice_schema_version (version, name) VALUES ($1, $2)",
+			 2, NULL, params, NULL, NULL, 0);
 	ret = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
 	if (ret)
 		set_err(err, errlen, "postgres: recording %s: %s", m->name,
@@ -160,8 +161,8 @@ static int migrate_locked(PGconn *conn, char *err, size_t errlen)
 		ret = apply_one(conn, &migrations[i], err, errlen);
 		if (ret)
 			return ret;
-		log_info("postgres: migration applied", "version=%d name=%s",
-			 migrations[i].version, migrations[i].name);
+		log_info("postgres: migration applied", "version=%d name=%s", migrations[i].version,
+			 migrations[i].name);
 		applied++;
 	}
 	return applied;
@@ -190,7 +191,8 @@ int pg_migrate_conninfo(const char *conninfo, char *err, size_t errlen)
 	int ret;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
-		set_err(err, errlen, "postgres: connecting for migrations: %s", PQerrorMessage(conn));
+		set_err(err, errlen, "postgres: connecting for migrations: %s",
+			PQerrorMessage(conn));
 		PQfinish(conn);
 		return -ECONNREFUSED;
 	}

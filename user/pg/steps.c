@@ -153,6 +153,34 @@ fail:
 	return -EIO;
 }
 
+int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char *key,
+			    int64_t *received_us, char *err, size_t errlen)
+{
+	const char *v[2] = { tenant, key };
+	PGconn *c = conn_get(ps, err, errlen);
+	PGresult *r;
+	int found;
+
+	__atomic_add_fetch(&ps->st.lookups, 1, __ATOMIC_RELAXED);
+	if (!c)
+		goto fail;
+	r = run(c,
+		"SELECT (extract(epoch FROM received_at) * 1000000)::bigint FROM event_keys "
+		"WHERE tenant = $1 AND idempotency_key = $2",
+		2, v, NULL, NULL, PGRES_TUPLES_OK, err, errlen);
+	conn_put(ps, c);
+	if (!r)
+		goto fail;
+	found = PQntuples(r) > 0;
+	if (found)
+		*received_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return found;
+fail:
+	__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
+	return -EIO;
+}
+
 static const char *put_sql =
 	"INSERT INTO step_results (tenant, idempotency_key, step, received_at, status, attempts, "
 	"result, error) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000000.0), $5, $6, "

@@ -44,6 +44,12 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 			 uint32_t attempts, const char *last_error, const void *event,
 			 size_t event_len, char *err, size_t errlen);
 
+/* received_at (Unix µs) of the stored event (tenant, idempotency_key): 1 and *received_us
+ * when it exists, 0 when not, -EIO. Tells a redelivery of the same event (same time) from
+ * a duplicate sent again by a client (another time). */
+int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char *key,
+			    int64_t *received_us, char *err, size_t errlen);
+
 void pg_steps_get_stats(struct pg_steps *ps, struct pg_steps_stats *st);
 
 #endif /* SLUICE_PG_STEPS_H */

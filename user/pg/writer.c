@@ -17,9 +17,10 @@
  *    that row goes to dead_letters; halves are sent at once, never behind a backoff;
  *  - a connection failure or a transient error never drops rows: the batch waits on the
  *    retry list with capped exponential backoff and jitter.
+ *
+ * This half is the callers' side (and reporting); the thread lives in writer_loop.c.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,62 +30,15 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "pg/batch.h"
-#include "pg/writer.h"
+#include "pg/writer_int.h"
 
-#define MS_NS 1000000ULL
-#define UPKEEP_EVERY_NS (3600ULL * 1000 * MS_NS)
-#define CONNECT_TIMEOUT_NS (10000 * MS_NS)
-#define SLOW_BATCH_NS (1000 * MS_NS)
+const uint64_t pg_writer_rows_bounds[12] = {1, 2, 5, 10, 25, 50, 100, 200, 300, 400, 500, 1000};
+const uint64_t pg_writer_latency_bounds[15] = {250,    500,	1000,	 2000,	  5000,
+					       10000,  20000,	50000,	 100000,  250000,
+					       500000, 1000000, 2500000, 5000000, 10000000};
 
-static const uint64_t batch_rows_bounds[] = { 1, 2, 5, 10, 25, 50, 100, 200, 300, 400, 500,
-					      1000 };
-static const uint64_t latency_us_bounds[] = { 250, 500, 1000, 2000, 5000, 10000, 20000,
-					      50000, 100000, 250000, 500000, 1000000, 2500000,
-					      5000000, 10000000 };
-
-enum slot_state { SLOT_DOWN, SLOT_CONNECTING, SLOT_IDLE, SLOT_BUSY };
-
-struct slot {
-	PGconn *c;
-	enum slot_state st;
-	struct pg_batch *b;		/* BUSY: the batch in flight */
-	uint64_t retry_at_ns;		/* DOWN: next connection attempt */
-	uint64_t deadline_ns;		/* CONNECTING/BUSY: give up after */
-	int fails;			/* consecutive failures, for the backoff */
-	PostgresPollingStatusType want;	/* CONNECTING: what PQconnectPoll waits for */
-	short revents;
-};
-
-struct pg_writer {
-	struct pg_writer_config cfg;
-	pg_writer_done_fn *done;
-	void *ctx;
-	pthread_t thread;
-	int efd;
-
-	pthread_mutex_t mu;		/* guards everything down to the next comment */
-	pthread_cond_t drained;
-	struct pg_wrow *in_head, **in_tail;
-	int in_count;
-	uint64_t outstanding;
-	uint64_t seq;
-	int drainers;
-	bool stop;
-	struct pg_writer_stats st;
-
-	/* writer thread only */
-	struct pg_wrow *ready_head, **ready_tail;
-	int ready_count;
-	bool draining;
-	struct pg_batch *retry;
-	struct slot *slots;
-	uint64_t next_upkeep_ns;
-	unsigned int rnd;
-	bool ever_failed, last_failed;
-};
-
-static uint64_t now_ns(void)
+/* CLOCK_MONOTONIC, nanoseconds (writer_int.h) */
+uint64_t pg_writer_now_ns(void)
 {
 	struct timespec ts;
 
@@ -92,56 +46,26 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void hist_add(struct pg_hist *h, uint64_t v)
-{
-	int i = 0;
-
-	while (i < h->nbounds && v > h->bounds[i])
-		i++;
-	h->bucket[i]++;
-	h->count++;
-	h->sum += v;
-}
-
+/* "ready", "degraded", ... for logs and /readyz; static strings */
 const char *pg_health_name(enum pg_health h)
 {
-	static const char *const names[] = { "connecting", "ready", "degraded", "unreachable" };
+	static const char *const names[] = {"connecting", "ready", "degraded", "unreachable"};
 
 	return h <= PG_HEALTH_UNREACHABLE ? names[h] : "?";
 }
 
+/* "stored", "duplicate", ... for logs; static strings */
 const char *pg_row_status_name(enum pg_row_status s)
 {
-	static const char *const names[] = { "stored", "duplicate", "dead_lettered",
-					     "retry_later" };
+	static const char *const names[] = {"stored", "duplicate", "dead_lettered", "retry_later"};
 
 	return s <= PG_ROW_RETRY_LATER ? names[s] : "?";
 }
 
-/* Capped exponential backoff with equal jitter: half fixed, half random, so a fleet of
- * writers spreads out after an outage but none retries in a tight loop. */
-static uint64_t backoff_ns(struct pg_writer *w, int attempt)
-{
-	uint64_t d = w->cfg.backoff_min_ms;
-
-	for (int i = 1; i < attempt && d < (uint64_t)w->cfg.backoff_max_ms; i++)
-		d *= 2;
-	if (d > (uint64_t)w->cfg.backoff_max_ms)
-		d = w->cfg.backoff_max_ms;
-	return (d / 2 + rand_r(&w->rnd) % (d / 2 + 1)) * MS_NS;
-}
-
-static void set_last_error(struct pg_writer *w, const char *msg)
-{
-	pthread_mutex_lock(&w->mu);
-	snprintf(w->st.last_error, sizeof(w->st.last_error), "%s", msg);
-	pthread_mutex_unlock(&w->mu);
-}
-
 /* ---- reporting ------------------------------------------------------------------------ */
 
-static void report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_status s,
-		       uint64_t count[4])
+void pg_writer_report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_status s,
+			  uint64_t count[4])
 {
 	while (r) {
 		struct pg_wrow *next = r->twins;
@@ -157,7 +81,8 @@ static void report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_statu
 	}
 }
 
-static void account(struct pg_writer *w, const uint64_t count[4])
+/* Count reported rows into the stats; the last outstanding one wakes drainers. */
+void pg_writer_account(struct pg_writer *w, const uint64_t count[4])
 {
 	uint64_t n = count[0] + count[1] + count[2] + count[3];
 
@@ -173,345 +98,20 @@ static void account(struct pg_writer *w, const uint64_t count[4])
 }
 
 /* Report every row of b with its own status (or force, when >= 0) and free b. */
-static void report_batch(struct pg_writer *w, struct pg_batch *b, int force)
+void pg_writer_report_batch(struct pg_writer *w, struct pg_batch *b, int force)
 {
-	uint64_t count[4] = { 0 };
+	uint64_t count[4] = {0};
 
 	for (int i = 0; i < b->n; i++)
-		report_row(w, b->rows[i], force >= 0 ? (enum pg_row_status)force : b->rows[i]->status,
-			   count);
-	account(w, count);
+		pg_writer_report_row(w, b->rows[i],
+				     force >= 0 ? (enum pg_row_status)force : b->rows[i]->status,
+				     count);
+	pg_writer_account(w, count);
 	pg_batch_free(b);
 }
 
-/* ---- retry list ----------------------------------------------------------------------- */
-
-static void retry_push(struct pg_writer *w, struct pg_batch *b, bool front, uint64_t not_before)
-{
-	struct pg_batch **p = &w->retry;
-
-	b->not_before_ns = not_before;
-	if (!front)
-		while (*p)
-			p = &(*p)->next;
-	b->next = *p;
-	*p = b;
-}
-
-static struct pg_batch *retry_pop_due(struct pg_writer *w, uint64_t now)
-{
-	for (struct pg_batch **p = &w->retry; *p; p = &(*p)->next) {
-		struct pg_batch *b = *p;
-
-		if (b->not_before_ns <= now) {
-			*p = b->next;
-			b->next = NULL;
-			return b;
-		}
-	}
-	return NULL;
-}
-
-/* ---- forming batches ------------------------------------------------------------------ */
-
-static void dead_letter(struct pg_writer *w, struct pg_wrow *r, const char *reason,
-			const char *error, int attempts)
-{
-	struct pg_wrow **rows = malloc(sizeof(*rows));
-	struct pg_batch *b = rows ? pg_batch_new(PG_BATCH_DEAD_LETTER, rows, 1) : NULL;
-
-	if (!b) {
-		uint64_t count[4] = { 0 };
-
-		free(rows);
-		log_error("postgres: out of memory dead-lettering an event", "key=%s", r->key);
-		report_row(w, r, PG_ROW_RETRY_LATER, count);
-		account(w, count);
-		return;
-	}
-	rows[0] = r;
-	b->dl_reason = reason;
-	b->dl_error = strdup(error);
-	b->attempts = attempts;
-	retry_push(w, b, true, 0);
-}
-
-static struct pg_batch *form_batch(struct pg_writer *w)
-{
-	struct pg_wrow **rows = malloc(w->cfg.batch_max * sizeof(*rows));
-	struct pg_batch *b;
-	int n = 0;
-
-	if (!rows)
-		return NULL;
-	while (w->ready_head && n < w->cfg.batch_max) {
-		struct pg_wrow *r = w->ready_head;
-
-		w->ready_head = r->next;
-		w->ready_count--;
-		r->next = NULL;
-		if (r->payload_len > w->cfg.max_payload_bytes) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg),
-				 "payload of %zu bytes is over the writer's max_payload_bytes (%zu)",
-				 r->payload_len, w->cfg.max_payload_bytes);
-			dead_letter(w, r, "payload_too_large", msg, 0);
-			continue;
-		}
-		rows[n++] = r;
-	}
-	if (!w->ready_head)
-		w->ready_tail = &w->ready_head;
-	if (!n) {
-		free(rows);
-		return NULL;
-	}
-	b = pg_batch_new(PG_BATCH_EVENTS, rows, n);
-	if (!b) {
-		/* put them back in front; the next round tries again */
-		for (int i = n - 1; i >= 0; i--) {
-			rows[i]->next = w->ready_head;
-			w->ready_head = rows[i];
-			w->ready_count++;
-		}
-		if (w->ready_tail == &w->ready_head)
-			for (struct pg_wrow *r = w->ready_head; r; r = r->next)
-				w->ready_tail = &r->next;
-		free(rows);
-		return NULL;
-	}
-	pg_batch_dedupe(b);
-	return b;
-}
-
-static bool batch_due(struct pg_writer *w, uint64_t now)
-{
-	if (!w->ready_count)
-		return false;
-	return w->ready_count >= w->cfg.batch_max || w->draining ||
-	       now - w->ready_head->submit_ns >= (uint64_t)w->cfg.linger_ms * MS_NS;
-}
-
-static struct pg_batch *next_batch(struct pg_writer *w, uint64_t now)
-{
-	struct pg_batch *b = retry_pop_due(w, now);
-
-	if (b)
-		return b;
-	if (now >= w->next_upkeep_ns) {
-		w->next_upkeep_ns = now + UPKEEP_EVERY_NS;
-		return pg_batch_new(PG_BATCH_UPKEEP, NULL, 0);
-	}
-	return batch_due(w, now) ? form_batch(w) : NULL;
-}
-
-/* ---- connection slots ----------------------------------------------------------------- */
-
-static void slot_fail(struct pg_writer *w, struct slot *s, const char *why, uint64_t now)
-{
-	struct pg_batch *b = s->b;
-
-	pthread_mutex_lock(&w->mu);
-	if (s->st == SLOT_CONNECTING)
-		w->st.connect_failures++;
-	else if (b && b->kind != PG_BATCH_ROLLBACK)
-		w->st.batches_failed++;
-	pthread_mutex_unlock(&w->mu);
-	s->fails++;
-	/* log the first failure of a run and then sparingly; the stats count them all */
-	if (s->fails == 1 || !(s->fails & (s->fails - 1)))
-		log_warn("postgres: connection failed, retrying", "slot=%d fails=%d error=\"%s\"",
-			 (int)(s - w->slots), s->fails, why);
-	set_last_error(w, why);
-	PQfinish(s->c);
-	s->c = NULL;
-	s->b = NULL;
-	s->st = SLOT_DOWN;
-	s->retry_at_ns = now + backoff_ns(w, s->fails);
-	w->ever_failed = true;
-	if (b && b->kind == PG_BATCH_ROLLBACK)
-		pg_batch_free(b);
-	else if (b)
-		retry_push(w, b, true, now);	/* outcome unknown: resend it first, elsewhere */
-}
-
-static void slot_connect(struct pg_writer *w, struct slot *s, uint64_t now)
-{
-	s->c = PQconnectStart(w->cfg.conninfo);
-	if (!s->c || PQstatus(s->c) == CONNECTION_BAD) {
-		s->st = SLOT_CONNECTING;
-		slot_fail(w, s, s->c ? PQerrorMessage(s->c) : "out of memory", now);
-		return;
-	}
-	s->st = SLOT_CONNECTING;
-	s->want = PGRES_POLLING_WRITING;
-	s->deadline_ns = now + CONNECT_TIMEOUT_NS;
-}
-
-static void slot_connect_progress(struct pg_writer *w, struct slot *s, uint64_t now)
-{
-	if (!s->revents) {
-		if (now >= s->deadline_ns)
-			slot_fail(w, s, "connection attempt timed out", now);
-		return;
-	}
-	s->want = PQconnectPoll(s->c);
-	if (s->want == PGRES_POLLING_FAILED) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->c));
-		msg[strcspn(msg, "\n")] = 0;
-		slot_fail(w, s, msg, now);
-		return;
-	}
-	if (s->want != PGRES_POLLING_OK)
-		return;
-	if (PQsetnonblocking(s->c, 1) || !PQenterPipelineMode(s->c)) {
-		slot_fail(w, s, "cannot enter libpq pipeline mode", now);
-		return;
-	}
-	/* fails is reset by the first committed batch, not here: through PgBouncer a connection
-	 * succeeds even while the database behind it is down */
-	s->st = SLOT_IDLE;
-	pthread_mutex_lock(&w->mu);
-	w->st.connects++;
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void slot_send(struct pg_writer *w, struct slot *s, struct pg_batch *b, uint64_t now)
-{
-	int timeout = w->cfg.statement_timeout_ms;
-
-	for (int i = 0; i < b->n; i++)
-		b->rows[i]->status = PG_ROW_DUPLICATE;	/* until the INSERT returns the row */
-	s->b = b;
-	s->st = SLOT_BUSY;
-	b->sent_ns = now;
-	/* a silent server (network gone) must not hold the batch forever */
-	s->deadline_ns = now + ((timeout > 0 ? timeout : 50000) + 10000ULL) * MS_NS;
-	if (pg_batch_send(s->c, b, timeout))
-		slot_fail(w, s, b->error, now);
-}
-
-static void batch_committed(struct pg_writer *w, struct slot *s, struct pg_batch *b,
-			    uint64_t now)
-{
-	uint64_t rows = b->n;
-
-	if (s->fails)
-		log_info("postgres: writing again", "slot=%d after_failures=%d",
-			 (int)(s - w->slots), s->fails);
-	s->fails = 0;
-
-	if (b->kind == PG_BATCH_EVENTS) {
-		pthread_mutex_lock(&w->mu);
-		w->st.batches_committed++;
-		hist_add(&w->st.batch_rows, rows);
-		hist_add(&w->st.batch_latency_us, (now - b->sent_ns) / 1000);
-		pthread_mutex_unlock(&w->mu);
-		w->last_failed = false;
-		report_batch(w, b, -1);
-	} else if (b->kind == PG_BATCH_DEAD_LETTER) {
-		report_batch(w, b, PG_ROW_DEAD_LETTERED);
-	} else {
-		pg_batch_free(b);
-	}
-}
-
-/* A data error: halve until the row is alone, then dead-letter it with the server's words. */
-static void batch_rejected(struct pg_writer *w, struct pg_batch *b, uint64_t now)
-{
-	struct pg_batch *half;
-	char msg[sizeof(b->error) + 16];
-
-	if (b->kind == PG_BATCH_EVENTS && b->n == 1) {
-		snprintf(msg, sizeof(msg), "%s: %s", b->sqlstate, b->error);
-		b->n = 0;
-		dead_letter(w, b->rows[0], "rejected_by_database", msg, b->attempts + 1);
-		pg_batch_free(b);
-		return;
-	}
-	if (b->kind == PG_BATCH_EVENTS && (half = pg_batch_split(b))) {
-		pthread_mutex_lock(&w->mu);
-		w->st.batch_splits++;
-		pthread_mutex_unlock(&w->mu);
-		retry_push(w, half, true, now);
-		retry_push(w, b, true, now);
-		return;
-	}
-	if (b->kind == PG_BATCH_DEAD_LETTER) {
-		log_error("postgres: dead letter rejected, event left for redelivery",
-			  "key=%s error=\"%s\"", b->rows[0]->key, b->error);
-		report_batch(w, b, PG_ROW_RETRY_LATER);
-		return;
-	}
-	/* upkeep, or a split that ran out of memory: try again later */
-	retry_push(w, b, false, now + backoff_ns(w, ++b->attempts));
-}
-
-static void batch_finished(struct pg_writer *w, struct slot *s, uint64_t now)
-{
-	struct pg_batch *b = s->b;
-	enum pg_failure f = pg_batch_failure(b, s->c);
-
-	s->b = NULL;
-	s->st = SLOT_IDLE;
-	if (b->kind == PG_BATCH_ROLLBACK) {
-		pg_batch_free(b);
-		return;
-	}
-	if (f == PG_FAIL_NONE) {
-		batch_committed(w, s, b, now);
-		return;
-	}
-	pthread_mutex_lock(&w->mu);
-	w->st.batches_failed++;
-	snprintf(w->st.last_error, sizeof(w->st.last_error), "%.5s: %.240s", b->sqlstate,
-		 b->error);
-	pthread_mutex_unlock(&w->mu);
-	if (f == PG_FAIL_DATA) {
-		batch_rejected(w, b, now);
-	} else if (b->kind == PG_BATCH_UPKEEP) {
-		log_warn("postgres: partition upkeep failed", "error=\"%s\"", b->error);
-		pg_batch_free(b);
-	} else {
-		log_warn("postgres: batch failed, will retry", "rows=%d sqlstate=%s error=\"%s\"",
-			 b->n, b->sqlstate, b->error);
-		w->last_failed = true;
-		retry_push(w, b, true, now + backoff_ns(w, ++b->attempts));
-	}
-	/* the explicit transaction stays aborted after an error until it is rolled back */
-	if (PQtransactionStatus(s->c) == PQTRANS_INERROR) {
-		struct pg_batch *rb = pg_batch_new(PG_BATCH_ROLLBACK, NULL, 0);
-
-		if (rb)
-			slot_send(w, s, rb, now);
-		else
-			slot_fail(w, s, "out of memory", now);
-	}
-}
-
-static void slot_busy_progress(struct pg_writer *w, struct slot *s, uint64_t now)
-{
-	int ret;
-
-	if (PQflush(s->c) < 0) {
-		slot_fail(w, s, PQerrorMessage(s->c), now);
-		return;
-	}
-	ret = pg_batch_consume(s->c, s->b);
-	if (ret < 0)
-		slot_fail(w, s, s->b->error, now);
-	else if (ret > 0)
-		batch_finished(w, s, now);
-	else if (now >= s->deadline_ns)
-		slot_fail(w, s, "no answer from the server within the batch deadline", now);
-}
-
-/* ---- the writer thread ---------------------------------------------------------------- */
-
-static void take_incoming(struct pg_writer *w)
+/* Move the submitted rows to the ready list; also latches the drain flag. */
+void pg_writer_take_incoming(struct pg_writer *w)
 {
 	uint64_t eat;
 
@@ -528,136 +128,6 @@ static void take_incoming(struct pg_writer *w)
 	}
 	w->draining = w->drainers > 0;
 	pthread_mutex_unlock(&w->mu);
-}
-
-static void dispatch(struct pg_writer *w, uint64_t now)
-{
-	for (int i = 0; i < w->cfg.pool_size; i++) {
-		struct slot *s = &w->slots[i];
-		struct pg_batch *b;
-
-		if (s->st == SLOT_DOWN && now >= s->retry_at_ns)
-			slot_connect(w, s, now);
-		if (s->st != SLOT_IDLE || !(b = next_batch(w, now)))
-			continue;
-		slot_send(w, s, b, now);
-	}
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-/* When the loop must wake up again even if no socket speaks: linger, backoffs, deadlines. */
-static uint64_t next_wake(struct pg_writer *w, uint64_t now)
-{
-	uint64_t t = now + 1000 * MS_NS;
-	bool idle = false;
-
-	for (int i = 0; i < w->cfg.pool_size; i++) {
-		struct slot *s = &w->slots[i];
-
-		if (s->st == SLOT_DOWN)
-			t = min_u64(t, s->retry_at_ns);
-		else if (s->st == SLOT_IDLE)
-			idle = true;
-		else
-			t = min_u64(t, s->deadline_ns);
-	}
-	if (!idle)
-		return t;
-	if (w->ready_count)
-		t = min_u64(t, batch_due(w, now) ? now : w->ready_head->submit_ns +
-								 w->cfg.linger_ms * MS_NS);
-	for (struct pg_batch *b = w->retry; b; b = b->next)
-		t = min_u64(t, b->not_before_ns);
-	return min_u64(t, w->next_upkeep_ns);
-}
-
-static void wait_events(struct pg_writer *w, uint64_t now)
-{
-	struct pollfd pfd[1 + w->cfg.pool_size];
-	int n = 1, idx[w->cfg.pool_size], timeout_ms;
-	uint64_t wake = next_wake(w, now);
-
-	pfd[0] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
-	for (int i = 0; i < w->cfg.pool_size; i++) {
-		struct slot *s = &w->slots[i];
-
-		idx[i] = -1;
-		s->revents = 0;
-		if (s->st == SLOT_DOWN || s->st == SLOT_IDLE || PQsocket(s->c) < 0)
-			continue;
-		idx[i] = n;
-		pfd[n].fd = PQsocket(s->c);
-		if (s->st == SLOT_CONNECTING)
-			pfd[n].events = s->want == PGRES_POLLING_WRITING ? POLLOUT : POLLIN;
-		else	/* still unsent pipeline bytes: wait for room as well */
-			pfd[n].events = POLLIN | (PQflush(s->c) == 1 ? POLLOUT : 0);
-		pfd[n++].revents = 0;
-	}
-	timeout_ms = wake > now ? (int)((wake - now + MS_NS - 1) / MS_NS) : 0;
-	if (poll(pfd, n, timeout_ms) < 0 && errno != EINTR)
-		log_warn("postgres: poll failed", "errno=%d", errno);
-	for (int i = 0; i < w->cfg.pool_size; i++)
-		if (idx[i] >= 0)
-			w->slots[i].revents = pfd[idx[i]].revents;
-}
-
-static void publish_health(struct pg_writer *w, uint64_t now)
-{
-	int up = 0;
-	bool slow = false;
-	enum pg_health h;
-
-	for (int i = 0; i < w->cfg.pool_size; i++) {
-		struct slot *s = &w->slots[i];
-
-		up += s->st == SLOT_IDLE || s->st == SLOT_BUSY;
-		slow |= s->st == SLOT_BUSY && now - s->b->sent_ns > SLOW_BATCH_NS;
-	}
-	if (!up)
-		h = w->ever_failed ? PG_HEALTH_UNREACHABLE : PG_HEALTH_CONNECTING;
-	else
-		h = w->last_failed || slow ? PG_HEALTH_DEGRADED : PG_HEALTH_READY;
-	pthread_mutex_lock(&w->mu);
-	w->st.connections_up = up;
-	w->st.health = h;
-	pthread_mutex_unlock(&w->mu);
-}
-
-static bool stopping(struct pg_writer *w)
-{
-	bool stop;
-
-	pthread_mutex_lock(&w->mu);
-	stop = w->stop;
-	pthread_mutex_unlock(&w->mu);
-	return stop;
-}
-
-static void *writer_main(void *arg)
-{
-	struct pg_writer *w = arg;
-
-	while (!stopping(w)) {
-		uint64_t now = now_ns();
-
-		take_incoming(w);
-		for (int i = 0; i < w->cfg.pool_size; i++) {
-			struct slot *s = &w->slots[i];
-
-			if (s->st == SLOT_CONNECTING)
-				slot_connect_progress(w, s, now);
-			else if (s->st == SLOT_BUSY)
-				slot_busy_progress(w, s, now);
-		}
-		dispatch(w, now);
-		publish_health(w, now);
-		wait_events(w, now_ns());
-	}
-	return NULL;
 }
 
 /* ---- the API -------------------------------------------------------------------------- */
@@ -681,6 +151,7 @@ static int config_defaults(struct pg_writer_config *c)
 	return 0;
 }
 
+/* See writer.h. The thread starts here; connections open in the background. */
 struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_done_fn *done,
 				void *ctx)
 {
@@ -698,16 +169,17 @@ struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_do
 	w->ctx = ctx;
 	w->in_tail = &w->in_head;
 	w->ready_tail = &w->ready_head;
-	w->rnd = (unsigned int)now_ns() ^ (unsigned int)(uintptr_t)w;
-	w->st.batch_rows = (struct pg_hist){ .bounds = batch_rows_bounds, .nbounds = 12 };
-	w->st.batch_latency_us = (struct pg_hist){ .bounds = latency_us_bounds, .nbounds = 15 };
+	w->rnd = (unsigned int)pg_writer_now_ns() ^ (unsigned int)(uintptr_t)w;
+	w->st.batch_rows = (struct pg_hist){.bounds = pg_writer_rows_bounds, .nbounds = 12};
+	w->st.batch_latency_us =
+	    (struct pg_hist){.bounds = pg_writer_latency_bounds, .nbounds = 15};
 	w->slots = calloc(w->cfg.pool_size, sizeof(*w->slots));
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!w->slots || w->efd < 0)
 		goto fail;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->drained, NULL);
-	err = pthread_create(&w->thread, NULL, writer_main, w);
+	err = pthread_create(&w->thread, NULL, pg_writer_main, w);
 	if (err) {
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->drained);
@@ -752,10 +224,11 @@ static struct pg_wrow *copy_row(const struct pg_row *row)
 	r->payload_len = row->payload_len;
 	r->received_us = row->received_us;
 	r->cookie = row->cookie;
-	r->submit_ns = now_ns();
+	r->submit_ns = pg_writer_now_ns();
 	return r;
 }
 
+/* See writer.h. Reserves a pending slot first so the copy happens outside the lock. */
 int pg_writer_submit(struct pg_writer *w, const struct pg_row *row)
 {
 	struct pg_wrow *r;
@@ -770,7 +243,7 @@ int pg_writer_submit(struct pg_writer *w, const struct pg_row *row)
 		pthread_mutex_unlock(&w->mu);
 		return w->stop ? -ESHUTDOWN : -EAGAIN;
 	}
-	w->outstanding++;	/* reserve the slot before copying outside the lock */
+	w->outstanding++; /* reserve the slot before copying outside the lock */
 	pthread_mutex_unlock(&w->mu);
 	r = copy_row(row);
 	pthread_mutex_lock(&w->mu);
@@ -792,6 +265,7 @@ int pg_writer_submit(struct pg_writer *w, const struct pg_row *row)
 	return 0;
 }
 
+/* See writer.h. While anyone drains, the writer skips the linger wait. */
 int pg_writer_drain(struct pg_writer *w, int timeout_ms)
 {
 	struct timespec until;
@@ -808,13 +282,14 @@ int pg_writer_drain(struct pg_writer *w, int timeout_ms)
 	w->drainers++;
 	wake(w);
 	while (w->outstanding && !ret)
-		ret = timeout_ms < 0 ? pthread_cond_wait(&w->drained, &w->mu) :
-				       pthread_cond_timedwait(&w->drained, &w->mu, &until);
+		ret = timeout_ms < 0 ? pthread_cond_wait(&w->drained, &w->mu)
+				     : pthread_cond_timedwait(&w->drained, &w->mu, &until);
 	w->drainers--;
 	pthread_mutex_unlock(&w->mu);
 	return ret ? -ETIMEDOUT : 0;
 }
 
+/* See writer.h: a copy taken under the lock. */
 void pg_writer_get_stats(struct pg_writer *w, struct pg_writer_stats *out)
 {
 	pthread_mutex_lock(&w->mu);
@@ -823,6 +298,7 @@ void pg_writer_get_stats(struct pg_writer *w, struct pg_writer_stats *out)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* See writer.h. */
 enum pg_health pg_writer_health(struct pg_writer *w)
 {
 	enum pg_health h;
@@ -835,17 +311,18 @@ enum pg_health pg_writer_health(struct pg_writer *w)
 
 static void report_list(struct pg_writer *w, struct pg_wrow *r)
 {
-	uint64_t count[4] = { 0 };
+	uint64_t count[4] = {0};
 
 	while (r) {
 		struct pg_wrow *next = r->next;
 
-		report_row(w, r, PG_ROW_RETRY_LATER, count);
+		pg_writer_report_row(w, r, PG_ROW_RETRY_LATER, count);
 		r = next;
 	}
-	account(w, count);
+	pg_writer_account(w, count);
 }
 
+/* See writer.h. Joins the thread first, so the rest runs single-threaded. */
 void pg_writer_free(struct pg_writer *w)
 {
 	if (!w)
@@ -855,19 +332,19 @@ void pg_writer_free(struct pg_writer *w)
 	pthread_mutex_unlock(&w->mu);
 	wake(w);
 	pthread_join(w->thread, NULL);
-	take_incoming(w);
+	pg_writer_take_incoming(w);
 	report_list(w, w->ready_head);
 	while (w->retry) {
 		struct pg_batch *b = w->retry;
 
 		w->retry = b->next;
-		report_batch(w, b, PG_ROW_RETRY_LATER);
+		pg_writer_report_batch(w, b, PG_ROW_RETRY_LATER);
 	}
 	for (int i = 0; i < w->cfg.pool_size; i++) {
 		struct slot *s = &w->slots[i];
 
 		if (s->b && s->b->kind != PG_BATCH_ROLLBACK)
-			report_batch(w, s->b, PG_ROW_RETRY_LATER);
+			pg_writer_report_batch(w, s->b, PG_ROW_RETRY_LATER);
 		else
 			pg_batch_free(s->b);
 		PQfinish(s->c);

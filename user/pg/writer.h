@@ -32,10 +32,10 @@ enum pg_row_status {
 };
 
 enum pg_health {
-	PG_HEALTH_CONNECTING,	/* no connection yet, none failed yet */
-	PG_HEALTH_READY,	/* connected, the last batch committed */
-	PG_HEALTH_DEGRADED,	/* connected, but the last batch failed (timeout, lock, deadlock) */
-	PG_HEALTH_UNREACHABLE,	/* no connection: the last attempt failed */
+	PG_HEALTH_CONNECTING,  /* no connection yet, none failed yet */
+	PG_HEALTH_READY,       /* connected, the last batch committed */
+	PG_HEALTH_DEGRADED,    /* connected, but the last batch failed (timeout, lock, deadlock) */
+	PG_HEALTH_UNREACHABLE, /* no connection: the last attempt failed */
 };
 
 /* One event to store. Strings are NUL-terminated; payload is JSON text of payload_len bytes.
@@ -44,10 +44,10 @@ struct pg_row {
 	const char *tenant;
 	const char *idempotency_key;
 	const char *type;
-	const char *class_name;	/* critical | normal | low */
+	const char *class_name; /* critical | normal | low */
 	const char *payload;
 	size_t payload_len;
-	int64_t received_us;	/* accept time, Unix microseconds */
+	int64_t received_us; /* accept time, Unix microseconds */
 	void *cookie;
 };
 
@@ -56,15 +56,15 @@ typedef void pg_writer_done_fn(void *ctx, void *cookie, enum pg_row_status statu
 
 /* Zero means the default shown. */
 struct pg_writer_config {
-	const char *conninfo;		/* libpq conninfo (required) */
-	int pool_size;			/* 4 connections */
-	int batch_max;			/* 500 rows */
-	int linger_ms;			/* 5 ms: oldest row waits at most this for a full batch */
-	int max_pending;		/* 100000 rows submitted and not yet reported */
-	int statement_timeout_ms;	/* 10000; <0: none */
-	int backoff_min_ms;		/* 50 */
-	int backoff_max_ms;		/* 5000 */
-	size_t max_payload_bytes;	/* 1 MiB; bigger payloads go to dead_letters unsent */
+	const char *conninfo;	  /* libpq conninfo (required) */
+	int pool_size;		  /* 4 connections */
+	int batch_max;		  /* 500 rows */
+	int linger_ms;		  /* 5 ms: oldest row waits at most this for a full batch */
+	int max_pending;	  /* 100000 rows submitted and not yet reported */
+	int statement_timeout_ms; /* 10000; <0: none */
+	int backoff_min_ms;	  /* 50 */
+	int backoff_max_ms;	  /* 5000 */
+	size_t max_payload_bytes; /* 1 MiB; bigger payloads go to dead_letters unsent */
 };
 
 #define PG_HIST_BUCKETS 16
@@ -84,18 +84,18 @@ struct pg_writer_stats {
 	uint64_t rows_duplicate;
 	uint64_t rows_dead_lettered;
 	uint64_t rows_retry_later;
-	uint64_t rows_rejected_full;	/* submit calls refused with -EAGAIN */
-	uint64_t pending;		/* submitted, not yet reported */
-	uint64_t batches_committed;	/* event batches whose COMMIT was read */
-	uint64_t batches_failed;	/* attempts that failed and were retried */
-	uint64_t batch_splits;		/* halvings to isolate rejected rows */
-	uint64_t connects;		/* successful connections */
+	uint64_t rows_rejected_full; /* submit calls refused with -EAGAIN */
+	uint64_t pending;	     /* submitted, not yet reported */
+	uint64_t batches_committed;  /* event batches whose COMMIT was read */
+	uint64_t batches_failed;     /* attempts that failed and were retried */
+	uint64_t batch_splits;	     /* halvings to isolate rejected rows */
+	uint64_t connects;	     /* successful connections */
 	uint64_t connect_failures;
 	int connections_up;
 	enum pg_health health;
-	struct pg_hist batch_rows;	/* rows per committed batch */
-	struct pg_hist batch_latency_us;	/* send to COMMIT read, per committed batch */
-	char last_error[256];		/* last server or connection error, "" if none */
+	struct pg_hist batch_rows;	 /* rows per committed batch */
+	struct pg_hist batch_latency_us; /* send to COMMIT read, per committed batch */
+	char last_error[256];		 /* last server or connection error, "" if none */
 };
 
 struct pg_writer;

@@ -89,6 +89,7 @@ struct journal {
 	pthread_cond_t ready_cv; /* next() waits for durable entries */
 	pthread_t flusher;
 	bool flusher_started, stop, shut;
+	bool reap;  /* a segment may have become deletable: the flusher looks after its batch */
 	int failed; /* -errno once the journal cannot guarantee its files; appends refused */
 
 	struct jseg *segs; /* sorted by base; segs[nsegs - 1] is the active one */
@@ -124,6 +125,8 @@ int jseg_create(struct journal *j, uint64_t base);
 void jseg_name(char *buf, size_t sz, uint64_t base, const char *suffix);
 int jio_write(struct journal *j, int fd, const void *buf, size_t len, uint64_t off);
 int jio_sync(struct journal *j, int fd);
+/* journal_flush.c: the flusher thread's body (arg = the journal). */
+void *journal_flusher(void *arg);
 /* Delete segments that are fully acked and whose ack records nobody needs (lock held;
  * unlinks happen with it held too: they are rare and short). */
 void journal_reap(struct journal *j);

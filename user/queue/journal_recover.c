@@ -88,7 +88,8 @@ static int jrec_list(struct journal *j, uint64_t **out, size_t *n)
 		(*out)[(*n)++] = base;
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof(**out), cmp_u64);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
 	return 0;
 }
 
@@ -348,21 +349,13 @@ static int jscan_one(struct journal *j, struct jscan *sc, uint64_t base, bool la
 		j->st.torn_bytes += size - good;
 	}
 	seg.size = good;
-	if (j->nsegs == j->segs_cap) {
-		size_t cap = j->segs_cap ? j->segs_cap * 2 : 16;
-		struct jseg *p = realloc(j->segs, cap * sizeof(*p));
-
-		if (!p) {
-			err = -ENOMEM;
-			goto out;
-		}
-		j->segs = p;
-		j->segs_cap = cap;
-	}
 	seg.fd = last ? fd : -1;
+	err = jarr_grow((void **)&j->segs, &j->segs_cap, j->nsegs, sizeof(*j->segs));
+	if (err)
+		goto out;
 	j->segs[j->nsegs++] = seg;
 	if (last)
-		fd = -1;
+		fd = -1; /* kept open: the active segment */
 out:
 	if (fd >= 0)
 		close(fd);

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MIT
+/* engine.c -- the daemon's back half: worker, overload controller, their metrics
+ *
+ * The controller thread wakes every period: it reads the worker's lag, depth and pool
+ * saturation and the PostgreSQL writer's health, follows an operator's manual shed level
+ * from the pinned config map (sluicectl shed set LEVEL; `auto` hands control back), steps
+ * the overload state machine (overload.c), and applies the state's actions. The XDP config
+ * is written only when the mode is auto and the level or permille differ, with a
+ * read-modify-write of the one config entry that preserves every other field. Entering
+ * EMERGENCY triggers the alert, leaving it resolves it (same dedup_key).
+ */
+#include <errno.h>
+#include <linux/types.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "alert.h"
+#include "dlq.h"
+#include "engine.h"
+#include "fallback.h"
+#include "log.h"
+#include "redis.h"
+#include "routes.h"
+#include "sluice/abi.h"
+#include "upstream.h"
+#include "worker.h"
+
+struct engine {
+	struct engine_cfg cfg;
+	struct worker *worker;
+	struct dlq_replayer *dlq;
+	struct redis *redis;
+	struct alert *alert;
+	struct overload ov;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool stop;
+	uint32_t refuse_permille; /* atomic */
+	uint32_t state;		  /* atomic, enum overload_state */
+	struct metric_family *f_state, *f_transitions, *f_lag, *f_waiting, *f_qbytes, *f_qmax;
+	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups;
+	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static const char *const class_names[3] = { "critical", "normal", "low" };
+
+static void set1(struct metric_family *f, const char *label, double v)
+{
+	const char *vals[1] = { label };
+
+	metric_set(metrics_series(f, label ? vals : NULL), v);
+}
+
+static void export_pool(void *arg, const char *name, const struct pool_stats *st)
+{
+	struct engine *e = arg;
+
+	set1(e->f_pool_busy, name,
+	     st->max_inflight ? (double)st->in_flight / (double)st->max_inflight : 0);
+}
+
+/* Each counter of a label set, by name. */
+struct named_count {
+	const char *name;
+	uint64_t value;
+};
+
+static void set_each(struct metric_family *f, const char *first, const struct named_count *nc,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v[2] = { first ? first : nc[i].name, nc[i].name };
+
+		metric_set(metrics_series(f, v), (double)nc[i].value);
+	}
+}
+
+static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
+{
+	struct engine *e = arg;
+	struct upstream_stats us;
+	struct fallback_stats fs;
+	const char *name = upstream_name(u);
+
+	upstream_stats(u, &us);
+	fallback_stats(fb, &fs);
+	set1(e->f_breaker, name, us.breaker.state);
+	set_each(e->f_upstream, name,
+		 (struct named_count[]){ { "ok", us.ok }, { "slow", us.slow },
+					 { "failed", us.failed }, { "rejected", us.rejected },
+					 { "bulkhead_full", us.bulkhead_full } }, 5);
+	set_each(e->f_fallback, name,
+		 (struct named_count[]){ { "cache", fs.cache_hits }, { "model", fs.model },
+					 { "defer", fs.deferred } }, 3);
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	struct engine *e = arg;
+	struct queue_stats qs;
+	struct worker_stats ws;
+	struct pg_writer_stats ps;
+
+	set1(e->f_state, NULL, __atomic_load_n(&e->state, __ATOMIC_RELAXED));
+	if (!queue_stats(e->cfg.queue, &qs)) {
+		set1(e->f_qbytes, NULL, (double)qs.bytes);
+		set1(e->f_qmax, NULL, (double)qs.max_bytes);
+	}
+	if (!e->worker)
+		return;
+	worker_get_stats(e->worker, &ws);
+	for (int c = 0; c < 3; c++) {
+		set1(e->f_lag, class_names[c], (double)ws.lag_ns[c] / 1e9);
+		set1(e->f_waiting, class_names[c], (double)ws.depth[c]);
+	}
+	set_each(e->f_worker, NULL,
+		 (struct named_count[]){ { "done", ws.events_done },
+					 { "dead_lettered", ws.events_dead_lettered },
+					 { "duplicate", ws.events_duplicate },
+					 { "shed", ws.events_shed },
+					 { "step_skipped", ws.steps_skipped },
+					 { "step_retried", ws.steps_retried },
+					 { "step_replayed", ws.steps_replayed } }, 7);
+	worker_each_pool(e->worker, export_pool, e);
+	worker_each_upstream(e->worker, export_upstream, e);
+	pg_writer_get_stats(worker_pg_writer(e->worker), &ps);
+	set1(e->f_db_up, NULL, ps.health == PG_HEALTH_READY || ps.health == PG_HEALTH_DEGRADED);
+	set1(e->f_db_rows, NULL, (double)ps.rows_stored);
+	set1(e->f_db_dups, NULL, (double)ps.rows_duplicate);
+	set1(e->f_dead, NULL, (double)(ps.rows_dead_lettered + ws.events_dead_lettered));
+}
+
+static int register_metrics(struct engine *e)
+{
+	struct metrics *m = e->cfg.metrics;
+
+#define FAM(field, type, name, help, labels)                                                       \
+	do {                                                                                       \
+		e->field = metrics_family(m, type, name, help, labels, NULL, 0);                   \
+		if (!e->field)                                                                     \
+			return -errno;                                                             \
+	} while (0)
+	FAM(f_state, METRIC_GAUGE, "sluice_overload_state",
+	    "Overload controller state: 0 normal, 1 thin, 2 emergency.", NULL);
+	FAM(f_transitions, METRIC_COUNTER, "sluice_overload_transitions_total",
+	    "Overload state transitions.", "from,to");
+	FAM(f_lag, METRIC_GAUGE, "sluice_queue_lag_seconds",
+	    "Age of the oldest event waiting for a worker, per class.", "class");
+	FAM(f_waiting, METRIC_GAUGE, "sluice_queue_waiting",
+	    "Events waiting for a worker (ready or parked for retry), per class.", "class");
+	FAM(f_qbytes, METRIC_GAUGE, "sluice_queue_bytes", "Unacknowledged bytes in the queue.",
+	    NULL);
+	FAM(f_qmax, METRIC_GAUGE, "sluice_queue_max_bytes",
+	    "Bytes at which the queue refuses appends (0: no limit).", NULL);
+	FAM(f_worker, METRIC_COUNTER, "sluice_worker_events_total",
+	    "Events and steps by outcome in the worker.", "outcome");
+	FAM(f_pool_busy, METRIC_GAUGE, "sluice_pool_saturation",
+	    "In-flight entries over the pool's limit (bulkhead fill).", "pool");
+	FAM(f_db_up, METRIC_GAUGE, "sluice_db_up", "1 when PostgreSQL answers the writer.", NULL);
+	FAM(f_db_rows, METRIC_COUNTER, "sluice_db_rows_written_total",
+	    "Event rows committed to PostgreSQL.", NULL);
+	FAM(f_db_dups, METRIC_COUNTER, "sluice_db_duplicates_total",
+	    "Event rows skipped as duplicates by ON CONFLICT.", NULL);
+	FAM(f_dead, METRIC_COUNTER, "sluice_dead_letters_total",
+	    "Events written to dead_letters.", NULL);
+	FAM(f_breaker, METRIC_GAUGE, "sluice_breaker_state",
+	    "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.", "upstream");
+	FAM(f_upstream, METRIC_COUNTER, "sluice_upstream_calls_total",
+	    "Upstream calls by outcome.", "upstream,outcome");
+	FAM(f_fallback, METRIC_COUNTER, "sluice_fallback_answers_total",
+	    "Call steps answered by a fallback, by source.", "upstream,source");
+#undef FAM
+	return metrics_on_collect(m, collect, e);
+}
+
+/* Follow the operator: a manual level in the pinned config pins the controller. */
+static void follow_operator(struct engine *e, struct sluice_config *xc, bool have_xc,
+			    uint64_t now)
+{
+	bool manual = have_xc && xc->shed_mode == SLUICE_SHED_MANUAL;
+
+	if (manual && (!e->ov.manual || e->ov.state != xc->shed_level)) {
+		overload_set_manual(&e->ov, true, xc->shed_level < 3 ? xc->shed_level : 2, now);
+		log_info("overload: operator set the level", "state=%s",
+			 overload_state_name(e->ov.state));
+	} else if (!manual && e->ov.manual) {
+		overload_set_manual(&e->ov, false, e->ov.state, now);
+		log_info("overload: control handed back to the controller", "state=%s",
+			 overload_state_name(e->ov.state));
+	}
+}
+
+static void push_xdp(struct engine *e, struct sluice_config *xc, const struct overload_actions *a)
+{
+	__u32 zero = 0;
+
+	if (xc->shed_mode != SLUICE_SHED_AUTO)
+		return;
+	if (xc->shed_level == a->xdp_level &&
+	    !memcmp(xc->permille, a->xdp_permille, sizeof(xc->permille)))
+		return;
+	xc->shed_level = a->xdp_level;
+	memcpy(xc->permille, a->xdp_permille, sizeof(xc->permille));
+	if (bpf_map_update_elem(e->cfg.xdp_config_fd, &zero, xc, BPF_ANY))
+		log_warn("overload: cannot write the XDP shed level", "err=\"%s\"", strerror(errno));
+}
+
+static void on_transition(struct engine *e, enum overload_state from, enum overload_state to)
+{
+	const char *v[2] = { overload_state_name(from), overload_state_name(to) };
+	char details[512];
+
+	metric_add(metrics_series(e->f_transitions, v), 1);
+	log_warn("overload: state changed", "from=%s to=%s %s", v[0], v[1], e->ov.reason);
+	if (!e->alert || e->cfg.overload.dry_run)
+		return;
+	if (to == OVERLOAD_EMERGENCY) {
+		snprintf(details, sizeof(details), "{\"from\":\"%s\",\"measurements\":\"%s\"}", v[0],
+			 e->ov.reason);
+		alert_trigger(e->alert, "sluice overload: EMERGENCY (shedding low-class traffic)",
+			      details);
+	} else if (from == OVERLOAD_EMERGENCY) {
+		alert_resolve(e->alert);
+	}
+}
+
+static void control_once(struct engine *e)
+{
+	struct overload_sample s = { .now_ns = mono_ns() };
+	struct sluice_config xc;
+	struct overload_actions a;
+	struct worker_stats ws;
+	enum overload_state before = e->ov.state;
+	bool changed = false, have_xc = false;
+	__u32 zero = 0;
+
+	if (e->worker) {
+		struct pg_writer_stats ps;
+
+		worker_get_stats(e->worker, &ws);
+		memcpy(s.lag_ns, ws.lag_ns, sizeof(s.lag_ns));
+		memcpy(s.depth, ws.depth, sizeof(s.depth));
+		s.pool_busy_permille = ws.busiest_permille;
+		pg_writer_get_stats(worker_pg_writer(e->worker), &ps);
+		s.db_write_ns = ps.batch_latency_us.count ?
+					ps.batch_latency_us.sum * 1000 / ps.batch_latency_us.count : 0;
+	}
+	if (e->cfg.xdp_config_fd >= 0)
+		have_xc = !bpf_map_lookup_elem(e->cfg.xdp_config_fd, &zero, &xc);
+	follow_operator(e, &xc, have_xc, s.now_ns);
+	overload_step(&e->ov, &s, &changed);
+	if (e->ov.state != before)
+		on_transition(e, before, e->ov.state);
+	overload_actions_for(&e->cfg.overload, e->ov.state, &a);
+	if (e->worker)
+		worker_apply(e->worker, &a);
+	__atomic_store_n(&e->refuse_permille, a.low_refuse_permille, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->state, (uint32_t)e->ov.state, __ATOMIC_RELAXED);
+	if (have_xc && !e->cfg.overload.dry_run)
+		push_xdp(e, &xc, &a);
+}
+
+static void *control_thread(void *arg)
+{
+	struct engine *e = arg;
+	struct timespec due;
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->stop) {
+		uint64_t ns;
+
+		clock_gettime(CLOCK_REALTIME, &due);
+		ns = (uint64_t)due.tv_nsec + e->cfg.overload.period_ns;
+		due.tv_sec += (time_t)(ns / 1000000000ULL);
+		due.tv_nsec = (long)(ns % 1000000000ULL);
+		pthread_cond_timedwait(&e->cv, &e->lock, &due);
+		if (e->stop)
+			break;
+		pthread_mutex_unlock(&e->lock);
+		control_once(e);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+static int start_worker(struct engine *e, char *err, size_t errlen)
+{
+	const struct engine_cfg *c = &e->cfg;
+	struct worker_cfg wc = { .queue = c->queue, .pg_conninfo = c->pg_conninfo,
+				 .max_messages = c->max_messages, .max_age_ns = c->max_age_ns,
+				 .retire = c->retire, .retire_arg = c->retire_arg };
+	char sub[300];
+
+	if (c->routes_path && *c->routes_path)
+		wc.routes = routes_load(c->routes_path, sub, sizeof(sub));
+	else
+		wc.routes = routes_parse("", "(built-in routes)", sub, sizeof(sub));
+	if (!wc.routes) {
+		snprintf(err, errlen, "--routes %s", sub);
+		return -EINVAL;
+	}
+	if (c->redis && *c->redis) {
+		struct redis_config rc;
+		char host[128];
+		const char *colon = strrchr(c->redis, ':');
+
+		redis_config_default(&rc);
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - c->redis) : 127,
+			 c->redis);
+		if (redis_config_set(&rc, "host", host, sub, sizeof(sub)) ||
+		    (colon && redis_config_set(&rc, "port", colon + 1, sub, sizeof(sub)))) {
+			routes_free(wc.routes);
+			snprintf(err, errlen, "--redis %s: %s", c->redis, sub);
+			return -EINVAL;
+		}
+		e->redis = redis_new(&rc);
+		wc.redis = e->redis;
+	}
+	e->worker = worker_new(&wc, err, errlen);
+	if (!e->worker)
+		return -errno;
+	e->dlq = dlq_replayer_new(c->pg_conninfo, c->queue, 1000);
+	if (!e->dlq) {
+		snprintf(err, errlen, "start the dead-letter replayer: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int ret = -ENOMEM;
+
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	ret = overload_config_check(&cfg->overload, err, errlen);
+	if (ret)
+		goto fail;
+	ret = register_metrics(e);
+	if (ret) {
+		snprintf(err, errlen, "metrics: %s", strerror(-ret));
+		goto fail;
+	}
+	if (cfg->alert_url && *cfg->alert_url) {
+		e->alert = alert_new(cfg->alert_url, cfg->alert_key, cfg->node);
+		if (!e->alert) {
+			ret = -errno;
+			snprintf(err, errlen, "--alert-url %s: must be an http:// or https:// URL",
+				 cfg->alert_url);
+			goto fail;
+		}
+	}
+	if (cfg->run_worker) {
+		ret = start_worker(e, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	overload_init(&e->ov, &cfg->overload, mono_ns());
+	if (pthread_create(&e->thread, NULL, control_thread, e)) {
+		ret = -EAGAIN;
+		snprintf(err, errlen, "start the overload controller thread");
+		goto fail;
+	}
+	e->thread_started = true;
+	return e;
+fail:
+	engine_free(e, 0);
+	errno = -ret;
+	return NULL;
+}
+
+void engine_free(struct engine *e, int drain_ms)
+{
+	if (!e)
+		return;
+	if (e->thread_started) {
+		pthread_mutex_lock(&e->lock);
+		e->stop = true;
+		pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->lock);
+		pthread_join(e->thread, NULL);
+	}
+	dlq_replayer_free(e->dlq);
+	/* in-flight entries are durable in the queue: waiting for a database that does not
+	 * answer buys nothing, they are redelivered on the next start */
+	if (e->worker && pg_writer_health(worker_pg_writer(e->worker)) == PG_HEALTH_UNREACHABLE)
+		drain_ms = 0;
+	worker_free(e->worker, drain_ms);
+	redis_free(e->redis);
+	alert_free(e->alert);
+	free(e);
+}
+
+int engine_reload_routes(struct engine *e, char *err, size_t errlen)
+{
+	struct routes *r;
+
+	if (!e || !e->worker || !e->cfg.routes_path || !*e->cfg.routes_path)
+		return 0;
+	r = routes_load(e->cfg.routes_path, err, errlen);
+	if (!r)
+		return -EINVAL;
+	return worker_set_routes(e->worker, r, err, errlen);
+}
+
+int engine_type_class(void *arg, const char *type)
+{
+	struct engine *e = arg;
+
+	return e && e->worker ? worker_type_class(e->worker, type) : -1;
+}
+
+uint32_t engine_low_refuse_permille(const struct engine *e)
+{
+	return e ? __atomic_load_n(&e->refuse_permille, __ATOMIC_RELAXED) : 0;
+}
+
+enum overload_state engine_state(const struct engine *e)
+{
+	return e ? (enum overload_state)__atomic_load_n(&e->state, __ATOMIC_RELAXED) :
+		   OVERLOAD_NORMAL;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* engine.h -- the daemon's back half: worker, overload controller, their metrics
+ *
+ * sluiced builds the ingress (loops, router, admission) and the queue; the engine adds
+ * what consumes the queue (the worker: pools, steps, PostgreSQL, upstreams) and the
+ * overload controller that samples the worker every period and applies its state: worker
+ * actions, the intake refusal share the ingress reads, and the XDP shed level in the
+ * pinned config map. It also exports their numbers to the metrics registry.
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "overload.h"
+#include "queue/queue.h"
+
+struct engine_cfg {
+	struct queue *queue;		/* borrowed */
+	struct metrics *metrics;	/* borrowed */
+	bool run_worker;		/* role all / worker */
+	const char *routes_path;	/* "" or NULL: the built-in default route */
+	const char *pg_conninfo;
+	const char *redis;		/* "HOST:PORT" or "" */
+	uint64_t max_messages, max_age_ns;
+	void (*retire)(void *arg);	/* the worker retired (max-messages/max-age) */
+	void *retire_arg;
+	struct overload_config overload;
+	int xdp_config_fd;		/* sl_config map fd, -1 when XDP is off */
+	const char *alert_url;		/* "" = no alerts */
+	const char *alert_key;		/* PagerDuty routing key */
+	const char *node;		/* this node's name (alerts, dedup_key) */
+};
+
+struct engine;
+
+/* Start the worker (if asked) and the controller thread. NULL + errno, err naming the
+ * cause (routes file:line, a bad upstream setting, no --pg). */
+struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen);
+/* Stop the controller, drain the worker for up to drain_ms, free. NULL-safe. */
+void engine_free(struct engine *e, int drain_ms);
+
+/* SIGHUP: reload the routes file. 0 (also when there is no worker), or -errno with err
+ * naming file:line or why the change needs a restart; the old routes stay then. */
+int engine_reload_routes(struct engine *e, char *err, size_t errlen);
+
+/* For the ingress: the class the routes give an event type, -1 for none (also without a
+ * worker). arg is the engine. */
+int engine_type_class(void *arg, const char *type);
+
+/* Share of new low-class events the ingress should refuse now (0..1000). Any thread. */
+uint32_t engine_low_refuse_permille(const struct engine *e);
+enum overload_state engine_state(const struct engine *e);
+
+#endif /* SLUICE_ENGINE_H */

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* writer_int.h -- the writer's state, shared by its API half and its thread half
+ *
+ * Private to user/pg/writer.c (callers' side: submit, drain, stats, free) and
+ * user/pg/writer_loop.c (the writer thread: batches, connections, retries). Fields above
+ * "writer thread only" are guarded by mu; the rest belong to the writer thread (and to
+ * pg_writer_free() once the thread has been joined).
+ */
+#ifndef SLUICE_PG_WRITER_INT_H
+#define SLUICE_PG_WRITER_INT_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pg/batch.h"
+#include "pg/writer.h"
+
+#define MS_NS 1000000ULL
+
+enum slot_state { SLOT_DOWN, SLOT_CONNECTING, SLOT_IDLE, SLOT_BUSY };
+
+struct slot {
+	PGconn *c;
+	enum slot_state st;
+	struct pg_batch *b;		/* BUSY: the batch in flight */
+	uint64_t retry_at_ns;		/* DOWN: next connection attempt */
+	uint64_t deadline_ns;		/* CONNECTING/BUSY: give up after */
+	int fails;			/* consecutive failures, for the backoff */
+	PostgresPollingStatusType want; /* CONNECTING: what PQconnectPoll waits for */
+	short revents;
+};
+
+struct pg_writer {
+	struct pg_writer_config cfg;
+	pg_writer_done_fn *done;
+	void *ctx;
+	pthread_t thread;
+	int efd;
+
+	pthread_mutex_t mu; /* guards everything down to the next comment */
+	pthread_cond_t drained;
+	struct pg_wrow *in_head, **in_tail;
+	int in_count;
+	uint64_t outstanding;
+	uint64_t seq;
+	int drainers;
+	bool stop;
+	struct pg_writer_stats st;
+
+	/* writer thread only */
+	struct pg_wrow *ready_head, **ready_tail;
+	int ready_count;
+	bool draining;
+	struct pg_batch *retry;
+	struct slot *slots;
+	uint64_t next_upkeep_ns;
+	unsigned int rnd;
+	bool ever_failed, last_failed;
+};
+
+/* CLOCK_MONOTONIC in nanoseconds */
+uint64_t pg_writer_now_ns(void);
+/* The writer thread's body (arg: the writer). Returns when w->stop is set. */
+void *pg_writer_main(void *arg);
+/* Move submitted rows to the ready list (writer thread, or after it was joined). */
+void pg_writer_take_incoming(struct pg_writer *w);
+/* Report each row of b with its own status (or force, when >= 0), then free b. */
+void pg_writer_report_batch(struct pg_writer *w, struct pg_batch *b, int force);
+/* Report one row and its twins with status s, counting them into count[]. */
+void pg_writer_report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_status s,
+			  uint64_t count[4]);
+/* Apply count[] to the stats and the outstanding total; wakes drainers at zero. */
+void pg_writer_account(struct pg_writer *w, const uint64_t count[4]);
+/* Histogram bounds: rows per batch, and batch latency in microseconds. */
+extern const uint64_t pg_writer_rows_bounds[12];
+extern const uint64_t pg_writer_latency_bounds[15];
+
+#endif /* SLUICE_PG_WRITER_INT_H */

@@ -5,8 +5,9 @@
  * must say "not attached (no pins under DIR)" and how to attach (exit 1); help for the
  * whole tool and for one object comes from the command tables. With a program attached,
  * the accepted spellings of rates (1000, 1000/s, 60000/min) and durations (500ms, 30s,
- * 5m) must land in the maps as the same numbers, and tenant del must take the tenant's
- * sources and prefixes with it.
+ * 5m) must land in the maps as the same numbers, tenant del must take the tenant's
+ * sources and prefixes with it, and stats --watch --json must print one snapshot per line
+ * with rates over the measured interval.
  */
 #include <unistd.h>
 
@@ -149,6 +150,49 @@ static void check_tenant_del(struct xdp_env *e)
 	ASSERT_HAS_STR(out, "tenant gone: no such tenant", "names it");
 }
 
+/* stats --watch --json: one line per snapshot, rates over the measured interval. */
+static void check_watch(struct xdp_env *e)
+{
+	static char out[1 << 16];
+	json_t *snap, *rows, *row, *v;
+	double pps = 0, interval;
+	struct xdp_sent s;
+	char *second;
+	size_t i;
+	pid_t bg;
+	int ret;
+
+	bg = xdp_send_start(e, false, "--src 10.5.5.5 --rate 2000 --duration 1.5s");
+	if (!ASSERT_GT(bg, 0, "sender started"))
+		return;
+	xdp_sleep(0.2);
+	ret = xdp_ctl(e, out, sizeof(out), "--json stats --watch 500ms --count 2 2>/dev/null");
+	xdp_send_wait(bg, &s);
+	if (!ASSERT_EQ(ret, 0, "stats --watch"))
+		return;
+	second = strchr(out, '\n');
+	ASSERT_TRUE(second && strchr(second + 1, '\n') &&
+			!strchr(strchr(second + 1, '\n') + 1, '\n'),
+		    "two lines for --count 2");
+	snap = second ? json_loads(second + 1, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (!ASSERT_OK_PTR(snap, "each line is JSON"))
+		return;
+	interval = json_real_value(json_object_get(snap, "interval_s"));
+	ASSERT_GT(interval, 0.45, "interval measured");
+	rows = json_object_get(snap, "tenants");
+	for (i = 0; i < json_array_size(rows); i++) {
+		row = json_array_get(rows, i);
+		if (strcmp(json_string_value(json_object_get(row, "name")), "(anonymous)"))
+			continue;
+		v = json_object_get(row, "verdicts");
+		pps = json_real_value(json_object_get(json_object_get(v, "pass"), "pps")) +
+		      json_real_value(json_object_get(json_object_get(v, "syn_limit"), "pps"));
+	}
+	printf("watch: %.0f packets/s over %.3f s (sender: 2000/s)\n", pps, interval);
+	ASSERT_NEAR_PCT(pps, 2000, 25, "rate of the anonymous source");
+	json_decref(snap);
+}
+
 void test_sluicectl_cli(void)
 {
 	char ctl[512], pins[128];
@@ -167,6 +211,7 @@ void test_sluicectl_cli(void)
 			return;
 		check_units(&e);
 		check_tenant_del(&e);
+		check_watch(&e);
 		xdp_env_teardown(&e);
 	}
 }

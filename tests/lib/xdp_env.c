@@ -40,6 +40,8 @@ void xdp_sleep(double s)
 {
 	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
 
+	if (s <= 0)
+		return;
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 
 static const struct {
 	const char *name;
@@ -230,6 +231,8 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < SLUICE_M_COUNT; i++)
 		c.fd[i] = -1;
+	/* the loader's info lines repeat what each command prints; warnings still show */
+	log_set_level(LOG_WARN);
 	argv++;
 	argc = take_globals(argc - 1, argv, &c);
 	if (!argc || is_help(argv[0])) {

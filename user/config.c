@@ -73,6 +73,10 @@ static const struct opt opts[] = {
      OPT_INT, S(queue_max_entries), 0, 1LL << 40, "0"},
     {"queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
      OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0"},
+    {"journal-segment-bytes", "BYTES",
+     "journal segment size; fully acknowledged segments are deleted, so smaller ones give "
+     "disk back sooner",
+     OPT_INT, S(journal_segment_bytes), 65536, 1LL << 40, "67108864"},
     {"retry-after-503", "S", "Retry-After seconds when the queue refuses an event", OPT_INT,
      S(retry_after_503), 1, 3600, "1"},
     {"role", "ROLE", "all (ingress + worker), ingress, or worker", OPT_STR, S(role), 0, 0, "all"},

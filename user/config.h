@@ -43,6 +43,7 @@ struct sluiced_cfg {
 	long long retry_after_503;
 	long long queue_max_entries; /* journal "full" limits, 0 = none */
 	long long queue_max_bytes;   /* seconds in Retry-After when the queue refuses */
+	long long journal_segment_bytes; /* rotate segments at this size */
 	/* the worker side and the overload controller */
 	char role[16]; /* all | ingress | worker */
 	char routes[PATH_MAX];

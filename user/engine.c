@@ -50,6 +50,7 @@ struct engine {
 	struct metric_family *f_state, *f_transitions, *f_lag, *f_waiting, *f_qbytes, *f_qmax;
 	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups;
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
+	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
 };
 
 /* The worker, once started (it may start late: see try_start_worker). Any thread. */
@@ -118,6 +119,20 @@ static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
 					 { "defer", fs.deferred } }, 3);
 }
 
+/* Redis (the fallback cache): up, commands, failures by kind, outages. */
+static void export_redis(struct engine *e)
+{
+	struct redis_stats rs;
+
+	redis_stats(e->redis, &rs);
+	set1(e->f_redis_up, NULL, rs.up);
+	set1(e->f_redis_ops, NULL, (double)rs.ops);
+	set_each(e->f_redis_errs, NULL,
+		 (struct named_count[]){ { "error", rs.errors }, { "timeout", rs.timeouts },
+					 { "skipped", rs.skipped } }, 3);
+	set1(e->f_redis_outages, NULL, (double)rs.outages);
+}
+
 static void collect(struct metrics *m, void *arg)
 {
 	struct engine *e = arg;
@@ -126,6 +141,8 @@ static void collect(struct metrics *m, void *arg)
 	struct pg_writer_stats ps;
 
 	set1(e->f_state, NULL, __atomic_load_n(&e->state, __ATOMIC_RELAXED));
+	if (e->redis)
+		export_redis(e);
 	if (!queue_stats(e->cfg.queue, &qs)) {
 		set1(e->f_qbytes, NULL, (double)qs.bytes);
 		set1(e->f_qmax, NULL, (double)qs.max_bytes);
@@ -195,6 +212,18 @@ static int register_metrics(struct engine *e)
 	    "Upstream calls by outcome.", "upstream,outcome");
 	FAM(f_fallback, METRIC_COUNTER, "sluice_fallback_answers_total",
 	    "Call steps answered by a fallback, by source.", "upstream,source");
+	if (e->cfg.redis && *e->cfg.redis) {
+		FAM(f_redis_up, METRIC_GAUGE, "sluice_redis_up",
+		    "1 while Redis answers; 0 during an outage (everything goes on without it).",
+		    NULL);
+		FAM(f_redis_ops, METRIC_COUNTER, "sluice_redis_commands_total",
+		    "Redis commands attempted.", NULL);
+		FAM(f_redis_errs, METRIC_COUNTER, "sluice_redis_failures_total",
+		    "Redis commands that failed, timed out, or were skipped during an outage's "
+		    "backoff.", "kind");
+		FAM(f_redis_outages, METRIC_COUNTER, "sluice_redis_outages_total",
+		    "Times Redis became unavailable.", NULL);
+	}
 #undef FAM
 	return metrics_on_collect(m, collect, e);
 }

@@ -181,13 +181,16 @@ out:
 void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
 			 struct fallback_answer *a)
 {
-	if ((r->outcome == UPSTREAM_OK || r->outcome == UPSTREAM_SLOW) && r->has_score) {
+	/* A success without a score is an upstream that returns none (a CRM sync: no
+	 * score_field; with one, a 2xx lacking it is already a failure): its answer stands. */
+	if (r->outcome == UPSTREAM_OK || r->outcome == UPSTREAM_SLOW) {
 		memset(a, 0, sizeof(*a));
 		a->source = FALLBACK_UPSTREAM;
-		a->has_score = true;
+		a->has_score = r->has_score;
 		a->score = r->score;
 		COUNT(f, upstream);
-		fallback_remember(f, payload, r->score);
+		if (r->has_score)
+			fallback_remember(f, payload, r->score);
 		return;
 	}
 	fallback_answer(f, payload, a);

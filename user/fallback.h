@@ -59,8 +59,9 @@ void fallback_free(struct fallback *f);
 int fallback_remember(struct fallback *f, const char *payload, double score);
 /* Walk cache -> model -> defer for this payload (JSON text) and fill *a. */
 void fallback_answer(struct fallback *f, const char *payload, struct fallback_answer *a);
-/* The whole step: a good upstream result (OK/SLOW with a score) answers and is remembered;
- * anything else goes down the chain. */
+/* The whole step: a good upstream result (OK/SLOW) answers, and its score, if any, is
+ * remembered; anything else goes down the chain. (A 2xx missing a configured score_field
+ * is already UPSTREAM_FAILED, so OK without a score means an upstream that gives none.) */
 void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
 			 struct fallback_answer *a);
 

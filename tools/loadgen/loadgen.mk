@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: MIT
+# tools/loadgen/loadgen.mk -- HTTP/1.1 keep-alive load generator for POST /v1/events.
+BINS		+= $(OUTPUT)/loadgen
+
+LOADGEN_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tools/loadgen/*.c))
+
+$(OUTPUT)/loadgen: $(LOADGEN_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -ljansson -o $@

@@ -76,10 +76,12 @@ $(LIBSLUICE): $(USER_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# Fragments add to BINS (and to TEST_SRCS / BENCH_BINS) and bring their own link rules.
+# Fragments add to BINS (and to TEST_SRCS, BENCH_BINS: what benchmarks need built, BENCH_RUN:
+# the benchmark commands `make bench` runs) and bring their own link rules.
 BINS		:=
 TEST_SRCS	:=
 BENCH_BINS	:=
+BENCH_RUN	:=
 include $(sort $(wildcard */*.mk tools/*/*.mk))
 
 all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
@@ -88,7 +90,7 @@ test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, 
 	$(Q)tests/run
 
 bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ratios to their anchors
-	$(Q)BENCH_BINS="$(BENCH_BINS)" tools/bench/run $(BENCH)
+	$(Q)BENCH_RUN="$(BENCH_RUN)" tools/bench/run $(BENCH)
 
 check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 	$(Q)tools/check

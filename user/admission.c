@@ -33,14 +33,14 @@ struct admission {
 	struct sluice_tenant_state *state;
 	bool shared;
 	int deny_fd, config_fd;
-	uint32_t *streak;	/* consecutive rejects per slot */
+	uint32_t *streak; /* consecutive rejects per slot */
 	pthread_mutex_t lock;
 	struct deny_entry deny[DENY_SLOTS];
 	uint64_t denials;
 };
 
 static const char *const outcome_names[ADMISSION_MAX] = {
-	"passed", "demoted", "rejected", "passed_dry_run", "demoted_dry_run", "rejected_dry_run",
+    "passed", "demoted", "rejected", "passed_dry_run", "demoted_dry_run", "rejected_dry_run",
 };
 
 const char *admission_outcome_name(enum admission_outcome o)
@@ -82,8 +82,8 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 		if (!a->state)
 			goto fail;
 		memset(a->state, 0, sizeof(*a->state) * SLUICE_MAX_TENANTS);
-		log_warn("admission: request limits enforced in userspace only",
-			 "why=\"%s\"", why_userspace ? why_userspace : "no BPF");
+		log_warn("admission: request limits enforced in userspace only", "why=\"%s\"",
+			 why_userspace ? why_userspace : "no BPF");
 	}
 	if (!a->streak)
 		goto fail;
@@ -107,8 +107,8 @@ void admission_free(struct admission *a)
 	free(a);
 }
 
-static void note_result(struct admission *a, const struct tenant *t,
-			const struct sluice_addr *peer, bool rejected, uint64_t now)
+static void note_result(struct admission *a, const struct tenant *t, const struct sluice_addr *peer,
+			bool rejected, uint64_t now)
 {
 	uint32_t n;
 
@@ -139,9 +139,9 @@ enum admission_outcome admission_request(struct admission *a, const struct tenan
 		/* decide without charging: the credits of a dry run stay untouched */
 		__u64 nt;
 
-		r = gcra_decide(__atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_REQ],
-						__ATOMIC_RELAXED),
-				now, l->interval_ns, l->burst, &nt, &retry);
+		r = gcra_decide(
+		    __atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_REQ], __ATOMIC_RELAXED),
+		    now, l->interval_ns, l->burst, &nt, &retry);
 		*retry_ns = r == GCRA_PASS ? 0 : retry;
 		return r == GCRA_PASS ? ADMISSION_PASSED_DRY_RUN : ADMISSION_REJECTED_DRY_RUN;
 	}
@@ -154,17 +154,16 @@ enum admission_outcome admission_request(struct admission *a, const struct tenan
 	return ADMISSION_REJECTED;
 }
 
-enum admission_outcome admission_critical(struct admission *a, const struct tenant *t,
-					  uint64_t now)
+enum admission_outcome admission_critical(struct admission *a, const struct tenant *t, uint64_t now)
 {
 	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_CRIT];
 	__u64 retry, nt;
 	int r;
 
 	if (__atomic_load_n(&a->o.dry_run, __ATOMIC_RELAXED)) {
-		r = gcra_decide(__atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT],
-						__ATOMIC_RELAXED),
-				now, l->interval_ns, l->burst, &nt, &retry);
+		r = gcra_decide(
+		    __atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT], __ATOMIC_RELAXED),
+		    now, l->interval_ns, l->burst, &nt, &retry);
 		return r == GCRA_PASS ? ADMISSION_PASSED_DRY_RUN : ADMISSION_DEMOTED_DRY_RUN;
 	}
 	r = gcra_admit(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT], now, l->interval_ns, l->burst,
@@ -204,22 +203,20 @@ bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint6
 static void deny_bpf(struct admission *a, const struct sluice_addr *peer, uint64_t now,
 		     uint64_t until)
 {
-	struct sluice_deny d = { .expires_ns = until, .added_ns = now };
+	struct sluice_deny d = {.expires_ns = until, .added_ns = now};
 	struct sluice_config cfg;
 	__u32 zero = 0;
 
 	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0) ||
 	    bpf_map_lookup_elem(a->config_fd, &zero, &cfg)) {
-		log_warn("admission: cannot write the XDP deny map", "err=\"%s\"",
-			 strerror(errno));
+		log_warn("admission: cannot write the XDP deny map", "err=\"%s\"", strerror(errno));
 		return;
 	}
 	cfg.generation++; /* cached source resolutions must see the new deny entry */
 	bpf_map_update_elem(a->config_fd, &zero, &cfg, 0);
 }
 
-int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now,
-		   unsigned secs)
+int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now, unsigned secs)
 {
 	unsigned h = deny_hash(peer), best = h;
 	uint64_t until = now + (uint64_t)secs * 1000000000ULL;

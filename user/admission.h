@@ -34,7 +34,7 @@ enum admission_outcome {
 
 struct admission_opts {
 	bool dry_run;
-	unsigned deny_after;	/* 0 = never deny */
+	unsigned deny_after; /* 0 = never deny */
 	unsigned deny_secs;
 };
 

@@ -421,6 +421,17 @@ void breaker_stats(struct breaker *b, struct breaker_stats *st)
 	pthread_mutex_unlock(&b->lock);
 }
 
+uint64_t breaker_open_remaining_ns(struct breaker *b)
+{
+	uint64_t now = b->clock(b->clock_ctx), left = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->state == BREAKER_OPEN && now - b->opened_at < b->cfg.open_wait_ns)
+		left = b->cfg.open_wait_ns - (now - b->opened_at);
+	pthread_mutex_unlock(&b->lock);
+	return left;
+}
+
 const char *breaker_name(const struct breaker *b)
 {
 	return b->name;

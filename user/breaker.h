@@ -92,6 +92,8 @@ void breaker_release(struct breaker *b, const struct breaker_permit *p);
 /* Current state; an OPEN breaker whose wait is over still reads OPEN until acquired. */
 enum breaker_state breaker_state(struct breaker *b);
 void breaker_stats(struct breaker *b, struct breaker_stats *st);
+/* Time until an OPEN breaker lets a probe through (0 when not OPEN or already due). */
+uint64_t breaker_open_remaining_ns(struct breaker *b);
 const char *breaker_name(const struct breaker *b);
 const char *breaker_state_name(enum breaker_state s);
 

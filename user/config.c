@@ -32,77 +32,75 @@ struct opt {
 #define S(f) offsetof(struct sluiced_cfg, f), sizeof(((struct sluiced_cfg *)0)->f)
 
 static const struct opt opts[] = {
-	{ "config", "FILE", "read settings from FILE (INI, same keys as the flags)", OPT_STR,
-	  S(config), 0, 0, "" },
-	{ "listen", "ADDR:PORT", "HTTP listen address", OPT_STR, S(listen), 0, 0, "0.0.0.0:8080" },
-	{ "threads", "N", "ingress threads, 0 = one per CPU", OPT_INT, S(threads), 0, 256, "0" },
-	{ "tenants", "FILE", "tenants file (format below)", OPT_STR,
-	  S(tenants), 0, 0, "" },
-	{ "iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)",
-	  OPT_STR, S(iface), 0, 0, "" },
-	{ "pin-dir", "DIR", "BPF pin directory", OPT_STR, S(pin_dir), 0, 0, "/sys/fs/bpf/sluice" },
-	{ "journal-dir", "DIR", "durable journal directory (events are 202'd once written there)",
-	  OPT_STR, S(journal_dir), 0, 0, "" },
-	{ "pg", "CONNINFO", "PostgreSQL connection string (readiness check)", OPT_STR, S(pg), 0,
-	  0, "" },
-	{ "redis", "HOST:PORT", "Redis address (for the worker side; the ingress does not use it)",
-	  OPT_STR, S(redis), 0, 0, "" },
-	{ "log-level", "LEVEL", "debug, info, warn or error", OPT_STR, S(log_level), 0, 0,
-	  "info" },
-	{ "dry-run-limits", NULL, "count what the request limits would do, enforce nothing",
-	  OPT_BOOL, S(dry_run_limits), 0, 1, "0" },
-	{ "max-body", "BYTES", "largest request body (413 above)", OPT_INT, S(max_body), 1,
-	  1LL << 30, "1048576" },
-	{ "max-conns", "N", "open connections; more are refused at accept and counted", OPT_INT,
-	  S(max_conns), 1, 10000000, "65536" },
-	{ "max-header-bytes", "BYTES", "request line + headers (431 above)", OPT_INT,
-	  S(max_header_bytes), 256, 1 << 20, "16384" },
-	{ "max-line", "BYTES", "one request or header line (431 above)", OPT_INT, S(max_line), 64,
-	  1 << 20, "8192" },
-	{ "max-headers", "N", "header fields per request (431 above)", OPT_INT, S(max_headers), 1,
-	  128, "64" },
-	{ "header-timeout-ms", "MS", "time to receive a whole request (408)", OPT_INT,
-	  S(header_timeout_ms), 10, 3600000, "10000" },
-	{ "idle-timeout-ms", "MS", "keep-alive idle time before closing", OPT_INT,
-	  S(idle_timeout_ms), 10, 86400000, "60000" },
-	{ "send-timeout-ms", "MS", "time a client may take to read a response", OPT_INT,
-	  S(send_timeout_ms), 10, 3600000, "10000" },
-	{ "drain-timeout-ms", "MS", "on SIGTERM/SIGINT: time to finish in-flight requests", OPT_INT,
-	  S(drain_timeout_ms), 0, 3600000, "10000" },
-	{ "deny-after", "N", "consecutive 429s before the tenant's source is denied (0 = never)",
-	  OPT_INT, S(deny_after), 0, 100000000, "0" },
-	{ "deny-secs", "S", "how long such a deny lasts", OPT_INT, S(deny_secs), 1, 86400 * 365,
-	  "60" },
-	{ "queue-max-entries", "N", "unacknowledged events before the queue is full (503), 0 = none",
-	  OPT_INT, S(queue_max_entries), 0, 1LL << 40, "0" },
-	{ "queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
-	  OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0" },
-	{ "retry-after-503", "S", "Retry-After seconds when the queue refuses an event", OPT_INT,
-	  S(retry_after_503), 1, 3600, "1" },
-	{ "role", "ROLE", "all (ingress + worker), ingress, or worker", OPT_STR, S(role), 0, 0,
-	  "all" },
-	{ "routes", "FILE", "routes file: event type -> class, steps, pools, upstreams (README)",
-	  OPT_STR, S(routes), 0, 0, "" },
-	{ "max-messages", "N", "worker: finish in-flight work and exit 0 after N events, 0 = never",
-	  OPT_INT, S(max_messages), 0, 1LL << 50, "0" },
-	{ "max-age", "DURATION", "worker: finish in-flight work and exit 0 after running this long",
-	  OPT_STR, S(max_age), 0, 0, "" },
-	{ "overload-period-ms", "MS", "overload controller sampling period", OPT_INT,
-	  S(overload_period_ms), 10, 60000, "250" },
-	{ "thin-lag-ms", "MS", "THIN when the normal class waits longer than this", OPT_INT,
-	  S(thin_lag_ms), 1, 86400000, "30000" },
-	{ "emergency-lag-ms", "MS", "EMERGENCY when the critical class waits longer than this",
-	  OPT_INT, S(emergency_lag_ms), 1, 86400000, "60000" },
-	{ "overload-hold-ms", "MS", "lag under half the threshold this long before stepping down",
-	  OPT_INT, S(overload_hold_ms), 0, 86400000, "30000" },
-	{ "overload-dry-run", NULL, "log what the overload controller would do, do nothing",
-	  OPT_BOOL, S(overload_dry_run), 0, 1, "0" },
-	{ "alert-url", "URL", "POST PagerDuty Events v2 alerts here on EMERGENCY enter/exit",
-	  OPT_STR, S(alert_url), 0, 0, "" },
-	{ "alert-key", "KEY", "PagerDuty routing key for --alert-url", OPT_STR, S(alert_key), 0, 0,
-	  "" },
-	{ "node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0,
-	  0, "" },
+    {"config", "FILE", "read settings from FILE (INI, same keys as the flags)", OPT_STR, S(config),
+     0, 0, ""},
+    {"listen", "ADDR:PORT", "HTTP listen address", OPT_STR, S(listen), 0, 0, "0.0.0.0:8080"},
+    {"threads", "N", "ingress threads, 0 = one per CPU", OPT_INT, S(threads), 0, 256, "0"},
+    {"tenants", "FILE", "tenants file (format below)", OPT_STR, S(tenants), 0, 0, ""},
+    {"iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)", OPT_STR,
+     S(iface), 0, 0, ""},
+    {"pin-dir", "DIR", "BPF pin directory", OPT_STR, S(pin_dir), 0, 0, "/sys/fs/bpf/sluice"},
+    {"journal-dir", "DIR", "durable journal directory (events are 202'd once written there)",
+     OPT_STR, S(journal_dir), 0, 0, ""},
+    {"pg", "CONNINFO", "PostgreSQL connection string (readiness check)", OPT_STR, S(pg), 0, 0, ""},
+    {"redis", "HOST:PORT", "Redis: duplicate fast path at intake, upstream fallback cache",
+     OPT_STR, S(redis), 0, 0, ""},
+    {"log-level", "LEVEL", "debug, info, warn or error", OPT_STR, S(log_level), 0, 0, "info"},
+    {"dry-run-limits", NULL, "count what the request limits would do, enforce nothing", OPT_BOOL,
+     S(dry_run_limits), 0, 1, "0"},
+    {"max-body", "BYTES", "largest request body (413 above)", OPT_INT, S(max_body), 1, 1LL << 30,
+     "1048576"},
+    {"max-conns", "N", "open connections; more are refused at accept and counted", OPT_INT,
+     S(max_conns), 1, 10000000, "65536"},
+    {"max-header-bytes", "BYTES", "request line + headers (431 above)", OPT_INT,
+     S(max_header_bytes), 256, 1 << 20, "16384"},
+    {"max-line", "BYTES", "one request or header line (431 above)", OPT_INT, S(max_line), 64,
+     1 << 20, "8192"},
+    {"max-headers", "N", "header fields per request (431 above)", OPT_INT, S(max_headers), 1, 128,
+     "64"},
+    {"header-timeout-ms", "MS", "time to receive a whole request (408)", OPT_INT,
+     S(header_timeout_ms), 10, 3600000, "10000"},
+    {"idle-timeout-ms", "MS", "keep-alive idle time before closing", OPT_INT, S(idle_timeout_ms),
+     10, 86400000, "60000"},
+    {"send-timeout-ms", "MS", "time a client may take to read a response", OPT_INT,
+     S(send_timeout_ms), 10, 3600000, "10000"},
+    {"drain-timeout-ms", "MS", "on SIGTERM/SIGINT: time to finish in-flight requests", OPT_INT,
+     S(drain_timeout_ms), 0, 3600000, "10000"},
+    {"deny-after", "N", "consecutive 429s before the tenant's source is denied (0 = never)",
+     OPT_INT, S(deny_after), 0, 100000000, "0"},
+    {"deny-secs", "S", "how long such a deny lasts", OPT_INT, S(deny_secs), 1, 86400 * 365, "60"},
+    {"queue-max-entries", "N", "unacknowledged events before the queue is full (503), 0 = none",
+     OPT_INT, S(queue_max_entries), 0, 1LL << 40, "0"},
+    {"queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
+     OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0"},
+    {"journal-segment-bytes", "BYTES",
+     "journal segment size; fully acknowledged segments are deleted, so smaller ones give "
+     "disk back sooner",
+     OPT_INT, S(journal_segment_bytes), 65536, 1LL << 40, "67108864"},
+    {"retry-after-503", "S", "Retry-After seconds when the queue refuses an event", OPT_INT,
+     S(retry_after_503), 1, 3600, "1"},
+    {"role", "ROLE", "all (ingress + worker), ingress, or worker", OPT_STR, S(role), 0, 0, "all"},
+    {"routes", "FILE", "routes file: event type -> class, steps, pools, upstreams (README)",
+     OPT_STR, S(routes), 0, 0, ""},
+    {"max-messages", "N", "worker: finish in-flight work and exit 0 after N events, 0 = never",
+     OPT_INT, S(max_messages), 0, 1LL << 50, "0"},
+    {"max-age", "DURATION", "worker: finish in-flight work and exit 0 after running this long",
+     OPT_STR, S(max_age), 0, 0, ""},
+    {"overload-period-ms", "MS", "overload controller sampling period", OPT_INT,
+     S(overload_period_ms), 10, 60000, "250"},
+    {"thin-lag-ms", "MS", "THIN when the normal class waits longer than this", OPT_INT,
+     S(thin_lag_ms), 1, 86400000, "30000"},
+    {"emergency-lag-ms", "MS", "EMERGENCY when the critical class waits longer than this", OPT_INT,
+     S(emergency_lag_ms), 1, 86400000, "60000"},
+    {"overload-hold-ms", "MS", "lag under half the threshold this long before stepping down",
+     OPT_INT, S(overload_hold_ms), 0, 86400000, "30000"},
+    {"overload-dry-run", NULL, "log what the overload controller would do, do nothing", OPT_BOOL,
+     S(overload_dry_run), 0, 1, "0"},
+    {"alert-url", "URL", "POST PagerDuty Events v2 alerts here on EMERGENCY enter/exit", OPT_STR,
+     S(alert_url), 0, 0, ""},
+    {"alert-key", "KEY", "PagerDuty routing key for --alert-url", OPT_STR, S(alert_key), 0, 0, ""},
+    {"node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0, 0,
+     ""},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -158,20 +156,22 @@ void config_usage(FILE *out)
 			fprintf(out, " (default %s)", opts[i].def);
 		fputc('\n', out);
 	}
-	fprintf(out, "  %-30s %s\n\nSignals: SIGHUP reloads the tenants file (a broken file is "
-		     "refused, the old one stays);\nSIGTERM/SIGINT drain within "
-		     "--drain-timeout-ms and exit 0.\n",
+	fprintf(out,
+		"  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a broken "
+		"file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
+		"--drain-timeout-ms and exit 0.\n",
 		"--help", "this text");
-	fprintf(out, "\nTenants file (INI, one section per tenant, key and source may repeat):\n"
-		     "  [acme]\n"
-		     "  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
-		     "  class = critical                    ; critical | normal | low (default normal)\n"
-		     "  req_rate = 1000                     ; requests/s (absent or 0: unlimited)\n"
-		     "  req_burst = 10000                   ; credits banked when idle (default: 1 s)\n"
-		     "  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
-		     "  crit_burst = 100\n"
-		     "  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
-		     "  source = 203.0.113.7                ; address or prefix (v4/v6)\n");
+	fprintf(out,
+		"\nTenants file (INI, one section per tenant, key and source may repeat):\n"
+		"  [acme]\n"
+		"  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
+		"  class = critical                    ; critical | normal | low (default normal)\n"
+		"  req_rate = 1000                     ; requests/s (absent or 0: unlimited)\n"
+		"  req_burst = 10000                   ; credits banked when idle (default: 1 s)\n"
+		"  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
+		"  crit_burst = 100\n"
+		"  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
+		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n");
 }
 
 struct file_ctx {
@@ -201,7 +201,7 @@ static int on_file_key(void *user, const char *section, const char *name, const 
 
 static int load_file(struct sluiced_cfg *c, const bool *seen, char *err, size_t errlen)
 {
-	struct file_ctx f = { .c = c, .seen = seen };
+	struct file_ctx f = {.c = c, .seen = seen};
 	int line = ini_parse(c->config, on_file_key, &f);
 
 	if (line < 0) {
@@ -270,12 +270,11 @@ static int scan_flags(struct sluiced_cfg *c, int argc, char **argv, bool *seen, 
 	int o, idx;
 
 	for (size_t i = 0; i < NOPTS; i++)
-		lopts[i] = (struct option){ opts[i].name,
-					    opts[i].type == OPT_BOOL ? optional_argument
-								     : required_argument,
-					    NULL, (int)i };
-	lopts[NOPTS] = (struct option){ "help", no_argument, NULL, 'h' };
-	lopts[NOPTS + 1] = (struct option){ 0 };
+		lopts[i] = (struct option){
+		    opts[i].name, opts[i].type == OPT_BOOL ? optional_argument : required_argument,
+		    NULL, (int)i};
+	lopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+	lopts[NOPTS + 1] = (struct option){0};
 	optind = 1;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+:h", lopts, &idx)) != -1) {
@@ -298,10 +297,9 @@ static int scan_flags(struct sluiced_cfg *c, int argc, char **argv, bool *seen, 
 	return 0;
 }
 
-int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err,
-		 size_t errlen)
+int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
-	bool seen[NOPTS] = { false };
+	bool seen[NOPTS] = {false};
 	int r;
 
 	memset(c, 0, sizeof(*c));
@@ -317,12 +315,14 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	if (c->config[0] && load_file(c, seen, err, errlen))
 		return -EINVAL;
 	if (log_set_level_name(c->log_level)) {
-		snprintf(err, errlen, "sluiced: --log-level %s: expected debug, info, warn or error",
+		snprintf(err, errlen,
+			 "sluiced: --log-level %s: expected debug, info, warn or error",
 			 c->log_level);
 		return -EINVAL;
 	}
 	if (strcmp(c->role, "all") && strcmp(c->role, "ingress") && strcmp(c->role, "worker")) {
-		snprintf(err, errlen, "sluiced: --role %s: expected all, ingress or worker", c->role);
+		snprintf(err, errlen, "sluiced: --role %s: expected all, ingress or worker",
+			 c->role);
 		return -EINVAL;
 	}
 	if (c->max_age[0] && config_parse_duration(c->max_age, &c->max_age_ns)) {
@@ -341,8 +341,8 @@ int config_parse_duration(const char *s, uint64_t *ns)
 	static const struct {
 		const char *suffix;
 		uint64_t mult;
-	} units[] = { { "ms", 1000000ULL }, { "s", 1000000000ULL }, { "m", 60000000000ULL },
-		      { "h", 3600000000000ULL }, { "d", 86400000000000ULL }, { "", 1000000000ULL } };
+	} units[] = {{"ms", 1000000ULL},      {"s", 1000000000ULL},	{"m", 60000000000ULL},
+		     {"h", 3600000000000ULL}, {"d", 86400000000000ULL}, {"", 1000000000ULL}};
 	char *end;
 	double v;
 

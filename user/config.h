@@ -18,9 +18,9 @@
 struct sluiced_cfg {
 	char config[PATH_MAX];
 	char listen[128];
-	struct sockaddr_storage addr;	/* parsed listen */
+	struct sockaddr_storage addr; /* parsed listen */
 	socklen_t addrlen;
-	int threads;			/* 0 = number of online CPUs */
+	int threads; /* 0 = number of online CPUs */
 	char tenants[PATH_MAX];
 	char iface[64];
 	char pin_dir[PATH_MAX];
@@ -31,24 +31,25 @@ struct sluiced_cfg {
 	bool dry_run_limits;
 	long long max_body;
 	long long max_conns;
-	long long max_header_bytes;	/* whole head */
+	long long max_header_bytes; /* whole head */
 	long long max_line;
 	long long max_headers;
 	long long header_timeout_ms;
 	long long idle_timeout_ms;
 	long long send_timeout_ms;
 	long long drain_timeout_ms;
-	long long deny_after;		/* consecutive 429s of a tenant before the deny list */
+	long long deny_after; /* consecutive 429s of a tenant before the deny list */
 	long long deny_secs;
 	long long retry_after_503;
-	long long queue_max_entries;	/* journal "full" limits, 0 = none */
-	long long queue_max_bytes;	/* seconds in Retry-After when the queue refuses */
+	long long queue_max_entries; /* journal "full" limits, 0 = none */
+	long long queue_max_bytes;   /* seconds in Retry-After when the queue refuses */
+	long long journal_segment_bytes; /* rotate segments at this size */
 	/* the worker side and the overload controller */
-	char role[16];			/* all | ingress | worker */
+	char role[16]; /* all | ingress | worker */
 	char routes[PATH_MAX];
-	long long max_messages;		/* worker retirement, 0 = never */
-	char max_age[32];		/* worker retirement, a duration, "" = never */
-	uint64_t max_age_ns;		/* parsed max_age */
+	long long max_messages; /* worker retirement, 0 = never */
+	char max_age[32];	/* worker retirement, a duration, "" = never */
+	uint64_t max_age_ns;	/* parsed max_age */
 	long long overload_period_ms;
 	long long thin_lag_ms;
 	long long emergency_lag_ms;
@@ -66,8 +67,7 @@ int config_parse_duration(const char *s, uint64_t *ns);
 /* Fill c from defaults, the config file named by --config (if any) and argv. Returns 0,
  * 1 when --help was printed to out (the caller exits 0), or -EINVAL with err naming the
  * flag or file:line and the fix. */
-int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err,
-		 size_t errlen);
+int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
 /* Print the usage text documenting every flag. */
 void config_usage(FILE *out);
 /* Parse "ADDR:PORT" / "[V6]:PORT" into addr; -EINVAL with err filled. */

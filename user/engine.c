@@ -20,9 +20,11 @@
 #include <bpf/bpf.h>
 
 #include "alert.h"
+#include "dlq.h"
 #include "engine.h"
 #include "fallback.h"
 #include "log.h"
+#include "pg/migrate.h"
 #include "redis.h"
 #include "routes.h"
 #include "sluice/abi.h"
@@ -31,7 +33,10 @@
 
 struct engine {
 	struct engine_cfg cfg;
-	struct worker *worker;
+	struct worker *worker;		  /* atomic pointer: may start late */
+	struct routes *routes;		  /* parsed, waiting for the database (then the worker's) */
+	uint64_t last_start_try_ns;
+	struct dlq_replayer *dlq;
 	struct redis *redis;
 	struct alert *alert;
 	struct overload ov;
@@ -47,6 +52,12 @@ struct engine {
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
 };
+
+/* The worker, once started (it may start late: see try_start_worker). Any thread. */
+static struct worker *worker_of(const struct engine *e)
+{
+	return __atomic_load_n(&e->worker, __ATOMIC_ACQUIRE);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -136,9 +147,11 @@ static void collect(struct metrics *m, void *arg)
 		set1(e->f_qbytes, NULL, (double)qs.bytes);
 		set1(e->f_qmax, NULL, (double)qs.max_bytes);
 	}
-	if (!e->worker)
+	struct worker *w = worker_of(e);
+
+	if (!w)
 		return;
-	worker_get_stats(e->worker, &ws);
+	worker_get_stats(w, &ws);
 	for (int c = 0; c < 3; c++) {
 		set1(e->f_lag, class_names[c], (double)ws.lag_ns[c] / 1e9);
 		set1(e->f_waiting, class_names[c], (double)ws.depth[c]);
@@ -151,9 +164,9 @@ static void collect(struct metrics *m, void *arg)
 					 { "step_skipped", ws.steps_skipped },
 					 { "step_retried", ws.steps_retried },
 					 { "step_replayed", ws.steps_replayed } }, 7);
-	worker_each_pool(e->worker, export_pool, e);
-	worker_each_upstream(e->worker, export_upstream, e);
-	pg_writer_get_stats(worker_pg_writer(e->worker), &ps);
+	worker_each_pool(w, export_pool, e);
+	worker_each_upstream(w, export_upstream, e);
+	pg_writer_get_stats(worker_pg_writer(w), &ps);
 	set1(e->f_db_up, NULL, ps.health == PG_HEALTH_READY || ps.health == PG_HEALTH_DEGRADED);
 	set1(e->f_db_rows, NULL, (double)ps.rows_stored);
 	set1(e->f_db_dups, NULL, (double)ps.rows_duplicate);
@@ -266,6 +279,84 @@ static void on_transition(struct engine *e, enum overload_state from, enum overl
 	}
 }
 
+/* Routes and Redis, checked at start so a bad file stops sluiced before it serves. */
+static int prepare_worker(struct engine *e, char *err, size_t errlen)
+{
+	const struct engine_cfg *c = &e->cfg;
+	char sub[300];
+
+	if (c->routes_path && *c->routes_path)
+		e->routes = routes_load(c->routes_path, sub, sizeof(sub));
+	else
+		e->routes = routes_parse("", "(built-in routes)", sub, sizeof(sub));
+	if (!e->routes) {
+		snprintf(err, errlen, "--routes %s", sub);
+		return -EINVAL;
+	}
+	if (c->redis && *c->redis) {
+		struct redis_config rc;
+		char host[128];
+		const char *colon = strrchr(c->redis, ':');
+
+		redis_config_default(&rc);
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - c->redis) : 127,
+			 c->redis);
+		if (redis_config_set(&rc, "host", host, sub, sizeof(sub)) ||
+		    (colon && redis_config_set(&rc, "port", colon + 1, sub, sizeof(sub)))) {
+			snprintf(err, errlen, "--redis %s: %s", c->redis, sub);
+			return -EINVAL;
+		}
+		e->redis = redis_new(&rc);
+	}
+	return 0;
+}
+
+/* Bring the schema up to date, then start the worker and the replayer. -EAGAIN while the
+ * database cannot be reached (the controller thread tries again: meanwhile the ingress
+ * keeps accepting into the journal), -EPROTO for a schema newer than this binary. */
+static int try_start_worker(struct engine *e, char *err, size_t errlen)
+{
+	const struct engine_cfg *c = &e->cfg;
+	struct worker_cfg wc = { .routes = e->routes, .queue = c->queue,
+				 .pg_conninfo = c->pg_conninfo, .redis = e->redis,
+				 .max_messages = c->max_messages, .max_age_ns = c->max_age_ns,
+				 .retire = c->retire, .retire_arg = c->retire_arg };
+	struct worker *w;
+	int ret = pg_migrate_conninfo(c->pg_conninfo, err, errlen);
+
+	if (ret == -EPROTO)
+		return ret;
+	if (ret < 0)
+		return -EAGAIN;
+	e->routes = NULL; /* the worker owns them from here, also on failure */
+	w = worker_new(&wc, err, errlen);
+	if (!w)
+		return -errno;
+	e->dlq = dlq_replayer_new(c->pg_conninfo, c->queue, 1000);
+	__atomic_store_n(&e->worker, w, __ATOMIC_RELEASE);
+	if (!e->dlq) {
+		snprintf(err, errlen, "start the dead-letter replayer: %s", strerror(errno));
+		return -errno;
+	}
+	log_info("engine: worker started", "routes=%s",
+		 c->routes_path && *c->routes_path ? c->routes_path : "(built-in)");
+	return 0;
+}
+
+/* Controller thread: the worker waits for the database (checked every second). */
+static void retry_start_worker(struct engine *e, uint64_t now)
+{
+	char err[300];
+	int ret;
+
+	if (!e->routes || now - e->last_start_try_ns < 1000000000ULL)
+		return;
+	e->last_start_try_ns = now;
+	ret = try_start_worker(e, err, sizeof(err));
+	if (ret && ret != -EAGAIN)
+		log_error("engine: the worker cannot start", "err=\"%s\"", err);
+}
+
 static void control_once(struct engine *e)
 {
 	struct overload_sample s = { .now_ns = mono_ns() };
@@ -275,15 +366,18 @@ static void control_once(struct engine *e)
 	enum overload_state before = e->ov.state;
 	bool changed = false, have_xc = false;
 	__u32 zero = 0;
+	struct worker *w;
 
-	if (e->worker) {
+	retry_start_worker(e, s.now_ns);
+	w = worker_of(e);
+	if (w) {
 		struct pg_writer_stats ps;
 
-		worker_get_stats(e->worker, &ws);
+		worker_get_stats(w, &ws);
 		memcpy(s.lag_ns, ws.lag_ns, sizeof(s.lag_ns));
 		memcpy(s.depth, ws.depth, sizeof(s.depth));
 		s.pool_busy_permille = ws.busiest_permille;
-		pg_writer_get_stats(worker_pg_writer(e->worker), &ps);
+		pg_writer_get_stats(worker_pg_writer(w), &ps);
 		s.db_write_ns = ps.batch_latency_us.count ?
 					ps.batch_latency_us.sum * 1000 / ps.batch_latency_us.count : 0;
 	}
@@ -294,8 +388,8 @@ static void control_once(struct engine *e)
 	if (e->ov.state != before)
 		on_transition(e, before, e->ov.state);
 	overload_actions_for(&e->cfg.overload, e->ov.state, &a);
-	if (e->worker)
-		worker_apply(e->worker, &a);
+	if (w)
+		worker_apply(w, &a);
 	__atomic_store_n(&e->refuse_permille, a.low_refuse_permille, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, (uint32_t)e->ov.state, __ATOMIC_RELAXED);
 	if (have_xc && !e->cfg.overload.dry_run)
@@ -324,43 +418,6 @@ static void *control_thread(void *arg)
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
-}
-
-static int start_worker(struct engine *e, char *err, size_t errlen)
-{
-	const struct engine_cfg *c = &e->cfg;
-	struct worker_cfg wc = { .queue = c->queue, .pg_conninfo = c->pg_conninfo,
-				 .max_messages = c->max_messages, .max_age_ns = c->max_age_ns,
-				 .retire = c->retire, .retire_arg = c->retire_arg };
-	char sub[300];
-
-	if (c->routes_path && *c->routes_path)
-		wc.routes = routes_load(c->routes_path, sub, sizeof(sub));
-	else
-		wc.routes = routes_parse("", "(built-in routes)", sub, sizeof(sub));
-	if (!wc.routes) {
-		snprintf(err, errlen, "--routes %s", sub);
-		return -EINVAL;
-	}
-	if (c->redis && *c->redis) {
-		struct redis_config rc;
-		char host[128];
-		const char *colon = strrchr(c->redis, ':');
-
-		redis_config_default(&rc);
-		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - c->redis) : 127,
-			 c->redis);
-		if (redis_config_set(&rc, "host", host, sub, sizeof(sub)) ||
-		    (colon && redis_config_set(&rc, "port", colon + 1, sub, sizeof(sub)))) {
-			routes_free(wc.routes);
-			snprintf(err, errlen, "--redis %s: %s", c->redis, sub);
-			return -EINVAL;
-		}
-		e->redis = redis_new(&rc);
-		wc.redis = e->redis;
-	}
-	e->worker = worker_new(&wc, err, errlen);
-	return e->worker ? 0 : -errno;
 }
 
 struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen)
@@ -393,7 +450,14 @@ struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen
 		}
 	}
 	if (cfg->run_worker) {
-		ret = start_worker(e, err, errlen);
+		ret = prepare_worker(e, err, errlen);
+		if (!ret)
+			ret = try_start_worker(e, err, errlen);
+		if (ret == -EAGAIN) {
+			log_warn("engine: database unreachable, the worker starts when it answers; "
+				 "events are accepted into the journal meanwhile", "err=\"%s\"", err);
+			ret = 0;
+		}
 		if (ret)
 			goto fail;
 	}
@@ -422,10 +486,37 @@ void engine_free(struct engine *e, int drain_ms)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
+	dlq_replayer_free(e->dlq);
+	/* in-flight entries are durable in the queue: waiting for a database that does not
+	 * answer buys nothing, they are redelivered on the next start */
+	if (e->worker && pg_writer_health(worker_pg_writer(e->worker)) == PG_HEALTH_UNREACHABLE)
+		drain_ms = 0;
 	worker_free(e->worker, drain_ms);
+	routes_free(e->routes);
 	redis_free(e->redis);
 	alert_free(e->alert);
 	free(e);
+}
+
+int engine_reload_routes(struct engine *e, char *err, size_t errlen)
+{
+	struct routes *r;
+
+	if (!e || !worker_of(e) || !e->cfg.routes_path || !*e->cfg.routes_path)
+		return 0;
+	r = routes_load(e->cfg.routes_path, err, errlen);
+	if (!r)
+		return -EINVAL;
+	return worker_set_routes(worker_of(e), r, err, errlen);
+}
+
+int engine_type_class(void *arg, const char *type)
+{
+	struct engine *e = arg;
+
+	struct worker *w = e ? worker_of(e) : NULL;
+
+	return w ? worker_type_class(w, type) : -1;
 }
 
 uint32_t engine_low_refuse_permille(const struct engine *e)

@@ -42,6 +42,14 @@ struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen
 /* Stop the controller, drain the worker for up to drain_ms, free. NULL-safe. */
 void engine_free(struct engine *e, int drain_ms);
 
+/* SIGHUP: reload the routes file. 0 (also when there is no worker), or -errno with err
+ * naming file:line or why the change needs a restart; the old routes stay then. */
+int engine_reload_routes(struct engine *e, char *err, size_t errlen);
+
+/* For the ingress: the class the routes give an event type, -1 for none (also without a
+ * worker). arg is the engine. */
+int engine_type_class(void *arg, const char *type);
+
 /* Share of new low-class events the ingress should refuse now (0..1000). Any thread. */
 uint32_t engine_low_refuse_permille(const struct engine *e);
 enum overload_state engine_state(const struct engine *e);

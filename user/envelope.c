@@ -46,20 +46,26 @@ static bool key_chars_ok(const char *s)
 static int check_fields(json_t *root, struct envelope *ev, const char **code, char *detail,
 			size_t dlen)
 {
-	json_t *type = json_object_get(root, "type"), *key = json_object_get(root, "idempotency_key");
-	json_t *prio = json_object_get(root, "priority"), *payload = json_object_get(root, "payload");
+	json_t *type = json_object_get(root, "type"),
+	       *key = json_object_get(root, "idempotency_key");
+	json_t *prio = json_object_get(root, "priority"),
+	       *payload = json_object_get(root, "payload");
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(root, k, v)
-		if (strcmp(k, "type") && strcmp(k, "idempotency_key") && strcmp(k, "priority") &&
-		    strcmp(k, "payload"))
-			return bad(code, "unknown_field", detail, dlen,
-				   "unknown field '%.64s' (allowed: type, idempotency_key, "
-				   "priority, payload)", k);
+	json_object_foreach(
+	    root, k, v) if (strcmp(k, "type") && strcmp(k, "idempotency_key") &&
+			    strcmp(k, "priority") &&
+			    strcmp(k, "payload")) return bad(code, "unknown_field", detail, dlen,
+							     "unknown field '%.64s' (allowed: "
+							     "type, idempotency_key, "
+							     "priority, payload)",
+							     k);
 	if (!type || !key || !payload)
 		return bad(code, "missing_field", detail, dlen, "missing field '%s'",
-			   !type ? "type" : !key ? "idempotency_key" : "payload");
+			   !type  ? "type"
+			   : !key ? "idempotency_key"
+				  : "payload");
 	if (!json_is_string(type) || !json_string_length(type) ||
 	    json_string_length(type) > ENVELOPE_TYPE_MAX || !type_chars_ok(json_string_value(type)))
 		return bad(code, "invalid_field", detail, dlen,

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #define ENVELOPE_TYPE_MAX 128
-#define ENVELOPE_KEY_MAX 256
+#define ENVELOPE_KEY_MAX  256
 
 struct envelope {
 	char type[ENVELOPE_TYPE_MAX + 1];

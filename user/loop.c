@@ -64,12 +64,18 @@ struct loop {
 static struct io_uring_sqe *get_sqe(struct loop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	int err;
 
 	if (!sqe) {
-		io_uring_submit(&l->ring);
+		err = io_uring_submit(&l->ring);
 		sqe = io_uring_get_sqe(&l->ring);
+		if (!sqe) { /* the ring refuses submissions: nothing sane is left to do */
+			log_error("loop: cannot submit to the ring", "thread=%d err=\"%s\"",
+				  l->thread_no, strerror(err < 0 ? -err : EBUSY));
+			abort();
+		}
 	}
-	return sqe; /* never NULL right after a submit of a full SQ */
+	return sqe;
 }
 
 static int listen_socket(const struct loop_opts *o, int *port)
@@ -268,7 +274,8 @@ static void close_conn(struct loop *l, struct conn *c)
 		if (c->recv_busy) {
 			struct io_uring_sqe *sqe = get_sqe(l);
 
-			io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen), 0);
+			io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen),
+					       0);
 			io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 		}
 	}
@@ -330,7 +337,7 @@ void loop_conn_update(struct loop *l, struct conn *c)
 static void refuse(struct loop *l, int fd, const char *reason)
 {
 	close(fd);
-	metric_add(metrics_series(l->router->f_refused, (const char *[]){ reason }), 1);
+	metric_add(metrics_series(l->router->f_refused, (const char *[]){reason}), 1);
 }
 
 static void peer_addr(int fd, struct sluice_addr *a)
@@ -516,8 +523,8 @@ static void on_wake(struct loop *l)
 	l->inbox_n = l->inbox_cap = 0;
 	pthread_mutex_unlock(&l->inbox_lock);
 	for (size_t i = 0; i < n; i++) {
-		struct conn *c = conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx,
-							       msgs[i].gen));
+		struct conn *c =
+		    conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx, msgs[i].gen));
 
 		if (!c || c->phase != CONN_WAIT)
 			continue;
@@ -555,9 +562,8 @@ static void on_tick(struct loop *l)
 			if (k == CONN_T_SEND) { /* the client does not read: cancel, then close */
 				struct io_uring_sqe *sqe = get_sqe(l);
 
-				io_uring_prep_cancel64(sqe,
-						       loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen),
-						       0);
+				io_uring_prep_cancel64(
+				    sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen), 0);
 				io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 				c->abort = true;
 				continue;
@@ -569,8 +575,8 @@ static void on_tick(struct loop *l)
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
 		if (l->nconns)
-			log_warn("loop: drain deadline passed, closing the rest", "thread=%d conns=%u",
-				 l->thread_no, l->nconns);
+			log_warn("loop: drain deadline passed, closing the rest",
+				 "thread=%d conns=%u", l->thread_no, l->nconns);
 		l->stop = true;
 	}
 	arm_tick(l);
@@ -581,15 +587,15 @@ static void on_tick(struct loop *l)
 static int ring_setup(struct loop *l)
 {
 	static const unsigned flag_sets[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	    IORING_SETUP_COOP_TASKRUN,
+	    0,
 	};
 	int err = -EINVAL;
 
 	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
-		struct io_uring_params p = { .flags = flag_sets[i] | IORING_SETUP_CQSIZE,
-					     .cq_entries = l->o.entries * 8 };
+		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
+					    .cq_entries = l->o.entries * 8};
 
 		err = io_uring_queue_init_params(l->o.entries, &l->ring, &p);
 		if (!err) {
@@ -607,7 +613,7 @@ static int ring_setup(struct loop *l)
 
 static int bufring_setup(struct loop *l)
 {
-	struct io_uring_buf_reg reg = { 0 };
+	struct io_uring_buf_reg reg = {0};
 	int err;
 
 	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
@@ -690,7 +696,8 @@ int loop_run(struct loop *l)
 		err = io_uring_submit_and_wait(&l->ring, 1);
 		if (err < 0 && err != -EINTR && err != -ETIME && err != -EBUSY)
 			return err;
-		io_uring_for_each_cqe(&l->ring, head, cqe) {
+		io_uring_for_each_cqe(&l->ring, head, cqe)
+		{
 			dispatch(l, cqe);
 			n++;
 		}

@@ -26,15 +26,14 @@
 
 enum loop_op {
 	LOOP_OP_NONE = 0,
-	LOOP_OP_ACCEPT = 1,	/* multishot accept on the listener */
-	LOOP_OP_RECV = 2,	/* multishot recv of a connection */
-	LOOP_OP_SEND = 3,	/* send of a connection's output */
+	LOOP_OP_ACCEPT = 1,	  /* multishot accept on the listener */
+	LOOP_OP_RECV = 2,	  /* multishot recv of a connection */
+	LOOP_OP_SEND = 3,	  /* send of a connection's output */
 	LOOP_OP_SEND_TIMEOUT = 4, /* the timeout linked to a send */
-	LOOP_OP_CLOSE = 5,	/* close of a connection fd */
-	LOOP_OP_TICK = 6,	/* periodic deadline scan */
-	LOOP_OP_WAKE = 7,	/* eventfd read: inbox has messages */
-	LOOP_OP_CANCEL = 8,	/* cancellation request (result ignored) */
-	LOOP_OP_MAX = 9,
+	LOOP_OP_TICK = 5,	  /* periodic deadline scan */
+	LOOP_OP_WAKE = 6,	  /* eventfd read: inbox has messages */
+	LOOP_OP_CANCEL = 7,	  /* cancellation request (result ignored) */
+	LOOP_OP_MAX = 8,
 };
 
 #define LOOP_UD_GEN_BITS 24
@@ -65,21 +64,21 @@ struct conn;
 struct router;
 
 struct loop_opts {
-	const struct sockaddr *addr;	/* listen address */
+	const struct sockaddr *addr; /* listen address */
 	socklen_t addrlen;
-	unsigned entries;		/* SQ entries (default 1024) */
-	unsigned bufs;			/* provided buffers, power of two (default 1024) */
-	unsigned buf_size;		/* bytes each (default 4096) */
-	unsigned max_conns_per_loop;	/* connection slots (default 65536) */
-	int tick_ms;			/* deadline scan period (default 100) */
-	int send_timeout_ms;		/* linked timeout of each send (default 10000) */
+	unsigned entries;	     /* SQ entries (default 1024) */
+	unsigned bufs;		     /* provided buffers, power of two (default 1024) */
+	unsigned buf_size;	     /* bytes each (default 4096) */
+	unsigned max_conns_per_loop; /* connection slots (default 65536) */
+	int tick_ms;		     /* deadline scan period (default 100) */
+	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
 };
 
 /* A message posted into a loop from another thread. */
 struct loop_msg {
-	uint32_t idx, gen;	/* target connection */
-	int err;		/* 0 or -errno from the journal */
-	uint64_t id;		/* queue id of the durable event */
+	uint32_t idx, gen; /* target connection */
+	int err;	   /* 0 or -errno from the journal */
+	uint64_t id;	   /* queue id of the durable event */
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same

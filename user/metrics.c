@@ -21,12 +21,12 @@
 #define SERIES_HASH 64
 
 struct metric_series {
-	struct metric_series *next;	/* hash chain */
-	struct metric_series *order;	/* creation order, for stable output */
-	char *key;			/* label values joined by \x1f */
+	struct metric_series *next;  /* hash chain */
+	struct metric_series *order; /* creation order, for stable output */
+	char *key;		     /* label values joined by \x1f */
 	char *values[METRICS_MAX_LABELS];
-	uint64_t value;			/* double bits: counter/gauge value or histogram sum */
-	uint64_t count;			/* histogram observations */
+	uint64_t value; /* double bits: counter/gauge value or histogram sum */
+	uint64_t count; /* histogram observations */
 	uint64_t buckets[METRICS_MAX_BUCKETS];
 	const struct metric_family *fam;
 };
@@ -355,8 +355,8 @@ static void print_value(FILE *o, double v)
 }
 
 /* name{labels[,le="x"]} */
-static void print_head(FILE *o, const char *name, const char *suffix,
-		       const struct metric_series *s, const char *le)
+static void print_head(FILE *o, const char *name, const char *suffix, const struct metric_series *s,
+		       const char *le)
 {
 	const struct metric_family *f = s->fam;
 
@@ -397,7 +397,7 @@ static void print_histogram(FILE *o, const struct metric_family *f, const struct
 
 static void print_family(FILE *o, struct metric_family *f)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
+	static const char *const types[] = {"counter", "gauge", "histogram"};
 
 	fprintf(o, "# HELP %s ", f->name);
 	print_escaped(o, f->help, false);

@@ -15,7 +15,7 @@
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
-#define METRICS_MAX_LABELS 4
+#define METRICS_MAX_LABELS  4
 #define METRICS_MAX_BUCKETS 16
 
 struct metrics;

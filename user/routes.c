@@ -272,6 +272,7 @@ static int pass2(struct parse *p, const char *section, const char *key, const ch
 	if (!strcmp(key, "class")) {
 		if (routes_parse_class(value, &rt->class))
 			return fail(p, "class = %s: want critical, normal or low", value);
+		rt->class_set = true;
 		return 1;
 	}
 	if (!strcmp(key, "sheddable")) {

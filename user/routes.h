@@ -11,7 +11,7 @@
  *	url = http://127.0.0.1:9000/score
  *
  *	[route lead.created]         ; an event type; "prefix.*" matches by prefix
- *	class = critical             ; critical | normal | low
+ *	class = critical             ; critical | normal | low (default: the tenant's class)
  *	sheddable = no               ; yes: EMERGENCY may sample-drop these (analytics)
  *	step = store pool=db         ; in order; store | call UPSTREAM, pool=NAME, optional
  *	step = call ai pool=ai optional
@@ -49,6 +49,7 @@ struct route_step {
 struct route {
 	char type[ROUTES_NAME_LEN]; /* exact, "prefix.*", or "default" */
 	uint32_t class;		    /* enum sluice_class */
+	bool class_set;		    /* the file gave a class (else the ingress decides) */
 	bool sheddable;
 	int nsteps;
 	struct route_step steps[ROUTES_MAX_STEPS];

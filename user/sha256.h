@@ -10,14 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHA256_LEN 32
+#define SHA256_LEN     32
 #define SHA256_HEX_LEN 64
 
 struct sha256 {
 	uint32_t h[8];
-	uint64_t len;		/* bytes hashed so far */
+	uint64_t len; /* bytes hashed so far */
 	uint8_t buf[64];
-	size_t fill;		/* bytes waiting in buf */
+	size_t fill; /* bytes waiting in buf */
 };
 
 /* Start a new digest in *s (embedded, nothing to free). */

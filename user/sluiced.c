@@ -30,10 +30,11 @@
 #include "bpf_loader.h"
 #include "config.h"
 #include "http/router.h"
+#include "dedupe.h"
+#include "redis.h"
 #include "engine.h"
 #include "event.h"
 #include "log.h"
-#include "pg/migrate.h"
 #include "loop.h"
 #include "metrics.h"
 #include "queue/journal.h"
@@ -60,6 +61,9 @@ struct daemon {
 	struct queue *q;
 	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 	struct engine *engine;	/* worker + overload controller */
+	struct redis *redis;	/* the ingress's own client (fast-path duplicates) */
+	struct dedupe *dedupe;	/* in front of journal_append when --redis is given */
+	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -97,7 +101,7 @@ static int journal_append(void *q, const struct ingress_event *ev, ingress_durab
 	struct daemon *d = q;
 	size_t need = event_encoded_len(ev->tenant, ev->body_len);
 	char small[4096], *rec = need <= sizeof(small) ? small : malloc(need);
-	struct queue_rec rec_hdr = { .class = ev->class, .tenant = ev->tenant_slot };
+	struct queue_rec rec_hdr = {.class = ev->class, .tenant = ev->tenant_slot};
 	struct append_ctx *a = malloc(sizeof(*a));
 	int err, len;
 
@@ -115,10 +119,10 @@ static int journal_append(void *q, const struct ingress_event *ev, ingress_durab
 	}
 	rec_hdr.len = (uint32_t)len;
 	rec_hdr.data = rec;
-	*a = (struct append_ctx){ d, done, arg };
+	*a = (struct append_ctx){d, done, arg};
 	err = queue_append(d->q, &rec_hdr, journal_done, a);
 	if (!err)
-		a = NULL; /* journal_done owns it now */
+		a = NULL;	 /* journal_done owns it now */
 	else if (err != -ENOSPC) /* full is a state of the queue, not a failure */
 		__atomic_store_n(&d->q_err, err, __ATOMIC_RELAXED);
 out:
@@ -126,6 +130,15 @@ out:
 	if (rec != small)
 		free(rec);
 	return err;
+}
+
+/* The router's append: through the Redis fast path when there is one. */
+static int ingress_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
+			  void *arg)
+{
+	struct daemon *d = q;
+
+	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg) : journal_append(d, ev, done, arg);
 }
 
 static int journal_writable(void *q, const char **why)
@@ -174,9 +187,9 @@ static void queue_metrics(struct daemon *d)
 					"Events handed to the journal.", NULL, NULL, 0);
 	d->f_q_durable = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_durable_total",
 					"Appends the journal confirmed durable.", NULL, NULL, 0);
-	d->f_q_fsyncs = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
-				       "fdatasync calls covering at least one append (group commits).",
-				       NULL, NULL, 0);
+	d->f_q_fsyncs = metrics_family(
+	    d->m, METRIC_COUNTER, "sluice_queue_fsyncs_total",
+	    "fdatasync calls covering at least one append (group commits).", NULL, NULL, 0);
 	d->f_q_fsync_sec = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_fsync_seconds_total",
 					  "Time spent in those fdatasync calls.", NULL, NULL, 0);
 	d->f_q_full = metrics_family(d->m, METRIC_COUNTER, "sluice_queue_refused_full_total",
@@ -184,13 +197,42 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
+/* --redis: answer a repeated (tenant, idempotency key) from Redis, before the queue. */
+static int start_dedupe(struct daemon *d)
+{
+	struct redis_config rc;
+	const char *colon = strrchr(d->cfg.redis, ':');
+	char host[128], err[256];
+
+	if (!d->cfg.redis[0])
+		return 0;
+	redis_config_default(&rc);
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - d->cfg.redis) : 127,
+		 d->cfg.redis);
+	if (redis_config_set(&rc, "host", host, err, sizeof(err)) ||
+	    (colon && redis_config_set(&rc, "port", colon + 1, err, sizeof(err)))) {
+		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, err);
+		return -EINVAL;
+	}
+	d->redis = redis_new(&rc);
+	if (d->redis)
+		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, journal_append, d);
+	if (!d->dedupe) {
+		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, strerror(errno));
+		return -errno;
+	}
+	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h", d->cfg.redis);
+	return 0;
+}
+
 static int open_journal(struct daemon *d)
 {
-	struct journal_cfg jc = { .dir = d->cfg.journal_dir,
-				  .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				  .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
-				  /* the record is the tenant name, a newline and the body */
-				  .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1 };
+	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
+				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
+				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				 .segment_bytes = (uint64_t)d->cfg.journal_segment_bytes,
+				 /* the record is the tenant name, a newline and the body */
+				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};
 
 	if (!d->cfg.journal_dir[0]) {
 		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
@@ -203,16 +245,16 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){ .q = d, .append = journal_append,
+	d->router.queue = (struct ingress_queue){ .q = d, .append = ingress_append,
 						  .writable = journal_writable,
 						  .depth = journal_depth };
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
-	return 0;
+	return start_dedupe(d);
 }
 
-static const char *const verdict_names[SLUICE_V_MAX] = { "other",     "pass",	   "deny",
-							  "shed",      "syn_limit", "pkt_limit" };
+static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "deny",
+							"shed",	 "syn_limit", "pkt_limit"};
 
 /* Collect hook: XDP per-CPU counters of every named slot (and the two reserved ones). */
 static void collect_xdp(struct metrics *m, void *arg)
@@ -223,11 +265,13 @@ static void collect_xdp(struct metrics *m, void *arg)
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
 	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
-		const struct tenant *tn = slot < SLUICE_SLOT_FIRST ? NULL
-					  : tenants_at(t, slot - SLUICE_SLOT_FIRST);
-		const char *name = tn ? tn->name : slot == SLUICE_SLOT_ANON ? "(anonymous)" : "(none)";
+		const struct tenant *tn =
+		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
+		const char *name = tn			      ? tn->name
+				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
+							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = { 0 };
+		struct sluice_counters sum = {0};
 
 		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
 			continue;
@@ -237,7 +281,7 @@ static void collect_xdp(struct metrics *m, void *arg)
 				sum.bytes[v] += per[c].bytes[v];
 			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
-			const char *lv[] = { name, verdict_names[v] };
+			const char *lv[] = {name, verdict_names[v]};
 
 			metric_set(metrics_series(d->f_xdp_pkts, lv), (double)sum.packets[v]);
 			metric_set(metrics_series(d->f_xdp_bytes, lv), (double)sum.bytes[v]);
@@ -295,8 +339,7 @@ static int load_tenants(struct daemon *d)
 			fprintf(stderr, "sluiced: --tenants %s\n", err);
 			return -EINVAL;
 		}
-		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants,
-			 tenants_count(t));
+		log_info("tenants: loaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 	} else {
 		log_warn("tenants: no --tenants file: every API key is refused with 401", "%s", "");
 		t = tenants_load("/dev/null", NULL, err, sizeof(err));
@@ -318,7 +361,7 @@ static void reload_tenants(struct daemon *d)
 	t = tenants_load(d->cfg.tenants, old, err, sizeof(err));
 	if (!t) {
 		log_error("tenants: reload refused, the running tenants stay", "error=\"%s\"", err);
-		metric_add(metrics_series(d->f_reloads, (const char *[]){ "refused" }), 1);
+		metric_add(metrics_series(d->f_reloads, (const char *[]){"refused"}), 1);
 		goto out;
 	}
 	for (unsigned i = 0; i < tenants_count(t); i++)
@@ -327,10 +370,20 @@ static void reload_tenants(struct daemon *d)
 	if (d->have_fds && tenants_apply_bpf(t, old, d->fds, err, sizeof(err)))
 		log_error("tenants: BPF maps not fully updated", "error=\"%s\"", err);
 	tenants_ref_swap(&d->tenants, t);
-	metric_add(metrics_series(d->f_reloads, (const char *[]){ "ok" }), 1);
+	metric_add(metrics_series(d->f_reloads, (const char *[]){"ok"}), 1);
 	log_info("tenants: reloaded", "file=%s tenants=%u", d->cfg.tenants, tenants_count(t));
 out:
 	tenants_put(old);
+}
+
+static void reload_routes(struct daemon *d)
+{
+	char err[512];
+
+	if (engine_reload_routes(d->engine, err, sizeof(err)))
+		log_error("routes: reload refused, the running routes stay", "error=\"%s\"", err);
+	else if (d->cfg.routes[0])
+		log_info("routes: reloaded", "file=%s", d->cfg.routes);
 }
 
 static void *thread_main(void *arg)
@@ -345,10 +398,10 @@ static void *thread_main(void *arg)
 
 static int start_loops(struct daemon *d)
 {
-	struct loop_opts o = { .addr = (struct sockaddr *)&d->cfg.addr,
-			       .addrlen = d->cfg.addrlen,
-			       .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			       .send_timeout_ms = (int)d->cfg.send_timeout_ms };
+	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
+			      .addrlen = d->cfg.addrlen,
+			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -357,7 +410,8 @@ static int start_loops(struct daemon *d)
 	for (int i = 0; i < d->nthreads; i++) {
 		d->loops[i] = loop_new(&o, &d->router, i);
 		if (!d->loops[i]) {
-			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen, strerror(errno));
+			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen,
+				strerror(errno));
 			return -errno;
 		}
 		/* port 0: every other thread binds the port the first one got */
@@ -379,29 +433,42 @@ static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
 		return;
-	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
 static int wait_signals(struct daemon *d, const sigset_t *set)
 {
-	struct timespec second = { .tv_sec = 1 };
+	struct timespec second = {.tv_sec = 1};
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &second);
 
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
 			reload_tenants(d);
+			reload_routes(d);
+		}
 		else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		check_db(d);
 	}
 }
 
+/* What is left of the drain timeout (the whole of it when no drain started). */
+static int drain_left_ms(const struct daemon *d)
+{
+	uint64_t now = admission_now();
+
+	if (!d->drain_deadline)
+		return (int)d->cfg.drain_timeout_ms;
+	return d->drain_deadline > now ? (int)((d->drain_deadline - now) / 1000000ULL) : 0;
+}
+
 static void drain(struct daemon *d, int sig)
 {
 	uint64_t deadline = admission_now() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
+
+	d->drain_deadline = deadline;
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
@@ -422,20 +489,20 @@ static void on_retire(void *arg)
 
 static int start_engine(struct daemon *d)
 {
-	struct engine_cfg ec = { .queue = d->q,
-				 .metrics = d->m,
-				 .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
-				 .routes_path = d->cfg.routes,
-				 .pg_conninfo = d->cfg.pg,
-				 .redis = d->cfg.redis,
-				 .max_messages = (uint64_t)d->cfg.max_messages,
-				 .max_age_ns = d->cfg.max_age_ns,
-				 .retire = on_retire,
-				 .retire_arg = d,
-				 .xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
-				 .alert_url = d->cfg.alert_url,
-				 .alert_key = d->cfg.alert_key,
-				 .node = d->cfg.node };
+	struct engine_cfg ec = {.queue = d->q,
+				.metrics = d->m,
+				.run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
+				.routes_path = d->cfg.routes,
+				.pg_conninfo = d->cfg.pg,
+				.redis = d->cfg.redis,
+				.max_messages = (uint64_t)d->cfg.max_messages,
+				.max_age_ns = d->cfg.max_age_ns,
+				.retire = on_retire,
+				.retire_arg = d,
+				.xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
+				.alert_url = d->cfg.alert_url,
+				.alert_key = d->cfg.alert_key,
+				.node = d->cfg.node};
 	char err[512];
 
 	if (!d->q)
@@ -446,30 +513,21 @@ static int start_engine(struct daemon *d)
 	}
 	if (!ec.run_worker && strcmp(d->cfg.role, "ingress"))
 		log_warn("engine: no --pg, the worker is off; accepted events stay in the journal "
-			 "until a sluiced with --pg runs on it", "%s", "");
+			 "until a sluiced with --pg runs on it",
+			 "%s", "");
 	overload_config_default(&ec.overload);
 	ec.overload.period_ns = (uint64_t)d->cfg.overload_period_ms * 1000000ULL;
 	ec.overload.thin_lag_ns = (uint64_t)d->cfg.thin_lag_ms * 1000000ULL;
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
-	if (ec.run_worker) {
-		char merr[256];
-		int ret = pg_migrate_conninfo(d->cfg.pg, merr, sizeof(merr));
-
-		if (ret == -EPROTO) {
-			fprintf(stderr, "sluiced: --pg: %s\n", merr);
-			return ret;
-		}
-		if (ret < 0) /* unreachable now: the writer keeps retrying, migrate then */
-			log_warn("pg: schema not checked yet (database unreachable)", "err=\"%s\"",
-				 merr);
-	}
 	d->engine = engine_new(&ec, err, sizeof(err));
 	if (!d->engine) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
 	}
+	d->router.type_class = engine_type_class;
+	d->router.type_class_arg = d->engine;
 	log_info("engine: started", "role=%s worker=%s routes=%s", d->cfg.role,
 		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
 	return 0;
@@ -477,9 +535,9 @@ static int start_engine(struct daemon *d)
 
 static int setup(struct daemon *d)
 {
-	struct admission_opts ao = { .dry_run = d->cfg.dry_run_limits,
-				     .deny_after = (unsigned)d->cfg.deny_after,
-				     .deny_secs = (unsigned)d->cfg.deny_secs };
+	struct admission_opts ao = {.dry_run = d->cfg.dry_run_limits,
+				    .deny_after = (unsigned)d->cfg.deny_after,
+				    .deny_secs = (unsigned)d->cfg.deny_secs};
 	char why[1024], err[512];
 	int ret;
 
@@ -505,15 +563,16 @@ static int setup(struct daemon *d)
 	if ((ret = start_engine(d)))
 		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
-	d->f_reloads = metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
-				      "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
+	d->f_reloads =
+	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
+			   "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
 	if (d->have_fds && admission_shared(d->adm)) {
-		d->f_xdp_pkts = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
-					       "Packets seen by XDP admission.", "tenant,verdict",
-					       NULL, 0);
-		d->f_xdp_bytes = metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
-						"Bytes seen by XDP admission.", "tenant,verdict",
-						NULL, 0);
+		d->f_xdp_pkts =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_packets_total",
+				   "Packets seen by XDP admission.", "tenant,verdict", NULL, 0);
+		d->f_xdp_bytes =
+		    metrics_family(d->m, METRIC_COUNTER, "sluice_xdp_bytes_total",
+				   "Bytes seen by XDP admission.", "tenant,verdict", NULL, 0);
 		metrics_on_collect(d->m, collect_xdp, d);
 	}
 	check_db(d);
@@ -524,7 +583,9 @@ static void teardown(struct daemon *d)
 {
 	/* the worker finishes what it holds, then the queue: it delivers every outstanding
 	 * completion into the loops' inboxes */
-	engine_free(d->engine, (int)d->cfg.drain_timeout_ms);
+	dedupe_free(d->dedupe);
+	redis_free(d->redis);
+	engine_free(d->engine, drain_left_ms(d));
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);

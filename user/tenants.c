@@ -29,7 +29,7 @@ struct tenants {
 	struct {
 		uint8_t d[SHA256_LEN];
 		unsigned tenant;
-	} *keys;
+	} * keys;
 	int32_t *by_slot; /* slot -> index into v, -1 = free */
 };
 
@@ -42,8 +42,8 @@ struct load_ctx {
 	char msg[256]; /* first error */
 };
 
-static const char *const limit_keys[SLUICE_LIMIT_MAX] = { "syn", "pkt", "req", "crit" };
-static const char *const class_names[SLUICE_CLASS_MAX] = { "critical", "normal", "low" };
+static const char *const limit_keys[SLUICE_LIMIT_MAX] = {"syn", "pkt", "req", "crit"};
+static const char *const class_names[SLUICE_CLASS_MAX] = {"critical", "normal", "low"};
 
 const char *tenants_class_name(enum sluice_class c)
 {
@@ -127,8 +127,8 @@ static int finish_tenant(struct load_ctx *c)
 		tn->limit[i].interval_ns = (__u64)llround(1e9 / c->rate[i]);
 		if (!tn->limit[i].interval_ns)
 			tn->limit[i].interval_ns = 1;
-		tn->limit[i].burst = c->burst[i] > 0 ? (__u64)c->burst[i]
-						     : (__u64)(c->rate[i] < 1 ? 1 : c->rate[i]);
+		tn->limit[i].burst =
+		    c->burst[i] > 0 ? (__u64)c->burst[i] : (__u64)(c->rate[i] < 1 ? 1 : c->rate[i]);
 	}
 	return 1;
 }
@@ -170,8 +170,10 @@ static int add_key(struct load_ctx *c, struct tenant *tn, const char *value)
 	void *k;
 
 	if (sha256_from_hex(value, d))
-		return fail(c, "key '%s' is not a SHA-256 hex digest (64 hex digits; make one "
-			       "with: sluicectl key hash)", value);
+		return fail(c,
+			    "key '%s' is not a SHA-256 hex digest (64 hex digits; make one "
+			    "with: sluicectl key hash)",
+			    value);
 	k = realloc(tn->keys, (tn->nkeys + 1) * sizeof(*tn->keys));
 	if (!k)
 		return fail(c, "out of memory");
@@ -186,8 +188,10 @@ static int add_source(struct load_ctx *c, struct tenant *tn, const char *value)
 	void *s;
 
 	if (tenants_parse_source(value, &k))
-		return fail(c, "source '%s' is not an address or prefix with zero host bits "
-			       "(e.g. 203.0.113.7, 10.0.0.0/8, 2001:db8::/32)", value);
+		return fail(c,
+			    "source '%s' is not an address or prefix with zero host bits "
+			    "(e.g. 203.0.113.7, 10.0.0.0/8, 2001:db8::/32)",
+			    value);
 	s = realloc(tn->sources, (tn->nsources + 1) * sizeof(*tn->sources));
 	if (!s)
 		return fail(c, "out of memory");
@@ -222,8 +226,10 @@ static int set_limit(struct load_ctx *c, const char *name, const char *value)
 			return 1;
 		}
 	}
-	return fail(c, "unknown key '%s' (expected key, class, source, syn|pkt|req|crit_rate, "
-		       "syn|pkt|req|crit_burst)", name);
+	return fail(c,
+		    "unknown key '%s' (expected key, class, source, syn|pkt|req|crit_rate, "
+		    "syn|pkt|req|crit_burst)",
+		    name);
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -328,10 +334,9 @@ static void tenants_free(struct tenants *t)
 	free(t);
 }
 
-struct tenants *tenants_load(const char *path, const struct tenants *prev, char *err,
-			     size_t errlen)
+struct tenants *tenants_load(const char *path, const struct tenants *prev, char *err, size_t errlen)
 {
-	struct load_ctx c = { 0 };
+	struct load_ctx c = {0};
 	int line, e = EINVAL;
 
 	c.t = calloc(1, sizeof(*c.t));
@@ -483,7 +488,7 @@ static int write_sources(const struct tenant *tn, const int *fds, bool del)
 
 static int write_cfg(const struct tenant *tn, const int *fds)
 {
-	struct sluice_tenant_cfg cfg = { 0 };
+	struct sluice_tenant_cfg cfg = {0};
 
 	memcpy(cfg.name, tn->name, sizeof(cfg.name));
 	memcpy(cfg.limit, tn->limit, sizeof(cfg.limit));
@@ -514,7 +519,7 @@ int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const
 		if ((e = write_sources(old, fds, true)))
 			break;
 		if (tenants_by_slot(t, old->slot) == NULL) {
-			struct sluice_tenant_cfg empty = { 0 };
+			struct sluice_tenant_cfg empty = {0};
 
 			if (bpf_map_update_elem(fds[SLUICE_M_TENANT_CFG], &old->slot, &empty, 0))
 				e = -errno;

@@ -5,16 +5,12 @@
  *
  *	# acme sends critical leads from its office and one server
  *	[acme]
- *	key = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08   ; sluicectl key hash
- *	key = <second digest while rotating>
- *	class = critical          ; critical | normal | low (default normal)
- *	req_rate = 1000           ; HTTP requests/s, 0 or absent = unlimited
- *	req_burst = 10000         ; credits banked when idle (default: one second's worth)
- *	crit_rate = 100           ; critical events/s before demotion to normal
- *	crit_burst = 100
- *	syn_rate = 200            ; new TCP connections/s (XDP)
- *	syn_burst = 400
- *	pkt_rate = 20000          ; packets/s to service ports (XDP)
+ *	key = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08   ; sluicectl key
+ *hash key = <second digest while rotating> class = critical          ; critical | normal | low
+ *(default normal) req_rate = 1000           ; HTTP requests/s, 0 or absent = unlimited req_burst =
+ *10000         ; credits banked when idle (default: one second's worth) crit_rate = 100           ;
+ *critical events/s before demotion to normal crit_burst = 100 syn_rate = 200            ; new TCP
+ *connections/s (XDP) syn_burst = 400 pkt_rate = 20000          ; packets/s to service ports (XDP)
  *	pkt_burst = 40000
  *	source = 203.0.113.7      ; address or prefix (v4 or v6), repeatable
  *	source = 2001:db8::/32
@@ -42,7 +38,7 @@ struct tenant {
 	struct sluice_limit limit[SLUICE_LIMIT_MAX];
 	unsigned nkeys, nsources;
 	uint8_t (*keys)[SHA256_LEN];
-	struct sluice_lpm_key *sources;	/* prefixlen 128 = one address (exact map) */
+	struct sluice_lpm_key *sources; /* prefixlen 128 = one address (exact map) */
 };
 
 struct tenants;
@@ -56,6 +52,8 @@ struct tenants *tenants_load(const char *path, const struct tenants *prev, char 
 struct tenants *tenants_get(struct tenants *t);
 void tenants_put(struct tenants *t);
 
+/* Number of tenants (0 for NULL), and the i-th in file order (NULL past the end); the
+ * pointers stay valid while the caller holds its reference to t. */
 unsigned tenants_count(const struct tenants *t);
 const struct tenant *tenants_at(const struct tenants *t, unsigned i);
 /* Tenant owning the key with this SHA-256 digest, or NULL. */
@@ -83,7 +81,7 @@ int tenants_class_parse(const char *s);
 struct tenants_ref {
 	pthread_mutex_t lock;
 	struct tenants *cur;
-	uint64_t version;	/* bumped by every swap (read without the lock) */
+	uint64_t version; /* bumped by every swap (read without the lock) */
 };
 
 void tenants_ref_init(struct tenants_ref *r, struct tenants *t);

@@ -576,8 +576,26 @@ void upstream_result_fini(struct upstream_result *res)
 void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
 			   struct retry_decision *d)
 {
-	retry_decide(&u->cfg.retry, &u->budget, attempt, res->retryable, res->http_status,
-		     res->retry_after_ns, retry_rand(), d);
+	const struct retry_policy *p = &u->cfg.retry;
+	uint64_t wait;
+
+	if (res->outcome != UPSTREAM_REJECTED && res->outcome != UPSTREAM_BULKHEAD_FULL) {
+		retry_decide(p, &u->budget, attempt, res->retryable, res->http_status,
+			     res->retry_after_ns, retry_rand(), d);
+		return;
+	}
+	/* nothing reached the upstream: no budget is spent, and an open breaker is waited out
+	 * rather than knocked on again before it can let a probe through */
+	if (attempt >= p->max_attempts) {
+		*d = (struct retry_decision){RETRY_GIVE_UP, 0, "attempts exhausted"};
+		return;
+	}
+	wait = retry_backoff_ns(p, attempt, retry_rand());
+	if (res->outcome == UPSTREAM_REJECTED && breaker_open_remaining_ns(u->breaker) > wait)
+		wait = breaker_open_remaining_ns(u->breaker);
+	*d = (struct retry_decision){RETRY_AFTER_DELAY, wait,
+				     res->outcome == UPSTREAM_REJECTED ? "breaker open"
+								       : "bulkhead full"};
 }
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st)

@@ -116,8 +116,11 @@ int upstream_call(struct upstream *u, const struct upstream_request *req,
 		  struct upstream_result *res);
 void upstream_result_fini(struct upstream_result *res);
 
-/* After a FAILED result of attempt `attempt`: retry (when and why) or give up (the reason
- * for the dead letter), following the upstream's retry policy and budget. */
+/* After a result other than OK/SLOW of attempt `attempt`: retry (when and why) or give up
+ * (the reason for the dead letter). FAILED follows the retry policy and budget (retry.h).
+ * REJECTED and BULKHEAD_FULL sent nothing upstream, so they spend no budget: they retry
+ * after the breaker's remaining open wait (at least a backoff) or a backoff, until
+ * max_attempts. */
 void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
 			   struct retry_decision *d);
 

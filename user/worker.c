@@ -43,7 +43,9 @@ struct wupstream {
 
 struct worker {
 	struct worker_cfg cfg;
-	struct routes *routes;
+	struct routes *routes;		  /* current (atomic pointer); older ones in retired */
+	struct routes **retired;	  /* replaced by reloads, freed with the worker */
+	int nretired;
 	struct pool **pools;
 	int npools;
 	struct pool_set *set;
@@ -65,6 +67,11 @@ struct store_ctx {
 static void count(uint64_t *c)
 {
 	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+static const struct routes *current_routes(struct worker *w)
+{
+	return __atomic_load_n(&w->routes, __ATOMIC_ACQUIRE);
 }
 
 static int pool_index(struct worker *w, struct pool *p)
@@ -154,7 +161,7 @@ static void store_done(void *ctx, void *cookie, enum pg_row_status status)
 			pool_retry(p, e, DB_RETRY_NS); /* cannot happen: it decoded before */
 			return;
 		}
-		advance_from(w, p, e, routes_match(w->routes, v.type));
+		advance_from(w, p, e, routes_match(current_routes(w), v.type));
 		event_view_fini(&v);
 		return;
 	case PG_ROW_DEAD_LETTERED:
@@ -268,6 +275,12 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
 	upstream_call(up->u, &req, &res);
 	fallback_after_call(up->fb, payload, &res, &ans);
+	if (ans.source == FALLBACK_DEFER &&
+	    (res.outcome == UPSTREAM_OK || res.outcome == UPSTREAM_SLOW)) {
+		/* the upstream answered; it just had no score to give (a CRM sync) */
+		ans.source = FALLBACK_UPSTREAM;
+		ans.has_score = false;
+	}
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
 			count(&w->st.steps_fallback);
@@ -332,7 +345,7 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 		count(&w->st.events_dead_lettered);
 		return POOL_ACK;
 	}
-	rt = routes_match(w->routes, v.type);
+	rt = routes_match(current_routes(w), v.type);
 	if (e->step == 0 && shed_now(w, rt)) {
 		count(&w->st.events_shed);
 		log_debug("worker: sheddable event dropped at EMERGENCY", "tenant=%s key=%s type=%s",
@@ -398,7 +411,7 @@ static uint32_t route_entry(void *arg, const struct queue_entry *e)
 
 	if (event_decode(e->data, e->len, &v, err, sizeof(err)))
 		return 0; /* the handler dead-letters it */
-	rt = routes_match(w->routes, v.type);
+	rt = routes_match(current_routes(w), v.type);
 	if (e->step < (uint32_t)rt->nsteps)
 		idx = (uint32_t)rt->steps[e->step].pool_idx;
 	event_view_fini(&v);
@@ -545,9 +558,64 @@ void worker_free(struct worker *w, int timeout_ms)
 	}
 	pg_steps_free(w->steps);
 	routes_free(w->routes);
+	for (int i = 0; i < w->nretired; i++)
+		routes_free(w->retired[i]);
+	free(w->retired);
 	free(w->ups);
 	free(w->pools);
 	free(w);
+}
+
+/* Whether b only changes routes (types, classes, steps) relative to a: same pools with the
+ * same sizes, same upstreams with the same settings. */
+static bool same_resources(const struct routes *a, const struct routes *b, char *err,
+			   size_t errlen)
+{
+	if (a->npools != b->npools || a->nupstreams != b->nupstreams ||
+	    a->nupstream_kv != b->nupstream_kv)
+		goto differ;
+	for (int i = 0; i < a->npools; i++)
+		if (strcmp(a->pools[i].name, b->pools[i].name) ||
+		    a->pools[i].threads != b->pools[i].threads ||
+		    a->pools[i].inflight != b->pools[i].inflight)
+			goto differ;
+	for (int i = 0; i < a->nupstream_kv; i++)
+		if (strcmp(a->upstream_kv[i].section, b->upstream_kv[i].section) ||
+		    strcmp(a->upstream_kv[i].key, b->upstream_kv[i].key) ||
+		    strcmp(a->upstream_kv[i].value, b->upstream_kv[i].value))
+			goto differ;
+	return true;
+differ:
+	snprintf(err, errlen, "pools or upstreams changed: restart sluiced to apply them "
+			      "(a reload changes routes only)");
+	return false;
+}
+
+int worker_set_routes(struct worker *w, struct routes *r, char *err, size_t errlen)
+{
+	struct routes **nr;
+
+	if (!same_resources(w->routes, r, err, errlen)) {
+		routes_free(r);
+		return -EINVAL;
+	}
+	nr = realloc(w->retired, sizeof(*nr) * (w->nretired + 1));
+	if (!nr) {
+		routes_free(r);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w->retired = nr;
+	/* entries in flight may still read the old table: keep it until the worker goes */
+	w->retired[w->nretired++] = __atomic_exchange_n(&w->routes, r, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+int worker_type_class(struct worker *w, const char *type)
+{
+	const struct route *rt = routes_match(current_routes(w), type);
+
+	return rt->class_set ? (int)rt->class : -1;
 }
 
 void worker_apply(struct worker *w, const struct overload_actions *a)

@@ -55,6 +55,14 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
  * Entries not finished stay unacked in the queue and are replayed on the next start. */
 void worker_free(struct worker *w, int timeout_ms);
 
+/* Swap in a reloaded routes file (ownership moves in, also on failure). Only routes may
+ * change: different pools or upstream settings are refused (-EINVAL, err says to restart)
+ * and the current routes stay. */
+int worker_set_routes(struct worker *w, struct routes *r, char *err, size_t errlen);
+
+/* The class the current routes give an event type, or -1 when its route sets none. */
+int worker_type_class(struct worker *w, const char *type);
+
 /* Apply the overload controller's actions (skip optional steps, pause low, shed). */
 void worker_apply(struct worker *w, const struct overload_actions *a);
 void worker_get_stats(struct worker *w, struct worker_stats *st);

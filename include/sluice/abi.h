@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 1
+#define SLUICE_ABI_VERSION 1u
 
 /* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
 #define SLUICE_MAP_CONFIG	"sl_config"	/* array[1]: struct sluice_config */

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		step = http_parse(&p, buf, i, &b);
 	if (whole != step)
 		abort();
-	if (whole < 0 && http_error_status((enum http_error)-whole) < 400)
+	if (whole < 0 && http_error_status((enum http_error) - whole) < 400)
 		abort();
 	if (whole > 0) {
 		if ((size_t)whole > size || a.target < buf || a.target + a.target_len > buf + whole)

@@ -51,8 +51,14 @@ char *sluiced_log(const struct sluiced_proc *p)
 		return strdup("");
 	do {
 		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 16384;
-			buf = realloc(buf, cap);
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 16384);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return strdup("");
+			}
+			buf = nb;
 		}
 		n = fread(buf + len, 1, 4096, f);
 		len += n;
@@ -182,7 +188,7 @@ int http_open(struct http_client *c, int port)
 
 int http_open_ip(struct http_client *c, const char *ip, int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 
 	c->len = 0;
 	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1)
@@ -222,7 +228,7 @@ int http_send(struct http_client *c, const char *data, size_t len)
 
 static int fill(struct http_client *c, long end)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	long left = end - now_ms();
 	ssize_t n;
 

@@ -20,7 +20,7 @@
 struct sluiced_proc {
 	pid_t pid;
 	int port;
-	char dir[512];		/* per-instance directory (tenants, journal, log) */
+	char dir[512]; /* per-instance directory (tenants, journal, log) */
 	char log[600];
 	char tenants[600];
 	char journal[600];

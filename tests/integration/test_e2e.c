@@ -73,8 +73,8 @@ void test_e2e(void)
 	snprintf(text, sizeof(text),
 		 "[pool db]\nthreads = 2\ninflight = 1024\n[pool ai]\nthreads = 2\ninflight = 8\n"
 		 "[upstream ai]\nurl = %s\nscore_field = score\n"
-		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
-		 "step = call ai pool=ai\n",
+		 "[route lead.created]\nstep = store pool=db\nstep = call ai pool=ai\n"
+		 "[route vip.*]\nclass = critical\nstep = store pool=db\n",
 		 mock.url);
 	f = fopen(routes, "w");
 	fputs(text, f);
@@ -106,7 +106,18 @@ void test_e2e(void)
 	ASSERT_EQ(mock_upstream_stat(&mock, "dup_keys"), 0, "no upstream duplicates");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events WHERE tenant = 'beta' "
 				    "AND class = 'low'"),
-		  75, "tenant class carried to the row");
+		  75, "a route without a class keeps the tenant's class");
+	for (int i = 0; i < 5; i++) {
+		char ikey[32];
+
+		snprintf(ikey, sizeof(ikey), "vip-%d", i);
+		ASSERT_EQ(post_on(&c, "hello", "vip.lead", ikey), 202, "vip 202");
+		ASSERT_HAS_STR(resp, "\"class\":\"critical\"", "the route's class answers");
+	}
+	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
+				   "class = 'critical'",
+			      5, 30),
+		    "the route's class reaches the row");
 
 	/* the database goes away: intake keeps answering 202, rows land when it returns */
 	if (!ASSERT_OK(pgh_server_stop(&pg, "immediate"), "stop postgres"))
@@ -124,12 +135,12 @@ void test_e2e(void)
 		  503, "not ready without the database");
 	if (!ASSERT_OK(pgh_server_restart(&pg), "restart postgres"))
 		goto out;
-	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events", 170, 60),
+	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events", 175, 60),
 		    "backlog drained after the outage");
 
 	ASSERT_EQ(http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
 		  200, "metrics");
-	ASSERT_HAS_STR(resp, "sluice_db_rows_written_total 170", "rows written exported");
+	ASSERT_HAS_STR(resp, "sluice_db_rows_written_total 175", "rows written exported");
 	ASSERT_HAS_STR(resp, "sluice_queue_lag_seconds{class=\"normal\"}", "lag exported");
 	ASSERT_HAS_STR(resp, "sluice_overload_state 0", "overload state exported");
 	ASSERT_HAS_STR(resp, "sluice_breaker_state{upstream=\"ai\"} 0", "breaker exported");

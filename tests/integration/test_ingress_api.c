@@ -3,16 +3,18 @@
  * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion */
 #include <dirent.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ingress_harness.h"
 #include "test_progs.h"
 
-#define TENANTS                                                                            \
-	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 1000\n"         \
-	"crit_rate = 0.1\ncrit_burst = 1\n"                                                 \
+#define TENANTS                                                                                    \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 1000\n"                 \
+	"crit_rate = 0.1\ncrit_burst = 1\n"                                                        \
 	"[beta]\nkey = " HARNESS_KEY_B_HEX "\nclass = low\nreq_rate = 0.2\nreq_burst = 2\n"
 
-#define EVENT(key) "{\"type\":\"lead.created\",\"idempotency_key\":\"" key "\",\"payload\":{\"a\":1}}"
+#define EVENT(key)                                                                                 \
+	"{\"type\":\"lead.created\",\"idempotency_key\":\"" key "\",\"payload\":{\"a\":1}}"
 
 static char resp[1 << 16];
 
@@ -37,8 +39,12 @@ static char *journal_bytes(const char *dir, size_t *len)
 		fseek(f, 0, SEEK_END);
 		n = ftell(f);
 		rewind(f);
-		all = realloc(all, *len + (size_t)n + 1);
-		*len += fread(all + *len, 1, (size_t)n, f);
+		char *grown = realloc(all, *len + (size_t)n + 1);
+
+		if (grown) {
+			all = grown;
+			*len += fread(all + *len, 1, (size_t)n, f);
+		}
 		fclose(f);
 	}
 	if (d)
@@ -59,10 +65,34 @@ static int post(int port, const char *key, const char *body)
 	return http_once(port, req, resp, sizeof(resp));
 }
 
+/* The live /metrics body must pass `promtool check metrics` (skipped without promtool). */
+static void promtool_check(const char *response)
+{
+	const char *body = strstr(response, "\r\n\r\n");
+	char path[600], cmd[700];
+	FILE *f;
+
+	if (access("/usr/bin/promtool", X_OK)) {
+		printf("promtool not installed (apt package prometheus): not checked\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/metrics.txt", test__tmpdir());
+	f = fopen(path, "w");
+	if (!ASSERT_OK_PTR(f, "metrics file") || !ASSERT_OK_PTR(body, "metrics body")) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fputs(body + 4, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	ASSERT_OK(system(cmd), "promtool check metrics on the live /metrics");
+}
+
 static void subtest_accepted(void)
 {
-	const char *args[] = { "--threads", "2", "--journal-dir", "@journal", NULL };
-	struct sluiced_proc p;
+	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", NULL};
+	struct sluiced_proc p = {0};
 	size_t len;
 	char *j = NULL;
 
@@ -74,12 +104,14 @@ static void subtest_accepted(void)
 	/* 202 means durable: the envelope is in a journal segment already */
 	j = journal_bytes(p.journal, &len);
 	ASSERT_TRUE(contains(j, len, "\"idempotency_key\":\"lead-1\""), "envelope in journal");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"x\",\"idempotency_key\":\"c1\",\"priority\":"
-				       "\"critical\",\"payload\":{}}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"x\",\"idempotency_key\":\"c1\",\"priority\":"
+		       "\"critical\",\"payload\":{}}"),
 		  202, "critical");
 	ASSERT_HAS_STR(resp, "\"class\":\"critical\",\"demoted\":false", "critical credit");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"x\",\"idempotency_key\":\"c2\",\"priority\":"
-				       "\"critical\",\"payload\":{}}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"x\",\"idempotency_key\":\"c2\",\"priority\":"
+		       "\"critical\",\"payload\":{}}"),
 		  202, "critical beyond credits");
 	ASSERT_HAS_STR(resp, "\"class\":\"normal\",\"demoted\":true", "demoted");
 	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
@@ -89,26 +121,29 @@ static void subtest_accepted(void)
 		  200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_events_accepted_total{tenant=\"acme\",class=\"normal\"} 2",
 		       "accepted counter");
-	ASSERT_HAS_STR(resp, "sluice_admission_total{limit=\"crit\",outcome=\"demoted\",tenant=\"acme\"} 1",
-		       "demotion counted");
+	ASSERT_HAS_STR(
+	    resp, "sluice_admission_total{limit=\"crit\",outcome=\"demoted\",tenant=\"acme\"} 1",
+	    "demotion counted");
 	ASSERT_HAS_STR(resp, "sluice_queue_depth 3", "queue depth");
+	promtool_check(resp);
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 	free(j);
 }
 
-static void expect(int port, const char *req, int status, const char *body_part,
-		   const char *name)
+static void expect(int port, const char *req, int status, const char *body_part, const char *name)
 {
 	ASSERT_EQ(http_once(port, req, resp, sizeof(resp)), status, name);
 	if (body_part)
+		/* cppcheck-suppress AssignmentAddressToInteger ; statement-expression scopes */
 		ASSERT_HAS_STR(resp, body_part, name);
 }
 
 static void subtest_refusals(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--max-body", "512",
-			       "--max-header-bytes", "1024", NULL };
-	struct sluiced_proc p;
+	const char *args[] = {"--threads",	    "1",	  "--journal-dir",
+			      "@journal",	    "--max-body", "512",
+			      "--max-header-bytes", "1024",	  NULL};
+	struct sluiced_proc p = {0};
 	char big[2048], val[64];
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -125,19 +160,24 @@ static void subtest_refusals(void)
 	ASSERT_EQ(post(p.port, "test", "{\"type\":"), 400, "400 invalid json");
 	ASSERT_HAS_STR(resp, "\"error\":\"invalid_json\"", "invalid_json");
 	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"payload\":{}}"), 400, "400 missing");
-	ASSERT_HAS_STR(resp, "\"error\":\"missing_field\",\"detail\":\"missing field 'idempotency_key'\"",
+	ASSERT_HAS_STR(resp,
+		       "\"error\":\"missing_field\",\"detail\":\"missing field 'idempotency_key'\"",
 		       "missing_field");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a b\",\"idempotency_key\":\"k\",\"payload\":{}}"),
-		  400, "400 invalid type");
+	ASSERT_EQ(
+	    post(p.port, "test", "{\"type\":\"a b\",\"idempotency_key\":\"k\",\"payload\":{}}"),
+	    400, "400 invalid type");
 	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":1}"),
 		  400, "400 payload");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{},"
-				       "\"priority\":\"urgent\"}"),
+	ASSERT_EQ(post(p.port, "test",
+		       "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{},"
+		       "\"priority\":\"urgent\"}"),
 		  400, "400 priority");
-	ASSERT_EQ(post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
-		  400, "400 NUL");
+	ASSERT_EQ(
+	    post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
+	    400, "400 NUL");
 	memset(big, 'x', sizeof(big));
-	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);
+	snprintf(big, sizeof(big),
+		 "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);
 	ASSERT_EQ(post(p.port, "test", big), 413, "413 body");
 	ASSERT_HAS_STR(resp, "Connection: close", "413 closes");
 	snprintf(big, sizeof(big), "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: %01100d\r\n\r\n", 0);
@@ -163,9 +203,9 @@ static void subtest_refusals(void)
 
 static void subtest_rate_limit(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
-	struct sluiced_proc p;
-	char val[32];
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
+	struct sluiced_proc p = {0};
+	char val[32] = "";
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
@@ -182,9 +222,9 @@ static void subtest_rate_limit(void)
 
 static void subtest_dry_run(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--dry-run-limits",
-			       NULL };
-	struct sluiced_proc p;
+	const char *args[] = {"--threads",	  "1", "--journal-dir", "@journal",
+			      "--dry-run-limits", NULL};
+	struct sluiced_proc p = {0};
 	int ok = 0;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -199,11 +239,18 @@ static void subtest_dry_run(void)
 
 static void subtest_queue_refusals(void)
 {
-	const char *full[] = { "--threads", "1", "--journal-dir", "@journal",
-			       "--queue-max-entries", "2", "--retry-after-503", "7", NULL };
-	const char *none[] = { "--threads", "1", NULL };
-	struct sluiced_proc p;
-	char val[32];
+	const char *full[] = {"--threads",
+			      "1",
+			      "--journal-dir",
+			      "@journal",
+			      "--queue-max-entries",
+			      "2",
+			      "--retry-after-503",
+			      "7",
+			      NULL};
+	const char *none[] = {"--threads", "1", NULL};
+	struct sluiced_proc p = {0};
+	char val[32] = "";
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, full), "start full"))
 		return;
@@ -226,9 +273,11 @@ static void subtest_queue_refusals(void)
 static void subtest_readyz_db(void)
 {
 	/* nothing listens on port 1: the database check fails, /readyz says so with 503 */
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--pg",
-			       "host=127.0.0.1 port=1 connect_timeout=1", NULL };
-	struct sluiced_proc p;
+	const char *args[] = {
+	    "--threads", "1",	    "--journal-dir", "@journal",
+	    "--role",	 "ingress", "--pg",	     "host=127.0.0.1 port=1 connect_timeout=1",
+	    NULL};
+	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;

@@ -9,15 +9,15 @@
 #include "test_progs.h"
 
 #define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
-#define EVENT "{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
+#define EVENT	"{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
 
 static char resp[1 << 16];
 
 static void subtest_keepalive_pipelining(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	char req[4096], ev[1024];
 	size_t n;
 	int st[3];
@@ -44,6 +44,11 @@ static void subtest_keepalive_pipelining(void)
 			goto out;
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "byte-by-byte answer");
 	ASSERT_EQ(http_status(resp), 202, "byte-by-byte 202");
+	/* HTTP/1.0 keep-alive is announced, so 1.0 clients reuse the connection */
+	snprintf(req, sizeof(req), "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "1.0 answer");
+	ASSERT_HAS_STR(resp, "Connection: keep-alive\r\n", "1.0 keep-alive announced");
 	/* Connection: close is honoured */
 	snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	http_send(&c, req, strlen(req));
@@ -57,19 +62,20 @@ out:
 
 static void subtest_expect_continue(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", NULL };
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	char head[512];
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
 	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
 		goto out;
-	snprintf(head, sizeof(head),
-		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: test\r\nExpect: 100-continue\r\n"
-		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-		 strlen(EVENT));
+	snprintf(
+	    head, sizeof(head),
+	    "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: test\r\nExpect: 100-continue\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+	    strlen(EVENT));
 	http_send(&c, head, strlen(head));
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "interim");
 	ASSERT_EQ(http_status(resp), 100, "100 Continue before the body");
@@ -77,9 +83,10 @@ static void subtest_expect_continue(void)
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "final");
 	ASSERT_EQ(http_status(resp), 202, "202 after the body");
 	/* a refused key gets its 401 instead of 100, before any body is sent */
-	snprintf(head, sizeof(head),
-		 "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: nope\r\nExpect: 100-continue\r\n"
-		 "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
+	snprintf(
+	    head, sizeof(head),
+	    "POST /v1/events HTTP/1.1\r\nHost: t\r\nX-Api-Key: nope\r\nExpect: 100-continue\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
 	http_send(&c, head, strlen(head));
 	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "refusal");
 	ASSERT_EQ(http_status(resp), 401, "401 instead of 100");
@@ -90,10 +97,10 @@ out:
 
 static void subtest_timeouts(void)
 {
-	const char *args[] = { "--threads", "1", "--header-timeout-ms", "300",
-			       "--idle-timeout-ms", "400", NULL };
+	const char *args[] = {"--threads", "1", "--header-timeout-ms", "300", "--idle-timeout-ms",
+			      "400",	   NULL};
 	static struct http_client a, b;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
@@ -115,9 +122,9 @@ out:
 
 static void subtest_max_conns(void)
 {
-	const char *args[] = { "--threads", "2", "--max-conns", "5", NULL };
+	const char *args[] = {"--threads", "2", "--max-conns", "5", NULL};
 	static struct http_client c[6];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int i;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -145,10 +152,10 @@ out:
 
 static void subtest_send_timeout(void)
 {
-	const char *args[] = { "--threads", "1", "--send-timeout-ms", "300", NULL };
+	const char *args[] = {"--threads", "1", "--send-timeout-ms", "300", NULL};
 	static struct http_client c, d;
 	static char flood[64 * 1024];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	size_t n = 0;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
@@ -192,9 +199,9 @@ static long rss_kb(pid_t pid)
 
 static void subtest_idle_10k(void)
 {
-	const char *args[] = { "--threads", "2", NULL };
+	const char *args[] = {"--threads", "2", NULL};
 	struct rlimit rl;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	struct http_client *c = calloc(10000, sizeof(*c));
 	int opened = 0;
 	char want[64];

@@ -12,7 +12,7 @@
 
 #define TENANT_A "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
 #define TENANT_B "[beta]\nkey = " HARNESS_KEY_B_HEX "\n"
-#define EVENT "{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
+#define EVENT	 "{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
 
 static char resp[1 << 16];
 
@@ -26,8 +26,8 @@ static int post(int port, const char *key)
 
 static void subtest_sighup(void)
 {
-	const char *args[] = { "--threads", "2", "--journal-dir", "@journal", NULL };
-	struct sluiced_proc p;
+	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", NULL};
+	struct sluiced_proc p = {0};
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start"))
 		return;
@@ -81,8 +81,7 @@ static void *drain_client(void *arg)
 		if (http_status(r) == 202 && id && a->accepted < 64) {
 			snprintf(a->ids[a->accepted++], 20, "%.16s", id + 6);
 			__atomic_store_n(&first_202, 1, __ATOMIC_RELEASE);
-		}
-		else
+		} else
 			a->other++;
 	}
 	http_close(&c);
@@ -111,8 +110,8 @@ static int journal_records(const char *dir)
 		rewind(f);
 		buf = malloc((size_t)len + 1);
 		len = (long)fread(buf, 1, (size_t)len, f);
-		for (char *s = buf; (s = memmem(s, (size_t)(buf + len - s), "\"idempotency_key\"", 17));
-		     s++)
+		for (char *s = buf;
+		     (s = memmem(s, (size_t)(buf + len - s), "\"idempotency_key\"", 17)); s++)
 			n++;
 		free(buf);
 		fclose(f);
@@ -124,11 +123,11 @@ static int journal_records(const char *dir)
 
 static void subtest_drain(void)
 {
-	const char *args[] = { "--threads", "2", "--journal-dir", "@journal", "--drain-timeout-ms",
-			       "5000", NULL };
-	struct client_arg a[4] = { 0 };
+	const char *args[] = {"--threads", "2", "--journal-dir", "@journal", "--drain-timeout-ms",
+			      "5000",	   NULL};
+	struct client_arg a[4] = {0};
 	pthread_t th[4];
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int accepted = 0, status;
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start"))
@@ -165,14 +164,16 @@ static void subtest_drain(void)
 
 static void subtest_deny(void)
 {
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--deny-after", "3",
-			       "--deny-secs", "60", NULL };
+	const char *args[] = {
+	    "--threads", "1", "--journal-dir", "@journal", "--deny-after", "3", "--deny-secs",
+	    "60",	 NULL};
 	static struct http_client c;
-	struct sluiced_proc p;
+	struct sluiced_proc p = {0};
 	int r429 = 0;
 
-	if (!ASSERT_OK(sluiced_start(&p, "[beta]\nkey = " HARNESS_KEY_B_HEX
-					  "\nreq_rate = 0.1\nreq_burst = 1\n",
+	if (!ASSERT_OK(sluiced_start(&p,
+				     "[beta]\nkey = " HARNESS_KEY_B_HEX
+				     "\nreq_rate = 0.1\nreq_burst = 1\n",
 				     args),
 		       "start"))
 		return;

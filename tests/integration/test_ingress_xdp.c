@@ -3,6 +3,7 @@
  * tenants in the BPF maps, request credits charged in the map XDP shares, XDP counters in
  * /metrics */
 #include <bpf/bpf.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,12 +32,12 @@ static int request(const struct netns_pair *np, int port, const char *req)
 
 void test_ingress_xdp(void)
 {
-	struct netns_pair np = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct netns_pair np = {0};
+	struct sluiced_proc p = {0};
 	struct sluice_tenant_state st;
 	char pin[128], tenants[512], req[1024], path[256];
-	const char *args[] = { "--threads", "1", "--journal-dir", "@journal", "--iface", NULL,
-			       "--pin-dir", pin, NULL };
+	const char *args[] = {
+	    "--threads", "1", "--journal-dir", "@journal", "--iface", NULL, "--pin-dir", pin, NULL};
 	__u32 slot = SLUICE_SLOT_FIRST;
 	int fd;
 
@@ -68,6 +69,25 @@ void test_ingress_xdp(void)
 	ASSERT_EQ(request(&np, p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_xdp_packets_total{tenant=\"acme\",verdict=\"pass\"}",
 		       "XDP counters by tenant");
+	/* SIGHUP with BPF: a new tenant lands in the pinned config map, acme keeps its slot */
+	snprintf(tenants + strlen(tenants), sizeof(tenants) - strlen(tenants),
+		 "[beta]\nkey = %s\nclass = low\n", HARNESS_KEY_B_HEX);
+	sluiced_write_tenants(&p, tenants);
+	kill(p.pid, SIGHUP);
+	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"tenants: reloaded\"", 3000), "reloaded");
+	snprintf(path, sizeof(path), "%s/%s", pin, SLUICE_MAP_TENANT_CFG);
+	fd = bpf_obj_get(path);
+	if (ASSERT_GE(fd, 0, "pinned tenant cfg")) {
+		struct sluice_tenant_cfg cfg;
+		__u32 next = SLUICE_SLOT_FIRST + 1;
+
+		ASSERT_OK(bpf_map_lookup_elem(fd, &slot, &cfg), "acme cfg");
+		ASSERT_STREQ(cfg.name, "acme", "acme kept its slot");
+		ASSERT_OK(bpf_map_lookup_elem(fd, &next, &cfg), "beta cfg");
+		ASSERT_STREQ(cfg.name, "beta", "beta in the next slot");
+		ASSERT_EQ(cfg.class, SLUICE_CLASS_LOW, "beta class");
+		close(fd);
+	}
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 out:
 	if (p.pid)

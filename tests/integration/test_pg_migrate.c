@@ -51,6 +51,25 @@ out:
 	PQfinish(b);
 }
 
+/* sluiced in a cluster migrates through PgBouncer (transaction pooling, one server) */
+static void subtest_via_pgbouncer(const struct pgh_server *s)
+{
+	struct pgh_bouncer b;
+	char err[512] = "", ci[512];
+	int ret;
+
+	if (!ASSERT_OK(pgh_psql(s, NULL, 0, "CREATE DATABASE viapgb"), "createdb") ||
+	    !ASSERT_OK(pgh_bouncer_start(&b, s, test__tmpdir(), 1), "pgbouncer start"))
+		return;
+	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d dbname=viapgb user=postgres", b.port);
+	ret = pg_migrate_conninfo(ci, err, sizeof(err));
+	if (!ASSERT_EQ(ret, pg_migrate_latest(), "fresh database migrated through PgBouncer"))
+		printf("%s\n", err);
+	ret = pg_migrate_conninfo(ci, err, sizeof(err));
+	ASSERT_EQ(ret, 0, "and again: nothing to do");
+	pgh_bouncer_stop(&b);
+}
+
 static void subtest_newer_schema_refused(const struct pgh_server *s)
 {
 	char err[512] = "";
@@ -107,6 +126,8 @@ void test_pg_migrate(void)
 		subtest_two_sessions(&s);
 	if (test__start_subtest("failed_migration_rolls_back"))
 		subtest_failed_migration_rolls_back(&s);
+	if (test__start_subtest("via_pgbouncer"))
+		subtest_via_pgbouncer(&s);
 	if (test__start_subtest("newer_schema_refused"))
 		subtest_newer_schema_refused(&s);
 	pgh_server_destroy(&s);

@@ -100,24 +100,26 @@ struct poison {
 	const char *payload; /* NULL: oversized payload */
 	const char *type;
 	const char *expect; /* in dead_letters.last_error */
+	bool bad_key;	    /* the idempotency key ends in an invalid UTF-8 byte */
 };
 
 static void subtest_poison(const struct pgh_server *s, const char *conninfo, const char *prefix)
 {
 	static char longtype[300];
 	const struct poison bad[] = {
-	    {17, "{\"s\":\"a\\u0000b\"}", NULL, "unsupported Unicode escape sequence"},
-	    {123, "{\"s\":\"\xff\xfe\"}", NULL, "invalid byte sequence for encoding"},
-	    {250, "{not json", NULL, "invalid input syntax for type json"},
-	    {311, "{}", longtype, "value too long for type character varying(128)"},
-	    {499, NULL, NULL, "max_payload_bytes"},
+	    {17, "{\"s\":\"a\\u0000b\"}", NULL, "unsupported Unicode escape sequence", false},
+	    {77, "{}", NULL, "invalid byte sequence for encoding", true},
+	    {123, "{\"s\":\"\xff\xfe\"}", NULL, "invalid byte sequence for encoding", false},
+	    {250, "{not json", NULL, "invalid input syntax for type json", false},
+	    {311, "{}", longtype, "value too long for type character varying(128)", false},
+	    {499, NULL, NULL, "max_payload_bytes", false},
 	};
 	const int nbad = sizeof(bad) / sizeof(bad[0]);
 	struct pg_writer *w = NULL;
 	struct pg_writer_stats st;
 	struct pgr_ledger l;
 	char buf[512], sql[256], out[512];
-	char *big = malloc(100 * 1024);
+	char *big = malloc(100 * 1024), badkey[64];
 	struct pg_row row;
 
 	memset(longtype, 'x', sizeof(longtype) - 1);
@@ -135,6 +137,10 @@ static void subtest_poison(const struct pgh_server *s, const char *conninfo, con
 			row.payload = bad[b].payload ? bad[b].payload : big;
 			row.payload_len = bad[b].payload ? strlen(bad[b].payload) : 100 * 1024;
 			row.type = bad[b].type ? bad[b].type : row.type;
+			if (bad[b].bad_key) {
+				snprintf(badkey, sizeof(badkey), "%s\xff", row.idempotency_key);
+				row.idempotency_key = badkey;
+			}
 			b++;
 		}
 		ASSERT_OK(pg_writer_submit(w, &row), "submit");
@@ -148,8 +154,8 @@ static void subtest_poison(const struct pgh_server *s, const char *conninfo, con
 		ASSERT_EQ(l.status[bad[b].at], 1 + PG_ROW_DEAD_LETTERED, "the bad row itself");
 		snprintf(sql, sizeof(sql),
 			 "SELECT reason || ': ' || last_error FROM dead_letters "
-			 "WHERE idempotency_key = '%s-%d'",
-			 prefix, bad[b].at);
+			 "WHERE idempotency_key IN ('%s-%d', '%s-%d?')",
+			 prefix, bad[b].at, prefix, bad[b].at);
 		pgh_psql(s, out, sizeof(out), "%s", sql);
 		ASSERT_HAS_STR(out, bad[b].expect, "server's error recorded");
 	}

@@ -5,8 +5,9 @@
  * must say "not attached (no pins under DIR)" and how to attach (exit 1); help for the
  * whole tool and for one object comes from the command tables. With a program attached,
  * the accepted spellings of rates (1000, 1000/s, 60000/min) and durations (500ms, 30s,
- * 5m) must land in the maps as the same numbers, and tenant del must take the tenant's
- * sources and prefixes with it.
+ * 5m) must land in the maps as the same numbers, tenant del must take the tenant's
+ * sources and prefixes with it, and stats --watch --json must print one snapshot per line
+ * with rates over the measured interval.
  */
 #include <unistd.h>
 
@@ -19,28 +20,28 @@ struct bad {
 };
 
 static const struct bad bad_args[] = {
-	{ "tenant add acme --syn-rate 10x", "--syn-rate 10x" },
-	{ "tenant add acme --syn-rate 5/fortnight", "--syn-rate 5/fortnight" },
-	{ "tenant add acme --syn-burst 0", "--syn-burst 0" },
-	{ "tenant add acme --class urgent", "--class urgent" },
-	{ "tenant add acme --bogus 1", "--bogus" },
-	{ "tenant add 'a b'", "a b" },
-	{ "tenant frob", "frob" },
-	{ "tenant add", "NAME" },
-	{ "frobnicate", "frobnicate" },
-	{ "source add acme 10.0.0.300", "10.0.0.300" },
-	{ "prefix add acme 10.0.0.0/33", "10.0.0.0/33" },
-	{ "prefix add acme 2001:db8::/129", "2001:db8::/129" },
-	{ "deny add 10.0.0.1 --ttl 5parsecs", "--ttl 5parsecs" },
-	{ "deny add 10.0.0.1 --ttl 0s", "--ttl 0s" },
-	{ "shed set panic", "panic" },
-	{ "shed set emergency --permille low=1001", "low=1001" },
-	{ "shed set emergency --permille bulk=5", "bulk" },
-	{ "stats --watch never", "--watch never" },
-	{ "attach --iface nosuchif0", "nosuchif0" },
-	{ "attach --iface lo --mode turbo", "--mode turbo" },
-	{ "attach --iface lo --ports 8080,70000", "70000" },
-	{ "attach --iface lo --ports 53/sctp", "sctp" },
+    {"tenant add acme --syn-rate 10x", "--syn-rate 10x"},
+    {"tenant add acme --syn-rate 5/fortnight", "--syn-rate 5/fortnight"},
+    {"tenant add acme --syn-burst 0", "--syn-burst 0"},
+    {"tenant add acme --class urgent", "--class urgent"},
+    {"tenant add acme --bogus 1", "--bogus"},
+    {"tenant add 'a b'", "a b"},
+    {"tenant frob", "frob"},
+    {"tenant add", "NAME"},
+    {"frobnicate", "frobnicate"},
+    {"source add acme 10.0.0.300", "10.0.0.300"},
+    {"prefix add acme 10.0.0.0/33", "10.0.0.0/33"},
+    {"prefix add acme 2001:db8::/129", "2001:db8::/129"},
+    {"deny add 10.0.0.1 --ttl 5parsecs", "--ttl 5parsecs"},
+    {"deny add 10.0.0.1 --ttl 0s", "--ttl 0s"},
+    {"shed set panic", "panic"},
+    {"shed set emergency --permille low=1001", "low=1001"},
+    {"shed set emergency --permille bulk=5", "bulk"},
+    {"stats --watch never", "--watch never"},
+    {"attach --iface nosuchif0", "nosuchif0"},
+    {"attach --iface lo --mode turbo", "--mode turbo"},
+    {"attach --iface lo --ports 8080,70000", "70000"},
+    {"attach --iface lo --ports 53/sctp", "sctp"},
 };
 
 static void check_bad_args(const char *ctl, const char *pins)
@@ -62,8 +63,8 @@ static void check_bad_args(const char *ctl, const char *pins)
 
 static void check_help_and_pins(const char *ctl, const char *pins)
 {
-	static const char *const objects[] = { "attach", "detach", "status", "tenant", "source",
-					       "prefix", "deny",   "shed",   "dry-run", "stats" };
+	static const char *const objects[] = {"attach", "detach", "status", "tenant",  "source",
+					      "prefix", "deny",	  "shed",   "dry-run", "stats"};
 	char out[16384];
 	size_t i;
 
@@ -84,11 +85,11 @@ static void check_help_and_pins(const char *ctl, const char *pins)
 /* Rate and duration spellings give the same numbers in the maps. */
 static void check_units(struct xdp_env *e)
 {
-	static const char *const rates[] = { "1000", "1000/s", "60000/min" };
+	static const char *const rates[] = {"1000", "1000/s", "60000/min"};
 	static const struct {
 		const char *ttl;
 		double s;
-	} ttls[] = { { "500ms", 0.5 }, { "30s", 30 }, { "5m", 300 } };
+	} ttls[] = {{"500ms", 0.5}, {"30s", 30}, {"5m", 300}};
 	char cmd[128];
 	json_t *j;
 	size_t i;
@@ -99,7 +100,7 @@ static void check_units(struct xdp_env *e)
 			return;
 		j = xdp_ctl_json(e, "tenant show r%zu", i);
 		ASSERT_EQ(json_integer_value(json_object_get(
-				  json_object_get(json_object_get(j, "limits"), "syn"), "interval_ns")),
+			      json_object_get(json_object_get(j, "limits"), "syn"), "interval_ns")),
 			  1000000, cmd);
 		json_decref(j);
 	}
@@ -115,9 +116,9 @@ static void check_units(struct xdp_env *e)
 			char want[32];
 
 			snprintf(want, sizeof(want), "10.9.%zu.1", i);
-			if (!strcmp(json_string_value(json_object_get(json_array_get(j, k),
-								      "address")),
-				    want))
+			if (!strcmp(
+				json_string_value(json_object_get(json_array_get(j, k), "address")),
+				want))
 				e0 = json_array_get(j, k);
 		}
 		left = json_integer_value(json_object_get(e0, "left_ns")) / 1e9;
@@ -138,15 +139,58 @@ static void check_tenant_del(struct xdp_env *e)
 	    !xdp_ctl_ok(e, "prefix add gone 2001:db8:4::/48") || !xdp_ctl_ok(e, "tenant del gone"))
 		return;
 	st = xdp_ctl_json(e, "status");
-	ASSERT_EQ(json_integer_value(json_array_get(
-			  json_object_get(json_object_get(st, "fill"), "sources"), 0)),
+	ASSERT_EQ(json_integer_value(
+		      json_array_get(json_object_get(json_object_get(st, "fill"), "sources"), 0)),
 		  0, "sources removed");
-	ASSERT_EQ(json_integer_value(json_array_get(
-			  json_object_get(json_object_get(st, "fill"), "prefixes"), 0)),
+	ASSERT_EQ(json_integer_value(
+		      json_array_get(json_object_get(json_object_get(st, "fill"), "prefixes"), 0)),
 		  0, "prefixes removed");
 	json_decref(st);
 	ASSERT_EQ(xdp_ctl(e, out, sizeof(out), "tenant show gone"), 2, "deleted tenant is gone");
 	ASSERT_HAS_STR(out, "tenant gone: no such tenant", "names it");
+}
+
+/* stats --watch --json: one line per snapshot, rates over the measured interval. */
+static void check_watch(struct xdp_env *e)
+{
+	static char out[1 << 16];
+	json_t *snap, *rows, *row, *v;
+	double pps = 0, interval;
+	struct xdp_sent s;
+	char *second;
+	size_t i;
+	pid_t bg;
+	int ret;
+
+	bg = xdp_send_start(e, false, "--src 10.5.5.5 --rate 2000 --duration 1.5s");
+	if (!ASSERT_GT(bg, 0, "sender started"))
+		return;
+	xdp_sleep(0.2);
+	ret = xdp_ctl(e, out, sizeof(out), "--json stats --watch 500ms --count 2 2>/dev/null");
+	xdp_send_wait(bg, &s);
+	if (!ASSERT_EQ(ret, 0, "stats --watch"))
+		return;
+	second = strchr(out, '\n');
+	ASSERT_TRUE(second && strchr(second + 1, '\n') &&
+			!strchr(strchr(second + 1, '\n') + 1, '\n'),
+		    "two lines for --count 2");
+	snap = second ? json_loads(second + 1, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (!ASSERT_OK_PTR(snap, "each line is JSON"))
+		return;
+	interval = json_real_value(json_object_get(snap, "interval_s"));
+	ASSERT_GT(interval, 0.45, "interval measured");
+	rows = json_object_get(snap, "tenants");
+	for (i = 0; i < json_array_size(rows); i++) {
+		row = json_array_get(rows, i);
+		if (strcmp(json_string_value(json_object_get(row, "name")), "(anonymous)"))
+			continue;
+		v = json_object_get(row, "verdicts");
+		pps = json_real_value(json_object_get(json_object_get(v, "pass"), "pps")) +
+		      json_real_value(json_object_get(json_object_get(v, "syn_limit"), "pps"));
+	}
+	printf("watch: %.0f packets/s over %.3f s (sender: 2000/s)\n", pps, interval);
+	ASSERT_NEAR_PCT(pps, 2000, 25, "rate of the anonymous source");
+	json_decref(snap);
 }
 
 void test_sluicectl_cli(void)
@@ -167,6 +211,7 @@ void test_sluicectl_cli(void)
 			return;
 		check_units(&e);
 		check_tenant_del(&e);
+		check_watch(&e);
 		xdp_env_teardown(&e);
 	}
 }

@@ -343,6 +343,23 @@ static void subtest_breaker(const struct mock_upstream *m)
 		upstream_result_fini(&r);
 	}
 	ASSERT_EQ(mock_upstream_stat(m, "received"), before, "no request reached the mock");
+	{
+		struct upstream_stats st0, st1;
+		struct retry_decision d;
+
+		call(u, "rejected", 1, &r);
+		upstream_stats(u, &st0);
+		upstream_retry_decide(u, &r, 1, &d);
+		upstream_stats(u, &st1);
+		upstream_result_fini(&r);
+		ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "rejected: retry later");
+		ASSERT_STREQ(d.reason, "breaker open", "because the breaker is open");
+		ASSERT_GT(d.delay_ns, 0, "after the open wait");
+		ASSERT_LE(d.delay_ns, 300 * MS, "not longer than the open wait");
+		ASSERT_EQ(st1.budget.retries, st0.budget.retries, "no retry budget spent");
+		upstream_retry_decide(u, &r, cfg.retry.max_attempts, &d);
+		ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "until max_attempts");
+	}
 	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "mock healthy again");
 	usleep(350000);
 	for (int i = 0; i < 2; i++) {

@@ -2,7 +2,7 @@
 /* test_xdp_bpftool.c -- bpftool parity: what bpftool writes sluicectl reads, and the reverse
  *
  * Operators without sluicectl tune the same pinned maps with plain bpftool (the commands
- * in docs/sluicectl.md). One bpftool update of each kind -- a tenant's limits, the shed
+ * in the README's bpftool section). One bpftool update of each kind -- a tenant's limits, the shed
  * level, a deny entry -- must be seen by sluicectl (and the deny entry by the XDP program,
  * within the documented revalidation second); one sluicectl change of each kind must be
  * seen in `bpftool -j map dump`, whose BTF-formatted output has the field names.
@@ -57,36 +57,37 @@ static json_t *bpftool_lookup(struct xdp_env *e, const char *map, __u32 slot)
 
 static void bpftool_to_cli(struct xdp_env *e)
 {
-	struct sluice_tenant_cfg tc = { .name = "viabpf", .class = SLUICE_CLASS_LOW };
-	struct sluice_config cfg = { .abi_version = SLUICE_ABI_VERSION,
-				     .shed_level = SLUICE_SHED_EMERGENCY,
-				     .shed_mode = SLUICE_SHED_MANUAL,
-				     .permille = { 0, 100, 700 },
-				     .generation = 40,
-				     .revalidate_ns = 1000000000ULL };
-	struct sluice_addr a = { .a = { [10] = 0xff, [11] = 0xff } };
-	struct sluice_deny d = { 0 };
+	struct sluice_tenant_cfg tc = {.name = "viabpf", .class = SLUICE_CLASS_LOW};
+	struct sluice_config cfg = {.abi_version = SLUICE_ABI_VERSION,
+				    .shed_level = SLUICE_SHED_EMERGENCY,
+				    .shed_mode = SLUICE_SHED_MANUAL,
+				    .permille = {0, 100, 700},
+				    .generation = 40,
+				    .revalidate_ns = 1000000000ULL};
+	struct sluice_addr a = {.a = {[10] = 0xff, [11] = 0xff}};
+	struct sluice_deny d = {0};
 	char key[256], val[1024], out[4096], src[48];
 	__u32 slot = 5, zero = 0;
 	struct xdp_sent s;
 	json_t *j;
+	int ret;
 
 	tc.limit[SLUICE_LIMIT_SYN].interval_ns = 4000000; /* 250/s */
 	tc.limit[SLUICE_LIMIT_SYN].burst = 25;
-	ASSERT_EQ(bpftool(e, out, sizeof(out), SLUICE_MAP_TENANT_CFG, hex(&slot, 4, key, 256),
-			  hex(&tc, sizeof(tc), val, sizeof(val))),
-		  0, "bpftool update tenant");
+	ret = bpftool(e, out, sizeof(out), SLUICE_MAP_TENANT_CFG, hex(&slot, 4, key, 256),
+		      hex(&tc, sizeof(tc), val, sizeof(val)));
+	ASSERT_EQ(ret, 0, "bpftool update tenant");
 	j = xdp_ctl_json(e, "tenant show viabpf");
 	ASSERT_EQ(json_integer_value(json_object_get(j, "slot")), 5, "CLI sees the tenant");
 	ASSERT_STREQ(json_string_value(json_object_get(j, "class")), "low", "CLI sees the class");
 	ASSERT_STREQ(json_string_value(json_object_get(
-			     json_object_get(json_object_get(j, "limits"), "syn"), "rate")),
+			 json_object_get(json_object_get(j, "limits"), "syn"), "rate")),
 		     "250/s", "CLI sees the SYN rate");
 	json_decref(j);
 
-	ASSERT_EQ(bpftool(e, out, sizeof(out), SLUICE_MAP_CONFIG, hex(&zero, 4, key, 256),
-			  hex(&cfg, sizeof(cfg), val, sizeof(val))),
-		  0, "bpftool update config");
+	ret = bpftool(e, out, sizeof(out), SLUICE_MAP_CONFIG, hex(&zero, 4, key, 256),
+		      hex(&cfg, sizeof(cfg), val, sizeof(val)));
+	ASSERT_EQ(ret, 0, "bpftool update config");
 	j = xdp_ctl_json(e, "shed show");
 	ASSERT_STREQ(json_string_value(json_object_get(j, "level")), "emergency",
 		     "CLI sees the shed level");
@@ -102,9 +103,9 @@ static void bpftool_to_cli(struct xdp_env *e)
 		return;
 	if (!ASSERT_EQ(inet_pton(AF_INET, src, &a.a[12]), 1, "address"))
 		return;
-	ASSERT_EQ(bpftool(e, out, sizeof(out), SLUICE_MAP_DENY_EXACT, hex(&a, 16, key, 256),
-			  hex(&d, sizeof(d), val, sizeof(val))),
-		  0, "bpftool update deny");
+	ret = bpftool(e, out, sizeof(out), SLUICE_MAP_DENY_EXACT, hex(&a, 16, key, 256),
+		      hex(&d, sizeof(d), val, sizeof(val)));
+	ASSERT_EQ(ret, 0, "bpftool update deny");
 	j = xdp_ctl_json(e, "deny list");
 	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "address")), src,
 		     "CLI lists the deny entry");
@@ -128,6 +129,7 @@ static json_t *formatted_value(json_t *dump, size_t i)
 static void cli_to_bpftool(struct xdp_env *e)
 {
 	json_t *dump, *v;
+	long long n;
 	__u32 slot;
 
 	if (!xdp_ctl_ok(e, "tenant add clitenant --syn-rate 500 --syn-burst 7 --class critical") ||
@@ -148,14 +150,14 @@ static void cli_to_bpftool(struct xdp_env *e)
 	json_decref(dump);
 
 	dump = bpftool_dump(e, SLUICE_MAP_CONFIG);
-	ASSERT_EQ(json_integer_value(json_object_get(formatted_value(dump, 0), "shed_level")),
-		  SLUICE_SHED_THIN, "bpftool sees the shed level");
+	n = json_integer_value(json_object_get(formatted_value(dump, 0), "shed_level"));
+	ASSERT_EQ(n, SLUICE_SHED_THIN, "bpftool sees the shed level");
 	json_decref(dump);
 
 	dump = bpftool_dump(e, SLUICE_MAP_DENY_PREFIX);
 	v = json_object_get(json_object_get(json_array_get(dump, 0), "formatted"), "key");
-	ASSERT_EQ(json_integer_value(json_object_get(v, "prefixlen")), 96 + 16,
-		  "bpftool sees the deny prefix (IPv4-mapped /16)");
+	n = json_integer_value(json_object_get(v, "prefixlen"));
+	ASSERT_EQ(n, 96 + 16, "bpftool sees the deny prefix (IPv4-mapped /16)");
 	ASSERT_EQ(json_integer_value(json_array_get(json_object_get(v, "a"), 12)), 10,
 		  "first octet");
 	ASSERT_EQ(json_integer_value(json_array_get(json_object_get(v, "a"), 13)), 200,

@@ -34,16 +34,17 @@ void test_xdp_passthrough(void)
 		goto out;
 	xdp_sleep(0.3);
 
-	ASSERT_EQ(netns_run(e.p.ns_a, out, sizeof(out),
-			    "ip neigh flush dev %s; ping -c 3 -i 0.2 -W 2 %s && ip neigh show dev %s",
-			    e.p.if_a, e.p.ip4_b, e.p.if_a),
-		  0, "ARP resolved and IPv4 ping answered during the flood");
+	ASSERT_EQ(
+	    netns_run(e.p.ns_a, out, sizeof(out),
+		      "ip neigh flush dev %s; ping -c 3 -i 0.2 -W 2 %s && ip neigh show dev %s",
+		      e.p.if_a, e.p.ip4_b, e.p.if_a),
+	    0, "ARP resolved and IPv4 ping answered during the flood");
 	ASSERT_HAS_STR(out, e.p.mac_b, "neighbour entry learnt by ARP");
 	ASSERT_EQ(netns_run(e.p.ns_a, out, sizeof(out), "ping -6 -c 3 -i 0.2 -W 2 %s", e.p.ip6_b),
 		  0, "IPv6 ping (and neighbour discovery) answered during the flood");
-	if (!ASSERT_OK(xdp_send(&e, false, &s, "--src %s --dport 9090 --count 500 --rate 5000",
-				flood),
-		       "pktgen to a non-service port"))
+	if (!ASSERT_OK(
+		xdp_send(&e, false, &s, "--src %s --dport 9090 --count 500 --rate 5000", flood),
+		"pktgen to a non-service port"))
 		goto out;
 	ASSERT_OK(xdp_send_wait(bg, &fs), "flood finished");
 	bg = -1;

@@ -11,17 +11,17 @@
 #include "xdp_env.h"
 
 /* Flood tenant name from src at 10x rate for seconds and check the GCRA outcome. */
-static void check_rate(struct xdp_env *e, bool v6, const char *name, const char *src,
-		       double rate, long burst, const char *seconds)
+static void check_rate(struct xdp_env *e, bool v6, const char *name, const char *src, double rate,
+		       long burst, const char *seconds)
 {
 	struct xdp_sent s;
 	json_t *st;
 	long long pass, lim;
 	double expect;
 
-	if (!ASSERT_OK(xdp_send(e, v6, &s, "--src %s --rate %.0f --duration %s", src, rate * 10,
-				seconds),
-		       "pktgen"))
+	if (!ASSERT_OK(
+		xdp_send(e, v6, &s, "--src %s --rate %.0f --duration %s", src, rate * 10, seconds),
+		"pktgen"))
 		return;
 	st = xdp_stats(e);
 	if (!ASSERT_OK_PTR(st, "stats"))
@@ -34,7 +34,7 @@ static void check_rate(struct xdp_env *e, bool v6, const char *name, const char 
 	ASSERT_NEAR_PCT(pass, expect, 5, "passes = burst + rate x time");
 	ASSERT_EQ(pass + lim, s.sent, "every other SYN counted as rate-limited");
 	ASSERT_EQ(xdp_count(st, name, "deny") + xdp_count(st, name, "shed") +
-			  xdp_count(st, name, "pkt_limit"),
+		      xdp_count(st, name, "pkt_limit"),
 		  0, "no other verdict");
 	json_decref(st);
 }
@@ -92,7 +92,7 @@ void test_xdp_ipv6(void)
 		ASSERT_NEAR_PCT(xdp_count(st, "(anonymous)", "pass"), 200 + 100 * s.elapsed_s, 5,
 				"anonymous IPv6 source gets the anonymous per-source credit");
 		ASSERT_EQ(xdp_count(st, "(anonymous)", "pass") +
-				  xdp_count(st, "(anonymous)", "syn_limit"),
+			      xdp_count(st, "(anonymous)", "syn_limit"),
 			  1000, "all anonymous packets counted");
 		json_decref(st);
 	}

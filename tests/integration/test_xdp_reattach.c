@@ -26,8 +26,8 @@ static int look(struct xdp_env *e, struct seen *s)
 	}
 	s->pass = xdp_count(st, "keep", "pass");
 	s->lim = xdp_count(st, "keep", "syn_limit");
-	s->tat = json_integer_value(json_object_get(
-		json_object_get(json_object_get(show, "limits"), "syn"), "tat_ns"));
+	s->tat = json_integer_value(
+	    json_object_get(json_object_get(json_object_get(show, "limits"), "syn"), "tat_ns"));
 	json_decref(st);
 	json_decref(show);
 	return 0;

@@ -303,13 +303,14 @@ static int write_bouncer_files(struct pgh_bouncer *b, const struct pgh_server *s
 	if (!f)
 		return -errno;
 	fprintf(f,
-		"[databases]\nsluice = host=127.0.0.1 port=%d dbname=sluice\n\n[pgbouncer]\n"
+		"[databases]\nsluice = host=127.0.0.1 port=%d dbname=sluice\n* = host=127.0.0.1 "
+		"port=%d\n\n[pgbouncer]\n"
 		"listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
 		"auth_type = trust\nauth_file = %s\npool_mode = transaction\n"
 		"default_pool_size = %d\nmax_client_conn = 500\nserver_reset_query =\n"
 		"server_login_retry = 1\nignore_startup_parameters = extra_float_digits,options\n"
 		"logfile = %s/pgbouncer.log\npidfile = %s\n",
-		s->port, b->port, users, pool > 0 ? pool : 4, b->dir, b->pidfile);
+		s->port, s->port, b->port, users, pool > 0 ? pool : 4, b->dir, b->pidfile);
 	return fclose(f) ? -errno : 0;
 }
 

@@ -60,7 +60,8 @@ int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const ch
 /* A single integer from a query (first column of the first row); -1 with a message on error. */
 long long pgh_query_ll(const struct pgh_server *s, const char *sql);
 
-/* Start PgBouncer 1.18 (transaction pooling, pool_size server connections) in front of s. */
+/* Start PgBouncer 1.18 (transaction pooling, pool_size server connections per database) in
+ * front of s; any database name is passed through (conninfo names "sluice"). */
 int pgh_bouncer_start(struct pgh_bouncer *b, const struct pgh_server *s, const char *basedir,
 		      int pool_size);
 /* Stop PgBouncer; NULL-safe, idempotent. */

@@ -300,7 +300,13 @@ int main(int argc, char **argv)
 			return 0;
 		case 't':
 			for (tok = strtok_r(optarg, ",", &sp); tok; tok = strtok_r(NULL, ",", &sp)) {
-				filters = realloc(filters, sizeof(*filters) * (nfilters + 1));
+				char **nf = realloc(filters, sizeof(*filters) * (nfilters + 1));
+
+				if (!nf) {
+					perror("test_progs: -t");
+					return 2;
+				}
+				filters = nf;
 				filters[nfilters++] = tok;
 			}
 			break;

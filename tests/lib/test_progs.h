@@ -72,9 +72,9 @@ extern bool test__verbose;
 
 #define ASSERT_STREQ(a, b, name)                                                           \
 	({                                                                                 \
-		const char *___a = (a), *___b = (b);                                       \
-		_CHECK(!___a || !___b || strcmp(___a, ___b), (name), "\"%s\" != \"%s\"",   \
-		       ___a ? ___a : "(null)", ___b ? ___b : "(null)");                    \
+		const char *___sa = (a), *___sb = (b);                                     \
+		_CHECK(!___sa || !___sb || strcmp(___sa, ___sb), (name), "\"%s\" != \"%s\"", \
+		       ___sa ? ___sa : "(null)", ___sb ? ___sb : "(null)");                \
 	})
 
 #define ASSERT_HAS_STR(hay, needle, name)                                                  \

@@ -38,8 +38,10 @@ double xdp_now(void)
 
 void xdp_sleep(double s)
 {
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9) };
+	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
 
+	if (s <= 0)
+		return;
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }
@@ -163,14 +165,15 @@ json_t *xdp_stats(struct xdp_env *e)
 
 long long xdp_count(json_t *stats, const char *tenant, const char *verdict)
 {
-	json_t *row;
+	json_t *rows = json_object_get(stats, "tenants"), *row;
 	size_t i;
 
-	json_array_foreach(json_object_get(stats, "tenants"), i, row) {
+	for (i = 0; i < json_array_size(rows); i++) {
+		row = json_array_get(rows, i);
 		if (strcmp(json_string_value(json_object_get(row, "name")) ?: "", tenant))
 			continue;
 		return json_integer_value(json_object_get(
-			json_object_get(json_object_get(row, "verdicts"), verdict), "packets"));
+		    json_object_get(json_object_get(row, "verdicts"), verdict), "packets"));
 	}
 	return 0;
 }
@@ -193,8 +196,7 @@ static int parse_sent(const char *out, struct xdp_sent *r)
 	return 0;
 }
 
-static void gen_cmd(struct xdp_env *e, bool v6, char *cmd, size_t len, const char *fmt,
-		    va_list ap)
+static void gen_cmd(struct xdp_env *e, bool v6, char *cmd, size_t len, const char *fmt, va_list ap)
 {
 	char args[2048];
 

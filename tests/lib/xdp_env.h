@@ -21,8 +21,8 @@
 struct xdp_env {
 	struct netns_pair p;
 	char pin_dir[128];
-	char ctl[512];		/* path of sluicectl */
-	char gen[512];		/* path of pktgen */
+	char ctl[512]; /* path of sluicectl */
+	char gen[512]; /* path of pktgen */
 	bool attached;
 };
 
@@ -40,17 +40,17 @@ void xdp_env_teardown(struct xdp_env *e);
 /* Run `sluicectl --pin-dir DIR ARGS` in ns_b; output (stdout+stderr) into out. Returns
  * the exit status. */
 int xdp_ctl(struct xdp_env *e, char *out, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* xdp_ctl that must succeed: returns false (and prints the output) when it does not. */
 bool xdp_ctl_ok(struct xdp_env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Run pktgen in ns_a towards if_b (--iface, --dst-mac, --dst are filled in; v6 picks the
  * IPv6 destination) with extra ARGS; fills *r. Returns 0 or -1. */
 int xdp_send(struct xdp_env *e, bool v6, struct xdp_sent *r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* The same in a child process; collect with xdp_send_wait(). Returns the pid or -1. */
 pid_t xdp_send_start(struct xdp_env *e, bool v6, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int xdp_send_wait(pid_t pid, struct xdp_sent *r);
 
 /* `sluicectl stats --json`, parsed (caller json_decref()s), NULL on failure. */

@@ -11,19 +11,19 @@
 
 static struct tenant tenant(uint32_t slot)
 {
-	struct tenant t = { .name = "acme", .slot = slot, .class = SLUICE_CLASS_CRITICAL };
+	struct tenant t = {.name = "acme", .slot = slot, .class = SLUICE_CLASS_CRITICAL};
 
-	t.limit[SLUICE_LIMIT_REQ] = (struct sluice_limit){ .interval_ns = SEC / 10, .burst = 3 };
-	t.limit[SLUICE_LIMIT_CRIT] = (struct sluice_limit){ .interval_ns = SEC, .burst = 1 };
+	t.limit[SLUICE_LIMIT_REQ] = (struct sluice_limit){.interval_ns = SEC / 10, .burst = 3};
+	t.limit[SLUICE_LIMIT_CRIT] = (struct sluice_limit){.interval_ns = SEC, .burst = 1};
 	return t;
 }
 
 static void subtest_userspace(void)
 {
-	struct admission_opts o = { .deny_after = 4, .deny_secs = 5 };
+	struct admission_opts o = {.deny_after = 4, .deny_secs = 5};
 	struct admission *a = admission_new(&o, NULL, "test");
 	struct tenant t = tenant(SLUICE_SLOT_FIRST);
-	struct sluice_addr peer = { .a = { [15] = 7 } };
+	struct sluice_addr peer = {.a = {[15] = 7}};
 	uint64_t now = 100 * SEC, retry;
 
 	if (!ASSERT_OK_PTR(a, "new"))
@@ -51,7 +51,7 @@ static void subtest_userspace(void)
 
 static void subtest_dry_run(void)
 {
-	struct admission_opts o = { .dry_run = true };
+	struct admission_opts o = {.dry_run = true};
 	struct admission *a = admission_new(&o, NULL, "test");
 	struct tenant t = tenant(SLUICE_SLOT_FIRST);
 	uint64_t now = 100 * SEC, retry;
@@ -81,7 +81,7 @@ static void subtest_dry_run(void)
 
 static void subtest_shared_bpf(void)
 {
-	struct admission_opts o = { 0 };
+	struct admission_opts o = {0};
 	struct tenant t = tenant(SLUICE_SLOT_FIRST + 3);
 	struct sluice_tenant_state st;
 	struct sluice_bpf *b;

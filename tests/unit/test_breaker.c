@@ -126,7 +126,9 @@ static void subtest_open_then_half_open(void)
 		call(b, true, MS);
 	ASSERT_EQ(breaker_state(b), BREAKER_OPEN, "open");
 	ASSERT_EQ(breaker_acquire(b, &p), -EBUSY, "open rejects");
+	ASSERT_EQ(breaker_open_remaining_ns(b), cfg.open_wait_ns, "whole wait ahead");
 	f.now += cfg.open_wait_ns - 1;
+	ASSERT_EQ(breaker_open_remaining_ns(b), 1, "1 ns left");
 	ASSERT_EQ(breaker_acquire(b, &p), -EBUSY, "still open 1 ns before the wait ends");
 	f.now += 1;
 	ASSERT_OK(breaker_acquire(b, &p), "first probe permitted");

@@ -93,8 +93,8 @@ static void subtest_smuggling(void)
 		   HTTP_ERR_DUP_CL, 400, "dup CL differ");
 	expect_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", HTTP_ERR_BAD_CL,
 		   400, "CL list");
-	expect_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", HTTP_ERR_BAD_CL,
-		   400, "CL sign");
+	expect_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", HTTP_ERR_BAD_CL, 400,
+		   "CL sign");
 	expect_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
 		   HTTP_ERR_BAD_CL, 400, "CL overflow");
 	expect_err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", HTTP_ERR_BAD_CL, 400,
@@ -143,7 +143,7 @@ static void subtest_request_line(void)
 
 static void subtest_limits(void)
 {
-	struct http_limits lim = { .max_line = 32, .max_head = 128, .max_headers = 3 };
+	struct http_limits lim = {.max_line = 32, .max_head = 128, .max_headers = 3};
 	char buf[512];
 	size_t n;
 
@@ -197,7 +197,7 @@ static void subtest_pipelining(void)
 			"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
 			"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 	size_t off = 0, n = strlen(s);
-	const char *targets[] = { "/v1/events", "/healthz", "/metrics" };
+	const char *targets[] = {"/v1/events", "/healthz", "/metrics"};
 	struct http_limits lim;
 	int i;
 

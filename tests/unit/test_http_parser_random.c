@@ -15,13 +15,13 @@
 #define ROUNDS 300000
 
 static const char *const seeds[] = {
-	"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
-	"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nAuthorization: Bearer k\r\n"
-	"\r\n0123456789",
-	"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-	"\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nX-Api-Key: z\r\n\r\n",
-	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+    "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nAuthorization: Bearer k\r\n"
+    "\r\n0123456789",
+    "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    "\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nX-Api-Key: z\r\n\r\n",
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;

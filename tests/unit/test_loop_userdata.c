@@ -5,8 +5,8 @@
 
 void test_loop_userdata(void)
 {
-	static const uint32_t idxs[] = { 0, 1, 65535, 0x7fffffff, 0xffffffff };
-	static const uint32_t gens[] = { 0, 1, 0x123456, LOOP_UD_GEN_MASK };
+	static const uint32_t idxs[] = {0, 1, 65535, 0x7fffffff, 0xffffffff};
+	static const uint32_t gens[] = {0, 1, 0x123456, LOOP_UD_GEN_MASK};
 
 	if (test__start_subtest("roundtrip")) {
 		for (int op = LOOP_OP_NONE; op < LOOP_OP_MAX; op++)

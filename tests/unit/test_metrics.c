@@ -13,7 +13,7 @@ static void collect(struct metrics *m, void *arg)
 
 void test_metrics(void)
 {
-	static const double buckets[] = { 0.001, 0.01, 0.1 };
+	static const double buckets[] = {0.001, 0.01, 0.1};
 	struct metrics *m = metrics_new();
 	struct metric_family *req, *conns, *lat;
 	struct metric_series *s;
@@ -33,13 +33,13 @@ void test_metrics(void)
 		goto out;
 	ASSERT_EQ(metrics_family(m, METRIC_COUNTER, "bad-name", "x", NULL, NULL, 0), NULL,
 		  "bad name refused");
-	metric_add(metrics_series(req, (const char *[]){ "/v1/events", "202" }), 2);
-	s = metrics_series(req, (const char *[]){ "/v1/events", "202" });
+	metric_add(metrics_series(req, (const char *[]){"/v1/events", "202"}), 2);
+	s = metrics_series(req, (const char *[]){"/v1/events", "202"});
 	metric_add(s, 1);
 	ASSERT_EQ(metric_value(s), 3, "same series");
-	metric_add(metrics_series(req, (const char *[]){ "q\"\\\n", "400" }), 1);
+	metric_add(metrics_series(req, (const char *[]){"q\"\\\n", "400"}), 1);
 	metrics_on_collect(m, collect, metrics_series(conns, NULL));
-	s = metrics_series(lat, (const char *[]){ "/healthz" });
+	s = metrics_series(lat, (const char *[]){"/healthz"});
 	metric_observe(s, 0.0005);
 	metric_observe(s, 0.05);
 	metric_observe(s, 5);
@@ -51,7 +51,8 @@ void test_metrics(void)
 		       "counter line");
 	ASSERT_HAS_STR(out, "route=\"q\\\"\\\\\\n\"", "escaped label");
 	ASSERT_HAS_STR(out, "sluice_http_connections 42\n", "collected gauge");
-	ASSERT_HAS_STR(out, "sluice_http_request_seconds_bucket{route=\"/healthz\",le=\"0.001\"} 1\n",
+	ASSERT_HAS_STR(out,
+		       "sluice_http_request_seconds_bucket{route=\"/healthz\",le=\"0.001\"} 1\n",
 		       "bucket 1");
 	ASSERT_HAS_STR(out, "le=\"0.1\"} 2\n", "bucket cumulative");
 	ASSERT_HAS_STR(out, "le=\"+Inf\"} 3\n", "inf bucket");

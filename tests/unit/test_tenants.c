@@ -167,7 +167,7 @@ static void subtest_bpf_maps(void)
 	struct sluice_bpf *b = NULL;
 	struct sluice_tenant_cfg cfg;
 	struct sluice_config conf;
-	struct sluice_addr a = { 0 };
+	struct sluice_addr a = {0};
 	struct sluice_lpm_key k;
 	int fds[SLUICE_M_COUNT];
 	__u32 slot, zero = 0, gen0;

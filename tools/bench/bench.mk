@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # tools/bench/bench.mk -- benchmarks run by `make bench` (tools/bench/run runs every BENCH_BINS).
 BENCH_BINS	+= $(OUTPUT)/xdp_cost
+BENCH_RUN	+= $(OUTPUT)/xdp_cost
 
 # xdp_cost builds its packets with the test packet builder and loads the bare anchor
 # program from the build directory at run time.

@@ -1,3 +1,5 @@
 # SPDX-License-Identifier: MIT
 # tools/bench/ingress.mk -- tools/bench/ingress (a script) needs the daemon built.
 BENCH_BINS	+= $(OUTPUT)/sluiced
+BENCH_RUN	+= tools/bench/ingress
+BENCH_RUN	+= tools/bench/e2e

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # tools/bench/pg.mk -- the PostgreSQL writer benchmark (anchor: psql \copy in the same run).
 BENCH_BINS	+= $(OUTPUT)/pg_bench
+BENCH_RUN	+= $(OUTPUT)/pg_bench
 
 PG_BENCH_OBJS	:= $(OUTPUT)/tools/bench/pg_bench.o $(OUTPUT)/tests/lib/pgharness.o \
 		   $(OUTPUT)/tests/lib/pgrows.o $(OUTPUT)/tests/lib/netns.o

@@ -11,11 +11,17 @@
 #            chain at raw priority (-300), the earliest IP-layer hook a firewall uses
 #   nft-ing  the same rule in a netdev ingress chain (the earliest nftables hook), for
 #            reference
-# Rounds are interleaved (xdp, nft, nft-ing, xdp, ...) so machine noise hits all alike; the
-# median round of each is reported. Packets/s is what pktgen pushed (the drop happens in
-# the sender's softirq, so a cheaper drop lets it send faster); CPU is pktgen's own user +
-# system time plus every ksoftirqd's, per million packets. Drops are checked against
-# sluicectl stats and the nft counter, so a run that did not drop is not reported.
+#   sendonly the receiving veth's MTU is set below the frame size, so the sending veth
+#            discards every frame before any receive processing: the sender's own cost,
+#            subtracted from the others to give the receive-side cost per packet
+# Rounds are interleaved (sendonly, xdp, bare, nft, nft-ing, sendonly, ...) so machine noise
+# hits all alike; the median round of each is reported. Packets/s is what pktgen pushed (on
+# a veth the receive path runs in the sender's softirq, so a cheaper drop lets it send
+# faster). CPU is pktgen's own user + system time plus every ksoftirqd's, per million
+# packets: sender and receiver together; minus the sendonly figure, the receive side
+# alone. Frames carry 100 payload bytes in every mode, for sendonly's MTU trick. Drops are
+# checked (sluicectl stats, the nft counter, or sent minus the TCP segments that reached
+# the stack), so a run that did not drop is not reported.
 #
 # Usage: xdp_flood [--rounds N] [--duration SECONDS]  (root; binaries next to this script
 # or in $OUTPUT, default .output)
@@ -113,6 +119,7 @@ setup_mode() {
 	case "$1" in
 	xdp) ctl attach --iface "$IB" >/dev/null 2>&1 ;;
 	bare) nsenter --net=/run/netns/"$NB" "$BARE" attach "$IB" native ;;
+	sendonly) ip -n "$NB" link set "$IB" mtu 68 ;;
 	nft) nsenter --net=/run/netns/"$NB" nft -f - <<-EOF
 		table inet xf {
 			chain pre {
@@ -138,6 +145,7 @@ teardown_mode() {
 	case "$1" in
 	xdp) ctl detach --iface "$IB" >/dev/null 2>&1 ;;
 	bare) nsenter --net=/run/netns/"$NB" "$BARE" detach "$IB" native ;;
+	sendonly) ip -n "$NB" link set "$IB" mtu 1500 ;;
 	nft) nsenter --net=/run/netns/"$NB" nft delete table inet xf ;;
 	nft-ing) nsenter --net=/run/netns/"$NB" nft delete table netdev xf ;;
 	esac
@@ -146,7 +154,7 @@ teardown_mode() {
 drops() {
 	case "$1" in
 	xdp) xdp_drops ;;
-	bare) echo $(( -$(tcp_in_segs) )) ;; # sent minus what reached TCP, see round()
+	bare|sendonly) echo $(( -$(tcp_in_segs) )) ;; # sent minus what reached TCP, see round()
 	nft) nft_drops inet ;;
 	nft-ing) nft_drops netdev ;;
 	esac
@@ -162,23 +170,24 @@ round() {
 	d0=$(drops "$mode")
 	k0=$(softirqd_ticks)
 	out=$(nsenter --net=/run/netns/"$NA" $PIN_CPU "$GEN" --iface "$IA" --dst-mac "$MAC_B" --dst "$DST" \
-		--src "$SRC" --dport "$PORT" --duration "${DURATION}s" --batch 64 --json)
+		--src "$SRC" --dport "$PORT" --payload 100 --duration "${DURATION}s" --batch 64 --json)
 	k1=$(softirqd_ticks)
 	d1=$(drops "$mode")
 	teardown_mode "$mode"
-	if [ "$mode" = bare ]; then # the bare program counts nothing: sent - seen by TCP
-		d1=$((d1 + $(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sent"])')))
+	if [ "$mode" = bare ] || [ "$mode" = sendonly ]; then # nothing counts: sent - seen by TCP
+		d1=$((d1 + $(echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["sent"] + r["refused"])')))
 	fi
 	python3 - "$out" "$k0" "$k1" "$HZ" "$d0" "$d1" <<-'EOF'
 		import json, sys
 		r = json.loads(sys.argv[1])
 		k0, k1, hz, d0, d1 = (int(x) for x in sys.argv[2:7])
 		cpu = r["cpu_user_s"] + r["cpu_sys_s"] + (k1 - k0) / hz
-		print("%.0f %.4f %d %d" % (r["rate_pps"], cpu / (r["sent"] / 1e6), d1 - d0, r["sent"]))
+		n = r["sent"] + r["refused"]  # frames handed to the veth (sendonly: all refused)
+		print("%.0f %.4f %d %d" % (r["rate_pps"], cpu / (n / 1e6), d1 - d0, n))
 	EOF
 }
 
-MODES="xdp bare nft nft-ing"
+MODES="sendonly xdp bare nft nft-ing"
 declare -A PPS CPU
 for i in $(seq 1 "$ROUNDS"); do
 	for m in $MODES; do
@@ -202,18 +211,23 @@ for m in $MODES; do
 	MC[$m]=$(echo "${CPU[$m]}" | median)
 done
 echo "xdp_flood: SYN flood from one source, ${DURATION}s per round, median of $ROUNDS rounds"
-printf '  %-34s %12s %16s\n' "dropped by" "packets/s" "CPU s/Mpkt"
+printf '  %-34s %12s %12s %16s\n' "dropped by" "packets/s" "CPU s/Mpkt" "receive s/Mpkt"
 row() {
-	awk -v n="$1" -v p="${MP[$2]}" -v c="${MC[$2]}" 'BEGIN { printf "  %-34s %12.0f %16.3f\n", n, p, c }'
+	awk -v n="$1" -v p="${MP[$2]}" -v c="${MC[$2]}" -v s="${MC[sendonly]}" \
+		'BEGIN { printf "  %-34s %12.0f %12.3f %16.3f\n", n, p, c, c - s }'
 }
 row "Sluice XDP (rate-limited tenant)" xdp
 row "bare XDP_DROP program (floor)" bare
 row "nftables inet prerouting (anchor)" nft
 row "nftables netdev ingress" nft-ing
+awk -v p="${MP[sendonly]}" -v c="${MC[sendonly]}" \
+	'BEGIN { printf "  %-34s %12.0f %12.3f %16s\n", "nobody (send cost only)", p, c, "-" }'
 ratio() {
 	awk -v a="$1" -v xp="${MP[xdp]}" -v xc="${MC[xdp]}" -v op="${MP[$2]}" -v oc="${MC[$2]}" \
-		'BEGIN { printf "xdp_flood: ratio sluice-xdp/%s: packets/s %.2f, CPU per packet %.2f\n",
-			 a, xp / op, xc / oc }'
+		-v s="${MC[sendonly]}" 'BEGIN {
+		printf "xdp_flood: ratio sluice-xdp/%s: packets/s %.2f, CPU per packet %.2f, " \
+		       "receive-side CPU per packet %.2f\n", a, xp / op, xc / oc, (xc - s) / (oc - s)
+	}'
 }
 ratio nft-prerouting nft
 ratio nft-ingress nft-ing

@@ -94,8 +94,8 @@ __u64 ctl_parse_rate(const char *what, const char *s)
 	static const struct {
 		const char *suffix;
 		double per_s;
-	} units[] = { { "", 1 }, { "/s", 1 }, { "/sec", 1 }, { "/min", 1 / 60.0 },
-		      { "/m", 1 / 60.0 }, { "/h", 1 / 3600.0 } };
+	} units[] = {{"", 1},	       {"/s", 1},	  {"/sec", 1}, {"/min", 1 / 60.0},
+		     {"/m", 1 / 60.0}, {"/h", 1 / 3600.0}};
 	char *end;
 	double v;
 	size_t i;
@@ -128,9 +128,8 @@ __u64 ctl_parse_duration(const char *what, const char *s)
 	static const struct {
 		const char *suffix;
 		double ns;
-	} units[] = { { "", 1e9 }, { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 },
-		      { "s", 1e9 }, { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
-		      { "d", 86400e9 } };
+	} units[] = {{"", 1e9},	  {"ns", 1},	 {"us", 1e3},	{"ms", 1e6},   {"s", 1e9},
+		     {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}, {"d", 86400e9}};
 	char *end;
 	double v;
 	size_t i;
@@ -221,29 +220,29 @@ void ctl_parse_cidr(const char *what, const char *s, struct sluice_lpm_key *out)
 
 const char *ctl_class_name(__u32 class)
 {
-	static const char *const names[] = { "critical", "normal", "low" };
+	static const char *const names[] = {"critical", "normal", "low"};
 
 	return class < SLUICE_CLASS_MAX ? names[class] : "invalid";
 }
 
 const char *ctl_verdict_name(int verdict)
 {
-	static const char *const names[] = { "other", "pass", "deny",
-					     "shed", "syn_limit", "pkt_limit" };
+	static const char *const names[] = {"other", "pass",	  "deny",
+					    "shed",  "syn_limit", "pkt_limit"};
 
 	return verdict >= 0 && verdict < SLUICE_V_MAX ? names[verdict] : "invalid";
 }
 
 const char *ctl_shed_name(__u32 level)
 {
-	static const char *const names[] = { "normal", "thin", "emergency" };
+	static const char *const names[] = {"normal", "thin", "emergency"};
 
 	return level <= SLUICE_SHED_EMERGENCY ? names[level] : "invalid";
 }
 
 static bool is_v4_mapped(const __u8 a[16])
 {
-	static const __u8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const __u8 prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 	return !memcmp(a, prefix, sizeof(prefix));
 }

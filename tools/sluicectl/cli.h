@@ -24,20 +24,20 @@
 #include "bpf_loader.h"
 
 #define CTL_EXIT_USAGE 2
-#define CTL_MAX_OPTS 16	  /* options per command */
+#define CTL_MAX_OPTS   16 /* options per command */
 #define CTL_MAX_REPEAT 8  /* values of one repeatable option */
-#define CTL_MAX_POS 4	  /* positional arguments */
+#define CTL_MAX_POS    4  /* positional arguments */
 
 enum {
-	CTL_OPT_VALUE = 0,	/* --name VALUE */
-	CTL_OPT_FLAG = 1,	/* --name, no value */
-	CTL_OPT_REPEAT = 2,	/* may be given several times */
+	CTL_OPT_VALUE = 0,  /* --name VALUE */
+	CTL_OPT_FLAG = 1,   /* --name, no value */
+	CTL_OPT_REPEAT = 2, /* may be given several times */
 	CTL_OPT_REQUIRED = 4,
 };
 
 struct ctl_opt {
-	const char *name;	/* without the leading "--" */
-	const char *metavar;	/* NULL for flags */
+	const char *name;    /* without the leading "--" */
+	const char *metavar; /* NULL for flags */
 	unsigned flags;
 	const char *help;
 };
@@ -54,9 +54,9 @@ struct ctl;
 typedef int ctl_run_fn(struct ctl *c, const struct ctl_args *a);
 
 struct ctl_cmd {
-	const char *object;	/* "tenant", or "attach" for a top-level command */
-	const char *verb;	/* "add", or NULL for a top-level command */
-	const char *args;	/* positional usage, e.g. "NAME ADDR" */
+	const char *object; /* "tenant", or "attach" for a top-level command */
+	const char *verb;   /* "add", or NULL for a top-level command */
+	const char *args;   /* positional usage, e.g. "NAME ADDR" */
 	int min_pos, max_pos;
 	const struct ctl_opt *opts; /* { NULL } terminated, may be NULL */
 	const char *help;
@@ -69,6 +69,7 @@ extern const struct ctl_cmd ctl_tenant_cmds[];
 extern const struct ctl_cmd ctl_addr_cmds[];
 extern const struct ctl_cmd ctl_shed_cmds[];
 extern const struct ctl_cmd ctl_stats_cmds[];
+extern const struct ctl_cmd ctl_dlq_cmds[];
 
 /* One invocation: global options and the pinned maps opened so far (-1: not yet). */
 struct ctl {

@@ -25,8 +25,8 @@ static int done(struct ctl *c, int err, const char *what, const char *obj, const
 	if (err)
 		return ctl_fail("%s %s: %s", what, obj, strerror(-err));
 	if (c->json)
-		ctl_json_print(json_pack("{s:s, s:s, s:s?}", "done", what, "address", obj, "tenant",
-					 name));
+		ctl_json_print(
+		    json_pack("{s:s, s:s, s:s?}", "done", what, "address", obj, "tenant", name));
 	else if (name)
 		printf("%s %s (tenant %s)\n", what, obj, name);
 	else
@@ -40,8 +40,7 @@ static int map_update(int fd, const void *key, const void *val)
 }
 
 /* Delete key, refusing when it maps to another slot than want (want < 0: any). */
-static int map_delete_checked(int fd, const void *key, int want, const char *obj,
-			      const char *name)
+static int map_delete_checked(int fd, const void *key, int want, const char *obj, const char *name)
 {
 	__u32 val;
 
@@ -65,8 +64,9 @@ static int run_source(struct ctl *c, const struct ctl_args *a, bool add)
 	ctl_parse_addr("ADDR", a->pos[1], &addr);
 	slot = (__u32)ctl_tenant_need(c, a->pos[0], NULL);
 	fd = ctl_map(c, SLUICE_M_SRC_EXACT);
-	return done(c, add ? map_update(fd, &addr, &slot) :
-			     map_delete_checked(fd, &addr, (int)slot, a->pos[1], a->pos[0]),
+	return done(c,
+		    add ? map_update(fd, &addr, &slot)
+			: map_delete_checked(fd, &addr, (int)slot, a->pos[1], a->pos[0]),
 		    add ? "source added" : "source removed", a->pos[1], a->pos[0]);
 }
 
@@ -91,8 +91,9 @@ static int run_prefix(struct ctl *c, const struct ctl_args *a, bool add)
 	ctl_format_cidr(&key, norm, sizeof(norm));
 	slot = (__u32)ctl_tenant_need(c, a->pos[0], NULL);
 	fd = ctl_map(c, SLUICE_M_SRC_PREFIX);
-	return done(c, add ? map_update(fd, &key, &slot) :
-			     map_delete_checked(fd, &key, (int)slot, norm, a->pos[0]),
+	return done(c,
+		    add ? map_update(fd, &key, &slot)
+			: map_delete_checked(fd, &key, (int)slot, norm, a->pos[0]),
 		    add ? "prefix added" : "prefix removed", norm, a->pos[0]);
 }
 
@@ -143,7 +144,8 @@ static int run_deny_add(struct ctl *c, const struct ctl_args *a)
 					 id == SLUICE_M_DENY_PREFIX ? "prefix" : "exact", "ttl_ns",
 					 (json_int_t)ttl));
 	else if (ttl)
-		printf("denied %s for %s\n", norm, ctl_format_duration(ttl, ttl_txt, sizeof(ttl_txt)));
+		printf("denied %s for %s\n", norm,
+		       ctl_format_duration(ttl, ttl_txt, sizeof(ttl_txt)));
 	else
 		printf("denied %s until deny del\n", norm);
 	return 0;
@@ -175,19 +177,20 @@ static void deny_entries(struct ctl *c, enum sluice_map_id id, json_t *arr, __u6
 
 	while (!bpf_map_get_next_key(fd, prev, np)) {
 		if (!bpf_map_lookup_elem(fd, np, &d)) {
-			const char *s = id == SLUICE_M_DENY_PREFIX ?
-						ctl_format_cidr(&next, buf, sizeof(buf)) :
-						ctl_format_addr(next.a, buf, sizeof(buf));
-			json_t *e = json_pack("{s:s, s:s, s:I, s:I}", "address", s, "kind",
-					      id == SLUICE_M_DENY_PREFIX ? "prefix" : "exact",
-					      "expires_ns", (json_int_t)d.expires_ns, "added_ns",
-					      (json_int_t)d.added_ns);
+			const char *s = id == SLUICE_M_DENY_PREFIX
+					    ? ctl_format_cidr(&next, buf, sizeof(buf))
+					    : ctl_format_addr(next.a, buf, sizeof(buf));
+			json_t *e =
+			    json_pack("{s:s, s:s, s:I, s:I}", "address", s, "kind",
+				      id == SLUICE_M_DENY_PREFIX ? "prefix" : "exact", "expires_ns",
+				      (json_int_t)d.expires_ns, "added_ns", (json_int_t)d.added_ns);
 
-			json_object_set_new(e, "left_ns",
-					    !d.expires_ns ? json_null() :
-							    json_integer(d.expires_ns > now ?
-										 (json_int_t)(d.expires_ns - now) :
-										 0));
+			json_object_set_new(
+			    e, "left_ns",
+			    !d.expires_ns
+				? json_null()
+				: json_integer(d.expires_ns > now ? (json_int_t)(d.expires_ns - now)
+								  : 0));
 			json_object_set_new(e, "expired",
 					    json_boolean(d.expires_ns && d.expires_ns <= now));
 			json_array_append_new(arr, e);
@@ -199,7 +202,7 @@ static void deny_entries(struct ctl *c, enum sluice_map_id id, json_t *arr, __u6
 
 static int run_deny_list(struct ctl *c, const struct ctl_args *a)
 {
-	json_t *arr = json_array(), *e;
+	json_t *arr = json_array();
 	__u64 now = ctl_now_ns();
 	char left[32];
 	size_t i;
@@ -211,38 +214,36 @@ static int run_deny_list(struct ctl *c, const struct ctl_args *a)
 		return 0;
 	}
 	printf("%-44s %-7s %s\n", "ADDRESS", "KIND", "TIME LEFT");
-	json_array_foreach(arr, i, e) {
-		json_t *l = json_object_get(e, "left_ns");
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *e = json_array_get(arr, i), *l = json_object_get(e, "left_ns");
 
 		printf("%-44s %-7s %s\n", json_string_value(json_object_get(e, "address")),
 		       json_string_value(json_object_get(e, "kind")),
-		       json_is_null(l)			       ? "never expires" :
-		       json_is_true(json_object_get(e, "expired")) ? "expired" :
-								      ctl_format_duration(
-									 (__u64)json_integer_value(l),
-									 left, sizeof(left)));
+		       json_is_null(l) ? "never expires"
+		       : json_is_true(json_object_get(e, "expired"))
+			   ? "expired"
+			   : ctl_format_duration((__u64)json_integer_value(l), left, sizeof(left)));
 	}
 	json_decref(arr);
 	return 0;
 }
 
 static const struct ctl_opt deny_opts[] = {
-	{ "ttl", "DURATION", 0, "drop for this long (500ms, 30s, 5m); without it, until deny del" },
-	{ NULL },
+    {"ttl", "DURATION", 0, "drop for this long (500ms, 30s, 5m); without it, until deny del"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_addr_cmds[] = {
-	{ "source", "add", "NAME ADDR", 2, 2, NULL, "attribute an IPv4/IPv6 address to a tenant",
-	  run_source_add },
-	{ "source", "del", "NAME ADDR", 2, 2, NULL, "remove a tenant's source address",
-	  run_source_del },
-	{ "prefix", "add", "NAME CIDR", 2, 2, NULL,
-	  "attribute a prefix (10.1.0.0/16, 2001:db8::/32) to a tenant; longest match wins",
-	  run_prefix_add },
-	{ "prefix", "del", "NAME CIDR", 2, 2, NULL, "remove a tenant's prefix", run_prefix_del },
-	{ "deny", "add", "ADDR|CIDR", 1, 1, deny_opts, "drop everything from a source or prefix",
-	  run_deny_add },
-	{ "deny", "del", "ADDR|CIDR", 1, 1, NULL, "remove a deny entry", run_deny_del },
-	{ "deny", "list", NULL, 0, 0, NULL, "deny entries with the time left", run_deny_list },
-	{ NULL },
+    {"source", "add", "NAME ADDR", 2, 2, NULL, "attribute an IPv4/IPv6 address to a tenant",
+     run_source_add},
+    {"source", "del", "NAME ADDR", 2, 2, NULL, "remove a tenant's source address", run_source_del},
+    {"prefix", "add", "NAME CIDR", 2, 2, NULL,
+     "attribute a prefix (10.1.0.0/16, 2001:db8::/32) to a tenant; longest match wins",
+     run_prefix_add},
+    {"prefix", "del", "NAME CIDR", 2, 2, NULL, "remove a tenant's prefix", run_prefix_del},
+    {"deny", "add", "ADDR|CIDR", 1, 1, deny_opts, "drop everything from a source or prefix",
+     run_deny_add},
+    {"deny", "del", "ADDR|CIDR", 1, 1, NULL, "remove a deny entry", run_deny_del},
+    {"deny", "list", NULL, 0, 0, NULL, "deny entries with the time left", run_deny_list},
+    {NULL},
 };

@@ -41,8 +41,8 @@ static void parse_ports(const char *s, __u32 *mask)
 			else if (!strcmp(proto, "tcp+udp") || !strcmp(proto, "both"))
 				bit = SLUICE_PORT_TCP | SLUICE_PORT_UDP;
 			else if (strcmp(proto, "tcp"))
-				ctl_bad_arg("--ports %s: protocol %s: expected tcp, udp or tcp+udp", s,
-					    proto);
+				ctl_bad_arg("--ports %s: protocol %s: expected tcp, udp or tcp+udp",
+					    s, proto);
 		}
 		snprintf(what, sizeof(what), "--ports %s: port", s);
 		port = (__u32)ctl_parse_uint(what, item, 1, 65535);
@@ -77,9 +77,9 @@ static json_t *ports_json(int fd)
 		if (bpf_map_lookup_elem(fd, &port, &mask) || !mask)
 			continue;
 		snprintf(buf, sizeof(buf), "%u/%s", port,
-			 mask == (SLUICE_PORT_TCP | SLUICE_PORT_UDP) ? "tcp+udp" :
-			 mask & SLUICE_PORT_UDP			    ? "udp" :
-								      "tcp");
+			 mask == (SLUICE_PORT_TCP | SLUICE_PORT_UDP) ? "tcp+udp"
+			 : mask & SLUICE_PORT_UDP		     ? "udp"
+								     : "tcp");
 		json_array_append_new(arr, json_string(buf));
 	}
 	return arr;
@@ -107,14 +107,13 @@ static enum sluice_xdp_mode parse_mode(const char *s)
 static void print_ports_text(json_t *ports)
 {
 	size_t i;
-	json_t *p;
 
 	if (!json_array_size(ports)) {
 		printf("none (every packet passes untouched; set some with --ports)");
 		return;
 	}
-	json_array_foreach(ports, i, p)
-		printf("%s%s", i ? "," : "", json_string_value(p));
+	for (i = 0; i < json_array_size(ports); i++)
+		printf("%s%s", i ? "," : "", json_string_value(json_array_get(ports, i)));
 }
 
 static int run_attach(struct ctl *c, const struct ctl_args *a)
@@ -209,7 +208,7 @@ static int run_detach(struct ctl *c, const struct ctl_args *a)
 /* Whether program id uses the map with id map_id. */
 static bool prog_uses_map(__u32 prog_id, __u32 map_id)
 {
-	__u32 ids[64], len, i;
+	__u32 ids[64] = {0}, len, i;
 	struct bpf_prog_info info;
 	int fd = bpf_prog_get_fd_by_id(prog_id);
 	bool found = false;
@@ -258,21 +257,20 @@ static json_t *fill_json(struct ctl *c)
 	for (i = SLUICE_SLOT_FIRST; t && i < SLUICE_MAX_TENANTS; i++)
 		tenants += t[i].name[0] != 0;
 	free(t);
-	return json_pack("{s:[I,i], s:[I,i], s:[I,i], s:[I,i], s:[I,i], s:[I,i]}", "tenants",
-			 (json_int_t)tenants, SLUICE_MAX_TENANTS - SLUICE_SLOT_FIRST, "sources",
-			 (json_int_t)ctl_map_count(c, SLUICE_M_SRC_EXACT), SLUICE_MAX_SOURCES,
-			 "prefixes", (json_int_t)ctl_map_count(c, SLUICE_M_SRC_PREFIX),
-			 SLUICE_MAX_PREFIXES, "deny_exact",
-			 (json_int_t)ctl_map_count(c, SLUICE_M_DENY_EXACT), SLUICE_MAX_DENY,
-			 "deny_prefix", (json_int_t)ctl_map_count(c, SLUICE_M_DENY_PREFIX),
-			 SLUICE_MAX_DENY, "src_state",
-			 (json_int_t)ctl_map_count(c, SLUICE_M_SRC_STATE), SLUICE_MAX_SRC_STATE);
+	return json_pack(
+	    "{s:[I,i], s:[I,i], s:[I,i], s:[I,i], s:[I,i], s:[I,i]}", "tenants",
+	    (json_int_t)tenants, SLUICE_MAX_TENANTS - SLUICE_SLOT_FIRST, "sources",
+	    (json_int_t)ctl_map_count(c, SLUICE_M_SRC_EXACT), SLUICE_MAX_SOURCES, "prefixes",
+	    (json_int_t)ctl_map_count(c, SLUICE_M_SRC_PREFIX), SLUICE_MAX_PREFIXES, "deny_exact",
+	    (json_int_t)ctl_map_count(c, SLUICE_M_DENY_EXACT), SLUICE_MAX_DENY, "deny_prefix",
+	    (json_int_t)ctl_map_count(c, SLUICE_M_DENY_PREFIX), SLUICE_MAX_DENY, "src_state",
+	    (json_int_t)ctl_map_count(c, SLUICE_M_SRC_STATE), SLUICE_MAX_SRC_STATE);
 }
 
 static void print_status_text(json_t *j)
 {
-	json_t *at = json_object_get(j, "attached"), *v;
-	const char *k;
+	json_t *at = json_object_get(j, "attached"), *fill = json_object_get(j, "fill"), *v;
+	void *it;
 	size_t i;
 
 	printf("pin dir:     %s (ABI v%lld, generation %lld)\n",
@@ -281,19 +279,24 @@ static void print_status_text(json_t *j)
 	       json_integer_value(json_object_get(j, "generation")));
 	if (!json_array_size(at))
 		printf("attached:    nowhere in this network namespace (pins kept)\n");
-	json_array_foreach(at, i, v)
+	for (i = 0; i < json_array_size(at); i++) {
+		v = json_array_get(at, i);
 		printf("attached:    %s (%s mode, program id %lld)\n",
 		       json_string_value(json_object_get(v, "iface")),
 		       json_string_value(json_object_get(v, "mode")),
 		       json_integer_value(json_object_get(v, "prog_id")));
+	}
 	printf("ports:       ");
 	print_ports_text(json_object_get(j, "ports"));
 	printf("\nshed:        %s (%s)%s\n", json_string_value(json_object_get(j, "shed_level")),
 	       json_string_value(json_object_get(j, "shed_mode")),
 	       json_is_true(json_object_get(j, "dry_run")) ? "; DRY RUN: nothing is dropped" : "");
-	json_object_foreach(json_object_get(j, "fill"), k, v)
-		printf("%-12s %lld / %lld\n", k, json_integer_value(json_array_get(v, 0)),
+	for (it = json_object_iter(fill); it; it = json_object_iter_next(fill, it)) {
+		v = json_object_iter_value(it);
+		printf("%-12s %lld / %lld\n", json_object_iter_key(it),
+		       json_integer_value(json_array_get(v, 0)),
 		       json_integer_value(json_array_get(v, 1)));
+	}
 }
 
 static int run_status(struct ctl *c, const struct ctl_args *a)
@@ -322,27 +325,27 @@ static int run_status(struct ctl *c, const struct ctl_args *a)
 }
 
 static const struct ctl_opt attach_opts[] = {
-	{ "iface", "IFACE", CTL_OPT_REQUIRED, "interface to attach to" },
-	{ "mode", "MODE", 0, "native, generic or auto (native, falling back to generic)" },
-	{ "ports", "LIST", 0,
-	  "service ports, e.g. 8080,8443,53/udp (TCP unless /udp or /tcp+udp); replaces the "
-	  "set, kept from the pins when omitted" },
-	{ NULL },
+    {"iface", "IFACE", CTL_OPT_REQUIRED, "interface to attach to"},
+    {"mode", "MODE", 0, "native, generic or auto (native, falling back to generic)"},
+    {"ports", "LIST", 0,
+     "service ports, e.g. 8080,8443,53/udp (TCP unless /udp or /tcp+udp); replaces the "
+     "set, kept from the pins when omitted"},
+    {NULL},
 };
 
 static const struct ctl_opt detach_opts[] = {
-	{ "iface", "IFACE", CTL_OPT_REQUIRED, "interface to detach from" },
-	{ "unpin", NULL, CTL_OPT_FLAG, "also remove the pinned maps (loses tenants and counters)" },
-	{ NULL },
+    {"iface", "IFACE", CTL_OPT_REQUIRED, "interface to detach from"},
+    {"unpin", NULL, CTL_OPT_FLAG, "also remove the pinned maps (loses tenants and counters)"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_attach_cmds[] = {
-	{ "attach", NULL, NULL, 0, 0, attach_opts,
-	  "load the program (reusing pinned maps) and attach it to an interface", run_attach },
-	{ "detach", NULL, NULL, 0, 0, detach_opts,
-	  "take the program off an interface; pins are kept unless --unpin", run_detach },
-	{ "status", NULL, NULL, 0, 0, NULL,
-	  "attached where, mode, program id, ABI version, ports, shed level, map fill levels",
-	  run_status },
-	{ NULL },
+    {"attach", NULL, NULL, 0, 0, attach_opts,
+     "load the program (reusing pinned maps) and attach it to an interface", run_attach},
+    {"detach", NULL, NULL, 0, 0, detach_opts,
+     "take the program off an interface; pins are kept unless --unpin", run_detach},
+    {"status", NULL, NULL, 0, 0, NULL,
+     "attached where, mode, program id, ABI version, ports, shed level, map fill levels",
+     run_status},
+    {NULL},
 };

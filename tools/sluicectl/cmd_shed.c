@@ -31,8 +31,8 @@ static void print_shed(const struct sluice_config *cfg)
 	__u32 k;
 
 	printf("shed level %s (%s)\nSYNs dropped at emergency:", ctl_shed_name(cfg->shed_level),
-	       cfg->shed_mode == SLUICE_SHED_MANUAL ? "set by an operator" :
-						      "owned by sluiced's overload controller");
+	       cfg->shed_mode == SLUICE_SHED_MANUAL ? "set by an operator"
+						    : "owned by sluiced's overload controller");
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
 		printf(" %s %u.%u%%", ctl_class_name(k), cfg->permille[k] / 10,
 		       cfg->permille[k] % 10);
@@ -50,9 +50,10 @@ static void parse_permille(const struct ctl_args *a, int pm[SLUICE_CLASS_MAX])
 		__u32 k;
 
 		if (!eq || eq == s || (size_t)(eq - s) >= sizeof(cls))
-			ctl_bad_arg("--permille %s: expected CLASS=N, e.g. low=500 (CLASS critical, "
-				    "normal or low; N 0-1000)",
-				    s);
+			ctl_bad_arg(
+			    "--permille %s: expected CLASS=N, e.g. low=500 (CLASS critical, "
+			    "normal or low; N 0-1000)",
+			    s);
 		memcpy(cls, s, eq - s);
 		cls[eq - s] = 0;
 		snprintf(what, sizeof(what), "--permille %s: class", s);
@@ -65,7 +66,7 @@ static void parse_permille(const struct ctl_args *a, int pm[SLUICE_CLASS_MAX])
 static int run_shed_set(struct ctl *c, const struct ctl_args *a)
 {
 	const char *level = a->pos[0];
-	int pm[SLUICE_CLASS_MAX] = { -1, -1, -1 }, ret;
+	int pm[SLUICE_CLASS_MAX] = {-1, -1, -1}, ret;
 	struct sluice_config cfg;
 	__u32 l, k;
 
@@ -112,26 +113,55 @@ static int run_shed_show(struct ctl *c, const struct ctl_args *a)
 }
 
 /* dry-run on|off|show; verb NULL means show. */
-static int dry_run(struct ctl *c, int on)
+/* A config flag on (1), off (0) or shown (-1); what it means in words for each state. */
+static int config_flag(struct ctl *c, int on, __u32 flag, const char *name, const char *on_text,
+		       const char *off_text)
 {
 	struct sluice_config cfg;
 	int ret = ctl_config_read(c, &cfg);
 
 	if (ret)
-		return ctl_fail("dry-run: read config: %s", strerror(-ret));
+		return ctl_fail("%s: read config: %s", name, strerror(-ret));
 	if (on >= 0) {
-		cfg.flags = on ? cfg.flags | SLUICE_CFG_DRY_RUN : cfg.flags & ~SLUICE_CFG_DRY_RUN;
+		cfg.flags = on ? cfg.flags | flag : cfg.flags & ~flag;
 		ret = ctl_config_write(c, &cfg);
 		if (ret)
-			return ctl_fail("dry-run: write config: %s", strerror(-ret));
+			return ctl_fail("%s: write config: %s", name, strerror(-ret));
 	}
-	on = (cfg.flags & SLUICE_CFG_DRY_RUN) != 0;
+	on = (cfg.flags & flag) != 0;
 	if (c->json)
-		ctl_json_print(json_pack("{s:b}", "dry_run", on));
+		ctl_json_print(json_pack("{s:b}", name, on));
 	else
-		printf("dry run %s\n", on ? "on: verdicts are counted, nothing is dropped" :
-					    "off: drop verdicts drop");
+		printf("%s %s\n", name, on ? on_text : off_text);
 	return 0;
+}
+
+static int dry_run(struct ctl *c, int on)
+{
+	return config_flag(c, on, SLUICE_CFG_DRY_RUN, "dry_run",
+			   "on: verdicts are counted, nothing is dropped", "off: drop verdicts drop");
+}
+
+static int exact_clock(struct ctl *c, int on)
+{
+	return config_flag(c, on, SLUICE_CFG_EXACT_CLOCK, "exact_clock",
+			   "on: the XDP program reads the clock on every packet (bursts exact)",
+			   "off: the clock is read once per tick, refusals re-checked exactly");
+}
+
+static int run_clock_exact(struct ctl *c, const struct ctl_args *a)
+{
+	return exact_clock(c, 1);
+}
+
+static int run_clock_tick(struct ctl *c, const struct ctl_args *a)
+{
+	return exact_clock(c, 0);
+}
+
+static int run_clock_show(struct ctl *c, const struct ctl_args *a)
+{
+	return exact_clock(c, -1);
 }
 
 static int run_dry_on(struct ctl *c, const struct ctl_args *a)
@@ -150,18 +180,26 @@ static int run_dry_show(struct ctl *c, const struct ctl_args *a)
 }
 
 static const struct ctl_opt shed_opts[] = {
-	{ "permille", "CLASS=N", CTL_OPT_REPEAT,
-	  "share of CLASS's SYNs dropped at emergency, 0-1000 (e.g. low=500 critical=0)" },
-	{ NULL },
+    {"permille", "CLASS=N", CTL_OPT_REPEAT,
+     "share of CLASS's SYNs dropped at emergency, 0-1000 (e.g. low=500 critical=0)"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_shed_cmds[] = {
-	{ "shed", "set", "normal|thin|emergency|auto", 1, 1, shed_opts,
-	  "set the shed level by hand, or give it back to sluiced (auto)", run_shed_set },
-	{ "shed", "show", NULL, 0, 0, NULL, "shed level, who owns it, per-class drop shares",
-	  run_shed_show },
-	{ "dry-run", "on", NULL, 0, 0, NULL, "count verdicts but drop nothing", run_dry_on },
-	{ "dry-run", "off", NULL, 0, 0, NULL, "drop again", run_dry_off },
-	{ "dry-run", "show", NULL, 0, 0, NULL, "whether dry run is on", run_dry_show },
-	{ NULL },
+    {"shed", "set", "normal|thin|emergency|auto", 1, 1, shed_opts,
+     "set the shed level by hand, or give it back to sluiced (auto)", run_shed_set},
+    {"shed", "show", NULL, 0, 0, NULL, "shed level, who owns it, per-class drop shares",
+     run_shed_show},
+    {"dry-run", "on", NULL, 0, 0, NULL, "count verdicts but drop nothing", run_dry_on},
+    {"dry-run", "off", NULL, 0, 0, NULL, "drop again", run_dry_off},
+    {"dry-run", "show", NULL, 0, 0, NULL, "whether dry run is on", run_dry_show},
+    {"clock", "exact", NULL, 0, 0, NULL,
+     "XDP reads the clock on every packet: bursts exact, ~30 ns more per packet",
+     run_clock_exact},
+    {"clock", "tick", NULL, 0, 0, NULL,
+     "XDP reads the clock once per tick (default): a fast idle limit may pass one tick's "
+     "worth beyond its burst",
+     run_clock_tick},
+    {"clock", "show", NULL, 0, 0, NULL, "which clock the XDP program uses", run_clock_show},
+    {NULL},
 };

@@ -76,10 +76,10 @@ static json_t *snap_json(const struct snap *s, const struct snap *prev)
 			if (prev && dt > 0) {
 				const struct sluice_counters *p = &prev->ct[slot];
 
-				json_object_set_new(e, "pps",
-						    json_real((c->packets[v] - p->packets[v]) / dt));
-				json_object_set_new(e, "bps",
-						    json_real((c->bytes[v] - p->bytes[v]) * 8 / dt));
+				json_object_set_new(
+				    e, "pps", json_real((c->packets[v] - p->packets[v]) / dt));
+				json_object_set_new(
+				    e, "bps", json_real((c->bytes[v] - p->bytes[v]) * 8 / dt));
 			}
 			json_object_set_new(verdicts, ctl_verdict_name(v), e);
 			total.packets[v] += c->packets[v];
@@ -93,14 +93,14 @@ static json_t *snap_json(const struct snap *s, const struct snap *prev)
 		json_object_set_new(tot, ctl_verdict_name(v),
 				    json_pack("{s:I, s:I}", "packets", (json_int_t)total.packets[v],
 					      "bytes", (json_int_t)total.bytes[v]));
-	return json_pack("{s:I, s:f, s:o, s:o}", "time_ns", (json_int_t)s->at_ns, "interval_s",
-			 dt, "tenants", rows, "total", tot);
+	return json_pack("{s:I, s:f, s:o, s:o}", "time_ns", (json_int_t)s->at_ns, "interval_s", dt,
+			 "tenants", rows, "total", tot);
 }
 
 static void print_text(json_t *j, bool rates)
 {
-	json_t *row, *e;
-	const char *verdict;
+	json_t *rows = json_object_get(j, "tenants");
+	void *it;
 	size_t i;
 
 	if (rates)
@@ -108,7 +108,8 @@ static void print_text(json_t *j, bool rates)
 		       "PKT/S", "BIT/S");
 	else
 		printf("%-20s %-10s %14s %16s\n", "TENANT", "VERDICT", "PACKETS", "BYTES");
-	json_array_foreach(json_object_get(j, "tenants"), i, row) {
+	for (i = 0; i < json_array_size(rows); i++) {
+		json_t *row = json_array_get(rows, i), *verdicts = json_object_get(row, "verdicts");
 		const char *name = json_string_value(json_object_get(row, "name"));
 		char slotname[32];
 
@@ -117,7 +118,10 @@ static void print_text(json_t *j, bool rates)
 				 json_integer_value(json_object_get(row, "slot")));
 			name = slotname;
 		}
-		json_object_foreach(json_object_get(row, "verdicts"), verdict, e) {
+		for (it = json_object_iter(verdicts); it;
+		     it = json_object_iter_next(verdicts, it)) {
+			json_t *e = json_object_iter_value(it);
+			const char *verdict = json_object_iter_key(it);
 			json_int_t pk = json_integer_value(json_object_get(e, "packets"));
 
 			if (!pk)
@@ -125,8 +129,7 @@ static void print_text(json_t *j, bool rates)
 			printf("%-20s %-10s %14lld %16lld", name, verdict, (long long)pk,
 			       (long long)json_integer_value(json_object_get(e, "bytes")));
 			if (rates)
-				printf(" %12.0f %14.0f",
-				       json_real_value(json_object_get(e, "pps")),
+				printf(" %12.0f %14.0f", json_real_value(json_object_get(e, "pps")),
 				       json_real_value(json_object_get(e, "bps")));
 			printf("\n");
 		}
@@ -136,7 +139,7 @@ static void print_text(json_t *j, bool rates)
 
 static void sleep_ns(__u64 ns)
 {
-	struct timespec ts = { .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
+	struct timespec ts = {.tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL};
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -192,13 +195,13 @@ static int run_stats(struct ctl *c, const struct ctl_args *a)
 }
 
 static const struct ctl_opt stats_opts[] = {
-	{ "watch", "INTERVAL", 0, "print every INTERVAL (1s, 500ms) with rates" },
-	{ "count", "N", 0, "stop after N snapshots (with --watch)" },
-	{ NULL },
+    {"watch", "INTERVAL", 0, "print every INTERVAL (1s, 500ms) with rates"},
+    {"count", "N", 0, "stop after N snapshots (with --watch)"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_stats_cmds[] = {
-	{ "stats", NULL, NULL, 0, 0, stats_opts,
-	  "packets and bytes per tenant and verdict; rates in watch mode", run_stats },
-	{ NULL },
+    {"stats", NULL, NULL, 0, 0, stats_opts,
+     "packets and bytes per tenant and verdict; rates in watch mode", run_stats},
+    {NULL},
 };

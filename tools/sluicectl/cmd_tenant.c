@@ -23,7 +23,7 @@
 #include "cli.h"
 #include "sluice/gcra.h"
 
-static const char *const kind_names[SLUICE_LIMIT_MAX] = { "syn", "pkt", "req", "crit" };
+static const char *const kind_names[SLUICE_LIMIT_MAX] = {"syn", "pkt", "req", "crit"};
 
 static void check_name(const char *name)
 {
@@ -85,7 +85,7 @@ static int write_cfg(struct ctl *c, __u32 slot, const struct sluice_tenant_cfg *
 static int run_add(struct ctl *c, const struct ctl_args *a)
 {
 	const char *name = a->pos[0];
-	struct sluice_tenant_cfg *all, tc = { .class = SLUICE_CLASS_NORMAL };
+	struct sluice_tenant_cfg *all, tc = {.class = SLUICE_CLASS_NORMAL};
 	struct sluice_tenant_state zero = {};
 	int slot, ret;
 
@@ -108,7 +108,7 @@ static int run_add(struct ctl *c, const struct ctl_args *a)
 				name, SLUICE_MAX_TENANTS - SLUICE_SLOT_FIRST);
 	memcpy(tc.name, name, strlen(name) + 1);
 	/* clean state first: the name is what makes the slot live */
-	if (bpf_map_update_elem(ctl_map(c, SLUICE_M_TENANT_STATE), &(__u32){ (__u32)slot }, &zero,
+	if (bpf_map_update_elem(ctl_map(c, SLUICE_M_TENANT_STATE), &(__u32){(__u32)slot}, &zero,
 				BPF_ANY))
 		return ctl_fail("tenant add %s: reset credits: %s", name, strerror(errno));
 	ret = ctl_counters_reset(c, slot);
@@ -316,46 +316,55 @@ static json_t *sources_json(struct ctl *c, enum sluice_map_id id, __u32 slot)
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		if (!bpf_map_lookup_elem(fd, next, &val) && val == slot)
 			json_array_append_new(
-				arr, json_string(id == SLUICE_M_SRC_EXACT ?
-							 ctl_format_addr(next, buf, sizeof(buf)) :
-							 ctl_format_cidr((void *)next, buf,
-									 sizeof(buf))));
+			    arr,
+			    json_string(id == SLUICE_M_SRC_EXACT
+					    ? ctl_format_addr(next, buf, sizeof(buf))
+					    : ctl_format_cidr((void *)next, buf, sizeof(buf))));
 		memcpy(key, next, sizeof(key));
 		prev = key;
 	}
 	return arr;
 }
 
+/* "label a, b, c" and a newline. */
+static void print_list(const char *label, json_t *arr)
+{
+	size_t i;
+
+	printf("%s", label);
+	for (i = 0; i < json_array_size(arr); i++)
+		printf("%s%s", i ? ", " : "", json_string_value(json_array_get(arr, i)));
+	printf("\n");
+}
+
 static void print_show_text(json_t *j)
 {
-	json_t *v;
-	const char *k;
-	size_t i;
+	json_t *lims = json_object_get(j, "limits"), *cnt = json_object_get(j, "counters");
+	void *it;
 
 	printf("tenant %s (slot %lld, class %s)\n", json_string_value(json_object_get(j, "name")),
 	       json_integer_value(json_object_get(j, "slot")),
 	       json_string_value(json_object_get(j, "class")));
-	json_object_foreach(json_object_get(j, "limits"), k, v) {
-		json_t *cr = json_object_get(v, "credits");
+	for (it = json_object_iter(lims); it; it = json_object_iter_next(lims, it)) {
+		json_t *v = json_object_iter_value(it), *cr = json_object_get(v, "credits");
 
-		printf("  %-5s %-12s burst %-10lld credits left %s", k,
+		printf("  %-5s %-12s burst %-10lld credits left %s", json_object_iter_key(it),
 		       json_string_value(json_object_get(v, "rate")),
-		       json_integer_value(json_object_get(v, "burst")), json_is_null(cr) ? "-" : "");
+		       json_integer_value(json_object_get(v, "burst")),
+		       json_is_null(cr) ? "-" : "");
 		if (!json_is_null(cr))
 			printf("%lld", json_integer_value(cr));
 		printf("\n");
 	}
-	json_object_foreach(json_object_get(j, "counters"), k, v)
-		printf("  %-10s %12lld packets %14lld bytes\n", k,
+	for (it = json_object_iter(cnt); it; it = json_object_iter_next(cnt, it)) {
+		json_t *v = json_object_iter_value(it);
+
+		printf("  %-10s %12lld packets %14lld bytes\n", json_object_iter_key(it),
 		       json_integer_value(json_object_get(v, "packets")),
 		       json_integer_value(json_object_get(v, "bytes")));
-	printf("  sources: ");
-	json_array_foreach(json_object_get(j, "sources"), i, v)
-		printf("%s%s", i ? ", " : "", json_string_value(v));
-	printf("\n  prefixes: ");
-	json_array_foreach(json_object_get(j, "prefixes"), i, v)
-		printf("%s%s", i ? ", " : "", json_string_value(v));
-	printf("\n");
+	}
+	print_list("  sources: ", json_object_get(j, "sources"));
+	print_list("  prefixes: ", json_object_get(j, "prefixes"));
 }
 
 static int run_show(struct ctl *c, const struct ctl_args *a)
@@ -384,31 +393,29 @@ static int run_show(struct ctl *c, const struct ctl_args *a)
 	return 0;
 }
 
-#define LIMIT_OPTS(kind, what)                                                                 \
-	{ kind "-rate", "RATE", 0, what ": 1000, 1000/s, 60000/min or unlimited" },            \
-	{                                                                                      \
-		kind "-burst", "N", 0, "credits banked when idle (default: 1 s of the rate)"   \
+#define LIMIT_OPTS(kind, what)                                                                     \
+	{kind "-rate", "RATE", 0, what ": 1000, 1000/s, 60000/min or unlimited"},                  \
+	{                                                                                          \
+		kind "-burst", "N", 0, "credits banked when idle (default: 1 s of the rate)"       \
 	}
 
 static const struct ctl_opt limit_opts[] = {
-	LIMIT_OPTS("syn", "new TCP connections to service ports (XDP)"),
-	LIMIT_OPTS("pkt", "packets to service ports (XDP)"),
-	LIMIT_OPTS("req", "HTTP requests (sluiced, answers 429)"),
-	LIMIT_OPTS("crit", "critical events (sluiced, demotes the rest to normal)"),
-	{ "class", "CLASS", 0, "critical, normal or low (shedding drops low first)" },
-	{ NULL },
+    LIMIT_OPTS("syn", "new TCP connections to service ports (XDP)"),
+    LIMIT_OPTS("pkt", "packets to service ports (XDP)"),
+    LIMIT_OPTS("req", "HTTP requests (sluiced, answers 429)"),
+    LIMIT_OPTS("crit", "critical events (sluiced, demotes the rest to normal)"),
+    {"class", "CLASS", 0, "critical, normal or low (shedding drops low first)"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_tenant_cmds[] = {
-	{ "tenant", "add", "NAME", 1, 1, limit_opts,
-	  "create a tenant; limits not given are unlimited, class normal", run_add },
-	{ "tenant", "set", "NAME", 1, 1, limit_opts,
-	  "change a tenant's limits or class (applies to the next packet)", run_set },
-	{ "tenant", "del", "NAME", 1, 1, NULL, "delete a tenant and its sources and prefixes",
-	  run_del },
-	{ "tenant", "list", NULL, 0, 0, NULL, "every tenant with limits and packet totals",
-	  run_list },
-	{ "tenant", "show", "NAME", 1, 1, NULL,
-	  "limits, live credits left, counters per verdict, sources and prefixes", run_show },
-	{ NULL },
+    {"tenant", "add", "NAME", 1, 1, limit_opts,
+     "create a tenant; limits not given are unlimited, class normal", run_add},
+    {"tenant", "set", "NAME", 1, 1, limit_opts,
+     "change a tenant's limits or class (applies to the next packet)", run_set},
+    {"tenant", "del", "NAME", 1, 1, NULL, "delete a tenant and its sources and prefixes", run_del},
+    {"tenant", "list", NULL, 0, 0, NULL, "every tenant with limits and packet totals", run_list},
+    {"tenant", "show", "NAME", 1, 1, NULL,
+     "limits, live credits left, counters per verdict, sources and prefixes", run_show},
+    {NULL},
 };

@@ -15,23 +15,26 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 
 static const struct {
 	const char *name;
 	const char *help;
 	const struct ctl_cmd *cmds;
 } objects[] = {
-	{ "attach", "load the XDP program, pin its maps and attach it", ctl_attach_cmds },
-	{ "detach", "take the XDP program off an interface", ctl_attach_cmds },
-	{ "status", "where it is attached, ABI version, map fill levels, shed level",
-	  ctl_attach_cmds },
-	{ "tenant", "tenants: limits, class, live credits, counters", ctl_tenant_cmds },
-	{ "source", "exact source addresses of a tenant", ctl_addr_cmds },
-	{ "prefix", "source prefixes of a tenant", ctl_addr_cmds },
-	{ "deny", "the deny list, with expiry", ctl_addr_cmds },
-	{ "shed", "emergency shedding level and per-class drop shares", ctl_shed_cmds },
-	{ "dry-run", "count verdicts without dropping anything", ctl_shed_cmds },
-	{ "stats", "packets and bytes per tenant and verdict", ctl_stats_cmds },
+    {"attach", "load the XDP program, pin its maps and attach it", ctl_attach_cmds},
+    {"detach", "take the XDP program off an interface", ctl_attach_cmds},
+    {"status", "where it is attached, ABI version, map fill levels, shed level", ctl_attach_cmds},
+    {"tenant", "tenants: limits, class, live credits, counters", ctl_tenant_cmds},
+    {"source", "exact source addresses of a tenant", ctl_addr_cmds},
+    {"prefix", "source prefixes of a tenant", ctl_addr_cmds},
+    {"deny", "the deny list, with expiry", ctl_addr_cmds},
+    {"shed", "emergency shedding level and per-class drop shares", ctl_shed_cmds},
+    {"dry-run", "count verdicts without dropping anything", ctl_shed_cmds},
+    {"stats", "packets and bytes per tenant and verdict", ctl_stats_cmds},
+    {"clock", "how the XDP program reads the clock for credits", ctl_shed_cmds},
+    {"dlq", "dead letters in PostgreSQL: list, show, replay, purge", ctl_dlq_cmds},
+    {"key", "API keys: the digest the tenants file stores", ctl_dlq_cmds},
 };
 #define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
 
@@ -41,9 +44,8 @@ static void print_cmd_usage(FILE *f, const struct ctl_cmd *cmd)
 	char line[256];
 	int n;
 
-	n = snprintf(line, sizeof(line), "sluicectl %s%s%s%s%s", cmd->object,
-		     cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", cmd->args ? " " : "",
-		     cmd->args ? cmd->args : "");
+	n = snprintf(line, sizeof(line), "sluicectl %s%s%s%s%s", cmd->object, cmd->verb ? " " : "",
+		     cmd->verb ? cmd->verb : "", cmd->args ? " " : "", cmd->args ? cmd->args : "");
 	for (o = cmd->opts; o && o->name && n < (int)sizeof(line); o++) {
 		bool req = o->flags & CTL_OPT_REQUIRED;
 
@@ -74,18 +76,20 @@ static void print_help(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "Usage: sluicectl [--pin-dir DIR] [--json] OBJECT [COMMAND] [ARGS] [OPTIONS]\n"
-		   "Tune a running Sluice through its pinned BPF maps (default pin dir %s).\n"
-		   "Rates: 1000, 1000/s, 60000/min, unlimited. Durations: 500ms, 30s, 5m.\n\n"
-		   "Objects:\n",
+	fprintf(f,
+		"Usage: sluicectl [--pin-dir DIR] [--json] OBJECT [COMMAND] [ARGS] [OPTIONS]\n"
+		"Tune a running Sluice through its pinned BPF maps (default pin dir %s).\n"
+		"Rates: 1000, 1000/s, 60000/min, unlimited. Durations: 500ms, 30s, 5m.\n\n"
+		"Objects:\n",
 		SLUICE_PIN_DIR_DEFAULT);
 	for (i = 0; i < NOBJECTS; i++)
 		fprintf(f, "  %-8s %s\n", objects[i].name, objects[i].help);
 	fprintf(f, "\nCommands:\n");
 	for (i = 0; i < NOBJECTS; i++)
 		print_object_help(f, objects[i].name);
-	fprintf(f, "\n`sluicectl OBJECT help` shows one object. --json prints JSON on every command.\n"
-		   "Exit status: 0 ok, 1 failed, 2 bad argument.\n");
+	fprintf(f,
+		"\n`sluicectl OBJECT help` shows one object. --json prints JSON on every command.\n"
+		"Exit status: 0 ok, 1 failed, 2 bad argument.\n");
 }
 
 /* List the valid verbs of an object for an error line. */
@@ -218,7 +222,7 @@ static bool is_help(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { .pin_dir = SLUICE_PIN_DIR_DEFAULT };
+	struct ctl c = {.pin_dir = SLUICE_PIN_DIR_DEFAULT};
 	const struct ctl_cmd *cmd;
 	struct ctl_args a;
 	char verbs[256];
@@ -227,6 +231,8 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < SLUICE_M_COUNT; i++)
 		c.fd[i] = -1;
+	/* the loader's info lines repeat what each command prints; warnings still show */
+	log_set_level(LOG_WARN);
 	argv++;
 	argc = take_globals(argc - 1, argv, &c);
 	if (!argc || is_help(argv[0])) {

@@ -18,8 +18,8 @@
 
 #include "http/conn.h"
 
-#define STASH_SLACK (64 * 1024) /* pipelined bytes kept beyond one maximal request */
-#define OUT_HIGH (256 * 1024)	 /* answers queued for a client that does not read: stop there */
+#define STASH_SLACK (64 * 1024)	 /* pipelined bytes kept beyond one maximal request */
+#define OUT_HIGH    (256 * 1024) /* answers queued for a client that does not read: stop there */
 
 static __thread struct http_request scratch; /* 4 KiB: one per thread, not per connection */
 
@@ -71,13 +71,24 @@ static bool must_close(const struct conn *c)
 	       (c->phase == CONN_HEAD && c->rq.content_length && !c->body_here);
 }
 
-void conn_finish_request(struct conn *c, int status, const char *content_type,
-			 const char *extra, const char *body, size_t len)
+/* HTTP/1.0 keeps a connection only when the answer says so; extra headers go after it. */
+static const char *keep_alive_headers(const struct conn *c, bool close, const char *extra,
+				      char *buf, size_t len)
+{
+	if (close || !c->rq.http10)
+		return extra;
+	snprintf(buf, len, "Connection: keep-alive\r\n%s", extra ? extra : "");
+	return buf;
+}
+
+void conn_finish_request(struct conn *c, int status, const char *content_type, const char *extra,
+			 const char *body, size_t len)
 {
 	bool close = must_close(c);
+	char hdrs[256];
 
-	if (response_write(&c->out, status, content_type, extra, body, len, close,
-			   c->rq.head_only))
+	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
+	if (response_write(&c->out, status, content_type, extra, body, len, close, c->rq.head_only))
 		c->abort = true;
 	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
 		     c->rq.start_ns);
@@ -87,7 +98,10 @@ void conn_finish_request(struct conn *c, int status, const char *content_type,
 void conn_finish_error(struct conn *c, int status, const char *code, const char *detail,
 		       const char *extra, bool close)
 {
+	char hdrs[256];
+
 	close = close || must_close(c);
+	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
 	if (response_error(&c->out, status, code, detail, extra, close))
 		c->abort = true;
 	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
@@ -98,8 +112,8 @@ void conn_finish_error(struct conn *c, int status, const char *code, const char 
 static void head_error(struct conn *c, enum http_error e)
 {
 	c->rq.route = ROUTE_OTHER;
-	conn_finish_error(c, http_error_status(e), http_error_code(e), http_error_detail(e),
-			  NULL, true);
+	conn_finish_error(c, http_error_status(e), http_error_code(e), http_error_detail(e), NULL,
+			  true);
 }
 
 /* The head of the current request is complete in buf (len bytes available from its
@@ -113,10 +127,11 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	c->rq.content_length = req->content_length;
 	c->rq.keep_alive = req->keep_alive;
 	c->rq.head_only = req->method == HTTP_M_HEAD;
+	c->rq.http10 = req->minor == 0;
 	if (req->content_length > (uint64_t)c->router->cfg->max_body) {
 		c->rq.route = ROUTE_OTHER;
-		conn_finish_error(c, 413, "body_too_large",
-				  "request body larger than --max-body", NULL, true);
+		conn_finish_error(c, 413, "body_too_large", "request body larger than --max-body",
+				  NULL, true);
 		return len;
 	}
 	need = (size_t)head_len + (size_t)req->content_length;
@@ -171,7 +186,7 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 			if (r == 0)
 				return off;
 			if (r < 0) {
-				head_error(c, (enum http_error)-r);
+				head_error(c, (enum http_error) - r);
 				return len;
 			}
 			used = on_head(c, buf + off, len - off, r);
@@ -195,8 +210,8 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 
 static int stash(struct conn *c, const char *data, size_t len)
 {
-	size_t cap = (size_t)c->router->cfg->max_header_bytes +
-		     (size_t)c->router->cfg->max_body + STASH_SLACK;
+	size_t cap = (size_t)c->router->cfg->max_header_bytes + (size_t)c->router->cfg->max_body +
+		     STASH_SLACK;
 	char *p;
 
 	if (c->in_len + len > cap)
@@ -266,8 +281,8 @@ void conn_on_timeout(struct conn *c)
 	switch (conn_timer_kind(c)) {
 	case CONN_T_REQUEST:
 		c->rq.route = ROUTE_OTHER;
-		conn_finish_error(c, 408, "request_timeout",
-				  "the request was not received in time", NULL, true);
+		conn_finish_error(c, 408, "request_timeout", "the request was not received in time",
+				  NULL, true);
 		break;
 	case CONN_T_IDLE:
 		c->abort = true; /* nothing to say, nothing unread: just close */

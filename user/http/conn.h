@@ -23,16 +23,16 @@
 #include "sluice/abi.h"
 
 enum conn_phase {
-	CONN_HEAD,	/* reading a request head (idle when nothing received) */
-	CONN_BODY,	/* head accepted, reading Content-Length bytes */
-	CONN_WAIT,	/* event handed to the queue, waiting for durability */
-	CONN_DONE,	/* final answer queued; no more requests are read */
+	CONN_HEAD, /* reading a request head (idle when nothing received) */
+	CONN_BODY, /* head accepted, reading Content-Length bytes */
+	CONN_WAIT, /* event handed to the queue, waiting for durability */
+	CONN_DONE, /* final answer queued; no more requests are read */
 };
 
 enum conn_timer {
 	CONN_T_NONE,	/* not timed (waiting for the queue, or closing) */
 	CONN_T_IDLE,	/* keep-alive, nothing received */
-	CONN_T_REQUEST,	/* part of a request received */
+	CONN_T_REQUEST, /* part of a request received */
 	CONN_T_LINGER,	/* answered and half-closed, discarding input */
 	CONN_T_SEND,	/* a send in flight (the loop's own deadline, see loop.c) */
 	CONN_T_MAX,
@@ -43,10 +43,11 @@ struct conn_req {
 	enum route_id route;
 	bool keep_alive;
 	bool head_only;
+	bool http10; /* HTTP/1.0: keep-alive must be announced */
 	size_t head_len;
 	uint64_t content_length;
 	uint64_t start_ns;
-	struct tenants *tenants;	/* reference held while tenant is used */
+	struct tenants *tenants; /* reference held while tenant is used */
 	const struct tenant *tenant;
 	enum sluice_class class;
 	bool demoted;
@@ -54,22 +55,22 @@ struct conn_req {
 
 struct conn {
 	struct router *router;
-	void *loop;			/* owner (struct loop), for the loop's bookkeeping */
+	void *loop; /* owner (struct loop), for the loop's bookkeeping */
 	uint32_t idx, gen;
 	int fd;
 	struct sluice_addr peer;
 	enum conn_phase phase;
 	struct http_parser parser;
 	struct conn_req rq;
-	char *in;			/* stashed input, from the current request's first byte */
+	char *in; /* stashed input, from the current request's first byte */
 	size_t in_len, in_cap;
-	struct obuf out;		/* answers not yet handed to a send */
-	bool close_after_send;		/* half-close and linger once out is sent */
-	bool abort;			/* close now, without an answer */
-	bool body_here;			/* the whole body arrived with the head */
-	bool peer_eof;			/* the client finished sending */
-	bool more_input;		/* bytes of a following request are already here */
-	bool drain;			/* daemon draining: answer the current request, close */
+	struct obuf out;       /* answers not yet handed to a send */
+	bool close_after_send; /* half-close and linger once out is sent */
+	bool abort;	       /* close now, without an answer */
+	bool body_here;	       /* the whole body arrived with the head */
+	bool peer_eof;	       /* the client finished sending */
+	bool more_input;       /* bytes of a following request are already here */
+	bool drain;	       /* daemon draining: answer the current request, close */
 	/* loop bookkeeping */
 	struct obuf sending;
 	size_t sent;
@@ -98,8 +99,8 @@ enum conn_timer conn_timer_kind(const struct conn *c);
 
 /* For the router: queue an answer for the current request and finish it (keep-alive or
  * close as the request and state say). */
-void conn_finish_request(struct conn *c, int status, const char *content_type,
-			 const char *extra, const char *body, size_t len);
+void conn_finish_request(struct conn *c, int status, const char *content_type, const char *extra,
+			 const char *body, size_t len);
 /* Same, with a JSON error body; close forces Connection: close. */
 void conn_finish_error(struct conn *c, int status, const char *code, const char *detail,
 		       const char *extra, bool close);

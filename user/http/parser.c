@@ -22,39 +22,37 @@ static const struct {
 	const char *code;
 	const char *detail;
 } errors[HTTP_ERR_MAX] = {
-	[HTTP_ERR_NONE] = { 200, "ok", "no error" },
-	[HTTP_ERR_LINE_TOO_LONG] = { 431, "header_too_large", "request or header line too long" },
-	[HTTP_ERR_HEAD_TOO_LARGE] = { 431, "header_too_large", "request head too large" },
-	[HTTP_ERR_TOO_MANY_HEADERS] = { 431, "header_too_large", "too many header fields" },
-	[HTTP_ERR_BAD_REQUEST_LINE] = { 400, "bad_request", "malformed request line" },
-	[HTTP_ERR_BAD_TARGET] = { 400, "bad_request", "request target must start with /" },
-	[HTTP_ERR_BAD_HEADER] = { 400, "bad_request", "malformed header field" },
-	[HTTP_ERR_BAD_CHAR] = { 400, "bad_request", "control character in request head" },
-	[HTTP_ERR_BARE_CR] = { 400, "bad_request", "CR not followed by LF" },
-	[HTTP_ERR_BARE_LF] = { 400, "bad_request", "line ends in LF without CR" },
-	[HTTP_ERR_OBS_FOLD] = { 400, "bad_request", "obsolete line folding" },
-	[HTTP_ERR_CL_AND_TE] = { 400, "bad_request",
-				 "both Content-Length and Transfer-Encoding" },
-	[HTTP_ERR_DUP_CL] = { 400, "bad_request", "more than one Content-Length" },
-	[HTTP_ERR_BAD_CL] = { 400, "bad_request", "Content-Length is not a decimal number" },
-	[HTTP_ERR_NO_HOST] = { 400, "bad_request", "HTTP/1.1 request without Host" },
-	[HTTP_ERR_DUP_HOST] = { 400, "bad_request", "more than one Host" },
-	[HTTP_ERR_HTTP09] = { 400, "http09_not_supported", "HTTP/0.9 is not supported" },
-	[HTTP_ERR_CHUNKED] = { 411, "length_required",
-			       "chunked bodies are not supported; send Content-Length" },
-	[HTTP_ERR_TE_UNKNOWN] = { 501, "not_implemented", "unsupported Transfer-Encoding" },
-	[HTTP_ERR_METHOD] = { 501, "not_implemented", "unknown method" },
-	[HTTP_ERR_EXPECT] = { 417, "expectation_failed", "only Expect: 100-continue is supported" },
-	[HTTP_ERR_HTTP2] = { 505, "http2_not_supported",
-			     "HTTP/2 is not supported here; use HTTP/1.1" },
-	[HTTP_ERR_VERSION] = { 505, "version_not_supported", "only HTTP/1.0 and 1.1" },
+    [HTTP_ERR_NONE] = {200, "ok", "no error"},
+    [HTTP_ERR_LINE_TOO_LONG] = {431, "header_too_large", "request or header line too long"},
+    [HTTP_ERR_HEAD_TOO_LARGE] = {431, "header_too_large", "request head too large"},
+    [HTTP_ERR_TOO_MANY_HEADERS] = {431, "header_too_large", "too many header fields"},
+    [HTTP_ERR_BAD_REQUEST_LINE] = {400, "bad_request", "malformed request line"},
+    [HTTP_ERR_BAD_TARGET] = {400, "bad_request", "request target must start with /"},
+    [HTTP_ERR_BAD_HEADER] = {400, "bad_request", "malformed header field"},
+    [HTTP_ERR_BAD_CHAR] = {400, "bad_request", "control character in request head"},
+    [HTTP_ERR_BARE_CR] = {400, "bad_request", "CR not followed by LF"},
+    [HTTP_ERR_BARE_LF] = {400, "bad_request", "line ends in LF without CR"},
+    [HTTP_ERR_OBS_FOLD] = {400, "bad_request", "obsolete line folding"},
+    [HTTP_ERR_CL_AND_TE] = {400, "bad_request", "both Content-Length and Transfer-Encoding"},
+    [HTTP_ERR_DUP_CL] = {400, "bad_request", "more than one Content-Length"},
+    [HTTP_ERR_BAD_CL] = {400, "bad_request", "Content-Length is not a decimal number"},
+    [HTTP_ERR_NO_HOST] = {400, "bad_request", "HTTP/1.1 request without Host"},
+    [HTTP_ERR_DUP_HOST] = {400, "bad_request", "more than one Host"},
+    [HTTP_ERR_HTTP09] = {400, "http09_not_supported", "HTTP/0.9 is not supported"},
+    [HTTP_ERR_CHUNKED] = {411, "length_required",
+			  "chunked bodies are not supported; send Content-Length"},
+    [HTTP_ERR_TE_UNKNOWN] = {501, "not_implemented", "unsupported Transfer-Encoding"},
+    [HTTP_ERR_METHOD] = {501, "not_implemented", "unknown method"},
+    [HTTP_ERR_EXPECT] = {417, "expectation_failed", "only Expect: 100-continue is supported"},
+    [HTTP_ERR_HTTP2] = {505, "http2_not_supported", "HTTP/2 is not supported here; use HTTP/1.1"},
+    [HTTP_ERR_VERSION] = {505, "version_not_supported", "only HTTP/1.0 and 1.1"},
 };
 
 static const char *const methods[HTTP_M_MAX] = {
-	[HTTP_M_UNKNOWN] = "",	       [HTTP_M_GET] = "GET",	     [HTTP_M_HEAD] = "HEAD",
-	[HTTP_M_POST] = "POST",	       [HTTP_M_PUT] = "PUT",	     [HTTP_M_DELETE] = "DELETE",
-	[HTTP_M_OPTIONS] = "OPTIONS",  [HTTP_M_PATCH] = "PATCH",     [HTTP_M_CONNECT] = "CONNECT",
-	[HTTP_M_TRACE] = "TRACE",
+    [HTTP_M_UNKNOWN] = "",	  [HTTP_M_GET] = "GET",	    [HTTP_M_HEAD] = "HEAD",
+    [HTTP_M_POST] = "POST",	  [HTTP_M_PUT] = "PUT",	    [HTTP_M_DELETE] = "DELETE",
+    [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_PATCH] = "PATCH", [HTTP_M_CONNECT] = "CONNECT",
+    [HTTP_M_TRACE] = "TRACE",
 };
 
 int http_error_status(enum http_error e)
@@ -152,8 +150,8 @@ static int parse_request_line(const char *line, size_t n, struct http_request *r
 		return -HTTP_ERR_METHOD;
 	req->target = sp1 + 1;
 	req->target_len = (size_t)(sp2 - sp1 - 1);
-	if (req->target[0] != '/' && !(req->method == HTTP_M_OPTIONS && req->target_len == 1 &&
-				       req->target[0] == '*'))
+	if (req->target[0] != '/' &&
+	    !(req->method == HTTP_M_OPTIONS && req->target_len == 1 && req->target[0] == '*'))
 		return -HTTP_ERR_BAD_TARGET;
 	req->minor = minor;
 	return 0;

@@ -64,9 +64,9 @@ enum http_error {
 };
 
 struct http_limits {
-	size_t max_line;	/* one request or header line, CRLF excluded */
-	size_t max_head;	/* request line + headers + final CRLF */
-	unsigned max_headers;	/* header fields, at most HTTP_HEADERS_CAP */
+	size_t max_line;      /* one request or header line, CRLF excluded */
+	size_t max_head;      /* request line + headers + final CRLF */
+	unsigned max_headers; /* header fields, at most HTTP_HEADERS_CAP */
 };
 
 struct http_header {
@@ -82,24 +82,24 @@ struct http_request {
 	size_t method_len;
 	const char *target;
 	size_t target_len;
-	int minor;			/* HTTP/1.<minor>, 0 or 1 */
+	int minor; /* HTTP/1.<minor>, 0 or 1 */
 	unsigned nheaders;
 	struct http_header headers[HTTP_HEADERS_CAP];
-	uint64_t content_length;	/* 0 without the header */
+	uint64_t content_length; /* 0 without the header */
 	bool has_content_length;
-	bool keep_alive;		/* after version default and Connection */
+	bool keep_alive; /* after version default and Connection */
 	bool expect_continue;
-	size_t skipped;			/* empty lines ignored before the request line */
-	size_t head_len;		/* bytes of the head, skipped lines included */
+	size_t skipped;	 /* empty lines ignored before the request line */
+	size_t head_len; /* bytes of the head, skipped lines included */
 };
 
 /* Embedded scanning state; zero it (http_parser_init) for every new request. */
 struct http_parser {
 	struct http_limits lim;
-	size_t pos;		/* next byte to scan */
-	size_t line_start;	/* first byte of the line being scanned */
-	size_t skipped;		/* leading CRLFs */
-	bool line_done;		/* request line complete and valid */
+	size_t pos;	   /* next byte to scan */
+	size_t line_start; /* first byte of the line being scanned */
+	size_t skipped;	   /* leading CRLFs */
+	bool line_done;	   /* request line complete and valid */
 };
 
 /* Defaults: 8 KiB lines, 16 KiB head, 64 headers. */

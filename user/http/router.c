@@ -21,8 +21,8 @@
 #include "loop.h"
 #include "sha256.h"
 
-static const char *const route_names[ROUTE_MAX] = { "/v1/events", "/healthz", "/readyz",
-						    "/metrics", "other" };
+static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
+						   "other"};
 
 const char *router_route_name(enum route_id id)
 {
@@ -32,8 +32,8 @@ const char *router_route_name(enum route_id id)
 int router_init(struct router *r, const struct sluiced_cfg *cfg, struct tenants_ref *tenants,
 		struct admission *adm, struct metrics *m)
 {
-	static const double lat[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-				      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5 };
+	static const double lat[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+				     0.025,  0.05,    0.1,    0.25,  0.5,    1,	    2.5};
 
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
@@ -61,15 +61,15 @@ int router_init(struct router *r, const struct sluiced_cfg *cfg, struct tenants_
 				     "tenant,class", NULL, 0);
 	r->f_conns = metrics_family(m, METRIC_GAUGE, "sluice_http_connections",
 				    "Open HTTP connections.", NULL, NULL, 0);
-	r->f_refused = metrics_family(m, METRIC_COUNTER, "sluice_http_connections_refused_total",
-				      "Connections closed at accept, by reason.", "reason", NULL,
-				      0);
-	r->f_denied = metrics_family(m, METRIC_COUNTER, "sluice_denylist_additions_total",
-				     "Sources put on the deny list after persistent 429s.", NULL,
-				     NULL, 0);
-	r->f_queue_depth = metrics_family(m, METRIC_GAUGE, "sluice_queue_depth",
-					  "Events in the durable queue not yet acknowledged.", NULL,
-					  NULL, 0);
+	r->f_refused =
+	    metrics_family(m, METRIC_COUNTER, "sluice_http_connections_refused_total",
+			   "Connections closed at accept, by reason.", "reason", NULL, 0);
+	r->f_denied =
+	    metrics_family(m, METRIC_COUNTER, "sluice_denylist_additions_total",
+			   "Sources put on the deny list after persistent 429s.", NULL, NULL, 0);
+	r->f_queue_depth =
+	    metrics_family(m, METRIC_GAUGE, "sluice_queue_depth",
+			   "Events in the durable queue not yet acknowledged.", NULL, NULL, 0);
 	if (!r->f_requests || !r->f_latency || !r->f_admission || !r->f_events || !r->f_conns ||
 	    !r->f_refused || !r->f_denied || !r->f_queue_depth)
 		return -ENOMEM;
@@ -82,13 +82,13 @@ void router_count(struct router *r, enum route_id route, int status, const char 
 	char st[8];
 
 	snprintf(st, sizeof(st), "%d", status);
-	metric_add(metrics_series(r->f_requests,
-				  (const char *[]){ router_route_name(route), st, tenant }),
-		   1);
+	metric_add(
+	    metrics_series(r->f_requests, (const char *[]){router_route_name(route), st, tenant}),
+	    1);
 	if (start_ns)
-		metric_observe(metrics_series(r->f_latency,
-					      (const char *[]){ router_route_name(route) }),
-			       (double)(admission_now() - start_ns) / 1e9);
+		metric_observe(
+		    metrics_series(r->f_latency, (const char *[]){router_route_name(route)}),
+		    (double)(admission_now() - start_ns) / 1e9);
 }
 
 static enum route_id route_of(const struct http_request *req)
@@ -131,7 +131,10 @@ static void answer_readyz(struct router *r, struct conn *c)
 	check_json(body, sizeof(body), "xdp", r->xdp_ok, r->xdp_state, false);
 	check_json(body, sizeof(body), "queue", q_ok, qwhy, false);
 	check_json(body, sizeof(body), "database", db_ok,
-		   db < 0 ? "not configured (--pg)" : db ? "reachable" : "unreachable", true);
+		   db < 0 ? "not configured (--pg)"
+		   : db	  ? "reachable"
+			  : "unreachable",
+		   true);
 	strncat(body, "}}\n", sizeof(body) - strlen(body) - 1);
 	answer_json(c, ready ? 200 : 503, body);
 }
@@ -187,9 +190,8 @@ static bool is_json(const struct http_request *req)
 static void count_admission(struct router *r, const char *limit, enum admission_outcome o,
 			    const char *tenant)
 {
-	metric_add(metrics_series(r->f_admission, (const char *[]){ limit,
-								    admission_outcome_name(o),
-								    tenant }),
+	metric_add(metrics_series(r->f_admission,
+				  (const char *[]){limit, admission_outcome_name(o), tenant}),
 		   1);
 }
 
@@ -253,8 +255,8 @@ int router_on_head(struct router *r, struct conn *c, const struct http_request *
 		return 1;
 	}
 	if (route != ROUTE_EVENTS && !get) {
-		conn_finish_error(c, 405, "method_not_allowed", "use GET",
-				  "Allow: GET, HEAD\r\n", false);
+		conn_finish_error(c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
+				  false);
 		return 1;
 	}
 	switch (route) {
@@ -275,7 +277,7 @@ int router_on_head(struct router *r, struct conn *c, const struct http_request *
 static void on_queue_done(void *arg, int err, uint64_t id)
 {
 	struct conn *c = arg;
-	struct loop_msg msg = { .idx = c->idx, .gen = c->gen, .err = err, .id = id };
+	struct loop_msg msg = {.idx = c->idx, .gen = c->gen, .err = err, .id = id};
 
 	/* journal thread: only the loop may touch the connection */
 	loop_post(c->loop, &msg);
@@ -290,11 +292,21 @@ static int refuse_503(struct router *r, struct conn *c, const char *code, const 
 	return 1;
 }
 
+/* The queue refused an event, at once or in its completion. */
+static int refuse_append(struct router *r, struct conn *c, int err)
+{
+	if (err == -ENOSPC)
+		return refuse_503(r, c, "queue_full", "the durable queue is full");
+	if (err == -EAGAIN)
+		return refuse_503(r, c, "shedding", "the daemon is shedding load");
+	return refuse_503(r, c, "queue_error", strerror(-err));
+}
+
 int router_on_body(struct router *r, struct conn *c, const struct http_request *req,
 		   const char *body, size_t len)
 {
 	const struct tenant *t = c->rq.tenant;
-	struct ingress_event ev = { 0 };
+	struct ingress_event ev = {0};
 	struct envelope env;
 	enum admission_outcome o;
 	const char *code;
@@ -305,7 +317,13 @@ int router_on_body(struct router *r, struct conn *c, const struct http_request *
 		conn_finish_error(c, 400, code, detail, NULL, false);
 		return 1;
 	}
-	c->rq.class = env.priority >= 0 ? (enum sluice_class)env.priority : t->class;
+	/* the envelope's priority, else the class its route gives the type, else the tenant's */
+	if (env.priority >= 0)
+		c->rq.class = (enum sluice_class)env.priority;
+	else if (r->type_class && (err = r->type_class(r->type_class_arg, env.type)) >= 0)
+		c->rq.class = (enum sluice_class)err;
+	else
+		c->rq.class = t->class;
 	if (c->rq.class == SLUICE_CLASS_CRITICAL) {
 		o = admission_critical(r->adm, t, admission_now());
 		count_admission(r, "crit", o, t->name);
@@ -317,31 +335,36 @@ int router_on_body(struct router *r, struct conn *c, const struct http_request *
 	if (!r->queue.append)
 		return refuse_503(r, c, "queue_unavailable",
 				  "no durable queue is configured (--journal-dir)");
-	ev = (struct ingress_event){ .tenant_slot = t->slot, .tenant = t->name,
-				     .class = c->rq.class, .demoted = c->rq.demoted,
-				     .type = env.type, .idempotency_key = env.idempotency_key,
-				     .body = body, .body_len = len, .received_ns = c->rq.start_ns };
+	ev = (struct ingress_event){.tenant_slot = t->slot,
+				    .tenant = t->name,
+				    .class = c->rq.class,
+				    .demoted = c->rq.demoted,
+				    .type = env.type,
+				    .idempotency_key = env.idempotency_key,
+				    .body = body,
+				    .body_len = len,
+				    .received_ns = c->rq.start_ns};
 	err = r->queue.append(r->queue.q, &ev, on_queue_done, c);
-	if (err == -ENOSPC)
-		return refuse_503(r, c, "queue_full", "the durable queue is full");
-	if (err == -EAGAIN)
-		return refuse_503(r, c, "shedding", "the daemon is shedding load");
-	if (err)
-		return refuse_503(r, c, "queue_error", strerror(-err));
-	return 0;
+	return err ? refuse_append(r, c, err) : 0;
 }
 
 void router_on_durable(struct router *r, struct conn *c, int err, uint64_t id)
 {
 	char body[160];
 
-	if (err) {
-		refuse_503(r, c, "queue_error", strerror(-err));
+	if (err == -EEXIST) {
+		/* the fast path knew the key: the original event was accepted before */
+		snprintf(body, sizeof(body), "{\"id\":\"%016llx\",\"duplicate\":true}\n",
+			 (unsigned long long)id);
+		conn_finish_request(c, 200, "application/json", NULL, body, strlen(body));
 		return;
 	}
-	metric_add(metrics_series(r->f_events,
-				  (const char *[]){ c->rq.tenant->name,
-						    tenants_class_name(c->rq.class) }),
+	if (err) {
+		refuse_append(r, c, err);
+		return;
+	}
+	metric_add(metrics_series(r->f_events, (const char *[]){c->rq.tenant->name,
+								tenants_class_name(c->rq.class)}),
 		   1);
 	snprintf(body, sizeof(body), "{\"id\":\"%016llx\",\"class\":\"%s\",\"demoted\":%s}\n",
 		 (unsigned long long)id, tenants_class_name(c->rq.class),

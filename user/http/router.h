@@ -28,13 +28,13 @@ struct conn;
 struct ingress_event {
 	uint32_t tenant_slot;
 	const char *tenant;
-	enum sluice_class class;	/* after demotion */
+	enum sluice_class class; /* after demotion */
 	bool demoted;
 	const char *type;
 	const char *idempotency_key;
-	const char *body;		/* the envelope as received */
+	const char *body; /* the envelope as received */
 	size_t body_len;
-	uint64_t received_ns;		/* CLOCK_MONOTONIC */
+	uint64_t received_ns; /* CLOCK_MONOTONIC */
 };
 
 /* Called once per append, from any thread: err 0 = durable (id is its queue id). */
@@ -45,8 +45,7 @@ struct ingress_queue {
 	void *q;
 	/* 0 = will call done exactly once; -errno = refused now (-ENOSPC full, -EIO disk,
 	 * -EAGAIN shedding), done is not called */
-	int (*append)(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
-		      void *arg);
+	int (*append)(void *q, const struct ingress_event *ev, ingress_durable_fn *done, void *arg);
 	/* 0 when appends are accepted, else -errno and a reason in why */
 	int (*writable)(void *q, const char **why);
 	uint64_t (*depth)(void *q);
@@ -57,7 +56,7 @@ enum route_id {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS,
-	ROUTE_OTHER,	/* 404s and requests refused before routing */
+	ROUTE_OTHER, /* 404s and requests refused before routing */
 	ROUTE_MAX,
 };
 
@@ -66,13 +65,16 @@ struct router {
 	struct tenants_ref *tenants;
 	struct admission *adm;
 	struct metrics *m;
-	struct ingress_queue queue;	/* .append NULL: no queue configured */
+	struct ingress_queue queue; /* .append NULL: no queue configured */
 	struct http_limits limits;
-	const char *xdp_state;		/* "attached (native, libxdp)" / "off: <why>" */
-	bool xdp_ok;			/* attached, or not asked for */
-	int db_state;			/* 1 reachable, 0 unreachable, -1 not configured */
-	unsigned open_conns;		/* all loops (atomic) */
+	const char *xdp_state; /* "attached (native, libxdp)" / "off: <why>" */
+	bool xdp_ok;	       /* attached, or not asked for */
+	int db_state;	       /* 1 reachable, 0 unreachable, -1 not configured */
+	unsigned open_conns;   /* all loops (atomic) */
 	bool draining;
+	/* class a route gives an event type (enum sluice_class), -1 for none; may be NULL */
+	int (*type_class)(void *arg, const char *type);
+	void *type_class_arg;
 	/* metric families */
 	struct metric_family *f_requests, *f_latency, *f_admission, *f_conns, *f_refused;
 	struct metric_family *f_http_errors, *f_events, *f_denied, *f_queue_depth;

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/* test_crash.c -- the daemon killed mid-stream, and a full disk: no 202 is ever lost
+ *
+ * crash_restart: four keep-alive clients post 50,000 events; sluiced is SIGKILLed at a
+ * random moment and restarted on the same port; clients re-send whatever got no answer.
+ * Every key ends up answered 202, and PostgreSQL holds each exactly once, nothing else.
+ * full_disk: the journal lives on a 384 KiB tmpfs and the database is stopped, so nothing is
+ * acked and the disk fills: intake answers 503 (never 202 for what it could not write);
+ * once the database returns the backlog drains, and every 202'd key is stored.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ingress_harness.h"
+#include "pgharness.h"
+#include "test_progs.h"
+
+#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
+#define CLIENTS 4
+
+struct client {
+	int id, from, to;	/* keys [from, to) */
+	volatile int *port;	/* the daemon's port (same across restarts) */
+	volatile int *stop;
+	int accepted, refused;	/* 202s, 503s */
+	unsigned char *acked;	/* per key: 1 once answered 202 */
+};
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	struct http_client h = { .fd = -1 };
+	static __thread char resp[4096];
+	char body[256], req[1024];
+
+	for (int k = c->from; k < c->to && !*c->stop;) {
+		int n, st;
+
+		if (h.fd < 0 && http_open(&h, *c->port)) {
+			usleep(20000); /* down: wait for the restart */
+			continue;
+		}
+		snprintf(body, sizeof(body),
+			 "{\"type\":\"lead.created\",\"idempotency_key\":\"k%d\",\"payload\":{}}", k);
+		n = http_event_request(req, sizeof(req), "test", body);
+		if (http_send(&h, req, (size_t)n) || http_read(&h, resp, sizeof(resp), 5000) <= 0) {
+			http_close(&h); /* no answer: the same key goes again */
+			continue;
+		}
+		st = http_status(resp);
+		if (st == 202) {
+			c->acked[k] = 1;
+			c->accepted++;
+			k++;
+		} else if (st == 503) {
+			c->refused++;
+			usleep(5000); /* full: back off, same key again */
+		} else {
+			printf("client %d: key %d: unexpected status %d\n", c->id, k, st);
+			k++;
+		}
+	}
+	http_close(&h);
+	return NULL;
+}
+
+static int start(struct sluiced_proc *p, const char *listen, const char *jdir,
+		 const char *conninfo)
+{
+	/* small segments: acknowledged ones are deleted, which is how a full disk recovers */
+	const char *args[] = { "--journal-dir", jdir, "--pg", conninfo, "--threads", "1",
+			       "--journal-segment-bytes", "65536", NULL };
+
+	return sluiced_start_ns(p, NULL, listen, TENANTS, args);
+}
+
+static long long wait_rows(struct pgh_server *pg, long long want, int seconds)
+{
+	long long rows = -1;
+
+	for (int i = 0; i < seconds * 10 && rows != want; i++) {
+		usleep(100000);
+		rows = pgh_query_ll(pg, "SELECT count(*) FROM events");
+	}
+	return rows;
+}
+
+static void run_clients(struct client *cl, pthread_t *th, int total, volatile int *port,
+			volatile int *stop, unsigned char *acked)
+{
+	for (int i = 0; i < CLIENTS; i++) {
+		cl[i] = (struct client){ .id = i, .from = total * i / CLIENTS,
+					 .to = total * (i + 1) / CLIENTS, .port = port,
+					 .stop = stop, .acked = acked };
+		pthread_create(&th[i], NULL, client_main, &cl[i]);
+	}
+}
+
+static void subtest_crash_restart(void)
+{
+	enum { TOTAL = 50000 };
+	struct pgh_server pg = { 0 };
+	struct sluiced_proc p = { 0 };
+	struct client cl[CLIENTS];
+	pthread_t th[CLIENTS];
+	unsigned char *acked = calloc(TOTAL, 1);
+	char base[500], jdir[600], listen[64];
+	volatile int port = pgh_free_port(), stop = 0;
+	int accepted = 0, kill_at;
+
+	snprintf(base, sizeof(base), "%s/crash", test__tmpdir());
+	mkdir(base, 0755);
+	snprintf(jdir, sizeof(jdir), "%s/journal", base);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	    !ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "sluiced"))
+		goto out;
+	srand((unsigned)time(NULL));
+	kill_at = 5000 + rand() % 20000;
+	printf("SIGKILL after %d accepted events\n", kill_at);
+	run_clients(cl, th, TOTAL, &port, &stop, acked);
+	for (;;) {
+		accepted = 0;
+		for (int i = 0; i < CLIENTS; i++)
+			accepted += cl[i].accepted;
+		if (accepted >= kill_at)
+			break;
+		usleep(2000);
+	}
+	kill(p.pid, SIGKILL);
+	waitpid(p.pid, NULL, 0);
+	p.pid = 0;
+	usleep(200000);
+	if (!ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "restarted on the same journal"))
+		stop = 1;
+	for (int i = 0; i < CLIENTS; i++)
+		pthread_join(th[i], NULL);
+	accepted = 0;
+	for (int k = 0; k < TOTAL; k++)
+		accepted += acked[k];
+	ASSERT_EQ(accepted, TOTAL, "every key answered 202 in the end");
+	ASSERT_EQ(wait_rows(&pg, TOTAL, 120), TOTAL, "one row per key");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(DISTINCT idempotency_key) FROM events"), TOTAL,
+		  "each key exactly once");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events WHERE NOT idempotency_key ~ "
+				    "'^k[0-9]+$' OR substr(idempotency_key, 2)::int >= 50000"),
+		  0, "nothing invented");
+	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit after the restart");
+out:
+	stop = 1;
+	if (p.pid > 0)
+		sluiced_stop(&p, 5000);
+	pgh_server_destroy(&pg);
+	free(acked);
+}
+
+static void subtest_full_disk(void)
+{
+	enum { TOTAL = 6000 };
+	struct pgh_server pg = { 0 };
+	struct sluiced_proc p = { 0 };
+	struct client cl[CLIENTS];
+	pthread_t th[CLIENTS];
+	unsigned char *acked = calloc(TOTAL, 1);
+	char base[500], jdir[600], listen[64];
+	volatile int port = pgh_free_port(), stop = 0;
+	int accepted = 0, refused = 0;
+	bool mounted = false;
+
+	snprintf(base, sizeof(base), "%s/full", test__tmpdir());
+	mkdir(base, 0755);
+	snprintf(jdir, sizeof(jdir), "%s/journal", base);
+	mkdir(jdir, 0755);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	if (mount("tmpfs", jdir, "tmpfs", 0, "size=384k")) {
+		test__skip("cannot mount a tmpfs for the journal: %s", strerror(errno));
+		goto out;
+	}
+	mounted = true;
+	/* the database is down: nothing gets acked, so the journal only grows */
+	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	    !ASSERT_OK(pgh_server_stop(&pg, "fast"), "database down") ||
+	    !ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "sluiced"))
+		goto out;
+	run_clients(cl, th, TOTAL, &port, &stop, acked);
+	for (int i = 0; i < 300; i++) {
+		refused = 0;
+		for (int c = 0; c < CLIENTS; c++)
+			refused += cl[c].refused;
+		if (refused > 50)
+			break;
+		usleep(20000);
+	}
+	ASSERT_GT(refused, 50, "a full disk answers 503");
+	if (!ASSERT_OK(pgh_server_restart(&pg), "database back"))
+		goto out;
+	for (int i = 0; i < CLIENTS; i++)
+		pthread_join(th[i], NULL);
+	for (int k = 0; k < TOTAL; k++)
+		accepted += acked[k];
+	ASSERT_EQ(accepted, TOTAL, "all accepted once the backlog drained");
+	ASSERT_EQ(wait_rows(&pg, TOTAL, 120), TOTAL, "every 202'd key stored, once");
+	ASSERT_TRUE(sluiced_log_wait(&p, "No space left on device", 100) ||
+			    sluiced_log_wait(&p, "ENOSPC", 100) || sluiced_log_wait(&p, "full", 100),
+		    "the daemon said why it refused");
+	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
+out:
+	stop = 1;
+	if (p.pid > 0)
+		sluiced_stop(&p, 5000);
+	pgh_server_destroy(&pg);
+	if (mounted)
+		umount2(jdir, MNT_DETACH);
+	free(acked);
+}
+
+void test_crash(void)
+{
+	if (!test__require_root())
+		return;
+	if (test__start_subtest("crash_restart"))
+		subtest_crash_restart();
+	if (test__start_subtest("full_disk"))
+		subtest_full_disk();
+}

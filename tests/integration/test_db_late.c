@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+/* test_db_late.c -- sluiced started before its database: accept now, migrate and store later
+ *
+ * Degrade, don't fail: with PostgreSQL not running yet sluiced starts, answers 202 (the
+ * journal holds the events), reports not ready; once the database answers, the schema is
+ * created and the backlog is stored, one row per key.
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingress_harness.h"
+#include "pgharness.h"
+#include "test_progs.h"
+
+#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
+
+void test_db_late(void)
+{
+	struct pgh_server pg = { 0 };
+	struct sluiced_proc p = { 0 };
+	char base[600], resp[4096];
+	long long rows = -1;
+
+	if (!test__require_root())
+		return;
+	snprintf(base, sizeof(base), "%s/pg", test__tmpdir());
+	mkdir(base, 0755);
+	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	    !ASSERT_OK(pgh_server_stop(&pg, "fast"), "stopped before sluiced starts"))
+		goto out;
+	{
+		const char *args[] = { "--journal-dir", "@journal", "--pg", pg.conninfo, NULL };
+
+		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced starts without a database"))
+			goto out;
+	}
+	for (int i = 0; i < 10; i++) {
+		char body[256], req[1024];
+
+		snprintf(body, sizeof(body),
+			 "{\"type\":\"lead.created\",\"idempotency_key\":\"late-%d\",\"payload\":{}}",
+			 i % 8);
+		http_event_request(req, sizeof(req), "test", body);
+		ASSERT_EQ(http_once(p.port, req, resp, sizeof(resp)), 202, "accepted meanwhile");
+	}
+	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
+		  503, "not ready");
+	if (!ASSERT_OK(pgh_server_restart(&pg), "database up"))
+		goto out;
+	for (int i = 0; i < 150 && rows != 8; i++) {
+		usleep(100000);
+		rows = pgh_query_ll(&pg, "SELECT count(*) FROM events");
+	}
+	ASSERT_EQ(rows, 8, "schema created and backlog stored, one row per key");
+	ASSERT_TRUE(sluiced_log_wait(&p, "engine: worker started", 1000), "the worker started late");
+	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
+out:
+	if (p.pid > 0)
+		sluiced_stop(&p, 5000);
+	pgh_server_destroy(&pg);
+}

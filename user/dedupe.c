@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/* dedupe.c -- the ingress fast path for duplicates: Redis says "seen", Postgres stays the truth
+ *
+ * A bounded FIFO of jobs served by a few threads. A check job copies the event (its
+ * pointers only live during append), asks Redis, and either completes it as a duplicate or
+ * appends it to the queue with a completion that, on success, queues a remember job
+ * (SET with TTL) and then completes the request. When the FIFO is full the event skips the
+ * check and goes to the queue at once: dedupe is an optimisation, never a gate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dedupe.h"
+#include "log.h"
+
+#define DEDUPE_MAX_JOBS 8192
+#define DEDUPE_MAX_THREADS 16
+
+struct job {
+	struct job *next;
+	struct dedupe *d;
+	bool remember;		/* else: check, then append */
+	uint64_t id;		/* remember: the durable event id */
+	ingress_durable_fn *done;
+	void *arg;
+	struct ingress_event ev; /* pointers into buf */
+	char buf[];		/* tenant, type, key, body, each NUL-terminated */
+};
+
+struct dedupe {
+	struct redis *redis;
+	uint64_t ttl_ms;
+	int (*next)(void *q, const struct ingress_event *ev, ingress_durable_fn *done, void *arg);
+	void *next_q;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	unsigned njobs;
+	bool stop;
+	pthread_t threads[DEDUPE_MAX_THREADS];
+	int nthreads;
+	struct dedupe_stats st;
+};
+
+static void push(struct dedupe *d, struct job *j)
+{
+	j->next = NULL;
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	d->njobs++;
+	pthread_cond_signal(&d->cv);
+}
+
+static void redis_key(char *out, size_t cap, const struct ingress_event *ev)
+{
+	snprintf(out, cap, "dedupe:%s:%s", ev->tenant, ev->idempotency_key);
+}
+
+/* The queue made the event durable (flusher thread): remember it, answer the client. */
+static void on_durable(void *arg, int err, uint64_t id)
+{
+	struct job *j = arg;
+	struct dedupe *d = j->d;
+
+	j->done(j->arg, err, id);
+	if (err) {
+		free(j);
+		return;
+	}
+	j->remember = true;
+	j->id = id;
+	pthread_mutex_lock(&d->lock);
+	if (d->njobs < DEDUPE_MAX_JOBS && !d->stop)
+		push(d, j);
+	else
+		free(j);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void run_check(struct dedupe *d, struct job *j)
+{
+	char key[400], *val = NULL;
+	int ret;
+
+	redis_key(key, sizeof(key), &j->ev);
+	ret = redis_cache_get(d->redis, key, &val);
+	__atomic_add_fetch(ret < 0 ? &d->st.bypassed : &d->st.checked, 1, __ATOMIC_RELAXED);
+	if (ret == 1) {
+		uint64_t orig = strtoull(val, NULL, 16);
+
+		free(val);
+		__atomic_add_fetch(&d->st.duplicates, 1, __ATOMIC_RELAXED);
+		j->done(j->arg, -EEXIST, orig);
+		free(j);
+		return;
+	}
+	ret = d->next(d->next_q, &j->ev, on_durable, j);
+	if (ret) {
+		j->done(j->arg, ret, 0);
+		free(j);
+	}
+}
+
+static void run_remember(struct dedupe *d, struct job *j)
+{
+	char key[400], val[24];
+
+	redis_key(key, sizeof(key), &j->ev);
+	snprintf(val, sizeof(val), "%016" PRIx64, j->id);
+	if (!redis_cache_set(d->redis, key, val, d->ttl_ms))
+		__atomic_add_fetch(&d->st.remembered, 1, __ATOMIC_RELAXED);
+	free(j);
+}
+
+static void *dedupe_thread(void *arg)
+{
+	struct dedupe *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		struct job *j;
+
+		while (!d->head && !d->stop)
+			pthread_cond_wait(&d->cv, &d->lock);
+		j = d->head;
+		if (!j)
+			break;
+		d->head = j->next;
+		if (!d->head)
+			d->tail = NULL;
+		d->njobs--;
+		pthread_mutex_unlock(&d->lock);
+		if (j->remember)
+			run_remember(d, j);
+		else
+			run_check(d, j);
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+struct dedupe *dedupe_new(struct redis *redis, int threads, uint64_t ttl_ms,
+			  int (*next)(void *q, const struct ingress_event *ev,
+				      ingress_durable_fn *done, void *arg),
+			  void *next_q)
+{
+	struct dedupe *d;
+
+	if (!redis || !next || threads < 1 || threads > DEDUPE_MAX_THREADS || !ttl_ms) {
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	*d = (struct dedupe){ .redis = redis, .ttl_ms = ttl_ms, .next = next, .next_q = next_q };
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	for (; d->nthreads < threads; d->nthreads++) {
+		if (pthread_create(&d->threads[d->nthreads], NULL, dedupe_thread, d)) {
+			dedupe_free(d);
+			errno = EAGAIN;
+			return NULL;
+		}
+	}
+	return d;
+}
+
+void dedupe_free(struct dedupe *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->lock);
+	for (int i = 0; i < d->nthreads; i++)
+		pthread_join(d->threads[i], NULL);
+	free(d);
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p + n + 1;
+}
+
+int dedupe_append(void *dv, const struct ingress_event *ev, ingress_durable_fn *done, void *arg)
+{
+	struct dedupe *d = dv;
+	size_t tl = strlen(ev->tenant), yl = strlen(ev->type), kl = strlen(ev->idempotency_key);
+	struct job *j;
+	char *p;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->njobs >= DEDUPE_MAX_JOBS || d->stop) {
+		pthread_mutex_unlock(&d->lock);
+		__atomic_add_fetch(&d->st.bypassed, 1, __ATOMIC_RELAXED);
+		return d->next(d->next_q, ev, done, arg);
+	}
+	pthread_mutex_unlock(&d->lock);
+	j = malloc(sizeof(*j) + tl + yl + kl + ev->body_len + 4);
+	if (!j)
+		return d->next(d->next_q, ev, done, arg);
+	*j = (struct job){ .d = d, .done = done, .arg = arg, .ev = *ev };
+	p = j->buf;
+	j->ev.tenant = p;
+	p = put(p, ev->tenant, tl);
+	j->ev.type = p;
+	p = put(p, ev->type, yl);
+	j->ev.idempotency_key = p;
+	p = put(p, ev->idempotency_key, kl);
+	j->ev.body = p;
+	put(p, ev->body, ev->body_len);
+	pthread_mutex_lock(&d->lock);
+	push(d, j);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+void dedupe_get_stats(struct dedupe *d, struct dedupe_stats *st)
+{
+	st->checked = __atomic_load_n(&d->st.checked, __ATOMIC_RELAXED);
+	st->duplicates = __atomic_load_n(&d->st.duplicates, __ATOMIC_RELAXED);
+	st->remembered = __atomic_load_n(&d->st.remembered, __ATOMIC_RELAXED);
+	st->bypassed = __atomic_load_n(&d->st.bypassed, __ATOMIC_RELAXED);
+}

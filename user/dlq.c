@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+/* dlq.c -- replay of dead letters an operator asked for (sluicectl dlq replay)
+ *
+ * One thread, one connection (reopened when it breaks), a batch of up to 100 requested rows
+ * per poll. The event goes back with its original received time: the worker then sees a
+ * redelivery of the same event (its store step finds its own row, not another copy's),
+ * and the cleared `failed` result lets the failed step run again. replayed_at is stamped
+ * from the queue's durable callback through a small done-list the thread writes back on
+ * its next poll, so the callback (the journal's flusher thread) never waits on PostgreSQL.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dlq.h"
+#include "log.h"
+
+#define DLQ_BATCH 100
+
+struct done_id {
+	struct done_id *next;
+	long long id;
+};
+
+struct dlq_replayer {
+	char *conninfo;
+	struct queue *q;
+	int period_ms;
+	PGconn *c;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool stop;
+	struct done_id *done; /* durable replays to stamp */
+	unsigned inflight;    /* appended, not yet durable */
+	struct dlq_stats st;
+};
+
+struct replay_ctx {
+	struct dlq_replayer *r;
+	long long id;
+};
+
+static PGresult *exec(struct dlq_replayer *r, const char *sql, int n, const char *const *v,
+		      ExecStatusType want)
+{
+	PGresult *res;
+
+	if (!r->c || PQstatus(r->c) != CONNECTION_OK) {
+		PQfinish(r->c);
+		r->c = PQconnectdb(r->conninfo);
+		if (PQstatus(r->c) != CONNECTION_OK)
+			return NULL;
+	}
+	res = PQexecParams(r->c, sql, n, NULL, v, NULL, NULL, 1);
+	if (PQresultStatus(res) == want)
+		return res;
+	log_warn("dlq: statement failed", "err=\"%s\"", PQresultErrorMessage(res));
+	PQclear(res);
+	return NULL;
+}
+
+static void on_durable(void *arg, int err, uint64_t qid)
+{
+	struct replay_ctx *rc = arg;
+	struct dlq_replayer *r = rc->r;
+	struct done_id *d = err ? NULL : malloc(sizeof(*d));
+
+	pthread_mutex_lock(&r->lock);
+	r->inflight--;
+	if (d) {
+		d->id = rc->id;
+		d->next = r->done;
+		r->done = d;
+	} else {
+		r->st.errors++; /* the request stays: the next poll tries again */
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	free(rc);
+}
+
+static void stamp(struct dlq_replayer *r, long long id, const char *note)
+{
+	char ids[24];
+	const char *v[2] = { ids, note };
+	PGresult *res;
+
+	snprintf(ids, sizeof(ids), "%lld", id);
+	res = exec(r,
+		   note ? "UPDATE dead_letters SET replayed_at = clock_timestamp(), "
+			  "last_error = last_error || ' [not replayed: ' || $2 || ']' WHERE id = $1"
+			: "UPDATE dead_letters SET replayed_at = clock_timestamp() WHERE id = $1",
+		   note ? 2 : 1, v, PGRES_COMMAND_OK);
+	PQclear(res);
+}
+
+static void flush_done(struct dlq_replayer *r)
+{
+	struct done_id *d;
+
+	pthread_mutex_lock(&r->lock);
+	d = r->done;
+	r->done = NULL;
+	pthread_mutex_unlock(&r->lock);
+	while (d) {
+		struct done_id *next = d->next;
+
+		stamp(r, d->id, NULL);
+		r->st.replayed++;
+		free(d);
+		d = next;
+	}
+}
+
+/* One requested row (binary result columns: see poll_once). */
+static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
+{
+	long long id = (long long)be64toh(*(uint64_t *)PQgetvalue(res, i, 0));
+	const char *step = PQgetvalue(res, i, 1);
+	const char *payload = PQgetvalue(res, i, 3);
+	int len = PQgetlength(res, i, 3);
+	/* received_at in binary: µs since 2000-01-01 */
+	int64_t us = (int64_t)be64toh(*(uint64_t *)PQgetvalue(res, i, 2)) + 946684800000000LL;
+	const char *v[3] = { PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), step };
+	struct replay_ctx *rc;
+	struct queue_rec rec = { .class = 1, .enq_ns = (uint64_t)us * 1000, .len = (uint32_t)len,
+				 .data = payload };
+	PGresult *del;
+
+	if (!strcmp(step, "store") || PQgetisnull(res, i, 3) || !memchr(payload, '\n', len)) {
+		r->st.refused++;
+		stamp(r, id, "PostgreSQL refused the row itself; fix the data and send it again");
+		return;
+	}
+	del = exec(r,
+		   "DELETE FROM step_results WHERE tenant = $1 AND idempotency_key = $2 AND "
+		   "step = $3 AND status = 'failed'",
+		   3, v, PGRES_COMMAND_OK);
+	if (!del)
+		return;
+	PQclear(del);
+	rc = malloc(sizeof(*rc));
+	if (!rc)
+		return;
+	*rc = (struct replay_ctx){ r, id };
+	pthread_mutex_lock(&r->lock);
+	r->inflight++;
+	pthread_mutex_unlock(&r->lock);
+	if (queue_append(r->q, &rec, on_durable, rc)) {
+		pthread_mutex_lock(&r->lock);
+		r->inflight--;
+		r->st.errors++;
+		pthread_mutex_unlock(&r->lock);
+		free(rc);
+	}
+}
+
+static void poll_once(struct dlq_replayer *r)
+{
+	PGresult *res = exec(r,
+			     "SELECT id, step, received_at, payload, tenant, idempotency_key "
+			     "FROM dead_letters WHERE replay_requested_at IS NOT NULL AND "
+			     "replayed_at IS NULL AND received_at IS NOT NULL ORDER BY id LIMIT 100",
+			     0, NULL, PGRES_TUPLES_OK);
+
+	if (!res)
+		return;
+	for (int i = 0; i < PQntuples(res); i++)
+		replay_row(r, res, i);
+	PQclear(res);
+	/* wait for this batch to be durable so it is not picked up twice */
+	pthread_mutex_lock(&r->lock);
+	while (r->inflight && !r->stop)
+		pthread_cond_wait(&r->cv, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	flush_done(r);
+}
+
+static void *replayer_thread(void *arg)
+{
+	struct dlq_replayer *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct timespec due;
+
+		clock_gettime(CLOCK_REALTIME, &due);
+		due.tv_sec += r->period_ms / 1000;
+		due.tv_nsec += (long)(r->period_ms % 1000) * 1000000L;
+		if (due.tv_nsec >= 1000000000L) {
+			due.tv_sec++;
+			due.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cv, &r->lock, &due);
+		if (r->stop)
+			break;
+		pthread_mutex_unlock(&r->lock);
+		poll_once(r);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+struct dlq_replayer *dlq_replayer_new(const char *conninfo, struct queue *q, int period_ms)
+{
+	struct dlq_replayer *r;
+
+	if (!conninfo || !*conninfo || !q || period_ms < 10) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->conninfo = strdup(conninfo))) {
+		free(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->q = q;
+	r->period_ms = period_ms;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->thread, NULL, replayer_thread, r)) {
+		free(r->conninfo);
+		free(r);
+		errno = EAGAIN;
+		return NULL;
+	}
+	return r;
+}
+
+void dlq_replayer_free(struct dlq_replayer *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	flush_done(r);
+	PQfinish(r->c);
+	free(r->conninfo);
+	free(r);
+}
+
+void dlq_replayer_stats(struct dlq_replayer *r, struct dlq_stats *st)
+{
+	pthread_mutex_lock(&r->lock);
+	*st = r->st;
+	pthread_mutex_unlock(&r->lock);
+}

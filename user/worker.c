@@ -275,12 +275,6 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
 	upstream_call(up->u, &req, &res);
 	fallback_after_call(up->fb, payload, &res, &ans);
-	if (ans.source == FALLBACK_DEFER &&
-	    (res.outcome == UPSTREAM_OK || res.outcome == UPSTREAM_SLOW)) {
-		/* the upstream answered; it just had no score to give (a CRM sync) */
-		ans.source = FALLBACK_UPSTREAM;
-		ans.has_score = false;
-	}
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
 			count(&w->st.steps_fallback);

@@ -137,7 +137,7 @@ static __always_inline __u64 deny_deadline(const struct sluice_deny *d, __u64 no
 static __always_inline void resolve(const struct sluice_addr *src, __u64 now, __u32 *slot,
 				    __u64 *deny_until)
 {
-	struct sluice_lpm_key key = { .prefixlen = 128 };
+	struct sluice_lpm_key key = {.prefixlen = 128};
 	__u32 *s;
 
 	*deny_until = deny_deadline(bpf_map_lookup_elem(&sl_deny_exact, src), now);
@@ -316,7 +316,7 @@ int sluice_admission(struct xdp_md *ctx)
 
 	if (parse_packet(ctx, &p))
 		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
-	port = bpf_map_lookup_elem(&sl_ports, &(__u32){ p.dport });
+	port = bpf_map_lookup_elem(&sl_ports, &(__u32){p.dport});
 	if (!port || !(*port & (p.proto == IPPROTO_TCP_ ? SLUICE_PORT_TCP : SLUICE_PORT_UDP)))
 		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
 	cfg = bpf_map_lookup_elem(&sl_config, &zero);

@@ -10,33 +10,33 @@
 #ifndef SLUICE_PARSE_BPF_H
 #define SLUICE_PARSE_BPF_H
 
-#define ETH_P_IP	0x0800
-#define ETH_P_IPV6	0x86DD
-#define ETH_P_8021Q	0x8100
-#define ETH_P_8021AD	0x88A8
+#define ETH_P_IP     0x0800
+#define ETH_P_IPV6   0x86DD
+#define ETH_P_8021Q  0x8100
+#define ETH_P_8021AD 0x88A8
 
-#define IPPROTO_HOPOPTS_	0
-#define IPPROTO_TCP_		6
-#define IPPROTO_UDP_		17
-#define IPPROTO_ROUTING_	43
-#define IPPROTO_FRAGMENT_	44
-#define IPPROTO_AH_		51
-#define IPPROTO_DSTOPTS_	60
+#define IPPROTO_HOPOPTS_  0
+#define IPPROTO_TCP_	  6
+#define IPPROTO_UDP_	  17
+#define IPPROTO_ROUTING_  43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_	  51
+#define IPPROTO_DSTOPTS_  60
 
-#define PARSE_MAX_VLAN		2
-#define PARSE_MAX_EXTHDR	6 /* IPv6 extension headers walked before giving up */
+#define PARSE_MAX_VLAN	 2
+#define PARSE_MAX_EXTHDR 6 /* IPv6 extension headers walked before giving up */
 
-#define IP_MF_OFFSET_MASK	0x1fff /* IPv4 fragment offset bits (host order) */
-#define IP6_OFFSET_MASK		0xfff8 /* IPv6 fragment offset bits (host order) */
+#define IP_MF_OFFSET_MASK 0x1fff /* IPv4 fragment offset bits (host order) */
+#define IP6_OFFSET_MASK	  0xfff8 /* IPv6 fragment offset bits (host order) */
 
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
 struct parsed {
 	struct sluice_addr src;
-	__u16 dport;	/* host order */
-	__u8 proto;	/* IPPROTO_TCP_ or IPPROTO_UDP_ */
-	__u8 syn;	/* TCP SYN without ACK: a new connection */
+	__u16 dport; /* host order */
+	__u8 proto;  /* IPPROTO_TCP_ or IPPROTO_UDP_ */
+	__u8 syn;    /* TCP SYN without ACK: a new connection */
 };
 
 struct vlan_tag {

@@ -20,8 +20,8 @@
 #include "alert.h"
 #include "log.h"
 
-#define ALERT_RING 16
-#define ALERT_TRIES 3
+#define ALERT_RING	 16
+#define ALERT_TRIES	 3
 #define ALERT_TIMEOUT_MS 5000
 
 struct alert {
@@ -29,7 +29,7 @@ struct alert {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	char *ring[ALERT_RING];	/* JSON bodies, owned */
+	char *ring[ALERT_RING]; /* JSON bodies, owned */
 	unsigned head, tail;
 	int stopping;
 	struct alert_stats stats;
@@ -86,7 +86,7 @@ static void *alert_thread(void *arg)
 		pthread_mutex_unlock(&a->lock);
 		for (i = 0; i < ALERT_TRIES && ret && c; i++) {
 			if (i)
-				nanosleep(&(struct timespec){ .tv_nsec = 200000000L * i }, NULL);
+				nanosleep(&(struct timespec){.tv_nsec = 200000000L * i}, NULL);
 			ret = post(a, c, body);
 		}
 		pthread_mutex_lock(&a->lock);
@@ -186,11 +186,11 @@ int alert_trigger(struct alert *a, const char *summary, const char *details_json
 			return -EINVAL;
 		}
 	}
-	return enqueue(a, json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:o}}",
-				    "routing_key", a->routing_key, "event_action", "trigger",
-				    "dedup_key", a->dedup_key, "payload", "summary", summary,
-				    "source", a->source, "severity", "critical", "component",
-				    "sluiced", "custom_details", details ? details : json_object()));
+	return enqueue(a, json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:o}}", "routing_key",
+				    a->routing_key, "event_action", "trigger", "dedup_key",
+				    a->dedup_key, "payload", "summary", summary, "source",
+				    a->source, "severity", "critical", "component", "sluiced",
+				    "custom_details", details ? details : json_object()));
 }
 
 int alert_resolve(struct alert *a)

@@ -13,9 +13,9 @@
 struct alert;
 
 struct alert_stats {
-	uint64_t sent;		/* accepted by the receiver (2xx) */
-	uint64_t failed;	/* gave up after the retries */
-	uint64_t dropped;	/* queue full */
+	uint64_t sent;	  /* accepted by the receiver (2xx) */
+	uint64_t failed;  /* gave up after the retries */
+	uint64_t dropped; /* queue full */
 };
 
 /* url: where to POST (http:// or https://); routing_key: the PagerDuty integration key

@@ -32,20 +32,20 @@
 #include "bpf_loader.h"
 #include "log.h"
 
-#define BPF_FS_MAGIC_ 0xcafe4a11
+#define BPF_FS_MAGIC_	 0xcafe4a11
 #define PROG_NAME_PREFIX "sluice_admiss" /* kernel keeps 15 chars of "sluice_admission" */
 
 const char *const sluice_map_names[SLUICE_M_COUNT] = {
-	[SLUICE_M_CONFIG] = SLUICE_MAP_CONFIG,
-	[SLUICE_M_PORTS] = SLUICE_MAP_PORTS,
-	[SLUICE_M_TENANT_CFG] = SLUICE_MAP_TENANT_CFG,
-	[SLUICE_M_TENANT_STATE] = SLUICE_MAP_TENANT_STATE,
-	[SLUICE_M_SRC_EXACT] = SLUICE_MAP_SRC_EXACT,
-	[SLUICE_M_SRC_PREFIX] = SLUICE_MAP_SRC_PREFIX,
-	[SLUICE_M_DENY_EXACT] = SLUICE_MAP_DENY_EXACT,
-	[SLUICE_M_DENY_PREFIX] = SLUICE_MAP_DENY_PREFIX,
-	[SLUICE_M_SRC_STATE] = SLUICE_MAP_SRC_STATE,
-	[SLUICE_M_COUNTERS] = SLUICE_MAP_COUNTERS,
+    [SLUICE_M_CONFIG] = SLUICE_MAP_CONFIG,
+    [SLUICE_M_PORTS] = SLUICE_MAP_PORTS,
+    [SLUICE_M_TENANT_CFG] = SLUICE_MAP_TENANT_CFG,
+    [SLUICE_M_TENANT_STATE] = SLUICE_MAP_TENANT_STATE,
+    [SLUICE_M_SRC_EXACT] = SLUICE_MAP_SRC_EXACT,
+    [SLUICE_M_SRC_PREFIX] = SLUICE_MAP_SRC_PREFIX,
+    [SLUICE_M_DENY_EXACT] = SLUICE_MAP_DENY_EXACT,
+    [SLUICE_M_DENY_PREFIX] = SLUICE_MAP_DENY_PREFIX,
+    [SLUICE_M_SRC_STATE] = SLUICE_MAP_SRC_STATE,
+    [SLUICE_M_COUNTERS] = SLUICE_MAP_COUNTERS,
 };
 
 struct sluice_bpf {
@@ -135,9 +135,10 @@ static int check_pin_dir(const char *dir, char *err, size_t errlen)
 		return -e;
 	}
 	if ((unsigned long)fs.f_type != BPF_FS_MAGIC_) {
-		snprintf(err, errlen,
-			 "pin dir %s: not on a BPF filesystem (mount one: mount -t bpf bpf /sys/fs/bpf)",
-			 dir);
+		snprintf(
+		    err, errlen,
+		    "pin dir %s: not on a BPF filesystem (mount one: mount -t bpf bpf /sys/fs/bpf)",
+		    dir);
 		return -EINVAL;
 	}
 	return 0;
@@ -229,7 +230,8 @@ struct sluice_bpf *sluice_bpf_load(const char *pin_dir, char *err, size_t errlen
 			goto fail;
 		ret = pinned_abi_version(pin_dir, &pinned);
 		if (ret) {
-			snprintf(err, errlen, "%s/%s: %s", pin_dir, SLUICE_MAP_CONFIG, strerror(-ret));
+			snprintf(err, errlen, "%s/%s: %s", pin_dir, SLUICE_MAP_CONFIG,
+				 strerror(-ret));
 			goto fail;
 		}
 		if (pinned && pinned != SLUICE_ABI_VERSION) {
@@ -252,7 +254,8 @@ struct sluice_bpf *sluice_bpf_load(const char *pin_dir, char *err, size_t errlen
 	 * entropy the cache still works, its slots are only predictable */
 	if (getrandom((void *)&b->skel->rodata->src_cache_seed,
 		      sizeof(b->skel->rodata->src_cache_seed), GRND_NONBLOCK) < 0)
-		log_info("bpf: no entropy for the source cache seed", "err=\"%s\"", strerror(errno));
+		log_info("bpf: no entropy for the source cache seed", "err=\"%s\"",
+			 strerror(errno));
 	for (i = 0; i < SLUICE_M_COUNT; i++) {
 		b->maps[i] = bpf_object__find_map_by_name(b->skel->obj, sluice_map_names[i]);
 		if (!b->maps[i]) {
@@ -310,7 +313,9 @@ int sluice_bpf_prog_fd(const struct sluice_bpf *b)
 
 const char *sluice_xdp_mode_name(enum sluice_xdp_mode mode)
 {
-	return mode == SLUICE_XDP_NATIVE ? "native" : mode == SLUICE_XDP_GENERIC ? "generic" : "auto";
+	return mode == SLUICE_XDP_NATIVE    ? "native"
+	       : mode == SLUICE_XDP_GENERIC ? "generic"
+					    : "auto";
 }
 
 static bool prog_is_sluice(__u32 id)
@@ -341,17 +346,17 @@ static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mo
 	if (!bpf_xdp_query(ifindex, 0, &q) && !q.prog_id) {
 		xp = xdp_program__from_fd(fd);
 		if (xp && !libxdp_get_error(xp)) {
-			ret = xdp_program__attach(xp, ifindex,
-						  mode == SLUICE_XDP_NATIVE ? XDP_MODE_NATIVE :
-									      XDP_MODE_SKB, 0);
+			ret = xdp_program__attach(
+			    xp, ifindex, mode == SLUICE_XDP_NATIVE ? XDP_MODE_NATIVE : XDP_MODE_SKB,
+			    0);
 			xdp_program__close(xp);
 			if (!ret) {
 				*how = "libxdp";
 				return 0;
 			}
 			log_info("bpf: libxdp attach refused, falling back to netlink attach",
-				 "ifindex=%d mode=%s err=\"%s\"", ifindex, sluice_xdp_mode_name(mode),
-				 strerror(-ret));
+				 "ifindex=%d mode=%s err=\"%s\"", ifindex,
+				 sluice_xdp_mode_name(mode), strerror(-ret));
 		}
 	}
 	/* Netlink; swap atomically when our own program is there already. */
@@ -367,8 +372,10 @@ static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mo
 	ret = bpf_xdp_attach(ifindex, fd, flags, &opts);
 	if (ret && old_fd >= 0) {
 		/* the old one sits in the other mode: take it off, then attach */
-		bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
-									    XDP_FLAGS_DRV_MODE, NULL);
+		bpf_xdp_detach(ifindex,
+			       q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+								 : XDP_FLAGS_DRV_MODE,
+			       NULL);
 		ret = bpf_xdp_attach(ifindex, fd, flags & ~XDP_FLAGS_REPLACE, NULL);
 	}
 	if (old_fd >= 0)
@@ -378,10 +385,9 @@ static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mo
 }
 
 int sluice_bpf_attach(struct sluice_bpf *b, const char *ifname, enum sluice_xdp_mode mode,
-		      enum sluice_xdp_mode *mode_used, const char **how, char *err,
-		      size_t errlen)
+		      enum sluice_xdp_mode *mode_used, const char **how, char *err, size_t errlen)
 {
-	enum sluice_xdp_mode order[2] = { SLUICE_XDP_NATIVE, SLUICE_XDP_GENERIC };
+	enum sluice_xdp_mode order[2] = {SLUICE_XDP_NATIVE, SLUICE_XDP_GENERIC};
 	int ifindex = if_nametoindex(ifname), n = 2, i, ret = -EINVAL;
 
 	if (!ifindex) {
@@ -404,15 +410,15 @@ int sluice_bpf_attach(struct sluice_bpf *b, const char *ifname, enum sluice_xdp_
 		if (ret == -EBUSY)
 			break;
 		if (i + 1 < n)
-			log_info("bpf: native XDP unavailable, trying generic", "iface=%s err=\"%s\"",
-				 ifname, strerror(-ret));
+			log_info("bpf: native XDP unavailable, trying generic",
+				 "iface=%s err=\"%s\"", ifname, strerror(-ret));
 	}
 	if (ret == -EBUSY)
-		snprintf(err, errlen, "interface %s: another XDP program is attached; detach it first",
-			 ifname);
+		snprintf(err, errlen,
+			 "interface %s: another XDP program is attached; detach it first", ifname);
 	else if (ret == -EPERM || ret == -EACCES)
-		snprintf(err, errlen, "interface %s: no permission to attach XDP (need CAP_NET_ADMIN)",
-			 ifname);
+		snprintf(err, errlen,
+			 "interface %s: no permission to attach XDP (need CAP_NET_ADMIN)", ifname);
 	else
 		snprintf(err, errlen, "interface %s: attach %s XDP: %s", ifname,
 			 sluice_xdp_mode_name(order[n - 1]), strerror(-ret));
@@ -444,8 +450,10 @@ int sluice_bpf_detach(const char *ifname, char *err, size_t errlen)
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
 	if (mp && !libxdp_get_error(mp) && !xdp_multiprog__is_legacy(mp)) {
 		/* behind libxdp's dispatcher: take only our program out */
-		for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp)) {
-			if (strncmp(xdp_program__name(p), PROG_NAME_PREFIX, strlen(PROG_NAME_PREFIX)))
+		for (p = xdp_multiprog__next_prog(NULL, mp); p;
+		     p = xdp_multiprog__next_prog(p, mp)) {
+			if (strncmp(xdp_program__name(p), PROG_NAME_PREFIX,
+				    strlen(PROG_NAME_PREFIX)))
 				continue;
 			ret = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
 			xdp_multiprog__close(mp);
@@ -462,12 +470,14 @@ int sluice_bpf_detach(const char *ifname, char *err, size_t errlen)
 	if (mp && !libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
 	if (!prog_is_sluice(q.prog_id)) {
-		snprintf(err, errlen, "interface %s: the XDP program attached (id %u) is not Sluice's",
-			 ifname, q.prog_id);
+		snprintf(err, errlen,
+			 "interface %s: the XDP program attached (id %u) is not Sluice's", ifname,
+			 q.prog_id);
 		return -EBUSY;
 	}
-	ret = bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
-									  XDP_FLAGS_DRV_MODE, NULL);
+	ret = bpf_xdp_detach(
+	    ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE,
+	    NULL);
 	if (ret)
 		snprintf(err, errlen, "interface %s: detach: %s", ifname, strerror(-ret));
 	else
@@ -512,8 +522,8 @@ int sluice_bpf_attachments(struct sluice_attachment *out, int max)
 		snprintf(out[n].ifname, sizeof(out[n].ifname), "%s", i->if_name);
 		out[n].ifindex = i->if_index;
 		out[n].prog_id = id;
-		out[n].mode = q.attach_mode == XDP_ATTACHED_SKB ? SLUICE_XDP_GENERIC :
-								  SLUICE_XDP_NATIVE;
+		out[n].mode =
+		    q.attach_mode == XDP_ATTACHED_SKB ? SLUICE_XDP_GENERIC : SLUICE_XDP_NATIVE;
 		n++;
 	}
 	if_freenameindex(ifs);
@@ -572,8 +582,8 @@ bool sluice_bpf_available(const char **why)
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sl_probe", 4, 4, 1, NULL);
 	if (fd < 0) {
-		*why = errno == EPERM ? "no BPF permission (need root or CAP_BPF)" :
-					"the kernel refused to create a BPF map";
+		*why = errno == EPERM ? "no BPF permission (need root or CAP_BPF)"
+				      : "the kernel refused to create a BPF map";
 		return false;
 	}
 	close(fd);

@@ -30,7 +30,7 @@ enum sluice_map_id {
 };
 
 enum sluice_xdp_mode {
-	SLUICE_XDP_AUTO,	/* native, falling back to generic */
+	SLUICE_XDP_AUTO, /* native, falling back to generic */
 	SLUICE_XDP_NATIVE,
 	SLUICE_XDP_GENERIC,
 };
@@ -56,8 +56,7 @@ int sluice_bpf_prog_fd(const struct sluice_bpf *b);
  * outlives the process. On success *mode_used says the mode and *how names the path taken
  * ("libxdp" or "netlink"); returns -errno and fills err on failure. */
 int sluice_bpf_attach(struct sluice_bpf *b, const char *ifname, enum sluice_xdp_mode mode,
-		      enum sluice_xdp_mode *mode_used, const char **how, char *err,
-		      size_t errlen);
+		      enum sluice_xdp_mode *mode_used, const char **how, char *err, size_t errlen);
 
 /* Detach whatever Sluice program is attached to ifname. Returns 0, -ENOENT when none is
  * attached (err says so), or -errno. Refuses (-EBUSY) to detach a foreign program. */

@@ -17,18 +17,18 @@
 #include "dedupe.h"
 #include "log.h"
 
-#define DEDUPE_MAX_JOBS 8192
+#define DEDUPE_MAX_JOBS	   8192
 #define DEDUPE_MAX_THREADS 16
 
 struct job {
 	struct job *next;
 	struct dedupe *d;
-	bool remember;		/* else: check, then append */
-	uint64_t id;		/* remember: the durable event id */
+	bool remember; /* else: check, then append */
+	uint64_t id;   /* remember: the durable event id */
 	ingress_durable_fn *done;
 	void *arg;
 	struct ingress_event ev; /* pointers into buf */
-	char buf[];		/* tenant, type, key, body, each NUL-terminated */
+	char buf[];		 /* tenant, type, key, body, each NUL-terminated */
 };
 
 struct dedupe {
@@ -161,7 +161,7 @@ struct dedupe *dedupe_new(struct redis *redis, int threads, uint64_t ttl_ms,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
-	*d = (struct dedupe){ .redis = redis, .ttl_ms = ttl_ms, .next = next, .next_q = next_q };
+	*d = (struct dedupe){.redis = redis, .ttl_ms = ttl_ms, .next = next, .next_q = next_q};
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	for (; d->nthreads < threads; d->nthreads++) {
@@ -211,7 +211,7 @@ int dedupe_append(void *dv, const struct ingress_event *ev, ingress_durable_fn *
 	j = malloc(sizeof(*j) + tl + yl + kl + ev->body_len + 4);
 	if (!j)
 		return d->next(d->next_q, ev, done, arg);
-	*j = (struct job){ .d = d, .done = done, .arg = arg, .ev = *ev };
+	*j = (struct job){.d = d, .done = done, .arg = arg, .ev = *ev};
 	p = j->buf;
 	j->ev.tenant = p;
 	p = put(p, ev->tenant, tl);

@@ -88,7 +88,7 @@ static void on_durable(void *arg, int err, uint64_t qid)
 static void stamp(struct dlq_replayer *r, long long id, const char *note)
 {
 	char ids[24];
-	const char *v[2] = { ids, note };
+	const char *v[2] = {ids, note};
 	PGresult *res;
 
 	snprintf(ids, sizeof(ids), "%lld", id);
@@ -127,10 +127,10 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 	int len = PQgetlength(res, i, 3);
 	/* received_at in binary: µs since 2000-01-01 */
 	int64_t us = (int64_t)be64toh(*(uint64_t *)PQgetvalue(res, i, 2)) + 946684800000000LL;
-	const char *v[3] = { PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), step };
+	const char *v[3] = {PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), step};
 	struct replay_ctx *rc;
-	struct queue_rec rec = { .class = 1, .enq_ns = (uint64_t)us * 1000, .len = (uint32_t)len,
-				 .data = payload };
+	struct queue_rec rec = {
+	    .class = 1, .enq_ns = (uint64_t)us * 1000, .len = (uint32_t)len, .data = payload};
 	PGresult *del;
 
 	if (!strcmp(step, "store") || PQgetisnull(res, i, 3) || !memchr(payload, '\n', len)) {
@@ -148,7 +148,7 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 	rc = malloc(sizeof(*rc));
 	if (!rc)
 		return;
-	*rc = (struct replay_ctx){ r, id };
+	*rc = (struct replay_ctx){r, id};
 	pthread_mutex_lock(&r->lock);
 	r->inflight++;
 	pthread_mutex_unlock(&r->lock);
@@ -163,11 +163,12 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 
 static void poll_once(struct dlq_replayer *r)
 {
-	PGresult *res = exec(r,
-			     "SELECT id, step, received_at, payload, tenant, idempotency_key "
-			     "FROM dead_letters WHERE replay_requested_at IS NOT NULL AND "
-			     "replayed_at IS NULL AND received_at IS NOT NULL ORDER BY id LIMIT 100",
-			     0, NULL, PGRES_TUPLES_OK);
+	PGresult *res =
+	    exec(r,
+		 "SELECT id, step, received_at, payload, tenant, idempotency_key "
+		 "FROM dead_letters WHERE replay_requested_at IS NOT NULL AND "
+		 "replayed_at IS NULL AND received_at IS NOT NULL ORDER BY id LIMIT 100",
+		 0, NULL, PGRES_TUPLES_OK);
 
 	if (!res)
 		return;

@@ -33,8 +33,8 @@
 
 struct engine {
 	struct engine_cfg cfg;
-	struct worker *worker;		  /* atomic pointer: may start late */
-	struct routes *routes;		  /* parsed, waiting for the database (then the worker's) */
+	struct worker *worker; /* atomic pointer: may start late */
+	struct routes *routes; /* parsed, waiting for the database (then the worker's) */
 	uint64_t last_start_try_ns;
 	struct dlq_replayer *dlq;
 	struct redis *redis;
@@ -67,11 +67,11 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static const char *const class_names[3] = { "critical", "normal", "low" };
+static const char *const class_names[3] = {"critical", "normal", "low"};
 
 static void set1(struct metric_family *f, const char *label, double v)
 {
-	const char *vals[1] = { label };
+	const char *vals[1] = {label};
 
 	metric_set(metrics_series(f, label ? vals : NULL), v);
 }
@@ -94,7 +94,7 @@ static void set_each(struct metric_family *f, const char *first, const struct na
 		     size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *v[2] = { first ? first : nc[i].name, nc[i].name };
+		const char *v[2] = {first ? first : nc[i].name, nc[i].name};
 
 		metric_set(metrics_series(f, v), (double)nc[i].value);
 	}
@@ -111,12 +111,16 @@ static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
 	fallback_stats(fb, &fs);
 	set1(e->f_breaker, name, us.breaker.state);
 	set_each(e->f_upstream, name,
-		 (struct named_count[]){ { "ok", us.ok }, { "slow", us.slow },
-					 { "failed", us.failed }, { "rejected", us.rejected },
-					 { "bulkhead_full", us.bulkhead_full } }, 5);
+		 (struct named_count[]){{"ok", us.ok},
+					{"slow", us.slow},
+					{"failed", us.failed},
+					{"rejected", us.rejected},
+					{"bulkhead_full", us.bulkhead_full}},
+		 5);
 	set_each(e->f_fallback, name,
-		 (struct named_count[]){ { "cache", fs.cache_hits }, { "model", fs.model },
-					 { "defer", fs.deferred } }, 3);
+		 (struct named_count[]){
+		     {"cache", fs.cache_hits}, {"model", fs.model}, {"defer", fs.deferred}},
+		 3);
 }
 
 /* Redis (the fallback cache): up, commands, failures by kind, outages. */
@@ -128,8 +132,9 @@ static void export_redis(struct engine *e)
 	set1(e->f_redis_up, NULL, rs.up);
 	set1(e->f_redis_ops, NULL, (double)rs.ops);
 	set_each(e->f_redis_errs, NULL,
-		 (struct named_count[]){ { "error", rs.errors }, { "timeout", rs.timeouts },
-					 { "skipped", rs.skipped } }, 3);
+		 (struct named_count[]){
+		     {"error", rs.errors}, {"timeout", rs.timeouts}, {"skipped", rs.skipped}},
+		 3);
 	set1(e->f_redis_outages, NULL, (double)rs.outages);
 }
 
@@ -157,13 +162,14 @@ static void collect(struct metrics *m, void *arg)
 		set1(e->f_waiting, class_names[c], (double)ws.depth[c]);
 	}
 	set_each(e->f_worker, NULL,
-		 (struct named_count[]){ { "done", ws.events_done },
-					 { "dead_lettered", ws.events_dead_lettered },
-					 { "duplicate", ws.events_duplicate },
-					 { "shed", ws.events_shed },
-					 { "step_skipped", ws.steps_skipped },
-					 { "step_retried", ws.steps_retried },
-					 { "step_replayed", ws.steps_replayed } }, 7);
+		 (struct named_count[]){{"done", ws.events_done},
+					{"dead_lettered", ws.events_dead_lettered},
+					{"duplicate", ws.events_duplicate},
+					{"shed", ws.events_shed},
+					{"step_skipped", ws.steps_skipped},
+					{"step_retried", ws.steps_retried},
+					{"step_replayed", ws.steps_replayed}},
+		 7);
 	worker_each_pool(w, export_pool, e);
 	worker_each_upstream(w, export_upstream, e);
 	pg_writer_get_stats(worker_pg_writer(w), &ps);
@@ -204,12 +210,12 @@ static int register_metrics(struct engine *e)
 	    "Event rows committed to PostgreSQL.", NULL);
 	FAM(f_db_dups, METRIC_COUNTER, "sluice_db_duplicates_total",
 	    "Event rows skipped as duplicates by ON CONFLICT.", NULL);
-	FAM(f_dead, METRIC_COUNTER, "sluice_dead_letters_total",
-	    "Events written to dead_letters.", NULL);
+	FAM(f_dead, METRIC_COUNTER, "sluice_dead_letters_total", "Events written to dead_letters.",
+	    NULL);
 	FAM(f_breaker, METRIC_GAUGE, "sluice_breaker_state",
 	    "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.", "upstream");
-	FAM(f_upstream, METRIC_COUNTER, "sluice_upstream_calls_total",
-	    "Upstream calls by outcome.", "upstream,outcome");
+	FAM(f_upstream, METRIC_COUNTER, "sluice_upstream_calls_total", "Upstream calls by outcome.",
+	    "upstream,outcome");
 	FAM(f_fallback, METRIC_COUNTER, "sluice_fallback_answers_total",
 	    "Call steps answered by a fallback, by source.", "upstream,source");
 	if (e->cfg.redis && *e->cfg.redis) {
@@ -220,7 +226,8 @@ static int register_metrics(struct engine *e)
 		    "Redis commands attempted.", NULL);
 		FAM(f_redis_errs, METRIC_COUNTER, "sluice_redis_failures_total",
 		    "Redis commands that failed, timed out, or were skipped during an outage's "
-		    "backoff.", "kind");
+		    "backoff.",
+		    "kind");
 		FAM(f_redis_outages, METRIC_COUNTER, "sluice_redis_outages_total",
 		    "Times Redis became unavailable.", NULL);
 	}
@@ -229,8 +236,7 @@ static int register_metrics(struct engine *e)
 }
 
 /* Follow the operator: a manual level in the pinned config pins the controller. */
-static void follow_operator(struct engine *e, struct sluice_config *xc, bool have_xc,
-			    uint64_t now)
+static void follow_operator(struct engine *e, struct sluice_config *xc, bool have_xc, uint64_t now)
 {
 	bool manual = have_xc && xc->shed_mode == SLUICE_SHED_MANUAL;
 
@@ -257,12 +263,13 @@ static void push_xdp(struct engine *e, struct sluice_config *xc, const struct ov
 	xc->shed_level = a->xdp_level;
 	memcpy(xc->permille, a->xdp_permille, sizeof(xc->permille));
 	if (bpf_map_update_elem(e->cfg.xdp_config_fd, &zero, xc, BPF_ANY))
-		log_warn("overload: cannot write the XDP shed level", "err=\"%s\"", strerror(errno));
+		log_warn("overload: cannot write the XDP shed level", "err=\"%s\"",
+			 strerror(errno));
 }
 
 static void on_transition(struct engine *e, enum overload_state from, enum overload_state to)
 {
-	const char *v[2] = { overload_state_name(from), overload_state_name(to) };
+	const char *v[2] = {overload_state_name(from), overload_state_name(to)};
 	char details[512];
 
 	metric_add(metrics_series(e->f_transitions, v), 1);
@@ -270,8 +277,8 @@ static void on_transition(struct engine *e, enum overload_state from, enum overl
 	if (!e->alert || e->cfg.overload.dry_run)
 		return;
 	if (to == OVERLOAD_EMERGENCY) {
-		snprintf(details, sizeof(details), "{\"from\":\"%s\",\"measurements\":\"%s\"}", v[0],
-			 e->ov.reason);
+		snprintf(details, sizeof(details), "{\"from\":\"%s\",\"measurements\":\"%s\"}",
+			 v[0], e->ov.reason);
 		alert_trigger(e->alert, "sluice overload: EMERGENCY (shedding low-class traffic)",
 			      details);
 	} else if (from == OVERLOAD_EMERGENCY) {
@@ -317,10 +324,14 @@ static int prepare_worker(struct engine *e, char *err, size_t errlen)
 static int try_start_worker(struct engine *e, char *err, size_t errlen)
 {
 	const struct engine_cfg *c = &e->cfg;
-	struct worker_cfg wc = { .routes = e->routes, .queue = c->queue,
-				 .pg_conninfo = c->pg_conninfo, .redis = e->redis,
-				 .max_messages = c->max_messages, .max_age_ns = c->max_age_ns,
-				 .retire = c->retire, .retire_arg = c->retire_arg };
+	struct worker_cfg wc = {.routes = e->routes,
+				.queue = c->queue,
+				.pg_conninfo = c->pg_conninfo,
+				.redis = e->redis,
+				.max_messages = c->max_messages,
+				.max_age_ns = c->max_age_ns,
+				.retire = c->retire,
+				.retire_arg = c->retire_arg};
 	struct worker *w;
 	int ret = pg_migrate_conninfo(c->pg_conninfo, err, errlen);
 
@@ -359,7 +370,7 @@ static void retry_start_worker(struct engine *e, uint64_t now)
 
 static void control_once(struct engine *e)
 {
-	struct overload_sample s = { .now_ns = mono_ns() };
+	struct overload_sample s = {.now_ns = mono_ns()};
 	struct sluice_config xc;
 	struct overload_actions a;
 	struct worker_stats ws;
@@ -378,8 +389,9 @@ static void control_once(struct engine *e)
 		memcpy(s.depth, ws.depth, sizeof(s.depth));
 		s.pool_busy_permille = ws.busiest_permille;
 		pg_writer_get_stats(worker_pg_writer(w), &ps);
-		s.db_write_ns = ps.batch_latency_us.count ?
-					ps.batch_latency_us.sum * 1000 / ps.batch_latency_us.count : 0;
+		s.db_write_ns = ps.batch_latency_us.count
+				    ? ps.batch_latency_us.sum * 1000 / ps.batch_latency_us.count
+				    : 0;
 	}
 	if (e->cfg.xdp_config_fd >= 0)
 		have_xc = !bpf_map_lookup_elem(e->cfg.xdp_config_fd, &zero, &xc);
@@ -455,7 +467,8 @@ struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen
 			ret = try_start_worker(e, err, errlen);
 		if (ret == -EAGAIN) {
 			log_warn("engine: database unreachable, the worker starts when it answers; "
-				 "events are accepted into the journal meanwhile", "err=\"%s\"", err);
+				 "events are accepted into the journal meanwhile",
+				 "err=\"%s\"", err);
 			ret = 0;
 		}
 		if (ret)
@@ -526,6 +539,6 @@ uint32_t engine_low_refuse_permille(const struct engine *e)
 
 enum overload_state engine_state(const struct engine *e)
 {
-	return e ? (enum overload_state)__atomic_load_n(&e->state, __ATOMIC_RELAXED) :
-		   OVERLOAD_NORMAL;
+	return e ? (enum overload_state)__atomic_load_n(&e->state, __ATOMIC_RELAXED)
+		 : OVERLOAD_NORMAL;
 }

@@ -18,20 +18,20 @@
 #include "queue/queue.h"
 
 struct engine_cfg {
-	struct queue *queue;		/* borrowed */
-	struct metrics *metrics;	/* borrowed */
-	bool run_worker;		/* role all / worker */
-	const char *routes_path;	/* "" or NULL: the built-in default route */
+	struct queue *queue;	 /* borrowed */
+	struct metrics *metrics; /* borrowed */
+	bool run_worker;	 /* role all / worker */
+	const char *routes_path; /* "" or NULL: the built-in default route */
 	const char *pg_conninfo;
-	const char *redis;		/* "HOST:PORT" or "" */
+	const char *redis; /* "HOST:PORT" or "" */
 	uint64_t max_messages, max_age_ns;
-	void (*retire)(void *arg);	/* the worker retired (max-messages/max-age) */
+	void (*retire)(void *arg); /* the worker retired (max-messages/max-age) */
 	void *retire_arg;
 	struct overload_config overload;
-	int xdp_config_fd;		/* sl_config map fd, -1 when XDP is off */
-	const char *alert_url;		/* "" = no alerts */
-	const char *alert_key;		/* PagerDuty routing key */
-	const char *node;		/* this node's name (alerts, dedup_key) */
+	int xdp_config_fd;     /* sl_config map fd, -1 when XDP is off */
+	const char *alert_url; /* "" = no alerts */
+	const char *alert_key; /* PagerDuty routing key */
+	const char *node;      /* this node's name (alerts, dedup_key) */
 };
 
 struct engine;

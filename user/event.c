@@ -32,7 +32,8 @@ int event_encode(const char *tenant, const void *body, size_t body_len, void *ou
 
 int event_decode(const void *data, size_t len, struct event_view *v, char *err, size_t errlen)
 {
-	const char *p = data, *nl = memchr(p, '\n', len < EVENT_TENANT_MAX + 1 ? len : EVENT_TENANT_MAX + 1);
+	const char *p = data,
+		   *nl = memchr(p, '\n', len < EVENT_TENANT_MAX + 1 ? len : EVENT_TENANT_MAX + 1);
 	json_error_t je;
 	json_t *t, *k;
 

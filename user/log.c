@@ -14,7 +14,7 @@
 #include "log.h"
 
 static int min_level = LOG_INFO;
-static const char *const names[] = { "debug", "info", "warn", "error" };
+static const char *const names[] = {"debug", "info", "warn", "error"};
 
 int log_set_level_name(const char *name)
 {

@@ -19,13 +19,13 @@ void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
 
 void log_emit(enum log_level level, const char *msg, const char *fields_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Print a raw printf-style line (library log passthrough). */
 void log_vprintf_raw(const char *fmt, va_list ap);
 
 #define log_debug(msg, ...) log_emit(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_emit(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_emit(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_emit(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_emit(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_emit(LOG_ERROR, msg, __VA_ARGS__)
 
 #endif /* SLUICE_LOG_H */

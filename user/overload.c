@@ -18,19 +18,19 @@
 
 #include "overload.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 void overload_config_default(struct overload_config *cfg)
 {
 	*cfg = (struct overload_config){
-		.period_ns = 250 * MS,
-		.thin_lag_ns = 30 * SEC,
-		.emergency_lag_ns = 60 * SEC,
-		.hold_ns = 30 * SEC,
-		.low_refuse_permille = 500,
-		.sheddable_drop_permille = 500,
-		.xdp_low_permille = 500,
+	    .period_ns = 250 * MS,
+	    .thin_lag_ns = 30 * SEC,
+	    .emergency_lag_ns = 60 * SEC,
+	    .hold_ns = 30 * SEC,
+	    .low_refuse_permille = 500,
+	    .sheddable_drop_permille = 500,
+	    .xdp_low_permille = 500,
 	};
 }
 
@@ -62,7 +62,7 @@ void overload_init(struct overload *o, const struct overload_config *cfg, uint64
 
 const char *overload_state_name(enum overload_state st)
 {
-	static const char *const names[] = { "normal", "thin", "emergency" };
+	static const char *const names[] = {"normal", "thin", "emergency"};
 
 	return st < OVERLOAD_STATES ? names[st] : "?";
 }
@@ -83,10 +83,11 @@ static void describe(struct overload *o, const struct overload_sample *s, const 
 	snprintf(o->reason, sizeof(o->reason),
 		 "%s lag_critical_ms=%llu lag_normal_ms=%llu lag_low_ms=%llu depth_critical=%llu "
 		 "depth_normal=%llu depth_low=%llu pool_busy_permille=%u db_write_ms=%llu",
-		 why, (unsigned long long)(s->lag_ns[0] / MS), (unsigned long long)(s->lag_ns[1] / MS),
-		 (unsigned long long)(s->lag_ns[2] / MS), (unsigned long long)s->depth[0],
-		 (unsigned long long)s->depth[1], (unsigned long long)s->depth[2],
-		 s->pool_busy_permille, (unsigned long long)(s->db_write_ns / MS));
+		 why, (unsigned long long)(s->lag_ns[0] / MS),
+		 (unsigned long long)(s->lag_ns[1] / MS), (unsigned long long)(s->lag_ns[2] / MS),
+		 (unsigned long long)s->depth[0], (unsigned long long)s->depth[1],
+		 (unsigned long long)s->depth[2], s->pool_busy_permille,
+		 (unsigned long long)(s->db_write_ns / MS));
 }
 
 static void enter(struct overload *o, enum overload_state to, uint64_t now)
@@ -106,8 +107,9 @@ enum overload_state overload_step(struct overload *o, const struct overload_samp
 	if (o->manual)
 		return o->state;
 	if (up > o->state) {
-		describe(o, s, up == OVERLOAD_EMERGENCY ? "critical lag over the emergency threshold"
-							: "normal lag over the thin threshold");
+		describe(o, s,
+			 up == OVERLOAD_EMERGENCY ? "critical lag over the emergency threshold"
+						  : "normal lag over the thin threshold");
 		enter(o, up, s->now_ns);
 		*changed = true;
 		return o->state;

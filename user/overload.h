@@ -23,34 +23,34 @@ enum overload_state {
 };
 
 struct overload_config {
-	uint64_t period_ns;	     /* sampling period (default 250 ms) */
-	uint64_t thin_lag_ns;	     /* THIN when normal-class lag exceeds it (default 30 s) */
-	uint64_t emergency_lag_ns;   /* EMERGENCY when critical-class lag exceeds it (60 s) */
-	uint64_t hold_ns;	     /* lag under half the threshold this long to step down (30 s) */
-	uint32_t low_refuse_permille; /* EMERGENCY: share of new low events refused (500) */
+	uint64_t period_ns;	   /* sampling period (default 250 ms) */
+	uint64_t thin_lag_ns;	   /* THIN when normal-class lag exceeds it (default 30 s) */
+	uint64_t emergency_lag_ns; /* EMERGENCY when critical-class lag exceeds it (60 s) */
+	uint64_t hold_ns;	   /* lag under half the threshold this long to step down (30 s) */
+	uint32_t low_refuse_permille;	  /* EMERGENCY: share of new low events refused (500) */
 	uint32_t sheddable_drop_permille; /* EMERGENCY: share of sheddable events dropped (500) */
-	uint32_t xdp_low_permille;   /* EMERGENCY: share of low-class SYNs dropped at XDP (500) */
-	bool dry_run;		     /* decide and log, apply nothing */
+	uint32_t xdp_low_permille; /* EMERGENCY: share of low-class SYNs dropped at XDP (500) */
+	bool dry_run;		   /* decide and log, apply nothing */
 };
 
 /* One measurement, taken by the daemon every period. */
 struct overload_sample {
 	uint64_t now_ns;
-	uint64_t lag_ns[SLUICE_CLASS_MAX];	/* age of the oldest waiting entry per class */
+	uint64_t lag_ns[SLUICE_CLASS_MAX]; /* age of the oldest waiting entry per class */
 	uint64_t depth[SLUICE_CLASS_MAX];
-	uint32_t pool_busy_permille;		/* busiest pool's in-flight / limit */
-	uint64_t db_write_ns;			/* recent DB batch latency */
+	uint32_t pool_busy_permille; /* busiest pool's in-flight / limit */
+	uint64_t db_write_ns;	     /* recent DB batch latency */
 };
 
 /* What the daemon applies in a state. */
 struct overload_actions {
-	bool skip_optional;		/* optional steps skipped */
-	bool pause_low;			/* low-class consumption paused */
-	uint32_t low_refuse_permille;	/* new low events refused with 503 + Retry-After */
+	bool skip_optional;		  /* optional steps skipped */
+	bool pause_low;			  /* low-class consumption paused */
+	uint32_t low_refuse_permille;	  /* new low events refused with 503 + Retry-After */
 	uint32_t sheddable_drop_permille; /* events of sheddable routes dropped (counted) */
-	uint32_t xdp_level;		/* enum sluice_shed_level for the XDP config */
+	uint32_t xdp_level;		  /* enum sluice_shed_level for the XDP config */
 	uint32_t xdp_permille[SLUICE_CLASS_MAX];
-	bool alert;			/* an alert is open */
+	bool alert; /* an alert is open */
 };
 
 struct overload {
@@ -61,7 +61,7 @@ struct overload {
 	uint64_t calm_since_ns;		/* since when lag is under half the step-down threshold */
 	enum overload_state calm_level; /* highest level a sample in the calm window called for */
 	uint64_t transitions[OVERLOAD_STATES][OVERLOAD_STATES];
-	char reason[256];		/* measurements behind the last transition */
+	char reason[256]; /* measurements behind the last transition */
 };
 
 /* Fill cfg with the documented defaults. */

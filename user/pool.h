@@ -47,7 +47,7 @@ struct pool_stats {
 	uint64_t in_flight, max_inflight;
 	uint64_t queued;		    /* ready + parked in the pool's dispatcher */
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
-	uint64_t handed_over;		   /* entries moved on to another pool (next step) */
+	uint64_t handed_over;		    /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
 	struct dispatch_stats dispatch;
 };

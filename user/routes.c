@@ -26,7 +26,7 @@ struct parse {
 	int section_line;	/* line of the last [section] header read */
 	int pass;
 	struct routes *r;
-	struct route *cur;	/* route section being parsed (pass 2) */
+	struct route *cur; /* route section being parsed (pass 2) */
 	char *err;
 	size_t errlen;
 	bool failed;
@@ -70,7 +70,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const cha
 
 const char *routes_class_name(uint32_t class)
 {
-	static const char *const names[] = { "critical", "normal", "low" };
+	static const char *const names[] = {"critical", "normal", "low"};
 
 	return class < 3 ? names[class] : "?";
 }
@@ -160,8 +160,8 @@ static int pass1(struct parse *p, const char *section, const char *key, const ch
 		return fail(p, "[pool %s] %s: unknown key (valid: threads, inflight)", name, key);
 	}
 	if (section_is(section, "upstream", &name)) {
-		struct route_kv *kv = realloc(p->r->upstream_kv,
-					      sizeof(*kv) * (p->r->nupstream_kv + 1));
+		struct route_kv *kv =
+		    realloc(p->r->upstream_kv, sizeof(*kv) * (p->r->nupstream_kv + 1));
 		if (!kv)
 			return fail(p, "out of memory");
 		p->r->upstream_kv = kv;
@@ -219,8 +219,10 @@ static int parse_step(struct parse *p, struct route *rt, const char *value)
 		} else if (!strcmp(tok, "essential")) {
 			s->optional = false;
 		} else {
-			return fail(p, "step = %s: unknown word `%s` (valid: pool=NAME, optional, essential)",
-				    value, tok);
+			return fail(
+			    p,
+			    "step = %s: unknown word `%s` (valid: pool=NAME, optional, essential)",
+			    value, tok);
 		}
 	}
 	if (!i)
@@ -316,9 +318,9 @@ static int finish(struct parse *p)
 
 		if (idx < 0)
 			return fail(p, "out of memory");
-		r->builtin = (struct route){ .type = "default", .class = 1, .nsteps = 1 };
-		r->builtin.steps[0] = (struct route_step){ .kind = STEP_STORE, .pool = DEFAULT_POOL,
-							   .pool_idx = idx };
+		r->builtin = (struct route){.type = "default", .class = 1, .nsteps = 1};
+		r->builtin.steps[0] =
+		    (struct route_step){.kind = STEP_STORE, .pool = DEFAULT_POOL, .pool_idx = idx};
 		r->def = &r->builtin;
 	}
 	return 1;
@@ -326,7 +328,7 @@ static int finish(struct parse *p)
 
 struct routes *routes_parse(const char *text, const char *name, char *err, size_t errlen)
 {
-	struct parse p = { .name = name, .text = text, .err = err, .errlen = errlen };
+	struct parse p = {.name = name, .text = text, .err = err, .errlen = errlen};
 	int ret;
 
 	p.r = calloc(1, sizeof(*p.r));

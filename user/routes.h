@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #define ROUTES_MAX_STEPS 8
-#define ROUTES_NAME_LEN 64
+#define ROUTES_NAME_LEN	 64
 
 enum step_kind {
 	STEP_STORE,
@@ -43,7 +43,7 @@ struct route_step {
 	bool optional;			/* skipped in THIN mode */
 	char upstream[ROUTES_NAME_LEN]; /* STEP_CALL */
 	char pool[ROUTES_NAME_LEN];
-	int pool_idx;			/* index into routes.pools */
+	int pool_idx; /* index into routes.pools */
 };
 
 struct route {

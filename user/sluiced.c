@@ -59,10 +59,10 @@ struct daemon {
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
 	struct queue *q;
-	int q_err;	/* last append failure (-EIO, -ENOSPC), 0 after a durable append */
-	struct engine *engine;	/* worker + overload controller */
-	struct redis *redis;	/* the ingress's own client (fast-path duplicates) */
-	struct dedupe *dedupe;	/* in front of journal_append when --redis is given */
+	int q_err;		 /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
+	struct engine *engine;	 /* worker + overload controller */
+	struct redis *redis;	 /* the ingress's own client (fast-path duplicates) */
+	struct dedupe *dedupe;	 /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 };
 
@@ -138,7 +138,8 @@ static int ingress_append(void *q, const struct ingress_event *ev, ingress_durab
 {
 	struct daemon *d = q;
 
-	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg) : journal_append(d, ev, done, arg);
+	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg)
+			 : journal_append(d, ev, done, arg);
 }
 
 static int journal_writable(void *q, const char **why)
@@ -245,9 +246,8 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){ .q = d, .append = ingress_append,
-						  .writable = journal_writable,
-						  .depth = journal_depth };
+	d->router.queue = (struct ingress_queue){
+	    .q = d, .append = ingress_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
 	return start_dedupe(d);
@@ -447,8 +447,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 		if (sig == SIGHUP) {
 			reload_tenants(d);
 			reload_routes(d);
-		}
-		else if (sig == SIGTERM || sig == SIGINT)
+		} else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		check_db(d);
 	}

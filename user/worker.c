@@ -30,8 +30,8 @@
 #include "upstream.h"
 #include "worker.h"
 
-#define MS 1000000ULL
-#define DB_RETRY_NS (500 * MS)
+#define MS		    1000000ULL
+#define DB_RETRY_NS	    (500 * MS)
 #define STORE_FULL_RETRY_NS (50 * MS)
 
 struct wupstream {
@@ -43,8 +43,8 @@ struct wupstream {
 
 struct worker {
 	struct worker_cfg cfg;
-	struct routes *routes;		  /* current (atomic pointer); older ones in retired */
-	struct routes **retired;	  /* replaced by reloads, freed with the worker */
+	struct routes *routes;	 /* current (atomic pointer); older ones in retired */
+	struct routes **retired; /* replaced by reloads, freed with the worker */
 	int nretired;
 	struct pool **pools;
 	int npools;
@@ -53,9 +53,9 @@ struct worker {
 	struct pg_steps *steps;
 	struct wupstream *ups;
 	int nups;
-	int skip_optional, paused_low;	  /* atomics */
-	uint32_t shed_permille;		  /* atomic */
-	struct worker_stats st;		  /* counters updated with atomics */
+	int skip_optional, paused_low; /* atomics */
+	uint32_t shed_permille;	       /* atomic */
+	struct worker_stats st;	       /* counters updated with atomics */
 };
 
 struct store_ctx {
@@ -183,14 +183,14 @@ static void run_store(struct worker *w, struct pool *p, struct queue_entry *e,
 {
 	struct store_ctx *sc = malloc(sizeof(*sc));
 	struct pg_row row = {
-		.tenant = v->tenant,
-		.idempotency_key = v->idempotency_key,
-		.type = v->type,
-		.class_name = routes_class_name(e->class),
-		.payload = payload,
-		.payload_len = strlen(payload),
-		.received_us = (int64_t)(e->enq_ns / 1000),
-		.cookie = sc,
+	    .tenant = v->tenant,
+	    .idempotency_key = v->idempotency_key,
+	    .type = v->type,
+	    .class_name = routes_class_name(e->class),
+	    .payload = payload,
+	    .payload_len = strlen(payload),
+	    .received_us = (int64_t)(e->enq_ns / 1000),
+	    .cookie = sc,
 	};
 	int err;
 
@@ -198,7 +198,7 @@ static void run_store(struct worker *w, struct pool *p, struct queue_entry *e,
 		pool_retry(p, e, STORE_FULL_RETRY_NS);
 		return;
 	}
-	*sc = (struct store_ctx){ w, p, e };
+	*sc = (struct store_ctx){w, p, e};
 	err = pg_writer_submit(w->pgw, &row);
 	if (err) {
 		free(sc);
@@ -212,8 +212,8 @@ enum call_next { CALL_ADVANCE, CALL_PARKED, CALL_EVENT_DONE };
 /* Record an outcome; a database error parks the entry (nothing is lost, the call result
  * is re-derived on the retry from the fallback chain or a new call). */
 static enum call_next record(struct worker *w, struct pool *p, struct queue_entry *e,
-			     const struct pg_step_key *k, const char *status,
-			     const char *result, const char *error)
+			     const struct pg_step_key *k, const char *status, const char *result,
+			     const char *error)
 {
 	char err[256];
 
@@ -240,8 +240,8 @@ static enum call_next give_up(struct worker *w, struct pool *p, struct queue_ent
 		pool_retry(p, e, DB_RETRY_NS);
 		return CALL_PARKED;
 	}
-	log_warn("worker: event dead-lettered", "tenant=%s key=%s step=%s reason=\"%s\"",
-		 v->tenant, v->idempotency_key, k->step, why);
+	log_warn("worker: event dead-lettered", "tenant=%s key=%s step=%s reason=\"%s\"", v->tenant,
+		 v->idempotency_key, k->step, why);
 	count(&w->st.events_dead_lettered);
 	return CALL_EVENT_DONE;
 }
@@ -252,11 +252,11 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 {
 	struct wupstream *up = find_upstream(w, s->upstream);
 	char name[ROUTES_NAME_LEN + 8], status[16], err[256], result[256];
-	struct pg_step_key k = { v->tenant, v->idempotency_key, step_name(s, name, sizeof(name)),
-				 (int64_t)(e->enq_ns / 1000) };
-	struct upstream_request req = { payload, v->idempotency_key, v->tenant, v->type,
-					e->attempts + 1 };
-	struct upstream_result res = { 0 };
+	struct pg_step_key k = {v->tenant, v->idempotency_key, step_name(s, name, sizeof(name)),
+				(int64_t)(e->enq_ns / 1000)};
+	struct upstream_request req = {payload, v->idempotency_key, v->tenant, v->type,
+				       e->attempts + 1};
+	struct upstream_result res = {0};
 	struct fallback_answer ans;
 	struct retry_decision d;
 	enum call_next next;
@@ -325,7 +325,7 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 	int me = pool_index(w, p);
 
 	if (event_decode(e->data, e->len, &v, err, sizeof(err))) {
-		struct pg_step_key k = { "?", "?", "decode", (int64_t)(e->enq_ns / 1000) };
+		struct pg_step_key k = {"?", "?", "decode", (int64_t)(e->enq_ns / 1000)};
 		char tenant[EVENT_TENANT_MAX + 1] = "?";
 
 		if (v.tenant[0])
@@ -342,8 +342,8 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 	rt = routes_match(current_routes(w), v.type);
 	if (e->step == 0 && shed_now(w, rt)) {
 		count(&w->st.events_shed);
-		log_debug("worker: sheddable event dropped at EMERGENCY", "tenant=%s key=%s type=%s",
-			  v.tenant, v.idempotency_key, v.type);
+		log_debug("worker: sheddable event dropped at EMERGENCY",
+			  "tenant=%s key=%s type=%s", v.tenant, v.idempotency_key, v.type);
 		event_view_fini(&v);
 		return POOL_ACK;
 	}
@@ -358,9 +358,9 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 		}
 		if (s->optional && __atomic_load_n(&w->skip_optional, __ATOMIC_RELAXED)) {
 			char name[ROUTES_NAME_LEN + 8];
-			struct pg_step_key k = { v.tenant, v.idempotency_key,
-						 step_name(s, name, sizeof(name)),
-						 (int64_t)(e->enq_ns / 1000) };
+			struct pg_step_key k = {v.tenant, v.idempotency_key,
+						step_name(s, name, sizeof(name)),
+						(int64_t)(e->enq_ns / 1000)};
 
 			count(&w->st.steps_skipped);
 			if (record(w, p, e, &k, "skipped", NULL, "thin mode") == CALL_PARKED)
@@ -437,12 +437,14 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 			if (!model_set)
 				model_init_empty(&up->model);
 			model_set = true;
-			ret = model_config_set(&up->model, kv->key + 6, kv->value, sub, sizeof(sub));
+			ret =
+			    model_config_set(&up->model, kv->key + 6, kv->value, sub, sizeof(sub));
 		} else {
 			ret = upstream_config_set(&uc, kv->key, kv->value, sub, sizeof(sub));
 		}
 		if (ret) {
-			snprintf(err, errlen, "routes line %d: [upstream %s] %s", kv->line, name, sub);
+			snprintf(err, errlen, "routes line %d: [upstream %s] %s", kv->line, name,
+				 sub);
 			return ret;
 		}
 	}
@@ -463,11 +465,11 @@ static int start_pools(struct worker *w, char *err, size_t errlen)
 	if (!w->pools)
 		return -ENOMEM;
 	for (int i = 0; i < r->npools; i++) {
-		struct pool_cfg pc = { .name = r->pools[i].name,
-				       .threads = (uint32_t)r->pools[i].threads,
-				       .max_inflight = (uint32_t)r->pools[i].inflight,
-				       .handler = on_entry,
-				       .arg = w };
+		struct pool_cfg pc = {.name = r->pools[i].name,
+				      .threads = (uint32_t)r->pools[i].threads,
+				      .max_inflight = (uint32_t)r->pools[i].inflight,
+				      .handler = on_entry,
+				      .arg = w};
 
 		w->pools[i] = pool_new(&pc, w->cfg.queue);
 		if (!w->pools[i]) {
@@ -517,11 +519,15 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	ret = start_pools(w, err, errlen);
 	if (ret)
 		goto fail;
-	sc = (struct pool_set_cfg){ .queue = cfg->queue, .pools = w->pools,
-				    .npools = (uint32_t)w->npools, .route = route_entry,
-				    .route_arg = w, .max_messages = cfg->max_messages,
-				    .max_age_ns = cfg->max_age_ns, .retire = cfg->retire,
-				    .retire_arg = cfg->retire_arg };
+	sc = (struct pool_set_cfg){.queue = cfg->queue,
+				   .pools = w->pools,
+				   .npools = (uint32_t)w->npools,
+				   .route = route_entry,
+				   .route_arg = w,
+				   .max_messages = cfg->max_messages,
+				   .max_age_ns = cfg->max_age_ns,
+				   .retire = cfg->retire,
+				   .retire_arg = cfg->retire_arg};
 	w->set = pool_set_new(&sc);
 	if (!w->set) {
 		ret = -errno;
@@ -562,8 +568,7 @@ void worker_free(struct worker *w, int timeout_ms)
 
 /* Whether b only changes routes (types, classes, steps) relative to a: same pools with the
  * same sizes, same upstreams with the same settings. */
-static bool same_resources(const struct routes *a, const struct routes *b, char *err,
-			   size_t errlen)
+static bool same_resources(const struct routes *a, const struct routes *b, char *err, size_t errlen)
 {
 	if (a->npools != b->npools || a->nupstreams != b->nupstreams ||
 	    a->nupstream_kv != b->nupstream_kv)
@@ -580,8 +585,9 @@ static bool same_resources(const struct routes *a, const struct routes *b, char 
 			goto differ;
 	return true;
 differ:
-	snprintf(err, errlen, "pools or upstreams changed: restart sluiced to apply them "
-			      "(a reload changes routes only)");
+	snprintf(err, errlen,
+		 "pools or upstreams changed: restart sluiced to apply them "
+		 "(a reload changes routes only)");
 	return false;
 }
 
@@ -653,8 +659,9 @@ void worker_get_stats(struct worker *w, struct worker_stats *st)
 	}
 }
 
-void worker_each_pool(struct worker *w, void (*fn)(void *arg, const char *name,
-						   const struct pool_stats *st), void *arg)
+void worker_each_pool(struct worker *w,
+		      void (*fn)(void *arg, const char *name, const struct pool_stats *st),
+		      void *arg)
 {
 	for (int i = 0; i < w->npools; i++) {
 		struct pool_stats ps;
@@ -664,8 +671,8 @@ void worker_each_pool(struct worker *w, void (*fn)(void *arg, const char *name,
 	}
 }
 
-void worker_each_upstream(struct worker *w, void (*fn)(void *arg, struct upstream *u,
-						       struct fallback *fb), void *arg)
+void worker_each_upstream(struct worker *w,
+			  void (*fn)(void *arg, struct upstream *u, struct fallback *fb), void *arg)
 {
 	for (int i = 0; i < w->nups; i++)
 		fn(arg, w->ups[i].u, w->ups[i].fb);

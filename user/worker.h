@@ -22,29 +22,29 @@
 #include "routes.h"
 
 struct worker_cfg {
-	struct routes *routes;		/* owned by the worker from worker_new() on */
-	struct queue *queue;		/* borrowed */
-	const char *pg_conninfo;	/* required */
-	struct pg_writer_config pgw;	/* tuning; conninfo is filled from pg_conninfo */
-	struct redis *redis;		/* borrowed, may be NULL (no cache fallback) */
-	uint64_t max_messages;		/* retire after N events (0: never) */
-	uint64_t max_age_ns;		/* retire after running this long (0: never) */
+	struct routes *routes;	     /* owned by the worker from worker_new() on */
+	struct queue *queue;	     /* borrowed */
+	const char *pg_conninfo;     /* required */
+	struct pg_writer_config pgw; /* tuning; conninfo is filled from pg_conninfo */
+	struct redis *redis;	     /* borrowed, may be NULL (no cache fallback) */
+	uint64_t max_messages;	     /* retire after N events (0: never) */
+	uint64_t max_age_ns;	     /* retire after running this long (0: never) */
 	pool_retire_fn *retire;
 	void *retire_arg;
 };
 
 struct worker_stats {
-	uint64_t events_done;		/* acked after every step */
-	uint64_t events_dead_lettered;	/* acked after an essential step went to dead_letters */
-	uint64_t events_shed;		/* sheddable events dropped at EMERGENCY (counted loss) */
-	uint64_t events_duplicate;	/* a copy of an event stored earlier: acked, no steps */
-	uint64_t steps_skipped;		/* optional steps skipped in THIN/EMERGENCY */
-	uint64_t steps_fallback;	/* call steps answered by cache or model */
-	uint64_t steps_retried;		/* step runs parked for a later retry */
-	uint64_t steps_replayed;	/* steps found already done on redelivery */
-	uint64_t lag_ns[3];		/* oldest waiting entry per class, over all pools */
-	uint64_t depth[3];		/* waiting entries per class, over all pools */
-	uint32_t busiest_permille;	/* the fullest pool's in-flight / limit */
+	uint64_t events_done;	       /* acked after every step */
+	uint64_t events_dead_lettered; /* acked after an essential step went to dead_letters */
+	uint64_t events_shed;	       /* sheddable events dropped at EMERGENCY (counted loss) */
+	uint64_t events_duplicate;     /* a copy of an event stored earlier: acked, no steps */
+	uint64_t steps_skipped;	       /* optional steps skipped in THIN/EMERGENCY */
+	uint64_t steps_fallback;       /* call steps answered by cache or model */
+	uint64_t steps_retried;	       /* step runs parked for a later retry */
+	uint64_t steps_replayed;       /* steps found already done on redelivery */
+	uint64_t lag_ns[3];	       /* oldest waiting entry per class, over all pools */
+	uint64_t depth[3];	       /* waiting entries per class, over all pools */
+	uint32_t busiest_permille;     /* the fullest pool's in-flight / limit */
 };
 
 /* Start pools, writer and upstream clients, replay the queue's unacked entries, start
@@ -70,10 +70,12 @@ void worker_get_stats(struct worker *w, struct worker_stats *st);
 /* Per-pool and per-upstream numbers for /metrics: calls fn for each. */
 struct upstream;
 struct fallback;
-void worker_each_pool(struct worker *w, void (*fn)(void *arg, const char *name,
-						   const struct pool_stats *st), void *arg);
-void worker_each_upstream(struct worker *w, void (*fn)(void *arg, struct upstream *u,
-						       struct fallback *fb), void *arg);
+void worker_each_pool(struct worker *w,
+		      void (*fn)(void *arg, const char *name, const struct pool_stats *st),
+		      void *arg);
+void worker_each_upstream(struct worker *w,
+			  void (*fn)(void *arg, struct upstream *u, struct fallback *fb),
+			  void *arg);
 struct pg_writer *worker_pg_writer(struct worker *w);
 
 #endif /* SLUICE_WORKER_H */

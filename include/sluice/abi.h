@@ -17,31 +17,31 @@
 #define SLUICE_ABI_VERSION 1u
 
 /* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
-#define SLUICE_MAP_CONFIG	"sl_config"	/* array[1]: struct sluice_config */
-#define SLUICE_MAP_PORTS	"sl_ports"	/* array[65536] by dst port: __u32 SLUICE_PORT_* mask */
-#define SLUICE_MAP_TENANT_CFG	"sl_tenant_cfg" /* array[SLUICE_MAX_TENANTS]: sluice_tenant_cfg */
-#define SLUICE_MAP_TENANT_STATE "sl_tenant_st"	/* mmapable array: struct sluice_tenant_state */
-#define SLUICE_MAP_SRC_EXACT	"sl_src_exact"	/* hash sluice_addr -> __u32 slot */
-#define SLUICE_MAP_SRC_PREFIX	"sl_src_prefix" /* LPM sluice_lpm_key -> __u32 slot */
-#define SLUICE_MAP_DENY_EXACT	"sl_deny_exact" /* hash sluice_addr -> struct sluice_deny */
+#define SLUICE_MAP_CONFIG	"sl_config" /* array[1]: struct sluice_config */
+#define SLUICE_MAP_PORTS	"sl_ports"  /* array[65536] by dst port: __u32 SLUICE_PORT_* mask */
+#define SLUICE_MAP_TENANT_CFG	"sl_tenant_cfg"	 /* array[SLUICE_MAX_TENANTS]: sluice_tenant_cfg */
+#define SLUICE_MAP_TENANT_STATE "sl_tenant_st"	 /* mmapable array: struct sluice_tenant_state */
+#define SLUICE_MAP_SRC_EXACT	"sl_src_exact"	 /* hash sluice_addr -> __u32 slot */
+#define SLUICE_MAP_SRC_PREFIX	"sl_src_prefix"	 /* LPM sluice_lpm_key -> __u32 slot */
+#define SLUICE_MAP_DENY_EXACT	"sl_deny_exact"	 /* hash sluice_addr -> struct sluice_deny */
 #define SLUICE_MAP_DENY_PREFIX	"sl_deny_prefix" /* LPM sluice_lpm_key -> struct sluice_deny */
-#define SLUICE_MAP_SRC_STATE	"sl_src_state"	/* LRU hash sluice_addr -> struct sluice_src */
-#define SLUICE_MAP_COUNTERS	"sl_counters"	/* per-CPU array by slot: struct sluice_counters */
+#define SLUICE_MAP_SRC_STATE	"sl_src_state"	 /* LRU hash sluice_addr -> struct sluice_src */
+#define SLUICE_MAP_COUNTERS	"sl_counters"	 /* per-CPU array by slot: struct sluice_counters */
 
-#define SLUICE_MAX_TENANTS	16384	/* slots, including the two reserved ones */
-#define SLUICE_MAX_SOURCES	65536	/* exact source addresses */
-#define SLUICE_MAX_PREFIXES	65536	/* source prefixes */
-#define SLUICE_MAX_DENY		65536	/* deny entries, each of exact and prefix */
-#define SLUICE_MAX_SRC_STATE	131072	/* LRU per-source state (cache + anonymous credits) */
-#define SLUICE_NAME_LEN		32	/* tenant name, NUL-terminated */
+#define SLUICE_MAX_TENANTS   16384  /* slots, including the two reserved ones */
+#define SLUICE_MAX_SOURCES   65536  /* exact source addresses */
+#define SLUICE_MAX_PREFIXES  65536  /* source prefixes */
+#define SLUICE_MAX_DENY	     65536  /* deny entries, each of exact and prefix */
+#define SLUICE_MAX_SRC_STATE 131072 /* LRU per-source state (cache + anonymous credits) */
+#define SLUICE_NAME_LEN	     32	    /* tenant name, NUL-terminated */
 
-#define SLUICE_SLOT_NONE	0	/* unattributed: not for a service port or unparsed */
-#define SLUICE_SLOT_ANON	1	/* anonymous sources (their limits: per source) */
-#define SLUICE_SLOT_FIRST	2	/* first named tenant */
+#define SLUICE_SLOT_NONE  0 /* unattributed: not for a service port or unparsed */
+#define SLUICE_SLOT_ANON  1 /* anonymous sources (their limits: per source) */
+#define SLUICE_SLOT_FIRST 2 /* first named tenant */
 
 /* Service-port mask values in SLUICE_MAP_PORTS. */
-#define SLUICE_PORT_TCP		1u
-#define SLUICE_PORT_UDP		2u
+#define SLUICE_PORT_TCP 1u
+#define SLUICE_PORT_UDP 2u
 
 enum sluice_class {
 	SLUICE_CLASS_CRITICAL = 0,
@@ -52,10 +52,10 @@ enum sluice_class {
 
 /* Index of a limit in sluice_tenant_cfg.limit[] and sluice_tenant_state.tat[]. */
 enum sluice_limit_kind {
-	SLUICE_LIMIT_SYN = 0,	/* new TCP connections/s (XDP) */
-	SLUICE_LIMIT_PKT = 1,	/* packets/s to service ports (XDP) */
-	SLUICE_LIMIT_REQ = 2,	/* HTTP requests/s (daemon, 429) */
-	SLUICE_LIMIT_CRIT = 3,	/* critical events/s (daemon, demotes to normal) */
+	SLUICE_LIMIT_SYN = 0,  /* new TCP connections/s (XDP) */
+	SLUICE_LIMIT_PKT = 1,  /* packets/s to service ports (XDP) */
+	SLUICE_LIMIT_REQ = 2,  /* HTTP requests/s (daemon, 429) */
+	SLUICE_LIMIT_CRIT = 3, /* critical events/s (daemon, demotes to normal) */
 	SLUICE_LIMIT_MAX = 4,
 };
 
@@ -83,19 +83,19 @@ enum sluice_shed_mode {
 };
 
 /* sluice_config.flags */
-#define SLUICE_CFG_DRY_RUN	1u /* count verdicts, drop nothing */
-#define SLUICE_CFG_NO_CACHE	2u /* resolve every packet from the maps (benchmarks) */
-#define SLUICE_CFG_EXACT_CLOCK	4u /* read the clock per packet, not per tick (see bpf/) */
+#define SLUICE_CFG_DRY_RUN     1u /* count verdicts, drop nothing */
+#define SLUICE_CFG_NO_CACHE    2u /* resolve every packet from the maps (benchmarks) */
+#define SLUICE_CFG_EXACT_CLOCK 4u /* read the clock per packet, not per tick (see bpf/) */
 
 /* Global run-time configuration, the single entry of SLUICE_MAP_CONFIG. */
 struct sluice_config {
-	__u32 abi_version;		/* SLUICE_ABI_VERSION, written by the loader */
-	__u32 shed_level;		/* enum sluice_shed_level */
-	__u32 shed_mode;		/* enum sluice_shed_mode */
-	__u32 flags;			/* SLUICE_CFG_* */
+	__u32 abi_version;		  /* SLUICE_ABI_VERSION, written by the loader */
+	__u32 shed_level;		  /* enum sluice_shed_level */
+	__u32 shed_mode;		  /* enum sluice_shed_mode */
+	__u32 flags;			  /* SLUICE_CFG_* */
 	__u32 permille[SLUICE_CLASS_MAX]; /* SYN drop share per class at EMERGENCY, 0..1000 */
-	__u32 generation;		/* bumped on every source/prefix/deny change */
-	__u64 revalidate_ns;		/* max age of a cached source resolution (0: 1 s) */
+	__u32 generation;		  /* bumped on every source/prefix/deny change */
+	__u64 revalidate_ns;		  /* max age of a cached source resolution (0: 1 s) */
 };
 
 /* One GCRA limit: interval_ns = 1e9 / rate; burst = credits banked when idle.
@@ -107,16 +107,16 @@ struct sluice_limit {
 
 /* Per-tenant configuration, SLUICE_MAP_TENANT_CFG[slot]. */
 struct sluice_tenant_cfg {
-	char name[SLUICE_NAME_LEN];	/* "" = free slot */
+	char name[SLUICE_NAME_LEN]; /* "" = free slot */
 	struct sluice_limit limit[SLUICE_LIMIT_MAX];
-	__u32 class;			/* enum sluice_class */
-	__u32 flags;			/* reserved, 0 */
+	__u32 class; /* enum sluice_class */
+	__u32 flags; /* reserved, 0 */
 };
 
 /* Per-tenant GCRA state, SLUICE_MAP_TENANT_STATE[slot]: one cache line, updated with
  * compare-and-swap by the XDP program (SYN, PKT) and the daemon (REQ, CRIT) alike. */
 struct sluice_tenant_state {
-	__u64 tat[SLUICE_LIMIT_MAX];	/* theoretical arrival time, CLOCK_MONOTONIC ns */
+	__u64 tat[SLUICE_LIMIT_MAX]; /* theoretical arrival time, CLOCK_MONOTONIC ns */
 	__u64 _pad[4];
 } __attribute__((aligned(64)));
 
@@ -145,8 +145,8 @@ struct sluice_src {
 	__u32 slot;
 	__u32 generation;
 	__u64 resolved_ns;
-	__u64 deny_until_ns;		/* 0: not denied; ~0: denied forever */
-	__u64 tat[2];			/* SYN, PKT: anonymous sources only */
+	__u64 deny_until_ns; /* 0: not denied; ~0: denied forever */
+	__u64 tat[2];	     /* SYN, PKT: anonymous sources only */
 };
 
 /* Per-CPU counters of one slot, indexed by enum sluice_verdict. */

@@ -55,8 +55,8 @@ static inline __u64 gcra_tolerance(__u64 interval_ns, __u64 burst)
 /* Pure decision: given the current tat, may one cell pass at `now`? On PASS stores the
  * tat to install in *new_tat; on REJECT stores in *retry_ns how long until one would pass.
  * interval_ns == 0 means unlimited (always PASS, tat unchanged). */
-static inline int gcra_decide(__u64 tat, __u64 now, __u64 interval_ns, __u64 burst,
-			      __u64 *new_tat, __u64 *retry_ns)
+static inline int gcra_decide(__u64 tat, __u64 now, __u64 interval_ns, __u64 burst, __u64 *new_tat,
+			      __u64 *retry_ns)
 {
 	__u64 base, next, ahead, tol;
 
@@ -83,8 +83,7 @@ static inline int gcra_decide(__u64 tat, __u64 now, __u64 interval_ns, __u64 bur
 
 /* Admit one cell against the shared state *tat (lock-free). Returns GCRA_PASS or
  * GCRA_REJECT; on REJECT *retry_ns says when to retry (0 if rejected by contention). */
-static inline int gcra_admit(__u64 *tat, __u64 now, __u64 interval_ns, __u64 burst,
-			     __u64 *retry_ns)
+static inline int gcra_admit(__u64 *tat, __u64 now, __u64 interval_ns, __u64 burst, __u64 *retry_ns)
 {
 	__u64 old, new_tat = 0;
 	int i;

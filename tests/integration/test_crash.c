@@ -26,17 +26,17 @@
 #define CLIENTS 4
 
 struct client {
-	int id, from, to;	/* keys [from, to) */
-	volatile int *port;	/* the daemon's port (same across restarts) */
+	int id, from, to;   /* keys [from, to) */
+	volatile int *port; /* the daemon's port (same across restarts) */
 	volatile int *stop;
-	int accepted, refused;	/* 202s, 503s */
-	unsigned char *acked;	/* per key: 1 once answered 202 */
+	int accepted, refused; /* 202s, 503s */
+	unsigned char *acked;  /* per key: 1 once answered 202 */
 };
 
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
-	struct http_client h = { .fd = -1 };
+	struct http_client h = {.fd = -1};
 	static __thread char resp[4096];
 	char body[256], req[1024];
 
@@ -48,7 +48,8 @@ static void *client_main(void *arg)
 			continue;
 		}
 		snprintf(body, sizeof(body),
-			 "{\"type\":\"lead.created\",\"idempotency_key\":\"k%d\",\"payload\":{}}", k);
+			 "{\"type\":\"lead.created\",\"idempotency_key\":\"k%d\",\"payload\":{}}",
+			 k);
 		n = http_event_request(req, sizeof(req), "test", body);
 		if (http_send(&h, req, (size_t)n) || http_read(&h, resp, sizeof(resp), 5000) <= 0) {
 			http_close(&h); /* no answer: the same key goes again */
@@ -71,12 +72,12 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
-static int start(struct sluiced_proc *p, const char *listen, const char *jdir,
-		 const char *conninfo)
+static int start(struct sluiced_proc *p, const char *listen, const char *jdir, const char *conninfo)
 {
 	/* small segments: acknowledged ones are deleted, which is how a full disk recovers */
-	const char *args[] = { "--journal-dir", jdir, "--pg", conninfo, "--threads", "1",
-			       "--journal-segment-bytes", "65536", NULL };
+	const char *args[] = {
+	    "--journal-dir",	       jdir,	"--pg", conninfo, "--threads", "1",
+	    "--journal-segment-bytes", "65536", NULL};
 
 	return sluiced_start_ns(p, NULL, listen, TENANTS, args);
 }
@@ -96,9 +97,12 @@ static void run_clients(struct client *cl, pthread_t *th, int total, volatile in
 			volatile int *stop, unsigned char *acked)
 {
 	for (int i = 0; i < CLIENTS; i++) {
-		cl[i] = (struct client){ .id = i, .from = total * i / CLIENTS,
-					 .to = total * (i + 1) / CLIENTS, .port = port,
-					 .stop = stop, .acked = acked };
+		cl[i] = (struct client){.id = i,
+					.from = total * i / CLIENTS,
+					.to = total * (i + 1) / CLIENTS,
+					.port = port,
+					.stop = stop,
+					.acked = acked};
 		pthread_create(&th[i], NULL, client_main, &cl[i]);
 	}
 }
@@ -106,8 +110,8 @@ static void run_clients(struct client *cl, pthread_t *th, int total, volatile in
 static void subtest_crash_restart(void)
 {
 	enum { TOTAL = 50000 };
-	struct pgh_server pg = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct pgh_server pg = {0};
+	struct sluiced_proc p = {0};
 	struct client cl[CLIENTS];
 	pthread_t th[CLIENTS];
 	unsigned char *acked = calloc(TOTAL, 1);
@@ -164,8 +168,8 @@ out:
 static void subtest_full_disk(void)
 {
 	enum { TOTAL = 6000 };
-	struct pgh_server pg = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct pgh_server pg = {0};
+	struct sluiced_proc p = {0};
 	struct client cl[CLIENTS];
 	pthread_t th[CLIENTS];
 	unsigned char *acked = calloc(TOTAL, 1);
@@ -208,7 +212,7 @@ static void subtest_full_disk(void)
 	ASSERT_EQ(accepted, TOTAL, "all accepted once the backlog drained");
 	ASSERT_EQ(wait_rows(&pg, TOTAL, 120), TOTAL, "every 202'd key stored, once");
 	ASSERT_TRUE(sluiced_log_wait(&p, "No space left on device", 100) ||
-			    sluiced_log_wait(&p, "ENOSPC", 100) || sluiced_log_wait(&p, "full", 100),
+			sluiced_log_wait(&p, "ENOSPC", 100) || sluiced_log_wait(&p, "full", 100),
 		    "the daemon said why it refused");
 	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
 out:

@@ -17,8 +17,8 @@
 
 void test_db_late(void)
 {
-	struct pgh_server pg = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct pgh_server pg = {0};
+	struct sluiced_proc p = {0};
 	char base[600], resp[4096];
 	long long rows = -1;
 
@@ -30,17 +30,19 @@ void test_db_late(void)
 	    !ASSERT_OK(pgh_server_stop(&pg, "fast"), "stopped before sluiced starts"))
 		goto out;
 	{
-		const char *args[] = { "--journal-dir", "@journal", "--pg", pg.conninfo, NULL };
+		const char *args[] = {"--journal-dir", "@journal", "--pg", pg.conninfo, NULL};
 
-		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced starts without a database"))
+		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args),
+			       "sluiced starts without a database"))
 			goto out;
 	}
 	for (int i = 0; i < 10; i++) {
 		char body[256], req[1024];
 
-		snprintf(body, sizeof(body),
-			 "{\"type\":\"lead.created\",\"idempotency_key\":\"late-%d\",\"payload\":{}}",
-			 i % 8);
+		snprintf(
+		    body, sizeof(body),
+		    "{\"type\":\"lead.created\",\"idempotency_key\":\"late-%d\",\"payload\":{}}",
+		    i % 8);
 		http_event_request(req, sizeof(req), "test", body);
 		ASSERT_EQ(http_once(p.port, req, resp, sizeof(resp)), 202, "accepted meanwhile");
 	}
@@ -53,7 +55,8 @@ void test_db_late(void)
 		rows = pgh_query_ll(&pg, "SELECT count(*) FROM events");
 	}
 	ASSERT_EQ(rows, 8, "schema created and backlog stored, one row per key");
-	ASSERT_TRUE(sluiced_log_wait(&p, "engine: worker started", 1000), "the worker started late");
+	ASSERT_TRUE(sluiced_log_wait(&p, "engine: worker started", 1000),
+		    "the worker started late");
 	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
 out:
 	if (p.pid > 0)

@@ -41,9 +41,9 @@ static bool json_id(const char *r, char *id, size_t cap)
 
 void test_dedupe(void)
 {
-	struct pgh_server pg = { 0 };
-	struct redis_harness rh = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct pgh_server pg = {0};
+	struct redis_harness rh = {0};
+	struct sluiced_proc p = {0};
 	char base[600], redis[64], id1[32] = "", id2[32] = "";
 	long long rows = -1;
 
@@ -56,8 +56,8 @@ void test_dedupe(void)
 		goto out;
 	snprintf(redis, sizeof(redis), "127.0.0.1:%u", rh.port);
 	{
-		const char *args[] = { "--journal-dir", "@journal", "--pg", pg.conninfo,
-				       "--redis", redis, NULL };
+		const char *args[] = {"--journal-dir", "@journal", "--pg", pg.conninfo,
+				      "--redis",       redis,	   NULL};
 
 		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced"))
 			goto out;

@@ -42,9 +42,9 @@ static int ctl(const struct pgh_server *pg, const char *args)
 
 void test_dlq(void)
 {
-	struct pgh_server pg = { 0 };
-	struct mock_upstream mock = { 0 };
-	struct sluiced_proc p = { 0 };
+	struct pgh_server pg = {0};
+	struct mock_upstream mock = {0};
+	struct sluiced_proc p = {0};
 	char routes[600], text[1024], base[600];
 	FILE *f;
 
@@ -65,8 +65,8 @@ void test_dlq(void)
 	fputs(text, f);
 	fclose(f);
 	{
-		const char *args[] = { "--journal-dir", "@journal", "--pg", pg.conninfo,
-				       "--routes", routes, NULL };
+		const char *args[] = {"--journal-dir", "@journal", "--pg", pg.conninfo,
+				      "--routes",      routes,	   NULL};
 
 		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced"))
 			goto out;
@@ -75,7 +75,8 @@ void test_dlq(void)
 		char body[256], req[1024];
 
 		snprintf(body, sizeof(body),
-			 "{\"type\":\"lead.created\",\"idempotency_key\":\"d%d\",\"payload\":{}}", i);
+			 "{\"type\":\"lead.created\",\"idempotency_key\":\"d%d\",\"payload\":{}}",
+			 i);
 		http_event_request(req, sizeof(req), "test", body);
 		ASSERT_EQ(http_once(p.port, req, out, sizeof(out)), 202, "accepted");
 	}
@@ -96,11 +97,12 @@ void test_dlq(void)
 		goto out;
 	ASSERT_EQ(ctl(&pg, "replay --all"), 0, "dlq replay --all");
 	ASSERT_HAS_STR(out, "5 dead letters queued for replay", "5 requested");
-	ASSERT_TRUE(wait_ll(&pg, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL",
-			    5, 30),
-		    "stamped replayed");
-	ASSERT_TRUE(wait_ll(&pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm' "
-				 "AND status = 'done'",
+	ASSERT_TRUE(
+	    wait_ll(&pg, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL", 5, 30),
+	    "stamped replayed");
+	ASSERT_TRUE(wait_ll(&pg,
+			    "SELECT count(*) FROM step_results WHERE step = 'call:crm' "
+			    "AND status = 'done'",
 			    5, 30),
 		    "the failed step ran again and succeeded");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events"), 5,

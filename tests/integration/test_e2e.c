@@ -18,9 +18,10 @@
 #include "pgharness.h"
 #include "test_progs.h"
 
-#define TENANTS                                                                            \
-	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"      \
-	"[beta]\nkey = " HARNESS_KEY_B_HEX "\nclass = low\nreq_rate = 100000\nreq_burst = 100000\n"
+#define TENANTS                                                                                    \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"             \
+	"[beta]\nkey = " HARNESS_KEY_B_HEX                                                         \
+	"\nclass = low\nreq_rate = 100000\nreq_burst = 100000\n"
 
 static char resp[1 << 16];
 
@@ -54,10 +55,10 @@ static bool wait_rows(struct pgh_server *pg, const char *sql, long long want, in
 
 void test_e2e(void)
 {
-	struct pgh_server pg = { 0 };
-	struct mock_upstream mock = { 0 };
-	struct sluiced_proc p = { 0 };
-	struct http_client c = { .fd = -1 };
+	struct pgh_server pg = {0};
+	struct mock_upstream mock = {0};
+	struct sluiced_proc p = {0};
+	struct http_client c = {.fd = -1};
 	char routes[600], text[1024], out[8192], base[600];
 	int accepted = 0, status;
 	FILE *f;
@@ -80,8 +81,8 @@ void test_e2e(void)
 	fputs(text, f);
 	fclose(f);
 	{
-		const char *args[] = { "--journal-dir", "@journal", "--pg", pg.conninfo,
-				       "--routes", routes, "--threads", "1", NULL };
+		const char *args[] = {"--journal-dir", "@journal",  "--pg", pg.conninfo, "--routes",
+				      routes,	       "--threads", "1",    NULL};
 
 		if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "sluiced"))
 			goto out;
@@ -99,8 +100,9 @@ void test_e2e(void)
 	/* acme and beta each sent keys lead-0..149 with parity: 150 distinct (tenant, key) */
 	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events", 150, 30),
 		    "one row per (tenant, idempotency key)");
-	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
-				   "AND status = 'done'",
+	ASSERT_TRUE(wait_rows(&pg,
+			      "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+			      "AND status = 'done'",
 			      150, 30),
 		    "the call step ran once per event");
 	ASSERT_EQ(mock_upstream_stat(&mock, "dup_keys"), 0, "no upstream duplicates");
@@ -114,8 +116,9 @@ void test_e2e(void)
 		ASSERT_EQ(post_on(&c, "hello", "vip.lead", ikey), 202, "vip 202");
 		ASSERT_HAS_STR(resp, "\"class\":\"critical\"", "the route's class answers");
 	}
-	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
-				   "class = 'critical'",
+	ASSERT_TRUE(wait_rows(&pg,
+			      "SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
+			      "class = 'critical'",
 			      5, 30),
 		    "the route's class reaches the row");
 

@@ -10,7 +10,7 @@
 
 static __u32 flags_of(int fd)
 {
-	struct sluice_config cfg = { 0 };
+	struct sluice_config cfg = {0};
 	__u32 zero = 0;
 
 	bpf_map_lookup_elem(fd, &zero, &cfg);

@@ -31,7 +31,7 @@ static int env_start(struct env *e, const char *faults)
 {
 	static int seq;
 	char err[256], base[400];
-	struct journal_cfg jc = { 0 };
+	struct journal_cfg jc = {0};
 
 	memset(e, 0, sizeof(*e));
 	snprintf(base, sizeof(base), "%s/env%d", test__tmpdir(), ++seq);
@@ -91,13 +91,13 @@ static void appended(void *arg, int err, uint64_t id)
 /* Append n events of type to the journal, tenants t0..t2, keys PREFIX-i. */
 static int append_events(struct queue *q, int n, const char *type, const char *prefix)
 {
-	struct counting_done c = { 0 };
+	struct counting_done c = {0};
 	char body[512], rec[640];
 
 	for (int i = 0; i < n; i++) {
 		char tenant[16];
 		int len;
-		struct queue_rec qr = { .class = 1, .tenant = 2 + i % 3 };
+		struct queue_rec qr = {.class = 1, .tenant = 2 + i % 3};
 
 		snprintf(tenant, sizeof(tenant), "t%d", i % 3);
 		len = snprintf(body, sizeof(body),
@@ -131,7 +131,7 @@ static int wait_empty(struct queue *q, int seconds)
 static struct worker *start_worker(struct env *e, struct routes *r)
 {
 	char err[256];
-	struct worker_cfg wc = { .routes = r, .queue = e->q, .pg_conninfo = e->pg.conninfo };
+	struct worker_cfg wc = {.routes = r, .queue = e->q, .pg_conninfo = e->pg.conninfo};
 	struct worker *w = worker_new(&wc, err, sizeof(err));
 
 	if (!w)
@@ -168,8 +168,9 @@ static void subtest_pipeline_with_failures(void)
 	if (!ASSERT_LT(st.steps_fallback, 150, "the rest by the upstream")) {
 		char out[4096];
 
-		pgh_psql(&e.pg, out, sizeof(out),
-			 "SELECT error, count(*) FROM step_results GROUP BY 1 ORDER BY 2 DESC LIMIT 5");
+		pgh_psql(
+		    &e.pg, out, sizeof(out),
+		    "SELECT error, count(*) FROM step_results GROUP BY 1 ORDER BY 2 DESC LIMIT 5");
 		printf("%s\n", out);
 	}
 	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'fallback' "
@@ -184,7 +185,7 @@ static void subtest_restart_replays(void)
 {
 	struct env e;
 	struct worker *w = NULL;
-	struct journal_cfg jc = { 0 };
+	struct journal_cfg jc = {0};
 
 	if (!ASSERT_OK(env_start(&e, "latency_ms=5"), "env"))
 		goto out;
@@ -201,7 +202,8 @@ static void subtest_restart_replays(void)
 		struct queue_stats qs;
 
 		queue_stats(e.q, &qs);
-		ASSERT_GT(qs.entries, 0, "the stop left work unfinished (else this proves nothing)");
+		ASSERT_GT(qs.entries, 0,
+			  "the stop left work unfinished (else this proves nothing)");
 	}
 	queue_free(e.q);
 	jc.dir = e.jdir;

@@ -85,17 +85,17 @@ int netns_pair_create(struct netns_pair *p)
 	snprintf(p->mac_a, sizeof(p->mac_a), "02:5a:%02x:%02x:00:01", id, seq);
 	snprintf(p->mac_b, sizeof(p->mac_b), "02:5a:%02x:%02x:00:02", id, seq);
 
-	ret = netns_run(NULL, out, sizeof(out),
-			"set -e; ip netns add %s; ip netns add %s;"
-			"ip link add %s address %s netns %s type veth peer name %s address %s netns %s;"
-			"ip -n %s link set lo up; ip -n %s link set lo up;"
-			"ip -n %s addr add %s/24 dev %s; ip -n %s addr add %s/24 dev %s;"
-			"ip -n %s addr add %s/64 dev %s nodad; ip -n %s addr add %s/64 dev %s nodad;"
-			"ip -n %s link set %s up; ip -n %s link set %s up",
-			p->ns_a, p->ns_b, p->if_a, p->mac_a, p->ns_a, p->if_b, p->mac_b, p->ns_b,
-			p->ns_a, p->ns_b, p->ns_a, p->ip4_a, p->if_a, p->ns_b, p->ip4_b, p->if_b,
-			p->ns_a, p->ip6_a, p->if_a, p->ns_b, p->ip6_b, p->if_b, p->ns_a, p->if_a,
-			p->ns_b, p->if_b);
+	ret = netns_run(
+	    NULL, out, sizeof(out),
+	    "set -e; ip netns add %s; ip netns add %s;"
+	    "ip link add %s address %s netns %s type veth peer name %s address %s netns %s;"
+	    "ip -n %s link set lo up; ip -n %s link set lo up;"
+	    "ip -n %s addr add %s/24 dev %s; ip -n %s addr add %s/24 dev %s;"
+	    "ip -n %s addr add %s/64 dev %s nodad; ip -n %s addr add %s/64 dev %s nodad;"
+	    "ip -n %s link set %s up; ip -n %s link set %s up",
+	    p->ns_a, p->ns_b, p->if_a, p->mac_a, p->ns_a, p->if_b, p->mac_b, p->ns_b, p->ns_a,
+	    p->ns_b, p->ns_a, p->ip4_a, p->if_a, p->ns_b, p->ip4_b, p->if_b, p->ns_a, p->ip6_a,
+	    p->if_a, p->ns_b, p->ip6_b, p->if_b, p->ns_a, p->if_a, p->ns_b, p->if_b);
 	if (ret) {
 		fprintf(stderr, "netns_pair_create: %s\n", out);
 		netns_pair_destroy(p);

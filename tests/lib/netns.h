@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 struct netns_pair {
-	char ns_a[32], ns_b[32];	/* namespace names (under /run/netns) */
-	char if_a[16], if_b[16];	/* veth ends, in ns_a and ns_b */
-	char ip4_a[16], ip4_b[16];	/* 10.X.Y.1 and .2, /24 */
-	char ip6_a[48], ip6_b[48];	/* fd00:5:X:Y::1 and ::2, /64 */
+	char ns_a[32], ns_b[32];   /* namespace names (under /run/netns) */
+	char if_a[16], if_b[16];   /* veth ends, in ns_a and ns_b */
+	char ip4_a[16], ip4_b[16]; /* 10.X.Y.1 and .2, /24 */
+	char ip6_a[48], ip6_b[48]; /* fd00:5:X:Y::1 and ::2, /64 */
 	char mac_a[18], mac_b[18];
 };
 
@@ -30,7 +30,7 @@ void netns_pair_destroy(struct netns_pair *p);
  * capturing stdout+stderr into out (NUL-terminated, may be NULL). Returns the exit status
  * (0..255) or -errno when it could not run. */
 int netns_run(const char *ns, char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Switch the calling thread into ns; returns an fd for netns_leave(), or -errno. */
 int netns_enter(const char *ns);

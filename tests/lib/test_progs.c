@@ -35,7 +35,7 @@ struct test_def {
 #define DEFINE_TEST(n) void test_##n(void);
 #include "tests.h"
 #undef DEFINE_TEST
-#define DEFINE_TEST(n) { #n, test_##n },
+#define DEFINE_TEST(n) {#n, test_##n},
 static const struct test_def tests[] = {
 #include "tests.h"
 };
@@ -46,7 +46,7 @@ static const struct test_def tests[] = {
 /* Shared with the child running the test. */
 struct shared_result {
 	int nsub;
-	int cur;			/* -1: the test body itself */
+	int cur; /* -1: the test body itself */
 	int top_failed, top_skipped;
 	char sub_name[MAX_SUBTESTS][64];
 	char sub_failed[MAX_SUBTESTS];
@@ -242,8 +242,9 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	close(fd);
 	if (crashed)
 		printf("%s: %s\n", t->name,
-		       timed_out ? "timed out" :
-		       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited non-zero");
+		       timed_out	     ? "timed out"
+		       : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+					     : "exited non-zero");
 
 	for (i = 0; i < res->nsub; i++) {
 		bool f = res->sub_failed[i] || res->top_failed;
@@ -251,8 +252,8 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 
 		printf("#%d/%d %s/%s:%s", num, i + 1, t->name, res->sub_name[i], verdict(f, s));
 		if (s)
-			printf(" (%s)", res->skip_reason[i + 1][0] ? res->skip_reason[i + 1] :
-			       res->skip_reason[0]);
+			printf(" (%s)", res->skip_reason[i + 1][0] ? res->skip_reason[i + 1]
+								   : res->skip_reason[0]);
 		printf("\n");
 		tot->failed += f;
 		tot->skipped += s;
@@ -299,7 +300,8 @@ int main(int argc, char **argv)
 				printf("%s\n", tests[i].name);
 			return 0;
 		case 't':
-			for (tok = strtok_r(optarg, ",", &sp); tok; tok = strtok_r(NULL, ",", &sp)) {
+			for (tok = strtok_r(optarg, ",", &sp); tok;
+			     tok = strtok_r(NULL, ",", &sp)) {
 				char **nf = realloc(filters, sizeof(*filters) * (nfilters + 1));
 
 				if (!nf) {
@@ -313,7 +315,8 @@ int main(int argc, char **argv)
 		case 'T':
 			timeout_s = atoi(optarg);
 			if (timeout_s <= 0) {
-				fprintf(stderr, "test_progs: -T %s: want a positive number of seconds\n",
+				fprintf(stderr,
+					"test_progs: -T %s: want a positive number of seconds\n",
 					optarg);
 				return 2;
 			}

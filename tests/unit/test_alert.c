@@ -29,7 +29,8 @@ static void *receive(void *arg)
 
 		if (fd < 0)
 			break;
-		while (n < (int)sizeof(buf) - 1 && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
+		while (n < (int)sizeof(buf) - 1 &&
+		       (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
 			n += k;
 			buf[n] = 0;
 			hdr_end = strstr(buf, "\r\n\r\n");
@@ -38,9 +39,11 @@ static void *receive(void *arg)
 				break;
 		}
 		hdr_end = strstr(buf, "\r\n\r\n");
-		snprintf(r->bodies[r->got % 8], sizeof(r->bodies[0]), "%s", hdr_end ? hdr_end + 4 : "");
+		snprintf(r->bodies[r->got % 8], sizeof(r->bodies[0]), "%s",
+			 hdr_end ? hdr_end + 4 : "");
 		r->got++;
-		k = snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		k = snprintf(resp, sizeof(resp),
+			     "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 			     r->status);
 		if (write(fd, resp, k) != k)
 			break;
@@ -51,7 +54,7 @@ static void *receive(void *arg)
 
 static int receiver_start(struct receiver *r, int status, int expect)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 
 	memset(r, 0, sizeof(*r));
@@ -106,8 +109,8 @@ static void subtest_trigger_resolve(void)
 	ASSERT_STREQ(json_string_value(json_object_get(json_object_get(ev, "payload"), "severity")),
 		     "critical", "severity");
 	ASSERT_EQ(json_integer_value(json_object_get(
-			  json_object_get(json_object_get(ev, "payload"), "custom_details"),
-			  "lag_critical_ms")),
+		      json_object_get(json_object_get(ev, "payload"), "custom_details"),
+		      "lag_critical_ms")),
 		  61000, "details carried");
 	json_decref(ev);
 	ev = json_loads(r.bodies[1], 0, NULL);

@@ -36,7 +36,7 @@ static void subtest_dashboard(void)
 	}
 	ASSERT_GT(json_array_size(json_object_get(d, "panels")), 8, "has panels");
 	json_array_foreach(json_object_get(d, "panels"), i, p)
-		ASSERT_GT(json_array_size(json_object_get(p, "targets")), 0, "every panel queries");
+	    ASSERT_GT(json_array_size(json_object_get(p, "targets")), 0, "every panel queries");
 	json_decref(d);
 }
 

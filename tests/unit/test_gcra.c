@@ -8,7 +8,7 @@
 #include "sluice/gcra.h"
 #include "test_progs.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 static int passes(__u64 *tat, __u64 now, __u64 interval, __u64 burst, int tries)
@@ -124,7 +124,8 @@ static void *racer(void *arg)
 		;
 	r->start = mono_ns();
 	for (int i = 0; i < 400000; i++)
-		r->passed += gcra_admit(r->tat, mono_ns(), r->interval, r->burst, &retry) == GCRA_PASS;
+		r->passed +=
+		    gcra_admit(r->tat, mono_ns(), r->interval, r->burst, &retry) == GCRA_PASS;
 	r->end = mono_ns();
 	return NULL;
 }
@@ -141,7 +142,7 @@ static void subtest_threads(void)
 
 	t0 = mono_ns();
 	for (i = 0; i < N; i++) {
-		r[i] = (struct race){ .tat = &tat, .interval = 10000, .burst = 500, .go = &go };
+		r[i] = (struct race){.tat = &tat, .interval = 10000, .burst = 500, .go = &go};
 		pthread_create(&th[i], NULL, racer, &r[i]);
 	}
 	go = 1;

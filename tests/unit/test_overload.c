@@ -3,7 +3,7 @@
 #include "overload.h"
 #include "test_progs.h"
 
-#define MS 1000000ULL
+#define MS  1000000ULL
 #define SEC 1000000000ULL
 
 static struct overload_config cfg_ms(void)
@@ -21,7 +21,7 @@ static struct overload_config cfg_ms(void)
 static enum overload_state feed(struct overload *o, uint64_t now, uint64_t crit, uint64_t norm,
 				bool *changed)
 {
-	struct overload_sample s = { .now_ns = now, .lag_ns = { crit, norm, 0 } };
+	struct overload_sample s = {.now_ns = now, .lag_ns = {crit, norm, 0}};
 
 	return overload_step(o, &s, changed);
 }

@@ -5,30 +5,29 @@
 #include "routes.h"
 #include "test_progs.h"
 
-static const char *good =
-	"; lead pipeline\n"
-	"[pool db]\n"
-	"threads = 4\n"
-	"inflight = 64\n"
-	"[pool ai]\n"
-	"threads = 2\n"
-	"[route lead.created]\n"
-	"class = critical\n"
-	"step = store pool=db\n"
-	"step = call ai pool=ai optional\n"
-	"step = call crm pool=ai\n"
-	"[route analytics.*]\n"
-	"class = low\n"
-	"sheddable = yes\n"
-	"step = store\n"
-	"[route analytics.page.*]\n"
-	"class = normal\n"
-	"step = store\n"
-	"[upstream ai]\n"
-	"url = http://127.0.0.1:9/score\n"
-	"timeout = 2s\n"
-	"[upstream crm]\n"
-	"url = http://127.0.0.1:9/crm\n";
+static const char *good = "; lead pipeline\n"
+			  "[pool db]\n"
+			  "threads = 4\n"
+			  "inflight = 64\n"
+			  "[pool ai]\n"
+			  "threads = 2\n"
+			  "[route lead.created]\n"
+			  "class = critical\n"
+			  "step = store pool=db\n"
+			  "step = call ai pool=ai optional\n"
+			  "step = call crm pool=ai\n"
+			  "[route analytics.*]\n"
+			  "class = low\n"
+			  "sheddable = yes\n"
+			  "step = store\n"
+			  "[route analytics.page.*]\n"
+			  "class = normal\n"
+			  "step = store\n"
+			  "[upstream ai]\n"
+			  "url = http://127.0.0.1:9/score\n"
+			  "timeout = 2s\n"
+			  "[upstream crm]\n"
+			  "url = http://127.0.0.1:9/crm\n";
 
 static void subtest_parse_and_match(void)
 {
@@ -79,14 +78,19 @@ static void expect_error(const char *text, const char *want)
 
 static void subtest_errors(void)
 {
-	expect_error("[route a]\nclass = urgent\nstep = store\n", "r.ini:2: class = urgent: want critical, normal or low");
-	expect_error("[route a]\nstep = call nowhere\n", "r.ini:2: step = call nowhere: no [upstream nowhere] section");
-	expect_error("[route a]\nstep = store pool=gpu\n", "r.ini:2: step = store pool=gpu: no [pool gpu] section");
-	expect_error("[route a]\nstep = fly\n", "r.ini:2: step = fly: want `store` or `call UPSTREAM`");
+	expect_error("[route a]\nclass = urgent\nstep = store\n",
+		     "r.ini:2: class = urgent: want critical, normal or low");
+	expect_error("[route a]\nstep = call nowhere\n",
+		     "r.ini:2: step = call nowhere: no [upstream nowhere] section");
+	expect_error("[route a]\nstep = store pool=gpu\n",
+		     "r.ini:2: step = store pool=gpu: no [pool gpu] section");
+	expect_error("[route a]\nstep = fly\n",
+		     "r.ini:2: step = fly: want `store` or `call UPSTREAM`");
 	expect_error("[route a]\nclass = low\n", "r.ini:1: [route a]: no steps");
 	expect_error("[router a]\nx = 1\n", "r.ini:2: [router a]: unknown section");
 	expect_error("[pool db]\nthreads = 0\n", "r.ini:2: threads = 0: want a whole number");
-	expect_error("[route a]\nstep = store\n[route a]\nstep = store\n", "r.ini:3: [route a]: defined twice (first at line 1)");
+	expect_error("[route a]\nstep = store\n[route a]\nstep = store\n",
+		     "r.ini:3: [route a]: defined twice (first at line 1)");
 	expect_error("[route a]\nstep = store\nthis is not ini\n", "r.ini:3: syntax error");
 	expect_error("[route a]\nstep = store bogus\n", "unknown word `bogus`");
 }

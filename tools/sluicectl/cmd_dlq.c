@@ -64,8 +64,8 @@ static void selector(const struct ctl_args *a, const char **v, char *where, size
 
 static int run_list(struct ctl *c, const struct ctl_args *a)
 {
-	const char *v[2] = { ctl_opt_get(a, "tenant") ? ctl_opt_get(a, "tenant") : "",
-			     ctl_opt_get(a, "limit") ? ctl_opt_get(a, "limit") : "50" };
+	const char *v[2] = {ctl_opt_get(a, "tenant") ? ctl_opt_get(a, "tenant") : "",
+			    ctl_opt_get(a, "limit") ? ctl_opt_get(a, "limit") : "50"};
 	PGconn *db;
 	PGresult *r;
 	json_t *arr = json_array();
@@ -86,13 +86,13 @@ static int run_list(struct ctl *c, const struct ctl_args *a)
 	for (int i = 0; i < PQntuples(r); i++) {
 		if (c->json) {
 			json_array_append_new(
-				arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "id",
-					       (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-					       "tenant", PQgetvalue(r, i, 1), "idempotency_key",
-					       PQgetvalue(r, i, 2), "step", PQgetvalue(r, i, 3),
-					       "reason", PQgetvalue(r, i, 4), "attempts",
-					       atoi(PQgetvalue(r, i, 5)), "failed_at",
-					       PQgetvalue(r, i, 6), "replay", PQgetvalue(r, i, 7)));
+			    arr,
+			    json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "id",
+				      (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "tenant",
+				      PQgetvalue(r, i, 1), "idempotency_key", PQgetvalue(r, i, 2),
+				      "step", PQgetvalue(r, i, 3), "reason", PQgetvalue(r, i, 4),
+				      "attempts", atoi(PQgetvalue(r, i, 5)), "failed_at",
+				      PQgetvalue(r, i, 6), "replay", PQgetvalue(r, i, 7)));
 			continue;
 		}
 		printf("%-8s %-16s %-24s %-14s %-9s %-8s %s\n", PQgetvalue(r, i, 0),
@@ -110,10 +110,11 @@ static int run_list(struct ctl *c, const struct ctl_args *a)
 
 static int run_show(struct ctl *c, const struct ctl_args *a)
 {
-	const char *v[1] = { a->pos[0] };
-	static const char *const cols[] = { "id", "tenant", "idempotency_key", "step", "reason",
-					    "attempts", "last_error", "received_at", "failed_at",
-					    "replay_requested_at", "replayed_at", "event" };
+	const char *v[1] = {a->pos[0]};
+	static const char *const cols[] = {
+	    "id",	   "tenant",	 "idempotency_key", "step",	 "reason",
+	    "attempts",	   "last_error", "received_at",	    "failed_at", "replay_requested_at",
+	    "replayed_at", "event"};
 	json_t *o = json_object();
 	PGconn *db;
 	PGresult *r;
@@ -172,13 +173,14 @@ static int mark(struct ctl *c, const struct ctl_args *a, bool purge)
 	r = dlq_exec(db, sql, 1, v);
 	n = strtol(PQcmdTuples(r), NULL, 10);
 	if (c->json)
-		ctl_json_print(json_pack("{s:s, s:i}", purge ? "purged" : "replay_requested",
-					 "rows", (int)n));
+		ctl_json_print(
+		    json_pack("{s:s, s:i}", purge ? "purged" : "replay_requested", "rows", (int)n));
 	else if (purge)
 		printf("purged %ld dead letter%s\n", n, n == 1 ? "" : "s");
 	else
-		printf("%ld dead letter%s queued for replay; sluiced picks them up within a second\n",
-		       n, n == 1 ? "" : "s");
+		printf(
+		    "%ld dead letter%s queued for replay; sluiced picks them up within a second\n",
+		    n, n == 1 ? "" : "s");
 	PQclear(r);
 	PQfinish(db);
 	if (a->npos && !n)
@@ -206,7 +208,8 @@ static int run_key_hash(struct ctl *c, const struct ctl_args *a)
 	while (n && (key[n - 1] == '\n' || key[n - 1] == '\r'))
 		n--; /* `echo KEY |` and files end in a newline the key does not have */
 	if (!n)
-		ctl_bad_arg("key hash: no key on stdin (e.g. printf %%s \"$KEY\" | sluicectl key hash)");
+		ctl_bad_arg(
+		    "key hash: no key on stdin (e.g. printf %%s \"$KEY\" | sluicectl key hash)");
 	sha256(key, n, d);
 	for (int i = 0; i < SHA256_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
@@ -218,33 +221,32 @@ static int run_key_hash(struct ctl *c, const struct ctl_args *a)
 }
 
 static const struct ctl_opt pg_opt[] = {
-	{ "pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)" },
-	{ NULL },
+    {"pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)"},
+    {NULL},
 };
 
 static const struct ctl_opt list_opts[] = {
-	{ "pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)" },
-	{ "tenant", "NAME", 0, "only this tenant's dead letters" },
-	{ "limit", "N", 0, "newest N rows (default 50)" },
-	{ NULL },
+    {"pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)"},
+    {"tenant", "NAME", 0, "only this tenant's dead letters"},
+    {"limit", "N", 0, "newest N rows (default 50)"},
+    {NULL},
 };
 
 static const struct ctl_opt mark_opts[] = {
-	{ "pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)" },
-	{ "all", NULL, CTL_OPT_FLAG, "every dead letter (with --tenant: every one of it)" },
-	{ "tenant", "NAME", 0, "with --all: only this tenant" },
-	{ NULL },
+    {"pg", "CONNINFO", 0, "PostgreSQL connection string (default: PG* environment)"},
+    {"all", NULL, CTL_OPT_FLAG, "every dead letter (with --tenant: every one of it)"},
+    {"tenant", "NAME", 0, "with --all: only this tenant"},
+    {NULL},
 };
 
 const struct ctl_cmd ctl_dlq_cmds[] = {
-	{ "dlq", "list", NULL, 0, 0, list_opts, "dead letters, newest first", run_list },
-	{ "dlq", "show", "ID", 1, 1, pg_opt, "one dead letter with its error and stored event",
-	  run_show },
-	{ "dlq", "replay", "[ID]", 0, 1, mark_opts,
-	  "put dead letters back into sluiced's queue (the failed step runs again)", run_replay },
-	{ "dlq", "purge", "[ID]", 0, 1, mark_opts, "delete dead letters for good", run_purge },
-	{ "key", "hash", NULL, 0, 0, NULL,
-	  "SHA-256 of an API key read from stdin, for the tenants file's key = lines",
-	  run_key_hash },
-	{ NULL },
+    {"dlq", "list", NULL, 0, 0, list_opts, "dead letters, newest first", run_list},
+    {"dlq", "show", "ID", 1, 1, pg_opt, "one dead letter with its error and stored event",
+     run_show},
+    {"dlq", "replay", "[ID]", 0, 1, mark_opts,
+     "put dead letters back into sluiced's queue (the failed step runs again)", run_replay},
+    {"dlq", "purge", "[ID]", 0, 1, mark_opts, "delete dead letters for good", run_purge},
+    {"key", "hash", NULL, 0, 0, NULL,
+     "SHA-256 of an API key read from stdin, for the tenants file's key = lines", run_key_hash},
+    {NULL},
 };

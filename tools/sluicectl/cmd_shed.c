@@ -139,7 +139,8 @@ static int config_flag(struct ctl *c, int on, __u32 flag, const char *name, cons
 static int dry_run(struct ctl *c, int on)
 {
 	return config_flag(c, on, SLUICE_CFG_DRY_RUN, "dry_run",
-			   "on: verdicts are counted, nothing is dropped", "off: drop verdicts drop");
+			   "on: verdicts are counted, nothing is dropped",
+			   "off: drop verdicts drop");
 }
 
 static int exact_clock(struct ctl *c, int on)
@@ -194,8 +195,7 @@ const struct ctl_cmd ctl_shed_cmds[] = {
     {"dry-run", "off", NULL, 0, 0, NULL, "drop again", run_dry_off},
     {"dry-run", "show", NULL, 0, 0, NULL, "whether dry run is on", run_dry_show},
     {"clock", "exact", NULL, 0, 0, NULL,
-     "XDP reads the clock on every packet: bursts exact, ~30 ns more per packet",
-     run_clock_exact},
+     "XDP reads the clock on every packet: bursts exact, ~30 ns more per packet", run_clock_exact},
     {"clock", "tick", NULL, 0, 0, NULL,
      "XDP reads the clock once per tick (default): a fast idle limit may pass one tick's "
      "worth beyond its burst",

@@ -103,16 +103,15 @@ static void conn_put(struct pg_steps *ps, PGconn *c)
 }
 
 /* Run one statement; returns the result when its status is `want`, else NULL with err set. */
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *vals,
-		     const int *lens, const int *fmts, ExecStatusType want, char *err,
-		     size_t errlen)
+static PGresult *run(PGconn *c, const char *sql, int n, const char *const *vals, const int *lens,
+		     const int *fmts, ExecStatusType want, char *err, size_t errlen)
 {
 	PGresult *r = PQexecParams(c, sql, n, NULL, vals, lens, fmts, 0);
 
 	if (PQresultStatus(r) == want)
 		return r;
-	snprintf(err, errlen, "%s", PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) :
-								 PQerrorMessage(c));
+	snprintf(err, errlen, "%s",
+		 PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	err[strcspn(err, "\n")] = 0;
 	PQclear(r);
 	return NULL;
@@ -127,7 +126,7 @@ int pg_steps_get(struct pg_steps *ps, const struct pg_step_key *k, char *status,
 		 char *err, size_t errlen)
 {
 	char ts[32];
-	const char *v[4] = { k->tenant, k->idempotency_key, k->step, ts };
+	const char *v[4] = {k->tenant, k->idempotency_key, k->step, ts};
 	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 	int found;
@@ -156,7 +155,7 @@ fail:
 int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char *key,
 			    int64_t *received_us, char *err, size_t errlen)
 {
-	const char *v[2] = { tenant, key };
+	const char *v[2] = {tenant, key};
 	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 	int found;
@@ -182,19 +181,19 @@ fail:
 }
 
 static const char *put_sql =
-	"INSERT INTO step_results (tenant, idempotency_key, step, received_at, status, attempts, "
-	"result, error) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000000.0), $5, $6, "
-	"$7::jsonb, $8) ON CONFLICT (tenant, idempotency_key, step, received_at) DO UPDATE SET "
-	"status = EXCLUDED.status, attempts = EXCLUDED.attempts, result = EXCLUDED.result, "
-	"error = EXCLUDED.error, updated_at = clock_timestamp()";
+    "INSERT INTO step_results (tenant, idempotency_key, step, received_at, status, attempts, "
+    "result, error) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000000.0), $5, $6, "
+    "$7::jsonb, $8) ON CONFLICT (tenant, idempotency_key, step, received_at) DO UPDATE SET "
+    "status = EXCLUDED.status, attempts = EXCLUDED.attempts, result = EXCLUDED.result, "
+    "error = EXCLUDED.error, updated_at = clock_timestamp()";
 
 int pg_steps_put(struct pg_steps *ps, const struct pg_step_key *k, const char *status,
 		 uint32_t attempts, const char *result_json, const char *error, char *err,
 		 size_t errlen)
 {
 	char ts[32], att[16];
-	const char *v[8] = { k->tenant, k->idempotency_key, k->step, ts, status, att, result_json,
-			     error };
+	const char *v[8] = {k->tenant, k->idempotency_key, k->step, ts, status,
+			    att,       result_json,	   error};
 	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 
@@ -219,12 +218,12 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 			 size_t event_len, char *err, size_t errlen)
 {
 	char ts[32], att[16];
-	const char *sv[8] = { k->tenant, k->idempotency_key, k->step, ts, "failed", att, NULL,
-			      last_error };
-	const char *pv[8] = { k->tenant, k->idempotency_key, k->step, reason, att, last_error,
-			      event, ts };
-	int lens[8] = { 0, 0, 0, 0, 0, 0, (int)event_len, 0 };
-	int fmts[8] = { 0, 0, 0, 0, 0, 0, 1, 0 };
+	const char *sv[8] = {k->tenant, k->idempotency_key, k->step, ts, "failed", att,
+			     NULL,	last_error};
+	const char *pv[8] = {k->tenant, k->idempotency_key, k->step, reason,
+			     att,	last_error,	    event,   ts};
+	int lens[8] = {0, 0, 0, 0, 0, 0, (int)event_len, 0};
+	int fmts[8] = {0, 0, 0, 0, 0, 0, 1, 0};
 	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r = NULL;
 
@@ -239,11 +238,12 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 	}
 	if (r) {
 		PQclear(r);
-		r = run(c,
-			"INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, "
-			"last_error, payload, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-			"to_timestamp($8::bigint / 1000000.0))",
-			8, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen);
+		r = run(
+		    c,
+		    "INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, "
+		    "last_error, payload, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+		    "to_timestamp($8::bigint / 1000000.0))",
+		    8, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen);
 	}
 	if (r) {
 		PQclear(r);
@@ -259,8 +259,9 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 	return 0;
 fail:
 	__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
-	log_warn("pg: dead letter not written; the step is retried", "tenant=%s key=%s step=%s err=\"%s\"",
-		 k->tenant, k->idempotency_key, k->step, err);
+	log_warn("pg: dead letter not written; the step is retried",
+		 "tenant=%s key=%s step=%s err=\"%s\"", k->tenant, k->idempotency_key, k->step,
+		 err);
 	return -EIO;
 }
 

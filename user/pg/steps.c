@@ -122,62 +122,64 @@ static void us_text(char *buf, size_t cap, int64_t us)
 	snprintf(buf, cap, "%lld", (long long)us);
 }
 
+/* One statement on a pooled connection: counts it in *counter, and as an error when it
+ * fails. Returns the result (caller clears) or NULL with err filled. */
+static PGresult *query(struct pg_steps *ps, uint64_t *counter, const char *sql, int n,
+		       const char *const *v, ExecStatusType want, char *err, size_t errlen)
+{
+	PGconn *c = conn_get(ps, err, errlen);
+	PGresult *r = NULL;
+
+	__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+	if (c) {
+		r = run(c, sql, n, v, NULL, NULL, want, err, errlen);
+		conn_put(ps, c);
+	}
+	if (!r)
+		__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
 int pg_steps_get(struct pg_steps *ps, const struct pg_step_key *k, char *status, size_t cap,
 		 char *err, size_t errlen)
 {
 	char ts[32];
 	const char *v[4] = {k->tenant, k->idempotency_key, k->step, ts};
-	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 	int found;
 
-	__atomic_add_fetch(&ps->st.lookups, 1, __ATOMIC_RELAXED);
-	if (!c)
-		goto fail;
 	us_text(ts, sizeof(ts), k->received_us);
-	r = run(c,
-		"SELECT status FROM step_results WHERE tenant = $1 AND idempotency_key = $2 "
-		"AND step = $3 AND received_at = to_timestamp($4::bigint / 1000000.0)",
-		4, v, NULL, NULL, PGRES_TUPLES_OK, err, errlen);
-	conn_put(ps, c);
+	r = query(ps, &ps->st.lookups,
+		  "SELECT status FROM step_results WHERE tenant = $1 AND idempotency_key = $2 "
+		  "AND step = $3 AND received_at = to_timestamp($4::bigint / 1000000.0)",
+		  4, v, PGRES_TUPLES_OK, err, errlen);
 	if (!r)
-		goto fail;
+		return -EIO;
 	found = PQntuples(r) > 0;
 	if (found)
 		snprintf(status, cap, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return found;
-fail:
-	__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
-	return -EIO;
 }
 
 int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char *key,
 			    int64_t *received_us, char *err, size_t errlen)
 {
 	const char *v[2] = {tenant, key};
-	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 	int found;
 
-	__atomic_add_fetch(&ps->st.lookups, 1, __ATOMIC_RELAXED);
-	if (!c)
-		goto fail;
-	r = run(c,
-		"SELECT (extract(epoch FROM received_at) * 1000000)::bigint FROM event_keys "
-		"WHERE tenant = $1 AND idempotency_key = $2",
-		2, v, NULL, NULL, PGRES_TUPLES_OK, err, errlen);
-	conn_put(ps, c);
+	r = query(ps, &ps->st.lookups,
+		  "SELECT (extract(epoch FROM received_at) * 1000000)::bigint FROM event_keys "
+		  "WHERE tenant = $1 AND idempotency_key = $2",
+		  2, v, PGRES_TUPLES_OK, err, errlen);
 	if (!r)
-		goto fail;
+		return -EIO;
 	found = PQntuples(r) > 0;
 	if (found)
 		*received_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return found;
-fail:
-	__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
-	return -EIO;
 }
 
 static const char *put_sql =
@@ -194,23 +196,15 @@ int pg_steps_put(struct pg_steps *ps, const struct pg_step_key *k, const char *s
 	char ts[32], att[16];
 	const char *v[8] = {k->tenant, k->idempotency_key, k->step, ts, status,
 			    att,       result_json,	   error};
-	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r;
 
-	__atomic_add_fetch(&ps->st.writes, 1, __ATOMIC_RELAXED);
-	if (!c)
-		goto fail;
 	us_text(ts, sizeof(ts), k->received_us);
 	snprintf(att, sizeof(att), "%u", attempts);
-	r = run(c, put_sql, 8, v, NULL, NULL, PGRES_COMMAND_OK, err, errlen);
-	conn_put(ps, c);
+	r = query(ps, &ps->st.writes, put_sql, 8, v, PGRES_COMMAND_OK, err, errlen);
 	if (!r)
-		goto fail;
+		return -EIO;
 	PQclear(r);
 	return 0;
-fail:
-	__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
-	return -EIO;
 }
 
 int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const char *reason,

@@ -6,7 +6,6 @@
  * created and the backlog is stored, one row per key.
  */
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingress_harness.h"
@@ -19,14 +18,12 @@ void test_db_late(void)
 {
 	struct pgh_server pg = {0};
 	struct sluiced_proc p = {0};
-	char base[600], resp[4096];
+	char resp[4096];
 	long long rows = -1;
 
 	if (!test__require_root())
 		return;
-	snprintf(base, sizeof(base), "%s/pg", test__tmpdir());
-	mkdir(base, 0755);
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	if (!ASSERT_OK(pgh_server_start(&pg, test__tmpdir(), NULL), "postgres") ||
 	    !ASSERT_OK(pgh_server_stop(&pg, "fast"), "stopped before sluiced starts"))
 		goto out;
 	{

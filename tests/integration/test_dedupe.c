@@ -7,7 +7,6 @@
  * per key.
  */
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingress_harness.h"
@@ -44,14 +43,12 @@ void test_dedupe(void)
 	struct pgh_server pg = {0};
 	struct redis_harness rh = {0};
 	struct sluiced_proc p = {0};
-	char base[600], redis[64], id1[32] = "", id2[32] = "";
+	char redis[64], id1[32] = "", id2[32] = "";
 	long long rows = -1;
 
 	if (!test__require_root())
 		return;
-	snprintf(base, sizeof(base), "%s/pg", test__tmpdir());
-	mkdir(base, 0755);
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	if (!ASSERT_OK(pgh_server_start(&pg, test__tmpdir(), NULL), "postgres") ||
 	    !ASSERT_OK(redis_harness_start(&rh), "redis"))
 		goto out;
 	snprintf(redis, sizeof(redis), "127.0.0.1:%u", rh.port);

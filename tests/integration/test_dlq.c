@@ -7,7 +7,6 @@
  * runs and succeeds, and the rows are stamped replayed; `dlq purge` deletes.
  */
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingress_harness.h"
@@ -45,14 +44,12 @@ void test_dlq(void)
 	struct pgh_server pg = {0};
 	struct mock_upstream mock = {0};
 	struct sluiced_proc p = {0};
-	char routes[600], text[1024], base[600];
+	char routes[600], text[1024];
 	FILE *f;
 
 	if (!test__require_root())
 		return;
-	snprintf(base, sizeof(base), "%s/pg", test__tmpdir());
-	mkdir(base, 0755);
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	if (!ASSERT_OK(pgh_server_start(&pg, test__tmpdir(), NULL), "postgres") ||
 	    !ASSERT_OK(mock_upstream_start(&mock, "error_rate=1"), "mock"))
 		goto out;
 	snprintf(routes, sizeof(routes), "%s/routes.ini", test__tmpdir());

@@ -9,7 +9,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingress_harness.h"
@@ -59,15 +58,13 @@ void test_e2e(void)
 	struct mock_upstream mock = {0};
 	struct sluiced_proc p = {0};
 	struct http_client c = {.fd = -1};
-	char routes[600], text[1024], out[8192], base[600];
+	char routes[600], text[1024], out[8192];
 	int accepted = 0, status;
 	FILE *f;
 
 	if (!test__require_root())
 		return;
-	snprintf(base, sizeof(base), "%s/pg", test__tmpdir());
-	mkdir(base, 0755);
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	if (!ASSERT_OK(pgh_server_start(&pg, test__tmpdir(), NULL), "postgres") ||
 	    !ASSERT_OK(mock_upstream_start(&mock, NULL), "mock upstream"))
 		goto out;
 	snprintf(routes, sizeof(routes), "%s/routes.ini", test__tmpdir());

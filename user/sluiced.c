@@ -334,7 +334,12 @@ static int load_tenants(struct daemon *d)
 	char err[512];
 
 	if (d->cfg.tenants[0]) {
-		t = tenants_load(d->cfg.tenants, NULL, err, sizeof(err));
+		/* pinned maps from an earlier run know which slot each tenant had */
+		struct tenants *pinned =
+		    d->have_fds ? tenants_from_bpf(d->fds[SLUICE_M_TENANT_CFG]) : NULL;
+
+		t = tenants_load(d->cfg.tenants, pinned, err, sizeof(err));
+		tenants_put(pinned);
 		if (!t) {
 			fprintf(stderr, "sluiced: --tenants %s\n", err);
 			return -EINVAL;
@@ -540,15 +545,20 @@ static int setup(struct daemon *d)
 	char why[1024], err[512];
 	int ret;
 
-	if ((ret = load_tenants(d)))
-		return ret;
 	d->m = metrics_new();
 	if (!d->m)
 		return -ENOMEM;
 	snprintf(d->xdp_state, sizeof(d->xdp_state), "off: no --iface given");
+	/* BPF first: the pinned maps tell load_tenants which slot each tenant had */
 	ret = setup_bpf(d, why, sizeof(why));
 	if (ret && d->cfg.iface[0])
 		snprintf(d->xdp_state, sizeof(d->xdp_state), "failed: %s", why);
+	{
+		int tret = load_tenants(d);
+
+		if (tret)
+			return tret;
+	}
 	d->adm = admission_new(&ao, ret ? NULL : d->fds, why);
 	if (!d->adm)
 		return -errno;

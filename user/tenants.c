@@ -334,6 +334,39 @@ static void tenants_free(struct tenants *t)
 	free(t);
 }
 
+struct tenants *tenants_from_bpf(int cfg_fd)
+{
+	struct tenants *t = calloc(1, sizeof(*t));
+	struct sluice_tenant_cfg tc;
+	unsigned cap = 0;
+
+	if (!t || !(t->by_slot = malloc(SLUICE_MAX_TENANTS * sizeof(*t->by_slot)))) {
+		free(t);
+		return NULL;
+	}
+	t->refs = 1;
+	memset(t->by_slot, 0xff, SLUICE_MAX_TENANTS * sizeof(*t->by_slot));
+	for (uint32_t slot = SLUICE_SLOT_FIRST; slot < SLUICE_MAX_TENANTS; slot++) {
+		if (bpf_map_lookup_elem(cfg_fd, &slot, &tc) || !tc.name[0])
+			continue;
+		if (t->n == cap) {
+			struct tenant *nv = realloc(t->v, (cap = cap ? 2 * cap : 64) * sizeof(*nv));
+
+			if (!nv) {
+				tenants_free(t);
+				return NULL;
+			}
+			t->v = nv;
+		}
+		memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
+		memcpy(t->v[t->n].name, tc.name, sizeof(tc.name));
+		t->v[t->n].name[SLUICE_NAME_LEN - 1] = 0;
+		t->v[t->n].slot = slot;
+		t->by_slot[slot] = (int32_t)t->n++;
+	}
+	return t;
+}
+
 struct tenants *tenants_load(const char *path, const struct tenants *prev, char *err, size_t errlen)
 {
 	struct load_ctx c = {0};

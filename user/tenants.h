@@ -48,6 +48,11 @@ struct tenants;
  * wrong" (nothing else changes). */
 struct tenants *tenants_load(const char *path, const struct tenants *prev, char *err,
 			     size_t errlen);
+/* The names and slots the pinned tenant config map (fd) holds, as a table to pass as prev to
+ * tenants_load() at start: a restart then gives every tenant its old slot -- and so its
+ * credit state and counters -- whatever order the file lists them in. Only names and
+ * slots are filled. NULL + errno when out of memory. */
+struct tenants *tenants_from_bpf(int cfg_fd);
 /* Take / drop a reference; the last put frees the table. put(NULL) is a no-op. */
 struct tenants *tenants_get(struct tenants *t);
 void tenants_put(struct tenants *t);

@@ -205,6 +205,18 @@ static uint16_t csum_fold(uint32_t sum)
 }
 
 /* Build frame number seq from source src into f; returns its length. */
+/* Header fields sit at odd offsets in the frame: store them byte-wise (no unaligned
+ * access, which UBSan rightly reports). Values are already in network order. */
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
 static size_t build_frame(const struct gen *g, const unsigned char *src, unsigned long long seq,
 			  unsigned char *f)
 {
@@ -238,7 +250,7 @@ static size_t build_frame(const struct gen *g, const unsigned char *src, unsigne
 		ip[9] = g->type == PKT_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 		memcpy(ip + 12, src + 12, 4);
 		memcpy(ip + 16, g->dst + 12, 4);
-		*(uint16_t *)(ip + 10) = csum_fold(csum_add(0, ip, 20));
+		put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
 		sum = csum_add(0, ip + 12, 8);
 	}
 	sum += (g->type == PKT_UDP ? IPPROTO_UDP : IPPROTO_TCP) + (uint32_t)l4len;
@@ -249,17 +261,17 @@ static size_t build_frame(const struct gen *g, const unsigned char *src, unsigne
 	if (g->type == PKT_UDP) {
 		l4[4] = (uint8_t)(l4len >> 8);
 		l4[5] = (uint8_t)l4len;
-		*(uint16_t *)(l4 + 6) = csum_fold(csum_add(sum, l4, l4len));
+		put16(l4 + 6, csum_fold(csum_add(sum, l4, l4len)));
 		return ETH_HLEN_ + l3len + l4len;
 	}
-	*(uint32_t *)(l4 + 4) = htonl((uint32_t)(seq * 7919u + 1)); /* seq */
+	put32(l4 + 4, htonl((uint32_t)(seq * 7919u + 1))); /* seq */
 	if (g->type == PKT_DATA)
-		*(uint32_t *)(l4 + 8) = htonl(1); /* ack */
+		put32(l4 + 8, htonl(1)); /* ack */
 	l4[12] = 5 << 4;
 	l4[13] = g->type == PKT_SYN ? 0x02 : 0x18; /* SYN : PSH|ACK */
 	l4[14] = 0xff;
 	l4[15] = 0xff;
-	*(uint16_t *)(l4 + 16) = csum_fold(csum_add(sum, l4, l4len));
+	put16(l4 + 16, csum_fold(csum_add(sum, l4, l4len)));
 	return ETH_HLEN_ + l3len + l4len;
 }
 

@@ -98,7 +98,7 @@ check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
-	install -m644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/sluice/
+	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
 
 run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
 	$(Q)tools/run

@@ -93,136 +93,149 @@ static long long wait_rows(struct pgh_server *pg, long long want, int seconds)
 	return rows;
 }
 
-static void run_clients(struct client *cl, pthread_t *th, int total, volatile int *port,
-			volatile int *stop, unsigned char *acked)
+/* One subtest's world: a database, a daemon on a fixed port, the clients and their keys. */
+struct run {
+	struct pgh_server pg;
+	struct sluiced_proc p;
+	struct client cl[CLIENTS];
+	pthread_t th[CLIENTS];
+	bool clients_started, mounted;
+	unsigned char *acked;
+	int total;
+	char base[500], jdir[600], listen[64];
+	volatile int port, stop;
+};
+
+static bool run_init(struct run *r, const char *name, int total)
+{
+	memset(r, 0, sizeof(*r));
+	r->total = total;
+	r->acked = calloc((size_t)total, 1);
+	r->port = pgh_free_port();
+	snprintf(r->base, sizeof(r->base), "%s/%s", test__tmpdir(), name);
+	mkdir(r->base, 0755);
+	snprintf(r->jdir, sizeof(r->jdir), "%s/journal", r->base);
+	mkdir(r->jdir, 0755);
+	snprintf(r->listen, sizeof(r->listen), "127.0.0.1:%d", r->port);
+	return r->acked && ASSERT_OK(pgh_server_start(&r->pg, r->base, NULL), "postgres");
+}
+
+static void run_clients(struct run *r)
 {
 	for (int i = 0; i < CLIENTS; i++) {
-		cl[i] = (struct client){.id = i,
-					.from = total * i / CLIENTS,
-					.to = total * (i + 1) / CLIENTS,
-					.port = port,
-					.stop = stop,
-					.acked = acked};
-		pthread_create(&th[i], NULL, client_main, &cl[i]);
+		r->cl[i] = (struct client){.id = i,
+					   .from = r->total * i / CLIENTS,
+					   .to = r->total * (i + 1) / CLIENTS,
+					   .port = &r->port,
+					   .stop = &r->stop,
+					   .acked = r->acked};
+		pthread_create(&r->th[i], NULL, client_main, &r->cl[i]);
 	}
+	r->clients_started = true;
+}
+
+/* Wait for the clients to finish; returns how many keys were answered 202. */
+static int run_join(struct run *r)
+{
+	int accepted = 0;
+
+	for (int i = 0; r->clients_started && i < CLIENTS; i++)
+		pthread_join(r->th[i], NULL);
+	r->clients_started = false;
+	for (int k = 0; k < r->total; k++)
+		accepted += r->acked[k];
+	return accepted;
+}
+
+static int run_count(const struct run *r, bool refused)
+{
+	int n = 0;
+
+	for (int i = 0; i < CLIENTS; i++)
+		n += refused ? r->cl[i].refused : r->cl[i].accepted;
+	return n;
+}
+
+static void run_fini(struct run *r)
+{
+	r->stop = 1;
+	run_join(r);
+	if (r->p.pid > 0)
+		sluiced_stop(&r->p, 5000);
+	pgh_server_destroy(&r->pg);
+	if (r->mounted)
+		umount2(r->jdir, MNT_DETACH);
+	free(r->acked);
 }
 
 static void subtest_crash_restart(void)
 {
 	enum { TOTAL = 50000 };
-	struct pgh_server pg = {0};
-	struct sluiced_proc p = {0};
-	struct client cl[CLIENTS];
-	pthread_t th[CLIENTS];
-	unsigned char *acked = calloc(TOTAL, 1);
-	char base[500], jdir[600], listen[64];
-	volatile int port = pgh_free_port(), stop = 0;
-	int accepted = 0, kill_at;
+	struct run r;
+	int kill_at;
 
-	snprintf(base, sizeof(base), "%s/crash", test__tmpdir());
-	mkdir(base, 0755);
-	snprintf(jdir, sizeof(jdir), "%s/journal", base);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
-	    !ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "sluiced"))
+	if (!run_init(&r, "crash", TOTAL) ||
+	    !ASSERT_OK(start(&r.p, r.listen, r.jdir, r.pg.conninfo), "sluiced"))
 		goto out;
 	srand((unsigned)time(NULL));
 	kill_at = 5000 + rand() % 20000;
 	printf("SIGKILL after %d accepted events\n", kill_at);
-	run_clients(cl, th, TOTAL, &port, &stop, acked);
-	for (;;) {
-		accepted = 0;
-		for (int i = 0; i < CLIENTS; i++)
-			accepted += cl[i].accepted;
-		if (accepted >= kill_at)
-			break;
+	run_clients(&r);
+	while (run_count(&r, false) < kill_at)
 		usleep(2000);
-	}
-	kill(p.pid, SIGKILL);
-	waitpid(p.pid, NULL, 0);
-	p.pid = 0;
+	kill(r.p.pid, SIGKILL);
+	waitpid(r.p.pid, NULL, 0);
+	r.p.pid = 0;
 	usleep(200000);
-	if (!ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "restarted on the same journal"))
-		stop = 1;
-	for (int i = 0; i < CLIENTS; i++)
-		pthread_join(th[i], NULL);
-	accepted = 0;
-	for (int k = 0; k < TOTAL; k++)
-		accepted += acked[k];
-	ASSERT_EQ(accepted, TOTAL, "every key answered 202 in the end");
-	ASSERT_EQ(wait_rows(&pg, TOTAL, 120), TOTAL, "one row per key");
-	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(DISTINCT idempotency_key) FROM events"), TOTAL,
+	if (!ASSERT_OK(start(&r.p, r.listen, r.jdir, r.pg.conninfo),
+		       "restarted on the same journal"))
+		goto out;
+	ASSERT_EQ(run_join(&r), TOTAL, "every key answered 202 in the end");
+	ASSERT_EQ(wait_rows(&r.pg, TOTAL, 120), TOTAL, "one row per key");
+	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(DISTINCT idempotency_key) FROM events"), TOTAL,
 		  "each key exactly once");
-	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events WHERE NOT idempotency_key ~ "
-				    "'^k[0-9]+$' OR substr(idempotency_key, 2)::int >= 50000"),
+	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(*) FROM events WHERE NOT idempotency_key ~ "
+				      "'^k[0-9]+$' OR substr(idempotency_key, 2)::int >= 50000"),
 		  0, "nothing invented");
-	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit after the restart");
+	ASSERT_EQ(sluiced_stop(&r.p, 15000), 0, "clean exit after the restart");
 out:
-	stop = 1;
-	if (p.pid > 0)
-		sluiced_stop(&p, 5000);
-	pgh_server_destroy(&pg);
-	free(acked);
+	run_fini(&r);
 }
 
 static void subtest_full_disk(void)
 {
 	enum { TOTAL = 6000 };
-	struct pgh_server pg = {0};
-	struct sluiced_proc p = {0};
-	struct client cl[CLIENTS];
-	pthread_t th[CLIENTS];
-	unsigned char *acked = calloc(TOTAL, 1);
-	char base[500], jdir[600], listen[64];
-	volatile int port = pgh_free_port(), stop = 0;
-	int accepted = 0, refused = 0;
-	bool mounted = false;
+	struct run r;
+	int refused = 0;
 
-	snprintf(base, sizeof(base), "%s/full", test__tmpdir());
-	mkdir(base, 0755);
-	snprintf(jdir, sizeof(jdir), "%s/journal", base);
-	mkdir(jdir, 0755);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	if (mount("tmpfs", jdir, "tmpfs", 0, "size=384k")) {
+	if (!run_init(&r, "full", TOTAL))
+		goto out;
+	if (mount("tmpfs", r.jdir, "tmpfs", 0, "size=384k")) {
 		test__skip("cannot mount a tmpfs for the journal: %s", strerror(errno));
 		goto out;
 	}
-	mounted = true;
+	r.mounted = true;
 	/* the database is down: nothing gets acked, so the journal only grows */
-	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
-	    !ASSERT_OK(pgh_server_stop(&pg, "fast"), "database down") ||
-	    !ASSERT_OK(start(&p, listen, jdir, pg.conninfo), "sluiced"))
+	if (!ASSERT_OK(pgh_server_stop(&r.pg, "fast"), "database down") ||
+	    !ASSERT_OK(start(&r.p, r.listen, r.jdir, r.pg.conninfo), "sluiced"))
 		goto out;
-	run_clients(cl, th, TOTAL, &port, &stop, acked);
-	for (int i = 0; i < 300; i++) {
-		refused = 0;
-		for (int c = 0; c < CLIENTS; c++)
-			refused += cl[c].refused;
-		if (refused > 50)
-			break;
+	run_clients(&r);
+	for (int i = 0; i < 300 && refused <= 50; i++) {
 		usleep(20000);
+		refused = run_count(&r, true);
 	}
 	ASSERT_GT(refused, 50, "a full disk answers 503");
-	if (!ASSERT_OK(pgh_server_restart(&pg), "database back"))
+	if (!ASSERT_OK(pgh_server_restart(&r.pg), "database back"))
 		goto out;
-	for (int i = 0; i < CLIENTS; i++)
-		pthread_join(th[i], NULL);
-	for (int k = 0; k < TOTAL; k++)
-		accepted += acked[k];
-	ASSERT_EQ(accepted, TOTAL, "all accepted once the backlog drained");
-	ASSERT_EQ(wait_rows(&pg, TOTAL, 120), TOTAL, "every 202'd key stored, once");
-	ASSERT_TRUE(sluiced_log_wait(&p, "No space left on device", 100) ||
-			sluiced_log_wait(&p, "ENOSPC", 100) || sluiced_log_wait(&p, "full", 100),
+	ASSERT_EQ(run_join(&r), TOTAL, "all accepted once the backlog drained");
+	ASSERT_EQ(wait_rows(&r.pg, TOTAL, 120), TOTAL, "every 202'd key stored, once");
+	ASSERT_TRUE(sluiced_log_wait(&r.p, "No space left on device", 100) ||
+			sluiced_log_wait(&r.p, "ENOSPC", 100) ||
+			sluiced_log_wait(&r.p, "full", 100),
 		    "the daemon said why it refused");
-	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
+	ASSERT_EQ(sluiced_stop(&r.p, 15000), 0, "clean exit");
 out:
-	stop = 1;
-	if (p.pid > 0)
-		sluiced_stop(&p, 5000);
-	pgh_server_destroy(&pg);
-	if (mounted)
-		umount2(jdir, MNT_DETACH);
-	free(acked);
+	run_fini(&r);
 }
 
 void test_crash(void)

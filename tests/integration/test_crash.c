@@ -82,17 +82,6 @@ static int start(struct sluiced_proc *p, const char *listen, const char *jdir, c
 	return sluiced_start_ns(p, NULL, listen, TENANTS, args);
 }
 
-static long long wait_rows(struct pgh_server *pg, long long want, int seconds)
-{
-	long long rows = -1;
-
-	for (int i = 0; i < seconds * 10 && rows != want; i++) {
-		usleep(100000);
-		rows = pgh_query_ll(pg, "SELECT count(*) FROM events");
-	}
-	return rows;
-}
-
 /* One subtest's world: a database, a daemon on a fixed port, the clients and their keys. */
 struct run {
 	struct pgh_server pg;
@@ -191,7 +180,8 @@ static void subtest_crash_restart(void)
 		       "restarted on the same journal"))
 		goto out;
 	ASSERT_EQ(run_join(&r), TOTAL, "every key answered 202 in the end");
-	ASSERT_EQ(wait_rows(&r.pg, TOTAL, 120), TOTAL, "one row per key");
+	ASSERT_TRUE(pgh_wait_ll(&r.pg, "SELECT count(*) FROM events", TOTAL, 120),
+		    "one row per key");
 	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(DISTINCT idempotency_key) FROM events"), TOTAL,
 		  "each key exactly once");
 	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(*) FROM events WHERE NOT idempotency_key ~ "
@@ -228,7 +218,8 @@ static void subtest_full_disk(void)
 	if (!ASSERT_OK(pgh_server_restart(&r.pg), "database back"))
 		goto out;
 	ASSERT_EQ(run_join(&r), TOTAL, "all accepted once the backlog drained");
-	ASSERT_EQ(wait_rows(&r.pg, TOTAL, 120), TOTAL, "every 202'd key stored, once");
+	ASSERT_TRUE(pgh_wait_ll(&r.pg, "SELECT count(*) FROM events", TOTAL, 120),
+		    "every 202'd key stored, once");
 	ASSERT_TRUE(sluiced_log_wait(&r.p, "No space left on device", 100) ||
 			sluiced_log_wait(&r.p, "ENOSPC", 100) ||
 			sluiced_log_wait(&r.p, "full", 100),

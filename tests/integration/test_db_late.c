@@ -19,7 +19,6 @@ void test_db_late(void)
 	struct pgh_server pg = {0};
 	struct sluiced_proc p = {0};
 	char resp[4096];
-	long long rows = -1;
 
 	if (!test__require_root())
 		return;
@@ -47,11 +46,8 @@ void test_db_late(void)
 		  503, "not ready");
 	if (!ASSERT_OK(pgh_server_restart(&pg), "database up"))
 		goto out;
-	for (int i = 0; i < 150 && rows != 8; i++) {
-		usleep(100000);
-		rows = pgh_query_ll(&pg, "SELECT count(*) FROM events");
-	}
-	ASSERT_EQ(rows, 8, "schema created and backlog stored, one row per key");
+	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 8, 15),
+		    "schema created and backlog stored, one row per key");
 	ASSERT_TRUE(sluiced_log_wait(&p, "engine: worker started", 1000),
 		    "the worker started late");
 	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");

@@ -44,7 +44,6 @@ void test_dedupe(void)
 	struct redis_harness rh = {0};
 	struct sluiced_proc p = {0};
 	char redis[64], id1[32] = "", id2[32] = "";
-	long long rows = -1;
 
 	if (!test__require_root())
 		return;
@@ -71,13 +70,8 @@ void test_dedupe(void)
 	redis_harness_stop(&rh);
 	ASSERT_EQ(post(p.port, "k2"), 202, "accepted with Redis gone");
 	ASSERT_EQ(post(p.port, "k2"), 202, "a duplicate is accepted too (Redis cannot tell)");
-	for (int i = 0; i < 100; i++) {
-		rows = pgh_query_ll(&pg, "SELECT count(*) FROM events");
-		if (rows == 2)
-			break;
-		usleep(100000);
-	}
-	ASSERT_EQ(rows, 2, "one row per key in PostgreSQL");
+	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 2, 10),
+		    "one row per key in PostgreSQL");
 	usleep(300000);
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events"), 2, "and no more");
 	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");

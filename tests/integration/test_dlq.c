@@ -19,20 +19,6 @@
 
 static char out[16384];
 
-static bool wait_ll(struct pgh_server *pg, const char *sql, long long want, int seconds)
-{
-	long long got = -1;
-
-	for (int i = 0; i < seconds * 10 && got != want; i++) {
-		got = pgh_query_ll(pg, sql);
-		if (got != want)
-			usleep(100000);
-	}
-	if (got != want)
-		printf("%s: %lld, want %lld\n", sql, got, want);
-	return got == want;
-}
-
 static int ctl(const struct pgh_server *pg, const char *args)
 {
 	return netns_run(NULL, out, sizeof(out), "%s/sluicectl dlq %s --pg '%s'", test__outdir(),
@@ -77,7 +63,7 @@ void test_dlq(void)
 		http_event_request(req, sizeof(req), "test", body);
 		ASSERT_EQ(http_once(p.port, req, out, sizeof(out)), 202, "accepted");
 	}
-	if (!ASSERT_TRUE(wait_ll(&pg, "SELECT count(*) FROM dead_letters", 5, 30),
+	if (!ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM dead_letters", 5, 30),
 			 "every event dead-lettered"))
 		goto out;
 	ASSERT_EQ(ctl(&pg, "list --json"), 0, "dlq list");
@@ -94,13 +80,14 @@ void test_dlq(void)
 		goto out;
 	ASSERT_EQ(ctl(&pg, "replay --all"), 0, "dlq replay --all");
 	ASSERT_HAS_STR(out, "5 dead letters queued for replay", "5 requested");
-	ASSERT_TRUE(
-	    wait_ll(&pg, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL", 5, 30),
-	    "stamped replayed");
-	ASSERT_TRUE(wait_ll(&pg,
-			    "SELECT count(*) FROM step_results WHERE step = 'call:crm' "
-			    "AND status = 'done'",
-			    5, 30),
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL",
+				5, 30),
+		    "stamped replayed");
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM step_results WHERE step = 'call:crm' "
+				"AND status = 'done'",
+				5, 30),
 		    "the failed step ran again and succeeded");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events"), 5,
 		  "the store step saw its own row: still one per key");

@@ -38,20 +38,6 @@ static int post_on(struct http_client *c, const char *key, const char *type, con
 	return http_status(resp);
 }
 
-static bool wait_rows(struct pgh_server *pg, const char *sql, long long want, int seconds)
-{
-	long long got = -1;
-
-	for (int i = 0; i < seconds * 10; i++) {
-		got = pgh_query_ll(pg, sql);
-		if (got == want)
-			return true;
-		usleep(100000);
-	}
-	printf("%s: %lld, want %lld\n", sql, got, want);
-	return false;
-}
-
 void test_e2e(void)
 {
 	struct pgh_server pg = {0};
@@ -95,12 +81,12 @@ void test_e2e(void)
 	}
 	ASSERT_EQ(accepted, 200, "every POST answered 202 (durable)");
 	/* acme and beta each sent keys lead-0..149 with parity: 150 distinct (tenant, key) */
-	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events", 150, 30),
+	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 150, 30),
 		    "one row per (tenant, idempotency key)");
-	ASSERT_TRUE(wait_rows(&pg,
-			      "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
-			      "AND status = 'done'",
-			      150, 30),
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+				"AND status = 'done'",
+				150, 30),
 		    "the call step ran once per event");
 	ASSERT_EQ(mock_upstream_stat(&mock, "dup_keys"), 0, "no upstream duplicates");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events WHERE tenant = 'beta' "
@@ -113,10 +99,10 @@ void test_e2e(void)
 		ASSERT_EQ(post_on(&c, "hello", "vip.lead", ikey), 202, "vip 202");
 		ASSERT_HAS_STR(resp, "\"class\":\"critical\"", "the route's class answers");
 	}
-	ASSERT_TRUE(wait_rows(&pg,
-			      "SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
-			      "class = 'critical'",
-			      5, 30),
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
+				"class = 'critical'",
+				5, 30),
 		    "the route's class reaches the row");
 
 	/* the database goes away: intake keeps answering 202, rows land when it returns */
@@ -135,7 +121,7 @@ void test_e2e(void)
 		  503, "not ready without the database");
 	if (!ASSERT_OK(pgh_server_restart(&pg), "restart postgres"))
 		goto out;
-	ASSERT_TRUE(wait_rows(&pg, "SELECT count(*) FROM events", 175, 60),
+	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 175, 60),
 		    "backlog drained after the outage");
 
 	ASSERT_EQ(http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),

@@ -269,6 +269,25 @@ long long pgh_query_ll(const struct pgh_server *s, const char *sql)
 	return v;
 }
 
+bool pgh_wait_ll(const struct pgh_server *s, const char *sql, long long want, int seconds)
+{
+	struct timespec t0, t;
+	long long got;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		got = pgh_query_ll(s, sql);
+		if (got == want)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= seconds)
+			break;
+		usleep(100000);
+	}
+	printf("%s: %lld, want %lld\n", sql, got, want);
+	return false;
+}
+
 static int wait_port(int port, int timeout_ms)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,

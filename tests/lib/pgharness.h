@@ -59,6 +59,8 @@ int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const ch
     __attribute__((format(printf, 4, 5)));
 /* A single integer from a query (first column of the first row); -1 with a message on error. */
 long long pgh_query_ll(const struct pgh_server *s, const char *sql);
+/* Poll sql until it returns want or seconds pass; prints the last value when it never did. */
+bool pgh_wait_ll(const struct pgh_server *s, const char *sql, long long want, int seconds);
 
 /* Start PgBouncer 1.18 (transaction pooling, pool_size server connections per database) in
  * front of s; any database name is passed through (conninfo names "sluice"). */

@@ -68,21 +68,6 @@ int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text
 	return sluiced_start(&s->d, tenants, args);
 }
 
-bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, int seconds)
-{
-	double end = mono_s() + seconds;
-	long long got;
-
-	do {
-		got = pgh_query_ll(pg, sql);
-		if (got == want)
-			return true;
-		usleep(200000);
-	} while (mono_s() < end);
-	printf("%s: %lld, want %lld\n", sql, got, want);
-	return false;
-}
-
 long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const char *cond)
 {
 	char sql[800];

@@ -41,8 +41,6 @@ int scn_write(const char *name, const char *text, char *path, size_t cap);
  * one ingress thread and the extra args (NULL-terminated, may be NULL). 0 or -errno. */
 int scn_start_daemon(struct scn *s, const char *tenants, const char *routes_text,
 		     const char *const *extra);
-/* Wait up to seconds until sql (one integer) returns want; prints the last value if not. */
-bool scn_wait_ll(const struct pgh_server *pg, const char *sql, long long want, int seconds);
 /* p99 in ms of received -> result of step (e.g. "call:ai") over the events matching
  * cond (SQL on events e, e.g. "e.class = 'critical'"); -1 when none or on error. */
 long long scn_step_p99_ms(const struct pgh_server *pg, const char *step, const char *cond);

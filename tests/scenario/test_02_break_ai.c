@@ -128,9 +128,9 @@ void test_02_break_ai(void)
 	log = sluiced_log(&s.d);
 	ASSERT_HAS_STR(log, "from=open to=half_open", "half-open after the open wait");
 	ASSERT_HAS_STR(log, "from=half_open to=closed", "probes closed it");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM events", accepted, 30),
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM events", accepted, 30),
 		    "every 202'd lead stored");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				accepted, 30),
 		    "every lead scored (upstream or fallback)");
 	ASSERT_GT(pgh_query_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "

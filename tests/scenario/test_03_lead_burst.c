@@ -51,17 +51,17 @@ void test_03_lead_burst(void)
 	printf("lead_burst: %lld sent in %.2f s, %lld answered 202\n", scn_report_ll(&l, "sent"),
 	       scn_report_f(&l, "elapsed_s"), scn_report_ll(&l, "status.202"));
 	ASSERT_EQ(scn_report_ll(&l, "status.202"), LEADS, "every lead accepted");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM events", LEADS, 30),
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM events", LEADS, 30),
 		    "every lead stored");
 	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(DISTINCT idempotency_key) FROM events"), LEADS,
 		  "each once");
-	ASSERT_TRUE(scn_wait_ll(&s.pg,
+	ASSERT_TRUE(pgh_wait_ll(&s.pg,
 				"SELECT count(*) FROM step_results WHERE step = 'call:ai' "
 				"AND status IN ('done', 'fallback')",
 				LEADS, 30),
 		    "every ai step answered");
 	/* a dead-lettered step also has its step_results row, status 'failed' */
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm'",
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm'",
 				LEADS, 40),
 		    "every crm step finished");
 	crm_done = pgh_query_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm' "

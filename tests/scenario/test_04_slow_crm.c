@@ -71,12 +71,12 @@ void test_04_slow_crm(void)
 	ASSERT_GT(busy_rows, 0, "timeline rows during the load");
 	ASSERT_EQ(sat_crm_min, 1.0, "the crm pool is full all along");
 	ASSERT_LT(sat_ai / (busy_rows ? busy_rows : 1), 0.5, "the ai pool is not");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM events", accepted, 5),
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM events", accepted, 5),
 		    "every lead stored within 5 s of the load ending");
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM step_results WHERE step = 'call:ai' AND "
 		 "status = 'done'");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, sql, accepted, 5),
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, sql, accepted, 5),
 		    "every lead scored by the ai upstream within 5 s of the load ending");
 	crm_done = pgh_query_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:crm' "
 				       "AND status = 'done'");

@@ -96,11 +96,11 @@ void test_05_redis_killed(void)
 	ASSERT_GT(pgh_query_ll(&s.pg, "SELECT count(*) FROM (SELECT key FROM lg WHERE status = "
 				      "202 GROUP BY key HAVING count(*) > 1) d"),
 		  0, "without Redis, duplicates reach the queue again (202)");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM events", keys, 20),
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM events", keys, 20),
 		    "one row per key: duplicates rejected by PostgreSQL");
 	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(DISTINCT idempotency_key) FROM events"), keys,
 		  "distinct keys stored");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				keys, 20),
 		    "every lead scored (upstream, cache or model)");
 	ASSERT_EQ(mock_upstream_stat(&s.ai, "dup_keys"), 0,

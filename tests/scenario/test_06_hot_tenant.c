@@ -79,7 +79,7 @@ void test_06_hot_tenant(void)
 	ASSERT_EQ(scn_report_ll(&l, "per_key.1.429") + scn_report_ll(&l, "per_key.2.429") +
 		      scn_report_ll(&l, "per_key.3.429"),
 		  0, "the others are not");
-	ASSERT_TRUE(scn_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
+	ASSERT_TRUE(pgh_wait_ll(&s.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai'",
 				accepted, 30),
 		    "every 202'd lead stored and scored");
 	hot_p99 = scn_step_p99_ms(&s.pg, "call:ai", "e.tenant = 'hot'");

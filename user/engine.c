@@ -37,7 +37,6 @@ struct engine {
 	struct routes *routes; /* parsed, waiting for the database (then the worker's) */
 	uint64_t last_start_try_ns;
 	struct dlq_replayer *dlq;
-	struct redis *redis;
 	struct alert *alert;
 	struct overload ov;
 	pthread_t thread;
@@ -128,7 +127,7 @@ static void export_redis(struct engine *e)
 {
 	struct redis_stats rs;
 
-	redis_stats(e->redis, &rs);
+	redis_stats(e->cfg.redis, &rs);
 	set1(e->f_redis_up, NULL, rs.up);
 	set1(e->f_redis_ops, NULL, (double)rs.ops);
 	set_each(e->f_redis_errs, NULL,
@@ -146,7 +145,7 @@ static void collect(struct metrics *m, void *arg)
 	struct pg_writer_stats ps;
 
 	set1(e->f_state, NULL, __atomic_load_n(&e->state, __ATOMIC_RELAXED));
-	if (e->redis)
+	if (e->cfg.redis)
 		export_redis(e);
 	if (!queue_stats(e->cfg.queue, &qs)) {
 		set1(e->f_qbytes, NULL, (double)qs.bytes);
@@ -218,7 +217,7 @@ static int register_metrics(struct engine *e)
 	    "upstream,outcome");
 	FAM(f_fallback, METRIC_COUNTER, "sluice_fallback_answers_total",
 	    "Call steps answered by a fallback, by source.", "upstream,source");
-	if (e->cfg.redis && *e->cfg.redis) {
+	if (e->cfg.redis) {
 		FAM(f_redis_up, METRIC_GAUGE, "sluice_redis_up",
 		    "1 while Redis answers; 0 during an outage (everything goes on without it).",
 		    NULL);
@@ -286,7 +285,7 @@ static void on_transition(struct engine *e, enum overload_state from, enum overl
 	}
 }
 
-/* Routes and Redis, checked at start so a bad file stops sluiced before it serves. */
+/* The routes, checked at start so a bad file stops sluiced before it serves. */
 static int prepare_worker(struct engine *e, char *err, size_t errlen)
 {
 	const struct engine_cfg *c = &e->cfg;
@@ -300,21 +299,6 @@ static int prepare_worker(struct engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "--routes %s", sub);
 		return -EINVAL;
 	}
-	if (c->redis && *c->redis) {
-		struct redis_config rc;
-		char host[128];
-		const char *colon = strrchr(c->redis, ':');
-
-		redis_config_default(&rc);
-		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - c->redis) : 127,
-			 c->redis);
-		if (redis_config_set(&rc, "host", host, sub, sizeof(sub)) ||
-		    (colon && redis_config_set(&rc, "port", colon + 1, sub, sizeof(sub)))) {
-			snprintf(err, errlen, "--redis %s: %s", c->redis, sub);
-			return -EINVAL;
-		}
-		e->redis = redis_new(&rc);
-	}
 	return 0;
 }
 
@@ -327,7 +311,7 @@ static int try_start_worker(struct engine *e, char *err, size_t errlen)
 	struct worker_cfg wc = {.routes = e->routes,
 				.queue = c->queue,
 				.pg_conninfo = c->pg_conninfo,
-				.redis = e->redis,
+				.redis = c->redis,
 				.max_messages = c->max_messages,
 				.max_age_ns = c->max_age_ns,
 				.retire = c->retire,
@@ -506,7 +490,6 @@ void engine_free(struct engine *e, int drain_ms)
 		drain_ms = 0;
 	worker_free(e->worker, drain_ms);
 	routes_free(e->routes);
-	redis_free(e->redis);
 	alert_free(e->alert);
 	free(e);
 }

@@ -17,13 +17,15 @@
 #include "overload.h"
 #include "queue/queue.h"
 
+struct redis;
+
 struct engine_cfg {
 	struct queue *queue;	 /* borrowed */
 	struct metrics *metrics; /* borrowed */
 	bool run_worker;	 /* role all / worker */
 	const char *routes_path; /* "" or NULL: the built-in default route */
 	const char *pg_conninfo;
-	const char *redis; /* "HOST:PORT" or "" */
+	struct redis *redis; /* borrowed, may be NULL: no cache fallback, no Redis metrics */
 	uint64_t max_messages, max_age_ns;
 	void (*retire)(void *arg); /* the worker retired (max-messages/max-age) */
 	void *retire_arg;

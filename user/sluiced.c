@@ -198,20 +198,17 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
-/* --redis: answer a repeated (tenant, idempotency key) from Redis, before the queue. */
+/* --redis: one client for the whole daemon -- the fast-path duplicate check in front of the
+ * queue here, and the worker's fallback cache (handed to the engine). */
 static int start_dedupe(struct daemon *d)
 {
 	struct redis_config rc;
-	const char *colon = strrchr(d->cfg.redis, ':');
-	char host[128], err[256];
+	char err[256];
 
 	if (!d->cfg.redis[0])
 		return 0;
 	redis_config_default(&rc);
-	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - d->cfg.redis) : 127,
-		 d->cfg.redis);
-	if (redis_config_set(&rc, "host", host, err, sizeof(err)) ||
-	    (colon && redis_config_set(&rc, "port", colon + 1, err, sizeof(err)))) {
+	if (redis_config_set(&rc, "addr", d->cfg.redis, err, sizeof(err))) {
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, err);
 		return -EINVAL;
 	}
@@ -498,7 +495,7 @@ static int start_engine(struct daemon *d)
 				.run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
 				.routes_path = d->cfg.routes,
 				.pg_conninfo = d->cfg.pg,
-				.redis = d->cfg.redis,
+				.redis = d->redis,
 				.max_messages = (uint64_t)d->cfg.max_messages,
 				.max_age_ns = d->cfg.max_age_ns,
 				.retire = on_retire,
@@ -593,8 +590,8 @@ static void teardown(struct daemon *d)
 	/* the worker finishes what it holds, then the queue: it delivers every outstanding
 	 * completion into the loops' inboxes */
 	dedupe_free(d->dedupe);
-	redis_free(d->redis);
 	engine_free(d->engine, drain_left_ms(d));
+	redis_free(d->redis); /* after both users */
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);

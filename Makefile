@@ -3,6 +3,7 @@
 #
 #   bpf/x.bpf.c --clang -target bpf--> $(OUTPUT)/x.bpf.o --bpftool gen skeleton--> $(OUTPUT)/x.skel.h
 #   user/**/*.c  --> $(OUTPUT)/libsluice.a (everything but the daemon's main)
+#   each folder's own rules (generated headers, skeleton users) sit in its *.mk fragment
 #   tools/*, tests/* link against libsluice.a
 #
 # Folder fragments (*/*.mk) add binaries to BINS. `make help` lists the targets.
@@ -33,6 +34,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
 .PHONY: all clean help test bench check install run FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
@@ -64,9 +66,6 @@ USER_SRCS	:= $(filter-out user/sluiced.c,$(shell find user -name '*.c' 2>/dev/nu
 USER_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIBSLUICE	:= $(OUTPUT)/libsluice.a
 
-# Only the loader includes a skeleton, so only it waits for them.
-$(OUTPUT)/user/bpf_loader.o: $(BPF_SKELS)
-
 $(OUTPUT)/%.o: %.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
@@ -82,7 +81,7 @@ BINS		:=
 TEST_SRCS	:=
 BENCH_BINS	:=
 BENCH_RUN	:=
-include $(sort $(wildcard */*.mk tools/*/*.mk))
+include $(sort $(shell find user bpf tests tools -name '*.mk'))
 
 all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
 

@@ -8,13 +8,13 @@ FUZZ_TIME	?= 60
 FUZZ_BINS	:= $(OUTPUT)/fuzz/fuzz_http_parser $(OUTPUT)/fuzz/fuzz_envelope
 TEST_BINS	+= $(FUZZ_BINS)
 
-$(OUTPUT)/fuzz/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c user/http/parser.c | $(DEPS_STAMP)
+$(OUTPUT)/fuzz/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c user/ingress/http_parser.c | $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -o $@
 
-$(OUTPUT)/fuzz/fuzz_envelope: tests/fuzz/fuzz_envelope.c user/envelope.c user/tenants.c \
-			      user/sha256.c | $(DEPS_STAMP)
+$(OUTPUT)/fuzz/fuzz_envelope: tests/fuzz/fuzz_envelope.c user/ingress/envelope.c user/admit/tenants.c \
+			      user/lib/sha256.c | $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -ljansson -linih -lbpf -lm -o $@

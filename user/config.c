@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
 

@@ -26,20 +26,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admission.h"
-#include "bpf_loader.h"
+#include "admit/admission.h"
+#include "nic/bpf_loader.h"
 #include "config.h"
-#include "http/router.h"
-#include "dedupe.h"
-#include "redis.h"
-#include "engine.h"
-#include "event.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "queue/journal.h"
+#include "ingress/api.h"
+#include "ingress/dedupe.h"
+#include "lib/redis.h"
+#include "control/controller.h"
+#include "queue/event.h"
+#include "lib/log.h"
+#include "ingress/loop.h"
+#include "lib/metrics.h"
+#include "queue/journal/journal.h"
 #include "queue/queue.h"
-#include "tenants.h"
+#include "admit/tenants.h"
 
 #define MAX_THREADS 256
 

@@ -5,7 +5,7 @@
  * No includes of its own, fixed-width __u32/__u64 only, no pointers, no bool.
  * Any change to a layout or a meaning bumps SLUICE_ABI_VERSION; the loader refuses to
  * reuse pinned maps written by a different version, and user code pins every size with
- * _Static_assert (see user/abi_check.c), so drift breaks the build, never silently.
+ * _Static_assert (see user/nic/abi_check.c), so drift breaks the build, never silently.
  *
  * Tenant slots: index into the tenant_* arrays. Slot 0 collects traffic that is not
  * attributed to anyone (not for a service port, unparseable); slot 1 is the anonymous

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/parser.h"
+#include "ingress/http_parser.h"
 
 static struct http_request a, b;
 

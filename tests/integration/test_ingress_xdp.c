@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 #include "ingress_harness.h"
 #include "netns.h"
 #include "test_progs.h"

@@ -2,7 +2,7 @@
 /* test_pg_migrate.c -- schema migrations: applied once, idempotent, newer schemas refused */
 #include <libpq-fe.h>
 
-#include "pg/migrate.h"
+#include "sink/pg/migrate.h"
 #include "pgharness.h"
 #include "test_progs.h"
 

@@ -5,8 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pg/migrate.h"
-#include "pg/writer.h"
+#include "sink/pg/migrate.h"
+#include "sink/pg/writer.h"
 #include "pgharness.h"
 #include "pgrows.h"
 #include "test_progs.h"

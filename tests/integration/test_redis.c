@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "redis.h"
+#include "lib/redis.h"
 #include "redisharness.h"
 #include "test_progs.h"
 

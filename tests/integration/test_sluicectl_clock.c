@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 #include "netns.h"
 #include "test_progs.h"
 

@@ -10,7 +10,7 @@
 
 #include "mockharness.h"
 #include "test_progs.h"
-#include "upstream.h"
+#include "sink/upstream/upstream.h"
 
 #define MS 1000000ULL
 

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fallback.h"
+#include "sink/upstream/fallback.h"
 #include "mockharness.h"
 #include "redisharness.h"
 #include "test_progs.h"

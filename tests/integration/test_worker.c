@@ -12,13 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event.h"
+#include "queue/event.h"
 #include "mockharness.h"
-#include "pg/migrate.h"
+#include "sink/pg/migrate.h"
 #include "pgharness.h"
-#include "queue/journal.h"
+#include "queue/journal/journal.h"
 #include "test_progs.h"
-#include "worker.h"
+#include "work/worker.h"
 
 struct env {
 	struct pgh_server pg;

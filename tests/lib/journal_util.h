@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue/journal.h"
+#include "queue/journal/journal.h"
 
 /* A fresh directory <tmpdir>/<name> (subtests of one test share test__tmpdir()). */
 static inline const char *jt_dir(const char *name)

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pg/writer.h"
+#include "sink/pg/writer.h"
 
 struct pgr_ledger {
 	int n;

@@ -14,7 +14,7 @@
 #include <linux/bpf.h> /* XDP_PASS, XDP_DROP */
 #include <linux/types.h>
 
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 #include "pkt.h"
 
 struct xfx {

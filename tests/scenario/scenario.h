@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../integration/ingress_harness.h"
+#include "ingress_harness.h"
 #include "mockharness.h"
 #include "pgharness.h"
 #include "redisharness.h"

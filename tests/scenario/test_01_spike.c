@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 #include "netns.h"
 #include "scenario.h"
 #include "sluice/abi.h"

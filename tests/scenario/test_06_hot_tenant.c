@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "scenario.h"
-#include "sha256.h"
+#include "lib/sha256.h"
 #include "test_progs.h"
 
 #define OTHERS_BOUND_MS 1000

@@ -3,8 +3,8 @@
  * and the shared BPF state (the daemon's CAS lands in the map XDP reads) */
 #include <bpf/bpf.h>
 
-#include "admission.h"
-#include "bpf_loader.h"
+#include "admit/admission.h"
+#include "nic/bpf_loader.h"
 #include "test_progs.h"
 
 #define SEC 1000000000ULL

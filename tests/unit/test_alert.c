@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "alert.h"
+#include "control/alert.h"
 #include "test_progs.h"
 
 struct receiver {

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "breaker.h"
+#include "sink/upstream/breaker.h"
 #include "test_progs.h"
 
 #define MS  1000000ULL

@@ -3,7 +3,7 @@
  * 100x tenant, class weights, the aging bound, retries with a not-before time, class masks */
 #include <stdlib.h>
 
-#include "dispatch.h"
+#include "work/dispatch.h"
 #include "test_progs.h"
 
 #define MS 1000000ull

@@ -2,7 +2,7 @@
 /* test_http_parser.c -- every limit and smuggling shape, pipelining, byte-by-byte feeding */
 #include <stdlib.h>
 
-#include "http/parser.h"
+#include "ingress/http_parser.h"
 #include "test_progs.h"
 
 static struct http_request req;

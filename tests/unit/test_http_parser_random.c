@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "http/parser.h"
+#include "ingress/http_parser.h"
 #include "test_progs.h"
 
 #define ROUNDS 300000

@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "queue/crc32c.h"
-#include "queue/journal.h"
-#include "queue/journal_int.h"
+#include "queue/journal/crc32c.h"
+#include "queue/journal/journal.h"
+#include "queue/journal/journal_int.h"
 #include "test_progs.h"
 #include "journal_util.h"
 

@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "queue/journal.h"
-#include "queue/journal_int.h"
+#include "queue/journal/journal.h"
+#include "queue/journal/journal_int.h"
 #include "test_progs.h"
 #include "journal_util.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* test_loop_userdata.c -- io_uring user_data encode/decode round trips and field isolation */
-#include "loop.h"
+#include "ingress/loop.h"
 #include "test_progs.h"
 
 void test_loop_userdata(void)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "lib/metrics.h"
 #include "test_progs.h"
 
 static void collect(struct metrics *m, void *arg)

@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <math.h>
 
-#include "model.h"
+#include "sink/upstream/model.h"
 #include "test_progs.h"
 
 static double score_of(const struct model *m, const char *json)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* test_overload.c -- the overload controller's states, hysteresis, flapping guard, manual mode */
-#include "overload.h"
+#include "control/overload.h"
 #include "test_progs.h"
 
 #define MS  1000000ULL

@@ -2,7 +2,7 @@
 /* test_pg_batch.c -- batch forming without a database: sort order, twins, splitting */
 #include <stdlib.h>
 
-#include "pg/batch.h"
+#include "sink/pg/batch.h"
 #include "test_progs.h"
 
 static struct pg_wrow *row(const char *tenant, const char *key, uint64_t seq)

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "work/pool.h"
 #include "test_progs.h"
 #include "journal_util.h"
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "retry.h"
+#include "sink/upstream/retry.h"
 #include "test_progs.h"
 
 #define MS  1000000ULL

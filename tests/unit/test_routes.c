@@ -2,7 +2,7 @@
 /* test_routes.c -- routes file parsing, matching and file:line errors */
 #include <stdio.h>
 
-#include "routes.h"
+#include "work/routes.h"
 #include "test_progs.h"
 
 static const char *good = "; lead pipeline\n"

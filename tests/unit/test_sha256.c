@@ -2,7 +2,7 @@
 /* test_sha256.c -- SHA-256 against the FIPS 180-4 / NIST vectors, streaming split points */
 #include <stdlib.h>
 
-#include "sha256.h"
+#include "lib/sha256.h"
 #include "test_progs.h"
 
 static void check(const void *data, size_t n, const char *want, const char *name)

@@ -3,9 +3,9 @@
 #include <bpf/bpf.h>
 #include <stdlib.h>
 
-#include "bpf_loader.h"
-#include "sha256.h"
-#include "tenants.h"
+#include "nic/bpf_loader.h"
+#include "lib/sha256.h"
+#include "admit/tenants.h"
 #include "test_progs.h"
 
 #define KEY_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" /* "test" */

@@ -8,8 +8,8 @@
 #include <bpf/bpf.h>
 #include <stdio.h>
 
-#include "bpf_loader.h"
-#include "tenants.h"
+#include "nic/bpf_loader.h"
+#include "admit/tenants.h"
 #include "test_progs.h"
 
 static void put_name(int fd, __u32 slot, const char *name)

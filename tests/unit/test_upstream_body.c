@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "test_progs.h"
-#include "upstream.h"
-#include "upstream_body.h"
+#include "sink/upstream/upstream.h"
+#include "sink/upstream/upstream_body.h"
 
 static void subtest_render(void)
 {

@@ -3,7 +3,7 @@
  *
  *   breaker-noise [--calls 600] [--runs 4000]
  *
- * For each window/minimum pair and failure rate, runs the breaker (user/breaker.c, on a
+ * For each window/minimum pair and failure rate, runs the breaker (user/sink/upstream/breaker.c, on a
  * fake clock, default thresholds otherwise) over `calls` calls that each fail with the
  * given probability, and prints the fraction of runs in which it ever opened, plus how
  * many failed calls it needs to open when the upstream is down. This is the table in
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "breaker.h"
-#include "retry.h"
+#include "sink/upstream/breaker.h"
+#include "sink/upstream/retry.h"
 
 static uint64_t fake_now(void *ctx)
 {

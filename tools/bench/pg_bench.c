@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pg/migrate.h"
+#include "sink/pg/migrate.h"
 #include "netns.h"
-#include "pg/writer.h"
+#include "sink/pg/writer.h"
 #include "pgharness.h"
 #include "pgrows.h"
 

@@ -27,10 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dispatch.h"
-#include "log.h"
-#include "pool.h"
-#include "queue/journal.h"
+#include "work/dispatch.h"
+#include "lib/log.h"
+#include "work/pool.h"
+#include "queue/journal/journal.h"
 
 struct opts {
 	const char *dir;

@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fallback.h"
-#include "upstream.h"
+#include "sink/upstream/fallback.h"
+#include "sink/upstream/upstream.h"
 
 #define MAXC	256
 #define SAMPLES 20000

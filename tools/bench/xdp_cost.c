@@ -30,7 +30,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 #include "pkt.h"
 
 #define N_ENTRIES     10000

@@ -21,7 +21,7 @@
 #include <jansson.h>
 
 #include "sluice/abi.h"
-#include "bpf_loader.h"
+#include "nic/bpf_loader.h"
 
 #define CTL_EXIT_USAGE 2
 #define CTL_MAX_OPTS   16 /* options per command */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* cmd_attach.c -- sluicectl attach, detach and status
  *
- * attach loads the program through user/bpf_loader.c with the pin dir, so maps pinned
+ * attach loads the program through user/nic/bpf_loader.c with the pin dir, so maps pinned
  * there by an earlier attach (or by sluiced) are reused with their tenants, credits and
  * counters; it then writes the service ports and attaches. The attachment and the pins
  * outlive sluicectl. detach takes the program off an interface and keeps the pins unless

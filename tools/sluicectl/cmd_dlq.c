@@ -4,7 +4,7 @@
  * The dead letters live in PostgreSQL, so these commands talk to the database, not to the
  * pinned maps: --pg CONNINFO, or the usual libpq environment (PGHOST, PGPORT, PGDATABASE,
  * PGUSER). `replay` only marks rows (replay_requested_at); the running sluiced puts them
- * back into its queue within a second and stamps replayed_at (user/dlq.c), so a replay is
+ * back into its queue within a second and stamps replayed_at (user/control/dlq.c), so a replay is
  * durable and survives either side restarting. `purge` deletes rows for good.
  * `key hash` prints the SHA-256 digest of an API key read from stdin, for the tenants file.
  */
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sha256.h"
+#include "lib/sha256.h"
 
 static PGconn *dlq_connect(const struct ctl_args *a)
 {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "log.h"
+#include "lib/log.h"
 
 static const struct {
 	const char *name;

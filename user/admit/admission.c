@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "admission.h"
-#include "bpf_loader.h"
-#include "log.h"
+#include "admit/admission.h"
+#include "nic/bpf_loader.h"
+#include "lib/log.h"
 #include "sluice/gcra.h"
 
 #define DENY_SLOTS 4096

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "sluice/abi.h"
-#include "tenants.h"
+#include "admit/tenants.h"
 
 enum admission_outcome {
 	ADMISSION_PASSED = 0,

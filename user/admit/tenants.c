@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpf_loader.h"
-#include "tenants.h"
+#include "nic/bpf_loader.h"
+#include "admit/tenants.h"
 
 struct tenants {
 	int refs;

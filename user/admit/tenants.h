@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sha256.h"
+#include "lib/sha256.h"
 #include "sluice/abi.h"
 
 struct tenant {

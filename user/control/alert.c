@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "alert.h"
-#include "log.h"
+#include "control/alert.h"
+#include "lib/log.h"
 
 #define ALERT_RING	 16
 #define ALERT_TRIES	 3

@@ -19,17 +19,17 @@
 
 #include <bpf/bpf.h>
 
-#include "alert.h"
-#include "dlq.h"
-#include "engine.h"
-#include "fallback.h"
-#include "log.h"
-#include "pg/migrate.h"
-#include "redis.h"
-#include "routes.h"
+#include "control/alert.h"
+#include "control/dlq.h"
+#include "control/controller.h"
+#include "sink/upstream/fallback.h"
+#include "lib/log.h"
+#include "sink/pg/migrate.h"
+#include "lib/redis.h"
+#include "work/routes.h"
 #include "sluice/abi.h"
-#include "upstream.h"
-#include "worker.h"
+#include "sink/upstream/upstream.h"
+#include "work/worker.h"
 
 struct engine {
 	struct engine_cfg cfg;

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "overload.h"
+#include "lib/metrics.h"
+#include "control/overload.h"
 #include "queue/queue.h"
 
 struct redis;

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "dlq.h"
-#include "log.h"
+#include "control/dlq.h"
+#include "lib/log.h"
 
 #define DLQ_BATCH 100
 

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "overload.h"
+#include "control/overload.h"
 
 #define MS  1000000ULL
 #define SEC 1000000000ULL

@@ -14,12 +14,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "envelope.h"
-#include "http/conn.h"
-#include "http/response.h"
-#include "http/router.h"
-#include "loop.h"
-#include "sha256.h"
+#include "ingress/envelope.h"
+#include "ingress/conn.h"
+#include "ingress/response.h"
+#include "ingress/api.h"
+#include "ingress/loop.h"
+#include "lib/sha256.h"
 
 static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
 						   "other"};

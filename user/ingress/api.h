@@ -16,11 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "admission.h"
+#include "admit/admission.h"
 #include "config.h"
-#include "http/parser.h"
-#include "metrics.h"
-#include "tenants.h"
+#include "ingress/http_parser.h"
+#include "lib/metrics.h"
+#include "admit/tenants.h"
 
 struct conn;
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/conn.h"
+#include "ingress/conn.h"
 
 #define STASH_SLACK (64 * 1024)	 /* pipelined bytes kept beyond one maximal request */
 #define OUT_HIGH    (256 * 1024) /* answers queued for a client that does not read: stop there */

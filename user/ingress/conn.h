@@ -17,9 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http/parser.h"
-#include "http/response.h"
-#include "http/router.h"
+#include "ingress/http_parser.h"
+#include "ingress/response.h"
+#include "ingress/api.h"
 #include "sluice/abi.h"
 
 enum conn_phase {

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dedupe.h"
-#include "log.h"
+#include "ingress/dedupe.h"
+#include "lib/log.h"
 
 #define DEDUPE_MAX_JOBS	   8192
 #define DEDUPE_MAX_THREADS 16

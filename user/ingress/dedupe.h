@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#include "http/router.h"
-#include "redis.h"
+#include "ingress/api.h"
+#include "lib/redis.h"
 
 struct dedupe;
 

@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "tenants.h"
+#include "ingress/envelope.h"
+#include "admit/tenants.h"
 
 static int bad(const char **code, const char *c, char *detail, size_t dlen, const char *fmt,
 	       const char *arg)

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/parser.h"
+#include "ingress/http_parser.h"
 
 static const struct {
 	int status;

@@ -26,10 +26,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "admission.h"
-#include "http/conn.h"
-#include "log.h"
-#include "loop.h"
+#include "admit/admission.h"
+#include "ingress/conn.h"
+#include "lib/log.h"
+#include "ingress/loop.h"
 
 #define BGID 1
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http/response.h"
+#include "ingress/response.h"
 
 static int obuf_grow(struct obuf *o, size_t need)
 {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confparse.h"
+#include "lib/confparse.h"
 
 int confparse_error(char *err, size_t errlen, const char *key, const char *value, const char *why)
 {

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 static int min_level = LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};

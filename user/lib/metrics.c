@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "lib/metrics.h"
 
 #define SERIES_HASH 64
 

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "confparse.h"
-#include "log.h"
-#include "redis.h"
+#include "lib/confparse.h"
+#include "lib/log.h"
+#include "lib/redis.h"
 
 #define MS	1000000ULL
 #define KEY_MAX 512

@@ -29,8 +29,8 @@
 #include <xdp/libxdp.h>
 
 #include "admission.skel.h"
-#include "bpf_loader.h"
-#include "log.h"
+#include "nic/bpf_loader.h"
+#include "lib/log.h"
 
 #define BPF_FS_MAGIC_	 0xcafe4a11
 #define PROG_NAME_PREFIX "sluice_admiss" /* kernel keeps 15 chars of "sluice_admission" */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "event.h"
+#include "queue/event.h"
 
 size_t event_encoded_len(const char *tenant, size_t body_len)
 {

@@ -2,7 +2,7 @@
 /* queue.h -- the durable queue backend interface (ops table) and its entries
  *
  * A backend stores accepted events durably until every effect of them is committed.
- * The embedded default is the journal (user/queue/journal.h); a Kafka backend sits behind
+ * The embedded default is the journal (user/queue/journal/journal.h); a Kafka backend sits behind
  * the same table later (produce with acks=all = append, consumer poll = next, offset
  * commit of the highest contiguous finished offset = ack).
  *

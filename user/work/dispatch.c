@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
+#include "work/dispatch.h"
 
 struct dispatch_tenant {
 	struct dispatch_tenant *hnext; /* hash chain */

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "pool.h"
-#include "pool_int.h"
+#include "lib/log.h"
+#include "work/pool.h"
+#include "work/pool_int.h"
 
 static uint64_t realtime_ns(void)
 {

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "dispatch.h"
+#include "work/dispatch.h"
 #include "queue/queue.h"
 
 enum pool_verdict {

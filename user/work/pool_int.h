@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 
-#include "pool.h"
+#include "work/pool.h"
 
 struct pool {
 	char *name;

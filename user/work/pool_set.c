@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "pool_int.h"
+#include "lib/log.h"
+#include "work/pool_int.h"
 
 struct pool_set {
 	struct pool_set_cfg cfg;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "routes.h"
+#include "work/routes.h"
 
 #define DEFAULT_POOL "db"
 

@@ -22,13 +22,13 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "event.h"
-#include "fallback.h"
-#include "log.h"
-#include "model.h"
-#include "pg/steps.h"
-#include "upstream.h"
-#include "worker.h"
+#include "queue/event.h"
+#include "sink/upstream/fallback.h"
+#include "lib/log.h"
+#include "sink/upstream/model.h"
+#include "sink/pg/steps.h"
+#include "sink/upstream/upstream.h"
+#include "work/worker.h"
 
 #define MS		    1000000ULL
 #define DB_RETRY_NS	    (500 * MS)

@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "overload.h"
-#include "pg/writer.h"
-#include "pool.h"
+#include "control/overload.h"
+#include "sink/pg/writer.h"
+#include "work/pool.h"
 #include "queue/queue.h"
-#include "redis.h"
-#include "routes.h"
+#include "lib/redis.h"
+#include "work/routes.h"
 
 struct worker_cfg {
 	struct routes *routes;	     /* owned by the worker from worker_new() on */

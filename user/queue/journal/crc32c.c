@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "queue/crc32c.h"
+#include "queue/journal/crc32c.h"
 
 #define POLY 0x82F63B78u
 

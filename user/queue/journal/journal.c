@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue/journal_int.h"
+#include "lib/log.h"
+#include "queue/journal/journal_int.h"
 
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20)
 #define JOURNAL_RECORD_DEFAULT	(1u << 20)

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue/journal_int.h"
+#include "lib/log.h"
+#include "queue/journal/journal_int.h"
 
 static uint64_t mono_ns(void)
 {

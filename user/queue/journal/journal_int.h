@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "queue/journal.h"
+#include "queue/journal/journal.h"
 
 #define JREC_MAGIC    0x534c /* "LS" */
 #define JREC_ENTRY    1

@@ -27,9 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue/crc32c.h"
-#include "queue/journal_int.h"
+#include "lib/log.h"
+#include "queue/journal/crc32c.h"
+#include "queue/journal/journal_int.h"
 
 enum jscan_end { JSCAN_OK, JSCAN_TORN, JSCAN_CORRUPT };
 

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "queue/crc32c.h"
-#include "queue/journal_int.h"
+#include "lib/log.h"
+#include "queue/journal/crc32c.h"
+#include "queue/journal/journal_int.h"
 
 /* Make room for `more` bytes at b->len. 0 or -ENOMEM (b unchanged). */
 int jbuf_reserve(struct jbuf *b, size_t more)

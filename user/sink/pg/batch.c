@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg/batch.h"
+#include "sink/pg/batch.h"
 
 #define OID_BYTEA	      17
 #define OID_INT4	      23

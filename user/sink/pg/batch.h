@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pg/writer.h"
+#include "sink/pg/writer.h"
 
 /* A submitted row, copied into one allocation. Twins are later rows of the same batch with
  * the same (tenant, idempotency_key): they are not sent, and share their primary's fate. */

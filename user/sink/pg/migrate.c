@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "log.h"
-#include "pg/migrate.h"
+#include "lib/log.h"
+#include "sink/pg/migrate.h"
 
 struct migration {
 	int version;

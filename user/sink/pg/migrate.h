@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* migrate.h -- the SQL schema, embedded in the binary and applied at start
  *
- * Migrations are user/pg/migrations/NNN_name.sql, compiled in (see user/pg.mk). The
+ * Migrations are user/sink/pg/migrations/NNN_name.sql, compiled in (see user/sink/pg/pg.mk). The
  * database records what it has in sluice_schema_version; pg_migrate() applies the missing
  * ones in one transaction under an advisory lock, so concurrent starts and re-runs are
  * harmless. A database newer than this binary is refused: guessing would risk writing

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "pg/steps.h"
+#include "lib/log.h"
+#include "sink/pg/steps.h"
 
 #define STEPS_MAX_CONNS 16
 

@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pg/writer_int.h"
+#include "lib/log.h"
+#include "sink/pg/writer_int.h"
 
 const uint64_t pg_writer_rows_bounds[12] = {1, 2, 5, 10, 25, 50, 100, 200, 300, 400, 500, 1000};
 const uint64_t pg_writer_latency_bounds[15] = {250,    500,	1000,	 2000,	  5000,

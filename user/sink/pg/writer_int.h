@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* writer_int.h -- the writer's state, shared by its API half and its thread half
  *
- * Private to user/pg/writer.c (callers' side: submit, drain, stats, free) and
- * user/pg/writer_loop.c (the writer thread: batches, connections, retries). Fields above
+ * Private to user/sink/pg/writer.c (callers' side: submit, drain, stats, free) and
+ * user/sink/pg/writer_loop.c (the writer thread: batches, connections, retries). Fields above
  * "writer thread only" are guarded by mu; the rest belong to the writer thread (and to
  * pg_writer_free() once the thread has been joined).
  */
@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pg/batch.h"
-#include "pg/writer.h"
+#include "sink/pg/batch.h"
+#include "sink/pg/writer.h"
 
 #define MS_NS 1000000ULL
 

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pg/writer_int.h"
+#include "lib/log.h"
+#include "sink/pg/writer_int.h"
 
 #define UPKEEP_EVERY_NS	   (3600ULL * 1000 * MS_NS)
 #define CONNECT_TIMEOUT_NS (10000 * MS_NS)

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "breaker.h"
-#include "confparse.h"
+#include "sink/upstream/breaker.h"
+#include "lib/confparse.h"
 
 #define NS_PER_SEC 1000000000ULL
 #define OUT_FAILED 1

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confparse.h"
-#include "fallback.h"
-#include "jsonpath.h"
+#include "lib/confparse.h"
+#include "sink/upstream/fallback.h"
+#include "lib/jsonpath.h"
 
 #define COUNT(f, field) __atomic_fetch_add(&(f)->st.field, 1, __ATOMIC_RELAXED)
 

@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "redis.h"
-#include "upstream.h"
+#include "sink/upstream/model.h"
+#include "lib/redis.h"
+#include "sink/upstream/upstream.h"
 
 enum fallback_source { FALLBACK_UPSTREAM, FALLBACK_CACHE, FALLBACK_MODEL, FALLBACK_DEFER };
 

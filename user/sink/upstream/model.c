@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "confparse.h"
-#include "jsonpath.h"
-#include "model.h"
+#include "lib/confparse.h"
+#include "lib/jsonpath.h"
+#include "sink/upstream/model.h"
 
 static const char *const default_features[] = {
     "company_size log1p 0.35",

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "confparse.h"
-#include "retry.h"
+#include "lib/confparse.h"
+#include "sink/upstream/retry.h"
 
 #define MS  1000000ULL
 #define SEC 1000000000ULL

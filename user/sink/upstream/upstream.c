@@ -19,9 +19,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "log.h"
-#include "upstream.h"
-#include "upstream_body.h"
+#include "lib/log.h"
+#include "sink/upstream/upstream.h"
+#include "sink/upstream/upstream_body.h"
 
 struct call {
 	struct call *next;

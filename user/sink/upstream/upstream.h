@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "breaker.h"
-#include "retry.h"
+#include "sink/upstream/breaker.h"
+#include "sink/upstream/retry.h"
 
 #define UPSTREAM_MAX_HEADERS 8
 

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonpath.h"
-#include "upstream.h"
-#include "upstream_body.h"
+#include "lib/jsonpath.h"
+#include "sink/upstream/upstream.h"
+#include "sink/upstream/upstream_body.h"
 
 enum ph { PH_PAYLOAD, PH_KEY, PH_TENANT, PH_TYPE, PH_NONE };
 

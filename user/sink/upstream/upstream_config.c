@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "confparse.h"
-#include "upstream.h"
-#include "upstream_body.h"
+#include "lib/confparse.h"
+#include "sink/upstream/upstream.h"
+#include "sink/upstream/upstream_body.h"
 
 void upstream_config_default(struct upstream_config *cfg, const char *name, const char *url)
 {

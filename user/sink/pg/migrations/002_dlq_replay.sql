@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
 -- 002_dlq_replay.sql -- operators replay dead letters through the database.
 --
--- `sluicectl dlq replay` sets replay_requested_at; sluiced's replayer (user/dlq.c) puts the
+-- `sluicectl dlq replay` sets replay_requested_at; sluiced's replayer (user/control/dlq.c) puts the
 -- stored event back into its queue with its original received time -- so the worker sees
 -- the same event again, not a new copy -- clears the step's `failed` result so the step
 -- runs again, and stamps replayed_at once the event is durable. A row asked for twice is

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../scenario/scenario.h"
+#include "scenario.h"
 #include "netns.h"
 #include "test_progs.h"
 

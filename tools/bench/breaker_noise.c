@@ -3,8 +3,9 @@
  *
  *   breaker-noise [--calls 600] [--runs 4000]
  *
- * For each window/minimum pair and failure rate, runs the breaker (user/sink/upstream/breaker.c, on a
- * fake clock, default thresholds otherwise) over `calls` calls that each fail with the
+ * For each window/minimum pair and failure rate, runs the breaker
+ * (user/sink/upstream/breaker.c, on a fake clock, default thresholds otherwise) over `calls`
+ * calls that each fail with the
  * given probability, and prints the fraction of runs in which it ever opened, plus how
  * many failed calls it needs to open when the upstream is down. This is the table in
  * docs/upstreams.md ("Window and minimum calls: noise against speed").

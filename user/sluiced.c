@@ -59,11 +59,11 @@ struct daemon {
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
 	struct queue *q;
-	int q_err;		 /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
-	struct engine *engine;	 /* worker + overload controller */
-	struct redis *redis;	 /* the ingress's own client (fast-path duplicates) */
-	struct dedupe *dedupe;	 /* in front of journal_append when --redis is given */
-	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
+	int q_err; /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
+	struct controller *controller; /* worker + overload controller */
+	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
+	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
+	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 };
 
 /* ---- the journal behind the router's queue interface ------------------------------- */
@@ -86,7 +86,7 @@ static void journal_done(void *arg, int err, uint64_t id)
 /* Overload: at EMERGENCY a sampled share of new low-class events is refused (503). */
 static bool shed_low(struct daemon *d, enum sluice_class class)
 {
-	uint32_t permille = engine_low_refuse_permille(d->engine), r;
+	uint32_t permille = controller_low_refuse_permille(d->controller), r;
 
 	if (class != SLUICE_CLASS_LOW || !permille)
 		return false;
@@ -199,7 +199,7 @@ static void queue_metrics(struct daemon *d)
 }
 
 /* --redis: one client for the whole daemon -- the fast-path duplicate check in front of the
- * queue here, and the worker's fallback cache (handed to the engine). */
+ * queue here, and the worker's fallback cache (handed to the controller). */
 static int start_dedupe(struct daemon *d)
 {
 	struct redis_config rc;
@@ -382,7 +382,7 @@ static void reload_routes(struct daemon *d)
 {
 	char err[512];
 
-	if (engine_reload_routes(d->engine, err, sizeof(err)))
+	if (controller_reload_routes(d->controller, err, sizeof(err)))
 		log_error("routes: reload refused, the running routes stay", "error=\"%s\"", err);
 	else if (d->cfg.routes[0])
 		log_info("routes: reloaded", "file=%s", d->cfg.routes);
@@ -488,22 +488,22 @@ static void on_retire(void *arg)
 	kill(getpid(), SIGTERM);
 }
 
-static int start_engine(struct daemon *d)
+static int start_controller(struct daemon *d)
 {
-	struct engine_cfg ec = {.queue = d->q,
-				.metrics = d->m,
-				.run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
-				.routes_path = d->cfg.routes,
-				.pg_conninfo = d->cfg.pg,
-				.redis = d->redis,
-				.max_messages = (uint64_t)d->cfg.max_messages,
-				.max_age_ns = d->cfg.max_age_ns,
-				.retire = on_retire,
-				.retire_arg = d,
-				.xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
-				.alert_url = d->cfg.alert_url,
-				.alert_key = d->cfg.alert_key,
-				.node = d->cfg.node};
+	struct controller_cfg ec = {.queue = d->q,
+				    .metrics = d->m,
+				    .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
+				    .routes_path = d->cfg.routes,
+				    .pg_conninfo = d->cfg.pg,
+				    .redis = d->redis,
+				    .max_messages = (uint64_t)d->cfg.max_messages,
+				    .max_age_ns = d->cfg.max_age_ns,
+				    .retire = on_retire,
+				    .retire_arg = d,
+				    .xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
+				    .alert_url = d->cfg.alert_url,
+				    .alert_key = d->cfg.alert_key,
+				    .node = d->cfg.node};
 	char err[512];
 
 	if (!d->q)
@@ -513,23 +513,24 @@ static int start_engine(struct daemon *d)
 		return -EINVAL;
 	}
 	if (!ec.run_worker && strcmp(d->cfg.role, "ingress"))
-		log_warn("engine: no --pg, the worker is off; accepted events stay in the journal "
-			 "until a sluiced with --pg runs on it",
-			 "%s", "");
+		log_warn(
+		    "controller: no --pg, the worker is off; accepted events stay in the journal "
+		    "until a sluiced with --pg runs on it",
+		    "%s", "");
 	overload_config_default(&ec.overload);
 	ec.overload.period_ns = (uint64_t)d->cfg.overload_period_ms * 1000000ULL;
 	ec.overload.thin_lag_ns = (uint64_t)d->cfg.thin_lag_ms * 1000000ULL;
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
-	d->engine = engine_new(&ec, err, sizeof(err));
-	if (!d->engine) {
+	d->controller = controller_new(&ec, err, sizeof(err));
+	if (!d->controller) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
 	}
-	d->router.type_class = engine_type_class;
-	d->router.type_class_arg = d->engine;
-	log_info("engine: started", "role=%s worker=%s routes=%s", d->cfg.role,
+	d->router.type_class = controller_type_class;
+	d->router.type_class_arg = d->controller;
+	log_info("controller: started", "role=%s worker=%s routes=%s", d->cfg.role,
 		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
 	return 0;
 }
@@ -566,7 +567,7 @@ static int setup(struct daemon *d)
 	d->router.xdp_state = d->xdp_state;
 	if ((ret = open_journal(d)))
 		return ret;
-	if ((ret = start_engine(d)))
+	if ((ret = start_controller(d)))
 		return ret;
 	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
 	d->f_reloads =
@@ -590,7 +591,7 @@ static void teardown(struct daemon *d)
 	/* the worker finishes what it holds, then the queue: it delivers every outstanding
 	 * completion into the loops' inboxes */
 	dedupe_free(d->dedupe);
-	engine_free(d->engine, drain_left_ms(d));
+	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)

@@ -48,7 +48,7 @@ void test_db_late(void)
 		goto out;
 	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 8, 15),
 		    "schema created and backlog stored, one row per key");
-	ASSERT_TRUE(sluiced_log_wait(&p, "engine: worker started", 1000),
+	ASSERT_TRUE(sluiced_log_wait(&p, "controller: worker started", 1000),
 		    "the worker started late");
 	ASSERT_EQ(sluiced_stop(&p, 15000), 0, "clean exit");
 out:

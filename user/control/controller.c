@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* engine.c -- the daemon's back half: worker, overload controller, their metrics
+/* controller.c -- the daemon's back half: worker, overload controller, their metrics
  *
  * The controller thread wakes every period: it reads the worker's lag, depth and pool
  * saturation and the PostgreSQL writer's health, follows an operator's manual shed level
@@ -31,8 +31,8 @@
 #include "sink/upstream/upstream.h"
 #include "work/worker.h"
 
-struct engine {
-	struct engine_cfg cfg;
+struct controller {
+	struct controller_cfg cfg;
 	struct worker *worker; /* atomic pointer: may start late */
 	struct routes *routes; /* parsed, waiting for the database (then the worker's) */
 	uint64_t last_start_try_ns;
@@ -53,7 +53,7 @@ struct engine {
 };
 
 /* The worker, once started (it may start late: see try_start_worker). Any thread. */
-static struct worker *worker_of(const struct engine *e)
+static struct worker *worker_of(const struct controller *e)
 {
 	return __atomic_load_n(&e->worker, __ATOMIC_ACQUIRE);
 }
@@ -77,7 +77,7 @@ static void set1(struct metric_family *f, const char *label, double v)
 
 static void export_pool(void *arg, const char *name, const struct pool_stats *st)
 {
-	struct engine *e = arg;
+	struct controller *e = arg;
 
 	set1(e->f_pool_busy, name,
 	     st->max_inflight ? (double)st->in_flight / (double)st->max_inflight : 0);
@@ -101,7 +101,7 @@ static void set_each(struct metric_family *f, const char *first, const struct na
 
 static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
 {
-	struct engine *e = arg;
+	struct controller *e = arg;
 	struct upstream_stats us;
 	struct fallback_stats fs;
 	const char *name = upstream_name(u);
@@ -123,7 +123,7 @@ static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
 }
 
 /* Redis (the fallback cache): up, commands, failures by kind, outages. */
-static void export_redis(struct engine *e)
+static void export_redis(struct controller *e)
 {
 	struct redis_stats rs;
 
@@ -139,7 +139,7 @@ static void export_redis(struct engine *e)
 
 static void collect(struct metrics *m, void *arg)
 {
-	struct engine *e = arg;
+	struct controller *e = arg;
 	struct queue_stats qs;
 	struct worker_stats ws;
 	struct pg_writer_stats ps;
@@ -178,7 +178,7 @@ static void collect(struct metrics *m, void *arg)
 	set1(e->f_dead, NULL, (double)(ps.rows_dead_lettered + ws.events_dead_lettered));
 }
 
-static int register_metrics(struct engine *e)
+static int register_metrics(struct controller *e)
 {
 	struct metrics *m = e->cfg.metrics;
 
@@ -235,7 +235,8 @@ static int register_metrics(struct engine *e)
 }
 
 /* Follow the operator: a manual level in the pinned config pins the controller. */
-static void follow_operator(struct engine *e, struct sluice_config *xc, bool have_xc, uint64_t now)
+static void follow_operator(struct controller *e, struct sluice_config *xc, bool have_xc,
+			    uint64_t now)
 {
 	bool manual = have_xc && xc->shed_mode == SLUICE_SHED_MANUAL;
 
@@ -250,7 +251,8 @@ static void follow_operator(struct engine *e, struct sluice_config *xc, bool hav
 	}
 }
 
-static void push_xdp(struct engine *e, struct sluice_config *xc, const struct overload_actions *a)
+static void push_xdp(struct controller *e, struct sluice_config *xc,
+		     const struct overload_actions *a)
 {
 	__u32 zero = 0;
 
@@ -266,7 +268,7 @@ static void push_xdp(struct engine *e, struct sluice_config *xc, const struct ov
 			 strerror(errno));
 }
 
-static void on_transition(struct engine *e, enum overload_state from, enum overload_state to)
+static void on_transition(struct controller *e, enum overload_state from, enum overload_state to)
 {
 	const char *v[2] = {overload_state_name(from), overload_state_name(to)};
 	char details[512];
@@ -286,9 +288,9 @@ static void on_transition(struct engine *e, enum overload_state from, enum overl
 }
 
 /* The routes, checked at start so a bad file stops sluiced before it serves. */
-static int prepare_worker(struct engine *e, char *err, size_t errlen)
+static int prepare_worker(struct controller *e, char *err, size_t errlen)
 {
-	const struct engine_cfg *c = &e->cfg;
+	const struct controller_cfg *c = &e->cfg;
 	char sub[300];
 
 	if (c->routes_path && *c->routes_path)
@@ -305,9 +307,9 @@ static int prepare_worker(struct engine *e, char *err, size_t errlen)
 /* Bring the schema up to date, then start the worker and the replayer. -EAGAIN while the
  * database cannot be reached (the controller thread tries again: meanwhile the ingress
  * keeps accepting into the journal), -EPROTO for a schema newer than this binary. */
-static int try_start_worker(struct engine *e, char *err, size_t errlen)
+static int try_start_worker(struct controller *e, char *err, size_t errlen)
 {
-	const struct engine_cfg *c = &e->cfg;
+	const struct controller_cfg *c = &e->cfg;
 	struct worker_cfg wc = {.routes = e->routes,
 				.queue = c->queue,
 				.pg_conninfo = c->pg_conninfo,
@@ -333,13 +335,13 @@ static int try_start_worker(struct engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "start the dead-letter replayer: %s", strerror(errno));
 		return -errno;
 	}
-	log_info("engine: worker started", "routes=%s",
+	log_info("controller: worker started", "routes=%s",
 		 c->routes_path && *c->routes_path ? c->routes_path : "(built-in)");
 	return 0;
 }
 
 /* Controller thread: the worker waits for the database (checked every second). */
-static void retry_start_worker(struct engine *e, uint64_t now)
+static void retry_start_worker(struct controller *e, uint64_t now)
 {
 	char err[300];
 	int ret;
@@ -349,10 +351,10 @@ static void retry_start_worker(struct engine *e, uint64_t now)
 	e->last_start_try_ns = now;
 	ret = try_start_worker(e, err, sizeof(err));
 	if (ret && ret != -EAGAIN)
-		log_error("engine: the worker cannot start", "err=\"%s\"", err);
+		log_error("controller: the worker cannot start", "err=\"%s\"", err);
 }
 
-static void control_once(struct engine *e)
+static void control_once(struct controller *e)
 {
 	struct overload_sample s = {.now_ns = mono_ns()};
 	struct sluice_config xc;
@@ -394,7 +396,7 @@ static void control_once(struct engine *e)
 
 static void *control_thread(void *arg)
 {
-	struct engine *e = arg;
+	struct controller *e = arg;
 	struct timespec due;
 
 	pthread_mutex_lock(&e->lock);
@@ -416,9 +418,9 @@ static void *control_thread(void *arg)
 	return NULL;
 }
 
-struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen)
+struct controller *controller_new(const struct controller_cfg *cfg, char *err, size_t errlen)
 {
-	struct engine *e = calloc(1, sizeof(*e));
+	struct controller *e = calloc(1, sizeof(*e));
 	int ret = -ENOMEM;
 
 	if (!e) {
@@ -450,9 +452,10 @@ struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen
 		if (!ret)
 			ret = try_start_worker(e, err, errlen);
 		if (ret == -EAGAIN) {
-			log_warn("engine: database unreachable, the worker starts when it answers; "
-				 "events are accepted into the journal meanwhile",
-				 "err=\"%s\"", err);
+			log_warn(
+			    "controller: database unreachable, the worker starts when it answers; "
+			    "events are accepted into the journal meanwhile",
+			    "err=\"%s\"", err);
 			ret = 0;
 		}
 		if (ret)
@@ -467,12 +470,12 @@ struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen
 	e->thread_started = true;
 	return e;
 fail:
-	engine_free(e, 0);
+	controller_free(e, 0);
 	errno = -ret;
 	return NULL;
 }
 
-void engine_free(struct engine *e, int drain_ms)
+void controller_free(struct controller *e, int drain_ms)
 {
 	if (!e)
 		return;
@@ -494,7 +497,7 @@ void engine_free(struct engine *e, int drain_ms)
 	free(e);
 }
 
-int engine_reload_routes(struct engine *e, char *err, size_t errlen)
+int controller_reload_routes(struct controller *e, char *err, size_t errlen)
 {
 	struct routes *r;
 
@@ -506,21 +509,21 @@ int engine_reload_routes(struct engine *e, char *err, size_t errlen)
 	return worker_set_routes(worker_of(e), r, err, errlen);
 }
 
-int engine_type_class(void *arg, const char *type)
+int controller_type_class(void *arg, const char *type)
 {
-	struct engine *e = arg;
+	struct controller *e = arg;
 
 	struct worker *w = e ? worker_of(e) : NULL;
 
 	return w ? worker_type_class(w, type) : -1;
 }
 
-uint32_t engine_low_refuse_permille(const struct engine *e)
+uint32_t controller_low_refuse_permille(const struct controller *e)
 {
 	return e ? __atomic_load_n(&e->refuse_permille, __ATOMIC_RELAXED) : 0;
 }
 
-enum overload_state engine_state(const struct engine *e)
+enum overload_state controller_state(const struct controller *e)
 {
 	return e ? (enum overload_state)__atomic_load_n(&e->state, __ATOMIC_RELAXED)
 		 : OVERLOAD_NORMAL;

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* engine.h -- the daemon's back half: worker, overload controller, their metrics
+/* controller.h -- the daemon's back half: worker, overload controller, their metrics
  *
- * sluiced builds the ingress (loops, router, admission) and the queue; the engine adds
+ * sluiced builds the ingress (loops, router, admission) and the queue; the controller adds
  * what consumes the queue (the worker: pools, steps, PostgreSQL, upstreams) and the
  * overload controller that samples the worker every period and applies its state: worker
  * actions, the intake refusal share the ingress reads, and the XDP shed level in the
  * pinned config map. It also exports their numbers to the metrics registry.
  */
-#ifndef SLUICE_ENGINE_H
-#define SLUICE_ENGINE_H
+#ifndef SLUICE_CONTROLLER_H
+#define SLUICE_CONTROLLER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@
 
 struct redis;
 
-struct engine_cfg {
+struct controller_cfg {
 	struct queue *queue;	 /* borrowed */
 	struct metrics *metrics; /* borrowed */
 	bool run_worker;	 /* role all / worker */
@@ -36,24 +36,24 @@ struct engine_cfg {
 	const char *node;      /* this node's name (alerts, dedup_key) */
 };
 
-struct engine;
+struct controller;
 
 /* Start the worker (if asked) and the controller thread. NULL + errno, err naming the
  * cause (routes file:line, a bad upstream setting, no --pg). */
-struct engine *engine_new(const struct engine_cfg *cfg, char *err, size_t errlen);
+struct controller *controller_new(const struct controller_cfg *cfg, char *err, size_t errlen);
 /* Stop the controller, drain the worker for up to drain_ms, free. NULL-safe. */
-void engine_free(struct engine *e, int drain_ms);
+void controller_free(struct controller *e, int drain_ms);
 
 /* SIGHUP: reload the routes file. 0 (also when there is no worker), or -errno with err
  * naming file:line or why the change needs a restart; the old routes stay then. */
-int engine_reload_routes(struct engine *e, char *err, size_t errlen);
+int controller_reload_routes(struct controller *e, char *err, size_t errlen);
 
 /* For the ingress: the class the routes give an event type, -1 for none (also without a
- * worker). arg is the engine. */
-int engine_type_class(void *arg, const char *type);
+ * worker). arg is the controller. */
+int controller_type_class(void *arg, const char *type);
 
 /* Share of new low-class events the ingress should refuse now (0..1000). Any thread. */
-uint32_t engine_low_refuse_permille(const struct engine *e);
-enum overload_state engine_state(const struct engine *e);
+uint32_t controller_low_refuse_permille(const struct controller *e);
+enum overload_state controller_state(const struct controller *e);
 
-#endif /* SLUICE_ENGINE_H */
+#endif /* SLUICE_CONTROLLER_H */

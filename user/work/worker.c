@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* worker.c -- the job engine: queue -> pools -> route steps (store, call) -> ack
+/* worker.c -- the worker role: queue -> pools -> route steps (store, call) -> ack
  *
  * An entry carries the index of its next step (queue_entry.step). A pool thread decodes
  * the event, finds its route and runs steps while they belong to this pool; a step of

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker.h -- the job engine: queue -> pools -> route steps (store, call) -> ack
+/* worker.h -- the worker role: queue -> pools -> route steps (store, call) -> ack
  *
  * Consumes durable queue entries, runs each event's route step by step, each step in its
  * own pool (bulkhead), and acks the entry only when every step is done, skipped or

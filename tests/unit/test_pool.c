@@ -436,8 +436,13 @@ static void on_done_hook(void *arg, struct pool *p)
 	while (h->block && h->calls == 1 && !S.gate_open)
 		pthread_cond_wait(&S.cv, &S.lock);
 	pthread_mutex_unlock(&S.lock);
-	if (drain)
-		h->drain_ret = pool_drain(p, 0);
+	if (drain) {
+		int ret = pool_drain(p, 0);
+
+		pthread_mutex_lock(&S.lock);
+		h->drain_ret = ret;
+		pthread_mutex_unlock(&S.lock);
+	}
 }
 
 /* One thread (so entries finish one by one), n durable entries submitted straight to it. */
@@ -471,7 +476,7 @@ static struct pool *hook_pool_up(const char *name, struct queue **q, struct hook
 
 static void subtest_done_hook_drain(void)
 {
-	struct hook_rec h = {.drain_at = 3, .drain_ret = 1};
+	struct hook_rec h = {.drain_at = 3, .drain_ret = 1}, seen;
 	struct pool_stats st;
 	struct queue *q = NULL;
 	struct pool *p = hook_pool_up("hookdrain", &q, &h, 10);
@@ -481,12 +486,15 @@ static void subtest_done_hook_drain(void)
 	ASSERT_TRUE(pt_wait(&h.calls, 3), "one hook call per finished entry");
 	usleep(100000); /* give the worker the chance to take a fourth entry */
 	pool_stats(p, &st);
-	ASSERT_EQ(h.calls, 3, "no entry finished after the hook's pool_drain");
+	pthread_mutex_lock(&S.lock);
+	seen = h;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(seen.calls, 3, "no entry finished after the hook's pool_drain");
 	ASSERT_EQ(st.done, 3, "the pool stopped taking work");
 	ASSERT_EQ(st.queued, 7, "the rest stays queued, un-acked");
 	ASSERT_EQ(st.in_flight, 0, "the hook's entry freed its slot after the hook");
-	ASSERT_EQ(h.drain_ret, -ETIMEDOUT, "the slot is still taken while the hook runs");
-	ASSERT_TRUE(h.p == p, "the hook is told its pool");
+	ASSERT_EQ(seen.drain_ret, -ETIMEDOUT, "the slot is still taken while the hook runs");
+	ASSERT_TRUE(seen.p == p, "the hook is told its pool");
 out:
 	pool_free(p);
 	queue_free(q);
@@ -510,6 +518,7 @@ static void subtest_done_hook_unhook(void)
 	struct pool *p;
 	pthread_t th;
 	bool started = false;
+	int calls;
 
 	S.gate_open = 0;
 	unhooked = 0;
@@ -530,7 +539,10 @@ static void subtest_done_hook_unhook(void)
 	started = false;
 	ASSERT_TRUE(unhooked, "and returns once it did");
 	ASSERT_TRUE(pt_wait(&S.ran[0], 5), "the pool goes on without a hook");
-	ASSERT_EQ(h.calls, 1, "the hook is not called once cleared");
+	pthread_mutex_lock(&S.lock);
+	calls = h.calls;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(calls, 1, "the hook is not called once cleared");
 out:
 	if (started) {
 		pthread_mutex_lock(&S.lock);

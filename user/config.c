@@ -109,7 +109,8 @@ static const struct opt opts[] = {
      "class shares at EMERGENCY; a class at 0 gets only what the others leave", OPT_STR,
      S(shares_emergency), 0, 0, SHARES_EMERGENCY},
     {"class-max-wait", "WAITS",
-     "aging: a waiting class is served at least once per this time, in every state (0: never)",
+     "aging: a class with work waiting is served at least once per this time (0: never); "
+     "a paused class waits",
      OPT_STR, S(class_max_wait), 0, 0, MAX_WAIT},
     {"alert-url", "URL", "POST PagerDuty Events v2 alerts here on EMERGENCY enter/exit", OPT_STR,
      S(alert_url), 0, 0, ""},

@@ -220,7 +220,10 @@ enum overload_state overload_step(struct overload *o, const struct overload_samp
 		calm_start(o, s, calm); /* look again after another hold */
 		return o->state;
 	}
-	describe(o, s, "lag under half the threshold for the hold time");
+	describe(o, s,
+		 o->state == OVERLOAD_EMERGENCY && o->calm_level == OVERLOAD_THIN
+		     ? "critical calm and within the thin share for the step-down window"
+		     : "lag under half the threshold for the hold time");
 	enter(o, o->calm_level, s->now_ns);
 	*changed = true;
 	return o->state;

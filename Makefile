@@ -85,7 +85,7 @@ include $(sort $(shell find user bpf tests tools -name '*.mk'))
 
 all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
 
-test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, M failed, K skipped"
+test: all $(TEST_BINS) ## run every test (SEED=N: shuffled order); ends with "tests: N passed, M failed, K skipped"
 	$(Q)tests/run
 
 bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ratios to their anchors

@@ -23,7 +23,7 @@ CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INC
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
 LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \
-		   -lcurl -lrdkafka -lm -pthread
+		   -lcurl -lrdkafka -lssl -lcrypto -lm -pthread
 
 ifeq ($(V),1)
 Q =

@@ -35,7 +35,7 @@ endif
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all clean help test bench check install run FORCE
+.PHONY: all clean help test bench check install run deps FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
 DEPS_STAMP := $(OUTPUT)/.deps
@@ -93,6 +93,9 @@ bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ra
 
 check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 	$(Q)tools/check
+
+deps: $(USER_OBJS) $(OUTPUT)/user/sluiced.o ## fail on any call cycle between files or folders of user/ (from nm)
+	$(Q)tools/deps --check --objs $(OUTPUT) $^
 
 install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice

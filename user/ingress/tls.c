@@ -437,6 +437,25 @@ void tls_conn_output_consume(struct tls_conn *t, size_t n)
 	buf_consume(&t->out, &t->out_off, n);
 }
 
+int tls_conn_take_output(struct tls_conn *t, struct obuf *dst)
+{
+	size_t n = t->out.len - t->out_off;
+
+	if (!n)
+		return 0;
+	if (!dst->len && !t->out_off) { /* the usual case: hand the buffer over, no copy */
+		struct obuf spare = *dst;
+
+		*dst = t->out;
+		t->out = spare;
+		return 0;
+	}
+	if (obuf_append(dst, t->out.p + t->out_off, n))
+		return -ENOMEM;
+	buf_consume(&t->out, &t->out_off, n);
+	return 0;
+}
+
 enum tls_hs tls_conn_state(const struct tls_conn *t)
 {
 	if (t->failed)

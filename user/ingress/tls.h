@@ -120,6 +120,10 @@ unsigned tls_ctx_certs(struct tls_ctx *ctx, struct tls_cert_info *out, unsigned 
 /* Start a new ticket key now (the oldest is dropped: tickets made with it no longer
  * resume). Keys also rotate by themselves every ticket_rotate_s. */
 void tls_ctx_rotate_tickets(struct tls_ctx *ctx);
+/* Whether the kernel has the tls ULP (kTLS). Records are always sealed by OpenSSL in user
+ * space here: kTLS needs OpenSSL's socket BIO or keys handed to setsockopt(TLS_TX/RX), and
+ * the loop keeps its buffers; the caller logs which path is used. */
+bool tls_kernel_has_ktls(void);
 /* Whether client certificates are asked for. */
 bool tls_ctx_mtls(struct tls_ctx *ctx);
 
@@ -148,6 +152,11 @@ void tls_conn_close_notify(struct tls_conn *t);
 size_t tls_conn_output(const struct tls_conn *t, const char **p);
 /* n bytes of the output were sent (the buffer is freed once everything was). */
 void tls_conn_output_consume(struct tls_conn *t, size_t n);
+
+/* Move the whole output to the end of dst (by handing the buffer over when dst is empty),
+ * so a send in flight reads a buffer later feeds cannot move. 0 or -ENOMEM (nothing moved). */
+struct obuf;
+int tls_conn_take_output(struct tls_conn *t, struct obuf *dst);
 
 /* The handshake state (see enum tls_hs). */
 enum tls_hs tls_conn_state(const struct tls_conn *t);

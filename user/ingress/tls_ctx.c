@@ -20,6 +20,8 @@
  * a session whose client certificate was verified against another CA does not resume.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
@@ -29,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/sha256.h"
 #include "ingress/tls_int.h"
@@ -601,4 +605,17 @@ bool tls_ctx_mtls(struct tls_ctx *ctx)
 
 	tls_gen_put(g);
 	return m;
+}
+
+bool tls_kernel_has_ktls(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool has;
+
+	if (fd < 0)
+		return false;
+	/* an unconnected socket: ENOTCONN when the tls ULP exists, ENOENT when it does not */
+	has = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0 || errno != ENOENT;
+	close(fd);
+	return has;
 }

@@ -102,8 +102,8 @@ install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
 
-run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
-	$(Q)tools/run
+run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS)
+	$(Q)TLS=$(TLS) tools/run
 
 clean: ## remove the build directory
 	$(call msg,CLEAN,$(OUTPUT))

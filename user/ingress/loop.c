@@ -603,6 +603,8 @@ static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
+			if (lc->tls) /* the next ciphertext comes in the engine's own buffer */
+				obuf_fini(&c->sending);
 			if (!lc->closing)
 				conn_on_sent(c);
 		} else if (!lc->closing) {

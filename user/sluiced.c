@@ -406,10 +406,11 @@ static int tls_options(struct daemon *d, struct tls_opts *o, char *err, size_t e
 		char *colon = strchr(pair, ':');
 
 		if (!colon || colon == pair || !colon[1] || n == TLS_SNI_MAX) {
-			snprintf(err, errlen,
-				 "sluiced: --tls-sni %.300s: expected CERT:KEY[,CERT:KEY...] (at most "
-				 "%d)",
-				 d->cfg.tls_sni, TLS_SNI_MAX);
+			snprintf(
+			    err, errlen,
+			    "sluiced: --tls-sni %.300s: expected CERT:KEY[,CERT:KEY...] (at most "
+			    "%d)",
+			    d->cfg.tls_sni, TLS_SNI_MAX);
 			return -EINVAL;
 		}
 		*colon = '\0';

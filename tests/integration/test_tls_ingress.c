@@ -291,6 +291,31 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* A source starting handshakes faster than --tls-handshake-rate goes on the deny list: its
+ * further connections, TLS or plain, are refused at accept. */
+static void subtest_handshake_rate(void)
+{
+	const char *more[] = {"--tls-handshake-rate", "3", "--deny-secs", "60", NULL};
+	struct sluiced_proc p = {0};
+	int done = 0;
+
+	signal(SIGPIPE, SIG_IGN); /* refused connections are closed under the client's writes */
+	if (!ASSERT_OK(start(&p, TENANTS, more), "start"))
+		return;
+	for (int i = 0; i < 10; i++) {
+		struct tcli c;
+
+		done += tcli_open(&c, p.tls_port, "a.test", NULL) == 0;
+		tcli_close(&c);
+	}
+	ASSERT_GE(done, 3, "the burst passes");
+	ASSERT_LT(done, 10, "then the source is refused");
+	ASSERT_LT(http_once(p.port, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
+		  200, "denied on the plain port too");
+	/* /metrics cannot be asked from the denied address: read the log instead */
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 static void expect_refused_at_load(const struct tlscert *c, const char *key, const char *want)
 {
 	char cmd[2048];
@@ -528,6 +553,8 @@ void test_tls_ingress(void)
 		subtest_curl();
 	if (test__start_subtest("slow_handshake"))
 		subtest_slow_handshake();
+	if (test__start_subtest("handshake_rate"))
+		subtest_handshake_rate();
 	if (test__start_subtest("refused_at_load"))
 		subtest_refused_at_load();
 	if (test__start_subtest("reload_under_load"))

@@ -133,15 +133,45 @@ static int finish_tenant(struct load_ctx *c)
 	return 1;
 }
 
+int tenants_name_check(const char *name, char *why, size_t len)
+{
+	size_t n = strlen(name);
+
+	if (!n || n >= SLUICE_NAME_LEN) {
+		snprintf(why, len, "%s (1-%d characters)", n ? "too long" : "empty",
+			 SLUICE_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9');
+
+		if (!alnum && (!i || !strchr("._-", ch))) {
+			snprintf(
+			    why, len,
+			    "only letters, digits, '.', '_' and '-' are allowed, starting with "
+			    "a letter or digit");
+			return -EINVAL;
+		}
+	}
+	if (!strcmp(name, "none") || !strcmp(name, "anonymous")) {
+		snprintf(why, len, "reserved: sluicectl names slot %d so",
+			 strcmp(name, "none") ? SLUICE_SLOT_ANON : SLUICE_SLOT_NONE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int start_tenant(struct load_ctx *c, const char *section)
 {
 	struct tenant *tn;
+	char why[128];
 
 	if (!finish_tenant(c))
 		return 0;
-	if (strlen(section) >= SLUICE_NAME_LEN)
-		return fail(c, "tenant name '%s' longer than %d characters", section,
-			    SLUICE_NAME_LEN - 1);
+	if (tenants_name_check(section, why, sizeof(why)))
+		return fail(c, "tenant name [%s]: %s", section, why);
 	for (unsigned i = 0; i < c->t->n; i++)
 		if (!strcmp(c->t->v[i].name, section))
 			return fail(c, "tenant [%s] defined twice", section);

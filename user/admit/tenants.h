@@ -83,6 +83,11 @@ int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uin
 int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const int *fds,
 		      char *err, size_t errlen);
 
+/* Whether name may name a tenant: 1-31 characters, letters, digits, '.', '_' and '-',
+ * starting with a letter or digit, and neither "none" nor "anonymous" (sluicectl's names
+ * for the reserved slots). Tenant names go into Redis keys, metric labels, log lines and
+ * queue records, so nothing else is allowed. 0, or -EINVAL with why filled (no name in it). */
+int tenants_name_check(const char *name, char *why, size_t len);
 /* Parse a source "a.b.c.d[/n]" or "v6[/n]" into an LPM key (IPv4 mapped). -EINVAL. */
 int tenants_parse_source(const char *s, struct sluice_lpm_key *k);
 const char *tenants_class_name(enum sluice_class c);

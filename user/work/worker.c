@@ -275,7 +275,7 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	if (!up) /* routes were checked against the upstream sections at start */
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
 	upstream_call(up->u, &req, &res);
-	fallback_after_call(up->fb, payload, &res, &ans);
+	fallback_after_call(up->fb, v->tenant, payload, &res, &ans);
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
 			count(&w->st.steps_fallback);

@@ -527,6 +527,42 @@ const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot)
 	return &t->v[t->by_slot[slot]];
 }
 
+/* Whether prefix k covers address a (prefixlen counts bits of the 16-byte address). */
+static bool covers(const struct sluice_lpm_key *k, const struct sluice_addr *a)
+{
+	uint32_t full = k->prefixlen / 8, rest = k->prefixlen % 8;
+
+	if (memcmp(k->a, a->a, full))
+		return false;
+	return !rest || !((k->a[full] ^ a->a[full]) & (uint8_t)(0xff << (8 - rest)));
+}
+
+int tenant_source_covers(const struct tenant *tn, const struct sluice_addr *a)
+{
+	int best = -1;
+
+	for (unsigned k = 0; k < tn->nsources; k++)
+		if ((int)tn->sources[k].prefixlen > best && covers(&tn->sources[k], a))
+			best = (int)tn->sources[k].prefixlen;
+	return best;
+}
+
+const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a)
+{
+	const struct tenant *best = NULL;
+	int best_len = -1;
+
+	for (unsigned i = 0; t && i < t->n; i++) {
+		int len = tenant_source_covers(&t->v[i], a);
+
+		if (len > best_len) {
+			best = &t->v[i];
+			best_len = len;
+		}
+	}
+	return best;
+}
+
 int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uint32_t slot)
 {
 	const struct tenant *a = tenants_by_slot(t, slot), *b = tenants_by_slot(prev, slot);

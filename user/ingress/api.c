@@ -304,7 +304,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");
-	o = admission_request(r->adm, rq->tenant, rq->peer, admission_now(), &retry);
+	o = admission_request(r->adm, rq->tenant, rq->tenants, rq->peer, admission_now(), &retry);
 	count_admission(r, "req", o, rq->tenant->name);
 	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
 		return error_retry(ans, 429, "rate_limited",

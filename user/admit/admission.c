@@ -27,6 +27,7 @@
 
 #include "admit/admission.h"
 #include "nic/bpf_loader.h"
+#include "nic/xdp_config.h"
 #include "lib/log.h"
 #include "sluice/gcra.h"
 
@@ -53,8 +54,9 @@ struct admission {
 	struct admission_opts o;
 	struct sluice_tenant_state *state;
 	bool shared;
-	int deny_fd, config_fd;
-	uint32_t *streak; /* consecutive rejects per slot */
+	int deny_fd;
+	struct sluice_config *xcfg; /* the mmapped XDP config entry (shared mode) */
+	uint32_t *streak;	    /* consecutive rejects per slot */
 	pthread_mutex_t lock;
 	struct deny_entry deny[DENY_SLOTS];
 	uint64_t denials, spared; /* spared: threshold crossed from a shared source */
@@ -87,7 +89,7 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 	if (!a)
 		return NULL;
 	a->o = *o;
-	a->deny_fd = a->config_fd = -1;
+	a->deny_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
 	for (int i = 0; i < SEEN_LOCKS; i++)
 		pthread_mutex_init(&a->seen_lock[i], NULL);
@@ -103,7 +105,12 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 		}
 		a->shared = true;
 		a->deny_fd = fds[SLUICE_M_DENY_EXACT];
-		a->config_fd = fds[SLUICE_M_CONFIG];
+		a->xcfg = xdp_config_map(fds[SLUICE_M_CONFIG]);
+		if (!a->xcfg) {
+			log_error("admission: cannot mmap the XDP config map", "err=\"%s\"",
+				  strerror(errno));
+			goto fail;
+		}
 	} else {
 		a->state = aligned_alloc(64, sizeof(*a->state) * SLUICE_MAX_TENANTS);
 		if (!a->state)
@@ -129,6 +136,7 @@ void admission_free(struct admission *a)
 		sluice_bpf_unmap_state(a->state);
 	else
 		free(a->state);
+	xdp_config_unmap(a->xcfg);
 	free(a->streak);
 	free(a->seen);
 	for (int i = 0; i < SEEN_LOCKS; i++)
@@ -293,16 +301,12 @@ static void deny_bpf(struct admission *a, const struct sluice_addr *peer, uint64
 		     uint64_t until)
 {
 	struct sluice_deny d = {.expires_ns = until, .added_ns = now};
-	struct sluice_config cfg;
-	__u32 zero = 0;
 
-	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0) ||
-	    bpf_map_lookup_elem(a->config_fd, &zero, &cfg)) {
+	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0)) {
 		log_warn("admission: cannot write the XDP deny map", "err=\"%s\"", strerror(errno));
 		return;
 	}
-	cfg.generation++; /* cached source resolutions must see the new deny entry */
-	bpf_map_update_elem(a->config_fd, &zero, &cfg, 0);
+	xdp_config_bump(a->xcfg); /* cached source resolutions must see the new deny entry */
 }
 
 int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now, unsigned secs)

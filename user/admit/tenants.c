@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "nic/bpf_loader.h"
+#include "nic/xdp_config.h"
 #include "admit/tenants.h"
 
 struct tenants {
@@ -638,17 +639,6 @@ static int write_cfg(const struct tenant *tn, const int *fds)
 	return bpf_map_update_elem(fds[SLUICE_M_TENANT_CFG], &tn->slot, &cfg, 0) ? -errno : 0;
 }
 
-static int bump_generation(const int *fds)
-{
-	struct sluice_config cfg;
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(fds[SLUICE_M_CONFIG], &zero, &cfg))
-		return -errno;
-	cfg.generation++;
-	return bpf_map_update_elem(fds[SLUICE_M_CONFIG], &zero, &cfg, 0) ? -errno : 0;
-}
-
 int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const int *fds,
 		      char *err, size_t errlen)
 {
@@ -670,8 +660,8 @@ int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const
 	for (unsigned i = 0; i < t->n && !e; i++)
 		if (!(e = write_cfg(&t->v[i], fds)))
 			e = write_sources(&t->v[i], fds, false);
-	if (!e)
-		e = bump_generation(fds);
+	if (!e) /* an atomic add in place: other writers share the entry (nic/xdp_config.h) */
+		e = xdp_config_bump_fd(fds[SLUICE_M_CONFIG]);
 	if (e)
 		snprintf(err, errlen, "writing tenants into the BPF maps: %s", strerror(-e));
 	return e;

@@ -393,7 +393,7 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 static void control_once(struct controller *e)
 {
 	struct overload_sample s = {.now_ns = mono_ns()};
-	struct sluice_config xc;
+	struct sluice_config xc = {0};
 	struct overload_actions a;
 	struct worker_stats ws;
 	enum overload_state before = e->ov.state;

@@ -71,8 +71,10 @@ static const struct opt opts[] = {
     {"deny-secs", "S", "how long such a deny lasts", OPT_INT, S(deny_secs), 1, 86400 * 365, "60"},
     {"queue-max-entries", "N", "unacknowledged events before the queue is full (503), 0 = none",
      OPT_INT, S(queue_max_entries), 0, 1LL << 40, "0"},
-    {"queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
-     OPT_INT, S(queue_max_bytes), 0, 1LL << 50, "0"},
+    {"queue-max-bytes", "BYTES",
+     "unacknowledged bytes before the queue is full (503), 0 = none; -1 = half the journal "
+     "filesystem's free space at start, at most 256 GiB and never below the backlog found there",
+     OPT_INT, S(queue_max_bytes), -1, 1LL << 50, "-1"},
     {"journal-segment-bytes", "BYTES",
      "journal segment size; fully acknowledged segments are deleted, so smaller ones give "
      "disk back sooner",

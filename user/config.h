@@ -40,9 +40,9 @@ struct sluiced_cfg {
 	long long drain_timeout_ms;
 	long long deny_after; /* consecutive 429s of a tenant before the deny list */
 	long long deny_secs;
-	long long retry_after_503;
+	long long retry_after_503;	 /* seconds in Retry-After when the queue refuses */
 	long long queue_max_entries;	 /* journal "full" limits, 0 = none */
-	long long queue_max_bytes;	 /* seconds in Retry-After when the queue refuses */
+	long long queue_max_bytes;	 /* -1: half the journal filesystem's free space */
 	long long journal_segment_bytes; /* rotate segments at this size */
 	/* the worker side and the overload controller */
 	char role[16]; /* all | ingress | worker */

@@ -228,7 +228,9 @@ static int open_journal(struct daemon *d)
 {
 	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
 				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				 .max_bytes = d->cfg.queue_max_bytes < 0
+						  ? JOURNAL_MAX_BYTES_AUTO
+						  : (uint64_t)d->cfg.queue_max_bytes,
 				 .segment_bytes = (uint64_t)d->cfg.journal_segment_bytes,
 				 /* the record is the tenant name, a newline and the body */
 				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};

@@ -45,6 +45,7 @@ void test_config(void)
 		ASSERT_STREQ(cfg.pin_dir, "/sys/fs/bpf/sluice", "pin dir");
 		ASSERT_EQ(ntohs(((struct sockaddr_in *)&cfg.addr)->sin_port), 8080, "port parsed");
 		ASSERT_FALSE(cfg.dry_run_limits, "enforcing");
+		ASSERT_EQ(cfg.queue_max_bytes, -1, "queue bytes: from the free disk space");
 	}
 	if (test__start_subtest("file_and_flags")) {
 		const char *conf = write_conf("# sluiced\nlisten = 127.0.0.1:9000\nthreads = 3\n"

@@ -8,9 +8,9 @@
  * drain) and, once a second, the database reachability check for /readyz, so nothing slow
  * ever runs on an ingress thread.
  *
- * Shutdown order matters: loops drain (no new connections, in-flight requests answered)
- * and return; then the queue is closed, which delivers every outstanding completion; only
- * then are the loops freed, because a completion refers to its loop.
+ * Shutdown order matters (written down once, above teardown()): every producer of queue
+ * appends waits for its completions before it is freed, the queue delivers the rest, and
+ * only then are the loops freed, because a completion refers to its loop.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -599,10 +599,20 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
+/* Shutdown order. A queue completion runs on the journal's flusher thread and points at its
+ * producer (dedupe job, dlq replayer, append_ctx -> loop), so every producer stops making
+ * appends and waits for the completions of the ones it made while the queue still runs,
+ * and the queue goes before the loops that its last completions post into:
+ *   1. loops drained and joined (drain(): no new request, in-flight ones answered);
+ *   2. dedupe_free: its threads end, then it waits for its appends' completions;
+ *   3. controller_free: the dlq replayer waits for its appends' completions the same way,
+ *      then the worker finishes (or gives back) what it holds and acks;
+ *   4. redis_free, after both of its users;
+ *   5. queue_free: the flusher delivers every outstanding completion and stops;
+ *   6. loop_free: nothing can post into an inbox any more.
+ * Each step waits for completions; nothing relies on timing. */
 static void teardown(struct daemon *d)
 {
-	/* the worker finishes what it holds, then the queue: it delivers every outstanding
-	 * completion into the loops' inboxes */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */

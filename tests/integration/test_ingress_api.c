@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "ingress/envelope.h"
 #include "ingress_harness.h"
 #include "test_progs.h"
 
@@ -144,7 +145,7 @@ static void subtest_refusals(void)
 			      "@journal",	    "--max-body", "512",
 			      "--max-header-bytes", "1024",	  NULL};
 	struct sluiced_proc p = {0};
-	char big[2048], val[64];
+	char big[2048], val[64], key[ENVELOPE_KEY_MAX + 2];
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
@@ -175,6 +176,17 @@ static void subtest_refusals(void)
 	ASSERT_EQ(
 	    post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
 	    400, "400 NUL");
+	/* one key limit everywhere: what is accepted here fits the database column */
+	memset(key, 'k', sizeof(key));
+	key[ENVELOPE_KEY_MAX + 1] = 0;
+	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"%s\",\"payload\":{}}",
+		 key);
+	ASSERT_EQ(post(p.port, "test", big), 400, "400 key one byte over the limit");
+	ASSERT_HAS_STR(resp, "1-200 bytes", "the limit named");
+	key[ENVELOPE_KEY_MAX] = 0;
+	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"%s\",\"payload\":{}}",
+		 key);
+	ASSERT_EQ(post(p.port, "test", big), 202, "202 at the limit");
 	memset(big, 'x', sizeof(big));
 	snprintf(big, sizeof(big),
 		 "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);

@@ -142,7 +142,7 @@ static bool journal_refill_all(struct journal *j)
 		bool want;
 
 		pthread_mutex_lock(&j->lock);
-		want = j->cls[c].spilled && journal_window_room(j, c, 0);
+		want = journal_refill_due(j, c);
 		pthread_mutex_unlock(&j->lock);
 		if (want && journal_refill(j, c) < 0)
 			ok = false;
@@ -180,7 +180,7 @@ static int journal_next(struct queue *q, struct queue_entry **out, int max, int 
 			return n;
 		}
 		for (unsigned c = 0; c < QUEUE_CLASS_MAX && read_ok; c++)
-			again |= j->cls[c].spilled && journal_window_room(j, c, 0);
+			again |= journal_refill_due(j, c);
 		if (again) { /* acks made room since the read-back: read again */
 			pthread_mutex_unlock(&j->lock);
 			continue;
@@ -225,7 +225,7 @@ static int journal_ack(struct queue *q, struct queue_entry *e)
 		j->reap = true;
 	j->cls[e->class].held--;
 	j->cls[e->class].held_bytes -= e->len;
-	if (j->cls[e->class].spilled) /* room for read-back */
+	if (journal_refill_due(j, e->class)) /* room for a read-back batch */
 		pthread_cond_broadcast(&j->ready_cv);
 	j->st.depth[e->class]--;
 	j->st.entries--;

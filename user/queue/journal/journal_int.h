@@ -213,6 +213,9 @@ bool jseg_is_live(const uint64_t *bits, uint64_t nbits, uint64_t base, uint64_t 
 /* Read class c's next entries back from the segments into its ready list, up to the
  * window. Takes rd_lock then lock (neither may be held). Entries added, or -errno. */
 int journal_refill(struct journal *j, unsigned c);
+/* Is class c waiting on disk with room for a batch (an eighth of the window) or an empty
+ * window? Lock held. */
+bool journal_refill_due(const struct journal *j, unsigned c);
 /* May an entry of len bytes join class c's window? Lock held. */
 bool journal_window_room(const struct journal *j, unsigned c, uint32_t len);
 

@@ -193,6 +193,22 @@ bool journal_window_room(const struct journal *j, unsigned c, uint32_t len)
 	return k->held < j->cfg.window_entries && k->held_bytes + len <= j->cfg.window_bytes;
 }
 
+/* See journal_int.h. */
+bool journal_refill_due(const struct journal *j, unsigned c)
+{
+	const struct jclass *k = &j->cls[c];
+	uint64_t step_n = j->cfg.window_entries / 8 ? j->cfg.window_entries / 8 : 1;
+	uint64_t step_b = j->cfg.window_bytes / 8;
+
+	if (!k->spilled)
+		return false;
+	if (!k->held)
+		return true;
+	/* read back in batches of at least an eighth of the window, not an entry per ack */
+	return k->held + step_n <= j->cfg.window_entries &&
+	       k->held_bytes + step_b <= j->cfg.window_bytes;
+}
+
 /* What read-back needs of one segment, copied under the lock (j->segs may move). */
 struct jview {
 	uint64_t base, size;
@@ -348,7 +364,7 @@ static bool jrefill_budget(struct journal *j, unsigned c, struct jgot *g)
 {
 	struct jclass *k = &j->cls[c];
 
-	if (!k->spilled || !journal_window_room(j, c, 0))
+	if (!journal_refill_due(j, c))
 		return false;
 	g->empty = !k->held;
 	g->budget_n = k->held < j->cfg.window_entries ? j->cfg.window_entries - k->held : 1;

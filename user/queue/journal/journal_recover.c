@@ -309,9 +309,10 @@ static int jscan_damage(struct journal *j, struct jscan *sc, struct jseg *cur, b
 		sc->rd.size = *off;
 		return 0;
 	}
-	err = jrec_quarantine(j, &sc->rd, cur->base, *off, (uint64_t)next, why);
-	if (!err)
-		err = jseg_add_bad(cur, *off, (uint64_t)next);
+	/* a copy that fails (full disk) is logged; the bytes still sit in the segment, which is
+	 * never rewritten, so opening goes on */
+	jrec_quarantine(j, &sc->rd, cur->base, *off, (uint64_t)next, why);
+	err = jseg_add_bad(cur, *off, (uint64_t)next);
 	j->st.corrupt_ranges++;
 	j->st.corrupt_bytes += (uint64_t)next - *off;
 	if (last && (uint64_t)next == sc->rd.size)

@@ -56,6 +56,8 @@ void test_fuzz_smoke(void)
 {
 	if (test__start_subtest("http_parser"))
 		run_target("http_parser");
+	if (test__start_subtest("chunked"))
+		run_target("chunked");
 	if (test__start_subtest("envelope"))
 		run_target("envelope");
 }

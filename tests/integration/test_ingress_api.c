@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_api.c -- the real sluiced over loopback: 202 end to end through the journal,
- * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion */
+ * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion,
+ * chunked bodies, absolute-form targets, Host, and error answers to HEAD */
 #include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -290,6 +291,154 @@ static void subtest_readyz_db(void)
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* One chunk of data (with extension ext, "" for none) into out; its length. */
+static size_t chunk(char *out, size_t cap, const char *ext, const char *data)
+{
+	return (size_t)snprintf(out, cap, "%zx%s\r\n%s\r\n", strlen(data), ext, data);
+}
+
+/* A chunked POST /v1/events head for key. */
+static int chunked_head(char *out, size_t cap, const char *key)
+{
+	return snprintf(out, cap,
+			"POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+			key);
+}
+
+static void subtest_chunked(void)
+{
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", "--max-body",
+			      "512",	   NULL};
+	static struct http_client c;
+	struct sluiced_proc p = {0};
+	char req[4096], big[1024];
+	size_t n, len;
+	char *j = NULL;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	/* the envelope in three chunks, one with an extension, and a trailer */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	n += chunk(req + n, sizeof(req) - n, ";sig=\"a;b\"", "{\"type\":\"chunk.x\",");
+	n += chunk(req + n, sizeof(req) - n, "", "\"idempotency_key\":\"ck-1\",\"payloa");
+	n += chunk(req + n, sizeof(req) - n, "", "d\":{}}\n");
+	snprintf(req + n, sizeof(req) - n, "0\r\nX-Checksum: 1\r\n\r\n");
+	ASSERT_EQ(http_once(p.port, req, resp, sizeof(resp)), 202, "chunked 202");
+	j = journal_bytes(p.journal, &len);
+	ASSERT_TRUE(
+	    contains(j, len, "{\"type\":\"chunk.x\",\"idempotency_key\":\"ck-1\",\"payload\":{}}"),
+	    "decoded envelope in the journal");
+	/* byte by byte on a keep-alive connection, then a pipelined GET right behind it */
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	n += chunk(req + n, sizeof(req) - n, "", EVENT("ck-2"));
+	n += (size_t)snprintf(req + n, sizeof(req) - n,
+			      "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	for (size_t i = 0; i < n; i++)
+		if (!ASSERT_OK(http_send(&c, req + i, 1), "byte"))
+			goto out;
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "byte-by-byte answer");
+	ASSERT_EQ(http_status(resp), 202, "byte-by-byte chunked 202");
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "pipelined answer");
+	ASSERT_EQ(http_status(resp), 200, "the request after a chunked body");
+	/* over --max-body: 413 at the chunk-size line, and the connection closes */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	memset(big, 'x', 300);
+	snprintf(req + n, sizeof(req) - n, "12c\r\n%.300s\r\n12c\r\n", big);
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "413 answer");
+	ASSERT_EQ(http_status(resp), 413, "chunks over --max-body");
+	ASSERT_HAS_STR(resp, "Connection: close", "413 closes");
+	ASSERT_TRUE(http_closed(&c, 3000), "closed after 413");
+	/* framing errors: 400 and close */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	snprintf(req + n, sizeof(req) - n, "2\nab\r\n0\r\n\r\n");
+	expect(p.port, req, 400, "line ends in LF without CR in chunked body", "bare LF");
+	ASSERT_HAS_STR(resp, "Connection: close", "bare LF closes");
+	snprintf(req + n, sizeof(req) - n, "10000000000000000\r\n");
+	expect(p.port, req, 400, "chunk size longer than 16 hex digits", "overflow");
+	snprintf(req + n, sizeof(req) - n, "2;=x\r\nab\r\n0\r\n\r\n");
+	expect(p.port, req, 400, "malformed chunk extension", "bad extension");
+	snprintf(req + n, sizeof(req) - n, "0\r\n bad: trailer\r\n\r\n");
+	expect(p.port, req, 400, "malformed trailer field", "bad trailer");
+	/* transfer codings: the final one must be chunked (400, close); others before it 501 */
+	expect(p.port, "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+	       400, "must end in chunked", "TE gzip");
+	ASSERT_HAS_STR(resp, "Connection: close", "TE gzip closes");
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	       "0\r\n\r\n",
+	       501, "not_implemented", "TE gzip, chunked");
+	ASSERT_HAS_STR(resp, "Connection: close", "501 closes");
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	       "Content-Length: 5\r\n\r\n0\r\n\r\n",
+	       400, "Content-Length and Transfer-Encoding", "TE + CL");
+	/* refused at the head (no key): the unread chunked body must not be parsed as a request */
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	       "5\r\nhello\r\n0\r\n\r\n",
+	       401, "missing_api_key", "401 on a chunked request");
+	ASSERT_HAS_STR(resp, "Connection: close", "401 with an unread chunked body closes");
+out:
+	http_close(&c);
+	free(j);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_targets_and_host(void)
+{
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
+	static struct http_client c;
+	struct sluiced_proc p = {0};
+	char req[1024], val[32];
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	/* absolute-form (RFC 9112 §3.2.2): routed by its path */
+	expect(p.port, "GET http://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n", 200, "\"ok\"",
+	       "absolute-form GET");
+	snprintf(req, sizeof(req),
+		 "POST http://sluice.example:8080/v1/events HTTP/1.1\r\nHost: sluice.example\r\n"
+		 "X-Api-Key: test\r\nContent-Type: application/json\r\nContent-Length: %zu"
+		 "\r\n\r\n%s",
+		 strlen(EVENT("abs-1")), EVENT("abs-1"));
+	expect(p.port, req, 202, "\"class\"", "absolute-form POST");
+	expect(p.port, "GET ftp://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad_request",
+	       "other scheme");
+	/* Host: required in 1.1, once, and well formed (§3.2) */
+	expect(p.port, "GET /healthz HTTP/1.1\r\n\r\n", 400, "without Host", "no Host");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400,
+	       "more than one Host", "two Hosts");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "Host is not",
+	       "bad Host");
+	/* visible ASCII only in the target (this was answered 200) */
+	expect(p.port, "GET /healthz?q=\xce\xb4 HTTP/1.1\r\nHost: t\r\n\r\n", 400, "visible ASCII",
+	       "UTF-8 in the target");
+	ASSERT_HAS_STR(resp, "Connection: close", "bad target closes");
+	/* an error answer to HEAD has no body (RFC 9110 §9.3.2): the next response on the same
+	 * connection starts right after its head */
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	snprintf(req, sizeof(req),
+		 "HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\nHEAD /v1/events HTTP/1.1\r\nHost: t"
+		 "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read_head(&c, resp, sizeof(resp), 3000), 0, "404 head");
+	ASSERT_EQ(http_status(resp), 404, "HEAD of an unknown path");
+	if (ASSERT_TRUE(http_header(resp, "Content-Length", val, sizeof(val)), "length"))
+		ASSERT_GT(atoi(val), 0, "Content-Length of the body a GET would get");
+	ASSERT_GT(http_read_head(&c, resp, sizeof(resp), 3000), 0, "405 head");
+	ASSERT_EQ(http_status(resp), 405, "HEAD of a POST route");
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "GET after the HEADs");
+	ASSERT_EQ(http_status(resp), 200, "no error body in front of the next response");
+out:
+	http_close(&c);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_ingress_api(void)
 {
 	if (test__start_subtest("accepted"))
@@ -304,4 +453,8 @@ void test_ingress_api(void)
 		subtest_queue_refusals();
 	if (test__start_subtest("readyz_db"))
 		subtest_readyz_db();
+	if (test__start_subtest("chunked"))
+		subtest_chunked();
+	if (test__start_subtest("targets_and_host"))
+		subtest_targets_and_host();
 }

@@ -241,8 +241,9 @@ static int fill(struct http_client *c, long end)
 	return (int)n;
 }
 
-/* Length of the first complete response in c->buf, 0 if incomplete. */
-static size_t complete(const struct http_client *c)
+/* Length of the first complete response in c->buf, 0 if incomplete. A response to HEAD
+ * (head_only) ends with its head, whatever its Content-Length says. */
+static size_t complete(const struct http_client *c, bool head_only)
 {
 	char *end, *cl;
 	size_t head, body = 0;
@@ -252,7 +253,7 @@ static size_t complete(const struct http_client *c)
 	if (!end)
 		return 0;
 	head = (size_t)(end - c->buf) + 4;
-	if (!strncmp(c->buf, "HTTP/1.1 100 ", 13))
+	if (!strncmp(c->buf, "HTTP/1.1 100 ", 13) || head_only)
 		return head;
 	cl = strcasestr(c->buf, "\r\nContent-Length:");
 	if (cl && cl < end)
@@ -260,13 +261,14 @@ static size_t complete(const struct http_client *c)
 	return c->len >= head + body ? head + body : 0;
 }
 
-long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
+static long read_response(struct http_client *c, char *out, size_t cap, int timeout_ms,
+			  bool head_only)
 {
 	long end = now_ms() + timeout_ms;
 	size_t n;
 	int r;
 
-	while (!(n = complete(c))) {
+	while (!(n = complete(c, head_only))) {
 		r = fill(c, end);
 		if (r == 0)
 			return c->len ? -EPROTO : 0;
@@ -280,6 +282,16 @@ long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
 	memmove(c->buf, c->buf + n, c->len - n);
 	c->len -= n;
 	return (long)n;
+}
+
+long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
+{
+	return read_response(c, out, cap, timeout_ms, false);
+}
+
+long http_read_head(struct http_client *c, char *out, size_t cap, int timeout_ms)
+{
+	return read_response(c, out, cap, timeout_ms, true);
 }
 
 bool http_closed(struct http_client *c, int timeout_ms)

@@ -57,6 +57,9 @@ int http_send(struct http_client *c, const char *data, size_t len);
 /* Read one full response (head + Content-Length body) into out (NUL-terminated). Returns
  * its length, 0 on EOF before any byte, -ETIMEDOUT, or -errno. */
 long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms);
+/* http_read() of the answer to a HEAD request: the head only (RFC 9110 §9.3.2), so bytes
+ * after it are the next response's. */
+long http_read_head(struct http_client *c, char *out, size_t cap, int timeout_ms);
 /* Whether the server closed the connection (EOF or reset within timeout_ms). */
 bool http_closed(struct http_client *c, int timeout_ms);
 /* Status code of a response, 0 if unparseable. */

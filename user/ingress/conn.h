@@ -15,7 +15,10 @@
  *
  * Input bytes are parsed straight from the loop's receive buffer when nothing is pending
  * (zero copy); only an incomplete request (or bytes arriving while waiting) is copied into
- * c->in, always starting at the first byte of the request being parsed.
+ * c->in, always starting at the first byte of the request being parsed. A chunked body is
+ * the exception: its head is copied to c->head, its framing is decoded as it arrives
+ * (chunked.h) and only the data is kept, in c->body, so the framing never counts against
+ * the input buffer.
  */
 #ifndef SLUICE_INGRESS_CONN_H
 #define SLUICE_INGRESS_CONN_H
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #include "ingress/api.h"
+#include "ingress/chunked.h"
 #include "ingress/http_parser.h"
 #include "ingress/inbox.h"
 #include "ingress/response.h"
@@ -31,7 +35,7 @@
 
 enum conn_phase {
 	CONN_HEAD, /* reading a request head (idle when nothing received) */
-	CONN_BODY, /* head accepted, reading Content-Length bytes */
+	CONN_BODY, /* head accepted, reading Content-Length bytes or a chunked body */
 	CONN_WAIT, /* event handed to the queue, waiting for durability */
 	CONN_DONE, /* final answer queued; no more requests are read */
 };
@@ -50,7 +54,8 @@ struct conn_req {
 	struct api_req api; /* what the API reads and decides (route, tenant, class) */
 	bool keep_alive;
 	bool head_only;
-	bool http10; /* HTTP/1.0: keep-alive must be announced */
+	bool http10;  /* HTTP/1.0: keep-alive must be announced */
+	bool chunked; /* Transfer-Encoding: chunked */
 	size_t head_len;
 	uint64_t content_length;
 };
@@ -65,6 +70,9 @@ struct conn {
 	struct conn_req rq;
 	char *in; /* stashed input, from the current request's first byte */
 	size_t in_len, in_cap;
+	struct chunked chunk;  /* a chunked body being decoded */
+	struct obuf head;      /* its request head (the API reads the head again at the end) */
+	struct obuf body;      /* its data so far */
 	struct obuf out;       /* answers not yet handed to a send */
 	struct obuf sending;   /* answers handed to the loop's send, sent bytes from 0 */
 	size_t sent;	       /* bytes of sending already sent */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_conn.c -- the real sluiced: keep-alive, pipelining, byte-by-byte clients,
- * Expect: 100-continue, 408 and idle timeouts, --max-conns, 10,000 idle connections */
+ * Expect: 100-continue, 408, first-byte and idle timeouts, --max-conns, 10,000 idle
+ * connections */
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -114,6 +115,32 @@ static void subtest_timeouts(void)
 	/* idle keep-alive connection: closed quietly */
 	ASSERT_TRUE(http_closed(&b, 3000), "idle closed");
 	ASSERT_EQ(b.len, 0, "no answer to an idle connection");
+out:
+	http_close(&a);
+	http_close(&b);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_first_byte_timeout(void)
+{
+	const char *args[] = {"--threads", "1", "--header-timeout-ms", "300", "--idle-timeout-ms",
+			      "60000",	   NULL};
+	static struct http_client a, b;
+	struct sluiced_proc p = {0};
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&a, p.port), "a") || !ASSERT_OK(http_open(&b, p.port), "b"))
+		goto out;
+	/* b earns the keep-alive timeout with a request */
+	http_send(&b, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&b, resp, sizeof(resp), 3000), 0, "b served");
+	/* a never sends a byte: closed quietly on the header timeout, not kept for 60 s */
+	ASSERT_TRUE(http_closed(&a, 3000), "silent new connection closed");
+	ASSERT_EQ(a.len, 0, "no answer to a connection that asked nothing");
+	ASSERT_FALSE(http_closed(&b, 500), "keep-alive connection still open");
+	http_send(&b, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&b, resp, sizeof(resp), 3000), 0, "b still served");
 out:
 	http_close(&a);
 	http_close(&b);
@@ -248,6 +275,8 @@ void test_ingress_conn(void)
 		subtest_expect_continue();
 	if (test__start_subtest("timeouts"))
 		subtest_timeouts();
+	if (test__start_subtest("first_byte_timeout"))
+		subtest_first_byte_timeout();
 	if (test__start_subtest("send_timeout"))
 		subtest_send_timeout();
 	if (test__start_subtest("max_conns"))

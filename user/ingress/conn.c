@@ -39,6 +39,7 @@ void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t to
 	c->peer = *peer;
 	c->rq.api.peer = &c->peer;
 	c->phase = CONN_HEAD;
+	c->fresh = true;
 	http_parser_init(&c->parser, &api->http);
 }
 
@@ -373,6 +374,7 @@ void conn_on_data(struct conn *c, const char *data, size_t len)
 {
 	size_t used;
 
+	c->fresh = false;
 	if (c->phase == CONN_DONE || c->abort)
 		return; /* lingering: discard */
 	if (c->in_len) {
@@ -410,6 +412,7 @@ void conn_on_timeout(struct conn *c)
 	case CONN_T_REQUEST:
 		conn_error(c, 408, "request_timeout", "the request was not received in time");
 		break;
+	case CONN_T_NEW: /* a connection that never spoke: no request to answer */
 	case CONN_T_IDLE:
 		c->abort = true; /* nothing to say, nothing unread: just close */
 		break;
@@ -422,7 +425,7 @@ void conn_on_timeout(struct conn *c)
 void conn_drain(struct conn *c)
 {
 	c->drain = true;
-	if (conn_timer_kind(c) == CONN_T_IDLE)
+	if (conn_timer_kind(c) == CONN_T_IDLE || conn_timer_kind(c) == CONN_T_NEW)
 		c->abort = true;
 }
 
@@ -432,8 +435,11 @@ enum conn_timer conn_timer_kind(const struct conn *c)
 		return CONN_T_NONE;
 	switch (c->phase) {
 	case CONN_HEAD:
-		return c->in_len || c->parser.pos || c->rq.api.start_ns ? CONN_T_REQUEST
-									: CONN_T_IDLE;
+		if (c->in_len || c->parser.pos || c->rq.api.start_ns)
+			return CONN_T_REQUEST;
+		/* before its first byte a connection has only the header timeout (10 s), not the
+		 * keep-alive one (60 s), which a client earns with a request */
+		return c->fresh ? CONN_T_NEW : CONN_T_IDLE;
 	case CONN_BODY:
 		return CONN_T_REQUEST;
 	case CONN_WAIT:

@@ -42,7 +42,8 @@ enum conn_phase {
 
 enum conn_timer {
 	CONN_T_NONE,	/* not timed (waiting for the queue, or closing) */
-	CONN_T_IDLE,	/* keep-alive, nothing received */
+	CONN_T_NEW,	/* accepted, not one byte received yet: the header timeout, then close */
+	CONN_T_IDLE,	/* keep-alive after an answer, nothing received */
 	CONN_T_REQUEST, /* part of a request received */
 	CONN_T_LINGER,	/* answered and half-closed, discarding input */
 	CONN_T_SEND,	/* a send in flight (the loop's own deadline, see loop.c) */
@@ -82,6 +83,7 @@ struct conn {
 	bool peer_eof;	       /* the client finished sending */
 	bool more_input;       /* bytes of a following request are already here */
 	bool drain;	       /* daemon draining: answer the current request, close */
+	bool fresh;	       /* nothing received since accept */
 };
 
 /* Prepare c for a freshly accepted connection from peer. api and inbox are borrowed; token
@@ -96,7 +98,8 @@ void conn_on_data(struct conn *c, const char *data, size_t len);
 void conn_on_durable(struct conn *c, int err, uint64_t id);
 /* A send completed: continue with pipelined requests held back by output backpressure. */
 void conn_on_sent(struct conn *c);
-/* A deadline of the current timer passed: 408 for a partial request, close when idle. */
+/* A deadline of the current timer passed: 408 for a partial request, close when idle or
+ * when a new connection sent nothing. */
 void conn_on_timeout(struct conn *c);
 /* Start draining: idle connections close, a request in progress is answered and closed. */
 void conn_drain(struct conn *c);

@@ -6,7 +6,7 @@
  * because the kernel or the journal thread may still hold its buffers or its pointer. To
  * close, the loop shuts the socket down (which ends the recv) and cancels the recv.
  *
- * Timers: a connection is on at most one of four FIFO lists (idle, request, linger, send),
+ * Timers: a connection is on at most one of five FIFO lists (new, idle, request, linger, send),
  * each with one fixed timeout, so each list is ordered by deadline and the tick only looks
  * at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
  * Continuation sends (after a short send: the client reads slowly) carry a linked timeout
@@ -543,7 +543,7 @@ static void on_tick(struct loop *l)
 {
 	uint64_t now = admission_now(), deadline;
 
-	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
+	for (int k = CONN_T_NONE + 1; k < CONN_T_MAX; k++) {
 		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
@@ -671,6 +671,7 @@ int loop_run(struct loop *l)
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
+	l->timeout_ns[CONN_T_NEW] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
 	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */

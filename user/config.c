@@ -52,6 +52,10 @@ static const struct opt opts[] = {
      "1048576"},
     {"max-conns", "N", "open connections; more are refused at accept and counted", OPT_INT,
      S(max_conns), 1, 10000000, "65536"},
+    {"max-conns-per-source", "N",
+     "open connections from one address, 0 = no limit; a tenant's configured sources are "
+     "exempt (set 0 behind a proxy that hides client addresses)",
+     OPT_INT, S(max_conns_per_source), 0, 10000000, "256"},
     {"max-header-bytes", "BYTES", "request line + headers (431 above)", OPT_INT,
      S(max_header_bytes), 256, 1 << 20, "16384"},
     {"max-line", "BYTES", "one request or header line (431 above)", OPT_INT, S(max_line), 64,

@@ -31,7 +31,8 @@ struct sluiced_cfg {
 	bool dry_run_limits;
 	long long max_body;
 	long long max_conns;
-	long long max_header_bytes; /* whole head */
+	long long max_conns_per_source; /* 0 = no limit */
+	long long max_header_bytes;	/* whole head */
 	long long max_line;
 	long long max_headers;
 	long long header_timeout_ms;

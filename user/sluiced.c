@@ -36,6 +36,7 @@
 #include "queue/event.h"
 #include "lib/log.h"
 #include "ingress/loop.h"
+#include "ingress/srclimit.h"
 #include "lib/metrics.h"
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
@@ -53,6 +54,7 @@ struct daemon {
 	struct admission *adm;
 	struct ingress_limits limits; /* the HTTP edge's, from cfg */
 	struct api api;
+	struct srclimit *per_source; /* --max-conns-per-source, shared by the loops */
 	struct loop *loops[MAX_THREADS];
 	pthread_t threads[MAX_THREADS];
 	int nthreads;
@@ -407,6 +409,13 @@ static int start_loops(struct daemon *d)
 			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
 	int port;
 
+	if (d->cfg.max_conns_per_source) {
+		d->per_source = srclimit_new((unsigned)d->cfg.max_conns_per_source);
+		if (!d->per_source)
+			return -ENOMEM;
+		o.per_source = d->per_source;
+	}
+
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
 		d->nthreads = 1;
@@ -427,8 +436,9 @@ static int start_loops(struct daemon *d)
 	for (int i = 0; i < d->nthreads; i++)
 		if (pthread_create(&d->threads[i], NULL, thread_main, d->loops[i]))
 			return -EAGAIN;
-	log_info("sluiced: listening", "addr=%s port=%d threads=%d", d->cfg.listen,
-		 loop_port(d->loops[0]), d->nthreads);
+	log_info("sluiced: listening", "addr=%s port=%d threads=%d max_conns=%lld per_source=%lld",
+		 d->cfg.listen, loop_port(d->loops[0]), d->nthreads, d->cfg.max_conns,
+		 d->cfg.max_conns_per_source);
 	return 0;
 }
 
@@ -607,6 +617,7 @@ static void teardown(struct daemon *d)
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);
+	srclimit_free(d->per_source); /* after the loops: their connections hold counts */
 	admission_free(d->adm);
 	sluice_bpf_free(d->bpf); /* the attachment and the pins stay */
 	if (d->tenants.cur)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_conn.c -- the real sluiced: keep-alive, pipelining, byte-by-byte clients,
- * Expect: 100-continue, 408, first-byte and idle timeouts, --max-conns, 10,000 idle
- * connections */
+ * Expect: 100-continue, 408, first-byte and idle timeouts, --max-conns,
+ * --max-conns-per-source, 10,000 idle connections */
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -177,6 +177,48 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+static void subtest_max_conns_per_source(void)
+{
+	const char *args[] = {"--threads", "2", "--max-conns-per-source", "2", NULL};
+	static struct http_client c[5];
+	struct sluiced_proc p = {0};
+	/* 127.0.0.2 belongs to acme: a load balancer, say, exempt from the per-source cap */
+	const char *tenants = TENANTS "source = 127.0.0.2\n";
+	int i;
+
+	if (!ASSERT_OK(sluiced_start(&p, tenants, args), "start"))
+		return;
+	for (i = 0; i < 2; i++) {
+		if (!ASSERT_OK(http_open(&c[i], p.port), "within the per-source limit"))
+			goto out;
+		http_send(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		ASSERT_GT(http_read(&c[i], resp, sizeof(resp), 3000), 0, "served");
+	}
+	ASSERT_OK(http_open(&c[2], p.port), "tcp connect (kernel backlog)");
+	ASSERT_TRUE(http_closed(&c[2], 3000), "third from 127.0.0.1 refused at accept");
+	/* the tenant's configured source is not capped */
+	for (i = 2; i < 5; i++) {
+		http_close(&c[i]);
+		if (!ASSERT_OK(http_open_from(&c[i], "127.0.0.2", "127.0.0.1", p.port), "from .2"))
+			goto out;
+		http_send(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		ASSERT_GT(http_read(&c[i], resp, sizeof(resp), 3000), 0, "tenant source served");
+	}
+	/* a closed connection gives its source room again */
+	http_close(&c[0]);
+	usleep(200000);
+	ASSERT_OK(http_open(&c[0], p.port), "connect again");
+	http_send(&c[0], "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&c[0], resp, sizeof(resp), 3000), 0, "room after a close");
+	ASSERT_HAS_STR(resp,
+		       "sluice_http_connections_refused_total{reason=\"max_conns_per_source\"} 1",
+		       "refusal counted with its reason");
+out:
+	for (i = 0; i < 5; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 static void subtest_send_timeout(void)
 {
 	const char *args[] = {"--threads", "1", "--send-timeout-ms", "300", NULL};
@@ -226,7 +268,8 @@ static long rss_kb(pid_t pid)
 
 static void subtest_idle_10k(void)
 {
-	const char *args[] = {"--threads", "2", NULL};
+	/* every client is 127.0.0.1: no per-source cap here */
+	const char *args[] = {"--threads", "2", "--max-conns-per-source", "0", NULL};
 	struct rlimit rl;
 	struct sluiced_proc p = {0};
 	struct http_client *c = calloc(10000, sizeof(*c));
@@ -281,6 +324,8 @@ void test_ingress_conn(void)
 		subtest_send_timeout();
 	if (test__start_subtest("max_conns"))
 		subtest_max_conns();
+	if (test__start_subtest("max_conns_per_source"))
+		subtest_max_conns_per_source();
 	if (test__start_subtest("idle_10k"))
 		subtest_idle_10k();
 }

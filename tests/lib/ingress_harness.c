@@ -188,15 +188,24 @@ int http_open(struct http_client *c, int port)
 
 int http_open_ip(struct http_client *c, const char *ip, int port)
 {
+	return http_open_from(c, NULL, ip, port);
+}
+
+int http_open_from(struct http_client *c, const char *src, const char *ip, int port)
+{
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
 
 	c->len = 0;
-	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1)
+	c->fd = -1;
+	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1 ||
+	    (src && inet_pton(AF_INET, src, &b.sin_addr) != 1))
 		return -EINVAL;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;
-	if (connect(c->fd, (struct sockaddr *)&a, sizeof(a))) {
+	if ((src && bind(c->fd, (struct sockaddr *)&b, sizeof(b))) ||
+	    connect(c->fd, (struct sockaddr *)&a, sizeof(a))) {
 		int err = -errno;
 
 		close(c->fd);

@@ -52,6 +52,8 @@ struct http_client {
 int http_open(struct http_client *c, int port);
 /* Connect to ip:port (IPv4) from the calling thread's network namespace. */
 int http_open_ip(struct http_client *c, const char *ip, int port);
+/* Same, from source address src (IPv4; NULL: any). */
+int http_open_from(struct http_client *c, const char *src, const char *ip, int port);
 void http_close(struct http_client *c);
 int http_send(struct http_client *c, const char *data, size_t len);
 /* Read one full response (head + Content-Length body) into out (NUL-terminated). Returns

@@ -31,6 +31,7 @@
 #include "ingress/conn.h"
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "ingress/srclimit.h"
 #include "lib/log.h"
 
 #define BGID 1
@@ -41,6 +42,7 @@ struct lconn {
 	uint32_t idx, gen;
 	int fd;
 	bool send_busy, recv_busy, closing, shut;
+	bool src_counted; /* holds one count in the per-source table */
 	enum conn_timer timer;
 	uint64_t timer_since;
 	struct lconn *tprev, *tnext;
@@ -261,6 +263,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
+	if (c->src_counted)
+		srclimit_release(l->o.per_source, &c->c.peer);
 	l->slots[c->idx].c = NULL;
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
@@ -368,11 +372,40 @@ static void peer_addr(int fd, struct sluice_addr *a)
 	}
 }
 
+/* A source over --max-conns-per-source may still connect when a tenant configured it (a
+ * load balancer or a NAT in front of many clients). */
+static bool source_exempt(struct loop *l, const struct sluice_addr *peer)
+{
+	struct tenants *t = tenants_ref_acquire(l->api->tenants);
+	bool exempt = tenants_by_source(t, peer) != NULL;
+
+	tenants_put(t);
+	return exempt;
+}
+
+/* Take a per-source count for peer. NULL when admitted (*counted says whether a count was
+ * taken: exempt sources over the limit are not counted), else the refusal reason. */
+static const char *per_source(struct loop *l, const struct sluice_addr *peer, bool *counted)
+{
+	int err;
+
+	*counted = false;
+	if (!l->o.per_source)
+		return NULL;
+	err = srclimit_acquire(l->o.per_source, peer);
+	*counted = !err;
+	if (err == -EBUSY && !source_exempt(l, peer))
+		return "max_conns_per_source";
+	return err == -ENOMEM ? "no_memory" : NULL;
+}
+
 static void on_accept(struct loop *l, int fd)
 {
 	struct api *r = l->api;
+	const char *why = NULL;
 	struct sluice_addr peer;
 	struct lconn *c;
+	bool counted;
 	uint32_t idx;
 	int one = 1;
 
@@ -385,10 +418,14 @@ static void on_accept(struct loop *l, int fd)
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
+	if (!c || admission_denied(r->adm, &peer, admission_now()))
+		why = !idx ? "no_slot" : c ? "denied" : "no_memory";
+	else
+		why = per_source(l, &peer, &counted);
+	if (why) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		free(c);
-		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
+		return refuse(l, fd, why);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
@@ -396,6 +433,7 @@ static void on_accept(struct loop *l, int fd)
 	c->fd = fd;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
+	c->src_counted = counted;
 	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
 	l->slots[idx].c = c;
 	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);

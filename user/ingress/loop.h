@@ -62,6 +62,7 @@ static inline uint32_t loop_ud_idx(uint64_t ud)
 
 struct loop;
 struct api;
+struct srclimit;
 
 struct loop_opts {
 	const struct sockaddr *addr; /* listen address */
@@ -72,6 +73,7 @@ struct loop_opts {
 	unsigned max_conns_per_loop; /* connection slots (default 65536) */
 	int tick_ms;		     /* deadline scan period (default 100) */
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
+	struct srclimit *per_source; /* connections per source, shared by the loops; NULL: off */
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same

@@ -50,8 +50,9 @@ static const struct opt opts[] = {
      S(dry_run_limits), 0, 1, "0"},
     {"max-body", "BYTES", "largest request body (413 above)", OPT_INT, S(max_body), 1, 1LL << 30,
      "1048576"},
-    {"max-conns", "N", "open connections; more are refused at accept and counted", OPT_INT,
-     S(max_conns), 1, 10000000, "65536"},
+    {"max-conns", "N",
+     "open connections; more are refused at accept and counted; lowered to fit RLIMIT_NOFILE",
+     OPT_INT, S(max_conns), 1, 10000000, "65536"},
     {"max-conns-per-source", "N",
      "open connections from one address, 0 = no limit; a tenant's configured sources are "
      "exempt (set 0 behind a proxy that hides client addresses)",

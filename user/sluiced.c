@@ -16,11 +16,13 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,8 @@
 #include "admit/tenants.h"
 
 #define MAX_THREADS 256
+#define FD_PER_LOOP 4  /* listener, ring, inbox eventfd, one spare */
+#define FD_RESERVE  32 /* opened after start: journal segments, database, Redis, upstreams */
 
 struct daemon {
 	struct sluiced_cfg cfg;
@@ -401,24 +405,70 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* Descriptors open now, or -1 when /proc is not there. */
+static int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = -1; /* the directory's own descriptor */
+
+	if (!dir)
+		return -1;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n - 2; /* "." and ".." */
+}
+
+/* Make room for --max-conns under RLIMIT_NOFILE: raise the soft limit towards the hard one
+ * as far as needed, and if that is not enough, lower max_conns to what fits, keeping a
+ * reserve for what is open now, each loop (listener, ring, eventfd, spare) and what opens
+ * later (journal segments, database, Redis, upstream calls). Without it, accept fails with
+ * EMFILE while connections are still admitted. */
+static void fit_fd_limit(struct daemon *d, int loops)
+{
+	long long reserve = open_fds() + FD_PER_LOOP * loops + FD_RESERVE, want;
+	struct rlimit rl;
+
+	if (reserve < FD_PER_LOOP * loops + FD_RESERVE || getrlimit(RLIMIT_NOFILE, &rl) ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return;
+	want = d->cfg.max_conns + reserve;
+	if ((rlim_t)want > rl.rlim_cur && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {.rlim_cur =
+					(rlim_t)want < rl.rlim_max ? (rlim_t)want : rl.rlim_max,
+				    .rlim_max = rl.rlim_max};
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl = up;
+	}
+	if ((rlim_t)want <= rl.rlim_cur)
+		return;
+	d->cfg.max_conns = (long long)rl.rlim_cur > reserve ? (long long)rl.rlim_cur - reserve : 1;
+	d->limits.max_conns = (unsigned)d->cfg.max_conns;
+	log_warn("sluiced: --max-conns clamped to the file-descriptor limit (raise it: ulimit -n, "
+		 "LimitNOFILE=)",
+		 "max_conns=%lld nofile=%llu reserve=%lld", d->cfg.max_conns,
+		 (unsigned long long)rl.rlim_cur, reserve);
+}
+
 static int start_loops(struct daemon *d)
 {
 	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
 			      .addrlen = d->cfg.addrlen,
-			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
 			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
 	int port;
 
+	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
+		d->nthreads = 1;
+	fit_fd_limit(d, d->nthreads);
+	o.max_conns_per_loop = (unsigned)d->cfg.max_conns + 64;
 	if (d->cfg.max_conns_per_source) {
 		d->per_source = srclimit_new((unsigned)d->cfg.max_conns_per_source);
 		if (!d->per_source)
 			return -ENOMEM;
 		o.per_source = d->per_source;
 	}
-
-	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
-		d->nthreads = 1;
 	for (int i = 0; i < d->nthreads; i++) {
 		d->loops[i] = loop_new(&o, &d->api, i);
 		if (!d->loops[i]) {

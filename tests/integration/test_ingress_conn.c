@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_conn.c -- the real sluiced: keep-alive, pipelining, byte-by-byte clients,
  * Expect: 100-continue, 408, first-byte and idle timeouts, --max-conns,
- * --max-conns-per-source, 10,000 idle connections */
+ * --max-conns-per-source, the descriptor limit (clamp, EMFILE back-off), 10,000 idle
+ * connections */
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -250,6 +252,148 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* Lines of the log containing needle. */
+static int log_lines(const struct sluiced_proc *p, const char *needle)
+{
+	char *log = sluiced_log(p), *s = log;
+	int n = 0;
+
+	while ((s = strstr(s, needle))) {
+		n++;
+		s += strlen(needle);
+	}
+	free(log);
+	return n;
+}
+
+/* One GET /healthz on c: whether it was answered. */
+static bool served(struct http_client *c)
+{
+	return !http_send(c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34) &&
+	       http_read(c, resp, sizeof(resp), 2000) > 0 && http_status(resp) == 200;
+}
+
+/* max_conns= of the "sluiced: listening" line, 0 when absent. */
+static int logged_max_conns(const struct sluiced_proc *p)
+{
+	char *log = sluiced_log(p), *s = strstr(log, "msg=\"sluiced: listening\"");
+	int max = 0;
+
+	if (s && (s = strstr(s, " max_conns=")))
+		max = atoi(s + 11);
+	free(log);
+	return max;
+}
+
+static void subtest_fd_limit(void)
+{
+	const char *args[] = {"--threads", "1", "--max-conns-per-source", "0", NULL};
+	enum { EXTRA = 20 };
+	static struct http_client c[64 + EXTRA];
+	struct sluiced_proc p = {0};
+	int max, ok = 0, i;
+
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, 64), "start with 64 descriptors"))
+		return;
+	/* --max-conns (65536) is clamped to what 64 descriptors leave, and says so */
+	ASSERT_EQ(log_lines(&p, "--max-conns clamped to the file-descriptor limit"), 1, "clamp");
+	max = logged_max_conns(&p);
+	if (!ASSERT_GT(max, 0, "max_conns") || !ASSERT_LT(max, 64, "under the fd limit"))
+		goto out;
+	/* more than allowed: the extra ones are refused at accept, quietly (this spun) */
+	for (i = 0; i < max + EXTRA; i++)
+		if (!http_open(&c[i], p.port))
+			ok += served(&c[i]);
+	ASSERT_EQ(ok, max, "as many served as max_conns");
+	ASSERT_EQ(log_lines(&p, "msg=\"loop: accept failed\""), 0, "no accept failures");
+	/* and room again once connections close */
+	for (i = 0; i < max + EXTRA; i++)
+		http_close(&c[i]);
+	usleep(200000);
+	ok = 0;
+	for (i = 0; i < max; i++)
+		if (!http_open(&c[i], p.port))
+			ok += served(&c[i]);
+	ASSERT_EQ(ok, max, "served again after the first ones closed");
+out:
+	for (i = 0; i < max + EXTRA; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* A descriptor limit that leaves pid exactly one descriptor to open: RLIMIT_NOFILE bounds
+ * descriptor numbers (the lowest free one is taken), so the second lowest free number. */
+static unsigned one_fd_free(pid_t pid)
+{
+	bool used[1024] = {false};
+	char path[64];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) < 1024)
+			used[atoi(e->d_name)] = true;
+	if (d)
+		closedir(d);
+	while (n < 1024 && used[n])
+		n++;
+	for (n++; n < 1024 && used[n]; n++)
+		;
+	return n;
+}
+
+static void subtest_accept_backoff(void)
+{
+	const char *args[] = {"--threads", "1", "--max-conns-per-source", "0", NULL};
+	enum { LATE = 5 };
+	static struct http_client a, late[LATE];
+	struct sluiced_proc p = {0};
+	unsigned lim;
+	int ok = 0, fails = -1, i;
+	char *s;
+
+	/* what the daemon holds once it listens, measured on a first run */
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, 64), "measuring run"))
+		return;
+	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"loop: io_uring ready\"", 3000), "ring ready");
+	usleep(100000);
+	lim = one_fd_free(p.pid);
+	sluiced_stop(&p, 5000);
+	/* room for exactly one connection: the next accept fails with EMFILE */
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, lim), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&a, p.port), "a") || !ASSERT_TRUE(served(&a), "a served"))
+		goto out;
+	for (i = 0; i < LATE; i++)
+		ASSERT_OK(http_open(&late[i], p.port), "connect (kernel backlog)");
+	usleep(1000000);
+	/* accepts pause 100 ms after each EMFILE: one rate-limited line, a few failures, where
+	 * re-arming at once spun a core and logged ~200,000 lines a second */
+	ASSERT_LE(log_lines(&p, "msg=\"loop: accept failed\""), 2, "log stays small");
+	/* recovery: a closes, its descriptor is free, the waiting ones are served in turn */
+	http_close(&a);
+	for (i = 0; i < LATE; i++) {
+		ok += served(&late[i]);
+		if (i == LATE - 1 &&
+		    !http_send(&late[i], "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34) &&
+		    http_read(&late[i], resp, sizeof(resp), 3000) > 0 &&
+		    (s = strstr(resp, "sluice_http_accept_failures_total{errno=\"EMFILE\"} ")))
+			fails = atoi(strchr(s, '}') + 2);
+		http_close(&late[i]);
+	}
+	ASSERT_EQ(ok, LATE, "every waiting connection served once descriptors are free");
+	ASSERT_GE(fails, 1, "EMFILE counted");
+	ASSERT_LE(fails, 60, "one accept per pause, not a spin");
+out:
+	http_close(&a);
+	for (i = 0; i < LATE; i++)
+		http_close(&late[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 static long rss_kb(pid_t pid)
 {
 	char path[64], line[256];
@@ -326,6 +470,10 @@ void test_ingress_conn(void)
 		subtest_max_conns();
 	if (test__start_subtest("max_conns_per_source"))
 		subtest_max_conns_per_source();
+	if (test__start_subtest("fd_limit"))
+		subtest_fd_limit();
+	if (test__start_subtest("accept_backoff"))
+		subtest_accept_backoff();
 	if (test__start_subtest("idle_10k"))
 		subtest_idle_10k();
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -106,13 +107,28 @@ static int read_port(struct sluiced_proc *p)
 	return -ETIMEDOUT;
 }
 
+static int start(struct sluiced_proc *p, const char *ns, const char *listen,
+		 const char *tenants_text, const char *const *args, unsigned nofile);
+
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args)
 {
-	return sluiced_start_ns(p, NULL, "127.0.0.1:0", tenants_text, args);
+	return start(p, NULL, "127.0.0.1:0", tenants_text, args, 0);
+}
+
+int sluiced_start_nofile(struct sluiced_proc *p, const char *tenants_text, const char *const *args,
+			 unsigned nofile)
+{
+	return start(p, NULL, "127.0.0.1:0", tenants_text, args, nofile);
 }
 
 int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		     const char *tenants_text, const char *const *args)
+{
+	return start(p, ns, listen, tenants_text, args, 0);
+}
+
+static int start(struct sluiced_proc *p, const char *ns, const char *listen,
+		 const char *tenants_text, const char *const *args, unsigned nofile)
 {
 	static int instance;
 	const char *argv[64];
@@ -144,6 +160,8 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
 		if (ns && netns_enter(ns) < 0)
+			_exit(126);
+		if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}))
 			_exit(126);
 		execv(bin, (char *const *)argv);
 		_exit(127);

@@ -29,6 +29,9 @@ struct sluiced_proc {
 /* Start sluiced with the tenants text and extra args (NULL-terminated list). Returns 0 or
  * -errno (and prints the daemon's log). */
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args);
+/* Same, with RLIMIT_NOFILE (soft and hard) set to nofile. */
+int sluiced_start_nofile(struct sluiced_proc *p, const char *tenants_text, const char *const *args,
+			 unsigned nofile);
 /* Same, started inside network namespace ns (NULL: this one) listening on listen. */
 int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		     const char *tenants_text, const char *const *args);

@@ -67,8 +67,12 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 	r->f_queue_depth =
 	    metrics_family(m, METRIC_GAUGE, "sluice_queue_depth",
 			   "Events in the durable queue not yet acknowledged.", NULL, NULL, 0);
+	r->f_accept_failures =
+	    metrics_family(m, METRIC_COUNTER, "sluice_http_accept_failures_total",
+			   "accept(2) failures by errno (EMFILE, ENFILE: accepts pause 100 ms).",
+			   "errno", NULL, 0);
 	if (!r->f_requests || !r->f_latency || !r->f_admission || !r->f_events || !r->f_conns ||
-	    !r->f_refused || !r->f_denied || !r->f_queue_depth)
+	    !r->f_refused || !r->f_denied || !r->f_queue_depth || !r->f_accept_failures)
 		return -ENOMEM;
 	return 0;
 }
@@ -91,6 +95,14 @@ void api_count(struct api *r, const struct api_req *rq, int status)
 void api_count_refused(struct api *r, const char *reason)
 {
 	metric_add(metrics_series(r->f_refused, (const char *[]){reason}), 1);
+}
+
+void api_count_accept_failure(struct api *r, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	metric_add(metrics_series(r->f_accept_failures, (const char *[]){name ? name : "other"}),
+		   1);
 }
 
 void api_req_reset(struct api_req *rq)

@@ -84,6 +84,7 @@ struct api {
 	/* metric families */
 	struct metric_family *f_requests, *f_latency, *f_admission, *f_conns, *f_refused;
 	struct metric_family *f_http_errors, *f_events, *f_denied, *f_queue_depth;
+	struct metric_family *f_accept_failures;
 };
 
 /* Fill a (embedded) and register its metric families in m. limits is borrowed. -errno. */
@@ -112,6 +113,8 @@ void api_count(struct api *a, const struct api_req *rq, int status);
 void api_req_reset(struct api_req *rq);
 /* A connection refused at accept, by reason (metrics). */
 void api_count_refused(struct api *a, const char *reason);
+/* accept(2) itself failed with errno err (metrics). */
+void api_count_accept_failure(struct api *a, int err);
 /* Name of a route for metric labels. */
 const char *api_route_name(enum route_id id);
 

@@ -34,7 +34,10 @@
 #include "ingress/srclimit.h"
 #include "lib/log.h"
 
-#define BGID 1
+#define BGID		1
+#define ACCEPT_PAUSE_NS 100000000ULL /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms   \
+				      */
+#define ACCEPT_LOG_NS 1000000000ULL  /* at most one "accept failed" line a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
@@ -71,7 +74,10 @@ struct loop {
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	uint64_t drain_deadline; /* atomic; 0 = not draining */
+	uint64_t drain_deadline;      /* atomic; 0 = not draining */
+	uint64_t accept_paused_until; /* CLOCK_MONOTONIC ns; 0 = accepting */
+	uint64_t accept_failures;     /* since start, this loop */
+	uint64_t accept_logged_at;    /* last "accept failed" line */
 };
 
 static struct io_uring_sqe *get_sqe(struct loop *l)
@@ -450,6 +456,40 @@ static void arm_accept(struct loop *l)
 	l->accept_armed = true;
 }
 
+static void cancel_accept(struct loop *l)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0), 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
+}
+
+/* accept(2) failed with err. Out of descriptors or memory, the connection stays in the
+ * listen backlog and the next accept fails the same way at once: re-arming at once spun a
+ * core and wrote a million log lines in 5 s. So accepts pause (the tick resumes them) and
+ * the log line is rate-limited, counting what it did not print. */
+static void on_accept_error(struct loop *l, int err, bool armed)
+{
+	bool starved = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	uint64_t now = admission_now();
+
+	if (err == ECANCELED)
+		return;
+	l->accept_failures++;
+	api_count_accept_failure(l->api, err);
+	if (starved) {
+		l->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		if (armed) /* a multishot that survived the error: stop it too */
+			cancel_accept(l);
+	}
+	if (l->accept_logged_at && now - l->accept_logged_at < ACCEPT_LOG_NS)
+		return;
+	l->accept_logged_at = now;
+	log_warn("loop: accept failed", "thread=%d err=\"%s\" failures=%llu paused_ms=%d",
+		 l->thread_no, strerror(err), (unsigned long long)l->accept_failures,
+		 starved ? (int)(ACCEPT_PAUSE_NS / 1000000) : 0);
+}
+
 static void return_buf(struct loop *l, unsigned bid)
 {
 	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->o.buf_size, l->o.buf_size, bid,
@@ -525,14 +565,9 @@ static void arm_wake(struct loop *l)
 
 static void start_drain(struct loop *l)
 {
-	struct io_uring_sqe *sqe;
-
 	l->drain_started = true;
-	if (l->accept_armed) {
-		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0), 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-	}
+	if (l->accept_armed)
+		cancel_accept(l);
 	for (uint32_t i = 1; i < l->nslots; i++) {
 		struct lconn *lc = l->slots[i].c;
 
@@ -598,6 +633,11 @@ static void on_tick(struct loop *l)
 			conn_on_timeout(&c->c);
 			conn_update(l, c);
 		}
+	}
+	if (l->accept_paused_until && now >= l->accept_paused_until) {
+		l->accept_paused_until = 0;
+		if (!l->accept_armed && !l->drain_started)
+			arm_accept(l);
 	}
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
@@ -671,11 +711,11 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 	case LOOP_OP_ACCEPT:
 		if (cqe->res >= 0)
 			on_accept(l, cqe->res);
-		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\"", strerror(-cqe->res));
+		else
+			on_accept_error(l, -cqe->res, cqe->flags & IORING_CQE_F_MORE);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
 			l->accept_armed = false;
-			if (!l->drain_started)
+			if (!l->drain_started && !l->accept_paused_until)
 				arm_accept(l);
 		}
 		break;

@@ -34,7 +34,12 @@ struct opt {
 static const struct opt opts[] = {
     {"config", "FILE", "read settings from FILE (INI, same keys as the flags)", OPT_STR, S(config),
      0, 0, ""},
-    {"listen", "ADDR:PORT", "HTTP listen address", OPT_STR, S(listen), 0, 0, "0.0.0.0:8080"},
+    {"listen", "ADDR:PORT", "HTTP listen address: the API (/v1/events) and /healthz", OPT_STR,
+     S(listen), 0, 0, "0.0.0.0:8080"},
+    {"admin-listen", "ADDR:PORT",
+     "admin listen address: /metrics, /readyz and /healthz (the public port answers 404 for "
+     "the first two); off = none",
+     OPT_STR, S(admin_listen), 0, 0, "127.0.0.1:9464"},
     {"threads", "N", "ingress threads, 0 = one per CPU", OPT_INT, S(threads), 0, 256, "0"},
     {"tenants", "FILE", "tenants file (format below)", OPT_STR, S(tenants), 0, 0, ""},
     {"iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)", OPT_STR,
@@ -226,8 +231,8 @@ static int load_file(struct sluiced_cfg *c, const bool *seen, char *err, size_t 
 	return 0;
 }
 
-int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
-			size_t errlen)
+int config_parse_listen(const char *flag, const char *s, struct sockaddr_storage *addr,
+			socklen_t *len, char *err, size_t errlen)
 {
 	char host[128];
 	const char *colon = strrchr(s, ':');
@@ -236,7 +241,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 
 	memset(addr, 0, sizeof(*addr));
 	if (!colon || (size_t)(colon - s) >= sizeof(host)) {
-		snprintf(err, errlen, "sluiced: --listen %s: expected ADDR:PORT", s);
+		snprintf(err, errlen, "sluiced: --%s %s: expected ADDR:PORT", flag, s);
 		return -EINVAL;
 	}
 	memcpy(host, s, (size_t)(colon - s));
@@ -244,7 +249,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || port < 0 || port > 65535) {
-		snprintf(err, errlen, "sluiced: --listen %s: port out of range (0-65535)", s);
+		snprintf(err, errlen, "sluiced: --%s %s: port out of range (0-65535)", flag, s);
 		return -EINVAL;
 	}
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -265,7 +270,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 		if (inet_pton(AF_INET, host, &a4->sin_addr) == 1)
 			return 0;
 	}
-	snprintf(err, errlen, "sluiced: --listen %s: not an IPv4 address or [IPv6] address", s);
+	snprintf(err, errlen, "sluiced: --%s %s: not an IPv4 address or [IPv6] address", flag, s);
 	return -EINVAL;
 }
 
@@ -339,7 +344,11 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	}
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
-	return config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen);
+	if (strcmp(c->admin_listen, "off") &&
+	    config_parse_listen("admin-listen", c->admin_listen, &c->admin_addr, &c->admin_addrlen,
+				err, errlen))
+		return -EINVAL;
+	return config_parse_listen("listen", c->listen, &c->addr, &c->addrlen, err, errlen);
 }
 
 int config_parse_duration(const char *s, uint64_t *ns)

@@ -20,7 +20,10 @@ struct sluiced_cfg {
 	char listen[128];
 	struct sockaddr_storage addr; /* parsed listen */
 	socklen_t addrlen;
-	int threads; /* 0 = number of online CPUs */
+	char admin_listen[128];		    /* "off": no admin listener */
+	struct sockaddr_storage admin_addr; /* parsed admin_listen */
+	socklen_t admin_addrlen;	    /* 0 when off */
+	int threads;			    /* 0 = number of online CPUs */
 	char tenants[PATH_MAX];
 	char iface[64];
 	char pin_dir[PATH_MAX];
@@ -71,8 +74,9 @@ int config_parse_duration(const char *s, uint64_t *ns);
 int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
 /* Print the usage text documenting every flag. */
 void config_usage(FILE *out);
-/* Parse "ADDR:PORT" / "[V6]:PORT" into addr; -EINVAL with err filled. */
-int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
-			size_t errlen);
+/* Parse "ADDR:PORT" / "[V6]:PORT", the value of --flag, into addr; -EINVAL with err filled
+ * (naming the flag). */
+int config_parse_listen(const char *flag, const char *s, struct sockaddr_storage *addr,
+			socklen_t *len, char *err, size_t errlen);
 
 #endif /* SLUICE_CONFIG_H */

@@ -46,6 +46,7 @@
 
 #define MAX_THREADS 256
 #define FD_PER_LOOP 4  /* listener, ring, inbox eventfd, one spare */
+#define ADMIN_CONNS 64 /* connections to the admin listener (scrapers, probes) */
 #define FD_RESERVE  32 /* opened after start: journal segments, database, Redis, upstreams */
 
 struct daemon {
@@ -58,10 +59,11 @@ struct daemon {
 	struct admission *adm;
 	struct ingress_limits limits; /* the HTTP edge's, from cfg */
 	struct api api;
-	struct srclimit *per_source; /* --max-conns-per-source, shared by the loops */
-	struct loop *loops[MAX_THREADS];
-	pthread_t threads[MAX_THREADS];
-	int nthreads;
+	struct srclimit *per_source;	     /* --max-conns-per-source, shared by the loops */
+	struct loop *loops[MAX_THREADS + 1]; /* the ingress threads', then the admin one */
+	pthread_t threads[MAX_THREADS + 1];
+	int nthreads; /* ingress threads */
+	int nloops;   /* running loops: nthreads, + 1 with --admin-listen */
 	char xdp_state[1100];
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
@@ -451,17 +453,41 @@ static void fit_fd_limit(struct daemon *d, int loops)
 		 (unsigned long long)rl.rlim_cur, reserve);
 }
 
+/* The admin listener: its own loop on its own thread, so a scrape is answered while the
+ * public port is busy or full. Not SO_REUSEPORT: a second daemon on the same admin address
+ * fails here, loudly, instead of sharing the scrapes. */
+static int start_admin(struct daemon *d)
+{
+	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.admin_addr,
+			      .addrlen = d->cfg.admin_addrlen,
+			      .entries = 64,
+			      .bufs = 64,
+			      .max_conns_per_loop = ADMIN_CONNS,
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+			      .admin = true};
+	struct loop *l = loop_new(&o, &d->api, d->nthreads);
+
+	if (!l) {
+		fprintf(stderr,
+			"sluiced: --admin-listen %s: %s (another sluiced? pick a port, or off)\n",
+			d->cfg.admin_listen, strerror(errno));
+		return -errno;
+	}
+	d->loops[d->nloops++] = l;
+	return 0;
+}
+
 static int start_loops(struct daemon *d)
 {
 	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
 			      .addrlen = d->cfg.addrlen,
 			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
-	int port;
+	int port, err;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
 		d->nthreads = 1;
-	fit_fd_limit(d, d->nthreads);
+	fit_fd_limit(d, d->nthreads + 1);
 	o.max_conns_per_loop = (unsigned)d->cfg.max_conns + 64;
 	if (d->cfg.max_conns_per_source) {
 		d->per_source = srclimit_new((unsigned)d->cfg.max_conns_per_source);
@@ -483,12 +509,19 @@ static int start_loops(struct daemon *d)
 		else
 			((struct sockaddr_in *)&d->cfg.addr)->sin_port = htons((uint16_t)port);
 	}
-	for (int i = 0; i < d->nthreads; i++)
+	d->nloops = d->nthreads;
+	if (d->cfg.admin_addrlen && (err = start_admin(d)))
+		return err;
+	for (int i = 0; i < d->nloops; i++)
 		if (pthread_create(&d->threads[i], NULL, thread_main, d->loops[i]))
 			return -EAGAIN;
 	log_info("sluiced: listening", "addr=%s port=%d threads=%d max_conns=%lld per_source=%lld",
 		 d->cfg.listen, loop_port(d->loops[0]), d->nthreads, d->cfg.max_conns,
 		 d->cfg.max_conns_per_source);
+	if (d->nloops > d->nthreads)
+		log_info("sluiced: admin listening",
+			 "addr=%s port=%d paths=/metrics,/readyz,/healthz", d->cfg.admin_listen,
+			 loop_port(d->loops[d->nthreads]));
 	return 0;
 }
 
@@ -535,11 +568,11 @@ static void drain(struct daemon *d, int sig)
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
 	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
-	for (int i = 0; i < d->nthreads; i++)
+	for (int i = 0; i < d->nloops; i++)
 		loop_drain(d->loops[i], deadline);
-	for (int i = 0; i < d->nthreads; i++)
+	for (int i = 0; i < d->nloops; i++)
 		pthread_join(d->threads[i], NULL);
-	d->nthreads = 0;
+	d->nloops = 0;
 }
 
 /* The worker retired (--max-messages / --max-age): drain and exit 0 like on SIGTERM. */
@@ -665,7 +698,7 @@ static void teardown(struct daemon *d)
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */
 	queue_free(d->q);
-	for (int i = 0; i < MAX_THREADS; i++)
+	for (int i = 0; i < MAX_THREADS + 1; i++)
 		loop_free(d->loops[i]);
 	srclimit_free(d->per_source); /* after the loops: their connections hold counts */
 	admission_free(d->adm);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_api.c -- the real sluiced over loopback: 202 end to end through the journal,
  * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion,
- * chunked bodies, absolute-form targets, Host, and error answers to HEAD */
+ * chunked bodies, absolute-form targets, Host, error answers to HEAD, and the admin
+ * listener (/metrics and /readyz off the public port) */
 #include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -115,11 +116,9 @@ static void subtest_accepted(void)
 		       "\"critical\",\"payload\":{}}"),
 		  202, "critical beyond credits");
 	ASSERT_HAS_STR(resp, "\"class\":\"normal\",\"demoted\":true", "demoted");
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  200, "ready with journal");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 200, "ready with journal");
 	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue check");
-	ASSERT_EQ(http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  200, "metrics");
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_events_accepted_total{tenant=\"acme\",class=\"normal\"} 2",
 		       "accepted counter");
 	ASSERT_HAS_STR(
@@ -233,7 +232,7 @@ static void subtest_dry_run(void)
 	for (int i = 0; i < 4; i++)
 		ok += post(p.port, "hello", EVENT("d")) == 202;
 	ASSERT_EQ(ok, 4, "dry run enforces nothing");
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "outcome=\"passed_dry_run\",tenant=\"beta\"} 4", "dry-run counted");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
@@ -261,8 +260,7 @@ static void subtest_queue_refusals(void)
 	ASSERT_HAS_STR(resp, "\"error\":\"queue_full\"", "queue_full");
 	if (ASSERT_TRUE(http_header(resp, "Retry-After", val, sizeof(val)), "Retry-After"))
 		ASSERT_STREQ(val, "7", "configured Retry-After");
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  503, "not ready when full");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "not ready when full");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, none), "start without journal"))
 		return;
@@ -282,8 +280,7 @@ static void subtest_readyz_db(void)
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  503, "not ready");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "not ready");
 	ASSERT_HAS_STR(resp, "\"database\":{\"ok\":false,\"state\":\"unreachable\"}", "db check");
 	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue still fine");
 	/* degrade, don't fail: events are still accepted while the queue has room */
@@ -439,6 +436,54 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+static void subtest_admin_listener(void)
+{
+	const char *args[] = {"--threads", "2", NULL};
+	const char *off[] = {"--threads", "1", "--admin-listen", "off", NULL};
+	struct sluiced_proc p = {0}, q = {0};
+	char taken[32];
+	const char *clash[] = {"--threads", "1", "--admin-listen", taken, NULL};
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_GT(p.admin_port, 0, "admin port logged") ||
+	    !ASSERT_NEQ(p.admin_port, p.port, "its own port"))
+		goto out;
+	/* the public port: the API and liveness only; tenant names and traffic are not shown */
+	expect(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "public /metrics");
+	ASSERT_FALSE(strstr(resp, "sluice_"), "no metrics on the public port");
+	expect(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "public /readyz");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 200, "\"ok\"",
+	       "public /healthz");
+	ASSERT_EQ(post(p.port, "test", EVENT("adm-1")), 503, "public API (no journal: 503)");
+	/* the admin port: metrics, readiness, liveness; not the API */
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "admin /metrics");
+	ASSERT_HAS_STR(resp,
+		       "sluice_http_requests_total{route=\"other\",status=\"404\",tenant=\"\"} 2",
+		       "the public 404s counted");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "admin /readyz (no journal)");
+	ASSERT_HAS_STR(resp, "\"ready\":false", "readiness document");
+	ASSERT_EQ(http_admin(&p, "/healthz", resp, sizeof(resp)), 200, "admin /healthz");
+	ASSERT_EQ(http_admin(&p, "/v1/events", resp, sizeof(resp)), 404,
+		  "no API on the admin port");
+	/* a second daemon on the same admin address fails to start, naming the flag */
+	snprintf(taken, sizeof(taken), "127.0.0.1:%d", p.admin_port);
+	ASSERT_ERR(sluiced_start(&q, TENANTS, clash), "second daemon on the admin port");
+	if (q.pid)
+		sluiced_stop(&q, 2000);
+	/* off: no admin listener at all */
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, off), "start with --admin-listen off"))
+		return;
+	ASSERT_EQ(p.admin_port, 0, "no admin listener");
+	expect(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "still not on the public port");
+out:
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_ingress_api(void)
 {
 	if (test__start_subtest("accepted"))
@@ -457,4 +502,6 @@ void test_ingress_api(void)
 		subtest_chunked();
 	if (test__start_subtest("targets_and_host"))
 		subtest_targets_and_host();
+	if (test__start_subtest("admin_listener"))
+		subtest_admin_listener();
 }

@@ -85,16 +85,24 @@ bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int time
 	return false;
 }
 
+/* The port= of the log line with message msg, 0 when absent. */
+static int logged_port(const char *log, const char *msg)
+{
+	const char *s = strstr(log, msg);
+
+	return s && (s = strstr(s, " port=")) ? atoi(s + 6) : 0;
+}
+
 static int read_port(struct sluiced_proc *p)
 {
 	long end = now_ms() + 5000;
 
 	while (now_ms() < end) {
-		char *log = sluiced_log(p), *s = strstr(log, "msg=\"sluiced: listening\"");
-		int port = 0, status;
+		char *log = sluiced_log(p);
+		int port = logged_port(log, "msg=\"sluiced: listening\""), status;
 
-		if (s && (s = strstr(s, " port=")))
-			port = atoi(s + 6);
+		/* logged before the public line, so it is there when that one is */
+		p->admin_port = logged_port(log, "msg=\"sluiced: admin listening\"");
 		free(log);
 		if (port > 0)
 			return port;
@@ -147,6 +155,8 @@ static int start(struct sluiced_proc *p, const char *ns, const char *listen,
 	argv[n++] = bin;
 	argv[n++] = "--listen";
 	argv[n++] = listen;
+	argv[n++] = "--admin-listen"; /* never the fixed default port: tests run side by side */
+	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--tenants";
 	argv[n++] = p->tenants;
 	for (; args && *args && n < 62; args++)
@@ -371,6 +381,14 @@ int http_once(int port, const char *req, char *out, size_t cap)
 	n = http_read(&c, out, cap, 3000);
 	http_close(&c);
 	return n > 0 ? http_status(out) : (int)n;
+}
+
+int http_admin(const struct sluiced_proc *p, const char *path, char *out, size_t cap)
+{
+	char req[256];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+	return http_once(p->admin_port, req, out, cap);
 }
 
 int http_event_request(char *out, size_t cap, const char *key, const char *body)

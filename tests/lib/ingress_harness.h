@@ -2,9 +2,11 @@
 /* ingress_harness.h -- start the real sluiced on a free loopback port and talk HTTP to it
  *
  * sluiced_start() writes the tenants file into a fresh directory under test__tmpdir(),
- * runs the built binary with --listen 127.0.0.1:0 (its log goes to a file there) and reads
- * the bound port back from the "sluiced: listening" log line. Clients keep unread bytes,
- * so pipelined responses are read one at a time.
+ * runs the built binary with --listen 127.0.0.1:0 and --admin-listen 127.0.0.1:0 (its log
+ * goes to a file there; a test's own --admin-listen wins) and reads the bound ports back
+ * from the "sluiced: listening" and "sluiced: admin listening" log lines. /metrics and
+ * /readyz are on admin_port. Clients keep unread bytes, so pipelined responses are read
+ * one at a time.
  */
 #ifndef SLUICE_INGRESS_HARNESS_H
 #define SLUICE_INGRESS_HARNESS_H
@@ -20,7 +22,8 @@
 struct sluiced_proc {
 	pid_t pid;
 	int port;
-	char dir[512]; /* per-instance directory (tenants, journal, log) */
+	int admin_port; /* /metrics, /readyz; 0 with --admin-listen off */
+	char dir[512];	/* per-instance directory (tenants, journal, log) */
 	char log[600];
 	char tenants[600];
 	char journal[600];
@@ -73,6 +76,9 @@ int http_status(const char *resp);
 bool http_header(const char *resp, const char *name, char *out, size_t cap);
 /* One request on a fresh connection; returns the status, response in out. */
 int http_once(int port, const char *req, char *out, size_t cap);
+/* GET path (/metrics, /readyz) from the admin port of p on a fresh connection; returns the
+ * status, response in out. */
+int http_admin(const struct sluiced_proc *p, const char *path, char *out, size_t cap);
 /* A POST /v1/events request for key and body into out. */
 int http_event_request(char *out, size_t cap, const char *key, const char *body);
 

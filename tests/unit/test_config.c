@@ -64,6 +64,7 @@ void test_config(void)
 		const char *a4[] = {"sluiced", "--listen", "example.com:80"};
 		const char *a5[] = {"sluiced", "--log-level", "loud"};
 		const char *a6[] = {"sluiced", "--config", NULL};
+		const char *a7[] = {"sluiced", "--admin-listen", "localhost:9464"};
 
 		ASSERT_EQ(parse(3, a1), -EINVAL, "port");
 		ASSERT_STREQ(err, "sluiced: --listen 0.0.0.0:99999: port out of range (0-65535)",
@@ -76,6 +77,12 @@ void test_config(void)
 		ASSERT_EQ(parse(3, a4), -EINVAL, "hostname");
 		ASSERT_HAS_STR(err, "not an IPv4 address or [IPv6] address", "address msg");
 		ASSERT_EQ(parse(3, a5), -EINVAL, "log level");
+		ASSERT_EQ(parse(3, a7), -EINVAL, "admin address");
+		ASSERT_STREQ(
+		    err,
+		    "sluiced: --admin-listen localhost:9464: not an IPv4 address or [IPv6] "
+		    "address",
+		    "admin address message");
 		a6[2] = write_conf("listen = 127.0.0.1:1\n\nmax-conns = -4\n");
 		ASSERT_EQ(parse(3, a6), -EINVAL, "file range");
 		ASSERT_HAS_STR(err, "sluiced.conf:3: max-conns -4: expected a whole number",
@@ -94,11 +101,22 @@ void test_config(void)
 		ASSERT_EQ(config_parse(&cfg, 2, (char **)a1, out, err, sizeof(err)), 1, "help");
 		fclose(out);
 		/* --help documents every flag the issue asks for */
-		static const char *const flags[] = {
-		    "--listen",		  "--threads",	      "--tenants",  "--iface",
-		    "--pin-dir",	  "--journal-dir",    "--pg",	    "--redis",
-		    "--log-level",	  "--dry-run-limits", "--max-body", "--max-conns",
-		    "--drain-timeout-ms", "--config"};
+		static const char *const flags[] = {"--listen",
+						    "--threads",
+						    "--tenants",
+						    "--iface",
+						    "--pin-dir",
+						    "--journal-dir",
+						    "--pg",
+						    "--redis",
+						    "--log-level",
+						    "--dry-run-limits",
+						    "--max-body",
+						    "--max-conns",
+						    "--drain-timeout-ms",
+						    "--config",
+						    "--admin-listen",
+						    "--max-conns-per-source"};
 
 		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 			/* cppcheck-suppress AssignmentAddressToInteger ; statement-expr scopes */
@@ -106,5 +124,15 @@ void test_config(void)
 		free(text);
 		ASSERT_OK(parse(3, a2), err);
 		ASSERT_EQ(cfg.addr.ss_family, AF_INET6, "v6");
+		/* the admin listener: loopback 9464 unless told otherwise, or off */
+		ASSERT_STREQ(cfg.admin_listen, "127.0.0.1:9464", "admin default");
+		ASSERT_EQ(ntohs(((struct sockaddr_in *)&cfg.admin_addr)->sin_port), 9464,
+			  "admin port");
+		{
+			const char *a3[] = {"sluiced", "--admin-listen", "off"};
+
+			ASSERT_OK(parse(3, a3), err);
+			ASSERT_EQ(cfg.admin_addrlen, 0, "admin off");
+		}
 	}
 }

@@ -108,10 +108,12 @@ void api_count_accept_failure(struct api *r, int err)
 void api_req_reset(struct api_req *rq)
 {
 	const struct sluice_addr *peer = rq->peer;
+	bool admin = rq->admin;
 
 	tenants_put(rq->tenants);
 	memset(rq, 0, sizeof(*rq));
 	rq->peer = peer;
+	rq->admin = admin;
 }
 
 void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
@@ -147,14 +149,21 @@ static enum api_verdict answer_error(struct api_answer *ans, int status, const c
 	return API_ANSWER;
 }
 
-static enum route_id route_of(const struct http_request *req)
+/* Which listener serves a route: the API on the public one, metrics and readiness (tenant
+ * names, traffic) on the admin one, liveness on both. */
+static bool route_served(enum route_id id, bool admin)
+{
+	return id == ROUTE_HEALTHZ || (id == ROUTE_EVENTS) != admin;
+}
+
+static enum route_id route_of(const struct http_request *req, bool admin)
 {
 	const char *q = memchr(req->target, '?', req->target_len);
 	size_t n = q ? (size_t)(q - req->target) : req->target_len;
 
 	for (int i = 0; i < ROUTE_OTHER; i++)
 		if (strlen(route_names[i]) == n && !memcmp(route_names[i], req->target, n))
-			return i;
+			return route_served(i, admin) ? (enum route_id)i : ROUTE_OTHER;
 	return ROUTE_OTHER;
 }
 
@@ -293,7 +302,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 enum api_verdict api_on_head(struct api *r, struct api_req *rq, const struct http_request *req,
 			     struct api_answer *ans)
 {
-	enum route_id route = route_of(req);
+	enum route_id route = route_of(req, rq->admin);
 	bool get = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
 
 	rq->route = route;

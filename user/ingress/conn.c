@@ -30,7 +30,7 @@
 static __thread struct http_request scratch; /* 4 KiB: one per thread, not per connection */
 
 void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
-	       const struct sluice_addr *peer)
+	       const struct sluice_addr *peer, bool admin)
 {
 	memset(c, 0, sizeof(*c));
 	c->api = api;
@@ -38,6 +38,7 @@ void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t to
 	c->token = token;
 	c->peer = *peer;
 	c->rq.api.peer = &c->peer;
+	c->rq.api.admin = admin;
 	c->phase = CONN_HEAD;
 	c->fresh = true;
 	http_parser_init(&c->parser, &api->http);
@@ -53,7 +54,7 @@ static void obuf_reset(struct obuf *o)
 
 static void req_reset(struct conn *c)
 {
-	api_req_reset(&c->rq.api); /* keeps the peer */
+	api_req_reset(&c->rq.api); /* keeps the peer and the listener */
 	c->rq.keep_alive = c->rq.head_only = c->rq.http10 = c->rq.chunked = false;
 	c->rq.head_len = 0;
 	c->rq.content_length = 0;

@@ -86,10 +86,11 @@ struct conn {
 	bool fresh;	       /* nothing received since accept */
 };
 
-/* Prepare c for a freshly accepted connection from peer. api and inbox are borrowed; token
- * comes back in the inbox message with the queue's verdict. */
+/* Prepare c for a freshly accepted connection from peer, on the admin listener or not.
+ * api and inbox are borrowed; token comes back in the inbox message with the queue's
+ * verdict. */
 void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
-	       const struct sluice_addr *peer);
+	       const struct sluice_addr *peer, bool admin);
 /* Release what c owns (buffers, tenants reference); the socket is the loop's business. */
 void conn_fini(struct conn *c);
 /* Bytes arrived (data is only valid during the call). */

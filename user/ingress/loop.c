@@ -34,10 +34,11 @@
 #include "ingress/srclimit.h"
 #include "lib/log.h"
 
-#define BGID		1
-#define ACCEPT_PAUSE_NS 100000000ULL /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms   \
-				      */
-#define ACCEPT_LOG_NS 1000000000ULL  /* at most one "accept failed" line a second per loop */
+#define BGID 1
+#define ACCEPT_PAUSE_NS                                                                            \
+	100000000ULL		    /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms    \
+				     */
+#define ACCEPT_LOG_NS 1000000000ULL /* at most one "accept failed" line a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
@@ -106,7 +107,7 @@ static int listen_socket(const struct loop_opts *o, int *port)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (!o->admin && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(fd, o->addr, o->addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
@@ -278,7 +279,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 	conn_fini(&c->c);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
+	if (!l->o.admin)
+		__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
 static void close_conn(struct loop *l, struct lconn *c)
@@ -378,6 +380,45 @@ static void peer_addr(int fd, struct sluice_addr *a)
 	}
 }
 
+/* An accepted connection gets slot l->free_head (the caller checked there is one). */
+static void start_conn(struct loop *l, int fd, struct lconn *c, const struct sluice_addr *peer,
+		       bool counted)
+{
+	uint32_t idx = l->free_head;
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	l->free_head = l->slots[idx].next_free;
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->idx = idx;
+	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
+	c->src_counted = counted;
+	conn_init(&c->c, l->api, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), peer,
+		  l->o.admin);
+	l->slots[idx].c = c;
+	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
+	arm_recv(l, c);
+	timer_sync(l, c);
+}
+
+/* The admin listener: bounded by its own slots only (a scrape must get through while the
+ * public port is full), no per-source count; the deny list still applies. */
+static void accept_admin(struct loop *l, int fd)
+{
+	struct sluice_addr peer;
+	struct lconn *c;
+
+	peer_addr(fd, &peer);
+	c = l->free_head ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(l->api->adm, &peer, admission_now())) {
+		refuse(l, fd, !l->free_head ? "no_slot" : c ? "denied" : "no_memory");
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, false);
+}
+
 /* A source over --max-conns-per-source may still connect when a tenant configured it (a
  * load balancer or a NAT in front of many clients). */
 static bool source_exempt(struct loop *l, const struct sluice_addr *peer)
@@ -413,10 +454,11 @@ static void on_accept(struct loop *l, int fd)
 	struct lconn *c;
 	bool counted;
 	uint32_t idx;
-	int one = 1;
 
 	if (l->drain_started)
 		return (void)close(fd);
+	if (l->o.admin)
+		return accept_admin(l, fd);
 	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		return refuse(l, fd, "max_conns");
@@ -433,18 +475,7 @@ static void on_accept(struct loop *l, int fd)
 		free(c);
 		return refuse(l, fd, why);
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	l->free_head = l->slots[idx].next_free;
-	memset(c, 0, sizeof(*c));
-	c->fd = fd;
-	c->idx = idx;
-	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
-	c->src_counted = counted;
-	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
-	l->slots[idx].c = c;
-	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	arm_recv(l, c);
-	timer_sync(l, c);
+	start_conn(l, fd, c, &peer, counted);
 }
 
 static void arm_accept(struct loop *l)

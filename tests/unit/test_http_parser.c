@@ -136,6 +136,9 @@ static void subtest_request_line(void)
 	expect_err("GET ftp://x/ HTTP/1.1\r\n", HTTP_ERR_BAD_TARGET, 400,
 		   "absolute form, not http");
 	expect_err("GET x/ HTTP/1.1\r\n", HTTP_ERR_BAD_TARGET, 400, "relative target");
+	expect_err("CONNECT a.example:443 HTTP/1.1\r\n", HTTP_ERR_CONNECT, 501, "CONNECT");
+	expect_err("GET / HTTP/1.1\r\nHost: a\r\n folded", HTTP_ERR_OBS_FOLD, 400,
+		   "obs-fold refused at its first byte");
 	expect_err("GET * HTTP/1.1\r\n", HTTP_ERR_BAD_TARGET, 400, "asterisk non-OPTIONS");
 }
 

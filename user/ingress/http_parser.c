@@ -51,6 +51,7 @@ static const struct {
     [HTTP_ERR_TE_UNKNOWN] = {501, "not_implemented",
 			     "unsupported transfer coding; only chunked is implemented"},
     [HTTP_ERR_METHOD] = {501, "not_implemented", "unknown method"},
+    [HTTP_ERR_CONNECT] = {501, "not_implemented", "CONNECT is not supported: this is no proxy"},
     [HTTP_ERR_EXPECT] = {417, "expectation_failed", "only Expect: 100-continue is supported"},
     [HTTP_ERR_HTTP2] = {505, "http2_not_supported", "HTTP/2 is not supported here; use HTTP/1.1"},
     [HTTP_ERR_VERSION] = {505, "version_not_supported", "only HTTP/1.0 and 1.1"},
@@ -221,6 +222,8 @@ static int parse_request_line(const char *line, size_t n, struct http_request *r
 	req->method = method_lookup(line, req->method_len);
 	if (req->method == HTTP_M_UNKNOWN)
 		return -HTTP_ERR_METHOD;
+	if (req->method == HTTP_M_CONNECT) /* a tunnel follows a 2xx: framing unknown, close */
+		return -HTTP_ERR_CONNECT;
 	req->minor = minor;
 	return parse_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), req);
 }
@@ -448,6 +451,8 @@ long http_parse(struct http_parser *p, const char *buf, size_t len, struct http_
 				return parse_head(p, buf, ++p->pos, req);
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return -HTTP_ERR_BAD_CHAR;
+		} else if ((c == ' ' || c == '\t') && p->pos == p->line_start && p->line_done) {
+			return -HTTP_ERR_OBS_FOLD; /* at once: a folded line can only be refused */
 		}
 	}
 	return 0;

@@ -64,6 +64,7 @@ enum http_error {
 	HTTP_ERR_TE_HTTP10,	   /* 400 Transfer-Encoding in an HTTP/1.0 request */
 	HTTP_ERR_TE_UNKNOWN,	   /* 501 a transfer coding we do not implement before chunked */
 	HTTP_ERR_METHOD,	   /* 501 unknown method */
+	HTTP_ERR_CONNECT,	   /* 501 CONNECT: not a proxy (authority-form never parsed) */
 	HTTP_ERR_EXPECT,	   /* 417 Expect other than 100-continue */
 	HTTP_ERR_HTTP2,		   /* 505 HTTP/2 connection preface */
 	HTTP_ERR_VERSION,	   /* 505 any other version */

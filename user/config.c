@@ -112,6 +112,26 @@ static const struct opt opts[] = {
     {"alert-key", "KEY", "PagerDuty routing key for --alert-url", OPT_STR, S(alert_key), 0, 0, ""},
     {"node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0, 0,
      ""},
+    {"tls-listen", "ADDR:PORT",
+     "HTTPS listen address (beside --listen; needs --tls-cert/--tls-key)", OPT_STR, S(tls_listen),
+     0, 0, ""},
+    {"tls-cert", "FILE", "PEM certificate chain, leaf first (reloaded on SIGHUP)", OPT_STR,
+     S(tls_cert), 0, 0, ""},
+    {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted)", OPT_STR, S(tls_key), 0, 0,
+     ""},
+    {"tls-sni", "CERT:KEY,...", "more certificates, each served for the names it carries", OPT_STR,
+     S(tls_sni), 0, 0, ""},
+    {"tls-client-ca", "FILE", "ask clients for certificates issued by this CA (mTLS tenants)",
+     OPT_STR, S(tls_client_ca), 0, 0, ""},
+    {"tls-handshake-timeout-ms", "MS", "time from accept to a finished TLS handshake", OPT_INT,
+     S(tls_handshake_timeout_ms), 10, 600000, "10000"},
+    {"tls-max-handshakes", "N", "TLS handshakes in progress at once; more are refused at accept",
+     OPT_INT, S(tls_max_handshakes), 1, 10000000, "4096"},
+    {"tls-handshake-rate", "N",
+     "TLS handshakes a source may start per second before it is denied for --deny-secs, 0 = off",
+     OPT_INT, S(tls_handshake_rate), 0, 1000000, "0"},
+    {"tls-ticket-rotate-s", "S", "a new session ticket key this often (the last 3 are accepted)",
+     OPT_INT, S(tls_ticket_rotate_s), 10, 86400 * 7, "3600"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -173,6 +193,9 @@ void config_usage(FILE *out)
 		"--drain-timeout-ms and exit 0.\n",
 		"--help", "this text");
 	fprintf(out,
+		"SIGHUP also reloads the TLS certificates (a bad or expired one is refused, the "
+		"old one stays;\nestablished connections keep theirs).\n");
+	fprintf(out,
 		"\nTenants file (INI, one section per tenant, key and source may repeat):\n"
 		"  [acme]\n"
 		"  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
@@ -182,7 +205,8 @@ void config_usage(FILE *out)
 		"  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
 		"  crit_burst = 100\n"
 		"  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
-		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n");
+		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n"
+		"  cert_sha256 = <SHA-256 of a client certificate> ; mTLS instead of a key\n");
 }
 
 struct file_ctx {
@@ -231,8 +255,8 @@ static int load_file(struct sluiced_cfg *c, const bool *seen, char *err, size_t 
 	return 0;
 }
 
-int config_parse_listen(const char *flag, const char *s, struct sockaddr_storage *addr,
-			socklen_t *len, char *err, size_t errlen)
+static int parse_addr(const char *flag, const char *s, struct sockaddr_storage *addr,
+		      socklen_t *len, char *err, size_t errlen)
 {
 	char host[128];
 	const char *colon = strrchr(s, ':');
@@ -272,6 +296,33 @@ int config_parse_listen(const char *flag, const char *s, struct sockaddr_storage
 	}
 	snprintf(err, errlen, "sluiced: --%s %s: not an IPv4 address or [IPv6] address", flag, s);
 	return -EINVAL;
+}
+
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			size_t errlen)
+{
+	return parse_addr("listen", s, addr, len, err, errlen);
+}
+
+/* --tls-listen needs a certificate and a key; the files are read by the TLS context. */
+static int check_tls(struct sluiced_cfg *c, char *err, size_t errlen)
+{
+	if (!c->tls_listen[0]) {
+		if (c->tls_cert[0] || c->tls_key[0] || c->tls_sni[0] || c->tls_client_ca[0]) {
+			snprintf(err, errlen,
+				 "sluiced: --tls-cert/--tls-key/--tls-sni/--tls-client-ca given "
+				 "without --tls-listen ADDR:PORT (add it, or drop them)");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!c->tls_cert[0] || !c->tls_key[0]) {
+		snprintf(err, errlen,
+			 "sluiced: --tls-listen %s: needs --tls-cert FILE and --tls-key FILE",
+			 c->tls_listen);
+		return -EINVAL;
+	}
+	return parse_addr("tls-listen", c->tls_listen, &c->tls_addr, &c->tls_addrlen, err, errlen);
 }
 
 static int scan_flags(struct sluiced_cfg *c, int argc, char **argv, bool *seen, char *err,
@@ -345,10 +396,12 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
 	if (strcmp(c->admin_listen, "off") &&
-	    config_parse_listen("admin-listen", c->admin_listen, &c->admin_addr, &c->admin_addrlen,
-				err, errlen))
+	    parse_addr("admin-listen", c->admin_listen, &c->admin_addr, &c->admin_addrlen, err,
+		       errlen))
 		return -EINVAL;
-	return config_parse_listen("listen", c->listen, &c->addr, &c->addrlen, err, errlen);
+	if (config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen))
+		return -EINVAL;
+	return check_tls(c, err, errlen);
 }
 
 int config_parse_duration(const char *s, uint64_t *ns)

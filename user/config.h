@@ -62,6 +62,18 @@ struct sluiced_cfg {
 	char alert_url[512];
 	char alert_key[128];
 	char node[64];
+	/* TLS (issue 20): a second listener on the same ingress threads */
+	char tls_listen[128];
+	struct sockaddr_storage tls_addr; /* parsed tls_listen (when set) */
+	socklen_t tls_addrlen;
+	char tls_cert[PATH_MAX];
+	char tls_key[PATH_MAX];
+	char tls_sni[2048]; /* CERT:KEY[,CERT:KEY...] served by the names they carry */
+	char tls_client_ca[PATH_MAX];
+	long long tls_handshake_timeout_ms;
+	long long tls_max_handshakes;
+	long long tls_handshake_rate; /* per source and second, 0 = off */
+	long long tls_ticket_rotate_s;
 };
 
 /* Parse a duration ("500ms", "30s", "5m", "6h", "2d", or plain seconds) into ns. 0 or
@@ -74,9 +86,8 @@ int config_parse_duration(const char *s, uint64_t *ns);
 int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
 /* Print the usage text documenting every flag. */
 void config_usage(FILE *out);
-/* Parse "ADDR:PORT" / "[V6]:PORT", the value of --flag, into addr; -EINVAL with err filled
- * (naming the flag). */
-int config_parse_listen(const char *flag, const char *s, struct sockaddr_storage *addr,
-			socklen_t *len, char *err, size_t errlen);
+/* Parse "ADDR:PORT" / "[V6]:PORT" into addr; -EINVAL with err filled. */
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			size_t errlen);
 
 #endif /* SLUICE_CONFIG_H */

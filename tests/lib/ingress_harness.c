@@ -93,16 +93,14 @@ static int logged_port(const char *log, const char *msg)
 	return s && (s = strstr(s, " port=")) ? atoi(s + 6) : 0;
 }
 
-static int read_port(struct sluiced_proc *p)
+static int read_port(struct sluiced_proc *p, const char *msg)
 {
 	long end = now_ms() + 5000;
 
 	while (now_ms() < end) {
 		char *log = sluiced_log(p);
-		int port = logged_port(log, "msg=\"sluiced: listening\""), status;
+		int port = logged_port(log, msg), status;
 
-		/* logged before the public line, so it is there when that one is */
-		p->admin_port = logged_port(log, "msg=\"sluiced: admin listening\"");
 		free(log);
 		if (port > 0)
 			return port;
@@ -176,7 +174,17 @@ static int start(struct sluiced_proc *p, const char *ns, const char *listen,
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
-	p->port = read_port(p);
+	p->port = read_port(p, "msg=\"sluiced: listening\"");
+	if (p->port > 0) { /* logged before the public line, so it is there when that one is */
+		char *log = sluiced_log(p);
+
+		p->admin_port = logged_port(log, "msg=\"sluiced: admin listening\"");
+		free(log);
+	}
+	for (const char *const *a = argv; p->port > 0 && *a; a++)
+		if (!strcmp(*a, "--tls-listen") &&
+		    (p->tls_port = read_port(p, "msg=\"sluiced: listening for TLS\"")) < 0)
+			p->port = p->tls_port;
 	if (p->port < 0) {
 		char *log = sluiced_log(p);
 

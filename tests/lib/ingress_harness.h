@@ -4,9 +4,9 @@
  * sluiced_start() writes the tenants file into a fresh directory under test__tmpdir(),
  * runs the built binary with --listen 127.0.0.1:0 and --admin-listen 127.0.0.1:0 (its log
  * goes to a file there; a test's own --admin-listen wins) and reads the bound ports back
- * from the "sluiced: listening" and "sluiced: admin listening" log lines. /metrics and
- * /readyz are on admin_port. Clients keep unread bytes, so pipelined responses are read
- * one at a time.
+ * from the "sluiced: listening" and "sluiced: admin listening" log lines (and, with
+ * --tls-listen, the TLS port from "sluiced: listening for TLS"). /metrics and /readyz are on
+ * admin_port. Clients keep unread bytes, so pipelined responses are read one at a time.
  */
 #ifndef SLUICE_INGRESS_HARNESS_H
 #define SLUICE_INGRESS_HARNESS_H
@@ -23,6 +23,7 @@ struct sluiced_proc {
 	pid_t pid;
 	int port;
 	int admin_port; /* /metrics, /readyz; 0 with --admin-listen off */
+	int tls_port;	/* with --tls-listen among the args: its bound port */
 	char dir[512];	/* per-instance directory (tenants, journal, log) */
 	char log[600];
 	char tenants[600];

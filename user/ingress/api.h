@@ -64,8 +64,9 @@ struct api_req {
 	enum route_id route;
 	uint64_t start_ns; /* CLOCK_MONOTONIC, first byte of the request */
 	const struct sluice_addr *peer;
-	bool admin;		 /* the request came to the admin listener */
-	struct tenants *tenants; /* reference held while tenant is used (api_req_reset) */
+	bool admin;		    /* the request came to the admin listener */
+	const uint8_t *client_cert; /* SHA-256 of the verified TLS client certificate, or NULL */
+	struct tenants *tenants;    /* reference held while tenant is used (api_req_reset) */
 	const struct tenant *tenant;
 	enum sluice_class class;
 	bool demoted;
@@ -114,7 +115,8 @@ void api_error(struct api_answer *ans, int status, const char *code, const char 
 	       bool close);
 /* Count an answer written for rq (requests by route/status/tenant, latency). */
 void api_count(struct api *a, const struct api_req *rq, int status);
-/* Drop the request's tenants reference and clear it (but for the peer and the listener). */
+/* Drop the request's tenants reference and clear it (but for what belongs to the
+ * connection: peer, listener, client certificate). */
 void api_req_reset(struct api_req *rq);
 /* A connection refused at accept, by reason (metrics). */
 void api_count_refused(struct api *a, const char *reason);

@@ -52,9 +52,15 @@ static void obuf_reset(struct obuf *o)
 	o->len = 0;
 }
 
+void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
+{
+	memcpy(c->client_cert, fp, SHA256_LEN);
+	c->rq.api.client_cert = c->client_cert;
+}
+
 static void req_reset(struct conn *c)
 {
-	api_req_reset(&c->rq.api); /* keeps the peer and the listener */
+	api_req_reset(&c->rq.api); /* keeps what is the connection's */
 	c->rq.keep_alive = c->rq.head_only = c->rq.http10 = c->rq.chunked = false;
 	c->rq.head_len = 0;
 	c->rq.content_length = 0;

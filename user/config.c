@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/array_size.h"
 #include "lib/log.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
@@ -103,7 +104,7 @@ static const struct opt opts[] = {
      ""},
 };
 
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+#define NOPTS (ARRAY_SIZE(opts))
 
 static int set_opt(struct sluiced_cfg *c, const struct opt *o, const char *v, const char *where,
 		   char *err, size_t errlen)
@@ -350,7 +351,7 @@ int config_parse_duration(const char *s, uint64_t *ns)
 	v = strtod(s, &end);
 	if (end == s || errno || v < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (!strcmp(end, units[i].suffix)) {
 			if (v * (double)units[i].mult > 1.8e19)
 				return -EINVAL;

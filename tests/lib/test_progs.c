@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 
 struct test_def {
@@ -197,7 +199,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	char capture_path[] = "/tmp/test_progs.XXXXXX";
 	int fd = mkstemp(capture_path), status = 0, i;
 	bool crashed = false, timed_out = false;
-	struct timespec t0, t1;
+	double t0, t1;
 	pid_t pid;
 
 	unlink(capture_path);
@@ -207,7 +209,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	rm_rf(tmpdir);
 	mkdir(tmpdir, 0755);
 	fflush(stdout);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_s();
 	pid = fork();
 	if (pid == 0)
 		run_child(t, fd);
@@ -216,8 +218,8 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 
 		if (w == pid)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > timeout_s) {
+		t1 = clock_mono_s();
+		if (t1 - t0 > timeout_s) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			timed_out = true;
@@ -225,7 +227,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		}
 		usleep(2000);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = clock_mono_s();
 	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		crashed = true;
 		if (res->cur >= 0)
@@ -272,8 +274,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		printf("#%d %s:FAIL (outside subtests)\n", num, t->name);
 	}
 	if (test__verbose)
-		printf("#%d %s: %.2fs\n", num, t->name,
-		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		printf("#%d %s: %.2fs\n", num, t->name, t1 - t0);
 	rm_rf(tmpdir);
 }
 
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
 			test__verbose = true;
 			break;
 		case 'l':
-			for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(tests); i++)
 				printf("%s\n", tests[i].name);
 			return 0;
 		case 't':
@@ -336,7 +337,7 @@ int main(int argc, char **argv)
 		perror("test_progs: mmap");
 		return 1;
 	}
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		if (!name_selected(tests[i].name, NULL))
 			continue;
 		ran++;

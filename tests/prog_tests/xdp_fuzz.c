@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -252,5 +253,5 @@ void test_xdp_fuzz(void)
 	    {"random", subtest_random},
 	};
 
-	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);
+	xfx_run_subtests(subs, ARRAY_SIZE(subs), setup);
 }

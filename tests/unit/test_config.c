@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "lib/array_size.h"
 #include "test_progs.h"
 
 static struct sluiced_cfg cfg;
@@ -100,7 +101,7 @@ void test_config(void)
 		    "--log-level",	  "--dry-run-limits", "--max-body", "--max-conns",
 		    "--drain-timeout-ms", "--config"};
 
-		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 			/* cppcheck-suppress AssignmentAddressToInteger ; statement-expr scopes */
 			ASSERT_HAS_STR(text, flags[i], flags[i]);
 		free(text);

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "sink/pg/migrate.h"
 #include "netns.h"
 #include "sink/pg/writer.h"
@@ -34,14 +35,6 @@ struct opts {
 	int rows, rounds, pool, batch, linger;
 	bool bouncer, no_fsync;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The same rows as the writer gets, in COPY text format (no tabs or backslashes in them):
  * path for events, keys_path for event_keys. */
@@ -102,12 +95,12 @@ static double run_copy(const struct pgh_server *s, const char *file, const char 
 			 "-c '\\copy event_keys (tenant, idempotency_key, received_at) FROM "
 			 "'\\''%s'\\'''",
 			 keys_file);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	ret = pgh_psql_args(s, out, sizeof(out),
 			    "%s -c '\\copy events (tenant, idempotency_key, type, class, payload, "
 			    "received_at) FROM '\\''%s'\\'''",
 			    keys, file);
-	dt = now_s() - t0;
+	dt = clock_mono_s() - t0;
 	if (ret || pgh_query_ll(s, "SELECT count(*) FROM events") != rows ||
 	    (keys_file && pgh_query_ll(s, "SELECT count(*) FROM event_keys") != rows)) {
 		fprintf(stderr, "pg_bench: \\copy failed: %s\n", out);
@@ -147,12 +140,12 @@ static double run_writer(const char *conninfo, const struct opts *o, struct pg_w
 	/* wait for the pool so the clock measures writing, not connecting */
 	for (int i = 0; i < 500 && pg_writer_health(w) != PG_HEALTH_READY; i++)
 		usleep(10000);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	*client_cpu = cpu_s();
 	ret = pgr_submit_range(w, "bench", 0, o->rows);
 	if (!ret)
 		ret = pg_writer_drain(w, 600000);
-	dt = now_s() - t0;
+	dt = clock_mono_s() - t0;
 	*client_cpu = cpu_s() - *client_cpu;
 	pg_writer_get_stats(w, st);
 	pg_writer_free(w);

@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "lib/array_size.h"
 #include "nic/bpf_loader.h"
 #include "pkt.h"
 
@@ -233,7 +234,7 @@ static const struct mode {
     {"exact clock", SLUICE_CFG_EXACT_CLOCK},
     {"no cache", SLUICE_CFG_NO_CACHE},
 };
-#define N_MODES ((int)(sizeof(modes) / sizeof(modes[0])))
+#define N_MODES ((int)(ARRAY_SIZE(modes)))
 
 /* results[mode][path] medians; index P_COUNT is the bare program. */
 static void measure(struct sluice_bpf *b, int bare_fd, int repeat, int rounds,

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #define MAX_SRCS  65536
 #define MAX_BATCH 256
 #define FRAME_MAX 1514
@@ -275,17 +277,9 @@ static size_t build_frame(const struct gen *g, const unsigned char *src, unsigne
 	return ETH_HLEN_ + l3len + l4len;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sleep_until(double t)
 {
-	struct timespec ts = {.tv_sec = (time_t)t, .tv_nsec = (long)((t - (time_t)t) * 1e9)};
+	struct timespec ts = clock_ts((uint64_t)(t * 1e9));
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -371,7 +365,7 @@ static void run(const struct gen *g, int fd, struct result *r)
 
 	if (g->rate > 0 && g->rate / 1000 + 1 < batch)
 		batch = (unsigned)(g->rate / 1000) + 1; /* pace at ~1 ms granularity */
-	start = now_s();
+	start = clock_mono_s();
 	end = g->duration > 0 ? start + g->duration : 0;
 	r->first = 0;
 	while (!g->count || r->handed < g->count) {
@@ -382,13 +376,13 @@ static void run(const struct gen *g, int fd, struct result *r)
 			n = (unsigned)(g->count - r->handed);
 		if (g->rate > 0)
 			sleep_until(start + (double)r->handed / g->rate);
-		t = now_s();
+		t = clock_mono_s();
 		if (end && t >= end)
 			break;
 		if (!r->first)
 			r->first = t;
 		send_batch(fd, g, r->handed, n, frames, r);
-		r->last = now_s();
+		r->last = clock_mono_s();
 	}
 }
 

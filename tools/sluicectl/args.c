@@ -17,6 +17,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 
 static void vmsg(const char *fmt, va_list ap)
 {
@@ -106,7 +108,7 @@ __u64 ctl_parse_rate(const char *what, const char *s)
 	v = strtod(s, &end);
 	if (end == s || errno || v < 0 || !isfinite(v))
 		goto bad;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		double per_s = v * units[i].per_s;
 
 		if (strcmp(end, units[i].suffix))
@@ -138,7 +140,7 @@ __u64 ctl_parse_duration(const char *what, const char *s)
 	v = strtod(s, &end);
 	if (end == s || errno || v <= 0 || !isfinite(v))
 		goto bad;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(end, units[i].suffix))
 			continue;
 		if (v * units[i].ns < 1 || v * units[i].ns > 1e18)
@@ -300,14 +302,6 @@ const char *ctl_format_duration(__u64 ns, char *buf, size_t len)
 		snprintf(buf, len, "%llum%02llus", (unsigned long long)(ns / 60000000000ULL),
 			 (unsigned long long)(ns / 1000000000ULL % 60));
 	return buf;
-}
-
-__u64 ctl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
 void ctl_json_print(json_t *j)

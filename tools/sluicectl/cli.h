@@ -115,8 +115,6 @@ const char *ctl_format_rate(__u64 interval_ns, char *buf, size_t len);
 double ctl_rate_per_s(__u64 interval_ns);
 /* "1.5s", "250ms", "2m30s" for a duration in ns. */
 const char *ctl_format_duration(__u64 ns, char *buf, size_t len);
-/* CLOCK_MONOTONIC now, the clock of bpf_ktime_get_ns(). */
-__u64 ctl_now_ns(void);
 
 /* ---- pinned maps (maps.c) ------------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "admit/admission.h"
+#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "lib/log.h"
 #include "sluice/gcra.h"
@@ -50,10 +51,7 @@ const char *admission_outcome_name(enum admission_outcome o)
 
 uint64_t admission_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 struct admission *admission_new(const struct admission_opts *o, const int *fds,

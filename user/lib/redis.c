@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/confparse.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -40,14 +42,6 @@ struct redis {
 };
 
 #define STAT_ADD(r, field) __atomic_fetch_add(&(r)->st.field, 1, __ATOMIC_RELAXED)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static struct timeval tv_ms(uint32_t ms)
 {
@@ -109,8 +103,7 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 		snprintf(dst, cap, "%s", value);
 		return 0;
 	}
-	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			     errlen);
+	i = confparse_lookup(fields, ARRAY_SIZE(fields), key, value, &v, err, errlen);
 	switch (i) {
 	case 0:
 		cfg->port = (uint16_t)v;
@@ -178,7 +171,8 @@ static int mark_down(struct redis *r, struct redis_conn *conn, int err, const ch
 		STAT_ADD(r, timeouts);
 	pthread_mutex_lock(&r->state);
 	r->st.up = false;
-	__atomic_store_n(&r->down_until, now_ns() + r->cfg.down_backoff_ms * MS, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->down_until, clock_mono_ns() + r->cfg.down_backoff_ms * MS,
+			 __ATOMIC_RELAXED);
 	if (!r->in_outage) {
 		r->in_outage = true;
 		r->st.outages++;
@@ -220,7 +214,7 @@ static int conn_ready(struct redis *r, struct redis_conn *conn)
 {
 	int saved;
 
-	if (now_ns() < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED)) {
+	if (clock_mono_ns() < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED)) {
 		STAT_ADD(r, skipped);
 		return -EAGAIN;
 	}

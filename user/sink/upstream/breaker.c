@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "sink/upstream/breaker.h"
 #include "lib/confparse.h"
 
@@ -58,11 +60,8 @@ struct transition {
 
 static uint64_t clock_monotonic(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 void breaker_config_default(struct breaker_config *cfg)
@@ -128,8 +127,7 @@ int breaker_config_set(struct breaker_config *cfg, const char *key, const char *
 	    {"open_wait_ms", 0, 86400000, 1000000},
 	    {"half_open_calls", 1, 1000, 1},
 	};
-	ret = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			       errlen);
+	ret = confparse_lookup(fields, ARRAY_SIZE(fields), key, value, &v, err, errlen);
 	if (ret < 0)
 		return ret;
 	switch (ret) {

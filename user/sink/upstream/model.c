@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "lib/jsonpath.h"
 #include "sink/upstream/model.h"
@@ -35,7 +36,7 @@ void model_init_default(struct model *m)
 {
 	model_init_empty(m);
 	m->bias = -4.0;
-	for (size_t i = 0; i < sizeof(default_features) / sizeof(default_features[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(default_features); i++)
 		model_config_set(m, "feature", default_features[i], NULL, 0);
 }
 
@@ -44,7 +45,7 @@ static int parse_transform(struct model_feature *f, const char *t)
 	static const char *const plain[] = {"num", "log1p", "present", "bool"};
 	const char *colon = strchr(t, ':');
 
-	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		if (!strcmp(t, plain[i])) {
 			f->transform = (enum model_transform)i;
 			return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "sink/upstream/retry.h"
 
@@ -39,8 +40,7 @@ int retry_policy_set(struct retry_policy *p, const char *key, const char *value,
 	    {"budget_burst", 0, 100000, 1}, {"retry_after_max_ms", 0, 86400000, MS},
 	};
 	uint64_t v;
-	int i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-				 errlen);
+	int i = confparse_lookup(fields, ARRAY_SIZE(fields), key, value, &v, err, errlen);
 
 	switch (i) {
 	case 0:
@@ -141,7 +141,7 @@ static int parse_http_date(const char *value, time_t *t)
 	    "%a %b %e %H:%M:%S %Y",	 /* asctime: Sun Nov  6 08:49:37 1994 */
 	};
 
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
 		struct tm tm = {0};
 		const char *end = strptime(value, formats[i], &tm);
 

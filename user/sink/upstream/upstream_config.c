@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "sink/upstream/upstream.h"
 #include "sink/upstream/upstream_body.h"
@@ -103,8 +104,7 @@ int upstream_config_set(struct upstream_config *cfg, const char *key, const char
 	if (!strcmp(key, "score_field"))
 		return set_string(cfg->score_field, sizeof(cfg->score_field), key, value, err,
 				  errlen);
-	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			     errlen);
+	i = confparse_lookup(fields, ARRAY_SIZE(fields), key, value, &v, err, errlen);
 	switch (i) {
 	case 0:
 		cfg->timeout_ms = (uint32_t)v;

@@ -3,7 +3,7 @@
 BENCH_BINS	+= $(OUTPUT)/pg_bench
 BENCH_RUN	+= $(OUTPUT)/pg_bench
 
-PG_BENCH_OBJS	:= $(OUTPUT)/tools/bench/pg_bench.o $(OUTPUT)/tests/lib/pgharness.o \
+PG_BENCH_OBJS	:= $(OUTPUT)/tools/bench/pg_bench.o $(BENCH_STATS) $(OUTPUT)/tests/lib/pgharness.o \
 		   $(OUTPUT)/tests/lib/pgrows.o $(OUTPUT)/tests/lib/netns.o
 
 $(OUTPUT)/tools/bench/pg_bench.o: CFLAGS += -Itests/lib

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
 #include "lib/clock.h"
 #include "sink/pg/migrate.h"
 #include "netns.h"
@@ -158,13 +159,6 @@ static double run_writer(const char *conninfo, const struct opts *o, struct pg_w
 	return dt > 0 ? o->rows / dt : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void print_hist(const char *name, const char *unit, const struct pg_hist *h)
 {
 	printf("%s (count %llu, mean %.1f %s)\n", name, (unsigned long long)h->count,
@@ -215,12 +209,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* One round: \copy (events), \copy (event_keys + events), writer, each on emptied tables. */
 static int run_round(const struct pgh_server *s, const char *conninfo, const char *file,
 		     const char *keys_file, const struct opts *o, double res[3],
@@ -243,10 +231,10 @@ static void print_summary(double *ratio_events, double *ratio_both, int rounds,
 {
 	printf("ratio writer / \\copy into events (the same table), median of %d rounds: %.2f "
 	       "(target >= 0.60)\n",
-	       rounds, median(ratio_events, rounds));
+	       rounds, bench_median(ratio_events, rounds));
 	printf("ratio writer / \\copy into event_keys + events (the same rows and indexes), "
 	       "median: %.2f\n",
-	       median(ratio_both, rounds));
+	       bench_median(ratio_both, rounds));
 	printf("writer (best round): %llu batches, %llu failed\n",
 	       (unsigned long long)st->batches_committed, (unsigned long long)st->batches_failed);
 	print_hist("batch size", "rows", &st->batch_rows);

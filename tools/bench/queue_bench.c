@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
 #include "lib/clock.h"
 #include "work/dispatch.h"
 #include "lib/log.h"
@@ -302,19 +303,6 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Journal and anchor alternate, round after round, so a noisy neighbour on the shared disk
  * or CPU hits both; the ratio reported is the median of the per-round ratios. */
 static int run_rounds(const struct opts *o)
@@ -340,11 +328,12 @@ static int run_rounds(const struct opts *o)
 		    r.mean_batch, group, raw[i], ratio[i]);
 	}
 	printf("median: journal %.0f msgs/s, p99 append->durable %.2f ms, anchor %.0f msgs/s\n",
-	       median(done, o->rounds), median(p99, o->rounds), median(raw, o->rounds));
+	       bench_median(done, o->rounds), bench_median(p99, o->rounds),
+	       bench_median(raw, o->rounds));
 	printf("ratio journal/anchor (median of rounds): %.2f (target >= 0.50)\n",
-	       median(ratio, o->rounds));
+	       bench_median(ratio, o->rounds));
 	printf("ratio journal/200k target: %.2f (target >= 1.00)\n",
-	       median(done, o->rounds) / 200000.0);
+	       bench_median(done, o->rounds) / 200000.0);
 	return 0;
 }
 

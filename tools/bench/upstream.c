@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
 #include "lib/clock.h"
 #include "sink/upstream/fallback.h"
 #include "sink/upstream/upstream.h"
@@ -244,13 +245,6 @@ static int curl_run(const char *url, int conc, double secs, struct run *r)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Breaker open: time REJECTED + fallback for SAMPLES calls; p50/p99 in us. */
 static void fallback_latency(const char *url, struct redis *redis, const char *label)
 {
@@ -289,10 +283,11 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 		src[a.source]++;
 		upstream_result_fini(&r);
 	}
-	qsort(lat, SAMPLES, sizeof(lat[0]), cmp_double);
+	bench_sort(lat, SAMPLES);
 	printf("breaker-open fallback, %-22s p50 %7.1f us  p99 %7.1f us  (n=%d, cache %d, "
 	       "model %d)\n",
-	       label, lat[SAMPLES / 2], lat[SAMPLES * 99 / 100], SAMPLES, src[1], src[2]);
+	       label, bench_quantile(lat, SAMPLES, 0.5), bench_quantile(lat, SAMPLES, 0.99),
+	       SAMPLES, src[1], src[2]);
 	fallback_free(fb);
 	upstream_free(u);
 }

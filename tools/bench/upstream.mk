@@ -4,7 +4,7 @@
 BENCH_BINS	+= $(OUTPUT)/upstream-bench
 BENCH_RUN	+= $(OUTPUT)/upstream-bench
 
-$(OUTPUT)/upstream-bench: $(OUTPUT)/tools/bench/upstream.o $(LIBSLUICE) | $(OUTPUT)/mock-upstream
+$(OUTPUT)/upstream-bench: $(OUTPUT)/tools/bench/upstream.o $(BENCH_STATS) $(LIBSLUICE) | $(OUTPUT)/mock-upstream
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 

@@ -32,6 +32,7 @@
 
 #include "lib/array_size.h"
 #include "nic/bpf_loader.h"
+#include "bench_stats.h"
 #include "pkt.h"
 
 #define N_ENTRIES     10000
@@ -171,19 +172,6 @@ static int time_prog(int prog_fd, const struct pkt *p, int repeat, double *ns)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* The bare program, from the build directory next to this binary. */
 static int load_bare(struct bpf_object **obj)
 {
@@ -221,7 +209,7 @@ static void run_one(struct sluice_bpf *b, int i, int repeat, int rounds)
 		if (ret)
 			die("BPF_PROG_TEST_RUN", ret);
 	}
-	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, median(v, rounds),
+	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, bench_median(v, rounds),
 	       rounds);
 }
 
@@ -259,7 +247,7 @@ static void measure(struct sluice_bpf *b, int bare_fd, int repeat, int rounds,
 				die("BPF_PROG_TEST_RUN", ret);
 		}
 		for (i = 0; i <= P_COUNT; i++)
-			med[mode][i] = median(samples[mode][i], rounds);
+			med[mode][i] = bench_median(samples[mode][i], rounds);
 	}
 }
 

@@ -70,7 +70,7 @@ void test_config(void)
 		ASSERT_STREQ(err, "sluiced: --listen 0.0.0.0:99999: port out of range (0-65535)",
 			     "port message");
 		ASSERT_EQ(parse(3, a2), -EINVAL, "threads");
-		ASSERT_HAS_STR(err, "--threads lots: expected a whole number 0..256",
+		ASSERT_HAS_STR(err, "--threads lots: expected a whole number in 0-256",
 			       "threads msg");
 		ASSERT_EQ(parse(2, a3), -EINVAL, "unknown");
 		ASSERT_HAS_STR(err, "--frobnicate: unknown option", "unknown msg");

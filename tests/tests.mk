@@ -18,6 +18,10 @@ $(OUTPUT)/tests/tests.h: FORCE | $(OUTPUT)/tests
 
 $(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
 
-$(OUTPUT)/test_progs: $(TEST_OBJS) $(LIBSLUICE)
+# test_sluicectl_args checks sluicectl's option lookups in-process, so it links that one object
+# of the tool (and sees its private header).
+$(OUTPUT)/tests/unit/test_sluicectl_args.o: CFLAGS += -Itools/sluicectl
+
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(OUTPUT)/tools/sluicectl/args.o $(LIBSLUICE)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

@@ -47,35 +47,39 @@ int ctl_fail(const char *fmt, ...)
 	return 1;
 }
 
+/* Index of option name in the command's table. A name the table lacks is a bug in the
+ * command's code, never bad input: abort, naming both, rather than read "not given". */
 static int opt_index(const struct ctl_args *a, const char *name)
 {
-	int i;
+	const struct ctl_cmd *c = a->cmd;
 
-	for (i = 0; a->opts && a->opts[i].name; i++)
+	for (int i = 0; a->opts && a->opts[i].name; i++)
 		if (!strcmp(a->opts[i].name, name))
 			return i;
-	return -1;
+	fprintf(stderr,
+		"sluicectl: internal error: `%s%s%s` reads option --%s, which its option table "
+		"does not declare\n",
+		c ? c->object : "?", c && c->verb ? " " : "", c && c->verb ? c->verb : "", name);
+	abort();
 }
 
 const char *ctl_opt_get(const struct ctl_args *a, const char *name)
 {
 	int i = opt_index(a, name);
 
-	return i < 0 || !a->nval[i] ? NULL : a->val[i][a->nval[i] - 1];
+	return a->nval[i] ? a->val[i][a->nval[i] - 1] : NULL;
 }
 
 int ctl_opt_count(const struct ctl_args *a, const char *name)
 {
-	int i = opt_index(a, name);
-
-	return i < 0 ? 0 : a->nval[i];
+	return a->nval[opt_index(a, name)];
 }
 
 const char *ctl_opt_nth(const struct ctl_args *a, const char *name, int n)
 {
 	int i = opt_index(a, name);
 
-	return i < 0 || n >= a->nval[i] ? NULL : a->val[i][n];
+	return n < a->nval[i] ? a->val[i][n] : NULL;
 }
 
 __u64 ctl_parse_uint(const char *what, const char *s, __u64 min, __u64 max)

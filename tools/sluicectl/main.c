@@ -152,6 +152,7 @@ static void parse_cmd_args(const struct ctl_cmd *cmd, int argc, char **argv, str
 
 	memset(a, 0, sizeof(*a));
 	a->opts = cmd->opts;
+	a->cmd = cmd;
 	cmd_name(cmd, name, sizeof(name));
 	for (i = 0; i < argc; i++) {
 		const struct ctl_opt *o = NULL;

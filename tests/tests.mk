@@ -7,7 +7,7 @@ TEST_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(TEST_LIB_SRCS) $(TEST_SRCS))
 TEST_BINS	+= $(OUTPUT)/test_progs
 
 # ASSERT_EQ(x, 0, ...) on unsigned x is the idiom; comparing mixed signs is intended there.
-$(TEST_OBJS): CFLAGS += -Itests/lib -I$(OUTPUT)/tests -Wno-sign-compare
+$(TEST_OBJS): CFLAGS += -Itests/lib -Itools/lib -I$(OUTPUT)/tests -Wno-sign-compare
 
 # The table of tests: every `void test_<name>(void)` definition, one DEFINE_TEST each.
 # Regenerated on every build (a deleted test must drop out), replaced only when it changed.
@@ -22,6 +22,7 @@ $(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
 # of the tool (and sees its private header).
 $(OUTPUT)/tests/unit/test_sluicectl_args.o: CFLAGS += -Itools/sluicectl
 
-$(OUTPUT)/test_progs: $(TEST_OBJS) $(OUTPUT)/tools/sluicectl/args.o $(LIBSLUICE)
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(OUTPUT)/tools/lib/pkt.o $(OUTPUT)/tools/sluicectl/args.o \
+		     $(LIBSLUICE)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

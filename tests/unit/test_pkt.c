@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_pkt.c -- the packet builder itself: lengths, checksums, header chains, boundaries
  *
- * The XDP tests trust tests/lib/pkt to build what its spec says, so it is checked here
+ * The XDP tests trust tools/lib/pkt to build what its spec says, so it is checked here
  * independently: every IPv4 header checksum and every TCP/UDP/ICMP checksum verifies (the
  * one's-complement sum over the header, or pseudo-header plus segment, is 0xffff), length
  * fields match the frame, IPv6 next-header chains link up, and the recorded boundaries

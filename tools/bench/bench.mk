@@ -6,11 +6,11 @@ BENCH_STATS	:= $(OUTPUT)/tools/bench/bench_stats.o
 BENCH_BINS	+= $(OUTPUT)/xdp_cost
 BENCH_RUN	+= $(OUTPUT)/xdp_cost
 
-# xdp_cost builds its packets with the test packet builder and loads the bare anchor
-# program from the build directory at run time.
-$(OUTPUT)/tools/bench/xdp_cost.o: CFLAGS += -Itests/lib
+# xdp_cost builds its packets with the packet builder the tests use (tools/lib/pkt) and
+# loads the bare anchor program from the build directory at run time.
+$(OUTPUT)/tools/bench/xdp_cost.o: CFLAGS += -Itools/lib
 
-$(OUTPUT)/xdp_cost: $(OUTPUT)/tools/bench/xdp_cost.o $(BENCH_STATS) $(OUTPUT)/tests/lib/pkt.o $(LIBSLUICE) \
+$(OUTPUT)/xdp_cost: $(OUTPUT)/tools/bench/xdp_cost.o $(BENCH_STATS) $(OUTPUT)/tools/lib/pkt.o $(LIBSLUICE) \
 		    $(OUTPUT)/bench_bare.bpf.o
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.o %.a,$(filter-out %.bpf.o,$^)) $(LDLIBS) -o $@

@@ -69,7 +69,7 @@ static long long counted(struct sluice_bpf *b, __u32 slot, __u32 verdict)
 {
 	struct sluice_counters sum;
 
-	if (pkt_counters_sum(sluice_bpf_map_fd(b, SLUICE_M_COUNTERS), slot, &sum))
+	if (sluice_bpf_counters_sum(sluice_bpf_map_fd(b, SLUICE_M_COUNTERS), slot, &sum))
 		return -1;
 	return (long long)sum.packets[verdict];
 }

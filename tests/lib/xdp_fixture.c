@@ -3,7 +3,7 @@
  *
  * Thin wrappers over bpf_map_{lookup,update}_elem on the loader's fds; the only logic is
  * what sluicectl will also have to do (IPv4-mapped keys, prefix lengths counted on the
- * 16-byte address, generation bumps). Per-CPU counters are summed by pkt_counters_sum().
+ * 16-byte address, generation bumps). Per-CPU counters are summed by sluice_bpf_counters_sum().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -175,7 +175,7 @@ long long xfx_count(struct xfx *x, __u32 slot, __u32 verdict, long long *bytes)
 {
 	struct sluice_counters c;
 
-	if (verdict >= SLUICE_V_MAX || pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c))
+	if (verdict >= SLUICE_V_MAX || sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c))
 		return -1;
 	if (bytes)
 		*bytes = (long long)c.bytes[verdict];
@@ -190,7 +190,7 @@ long long xfx_count_all(struct xfx *x, __u32 max_slot)
 	int v;
 
 	for (s = 0; s <= max_slot; s++) {
-		if (pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], s, &c))
+		if (sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], s, &c))
 			return -1;
 		for (v = 0; v < SLUICE_V_MAX; v++)
 			n += (long long)c.packets[v];

@@ -430,7 +430,7 @@ static void subtest_percpu_sum(struct xfx *x)
 		if (CPU_ISSET(cpu, &orig))
 			ASSERT_EQ(per[cpu].packets[SLUICE_V_PASS], 100 + cpu,
 				  "this CPU's own count");
-	ASSERT_OK(pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], SLUICE_SLOT_ANON, &sum), "sum");
+	ASSERT_OK(sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], SLUICE_SLOT_ANON, &sum), "sum");
 	ASSERT_EQ(sum.packets[SLUICE_V_PASS], sent, "sum of packets over CPUs");
 	ASSERT_EQ(sum.bytes[SLUICE_V_PASS], bytes, "sum of bytes over CPUs");
 	ASSERT_EQ(xfx_count_all(x, 16), sent, "nothing else counted");

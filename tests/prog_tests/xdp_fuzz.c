@@ -153,7 +153,7 @@ static int sum_slots(struct xfx *x, __u32 nslots, long long pk[SLUICE_V_MAX], lo
 	memset(pk, 0, sizeof(long long) * SLUICE_V_MAX);
 	*bytes = 0;
 	for (slot = 0; slot < nslots; slot++) {
-		ret = pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c);
+		ret = sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c);
 		if (ret)
 			return ret;
 		for (v = 0; v < SLUICE_V_MAX; v++) {

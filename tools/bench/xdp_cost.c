@@ -146,10 +146,10 @@ static void verify_paths(struct sluice_bpf *b, const char *mode)
 	for (i = 0; i < P_COUNT; i++) {
 		struct path *p = &paths[i];
 
-		if (pkt_counters_sum(fd, p->slot, &c0))
+		if (sluice_bpf_counters_sum(fd, p->slot, &c0))
 			die("read counters", errno);
 		act = sluice_bpf_test_run(b, p->pkt.buf, p->pkt.len, 1, NULL);
-		if (pkt_counters_sum(fd, p->slot, &c1))
+		if (sluice_bpf_counters_sum(fd, p->slot, &c1))
 			die("read counters", errno);
 		if (act != (int)p->action || c1.packets[p->verdict] != c0.packets[p->verdict] + 1) {
 			fprintf(stderr,

@@ -13,4 +13,4 @@ $(OUTPUT)/tools/bench/xdp_cost.o: CFLAGS += -Itools/lib
 $(OUTPUT)/xdp_cost: $(OUTPUT)/tools/bench/xdp_cost.o $(BENCH_STATS) $(OUTPUT)/tools/lib/pkt.o $(LIBSLUICE) \
 		    $(OUTPUT)/bench_bare.bpf.o
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $(filter %.o %.a,$(filter-out %.bpf.o,$^)) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.o %.a,$(filter-out %.bpf.o,$^)) -lbpf -lxdp -o $@

@@ -10,4 +10,4 @@ $(OUTPUT)/tools/bench/pg_bench.o: CFLAGS += -Itests/lib
 
 $(OUTPUT)/pg_bench: $(PG_BENCH_OBJS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lpq -o $@

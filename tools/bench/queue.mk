@@ -6,4 +6,4 @@ BENCH_RUN	+= $(QUEUE_BENCH)
 
 $(QUEUE_BENCH): $(OUTPUT)/tools/bench/queue_bench.o $(BENCH_STATS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@

@@ -7,4 +7,4 @@ LOADGEN_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tools/loadgen/*.c))
 # Its flags are a lib/confparse table: that one object, not the whole libsluice.a.
 $(OUTPUT)/loadgen: $(LOADGEN_OBJS) $(OUTPUT)/user/lib/confparse.o
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -ljansson -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -o $@

@@ -9,4 +9,4 @@ $(OUTPUT)/tools/pktgen/pktgen.o: CFLAGS += -Itools/lib
 $(OUTPUT)/pktgen: $(OUTPUT)/tools/pktgen/pktgen.o $(OUTPUT)/tools/lib/pkt.o \
 		  $(OUTPUT)/user/lib/confparse.o
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@

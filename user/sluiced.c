@@ -3,7 +3,7 @@
  *
  * Start-up order: settings (flags over config file) -> tenants file -> BPF (with --iface:
  * load, pin, attach; tenants into the maps) or userspace limits with one warning -> the
- * router and its metrics -> one loop per ingress thread, each with its own SO_REUSEPORT
+ * API and its metrics -> one loop per ingress thread, each with its own SO_REUSEPORT
  * listener. Then the main thread only handles signals (SIGHUP reload, SIGTERM/SIGINT
  * drain) and, once a second, the database reachability check for /readyz, so nothing slow
  * ever runs on an ingress thread.
@@ -51,7 +51,8 @@ struct daemon {
 	int fds[SLUICE_M_COUNT];
 	bool have_fds;
 	struct admission *adm;
-	struct router router;
+	struct ingress_limits limits; /* the HTTP edge's, from cfg */
+	struct api api;
 	struct loop *loops[MAX_THREADS];
 	pthread_t threads[MAX_THREADS];
 	int nthreads;
@@ -66,7 +67,7 @@ struct daemon {
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 };
 
-/* ---- the journal behind the router's queue interface ------------------------------- */
+/* ---- the journal behind the API's queue interface ------------------------------- */
 
 struct append_ctx {
 	struct daemon *d;
@@ -132,7 +133,7 @@ out:
 	return err;
 }
 
-/* The router's append: through the Redis fast path when there is one. */
+/* The API's append: through the Redis fast path when there is one. */
 static int ingress_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
 			  void *arg)
 {
@@ -243,7 +244,7 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){
+	d->api.queue = (struct ingress_queue){
 	    .q = d, .append = ingress_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
@@ -410,7 +411,7 @@ static int start_loops(struct daemon *d)
 	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
 		d->nthreads = 1;
 	for (int i = 0; i < d->nthreads; i++) {
-		d->loops[i] = loop_new(&o, &d->router, i);
+		d->loops[i] = loop_new(&o, &d->api, i);
 		if (!d->loops[i]) {
 			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen,
 				strerror(errno));
@@ -435,7 +436,7 @@ static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
 		return;
-	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->api.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
@@ -473,7 +474,7 @@ static void drain(struct daemon *d, int sig)
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
-	__atomic_store_n(&d->router.draining, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < d->nthreads; i++)
 		loop_drain(d->loops[i], deadline);
 	for (int i = 0; i < d->nthreads; i++)
@@ -528,8 +529,8 @@ static int start_controller(struct daemon *d)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
 	}
-	d->router.type_class = controller_type_class;
-	d->router.type_class_arg = d->controller;
+	d->api.type_class = controller_type_class;
+	d->api.type_class_arg = d->controller;
 	log_info("controller: started", "role=%s worker=%s routes=%s", d->cfg.role,
 		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
 	return 0;
@@ -562,14 +563,24 @@ static int setup(struct daemon *d)
 		return -errno;
 	if (!ret && tenants_apply_bpf(d->tenants.cur, NULL, d->fds, err, sizeof(err)))
 		log_error("tenants: BPF maps not fully written", "error=\"%s\"", err);
-	if ((ret = router_init(&d->router, &d->cfg, &d->tenants, d->adm, d->m)))
+	d->limits = (struct ingress_limits){
+	    .max_body = (uint64_t)d->cfg.max_body,
+	    .max_header_bytes = (size_t)d->cfg.max_header_bytes,
+	    .max_line = (size_t)d->cfg.max_line,
+	    .max_headers = (unsigned)d->cfg.max_headers,
+	    .max_conns = (unsigned)d->cfg.max_conns,
+	    .header_ns = (uint64_t)d->cfg.header_timeout_ms * 1000000,
+	    .idle_ns = (uint64_t)d->cfg.idle_timeout_ms * 1000000,
+	    .retry_after_503 = d->cfg.retry_after_503,
+	};
+	if ((ret = api_init(&d->api, &d->limits, &d->tenants, d->adm, d->m)))
 		return ret;
-	d->router.xdp_state = d->xdp_state;
+	d->api.xdp_state = d->xdp_state;
 	if ((ret = open_journal(d)))
 		return ret;
 	if ((ret = start_controller(d)))
 		return ret;
-	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
+	d->api.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
 	d->f_reloads =
 	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
 			   "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);

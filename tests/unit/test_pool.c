@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* test_pool.c -- worker pools on a real journal: isolation (a blocked pool does not delay
  * another), in-flight limit with held entries, retry with not-before without blocking a
- * worker, pause/resume per class, retirement by --max-messages (exit 0) and --max-age */
+ * worker, pause/resume per class, retirement by --max-messages (exit 0) and --max-age, and
+ * the done hook a pool's owner counts with (once per entry, may drain, waits on unhook) */
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -414,6 +415,146 @@ out:
 	rig_down(&r);
 }
 
+/* A pool with its own done hook and no pool_set: the hook runs once per finished entry. */
+struct hook_rec {
+	struct pool *p; /* the pool the hook was called for */
+	int calls;
+	int drain_at;  /* at this call, the hook runs pool_drain(p, 0) */
+	int drain_ret; /* and what it returned */
+	bool block;    /* the first call waits for S.gate_open */
+};
+
+static void on_done_hook(void *arg, struct pool *p)
+{
+	struct hook_rec *h = arg;
+	bool drain;
+
+	pthread_mutex_lock(&S.lock);
+	h->p = p;
+	drain = ++h->calls == h->drain_at;
+	pthread_cond_broadcast(&S.cv);
+	while (h->block && h->calls == 1 && !S.gate_open)
+		pthread_cond_wait(&S.cv, &S.lock);
+	pthread_mutex_unlock(&S.lock);
+	if (drain) {
+		int ret = pool_drain(p, 0);
+
+		pthread_mutex_lock(&S.lock);
+		h->drain_ret = ret;
+		pthread_mutex_unlock(&S.lock);
+	}
+}
+
+/* One thread (so entries finish one by one), n durable entries submitted straight to it. */
+static struct pool *hook_pool_up(const char *name, struct queue **q, struct hook_rec *h, int n)
+{
+	struct pool_cfg c = {.name = "db", .threads = 1, .handler = h_count};
+	struct journal_cfg jc = {.dir = jt_dir(name)};
+	struct queue_entry *batch[16];
+	struct pool *p;
+	int got = 0;
+
+	memset(&S.ran, 0, sizeof(S.ran));
+	*q = journal_open(&jc);
+	if (!ASSERT_OK_PTR(*q, "journal") || !ASSERT_OK(pt_append(*q, 0, 1, n), "append"))
+		return NULL;
+	p = pool_new(&c, *q);
+	if (!ASSERT_OK_PTR(p, "pool"))
+		return NULL;
+	pool_on_done(p, on_done_hook, h);
+	while (got < n) {
+		int k = queue_next(*q, batch, 16, 1000);
+
+		if (!ASSERT_GT(k, 0, "durable entries to submit"))
+			break;
+		for (int i = 0; i < k; i++)
+			ASSERT_OK(pool_submit(p, batch[i]), "submit");
+		got += k;
+	}
+	return p;
+}
+
+static void subtest_done_hook_drain(void)
+{
+	struct hook_rec h = {.drain_at = 3, .drain_ret = 1}, seen;
+	struct pool_stats st;
+	struct queue *q = NULL;
+	struct pool *p = hook_pool_up("hookdrain", &q, &h, 10);
+
+	if (!p)
+		goto out;
+	ASSERT_TRUE(pt_wait(&h.calls, 3), "one hook call per finished entry");
+	usleep(100000); /* give the worker the chance to take a fourth entry */
+	pool_stats(p, &st);
+	pthread_mutex_lock(&S.lock);
+	seen = h;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(seen.calls, 3, "no entry finished after the hook's pool_drain");
+	ASSERT_EQ(st.done, 3, "the pool stopped taking work");
+	ASSERT_EQ(st.queued, 7, "the rest stays queued, un-acked");
+	ASSERT_EQ(st.in_flight, 0, "the hook's entry freed its slot after the hook");
+	ASSERT_EQ(seen.drain_ret, -ETIMEDOUT, "the slot is still taken while the hook runs");
+	ASSERT_TRUE(seen.p == p, "the hook is told its pool");
+out:
+	pool_free(p);
+	queue_free(q);
+}
+
+static int unhooked; /* pool_on_done(p, NULL) returned */
+
+static void *unhook(void *arg)
+{
+	struct pool *p = arg;
+
+	pool_on_done(p, NULL, NULL);
+	__atomic_store_n(&unhooked, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void subtest_done_hook_unhook(void)
+{
+	struct hook_rec h = {.block = true};
+	struct queue *q = NULL;
+	struct pool *p;
+	pthread_t th;
+	bool started = false;
+	int calls;
+
+	S.gate_open = 0;
+	unhooked = 0;
+	p = hook_pool_up("hookunhook", &q, &h, 5);
+	if (!p || !ASSERT_TRUE(pt_wait(&h.calls, 1), "the first hook call is running"))
+		goto out;
+	started = !pthread_create(&th, NULL, unhook, p);
+	if (!ASSERT_TRUE(started, "unhook thread"))
+		goto out;
+	usleep(50000); /* give pool_on_done the chance to return too early */
+	ASSERT_FALSE(__atomic_load_n(&unhooked, __ATOMIC_ACQUIRE),
+		     "pool_on_done waits while the old hook runs");
+	pthread_mutex_lock(&S.lock);
+	S.gate_open = 1;
+	pthread_cond_broadcast(&S.cv);
+	pthread_mutex_unlock(&S.lock);
+	pthread_join(th, NULL);
+	started = false;
+	ASSERT_TRUE(unhooked, "and returns once it did");
+	ASSERT_TRUE(pt_wait(&S.ran[0], 5), "the pool goes on without a hook");
+	pthread_mutex_lock(&S.lock);
+	calls = h.calls;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(calls, 1, "the hook is not called once cleared");
+out:
+	if (started) {
+		pthread_mutex_lock(&S.lock);
+		S.gate_open = 1;
+		pthread_cond_broadcast(&S.cv);
+		pthread_mutex_unlock(&S.lock);
+		pthread_join(th, NULL);
+	}
+	pool_free(p);
+	queue_free(q);
+}
+
 void test_pool(void)
 {
 	if (test__start_subtest("isolation"))
@@ -428,4 +569,8 @@ void test_pool(void)
 		subtest_retire_max_messages();
 	if (test__start_subtest("retire_max_age"))
 		subtest_retire_max_age();
+	if (test__start_subtest("done_hook_drain"))
+		subtest_done_hook_drain();
+	if (test__start_subtest("done_hook_unhook"))
+		subtest_done_hook_unhook();
 }

@@ -27,22 +27,36 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "ingress/api.h"
 #include "ingress/conn.h"
-#include "lib/log.h"
+#include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "lib/log.h"
 
 #define BGID 1
 
+/* A connection and what the loop keeps about its I/O. */
+struct lconn {
+	struct conn c;
+	uint32_t idx, gen;
+	int fd;
+	bool send_busy, recv_busy, closing, shut;
+	enum conn_timer timer;
+	uint64_t timer_since;
+	struct lconn *tprev, *tnext;
+};
+
 struct slot {
-	struct conn *c;
+	struct lconn *c;
 	uint32_t gen;
 	uint32_t next_free;
 };
 
 struct loop {
 	struct loop_opts o;
-	struct router *router;
-	int thread_no, lfd, efd, port;
+	struct api *api;
+	struct inbox *inbox;
+	int thread_no, lfd, port;
 	struct io_uring ring;
 	bool ring_ok, defer, accept_armed, drain_started, stop;
 	struct io_uring_buf_ring *br;
@@ -51,13 +65,10 @@ struct loop {
 	struct slot *slots;
 	uint32_t nslots, free_head;
 	unsigned nconns;
-	struct conn *head[CONN_T_MAX], *tail[CONN_T_MAX];
+	struct lconn *head[CONN_T_MAX], *tail[CONN_T_MAX];
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	pthread_mutex_t inbox_lock;
-	struct loop_msg *inbox;
-	size_t inbox_n, inbox_cap;
 	uint64_t drain_deadline; /* atomic; 0 = not draining */
 };
 
@@ -100,7 +111,7 @@ static int listen_socket(const struct loop_opts *o, int *port)
 	return fd;
 }
 
-struct loop *loop_new(const struct loop_opts *opts, struct router *router, int thread_no)
+struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no)
 {
 	struct loop *l = calloc(1, sizeof(*l));
 	int err;
@@ -114,20 +125,18 @@ struct loop *loop_new(const struct loop_opts *opts, struct router *router, int t
 	l->o.max_conns_per_loop = l->o.max_conns_per_loop ? l->o.max_conns_per_loop : 65536;
 	l->o.tick_ms = l->o.tick_ms ? l->o.tick_ms : 100;
 	l->o.send_timeout_ms = l->o.send_timeout_ms ? l->o.send_timeout_ms : 10000;
-	l->router = router;
+	l->api = api;
 	l->thread_no = thread_no;
-	l->efd = -1;
-	pthread_mutex_init(&l->inbox_lock, NULL);
 	l->lfd = listen_socket(&l->o, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
 	}
-	l->efd = eventfd(0, EFD_CLOEXEC);
+	l->inbox = inbox_new();
 	l->nslots = l->o.max_conns_per_loop + 1; /* slot 0 unused: idx 0 = loop-wide ops */
 	l->slots = calloc(l->nslots, sizeof(*l->slots));
-	if (l->efd < 0 || !l->slots) {
+	if (!l->inbox || !l->slots) {
 		err = errno ? errno : ENOMEM;
 		goto fail;
 	}
@@ -161,14 +170,14 @@ void loop_free(struct loop *l)
 	if (!l)
 		return;
 	for (uint32_t i = 1; l->slots && i < l->nslots; i++) {
-		struct conn *c = l->slots[i].c;
+		struct lconn *lc = l->slots[i].c;
 
 		/* a connection still waiting for the queue may be referenced by the journal
 		 * thread until the queue is closed; the caller closes the queue first */
-		if (c) {
-			close(c->fd);
-			conn_fini(c);
-			free(c);
+		if (lc) {
+			close(lc->fd);
+			conn_fini(&lc->c);
+			free(lc);
 		}
 	}
 	free(l->slots);
@@ -180,16 +189,13 @@ void loop_free(struct loop *l)
 		munmap(l->br, l->br_bytes);
 	if (l->lfd >= 0)
 		close(l->lfd);
-	if (l->efd >= 0)
-		close(l->efd);
-	free(l->inbox);
-	pthread_mutex_destroy(&l->inbox_lock);
+	inbox_free(l->inbox);
 	free(l);
 }
 
 /* ---- timers ---------------------------------------------------------------------- */
 
-static void timer_unlink(struct loop *l, struct conn *c)
+static void timer_unlink(struct loop *l, struct lconn *c)
 {
 	if (c->timer == CONN_T_NONE)
 		return;
@@ -205,11 +211,11 @@ static void timer_unlink(struct loop *l, struct conn *c)
 	c->timer = CONN_T_NONE;
 }
 
-static void timer_sync(struct loop *l, struct conn *c)
+static void timer_sync(struct loop *l, struct lconn *c)
 {
-	enum conn_timer k = c->send_busy ? CONN_T_SEND
-			    : c->out.len ? CONN_T_NONE
-					 : conn_timer_kind(c);
+	enum conn_timer k = c->send_busy		 ? CONN_T_SEND
+			    : c->c.out.len || c->closing ? CONN_T_NONE
+							 : conn_timer_kind(&c->c);
 
 	if (k == c->timer)
 		return;
@@ -228,7 +234,7 @@ static void timer_sync(struct loop *l, struct conn *c)
 
 /* ---- connections ----------------------------------------------------------------- */
 
-static struct conn *conn_lookup(struct loop *l, uint64_t ud)
+static struct lconn *conn_lookup(struct loop *l, uint64_t ud)
 {
 	uint32_t idx = loop_ud_idx(ud);
 
@@ -238,7 +244,7 @@ static struct conn *conn_lookup(struct loop *l, uint64_t ud)
 	return l->slots[idx].c;
 }
 
-static void arm_recv(struct loop *l, struct conn *c)
+static void arm_recv(struct loop *l, struct lconn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
@@ -249,9 +255,9 @@ static void arm_recv(struct loop *l, struct conn *c)
 	c->recv_busy = true;
 }
 
-static void maybe_free(struct loop *l, struct conn *c)
+static void maybe_free(struct loop *l, struct lconn *c)
 {
-	if (c->recv_busy || c->send_busy || c->phase == CONN_WAIT)
+	if (c->recv_busy || c->send_busy || c->c.phase == CONN_WAIT)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
@@ -259,13 +265,13 @@ static void maybe_free(struct loop *l, struct conn *c)
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
 	l->free_head = c->idx;
-	conn_fini(c);
+	conn_fini(&c->c);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->router->open_conns, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
-static void close_conn(struct loop *l, struct conn *c)
+static void close_conn(struct loop *l, struct lconn *c)
 {
 	if (!c->closing) {
 		c->closing = true;
@@ -282,8 +288,9 @@ static void close_conn(struct loop *l, struct conn *c)
 	maybe_free(l, c);
 }
 
-static void start_send(struct loop *l, struct conn *c)
+static void start_send(struct loop *l, struct lconn *lc)
 {
+	struct conn *c = &lc->c;
 	struct io_uring_sqe *sqe;
 
 	if (!c->sending.len) { /* swap buffers: out keeps collecting while this one is sent */
@@ -295,49 +302,54 @@ static void start_send(struct loop *l, struct conn *c)
 		c->sent = 0;
 	}
 	sqe = get_sqe(l);
-	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, c->sending.len - c->sent,
+	io_uring_prep_send(sqe, lc->fd, c->sending.p + c->sent, c->sending.len - c->sent,
 			   MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen));
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND, lc->idx, lc->gen));
 	if (c->sent) { /* continuation of a short send: a slow reader, bound this one */
 		sqe->flags |= IOSQE_IO_LINK;
 		sqe = get_sqe(l);
 		io_uring_prep_link_timeout(sqe, &l->send_ts, 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND_TIMEOUT, c->idx, c->gen));
+		io_uring_sqe_set_data64(sqe,
+					loop_ud_encode(LOOP_OP_SEND_TIMEOUT, lc->idx, lc->gen));
 	}
-	c->send_busy = true;
-	timer_unlink(l, c); /* each send restarts the send deadline: progress was made */
-	timer_sync(l, c);
+	lc->send_busy = true;
+	timer_unlink(l, lc); /* each send restarts the send deadline: progress was made */
+	timer_sync(l, lc);
 }
 
-void loop_conn_update(struct loop *l, struct conn *c)
+/* After the connection changed its output or its wish to close: submit a send or the close
+ * as needed. */
+static void conn_update(struct loop *l, struct lconn *lc)
 {
-	if (c->closing) {
-		maybe_free(l, c);
+	struct conn *c = &lc->c;
+
+	if (lc->closing) {
+		maybe_free(l, lc);
 		return;
 	}
 	if (c->abort) {
-		close_conn(l, c);
+		close_conn(l, lc);
 		return;
 	}
-	if (!c->send_busy && c->out.len)
-		start_send(l, c);
-	if (!c->send_busy && !c->out.len && c->phase != CONN_WAIT) {
+	if (!lc->send_busy && c->out.len)
+		start_send(l, lc);
+	if (!lc->send_busy && !c->out.len && c->phase != CONN_WAIT) {
 		if (c->peer_eof && (c->close_after_send || c->phase == CONN_HEAD)) {
-			close_conn(l, c);
+			close_conn(l, lc);
 			return;
 		}
-		if (c->close_after_send && !c->shut) {
-			shutdown(c->fd, SHUT_WR); /* FIN after the answer; linger for input */
-			c->shut = true;
+		if (c->close_after_send && !lc->shut) {
+			shutdown(lc->fd, SHUT_WR); /* FIN after the answer; linger for input */
+			lc->shut = true;
 		}
 	}
-	timer_sync(l, c);
+	timer_sync(l, lc);
 }
 
 static void refuse(struct loop *l, int fd, const char *reason)
 {
 	close(fd);
-	metric_add(metrics_series(l->router->f_refused, (const char *[]){reason}), 1);
+	api_count_refused(l->api, reason);
 }
 
 static void peer_addr(int fd, struct sluice_addr *a)
@@ -358,15 +370,15 @@ static void peer_addr(int fd, struct sluice_addr *a)
 
 static void on_accept(struct loop *l, int fd)
 {
-	struct router *r = l->router;
+	struct api *r = l->api;
 	struct sluice_addr peer;
-	struct conn *c;
+	struct lconn *c;
 	uint32_t idx;
 	int one = 1;
 
 	if (l->drain_started)
 		return (void)close(fd);
-	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > (unsigned)r->cfg->max_conns) {
+	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		return refuse(l, fd, "max_conns");
 	}
@@ -380,10 +392,11 @@ static void on_accept(struct loop *l, int fd)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
-	conn_init(c, r, fd, &peer);
-	c->loop = l;
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
+	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
 	l->slots[idx].c = c;
 	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
 	arm_recv(l, c);
@@ -408,86 +421,67 @@ static void return_buf(struct loop *l, unsigned bid)
 
 static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
 {
-	struct conn *c = conn_lookup(l, cqe->user_data);
+	struct lconn *lc = conn_lookup(l, cqe->user_data);
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (c && !c->closing && cqe->res > 0)
-			conn_on_data(c, l->bufs + (size_t)bid * l->o.buf_size, (size_t)cqe->res);
+		if (lc && !lc->closing && cqe->res > 0)
+			conn_on_data(&lc->c, l->bufs + (size_t)bid * l->o.buf_size,
+				     (size_t)cqe->res);
 		return_buf(l, bid);
 	}
-	if (!c)
+	if (!lc)
 		return;
 	if (!more)
-		c->recv_busy = false;
+		lc->recv_busy = false;
 	if (cqe->res == 0)
-		c->peer_eof = true;
+		lc->c.peer_eof = true;
 	else if (cqe->res < 0 && cqe->res != -ENOBUFS)
-		c->abort = true;
-	if (!more && !c->closing && !c->peer_eof && !c->abort)
-		arm_recv(l, c); /* multishot ended (buffers ran out): re-arm */
-	loop_conn_update(l, c);
+		lc->c.abort = true;
+	if (!more && !lc->closing && !lc->c.peer_eof && !lc->c.abort)
+		arm_recv(l, lc); /* multishot ended (buffers ran out): re-arm */
+	conn_update(l, lc);
 }
 
 static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 {
-	struct conn *c = conn_lookup(l, cqe->user_data);
+	struct lconn *lc = conn_lookup(l, cqe->user_data);
+	struct conn *c;
 
-	if (!c)
+	if (!lc)
 		return;
-	c->send_busy = false;
+	c = &lc->c;
+	lc->send_busy = false;
 	if (cqe->res < 0) {
 		c->abort = true; /* timed out (-ECANCELED) or the peer is gone */
 	} else {
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
-			if (!c->closing)
+			if (!lc->closing)
 				conn_on_sent(c);
-		} else if (!c->closing) {
-			start_send(l, c); /* short send: the rest */
+		} else if (!lc->closing) {
+			start_send(l, lc); /* short send: the rest */
 		}
 	}
-	loop_conn_update(l, c);
+	conn_update(l, lc);
 }
 
 /* ---- wakeups, drain, tick --------------------------------------------------------- */
 
-int loop_post(struct loop *l, const struct loop_msg *msg)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&l->inbox_lock);
-	if (l->inbox_n == l->inbox_cap) {
-		size_t cap = l->inbox_cap ? l->inbox_cap * 2 : 64;
-		struct loop_msg *p = realloc(l->inbox, cap * sizeof(*p));
-
-		if (!p) {
-			pthread_mutex_unlock(&l->inbox_lock);
-			return -ENOMEM;
-		}
-		l->inbox = p;
-		l->inbox_cap = cap;
-	}
-	if (msg)
-		l->inbox[l->inbox_n++] = *msg;
-	pthread_mutex_unlock(&l->inbox_lock);
-	return write(l->efd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
-}
-
 void loop_drain(struct loop *l, uint64_t deadline_ns)
 {
 	__atomic_store_n(&l->drain_deadline, deadline_ns ? deadline_ns : 1, __ATOMIC_RELEASE);
-	loop_post(l, NULL);
+	inbox_wake(l->inbox);
 }
 
 static void arm_wake(struct loop *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_read(sqe, l->efd, &l->wake_val, sizeof(l->wake_val), 0);
+	io_uring_prep_read(sqe, inbox_fd(l->inbox), &l->wake_val, sizeof(l->wake_val), 0);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_WAKE, 0, 0));
 }
 
@@ -502,41 +496,36 @@ static void start_drain(struct loop *l)
 		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 	}
 	for (uint32_t i = 1; i < l->nslots; i++) {
-		struct conn *c = l->slots[i].c;
+		struct lconn *lc = l->slots[i].c;
 
-		if (c && !c->closing) {
-			conn_drain(c);
-			loop_conn_update(l, c);
+		if (lc && !lc->closing) {
+			conn_drain(&lc->c);
+			conn_update(l, lc);
 		}
 	}
 }
 
 static void on_wake(struct loop *l)
 {
-	struct loop_msg *msgs;
+	struct inbox_msg msgs[64];
 	size_t n;
 
-	pthread_mutex_lock(&l->inbox_lock);
-	msgs = l->inbox;
-	n = l->inbox_n;
-	l->inbox = NULL;
-	l->inbox_n = l->inbox_cap = 0;
-	pthread_mutex_unlock(&l->inbox_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct conn *c =
-		    conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx, msgs[i].gen));
+	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+		for (size_t i = 0; i < n; i++) {
+			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
-		if (!c || c->phase != CONN_WAIT)
-			continue;
-		if (c->closing) {
-			c->phase = CONN_DONE; /* the client left; the event is durable anyway */
-			maybe_free(l, c);
-			continue;
+			if (!lc || lc->c.phase != CONN_WAIT)
+				continue;
+			if (lc->closing) {
+				/* the client left; the event is durable anyway */
+				lc->c.phase = CONN_DONE;
+				maybe_free(l, lc);
+				continue;
+			}
+			conn_on_durable(&lc->c, msgs[i].err, msgs[i].id);
+			conn_update(l, lc);
 		}
-		conn_on_durable(c, msgs[i].err, msgs[i].id);
-		loop_conn_update(l, c);
 	}
-	free(msgs);
 	if (!l->drain_started && __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE))
 		start_drain(l);
 	arm_wake(l);
@@ -555,7 +544,7 @@ static void on_tick(struct loop *l)
 	uint64_t now = admission_now(), deadline;
 
 	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
-		struct conn *c;
+		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
 			timer_unlink(l, c);
@@ -565,11 +554,11 @@ static void on_tick(struct loop *l)
 				io_uring_prep_cancel64(
 				    sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen), 0);
 				io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-				c->abort = true;
+				c->c.abort = true;
 				continue;
 			}
-			conn_on_timeout(c);
-			loop_conn_update(l, c);
+			conn_on_timeout(&c->c);
+			conn_update(l, c);
 		}
 	}
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
@@ -682,8 +671,8 @@ int loop_run(struct loop *l)
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
-	l->timeout_ns[CONN_T_IDLE] = (uint64_t)l->router->cfg->idle_timeout_ms * 1000000;
-	l->timeout_ns[CONN_T_REQUEST] = (uint64_t)l->router->cfg->header_timeout_ms * 1000000;
+	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
+	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
 	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
 	arm_accept(l);

@@ -6,7 +6,8 @@
  * provided-buffer ring that every connection's multishot recv draws from, sends with a linked
  * timeout, and a periodic tick that expires header/idle deadlines. Other threads (the journal
  * completing an append, the main thread asking for a drain) never touch the ring: they post a
- * message into the loop's inbox and write its eventfd, which the ring has a read armed on.
+ * message into the loop's inbox (inbox.h) and write its eventfd, which the ring has a read
+ * armed on. Calls go loop -> conn -> api, never back.
  *
  * user_data encoding (the only place it is defined; see loop_ud_*):
  *
@@ -60,8 +61,7 @@ static inline uint32_t loop_ud_idx(uint64_t ud)
 }
 
 struct loop;
-struct conn;
-struct router;
+struct api;
 
 struct loop_opts {
 	const struct sockaddr *addr; /* listen address */
@@ -74,17 +74,10 @@ struct loop_opts {
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
 };
 
-/* A message posted into a loop from another thread. */
-struct loop_msg {
-	uint32_t idx, gen; /* target connection */
-	int err;	   /* 0 or -errno from the journal */
-	uint64_t id;	   /* queue id of the durable event */
-};
-
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same
- * address); the router is shared and outlives the loop. Returns NULL + errno; a
- * message naming the address and the cause is logged. */
-struct loop *loop_new(const struct loop_opts *opts, struct router *router, int thread_no);
+ * address); the api is shared and outlives the loop. Returns NULL + errno; a message
+ * naming the address and the cause is logged. */
+struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no);
 /* Free a loop that has returned from loop_run(); NULL is a no-op. */
 void loop_free(struct loop *l);
 /* Run until drained (loop_drain) and every connection is gone or the drain deadline
@@ -93,15 +86,9 @@ int loop_run(struct loop *l);
 /* From any thread: stop accepting, finish in-flight requests, close idle connections and
  * return from loop_run() by deadline_ns (CLOCK_MONOTONIC). */
 void loop_drain(struct loop *l, uint64_t deadline_ns);
-/* From any thread: deliver msg to the loop, which hands it to the connection. -errno when
- * the inbox cannot grow. */
-int loop_post(struct loop *l, const struct loop_msg *msg);
 /* Bound port of the listener (after loop_new; useful with port 0). */
 int loop_port(const struct loop *l);
 
-/* Called by a connection (on the loop's thread) after it changed its output or its wish to
- * close: submits a send or the close as needed. */
-void loop_conn_update(struct loop *l, struct conn *c);
 /* Open connections in this loop (gauge). */
 unsigned loop_conns(const struct loop *l);
 /* Whether the ring was set up with SINGLE_ISSUER|DEFER_TASKRUN (logged once). */

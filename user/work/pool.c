@@ -9,15 +9,39 @@
  *
  * Invariants: in_flight = entries handed to the handler and not yet done/retried; an entry
  * is owned by exactly one of: the dispatcher, a handler, the queue backend (after ack).
+ * The pool knows nothing of who feeds it: its owner (pool_set.c) learns of finished entries
+ * through the done hook and stops the pool with pool_drain; pool.c calls nothing above it.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include "lib/log.h"
 #include "work/pool.h"
-#include "work/pool_int.h"
+
+struct pool {
+	char *name;
+	struct queue *q;
+	pool_handler_fn *handler;
+	void *arg;
+	pthread_t *threads;
+	uint32_t nthreads;
+	uint32_t max_inflight;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;	/* workers: entry ready, slot free, retry due, pause change */
+	pthread_cond_t idle_cv; /* pool_drain: in_flight reached 0 */
+	pthread_cond_t hook_cv; /* pool_on_done: hook_calls reached 0 */
+	struct dispatch d;
+	uint32_t paused; /* class bits */
+	uint64_t in_flight, done, retried, full_waits, handed_over;
+	bool inited, stop, draining;
+	pool_done_fn *on_done; /* the owner's hook (or NULL) and its argument */
+	void *on_done_arg;
+	uint32_t hook_calls; /* calls of on_done running now, outside the lock */
+};
 
 static uint64_t realtime_ns(void)
 {
@@ -44,8 +68,6 @@ static struct queue_entry *pool_take(struct pool *p)
 	struct queue_entry *e = NULL;
 	bool full = p->in_flight >= p->max_inflight;
 
-	if (p->set && pool_set_retiring(p->set))
-		p->draining = true;
 	if (!p->draining && !full)
 		e = dispatch_pop(&p->d, realtime_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
 	if (e) {
@@ -90,17 +112,39 @@ int pool_done(struct pool *p, struct queue_entry *e)
 {
 	uint64_t id = e->id;
 	int err = queue_ack(p->q, e);
+	pool_done_fn *fn;
+	void *arg;
 
 	if (err)
 		log_error("pool: ack failed; the entry will be redelivered after a restart",
 			  "pool=%s id=%llu err=%d", p->name, (unsigned long long)id, err);
 	pthread_mutex_lock(&p->lock);
 	p->done++;
+	fn = p->on_done;
+	arg = p->on_done_arg;
+	if (fn) {
+		/* outside the lock, so the hook may drain this pool; the slot is still taken, so
+		 * no worker woken by this entry runs before the hook has had its say */
+		p->hook_calls++;
+		pthread_mutex_unlock(&p->lock);
+		fn(arg, p);
+		pthread_mutex_lock(&p->lock);
+		if (!--p->hook_calls)
+			pthread_cond_broadcast(&p->hook_cv);
+	}
 	pool_release(p);
-	if (p->set) /* under the lock: pool_set_free clears it under the lock too */
-		pool_set_note_done(p->set);
 	pthread_mutex_unlock(&p->lock);
 	return err;
+}
+
+void pool_on_done(struct pool *p, pool_done_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->on_done = fn;
+	p->on_done_arg = arg;
+	while (p->hook_calls) /* a call that read the old hook may still be using its arg */
+		pthread_cond_wait(&p->hook_cv, &p->lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
@@ -224,7 +268,7 @@ int pool_drain(struct pool *p, int timeout_ms)
 
 	pthread_mutex_lock(&p->lock);
 	p->draining = true;
-	while (p->in_flight && !err) {
+	while (p->in_flight && timeout_ms && !err) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&p->idle_cv, &p->lock);
 		else
@@ -290,6 +334,7 @@ struct pool *pool_new(const struct pool_cfg *cfg, struct queue *q)
 	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
 	pthread_cond_init(&p->cv, &ca);
 	pthread_cond_init(&p->idle_cv, &ca);
+	pthread_cond_init(&p->hook_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	p->inited = true;
 	for (; p->nthreads < cfg->threads; p->nthreads++) {
@@ -325,6 +370,7 @@ void pool_free(struct pool *p)
 	if (p->inited) {
 		pthread_cond_destroy(&p->cv);
 		pthread_cond_destroy(&p->idle_cv);
+		pthread_cond_destroy(&p->hook_cv);
 		pthread_mutex_destroy(&p->lock);
 	}
 	free(p->threads);

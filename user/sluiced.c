@@ -13,7 +13,6 @@
  * then are the loops freed, because a completion refers to its loop.
  */
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <libpq-fe.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "config.h"
 #include "ingress/api.h"
@@ -258,26 +258,19 @@ static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "d
 static void collect_xdp(struct metrics *m, void *arg)
 {
 	struct daemon *d = arg;
-	int ncpu = libbpf_num_possible_cpus();
-	struct sluice_counters *per = ncpu > 0 ? calloc((size_t)ncpu, sizeof(*per)) : NULL;
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
-	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
+	for (uint32_t slot = 0; slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
 		const struct tenant *tn =
 		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
 		const char *name = tn			      ? tn->name
 				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
 							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = {0};
+		struct sluice_counters sum;
 
-		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
+		if (sluice_bpf_counters_sum(d->fds[SLUICE_M_COUNTERS], key, &sum))
 			continue;
-		for (int c = 0; c < ncpu; c++)
-			for (int v = 0; v < SLUICE_V_MAX; v++) {
-				sum.packets[v] += per[c].packets[v];
-				sum.bytes[v] += per[c].bytes[v];
-			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
 			const char *lv[] = {name, verdict_names[v]};
 
@@ -286,7 +279,6 @@ static void collect_xdp(struct metrics *m, void *arg)
 		}
 	}
 	tenants_put(t);
-	free(per);
 }
 
 /* With --iface and BPF usable: load, pin, attach. Any failure leaves userspace mode and a
@@ -459,7 +451,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 /* What is left of the drain timeout (the whole of it when no drain started). */
 static int drain_left_ms(const struct daemon *d)
 {
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 
 	if (!d->drain_deadline)
 		return (int)d->cfg.drain_timeout_ms;
@@ -468,7 +460,7 @@ static int drain_left_ms(const struct daemon *d)
 
 static void drain(struct daemon *d, int sig)
 {
-	uint64_t deadline = admission_now() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
+	uint64_t deadline = clock_mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
 
 	d->drain_deadline = deadline;
 

@@ -14,10 +14,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admit/admission.h"
-#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "lib/log.h"
 #include "sluice/gcra.h"
@@ -47,11 +45,6 @@ static const char *const outcome_names[ADMISSION_MAX] = {
 const char *admission_outcome_name(enum admission_outcome o)
 {
 	return o < ADMISSION_MAX ? outcome_names[o] : "?";
-}
-
-uint64_t admission_now(void)
-{
-	return clock_mono_ns();
 }
 
 struct admission *admission_new(const struct admission_opts *o, const int *fds,

@@ -31,6 +31,8 @@
 #include "ingress/conn.h"
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
@@ -223,7 +225,7 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -385,7 +387,7 @@ static void on_accept(struct loop *l, int fd)
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns())) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		free(c);
 		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
@@ -510,7 +512,7 @@ static void on_wake(struct loop *l)
 	struct inbox_msg msgs[64];
 	size_t n;
 
-	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
 		for (size_t i = 0; i < n; i++) {
 			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
@@ -541,7 +543,7 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
 	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
 		struct lconn *c;
@@ -582,7 +584,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 

@@ -358,7 +358,7 @@ int pkt_build(struct pkt *p, const struct pkt_spec *s)
 
 struct sluice_addr pkt_addr(const char *text)
 {
-	struct sluice_addr a;
+	struct sluice_addr a = {0};
 	bool v4;
 
 	if (parse_addr(text, a.a, &v4)) {
@@ -370,7 +370,7 @@ struct sluice_addr pkt_addr(const char *text)
 
 struct sluice_lpm_key pkt_lpm_key(const char *text, unsigned len)
 {
-	struct sluice_lpm_key k;
+	struct sluice_lpm_key k = {0};
 	bool v4;
 
 	if (parse_addr(text, k.a, &v4) || len > (v4 ? 32u : 128u)) {

@@ -88,7 +88,7 @@ include $(sort $(shell find user bpf tests tools -name '*.mk'))
 
 all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
 
-test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, M failed, K skipped"
+test: all $(TEST_BINS) ## run every test (SEED=N: shuffled order); ends with "tests: N passed, M failed, K skipped"
 	$(Q)tests/run
 
 bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ratios to their anchors
@@ -105,8 +105,8 @@ install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
 
-run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
-	$(Q)tools/run
+run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS)
+	$(Q)TLS=$(TLS) tools/run
 
 clean: ## remove the build directory
 	$(call msg,CLEAN,$(OUTPUT))

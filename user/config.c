@@ -100,6 +100,26 @@ static const struct confparse_opt opts[] = {
      .def = ""},
     {"node", "NAME", "this node's name in alerts (default: the host name)", CONFPARSE_STR, S(node),
      0, 0, .def = ""},
+    {"tls-listen", "ADDR:PORT",
+     "HTTPS listen address (beside --listen; needs --tls-cert/--tls-key)", CONFPARSE_STR,
+     S(tls_listen), 0, 0, .def = ""},
+    {"tls-cert", "FILE", "PEM certificate chain, leaf first (reloaded on SIGHUP)", CONFPARSE_STR,
+     S(tls_cert), 0, 0, .def = ""},
+    {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted)", CONFPARSE_STR, S(tls_key), 0,
+     0, .def = ""},
+    {"tls-sni", "CERT:KEY,...", "more certificates, each served for the names it carries",
+     CONFPARSE_STR, S(tls_sni), 0, 0, .def = ""},
+    {"tls-client-ca", "FILE", "ask clients for certificates issued by this CA (mTLS tenants)",
+     CONFPARSE_STR, S(tls_client_ca), 0, 0, .def = ""},
+    {"tls-handshake-timeout-ms", "MS", "time from accept to a finished TLS handshake",
+     CONFPARSE_INT, S(tls_handshake_timeout_ms), 10, 600000, .def = "10000"},
+    {"tls-max-handshakes", "N", "TLS handshakes in progress at once; more are refused at accept",
+     CONFPARSE_INT, S(tls_max_handshakes), 1, 10000000, .def = "4096"},
+    {"tls-handshake-rate", "N",
+     "TLS handshakes a source may start per second before it is denied for --deny-secs, 0 = off",
+     CONFPARSE_INT, S(tls_handshake_rate), 0, 1000000, .def = "0"},
+    {"tls-ticket-rotate-s", "S", "a new session ticket key this often (the last 3 are accepted)",
+     CONFPARSE_INT, S(tls_ticket_rotate_s), 10, 86400 * 7, .def = "3600"},
 };
 
 static const struct confparse_table table = CONFPARSE_TABLE_OF(opts);
@@ -117,6 +137,9 @@ void config_usage(FILE *out)
 		"--drain-timeout-ms and exit 0.\n",
 		"--help", "this text");
 	fprintf(out,
+		"SIGHUP also reloads the TLS certificates (a bad or expired one is refused, the "
+		"old one stays;\nestablished connections keep theirs).\n");
+	fprintf(out,
 		"\nTenants file (INI, one section per tenant, key and source may repeat):\n"
 		"  [acme]\n"
 		"  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
@@ -126,7 +149,8 @@ void config_usage(FILE *out)
 		"  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
 		"  crit_burst = 100\n"
 		"  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
-		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n");
+		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n"
+		"  cert_sha256 = <SHA-256 of a client certificate> ; mTLS instead of a key\n");
 }
 
 struct file_ctx {
@@ -176,8 +200,8 @@ static int load_file(struct sluiced_cfg *c, const bool *seen, char *err, size_t 
 	return 0;
 }
 
-int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
-			size_t errlen)
+static int parse_addr(const char *flag, const char *s, struct sockaddr_storage *addr,
+		      socklen_t *len, char *err, size_t errlen)
 {
 	char host[128];
 	const char *colon = strrchr(s, ':');
@@ -186,7 +210,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 
 	memset(addr, 0, sizeof(*addr));
 	if (!colon || (size_t)(colon - s) >= sizeof(host)) {
-		snprintf(err, errlen, "sluiced: --listen %s: expected ADDR:PORT", s);
+		snprintf(err, errlen, "sluiced: --%s %s: expected ADDR:PORT", flag, s);
 		return -EINVAL;
 	}
 	memcpy(host, s, (size_t)(colon - s));
@@ -194,7 +218,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || port < 0 || port > 65535) {
-		snprintf(err, errlen, "sluiced: --listen %s: port out of range (0-65535)", s);
+		snprintf(err, errlen, "sluiced: --%s %s: port out of range (0-65535)", flag, s);
 		return -EINVAL;
 	}
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -215,8 +239,35 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 		if (inet_pton(AF_INET, host, &a4->sin_addr) == 1)
 			return 0;
 	}
-	snprintf(err, errlen, "sluiced: --listen %s: not an IPv4 address or [IPv6] address", s);
+	snprintf(err, errlen, "sluiced: --%s %s: not an IPv4 address or [IPv6] address", flag, s);
 	return -EINVAL;
+}
+
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			size_t errlen)
+{
+	return parse_addr("listen", s, addr, len, err, errlen);
+}
+
+/* --tls-listen needs a certificate and a key; the files are read by the TLS context. */
+static int check_tls(struct sluiced_cfg *c, char *err, size_t errlen)
+{
+	if (!c->tls_listen[0]) {
+		if (c->tls_cert[0] || c->tls_key[0] || c->tls_sni[0] || c->tls_client_ca[0]) {
+			snprintf(err, errlen,
+				 "sluiced: --tls-cert/--tls-key/--tls-sni/--tls-client-ca given "
+				 "without --tls-listen ADDR:PORT (add it, or drop them)");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!c->tls_cert[0] || !c->tls_key[0]) {
+		snprintf(err, errlen,
+			 "sluiced: --tls-listen %s: needs --tls-cert FILE and --tls-key FILE",
+			 c->tls_listen);
+		return -EINVAL;
+	}
+	return parse_addr("tls-listen", c->tls_listen, &c->tls_addr, &c->tls_addrlen, err, errlen);
 }
 
 int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
@@ -254,7 +305,9 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	}
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
-	return config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen);
+	if (config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen))
+		return -EINVAL;
+	return check_tls(c, err, errlen);
 }
 
 int config_parse_duration(const char *s, uint64_t *ns)

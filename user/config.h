@@ -58,6 +58,18 @@ struct sluiced_cfg {
 	char alert_url[512];
 	char alert_key[128];
 	char node[64];
+	/* TLS (issue 20): a second listener on the same ingress threads */
+	char tls_listen[128];
+	struct sockaddr_storage tls_addr; /* parsed tls_listen (when set) */
+	socklen_t tls_addrlen;
+	char tls_cert[PATH_MAX];
+	char tls_key[PATH_MAX];
+	char tls_sni[2048]; /* CERT:KEY[,CERT:KEY...] served by the names they carry */
+	char tls_client_ca[PATH_MAX];
+	long long tls_handshake_timeout_ms;
+	long long tls_max_handshakes;
+	long long tls_handshake_rate; /* per source and second, 0 = off */
+	long long tls_ticket_rotate_s;
 };
 
 /* Parse a duration ("500ms", "30s", "5m", "6h", "2d", or plain seconds) into ns. 0 or

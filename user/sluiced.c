@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "lib/array_size.h"
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "config.h"
@@ -36,6 +37,9 @@
 #include "queue/event.h"
 #include "lib/log.h"
 #include "ingress/loop.h"
+#include "ingress/src_rate.h"
+#include "ingress/tls.h"
+#include "ingress/tls_metrics.h"
 #include "lib/metrics.h"
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
@@ -65,6 +69,11 @@ struct daemon {
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
+	struct tls_ctx *tls;	       /* with --tls-listen */
+	struct tls_metrics *tls_metrics;
+	struct src_rate *tls_rate; /* --tls-handshake-rate */
+	char sni_paths[sizeof(((struct sluiced_cfg *)0)->tls_sni)];
+	struct tls_cert_files sni[TLS_SNI_MAX];
 };
 
 /* ---- the journal behind the API's queue interface ------------------------------- */
@@ -313,6 +322,10 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 	}
 	port = ntohs(((struct sockaddr_in *)&d->cfg.addr)->sin_port);
 	bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
+	if (d->cfg.tls_listen[0]) { /* the TLS port is a service port like the plain one */
+		port = ntohs(((struct sockaddr_in *)&d->cfg.tls_addr)->sin_port);
+		bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
+	}
 	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", d->cfg.iface,
 		 sluice_xdp_mode_name(used), how);
 	return 0;
@@ -371,6 +384,93 @@ out:
 	tenants_put(old);
 }
 
+/* ---- TLS -------------------------------------------------------------------------- */
+
+/* The TLS settings as the engine takes them; --tls-sni "CERT:KEY,CERT:KEY" is split into
+ * d->sni. -EINVAL with err naming the flag. */
+static int tls_options(struct daemon *d, struct tls_opts *o, char *err, size_t errlen)
+{
+	char *save = NULL, *pair;
+	unsigned n = 0;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(d->sni_paths, sizeof(d->sni_paths), "%s", d->cfg.tls_sni);
+	for (pair = strtok_r(d->sni_paths, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(pair, ':');
+
+		if (!colon || colon == pair || !colon[1] || n == TLS_SNI_MAX) {
+			snprintf(
+			    err, errlen,
+			    "sluiced: --tls-sni %.300s: expected CERT:KEY[,CERT:KEY...] (at most "
+			    "%d)",
+			    d->cfg.tls_sni, TLS_SNI_MAX);
+			return -EINVAL;
+		}
+		*colon = '\0';
+		d->sni[n++] = (struct tls_cert_files){pair, colon + 1};
+	}
+	o->dflt = (struct tls_cert_files){d->cfg.tls_cert, d->cfg.tls_key};
+	o->sni = d->sni;
+	o->n_sni = n;
+	o->client_ca = d->cfg.tls_client_ca[0] ? d->cfg.tls_client_ca : NULL;
+	o->handshake_timeout_ms = (unsigned)d->cfg.tls_handshake_timeout_ms;
+	o->max_handshakes = (unsigned)d->cfg.tls_max_handshakes;
+	o->ticket_rotate_s = (unsigned)d->cfg.tls_ticket_rotate_s;
+	return 0;
+}
+
+static int setup_tls(struct daemon *d)
+{
+	struct tls_cert_info certs[1 + TLS_SNI_MAX];
+	struct tls_opts o;
+	char err[1024];
+	unsigned n;
+
+	if (!d->cfg.tls_listen[0])
+		return 0;
+	if (tls_options(d, &o, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -EINVAL;
+	}
+	d->tls = tls_ctx_new(&o, err, sizeof(err));
+	if (!d->tls) {
+		fprintf(stderr, "sluiced: --tls-cert/--tls-key/--tls-sni/--tls-client-ca: %s\n",
+			err);
+		return -EINVAL;
+	}
+	if (d->cfg.tls_handshake_rate &&
+	    !(d->tls_rate = src_rate_new((unsigned)d->cfg.tls_handshake_rate, 65536)))
+		return -ENOMEM;
+	d->tls_metrics = tls_metrics_new(d->m, d->tls);
+	if (!d->tls_metrics)
+		return -ENOMEM;
+	n = tls_ctx_certs(d->tls, certs, ARRAY_SIZE(certs));
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(certs); i++)
+		log_info("tls: certificate", "name=%s file=%s not_after=%lld sni=%d", certs[i].name,
+			 certs[i].file, (long long)certs[i].not_after, certs[i].sni);
+	log_info("tls: records sealed in user space (OpenSSL on the io_uring loop's buffers)",
+		 "ktls=\"%s\" mtls=%d handshake_rate=%lld",
+		 tls_kernel_has_ktls() ? "kernel has the tls ULP; not used by this build"
+				       : "unavailable: kernel has no tls ULP (CONFIG_TLS)",
+		 tls_ctx_mtls(d->tls), d->cfg.tls_handshake_rate);
+	return 0;
+}
+
+/* SIGHUP: new certificates only if every file loads and passes the checks. */
+static void reload_tls(struct daemon *d)
+{
+	struct tls_opts o;
+	char err[1024];
+
+	if (!d->tls)
+		return;
+	if (tls_options(d, &o, err, sizeof(err)) || tls_ctx_reload(d->tls, &o, err, sizeof(err)))
+		log_error("tls: reload refused, the running certificates stay", "error=\"%s\"",
+			  err);
+	else
+		log_info("tls: certificates reloaded", "file=%s sni=%u", d->cfg.tls_cert, o.n_sni);
+}
+
 static void reload_routes(struct daemon *d)
 {
 	char err[512];
@@ -391,12 +491,28 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
 static int start_loops(struct daemon *d)
 {
-	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
-			      .addrlen = d->cfg.addrlen,
-			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
+	struct loop_opts o = {
+	    .addr = (struct sockaddr *)&d->cfg.addr,
+	    .addrlen = d->cfg.addrlen,
+	    .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
+	    .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+	    .tls_addr = d->tls ? (struct sockaddr *)&d->cfg.tls_addr : NULL,
+	    .tls_addrlen = d->cfg.tls_addrlen,
+	    .tls = d->tls,
+	    .tls_timeout_ns = (uint64_t)d->cfg.tls_handshake_timeout_ms * 1000000ULL,
+	    .tls_rate = d->tls_rate,
+	    .tls_deny_secs = (unsigned)d->cfg.deny_secs,
+	};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -411,16 +527,18 @@ static int start_loops(struct daemon *d)
 		}
 		/* port 0: every other thread binds the port the first one got */
 		port = loop_port(d->loops[0]);
-		if (d->cfg.addr.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&d->cfg.addr)->sin6_port = htons((uint16_t)port);
-		else
-			((struct sockaddr_in *)&d->cfg.addr)->sin_port = htons((uint16_t)port);
+		set_port(&d->cfg.addr, port);
+		if (d->tls)
+			set_port(&d->cfg.tls_addr, loop_tls_port(d->loops[0]));
 	}
 	for (int i = 0; i < d->nthreads; i++)
 		if (pthread_create(&d->threads[i], NULL, thread_main, d->loops[i]))
 			return -EAGAIN;
 	log_info("sluiced: listening", "addr=%s port=%d threads=%d", d->cfg.listen,
 		 loop_port(d->loops[0]), d->nthreads);
+	if (d->tls)
+		log_info("sluiced: listening for TLS", "addr=%s port=%d", d->cfg.tls_listen,
+			 loop_tls_port(d->loops[0]));
 	return 0;
 }
 
@@ -442,6 +560,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 		if (sig == SIGHUP) {
 			reload_tenants(d);
 			reload_routes(d);
+			reload_tls(d);
 		} else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		check_db(d);
@@ -567,6 +686,8 @@ static int setup(struct daemon *d)
 	};
 	if ((ret = api_init(&d->api, &d->limits, &d->tenants, d->adm, d->m)))
 		return ret;
+	if ((ret = setup_tls(d)))
+		return ret;
 	d->api.xdp_state = d->xdp_state;
 	if ((ret = open_journal(d)))
 		return ret;
@@ -599,11 +720,14 @@ static void teardown(struct daemon *d)
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);
+	tls_ctx_free(d->tls); /* after the loops: their connections hold its generations */
+	src_rate_free(d->tls_rate);
 	admission_free(d->adm);
 	sluice_bpf_free(d->bpf); /* the attachment and the pins stay */
 	if (d->tenants.cur)
 		tenants_ref_fini(&d->tenants);
 	metrics_free(d->m);
+	tls_metrics_free(d->tls_metrics);
 }
 
 int main(int argc, char **argv)

@@ -77,12 +77,12 @@ bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int time
 	return false;
 }
 
-static int read_port(struct sluiced_proc *p)
+static int read_port(struct sluiced_proc *p, const char *msg)
 {
 	double end = clock_mono_ms() + 5000;
 
 	while (clock_mono_ms() < end) {
-		char *log = sluiced_log(p), *s = strstr(log, "msg=\"sluiced: listening\"");
+		char *log = sluiced_log(p), *s = strstr(log, msg);
 		int port = 0, status;
 
 		if (s && (s = strstr(s, " port=")))
@@ -141,7 +141,11 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
-	p->port = read_port(p);
+	p->port = read_port(p, "msg=\"sluiced: listening\"");
+	for (const char *const *a = argv; p->port > 0 && *a; a++)
+		if (!strcmp(*a, "--tls-listen") &&
+		    (p->tls_port = read_port(p, "msg=\"sluiced: listening for TLS\"")) < 0)
+			p->port = p->tls_port;
 	if (p->port < 0) {
 		char *log = sluiced_log(p);
 

@@ -98,10 +98,12 @@ void api_count_refused(struct api *r, const char *reason)
 void api_req_reset(struct api_req *rq)
 {
 	const struct sluice_addr *peer = rq->peer;
+	const uint8_t *cert = rq->client_cert;
 
 	tenants_put(rq->tenants);
 	memset(rq, 0, sizeof(*rq));
 	rq->peer = peer;
+	rq->client_cert = cert; /* both belong to the connection */
 }
 
 void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
@@ -248,26 +250,59 @@ static void count_admission(struct api *r, const char *limit, enum admission_out
 		   1);
 }
 
-/* Key, content type and request credits: everything decidable before the body. */
-static enum api_verdict events_head(struct api *r, struct api_req *rq,
-				    const struct http_request *req, struct api_answer *ans)
+/* The tenant by API key, by TLS client certificate, or both -- then they must agree. NULL
+ * with the 401 in ans. */
+static const struct tenant *authenticate(struct api *r, struct api_req *rq,
+					 const struct http_request *req, struct api_answer *ans)
 {
 	static const char auth[] = "WWW-Authenticate: Bearer\r\n";
+	const struct tenant *by_key = NULL, *by_cert = NULL;
 	uint8_t digest[SHA256_LEN];
-	enum admission_outcome o;
-	uint64_t retry;
 	const char *key;
 	size_t klen;
 
 	key = api_key(req, &klen);
-	if (!key)
-		return error_hdr(ans, 401, "missing_api_key",
-				 "send Authorization: Bearer <key> or X-Api-Key: <key>", auth);
-	sha256(key, klen, digest);
+	if (!key && !rq->client_cert) {
+		error_hdr(ans, 401, "missing_api_key",
+			  "send Authorization: Bearer <key> or X-Api-Key: <key>", auth);
+		return NULL;
+	}
 	rq->tenants = tenants_ref_acquire(r->tenants);
-	rq->tenant = tenants_by_digest(rq->tenants, digest);
+	if (rq->client_cert) {
+		by_cert = tenants_by_cert(rq->tenants, rq->client_cert);
+		if (!by_cert && !key) {
+			error_hdr(ans, 401, "unknown_client_cert",
+				  "no tenant has this client certificate (cert_sha256)", auth);
+			return NULL;
+		}
+	}
+	if (key) {
+		sha256(key, klen, digest);
+		by_key = tenants_by_digest(rq->tenants, digest);
+		if (!by_key) {
+			error_hdr(ans, 401, "unknown_api_key", "the API key is not known", auth);
+			return NULL;
+		}
+		if (rq->client_cert && by_cert != by_key) {
+			error_hdr(ans, 401, "key_cert_mismatch",
+				  "the API key and the client certificate name different tenants",
+				  auth);
+			return NULL;
+		}
+	}
+	return by_key ? by_key : by_cert;
+}
+
+/* Tenant, content type and request credits: everything decidable before the body. */
+static enum api_verdict events_head(struct api *r, struct api_req *rq,
+				    const struct http_request *req, struct api_answer *ans)
+{
+	enum admission_outcome o;
+	uint64_t retry;
+
+	rq->tenant = authenticate(r, rq, req, ans);
 	if (!rq->tenant)
-		return error_hdr(ans, 401, "unknown_api_key", "the API key is not known", auth);
+		return API_ANSWER;
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");

@@ -38,6 +38,12 @@ void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t to
 	http_parser_init(&c->parser, &api->http);
 }
 
+void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
+{
+	memcpy(c->client_cert, fp, SHA256_LEN);
+	c->rq.api.client_cert = c->client_cert;
+}
+
 static void req_reset(struct conn *c)
 {
 	api_req_reset(&c->rq.api); /* keeps the peer */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -118,10 +119,40 @@ static const char *log_last_lines(int lines)
 	return *p == '\n' ? p + 1 : p;
 }
 
-static int check_pin_dir(const char *dir, char *err, size_t errlen)
+static bool on_bpffs(const char *path)
 {
 	struct statfs fs;
 
+	return !statfs(path, &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_;
+}
+
+/* A freshly booted machine may have no BPF filesystem at /sys/fs/bpf (systemd mounts one,
+ * a minimal init or container may not). Like bpftool, mount it when it is missing and say
+ * so, instead of failing to pin. 0, or -errno (no CAP_SYS_ADMIN, no bpffs in the kernel). */
+static int ensure_bpffs(void)
+{
+	static const char root[] = "/sys/fs/bpf";
+
+	if (on_bpffs(root))
+		return 0;
+	if (mount("bpf", root, "bpf", 0, "mode=0700"))
+		return -errno;
+	log_warn("bpf: no BPF filesystem was mounted; mounted one", "path=%s", root);
+	return 0;
+}
+
+static int check_pin_dir(const char *dir, char *err, size_t errlen)
+{
+	struct statfs fs;
+	int ret;
+
+	if (!strncmp(dir, "/sys/fs/bpf/", 12) && (ret = ensure_bpffs())) {
+		snprintf(err, errlen,
+			 "pin dir %s: /sys/fs/bpf is not a BPF filesystem and mounting one failed: "
+			 "%s (mount one: mount -t bpf bpf /sys/fs/bpf)",
+			 dir, strerror(-ret));
+		return ret;
+	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		int e = errno;
 
@@ -599,11 +630,10 @@ void sluice_bpf_unmap_state(struct sluice_tenant_state *st)
 
 bool sluice_bpf_available(const char **why)
 {
-	struct statfs fs;
 	int fd;
 
-	if (statfs("/sys/fs/bpf", &fs) || (unsigned long)fs.f_type != BPF_FS_MAGIC_) {
-		*why = "no BPF filesystem at /sys/fs/bpf";
+	if (ensure_bpffs()) {
+		*why = "no BPF filesystem at /sys/fs/bpf and mounting one failed";
 		return false;
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sl_probe", 4, 4, 1, NULL);

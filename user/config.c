@@ -19,6 +19,11 @@
 #include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "lib/log.h"
+#include "work/routes.h"
+
+#define SHARES_NORMAL	 "critical=70,normal=25,low=5"
+#define SHARES_EMERGENCY "critical=100,normal=0,low=0"
+#define MAX_WAIT	 "critical=0,normal=5s,low=30s"
 
 #define S(f) CONFPARSE_FIELD(struct sluiced_cfg, f)
 
@@ -94,6 +99,17 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_INT, S(overload_hold_ms), 0, 86400000, .def = "30000"},
     {"overload-dry-run", NULL, "log what the overload controller would do, do nothing",
      CONFPARSE_BOOL, S(overload_dry_run), 0, 1, .def = "0"},
+    {"shares-normal", "SHARES", "class shares of every pool at NORMAL, percent adding up to 100",
+     CONFPARSE_STR, S(shares_normal), 0, 0, .def = SHARES_NORMAL},
+    {"shares-thin", "SHARES", "class shares at THIN (low is paused there)", CONFPARSE_STR,
+     S(shares_thin), 0, 0, .def = SHARES_NORMAL},
+    {"shares-emergency", "SHARES",
+     "class shares at EMERGENCY; a class at 0 gets only what the others leave", CONFPARSE_STR,
+     S(shares_emergency), 0, 0, .def = SHARES_EMERGENCY},
+    {"class-max-wait", "WAITS",
+     "aging: a class with work waiting is served at least once per this time (0: never); "
+     "a paused class waits",
+     CONFPARSE_STR, S(class_max_wait), 0, 0, .def = MAX_WAIT},
     {"alert-url", "URL", "POST PagerDuty Events v2 alerts here on EMERGENCY enter/exit",
      CONFPARSE_STR, S(alert_url), 0, 0, .def = ""},
     {"alert-key", "KEY", "PagerDuty routing key for --alert-url", CONFPARSE_STR, S(alert_key), 0, 0,
@@ -243,6 +259,108 @@ static int parse_addr(const char *flag, const char *s, struct sockaddr_storage *
 	return -EINVAL;
 }
 
+/* One "CLASS=VALUE" item of a class list: a share (0-100) or a duration. */
+static int parse_class_item(const char *flag, const char *item, bool duration, uint64_t *out,
+			    uint32_t *cls, const char *example, char *err, size_t errlen)
+{
+	const char *eq = strchr(item, '=');
+	char name[16], *end;
+
+	if (!eq || (size_t)(eq - item) >= sizeof(name)) {
+		snprintf(err, errlen, "sluiced: %s %s: expected CLASS=VALUE (%s)", flag, item,
+			 example);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - item), item);
+	if (routes_parse_class(name, cls)) {
+		snprintf(err, errlen,
+			 "sluiced: %s %s: unknown class, expected critical, normal or low (%s)",
+			 flag, item, example);
+		return -EINVAL;
+	}
+	if (duration) {
+		if (!config_parse_duration(eq + 1, out))
+			return 0;
+		snprintf(err, errlen, "sluiced: %s %s: not a duration such as 500ms, 5s or 2m (%s)",
+			 flag, item, example);
+		return -EINVAL;
+	}
+	errno = 0;
+	*out = strtoull(eq + 1, &end, 10);
+	if (errno || end == eq + 1 || *end || eq[1] == '-') {
+		snprintf(err, errlen, "sluiced: %s %s: not a number (%s)", flag, item, example);
+		return -EINVAL;
+	}
+	if (*out > 100) {
+		snprintf(err, errlen, "sluiced: %s %s: a share is a percent, 0-100 (%s)", flag,
+			 item, example);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "critical=70,normal=25,low=5" into out[class]; a class left out is 0, one named twice is
+ * an error. Messages name the flag, the item and an example. */
+static int parse_class_list(const char *flag, const char *s, bool duration, uint64_t out[3],
+			    const char *example, char *err, size_t errlen)
+{
+	bool seen[3] = {false};
+	char item[96];
+
+	memset(out, 0, 3 * sizeof(*out));
+	if (!*s) {
+		snprintf(err, errlen, "sluiced: %s: empty, expected e.g. %s", flag, example);
+		return -EINVAL;
+	}
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, ",");
+		uint32_t cls;
+		uint64_t v;
+
+		snprintf(item, sizeof(item), "%.*s", (int)n, p);
+		if (parse_class_item(flag, item, duration, &v, &cls, example, err, errlen))
+			return -EINVAL;
+		if (seen[cls]) {
+			snprintf(err, errlen, "sluiced: %s %s: class %s given twice (%s)", flag, s,
+				 routes_class_name(cls), example);
+			return -EINVAL;
+		}
+		seen[cls] = true;
+		out[cls] = v;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+/* --shares-{normal,thin,emergency} (each adding up to 100) and --class-max-wait. */
+static int parse_class_settings(struct sluiced_cfg *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *flag, *value;
+	} shares[3] = {{"--shares-normal", c->shares_normal},
+		       {"--shares-thin", c->shares_thin},
+		       {"--shares-emergency", c->shares_emergency}};
+	uint64_t v[3];
+
+	for (int st = 0; st < 3; st++) {
+		if (parse_class_list(shares[st].flag, shares[st].value, false, v,
+				     st == 2 ? SHARES_EMERGENCY : SHARES_NORMAL, err, errlen))
+			return -EINVAL;
+		if (v[0] + v[1] + v[2] != 100) {
+			snprintf(err, errlen,
+				 "sluiced: %s %s: shares add up to %llu, expected 100 (%s)",
+				 shares[st].flag, shares[st].value,
+				 (unsigned long long)(v[0] + v[1] + v[2]),
+				 st == 2 ? SHARES_EMERGENCY : SHARES_NORMAL);
+			return -EINVAL;
+		}
+		for (int k = 0; k < 3; k++)
+			c->shares[st][k] = (uint32_t)v[k];
+	}
+	return parse_class_list("--class-max-wait", c->class_max_wait, true, c->max_wait_ns,
+				MAX_WAIT, err, errlen);
+}
+
 int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *len, char *err,
 			size_t errlen)
 {
@@ -303,6 +421,8 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 			 c->max_age);
 		return -EINVAL;
 	}
+	if (parse_class_settings(c, err, errlen))
+		return -EINVAL;
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
 	if (config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen))

@@ -635,6 +635,10 @@ static int start_controller(struct daemon *d)
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
+	_Static_assert(sizeof(ec.overload.shares) == sizeof(d->cfg.shares),
+		       "shares [state][class]");
+	memcpy(ec.overload.shares, d->cfg.shares, sizeof(ec.overload.shares));
+	memcpy(ec.max_wait_ns, d->cfg.max_wait_ns, sizeof(ec.max_wait_ns));
 	d->controller = controller_new(&ec, err, sizeof(err));
 	if (!d->controller) {
 		fprintf(stderr, "sluiced: %s\n", err);

@@ -219,6 +219,16 @@ int pool_resume_class(struct pool *p, uint32_t class)
 	return pool_set_paused(p, class, false);
 }
 
+int pool_set_class_weights(struct pool *p, const uint32_t weight[DISPATCH_CLASSES])
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = dispatch_set_weights(&p->d, weight);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
 int pool_set_tenant_weight(struct pool *p, uint32_t class, uint32_t tenant, uint32_t weight)
 {
 	int err;
@@ -240,6 +250,7 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	st->handed_over = p->handed_over;
 	st->full_waits = p->full_waits;
 	st->paused_mask = p->paused;
+	memcpy(st->weight, p->d.cfg.weight, sizeof(st->weight));
 	dispatch_stats(&p->d, clock_real_ns(), &st->dispatch);
 	pthread_mutex_unlock(&p->lock);
 }

@@ -59,6 +59,12 @@ struct sluiced_cfg {
 	long long emergency_lag_ms;
 	long long overload_hold_ms;
 	bool overload_dry_run;
+	char shares_normal[96]; /* class shares per state, "critical=70,normal=25,low=5" */
+	char shares_thin[96];
+	char shares_emergency[96];
+	uint32_t shares[3][3];	 /* parsed: [state normal/thin/emergency][class], percent */
+	char class_max_wait[96]; /* aging bound per class, "critical=0,normal=5s,low=30s" */
+	uint64_t max_wait_ns[3]; /* parsed, per class (0: none) */
 	char alert_url[512];
 	char alert_key[128];
 	char node[64];

@@ -13,7 +13,6 @@
  * then are the loops freed, because a completion refers to its loop.
  */
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -29,6 +28,8 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "config.h"
 #include "ingress/api.h"
@@ -274,26 +275,19 @@ static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "d
 static void collect_xdp(struct metrics *m, void *arg)
 {
 	struct daemon *d = arg;
-	int ncpu = libbpf_num_possible_cpus();
-	struct sluice_counters *per = ncpu > 0 ? calloc((size_t)ncpu, sizeof(*per)) : NULL;
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
-	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
+	for (uint32_t slot = 0; slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
 		const struct tenant *tn =
 		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
 		const char *name = tn			      ? tn->name
 				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
 							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = {0};
+		struct sluice_counters sum;
 
-		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
+		if (sluice_bpf_counters_sum(d->fds[SLUICE_M_COUNTERS], key, &sum))
 			continue;
-		for (int c = 0; c < ncpu; c++)
-			for (int v = 0; v < SLUICE_V_MAX; v++) {
-				sum.packets[v] += per[c].packets[v];
-				sum.bytes[v] += per[c].bytes[v];
-			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
 			const char *lv[] = {name, verdict_names[v]};
 
@@ -302,7 +296,6 @@ static void collect_xdp(struct metrics *m, void *arg)
 		}
 	}
 	tenants_put(t);
-	free(per);
 }
 
 /* With --iface and BPF usable: load, pin, attach. Any failure leaves userspace mode and a
@@ -459,8 +452,8 @@ static int setup_tls(struct daemon *d)
 	d->tls_metrics = tls_metrics_new(d->m, d->tls);
 	if (!d->tls_metrics)
 		return -ENOMEM;
-	n = tls_ctx_certs(d->tls, certs, sizeof(certs) / sizeof(certs[0]));
-	for (unsigned i = 0; i < n && i < sizeof(certs) / sizeof(certs[0]); i++)
+	n = tls_ctx_certs(d->tls, certs, ARRAY_SIZE(certs));
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(certs); i++)
 		log_info("tls: certificate", "name=%s file=%s not_after=%lld sni=%d", certs[i].name,
 			 certs[i].file, (long long)certs[i].not_after, certs[i].sni);
 	log_info("tls: records sealed in user space (OpenSSL on the io_uring loop's buffers)",
@@ -671,7 +664,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 /* What is left of the drain timeout (the whole of it when no drain started). */
 static int drain_left_ms(const struct daemon *d)
 {
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 
 	if (!d->drain_deadline)
 		return (int)d->cfg.drain_timeout_ms;
@@ -680,7 +673,7 @@ static int drain_left_ms(const struct daemon *d)
 
 static void drain(struct daemon *d, int sig)
 {
-	uint64_t deadline = admission_now() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
+	uint64_t deadline = clock_mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
 
 	d->drain_deadline = deadline;
 
@@ -736,6 +729,10 @@ static int start_controller(struct daemon *d)
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
+	_Static_assert(sizeof(ec.overload.shares) == sizeof(d->cfg.shares),
+		       "shares [state][class]");
+	memcpy(ec.overload.shares, d->cfg.shares, sizeof(ec.overload.shares));
+	memcpy(ec.max_wait_ns, d->cfg.max_wait_ns, sizeof(ec.max_wait_ns));
 	d->controller = controller_new(&ec, err, sizeof(err));
 	if (!d->controller) {
 		fprintf(stderr, "sluiced: %s\n", err);

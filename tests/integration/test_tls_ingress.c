@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ingress_harness.h"
+#include "lib/array_size.h"
 #include "test_progs.h"
 #include "tlscerts.h"
 
@@ -471,7 +472,7 @@ static void subtest_mtls(void)
 	    {&client_other, "test", 401, "key_cert_mismatch"},
 	    {NULL, NULL, 401, "missing_api_key"},
 	};
-	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
 		char name[64], body[128];
 
 		snprintf(name, sizeof(name), "case %u", i);

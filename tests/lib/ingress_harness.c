@@ -17,16 +17,9 @@
 #include <unistd.h>
 
 #include "ingress_harness.h"
+#include "lib/clock.h"
 #include "netns.h"
 #include "test_progs.h"
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sluiced_write_tenants(const struct sluiced_proc *p, const char *text)
 {
@@ -71,7 +64,7 @@ char *sluiced_log(const struct sluiced_proc *p)
 
 bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 
 	do {
 		char *log = sluiced_log(p);
@@ -81,7 +74,7 @@ bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int time
 		if (found)
 			return true;
 		usleep(10000);
-	} while (now_ms() < end);
+	} while (clock_mono_ms() < end);
 	return false;
 }
 
@@ -95,9 +88,9 @@ static int logged_port(const char *log, const char *msg)
 
 static int read_port(struct sluiced_proc *p, const char *msg)
 {
-	long end = now_ms() + 5000;
+	double end = clock_mono_ms() + 5000;
 
-	while (now_ms() < end) {
+	while (clock_mono_ms() < end) {
 		char *log = sluiced_log(p);
 		int port = logged_port(log, msg), status;
 
@@ -198,13 +191,13 @@ static int start(struct sluiced_proc *p, const char *ns, const char *listen,
 
 int sluiced_stop(struct sluiced_proc *p, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	int status;
 
 	if (p->pid <= 0)
 		return -1;
 	kill(p->pid, SIGTERM);
-	while (now_ms() < end) {
+	while (clock_mono_ms() < end) {
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -271,10 +264,10 @@ int http_send(struct http_client *c, const char *data, size_t len)
 	return 0;
 }
 
-static int fill(struct http_client *c, long end)
+static int fill(struct http_client *c, double end)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-	long left = end - now_ms();
+	long left = (long)(end - clock_mono_ms());
 	ssize_t n;
 
 	if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -309,7 +302,7 @@ static size_t complete(const struct http_client *c, bool head_only)
 static long read_response(struct http_client *c, char *out, size_t cap, int timeout_ms,
 			  bool head_only)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	size_t n;
 	int r;
 
@@ -341,7 +334,7 @@ long http_read_head(struct http_client *c, char *out, size_t cap, int timeout_ms
 
 bool http_closed(struct http_client *c, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	int r;
 
 	do {

@@ -2,11 +2,13 @@
 /* test_pool.c -- worker pools on a real journal: isolation (a blocked pool does not delay
  * another), in-flight limit with held entries, retry with not-before without blocking a
  * worker, pause/resume per class, retirement by --max-messages (exit 0) and --max-age, and
- * the done hook a pool's owner counts with (once per entry, may drain, waits on unhook) */
+ * the done hook a pool's owner counts with (once per entry, may drain, waits on unhook), and
+ * class weights swapped at run time (the overload controller's shares) */
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "work/pool.h"
 #include "test_progs.h"
 #include "journal_util.h"
@@ -26,22 +28,12 @@ struct pt {
 
 static struct pt S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static uint64_t now_rt(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Wait (max 10 s) until *counter >= n; returns whether it got there. */
 static bool pt_wait(int *counter, int n)
 {
-	struct timespec dl;
+	struct timespec dl = clock_deadline(CLOCK_REALTIME, 10 * CLOCK_NS_PER_SEC);
 	bool ok = true;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 10;
 	pthread_mutex_lock(&S.lock);
 	while (*counter < n && ok)
 		ok = !pthread_cond_timedwait(&S.cv, &S.lock, &dl);
@@ -218,13 +210,13 @@ static enum pool_verdict h_retry(void *arg, struct pool *p, struct queue_entry *
 	pthread_mutex_lock(&S.lock);
 	S.order[S.norder++] = (int)e->tenant;
 	if (e->tenant == 4 && e->attempts == 0) {
-		S.retry_at = now_rt();
+		S.retry_at = clock_real_ns();
 		pthread_mutex_unlock(&S.lock);
 		pool_retry(p, e, 300 * 1000000ull);
 		return POOL_HELD;
 	}
 	if (e->tenant == 4) {
-		S.rerun_at = now_rt();
+		S.rerun_at = clock_real_ns();
 		S.rerun_attempts = e->attempts;
 	}
 	S.done_total++;
@@ -298,6 +290,59 @@ static void subtest_pause_resume(void)
 	ASSERT_EQ(ds.cls[1].dispatched, 5, "normal dispatched");
 	ASSERT_OK(pool_resume_class(r.pools[0], 2), "resume low");
 	ASSERT_TRUE(pt_wait(&S.ran[2], 5), "low runs after resume");
+out:
+	rig_down(&r);
+}
+
+/* Gated like h_gated, and records the class of every entry in run order. */
+static enum pool_verdict h_gated_order(void *arg, struct pool *p, struct queue_entry *e)
+{
+	pthread_mutex_lock(&S.lock);
+	if (S.norder < 64)
+		S.order[S.norder++] = (int)e->class;
+	pthread_mutex_unlock(&S.lock);
+	return h_gated(arg, p, e);
+}
+
+/* One thread held at the gate by a first entry while 10 critical and 10 normal queue up; with
+ * the EMERGENCY weights 100/0/0 set meanwhile, every critical runs before any normal. */
+static void subtest_class_weights(void)
+{
+	struct pool_cfg c = {.name = "ai", .threads = 1, .handler = h_gated_order};
+	const uint32_t emergency[3] = {100, 0, 0};
+	struct pool_stats st = {0};
+	struct rig r;
+
+	memset(&S.ran, 0, sizeof(S.ran));
+	S.gate_open = 0;
+	S.norder = 0;
+	S.done_total = 0;
+	if (!rig_up(&r, "weights", &c, NULL, NULL))
+		goto out;
+	pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.weight[0] * 10000 + st.weight[1] * 100 + st.weight[2], 702505,
+		  "starts at 70/25/5");
+	ASSERT_OK(pt_append(r.q, 4, 1, 1), "first entry");
+	ASSERT_TRUE(pt_wait(&S.ran[4], 1), "it holds the only thread");
+	ASSERT_OK(pt_append(r.q, 2, 1, 10), "append normal");
+	ASSERT_OK(pt_append(r.q, 0, 0, 10), "append critical");
+	for (int i = 0; i < 200 && st.queued < 20; i++, usleep(10000))
+		pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.queued, 20, "all queued behind the gate");
+	ASSERT_EQ(pool_set_class_weights(r.pools[0], (uint32_t[3]){0, 0, 0}), -EINVAL,
+		  "zero weights refused");
+	ASSERT_OK(pool_set_class_weights(r.pools[0], emergency), "100/0/0");
+	pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.weight[0], 100, "stats show the weights in force");
+	pthread_mutex_lock(&S.lock);
+	S.gate_open = 1;
+	pthread_cond_broadcast(&S.cv);
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_TRUE(pt_wait(&S.done_total, 21), "all ran");
+	for (int i = 1; i <= 10; i++)
+		ASSERT_EQ(S.order[i], 0, "critical first");
+	for (int i = 11; i <= 20; i++)
+		ASSERT_EQ(S.order[i], 1, "then normal");
 out:
 	rig_down(&r);
 }
@@ -563,6 +608,8 @@ void test_pool(void)
 		subtest_inflight_limit();
 	if (test__start_subtest("retry_not_before"))
 		subtest_retry_not_before();
+	if (test__start_subtest("class_weights"))
+		subtest_class_weights();
 	if (test__start_subtest("pause_resume"))
 		subtest_pause_resume();
 	if (test__start_subtest("retire_max_messages"))

@@ -16,6 +16,8 @@
 
 #include "ingress/api.h"
 #include "ingress/envelope.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/sha256.h"
 
 static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
@@ -49,7 +51,7 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 				       "route,status,tenant", NULL, 0);
 	r->f_latency = metrics_family(m, METRIC_HISTOGRAM, "sluice_http_request_duration_seconds",
 				      "Time from the first byte of a request to its answer.",
-				      "route", lat, sizeof(lat) / sizeof(lat[0]));
+				      "route", lat, ARRAY_SIZE(lat));
 	r->f_admission = metrics_family(m, METRIC_COUNTER, "sluice_admission_total",
 					"Stage-2 admission outcomes by limit and tenant.",
 					"limit,outcome,tenant", NULL, 0);
@@ -89,7 +91,7 @@ void api_count(struct api *r, const struct api_req *rq, int status)
 	if (rq->start_ns)
 		metric_observe(
 		    metrics_series(r->f_latency, (const char *[]){api_route_name(rq->route)}),
-		    (double)(admission_now() - rq->start_ns) / 1e9);
+		    (double)(clock_mono_ns() - rq->start_ns) / 1e9);
 }
 
 void api_count_refused(struct api *r, const char *reason)
@@ -325,7 +327,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");
-	o = admission_request(r->adm, rq->tenant, rq->peer, admission_now(), &retry);
+	o = admission_request(r->adm, rq->tenant, rq->peer, clock_mono_ns(), &retry);
 	count_admission(r, "req", o, rq->tenant->name);
 	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
 		return error_retry(ans, 429, "rate_limited",
@@ -401,7 +403,7 @@ enum api_verdict api_on_body(struct api *r, struct api_req *rq, const struct htt
 	else
 		rq->class = t->class;
 	if (rq->class == SLUICE_CLASS_CRITICAL) {
-		o = admission_critical(r->adm, t, admission_now());
+		o = admission_critical(r->adm, t, clock_mono_ns());
 		count_admission(r, "crit", o, t->name);
 		if (o == ADMISSION_DEMOTED) {
 			rq->class = SLUICE_CLASS_NORMAL;

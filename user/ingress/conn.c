@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ingress/conn.h"
+#include "lib/clock.h"
 
 #define STASH_SLACK   (64 * 1024)  /* pipelined bytes kept beyond one maximal request */
 #define MAX_CHUNK_EXT 4096	   /* bytes of chunk extensions in one body (ignored anyway) */
@@ -307,7 +308,7 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 			if (off == len || c->out.len + c->sending.len > OUT_HIGH)
 				return off; /* backpressure: resumed by conn_on_sent() */
 			if (!c->rq.api.start_ns)
-				c->rq.api.start_ns = admission_now();
+				c->rq.api.start_ns = clock_mono_ns();
 			r = http_parse(&c->parser, buf + off, len - off, &scratch);
 			if (r == 0)
 				return off;

@@ -42,6 +42,8 @@
 #include "ingress/src_rate.h"
 #include "ingress/srclimit.h"
 #include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
@@ -268,7 +270,7 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -497,7 +499,7 @@ static void peer_addr(int fd, struct sluice_addr *a)
  * (counted, fd closed). */
 static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_addr *peer)
 {
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 	struct tls_conn *t;
 
 	if (l->o.tls_rate && !src_rate_pass(l->o.tls_rate, peer, now)) {
@@ -544,7 +546,7 @@ static void accept_admin(struct loop *l, int fd)
 
 	peer_addr(fd, &peer);
 	c = l->free_head ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(l->api->adm, &peer, admission_now())) {
+	if (!c || admission_denied(l->api->adm, &peer, clock_mono_ns())) {
 		refuse(l, fd, !l->free_head ? "no_slot" : c ? "denied" : "no_memory");
 		free(c);
 		return;
@@ -600,7 +602,7 @@ static void on_accept(struct loop *l, int fd, bool tls)
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now()))
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns()))
 		why = !idx ? "no_slot" : c ? "denied" : "no_memory";
 	else
 		why = per_source(l, &peer, &counted);
@@ -642,7 +644,7 @@ static void cancel_accept(struct loop *l, bool tls)
 static void on_accept_error(struct loop *l, int err, bool armed, bool tls)
 {
 	bool starved = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 
 	if (err == ECANCELED)
 		return;
@@ -771,7 +773,7 @@ static void on_wake(struct loop *l)
 	struct inbox_msg msgs[64];
 	size_t n;
 
-	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
 		for (size_t i = 0; i < n; i++) {
 			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
@@ -802,7 +804,7 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
 	for (int k = CONN_T_NONE + 1; k < CONN_T_MAX; k++) {
 		struct lconn *c;
@@ -851,7 +853,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 

@@ -51,6 +51,7 @@ struct pool_stats {
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
 	uint64_t handed_over;		    /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
+	uint32_t weight[DISPATCH_CLASSES]; /* class weights (shares) in force */
 	struct dispatch_stats dispatch;
 };
 
@@ -77,6 +78,9 @@ int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to);
 /* Pause / resume dispatch of one class in this pool. -EINVAL for a bad class. */
 int pool_pause_class(struct pool *p, uint32_t class);
 int pool_resume_class(struct pool *p, uint32_t class);
+/* Class weights of this pool's dispatcher from the next pop on (dispatch_set_weights):
+ * the overload controller's shares for its state. -EINVAL (unchanged) for a zero sum. */
+int pool_set_class_weights(struct pool *p, const uint32_t weight[DISPATCH_CLASSES]);
 /* DRR weight of a tenant in a class of this pool (see dispatch_set_tenant_weight). */
 int pool_set_tenant_weight(struct pool *p, uint32_t class, uint32_t tenant, uint32_t weight);
 void pool_stats(struct pool *p, struct pool_stats *st);

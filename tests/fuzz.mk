@@ -1,15 +1,20 @@
 # SPDX-License-Identifier: MIT
-# tests/fuzz.mk -- libFuzzer targets (clang, ASan+UBSan) for the HTTP parser, the
-# envelope validator and journal recovery. `make test` builds them and test_fuzz_smoke runs each briefly over the
+# tests/fuzz.mk -- libFuzzer targets (clang, ASan+UBSan) for the HTTP head parser, the
+# chunked body decoder, the envelope validator and journal recovery. `make test` builds them and test_fuzz_smoke runs each briefly over the
 # committed corpus plus fresh inputs; `make fuzz` runs each for FUZZ_TIME seconds (default 60).
 FUZZ_CFLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		   -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser
 FUZZ_TIME	?= 60
-FUZZ_BINS	:= $(OUTPUT)/fuzz/fuzz_http_parser $(OUTPUT)/fuzz/fuzz_envelope \
+FUZZ_BINS	:= $(OUTPUT)/fuzz/fuzz_http_parser $(OUTPUT)/fuzz/fuzz_chunked $(OUTPUT)/fuzz/fuzz_envelope \
 		   $(OUTPUT)/fuzz/fuzz_journal_recover
 TEST_BINS	+= $(FUZZ_BINS)
 
 $(OUTPUT)/fuzz/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c user/ingress/http_parser.c | $(DEPS_STAMP)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -o $@
+
+$(OUTPUT)/fuzz/fuzz_chunked: tests/fuzz/fuzz_chunked.c user/ingress/chunked.c | $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -o $@

@@ -44,9 +44,11 @@ static int parse_transitions(const char *log, struct transition *tr, int max)
 			bol--;
 		if (!from || !to || sscanf(bol, "ts=%*d-%*d-%*dT%d:%d:%lfZ", &h, &m, &sec) != 3)
 			continue;
+		from += 6 + (from[6] == '"'); /* logfmt: from="thin" */
+		to += 4 + (to[4] == '"');
 		for (int i = 0; i < 3; i++) {
-			lf = strncmp(from + 6, order[i], strlen(order[i])) ? lf : i;
-			lt = strncmp(to + 4, order[i], strlen(order[i])) ? lt : i;
+			lf = strncmp(from, order[i], strlen(order[i])) ? lf : i;
+			lt = strncmp(to, order[i], strlen(order[i])) ? lt : i;
 		}
 		tr[n].t = h * 3600 + m * 60 + sec;
 		tr[n++].up = lt > lf;
@@ -114,7 +116,7 @@ void test_07_flapping(void)
 		scn_timeline_init(&tl);
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
-		scn_timeline_follow(&tl, s.d.port, &l, 100, 22); /* + the last hold */
+		scn_timeline_follow(&tl, s.d.admin_port, &l, 100, 22); /* + the last hold */
 	}
 	if (!ASSERT_OK(scn_load_wait(&l, 10000), "loadgen report"))
 		goto out;
@@ -144,7 +146,7 @@ void test_07_flapping(void)
 	ASSERT_GE(crossings(&tl), 3, "the load oscillated around the threshold");
 	ASSERT_GE(ups, 1, "THIN engaged");
 	ASSERT_GE(n - ups, 1, "stepped down after a calm spell longer than the hold");
-	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics"))
+	if (ASSERT_OK(scn_metrics(s.d.admin_port, m, sizeof(m)), "metrics"))
 		ASSERT_EQ(scn_metric(m, "sluice_overload_transitions_total"), n,
 			  "transitions counted = transitions logged");
 out:

@@ -57,6 +57,8 @@ void test_fuzz_smoke(void)
 {
 	if (test__start_subtest("http_parser"))
 		run_target("http_parser", 50000);
+	if (test__start_subtest("chunked"))
+		run_target("chunked", 50000);
 	if (test__start_subtest("envelope"))
 		run_target("envelope", 50000);
 	if (test__start_subtest("journal_recover"))

@@ -6,13 +6,21 @@
  * because the kernel or the journal thread may still hold its buffers or its pointer. To
  * close, the loop shuts the socket down (which ends the recv) and cancels the recv.
  *
- * Timers: a connection is on at most one of four FIFO lists (idle, request, linger, send),
- * each with one fixed timeout, so each list is ordered by deadline and the tick only looks
- * at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
+ * Timers: a connection is on at most one of six FIFO lists (new, idle, request, linger, send,
+ * handshake), each with one fixed timeout, so each list is ordered by deadline and the tick
+ * only looks at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
  * Continuation sends (after a short send: the client reads slowly) carry a linked timeout
  * instead; first sends do not, because they almost always complete inline and arming and
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
  * The ring is created on the loop's own thread (SINGLE_ISSUER binds it to the creating task).
+ *
+ * TLS connections (accepted on the second listener) carry a tls_conn. Received bytes go
+ * through it and only plaintext reaches the connection; the connection's output is sealed
+ * into ciphertext when a send starts (not before, so its backpressure on c->out works as for
+ * plain HTTP), and the ciphertext is moved into c->sending, which no later feed can move
+ * while the kernel reads it. A handshake is on its own timer list from accept until it is
+ * done (its sends do not restart it), and a connection whose handshake failed sends what
+ * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,16 +39,28 @@
 #include "ingress/conn.h"
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "ingress/src_rate.h"
+#include "ingress/srclimit.h"
+#include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
+#define ACCEPT_PAUSE_NS                                                                            \
+	100000000ULL		    /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms    \
+				     */
+#define ACCEPT_LOG_NS 1000000000ULL /* at most one "accept failed" line a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
 	struct conn c;
 	uint32_t idx, gen;
 	int fd;
+	struct tls_conn *tls; /* NULL for plain HTTP */
+	bool tls_open;	      /* handshake done and seen by the loop */
 	bool send_busy, recv_busy, closing, shut;
+	bool src_counted; /* holds one count in the per-source table */
 	enum conn_timer timer;
 	uint64_t timer_since;
 	struct lconn *tprev, *tnext;
@@ -56,9 +76,9 @@ struct loop {
 	struct loop_opts o;
 	struct api *api;
 	struct inbox *inbox;
-	int thread_no, lfd, port;
+	int thread_no, lfd, port, tls_lfd, tls_port;
 	struct io_uring ring;
-	bool ring_ok, defer, accept_armed, drain_started, stop;
+	bool ring_ok, defer, accept_armed[2], drain_started, stop; /* [1]: the TLS listener */
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	size_t br_bytes;
@@ -69,7 +89,10 @@ struct loop {
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	uint64_t drain_deadline; /* atomic; 0 = not draining */
+	uint64_t drain_deadline;      /* atomic; 0 = not draining */
+	uint64_t accept_paused_until; /* CLOCK_MONOTONIC ns; 0 = accepting */
+	uint64_t accept_failures;     /* since start, this loop */
+	uint64_t accept_logged_at;    /* last "accept failed" line */
 };
 
 static struct io_uring_sqe *get_sqe(struct loop *l)
@@ -89,17 +112,17 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-static int listen_socket(const struct loop_opts *o, int *port)
+static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, bool reuseport, int *port)
 {
-	int fd = socket(o->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-	    bind(fd, o->addr, o->addrlen) || listen(fd, 4096) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	    bind(fd, addr, addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
 
@@ -127,11 +150,21 @@ struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_
 	l->o.send_timeout_ms = l->o.send_timeout_ms ? l->o.send_timeout_ms : 10000;
 	l->api = api;
 	l->thread_no = thread_no;
-	l->lfd = listen_socket(&l->o, &l->port);
+	l->tls_lfd = -1;
+	l->lfd = listen_socket(l->o.addr, l->o.addrlen, !l->o.admin, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
+	}
+	if (l->o.tls_addr) {
+		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, true, &l->tls_port);
+		if (l->tls_lfd < 0) {
+			err = -l->tls_lfd;
+			log_error("loop: cannot listen for TLS", "thread=%d err=\"%s\"", thread_no,
+				  strerror(err));
+			goto fail;
+		}
 	}
 	l->inbox = inbox_new();
 	l->nslots = l->o.max_conns_per_loop + 1; /* slot 0 unused: idx 0 = loop-wide ops */
@@ -153,6 +186,11 @@ fail:
 int loop_port(const struct loop *l)
 {
 	return l->port;
+}
+
+int loop_tls_port(const struct loop *l)
+{
+	return l->tls_lfd >= 0 ? l->tls_port : 0;
 }
 
 unsigned loop_conns(const struct loop *l)
@@ -177,6 +215,7 @@ void loop_free(struct loop *l)
 		if (lc) {
 			close(lc->fd);
 			conn_fini(&lc->c);
+			tls_conn_free(lc->tls);
 			free(lc);
 		}
 	}
@@ -189,6 +228,8 @@ void loop_free(struct loop *l)
 		munmap(l->br, l->br_bytes);
 	if (l->lfd >= 0)
 		close(l->lfd);
+	if (l->tls_lfd >= 0)
+		close(l->tls_lfd);
 	inbox_free(l->inbox);
 	free(l);
 }
@@ -211,9 +252,15 @@ static void timer_unlink(struct loop *l, struct lconn *c)
 	c->timer = CONN_T_NONE;
 }
 
+static bool tls_handshaking(const struct lconn *c)
+{
+	return c->tls && !c->closing && tls_conn_deadline(c->tls);
+}
+
 static void timer_sync(struct loop *l, struct lconn *c)
 {
-	enum conn_timer k = c->send_busy		 ? CONN_T_SEND
+	enum conn_timer k = tls_handshaking(c)		 ? CONN_T_HANDSHAKE
+			    : c->send_busy		 ? CONN_T_SEND
 			    : c->c.out.len || c->closing ? CONN_T_NONE
 							 : conn_timer_kind(&c->c);
 
@@ -223,7 +270,7 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -261,14 +308,18 @@ static void maybe_free(struct loop *l, struct lconn *c)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
+	if (c->src_counted)
+		srclimit_release(l->o.per_source, &c->c.peer);
 	l->slots[c->idx].c = NULL;
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
 	l->free_head = c->idx;
 	conn_fini(&c->c);
+	tls_conn_free(c->tls);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
+	if (!l->o.admin)
+		__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
 static void close_conn(struct loop *l, struct lconn *c)
@@ -293,7 +344,7 @@ static void start_send(struct loop *l, struct lconn *lc)
 	struct conn *c = &lc->c;
 	struct io_uring_sqe *sqe;
 
-	if (!c->sending.len) { /* swap buffers: out keeps collecting while this one is sent */
+	if (!c->sending.len && !lc->tls) { /* swap: out keeps collecting while this is sent */
 		struct obuf t = c->sending;
 
 		c->sending = c->out;
@@ -317,6 +368,79 @@ static void start_send(struct loop *l, struct lconn *lc)
 	timer_sync(l, lc);
 }
 
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+/* The handshake finished: a verified client certificate names the tenant from now on. */
+static void tls_opened(struct lconn *lc)
+{
+	uint8_t fp[TLS_SHA256_LEN];
+
+	lc->tls_open = true;
+	if (!tls_conn_peer_sha256(lc->tls, fp))
+		conn_set_client_cert(&lc->c, fp);
+}
+
+/* The engine gave up: send what it has to say (an alert, or the plain 400 to plain HTTP)
+ * and close; without anything to say, close now. */
+static void tls_failed(struct lconn *lc)
+{
+	const char *p;
+
+	log_debug("tls: connection failed", "reason=%s detail=\"%s\"",
+		  tls_fail_name(tls_conn_reason(lc->tls)), tls_conn_reason_detail(lc->tls));
+	if (!tls_conn_output(lc->tls, &p) || lc->c.out.len) {
+		lc->c.abort = true;
+		return;
+	}
+	lc->c.close_after_send = true;
+	lc->c.phase = CONN_DONE; /* discard what else arrives, linger, close */
+}
+
+/* Received ciphertext: through the engine, the plaintext on to the connection. */
+static void tls_on_data(struct lconn *lc, const char *data, size_t len)
+{
+	int st = tls_conn_feed(lc->tls, data, len);
+	const char *p;
+	size_t n;
+
+	if (st < 0) {
+		lc->c.abort = true;
+		return;
+	}
+	if (st == TLS_HS_FAILED) {
+		tls_failed(lc);
+		return;
+	}
+	if (st == TLS_HS_DONE && !lc->tls_open)
+		tls_opened(lc);
+	n = tls_conn_plain(lc->tls, &p);
+	if (n) {
+		conn_on_data(&lc->c, p, n); /* takes or stashes all of it */
+		tls_conn_plain_consume(lc->tls, n);
+	}
+	if (tls_conn_peer_closed(lc->tls))
+		lc->c.peer_eof = true;
+}
+
+/* A send can start: encrypt what the connection wrote, after its final answer the
+ * close_notify, and move all ciphertext into c->sending. -errno. */
+static int tls_seal(struct lconn *lc)
+{
+	struct conn *c = &lc->c;
+	int err;
+
+	if (lc->tls_open && c->out.len) {
+		err = tls_conn_write(lc->tls, c->out.p, c->out.len);
+		if (err)
+			return err;
+		c->out.len = 0;
+	}
+	if (lc->tls_open && c->close_after_send && c->phase == CONN_DONE)
+		tls_conn_close_notify(lc->tls);
+	c->sent = 0;
+	return tls_conn_take_output(lc->tls, &c->sending);
+}
+
 /* After the connection changed its output or its wish to close: submit a send or the close
  * as needed. */
 static void conn_update(struct loop *l, struct lconn *lc)
@@ -327,11 +451,13 @@ static void conn_update(struct loop *l, struct lconn *lc)
 		maybe_free(l, lc);
 		return;
 	}
+	if (lc->tls && !c->abort && !lc->send_busy && !c->sending.len && tls_seal(lc))
+		c->abort = true;
 	if (c->abort) {
 		close_conn(l, lc);
 		return;
 	}
-	if (!lc->send_busy && c->out.len)
+	if (!lc->send_busy && (c->out.len || c->sending.len))
 		start_send(l, lc);
 	if (!lc->send_busy && !c->out.len && c->phase != CONN_WAIT) {
 		if (c->peer_eof && (c->close_after_send || c->phase == CONN_HEAD)) {
@@ -368,16 +494,107 @@ static void peer_addr(int fd, struct sluice_addr *a)
 	}
 }
 
-static void on_accept(struct loop *l, int fd)
+/* A TLS connection from peer may start its handshake: under the per-source rate (a source
+ * above it goes on the deny list) and the cap on handshakes in progress. NULL when refused
+ * (counted, fd closed). */
+static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_addr *peer)
 {
-	struct api *r = l->api;
+	uint64_t now = clock_mono_ns();
+	struct tls_conn *t;
+
+	if (l->o.tls_rate && !src_rate_pass(l->o.tls_rate, peer, now)) {
+		admission_deny(l->api->adm, peer, now, l->o.tls_deny_secs);
+		refuse(l, fd, "tls_handshake_rate");
+		return NULL;
+	}
+	t = tls_conn_new(l->o.tls, now);
+	if (!t)
+		refuse(l, fd, errno == EBUSY ? "tls_handshakes" : "no_memory");
+	return t;
+}
+
+/* An accepted connection (TLS when t) gets slot l->free_head (the caller checked there is
+ * one). */
+static void start_conn(struct loop *l, int fd, struct lconn *c, const struct sluice_addr *peer,
+		       struct tls_conn *t, bool counted)
+{
+	uint32_t idx = l->free_head;
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	l->free_head = l->slots[idx].next_free;
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->tls = t;
+	c->idx = idx;
+	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
+	c->src_counted = counted;
+	conn_init(&c->c, l->api, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), peer,
+		  l->o.admin);
+	l->slots[idx].c = c;
+	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
+	arm_recv(l, c);
+	timer_sync(l, c);
+}
+
+/* The admin listener: bounded by its own slots only (a scrape must get through while the
+ * public port is full), no per-source count; the deny list still applies. */
+static void accept_admin(struct loop *l, int fd)
+{
 	struct sluice_addr peer;
 	struct lconn *c;
+
+	peer_addr(fd, &peer);
+	c = l->free_head ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(l->api->adm, &peer, clock_mono_ns())) {
+		refuse(l, fd, !l->free_head ? "no_slot" : c ? "denied" : "no_memory");
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, NULL, false);
+}
+
+/* A source over --max-conns-per-source may still connect when a tenant configured it (a
+ * load balancer or a NAT in front of many clients). */
+static bool source_exempt(struct loop *l, const struct sluice_addr *peer)
+{
+	struct tenants *t = tenants_ref_acquire(l->api->tenants);
+	bool exempt = tenants_by_source(t, peer) != NULL;
+
+	tenants_put(t);
+	return exempt;
+}
+
+/* Take a per-source count for peer. NULL when admitted (*counted says whether a count was
+ * taken: exempt sources over the limit are not counted), else the refusal reason. */
+static const char *per_source(struct loop *l, const struct sluice_addr *peer, bool *counted)
+{
+	int err;
+
+	*counted = false;
+	if (!l->o.per_source)
+		return NULL;
+	err = srclimit_acquire(l->o.per_source, peer);
+	*counted = !err;
+	if (err == -EBUSY && !source_exempt(l, peer))
+		return "max_conns_per_source";
+	return err == -ENOMEM ? "no_memory" : NULL;
+}
+
+static void on_accept(struct loop *l, int fd, bool tls)
+{
+	struct tls_conn *t = NULL;
+	struct api *r = l->api;
+	const char *why = NULL;
+	struct sluice_addr peer;
+	bool counted = false;
+	struct lconn *c;
 	uint32_t idx;
-	int one = 1;
 
 	if (l->drain_started)
 		return (void)close(fd);
+	if (l->o.admin)
+		return accept_admin(l, fd);
 	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		return refuse(l, fd, "max_conns");
@@ -385,31 +602,74 @@ static void on_accept(struct loop *l, int fd)
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns()))
+		why = !idx ? "no_slot" : c ? "denied" : "no_memory";
+	else
+		why = per_source(l, &peer, &counted);
+	if (why)
+		refuse(l, fd, why);
+	else if (tls && !(t = tls_admit(l, fd, &peer))) /* refused and counted there */
+		why = "tls";
+	if (why) {
+		if (counted)
+			srclimit_release(l->o.per_source, &peer);
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		free(c);
-		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
+		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	l->free_head = l->slots[idx].next_free;
-	memset(c, 0, sizeof(*c));
-	c->fd = fd;
-	c->idx = idx;
-	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
-	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
-	l->slots[idx].c = c;
-	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	arm_recv(l, c);
-	timer_sync(l, c);
+	start_conn(l, fd, c, &peer, t, counted);
 }
 
-static void arm_accept(struct loop *l)
+static void arm_accept(struct loop *l, bool tls)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0));
-	l->accept_armed = true;
+	io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
+	l->accept_armed[tls] = true;
+}
+
+static void cancel_accept(struct loop *l, bool tls)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
+}
+
+/* accept(2) failed with err. Out of descriptors or memory, the connection stays in the
+ * listen backlog and the next accept fails the same way at once: re-arming at once spun a
+ * core and wrote a million log lines in 5 s. So accepts pause (the tick resumes them) and
+ * the log line is rate-limited, counting what it did not print. */
+static void on_accept_error(struct loop *l, int err, bool armed, bool tls)
+{
+	bool starved = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	uint64_t now = clock_mono_ns();
+
+	if (err == ECANCELED)
+		return;
+	l->accept_failures++;
+	api_count_accept_failure(l->api, err);
+	if (starved) {
+		l->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		if (armed) /* a multishot that survived the error: stop it too */
+			cancel_accept(l, tls);
+	}
+	if (l->accept_logged_at && now - l->accept_logged_at < ACCEPT_LOG_NS)
+		return;
+	l->accept_logged_at = now;
+	log_warn("loop: accept failed", "thread=%d tls=%d err=\"%s\" failures=%llu paused_ms=%d",
+		 l->thread_no, tls, strerror(err), (unsigned long long)l->accept_failures,
+		 starved ? (int)(ACCEPT_PAUSE_NS / 1000000) : 0);
+}
+
+/* The pause after a starved accept is over: arm what is not armed. */
+static void resume_accepts(struct loop *l)
+{
+	l->accept_paused_until = 0;
+	for (int tls = 0; tls < 2 && !l->drain_started; tls++)
+		if (!l->accept_armed[tls] && (!tls || l->tls_lfd >= 0))
+			arm_accept(l, tls);
 }
 
 static void return_buf(struct loop *l, unsigned bid)
@@ -427,18 +687,23 @@ static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (lc && !lc->closing && cqe->res > 0)
-			conn_on_data(&lc->c, l->bufs + (size_t)bid * l->o.buf_size,
-				     (size_t)cqe->res);
+		const char *data = l->bufs + (size_t)bid * l->o.buf_size;
+
+		if (lc && !lc->closing && cqe->res > 0 && lc->tls)
+			tls_on_data(lc, data, (size_t)cqe->res);
+		else if (lc && !lc->closing && cqe->res > 0)
+			conn_on_data(&lc->c, data, (size_t)cqe->res);
 		return_buf(l, bid);
 	}
 	if (!lc)
 		return;
 	if (!more)
 		lc->recv_busy = false;
-	if (cqe->res == 0)
+	if (cqe->res == 0) {
 		lc->c.peer_eof = true;
-	else if (cqe->res < 0 && cqe->res != -ENOBUFS)
+		if (lc->tls)
+			tls_conn_eof(lc->tls); /* mid-handshake: a failure (counted) */
+	} else if (cqe->res < 0 && cqe->res != -ENOBUFS)
 		lc->c.abort = true;
 	if (!more && !lc->closing && !lc->c.peer_eof && !lc->c.abort)
 		arm_recv(l, lc); /* multishot ended (buffers ran out): re-arm */
@@ -460,6 +725,8 @@ static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
+			if (lc->tls) /* the next ciphertext comes in the engine's own buffer */
+				obuf_fini(&c->sending);
 			if (!lc->closing)
 				conn_on_sent(c);
 		} else if (!lc->closing) {
@@ -487,14 +754,10 @@ static void arm_wake(struct loop *l)
 
 static void start_drain(struct loop *l)
 {
-	struct io_uring_sqe *sqe;
-
 	l->drain_started = true;
-	if (l->accept_armed) {
-		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0), 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-	}
+	for (int tls = 0; tls < 2; tls++)
+		if (l->accept_armed[tls])
+			cancel_accept(l, tls);
 	for (uint32_t i = 1; i < l->nslots; i++) {
 		struct lconn *lc = l->slots[i].c;
 
@@ -510,7 +773,7 @@ static void on_wake(struct loop *l)
 	struct inbox_msg msgs[64];
 	size_t n;
 
-	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
 		for (size_t i = 0; i < n; i++) {
 			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
@@ -541,9 +804,9 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
-	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
+	for (int k = CONN_T_NONE + 1; k < CONN_T_MAX; k++) {
 		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
@@ -557,10 +820,18 @@ static void on_tick(struct loop *l)
 				c->c.abort = true;
 				continue;
 			}
+			if (k == CONN_T_HANDSHAKE) { /* counted by the engine; nothing to answer */
+				tls_conn_check_timeout(c->tls, now);
+				c->c.abort = true;
+				conn_update(l, c);
+				continue;
+			}
 			conn_on_timeout(&c->c);
 			conn_update(l, c);
 		}
 	}
+	if (l->accept_paused_until && now >= l->accept_paused_until)
+		resume_accepts(l);
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
 		if (l->nconns)
@@ -582,7 +853,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 
@@ -630,17 +901,20 @@ static int bufring_setup(struct loop *l)
 static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 {
 	switch (loop_ud_op(cqe->user_data)) {
-	case LOOP_OP_ACCEPT:
+	case LOOP_OP_ACCEPT: {
+		bool tls = loop_ud_idx(cqe->user_data) == 1;
+
 		if (cqe->res >= 0)
-			on_accept(l, cqe->res);
-		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\"", strerror(-cqe->res));
+			on_accept(l, cqe->res, tls);
+		else
+			on_accept_error(l, -cqe->res, cqe->flags & IORING_CQE_F_MORE, tls);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
-			l->accept_armed = false;
-			if (!l->drain_started)
-				arm_accept(l);
+			l->accept_armed[tls] = false;
+			if (!l->drain_started && !l->accept_paused_until)
+				arm_accept(l, tls);
 		}
 		break;
+	}
 	case LOOP_OP_RECV:
 		on_recv(l, cqe);
 		break;
@@ -671,11 +945,16 @@ int loop_run(struct loop *l)
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
+	l->timeout_ns[CONN_T_NEW] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
 	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
 	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
-	arm_accept(l);
+	l->timeout_ns[CONN_T_HANDSHAKE] =
+	    l->o.tls_timeout_ns ? l->o.tls_timeout_ns : 10000000000ULL;
+	arm_accept(l, false);
+	if (l->tls_lfd >= 0)
+		arm_accept(l, true);
 	arm_wake(l);
 	arm_tick(l);
 	while (!l->stop) {

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "queue/journal/journal_int.h"
 
@@ -41,14 +42,6 @@
 #define JOURNAL_RECORD_DEFAULT	(1u << 20)
 #define JOURNAL_WINDOW_ENTRIES	8192
 #define JOURNAL_WINDOW_BYTES	(16ull << 20)
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* May an append of len envelope bytes go in? Lock held. */
 static int journal_room(struct journal *j, uint32_t len)
@@ -150,17 +143,6 @@ static bool journal_refill_all(struct journal *j)
 	return ok;
 }
 
-static void deadline_in(struct timespec *dl, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, dl);
-	dl->tv_sec += ms / 1000;
-	dl->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (dl->tv_nsec >= 1000000000L) {
-		dl->tv_sec++;
-		dl->tv_nsec -= 1000000000L;
-	}
-}
-
 static int journal_next(struct queue *q, struct queue_entry **out, int max, int timeout_ms)
 {
 	struct journal *j = (struct journal *)q;
@@ -169,7 +151,8 @@ static int journal_next(struct queue *q, struct queue_entry **out, int max, int 
 
 	if (max <= 0 || !out)
 		return -EINVAL;
-	deadline_in(&dl, timeout_ms > 0 ? timeout_ms : 0);
+	dl =
+	    clock_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000ULL : 0);
 	for (;;) {
 		bool read_ok = journal_refill_all(j), again = false;
 
@@ -187,7 +170,7 @@ static int journal_next(struct queue *q, struct queue_entry **out, int max, int 
 		}
 		/* wait for a commit, an ack that makes room, or shutdown (after a failed read,
 		 * at most 100 ms before trying again) */
-		deadline_in(&retry, 100);
+		retry = clock_deadline(CLOCK_MONOTONIC, 100 * 1000000ULL);
 		if (timeout_ms < 0 && read_ok)
 			pthread_cond_wait(&j->ready_cv, &j->lock);
 		else if (pthread_cond_timedwait(&j->ready_cv, &j->lock,

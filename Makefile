@@ -4,7 +4,8 @@
 #   bpf/x.bpf.c --clang -target bpf--> $(OUTPUT)/x.bpf.o --bpftool gen skeleton--> $(OUTPUT)/x.skel.h
 #   user/**/*.c  --> $(OUTPUT)/libsluice.a (everything but the daemon's main)
 #   each folder's own rules (generated headers, skeleton users) sit in its *.mk fragment
-#   tools/*, tests/* link against libsluice.a
+#   tools/*, tests/* link against libsluice.a (or the few objects they need), each binary
+#   with only the libraries it uses
 #
 # Folder fragments (*/*.mk) add binaries to BINS. `make help` lists the targets.
 
@@ -22,8 +23,10 @@ CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INC
 		   -D_GNU_SOURCE -MMD -MP $(EXTRA_CFLAGS)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
-LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \
-		   -lcurl -lrdkafka -lssl -lcrypto -lm -pthread
+# No global library list: each link rule names the libraries its binary uses, so readelf -d
+# shows exactly those as NEEDED. --as-needed stays as a guard: a library still named but no
+# longer used drops out of NEEDED instead of being loaded for nothing.
+LDFLAGS		+= -Wl,--as-needed -pthread
 
 ifeq ($(V),1)
 Q =

@@ -11,6 +11,7 @@
  */
 #include <unistd.h>
 
+#include "lib/array_size.h"
 #include "test_progs.h"
 #include "xdp_env.h"
 
@@ -52,7 +53,7 @@ static void check_bad_args(const char *ctl, const char *pins)
 	char out[4096], name[128];
 	size_t i;
 
-	for (i = 0; i < sizeof(bad_args) / sizeof(bad_args[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad_args); i++) {
 		int ret = netns_run(NULL, out, sizeof(out), "%s --pin-dir %s %s", ctl, pins,
 				    bad_args[i].args);
 
@@ -72,7 +73,7 @@ static void check_help_and_pins(const char *ctl, const char *pins)
 	size_t i;
 
 	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s help", ctl), 0, "help");
-	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(objects); i++)
 		ASSERT_HAS_STR(out, objects[i], "help lists the object");
 	ASSERT_HAS_STR(out, "--syn-burst", "help lists options from the tables");
 	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s tenant help", ctl), 0, "tenant help");

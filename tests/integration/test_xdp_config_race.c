@@ -16,6 +16,7 @@
 
 #include "admit/admission.h"
 #include "admit/tenants.h"
+#include "lib/clock.h"
 #include "netns.h"
 #include "nic/bpf_loader.h"
 #include "nic/xdp_config.h"
@@ -54,7 +55,7 @@ static void pace(long n, long batch)
 static void *deny_writer(void *arg)
 {
 	struct race *r = arg;
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 
 	while (!stopped(r) && r->denies < MAX_DENIES) {
 		struct sluice_addr a = {.a = {[10] = 0xff, [11] = 0xff, [12] = 10, [13] = 77}};

@@ -5,7 +5,8 @@
  * sample /metrics while it runs; the report is parsed with jansson when it exits. Its
  * answer log goes into PostgreSQL with COPY, so "every 202'd key is stored" is one query
  * against `events`. /metrics is fetched on a fresh connection with Connection: close and
- * read to the end (the page grows with tenants, no fixed buffer in between).
+ * read to the end (the page grows with tenants, no fixed buffer in between), from the
+ * daemon's admin listener.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,16 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "scenario.h"
 #include "test_progs.h"
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int scn_start_pg(struct scn *s)
 {
@@ -148,11 +142,11 @@ bool scn_load_running(struct scn_load *l)
 
 int scn_load_wait(struct scn_load *l, int timeout_ms)
 {
-	double end = mono_s() + timeout_ms / 1e3;
+	double end = clock_mono_s() + timeout_ms / 1e3;
 	json_error_t jerr;
 	int status;
 
-	while (scn_load_running(l) && mono_s() < end)
+	while (scn_load_running(l) && clock_mono_s() < end)
 		usleep(20000);
 	if (l->pid > 0) {
 		kill(l->pid, SIGKILL);
@@ -262,11 +256,11 @@ out:
 
 /* ---- /metrics ---- */
 
-int scn_metrics(int port, char *buf, size_t cap)
+int scn_metrics(int admin_port, char *buf, size_t cap)
 {
 	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
+				.sin_port = htons((uint16_t)admin_port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ret = -EIO;
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -327,7 +321,7 @@ static const char *const classes[3] = {"critical", "normal", "low"};
 void scn_timeline_init(struct scn_timeline *tl)
 {
 	memset(tl, 0, sizeof(*tl));
-	tl->t0 = mono_s();
+	tl->t0 = clock_mono_s();
 }
 
 void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *series)
@@ -340,10 +334,10 @@ void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *
 
 double scn_timeline_now(const struct scn_timeline *tl)
 {
-	return mono_s() - tl->t0;
+	return clock_mono_s() - tl->t0;
 }
 
-int scn_timeline_sample(struct scn_timeline *tl, int port)
+int scn_timeline_sample(struct scn_timeline *tl, int admin_port)
 {
 	static char text[1 << 20];
 	struct scn_row *r;
@@ -352,7 +346,7 @@ int scn_timeline_sample(struct scn_timeline *tl, int port)
 
 	if (tl->n >= SCN_MAX_ROWS)
 		return -ENOSPC;
-	ret = scn_metrics(port, text, sizeof(text));
+	ret = scn_metrics(admin_port, text, sizeof(text));
 	if (ret)
 		return ret;
 	r = &tl->rows[tl->n++];
@@ -375,13 +369,13 @@ int scn_timeline_sample(struct scn_timeline *tl, int port)
 	return 0;
 }
 
-void scn_timeline_follow(struct scn_timeline *tl, int port, struct scn_load *l, int period_ms,
+void scn_timeline_follow(struct scn_timeline *tl, int admin_port, struct scn_load *l, int period_ms,
 			 double min_s)
 {
 	while (scn_load_running(l) || scn_timeline_now(tl) < min_s) {
 		double next = scn_timeline_now(tl) + period_ms / 1e3;
 
-		scn_timeline_sample(tl, port);
+		scn_timeline_sample(tl, admin_port);
 		while (scn_timeline_now(tl) < next)
 			usleep(10000);
 	}

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 
 struct test_def {
@@ -200,7 +202,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	char capture_path[] = "/tmp/test_progs.XXXXXX";
 	int fd = mkstemp(capture_path), status = 0, i;
 	bool crashed = false, timed_out = false;
-	struct timespec t0, t1;
+	double t0, t1;
 	pid_t pid;
 
 	unlink(capture_path);
@@ -210,7 +212,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	rm_rf(tmpdir);
 	mkdir(tmpdir, 0755);
 	fflush(stdout);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_s();
 	pid = fork();
 	if (pid == 0)
 		run_child(t, fd);
@@ -219,8 +221,8 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 
 		if (w == pid)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > timeout_s) {
+		t1 = clock_mono_s();
+		if (t1 - t0 > timeout_s) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			timed_out = true;
@@ -228,7 +230,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		}
 		usleep(2000);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = clock_mono_s();
 	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		crashed = true;
 		if (res->cur >= 0)
@@ -275,8 +277,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		printf("#%d %s:FAIL (outside subtests)\n", num, t->name);
 	}
 	if (test__verbose)
-		printf("#%d %s: %.2fs\n", num, t->name,
-		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		printf("#%d %s: %.2fs\n", num, t->name, t1 - t0);
 	rm_rf(tmpdir);
 }
 
@@ -309,7 +310,7 @@ int main(int argc, char **argv)
 {
 	struct totals tot = {};
 	int opt, timeout_s = 600, ran = 0;
-	size_t i, order[sizeof(tests) / sizeof(tests[0])];
+	size_t i, order[ARRAY_SIZE(tests)];
 	unsigned long long seed = 0;
 	bool shuffled = false;
 	char *sp, *tok, *self, *end;
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
 			test__verbose = true;
 			break;
 		case 'l':
-			for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(tests); i++)
 				printf("%s\n", tests[i].name);
 			return 0;
 		case 't':
@@ -363,10 +364,10 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(tests); i++)
 		order[i] = i;
 	if (shuffled) {
-		shuffle(order, sizeof(tests) / sizeof(tests[0]), seed);
+		shuffle(order, ARRAY_SIZE(tests), seed);
 		printf("test_progs: order shuffled with -s %llu\n", seed);
 	}
 	self = realpath("/proc/self/exe", NULL);
@@ -380,7 +381,7 @@ int main(int argc, char **argv)
 		perror("test_progs: mmap");
 		return 1;
 	}
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		const struct test_def *t = &tests[order[i]];
 
 		if (!name_selected(t->name, NULL))

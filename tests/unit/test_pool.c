@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "work/pool.h"
 #include "test_progs.h"
 #include "journal_util.h"
@@ -27,22 +28,12 @@ struct pt {
 
 static struct pt S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static uint64_t now_rt(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Wait (max 10 s) until *counter >= n; returns whether it got there. */
 static bool pt_wait(int *counter, int n)
 {
-	struct timespec dl;
+	struct timespec dl = clock_deadline(CLOCK_REALTIME, 10 * CLOCK_NS_PER_SEC);
 	bool ok = true;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 10;
 	pthread_mutex_lock(&S.lock);
 	while (*counter < n && ok)
 		ok = !pthread_cond_timedwait(&S.cv, &S.lock, &dl);
@@ -219,13 +210,13 @@ static enum pool_verdict h_retry(void *arg, struct pool *p, struct queue_entry *
 	pthread_mutex_lock(&S.lock);
 	S.order[S.norder++] = (int)e->tenant;
 	if (e->tenant == 4 && e->attempts == 0) {
-		S.retry_at = now_rt();
+		S.retry_at = clock_real_ns();
 		pthread_mutex_unlock(&S.lock);
 		pool_retry(p, e, 300 * 1000000ull);
 		return POOL_HELD;
 	}
 	if (e->tenant == 4) {
-		S.rerun_at = now_rt();
+		S.rerun_at = clock_real_ns();
 		S.rerun_attempts = e->attempts;
 	}
 	S.done_total++;

@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "tlscerts.h"
 
@@ -21,14 +23,6 @@ static struct tlscert cert_a, cert_b, cert_old, ca, client, rogue;
 
 static const unsigned char alpn_h1[] = "\x08http/1.1";
 static const unsigned char alpn_h2[] = "\x02h2";
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int make_certs(void)
 {
@@ -202,7 +196,7 @@ static enum tls_hs pump(struct tls_conn *t, struct cli *c, size_t chunk)
 static enum tls_hs connect(struct tls_ctx *ctx, const struct cli_opts *o, const char *sni,
 			   SSL_SESSION *sess, struct tls_conn **tp, struct cli **cp)
 {
-	*tp = tls_conn_new(ctx, now_ns());
+	*tp = tls_conn_new(ctx, clock_mono_ns());
 	*cp = cli_new(o, sni, sess);
 	if (!*tp)
 		return TLS_HS_FAILED;
@@ -233,7 +227,7 @@ static void subtest_handshake_13(void)
 
 	if (!ctx)
 		return;
-	t = tls_conn_new(ctx, now_ns());
+	t = tls_conn_new(ctx, clock_mono_ns());
 	c = cli_new(&co, "a.test", NULL);
 	if (!ASSERT_OK_PTR(t, "conn"))
 		goto out;
@@ -382,7 +376,7 @@ static void subtest_sni(void)
 
 	if (!ctx)
 		return;
-	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct tls_conn *t = NULL;
 		struct cli *c = NULL;
 
@@ -477,8 +471,8 @@ static void subtest_plaintext_http(void)
 	ASSERT_FALSE(tls_looks_like_http("GETTINGLONG ", 12), "no method is that long");
 	ASSERT_FALSE(tls_looks_like_http(" GET", 4), "leading space");
 
-	t = tls_conn_new(ctx, now_ns());
-	g = tls_conn_new(ctx, now_ns());
+	t = tls_conn_new(ctx, clock_mono_ns());
+	g = tls_conn_new(ctx, clock_mono_ns());
 	if (!ASSERT_OK_PTR(t, "conn") || !ASSERT_OK_PTR(g, "conn"))
 		goto out;
 	ASSERT_EQ(tls_conn_feed(t, req, sizeof(req) - 1), TLS_HS_FAILED, "plain HTTP refused");
@@ -554,7 +548,7 @@ static void subtest_split_records(void)
 {
 	struct tls_ctx *ctx = server(NULL, 0);
 	struct cli_opts co = {.alpn = alpn_h1};
-	struct tls_conn *t = tls_conn_new(ctx, now_ns());
+	struct tls_conn *t = tls_conn_new(ctx, clock_mono_ns());
 	struct cli *c = cli_new(&co, "a.test", NULL);
 	size_t len = 200 * 1024, got = 0;
 	char *big = malloc(len), *back = malloc(len);
@@ -597,16 +591,16 @@ static void subtest_cap(void)
 
 	if (!ctx)
 		return;
-	a = tls_conn_new(ctx, now_ns());
-	b = tls_conn_new(ctx, now_ns());
+	a = tls_conn_new(ctx, clock_mono_ns());
+	b = tls_conn_new(ctx, clock_mono_ns());
 	ASSERT_OK_PTR(a, "first");
 	ASSERT_OK_PTR(b, "second");
-	d = tls_conn_new(ctx, now_ns());
+	d = tls_conn_new(ctx, clock_mono_ns());
 	ASSERT_TRUE(!d && errno == EBUSY, "third refused with EBUSY");
 	c = cli_new(&co, "a.test", NULL);
 	if (a)
 		ASSERT_EQ(pump(a, c, 1 << 20), TLS_HS_DONE, "first completes");
-	d = tls_conn_new(ctx, now_ns());
+	d = tls_conn_new(ctx, clock_mono_ns());
 	ASSERT_OK_PTR(d, "room again once one is done");
 	tls_ctx_stats(ctx, &st);
 	ASSERT_EQ(st.refused_busy, 1, "refusal counted");
@@ -686,7 +680,7 @@ static void subtest_reload(void)
 	c = NULL;
 
 	/* a handshake in flight across the reload */
-	early = tls_conn_new(ctx, now_ns());
+	early = tls_conn_new(ctx, clock_mono_ns());
 	ce = cli_new(&co, NULL, NULL);
 	if (!ASSERT_OK_PTR(early, "early conn"))
 		goto out;

@@ -134,36 +134,6 @@ static int finish_tenant(struct load_ctx *c)
 	return 1;
 }
 
-int tenants_name_check(const char *name, char *why, size_t len)
-{
-	size_t n = strlen(name);
-
-	if (!n || n >= SLUICE_NAME_LEN) {
-		snprintf(why, len, "%s (1-%d characters)", n ? "too long" : "empty",
-			 SLUICE_NAME_LEN - 1);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			     (ch >= '0' && ch <= '9');
-
-		if (!alnum && (!i || !strchr("._-", ch))) {
-			snprintf(
-			    why, len,
-			    "only letters, digits, '.', '_' and '-' are allowed, starting with "
-			    "a letter or digit");
-			return -EINVAL;
-		}
-	}
-	if (!strcmp(name, "none") || !strcmp(name, "anonymous")) {
-		snprintf(why, len, "reserved: sluicectl names slot %d so",
-			 strcmp(name, "none") ? SLUICE_SLOT_ANON : SLUICE_SLOT_NONE);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int start_tenant(struct load_ctx *c, const char *section)
 {
 	struct tenant *tn;
@@ -492,6 +462,32 @@ const struct tenant *tenants_at(const struct tenants *t, unsigned i)
 	return t && i < t->n ? &t->v[i] : NULL;
 }
 
+/* Whether the first bits bits of a and p are equal. */
+static bool prefix_match(const uint8_t *a, const uint8_t *p, uint32_t bits)
+{
+	uint32_t bytes = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, p, bytes))
+		return false;
+	return !rest || !((a[bytes] ^ p[bytes]) & (uint8_t)(0xff << (8 - rest)));
+}
+
+const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a)
+{
+	const struct tenant *best = NULL;
+	int best_len = -1;
+
+	for (unsigned i = 0; i < tenants_count(t); i++) {
+		int len = tenant_source_covers(&t->v[i], a);
+
+		if (len > best_len) {
+			best = &t->v[i];
+			best_len = len;
+		}
+	}
+	return best;
+}
+
 static const struct tenant *lookup(const struct tenants *t, const struct digest_ix *ix, unsigned n,
 				   const uint8_t d[SHA256_LEN])
 {
@@ -528,38 +524,16 @@ const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot)
 	return &t->v[t->by_slot[slot]];
 }
 
-/* Whether prefix k covers address a (prefixlen counts bits of the 16-byte address). */
-static bool covers(const struct sluice_lpm_key *k, const struct sluice_addr *a)
-{
-	uint32_t full = k->prefixlen / 8, rest = k->prefixlen % 8;
-
-	if (memcmp(k->a, a->a, full))
-		return false;
-	return !rest || !((k->a[full] ^ a->a[full]) & (uint8_t)(0xff << (8 - rest)));
-}
-
 int tenant_source_covers(const struct tenant *tn, const struct sluice_addr *a)
 {
 	int best = -1;
 
-	for (unsigned k = 0; k < tn->nsources; k++)
-		if ((int)tn->sources[k].prefixlen > best && covers(&tn->sources[k], a))
-			best = (int)tn->sources[k].prefixlen;
-	return best;
-}
+	for (unsigned k = 0; k < tn->nsources; k++) {
+		const struct sluice_lpm_key *src = &tn->sources[k];
 
-const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a)
-{
-	const struct tenant *best = NULL;
-	int best_len = -1;
-
-	for (unsigned i = 0; t && i < t->n; i++) {
-		int len = tenant_source_covers(&t->v[i], a);
-
-		if (len > best_len) {
-			best = &t->v[i];
-			best_len = len;
-		}
+		if (src->prefixlen <= 128 && (int)src->prefixlen > best &&
+		    prefix_match(a->a, src->a, src->prefixlen))
+			best = (int)src->prefixlen;
 	}
 	return best;
 }

@@ -72,12 +72,10 @@ const struct tenant *tenants_by_digest(const struct tenants *t, const uint8_t d[
 const struct tenant *tenants_by_cert(const struct tenants *t, const uint8_t fp[SHA256_LEN]);
 /* Tenant in a slot, or NULL. */
 const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot);
-/* The tenant whose source covers address a, as XDP resolves it: the longest matching
- * prefix (an exact address is a /128) of any tenant; NULL when no tenant lists a source
- * covering it (XDP's anonymous class). A linear walk over every source: for rare decisions
- * (denying a source), not per request. */
+/* Tenant with a configured source (address or prefix) that a lies in, the longest prefix
+ * winning, or NULL. A linear scan: for rare decisions (a refusal), not per packet. */
 const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a);
-/* The prefix length of tn's longest source covering a, or -1 when none does. */
+/* The prefix length of tn's longest source that a lies in, or -1 when none. */
 int tenant_source_covers(const struct tenant *tn, const struct sluice_addr *a);
 /* Whether slot is held by a tenant of t that was not in prev under the same name (its
  * credit state must start fresh). */

@@ -20,6 +20,7 @@
 #include "control/alert.h"
 #include "control/dlq.h"
 #include "control/controller.h"
+#include "lib/clock.h"
 #include "nic/xdp_config.h"
 #include "sink/upstream/fallback.h"
 #include "lib/log.h"
@@ -58,14 +59,6 @@ struct controller {
 static struct worker *worker_of(const struct controller *e)
 {
 	return __atomic_load_n(&e->worker, __ATOMIC_ACQUIRE);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static const char *const class_names[3] = {"critical", "normal", "low"};
@@ -392,7 +385,7 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 
 static void control_once(struct controller *e)
 {
-	struct overload_sample s = {.now_ns = mono_ns()};
+	struct overload_sample s = {.now_ns = clock_mono_ns()};
 	struct sluice_config xc = {0};
 	struct overload_actions a;
 	struct worker_stats ws;
@@ -438,12 +431,7 @@ static void *control_thread(void *arg)
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stop) {
-		uint64_t ns;
-
-		clock_gettime(CLOCK_REALTIME, &due);
-		ns = (uint64_t)due.tv_nsec + e->cfg.overload.period_ns;
-		due.tv_sec += (time_t)(ns / 1000000000ULL);
-		due.tv_nsec = (long)(ns % 1000000000ULL);
+		due = clock_deadline(CLOCK_REALTIME, e->cfg.overload.period_ns);
 		pthread_cond_timedwait(&e->cv, &e->lock, &due);
 		if (e->stop)
 			break;
@@ -503,7 +491,7 @@ struct controller *controller_new(const struct controller_cfg *cfg, char *err, s
 		if (ret)
 			goto fail;
 	}
-	overload_init(&e->ov, &cfg->overload, mono_ns());
+	overload_init(&e->ov, &cfg->overload, clock_mono_ns());
 	if (pthread_create(&e->thread, NULL, control_thread, e)) {
 		ret = -EAGAIN;
 		snprintf(err, errlen, "start the overload controller thread");

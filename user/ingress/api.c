@@ -16,6 +16,8 @@
 
 #include "ingress/api.h"
 #include "ingress/envelope.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/sha256.h"
 
 static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
@@ -49,7 +51,7 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 				       "route,status,tenant", NULL, 0);
 	r->f_latency = metrics_family(m, METRIC_HISTOGRAM, "sluice_http_request_duration_seconds",
 				      "Time from the first byte of a request to its answer.",
-				      "route", lat, sizeof(lat) / sizeof(lat[0]));
+				      "route", lat, ARRAY_SIZE(lat));
 	r->f_admission = metrics_family(m, METRIC_COUNTER, "sluice_admission_total",
 					"Stage-2 admission outcomes by limit and tenant.",
 					"limit,outcome,tenant", NULL, 0);
@@ -67,8 +69,12 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 	r->f_queue_depth =
 	    metrics_family(m, METRIC_GAUGE, "sluice_queue_depth",
 			   "Events in the durable queue not yet acknowledged.", NULL, NULL, 0);
+	r->f_accept_failures =
+	    metrics_family(m, METRIC_COUNTER, "sluice_http_accept_failures_total",
+			   "accept(2) failures by errno (EMFILE, ENFILE: accepts pause 100 ms).",
+			   "errno", NULL, 0);
 	if (!r->f_requests || !r->f_latency || !r->f_admission || !r->f_events || !r->f_conns ||
-	    !r->f_refused || !r->f_denied || !r->f_queue_depth)
+	    !r->f_refused || !r->f_denied || !r->f_queue_depth || !r->f_accept_failures)
 		return -ENOMEM;
 	return 0;
 }
@@ -85,7 +91,7 @@ void api_count(struct api *r, const struct api_req *rq, int status)
 	if (rq->start_ns)
 		metric_observe(
 		    metrics_series(r->f_latency, (const char *[]){api_route_name(rq->route)}),
-		    (double)(admission_now() - rq->start_ns) / 1e9);
+		    (double)(clock_mono_ns() - rq->start_ns) / 1e9);
 }
 
 void api_count_refused(struct api *r, const char *reason)
@@ -93,15 +99,25 @@ void api_count_refused(struct api *r, const char *reason)
 	metric_add(metrics_series(r->f_refused, (const char *[]){reason}), 1);
 }
 
+void api_count_accept_failure(struct api *r, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	metric_add(metrics_series(r->f_accept_failures, (const char *[]){name ? name : "other"}),
+		   1);
+}
+
 void api_req_reset(struct api_req *rq)
 {
 	const struct sluice_addr *peer = rq->peer;
+	bool admin = rq->admin;
 	const uint8_t *cert = rq->client_cert;
 
 	tenants_put(rq->tenants);
 	memset(rq, 0, sizeof(*rq));
 	rq->peer = peer;
-	rq->client_cert = cert; /* both belong to the connection */
+	rq->admin = admin;
+	rq->client_cert = cert; /* all three belong to the connection */
 }
 
 void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
@@ -137,14 +153,21 @@ static enum api_verdict answer_error(struct api_answer *ans, int status, const c
 	return API_ANSWER;
 }
 
-static enum route_id route_of(const struct http_request *req)
+/* Which listener serves a route: the API on the public one, metrics and readiness (tenant
+ * names, traffic) on the admin one, liveness on both. */
+static bool route_served(enum route_id id, bool admin)
+{
+	return id == ROUTE_HEALTHZ || (id == ROUTE_EVENTS) != admin;
+}
+
+static enum route_id route_of(const struct http_request *req, bool admin)
 {
 	const char *q = memchr(req->target, '?', req->target_len);
 	size_t n = q ? (size_t)(q - req->target) : req->target_len;
 
 	for (int i = 0; i < ROUTE_OTHER; i++)
 		if (strlen(route_names[i]) == n && !memcmp(route_names[i], req->target, n))
-			return i;
+			return route_served(i, admin) ? (enum route_id)i : ROUTE_OTHER;
 	return ROUTE_OTHER;
 }
 
@@ -304,7 +327,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");
-	o = admission_request(r->adm, rq->tenant, rq->tenants, rq->peer, admission_now(), &retry);
+	o = admission_request(r->adm, rq->tenant, rq->tenants, rq->peer, clock_mono_ns(), &retry);
 	count_admission(r, "req", o, rq->tenant->name);
 	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
 		return error_retry(ans, 429, "rate_limited",
@@ -316,7 +339,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 enum api_verdict api_on_head(struct api *r, struct api_req *rq, const struct http_request *req,
 			     struct api_answer *ans)
 {
-	enum route_id route = route_of(req);
+	enum route_id route = route_of(req, rq->admin);
 	bool get = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
 
 	rq->route = route;
@@ -385,7 +408,7 @@ enum api_verdict api_on_body(struct api *r, struct api_req *rq, const struct htt
 		count_admission(r, "class", ADMISSION_DEMOTED, t->name);
 	}
 	if (rq->class == SLUICE_CLASS_CRITICAL) {
-		o = admission_critical(r->adm, t, admission_now());
+		o = admission_critical(r->adm, t, clock_mono_ns());
 		count_admission(r, "crit", o, t->name);
 		if (o == ADMISSION_DEMOTED) {
 			rq->class = SLUICE_CLASS_NORMAL;

@@ -6,9 +6,9 @@
  * because the kernel or the journal thread may still hold its buffers or its pointer. To
  * close, the loop shuts the socket down (which ends the recv) and cancels the recv.
  *
- * Timers: a connection is on at most one of four FIFO lists (idle, request, linger, send),
- * each with one fixed timeout, so each list is ordered by deadline and the tick only looks
- * at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
+ * Timers: a connection is on at most one of six FIFO lists (new, idle, request, linger, send,
+ * handshake), each with one fixed timeout, so each list is ordered by deadline and the tick
+ * only looks at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
  * Continuation sends (after a short send: the client reads slowly) carry a linked timeout
  * instead; first sends do not, because they almost always complete inline and arming and
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
@@ -40,10 +40,17 @@
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
 #include "ingress/src_rate.h"
+#include "ingress/srclimit.h"
 #include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
+#define ACCEPT_PAUSE_NS                                                                            \
+	100000000ULL		    /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms    \
+				     */
+#define ACCEPT_LOG_NS 1000000000ULL /* at most one "accept failed" line a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
@@ -53,6 +60,7 @@ struct lconn {
 	struct tls_conn *tls; /* NULL for plain HTTP */
 	bool tls_open;	      /* handshake done and seen by the loop */
 	bool send_busy, recv_busy, closing, shut;
+	bool src_counted; /* holds one count in the per-source table */
 	enum conn_timer timer;
 	uint64_t timer_since;
 	struct lconn *tprev, *tnext;
@@ -81,7 +89,10 @@ struct loop {
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	uint64_t drain_deadline; /* atomic; 0 = not draining */
+	uint64_t drain_deadline;      /* atomic; 0 = not draining */
+	uint64_t accept_paused_until; /* CLOCK_MONOTONIC ns; 0 = accepting */
+	uint64_t accept_failures;     /* since start, this loop */
+	uint64_t accept_logged_at;    /* last "accept failed" line */
 };
 
 static struct io_uring_sqe *get_sqe(struct loop *l)
@@ -101,7 +112,7 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *port)
+static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, bool reuseport, int *port)
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_storage ss;
@@ -110,7 +121,7 @@ static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *po
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(fd, addr, addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
@@ -140,14 +151,14 @@ struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_
 	l->api = api;
 	l->thread_no = thread_no;
 	l->tls_lfd = -1;
-	l->lfd = listen_socket(l->o.addr, l->o.addrlen, &l->port);
+	l->lfd = listen_socket(l->o.addr, l->o.addrlen, !l->o.admin, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
 	}
 	if (l->o.tls_addr) {
-		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, &l->tls_port);
+		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, true, &l->tls_port);
 		if (l->tls_lfd < 0) {
 			err = -l->tls_lfd;
 			log_error("loop: cannot listen for TLS", "thread=%d err=\"%s\"", thread_no,
@@ -259,7 +270,7 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -297,6 +308,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
+	if (c->src_counted)
+		srclimit_release(l->o.per_source, &c->c.peer);
 	l->slots[c->idx].c = NULL;
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
@@ -305,7 +318,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 	tls_conn_free(c->tls);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
+	if (!l->o.admin)
+		__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
 static void close_conn(struct loop *l, struct lconn *c)
@@ -485,7 +499,7 @@ static void peer_addr(int fd, struct sluice_addr *a)
  * (counted, fd closed). */
 static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_addr *peer)
 {
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 	struct tls_conn *t;
 
 	if (l->o.tls_rate && !src_rate_pass(l->o.tls_rate, peer, now)) {
@@ -499,34 +513,14 @@ static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_ad
 	return t;
 }
 
-static void on_accept(struct loop *l, int fd, bool tls)
+/* An accepted connection (TLS when t) gets slot l->free_head (the caller checked there is
+ * one). */
+static void start_conn(struct loop *l, int fd, struct lconn *c, const struct sluice_addr *peer,
+		       struct tls_conn *t, bool counted)
 {
-	struct tls_conn *t = NULL;
-	struct api *r = l->api;
-	struct sluice_addr peer;
-	struct lconn *c;
-	uint32_t idx;
+	uint32_t idx = l->free_head;
 	int one = 1;
 
-	if (l->drain_started)
-		return (void)close(fd);
-	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		return refuse(l, fd, "max_conns");
-	}
-	peer_addr(fd, &peer);
-	idx = l->free_head;
-	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		free(c);
-		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
-	}
-	if (tls && !(t = tls_admit(l, fd, &peer))) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		free(c);
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
 	memset(c, 0, sizeof(*c));
@@ -534,11 +528,96 @@ static void on_accept(struct loop *l, int fd, bool tls)
 	c->tls = t;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
-	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
+	c->src_counted = counted;
+	conn_init(&c->c, l->api, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), peer,
+		  l->o.admin);
 	l->slots[idx].c = c;
 	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
 	arm_recv(l, c);
 	timer_sync(l, c);
+}
+
+/* The admin listener: bounded by its own slots only (a scrape must get through while the
+ * public port is full), no per-source count; the deny list still applies. */
+static void accept_admin(struct loop *l, int fd)
+{
+	struct sluice_addr peer;
+	struct lconn *c;
+
+	peer_addr(fd, &peer);
+	c = l->free_head ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(l->api->adm, &peer, clock_mono_ns())) {
+		refuse(l, fd, !l->free_head ? "no_slot" : c ? "denied" : "no_memory");
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, NULL, false);
+}
+
+/* A source over --max-conns-per-source may still connect when a tenant configured it (a
+ * load balancer or a NAT in front of many clients). */
+static bool source_exempt(struct loop *l, const struct sluice_addr *peer)
+{
+	struct tenants *t = tenants_ref_acquire(l->api->tenants);
+	bool exempt = tenants_by_source(t, peer) != NULL;
+
+	tenants_put(t);
+	return exempt;
+}
+
+/* Take a per-source count for peer. NULL when admitted (*counted says whether a count was
+ * taken: exempt sources over the limit are not counted), else the refusal reason. */
+static const char *per_source(struct loop *l, const struct sluice_addr *peer, bool *counted)
+{
+	int err;
+
+	*counted = false;
+	if (!l->o.per_source)
+		return NULL;
+	err = srclimit_acquire(l->o.per_source, peer);
+	*counted = !err;
+	if (err == -EBUSY && !source_exempt(l, peer))
+		return "max_conns_per_source";
+	return err == -ENOMEM ? "no_memory" : NULL;
+}
+
+static void on_accept(struct loop *l, int fd, bool tls)
+{
+	struct tls_conn *t = NULL;
+	struct api *r = l->api;
+	const char *why = NULL;
+	struct sluice_addr peer;
+	bool counted = false;
+	struct lconn *c;
+	uint32_t idx;
+
+	if (l->drain_started)
+		return (void)close(fd);
+	if (l->o.admin)
+		return accept_admin(l, fd);
+	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		return refuse(l, fd, "max_conns");
+	}
+	peer_addr(fd, &peer);
+	idx = l->free_head;
+	c = idx ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns()))
+		why = !idx ? "no_slot" : c ? "denied" : "no_memory";
+	else
+		why = per_source(l, &peer, &counted);
+	if (why)
+		refuse(l, fd, why);
+	else if (tls && !(t = tls_admit(l, fd, &peer))) /* refused and counted there */
+		why = "tls";
+	if (why) {
+		if (counted)
+			srclimit_release(l->o.per_source, &peer);
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, t, counted);
 }
 
 static void arm_accept(struct loop *l, bool tls)
@@ -548,6 +627,49 @@ static void arm_accept(struct loop *l, bool tls)
 	io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
 	l->accept_armed[tls] = true;
+}
+
+static void cancel_accept(struct loop *l, bool tls)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
+}
+
+/* accept(2) failed with err. Out of descriptors or memory, the connection stays in the
+ * listen backlog and the next accept fails the same way at once: re-arming at once spun a
+ * core and wrote a million log lines in 5 s. So accepts pause (the tick resumes them) and
+ * the log line is rate-limited, counting what it did not print. */
+static void on_accept_error(struct loop *l, int err, bool armed, bool tls)
+{
+	bool starved = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	uint64_t now = clock_mono_ns();
+
+	if (err == ECANCELED)
+		return;
+	l->accept_failures++;
+	api_count_accept_failure(l->api, err);
+	if (starved) {
+		l->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		if (armed) /* a multishot that survived the error: stop it too */
+			cancel_accept(l, tls);
+	}
+	if (l->accept_logged_at && now - l->accept_logged_at < ACCEPT_LOG_NS)
+		return;
+	l->accept_logged_at = now;
+	log_warn("loop: accept failed", "thread=%d tls=%d err=\"%s\" failures=%llu paused_ms=%d",
+		 l->thread_no, tls, strerror(err), (unsigned long long)l->accept_failures,
+		 starved ? (int)(ACCEPT_PAUSE_NS / 1000000) : 0);
+}
+
+/* The pause after a starved accept is over: arm what is not armed. */
+static void resume_accepts(struct loop *l)
+{
+	l->accept_paused_until = 0;
+	for (int tls = 0; tls < 2 && !l->drain_started; tls++)
+		if (!l->accept_armed[tls] && (!tls || l->tls_lfd >= 0))
+			arm_accept(l, tls);
 }
 
 static void return_buf(struct loop *l, unsigned bid)
@@ -632,16 +754,10 @@ static void arm_wake(struct loop *l)
 
 static void start_drain(struct loop *l)
 {
-	struct io_uring_sqe *sqe;
-
 	l->drain_started = true;
-	for (int tls = 0; tls < 2; tls++) {
-		if (!l->accept_armed[tls])
-			continue;
-		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-	}
+	for (int tls = 0; tls < 2; tls++)
+		if (l->accept_armed[tls])
+			cancel_accept(l, tls);
 	for (uint32_t i = 1; i < l->nslots; i++) {
 		struct lconn *lc = l->slots[i].c;
 
@@ -657,7 +773,7 @@ static void on_wake(struct loop *l)
 	struct inbox_msg msgs[64];
 	size_t n;
 
-	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
 		for (size_t i = 0; i < n; i++) {
 			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
@@ -688,9 +804,9 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
-	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
+	for (int k = CONN_T_NONE + 1; k < CONN_T_MAX; k++) {
 		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
@@ -714,6 +830,8 @@ static void on_tick(struct loop *l)
 			conn_update(l, c);
 		}
 	}
+	if (l->accept_paused_until && now >= l->accept_paused_until)
+		resume_accepts(l);
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
 		if (l->nconns)
@@ -735,7 +853,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 
@@ -788,12 +906,11 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 
 		if (cqe->res >= 0)
 			on_accept(l, cqe->res, tls);
-		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\" tls=%d", strerror(-cqe->res),
-				 tls);
+		else
+			on_accept_error(l, -cqe->res, cqe->flags & IORING_CQE_F_MORE, tls);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
 			l->accept_armed[tls] = false;
-			if (!l->drain_started)
+			if (!l->drain_started && !l->accept_paused_until)
 				arm_accept(l, tls);
 		}
 		break;
@@ -828,6 +945,7 @@ int loop_run(struct loop *l)
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
+	l->timeout_ns[CONN_T_NEW] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
 	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/sha256.h"
 #include "ingress/tls_int.h"
 
@@ -44,14 +45,6 @@
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS   "X25519:P-256:P-384"
-
-static uint64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
 
 /* OpenSSL's reason for the last error, for messages ("" when it gave none). */
 static const char *ossl_reason(void)
@@ -85,7 +78,7 @@ static int tkey_fill(struct tls_tkey *k)
 	if (RAND_bytes(k->name, sizeof(k->name)) != 1 || RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
 	    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1)
 		return -EIO;
-	k->born_s = mono_s();
+	k->born_s = (clock_mono_ns() / CLOCK_NS_PER_SEC);
 	return 0;
 }
 
@@ -135,7 +128,7 @@ static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
 
 	pthread_mutex_lock(&ctx->lock);
 	if (enc) {
-		if (mono_s() - ctx->keys[0].born_s >= ctx->rotate_s)
+		if ((clock_mono_ns() / CLOCK_NS_PER_SEC) - ctx->keys[0].born_s >= ctx->rotate_s)
 			tkeys_rotate_locked(ctx);
 	} else {
 		for (i = 0; i < (int)ctx->n_keys; i++)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "ingress/tls_metrics.h"
+#include "lib/array_size.h"
 
 struct tls_metrics {
 	struct tls_ctx *ctx;
@@ -31,8 +32,8 @@ static void collect(struct metrics *m, void *arg)
 	metric_set(metrics_series(t->reloads, (const char *[]){"refused"}),
 		   (double)st.reload_failures);
 	metric_set(metrics_series(t->rot, NULL), (double)st.ticket_rotations);
-	n = tls_ctx_certs(t->ctx, certs, sizeof(certs) / sizeof(certs[0]));
-	for (unsigned i = 0; i < n && i < sizeof(certs) / sizeof(certs[0]); i++)
+	n = tls_ctx_certs(t->ctx, certs, ARRAY_SIZE(certs));
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(certs); i++)
 		metric_set(
 		    metrics_series(t->expiry, (const char *[]){certs[i].name, certs[i].file}),
 		    (double)certs[i].not_after);

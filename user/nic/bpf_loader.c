@@ -589,6 +589,32 @@ int sluice_bpf_open_pinned(const char *pin_dir, enum sluice_map_id id)
 	return fd < 0 ? -errno : fd;
 }
 
+int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
+	struct sluice_counters *per;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu < 0)
+		return ncpu;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &slot, per)) {
+		ret = -errno;
+		goto out;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		for (int v = 0; v < SLUICE_V_MAX; v++) {
+			out->packets[v] += per[cpu].packets[v];
+			out->bytes[v] += per[cpu].bytes[v];
+		}
+	}
+out:
+	free(per);
+	return ret;
+}
+
 struct sluice_tenant_state *sluice_bpf_map_state(int fd)
 {
 	void *p = mmap(NULL, sizeof(struct sluice_tenant_state) * SLUICE_MAX_TENANTS,

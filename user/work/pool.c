@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "work/pool.h"
 
@@ -43,18 +44,9 @@ struct pool {
 	uint32_t hook_calls; /* calls of on_done running now, outside the lock */
 };
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void wait_until(struct pool *p, uint64_t due)
 {
-	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
-			      .tv_nsec = (long)(due % 1000000000ull)};
+	struct timespec ts = clock_ts(due);
 
 	if (due == UINT64_MAX)
 		pthread_cond_wait(&p->cv, &p->lock);
@@ -69,7 +61,7 @@ static struct queue_entry *pool_take(struct pool *p)
 	bool full = p->in_flight >= p->max_inflight;
 
 	if (!p->draining && !full)
-		e = dispatch_pop(&p->d, realtime_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
+		e = dispatch_pop(&p->d, clock_real_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
 	if (e) {
 		p->in_flight++;
 		return e;
@@ -149,7 +141,7 @@ void pool_on_done(struct pool *p, pool_done_fn *fn, void *arg)
 
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 {
-	uint64_t now = realtime_ns();
+	uint64_t now = clock_real_ns();
 	int err;
 
 	e->attempts++;
@@ -186,7 +178,7 @@ int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)
 
 int pool_submit(struct pool *p, struct queue_entry *e)
 {
-	return pool_submit_at(p, e, realtime_ns());
+	return pool_submit_at(p, e, clock_real_ns());
 }
 
 int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now)
@@ -259,7 +251,7 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	st->full_waits = p->full_waits;
 	st->paused_mask = p->paused;
 	memcpy(st->weight, p->d.cfg.weight, sizeof(st->weight));
-	dispatch_stats(&p->d, realtime_ns(), &st->dispatch);
+	dispatch_stats(&p->d, clock_real_ns(), &st->dispatch);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -272,9 +264,8 @@ void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st
 
 int pool_drain(struct pool *p, int timeout_ms)
 {
-	uint64_t due = realtime_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
-	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
-			      .tv_nsec = (long)(due % 1000000000ull)};
+	struct timespec ts = clock_deadline(
+	    CLOCK_REALTIME, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull);
 	int err = 0;
 
 	pthread_mutex_lock(&p->lock);

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "work/pool.h"
 
@@ -35,14 +36,6 @@ struct pool_set {
 	bool route_warned;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Each pool's done hook (pool_on_done): count, and at max_messages stop every pool from
  * taking more at once. Only the first to get there stops them; the feeder does the waiting. */
 static void pool_set_count_done(void *arg, struct pool *p)
@@ -56,14 +49,6 @@ static void pool_set_count_done(void *arg, struct pool *p)
 		return;
 	for (uint32_t i = 0; i < s->cfg.npools; i++)
 		pool_drain(s->pools[i], 0);
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t now)
@@ -87,7 +72,7 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t n
 
 static void pool_set_replay_cb(void *arg, struct queue_entry *e)
 {
-	pool_set_route(arg, e, realtime_ns());
+	pool_set_route(arg, e, clock_real_ns());
 }
 
 static bool pool_set_due(struct pool_set *s)
@@ -95,7 +80,7 @@ static bool pool_set_due(struct pool_set *s)
 	uint64_t done = __atomic_load_n(&s->done, __ATOMIC_RELAXED);
 
 	return (s->cfg.max_messages && done >= s->cfg.max_messages) ||
-	       (s->cfg.max_age_ns && mono_ns() - s->start_ns >= s->cfg.max_age_ns);
+	       (s->cfg.max_age_ns && clock_mono_ns() - s->start_ns >= s->cfg.max_age_ns);
 }
 
 static void pool_set_retire(struct pool_set *s)
@@ -135,10 +120,10 @@ static void *pool_set_feeder(void *arg)
 			struct queue_entry *e = stash;
 
 			stash = e->next;
-			pool_set_route(s, e, realtime_ns());
+			pool_set_route(s, e, clock_real_ns());
 		}
 		n = queue_next(s->cfg.queue, batch, 64, 100);
-		now = n > 0 ? realtime_ns() : 0;
+		now = n > 0 ? clock_real_ns() : 0;
 		for (int i = 0; i < n; i++)
 			pool_set_route(s, batch[i], now);
 	}
@@ -166,7 +151,7 @@ struct pool_set *pool_set_new(const struct pool_set_cfg *cfg)
 	s->cfg.pools = s->pools;
 	for (uint32_t i = 0; i < cfg->npools; i++)
 		pool_on_done(s->pools[i], pool_set_count_done, s);
-	s->start_ns = mono_ns();
+	s->start_ns = clock_mono_ns();
 	queue_replay(cfg->queue, pool_set_replay_cb, s);
 	err = pthread_create(&s->feeder, NULL, pool_set_feeder, s);
 	if (err) {
@@ -210,7 +195,7 @@ bool pool_set_retired(const struct pool_set *s)
 void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out)
 {
 	if (!now)
-		now = realtime_ns();
+		now = clock_real_ns();
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < s->cfg.npools; i++) {
 		struct dispatch_stats one;

@@ -20,16 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "queue/journal/journal_int.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int journal_rotate(struct journal *j, uint64_t base)
 {
@@ -70,6 +63,7 @@ struct jbatch {
 	struct jack *acks;
 	size_t nacks, acks_cap;
 	uint64_t sync_ns; /* time in fdatasync */
+	uint64_t off;	  /* where the batch went in the active segment */
 	int fatal;	  /* the undo failed too */
 };
 
@@ -88,12 +82,12 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 			return err;
 		act = &j->segs[j->nsegs - 1];
 	}
-	off = act->size;
+	off = b->off = act->size; /* only this thread changes it */
 	err = jio_write(j, act->fd, b->buf.p, b->buf.len, off);
 	if (!err && b->ndone) {
-		t0 = mono_ns();
+		t0 = clock_mono_ns();
 		err = jio_sync(j, act->fd);
-		b->sync_ns = mono_ns() - t0;
+		b->sync_ns = clock_mono_ns() - t0;
 	}
 	if (err) {
 		log_warn("journal: write failed; batch refused", "dir=%s entries=%zu err=\"%s\"",
@@ -101,7 +95,6 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 		b->fatal = journal_undo(j, act->fd, off, err);
 		return err;
 	}
-	act->size += b->buf.len;
 	return 0;
 }
 
@@ -138,10 +131,37 @@ static void journal_count_batch(struct journal *j, const struct jbatch *b)
 		j->st.batch_max = b->ndone;
 }
 
+/* A durable entry joins its class's window, or (window full, or older entries of its class
+ * still on disk) is freed and left to read-back, which starts at its record. Lock held. */
+static void journal_admit(struct journal *j, struct queue_entry *e, uint64_t seg, uint64_t off)
+{
+	struct jclass *k = &j->cls[e->class];
+
+	e->backend = seg;
+	if (!k->spilled && journal_window_room(j, e->class, e->len)) {
+		if (k->tail)
+			k->tail->next = e;
+		else
+			k->head = e;
+		k->tail = e;
+		k->held++;
+		k->held_bytes += e->len;
+		return;
+	}
+	if (!k->spilled) {
+		k->spilled = true;
+		k->cur_seg = seg;
+		k->cur_off = off;
+	}
+	j->st.spilled++;
+	free(e);
+}
+
 /* Account a written (err == 0) or refused batch. Lock held. */
 static void journal_settle(struct journal *j, struct jbatch *b, int err)
 {
 	struct jseg *act = &j->segs[j->nsegs - 1];
+	uint64_t off = b->off;
 
 	if (b->fatal)
 		j->failed = b->fatal;
@@ -152,16 +172,15 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	for (size_t i = 0; i < b->nacks; i++)
 		if (b->acks[i].type == JREC_ACK && b->acks[i].seg < act->ack_min)
 			act->ack_min = b->acks[i].seg;
+	/* the entries come first in the batch, in append order */
 	for (size_t i = 0; i < b->ndone; i++) {
 		struct queue_entry *e = b->done[i].e;
+		uint64_t rec = sizeof(struct jrec_hdr) + e->len;
 
-		e->backend = act->base;
-		if (j->ready_tail)
-			j->ready_tail->next = e;
-		else
-			j->ready_head = e;
-		j->ready_tail = e;
+		journal_admit(j, e, act->base, off);
+		off += rec;
 	}
+	act->size = b->off + b->buf.len; /* read-back may read up to here now */
 	act->live += b->ndone;
 	j->st.write_bytes += b->buf.len;
 	if (b->ndone) {
@@ -199,14 +218,8 @@ static void journal_take(struct journal *j, struct jbatch *b)
  * full disk is not hammered in a loop. Lock held. */
 static void journal_backoff(struct journal *j)
 {
-	struct timespec dl;
+	struct timespec dl = clock_deadline(CLOCK_REALTIME, 100 * 1000000ULL);
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_nsec += 100 * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	while (!j->stop && !j->npend &&
 	       pthread_cond_timedwait(&j->flush_cv, &j->lock, &dl) != ETIMEDOUT)
 		;

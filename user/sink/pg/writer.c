@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
 
@@ -95,7 +96,7 @@ struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_do
 	w->ctx = ctx;
 	w->in_tail = &w->in_head;
 	w->ready_tail = &w->ready_head;
-	w->rnd = (unsigned int)pg_writer_now_ns() ^ (unsigned int)(uintptr_t)w;
+	w->rnd = (unsigned int)clock_mono_ns() ^ (unsigned int)(uintptr_t)w;
 	w->st.batch_rows = (struct pg_hist){.bounds = pg_writer_rows_bounds, .nbounds = 12};
 	w->st.batch_latency_us =
 	    (struct pg_hist){.bounds = pg_writer_latency_bounds, .nbounds = 15};
@@ -150,7 +151,7 @@ static struct pg_wrow *copy_row(const struct pg_row *row)
 	r->payload_len = row->payload_len;
 	r->received_us = row->received_us;
 	r->cookie = row->cookie;
-	r->submit_ns = pg_writer_now_ns();
+	r->submit_ns = clock_mono_ns();
 	return r;
 }
 
@@ -194,16 +195,10 @@ int pg_writer_submit(struct pg_writer *w, const struct pg_row *row)
 /* See writer.h. While anyone drains, the writer skips the linger wait. */
 int pg_writer_drain(struct pg_writer *w, int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = clock_deadline(
+	    CLOCK_REALTIME, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ULL);
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->mu);
 	w->drainers++;
 	wake(w);

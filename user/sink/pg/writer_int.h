@@ -65,8 +65,6 @@ struct pg_writer {
 void *pg_writer_main(void *arg);
 
 /* ---- writer_state.c ---- */
-/* CLOCK_MONOTONIC in nanoseconds */
-uint64_t pg_writer_now_ns(void);
 /* Move submitted rows to the ready list (writer thread, or after it was joined). */
 void pg_writer_take_incoming(struct pg_writer *w);
 /* Report each row of b with its own status (or force, when >= 0), then free b. */

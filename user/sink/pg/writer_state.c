@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* writer_state.c -- the PostgreSQL writer's shared state: clock, incoming rows, reporting
+/* writer_state.c -- the PostgreSQL writer's shared state: incoming rows, reporting
  *
  * The bottom of the writer's three files (writer.c -> writer_loop.c -> writer_state.c):
  * what both the callers' side and the writer thread do to the state in writer_int.h.
@@ -11,20 +11,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
-
-/* CLOCK_MONOTONIC, nanoseconds (writer_int.h) */
-uint64_t pg_writer_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* ---- reporting ------------------------------------------------------------------------ */
 

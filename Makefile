@@ -35,7 +35,7 @@ endif
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all clean help test bench check install run deps FORCE
+.PHONY: all clean help test bench check install run deps deploy-gen FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
 DEPS_STAMP := $(OUTPUT)/.deps
@@ -101,6 +101,9 @@ install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
+
+deploy-gen: $(DEPS_STAMP) ## rewrite deploy/ files derived from another (PrometheusRule, seccomp profile)
+	$(Q)node tools/deploy/gen.mjs
 
 run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
 	$(Q)tools/run

@@ -37,8 +37,10 @@ static const struct opt opts[] = {
     {"listen", "ADDR:PORT", "HTTP listen address", OPT_STR, S(listen), 0, 0, "0.0.0.0:8080"},
     {"threads", "N", "ingress threads, 0 = one per CPU", OPT_INT, S(threads), 0, 256, "0"},
     {"tenants", "FILE", "tenants file (format below)", OPT_STR, S(tenants), 0, 0, ""},
-    {"iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)", OPT_STR,
-     S(iface), 0, 0, ""},
+    {"iface", "IF",
+     "attach XDP admission to IF, or addr:IP for the interface holding IP (one manifest for "
+     "every node); without it: limits in userspace only",
+     OPT_STR, S(iface), 0, 0, ""},
     {"pin-dir", "DIR", "BPF pin directory", OPT_STR, S(pin_dir), 0, 0, "/sys/fs/bpf/sluice"},
     {"journal-dir", "DIR", "durable journal directory (events are 202'd once written there)",
      OPT_STR, S(journal_dir), 0, 0, ""},

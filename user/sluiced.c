@@ -28,6 +28,7 @@
 
 #include "admit/admission.h"
 #include "nic/bpf_loader.h"
+#include "nic/iface.h"
 #include "config.h"
 #include "ingress/api.h"
 #include "ingress/dedupe.h"
@@ -295,13 +296,22 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 {
 	enum sluice_xdp_mode used;
 	const char *reason, *how;
-	char err[256];
+	char err[256], ifname[64];
 	__u32 port, mask = SLUICE_PORT_TCP;
+	int ret;
 
 	if (!d->cfg.iface[0]) {
 		snprintf(why, whylen, "no --iface given");
 		return -ENODEV;
 	}
+	ret = nic_iface_resolve(d->cfg.iface, ifname, sizeof(ifname), err, sizeof(err));
+	if (ret) {
+		snprintf(why, whylen, "--iface %s", err);
+		return ret;
+	}
+	if (strcmp(ifname, d->cfg.iface))
+		log_info("bpf: interface chosen by address", "iface=%s spec=%s", ifname,
+			 d->cfg.iface);
 	if (!sluice_bpf_available(&reason)) {
 		snprintf(why, whylen, "--iface %s: BPF unavailable: %s", d->cfg.iface, reason);
 		return -EPERM;
@@ -314,14 +324,13 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 	for (int i = 0; i < SLUICE_M_COUNT; i++)
 		d->fds[i] = sluice_bpf_map_fd(d->bpf, i);
 	d->have_fds = true;
-	if (sluice_bpf_attach(d->bpf, d->cfg.iface, SLUICE_XDP_AUTO, &used, &how, err,
-			      sizeof(err))) {
+	if (sluice_bpf_attach(d->bpf, ifname, SLUICE_XDP_AUTO, &used, &how, err, sizeof(err))) {
 		snprintf(why, whylen, "--iface %s: %s", d->cfg.iface, err);
 		return -EIO;
 	}
 	port = ntohs(((struct sockaddr_in *)&d->cfg.addr)->sin_port);
 	bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
-	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", d->cfg.iface,
+	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", ifname,
 		 sluice_xdp_mode_name(used), how);
 	return 0;
 }

@@ -5,9 +5,10 @@
  * setpriv runs sluiced with that set as its bounding set (and as ambient capabilities for a
  * non-root user, the systemd way), no_new_privs on, on a veth in a private namespace. With
  * the set, XDP is loaded, attached and, on a restart, atomically replaced (which used to need
- * CAP_SYS_ADMIN); without any one of the three, the program is not attached and sluiced says
- * why and carries on with limits in userspace. Not covered: CAP_SYS_RESOURCE, needed only
- * on kernels before 5.11 for RLIMIT_MEMLOCK (this kernel charges BPF memory to the cgroup).
+ * CAP_SYS_ADMIN), with the interface given as the DaemonSet does (--iface addr:NODE_IP); without
+ * any one of the three, the program is not attached and sluiced says why and carries on with limits
+ * in userspace. Not covered: CAP_SYS_RESOURCE, needed only on kernels before 5.11 for
+ * RLIMIT_MEMLOCK (this kernel charges BPF memory to the cgroup).
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,9 +37,9 @@ static bool run_with(struct caps_env *e, const char *caps, const char *user, cha
 			 user, user, caps);
 	netns_run(e->np.ns_b, out, len,
 		  "timeout -s TERM 3 setpriv --no-new-privs %s --inh-caps=%s --bounding-set=%s -- "
-		  "%s --listen 127.0.0.1:0 --threads 1 --tenants %s --iface %s --pin-dir %s "
+		  "%s --listen 127.0.0.1:0 --threads 1 --tenants %s --iface addr:%s --pin-dir %s "
 		  "--journal-dir %s/journal 2>&1",
-		  ids, caps, caps, e->bin, e->tenants, e->np.if_b, e->pin, e->dir);
+		  ids, caps, caps, e->bin, e->tenants, e->np.ip4_b, e->pin, e->dir);
 	return strstr(out, "msg=\"bpf: attached\"") != NULL;
 }
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
+#include <linux/types.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sluice/abi.h"
 #include "lib/log.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
@@ -47,6 +49,11 @@ static const struct opt opts[] = {
     {"pg", "CONNINFO", "PostgreSQL connection string (readiness check)", OPT_STR, S(pg), 0, 0, ""},
     {"redis", "HOST:PORT", "Redis: duplicate fast path at intake, upstream fallback cache", OPT_STR,
      S(redis), 0, 0, ""},
+    {"redis-user", "NAME", "Redis ACL user for AUTH (default: the default user)", OPT_STR,
+     S(redis_user), 0, 0, ""},
+    {"redis-password-file", "FILE",
+     "Redis AUTH password, first line of FILE (else $SLUICE_REDIS_PASSWORD; neither: no AUTH)",
+     OPT_STR, S(redis_password_file), 0, 0, ""},
     {"log-level", "LEVEL", "debug, info, warn or error", OPT_STR, S(log_level), 0, 0, "info"},
     {"dry-run-limits", NULL, "count what the request limits would do, enforce nothing", OPT_BOOL,
      S(dry_run_limits), 0, 1, "0"},
@@ -159,10 +166,12 @@ void config_usage(FILE *out)
 		fputc('\n', out);
 	}
 	fprintf(out,
-		"  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a broken "
-		"file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
-		"--drain-timeout-ms and exit 0.\n",
-		"--help", "this text");
+		"  %-30s %s\n  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a "
+		"broken file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
+		"--drain-timeout-ms and exit 0.\n\nExit status: 0 stopped cleanly, 1 failed at run "
+		"time (restarting may help), 2 configuration error (restarting will not: fix "
+		"it).\n",
+		"--help", "this text", "--version", "print the version and exit");
 	fprintf(out,
 		"\nTenants file (INI, one section per tenant, key and source may repeat):\n"
 		"  [acme]\n"
@@ -268,7 +277,7 @@ int config_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 static int scan_flags(struct sluiced_cfg *c, int argc, char **argv, bool *seen, char *err,
 		      size_t errlen)
 {
-	struct option lopts[NOPTS + 2];
+	struct option lopts[NOPTS + 3];
 	int o, idx;
 
 	for (size_t i = 0; i < NOPTS; i++)
@@ -276,12 +285,15 @@ static int scan_flags(struct sluiced_cfg *c, int argc, char **argv, bool *seen, 
 		    opts[i].name, opts[i].type == OPT_BOOL ? optional_argument : required_argument,
 		    NULL, (int)i};
 	lopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
-	lopts[NOPTS + 1] = (struct option){0};
+	lopts[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+	lopts[NOPTS + 2] = (struct option){0};
 	optind = 1;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+:h", lopts, &idx)) != -1) {
 		if (o == 'h')
 			return 1;
+		if (o == 'V')
+			return 2;
 		if (o == '?' || o == ':') {
 			snprintf(err, errlen, "sluiced: %s: %s (see sluiced --help)",
 				 argv[optind - 1], o == ':' ? "needs a value" : "unknown option");
@@ -312,6 +324,10 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	r = scan_flags(c, argc, argv, seen, err, errlen);
 	if (r == 1)
 		config_usage(out);
+	if (r == 2)
+		fprintf(out, "sluiced %s (BPF ABI v%u)\n", SLUICE_VERSION, SLUICE_ABI_VERSION);
+	if (r == 1 || r == 2)
+		return 1; /* --help or --version: printed, nothing to run */
 	if (r)
 		return r;
 	if (c->config[0] && load_file(c, seen, err, errlen))

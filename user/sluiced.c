@@ -200,12 +200,46 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
+/* The Redis password: the first line of --redis-password-file (a mounted Secret), else
+ * $SLUICE_REDIS_PASSWORD, else none. 0 or -errno with the message printed. */
+static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
+{
+	const char *env = getenv("SLUICE_REDIS_PASSWORD");
+	char line[sizeof(rc->password) + 2], err[300];
+	FILE *f;
+
+	if (!c->redis_password_file[0]) {
+		if (env && *env && redis_config_set(rc, "password", env, err, sizeof(err))) {
+			fprintf(stderr, "sluiced: $SLUICE_REDIS_PASSWORD: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	f = fopen(c->redis_password_file, "r");
+	if (!f) {
+		fprintf(stderr, "sluiced: --redis-password-file %s: %s\n", c->redis_password_file,
+			strerror(errno));
+		return -EINVAL; /* a configuration error: exit 2 */
+	}
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	line[strcspn(line, "\r\n")] = 0;
+	if (!line[0] || redis_config_set(rc, "password", line, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: --redis-password-file %s: %s\n", c->redis_password_file,
+			line[0] ? err : "empty first line");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* --redis: one client for the whole daemon -- the fast-path duplicate check in front of the
  * queue here, and the worker's fallback cache (handed to the controller). */
 static int start_dedupe(struct daemon *d)
 {
 	struct redis_config rc;
 	char err[256];
+	int ret;
 
 	if (!d->cfg.redis[0])
 		return 0;
@@ -214,6 +248,14 @@ static int start_dedupe(struct daemon *d)
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, err);
 		return -EINVAL;
 	}
+	if (d->cfg.redis_user[0] &&
+	    redis_config_set(&rc, "user", d->cfg.redis_user, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: --redis-user %s: %s\n", d->cfg.redis_user, err);
+		return -EINVAL;
+	}
+	ret = redis_password(&d->cfg, &rc);
+	if (ret)
+		return ret;
 	d->redis = redis_new(&rc);
 	if (d->redis)
 		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, journal_append, d);

@@ -94,18 +94,27 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 	    {"op_timeout_ms", 1, 60000, 1}, {"down_backoff_ms", 0, 3600000, 1},
 	    {"pool_size", 1, 64, 1},
 	};
-	char *dst = !strcmp(key, "host") ? cfg->host : !strcmp(key, "prefix") ? cfg->prefix : NULL;
+	char *dst = !strcmp(key, "host")       ? cfg->host
+		    : !strcmp(key, "prefix")   ? cfg->prefix
+		    : !strcmp(key, "user")     ? cfg->user
+		    : !strcmp(key, "password") ? cfg->password
+					       : NULL;
 	uint64_t v;
 	int i;
 
 	if (!strcmp(key, "addr"))
 		return set_addr(cfg, value, err, errlen);
 	if (dst) {
-		size_t cap = dst == cfg->host ? sizeof(cfg->host) : sizeof(cfg->prefix);
+		size_t cap = dst == cfg->host	  ? sizeof(cfg->host)
+			     : dst == cfg->prefix ? sizeof(cfg->prefix)
+			     : dst == cfg->user	  ? sizeof(cfg->user)
+						  : sizeof(cfg->password);
 
 		if (strlen(value) >= cap || (dst == cfg->host && !*value))
-			return confparse_error(err, errlen, key, value,
-					       "empty or too long (host < 64, prefix < 32 chars)");
+			return confparse_error(err, errlen, key,
+					       dst == cfg->password ? "(hidden)" : value,
+					       "empty or too long (host, user < 64, prefix < 32, "
+					       "password < 256 chars)");
 		snprintf(dst, cap, "%s", value);
 		return 0;
 	}
@@ -214,6 +223,29 @@ static int context_errno(const redisContext *c, int saved_errno)
 	return saved_errno > 0 ? -saved_errno : -EIO;
 }
 
+/* AUTH on a fresh connection. A refusal is an outage like a dead server: back off, retry. */
+static int conn_auth(struct redis *r, struct redis_conn *conn)
+{
+	redisReply *reply;
+	int saved, ret = 0;
+
+	errno = 0;
+	reply = r->cfg.user[0] ? redisCommand(conn->c, "AUTH %s %s", r->cfg.user, r->cfg.password)
+			       : redisCommand(conn->c, "AUTH %s", r->cfg.password);
+	saved = errno;
+	if (!reply)
+		return mark_down(r, conn, context_errno(conn->c, saved), "auth");
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (!__atomic_load_n(&r->in_outage, __ATOMIC_RELAXED))
+			log_warn("redis: AUTH refused", "addr=%s:%u user=%s reply=\"%s\"",
+				 r->cfg.host, r->cfg.port, r->cfg.user[0] ? r->cfg.user : "default",
+				 reply->str);
+		ret = -EACCES;
+	}
+	freeReplyObject(reply);
+	return ret ? mark_down(r, conn, ret, "auth") : 0;
+}
+
 /* Ready conn for a command (its lock held): -EAGAIN during the backoff, even with a
  * connection still open, so a stalled server costs one timeout, not one per connection. */
 static int conn_ready(struct redis *r, struct redis_conn *conn)
@@ -234,6 +266,12 @@ static int conn_ready(struct redis *r, struct redis_conn *conn)
 		return mark_down(r, conn, context_errno(conn->c, saved), "connect");
 	if (redisSetTimeout(conn->c, tv_ms(r->cfg.op_timeout_ms)) != REDIS_OK)
 		return mark_down(r, conn, -EIO, "set timeout");
+	if (r->cfg.password[0]) {
+		int ret = conn_auth(r, conn);
+
+		if (ret)
+			return ret;
+	}
 	STAT_ADD(r, reconnects);
 	return 0;
 }

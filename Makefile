@@ -14,12 +14,13 @@ CLANG		?= clang
 CC		?= cc
 BPFTOOL		?= bpftool
 PREFIX		?= /usr/local
+VERSION		:= $(shell cat VERSION)
 
 VMLINUX		:= vmlinux/$(ARCH)/vmlinux.h
 INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser -I/usr/include/postgresql
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INCLUDES) \
-		   -D_GNU_SOURCE -MMD -MP $(EXTRA_CFLAGS)
+		   -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -MMD -MP $(EXTRA_CFLAGS)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
 LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \

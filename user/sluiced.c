@@ -263,7 +263,10 @@ static int start_dedupe(struct daemon *d)
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, strerror(errno));
 		return -errno;
 	}
-	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h", d->cfg.redis);
+	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h auth=%s", d->cfg.redis,
+		 !rc.password[0] ? "none"
+		 : rc.user[0]	 ? rc.user
+				 : "default");
 	return 0;
 }
 
@@ -688,7 +691,8 @@ int main(int argc, char **argv)
 	sigdelset(&set, SIGPIPE);
 	if ((ret = setup(&d)) || (ret = start_loops(&d))) {
 		teardown(&d);
-		return 1;
+		/* a broken file or setting is not fixed by a restart (RestartPreventExitStatus=2) */
+		return ret == -EINVAL ? 2 : 1;
 	}
 	sig = wait_signals(&d, &set);
 	drain(&d, sig);

@@ -98,10 +98,28 @@ check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 deps: $(USER_OBJS) $(OUTPUT)/user/sluiced.o ## fail on any call cycle between files or folders of user/ (from nm)
 	$(Q)tools/deps --check --objs $(OUTPUT) $^
 
-install: all ## install sluicectl, sluiced and the BPF object under PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
+SYSTEMD_UNITDIR	?= /lib/systemd/system
+SYSUSERSDIR	?= /usr/lib/sysusers.d
+SYSCONFDIR	?= /etc
+
+# The unit names $(PREFIX)/bin/sluiced; example settings go to /etc/sluice only where none are
+# yet (an upgrade never overwrites an operator's files); the user comes from sysusers.d
+# (systemd-sysusers runs when DESTDIR is empty, i.e. on the machine itself).
+install: all ## install sluiced, sluicectl, the BPF object, the systemd unit, its user and example config
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice \
+		$(DESTDIR)$(PREFIX)/share/doc/sluice $(DESTDIR)$(SYSTEMD_UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/sluice
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
+	install -m644 docs/deploy.md docs/runbook.md $(DESTDIR)$(PREFIX)/share/doc/sluice/
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/sluiced.service > $(DESTDIR)$(SYSTEMD_UNITDIR)/sluiced.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/sluiced.service
+	install -m644 deploy/systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+	for f in deploy/systemd/sluiced.conf deploy/config/tenants.ini deploy/config/routes.ini; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/$${f##*/} ] || \
+			install -m640 $$f $(DESTDIR)$(SYSCONFDIR)/sluice/; done
+	[ -n "$(DESTDIR)" ] || ! command -v systemd-sysusers >/dev/null || \
+		systemd-sysusers $(SYSUSERSDIR)/sluice.conf
 
 deploy-gen: $(DEPS_STAMP) ## rewrite deploy/ files derived from another (PrometheusRule, seccomp profile)
 	$(Q)node tools/deploy/gen.mjs

@@ -38,6 +38,7 @@
 #include "lib/log.h"
 #include "ingress/loop.h"
 #include "lib/metrics.h"
+#include "lib/notify.h"
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
 #include "admit/tenants.h"
@@ -486,6 +487,21 @@ static int start_loops(struct daemon *d)
 	return 0;
 }
 
+/* systemd Type=notify: ready only now, after journal recovery and with every listener up. */
+static void notify_ready(struct daemon *d)
+{
+	char state[300];
+	int ret;
+
+	snprintf(state, sizeof(state),
+		 "READY=1\nSTATUS=listening on port %d, XDP %.200s\nMAINPID=%d",
+		 loop_port(d->loops[0]), d->xdp_state[0] ? d->xdp_state : "off", (int)getpid());
+	ret = notify_send(state);
+	if (ret)
+		log_warn("sluiced: cannot notify systemd", "socket=%s err=\"%s\"",
+			 getenv("NOTIFY_SOCKET"), strerror(-ret));
+}
+
 static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
@@ -528,6 +544,7 @@ static void drain(struct daemon *d, int sig)
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
+	notify_send("STOPPING=1\nSTATUS=draining");
 	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < d->nthreads; i++)
 		loop_drain(d->loops[i], deadline);
@@ -691,9 +708,11 @@ int main(int argc, char **argv)
 	sigdelset(&set, SIGPIPE);
 	if ((ret = setup(&d)) || (ret = start_loops(&d))) {
 		teardown(&d);
-		/* a broken file or setting is not fixed by a restart (RestartPreventExitStatus=2) */
+		/* a broken file or setting is not fixed by a restart (RestartPreventExitStatus=2)
+		 */
 		return ret == -EINVAL ? 2 : 1;
 	}
+	notify_ready(&d);
 	sig = wait_signals(&d, &set);
 	drain(&d, sig);
 	teardown(&d);

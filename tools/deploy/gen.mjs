@@ -4,6 +4,7 @@
 //   deploy/prometheus/rules.yaml    -> deploy/k8s/base/prometheusrule.yaml (PrometheusRule)
 //   deploy/pgbouncer/pgbouncer.ini  -> deploy/k8s/workers/pgbouncer.ini (kustomize 2.0.3 reads
 //                                      files only from inside the kustomization directory)
+//   deploy/config/tenants.ini, routes.ini -> the k8s directories whose ConfigMaps hold them
 //   the container runtimes' default seccomp profile (Debian's containers-common, unpacked by
 //   tools/setup) + io_uring_{setup,enter,register} + bpf -> deploy/k8s/base/seccomp/sluiced.json
 //
@@ -49,12 +50,11 @@ function prometheusRule() {
   );
 }
 
-function pgbouncerIni() {
-  const src = "deploy/pgbouncer/pgbouncer.ini";
-  return (
-    header(src, "The ConfigMap pgbouncer-config is generated from this copy.").replace(/^#/gm, ";") +
-    readFileSync(join(root, src), "utf8")
-  );
+// A copy of an INI file for a ConfigMap generator, with a ';' header naming its source.
+function iniCopy(src) {
+  return () =>
+    header(src, "A ConfigMap is generated from this copy.").replace(/^#/gm, ";") +
+    readFileSync(join(root, src), "utf8");
 }
 
 // The runtime default with bpf and io_uring allowed for every process in the container:
@@ -77,7 +77,10 @@ function seccompProfile() {
 
 const outputs = [
   ["deploy/k8s/base/prometheusrule.yaml", prometheusRule],
-  ["deploy/k8s/workers/pgbouncer.ini", pgbouncerIni],
+  ["deploy/k8s/workers/pgbouncer.ini", iniCopy("deploy/pgbouncer/pgbouncer.ini")],
+  ["deploy/k8s/base/tenants.ini", iniCopy("deploy/config/tenants.ini")],
+  ["deploy/k8s/workers/routes.ini", iniCopy("deploy/config/routes.ini")],
+  ["deploy/k8s/overlays/single-node/routes.ini", iniCopy("deploy/config/routes.ini")],
   ["deploy/k8s/base/seccomp/sluiced.json", seccompProfile],
 ];
 

@@ -39,10 +39,12 @@ endif
 .PHONY: all clean help test bench check install run deps deploy-gen FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
+# SETUP=true skips it where the packages come from elsewhere (the Dockerfile's build stage).
+SETUP		?= tools/setup
 DEPS_STAMP := $(OUTPUT)/.deps
 $(DEPS_STAMP): tools/setup | $(OUTPUT)
-	$(call msg,SETUP,tools/setup)
-	$(Q)tools/setup
+	$(call msg,SETUP,$(SETUP))
+	$(Q)$(SETUP)
 	$(Q)touch $@
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tools:

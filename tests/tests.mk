@@ -18,6 +18,7 @@ $(OUTPUT)/tests/tests.h: FORCE | $(OUTPUT)/tests
 
 $(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
 
+# libseccomp: test_deploy_seccomp applies the shipped OCI seccomp profile as a runtime would
 $(OUTPUT)/test_progs: $(TEST_OBJS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lseccomp -o $@

@@ -444,13 +444,30 @@ static void reload_routes(struct daemon *d)
 		log_info("routes: reloaded", "file=%s", d->cfg.routes);
 }
 
+/* Exit status when a loop failed: 0 none, else 1 or 2 (the environment forbids io_uring). */
+static int loop_failure;
+
+/* A loop that cannot run must not leave a daemon that listens and answers nothing: it stops
+ * the whole process (SIGTERM to itself: the main thread drains the others). */
 static void *thread_main(void *arg)
 {
 	struct loop *l = arg;
 	int err = loop_run(l);
 
-	if (err)
+	if (!err)
+		return NULL;
+	if (err == -ENOSYS || err == -EPERM) {
+		log_error(
+		    "loop: io_uring refused: a seccomp profile blocks io_uring_* (containerd 2.0 "
+		    "and Docker 25 defaults do; deploy/k8s ships a Localhost profile) or "
+		    "kernel.io_uring_disabled is set",
+		    "err=\"%s\"", strerror(-err));
+		__atomic_store_n(&loop_failure, 2, __ATOMIC_RELAXED);
+	} else {
 		log_error("loop: ring failed", "err=\"%s\"", strerror(-err));
+		__atomic_store_n(&loop_failure, 1, __ATOMIC_RELAXED);
+	}
+	kill(getpid(), SIGTERM);
 	return NULL;
 }
 
@@ -717,5 +734,5 @@ int main(int argc, char **argv)
 	drain(&d, sig);
 	teardown(&d);
 	log_info("sluiced: stopped", "%s", "");
-	return 0;
+	return __atomic_load_n(&loop_failure, __ATOMIC_RELAXED);
 }

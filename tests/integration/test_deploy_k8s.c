@@ -455,6 +455,36 @@ static void subtest_network_policies(void)
 						 "kubernetes.io/metadata.name")),
 			     "monitoring", "admin port from the monitoring namespace only");
 	}
+	/* where workers may go: DNS, PgBouncer, Kafka, Redis, HTTPS upstreams; nothing else */
+	{
+		static const long long want[] = {53, 6432, 9092, 6379, 443};
+		long long seen[16];
+		size_t ns = 0, k;
+		json_t *port;
+
+		json_array_foreach(at(d, "spec.egress"), j, rule)
+		    json_array_foreach(json_object_get(rule, "ports"), k, port) if (ns < 16)
+			seen[ns++] = int_at(port, "port");
+		for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+			bool found = false;
+
+			for (k = 0; k < ns; k++)
+				found |= seen[k] == want[w];
+			ASSERT_TRUE(found, "worker egress port allowed");
+		}
+		for (k = 0; k < ns; k++) {
+			bool listed = false;
+
+			for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++)
+				listed |= seen[k] == want[w];
+			ASSERT_TRUE(listed, "no other worker egress port");
+		}
+	}
+	ASSERT_STREQ(
+	    json_string_value(json_object_get(at(find_doc(docs, "NetworkPolicy", "pgbouncer"),
+						 "spec.ingress.0.from.0.podSelector.matchLabels"),
+					      "app.kubernetes.io/component")),
+	    "worker", "PgBouncer only from workers");
 	ASSERT_TRUE(find_doc(docs, "NetworkPolicy", "default-deny") &&
 			json_object_size(at(find_doc(docs, "NetworkPolicy", "default-deny"),
 					    "spec.podSelector")) == 0,

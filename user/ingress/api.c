@@ -16,6 +16,8 @@
 
 #include "ingress/api.h"
 #include "ingress/envelope.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/sha256.h"
 
 static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
@@ -49,7 +51,7 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 				       "route,status,tenant", NULL, 0);
 	r->f_latency = metrics_family(m, METRIC_HISTOGRAM, "sluice_http_request_duration_seconds",
 				      "Time from the first byte of a request to its answer.",
-				      "route", lat, sizeof(lat) / sizeof(lat[0]));
+				      "route", lat, ARRAY_SIZE(lat));
 	r->f_admission = metrics_family(m, METRIC_COUNTER, "sluice_admission_total",
 					"Stage-2 admission outcomes by limit and tenant.",
 					"limit,outcome,tenant", NULL, 0);
@@ -85,7 +87,7 @@ void api_count(struct api *r, const struct api_req *rq, int status)
 	if (rq->start_ns)
 		metric_observe(
 		    metrics_series(r->f_latency, (const char *[]){api_route_name(rq->route)}),
-		    (double)(admission_now() - rq->start_ns) / 1e9);
+		    (double)(clock_mono_ns() - rq->start_ns) / 1e9);
 }
 
 void api_count_refused(struct api *r, const char *reason)
@@ -96,10 +98,12 @@ void api_count_refused(struct api *r, const char *reason)
 void api_req_reset(struct api_req *rq)
 {
 	const struct sluice_addr *peer = rq->peer;
+	const uint8_t *cert = rq->client_cert;
 
 	tenants_put(rq->tenants);
 	memset(rq, 0, sizeof(*rq));
 	rq->peer = peer;
+	rq->client_cert = cert; /* both belong to the connection */
 }
 
 void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
@@ -249,30 +253,63 @@ static void count_admission(struct api *r, const char *limit, enum admission_out
 		   1);
 }
 
-/* Key, content type and request credits: everything decidable before the body. */
-static enum api_verdict events_head(struct api *r, struct api_req *rq,
-				    const struct http_request *req, struct api_answer *ans)
+/* The tenant by API key, by TLS client certificate, or both -- then they must agree. NULL
+ * with the 401 in ans. */
+static const struct tenant *authenticate(struct api *r, struct api_req *rq,
+					 const struct http_request *req, struct api_answer *ans)
 {
 	static const char auth[] = "WWW-Authenticate: Bearer\r\n";
+	const struct tenant *by_key = NULL, *by_cert = NULL;
 	uint8_t digest[SHA256_LEN];
-	enum admission_outcome o;
-	uint64_t retry;
 	const char *key;
 	size_t klen;
 
 	key = api_key(req, &klen);
-	if (!key)
-		return error_hdr(ans, 401, "missing_api_key",
-				 "send Authorization: Bearer <key> or X-Api-Key: <key>", auth);
-	sha256(key, klen, digest);
+	if (!key && !rq->client_cert) {
+		error_hdr(ans, 401, "missing_api_key",
+			  "send Authorization: Bearer <key> or X-Api-Key: <key>", auth);
+		return NULL;
+	}
 	rq->tenants = tenants_ref_acquire(r->tenants);
-	rq->tenant = tenants_by_digest(rq->tenants, digest);
+	if (rq->client_cert) {
+		by_cert = tenants_by_cert(rq->tenants, rq->client_cert);
+		if (!by_cert && !key) {
+			error_hdr(ans, 401, "unknown_client_cert",
+				  "no tenant has this client certificate (cert_sha256)", auth);
+			return NULL;
+		}
+	}
+	if (key) {
+		sha256(key, klen, digest);
+		by_key = tenants_by_digest(rq->tenants, digest);
+		if (!by_key) {
+			error_hdr(ans, 401, "unknown_api_key", "the API key is not known", auth);
+			return NULL;
+		}
+		if (rq->client_cert && by_cert != by_key) {
+			error_hdr(ans, 401, "key_cert_mismatch",
+				  "the API key and the client certificate name different tenants",
+				  auth);
+			return NULL;
+		}
+	}
+	return by_key ? by_key : by_cert;
+}
+
+/* Tenant, content type and request credits: everything decidable before the body. */
+static enum api_verdict events_head(struct api *r, struct api_req *rq,
+				    const struct http_request *req, struct api_answer *ans)
+{
+	enum admission_outcome o;
+	uint64_t retry;
+
+	rq->tenant = authenticate(r, rq, req, ans);
 	if (!rq->tenant)
-		return error_hdr(ans, 401, "unknown_api_key", "the API key is not known", auth);
+		return API_ANSWER;
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");
-	o = admission_request(r->adm, rq->tenant, rq->peer, admission_now(), &retry);
+	o = admission_request(r->adm, rq->tenant, rq->peer, clock_mono_ns(), &retry);
 	count_admission(r, "req", o, rq->tenant->name);
 	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
 		return error_retry(ans, 429, "rate_limited",
@@ -348,7 +385,7 @@ enum api_verdict api_on_body(struct api *r, struct api_req *rq, const struct htt
 	else
 		rq->class = t->class;
 	if (rq->class == SLUICE_CLASS_CRITICAL) {
-		o = admission_critical(r->adm, t, admission_now());
+		o = admission_critical(r->adm, t, clock_mono_ns());
 		count_admission(r, "crit", o, t->name);
 		if (o == ADMISSION_DEMOTED) {
 			rq->class = SLUICE_CLASS_NORMAL;

@@ -61,7 +61,8 @@ struct api_req {
 	enum route_id route;
 	uint64_t start_ns; /* CLOCK_MONOTONIC, first byte of the request */
 	const struct sluice_addr *peer;
-	struct tenants *tenants; /* reference held while tenant is used (api_req_reset) */
+	const uint8_t *client_cert; /* SHA-256 of the verified TLS client certificate, or NULL */
+	struct tenants *tenants;    /* reference held while tenant is used (api_req_reset) */
 	const struct tenant *tenant;
 	enum sluice_class class;
 	bool demoted;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ingress/conn.h"
+#include "lib/clock.h"
 
 #define STASH_SLACK (64 * 1024)	 /* pipelined bytes kept beyond one maximal request */
 #define OUT_HIGH    (256 * 1024) /* answers queued for a client that does not read: stop there */
@@ -35,6 +36,12 @@ void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t to
 	c->rq.api.peer = &c->peer;
 	c->phase = CONN_HEAD;
 	http_parser_init(&c->parser, &api->http);
+}
+
+void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
+{
+	memcpy(c->client_cert, fp, SHA256_LEN);
+	c->rq.api.client_cert = c->client_cert;
 }
 
 static void req_reset(struct conn *c)
@@ -225,7 +232,7 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 			if (off == len || c->out.len + c->sending.len > OUT_HIGH)
 				return off; /* backpressure: resumed by conn_on_sent() */
 			if (!c->rq.api.start_ns)
-				c->rq.api.start_ns = admission_now();
+				c->rq.api.start_ns = clock_mono_ns();
 			r = http_parse(&c->parser, buf + off, len - off, &scratch);
 			if (r == 0)
 				return off;

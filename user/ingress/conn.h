@@ -37,11 +37,12 @@ enum conn_phase {
 };
 
 enum conn_timer {
-	CONN_T_NONE,	/* not timed (waiting for the queue, or closing) */
-	CONN_T_IDLE,	/* keep-alive, nothing received */
-	CONN_T_REQUEST, /* part of a request received */
-	CONN_T_LINGER,	/* answered and half-closed, discarding input */
-	CONN_T_SEND,	/* a send in flight (the loop's own deadline, see loop.c) */
+	CONN_T_NONE,	  /* not timed (waiting for the queue, or closing) */
+	CONN_T_IDLE,	  /* keep-alive, nothing received */
+	CONN_T_REQUEST,	  /* part of a request received */
+	CONN_T_LINGER,	  /* answered and half-closed, discarding input */
+	CONN_T_SEND,	  /* a send in flight (the loop's own deadline, see loop.c) */
+	CONN_T_HANDSHAKE, /* TLS handshake in progress (the loop's own deadline) */
 	CONN_T_MAX,
 };
 
@@ -65,21 +66,25 @@ struct conn {
 	struct conn_req rq;
 	char *in; /* stashed input, from the current request's first byte */
 	size_t in_len, in_cap;
-	struct obuf out;       /* answers not yet handed to a send */
-	struct obuf sending;   /* answers handed to the loop's send, sent bytes from 0 */
-	size_t sent;	       /* bytes of sending already sent */
-	bool close_after_send; /* half-close and linger once out is sent */
-	bool abort;	       /* close now, without an answer */
-	bool body_here;	       /* the whole body arrived with the head */
-	bool peer_eof;	       /* the client finished sending */
-	bool more_input;       /* bytes of a following request are already here */
-	bool drain;	       /* daemon draining: answer the current request, close */
+	struct obuf out;		 /* answers not yet handed to a send */
+	struct obuf sending;		 /* answers handed to the loop's send, sent bytes from 0 */
+	size_t sent;			 /* bytes of sending already sent */
+	bool close_after_send;		 /* half-close and linger once out is sent */
+	bool abort;			 /* close now, without an answer */
+	bool body_here;			 /* the whole body arrived with the head */
+	bool peer_eof;			 /* the client finished sending */
+	bool more_input;		 /* bytes of a following request are already here */
+	bool drain;			 /* daemon draining: answer the current request, close */
+	uint8_t client_cert[SHA256_LEN]; /* TLS client certificate (rq.api.client_cert) */
 };
 
 /* Prepare c for a freshly accepted connection from peer. api and inbox are borrowed; token
  * comes back in the inbox message with the queue's verdict. */
 void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
 	       const struct sluice_addr *peer);
+/* The connection's TLS client certificate was verified: its SHA-256 fingerprint names the
+ * tenant (with or instead of an API key) for every request that follows. */
+void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN]);
 /* Release what c owns (buffers, tenants reference); the socket is the loop's business. */
 void conn_fini(struct conn *c);
 /* Bytes arrived (data is only valid during the call). */

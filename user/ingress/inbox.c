@@ -109,9 +109,11 @@ size_t inbox_take(struct inbox *ib, struct inbox_msg *out, size_t max)
 
 	pthread_mutex_lock(&ib->lock);
 	k = ib->n < max ? ib->n : max;
-	memcpy(out, ib->msgs, k * sizeof(*out));
-	memmove(ib->msgs, ib->msgs + k, (ib->n - k) * sizeof(*out));
-	ib->n -= k;
+	if (k) { /* msgs is NULL until the first post: memcpy(out, NULL, 0) is undefined */
+		memcpy(out, ib->msgs, k * sizeof(*out));
+		memmove(ib->msgs, ib->msgs + k, (ib->n - k) * sizeof(*out));
+		ib->n -= k;
+	}
 	pthread_mutex_unlock(&ib->lock);
 	return k;
 }

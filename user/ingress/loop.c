@@ -13,6 +13,14 @@
  * instead; first sends do not, because they almost always complete inline and arming and
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
  * The ring is created on the loop's own thread (SINGLE_ISSUER binds it to the creating task).
+ *
+ * TLS connections (accepted on the second listener) carry a tls_conn. Received bytes go
+ * through it and only plaintext reaches the connection; the connection's output is sealed
+ * into ciphertext when a send starts (not before, so its backpressure on c->out works as for
+ * plain HTTP), and the ciphertext is moved into c->sending, which no later feed can move
+ * while the kernel reads it. A handshake is on its own timer list from accept until it is
+ * done (its sends do not restart it), and a connection whose handshake failed sends what
+ * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +39,10 @@
 #include "ingress/conn.h"
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "ingress/src_rate.h"
+#include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
@@ -40,6 +52,8 @@ struct lconn {
 	struct conn c;
 	uint32_t idx, gen;
 	int fd;
+	struct tls_conn *tls; /* NULL for plain HTTP */
+	bool tls_open;	      /* handshake done and seen by the loop */
 	bool send_busy, recv_busy, closing, shut;
 	enum conn_timer timer;
 	uint64_t timer_since;
@@ -56,9 +70,9 @@ struct loop {
 	struct loop_opts o;
 	struct api *api;
 	struct inbox *inbox;
-	int thread_no, lfd, port;
+	int thread_no, lfd, port, tls_lfd, tls_port;
 	struct io_uring ring;
-	bool ring_ok, defer, accept_armed, drain_started, stop;
+	bool ring_ok, defer, accept_armed[2], drain_started, stop; /* [1]: the TLS listener */
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	size_t br_bytes;
@@ -89,9 +103,9 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-static int listen_socket(const struct loop_opts *o, int *port)
+static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *port)
 {
-	int fd = socket(o->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
@@ -99,7 +113,7 @@ static int listen_socket(const struct loop_opts *o, int *port)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-	    bind(fd, o->addr, o->addrlen) || listen(fd, 4096) ||
+	    bind(fd, addr, addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
 
@@ -127,11 +141,21 @@ struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_
 	l->o.send_timeout_ms = l->o.send_timeout_ms ? l->o.send_timeout_ms : 10000;
 	l->api = api;
 	l->thread_no = thread_no;
-	l->lfd = listen_socket(&l->o, &l->port);
+	l->tls_lfd = -1;
+	l->lfd = listen_socket(l->o.addr, l->o.addrlen, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
+	}
+	if (l->o.tls_addr) {
+		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, &l->tls_port);
+		if (l->tls_lfd < 0) {
+			err = -l->tls_lfd;
+			log_error("loop: cannot listen for TLS", "thread=%d err=\"%s\"", thread_no,
+				  strerror(err));
+			goto fail;
+		}
 	}
 	l->inbox = inbox_new();
 	l->nslots = l->o.max_conns_per_loop + 1; /* slot 0 unused: idx 0 = loop-wide ops */
@@ -153,6 +177,11 @@ fail:
 int loop_port(const struct loop *l)
 {
 	return l->port;
+}
+
+int loop_tls_port(const struct loop *l)
+{
+	return l->tls_lfd >= 0 ? l->tls_port : 0;
 }
 
 unsigned loop_conns(const struct loop *l)
@@ -177,6 +206,7 @@ void loop_free(struct loop *l)
 		if (lc) {
 			close(lc->fd);
 			conn_fini(&lc->c);
+			tls_conn_free(lc->tls);
 			free(lc);
 		}
 	}
@@ -189,6 +219,8 @@ void loop_free(struct loop *l)
 		munmap(l->br, l->br_bytes);
 	if (l->lfd >= 0)
 		close(l->lfd);
+	if (l->tls_lfd >= 0)
+		close(l->tls_lfd);
 	inbox_free(l->inbox);
 	free(l);
 }
@@ -211,9 +243,15 @@ static void timer_unlink(struct loop *l, struct lconn *c)
 	c->timer = CONN_T_NONE;
 }
 
+static bool tls_handshaking(const struct lconn *c)
+{
+	return c->tls && !c->closing && tls_conn_deadline(c->tls);
+}
+
 static void timer_sync(struct loop *l, struct lconn *c)
 {
-	enum conn_timer k = c->send_busy		 ? CONN_T_SEND
+	enum conn_timer k = tls_handshaking(c)		 ? CONN_T_HANDSHAKE
+			    : c->send_busy		 ? CONN_T_SEND
 			    : c->c.out.len || c->closing ? CONN_T_NONE
 							 : conn_timer_kind(&c->c);
 
@@ -223,7 +261,7 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -266,6 +304,7 @@ static void maybe_free(struct loop *l, struct lconn *c)
 	l->slots[c->idx].next_free = l->free_head;
 	l->free_head = c->idx;
 	conn_fini(&c->c);
+	tls_conn_free(c->tls);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
@@ -293,7 +332,7 @@ static void start_send(struct loop *l, struct lconn *lc)
 	struct conn *c = &lc->c;
 	struct io_uring_sqe *sqe;
 
-	if (!c->sending.len) { /* swap buffers: out keeps collecting while this one is sent */
+	if (!c->sending.len && !lc->tls) { /* swap: out keeps collecting while this is sent */
 		struct obuf t = c->sending;
 
 		c->sending = c->out;
@@ -317,6 +356,79 @@ static void start_send(struct loop *l, struct lconn *lc)
 	timer_sync(l, lc);
 }
 
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+/* The handshake finished: a verified client certificate names the tenant from now on. */
+static void tls_opened(struct lconn *lc)
+{
+	uint8_t fp[TLS_SHA256_LEN];
+
+	lc->tls_open = true;
+	if (!tls_conn_peer_sha256(lc->tls, fp))
+		conn_set_client_cert(&lc->c, fp);
+}
+
+/* The engine gave up: send what it has to say (an alert, or the plain 400 to plain HTTP)
+ * and close; without anything to say, close now. */
+static void tls_failed(struct lconn *lc)
+{
+	const char *p;
+
+	log_debug("tls: connection failed", "reason=%s detail=\"%s\"",
+		  tls_fail_name(tls_conn_reason(lc->tls)), tls_conn_reason_detail(lc->tls));
+	if (!tls_conn_output(lc->tls, &p) || lc->c.out.len) {
+		lc->c.abort = true;
+		return;
+	}
+	lc->c.close_after_send = true;
+	lc->c.phase = CONN_DONE; /* discard what else arrives, linger, close */
+}
+
+/* Received ciphertext: through the engine, the plaintext on to the connection. */
+static void tls_on_data(struct lconn *lc, const char *data, size_t len)
+{
+	int st = tls_conn_feed(lc->tls, data, len);
+	const char *p;
+	size_t n;
+
+	if (st < 0) {
+		lc->c.abort = true;
+		return;
+	}
+	if (st == TLS_HS_FAILED) {
+		tls_failed(lc);
+		return;
+	}
+	if (st == TLS_HS_DONE && !lc->tls_open)
+		tls_opened(lc);
+	n = tls_conn_plain(lc->tls, &p);
+	if (n) {
+		conn_on_data(&lc->c, p, n); /* takes or stashes all of it */
+		tls_conn_plain_consume(lc->tls, n);
+	}
+	if (tls_conn_peer_closed(lc->tls))
+		lc->c.peer_eof = true;
+}
+
+/* A send can start: encrypt what the connection wrote, after its final answer the
+ * close_notify, and move all ciphertext into c->sending. -errno. */
+static int tls_seal(struct lconn *lc)
+{
+	struct conn *c = &lc->c;
+	int err;
+
+	if (lc->tls_open && c->out.len) {
+		err = tls_conn_write(lc->tls, c->out.p, c->out.len);
+		if (err)
+			return err;
+		c->out.len = 0;
+	}
+	if (lc->tls_open && c->close_after_send && c->phase == CONN_DONE)
+		tls_conn_close_notify(lc->tls);
+	c->sent = 0;
+	return tls_conn_take_output(lc->tls, &c->sending);
+}
+
 /* After the connection changed its output or its wish to close: submit a send or the close
  * as needed. */
 static void conn_update(struct loop *l, struct lconn *lc)
@@ -327,11 +439,13 @@ static void conn_update(struct loop *l, struct lconn *lc)
 		maybe_free(l, lc);
 		return;
 	}
+	if (lc->tls && !c->abort && !lc->send_busy && !c->sending.len && tls_seal(lc))
+		c->abort = true;
 	if (c->abort) {
 		close_conn(l, lc);
 		return;
 	}
-	if (!lc->send_busy && c->out.len)
+	if (!lc->send_busy && (c->out.len || c->sending.len))
 		start_send(l, lc);
 	if (!lc->send_busy && !c->out.len && c->phase != CONN_WAIT) {
 		if (c->peer_eof && (c->close_after_send || c->phase == CONN_HEAD)) {
@@ -368,8 +482,28 @@ static void peer_addr(int fd, struct sluice_addr *a)
 	}
 }
 
-static void on_accept(struct loop *l, int fd)
+/* A TLS connection from peer may start its handshake: under the per-source rate (a source
+ * above it goes on the deny list) and the cap on handshakes in progress. NULL when refused
+ * (counted, fd closed). */
+static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_addr *peer)
 {
+	uint64_t now = clock_mono_ns();
+	struct tls_conn *t;
+
+	if (l->o.tls_rate && !src_rate_pass(l->o.tls_rate, peer, now)) {
+		admission_deny(l->api->adm, peer, now, l->o.tls_deny_secs);
+		refuse(l, fd, "tls_handshake_rate");
+		return NULL;
+	}
+	t = tls_conn_new(l->o.tls, now);
+	if (!t)
+		refuse(l, fd, errno == EBUSY ? "tls_handshakes" : "no_memory");
+	return t;
+}
+
+static void on_accept(struct loop *l, int fd, bool tls)
+{
+	struct tls_conn *t = NULL;
 	struct api *r = l->api;
 	struct sluice_addr peer;
 	struct lconn *c;
@@ -385,15 +519,21 @@ static void on_accept(struct loop *l, int fd)
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns())) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		free(c);
 		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
+	}
+	if (tls && !(t = tls_admit(l, fd, &peer))) {
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		free(c);
+		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->tls = t;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
 	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
@@ -403,13 +543,13 @@ static void on_accept(struct loop *l, int fd)
 	timer_sync(l, c);
 }
 
-static void arm_accept(struct loop *l)
+static void arm_accept(struct loop *l, bool tls)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0));
-	l->accept_armed = true;
+	io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
+	l->accept_armed[tls] = true;
 }
 
 static void return_buf(struct loop *l, unsigned bid)
@@ -427,18 +567,23 @@ static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (lc && !lc->closing && cqe->res > 0)
-			conn_on_data(&lc->c, l->bufs + (size_t)bid * l->o.buf_size,
-				     (size_t)cqe->res);
+		const char *data = l->bufs + (size_t)bid * l->o.buf_size;
+
+		if (lc && !lc->closing && cqe->res > 0 && lc->tls)
+			tls_on_data(lc, data, (size_t)cqe->res);
+		else if (lc && !lc->closing && cqe->res > 0)
+			conn_on_data(&lc->c, data, (size_t)cqe->res);
 		return_buf(l, bid);
 	}
 	if (!lc)
 		return;
 	if (!more)
 		lc->recv_busy = false;
-	if (cqe->res == 0)
+	if (cqe->res == 0) {
 		lc->c.peer_eof = true;
-	else if (cqe->res < 0 && cqe->res != -ENOBUFS)
+		if (lc->tls)
+			tls_conn_eof(lc->tls); /* mid-handshake: a failure (counted) */
+	} else if (cqe->res < 0 && cqe->res != -ENOBUFS)
 		lc->c.abort = true;
 	if (!more && !lc->closing && !lc->c.peer_eof && !lc->c.abort)
 		arm_recv(l, lc); /* multishot ended (buffers ran out): re-arm */
@@ -460,6 +605,8 @@ static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
+			if (lc->tls) /* the next ciphertext comes in the engine's own buffer */
+				obuf_fini(&c->sending);
 			if (!lc->closing)
 				conn_on_sent(c);
 		} else if (!lc->closing) {
@@ -490,9 +637,11 @@ static void start_drain(struct loop *l)
 	struct io_uring_sqe *sqe;
 
 	l->drain_started = true;
-	if (l->accept_armed) {
+	for (int tls = 0; tls < 2; tls++) {
+		if (!l->accept_armed[tls])
+			continue;
 		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0), 0);
+		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
 		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 	}
 	for (uint32_t i = 1; i < l->nslots; i++) {
@@ -510,7 +659,7 @@ static void on_wake(struct loop *l)
 	struct inbox_msg msgs[64];
 	size_t n;
 
-	while ((n = inbox_take(l->inbox, msgs, sizeof(msgs) / sizeof(msgs[0])))) {
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
 		for (size_t i = 0; i < n; i++) {
 			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
@@ -541,7 +690,7 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
 	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
 		struct lconn *c;
@@ -555,6 +704,12 @@ static void on_tick(struct loop *l)
 				    sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen), 0);
 				io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 				c->c.abort = true;
+				continue;
+			}
+			if (k == CONN_T_HANDSHAKE) { /* counted by the engine; nothing to answer */
+				tls_conn_check_timeout(c->tls, now);
+				c->c.abort = true;
+				conn_update(l, c);
 				continue;
 			}
 			conn_on_timeout(&c->c);
@@ -582,7 +737,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 
@@ -630,17 +785,21 @@ static int bufring_setup(struct loop *l)
 static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 {
 	switch (loop_ud_op(cqe->user_data)) {
-	case LOOP_OP_ACCEPT:
+	case LOOP_OP_ACCEPT: {
+		bool tls = loop_ud_idx(cqe->user_data) == 1;
+
 		if (cqe->res >= 0)
-			on_accept(l, cqe->res);
+			on_accept(l, cqe->res, tls);
 		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\"", strerror(-cqe->res));
+			log_warn("loop: accept failed", "err=\"%s\" tls=%d", strerror(-cqe->res),
+				 tls);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
-			l->accept_armed = false;
+			l->accept_armed[tls] = false;
 			if (!l->drain_started)
-				arm_accept(l);
+				arm_accept(l, tls);
 		}
 		break;
+	}
 	case LOOP_OP_RECV:
 		on_recv(l, cqe);
 		break;
@@ -675,7 +834,11 @@ int loop_run(struct loop *l)
 	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
 	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
-	arm_accept(l);
+	l->timeout_ns[CONN_T_HANDSHAKE] =
+	    l->o.tls_timeout_ns ? l->o.tls_timeout_ns : 10000000000ULL;
+	arm_accept(l, false);
+	if (l->tls_lfd >= 0)
+		arm_accept(l, true);
 	arm_wake(l);
 	arm_tick(l);
 	while (!l->stop) {

@@ -9,13 +9,18 @@
  * message into the loop's inbox (inbox.h) and write its eventfd, which the ring has a read
  * armed on. Calls go loop -> conn -> api, never back.
  *
+ * TLS is a layer inside the loop, between its buffers and the connection: received bytes of
+ * a TLS connection go through tls_conn_feed() and the plaintext to conn_on_data(); what the
+ * connection wrote is encrypted when its send starts (tls.h). The connection never knows.
+ *
  * user_data encoding (the only place it is defined; see loop_ud_*):
  *
  *	bits 63..56  enum loop_op  what completed
  *	bits 55..32  generation    24 bits; a connection slot's reuse counter
  *	bits 31..0   index         connection slot (0 for loop-wide operations)
  *
- * A completion whose generation differs from the slot's current one belongs to a connection
+ * An accept's index says which listener: 0 plain HTTP, 1 TLS. A completion whose generation
+ * differs from the slot's current one belongs to a connection
  * that has since been closed and the slot reused: it is ignored (its buffer still returned).
  */
 #ifndef SLUICE_LOOP_H
@@ -62,6 +67,8 @@ static inline uint32_t loop_ud_idx(uint64_t ud)
 
 struct loop;
 struct api;
+struct tls_ctx;
+struct src_rate;
 
 struct loop_opts {
 	const struct sockaddr *addr; /* listen address */
@@ -72,6 +79,13 @@ struct loop_opts {
 	unsigned max_conns_per_loop; /* connection slots (default 65536) */
 	int tick_ms;		     /* deadline scan period (default 100) */
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
+	/* TLS: a second listener on the same ring (tls_addr NULL: none) */
+	const struct sockaddr *tls_addr;
+	socklen_t tls_addrlen;
+	struct tls_ctx *tls;	   /* shared by the loops, outlives them */
+	uint64_t tls_timeout_ns;   /* accept to finished handshake */
+	struct src_rate *tls_rate; /* handshakes per source, or NULL (no limit) */
+	unsigned tls_deny_secs;	   /* a source over tls_rate is denied this long */
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same
@@ -88,6 +102,8 @@ int loop_run(struct loop *l);
 void loop_drain(struct loop *l, uint64_t deadline_ns);
 /* Bound port of the listener (after loop_new; useful with port 0). */
 int loop_port(const struct loop *l);
+/* Bound port of the TLS listener, 0 without one. */
+int loop_tls_port(const struct loop *l);
 
 /* Open connections in this loop (gauge). */
 unsigned loop_conns(const struct loop *l);

@@ -29,7 +29,6 @@ static const char *const overlays[] = {"single-node", "cluster", "cluster-hpa"};
 /* Flags the manifests use that other issues add to sluiced; reported, not failed, until they
  * exist (and then checked like every other flag). */
 static const char *const pending_flags[] = {
-    "admin-listen",  /* issue 12: admin listener */
     "queue",	     /* issue 13: Kafka backend */
     "kafka-brokers", /* issue 13 */
     "kafka-spill",   /* issue 13 */

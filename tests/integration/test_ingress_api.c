@@ -297,7 +297,8 @@ static void subtest_readyz_db(void)
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
-	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 200, "ready while the queue accepts");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 200,
+		  "ready while the queue accepts");
 	ASSERT_HAS_STR(resp, "\"database\":{\"ok\":false,\"state\":\"unreachable\"}", "db check");
 	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue still fine");
 	/* degrade, don't fail: events are still accepted while the queue has room */

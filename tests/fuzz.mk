@@ -20,7 +20,7 @@ $(OUTPUT)/fuzz/fuzz_chunked: tests/fuzz/fuzz_chunked.c user/ingress/chunked.c | 
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -o $@
 
 $(OUTPUT)/fuzz/fuzz_envelope: tests/fuzz/fuzz_envelope.c user/ingress/envelope.c user/admit/tenants.c \
-			      user/lib/sha256.c | $(DEPS_STAMP)
+			      user/lib/sha256.c user/admit/tenants_name.c user/nic/xdp_config.c | $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -ljansson -linih -lbpf -lm -o $@

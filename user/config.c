@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ingress/loop.h"
 #include "lib/log.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
@@ -101,6 +102,10 @@ static const struct opt opts[] = {
     {"alert-key", "KEY", "PagerDuty routing key for --alert-url", OPT_STR, S(alert_key), 0, 0, ""},
     {"node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0, 0,
      ""},
+    {"uring-off", "LIST",
+     "io_uring features not to use although the kernel has them, as older kernels run: "
+     "buf_ring, multishot_accept, multishot_recv or all (comma-separated)",
+     OPT_STR, S(uring_off), 0, 0, ""},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -329,6 +334,13 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 		snprintf(err, errlen,
 			 "sluiced: --max-age %s: expected a duration such as 90s, 30m, 6h or 2d",
 			 c->max_age);
+		return -EINVAL;
+	}
+	if (loop_features_parse(c->uring_off, &c->uring_off_bits)) {
+		snprintf(err, errlen,
+			 "sluiced: --uring-off %s: expected buf_ring, multishot_accept, "
+			 "multishot_recv or all, comma-separated",
+			 c->uring_off);
 		return -EINVAL;
 	}
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))

@@ -58,6 +58,8 @@ struct sluiced_cfg {
 	char alert_url[512];
 	char alert_key[128];
 	char node[64];
+	char uring_off[128];	 /* io_uring features not to use (loop_features_parse) */
+	unsigned uring_off_bits; /* parsed uring_off, LOOP_FEAT_* */
 };
 
 /* Parse a duration ("500ms", "30s", "5m", "6h", "2d", or plain seconds) into ns. 0 or

@@ -403,7 +403,8 @@ static int start_loops(struct daemon *d)
 	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
 			      .addrlen = d->cfg.addrlen,
 			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			      .send_timeout_ms = (int)d->cfg.send_timeout_ms};
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+			      .features_off = d->cfg.uring_off_bits};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);

@@ -13,6 +13,16 @@
  * instead; first sends do not, because they almost always complete inline and arming and
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
  * The ring is created on the loop's own thread (SINGLE_ISSUER binds it to the creating task).
+ *
+ * Older kernels (enum loop_feature): without a buffer ring (5.19) the same buffers are
+ * handed to the kernel with IORING_OP_PROVIDE_BUFFERS, one SQE per returned buffer; without
+ * multishot accept (5.19) each accept completion arms the next; without multishot recv
+ * (6.0) each recv asks for at most one buffer's length and is re-armed on completion, the
+ * path a multishot recv takes when it ends. Multishot recv is probed on a socketpair before
+ * the first connection, because a kernel that ignores the flag would read 0 bytes (a
+ * multishot recv has length 0) and the connection would look closed; a multishot accept is
+ * refused with -EINVAL as it is submitted by kernels without it, which switches it off. The
+ * floor is then Linux 5.7 (IORING_OP_PROVIDE_BUFFERS); make test-kernels runs it on 5.10.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +55,8 @@ struct loop {
 	int thread_no, lfd, efd, port;
 	struct io_uring ring;
 	bool ring_ok, defer, accept_armed, drain_started, stop;
+	unsigned feat;		/* enum loop_feature in use */
+	const char *ring_flags; /* the setup flags the kernel took, for the log */
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	size_t br_bytes;
@@ -242,7 +254,10 @@ static void arm_recv(struct loop *l, struct conn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (l->feat & LOOP_FEAT_MULTISHOT_RECV)
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	else /* before 6.0 a buffer-select recv reads the SQE's length, not the buffer's */
+		io_uring_prep_recv(sqe, c->fd, NULL, l->o.buf_size, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen));
@@ -334,10 +349,12 @@ void loop_conn_update(struct loop *l, struct conn *c)
 	timer_sync(l, c);
 }
 
+/* Counted before the close: a client that sees the close may ask /metrics at once, and
+ * another thread answers it (test_ingress_conn/max_conns failed on that under load). */
 static void refuse(struct loop *l, int fd, const char *reason)
 {
-	close(fd);
 	metric_add(metrics_series(l->router->f_refused, (const char *[]){reason}), 1);
+	close(fd);
 }
 
 static void peer_addr(int fd, struct sluice_addr *a)
@@ -394,16 +411,28 @@ static void arm_accept(struct loop *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT)
+		io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0));
 	l->accept_armed = true;
 }
 
 static void return_buf(struct loop *l, unsigned bid)
 {
-	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->o.buf_size, l->o.buf_size, bid,
-			      io_uring_buf_ring_mask(l->o.bufs), 0);
-	io_uring_buf_ring_advance(l->br, 1);
+	struct io_uring_sqe *sqe;
+
+	if (l->feat & LOOP_FEAT_BUF_RING) {
+		io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->o.buf_size, l->o.buf_size,
+				      bid, io_uring_buf_ring_mask(l->o.bufs), 0);
+		io_uring_buf_ring_advance(l->br, 1);
+		return;
+	}
+	sqe = get_sqe(l);
+	io_uring_prep_provide_buffers(sqe, l->bufs + (size_t)bid * l->o.buf_size,
+				      (int)l->o.buf_size, 1, BGID, (int)bid);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROVIDE, 0, 0));
 }
 
 static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
@@ -600,35 +629,83 @@ static int ring_setup(struct loop *l)
 		err = io_uring_queue_init_params(l->o.entries, &l->ring, &p);
 		if (!err) {
 			l->defer = i == 0;
-			if (l->thread_no == 0)
-				log_info("loop: io_uring ready", "flags=%s",
-					 i == 0	  ? "SINGLE_ISSUER|DEFER_TASKRUN"
-					 : i == 1 ? "COOP_TASKRUN (DEFER_TASKRUN refused)"
-						  : "none (COOP_TASKRUN refused)");
+			l->ring_flags = i == 0	 ? "SINGLE_ISSUER|DEFER_TASKRUN"
+					: i == 1 ? "COOP_TASKRUN (DEFER_TASKRUN refused: Linux 6.1)"
+						 : "none (COOP_TASKRUN refused: Linux 5.19)";
 			return 0;
 		}
 	}
 	return err;
 }
 
-static int bufring_setup(struct loop *l)
+/* Submit what is queued and take the next completion of op (setup only, so nothing but
+ * buffer hand-backs can complete meanwhile; a failed one is reported). */
+static int next_cqe(struct loop *l, enum loop_op op, struct io_uring_cqe *out)
+{
+	struct io_uring_cqe *cqe;
+	int err;
+
+	for (;;) {
+		err = io_uring_submit_and_wait(&l->ring, 1);
+		if (err < 0)
+			return err;
+		err = io_uring_wait_cqe(&l->ring, &cqe);
+		if (err)
+			return err;
+		*out = *cqe;
+		io_uring_cqe_seen(&l->ring, cqe);
+		if (loop_ud_op(out->user_data) == op)
+			return 0;
+		if (out->res < 0)
+			log_warn("loop: handing a receive buffer back failed",
+				 "thread=%d err=\"%s\"", l->thread_no, strerror(-out->res));
+	}
+}
+
+/* Without a buffer ring: all buffers handed over at once with IORING_OP_PROVIDE_BUFFERS. */
+static int provide_all(struct loop *l)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_cqe cqe;
+	int err;
+
+	io_uring_prep_provide_buffers(sqe, l->bufs, (int)l->o.buf_size, (int)l->o.bufs, BGID, 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROVIDE, 0, 0));
+	err = next_cqe(l, LOOP_OP_PROVIDE, &cqe);
+	return err ? err : cqe.res < 0 ? cqe.res : 0; /* 5.x answers the count, 6.x 0 */
+}
+
+/* The receive buffers: a buffer ring when the kernel has one (5.19), else provide_all(). */
+static int bufs_setup(struct loop *l)
 {
 	struct io_uring_buf_reg reg = {0};
 	int err;
 
-	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
-	l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	l->bufs = mmap(NULL, (size_t)l->o.bufs * l->o.buf_size, PROT_READ | PROT_WRITE,
 		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (l->br == MAP_FAILED || l->bufs == MAP_FAILED) {
-		l->br = l->br == MAP_FAILED ? NULL : l->br;
-		l->bufs = l->bufs == MAP_FAILED ? NULL : l->bufs;
+	if (l->bufs == MAP_FAILED) {
+		l->bufs = NULL;
+		return -ENOMEM;
+	}
+	if (!(l->feat & LOOP_FEAT_BUF_RING))
+		return provide_all(l);
+	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
+	l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (l->br == MAP_FAILED) {
+		l->br = NULL;
 		return -ENOMEM;
 	}
 	reg.ring_addr = (unsigned long)l->br;
 	reg.ring_entries = l->o.bufs;
 	reg.bgid = BGID;
-	if ((err = io_uring_register_buf_ring(&l->ring, &reg, 0)))
+	err = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (err == -EINVAL) { /* an unknown register opcode: before 5.19 */
+		munmap(l->br, l->br_bytes);
+		l->br = NULL;
+		l->feat &= ~LOOP_FEAT_BUF_RING;
+		return provide_all(l);
+	}
+	if (err)
 		return err;
 	io_uring_buf_ring_init(l->br);
 	for (unsigned i = 0; i < l->o.bufs; i++)
@@ -638,11 +715,107 @@ static int bufring_setup(struct loop *l)
 	return 0;
 }
 
+/* Multishot recv (6.0), tried on a socketpair: one byte must come back in a completion that
+ * promises more. Older kernels refuse the flag or ignore it and read 0 bytes. */
+static int probe_multishot_recv(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	int sv[2], err;
+	bool ok;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	if (write(sv[1], "x", 1) != 1) {
+		err = -errno;
+		goto out;
+	}
+	sqe = get_sqe(l);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROBE, 0, 0));
+	err = next_cqe(l, LOOP_OP_PROBE, &cqe);
+	ok = !err && cqe.res == 1 && (cqe.flags & IORING_CQE_F_MORE);
+	if (!err && (cqe.flags & IORING_CQE_F_MORE))
+		shutdown(sv[1], SHUT_WR); /* EOF ends it */
+	while (!err) {
+		if (cqe.flags & IORING_CQE_F_BUFFER)
+			return_buf(l, cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+		if (!(cqe.flags & IORING_CQE_F_MORE))
+			break;
+		err = next_cqe(l, LOOP_OP_PROBE, &cqe);
+	}
+	if (!ok)
+		l->feat &= ~LOOP_FEAT_MULTISHOT_RECV;
+out:
+	close(sv[0]);
+	close(sv[1]);
+	return err;
+}
+
+static const struct {
+	unsigned bit;
+	const char *name, *what, *key, *on, *off, *since;
+} features[] = {
+    {LOOP_FEAT_BUF_RING, "buf_ring", "buffer ring", "buffers", "ring", "provide_buffers", "5.19"},
+    {LOOP_FEAT_MULTISHOT_ACCEPT, "multishot_accept", "multishot accept", "accept", "multishot",
+     "one-shot", "5.19"},
+    {LOOP_FEAT_MULTISHOT_RECV, "multishot_recv", "multishot recv", "recv", "multishot", "one-shot",
+     "6.0"},
+};
+#define NFEATURES (sizeof(features) / sizeof(features[0]))
+
+int loop_features_parse(const char *list, unsigned *bits)
+{
+	*bits = 0;
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		unsigned bit = len == 3 && !strncmp(p, "all", 3) ? LOOP_FEAT_ALL : 0;
+
+		for (size_t i = 0; !bit && i < NFEATURES; i++)
+			if (strlen(features[i].name) == len && !strncmp(p, features[i].name, len))
+				bit = features[i].bit;
+		if (!bit)
+			return -EINVAL;
+		*bits |= bit;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+/* What the ring runs on, logged once by the first loop: each feature, or the fallback and
+ * the kernel version that would have it. */
+static void log_features(const struct loop *l, unsigned wanted)
+{
+	char s[512];
+	size_t n = 0;
+
+	if (l->thread_no != 0)
+		return;
+	for (size_t i = 0; i < NFEATURES && n < sizeof(s); i++) {
+		if (l->feat & features[i].bit)
+			n += (size_t)snprintf(s + n, sizeof(s) - n, " %s=%s", features[i].key,
+					      features[i].on);
+		else if (wanted & features[i].bit)
+			n += (size_t)snprintf(s + n, sizeof(s) - n,
+					      " %s=\"%s (%s needs Linux %s)\"", features[i].key,
+					      features[i].off, features[i].what, features[i].since);
+		else
+			n += (size_t)snprintf(s + n, sizeof(s) - n, " %s=\"%s (%s turned off)\"",
+					      features[i].key, features[i].off, features[i].what);
+	}
+	log_info("loop: io_uring ready", "flags=\"%s\"%s", l->ring_flags, s);
+}
+
 static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 {
 	switch (loop_ud_op(cqe->user_data)) {
 	case LOOP_OP_ACCEPT:
-		if (cqe->res >= 0)
+		if (cqe->res == -EINVAL && (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT))
+			l->feat &=
+			    ~LOOP_FEAT_MULTISHOT_ACCEPT; /* before 5.19: one per connection */
+		else if (cqe->res >= 0)
 			on_accept(l, cqe->res);
 		else if (cqe->res != -ECANCELED)
 			log_warn("loop: accept failed", "err=\"%s\"", strerror(-cqe->res));
@@ -664,8 +837,26 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 	case LOOP_OP_WAKE:
 		on_wake(l);
 		break;
+	case LOOP_OP_PROVIDE:
+		if (cqe->res < 0) /* the buffer is lost to the pool; recv still has the others */
+			log_warn("loop: handing a receive buffer back failed",
+				 "thread=%d err=\"%s\"", l->thread_no, strerror(-cqe->res));
+		break;
 	default: /* SEND_TIMEOUT, CANCEL: the operation they target reports */
 		break;
+	}
+}
+
+/* A kernel without multishot accept (before 5.19) refuses it as the SQE is submitted: settle
+ * that before saying what the loop runs on (dispatch() re-arms a one-shot accept). */
+static void settle_accept(struct loop *l)
+{
+	struct io_uring_cqe *cqe;
+
+	io_uring_submit(&l->ring);
+	while (!io_uring_peek_cqe(&l->ring, &cqe)) {
+		dispatch(l, cqe);
+		io_uring_cqe_seen(&l->ring, cqe);
 	}
 }
 
@@ -673,10 +864,13 @@ int loop_run(struct loop *l)
 {
 	int err;
 
+	l->feat = LOOP_FEAT_ALL & ~l->o.features_off;
 	if ((err = ring_setup(l)))
 		return err;
 	l->ring_ok = true;
-	if ((err = bufring_setup(l)))
+	if ((err = bufs_setup(l)))
+		return err;
+	if ((l->feat & LOOP_FEAT_MULTISHOT_RECV) && (err = probe_multishot_recv(l)))
 		return err;
 	l->tick_ts.tv_nsec = (long long)l->o.tick_ms % 1000 * 1000000;
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
@@ -687,6 +881,8 @@ int loop_run(struct loop *l)
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
 	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
 	arm_accept(l);
+	settle_accept(l);
+	log_features(l, LOOP_FEAT_ALL & ~l->o.features_off);
 	arm_wake(l);
 	arm_tick(l);
 	while (!l->stop) {

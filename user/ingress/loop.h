@@ -4,9 +4,11 @@
  * Each ingress thread owns a loop: its own ring (SINGLE_ISSUER|DEFER_TASKRUN when the kernel
  * takes them, plain otherwise), its own SO_REUSEPORT listener with one multishot accept, a
  * provided-buffer ring that every connection's multishot recv draws from, sends with a linked
- * timeout, and a periodic tick that expires header/idle deadlines. Other threads (the journal
- * completing an append, the main thread asking for a drain) never touch the ring: they post a
- * message into the loop's inbox and write its eventfd, which the ring has a read armed on.
+ * timeout, and a periodic tick that expires header/idle deadlines. Kernels older than 6.0
+ * lack some of these (enum loop_feature): the loop then uses the Linux 5.7 equivalents. Other
+ *threads (the journal completing an append, the main thread asking for a drain) never touch the
+ *ring: they post a message into the loop's inbox and write its eventfd, which the ring has a read
+ *armed on.
  *
  * user_data encoding (the only place it is defined; see loop_ud_*):
  *
@@ -33,7 +35,18 @@ enum loop_op {
 	LOOP_OP_TICK = 5,	  /* periodic deadline scan */
 	LOOP_OP_WAKE = 6,	  /* eventfd read: inbox has messages */
 	LOOP_OP_CANCEL = 7,	  /* cancellation request (result ignored) */
-	LOOP_OP_MAX = 8,
+	LOOP_OP_PROVIDE = 8,	  /* buffers handed back without a buffer ring */
+	LOOP_OP_PROBE = 9,	  /* a feature probe at setup */
+	LOOP_OP_MAX = 10,
+};
+
+/* io_uring features newer than Sluice's floor. A loop uses each one the kernel has (and
+ * that loop_opts.features_off leaves on), else the fallback named here. */
+enum loop_feature {
+	LOOP_FEAT_BUF_RING = 1u << 0,	      /* 5.19; else IORING_OP_PROVIDE_BUFFERS SQEs */
+	LOOP_FEAT_MULTISHOT_ACCEPT = 1u << 1, /* 5.19; else one accept SQE per connection */
+	LOOP_FEAT_MULTISHOT_RECV = 1u << 2,   /* 6.0; else one recv SQE per read */
+	LOOP_FEAT_ALL = (1u << 3) - 1,
 };
 
 #define LOOP_UD_GEN_BITS 24
@@ -72,7 +85,12 @@ struct loop_opts {
 	unsigned max_conns_per_loop; /* connection slots (default 65536) */
 	int tick_ms;		     /* deadline scan period (default 100) */
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
+	unsigned features_off;	     /* LOOP_FEAT_* not to use even where the kernel has them */
 };
+
+/* Parse a comma-separated list of feature names (buf_ring, multishot_accept, multishot_recv,
+ * or all) into LOOP_FEAT_* bits. 0, or -EINVAL at the first unknown name. */
+int loop_features_parse(const char *list, unsigned *bits);
 
 /* A message posted into a loop from another thread. */
 struct loop_msg {

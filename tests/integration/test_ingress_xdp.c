@@ -11,6 +11,7 @@
 #include "ingress_harness.h"
 #include "netns.h"
 #include "test_progs.h"
+#include "xdp_fixture.h"
 
 static char resp[1 << 16];
 
@@ -41,7 +42,7 @@ void test_ingress_xdp(void)
 	__u32 slot = SLUICE_SLOT_FIRST;
 	int fd;
 
-	if (!test__require_root())
+	if (!test__require_root() || !xfx_require_kernel())
 		return;
 	if (!ASSERT_OK(netns_pair_create(&np), "netns"))
 		return;

@@ -360,7 +360,7 @@ void test_loader(void)
 	int status = 0;
 	pid_t pid;
 
-	if (!test__require_root())
+	if (!test__require_root() || !xfx_require_kernel())
 		return;
 	if (!ASSERT_OK(netns_pair_create(&c.np), "netns pair"))
 		return;

@@ -3,5 +3,5 @@
 # kernels, each booted in qemu (tools/kernels/run; KERNELS="6.1" picks series, TESTS= the filter).
 .PHONY: test-kernels
 
-test-kernels: all $(TEST_BINS) ## boot Debian kernels in qemu, run the kernel-facing tests in each
+test-kernels: all $(OUTPUT)/test_progs ## boot Debian kernels in qemu, run the kernel-facing tests in each
 	$(Q)OUTPUT=$(OUTPUT) tools/kernels/run $(KERNELS)

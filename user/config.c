@@ -103,8 +103,8 @@ static const struct opt opts[] = {
     {"node", "NAME", "this node's name in alerts (default: the host name)", OPT_STR, S(node), 0, 0,
      ""},
     {"uring-off", "LIST",
-     "io_uring features not to use although the kernel has them, as older kernels run: "
-     "buf_ring, multishot_accept, multishot_recv or all (comma-separated)",
+     "io_uring features to leave unused, as on older kernels: buf_ring,multishot_accept,"
+     "multishot_recv or all",
      OPT_STR, S(uring_off), 0, 0, ""},
 };
 

@@ -4,7 +4,8 @@
 #   bpf/x.bpf.c --clang -target bpf--> $(OUTPUT)/x.bpf.o --bpftool gen skeleton--> $(OUTPUT)/x.skel.h
 #   user/**/*.c  --> $(OUTPUT)/libsluice.a (everything but the daemon's main)
 #   each folder's own rules (generated headers, skeleton users) sit in its *.mk fragment
-#   tools/*, tests/* link against libsluice.a
+#   tools/*, tests/* link against libsluice.a (or the few objects they need), each binary
+#   with only the libraries it uses
 #
 # Folder fragments (*/*.mk) add binaries to BINS. `make help` lists the targets.
 
@@ -22,8 +23,10 @@ CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INC
 		   -D_GNU_SOURCE -MMD -MP $(EXTRA_CFLAGS)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
-LDLIBS		+= -Wl,--as-needed -lbpf -lxdp -lelf -lz -luring -lpq -lhiredis -ljansson -linih \
-		   -lcurl -lrdkafka -lm -pthread
+# No global library list: each link rule names the libraries its binary uses, so readelf -d
+# shows exactly those as NEEDED. --as-needed stays as a guard: a library still named but no
+# longer used drops out of NEEDED instead of being loaded for nothing.
+LDFLAGS		+= -Wl,--as-needed -pthread
 
 ifeq ($(V),1)
 Q =
@@ -35,7 +38,7 @@ endif
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all clean help test bench check install run FORCE
+.PHONY: all clean help test bench check install run deps FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
 DEPS_STAMP := $(OUTPUT)/.deps
@@ -85,7 +88,7 @@ include $(sort $(shell find user bpf tests tools -name '*.mk'))
 
 all: $(BPF_OBJS) $(LIBSLUICE) $(BINS) ## build everything
 
-test: all $(TEST_BINS) ## build and run every test; ends with "tests: N passed, M failed, K skipped"
+test: all $(TEST_BINS) ## run every test (SEED=N: shuffled order); ends with "tests: N passed, M failed, K skipped"
 	$(Q)tests/run
 
 bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ratios to their anchors
@@ -94,13 +97,16 @@ bench: all $(BENCH_BINS) ## run the benchmarks (BENCH=name to pick) and print ra
 check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 	$(Q)tools/check
 
+deps: $(USER_OBJS) $(OUTPUT)/user/sluiced.o ## fail on any call cycle between files or folders of user/ (from nm)
+	$(Q)tools/deps --check --objs $(OUTPUT) $^
+
 install: all ## install sluicectl, sluiced and the BPF object under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
 
-run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo)
-	$(Q)tools/run
+run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS)
+	$(Q)TLS=$(TLS) tools/run
 
 clean: ## remove the build directory
 	$(call msg,CLEAN,$(OUTPUT))

@@ -5,9 +5,10 @@ TEST_SRCS	+= $(wildcard tests/prog_tests/*.c tests/unit/*.c tests/integration/*.
 			      tests/scenario/*.c)
 TEST_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(TEST_LIB_SRCS) $(TEST_SRCS))
 TEST_BINS	+= $(OUTPUT)/test_progs
+TEST_LIBS	:= -lbpf -lxdp -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm
 
 # ASSERT_EQ(x, 0, ...) on unsigned x is the idiom; comparing mixed signs is intended there.
-$(TEST_OBJS): CFLAGS += -Itests/lib -I$(OUTPUT)/tests -Wno-sign-compare
+$(TEST_OBJS): CFLAGS += -Itests/lib -Itools/lib -I$(OUTPUT)/tests -Wno-sign-compare
 
 # The table of tests: every `void test_<name>(void)` definition, one DEFINE_TEST each.
 # Regenerated on every build (a deleted test must drop out), replaced only when it changed.
@@ -18,6 +19,11 @@ $(OUTPUT)/tests/tests.h: FORCE | $(OUTPUT)/tests
 
 $(OUTPUT)/tests/lib/test_progs.o: $(OUTPUT)/tests/tests.h
 
-$(OUTPUT)/test_progs: $(TEST_OBJS) $(LIBSLUICE)
+# test_sluicectl_args checks sluicectl's option lookups in-process, so it links that one object
+# of the tool (and sees its private header).
+$(OUTPUT)/tests/unit/test_sluicectl_args.o: CFLAGS += -Itools/sluicectl
+
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(OUTPUT)/tools/lib/pkt.o $(OUTPUT)/tools/sluicectl/args.o \
+		     $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(TEST_LIBS) -o $@

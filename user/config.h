@@ -55,9 +55,27 @@ struct sluiced_cfg {
 	long long emergency_lag_ms;
 	long long overload_hold_ms;
 	bool overload_dry_run;
+	char shares_normal[96]; /* class shares per state, "critical=70,normal=25,low=5" */
+	char shares_thin[96];
+	char shares_emergency[96];
+	uint32_t shares[3][3];	 /* parsed: [state normal/thin/emergency][class], percent */
+	char class_max_wait[96]; /* aging bound per class, "critical=0,normal=5s,low=30s" */
+	uint64_t max_wait_ns[3]; /* parsed, per class (0: none) */
 	char alert_url[512];
 	char alert_key[128];
 	char node[64];
+	/* TLS (issue 20): a second listener on the same ingress threads */
+	char tls_listen[128];
+	struct sockaddr_storage tls_addr; /* parsed tls_listen (when set) */
+	socklen_t tls_addrlen;
+	char tls_cert[PATH_MAX];
+	char tls_key[PATH_MAX];
+	char tls_sni[2048]; /* CERT:KEY[,CERT:KEY...] served by the names they carry */
+	char tls_client_ca[PATH_MAX];
+	long long tls_handshake_timeout_ms;
+	long long tls_max_handshakes;
+	long long tls_handshake_rate; /* per source and second, 0 = off */
+	long long tls_ticket_rotate_s;
 	char uring_off[128];	 /* io_uring features not to use (loop_features_parse) */
 	unsigned uring_off_bits; /* parsed uring_off, LOOP_FEAT_* */
 };

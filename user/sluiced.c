@@ -3,7 +3,7 @@
  *
  * Start-up order: settings (flags over config file) -> tenants file -> BPF (with --iface:
  * load, pin, attach; tenants into the maps) or userspace limits with one warning -> the
- * router and its metrics -> one loop per ingress thread, each with its own SO_REUSEPORT
+ * API and its metrics -> one loop per ingress thread, each with its own SO_REUSEPORT
  * listener. Then the main thread only handles signals (SIGHUP reload, SIGTERM/SIGINT
  * drain) and, once a second, the database reachability check for /readyz, so nothing slow
  * ever runs on an ingress thread.
@@ -13,7 +13,6 @@
  * then are the loops freed, because a completion refers to its loop.
  */
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <libpq-fe.h>
@@ -27,6 +26,8 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "config.h"
 #include "ingress/api.h"
@@ -36,6 +37,9 @@
 #include "queue/event.h"
 #include "lib/log.h"
 #include "ingress/loop.h"
+#include "ingress/src_rate.h"
+#include "ingress/tls.h"
+#include "ingress/tls_metrics.h"
 #include "lib/metrics.h"
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
@@ -51,7 +55,8 @@ struct daemon {
 	int fds[SLUICE_M_COUNT];
 	bool have_fds;
 	struct admission *adm;
-	struct router router;
+	struct ingress_limits limits; /* the HTTP edge's, from cfg */
+	struct api api;
 	struct loop *loops[MAX_THREADS];
 	pthread_t threads[MAX_THREADS];
 	int nthreads;
@@ -64,9 +69,14 @@ struct daemon {
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
+	struct tls_ctx *tls;	       /* with --tls-listen */
+	struct tls_metrics *tls_metrics;
+	struct src_rate *tls_rate; /* --tls-handshake-rate */
+	char sni_paths[sizeof(((struct sluiced_cfg *)0)->tls_sni)];
+	struct tls_cert_files sni[TLS_SNI_MAX];
 };
 
-/* ---- the journal behind the router's queue interface ------------------------------- */
+/* ---- the journal behind the API's queue interface ------------------------------- */
 
 struct append_ctx {
 	struct daemon *d;
@@ -132,7 +142,7 @@ out:
 	return err;
 }
 
-/* The router's append: through the Redis fast path when there is one. */
+/* The API's append: through the Redis fast path when there is one. */
 static int ingress_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
 			  void *arg)
 {
@@ -243,7 +253,7 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
-	d->router.queue = (struct ingress_queue){
+	d->api.queue = (struct ingress_queue){
 	    .q = d, .append = ingress_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
@@ -257,26 +267,19 @@ static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "d
 static void collect_xdp(struct metrics *m, void *arg)
 {
 	struct daemon *d = arg;
-	int ncpu = libbpf_num_possible_cpus();
-	struct sluice_counters *per = ncpu > 0 ? calloc((size_t)ncpu, sizeof(*per)) : NULL;
 	struct tenants *t = tenants_ref_acquire(&d->tenants);
 
-	for (uint32_t slot = 0; per && slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
+	for (uint32_t slot = 0; slot < SLUICE_SLOT_FIRST + tenants_count(t); slot++) {
 		const struct tenant *tn =
 		    slot < SLUICE_SLOT_FIRST ? NULL : tenants_at(t, slot - SLUICE_SLOT_FIRST);
 		const char *name = tn			      ? tn->name
 				   : slot == SLUICE_SLOT_ANON ? "(anonymous)"
 							      : "(none)";
 		__u32 key = tn ? tn->slot : slot;
-		struct sluice_counters sum = {0};
+		struct sluice_counters sum;
 
-		if (bpf_map_lookup_elem(d->fds[SLUICE_M_COUNTERS], &key, per))
+		if (sluice_bpf_counters_sum(d->fds[SLUICE_M_COUNTERS], key, &sum))
 			continue;
-		for (int c = 0; c < ncpu; c++)
-			for (int v = 0; v < SLUICE_V_MAX; v++) {
-				sum.packets[v] += per[c].packets[v];
-				sum.bytes[v] += per[c].bytes[v];
-			}
 		for (int v = 0; v < SLUICE_V_MAX; v++) {
 			const char *lv[] = {name, verdict_names[v]};
 
@@ -285,7 +288,6 @@ static void collect_xdp(struct metrics *m, void *arg)
 		}
 	}
 	tenants_put(t);
-	free(per);
 }
 
 /* With --iface and BPF usable: load, pin, attach. Any failure leaves userspace mode and a
@@ -320,6 +322,10 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 	}
 	port = ntohs(((struct sockaddr_in *)&d->cfg.addr)->sin_port);
 	bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
+	if (d->cfg.tls_listen[0]) { /* the TLS port is a service port like the plain one */
+		port = ntohs(((struct sockaddr_in *)&d->cfg.tls_addr)->sin_port);
+		bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
+	}
 	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", d->cfg.iface,
 		 sluice_xdp_mode_name(used), how);
 	return 0;
@@ -378,6 +384,93 @@ out:
 	tenants_put(old);
 }
 
+/* ---- TLS -------------------------------------------------------------------------- */
+
+/* The TLS settings as the engine takes them; --tls-sni "CERT:KEY,CERT:KEY" is split into
+ * d->sni. -EINVAL with err naming the flag. */
+static int tls_options(struct daemon *d, struct tls_opts *o, char *err, size_t errlen)
+{
+	char *save = NULL, *pair;
+	unsigned n = 0;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(d->sni_paths, sizeof(d->sni_paths), "%s", d->cfg.tls_sni);
+	for (pair = strtok_r(d->sni_paths, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(pair, ':');
+
+		if (!colon || colon == pair || !colon[1] || n == TLS_SNI_MAX) {
+			snprintf(
+			    err, errlen,
+			    "sluiced: --tls-sni %.300s: expected CERT:KEY[,CERT:KEY...] (at most "
+			    "%d)",
+			    d->cfg.tls_sni, TLS_SNI_MAX);
+			return -EINVAL;
+		}
+		*colon = '\0';
+		d->sni[n++] = (struct tls_cert_files){pair, colon + 1};
+	}
+	o->dflt = (struct tls_cert_files){d->cfg.tls_cert, d->cfg.tls_key};
+	o->sni = d->sni;
+	o->n_sni = n;
+	o->client_ca = d->cfg.tls_client_ca[0] ? d->cfg.tls_client_ca : NULL;
+	o->handshake_timeout_ms = (unsigned)d->cfg.tls_handshake_timeout_ms;
+	o->max_handshakes = (unsigned)d->cfg.tls_max_handshakes;
+	o->ticket_rotate_s = (unsigned)d->cfg.tls_ticket_rotate_s;
+	return 0;
+}
+
+static int setup_tls(struct daemon *d)
+{
+	struct tls_cert_info certs[1 + TLS_SNI_MAX];
+	struct tls_opts o;
+	char err[1024];
+	unsigned n;
+
+	if (!d->cfg.tls_listen[0])
+		return 0;
+	if (tls_options(d, &o, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -EINVAL;
+	}
+	d->tls = tls_ctx_new(&o, err, sizeof(err));
+	if (!d->tls) {
+		fprintf(stderr, "sluiced: --tls-cert/--tls-key/--tls-sni/--tls-client-ca: %s\n",
+			err);
+		return -EINVAL;
+	}
+	if (d->cfg.tls_handshake_rate &&
+	    !(d->tls_rate = src_rate_new((unsigned)d->cfg.tls_handshake_rate, 65536)))
+		return -ENOMEM;
+	d->tls_metrics = tls_metrics_new(d->m, d->tls);
+	if (!d->tls_metrics)
+		return -ENOMEM;
+	n = tls_ctx_certs(d->tls, certs, ARRAY_SIZE(certs));
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(certs); i++)
+		log_info("tls: certificate", "name=%s file=%s not_after=%lld sni=%d", certs[i].name,
+			 certs[i].file, (long long)certs[i].not_after, certs[i].sni);
+	log_info("tls: records sealed in user space (OpenSSL on the io_uring loop's buffers)",
+		 "ktls=\"%s\" mtls=%d handshake_rate=%lld",
+		 tls_kernel_has_ktls() ? "kernel has the tls ULP; not used by this build"
+				       : "unavailable: kernel has no tls ULP (CONFIG_TLS)",
+		 tls_ctx_mtls(d->tls), d->cfg.tls_handshake_rate);
+	return 0;
+}
+
+/* SIGHUP: new certificates only if every file loads and passes the checks. */
+static void reload_tls(struct daemon *d)
+{
+	struct tls_opts o;
+	char err[1024];
+
+	if (!d->tls)
+		return;
+	if (tls_options(d, &o, err, sizeof(err)) || tls_ctx_reload(d->tls, &o, err, sizeof(err)))
+		log_error("tls: reload refused, the running certificates stay", "error=\"%s\"",
+			  err);
+	else
+		log_info("tls: certificates reloaded", "file=%s sni=%u", d->cfg.tls_cert, o.n_sni);
+}
+
 static void reload_routes(struct daemon *d)
 {
 	char err[512];
@@ -398,20 +491,36 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
 static int start_loops(struct daemon *d)
 {
-	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.addr,
-			      .addrlen = d->cfg.addrlen,
-			      .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
-			      .send_timeout_ms = (int)d->cfg.send_timeout_ms,
-			      .features_off = d->cfg.uring_off_bits};
+	struct loop_opts o = {
+	    .addr = (struct sockaddr *)&d->cfg.addr,
+	    .addrlen = d->cfg.addrlen,
+	    .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
+	    .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+	    .features_off = d->cfg.uring_off_bits,
+	    .tls_addr = d->tls ? (struct sockaddr *)&d->cfg.tls_addr : NULL,
+	    .tls_addrlen = d->cfg.tls_addrlen,
+	    .tls = d->tls,
+	    .tls_timeout_ns = (uint64_t)d->cfg.tls_handshake_timeout_ms * 1000000ULL,
+	    .tls_rate = d->tls_rate,
+	    .tls_deny_secs = (unsigned)d->cfg.deny_secs,
+	};
 	int port;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
 		d->nthreads = 1;
 	for (int i = 0; i < d->nthreads; i++) {
-		d->loops[i] = loop_new(&o, &d->router, i);
+		d->loops[i] = loop_new(&o, &d->api, i);
 		if (!d->loops[i]) {
 			fprintf(stderr, "sluiced: --listen %s: %s\n", d->cfg.listen,
 				strerror(errno));
@@ -419,16 +528,18 @@ static int start_loops(struct daemon *d)
 		}
 		/* port 0: every other thread binds the port the first one got */
 		port = loop_port(d->loops[0]);
-		if (d->cfg.addr.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&d->cfg.addr)->sin6_port = htons((uint16_t)port);
-		else
-			((struct sockaddr_in *)&d->cfg.addr)->sin_port = htons((uint16_t)port);
+		set_port(&d->cfg.addr, port);
+		if (d->tls)
+			set_port(&d->cfg.tls_addr, loop_tls_port(d->loops[0]));
 	}
 	for (int i = 0; i < d->nthreads; i++)
 		if (pthread_create(&d->threads[i], NULL, thread_main, d->loops[i]))
 			return -EAGAIN;
 	log_info("sluiced: listening", "addr=%s port=%d threads=%d", d->cfg.listen,
 		 loop_port(d->loops[0]), d->nthreads);
+	if (d->tls)
+		log_info("sluiced: listening for TLS", "addr=%s port=%d", d->cfg.tls_listen,
+			 loop_tls_port(d->loops[0]));
 	return 0;
 }
 
@@ -436,7 +547,7 @@ static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
 		return;
-	__atomic_store_n(&d->router.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->api.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
@@ -450,6 +561,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 		if (sig == SIGHUP) {
 			reload_tenants(d);
 			reload_routes(d);
+			reload_tls(d);
 		} else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		check_db(d);
@@ -459,7 +571,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 /* What is left of the drain timeout (the whole of it when no drain started). */
 static int drain_left_ms(const struct daemon *d)
 {
-	uint64_t now = admission_now();
+	uint64_t now = clock_mono_ns();
 
 	if (!d->drain_deadline)
 		return (int)d->cfg.drain_timeout_ms;
@@ -468,13 +580,13 @@ static int drain_left_ms(const struct daemon *d)
 
 static void drain(struct daemon *d, int sig)
 {
-	uint64_t deadline = admission_now() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
+	uint64_t deadline = clock_mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000ULL;
 
 	d->drain_deadline = deadline;
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
-	__atomic_store_n(&d->router.draining, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < d->nthreads; i++)
 		loop_drain(d->loops[i], deadline);
 	for (int i = 0; i < d->nthreads; i++)
@@ -524,13 +636,17 @@ static int start_controller(struct daemon *d)
 	ec.overload.emergency_lag_ns = (uint64_t)d->cfg.emergency_lag_ms * 1000000ULL;
 	ec.overload.hold_ns = (uint64_t)d->cfg.overload_hold_ms * 1000000ULL;
 	ec.overload.dry_run = d->cfg.overload_dry_run;
+	_Static_assert(sizeof(ec.overload.shares) == sizeof(d->cfg.shares),
+		       "shares [state][class]");
+	memcpy(ec.overload.shares, d->cfg.shares, sizeof(ec.overload.shares));
+	memcpy(ec.max_wait_ns, d->cfg.max_wait_ns, sizeof(ec.max_wait_ns));
 	d->controller = controller_new(&ec, err, sizeof(err));
 	if (!d->controller) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
 	}
-	d->router.type_class = controller_type_class;
-	d->router.type_class_arg = d->controller;
+	d->api.type_class = controller_type_class;
+	d->api.type_class_arg = d->controller;
 	log_info("controller: started", "role=%s worker=%s routes=%s", d->cfg.role,
 		 ec.run_worker ? "yes" : "no", d->cfg.routes[0] ? d->cfg.routes : "(built-in)");
 	return 0;
@@ -563,14 +679,26 @@ static int setup(struct daemon *d)
 		return -errno;
 	if (!ret && tenants_apply_bpf(d->tenants.cur, NULL, d->fds, err, sizeof(err)))
 		log_error("tenants: BPF maps not fully written", "error=\"%s\"", err);
-	if ((ret = router_init(&d->router, &d->cfg, &d->tenants, d->adm, d->m)))
+	d->limits = (struct ingress_limits){
+	    .max_body = (uint64_t)d->cfg.max_body,
+	    .max_header_bytes = (size_t)d->cfg.max_header_bytes,
+	    .max_line = (size_t)d->cfg.max_line,
+	    .max_headers = (unsigned)d->cfg.max_headers,
+	    .max_conns = (unsigned)d->cfg.max_conns,
+	    .header_ns = (uint64_t)d->cfg.header_timeout_ms * 1000000,
+	    .idle_ns = (uint64_t)d->cfg.idle_timeout_ms * 1000000,
+	    .retry_after_503 = d->cfg.retry_after_503,
+	};
+	if ((ret = api_init(&d->api, &d->limits, &d->tenants, d->adm, d->m)))
 		return ret;
-	d->router.xdp_state = d->xdp_state;
+	if ((ret = setup_tls(d)))
+		return ret;
+	d->api.xdp_state = d->xdp_state;
 	if ((ret = open_journal(d)))
 		return ret;
 	if ((ret = start_controller(d)))
 		return ret;
-	d->router.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
+	d->api.xdp_ok = !d->cfg.iface[0] || admission_shared(d->adm);
 	d->f_reloads =
 	    metrics_family(d->m, METRIC_COUNTER, "sluice_tenants_reloads_total",
 			   "Tenants file reloads (SIGHUP) by result.", "result", NULL, 0);
@@ -597,11 +725,14 @@ static void teardown(struct daemon *d)
 	queue_free(d->q);
 	for (int i = 0; i < MAX_THREADS; i++)
 		loop_free(d->loops[i]);
+	tls_ctx_free(d->tls); /* after the loops: their connections hold its generations */
+	src_rate_free(d->tls_rate);
 	admission_free(d->adm);
 	sluice_bpf_free(d->bpf); /* the attachment and the pins stay */
 	if (d->tenants.cur)
 		tenants_ref_fini(&d->tenants);
 	metrics_free(d->m);
+	tls_metrics_free(d->tls_metrics);
 }
 
 int main(int argc, char **argv)

@@ -2,6 +2,8 @@
 # user/sluiced.mk -- the daemon binary (its main is the only user/ file outside libsluice.a).
 BINS		+= $(OUTPUT)/sluiced
 
+SLUICED_LIBS	:= -lbpf -lxdp -luring -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm
+
 $(OUTPUT)/sluiced: $(OUTPUT)/user/sluiced.o $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(SLUICED_LIBS) -o $@

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "ingress/loop.h"
+#include "ingress/loop_features.h"
 #include "ingress_harness.h"
 #include "test_progs.h"
 

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_xdp.c -- sluiced with --iface: XDP attached on a veth in a namespace, the
  * tenants in the BPF maps, request credits charged in the map XDP shares, XDP counters in
- * /metrics */
+ * /metrics
+ *
+ * It runs as on a freshly booted machine, whatever this one has mounted: in a mount
+ * namespace of its own with an empty tmpfs over /sys/fs/bpf, so sluiced must mount a BPF
+ * filesystem itself (as bpftool does) before it can pin. */
 #include <bpf/bpf.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "nic/bpf_loader.h"
@@ -31,6 +37,16 @@ static int request(const struct netns_pair *np, int port, const char *req)
 	return st;
 }
 
+/* This test process (a child of the runner) and what it starts see /sys/fs/bpf as a fresh
+ * boot leaves it: not a BPF filesystem. */
+static bool fresh_boot_bpffs(void)
+{
+	return ASSERT_OK(unshare(CLONE_NEWNS), "private mount namespace") &&
+	       ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "mounts private") &&
+	       ASSERT_OK(mount("tmpfs", "/sys/fs/bpf", "tmpfs", 0, "size=64k"),
+			 "no bpffs at /sys/fs/bpf");
+}
+
 void test_ingress_xdp(void)
 {
 	struct netns_pair np = {0};
@@ -42,7 +58,7 @@ void test_ingress_xdp(void)
 	__u32 slot = SLUICE_SLOT_FIRST;
 	int fd;
 
-	if (!test__require_root() || !xfx_require_kernel())
+	if (!test__require_root() || !xfx_require_kernel() || !fresh_boot_bpffs())
 		return;
 	if (!ASSERT_OK(netns_pair_create(&np), "netns"))
 		return;
@@ -53,6 +69,9 @@ void test_ingress_xdp(void)
 		 HARNESS_KEY_A_HEX, np.ip4_a);
 	if (!ASSERT_OK(sluiced_start_ns(&p, np.ns_b, "0.0.0.0:0", tenants, args), "start"))
 		goto out;
+	ASSERT_TRUE(
+	    sluiced_log_wait(&p, "msg=\"bpf: no BPF filesystem was mounted; mounted one\"", 100),
+	    "bpffs mounted by sluiced");
 	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"bpf: attached\"", 100), "attach logged");
 	ASSERT_EQ(request(&np, p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "ready");
 	ASSERT_HAS_STR(resp, "\"xdp\":{\"ok\":true,\"state\":\"attached to", "xdp attached");

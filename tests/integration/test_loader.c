@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
+#include "lib/array_size.h"
 #include "netns.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
@@ -68,7 +69,7 @@ static long long counted(struct sluice_bpf *b, __u32 slot, __u32 verdict)
 {
 	struct sluice_counters sum;
 
-	if (pkt_counters_sum(sluice_bpf_map_fd(b, SLUICE_M_COUNTERS), slot, &sum))
+	if (sluice_bpf_counters_sum(sluice_bpf_map_fd(b, SLUICE_M_COUNTERS), slot, &sum))
 		return -1;
 	return (long long)sum.packets[verdict];
 }
@@ -348,7 +349,7 @@ static void run_body(struct ctx *c)
 	if (!ASSERT_GE(saved, 0, "enter ns B"))
 		return;
 	c->ifindex = (int)if_nametoindex(c->np.if_b);
-	for (i = 0; i < (int)(sizeof(steps) / sizeof(steps[0])); i++)
+	for (i = 0; i < (int)(ARRAY_SIZE(steps)); i++)
 		if (test__start_subtest(steps[i].name))
 			steps[i].fn(c);
 	/* whatever a failed step left behind */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array_size.h"
 #include "scenario.h"
 #include "netns.h"
 #include "test_progs.h"
@@ -43,7 +44,7 @@ static void bad_flags(void)
 	};
 	char out[1024];
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		int st = netns_run(NULL, out, sizeof(out), "%s/loadgen %s", test__outdir(),
 				   cases[i].args);
 

@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "sink/pg/migrate.h"
 #include "sink/pg/writer.h"
 #include "pgharness.h"
@@ -114,7 +116,7 @@ static void subtest_poison(const struct pgh_server *s, const char *conninfo, con
 	    {311, "{}", longtype, "value too long for type character varying(128)", false},
 	    {499, NULL, NULL, "max_payload_bytes", false},
 	};
-	const int nbad = sizeof(bad) / sizeof(bad[0]);
+	const int nbad = ARRAY_SIZE(bad);
 	struct pg_writer *w = NULL;
 	struct pg_writer_stats st;
 	struct pgr_ledger l;
@@ -173,14 +175,6 @@ out:
 	free(big);
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
-}
-
 static void subtest_stalled_database(const struct pgh_server *s)
 {
 	PGconn *locker = PQconnectdb(s->conninfo);
@@ -201,12 +195,12 @@ static void subtest_stalled_database(const struct pgh_server *s)
 	if (!ASSERT_OK_PTR(w, "writer"))
 		goto out;
 	/* 2.5 s of submitting as fast as possible while every INSERT waits on the lock */
-	for (t0 = mono_us(); mono_us() - t0 < 2500000;) {
-		uint64_t c0 = mono_us(), dt;
+	for (t0 = clock_mono_ns() / 1000; clock_mono_ns() / 1000 - t0 < 2500000;) {
+		uint64_t c0 = clock_mono_ns() / 1000, dt;
 
 		pgr_make(&row, buf, sizeof(buf), "stall", accepted);
 		ret = pg_writer_submit(w, &row);
-		dt = mono_us() - c0;
+		dt = clock_mono_ns() / 1000 - c0;
 		worst = dt > worst ? dt : worst;
 		if (!ret)
 			accepted++;

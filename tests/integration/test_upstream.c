@@ -8,19 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "mockharness.h"
 #include "test_progs.h"
 #include "sink/upstream/upstream.h"
 
 #define MS 1000000ULL
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 struct transitions {
 	int n;
@@ -98,14 +91,14 @@ static void subtest_ok_keepalive(const struct mock_upstream *m)
 static void expect_failure(struct upstream *u, const char *why, const char *reason, double max_ms)
 {
 	struct upstream_result r;
-	double t0 = now_ms();
+	double t0 = clock_mono_ms();
 
 	if (!ASSERT_OK(call(u, why, 1, &r), why))
 		return;
 	ASSERT_EQ(r.outcome, UPSTREAM_FAILED, why);
 	ASSERT_HAS_STR(r.reason, reason, why);
 	ASSERT_TRUE(r.retryable, why);
-	ASSERT_LT(now_ms() - t0, max_ms, why);
+	ASSERT_LT(clock_mono_ms() - t0, max_ms, why);
 	upstream_result_fini(&r);
 }
 
@@ -204,11 +197,11 @@ static void subtest_bulkhead(const struct mock_upstream *m)
 	ASSERT_OK(mock_upstream_faults(m, "latency_ms=400"), "slow mock");
 	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "first");
 	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "second");
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	ASSERT_OK(call(u, "third", 1, &r), "third");
 	ASSERT_EQ(r.outcome, UPSTREAM_BULKHEAD_FULL, "third refused");
 	ASSERT_HAS_STR(r.reason, "bulkhead full (2 calls in flight)", "reason");
-	ASSERT_LT(now_ms() - t0, 200, "refused at once, not after the 400 ms calls");
+	ASSERT_LT(clock_mono_ms() - t0, 200, "refused at once, not after the 400 ms calls");
 	upstream_stats(u, &st);
 	ASSERT_EQ(st.in_flight, 2, "two in flight");
 	ASSERT_EQ(st.bulkhead_full, 1, "counted");
@@ -242,7 +235,7 @@ static void subtest_retry_after(const struct mock_upstream *m)
 	if (!ASSERT_OK_PTR(u, "new"))
 		return;
 	ASSERT_OK(mock_upstream_faults(m, "r429_rate=1&retry_after=1"), "429");
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	ASSERT_OK(call(u, "ra", 1, &r), "call");
 	ASSERT_EQ(r.http_status, 429, "429");
 	ASSERT_EQ(r.retry_after_ns, 1000 * MS, "Retry-After: 1 read");
@@ -256,7 +249,7 @@ static void subtest_retry_after(const struct mock_upstream *m)
 	ASSERT_OK(mock_upstream_faults(m, "r429_rate=0"), "limit over");
 	ASSERT_OK(call(u, "ra", 2, &r), "retry");
 	ASSERT_EQ(r.outcome, UPSTREAM_OK, "retry answered");
-	ASSERT_GE(now_ms() - t0, 1000, "the retry came after Retry-After");
+	ASSERT_GE(clock_mono_ms() - t0, 1000, "the retry came after Retry-After");
 	upstream_result_fini(&r);
 	ASSERT_EQ(mock_upstream_applied(m, "ra"), 1, "applied once");
 
@@ -427,9 +420,9 @@ static void subtest_shutdown(const struct mock_upstream *m)
 	req.idempotency_key = "sd-2"; /* distinct keys: the mock applies both 5 s later */
 	ASSERT_OK(upstream_call_async(u, &req, collect, &d), "second");
 	usleep(100000); /* both requests are at the mock */
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	upstream_free(u);
-	ASSERT_LT(now_ms() - t0, 2000, "free did not wait for the 5 s answers");
+	ASSERT_LT(clock_mono_ms() - t0, 2000, "free did not wait for the 5 s answers");
 	if (ASSERT_EQ(d.n, 2, "both callbacks ran")) {
 		for (int i = 0; i < 2; i++) {
 			ASSERT_EQ(d.r[i].outcome, UPSTREAM_FAILED, "failed");

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "sink/upstream/fallback.h"
 #include "mockharness.h"
 #include "redisharness.h"
@@ -27,14 +28,6 @@ struct env {
 	struct model model;
 	struct fallback *fb;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* One step as the step runner will do it: call, then the chain on whatever came back. */
 static void step(struct env *e, const char *key, const char *payload, struct fallback_answer *a)
@@ -128,11 +121,11 @@ static void subtest_chain(void)
 	ASSERT_EQ(first.source, FALLBACK_UPSTREAM, "upstream answers");
 	if (!open_breaker(&e))
 		goto out;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	step(&e, "x-2", lead_x, &a);
 	ASSERT_EQ(a.source, FALLBACK_CACHE, "breaker open: the cache answers");
 	ASSERT_TRUE(a.score == first.score, "with the upstream's last score");
-	ASSERT_LT(now_ms() - t0, 1500, "without waiting for the 3 s upstream timeout");
+	ASSERT_LT(clock_mono_ms() - t0, 1500, "without waiting for the 3 s upstream timeout");
 	step(&e, "y-1", lead_y, &a);
 	ASSERT_EQ(a.source, FALLBACK_MODEL, "unknown lead: the model answers");
 	ASSERT_TRUE(a.score == model_of(&e.model, lead_y), "the model's score");
@@ -159,13 +152,13 @@ static void subtest_redis_down(void)
 	if (!open_breaker(&e))
 		goto out;
 	redis_harness_pause(&e.rh); /* stalled, not refused: the worst case */
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	step(&e, "x-2", lead_x, &a);
 	ASSERT_EQ(a.source, FALLBACK_MODEL, "redis stalled: the model answers");
 	ASSERT_TRUE(a.score == model_of(&e.model, lead_x), "model score");
 	ASSERT_HAS_STR(a.reason, "redis", "reason names redis");
 	/* 250 ms Redis timeout; loose bound for a shared machine, the stall itself is endless */
-	ASSERT_LT(now_ms() - t0, 1500, "within the redis timeout");
+	ASSERT_LT(clock_mono_ms() - t0, 1500, "within the redis timeout");
 	redis_harness_stop(&e.rh);
 	step(&e, "x-3", lead_x, &a);
 	ASSERT_EQ(a.source, FALLBACK_MODEL, "redis gone: the model answers");

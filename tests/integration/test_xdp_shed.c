@@ -8,6 +8,7 @@
  * prefix entry drops its whole range until `deny del`. dry_run: with dry run on, a denied
  * source is counted as denied but its SYNs reach the receiving TCP stack.
  */
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_env.h"
 
@@ -70,7 +71,7 @@ static void deny_ttl(struct xdp_env *e)
 	xdp_addr(e, false, 60, src, sizeof(src));
 	if (!xdp_ctl_ok(e, "source add dt %s", src) || !xdp_ctl_ok(e, "deny add %s --ttl 2s", src))
 		return;
-	added = xdp_now();
+	added = clock_mono_s();
 	list = xdp_ctl_json(e, "deny list");
 	left = json_integer_value(json_object_get(json_array_get(list, 0), "left_ns"));
 	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "address")), src,
@@ -85,7 +86,7 @@ static void deny_ttl(struct xdp_env *e)
 	ASSERT_EQ(xdp_count(st, "dt", "pass"), 0, "nothing passes");
 	json_decref(st);
 
-	xdp_sleep(added + 2.2 - xdp_now());
+	xdp_sleep(added + 2.2 - clock_mono_s());
 	if (!ASSERT_OK(xdp_send(e, false, &s, "--src %s --count 200 --rate 5000", src), "pktgen"))
 		return;
 	st = xdp_stats(e);

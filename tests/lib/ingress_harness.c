@@ -16,16 +16,9 @@
 #include <unistd.h>
 
 #include "ingress_harness.h"
+#include "lib/clock.h"
 #include "netns.h"
 #include "test_progs.h"
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sluiced_write_tenants(const struct sluiced_proc *p, const char *text)
 {
@@ -70,7 +63,7 @@ char *sluiced_log(const struct sluiced_proc *p)
 
 bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 
 	do {
 		char *log = sluiced_log(p);
@@ -80,18 +73,18 @@ bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int time
 		if (found)
 			return true;
 		usleep(10000);
-	} while (now_ms() < end);
+	} while (clock_mono_ms() < end);
 	return false;
 }
 
 /* A deadline, not a measurement: under emulation (make test-kernels) loading and verifying
  * the XDP program alone has taken over 5 s on a loaded host. */
-static int read_port(struct sluiced_proc *p)
+static int read_port(struct sluiced_proc *p, const char *msg)
 {
-	long end = now_ms() + 30000;
+	double end = clock_mono_ms() + 30000;
 
-	while (now_ms() < end) {
-		char *log = sluiced_log(p), *s = strstr(log, "msg=\"sluiced: listening\"");
+	while (clock_mono_ms() < end) {
+		char *log = sluiced_log(p), *s = strstr(log, msg);
 		int port = 0, status;
 
 		if (s && (s = strstr(s, " port=")))
@@ -150,7 +143,11 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
-	p->port = read_port(p);
+	p->port = read_port(p, "msg=\"sluiced: listening\"");
+	for (const char *const *a = argv; p->port > 0 && *a; a++)
+		if (!strcmp(*a, "--tls-listen") &&
+		    (p->tls_port = read_port(p, "msg=\"sluiced: listening for TLS\"")) < 0)
+			p->port = p->tls_port;
 	if (p->port < 0) {
 		char *log = sluiced_log(p);
 
@@ -164,13 +161,13 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 
 int sluiced_stop(struct sluiced_proc *p, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	int status;
 
 	if (p->pid <= 0)
 		return -1;
 	kill(p->pid, SIGTERM);
-	while (now_ms() < end) {
+	while (clock_mono_ms() < end) {
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -228,10 +225,10 @@ int http_send(struct http_client *c, const char *data, size_t len)
 	return 0;
 }
 
-static int fill(struct http_client *c, long end)
+static int fill(struct http_client *c, double end)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-	long left = end - now_ms();
+	long left = (long)(end - clock_mono_ms());
 	ssize_t n;
 
 	if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -264,7 +261,7 @@ static size_t complete(const struct http_client *c)
 
 long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	size_t n;
 	int r;
 
@@ -286,7 +283,7 @@ long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
 
 bool http_closed(struct http_client *c, int timeout_ms)
 {
-	long end = now_ms() + timeout_ms;
+	double end = clock_mono_ms() + timeout_ms;
 	int r;
 
 	do {

@@ -3,7 +3,8 @@
  *
  * sluiced_start() writes the tenants file into a fresh directory under test__tmpdir(),
  * runs the built binary with --listen 127.0.0.1:0 (its log goes to a file there) and reads
- * the bound port back from the "sluiced: listening" log line. Clients keep unread bytes,
+ * the bound port back from the "sluiced: listening" log line (and, with --tls-listen, the
+ * TLS port from "sluiced: listening for TLS"). Clients keep unread bytes,
  * so pipelined responses are read one at a time.
  */
 #ifndef SLUICE_INGRESS_HARNESS_H
@@ -20,6 +21,7 @@
 struct sluiced_proc {
 	pid_t pid;
 	int port;
+	int tls_port;  /* with --tls-listen among the args: its bound port */
 	char dir[512]; /* per-instance directory (tenants, journal, log) */
 	char log[600];
 	char tenants[600];

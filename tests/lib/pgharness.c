@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "netns.h"
 #include "pgharness.h"
 
@@ -271,16 +272,14 @@ long long pgh_query_ll(const struct pgh_server *s, const char *sql)
 
 bool pgh_wait_ll(const struct pgh_server *s, const char *sql, long long want, int seconds)
 {
-	struct timespec t0, t;
+	double t0 = clock_mono_s();
 	long long got;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		got = pgh_query_ll(s, sql);
 		if (got == want)
 			return true;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec >= seconds)
+		if (clock_mono_s() - t0 >= seconds)
 			break;
 		usleep(100000);
 	}

@@ -22,16 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "scenario.h"
 #include "test_progs.h"
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int scn_start_pg(struct scn *s)
 {
@@ -148,11 +141,11 @@ bool scn_load_running(struct scn_load *l)
 
 int scn_load_wait(struct scn_load *l, int timeout_ms)
 {
-	double end = mono_s() + timeout_ms / 1e3;
+	double end = clock_mono_s() + timeout_ms / 1e3;
 	json_error_t jerr;
 	int status;
 
-	while (scn_load_running(l) && mono_s() < end)
+	while (scn_load_running(l) && clock_mono_s() < end)
 		usleep(20000);
 	if (l->pid > 0) {
 		kill(l->pid, SIGKILL);
@@ -327,7 +320,7 @@ static const char *const classes[3] = {"critical", "normal", "low"};
 void scn_timeline_init(struct scn_timeline *tl)
 {
 	memset(tl, 0, sizeof(*tl));
-	tl->t0 = mono_s();
+	tl->t0 = clock_mono_s();
 }
 
 void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *series)
@@ -340,7 +333,7 @@ void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *
 
 double scn_timeline_now(const struct scn_timeline *tl)
 {
-	return mono_s() - tl->t0;
+	return clock_mono_s() - tl->t0;
 }
 
 int scn_timeline_sample(struct scn_timeline *tl, int port)

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* test_progs.c -- the test runner: run each discovered test in a child, report, summarise
  *
- * Usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS]
+ * Usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS] [-s SEED]
  *   -t  run tests whose name, or "test/subtest", starts with one of the NAMEs
  *   -v  show every test's output, not only failing ones
  *   -l  list test names
  *   -T  per-test timeout (default 600 s; a test that times out fails)
+ *   -s  run the tests in an order shuffled by SEED (0: a seed from the clock); the seed is
+ *       printed first, so a failure that depends on the order can be run again
  *
  * Counting: a test with subtests counts each subtest; a test without counts once. A
  * test is skipped when it (or every subtest it ran) called test__skip(). The last line
@@ -14,6 +16,7 @@
  * of that test only and its captured output (up to the crash) is still shown.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 
 struct test_def {
@@ -197,7 +202,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	char capture_path[] = "/tmp/test_progs.XXXXXX";
 	int fd = mkstemp(capture_path), status = 0, i;
 	bool crashed = false, timed_out = false;
-	struct timespec t0, t1;
+	double t0, t1;
 	pid_t pid;
 
 	unlink(capture_path);
@@ -207,7 +212,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	rm_rf(tmpdir);
 	mkdir(tmpdir, 0755);
 	fflush(stdout);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_s();
 	pid = fork();
 	if (pid == 0)
 		run_child(t, fd);
@@ -216,8 +221,8 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 
 		if (w == pid)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > timeout_s) {
+		t1 = clock_mono_s();
+		if (t1 - t0 > timeout_s) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			timed_out = true;
@@ -225,7 +230,7 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		}
 		usleep(2000);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = clock_mono_s();
 	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		crashed = true;
 		if (res->cur >= 0)
@@ -272,31 +277,51 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 		printf("#%d %s:FAIL (outside subtests)\n", num, t->name);
 	}
 	if (test__verbose)
-		printf("#%d %s: %.2fs\n", num, t->name,
-		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		printf("#%d %s: %.2fs\n", num, t->name, t1 - t0);
 	rm_rf(tmpdir);
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS]\n");
+	fprintf(stderr, "usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS] [-s SEED]\n");
 	exit(2);
+}
+
+/* Fisher-Yates over the run order with a xorshift64 generator: the same seed, the same
+ * order, on every machine. */
+static void shuffle(size_t *order, size_t n, unsigned long long seed)
+{
+	unsigned long long x = seed ? seed : 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = n; i > 1; i--) {
+		size_t j, t;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (size_t)(x % i);
+		t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
 }
 
 int main(int argc, char **argv)
 {
 	struct totals tot = {};
 	int opt, timeout_s = 600, ran = 0;
-	size_t i;
-	char *sp, *tok, *self;
+	size_t i, order[ARRAY_SIZE(tests)];
+	unsigned long long seed = 0;
+	bool shuffled = false;
+	char *sp, *tok, *self, *end;
 
-	while ((opt = getopt(argc, argv, "vlt:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "vlt:T:s:")) != -1) {
 		switch (opt) {
 		case 'v':
 			test__verbose = true;
 			break;
 		case 'l':
-			for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(tests); i++)
 				printf("%s\n", tests[i].name);
 			return 0;
 		case 't':
@@ -321,9 +346,29 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 's':
+			errno = 0;
+			seed = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end) {
+				fprintf(stderr,
+					"test_progs: -s %s: want a whole number (0: random)\n",
+					optarg);
+				return 2;
+			}
+			if (!seed)
+				seed = (unsigned long long)time(NULL) ^ (unsigned long long)getpid()
+									    << 32;
+			shuffled = true;
+			break;
 		default:
 			usage();
 		}
+	}
+	for (i = 0; i < ARRAY_SIZE(tests); i++)
+		order[i] = i;
+	if (shuffled) {
+		shuffle(order, ARRAY_SIZE(tests), seed);
+		printf("test_progs: order shuffled with -s %llu\n", seed);
 	}
 	self = realpath("/proc/self/exe", NULL);
 	snprintf(outdir, sizeof(outdir), "%s", self ? self : ".");
@@ -336,11 +381,13 @@ int main(int argc, char **argv)
 		perror("test_progs: mmap");
 		return 1;
 	}
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		if (!name_selected(tests[i].name, NULL))
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		const struct test_def *t = &tests[order[i]];
+
+		if (!name_selected(t->name, NULL))
 			continue;
 		ran++;
-		run_test((int)i + 1, &tests[i], timeout_s, &tot);
+		run_test((int)order[i] + 1, t, timeout_s, &tot);
 	}
 	if (nfilters && !ran)
 		fprintf(stderr, "test_progs: no test matches the -t filter\n");

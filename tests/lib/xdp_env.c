@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_env.h"
 #include "xdp_fixture.h"
@@ -29,20 +30,13 @@ static void report_file(pid_t pid, char *buf, size_t len)
 	snprintf(buf, len, "%s/pktgen-%d.json", test__tmpdir(), (int)pid);
 }
 
-double xdp_now(void)
+void xdp_sleep(double s)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void xdp_sleep(double s)
-{
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9)};
-
 	if (s <= 0)
 		return;
+	ts = clock_ts((uint64_t)(s * 1e9));
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }

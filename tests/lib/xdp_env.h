@@ -66,8 +66,7 @@ void xdp_addr(const struct xdp_env *e, bool v6, int host, char *buf, size_t len)
 /* TCP segments received by ns_b's stack (InSegs of /proc/net/snmp), or -1. */
 long long xdp_tcp_in_segs(struct xdp_env *e);
 
-/* CLOCK_MONOTONIC seconds. */
-double xdp_now(void);
+/* Sleep s seconds (clock_mono_s() of lib/clock.h measures). */
 void xdp_sleep(double s);
 
 #endif /* SLUICE_TEST_XDP_ENV_H */

@@ -3,7 +3,7 @@
  *
  * Thin wrappers over bpf_map_{lookup,update}_elem on the loader's fds; the only logic is
  * what sluicectl will also have to do (IPv4-mapped keys, prefix lengths counted on the
- * 16-byte address, generation bumps). Per-CPU counters are summed by pkt_counters_sum().
+ * 16-byte address, generation bumps). Per-CPU counters are summed by sluice_bpf_counters_sum().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -158,7 +159,7 @@ int xfx_src_prefix(struct xfx *x, const char *addr, unsigned len, __u32 slot)
 
 int xfx_deny_exact(struct xfx *x, const char *addr, __u64 expires_ns)
 {
-	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = xfx_now()};
+	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = clock_mono_ns()};
 	struct sluice_addr a = pkt_addr(addr);
 
 	return upd(x->fd[SLUICE_M_DENY_EXACT], &a, &d);
@@ -166,7 +167,7 @@ int xfx_deny_exact(struct xfx *x, const char *addr, __u64 expires_ns)
 
 int xfx_deny_prefix(struct xfx *x, const char *addr, unsigned len, __u64 expires_ns)
 {
-	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = xfx_now()};
+	struct sluice_deny d = {.expires_ns = expires_ns, .added_ns = clock_mono_ns()};
 	struct sluice_lpm_key k = pkt_lpm_key(addr, len);
 
 	return upd(x->fd[SLUICE_M_DENY_PREFIX], &k, &d);
@@ -189,7 +190,7 @@ long long xfx_count(struct xfx *x, __u32 slot, __u32 verdict, long long *bytes)
 {
 	struct sluice_counters c;
 
-	if (verdict >= SLUICE_V_MAX || pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c))
+	if (verdict >= SLUICE_V_MAX || sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c))
 		return -1;
 	if (bytes)
 		*bytes = (long long)c.bytes[verdict];
@@ -204,7 +205,7 @@ long long xfx_count_all(struct xfx *x, __u32 max_slot)
 	int v;
 
 	for (s = 0; s <= max_slot; s++) {
-		if (pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], s, &c))
+		if (sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], s, &c))
 			return -1;
 		for (v = 0; v < SLUICE_V_MAX; v++)
 			n += (long long)c.packets[v];
@@ -245,14 +246,6 @@ void xfx_run_subtests(const struct xfx_subtest *subs, size_t n, bool (*setup)(st
 			subs[i].fn(&x);
 		xfx_close(&x);
 	}
-}
-
-__u64 xfx_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
 __u64 xfx_clock_slack(void)

@@ -70,11 +70,9 @@ struct xfx_subtest {
 };
 void xfx_run_subtests(const struct xfx_subtest *subs, size_t n, bool (*setup)(struct xfx *x));
 
-/* CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads. */
-__u64 xfx_now(void);
 /* How far behind CLOCK_MONOTONIC the program's clock may be: it uses the value read when
  * jiffies last moved (one tick, CLOCK_MONOTONIC_COARSE's resolution), doubled for the
- * jiffies update's own latency. A time the program stamped is >= xfx_now() - this. */
+ * jiffies update's own latency. A time the program stamped is >= clock_mono_ns() - this. */
 __u64 xfx_clock_slack(void);
 
 #endif /* SLUICE_TEST_XDP_FIXTURE_H */

@@ -23,6 +23,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -107,9 +109,9 @@ static void subtest_syn_burst_then_rate(struct xfx *x)
 	ASSERT_OK(xfx_src_exact(x, "10.0.0.2", 2), "src");
 	ASSERT_OK(xfx_bump_generation(x), "bump");
 
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	passed = send_n(x, "10.0.0.2", PKT_SYN, 25);
-	t1 = xfx_now();
+	t1 = clock_mono_ns();
 	if (t1 - t0 < iv)
 		ASSERT_EQ(passed, (long long)burst, "exactly burst from idle");
 	else
@@ -130,9 +132,9 @@ static void subtest_syn_burst_then_rate(struct xfx *x)
 
 	/* then the rate: after ~3.5 intervals, 3 more (computed from the tat and the clock) */
 	usleep(350000);
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	passed = send_n(x, "10.0.0.2", PKT_SYN, 20);
-	t1 = xfx_now();
+	t1 = clock_mono_ns();
 	lo = passes_at(tat, t0, iv, burst, 20);
 	hi = passes_at(tat, t1, iv, burst, 20);
 	printf("rate: %lld passed, expected %lld..%lld after %.1f ms\n", passed, lo, hi,
@@ -194,12 +196,12 @@ static void subtest_rate_finer_than_tick(struct xfx *x)
 		passed = 0;
 		t1 = 0;
 		for (probe = 0; probe < 50; probe++) {
-			while (xfx_now() < t1 + iv + iv / 5)
+			while (clock_mono_ns() < t1 + iv + iv / 5)
 				;
-			t0 = xfx_now();
+			t0 = clock_mono_ns();
 			passed += send_n(x, "10.0.0.2", IPPROTO_UDP, 1) == 1;
 			second = send_n(x, "10.0.0.2", IPPROTO_UDP, 1);
-			t1 = xfx_now();
+			t1 = clock_mono_ns();
 			if (mode && t1 - t0 < iv)
 				ASSERT_EQ(second, 0,
 					  "exact clock: nothing more within the interval");
@@ -219,13 +221,13 @@ static void subtest_pkt_credits(struct xfx *x)
 	ASSERT_OK(xfx_src_prefix(x, "10.3.0.0", 16, 3), "src");
 	ASSERT_OK(xfx_bump_generation(x), "bump");
 
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	passed = send_n(x, "10.3.0.1", IPPROTO_UDP, 15);
 	passed += send_n(x, "10.3.0.2", PKT_SYN, 3);
 	syn_tat = xfx_tat(x, 3, SLUICE_LIMIT_SYN);
 	passed += send_n(x, "10.3.0.3", PKT_ACK, 10);
 	passed += send_n(x, "10.3.0.2", PKT_SYN, 10);
-	t1 = xfx_now();
+	t1 = clock_mono_ns();
 	if (t1 - t0 < SEC)
 		ASSERT_EQ(passed, 20,
 			  "exactly burst of packets, any kind, any source of the tenant");
@@ -247,11 +249,11 @@ static void subtest_anonymous_credits(struct xfx *x)
 
 	ASSERT_OK(xfx_tenant(x, SLUICE_SLOT_ANON, "(anonymous)", SLUICE_CLASS_LOW, SEC, 3, SEC, 8),
 		  "anon limits");
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	ASSERT_EQ(send_n(x, "192.0.2.10", PKT_SYN, 5), 3, "source A: its SYN burst");
 	ASSERT_EQ(send_n(x, "192.0.2.11", PKT_SYN, 5), 3, "source B: its own burst");
 	ASSERT_EQ(send_n(x, "192.0.2.10", IPPROTO_UDP, 5), 3, "A: PKT burst 8, 5 used");
-	t1 = xfx_now();
+	t1 = clock_mono_ns();
 	ASSERT_EQ(xfx_count(x, SLUICE_SLOT_ANON, SLUICE_V_PASS, NULL), 9, "PASS");
 	ASSERT_EQ(xfx_count(x, SLUICE_SLOT_ANON, SLUICE_V_SYN_LIMIT, NULL), 4, "SYN_LIMIT");
 	ASSERT_EQ(xfx_count(x, SLUICE_SLOT_ANON, SLUICE_V_PKT_LIMIT, NULL), 2, "PKT_LIMIT");
@@ -312,9 +314,9 @@ static void subtest_emergency_shed(struct xfx *x)
 	ASSERT_OK(xfx_tenant(x, 2, "low", SLUICE_CLASS_LOW, SEC, 100000, 0, 0), "reset tat");
 
 	ASSERT_OK(xfx_set_shed(x, SLUICE_SHED_EMERGENCY, 0, 300, 500), "emergency");
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	shed_one(x, 2, "10.2.0.1", PKT_SYN, 10000, 5000, 250, "low class at 500 permille");
-	t1 = xfx_now();
+	t1 = clock_mono_ns();
 	passed = xfx_count(x, 2, SLUICE_V_PASS, NULL) - 1000;
 	tat = xfx_tat(x, 2, SLUICE_LIMIT_SYN);
 	ASSERT_GE(tat, t0 - slack + passed * SEC, "shed SYNs used no SYN credit");
@@ -428,7 +430,7 @@ static void subtest_percpu_sum(struct xfx *x)
 		if (CPU_ISSET(cpu, &orig))
 			ASSERT_EQ(per[cpu].packets[SLUICE_V_PASS], 100 + cpu,
 				  "this CPU's own count");
-	ASSERT_OK(pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], SLUICE_SLOT_ANON, &sum), "sum");
+	ASSERT_OK(sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], SLUICE_SLOT_ANON, &sum), "sum");
 	ASSERT_EQ(sum.packets[SLUICE_V_PASS], sent, "sum of packets over CPUs");
 	ASSERT_EQ(sum.bytes[SLUICE_V_PASS], bytes, "sum of bytes over CPUs");
 	ASSERT_EQ(xfx_count_all(x, 16), sent, "nothing else counted");
@@ -450,5 +452,5 @@ void test_xdp_credits(void)
 	    {"percpu_sum", subtest_percpu_sum},
 	};
 
-	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);
+	xfx_run_subtests(subs, ARRAY_SIZE(subs), setup);
 }

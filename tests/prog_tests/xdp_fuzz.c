@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array_size.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -152,7 +153,7 @@ static int sum_slots(struct xfx *x, __u32 nslots, long long pk[SLUICE_V_MAX], lo
 	memset(pk, 0, sizeof(long long) * SLUICE_V_MAX);
 	*bytes = 0;
 	for (slot = 0; slot < nslots; slot++) {
-		ret = pkt_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c);
+		ret = sluice_bpf_counters_sum(x->fd[SLUICE_M_COUNTERS], slot, &c);
 		if (ret)
 			return ret;
 		for (v = 0; v < SLUICE_V_MAX; v++) {
@@ -252,5 +253,5 @@ void test_xdp_fuzz(void)
 	    {"random", subtest_random},
 	};
 
-	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);
+	xfx_run_subtests(subs, ARRAY_SIZE(subs), setup);
 }

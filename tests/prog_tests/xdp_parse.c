@@ -15,6 +15,7 @@
  */
 #include <netinet/in.h>
 
+#include "lib/array_size.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -155,7 +156,7 @@ static void subtest_shapes(struct xfx *x)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(shapes); i++) {
 		const struct shape *sh = &shapes[i];
 		struct pkt p;
 
@@ -172,7 +173,7 @@ static void subtest_truncated(struct xfx *x)
 	size_t i, len;
 	char what[128];
 
-	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(shapes); i++) {
 		const struct shape *sh = &shapes[i];
 		struct pkt p;
 

@@ -13,6 +13,8 @@
 
 #include <bpf/bpf.h>
 
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
@@ -67,7 +69,7 @@ static void check_state(struct xfx *x, const char *src, __u32 slot, __u64 deny_u
 	ASSERT_EQ(st.slot, slot, what);
 	ASSERT_EQ(st.deny_until_ns, deny_until, what);
 	ASSERT_EQ(st.generation, cfg.generation, what);
-	ASSERT_LE(st.resolved_ns, xfx_now(), what);
+	ASSERT_LE(st.resolved_ns, clock_mono_ns(), what);
 }
 
 static void subtest_deny_exact(struct xfx *x)
@@ -125,7 +127,7 @@ static void subtest_deny_prefix(struct xfx *x)
  * admitted without any generation bump; an entry already expired never drops. */
 static void subtest_deny_expiry(struct xfx *x)
 {
-	__u64 now = xfx_now(), until = now + 300 * MS;
+	__u64 now = clock_mono_ns(), until = now + 300 * MS;
 
 	ASSERT_OK(xfx_deny_exact(x, "203.0.113.50", until), "deny exact 300ms");
 	ASSERT_OK(xfx_deny_prefix(x, "10.77.0.0", 16, until), "deny prefix 300ms");
@@ -141,10 +143,10 @@ static void subtest_deny_expiry(struct xfx *x)
 	expect(x, "10.77.1.2", SLUICE_SLOT_ANON, SLUICE_V_DENY, "prefix behind expired exact");
 	expect(x, "203.0.113.51", SLUICE_SLOT_ANON, SLUICE_V_PASS, "exact already expired");
 	expect(x, "10.78.1.1", SLUICE_SLOT_ANON, SLUICE_V_PASS, "prefix already expired");
-	if (!ASSERT_LT(xfx_now(), until, "still before the deadline (machine very slow?)"))
+	if (!ASSERT_LT(clock_mono_ns(), until, "still before the deadline (machine very slow?)"))
 		return;
 	/* the program's clock may lag by a tick: expiry is seen up to that much later */
-	while (xfx_now() <= until + xfx_clock_slack())
+	while (clock_mono_ns() <= until + xfx_clock_slack())
 		usleep(10000);
 	expect(x, "203.0.113.50", SLUICE_SLOT_ANON, SLUICE_V_PASS, "exact after expiry");
 	expect(x, "10.77.3.4", SLUICE_SLOT_ANON, SLUICE_V_PASS, "prefix after expiry");
@@ -219,10 +221,10 @@ static void subtest_revalidate(struct xfx *x)
 	ASSERT_OK(xfx_config_set(x, &cfg), "revalidate 100ms");
 	ASSERT_OK(xfx_src_exact(x, "198.51.100.88", 5), "tenant");
 	ASSERT_OK(xfx_bump_generation(x), "bump");
-	t0 = xfx_now();
+	t0 = clock_mono_ns();
 	expect(x, "198.51.100.88", 5, SLUICE_V_PASS, "resolved");
 	ASSERT_OK(xfx_src_exact(x, "198.51.100.88", 6), "moved, no bump");
-	if (xfx_now() - t0 < 100 * MS)
+	if (clock_mono_ns() - t0 < 100 * MS)
 		expect(x, "198.51.100.88", 5, SLUICE_V_PASS, "cache answers while young");
 	usleep(120000);
 	expect(x, "198.51.100.88", 6, SLUICE_V_PASS, "re-resolved when old");
@@ -301,5 +303,5 @@ void test_xdp_resolve(void)
 	    {"many_sources", subtest_many_sources},
 	};
 
-	xfx_run_subtests(subs, sizeof(subs) / sizeof(subs[0]), setup);
+	xfx_run_subtests(subs, ARRAY_SIZE(subs), setup);
 }

@@ -37,10 +37,11 @@
 #define EMERG_MS	2000
 #define HOLD_MS		2000
 #define RECOVER_BOUND_S 40.0
-/* Critical lag bound: critical gets at least 70 % of the pool's dispatches (class
- * weights), about 75/s in THIN against 100/s arriving in the spike, so its oldest entry
- * ages by ~0.25-0.45 s per second of spike: the emergency threshold plus half the spike
- * window leaves room for a noisy shared machine. */
+/* Critical lag bound: critical gets at least 70 % of the pool's dispatches in THIN (class
+ * shares), about 65/s against 100/s arriving in the spike, and the whole pool (~90/s) once
+ * EMERGENCY serves it first, so its oldest entry ages by ~0.15-0.45 s per second of spike:
+ * the emergency threshold plus half the spike window leaves room for a noisy shared
+ * machine. */
 #define CRIT_BOUND_S (EMERG_MS / 1000.0 + SPIKE_S / 2)
 
 static const char *routes_fmt =

@@ -14,20 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "scenario.h"
 #include "test_progs.h"
 
 #define DOWN_AT 6.0
 #define UP_AT	14.0
 #define LOAD_S	"22"
-
-static double wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* p99 in ms of received -> call:ai result for critical events received in [from, to). */
 static long long crit_p99_ms(struct scn *s, double from, double to)
@@ -94,7 +87,7 @@ void test_02_break_ai(void)
 		    "sluice_fallback_answers_total{upstream=\"ai\",source=\"model\"}");
 		scn_timeline_watch(&tl, "ai_ok",
 				   "sluice_upstream_calls_total{upstream=\"ai\",outcome=\"ok\"}");
-		wall0 = wall_s();
+		wall0 = (double)clock_real_ns() / 1e9;
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
 	}

@@ -44,9 +44,11 @@ static int parse_transitions(const char *log, struct transition *tr, int max)
 			bol--;
 		if (!from || !to || sscanf(bol, "ts=%*d-%*d-%*dT%d:%d:%lfZ", &h, &m, &sec) != 3)
 			continue;
+		from += 6 + (from[6] == '"'); /* logfmt: from="thin" */
+		to += 4 + (to[4] == '"');
 		for (int i = 0; i < 3; i++) {
-			lf = strncmp(from + 6, order[i], strlen(order[i])) ? lf : i;
-			lt = strncmp(to + 4, order[i], strlen(order[i])) ? lt : i;
+			lf = strncmp(from, order[i], strlen(order[i])) ? lf : i;
+			lt = strncmp(to, order[i], strlen(order[i])) ? lt : i;
 		}
 		tr[n].t = h * 3600 + m * 60 + sec;
 		tr[n++].up = lt > lf;

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 
 #include "admit/admission.h"
+#include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
@@ -88,7 +89,7 @@ static void subtest_shared_bpf(void)
 	struct sluice_bpf *b;
 	struct admission *a = NULL;
 	int fds[SLUICE_M_COUNT];
-	uint64_t now = admission_now(), retry;
+	uint64_t now = clock_mono_ns(), retry;
 	char err[256];
 
 	if (!test__require_root() || !xfx_require_kernel())

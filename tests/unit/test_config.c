@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "lib/array_size.h"
 #include "test_progs.h"
 
 static struct sluiced_cfg cfg;
@@ -69,7 +70,7 @@ void test_config(void)
 		ASSERT_STREQ(err, "sluiced: --listen 0.0.0.0:99999: port out of range (0-65535)",
 			     "port message");
 		ASSERT_EQ(parse(3, a2), -EINVAL, "threads");
-		ASSERT_HAS_STR(err, "--threads lots: expected a whole number 0..256",
+		ASSERT_HAS_STR(err, "--threads lots: expected a whole number in 0-256",
 			       "threads msg");
 		ASSERT_EQ(parse(2, a3), -EINVAL, "unknown");
 		ASSERT_HAS_STR(err, "--frobnicate: unknown option", "unknown msg");
@@ -84,6 +85,62 @@ void test_config(void)
 		ASSERT_EQ(parse(3, a6), -EINVAL, "file unknown key");
 		ASSERT_HAS_STR(err, "sluiced.conf:1: unknown key 'colour'", "unknown key msg");
 	}
+	if (test__start_subtest("class_shares")) {
+		const char *a0[] = {"sluiced"};
+		const char *conf = write_conf("shares-thin = critical=80,normal=20\n"
+					      "class-max-wait = normal=250ms,low=2s\n");
+		const char *a1[] = {"sluiced", "--config", conf, "--shares-emergency",
+				    "normal=10,critical=90"};
+		const char *bad[][2] = {
+		    {"--shares-thin", "critical=x"},
+		    {"--shares-thin", "critical=70,normal=25,low=10"},
+		    {"--shares-normal", "critical=70,normal=25,urgent=5"},
+		    {"--shares-emergency", "critical=100,critical=0"},
+		    {"--shares-normal", "critical=170"},
+		    {"--shares-normal", "critical"},
+		    {"--class-max-wait", "normal=soon"},
+		};
+		const char *want[] = {
+		    "sluiced: --shares-thin critical=x: not a number (critical=70,normal=25,low=5)",
+		    "sluiced: --shares-thin critical=70,normal=25,low=10: shares add up to 105, "
+		    "expected 100 (critical=70,normal=25,low=5)",
+		    "sluiced: --shares-normal urgent=5: unknown class, expected critical, normal "
+		    "or "
+		    "low (critical=70,normal=25,low=5)",
+		    "sluiced: --shares-emergency critical=100,critical=0: class critical given "
+		    "twice "
+		    "(critical=100,normal=0,low=0)",
+		    "sluiced: --shares-normal critical=170: a share is a percent, 0-100 "
+		    "(critical=70,normal=25,low=5)",
+		    "sluiced: --shares-normal critical: expected CLASS=VALUE "
+		    "(critical=70,normal=25,low=5)",
+		    "sluiced: --class-max-wait normal=soon: not a duration such as 500ms, 5s or 2m "
+		    "(critical=0,normal=5s,low=30s)",
+		};
+
+		ASSERT_OK(parse(1, a0), err);
+		ASSERT_EQ(cfg.shares[0][0] * 10000 + cfg.shares[0][1] * 100 + cfg.shares[0][2],
+			  702505, "NORMAL 70/25/5");
+		ASSERT_EQ(cfg.shares[1][0] * 10000 + cfg.shares[1][1] * 100 + cfg.shares[1][2],
+			  702505, "THIN 70/25/5");
+		ASSERT_EQ(cfg.shares[2][0] * 10000 + cfg.shares[2][1] * 100 + cfg.shares[2][2],
+			  1000000, "EMERGENCY 100/0/0");
+		ASSERT_EQ(cfg.max_wait_ns[1], 5000000000ULL, "normal ages after 5 s");
+		ASSERT_EQ(cfg.max_wait_ns[2], 30000000000ULL, "low after 30 s");
+		ASSERT_OK(parse(5, a1), err);
+		ASSERT_EQ(cfg.shares[1][0] * 10000 + cfg.shares[1][1] * 100 + cfg.shares[1][2],
+			  802000, "file: THIN 80/20, low left out = 0");
+		ASSERT_EQ(cfg.shares[2][0] * 10000 + cfg.shares[2][1] * 100, 901000,
+			  "flag: EMERGENCY 90/10 in any order");
+		ASSERT_EQ(cfg.max_wait_ns[0], 0, "critical left out: no aging");
+		ASSERT_EQ(cfg.max_wait_ns[1], 250000000ULL, "normal 250 ms");
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+			const char *a[] = {"sluiced", bad[i][0], bad[i][1]};
+
+			ASSERT_EQ(parse(3, a), -EINVAL, bad[i][1]);
+			ASSERT_STREQ(err, want[i], bad[i][0]);
+		}
+	}
 	if (test__start_subtest("help_and_v6")) {
 		const char *a1[] = {"sluiced", "--help"};
 		const char *a2[] = {"sluiced", "--listen", "[::1]:0"};
@@ -94,13 +151,26 @@ void test_config(void)
 		ASSERT_EQ(config_parse(&cfg, 2, (char **)a1, out, err, sizeof(err)), 1, "help");
 		fclose(out);
 		/* --help documents every flag the issue asks for */
-		static const char *const flags[] = {
-		    "--listen",		  "--threads",	      "--tenants",  "--iface",
-		    "--pin-dir",	  "--journal-dir",    "--pg",	    "--redis",
-		    "--log-level",	  "--dry-run-limits", "--max-body", "--max-conns",
-		    "--drain-timeout-ms", "--config"};
+		static const char *const flags[] = {"--listen",
+						    "--threads",
+						    "--tenants",
+						    "--iface",
+						    "--pin-dir",
+						    "--journal-dir",
+						    "--pg",
+						    "--redis",
+						    "--log-level",
+						    "--dry-run-limits",
+						    "--max-body",
+						    "--max-conns",
+						    "--drain-timeout-ms",
+						    "--config",
+						    "--shares-normal",
+						    "--shares-thin",
+						    "--shares-emergency",
+						    "--class-max-wait"};
 
-		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 			/* cppcheck-suppress AssignmentAddressToInteger ; statement-expr scopes */
 			ASSERT_HAS_STR(text, flags[i], flags[i]);
 		free(text);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* test_dispatch.c -- hierarchical dispatch with a fake clock: FIFO, DRR fairness under a
- * 100x tenant, class weights, the aging bound, retries with a not-before time, class masks */
+ * 100x tenant, class weights, the aging bound, retries with a not-before time, class masks,
+ * and the overload controller's class shares per state (weights swapped at run time) */
 #include <stdlib.h>
 
+#include "control/overload.h"
 #include "work/dispatch.h"
 #include "test_progs.h"
 
@@ -272,6 +274,176 @@ static void subtest_mask_and_tenant_weight(void)
 	epool_fini(&p, &d);
 }
 
+/* Every class backlogged, each state's shares and pausing as the worker applies them
+ * (overload_actions_for on the default config, weights swapped at run time): the service
+ * split among the classes allowed to run follows the shares of those classes. */
+static void subtest_shares_per_state(void)
+{
+	struct overload_config oc;
+	struct dispatch d;
+	struct epool p = {0};
+
+	overload_config_default(&oc);
+	ASSERT_OK(dispatch_init(&d, NULL), "init");
+	for (uint32_t c = 0; c < 3; c++)
+		for (int i = 0; i < 1000; i++)
+			dispatch_push(&d, mk(&p, c, i % 7, 0), 0);
+	for (int st = OVERLOAD_NORMAL; st < OVERLOAD_STATES; st++) {
+		struct overload_actions a;
+		uint64_t served[3] = {0}, sum = 0;
+		unsigned mask = DISPATCH_ALL_CLASSES;
+
+		overload_actions_for(&oc, st, &a);
+		if (a.pause_low)
+			mask &= ~(1u << 2);
+		if (!ASSERT_OK(dispatch_set_weights(&d, a.share), overload_state_name(st)))
+			break;
+		for (int c = 0; c < 3; c++)
+			sum += (mask >> c & 1) ? a.share[c] : 0;
+		for (int i = 0; i < 100000; i++) {
+			struct queue_entry *e = dispatch_pop(&d, 0, mask);
+
+			served[e->class]++;
+			dispatch_push(&d, e, 0); /* keep every class backlogged */
+		}
+		printf("%s shares %u/%u/%u%s: served %llu/%llu/%llu\n", overload_state_name(st),
+		       a.share[0], a.share[1], a.share[2], a.pause_low ? " low paused" : "",
+		       (unsigned long long)served[0], (unsigned long long)served[1],
+		       (unsigned long long)served[2]);
+		for (int c = 0; c < 3; c++) {
+			uint64_t want = (mask >> c & 1) ? 100000 * a.share[c] / sum : 0;
+
+			if (want)
+				ASSERT_NEAR_PCT(served[c], want, 1, "share of a backlogged class");
+			else
+				ASSERT_EQ(served[c], 0,
+					  "a class at 0 or paused gets nothing while "
+					  "critical is backlogged");
+		}
+	}
+	ASSERT_EQ(dispatch_set_weights(&d, (uint32_t[3]){0, 0, 0}), -EINVAL, "zero sum refused");
+	ASSERT_EQ(d.cfg.weight[0], oc.shares[OVERLOAD_EMERGENCY][0], "weights kept on refusal");
+	epool_fini(&p, &d);
+}
+
+/* EMERGENCY's 100/0/0 with critical arriving at 80 % of the pops and normal backlogged:
+ * critical is served as it arrives (never waits more than one tick), normal gets the other
+ * 20 % exactly, and with an aging bound on normal the split hardly moves. */
+static void emergency_run(uint64_t normal_max_wait, uint64_t *normal_served, uint64_t *crit_wait)
+{
+	struct overload_config oc;
+	struct dispatch_cfg cfg = {.max_wait_ns = {0, normal_max_wait, 0}};
+	struct dispatch d;
+	struct epool p = {0};
+	uint64_t now = 0;
+
+	overload_config_default(&oc);
+	memcpy(cfg.weight, oc.shares[OVERLOAD_EMERGENCY], sizeof(cfg.weight));
+	*normal_served = *crit_wait = 0;
+	ASSERT_OK(dispatch_init(&d, &cfg), "init 100/0/0");
+	for (int i = 0; i < 20000; i++)
+		dispatch_push(&d, mk(&p, 1, i % 3, 0), 0);
+	for (int tick = 0; tick < 10000; tick++) {
+		now += MS; /* 5 pops per ms, 4 critical arrivals per ms */
+		for (int k = 0; k < 4; k++)
+			dispatch_push(&d, mk(&p, 0, k, now), now);
+		for (int k = 0; k < 5; k++) {
+			struct queue_entry *e = dispatch_pop(&d, now, DISPATCH_ALL_CLASSES & ~4u);
+
+			if (e->class == 1)
+				(*normal_served)++;
+			else if (now - e->enq_ns > *crit_wait)
+				*crit_wait = now - e->enq_ns;
+			put(&p, e);
+		}
+	}
+	epool_fini(&p, &d);
+}
+
+static void subtest_emergency_shares(void)
+{
+	uint64_t normal, crit_wait;
+
+	emergency_run(0, &normal, &crit_wait);
+	ASSERT_EQ(normal, 10000, "no aging: normal gets exactly the 20 % critical leaves");
+	ASSERT_EQ(crit_wait, 0, "critical served in the tick it arrives");
+	emergency_run(10 * MS, &normal, &crit_wait);
+	printf("emergency with normal aging 10 ms: normal %llu of 50000 pops, critical waited "
+	       "at most %llu us\n",
+	       (unsigned long long)normal, (unsigned long long)(crit_wait / 1000));
+	ASSERT_EQ(normal, 10000, "aging adds nothing when critical leaves normal room anyway");
+	ASSERT_EQ(crit_wait, 0, "critical still served in its tick");
+}
+
+/* Critical arriving faster than the pops at 100/0/0: without aging normal is never served;
+ * with a 10 ms bound it gets one pop per 10 ms (the bound) and no more. */
+static void subtest_emergency_aging(void)
+{
+	struct dispatch_cfg cfg = {.weight = {100, 0, 0}, .max_wait_ns = {0, 10 * MS, 0}};
+
+	for (int aging = 0; aging < 2; aging++) {
+		struct dispatch d;
+		struct epool p = {0};
+		uint64_t now = 0, last = 0, worst = 0, normal = 0;
+
+		cfg.max_wait_ns[1] = aging ? 10 * MS : 0;
+		ASSERT_OK(dispatch_init(&d, &cfg), "init");
+		for (int i = 0; i < 1000; i++)
+			dispatch_push(&d, mk(&p, 1, 1, 0), 0);
+		for (int i = 0; i < 100000; i++) { /* 10 s of one pop per 100 us */
+			struct queue_entry *e;
+
+			now += MS / 10;
+			dispatch_push(&d, mk(&p, 0, 0, now), now);
+			dispatch_push(&d, mk(&p, 0, 1, now), now);
+			e = dispatch_pop(&d, now, DISPATCH_ALL_CLASSES);
+			if (e->class == 1) {
+				worst = now - last > worst ? now - last : worst;
+				last = now;
+				normal++;
+			}
+			put(&p, e);
+			while (d.cls[0].depth > 10000 && (e = dispatch_pop(&d, now, 1u << 0)))
+				put(&p, e);
+		}
+		if (!aging) {
+			ASSERT_EQ(normal, 0,
+				  "strict priority: normal waits while critical has work");
+		} else {
+			ASSERT_NEAR_PCT(normal, 1000, 1, "aging: one normal pop per 10 ms");
+			ASSERT_LE(worst, 10 * MS + MS / 10, "gap at most the bound plus a pop");
+		}
+		epool_fini(&p, &d);
+	}
+}
+
+/* A pop is contended when lower-class work (normal, low, within the mask) stays ready after
+ * it: what the overload controller weighs critical's need by. */
+static void subtest_contended(void)
+{
+	struct dispatch d;
+	struct epool p = {0};
+	struct queue_entry *e;
+	struct dispatch_stats st;
+
+	ASSERT_OK(dispatch_init(&d, &(struct dispatch_cfg){.weight = {100, 0, 0}}), "init");
+	dispatch_push(&d, mk(&p, 1, 1, 0), 0);
+	put(&p, dispatch_pop(&d, 0, DISPATCH_ALL_CLASSES));
+	for (int i = 0; i < 2; i++) {
+		dispatch_push(&d, mk(&p, 0, 1, 0), 0);
+		dispatch_push(&d, mk(&p, 1, 1, 0), 0);
+	}
+	dispatch_push(&d, mk(&p, 2, 1, 0), 0);
+	while ((e = dispatch_pop(&d, 0, DISPATCH_ALL_CLASSES & ~4u)))
+		put(&p, e);
+	dispatch_stats(&d, 0, &st);
+	ASSERT_EQ(st.cls[1].dispatched, 3, "three normal pops");
+	ASSERT_EQ(st.cls[1].contended, 1, "one left normal work waiting");
+	ASSERT_EQ(st.cls[0].contended, 2, "both critical pops left normal waiting");
+	ASSERT_EQ(st.cls[2].depth, 1, "low paused: its waiting entry does not count");
+	epool_fini(&p, &d);
+}
+
 void test_dispatch(void)
 {
 	if (test__start_subtest("fifo"))
@@ -288,4 +460,12 @@ void test_dispatch(void)
 		subtest_not_before();
 	if (test__start_subtest("mask_and_tenant_weight"))
 		subtest_mask_and_tenant_weight();
+	if (test__start_subtest("shares_per_state"))
+		subtest_shares_per_state();
+	if (test__start_subtest("emergency_shares"))
+		subtest_emergency_shares();
+	if (test__start_subtest("emergency_aging"))
+		subtest_emergency_aging();
+	if (test__start_subtest("contended"))
+		subtest_contended();
 }

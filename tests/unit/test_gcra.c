@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "sluice/gcra.h"
 #include "test_progs.h"
 
@@ -107,14 +108,6 @@ struct race {
 	__u64 start, end;
 };
 
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
-
 static void *racer(void *arg)
 {
 	struct race *r = arg;
@@ -122,11 +115,11 @@ static void *racer(void *arg)
 
 	while (!*r->go)
 		;
-	r->start = mono_ns();
+	r->start = clock_mono_ns();
 	for (int i = 0; i < 400000; i++)
 		r->passed +=
-		    gcra_admit(r->tat, mono_ns(), r->interval, r->burst, &retry) == GCRA_PASS;
-	r->end = mono_ns();
+		    gcra_admit(r->tat, clock_mono_ns(), r->interval, r->burst, &retry) == GCRA_PASS;
+	r->end = clock_mono_ns();
 	return NULL;
 }
 
@@ -140,7 +133,7 @@ static void subtest_threads(void)
 	long total = 0;
 	int i;
 
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	for (i = 0; i < N; i++) {
 		r[i] = (struct race){.tat = &tat, .interval = 10000, .burst = 500, .go = &go};
 		pthread_create(&th[i], NULL, racer, &r[i]);
@@ -150,7 +143,7 @@ static void subtest_threads(void)
 		pthread_join(th[i], NULL);
 		total += r[i].passed;
 	}
-	t1 = mono_ns();
+	t1 = clock_mono_ns();
 	/* 100k/s, burst 500: never more than burst + rate * elapsed (+1 for the edge) */
 	bound = 500 + (t1 - t0) / 10000 + 1;
 	ASSERT_LE((__u64)total, bound, "passes bounded by burst + rate x elapsed");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "ingress/http_parser.h"
+#include "lib/array_size.h"
 #include "test_progs.h"
 
 #define ROUNDS 300000
@@ -71,7 +72,7 @@ static size_t mutate(char *buf, size_t n, size_t cap)
 			n = at;
 			break;
 		default: { /* splice in the tail of another seed */
-			const char *o = seeds[next() % (sizeof(seeds) / sizeof(seeds[0]))];
+			const char *o = seeds[next() % (ARRAY_SIZE(seeds))];
 			size_t ol = strlen(o), from = next() % (ol + 1);
 
 			if (at + ol - from <= cap) {
@@ -123,7 +124,7 @@ void test_http_parser_random(void)
 	lim.max_headers = 8;
 	lim.max_line = 96;
 	for (int r = 0; r < ROUNDS; r++) {
-		const char *s = seeds[r % (sizeof(seeds) / sizeof(seeds[0]))];
+		const char *s = seeds[r % (ARRAY_SIZE(seeds))];
 		size_t n = strlen(s);
 		long res;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_loop_userdata.c -- io_uring user_data encode/decode round trips and field isolation */
 #include "ingress/loop.h"
+#include "lib/array_size.h"
 #include "test_progs.h"
 
 void test_loop_userdata(void)
@@ -10,8 +11,8 @@ void test_loop_userdata(void)
 
 	if (test__start_subtest("roundtrip")) {
 		for (int op = LOOP_OP_NONE; op < LOOP_OP_MAX; op++)
-			for (size_t i = 0; i < sizeof(idxs) / sizeof(idxs[0]); i++)
-				for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
+			for (size_t i = 0; i < ARRAY_SIZE(idxs); i++)
+				for (size_t g = 0; g < ARRAY_SIZE(gens); g++) {
 					uint64_t ud = loop_ud_encode(op, idxs[i], gens[g]);
 
 					if (!ASSERT_EQ(loop_ud_op(ud), op, "op") ||

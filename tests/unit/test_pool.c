@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* test_pool.c -- worker pools on a real journal: isolation (a blocked pool does not delay
  * another), in-flight limit with held entries, retry with not-before without blocking a
- * worker, pause/resume per class, retirement by --max-messages (exit 0) and --max-age */
+ * worker, pause/resume per class, retirement by --max-messages (exit 0) and --max-age, and
+ * the done hook a pool's owner counts with (once per entry, may drain, waits on unhook), and
+ * class weights swapped at run time (the overload controller's shares) */
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "work/pool.h"
 #include "test_progs.h"
 #include "journal_util.h"
@@ -25,22 +28,12 @@ struct pt {
 
 static struct pt S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static uint64_t now_rt(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Wait (max 10 s) until *counter >= n; returns whether it got there. */
 static bool pt_wait(int *counter, int n)
 {
-	struct timespec dl;
+	struct timespec dl = clock_deadline(CLOCK_REALTIME, 10 * CLOCK_NS_PER_SEC);
 	bool ok = true;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 10;
 	pthread_mutex_lock(&S.lock);
 	while (*counter < n && ok)
 		ok = !pthread_cond_timedwait(&S.cv, &S.lock, &dl);
@@ -217,13 +210,13 @@ static enum pool_verdict h_retry(void *arg, struct pool *p, struct queue_entry *
 	pthread_mutex_lock(&S.lock);
 	S.order[S.norder++] = (int)e->tenant;
 	if (e->tenant == 4 && e->attempts == 0) {
-		S.retry_at = now_rt();
+		S.retry_at = clock_real_ns();
 		pthread_mutex_unlock(&S.lock);
 		pool_retry(p, e, 300 * 1000000ull);
 		return POOL_HELD;
 	}
 	if (e->tenant == 4) {
-		S.rerun_at = now_rt();
+		S.rerun_at = clock_real_ns();
 		S.rerun_attempts = e->attempts;
 	}
 	S.done_total++;
@@ -297,6 +290,59 @@ static void subtest_pause_resume(void)
 	ASSERT_EQ(ds.cls[1].dispatched, 5, "normal dispatched");
 	ASSERT_OK(pool_resume_class(r.pools[0], 2), "resume low");
 	ASSERT_TRUE(pt_wait(&S.ran[2], 5), "low runs after resume");
+out:
+	rig_down(&r);
+}
+
+/* Gated like h_gated, and records the class of every entry in run order. */
+static enum pool_verdict h_gated_order(void *arg, struct pool *p, struct queue_entry *e)
+{
+	pthread_mutex_lock(&S.lock);
+	if (S.norder < 64)
+		S.order[S.norder++] = (int)e->class;
+	pthread_mutex_unlock(&S.lock);
+	return h_gated(arg, p, e);
+}
+
+/* One thread held at the gate by a first entry while 10 critical and 10 normal queue up; with
+ * the EMERGENCY weights 100/0/0 set meanwhile, every critical runs before any normal. */
+static void subtest_class_weights(void)
+{
+	struct pool_cfg c = {.name = "ai", .threads = 1, .handler = h_gated_order};
+	const uint32_t emergency[3] = {100, 0, 0};
+	struct pool_stats st = {0};
+	struct rig r;
+
+	memset(&S.ran, 0, sizeof(S.ran));
+	S.gate_open = 0;
+	S.norder = 0;
+	S.done_total = 0;
+	if (!rig_up(&r, "weights", &c, NULL, NULL))
+		goto out;
+	pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.weight[0] * 10000 + st.weight[1] * 100 + st.weight[2], 702505,
+		  "starts at 70/25/5");
+	ASSERT_OK(pt_append(r.q, 4, 1, 1), "first entry");
+	ASSERT_TRUE(pt_wait(&S.ran[4], 1), "it holds the only thread");
+	ASSERT_OK(pt_append(r.q, 2, 1, 10), "append normal");
+	ASSERT_OK(pt_append(r.q, 0, 0, 10), "append critical");
+	for (int i = 0; i < 200 && st.queued < 20; i++, usleep(10000))
+		pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.queued, 20, "all queued behind the gate");
+	ASSERT_EQ(pool_set_class_weights(r.pools[0], (uint32_t[3]){0, 0, 0}), -EINVAL,
+		  "zero weights refused");
+	ASSERT_OK(pool_set_class_weights(r.pools[0], emergency), "100/0/0");
+	pool_stats(r.pools[0], &st);
+	ASSERT_EQ(st.weight[0], 100, "stats show the weights in force");
+	pthread_mutex_lock(&S.lock);
+	S.gate_open = 1;
+	pthread_cond_broadcast(&S.cv);
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_TRUE(pt_wait(&S.done_total, 21), "all ran");
+	for (int i = 1; i <= 10; i++)
+		ASSERT_EQ(S.order[i], 0, "critical first");
+	for (int i = 11; i <= 20; i++)
+		ASSERT_EQ(S.order[i], 1, "then normal");
 out:
 	rig_down(&r);
 }
@@ -414,6 +460,146 @@ out:
 	rig_down(&r);
 }
 
+/* A pool with its own done hook and no pool_set: the hook runs once per finished entry. */
+struct hook_rec {
+	struct pool *p; /* the pool the hook was called for */
+	int calls;
+	int drain_at;  /* at this call, the hook runs pool_drain(p, 0) */
+	int drain_ret; /* and what it returned */
+	bool block;    /* the first call waits for S.gate_open */
+};
+
+static void on_done_hook(void *arg, struct pool *p)
+{
+	struct hook_rec *h = arg;
+	bool drain;
+
+	pthread_mutex_lock(&S.lock);
+	h->p = p;
+	drain = ++h->calls == h->drain_at;
+	pthread_cond_broadcast(&S.cv);
+	while (h->block && h->calls == 1 && !S.gate_open)
+		pthread_cond_wait(&S.cv, &S.lock);
+	pthread_mutex_unlock(&S.lock);
+	if (drain) {
+		int ret = pool_drain(p, 0);
+
+		pthread_mutex_lock(&S.lock);
+		h->drain_ret = ret;
+		pthread_mutex_unlock(&S.lock);
+	}
+}
+
+/* One thread (so entries finish one by one), n durable entries submitted straight to it. */
+static struct pool *hook_pool_up(const char *name, struct queue **q, struct hook_rec *h, int n)
+{
+	struct pool_cfg c = {.name = "db", .threads = 1, .handler = h_count};
+	struct journal_cfg jc = {.dir = jt_dir(name)};
+	struct queue_entry *batch[16];
+	struct pool *p;
+	int got = 0;
+
+	memset(&S.ran, 0, sizeof(S.ran));
+	*q = journal_open(&jc);
+	if (!ASSERT_OK_PTR(*q, "journal") || !ASSERT_OK(pt_append(*q, 0, 1, n), "append"))
+		return NULL;
+	p = pool_new(&c, *q);
+	if (!ASSERT_OK_PTR(p, "pool"))
+		return NULL;
+	pool_on_done(p, on_done_hook, h);
+	while (got < n) {
+		int k = queue_next(*q, batch, 16, 1000);
+
+		if (!ASSERT_GT(k, 0, "durable entries to submit"))
+			break;
+		for (int i = 0; i < k; i++)
+			ASSERT_OK(pool_submit(p, batch[i]), "submit");
+		got += k;
+	}
+	return p;
+}
+
+static void subtest_done_hook_drain(void)
+{
+	struct hook_rec h = {.drain_at = 3, .drain_ret = 1}, seen;
+	struct pool_stats st;
+	struct queue *q = NULL;
+	struct pool *p = hook_pool_up("hookdrain", &q, &h, 10);
+
+	if (!p)
+		goto out;
+	ASSERT_TRUE(pt_wait(&h.calls, 3), "one hook call per finished entry");
+	usleep(100000); /* give the worker the chance to take a fourth entry */
+	pool_stats(p, &st);
+	pthread_mutex_lock(&S.lock);
+	seen = h;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(seen.calls, 3, "no entry finished after the hook's pool_drain");
+	ASSERT_EQ(st.done, 3, "the pool stopped taking work");
+	ASSERT_EQ(st.queued, 7, "the rest stays queued, un-acked");
+	ASSERT_EQ(st.in_flight, 0, "the hook's entry freed its slot after the hook");
+	ASSERT_EQ(seen.drain_ret, -ETIMEDOUT, "the slot is still taken while the hook runs");
+	ASSERT_TRUE(seen.p == p, "the hook is told its pool");
+out:
+	pool_free(p);
+	queue_free(q);
+}
+
+static int unhooked; /* pool_on_done(p, NULL) returned */
+
+static void *unhook(void *arg)
+{
+	struct pool *p = arg;
+
+	pool_on_done(p, NULL, NULL);
+	__atomic_store_n(&unhooked, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void subtest_done_hook_unhook(void)
+{
+	struct hook_rec h = {.block = true};
+	struct queue *q = NULL;
+	struct pool *p;
+	pthread_t th;
+	bool started = false;
+	int calls;
+
+	S.gate_open = 0;
+	unhooked = 0;
+	p = hook_pool_up("hookunhook", &q, &h, 5);
+	if (!p || !ASSERT_TRUE(pt_wait(&h.calls, 1), "the first hook call is running"))
+		goto out;
+	started = !pthread_create(&th, NULL, unhook, p);
+	if (!ASSERT_TRUE(started, "unhook thread"))
+		goto out;
+	usleep(50000); /* give pool_on_done the chance to return too early */
+	ASSERT_FALSE(__atomic_load_n(&unhooked, __ATOMIC_ACQUIRE),
+		     "pool_on_done waits while the old hook runs");
+	pthread_mutex_lock(&S.lock);
+	S.gate_open = 1;
+	pthread_cond_broadcast(&S.cv);
+	pthread_mutex_unlock(&S.lock);
+	pthread_join(th, NULL);
+	started = false;
+	ASSERT_TRUE(unhooked, "and returns once it did");
+	ASSERT_TRUE(pt_wait(&S.ran[0], 5), "the pool goes on without a hook");
+	pthread_mutex_lock(&S.lock);
+	calls = h.calls;
+	pthread_mutex_unlock(&S.lock);
+	ASSERT_EQ(calls, 1, "the hook is not called once cleared");
+out:
+	if (started) {
+		pthread_mutex_lock(&S.lock);
+		S.gate_open = 1;
+		pthread_cond_broadcast(&S.cv);
+		pthread_mutex_unlock(&S.lock);
+		pthread_join(th, NULL);
+	}
+	pool_free(p);
+	queue_free(q);
+}
+
 void test_pool(void)
 {
 	if (test__start_subtest("isolation"))
@@ -422,10 +608,16 @@ void test_pool(void)
 		subtest_inflight_limit();
 	if (test__start_subtest("retry_not_before"))
 		subtest_retry_not_before();
+	if (test__start_subtest("class_weights"))
+		subtest_class_weights();
 	if (test__start_subtest("pause_resume"))
 		subtest_pause_resume();
 	if (test__start_subtest("retire_max_messages"))
 		subtest_retire_max_messages();
 	if (test__start_subtest("retire_max_age"))
 		subtest_retire_max_age();
+	if (test__start_subtest("done_hook_drain"))
+		subtest_done_hook_drain();
+	if (test__start_subtest("done_hook_unhook"))
+		subtest_done_hook_unhook();
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "lib/array_size.h"
 #include "sink/upstream/retry.h"
 #include "test_progs.h"
 
@@ -24,7 +25,7 @@ static void subtest_jitter_bounds(void)
 	struct retry_policy p = policy();
 	uint64_t ceil[] = {0, 100 * MS, 200 * MS, 400 * MS, 800 * MS, 1600 * MS, 2 * SEC, 2 * SEC};
 
-	for (uint32_t n = 1; n < sizeof(ceil) / sizeof(ceil[0]); n++) {
+	for (uint32_t n = 1; n < ARRAY_SIZE(ceil); n++) {
 		uint64_t max = 0;
 
 		ASSERT_EQ(retry_backoff_ns(&p, n, 0), 0, "rnd 0 -> 0");

@@ -106,6 +106,14 @@ static void subtest_errors(void)
 		     "bad.ini:6: tenant [a] defined twice", "dup tenant");
 	expect_error("[a]\nkey = " KEY_A "\n[b]\nkey = " KEY_A "\n",
 		     "same key digest is listed for [a] and [b]", "dup key");
+	expect_error("[a]\ncert_sha256 = " KEY_A "\n[b]\ncert_sha256 = " KEY_A "\n",
+		     "same cert_sha256 is listed for [a] and [b]", "dup cert");
+	expect_error("[a]\ncert_sha256 = AB:CD\n",
+		     "bad.ini:2: cert_sha256 'AB:CD' is not a SHA-256", "short cert");
+	expect_error(
+	    "[a]\nkey = 9f:86:d0:81:88:4c:7d:65:9a:2f:ea:a0:c5:5a:d0:15:a3:bf:4f:1b:2b:0b:82:"
+	    "2c:d1:5d:6c:15:b0:f0:0a:08\n",
+	    "bad.ini:2: key '9f:86", "colons only in cert_sha256");
 	expect_error("[a]\ncrit_burst = 4\n", "crit_burst without a crit_rate", "burst only");
 	expect_error("[a]\n[broken\n", "bad.ini:2: syntax error", "ini syntax");
 	expect_error("[abcdefghijabcdefghijabcdefghijXYZ]\nclass = low\n", "longer than 31",
@@ -117,6 +125,36 @@ static void subtest_errors(void)
 			  "missing");
 		ASSERT_HAS_STR(err, "/nonexistent/t.ini: cannot read", "missing message");
 	}
+}
+
+/* Client certificate fingerprints (mTLS): as openssl prints them (colons, capitals) or plain
+ * hex, looked up apart from the API keys. */
+static void subtest_certs(void)
+{
+	static const char text[] =
+	    "[acme]\nkey = " KEY_A "\n"
+	    "cert_sha256 = 9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:"
+	    "D1:5D:6C:15:B0:F0:0A:08\n"
+	    "[beta]\ncert_sha256 = "
+	    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n";
+	char err[512] = "";
+	struct tenants *t = tenants_load(write_file("c.ini", text), NULL, err, sizeof(err));
+	uint8_t d[SHA256_LEN];
+	const struct tenant *a;
+
+	if (!ASSERT_OK_PTR(t, err))
+		return;
+	sha256("test", 4, d); /* KEY_A is its digest, used here as a fingerprint too */
+	a = tenants_by_cert(t, d);
+	ASSERT_TRUE(a && !strcmp(a->name, "acme"), "acme by certificate (colon form)");
+	ASSERT_TRUE(tenants_by_digest(t, d) == a, "and by key");
+	sha256("hello", 5, d);
+	a = tenants_by_cert(t, d);
+	ASSERT_TRUE(a && !strcmp(a->name, "beta"), "beta by certificate");
+	ASSERT_EQ(tenants_by_digest(t, d), NULL, "a fingerprint is not an API key");
+	sha256("nope", 4, d);
+	ASSERT_EQ(tenants_by_cert(t, d), NULL, "unknown certificate");
+	tenants_put(t);
 }
 
 static void subtest_reload(void)
@@ -225,6 +263,8 @@ void test_tenants(void)
 		subtest_good();
 	if (test__start_subtest("errors"))
 		subtest_errors();
+	if (test__start_subtest("certs"))
+		subtest_certs();
 	if (test__start_subtest("reload"))
 		subtest_reload();
 	if (test__start_subtest("bpf_maps"))

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array_size.h"
 #include "sink/upstream/breaker.h"
 #include "sink/upstream/retry.h"
 
@@ -71,17 +72,17 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "breaker-noise: --calls and --runs must be >= 1\n"), 2;
 	printf("breaker opens on noise alone: %d calls, %d runs, threshold 50 %%\n", calls, runs);
 	printf("%-16s %14s", "window/minimum", "calls to open");
-	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++)
+	for (size_t r = 0; r < ARRAY_SIZE(rates); r++)
 		printf("  at %2.0f %% fail", rates[r] * 100);
 	printf("\n");
-	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(pairs); k++) {
 		struct breaker_config cfg;
 
 		breaker_config_default(&cfg);
 		cfg.window_size = (uint32_t)pairs[k][0];
 		cfg.minimum_calls = (uint32_t)pairs[k][1];
 		printf("%6d / %-7d %14d", pairs[k][0], pairs[k][1], calls_to_open(&cfg));
-		for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+		for (size_t r = 0; r < ARRAY_SIZE(rates); r++) {
 			int n = 0;
 
 			for (int i = 0; i < runs; i++)

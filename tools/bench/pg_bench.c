@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+#include "lib/clock.h"
 #include "sink/pg/migrate.h"
 #include "netns.h"
 #include "sink/pg/writer.h"
@@ -34,14 +36,6 @@ struct opts {
 	int rows, rounds, pool, batch, linger;
 	bool bouncer, no_fsync;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The same rows as the writer gets, in COPY text format (no tabs or backslashes in them):
  * path for events, keys_path for event_keys. */
@@ -102,12 +96,12 @@ static double run_copy(const struct pgh_server *s, const char *file, const char 
 			 "-c '\\copy event_keys (tenant, idempotency_key, received_at) FROM "
 			 "'\\''%s'\\'''",
 			 keys_file);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	ret = pgh_psql_args(s, out, sizeof(out),
 			    "%s -c '\\copy events (tenant, idempotency_key, type, class, payload, "
 			    "received_at) FROM '\\''%s'\\'''",
 			    keys, file);
-	dt = now_s() - t0;
+	dt = clock_mono_s() - t0;
 	if (ret || pgh_query_ll(s, "SELECT count(*) FROM events") != rows ||
 	    (keys_file && pgh_query_ll(s, "SELECT count(*) FROM event_keys") != rows)) {
 		fprintf(stderr, "pg_bench: \\copy failed: %s\n", out);
@@ -147,12 +141,12 @@ static double run_writer(const char *conninfo, const struct opts *o, struct pg_w
 	/* wait for the pool so the clock measures writing, not connecting */
 	for (int i = 0; i < 500 && pg_writer_health(w) != PG_HEALTH_READY; i++)
 		usleep(10000);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	*client_cpu = cpu_s();
 	ret = pgr_submit_range(w, "bench", 0, o->rows);
 	if (!ret)
 		ret = pg_writer_drain(w, 600000);
-	dt = now_s() - t0;
+	dt = clock_mono_s() - t0;
 	*client_cpu = cpu_s() - *client_cpu;
 	pg_writer_get_stats(w, st);
 	pg_writer_free(w);
@@ -163,13 +157,6 @@ static double run_writer(const char *conninfo, const struct opts *o, struct pg_w
 	}
 	pgr_ledger_fini(&l);
 	return dt > 0 ? o->rows / dt : -1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static void print_hist(const char *name, const char *unit, const struct pg_hist *h)
@@ -222,12 +209,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* One round: \copy (events), \copy (event_keys + events), writer, each on emptied tables. */
 static int run_round(const struct pgh_server *s, const char *conninfo, const char *file,
 		     const char *keys_file, const struct opts *o, double res[3],
@@ -250,10 +231,10 @@ static void print_summary(double *ratio_events, double *ratio_both, int rounds,
 {
 	printf("ratio writer / \\copy into events (the same table), median of %d rounds: %.2f "
 	       "(target >= 0.60)\n",
-	       rounds, median(ratio_events, rounds));
+	       rounds, bench_median(ratio_events, rounds));
 	printf("ratio writer / \\copy into event_keys + events (the same rows and indexes), "
 	       "median: %.2f\n",
-	       median(ratio_both, rounds));
+	       bench_median(ratio_both, rounds));
 	printf("writer (best round): %llu batches, %llu failed\n",
 	       (unsigned long long)st->batches_committed, (unsigned long long)st->batches_failed);
 	print_hist("batch size", "rows", &st->batch_rows);

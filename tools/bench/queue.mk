@@ -4,6 +4,6 @@ QUEUE_BENCH	:= $(OUTPUT)/queue_bench
 BENCH_BINS	+= $(QUEUE_BENCH)
 BENCH_RUN	+= $(QUEUE_BENCH)
 
-$(QUEUE_BENCH): tools/bench/queue_bench.c $(LIBSLUICE) | $(OUTPUT)
+$(QUEUE_BENCH): $(OUTPUT)/tools/bench/queue_bench.o $(BENCH_STATS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIBSLUICE) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@

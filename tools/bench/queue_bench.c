@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+#include "lib/clock.h"
 #include "work/dispatch.h"
 #include "lib/log.h"
 #include "work/pool.h"
@@ -38,14 +40,6 @@ struct opts {
 	int producers, window, rounds;
 	uint32_t size;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* One producer: W appends in flight; latencies (ns) of completed appends in lat[]. */
 struct producer {
@@ -68,7 +62,7 @@ static void on_durable(void *arg, int err, uint64_t id)
 {
 	struct pending *pd = arg;
 	struct producer *p = pd->p;
-	uint64_t dt = mono_ns() - pd->t0;
+	uint64_t dt = clock_mono_ns() - pd->t0;
 
 	pthread_mutex_lock(&p->lock);
 	if (err) {
@@ -93,7 +87,7 @@ static void *producer_run(void *arg)
 	struct queue_rec r = {.len = p->o->size, .data = buf};
 
 	memset(buf, 'e', p->o->size);
-	for (uint64_t i = 0; i % 64 || mono_ns() < p->deadline; i++) {
+	for (uint64_t i = 0; i % 64 || clock_mono_ns() < p->deadline; i++) {
 		struct pending *pd = malloc(sizeof(*pd));
 
 		pthread_mutex_lock(&p->lock);
@@ -103,7 +97,7 @@ static void *producer_run(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		r.class = (uint32_t)(i % 3);
 		r.tenant = (uint32_t)(i % 1000);
-		*pd = (struct pending){.p = p, .t0 = mono_ns()};
+		*pd = (struct pending){.p = p, .t0 = clock_mono_ns()};
 		if (queue_append(p->q, &r, on_durable, pd)) {
 			free(pd);
 			pthread_mutex_lock(&p->lock);
@@ -141,9 +135,9 @@ struct result {
 /* Wait until the pool finished `want` entries or 10 s passed. */
 static void wait_done(struct pool_set *s, uint64_t want)
 {
-	uint64_t until = mono_ns() + 10000000000ull;
+	uint64_t until = clock_mono_ns() + 10000000000ull;
 
-	while (pool_set_done(s) < want && mono_ns() < until)
+	while (pool_set_done(s) < want && clock_mono_ns() < until)
 		usleep(1000);
 }
 
@@ -166,7 +160,7 @@ static int run_journal(const struct opts *o, struct result *res)
 			strerror(errno));
 		return -1;
 	}
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	for (int i = 0; i < o->producers; i++) {
 		pr[i] = (struct producer){
 		    .q = q, .o = o, .deadline = t0 + (uint64_t)(o->seconds * 1e9), .cap = 4u << 20};
@@ -181,7 +175,7 @@ static int run_journal(const struct opts *o, struct result *res)
 		failed += pr[i].failed;
 	}
 	wait_done(set, ok);
-	t1 = mono_ns();
+	t1 = clock_mono_ns();
 	queue_stats(q, &st);
 	all = malloc((ok + 1) * sizeof(*all));
 	for (int i = 0; i < o->producers; i++) {
@@ -213,7 +207,7 @@ static double run_raw(const struct opts *o, int group)
 	char path[4096];
 	size_t rec = o->size + 40, len = rec * (size_t)group;
 	char *buf = malloc(len);
-	uint64_t t0 = mono_ns(), deadline = t0 + (uint64_t)(o->seconds * 1e9), recs = 0;
+	uint64_t t0 = clock_mono_ns(), deadline = t0 + (uint64_t)(o->seconds * 1e9), recs = 0;
 	off_t off = 0;
 	int fd;
 
@@ -225,7 +219,7 @@ static double run_raw(const struct opts *o, int group)
 		return 0;
 	}
 	memset(buf, 'r', len);
-	while (mono_ns() < deadline) {
+	while (clock_mono_ns() < deadline) {
 		if (pwrite(fd, buf, len, off) != (ssize_t)len || fdatasync(fd) < 0)
 			break;
 		off += (off_t)len;
@@ -238,7 +232,7 @@ static double run_raw(const struct opts *o, int group)
 	close(fd);
 	unlink(path);
 	free(buf);
-	return recs / ((mono_ns() - t0) / 1e9);
+	return recs / ((clock_mono_ns() - t0) / 1e9);
 }
 
 /* The dispatcher alone: push one, pop one, over 1,000 tenants and 3 classes. */
@@ -246,21 +240,21 @@ static double run_dispatch(double seconds)
 {
 	struct dispatch d;
 	struct queue_entry *ents = calloc(100000, sizeof(*ents));
-	uint64_t n = 0, t0 = mono_ns(), deadline = t0 + (uint64_t)(seconds * 1e9), now = 1;
+	uint64_t n = 0, t0 = clock_mono_ns(), deadline = t0 + (uint64_t)(seconds * 1e9), now = 1;
 
 	dispatch_init(&d, NULL);
 	for (int i = 0; i < 100000; i++) {
 		ents[i] = (struct queue_entry){.class = i % 3, .tenant = i % 1000, .enq_ns = 1};
 		dispatch_push(&d, &ents[i], now);
 	}
-	while (mono_ns() < deadline) {
+	while (clock_mono_ns() < deadline) {
 		for (int k = 0; k < 10000; k++, n++) {
 			struct queue_entry *e = dispatch_pop(&d, ++now, DISPATCH_ALL_CLASSES);
 
 			dispatch_push(&d, e, now);
 		}
 	}
-	n = (uint64_t)(n / ((mono_ns() - t0) / 1e9));
+	n = (uint64_t)(n / ((clock_mono_ns() - t0) / 1e9));
 	dispatch_fini(&d);
 	free(ents);
 	return (double)n;
@@ -309,19 +303,6 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Journal and anchor alternate, round after round, so a noisy neighbour on the shared disk
  * or CPU hits both; the ratio reported is the median of the per-round ratios. */
 static int run_rounds(const struct opts *o)
@@ -347,11 +328,12 @@ static int run_rounds(const struct opts *o)
 		    r.mean_batch, group, raw[i], ratio[i]);
 	}
 	printf("median: journal %.0f msgs/s, p99 append->durable %.2f ms, anchor %.0f msgs/s\n",
-	       median(done, o->rounds), median(p99, o->rounds), median(raw, o->rounds));
+	       bench_median(done, o->rounds), bench_median(p99, o->rounds),
+	       bench_median(raw, o->rounds));
 	printf("ratio journal/anchor (median of rounds): %.2f (target >= 0.50)\n",
-	       median(ratio, o->rounds));
+	       bench_median(ratio, o->rounds));
 	printf("ratio journal/200k target: %.2f (target >= 1.00)\n",
-	       median(done, o->rounds) / 200000.0);
+	       bench_median(done, o->rounds) / 200000.0);
 	return 0;
 }
 

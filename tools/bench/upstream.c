@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+#include "lib/clock.h"
 #include "sink/upstream/fallback.h"
 #include "sink/upstream/upstream.h"
 
@@ -44,14 +46,6 @@ struct run {
 	double secs, calls_per_s, cpu_us_per_call;
 	uint64_t calls, failed;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double cpu_s(void)
 {
@@ -155,8 +149,8 @@ static int anchor_run(uint16_t port, int conc, double secs, struct run *r)
 		queue_op(&ring, &cs[i], i, true);
 	}
 	memset(r, 0, sizeof(*r));
-	t0 = now_s(), c0 = cpu_s(), end = t0 + secs;
-	while (now_s() < end) {
+	t0 = clock_mono_s(), c0 = cpu_s(), end = t0 + secs;
+	while (clock_mono_s() < end) {
 		io_uring_submit_and_wait(&ring, 1);
 		while (io_uring_peek_cqe(&ring, &cqe) == 0) {
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -183,7 +177,7 @@ static int anchor_run(uint16_t port, int conc, double secs, struct run *r)
 			queue_op(&ring, c, (int)(ud >> 1), true);
 		}
 	}
-	r->secs = now_s() - t0;
+	r->secs = clock_mono_s() - t0;
 	r->cpu_us_per_call = (cpu_s() - c0) * 1e6 / (double)r->calls;
 	r->calls_per_s = (double)r->calls / r->secs;
 	io_uring_queue_exit(&ring);
@@ -208,7 +202,7 @@ static void curl_done(void *ctx, struct upstream_result *res)
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
 	s->failed += res->outcome != UPSTREAM_OK;
 	upstream_result_fini(res);
-	if (now_s() < s->end)
+	if (clock_mono_s() < s->end)
 		resubmit(s);
 	else
 		__atomic_fetch_sub(&s->in_flight, 1, __ATOMIC_RELEASE);
@@ -236,26 +230,19 @@ static int curl_run(const char *url, int conc, double secs, struct run *r)
 	s.u = upstream_new(&cfg, NULL, NULL, err, sizeof(err));
 	if (!s.u)
 		return fprintf(stderr, "upstream-bench: %s\n", err), -1;
-	t0 = now_s(), c0 = cpu_s();
+	t0 = clock_mono_s(), c0 = cpu_s();
 	s.end = t0 + secs;
 	for (int i = 0; i < conc; i++)
 		resubmit(&s);
 	while (__atomic_load_n(&s.in_flight, __ATOMIC_ACQUIRE) > 0)
 		usleep(1000);
-	r->secs = now_s() - t0;
+	r->secs = clock_mono_s() - t0;
 	r->calls = s.calls;
 	r->failed = s.failed;
 	r->calls_per_s = (double)r->calls / r->secs;
 	r->cpu_us_per_call = (cpu_s() - c0) * 1e6 / (double)r->calls;
 	upstream_free(s.u);
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Breaker open: time REJECTED + fallback for SAMPLES calls; p50/p99 in us. */
@@ -288,18 +275,19 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	upstream_call(u, &req, &r); /* the mock answers 500: one failure opens the breaker */
 	upstream_result_fini(&r);
 	for (int i = 0; i < SAMPLES; i++) {
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 
 		upstream_call(u, &req, &r);
 		fallback_after_call(fb, lead, &r, &a);
-		lat[i] = (now_s() - t0) * 1e6;
+		lat[i] = (clock_mono_s() - t0) * 1e6;
 		src[a.source]++;
 		upstream_result_fini(&r);
 	}
-	qsort(lat, SAMPLES, sizeof(lat[0]), cmp_double);
+	bench_sort(lat, SAMPLES);
 	printf("breaker-open fallback, %-22s p50 %7.1f us  p99 %7.1f us  (n=%d, cache %d, "
 	       "model %d)\n",
-	       label, lat[SAMPLES / 2], lat[SAMPLES * 99 / 100], SAMPLES, src[1], src[2]);
+	       label, bench_quantile(lat, SAMPLES, 0.5), bench_quantile(lat, SAMPLES, 0.99),
+	       SAMPLES, src[1], src[2]);
 	fallback_free(fb);
 	upstream_free(u);
 }

@@ -30,7 +30,9 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "lib/array_size.h"
 #include "nic/bpf_loader.h"
+#include "bench_stats.h"
 #include "pkt.h"
 
 #define N_ENTRIES     10000
@@ -144,10 +146,10 @@ static void verify_paths(struct sluice_bpf *b, const char *mode)
 	for (i = 0; i < P_COUNT; i++) {
 		struct path *p = &paths[i];
 
-		if (pkt_counters_sum(fd, p->slot, &c0))
+		if (sluice_bpf_counters_sum(fd, p->slot, &c0))
 			die("read counters", errno);
 		act = sluice_bpf_test_run(b, p->pkt.buf, p->pkt.len, 1, NULL);
-		if (pkt_counters_sum(fd, p->slot, &c1))
+		if (sluice_bpf_counters_sum(fd, p->slot, &c1))
 			die("read counters", errno);
 		if (act != (int)p->action || c1.packets[p->verdict] != c0.packets[p->verdict] + 1) {
 			fprintf(stderr,
@@ -168,19 +170,6 @@ static int time_prog(int prog_fd, const struct pkt *p, int repeat, double *ns)
 		return -errno;
 	*ns = opts.duration;
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The bare program, from the build directory next to this binary. */
@@ -220,7 +209,7 @@ static void run_one(struct sluice_bpf *b, int i, int repeat, int rounds)
 		if (ret)
 			die("BPF_PROG_TEST_RUN", ret);
 	}
-	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, median(v, rounds),
+	printf("%s: %.1f ns/pkt (cached, median of %d)\n", paths[i].name, bench_median(v, rounds),
 	       rounds);
 }
 
@@ -233,7 +222,7 @@ static const struct mode {
     {"exact clock", SLUICE_CFG_EXACT_CLOCK},
     {"no cache", SLUICE_CFG_NO_CACHE},
 };
-#define N_MODES ((int)(sizeof(modes) / sizeof(modes[0])))
+#define N_MODES ((int)(ARRAY_SIZE(modes)))
 
 /* results[mode][path] medians; index P_COUNT is the bare program. */
 static void measure(struct sluice_bpf *b, int bare_fd, int repeat, int rounds,
@@ -258,7 +247,7 @@ static void measure(struct sluice_bpf *b, int bare_fd, int repeat, int rounds,
 				die("BPF_PROG_TEST_RUN", ret);
 		}
 		for (i = 0; i <= P_COUNT; i++)
-			med[mode][i] = median(samples[mode][i], rounds);
+			med[mode][i] = bench_median(samples[mode][i], rounds);
 	}
 }
 

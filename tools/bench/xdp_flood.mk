@@ -12,4 +12,4 @@ $(OUTPUT)/xdp_flood: tools/bench/xdp_flood.sh $(OUTPUT)/sluicectl $(OUTPUT)/pktg
 
 $(OUTPUT)/xdp_drop_anchor: $(OUTPUT)/tools/bench/xdp_drop_anchor.o
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -o $@

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "loadgen.h"
 
 #define NS	 1000000000ULL
@@ -55,14 +56,6 @@ struct run {
 	} ring[DUP_RING];
 	uint32_t key_total, mix_total;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rnd(struct run *g)
 {
@@ -107,7 +100,7 @@ static void conn_close(struct run *g, struct conn *c, bool lost)
 		g->inflight--;
 		if (lost) {
 			g->r.errors++;
-			second_at(g, now_ns())->errors++;
+			second_at(g, clock_mono_ns())->errors++;
 			log_answer(g, c, 0);
 		}
 	}
@@ -268,7 +261,7 @@ static const char *head_value(const char *head, const char *end, const char *nam
 
 static void answered(struct run *g, struct conn *c, int status, bool retry_after)
 {
-	uint64_t t = now_ns();
+	uint64_t t = clock_mono_ns();
 	uint32_t us = (uint32_t)((t - c->sent_ns) / 1000);
 	struct lg_second *s = second_at(g, t);
 	int prio = g->o->mix[c->mix_idx].priority, cls = prio < 0 ? 3 : prio;
@@ -340,7 +333,7 @@ static void on_event(struct run *g, struct conn *c, uint32_t events)
 		if (err) {
 			conn_close(g, c, false);
 			g->r.errors++;
-			c->retry_at = now_ns() + 100 * 1000000ULL;
+			c->retry_at = clock_mono_ns() + 100 * 1000000ULL;
 			return;
 		}
 		c->connecting = false;
@@ -390,12 +383,12 @@ static int run_load(struct run *g)
 	struct epoll_event evs[256];
 	uint64_t stop_at = 0, now;
 
-	g->t0 = g->phase_start = now_ns();
+	g->t0 = g->phase_start = clock_mono_ns();
 	for (;;) {
 		uint64_t wake;
 		int n;
 
-		now = now_ns();
+		now = clock_mono_ns();
 		wake = service(g, now);
 		if (g->schedule_over) {
 			if (!stop_at)
@@ -407,7 +400,7 @@ static int run_load(struct run *g)
 		for (int i = 0; i < n; i++)
 			on_event(g, evs[i].data.ptr, evs[i].events);
 	}
-	g->r.elapsed_s = (double)(now_ns() - g->t0) / 1e9;
+	g->r.elapsed_s = (double)(clock_mono_ns() - g->t0) / 1e9;
 	g->r.errors += g->inflight; /* never answered within --drain */
 	return 0;
 }
@@ -423,7 +416,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret == 1 ? 0 : 2;
 	g.o = &o;
-	g.rng = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+	g.rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
 	for (int i = 0; i < o.nkeys; i++)
 		g.key_total += o.keys[i].weight;
 	for (int i = 0; i < o.nmix; i++)

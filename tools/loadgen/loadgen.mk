@@ -4,6 +4,7 @@ BINS		+= $(OUTPUT)/loadgen
 
 LOADGEN_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tools/loadgen/*.c))
 
-$(OUTPUT)/loadgen: $(LOADGEN_OBJS)
+# Its flags are a lib/confparse table: that one object, not the whole libsluice.a.
+$(OUTPUT)/loadgen: $(LOADGEN_OBJS) $(OUTPUT)/user/lib/confparse.o
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -ljansson -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -o $@

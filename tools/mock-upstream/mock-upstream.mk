@@ -5,4 +5,4 @@ BINS		+= $(OUTPUT)/mock-upstream
 
 $(OUTPUT)/mock-upstream: $(MOCK_UPSTREAM_OBJS)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@

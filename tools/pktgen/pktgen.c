@@ -11,14 +11,15 @@
  * the given list, range or prefix (a prefix contributes at most 65536 addresses); the
  * source port rotates too, so every SYN looks like a new connection. Pacing is against
  * the absolute schedule start + n / rate, so sleeping late never lowers the average rate.
- * Every packet has valid IPv4 and TCP/UDP checksums. The report gives packets sent (taken
+ * Frames come from the packet builder the XDP tests use (tools/lib/pkt: valid IPv4 and
+ * TCP/UDP checksums, one implementation), and the flags from a lib/confparse table (the
+ * --help text too); neither needs a library. The report gives packets sent (taken
  * by the device), packets refused (dropped by the device: with the qdisc bypassed nothing
  * is queued or retried), the measured send time (first to last sendmmsg), the rate at
  * which frames were handed to the device, and the process's CPU time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -34,27 +35,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+#include "lib/confparse.h"
+#include "pkt.h"
+
 #define MAX_SRCS  65536
 #define MAX_BATCH 256
-#define FRAME_MAX 1514
-#define ETH_HLEN_ 14
 
-enum pkt_type { PKT_SYN, PKT_DATA, PKT_UDP };
+enum gen_type { GEN_SYN, GEN_DATA, GEN_UDP };
 
 struct gen {
-	const char *iface;
+	char iface[IF_NAMESIZE];
 	unsigned char dst_mac[6], src_mac[6];
+	bool have_smac;
+	char dst_text[64], src_text[4096];
 	int v6;
-	unsigned char dst[16];
+	unsigned char dst[16]; /* IPv4 mapped, as the packet builder takes it */
 	unsigned char (*srcs)[16];
 	unsigned nsrcs;
-	enum pkt_type type;
+	int type; /* enum gen_type */
 	unsigned dport, sport_base, payload;
 	double rate;		  /* 0: as fast as possible */
 	unsigned long long count; /* 0: until duration */
 	double duration;	  /* s, 0: until count */
 	unsigned batch;
 	bool json;
+	struct pkt_spec spec; /* what every frame shares; build_frame sets the rest */
 };
 
 static void die_arg(const char *opt, const char *val, const char *valid)
@@ -63,54 +69,60 @@ static void die_arg(const char *opt, const char *val, const char *valid)
 	exit(2);
 }
 
-static unsigned long long parse_num(const char *opt, const char *s, unsigned long long min,
-				    unsigned long long max)
+static unsigned long long parse_num(const char *opt, const char *s, long long min, long long max)
+{
+	const struct confparse_opt o = {opt,
+					NULL,
+					NULL,
+					CONFPARSE_INT,
+					.size = sizeof(long long),
+					.min = (double)min,
+					.max = (double)max};
+	char why[96];
+	long long v;
+
+	if (confparse_apply(&o, &v, s, why, sizeof(why)))
+		die_arg(opt, s, why);
+	return (unsigned long long)v;
+}
+
+/* --duration: 500ms, 5s (or 5), 1m into seconds. */
+static int set_seconds(void *obj, const char *s, char *why, size_t whylen)
 {
 	char *end;
-	unsigned long long v;
+	double v = strtod(s, &end), *out = obj;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!*s || *end || errno || *s == '-' || v < min || v > max) {
-		char valid[96];
-
-		snprintf(valid, sizeof(valid), "expected a whole number from %llu to %llu", min,
-			 max);
-		die_arg(opt, s, valid);
+	if (end != s && v > 0 &&
+	    (!*end || !strcmp(end, "s") || !strcmp(end, "ms") || !strcmp(end, "m"))) {
+		*out = !strcmp(end, "ms") ? v / 1e3 : !strcmp(end, "m") ? v * 60 : v;
+		return 0;
 	}
-	return v;
+	snprintf(why, whylen, "expected a positive duration such as 500ms, 5s or 1m");
+	return -EINVAL;
 }
 
-static double parse_seconds(const char *opt, const char *s)
+static int set_mac(void *obj, const char *s, char *why, size_t whylen)
 {
-	char *end;
-	double v = strtod(s, &end);
+	unsigned char m[6];
+	char extra;
 
-	if (end == s || v <= 0)
-		die_arg(opt, s, "expected a positive duration such as 500ms, 5s or 1m");
-	if (!strcmp(end, "ms"))
-		return v / 1e3;
-	if (!strcmp(end, "m"))
-		return v * 60;
-	if (!*end || !strcmp(end, "s"))
-		return v;
-	die_arg(opt, s, "expected a positive duration such as 500ms, 5s or 1m");
-	return 0;
+	if (sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+		   &extra) == 6) {
+		memcpy(obj, m, sizeof(m));
+		return 0;
+	}
+	snprintf(why, whylen, "expected a MAC address such as 02:00:00:00:00:01");
+	return -EINVAL;
 }
 
-static void parse_mac(const char *opt, const char *s, unsigned char mac[6])
-{
-	if (sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
-		   &mac[5]) != 6)
-		die_arg(opt, s, "expected a MAC address such as 02:00:00:00:00:01");
-}
-
-/* Address into 16 bytes (IPv4 in the last 4); returns 1 for IPv6, 0 for IPv4. */
+/* Address into 16 bytes (IPv4 mapped, ::ffff:a.b.c.d); returns 1 for IPv6, 0 for IPv4. */
 static int parse_ip(const char *opt, const char *s, unsigned char a[16])
 {
 	memset(a, 0, 16);
-	if (inet_pton(AF_INET, s, a + 12) == 1)
+	if (inet_pton(AF_INET, s, a + 12) == 1) {
+		a[10] = a[11] = 0xff;
 		return 0;
+	}
 	if (inet_pton(AF_INET6, s, a) == 1)
 		return 1;
 	die_arg(opt, s, "expected an IPv4 or IPv6 address");
@@ -183,109 +195,41 @@ static void parse_srcs(struct gen *g, const char *s)
 	}
 }
 
-static uint32_t csum_add(uint32_t sum, const void *data, size_t len)
+/* Frame number seq from source src into f: the shared spec plus what rotates per frame (source
+ * address and port, IP ID, TCP sequence number). */
+static void build_frame(const struct gen *g, const unsigned char *src, unsigned long long seq,
+			struct pkt *f)
 {
-	const unsigned char *p = data;
+	struct pkt_spec s = g->spec;
 
-	while (len > 1) {
-		sum += (uint32_t)p[0] << 8 | p[1];
-		p += 2;
-		len -= 2;
-	}
-	if (len)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
+	s.src_raw = src;
+	s.sport = (__u16)(g->sport_base + seq % (65536 - g->sport_base));
+	s.ip_id = (__u16)seq;
+	s.tcp_seq = (__u32)(seq * 7919u + 1);
+	pkt_build(f, &s); /* main built frame 0 of this spec, so it cannot fail */
 }
 
-static uint16_t csum_fold(uint32_t sum)
+/* The fields every frame shares. */
+static void frame_spec(struct gen *g)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
+	struct pkt_spec *s = &g->spec;
 
-/* Build frame number seq from source src into f; returns its length. */
-/* Header fields sit at odd offsets in the frame: store them byte-wise (no unaligned
- * access, which UBSan rightly reports). Values are already in network order. */
-static void put16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static size_t build_frame(const struct gen *g, const unsigned char *src, unsigned long long seq,
-			  unsigned char *f)
-{
-	size_t l4len = (g->type == PKT_UDP ? 8 : 20) + g->payload, l3len = g->v6 ? 40 : 20;
-	unsigned char *ip = f + ETH_HLEN_, *l4 = ip + l3len;
-	uint16_t sport = (uint16_t)(g->sport_base + seq % (65536 - g->sport_base));
-	uint32_t sum;
-
-	memcpy(f, g->dst_mac, 6);
-	memcpy(f + 6, g->src_mac, 6);
-	f[12] = g->v6 ? 0x86 : 0x08;
-	f[13] = g->v6 ? 0xdd : 0x00;
-	memset(ip, 0, l3len + l4len);
-	if (g->v6) {
-		ip[0] = 0x60;
-		ip[4] = (uint8_t)(l4len >> 8);
-		ip[5] = (uint8_t)l4len;
-		ip[6] = g->type == PKT_UDP ? IPPROTO_UDP : IPPROTO_TCP;
-		ip[7] = 64;
-		memcpy(ip + 8, src, 16);
-		memcpy(ip + 24, g->dst, 16);
-		sum = csum_add(0, ip + 8, 32);
-	} else {
-		ip[0] = 0x45;
-		ip[2] = (uint8_t)((l3len + l4len) >> 8);
-		ip[3] = (uint8_t)(l3len + l4len);
-		ip[4] = (uint8_t)(seq >> 8);
-		ip[5] = (uint8_t)seq;
-		ip[6] = 0x40; /* DF */
-		ip[8] = 64;
-		ip[9] = g->type == PKT_UDP ? IPPROTO_UDP : IPPROTO_TCP;
-		memcpy(ip + 12, src + 12, 4);
-		memcpy(ip + 16, g->dst + 12, 4);
-		put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
-		sum = csum_add(0, ip + 12, 8);
-	}
-	sum += (g->type == PKT_UDP ? IPPROTO_UDP : IPPROTO_TCP) + (uint32_t)l4len;
-	l4[0] = (uint8_t)(sport >> 8);
-	l4[1] = (uint8_t)sport;
-	l4[2] = (uint8_t)(g->dport >> 8);
-	l4[3] = (uint8_t)g->dport;
-	if (g->type == PKT_UDP) {
-		l4[4] = (uint8_t)(l4len >> 8);
-		l4[5] = (uint8_t)l4len;
-		put16(l4 + 6, csum_fold(csum_add(sum, l4, l4len)));
-		return ETH_HLEN_ + l3len + l4len;
-	}
-	put32(l4 + 4, htonl((uint32_t)(seq * 7919u + 1))); /* seq */
-	if (g->type == PKT_DATA)
-		put32(l4 + 8, htonl(1)); /* ack */
-	l4[12] = 5 << 4;
-	l4[13] = g->type == PKT_SYN ? 0x02 : 0x18; /* SYN : PSH|ACK */
-	l4[14] = 0xff;
-	l4[15] = 0xff;
-	put16(l4 + 16, csum_fold(csum_add(sum, l4, l4len)));
-	return ETH_HLEN_ + l3len + l4len;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	memset(s, 0, sizeof(*s));
+	s->l3 = g->v6 ? PKT_L3_IPV6 : PKT_L3_IPV4;
+	s->proto = g->type == GEN_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+	s->dst_raw = g->dst;
+	s->mac_src = g->src_mac;
+	s->mac_dst = g->dst_mac;
+	s->dport = (__u16)g->dport;
+	s->dont_frag = true;
+	s->tcp_flags = g->type == GEN_SYN ? PKT_SYN : PKT_PSH | PKT_ACK;
+	s->tcp_ack = 1;
+	s->payload_len = g->payload;
 }
 
 static void sleep_until(double t)
 {
-	struct timespec ts = {.tv_sec = (time_t)t, .tv_nsec = (long)((t - (time_t)t) * 1e9)};
+	struct timespec ts = clock_ts((uint64_t)(t * 1e9));
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -334,7 +278,7 @@ struct result {
  * full) is gone, not queued; it is counted as refused and the batch goes on with the next
  * one, so a device that drops everything still lets the run end on time. */
 static void send_batch(int fd, const struct gen *g, unsigned long long seq, unsigned n,
-		       unsigned char (*frames)[FRAME_MAX], struct result *r)
+		       struct pkt *frames, struct result *r)
 {
 	struct mmsghdr msg[MAX_BATCH];
 	struct iovec iov[MAX_BATCH];
@@ -342,8 +286,9 @@ static void send_batch(int fd, const struct gen *g, unsigned long long seq, unsi
 
 	memset(msg, 0, sizeof(msg[0]) * n);
 	for (i = 0; i < n; i++) {
-		iov[i].iov_base = frames[i];
-		iov[i].iov_len = build_frame(g, g->srcs[(seq + i) % g->nsrcs], seq + i, frames[i]);
+		build_frame(g, g->srcs[(seq + i) % g->nsrcs], seq + i, &frames[i]);
+		iov[i].iov_base = frames[i].buf;
+		iov[i].iov_len = frames[i].len;
 		msg[i].msg_hdr.msg_iov = &iov[i];
 		msg[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -365,13 +310,13 @@ static void send_batch(int fd, const struct gen *g, unsigned long long seq, unsi
 
 static void run(const struct gen *g, int fd, struct result *r)
 {
-	static unsigned char frames[MAX_BATCH][FRAME_MAX];
+	static struct pkt frames[MAX_BATCH];
 	unsigned batch = g->batch;
 	double start, end;
 
 	if (g->rate > 0 && g->rate / 1000 + 1 < batch)
 		batch = (unsigned)(g->rate / 1000) + 1; /* pace at ~1 ms granularity */
-	start = now_s();
+	start = clock_mono_s();
 	end = g->duration > 0 ? start + g->duration : 0;
 	r->first = 0;
 	while (!g->count || r->handed < g->count) {
@@ -382,13 +327,13 @@ static void run(const struct gen *g, int fd, struct result *r)
 			n = (unsigned)(g->count - r->handed);
 		if (g->rate > 0)
 			sleep_until(start + (double)r->handed / g->rate);
-		t = now_s();
+		t = clock_mono_s();
 		if (end && t >= end)
 			break;
 		if (!r->first)
 			r->first = t;
 		send_batch(fd, g, r->handed, n, frames, r);
-		r->last = now_s();
+		r->last = clock_mono_s();
 	}
 }
 
@@ -415,131 +360,94 @@ static void report(const struct gen *g, const struct result *r)
 		       sent, el, pps, g->nsrcs, r->refused, us, sy);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: pktgen --iface IF --dst-mac MAC --dst ADDR --src SOURCES [options]\n"
-		"  --src SOURCES     a,b,c | A-B | ADDR/LEN (IPv4 or IPv6, same family as --dst)\n"
-		"  --src-mac MAC     default: the interface's\n"
-		"  --type T          syn (default), data (TCP PSH|ACK) or udp\n"
-		"  --dport N         destination port (default 8080)\n"
-		"  --sport N         first source port, rotating up to 65535 (default 1024)\n"
-		"  --payload N       payload bytes (default 0)\n"
-		"  --rate PPS        packets per second (default: as fast as possible)\n"
-		"  --count N         packets to send (default 1000 unless --duration)\n"
-		"  --duration D      send for D (500ms, 5s, 1m)\n"
-		"  --batch N         frames per sendmmsg (default 64, max %d)\n"
-		"  --json            one JSON object: sent, refused, elapsed_s, rate_pps, ...\n",
-		MAX_BATCH);
-}
+static const char *const types[] = {"syn", "data", "udp", NULL}; /* enum gen_type */
 
-/* Option values that are not fields of struct gen. */
-struct opt_strs {
-	const char *src, *dst;
-	bool have_dmac, have_smac;
+#define F(f) CONFPARSE_FIELD(struct gen, f)
+
+static const struct confparse_opt opts[] = {
+    {"iface", "IF", "send through IF (required)", CONFPARSE_STR, F(iface), 1},
+    {"dst-mac", "MAC", "destination MAC (required)", CONFPARSE_FUNC, F(dst_mac), .set = set_mac},
+    {"dst", "ADDR", "destination address, IPv4 or IPv6 (required)", CONFPARSE_STR, F(dst_text), 1},
+    {"src", "SOURCES", "a,b,c | A-B | ADDR/LEN, the family of --dst (required)", CONFPARSE_STR,
+     F(src_text), 1},
+    {"src-mac", "MAC", "source MAC (default: the interface's)", CONFPARSE_FUNC, F(src_mac),
+     .set = set_mac},
+    {"type", "T", "syn, data (TCP PSH|ACK) or udp", CONFPARSE_ENUM, F(type), .def = "syn",
+     .choices = types},
+    {"dport", "N", "destination port", CONFPARSE_INT, F(dport), 1, 65535, "8080"},
+    {"sport", "N", "first source port, rotating up to 65535", CONFPARSE_INT, F(sport_base), 1,
+     65535, "1024"},
+    {"payload", "N", "payload bytes", CONFPARSE_INT, F(payload), 0, 1400, "0"},
+    {"rate", "PPS", "packets per second (default: as fast as possible)", CONFPARSE_DOUBLE, F(rate),
+     1, 1e8},
+    {"count", "N", "packets to send (default 1000 unless --duration)", CONFPARSE_INT, F(count), 1,
+     1LL << 40},
+    {"duration", "D", "send for D (500ms, 5s, 1m)", CONFPARSE_FUNC, F(duration),
+     .set = set_seconds},
+    {"batch", "N", "frames per sendmmsg (at most 256)", CONFPARSE_INT, F(batch), 1, MAX_BATCH,
+     "64"},
+    {"json", NULL, "one JSON object: sent, refused, elapsed_s, rate_pps, ...", CONFPARSE_BOOL,
+     F(json)},
 };
 
-static enum pkt_type parse_type(const char *s)
+static const struct confparse_table table = CONFPARSE_TABLE_OF(opts);
+
+static void usage(FILE *f)
 {
-	if (!strcmp(s, "syn"))
-		return PKT_SYN;
-	if (!strcmp(s, "data"))
-		return PKT_DATA;
-	if (strcmp(s, "udp"))
-		die_arg("--type", s, "expected syn, data or udp");
-	return PKT_UDP;
+	fprintf(f, "Usage: pktgen --iface IF --dst-mac MAC --dst ADDR --src SOURCES [options]\n");
+	confparse_usage(f, &table);
 }
 
-/* Apply option o (its getopt code) with optarg; false for one that is not a value. */
-static bool apply_opt(struct gen *g, struct opt_strs *a, int o)
+/* Parse argv into g, or exit 2 with the reason (0 after --help). */
+static void parse_args(struct gen *g, int argc, char **argv)
 {
-	switch (o) {
-	case 'i':
-		g->iface = optarg;
-		break;
-	case 'M':
-		parse_mac("--dst-mac", optarg, g->dst_mac), a->have_dmac = true;
-		break;
-	case 'm':
-		parse_mac("--src-mac", optarg, g->src_mac), a->have_smac = true;
-		break;
-	case 'd':
-		a->dst = optarg;
-		break;
-	case 's':
-		a->src = optarg;
-		break;
-	case 't':
-		g->type = parse_type(optarg);
-		break;
-	case 'p':
-		g->dport = (unsigned)parse_num("--dport", optarg, 1, 65535);
-		break;
-	case 'P':
-		g->sport_base = (unsigned)parse_num("--sport", optarg, 1, 65535);
-		break;
-	case 'l':
-		g->payload = (unsigned)parse_num("--payload", optarg, 0, 1400);
-		break;
-	case 'r':
-		g->rate = (double)parse_num("--rate", optarg, 1, 100000000);
-		break;
-	case 'c':
-		g->count = parse_num("--count", optarg, 1, 1ULL << 40);
-		break;
-	case 'D':
-		g->duration = parse_seconds("--duration", optarg);
-		break;
-	case 'b':
-		g->batch = (unsigned)parse_num("--batch", optarg, 1, MAX_BATCH);
-		break;
-	case 'j':
-		g->json = true;
-		break;
-	default:
-		return false;
+	static const char *const required[] = {"iface", "dst-mac", "dst", "src"};
+	bool seen[ARRAY_SIZE(opts)] = {false};
+	char err[512];
+	int r = confparse_defaults(&table, g, err, sizeof(err));
+
+	r = r ?: confparse_argv(&table, g, argc, argv, "pktgen", seen, err, sizeof(err));
+	if (r == 1) {
+		usage(stdout);
+		exit(0);
 	}
-	return true;
+	if (r) {
+		fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
+		if (!seen[confparse_find(&table, required[i], NULL) - opts]) {
+			fprintf(stderr,
+				"pktgen: --%s is required (pktgen --help lists the options)\n",
+				required[i]);
+			exit(2);
+		}
+	}
+	g->have_smac = seen[confparse_find(&table, "src-mac", NULL) - opts];
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"iface", 1, 0, 'i'},   {"dst-mac", 1, 0, 'M'},
-	    {"src-mac", 1, 0, 'm'}, {"dst", 1, 0, 'd'},
-	    {"src", 1, 0, 's'},	    {"type", 1, 0, 't'},
-	    {"dport", 1, 0, 'p'},   {"sport", 1, 0, 'P'},
-	    {"payload", 1, 0, 'l'}, {"rate", 1, 0, 'r'},
-	    {"count", 1, 0, 'c'},   {"duration", 1, 0, 'D'},
-	    {"batch", 1, 0, 'b'},   {"json", 0, 0, 'j'},
-	    {"help", 0, 0, 'h'},    {0},
-	};
-	struct gen g = {.dport = 8080, .sport_base = 1024, .batch = 64};
-	struct opt_strs a = {0};
+	struct gen g = {0};
 	struct result r = {};
-	int o, fd;
+	struct pkt first;
+	int fd;
 
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (apply_opt(&g, &a, o))
-			continue;
-		usage(o == 'h' ? stdout : stderr);
-		return o == 'h' ? 0 : 2;
-	}
-	if (optind < argc)
-		die_arg("argument", argv[optind], "unexpected (pktgen --help lists the options)");
-	if (!g.iface || !a.have_dmac || !a.dst || !a.src) {
-		fprintf(stderr, "pktgen: --iface, --dst-mac, --dst and --src are required\n");
-		usage(stderr);
-		return 2;
-	}
-	g.v6 = parse_ip("--dst", a.dst, g.dst);
+	parse_args(&g, argc, argv);
+	g.v6 = parse_ip("--dst", g.dst_text, g.dst);
 	g.srcs = calloc(MAX_SRCS, 16);
 	if (!g.srcs)
 		return 1;
-	parse_srcs(&g, a.src);
+	parse_srcs(&g, g.src_text);
 	if (!g.count && !g.duration)
 		g.count = 1000;
-	fd = open_socket(&g, g.src_mac, a.have_smac);
+	fd = open_socket(&g, g.src_mac, g.have_smac);
+	frame_spec(&g);
+	g.spec.src_raw = g.srcs[0];
+	if (pkt_build(&first, &g.spec)) {
+		fprintf(stderr, "pktgen: cannot build a frame from these options\n");
+		return 2;
+	}
 	run(&g, fd, &r);
 	report(&g, &r);
 	close(fd);

@@ -17,6 +17,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 
 static void vmsg(const char *fmt, va_list ap)
 {
@@ -45,35 +47,39 @@ int ctl_fail(const char *fmt, ...)
 	return 1;
 }
 
+/* Index of option name in the command's table. A name the table lacks is a bug in the
+ * command's code, never bad input: abort, naming both, rather than read "not given". */
 static int opt_index(const struct ctl_args *a, const char *name)
 {
-	int i;
+	const struct ctl_cmd *c = a->cmd;
 
-	for (i = 0; a->opts && a->opts[i].name; i++)
+	for (int i = 0; a->opts && a->opts[i].name; i++)
 		if (!strcmp(a->opts[i].name, name))
 			return i;
-	return -1;
+	fprintf(stderr,
+		"sluicectl: internal error: `%s%s%s` reads option --%s, which its option table "
+		"does not declare\n",
+		c ? c->object : "?", c && c->verb ? " " : "", c && c->verb ? c->verb : "", name);
+	abort();
 }
 
 const char *ctl_opt_get(const struct ctl_args *a, const char *name)
 {
 	int i = opt_index(a, name);
 
-	return i < 0 || !a->nval[i] ? NULL : a->val[i][a->nval[i] - 1];
+	return a->nval[i] ? a->val[i][a->nval[i] - 1] : NULL;
 }
 
 int ctl_opt_count(const struct ctl_args *a, const char *name)
 {
-	int i = opt_index(a, name);
-
-	return i < 0 ? 0 : a->nval[i];
+	return a->nval[opt_index(a, name)];
 }
 
 const char *ctl_opt_nth(const struct ctl_args *a, const char *name, int n)
 {
 	int i = opt_index(a, name);
 
-	return i < 0 || n >= a->nval[i] ? NULL : a->val[i][n];
+	return n < a->nval[i] ? a->val[i][n] : NULL;
 }
 
 __u64 ctl_parse_uint(const char *what, const char *s, __u64 min, __u64 max)
@@ -106,7 +112,7 @@ __u64 ctl_parse_rate(const char *what, const char *s)
 	v = strtod(s, &end);
 	if (end == s || errno || v < 0 || !isfinite(v))
 		goto bad;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		double per_s = v * units[i].per_s;
 
 		if (strcmp(end, units[i].suffix))
@@ -138,7 +144,7 @@ __u64 ctl_parse_duration(const char *what, const char *s)
 	v = strtod(s, &end);
 	if (end == s || errno || v <= 0 || !isfinite(v))
 		goto bad;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(end, units[i].suffix))
 			continue;
 		if (v * units[i].ns < 1 || v * units[i].ns > 1e18)
@@ -300,14 +306,6 @@ const char *ctl_format_duration(__u64 ns, char *buf, size_t len)
 		snprintf(buf, len, "%llum%02llus", (unsigned long long)(ns / 60000000000ULL),
 			 (unsigned long long)(ns / 1000000000ULL % 60));
 	return buf;
-}
-
-__u64 ctl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
 void ctl_json_print(json_t *j)

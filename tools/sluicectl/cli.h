@@ -48,6 +48,7 @@ struct ctl_args {
 	int nval[CTL_MAX_OPTS];
 	const char *val[CTL_MAX_OPTS][CTL_MAX_REPEAT];
 	const struct ctl_opt *opts;
+	const struct ctl_cmd *cmd; /* whose option table opts is (names it in an abort) */
 };
 
 struct ctl;
@@ -83,7 +84,10 @@ struct ctl {
 /* Print "sluicectl: " and the message on one line to stderr and exit 2. */
 void ctl_bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* The last value given for option `name`, or NULL; ctl_opt_count() how many were given. */
+/* The last value given for option `name`, or NULL; ctl_opt_count() how many were given.
+ * `name` must be in the command's option table: a name that is not (a typo in a command's
+ * code, which would otherwise read as "not given" forever) aborts with a message naming the
+ * command and the name, so the first test that runs the command finds it. */
 const char *ctl_opt_get(const struct ctl_args *a, const char *name);
 int ctl_opt_count(const struct ctl_args *a, const char *name);
 const char *ctl_opt_nth(const struct ctl_args *a, const char *name, int i);
@@ -115,8 +119,6 @@ const char *ctl_format_rate(__u64 interval_ns, char *buf, size_t len);
 double ctl_rate_per_s(__u64 interval_ns);
 /* "1.5s", "250ms", "2m30s" for a duration in ns. */
 const char *ctl_format_duration(__u64 ns, char *buf, size_t len);
-/* CLOCK_MONOTONIC now, the clock of bpf_ktime_get_ns(). */
-__u64 ctl_now_ns(void);
 
 /* ---- pinned maps (maps.c) ------------------------------------------------------------ */
 

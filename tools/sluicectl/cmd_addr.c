@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 
 #include "cli.h"
+#include "lib/clock.h"
 
 /* Print the result of a change, or fail; returns the exit code. */
 static int done(struct ctl *c, int err, const char *what, const char *obj, const char *name)
@@ -132,7 +133,7 @@ static int run_deny_add(struct ctl *c, const struct ctl_args *a)
 	const void *k = id == SLUICE_M_DENY_PREFIX ? (void *)&key : (void *)key.a;
 	int ret;
 
-	d.added_ns = ctl_now_ns();
+	d.added_ns = clock_mono_ns();
 	d.expires_ns = ttl ? d.added_ns + ttl : 0;
 	ret = map_update(ctl_map(c, id), k, &d);
 	if (!ret)
@@ -203,7 +204,7 @@ static void deny_entries(struct ctl *c, enum sluice_map_id id, json_t *arr, __u6
 static int run_deny_list(struct ctl *c, const struct ctl_args *a)
 {
 	json_t *arr = json_array();
-	__u64 now = ctl_now_ns();
+	__u64 now = clock_mono_ns();
 	char left[32];
 	size_t i;
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "lib/clock.h"
 
 struct snap {
 	struct sluice_tenant_cfg *t;
@@ -25,7 +26,7 @@ static int snap_take(struct ctl *c, struct snap *s)
 {
 	s->t = ctl_tenants_read(c);
 	s->ct = s->t ? ctl_counters_read(c) : NULL;
-	s->at_ns = ctl_now_ns();
+	s->at_ns = clock_mono_ns();
 	if (!s->ct) {
 		free(s->t);
 		s->t = NULL;
@@ -139,7 +140,7 @@ static void print_text(json_t *j, bool rates)
 
 static void sleep_ns(__u64 ns)
 {
-	struct timespec ts = {.tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL};
+	struct timespec ts = clock_ts(ns);
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;

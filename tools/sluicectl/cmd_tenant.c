@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 
 #include "cli.h"
+#include "lib/clock.h"
 #include "sluice/gcra.h"
 
 static const char *const kind_names[SLUICE_LIMIT_MAX] = {"syn", "pkt", "req", "crit"};
@@ -238,7 +239,7 @@ static json_t *tenant_json(__u32 slot, const struct sluice_tenant_cfg *tc,
 	json_t *j = json_pack("{s:i, s:s, s:s}", "slot", (int)slot, "name", tc->name, "class",
 			      ctl_class_name(tc->class)),
 	       *lim = json_object();
-	__u64 now = ctl_now_ns();
+	__u64 now = clock_mono_ns();
 	int k;
 
 	for (k = 0; k < SLUICE_LIMIT_MAX; k++)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lib/array_size.h"
 #include "lib/log.h"
 
 static const struct {
@@ -36,7 +37,7 @@ static const struct {
     {"dlq", "dead letters in PostgreSQL: list, show, replay, purge", ctl_dlq_cmds},
     {"key", "API keys: the digest the tenants file stores", ctl_dlq_cmds},
 };
-#define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
+#define NOBJECTS (ARRAY_SIZE(objects))
 
 static void print_cmd_usage(FILE *f, const struct ctl_cmd *cmd)
 {
@@ -151,6 +152,7 @@ static void parse_cmd_args(const struct ctl_cmd *cmd, int argc, char **argv, str
 
 	memset(a, 0, sizeof(*a));
 	a->opts = cmd->opts;
+	a->cmd = cmd;
 	cmd_name(cmd, name, sizeof(name));
 	for (i = 0; i < argc; i++) {
 		const struct ctl_opt *o = NULL;

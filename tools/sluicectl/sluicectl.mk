@@ -8,4 +8,4 @@ $(SLUICECTL_OBJS): CFLAGS += -Itools/sluicectl
 
 $(OUTPUT)/sluicectl: $(SLUICECTL_OBJS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -lxdp -lpq -ljansson -lm -o $@

@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admit/admission.h"
 #include "nic/bpf_loader.h"
@@ -46,14 +45,6 @@ static const char *const outcome_names[ADMISSION_MAX] = {
 const char *admission_outcome_name(enum admission_outcome o)
 {
 	return o < ADMISSION_MAX ? outcome_names[o] : "?";
-}
-
-uint64_t admission_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 struct admission *admission_new(const struct admission_opts *o, const int *fds,

@@ -72,7 +72,5 @@ uint64_t admission_denials(const struct admission *a);
 bool admission_shared(const struct admission *a);
 
 const char *admission_outcome_name(enum admission_outcome o);
-/* Monotonic clock in ns, the clock GCRA and the XDP program use. */
-uint64_t admission_now(void);
 
 #endif /* SLUICE_ADMISSION_H */

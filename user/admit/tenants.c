@@ -24,12 +24,12 @@
 
 struct tenants {
 	int refs;
-	unsigned n, nkeys;
+	unsigned n, nkeys, ncerts;
 	struct tenant *v;
-	struct {
+	struct digest_ix {
 		uint8_t d[SHA256_LEN];
 		unsigned tenant;
-	} * keys;
+	} * keys, *certs; /* sorted by digest */
 	int32_t *by_slot; /* slot -> index into v, -1 = free */
 };
 
@@ -164,21 +164,30 @@ static int start_tenant(struct load_ctx *c, const char *section)
 	return 1;
 }
 
-static int add_key(struct load_ctx *c, struct tenant *tn, const char *value)
+/* A digest into list (keys or certs); certificate fingerprints may come with colons, as
+ * `openssl x509 -fingerprint -sha256` prints them. */
+static int add_digest(struct load_ctx *c, const char *name, const char *value,
+		      struct tenant_digests *list)
 {
+	char hex[2 * SHA256_LEN + 1];
 	uint8_t d[SHA256_LEN];
+	size_t len = 0;
 	void *k;
 
-	if (sha256_from_hex(value, d))
-		return fail(c,
-			    "key '%s' is not a SHA-256 hex digest (64 hex digits; make one "
-			    "with: sluicectl key hash)",
-			    value);
-	k = realloc(tn->keys, (tn->nkeys + 1) * sizeof(*tn->keys));
+	for (const char *p = value; *p && len < sizeof(hex) - 1; p++)
+		if (*p != ':' || strcmp(name, "cert_sha256"))
+			hex[len++] = *p;
+	hex[len] = '\0';
+	if (strlen(value) > 3 * SHA256_LEN || sha256_from_hex(hex, d))
+		return fail(
+		    c, "%s '%s' is not a SHA-256 hex digest (64 hex digits; %s)", name, value,
+		    strcmp(name, "key") ? "openssl x509 -noout -fingerprint -sha256 -in CERT"
+					: "make one with: sluicectl key hash");
+	k = realloc(list->d, (list->n + 1) * sizeof(*list->d));
 	if (!k)
 		return fail(c, "out of memory");
-	tn->keys = k;
-	memcpy(tn->keys[tn->nkeys++], d, SHA256_LEN);
+	list->d = k;
+	memcpy(list->d[list->n++], d, SHA256_LEN);
 	return 1;
 }
 
@@ -226,10 +235,11 @@ static int set_limit(struct load_ctx *c, const char *name, const char *value)
 			return 1;
 		}
 	}
-	return fail(c,
-		    "unknown key '%s' (expected key, class, source, syn|pkt|req|crit_rate, "
-		    "syn|pkt|req|crit_burst)",
-		    name);
+	return fail(
+	    c,
+	    "unknown key '%s' (expected key, cert_sha256, class, source, syn|pkt|req|crit_rate, "
+	    "syn|pkt|req|crit_burst)",
+	    name);
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -246,7 +256,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	tn = &c->t->v[c->t->n - 1];
 	if (!strcmp(name, "key"))
-		return add_key(c, tn, value);
+		return add_digest(c, name, value, &tn->keys);
+	if (!strcmp(name, "cert_sha256"))
+		return add_digest(c, name, value, &tn->certs);
 	if (!strcmp(name, "source"))
 		return add_source(c, tn, value);
 	if (!strcmp(name, "class")) {
@@ -263,29 +275,47 @@ static int cmp_key(const void *a, const void *b)
 	return memcmp(a, b, SHA256_LEN);
 }
 
-/* Sorted digest index; a digest shared by two tenants is an error. */
-static int index_keys(struct tenants *t, char *msg, size_t len)
+static const struct tenant_digests *digests_of(const struct tenant *tn, bool certs)
+{
+	return certs ? &tn->certs : &tn->keys;
+}
+
+/* A sorted index of one digest list (keys, or certs) of every tenant; a digest shared by two
+ * tenants is an error. */
+static int index_digests(struct tenants *t, bool certs, struct digest_ix **ix, unsigned *nix,
+			 char *msg, size_t len)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < t->n; i++)
-		n += t->v[i].nkeys;
-	t->keys = calloc(n ? n : 1, sizeof(*t->keys));
-	if (!t->keys)
+		n += digests_of(&t->v[i], certs)->n;
+	*ix = calloc(n ? n : 1, sizeof(**ix));
+	if (!*ix)
 		return -ENOMEM;
-	for (unsigned i = 0; i < t->n; i++)
-		for (unsigned k = 0; k < t->v[i].nkeys; k++) {
-			memcpy(t->keys[t->nkeys].d, t->v[i].keys[k], SHA256_LEN);
-			t->keys[t->nkeys++].tenant = i;
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct tenant_digests *l = digests_of(&t->v[i], certs);
+
+		for (unsigned k = 0; k < l->n; k++) {
+			memcpy((*ix)[*nix].d, l->d[k], SHA256_LEN);
+			(*ix)[(*nix)++].tenant = i;
 		}
-	qsort(t->keys, t->nkeys, sizeof(*t->keys), cmp_key);
-	for (unsigned i = 1; i < t->nkeys; i++)
-		if (!memcmp(t->keys[i - 1].d, t->keys[i].d, SHA256_LEN)) {
-			snprintf(msg, len, "the same key digest is listed for [%s] and [%s]",
-				 t->v[t->keys[i - 1].tenant].name, t->v[t->keys[i].tenant].name);
+	}
+	qsort(*ix, *nix, sizeof(**ix), cmp_key);
+	for (unsigned i = 1; i < *nix; i++)
+		if (!memcmp((*ix)[i - 1].d, (*ix)[i].d, SHA256_LEN)) {
+			snprintf(msg, len, "the same %s is listed for [%s] and [%s]",
+				 certs ? "cert_sha256" : "key digest",
+				 t->v[(*ix)[i - 1].tenant].name, t->v[(*ix)[i].tenant].name);
 			return -EINVAL;
 		}
 	return 0;
+}
+
+static int index_keys(struct tenants *t, char *msg, size_t len)
+{
+	int err = index_digests(t, false, &t->keys, &t->nkeys, msg, len);
+
+	return err ? err : index_digests(t, true, &t->certs, &t->ncerts, msg, len);
 }
 
 /* Same slot as in prev for a known name, else the lowest free one, in file order. */
@@ -325,11 +355,13 @@ static void tenants_free(struct tenants *t)
 	if (!t)
 		return;
 	for (unsigned i = 0; i < t->n; i++) {
-		free(t->v[i].keys);
+		free(t->v[i].keys.d);
+		free(t->v[i].certs.d);
 		free(t->v[i].sources);
 	}
 	free(t->v);
 	free(t->keys);
+	free(t->certs);
 	free(t->by_slot);
 	free(t);
 }
@@ -429,22 +461,33 @@ const struct tenant *tenants_at(const struct tenants *t, unsigned i)
 	return t && i < t->n ? &t->v[i] : NULL;
 }
 
-const struct tenant *tenants_by_digest(const struct tenants *t, const uint8_t d[SHA256_LEN])
+static const struct tenant *lookup(const struct tenants *t, const struct digest_ix *ix, unsigned n,
+				   const uint8_t d[SHA256_LEN])
 {
-	unsigned lo = 0, hi = t ? t->nkeys : 0;
+	unsigned lo = 0, hi = n;
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		int c = memcmp(d, t->keys[mid].d, SHA256_LEN);
+		int c = memcmp(d, ix[mid].d, SHA256_LEN);
 
 		if (!c)
-			return &t->v[t->keys[mid].tenant];
+			return &t->v[ix[mid].tenant];
 		if (c < 0)
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
 	return NULL;
+}
+
+const struct tenant *tenants_by_digest(const struct tenants *t, const uint8_t d[SHA256_LEN])
+{
+	return t ? lookup(t, t->keys, t->nkeys, d) : NULL;
+}
+
+const struct tenant *tenants_by_cert(const struct tenants *t, const uint8_t fp[SHA256_LEN])
+{
+	return t ? lookup(t, t->certs, t->ncerts, fp) : NULL;
 }
 
 const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot)

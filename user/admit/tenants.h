@@ -14,6 +14,8 @@
  *	pkt_burst = 40000
  *	source = 203.0.113.7      ; address or prefix (v4 or v6), repeatable
  *	source = 2001:db8::/32
+ *	cert_sha256 = 5d:41:...   ; a TLS client certificate's SHA-256 (hex, colons optional):
+ *	                          ; mTLS as an alternative to a key, repeatable
  *
  * A loaded table is immutable and reference counted: request handlers hold the table they
  * started with while SIGHUP installs a new one (tenants_ref_swap). A tenant keeps its slot
@@ -36,8 +38,11 @@ struct tenant {
 	uint32_t slot;
 	enum sluice_class class;
 	struct sluice_limit limit[SLUICE_LIMIT_MAX];
-	unsigned nkeys, nsources;
-	uint8_t (*keys)[SHA256_LEN];
+	unsigned nsources;
+	struct tenant_digests {
+		unsigned n;
+		uint8_t (*d)[SHA256_LEN];
+	} keys, certs; /* API key digests; client certificate fingerprints (mTLS) */
 	struct sluice_lpm_key *sources; /* prefixlen 128 = one address (exact map) */
 };
 
@@ -63,6 +68,8 @@ unsigned tenants_count(const struct tenants *t);
 const struct tenant *tenants_at(const struct tenants *t, unsigned i);
 /* Tenant owning the key with this SHA-256 digest, or NULL. */
 const struct tenant *tenants_by_digest(const struct tenants *t, const uint8_t d[SHA256_LEN]);
+/* Tenant owning the client certificate with this SHA-256 fingerprint, or NULL. */
+const struct tenant *tenants_by_cert(const struct tenants *t, const uint8_t fp[SHA256_LEN]);
 /* Tenant in a slot, or NULL. */
 const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot);
 /* Whether slot is held by a tenant of t that was not in prev under the same name (its

@@ -22,6 +22,7 @@
 #include "control/alert.h"
 #include "control/dlq.h"
 #include "control/controller.h"
+#include "lib/clock.h"
 #include "sink/upstream/fallback.h"
 #include "lib/log.h"
 #include "sink/pg/migrate.h"
@@ -46,8 +47,10 @@ struct controller {
 	bool stop;
 	uint32_t refuse_permille; /* atomic */
 	uint32_t state;		  /* atomic, enum overload_state */
+	uint64_t stepdowns_held;  /* ov.stepdowns_held already logged (controller thread) */
 	struct metric_family *f_state, *f_transitions, *f_lag, *f_waiting, *f_qbytes, *f_qmax;
 	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups;
+	struct metric_family *f_pool_share, *f_pool_paused;
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
 };
@@ -56,14 +59,6 @@ struct controller {
 static struct worker *worker_of(const struct controller *e)
 {
 	return __atomic_load_n(&e->worker, __ATOMIC_ACQUIRE);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static const char *const class_names[3] = {"critical", "normal", "low"};
@@ -78,9 +73,16 @@ static void set1(struct metric_family *f, const char *label, double v)
 static void export_pool(void *arg, const char *name, const struct pool_stats *st)
 {
 	struct controller *e = arg;
+	double sum = (double)st->weight[0] + st->weight[1] + st->weight[2];
 
 	set1(e->f_pool_busy, name,
 	     st->max_inflight ? (double)st->in_flight / (double)st->max_inflight : 0);
+	for (int c = 0; c < 3; c++) {
+		const char *v[2] = {name, class_names[c]};
+
+		metric_set(metrics_series(e->f_pool_share, v), sum ? st->weight[c] / sum : 0);
+		metric_set(metrics_series(e->f_pool_paused, v), (st->paused_mask >> c) & 1);
+	}
 }
 
 /* Each counter of a label set, by name. */
@@ -204,6 +206,12 @@ static int register_metrics(struct controller *e)
 	    "Events and steps by outcome in the worker.", "outcome");
 	FAM(f_pool_busy, METRIC_GAUGE, "sluice_pool_saturation",
 	    "In-flight entries over the pool's limit (bulkhead fill).", "pool");
+	FAM(f_pool_share, METRIC_GAUGE, "sluice_pool_class_share",
+	    "Class share of the pool's dispatches in force (the overload state's shares, 0..1); "
+	    "a class at 0 gets what the others leave and its aging bound.",
+	    "pool,class");
+	FAM(f_pool_paused, METRIC_GAUGE, "sluice_pool_class_paused",
+	    "1 while the class is paused in the pool (low from THIN on).", "pool,class");
 	FAM(f_db_up, METRIC_GAUGE, "sluice_db_up", "1 when PostgreSQL answers the writer.", NULL);
 	FAM(f_db_rows, METRIC_COUNTER, "sluice_db_rows_written_total",
 	    "Event rows committed to PostgreSQL.", NULL);
@@ -242,11 +250,11 @@ static void follow_operator(struct controller *e, struct sluice_config *xc, bool
 
 	if (manual && (!e->ov.manual || e->ov.state != xc->shed_level)) {
 		overload_set_manual(&e->ov, true, xc->shed_level < 3 ? xc->shed_level : 2, now);
-		log_info("overload: operator set the level", "state=%s",
+		log_info("overload: operator set the level", "state=\"%s\"",
 			 overload_state_name(e->ov.state));
 	} else if (!manual && e->ov.manual) {
 		overload_set_manual(&e->ov, false, e->ov.state, now);
-		log_info("overload: control handed back to the controller", "state=%s",
+		log_info("overload: control handed back to the controller", "state=\"%s\"",
 			 overload_state_name(e->ov.state));
 	}
 }
@@ -268,23 +276,43 @@ static void push_xdp(struct controller *e, struct sluice_config *xc,
 			 strerror(errno));
 }
 
+/* The transition in logfmt (text values quoted, measurements as numbers), with the shares
+ * and pausing the new state applies; the alert on entering or leaving EMERGENCY. */
 static void on_transition(struct controller *e, enum overload_state from, enum overload_state to)
 {
 	const char *v[2] = {overload_state_name(from), overload_state_name(to)};
-	char details[512];
+	struct overload_actions a;
+	char details[640], shares[64];
 
+	overload_actions_for(&e->cfg.overload, to, &a);
+	overload_shares_str(a.share, shares, sizeof(shares));
 	metric_add(metrics_series(e->f_transitions, v), 1);
-	log_warn("overload: state changed", "from=%s to=%s %s", v[0], v[1], e->ov.reason);
+	log_warn("overload: state changed",
+		 "from=\"%s\" to=\"%s\" reason=\"%s\" %s shares=\"%s\" paused=\"%s\"", v[0], v[1],
+		 e->ov.why, e->ov.measured, shares, a.pause_low ? "low" : "");
 	if (!e->alert || e->cfg.overload.dry_run)
 		return;
 	if (to == OVERLOAD_EMERGENCY) {
-		snprintf(details, sizeof(details), "{\"from\":\"%s\",\"measurements\":\"%s\"}",
-			 v[0], e->ov.reason);
-		alert_trigger(e->alert, "sluice overload: EMERGENCY (shedding low-class traffic)",
+		snprintf(details, sizeof(details),
+			 "{\"from\":\"%s\",\"reason\":\"%s\",\"measurements\":\"%s\","
+			 "\"shares\":\"%s\"}",
+			 v[0], e->ov.why, e->ov.measured, shares);
+		alert_trigger(e->alert, "sluice overload: EMERGENCY (critical first, shedding low)",
 			      details);
 	} else if (from == OVERLOAD_EMERGENCY) {
 		alert_resolve(e->alert);
 	}
+}
+
+/* EMERGENCY stayed although critical is calm: say why once per refused step-down (at most
+ * one per hold time). */
+static void on_stepdown_held(struct controller *e)
+{
+	if (e->ov.stepdowns_held == e->stepdowns_held)
+		return;
+	e->stepdowns_held = e->ov.stepdowns_held;
+	log_info("overload: emergency held", "reason=\"%s\" %s thin_critical_share=%u", e->ov.why,
+		 e->ov.measured, e->cfg.overload.shares[OVERLOAD_THIN][0]);
 }
 
 /* The routes, checked at start so a bad file stops sluiced before it serves. */
@@ -318,8 +346,15 @@ static int try_start_worker(struct controller *e, char *err, size_t errlen)
 				.max_age_ns = c->max_age_ns,
 				.retire = c->retire,
 				.retire_arg = c->retire_arg};
+	struct overload_actions a;
 	struct worker *w;
 	int ret = pg_migrate_conninfo(c->pg_conninfo, err, errlen);
+
+	/* the pools start with the shares of the state the controller is in (NORMAL unless the
+	 * worker starts late), and with the aging bounds they keep in every state */
+	overload_actions_for(&c->overload, e->ov.state, &a);
+	memcpy(wc.dispatch.weight, a.share, sizeof(wc.dispatch.weight));
+	memcpy(wc.dispatch.max_wait_ns, c->max_wait_ns, sizeof(wc.dispatch.max_wait_ns));
 
 	if (ret == -EPROTO)
 		return ret;
@@ -356,7 +391,7 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 
 static void control_once(struct controller *e)
 {
-	struct overload_sample s = {.now_ns = mono_ns()};
+	struct overload_sample s = {.now_ns = clock_mono_ns()};
 	struct sluice_config xc;
 	struct overload_actions a;
 	struct worker_stats ws;
@@ -373,6 +408,7 @@ static void control_once(struct controller *e)
 		worker_get_stats(w, &ws);
 		memcpy(s.lag_ns, ws.lag_ns, sizeof(s.lag_ns));
 		memcpy(s.depth, ws.depth, sizeof(s.depth));
+		memcpy(s.contended, ws.contended, sizeof(s.contended));
 		s.pool_busy_permille = ws.busiest_permille;
 		pg_writer_get_stats(worker_pg_writer(w), &ps);
 		s.db_write_ns = ps.batch_latency_us.count
@@ -385,6 +421,7 @@ static void control_once(struct controller *e)
 	overload_step(&e->ov, &s, &changed);
 	if (e->ov.state != before)
 		on_transition(e, before, e->ov.state);
+	on_stepdown_held(e);
 	overload_actions_for(&e->cfg.overload, e->ov.state, &a);
 	if (w)
 		worker_apply(w, &a);
@@ -401,12 +438,7 @@ static void *control_thread(void *arg)
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stop) {
-		uint64_t ns;
-
-		clock_gettime(CLOCK_REALTIME, &due);
-		ns = (uint64_t)due.tv_nsec + e->cfg.overload.period_ns;
-		due.tv_sec += (time_t)(ns / 1000000000ULL);
-		due.tv_nsec = (long)(ns % 1000000000ULL);
+		due = clock_deadline(CLOCK_REALTIME, e->cfg.overload.period_ns);
 		pthread_cond_timedwait(&e->cv, &e->lock, &due);
 		if (e->stop)
 			break;
@@ -461,7 +493,7 @@ struct controller *controller_new(const struct controller_cfg *cfg, char *err, s
 		if (ret)
 			goto fail;
 	}
-	overload_init(&e->ov, &cfg->overload, mono_ns());
+	overload_init(&e->ov, &cfg->overload, clock_mono_ns());
 	if (pthread_create(&e->thread, NULL, control_thread, e)) {
 		ret = -EAGAIN;
 		snprintf(err, errlen, "start the overload controller thread");

@@ -16,6 +16,7 @@
 #include "lib/metrics.h"
 #include "control/overload.h"
 #include "queue/queue.h"
+#include "sluice/abi.h"
 
 struct redis;
 
@@ -29,11 +30,12 @@ struct controller_cfg {
 	uint64_t max_messages, max_age_ns;
 	void (*retire)(void *arg); /* the worker retired (max-messages/max-age) */
 	void *retire_arg;
-	struct overload_config overload;
-	int xdp_config_fd;     /* sl_config map fd, -1 when XDP is off */
-	const char *alert_url; /* "" = no alerts */
-	const char *alert_key; /* PagerDuty routing key */
-	const char *node;      /* this node's name (alerts, dedup_key) */
+	struct overload_config overload;	/* thresholds and the class shares per state */
+	uint64_t max_wait_ns[SLUICE_CLASS_MAX]; /* aging bound per class in every pool (0: none) */
+	int xdp_config_fd;			/* sl_config map fd, -1 when XDP is off */
+	const char *alert_url;			/* "" = no alerts */
+	const char *alert_key;			/* PagerDuty routing key */
+	const char *node;			/* this node's name (alerts, dedup_key) */
 };
 
 struct controller;

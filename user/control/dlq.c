@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "control/dlq.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define DLQ_BATCH 100
@@ -189,15 +190,9 @@ static void *replayer_thread(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		struct timespec due;
+		struct timespec due =
+		    clock_deadline(CLOCK_REALTIME, (uint64_t)r->period_ms * 1000000ULL);
 
-		clock_gettime(CLOCK_REALTIME, &due);
-		due.tv_sec += r->period_ms / 1000;
-		due.tv_nsec += (long)(r->period_ms % 1000) * 1000000L;
-		if (due.tv_nsec >= 1000000000L) {
-			due.tv_sec++;
-			due.tv_nsec -= 1000000000L;
-		}
 		pthread_cond_timedwait(&r->cv, &r->lock, &due);
 		if (r->stop)
 			break;

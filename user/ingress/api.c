@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* router.c -- routes and handlers of the ingress API, and the state they share
+/* api.c -- the ingress API: routes, handlers, and the state they share
  *
  * POST /v1/events rejects in order of cost, as early as it can: route and method, then
  * (still at the head, before any body is read) API key, content type and request credits;
  * then, with the body, the envelope and the critical credits; last the durable queue.
- * The 202 is written only from router_on_durable(), i.e. after the queue confirmed the
- * event is on disk; the queue's callback runs on the journal thread and only posts a
- * message to the connection's loop (a connection waiting for it is never freed).
+ * The 202 is formed only in api_on_durable(), i.e. after the queue confirmed the event is
+ * durable; the queue's callback (the connection's) runs on the queue's thread and only posts
+ * a message to the connection's loop. Handlers fill an answer; they never write.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,45 +14,44 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ingress/envelope.h"
-#include "ingress/conn.h"
-#include "ingress/response.h"
 #include "ingress/api.h"
-#include "ingress/loop.h"
+#include "ingress/envelope.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/sha256.h"
 
 static const char *const route_names[ROUTE_MAX] = {"/v1/events", "/healthz", "/readyz", "/metrics",
 						   "other"};
 
-const char *router_route_name(enum route_id id)
+const char *api_route_name(enum route_id id)
 {
 	return id < ROUTE_MAX ? route_names[id] : "other";
 }
 
-int router_init(struct router *r, const struct sluiced_cfg *cfg, struct tenants_ref *tenants,
-		struct admission *adm, struct metrics *m)
+int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_ref *tenants,
+	     struct admission *adm, struct metrics *m)
 {
 	static const double lat[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 				     0.025,  0.05,    0.1,    0.25,  0.5,    1,	    2.5};
 
 	memset(r, 0, sizeof(*r));
-	r->cfg = cfg;
+	r->limits = limits;
 	r->tenants = tenants;
 	r->adm = adm;
 	r->m = m;
 	r->db_state = -1;
 	r->xdp_ok = true;
 	r->xdp_state = "off: no --iface";
-	http_limits_default(&r->limits);
-	r->limits.max_head = (size_t)cfg->max_header_bytes;
-	r->limits.max_line = (size_t)cfg->max_line;
-	r->limits.max_headers = (unsigned)cfg->max_headers;
+	http_limits_default(&r->http);
+	r->http.max_head = limits->max_header_bytes;
+	r->http.max_line = limits->max_line;
+	r->http.max_headers = limits->max_headers;
 	r->f_requests = metrics_family(m, METRIC_COUNTER, "sluice_http_requests_total",
 				       "HTTP requests answered, by route, status and tenant.",
 				       "route,status,tenant", NULL, 0);
 	r->f_latency = metrics_family(m, METRIC_HISTOGRAM, "sluice_http_request_duration_seconds",
 				      "Time from the first byte of a request to its answer.",
-				      "route", lat, sizeof(lat) / sizeof(lat[0]));
+				      "route", lat, ARRAY_SIZE(lat));
 	r->f_admission = metrics_family(m, METRIC_COUNTER, "sluice_admission_total",
 					"Stage-2 admission outcomes by limit and tenant.",
 					"limit,outcome,tenant", NULL, 0);
@@ -76,19 +75,68 @@ int router_init(struct router *r, const struct sluiced_cfg *cfg, struct tenants_
 	return 0;
 }
 
-void router_count(struct router *r, enum route_id route, int status, const char *tenant,
-		  uint64_t start_ns)
+void api_count(struct api *r, const struct api_req *rq, int status)
 {
+	const char *tenant = rq->tenant ? rq->tenant->name : "";
 	char st[8];
 
 	snprintf(st, sizeof(st), "%d", status);
 	metric_add(
-	    metrics_series(r->f_requests, (const char *[]){router_route_name(route), st, tenant}),
+	    metrics_series(r->f_requests, (const char *[]){api_route_name(rq->route), st, tenant}),
 	    1);
-	if (start_ns)
+	if (rq->start_ns)
 		metric_observe(
-		    metrics_series(r->f_latency, (const char *[]){router_route_name(route)}),
-		    (double)(admission_now() - start_ns) / 1e9);
+		    metrics_series(r->f_latency, (const char *[]){api_route_name(rq->route)}),
+		    (double)(clock_mono_ns() - rq->start_ns) / 1e9);
+}
+
+void api_count_refused(struct api *r, const char *reason)
+{
+	metric_add(metrics_series(r->f_refused, (const char *[]){reason}), 1);
+}
+
+void api_req_reset(struct api_req *rq)
+{
+	const struct sluice_addr *peer = rq->peer;
+	const uint8_t *cert = rq->client_cert;
+
+	tenants_put(rq->tenants);
+	memset(rq, 0, sizeof(*rq));
+	rq->peer = peer;
+	rq->client_cert = cert; /* both belong to the connection */
+}
+
+void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
+{
+	ans->status = status;
+	ans->code = code;
+	ans->detail = detail;
+	ans->close = close;
+}
+
+/* api_error() with an extra header line (Allow, WWW-Authenticate). */
+static enum api_verdict error_hdr(struct api_answer *ans, int status, const char *code,
+				  const char *detail, const char *header)
+{
+	api_error(ans, status, code, detail, false);
+	snprintf(ans->headers, sizeof(ans->headers), "%s", header);
+	return API_ANSWER;
+}
+
+/* api_error() with Retry-After: secs. */
+static enum api_verdict error_retry(struct api_answer *ans, int status, const char *code,
+				    const char *detail, long long secs)
+{
+	api_error(ans, status, code, detail, false);
+	snprintf(ans->headers, sizeof(ans->headers), "Retry-After: %lld\r\n", secs);
+	return API_ANSWER;
+}
+
+static enum api_verdict answer_error(struct api_answer *ans, int status, const char *code,
+				     const char *detail)
+{
+	api_error(ans, status, code, detail, false);
+	return API_ANSWER;
 }
 
 static enum route_id route_of(const struct http_request *req)
@@ -102,9 +150,14 @@ static enum route_id route_of(const struct http_request *req)
 	return ROUTE_OTHER;
 }
 
-static void answer_json(struct conn *c, int status, const char *json)
+/* A JSON body: json is static, or ans->buf. */
+static enum api_verdict answer_json(struct api_answer *ans, int status, const char *json)
 {
-	conn_finish_request(c, status, "application/json", NULL, json, strlen(json));
+	ans->status = status;
+	ans->content_type = "application/json";
+	ans->body = json;
+	ans->body_len = strlen(json);
+	return API_ANSWER;
 }
 
 static void check_json(char *buf, size_t len, const char *name, bool ok, const char *state,
@@ -116,30 +169,31 @@ static void check_json(char *buf, size_t len, const char *name, bool ok, const c
 		 ok ? "true" : "false", state, last ? "" : ",");
 }
 
-static void answer_readyz(struct router *r, struct conn *c)
+static enum api_verdict answer_readyz(struct api *r, struct api_answer *ans)
 {
 	const char *qwhy = "no durable queue configured (--journal-dir)";
 	int db = __atomic_load_n(&r->db_state, __ATOMIC_RELAXED);
 	bool q_ok = r->queue.writable && !r->queue.writable(r->queue.q, &qwhy);
 	bool db_ok = db != 0, ready;
-	char body[1024];
+	char *body = ans->buf;
 
+	_Static_assert(sizeof(ans->buf) >= 1024, "room for the readiness document");
 	if (q_ok)
 		qwhy = "writable";
 	ready = r->xdp_ok && q_ok && db_ok && !__atomic_load_n(&r->draining, __ATOMIC_RELAXED);
-	snprintf(body, sizeof(body), "{\"ready\":%s,\"checks\":{", ready ? "true" : "false");
-	check_json(body, sizeof(body), "xdp", r->xdp_ok, r->xdp_state, false);
-	check_json(body, sizeof(body), "queue", q_ok, qwhy, false);
-	check_json(body, sizeof(body), "database", db_ok,
+	snprintf(body, sizeof(ans->buf), "{\"ready\":%s,\"checks\":{", ready ? "true" : "false");
+	check_json(body, sizeof(ans->buf), "xdp", r->xdp_ok, r->xdp_state, false);
+	check_json(body, sizeof(ans->buf), "queue", q_ok, qwhy, false);
+	check_json(body, sizeof(ans->buf), "database", db_ok,
 		   db < 0 ? "not configured (--pg)"
 		   : db	  ? "reachable"
 			  : "unreachable",
 		   true);
-	strncat(body, "}}\n", sizeof(body) - strlen(body) - 1);
-	answer_json(c, ready ? 200 : 503, body);
+	strncat(body, "}}\n", sizeof(ans->buf) - strlen(body) - 1);
+	return answer_json(ans, ready ? 200 : 503, body);
 }
 
-static void answer_metrics(struct router *r, struct conn *c)
+static enum api_verdict answer_metrics(struct api *r, struct api_answer *ans)
 {
 	size_t len = 0;
 	char *text;
@@ -150,13 +204,14 @@ static void answer_metrics(struct router *r, struct conn *c)
 		metric_set(metrics_series(r->f_queue_depth, NULL), r->queue.depth(r->queue.q));
 	metric_set(metrics_series(r->f_denied, NULL), admission_denials(r->adm));
 	text = metrics_render(r->m, &len);
-	if (!text) {
-		conn_finish_error(c, 500, "internal", "out of memory rendering metrics", NULL,
-				  false);
-		return;
-	}
-	conn_finish_request(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, text, len);
-	free(text);
+	if (!text)
+		return answer_error(ans, 500, "internal", "out of memory rendering metrics");
+	ans->status = 200;
+	ans->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	ans->owned = text;
+	ans->body = text;
+	ans->body_len = len;
+	return API_ANSWER;
 }
 
 /* The API key from Authorization: Bearer or X-Api-Key; NULL when neither. */
@@ -187,7 +242,7 @@ static bool is_json(const struct http_request *req)
 		h->value[sizeof(want) - 1] == ' ');
 }
 
-static void count_admission(struct router *r, const char *limit, enum admission_outcome o,
+static void count_admission(struct api *r, const char *limit, enum admission_outcome o,
 			    const char *tenant)
 {
 	metric_add(metrics_series(r->f_admission,
@@ -195,117 +250,117 @@ static void count_admission(struct router *r, const char *limit, enum admission_
 		   1);
 }
 
-/* Key, content type and request credits: everything decidable before the body. */
-static int events_head(struct router *r, struct conn *c, const struct http_request *req)
+/* The tenant by API key, by TLS client certificate, or both -- then they must agree. NULL
+ * with the 401 in ans. */
+static const struct tenant *authenticate(struct api *r, struct api_req *rq,
+					 const struct http_request *req, struct api_answer *ans)
 {
+	static const char auth[] = "WWW-Authenticate: Bearer\r\n";
+	const struct tenant *by_key = NULL, *by_cert = NULL;
 	uint8_t digest[SHA256_LEN];
-	enum admission_outcome o;
-	char extra[48];
-	uint64_t retry;
 	const char *key;
 	size_t klen;
 
 	key = api_key(req, &klen);
-	if (!key) {
-		conn_finish_error(c, 401, "missing_api_key",
-				  "send Authorization: Bearer <key> or X-Api-Key: <key>",
-				  "WWW-Authenticate: Bearer\r\n", false);
-		return 1;
+	if (!key && !rq->client_cert) {
+		error_hdr(ans, 401, "missing_api_key",
+			  "send Authorization: Bearer <key> or X-Api-Key: <key>", auth);
+		return NULL;
 	}
-	sha256(key, klen, digest);
-	c->rq.tenants = tenants_ref_acquire(r->tenants);
-	c->rq.tenant = tenants_by_digest(c->rq.tenants, digest);
-	if (!c->rq.tenant) {
-		conn_finish_error(c, 401, "unknown_api_key", "the API key is not known",
-				  "WWW-Authenticate: Bearer\r\n", false);
-		return 1;
+	rq->tenants = tenants_ref_acquire(r->tenants);
+	if (rq->client_cert) {
+		by_cert = tenants_by_cert(rq->tenants, rq->client_cert);
+		if (!by_cert && !key) {
+			error_hdr(ans, 401, "unknown_client_cert",
+				  "no tenant has this client certificate (cert_sha256)", auth);
+			return NULL;
+		}
 	}
-	if (!is_json(req)) {
-		conn_finish_error(c, 415, "unsupported_media_type",
-				  "send Content-Type: application/json", NULL, false);
-		return 1;
+	if (key) {
+		sha256(key, klen, digest);
+		by_key = tenants_by_digest(rq->tenants, digest);
+		if (!by_key) {
+			error_hdr(ans, 401, "unknown_api_key", "the API key is not known", auth);
+			return NULL;
+		}
+		if (rq->client_cert && by_cert != by_key) {
+			error_hdr(ans, 401, "key_cert_mismatch",
+				  "the API key and the client certificate name different tenants",
+				  auth);
+			return NULL;
+		}
 	}
-	o = admission_request(r->adm, c->rq.tenant, &c->peer, admission_now(), &retry);
-	count_admission(r, "req", o, c->rq.tenant->name);
-	if (o == ADMISSION_REJECTED) {
-		/* Retry-After is whole seconds: round up, so a client honouring it passes */
-		snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n",
-			 (unsigned long long)((retry + 999999999ULL) / 1000000000ULL));
-		conn_finish_error(c, 429, "rate_limited",
-				  "over the tenant's request credits; retry after Retry-After",
-				  extra, false);
-		return 1;
-	}
-	return 0;
+	return by_key ? by_key : by_cert;
 }
 
-int router_on_head(struct router *r, struct conn *c, const struct http_request *req)
+/* Tenant, content type and request credits: everything decidable before the body. */
+static enum api_verdict events_head(struct api *r, struct api_req *rq,
+				    const struct http_request *req, struct api_answer *ans)
+{
+	enum admission_outcome o;
+	uint64_t retry;
+
+	rq->tenant = authenticate(r, rq, req, ans);
+	if (!rq->tenant)
+		return API_ANSWER;
+	if (!is_json(req))
+		return answer_error(ans, 415, "unsupported_media_type",
+				    "send Content-Type: application/json");
+	o = admission_request(r->adm, rq->tenant, rq->peer, clock_mono_ns(), &retry);
+	count_admission(r, "req", o, rq->tenant->name);
+	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
+		return error_retry(ans, 429, "rate_limited",
+				   "over the tenant's request credits; retry after Retry-After",
+				   (long long)((retry + 999999999ULL) / 1000000000ULL));
+	return API_BODY;
+}
+
+enum api_verdict api_on_head(struct api *r, struct api_req *rq, const struct http_request *req,
+			     struct api_answer *ans)
 {
 	enum route_id route = route_of(req);
 	bool get = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
 
-	c->rq.route = route;
-	if (route == ROUTE_OTHER) {
-		conn_finish_error(c, 404, "not_found", "no such route", NULL, false);
-		return 1;
-	}
-	if (route == ROUTE_EVENTS && req->method != HTTP_M_POST) {
-		conn_finish_error(c, 405, "method_not_allowed", "use POST", "Allow: POST\r\n",
-				  false);
-		return 1;
-	}
-	if (route != ROUTE_EVENTS && !get) {
-		conn_finish_error(c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
-				  false);
-		return 1;
-	}
+	rq->route = route;
+	if (route == ROUTE_OTHER)
+		return answer_error(ans, 404, "not_found", "no such route");
+	if (route == ROUTE_EVENTS && req->method != HTTP_M_POST)
+		return error_hdr(ans, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
+	if (route != ROUTE_EVENTS && !get)
+		return error_hdr(ans, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n");
 	switch (route) {
 	case ROUTE_HEALTHZ:
-		answer_json(c, 200, "{\"status\":\"ok\"}\n");
-		return 1;
+		return answer_json(ans, 200, "{\"status\":\"ok\"}\n");
 	case ROUTE_READYZ:
-		answer_readyz(r, c);
-		return 1;
+		return answer_readyz(r, ans);
 	case ROUTE_METRICS:
-		answer_metrics(r, c);
-		return 1;
+		return answer_metrics(r, ans);
 	default:
-		return events_head(r, c, req);
+		return events_head(r, rq, req, ans);
 	}
 }
 
-static void on_queue_done(void *arg, int err, uint64_t id)
+static enum api_verdict refuse_503(struct api *r, struct api_answer *ans, const char *code,
+				   const char *detail)
 {
-	struct conn *c = arg;
-	struct loop_msg msg = {.idx = c->idx, .gen = c->gen, .err = err, .id = id};
-
-	/* journal thread: only the loop may touch the connection */
-	loop_post(c->loop, &msg);
-}
-
-static int refuse_503(struct router *r, struct conn *c, const char *code, const char *detail)
-{
-	char extra[48];
-
-	snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", r->cfg->retry_after_503);
-	conn_finish_error(c, 503, code, detail, extra, false);
-	return 1;
+	return error_retry(ans, 503, code, detail, r->limits->retry_after_503);
 }
 
 /* The queue refused an event, at once or in its completion. */
-static int refuse_append(struct router *r, struct conn *c, int err)
+static enum api_verdict refuse_append(struct api *r, struct api_answer *ans, int err)
 {
 	if (err == -ENOSPC)
-		return refuse_503(r, c, "queue_full", "the durable queue is full");
+		return refuse_503(r, ans, "queue_full", "the durable queue is full");
 	if (err == -EAGAIN)
-		return refuse_503(r, c, "shedding", "the daemon is shedding load");
-	return refuse_503(r, c, "queue_error", strerror(-err));
+		return refuse_503(r, ans, "shedding", "the daemon is shedding load");
+	return refuse_503(r, ans, "queue_error", strerror(-err));
 }
 
-int router_on_body(struct router *r, struct conn *c, const struct http_request *req,
-		   const char *body, size_t len)
+enum api_verdict api_on_body(struct api *r, struct api_req *rq, const struct http_request *req,
+			     const char *body, size_t len, ingress_durable_fn *done, void *arg,
+			     struct api_answer *ans)
 {
-	const struct tenant *t = c->rq.tenant;
+	const struct tenant *t = rq->tenant;
 	struct ingress_event ev = {0};
 	struct envelope env;
 	enum admission_outcome o;
@@ -313,61 +368,61 @@ int router_on_body(struct router *r, struct conn *c, const struct http_request *
 	char detail[256];
 	int err;
 
+	(void)req;
 	if (envelope_parse(body, len, &env, &code, detail, sizeof(detail))) {
-		conn_finish_error(c, 400, code, detail, NULL, false);
-		return 1;
+		/* detail lives on this stack: keep it in the answer's own buffer */
+		snprintf(ans->buf, sizeof(ans->buf), "%s", detail);
+		return answer_error(ans, 400, code, ans->buf);
 	}
 	/* the envelope's priority, else the class its route gives the type, else the tenant's */
 	if (env.priority >= 0)
-		c->rq.class = (enum sluice_class)env.priority;
+		rq->class = (enum sluice_class)env.priority;
 	else if (r->type_class && (err = r->type_class(r->type_class_arg, env.type)) >= 0)
-		c->rq.class = (enum sluice_class)err;
+		rq->class = (enum sluice_class)err;
 	else
-		c->rq.class = t->class;
-	if (c->rq.class == SLUICE_CLASS_CRITICAL) {
-		o = admission_critical(r->adm, t, admission_now());
+		rq->class = t->class;
+	if (rq->class == SLUICE_CLASS_CRITICAL) {
+		o = admission_critical(r->adm, t, clock_mono_ns());
 		count_admission(r, "crit", o, t->name);
 		if (o == ADMISSION_DEMOTED) {
-			c->rq.class = SLUICE_CLASS_NORMAL;
-			c->rq.demoted = true;
+			rq->class = SLUICE_CLASS_NORMAL;
+			rq->demoted = true;
 		}
 	}
 	if (!r->queue.append)
-		return refuse_503(r, c, "queue_unavailable",
+		return refuse_503(r, ans, "queue_unavailable",
 				  "no durable queue is configured (--journal-dir)");
 	ev = (struct ingress_event){.tenant_slot = t->slot,
 				    .tenant = t->name,
-				    .class = c->rq.class,
-				    .demoted = c->rq.demoted,
+				    .class = rq->class,
+				    .demoted = rq->demoted,
 				    .type = env.type,
 				    .idempotency_key = env.idempotency_key,
 				    .body = body,
 				    .body_len = len,
-				    .received_ns = c->rq.start_ns};
-	err = r->queue.append(r->queue.q, &ev, on_queue_done, c);
-	return err ? refuse_append(r, c, err) : 0;
+				    .received_ns = rq->start_ns};
+	err = r->queue.append(r->queue.q, &ev, done, arg);
+	return err ? refuse_append(r, ans, err) : API_WAIT;
 }
 
-void router_on_durable(struct router *r, struct conn *c, int err, uint64_t id)
+void api_on_durable(struct api *r, struct api_req *rq, int err, uint64_t id, struct api_answer *ans)
 {
-	char body[160];
-
 	if (err == -EEXIST) {
 		/* the fast path knew the key: the original event was accepted before */
-		snprintf(body, sizeof(body), "{\"id\":\"%016llx\",\"duplicate\":true}\n",
+		snprintf(ans->buf, sizeof(ans->buf), "{\"id\":\"%016llx\",\"duplicate\":true}\n",
 			 (unsigned long long)id);
-		conn_finish_request(c, 200, "application/json", NULL, body, strlen(body));
+		answer_json(ans, 200, ans->buf);
 		return;
 	}
 	if (err) {
-		refuse_append(r, c, err);
+		refuse_append(r, ans, err);
 		return;
 	}
-	metric_add(metrics_series(r->f_events, (const char *[]){c->rq.tenant->name,
-								tenants_class_name(c->rq.class)}),
+	metric_add(metrics_series(r->f_events, (const char *[]){rq->tenant->name,
+								tenants_class_name(rq->class)}),
 		   1);
-	snprintf(body, sizeof(body), "{\"id\":\"%016llx\",\"class\":\"%s\",\"demoted\":%s}\n",
-		 (unsigned long long)id, tenants_class_name(c->rq.class),
-		 c->rq.demoted ? "true" : "false");
-	conn_finish_request(c, 202, "application/json", NULL, body, strlen(body));
+	snprintf(ans->buf, sizeof(ans->buf),
+		 "{\"id\":\"%016llx\",\"class\":\"%s\",\"demoted\":%s}\n", (unsigned long long)id,
+		 tenants_class_name(rq->class), rq->demoted ? "true" : "false");
+	answer_json(ans, 202, ans->buf);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* router.h -- routes and handlers of the ingress API, and the state they share
+/* api.h -- the ingress API: routes, handlers, and the state they share
  *
  *	POST /v1/events   tenant by key, request credits, envelope, critical credits, durable
  *	                  enqueue, then 202 (asynchronously, when the queue says durable)
@@ -7,49 +7,23 @@
  *	GET  /readyz      XDP attached or deliberately off, queue writable, database reachable
  *	GET  /metrics     Prometheus text
  *
- * The router is shared by every ingress thread; everything in it is either read-only after
- * start, atomic, or behind its own lock (metrics, tenants_ref, admission).
+ * The API never writes to a connection: each handler fills a struct api_answer (status,
+ * error code and detail or a body, extra headers, close) and the connection (conn.c) writes
+ * it. The chain is loop -> conn -> api; nothing calls back up. The api struct is shared by
+ * every ingress thread; everything in it is either read-only after start, atomic, or behind
+ * its own lock (metrics, tenants_ref, admission).
  */
-#ifndef SLUICE_HTTP_ROUTER_H
-#define SLUICE_HTTP_ROUTER_H
+#ifndef SLUICE_INGRESS_API_H
+#define SLUICE_INGRESS_API_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "admit/admission.h"
-#include "config.h"
-#include "ingress/http_parser.h"
-#include "lib/metrics.h"
 #include "admit/tenants.h"
-
-struct conn;
-
-/* What the queue gets for one accepted event. Pointers are valid during append() only. */
-struct ingress_event {
-	uint32_t tenant_slot;
-	const char *tenant;
-	enum sluice_class class; /* after demotion */
-	bool demoted;
-	const char *type;
-	const char *idempotency_key;
-	const char *body; /* the envelope as received */
-	size_t body_len;
-	uint64_t received_ns; /* CLOCK_MONOTONIC */
-};
-
-/* Called once per append, from any thread: err 0 = durable (id is its queue id). */
-typedef void ingress_durable_fn(void *arg, int err, uint64_t id);
-
-/* The durable queue as the ingress sees it (adapter over user/queue). */
-struct ingress_queue {
-	void *q;
-	/* 0 = will call done exactly once; -errno = refused now (-ENOSPC full, -EIO disk,
-	 * -EAGAIN shedding), done is not called */
-	int (*append)(void *q, const struct ingress_event *ev, ingress_durable_fn *done, void *arg);
-	/* 0 when appends are accepted, else -errno and a reason in why */
-	int (*writable)(void *q, const char **why);
-	uint64_t (*depth)(void *q);
-};
+#include "ingress/http_parser.h"
+#include "ingress/intake.h"
+#include "lib/metrics.h"
 
 enum route_id {
 	ROUTE_EVENTS = 0,
@@ -60,13 +34,46 @@ enum route_id {
 	ROUTE_MAX,
 };
 
-struct router {
-	const struct sluiced_cfg *cfg;
+/* What a handler decided. */
+enum api_verdict {
+	API_ANSWER, /* the answer is in struct api_answer: write it */
+	API_BODY,   /* (at the head) read the body, then call api_on_body() */
+	API_WAIT,   /* (with the body) appended: the answer comes with api_on_durable() */
+};
+
+/* One answer for the connection to write. An error answer has code set (JSON error body
+ * from code and detail); otherwise body/body_len with content_type. */
+struct api_answer {
+	int status;
+	const char *code, *detail; /* error answers */
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	char *owned;	  /* when set, body points into it and the writer frees it */
+	char headers[96]; /* extra header lines ("Retry-After: 3\r\n"), "" for none */
+	bool close;	  /* Connection: close after this answer */
+	char buf[1024];	  /* room for bodies the handler formats */
+};
+
+/* Per-request state shared by the connection and the API, from the head to the answer. */
+struct api_req {
+	enum route_id route;
+	uint64_t start_ns; /* CLOCK_MONOTONIC, first byte of the request */
+	const struct sluice_addr *peer;
+	const uint8_t *client_cert; /* SHA-256 of the verified TLS client certificate, or NULL */
+	struct tenants *tenants;    /* reference held while tenant is used (api_req_reset) */
+	const struct tenant *tenant;
+	enum sluice_class class;
+	bool demoted;
+};
+
+struct api {
+	const struct ingress_limits *limits;
 	struct tenants_ref *tenants;
 	struct admission *adm;
 	struct metrics *m;
 	struct ingress_queue queue; /* .append NULL: no queue configured */
-	struct http_limits limits;
+	struct http_limits http;
 	const char *xdp_state; /* "attached (native, libxdp)" / "off: <why>" */
 	bool xdp_ok;	       /* attached, or not asked for */
 	int db_state;	       /* 1 reachable, 0 unreachable, -1 not configured */
@@ -80,24 +87,33 @@ struct router {
 	struct metric_family *f_http_errors, *f_events, *f_denied, *f_queue_depth;
 };
 
-/* Fill r (embedded) and register its metric families in m. -errno. */
-int router_init(struct router *r, const struct sluiced_cfg *cfg, struct tenants_ref *tenants,
-		struct admission *adm, struct metrics *m);
+/* Fill a (embedded) and register its metric families in m. limits is borrowed. -errno. */
+int api_init(struct api *a, const struct ingress_limits *limits, struct tenants_ref *tenants,
+	     struct admission *adm, struct metrics *m);
 
-/* A request head is complete (req points into the connection's bytes). Either answers
- * at once (returns 1; the body, if any, is skipped by the caller) or returns 0: read
- * the body of req->content_length bytes, then call router_on_body(). */
-int router_on_head(struct router *r, struct conn *c, const struct http_request *req);
-/* The body is complete. Returns 1 when answered, 0 when the answer will come from
- * router_on_durable() (the connection waits). */
-int router_on_body(struct router *r, struct conn *c, const struct http_request *req,
-		   const char *body, size_t len);
-/* The queue's verdict on the connection's pending event (on the loop thread). */
-void router_on_durable(struct router *r, struct conn *c, int err, uint64_t id);
-/* Count a parser or connection-level error answered by the connection itself. */
-void router_count(struct router *r, enum route_id route, int status, const char *tenant,
-		  uint64_t start_ns);
+/* A request head is complete (req points into the connection's bytes). API_ANSWER, or
+ * API_BODY: read req->content_length bytes, then api_on_body(). */
+enum api_verdict api_on_head(struct api *a, struct api_req *rq, const struct http_request *req,
+			     struct api_answer *ans);
+/* The body is complete. API_ANSWER, or API_WAIT: the event was handed to the queue, which
+ * calls done(arg, err, id) exactly once from its own thread; the connection passes the
+ * verdict to api_on_durable() on its loop. */
+enum api_verdict api_on_body(struct api *a, struct api_req *rq, const struct http_request *req,
+			     const char *body, size_t len, ingress_durable_fn *done, void *arg,
+			     struct api_answer *ans);
+/* The queue's verdict on the pending event: always an answer. */
+void api_on_durable(struct api *a, struct api_req *rq, int err, uint64_t id,
+		    struct api_answer *ans);
+/* Fill ans with a JSON error (for answers the connection decides itself: 400, 408, 413). */
+void api_error(struct api_answer *ans, int status, const char *code, const char *detail,
+	       bool close);
+/* Count an answer written for rq (requests by route/status/tenant, latency). */
+void api_count(struct api *a, const struct api_req *rq, int status);
+/* Drop the request's tenants reference and clear it. */
+void api_req_reset(struct api_req *rq);
+/* A connection refused at accept, by reason (metrics). */
+void api_count_refused(struct api *a, const char *reason);
 /* Name of a route for metric labels. */
-const char *router_route_name(enum route_id id);
+const char *api_route_name(enum route_id id);
 
-#endif /* SLUICE_HTTP_ROUTER_H */
+#endif /* SLUICE_INGRESS_API_H */

@@ -12,33 +12,46 @@
  * position is relative to that byte; rq.tenants is held from the head until the answer.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingress/conn.h"
+#include "lib/clock.h"
 
 #define STASH_SLACK (64 * 1024)	 /* pipelined bytes kept beyond one maximal request */
 #define OUT_HIGH    (256 * 1024) /* answers queued for a client that does not read: stop there */
 
 static __thread struct http_request scratch; /* 4 KiB: one per thread, not per connection */
 
-void conn_init(struct conn *c, struct router *r, int fd, const struct sluice_addr *peer)
+void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
+	       const struct sluice_addr *peer)
 {
 	memset(c, 0, sizeof(*c));
-	c->router = r;
-	c->fd = fd;
+	c->api = api;
+	c->inbox = inbox;
+	c->token = token;
 	c->peer = *peer;
+	c->rq.api.peer = &c->peer;
 	c->phase = CONN_HEAD;
-	http_parser_init(&c->parser, &r->limits);
+	http_parser_init(&c->parser, &api->http);
+}
+
+void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
+{
+	memcpy(c->client_cert, fp, SHA256_LEN);
+	c->rq.api.client_cert = c->client_cert;
 }
 
 static void req_reset(struct conn *c)
 {
-	tenants_put(c->rq.tenants);
-	memset(&c->rq, 0, sizeof(c->rq));
+	api_req_reset(&c->rq.api); /* keeps the peer */
+	c->rq.keep_alive = c->rq.head_only = c->rq.http10 = false;
+	c->rq.head_len = 0;
+	c->rq.content_length = 0;
 	c->body_here = false;
-	http_parser_init(&c->parser, &c->router->limits);
+	http_parser_init(&c->parser, &c->api->http);
 }
 
 void conn_fini(struct conn *c)
@@ -81,39 +94,78 @@ static const char *keep_alive_headers(const struct conn *c, bool close, const ch
 	return buf;
 }
 
-void conn_finish_request(struct conn *c, int status, const char *content_type, const char *extra,
-			 const char *body, size_t len)
+/* Everything but the body buffer: the handlers fill what they use. */
+static void answer_init(struct api_answer *ans)
 {
-	bool close = must_close(c);
-	char hdrs[256];
+	memset(ans, 0, offsetof(struct api_answer, buf));
+}
 
-	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
-	if (response_write(&c->out, status, content_type, extra, body, len, close, c->rq.head_only))
+/* Write the answer to the current request and finish it (keep-alive or close as the answer,
+ * the request and the connection's state say). */
+static void write_answer(struct conn *c, struct api_answer *ans)
+{
+	bool close = ans->close || must_close(c);
+	const char *extra;
+	char hdrs[256];
+	int err;
+
+	extra = keep_alive_headers(c, close, ans->headers, hdrs, sizeof(hdrs));
+	if (ans->code)
+		err = response_error(&c->out, ans->status, ans->code, ans->detail, extra, close);
+	else
+		err = response_write(&c->out, ans->status, ans->content_type, extra, ans->body,
+				     ans->body_len, close, c->rq.head_only);
+	free(ans->owned);
+	if (err)
 		c->abort = true;
-	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
-		     c->rq.start_ns);
+	api_count(c->api, &c->rq.api, ans->status);
 	finish(c, close);
 }
 
-void conn_finish_error(struct conn *c, int status, const char *code, const char *detail,
-		       const char *extra, bool close)
+/* An answer the connection decides itself (parser errors, 408, 413): always closes. */
+static void conn_error(struct conn *c, int status, const char *code, const char *detail)
 {
-	char hdrs[256];
+	struct api_answer ans;
 
-	close = close || must_close(c);
-	extra = keep_alive_headers(c, close, extra, hdrs, sizeof(hdrs));
-	if (response_error(&c->out, status, code, detail, extra, close))
-		c->abort = true;
-	router_count(c->router, c->rq.route, status, c->rq.tenant ? c->rq.tenant->name : "",
-		     c->rq.start_ns);
-	finish(c, close);
+	answer_init(&ans);
+	c->rq.api.route = ROUTE_OTHER;
+	api_error(&ans, status, code, detail, true);
+	write_answer(c, &ans);
 }
 
 static void head_error(struct conn *c, enum http_error e)
 {
-	c->rq.route = ROUTE_OTHER;
-	conn_finish_error(c, http_error_status(e), http_error_code(e), http_error_detail(e), NULL,
-			  true);
+	conn_error(c, http_error_status(e), http_error_code(e), http_error_detail(e));
+}
+
+/* The queue's completion, on the queue's thread: only the loop may touch the connection,
+ * so the verdict goes into the loop's inbox (into the slot reserved before the append). The
+ * connection is not freed while it waits, and inbox and token never change. */
+static void queue_done(void *arg, int err, uint64_t id)
+{
+	struct conn *c = arg;
+
+	inbox_post(c->inbox, &(struct inbox_msg){.token = c->token, .err = err, .id = id});
+}
+
+/* The body of the current request is complete: hand it to the API. */
+static void on_full_body(struct conn *c, const struct http_request *req, const char *body,
+			 size_t len)
+{
+	struct api_answer ans;
+
+	answer_init(&ans);
+	if (inbox_reserve(c->inbox)) {
+		api_error(&ans, 503, "no_memory", "out of memory; retry", false);
+		write_answer(c, &ans);
+		return;
+	}
+	if (api_on_body(c->api, &c->rq.api, req, body, len, queue_done, c, &ans) == API_WAIT) {
+		c->phase = CONN_WAIT;
+		return;
+	}
+	inbox_unreserve(c->inbox); /* answered without an append: no completion will come */
+	write_answer(c, &ans);
 }
 
 /* The head of the current request is complete in buf (len bytes available from its
@@ -121,6 +173,7 @@ static void head_error(struct conn *c, enum http_error e)
 static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len)
 {
 	const struct http_request *req = &scratch;
+	struct api_answer ans;
 	size_t need;
 
 	c->rq.head_len = (size_t)head_len;
@@ -128,25 +181,25 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	c->rq.keep_alive = req->keep_alive;
 	c->rq.head_only = req->method == HTTP_M_HEAD;
 	c->rq.http10 = req->minor == 0;
-	if (req->content_length > (uint64_t)c->router->cfg->max_body) {
-		c->rq.route = ROUTE_OTHER;
-		conn_finish_error(c, 413, "body_too_large", "request body larger than --max-body",
-				  NULL, true);
+	if (req->content_length > c->api->limits->max_body) {
+		conn_error(c, 413, "body_too_large", "request body larger than --max-body");
 		return len;
 	}
 	need = (size_t)head_len + (size_t)req->content_length;
 	c->body_here = len >= need;
 	c->more_input = len > need;
-	if (router_on_head(c->router, c, req))
+	answer_init(&ans);
+	if (api_on_head(c->api, &c->rq.api, req, &ans) == API_ANSWER) {
+		write_answer(c, &ans);
 		return c->phase == CONN_DONE ? len : need; /* answered; body skipped */
+	}
 	if (!c->body_here) {
 		c->phase = CONN_BODY;
 		if (req->expect_continue && response_continue(&c->out))
 			c->abort = true;
 		return 0;
 	}
-	if (!router_on_body(c->router, c, req, buf + head_len, (size_t)req->content_length))
-		c->phase = CONN_WAIT;
+	on_full_body(c, req, buf + head_len, (size_t)req->content_length);
 	return need;
 }
 
@@ -156,7 +209,7 @@ static size_t on_body(struct conn *c, const char *buf, size_t avail)
 	size_t need = c->rq.head_len + (size_t)c->rq.content_length;
 
 	/* the head's slices pointed into a buffer that is gone: parse it again from here */
-	http_parser_init(&c->parser, &c->router->limits);
+	http_parser_init(&c->parser, &c->api->http);
 	if (http_parse(&c->parser, buf, c->rq.head_len, &scratch) != (long)c->rq.head_len) {
 		c->abort = true; /* cannot happen: the same bytes parsed before */
 		return need;
@@ -164,9 +217,7 @@ static size_t on_body(struct conn *c, const char *buf, size_t avail)
 	c->phase = CONN_HEAD; /* for must_close(): the body has been read */
 	c->body_here = true;
 	c->more_input = avail > need;
-	if (!router_on_body(c->router, c, &scratch, buf + c->rq.head_len,
-			    (size_t)c->rq.content_length))
-		c->phase = CONN_WAIT;
+	on_full_body(c, &scratch, buf + c->rq.head_len, (size_t)c->rq.content_length);
 	return need;
 }
 
@@ -180,8 +231,8 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 		case CONN_HEAD:
 			if (off == len || c->out.len + c->sending.len > OUT_HIGH)
 				return off; /* backpressure: resumed by conn_on_sent() */
-			if (!c->rq.start_ns)
-				c->rq.start_ns = admission_now();
+			if (!c->rq.api.start_ns)
+				c->rq.api.start_ns = clock_mono_ns();
 			r = http_parse(&c->parser, buf + off, len - off, &scratch);
 			if (r == 0)
 				return off;
@@ -210,8 +261,8 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 
 static int stash(struct conn *c, const char *data, size_t len)
 {
-	size_t cap = (size_t)c->router->cfg->max_header_bytes + (size_t)c->router->cfg->max_body +
-		     STASH_SLACK;
+	size_t cap =
+	    c->api->limits->max_header_bytes + (size_t)c->api->limits->max_body + STASH_SLACK;
 	char *p;
 
 	if (c->in_len + len > cap)
@@ -265,7 +316,11 @@ void conn_on_data(struct conn *c, const char *data, size_t len)
 
 void conn_on_durable(struct conn *c, int err, uint64_t id)
 {
-	router_on_durable(c->router, c, err, id);
+	struct api_answer ans;
+
+	answer_init(&ans);
+	api_on_durable(c->api, &c->rq.api, err, id, &ans);
+	write_answer(c, &ans);
 	if (c->phase == CONN_HEAD && c->in_len)
 		run_stash(c); /* pipelined requests that waited behind this one */
 }
@@ -280,9 +335,7 @@ void conn_on_timeout(struct conn *c)
 {
 	switch (conn_timer_kind(c)) {
 	case CONN_T_REQUEST:
-		c->rq.route = ROUTE_OTHER;
-		conn_finish_error(c, 408, "request_timeout", "the request was not received in time",
-				  NULL, true);
+		conn_error(c, 408, "request_timeout", "the request was not received in time");
 		break;
 	case CONN_T_IDLE:
 		c->abort = true; /* nothing to say, nothing unread: just close */
@@ -302,11 +355,12 @@ void conn_drain(struct conn *c)
 
 enum conn_timer conn_timer_kind(const struct conn *c)
 {
-	if (c->abort || c->closing)
+	if (c->abort)
 		return CONN_T_NONE;
 	switch (c->phase) {
 	case CONN_HEAD:
-		return c->in_len || c->parser.pos || c->rq.start_ns ? CONN_T_REQUEST : CONN_T_IDLE;
+		return c->in_len || c->parser.pos || c->rq.api.start_ns ? CONN_T_REQUEST
+									: CONN_T_IDLE;
 	case CONN_BODY:
 		return CONN_T_REQUEST;
 	case CONN_WAIT:

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "ingress/api.h"
+#include "ingress/intake.h"
 #include "lib/redis.h"
 
 struct dedupe;

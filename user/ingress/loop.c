@@ -14,6 +14,14 @@
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
  * The ring is created on the loop's own thread (SINGLE_ISSUER binds it to the creating task).
  *
+ * TLS connections (accepted on the second listener) carry a tls_conn. Received bytes go
+ * through it and only plaintext reaches the connection; the connection's output is sealed
+ * into ciphertext when a send starts (not before, so its backpressure on c->out works as for
+ * plain HTTP), and the ciphertext is moved into c->sending, which no later feed can move
+ * while the kernel reads it. A handshake is on its own timer list from accept until it is
+ * done (its sends do not restart it), and a connection whose handshake failed sends what
+ * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes.
+ *
  * Older kernels (enum loop_feature): without a buffer ring (5.19) the same buffers are
  * handed to the kernel with IORING_OP_PROVIDE_BUFFERS, one SQE per returned buffer; without
  * multishot accept (5.19) each accept completion arms the next; without multishot recv
@@ -37,39 +45,58 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "ingress/api.h"
 #include "ingress/conn.h"
-#include "lib/log.h"
+#include "ingress/inbox.h"
 #include "ingress/loop.h"
+#include "ingress/src_rate.h"
+#include "ingress/tls.h"
+#include "lib/array_size.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #define BGID 1
 
+/* A connection and what the loop keeps about its I/O. */
+struct lconn {
+	struct conn c;
+	uint32_t idx, gen;
+	int fd;
+	struct tls_conn *tls; /* NULL for plain HTTP */
+	bool tls_open;	      /* handshake done and seen by the loop */
+	bool send_busy, recv_busy, closing, shut;
+	enum conn_timer timer;
+	uint64_t timer_since;
+	struct lconn *tprev, *tnext;
+};
+
 struct slot {
-	struct conn *c;
+	struct lconn *c;
 	uint32_t gen;
 	uint32_t next_free;
 };
 
 struct loop {
 	struct loop_opts o;
-	struct router *router;
-	int thread_no, lfd, efd, port;
+	struct api *api;
+	struct inbox *inbox;
+	int thread_no, lfd, port, tls_lfd, tls_port;
 	struct io_uring ring;
-	bool ring_ok, defer, accept_armed, drain_started, stop;
+	bool ring_ok, defer, accept_armed[2], drain_started, stop; /* [1]: the TLS listener */
+
 	unsigned feat;		/* enum loop_feature in use */
 	const char *ring_flags; /* the setup flags the kernel took, for the log */
+
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	size_t br_bytes;
 	struct slot *slots;
 	uint32_t nslots, free_head;
 	unsigned nconns;
-	struct conn *head[CONN_T_MAX], *tail[CONN_T_MAX];
+	struct lconn *head[CONN_T_MAX], *tail[CONN_T_MAX];
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	pthread_mutex_t inbox_lock;
-	struct loop_msg *inbox;
-	size_t inbox_n, inbox_cap;
 	uint64_t drain_deadline; /* atomic; 0 = not draining */
 };
 
@@ -90,9 +117,9 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-static int listen_socket(const struct loop_opts *o, int *port)
+static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *port)
 {
-	int fd = socket(o->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
@@ -100,7 +127,7 @@ static int listen_socket(const struct loop_opts *o, int *port)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-	    bind(fd, o->addr, o->addrlen) || listen(fd, 4096) ||
+	    bind(fd, addr, addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
 
@@ -112,7 +139,7 @@ static int listen_socket(const struct loop_opts *o, int *port)
 	return fd;
 }
 
-struct loop *loop_new(const struct loop_opts *opts, struct router *router, int thread_no)
+struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no)
 {
 	struct loop *l = calloc(1, sizeof(*l));
 	int err;
@@ -126,20 +153,28 @@ struct loop *loop_new(const struct loop_opts *opts, struct router *router, int t
 	l->o.max_conns_per_loop = l->o.max_conns_per_loop ? l->o.max_conns_per_loop : 65536;
 	l->o.tick_ms = l->o.tick_ms ? l->o.tick_ms : 100;
 	l->o.send_timeout_ms = l->o.send_timeout_ms ? l->o.send_timeout_ms : 10000;
-	l->router = router;
+	l->api = api;
 	l->thread_no = thread_no;
-	l->efd = -1;
-	pthread_mutex_init(&l->inbox_lock, NULL);
-	l->lfd = listen_socket(&l->o, &l->port);
+	l->tls_lfd = -1;
+	l->lfd = listen_socket(l->o.addr, l->o.addrlen, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
 	}
-	l->efd = eventfd(0, EFD_CLOEXEC);
+	if (l->o.tls_addr) {
+		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, &l->tls_port);
+		if (l->tls_lfd < 0) {
+			err = -l->tls_lfd;
+			log_error("loop: cannot listen for TLS", "thread=%d err=\"%s\"", thread_no,
+				  strerror(err));
+			goto fail;
+		}
+	}
+	l->inbox = inbox_new();
 	l->nslots = l->o.max_conns_per_loop + 1; /* slot 0 unused: idx 0 = loop-wide ops */
 	l->slots = calloc(l->nslots, sizeof(*l->slots));
-	if (l->efd < 0 || !l->slots) {
+	if (!l->inbox || !l->slots) {
 		err = errno ? errno : ENOMEM;
 		goto fail;
 	}
@@ -158,6 +193,11 @@ int loop_port(const struct loop *l)
 	return l->port;
 }
 
+int loop_tls_port(const struct loop *l)
+{
+	return l->tls_lfd >= 0 ? l->tls_port : 0;
+}
+
 unsigned loop_conns(const struct loop *l)
 {
 	return __atomic_load_n(&l->nconns, __ATOMIC_RELAXED);
@@ -173,14 +213,15 @@ void loop_free(struct loop *l)
 	if (!l)
 		return;
 	for (uint32_t i = 1; l->slots && i < l->nslots; i++) {
-		struct conn *c = l->slots[i].c;
+		struct lconn *lc = l->slots[i].c;
 
 		/* a connection still waiting for the queue may be referenced by the journal
 		 * thread until the queue is closed; the caller closes the queue first */
-		if (c) {
-			close(c->fd);
-			conn_fini(c);
-			free(c);
+		if (lc) {
+			close(lc->fd);
+			conn_fini(&lc->c);
+			tls_conn_free(lc->tls);
+			free(lc);
 		}
 	}
 	free(l->slots);
@@ -192,16 +233,15 @@ void loop_free(struct loop *l)
 		munmap(l->br, l->br_bytes);
 	if (l->lfd >= 0)
 		close(l->lfd);
-	if (l->efd >= 0)
-		close(l->efd);
-	free(l->inbox);
-	pthread_mutex_destroy(&l->inbox_lock);
+	if (l->tls_lfd >= 0)
+		close(l->tls_lfd);
+	inbox_free(l->inbox);
 	free(l);
 }
 
 /* ---- timers ---------------------------------------------------------------------- */
 
-static void timer_unlink(struct loop *l, struct conn *c)
+static void timer_unlink(struct loop *l, struct lconn *c)
 {
 	if (c->timer == CONN_T_NONE)
 		return;
@@ -217,11 +257,17 @@ static void timer_unlink(struct loop *l, struct conn *c)
 	c->timer = CONN_T_NONE;
 }
 
-static void timer_sync(struct loop *l, struct conn *c)
+static bool tls_handshaking(const struct lconn *c)
 {
-	enum conn_timer k = c->send_busy ? CONN_T_SEND
-			    : c->out.len ? CONN_T_NONE
-					 : conn_timer_kind(c);
+	return c->tls && !c->closing && tls_conn_deadline(c->tls);
+}
+
+static void timer_sync(struct loop *l, struct lconn *c)
+{
+	enum conn_timer k = tls_handshaking(c)		 ? CONN_T_HANDSHAKE
+			    : c->send_busy		 ? CONN_T_SEND
+			    : c->c.out.len || c->closing ? CONN_T_NONE
+							 : conn_timer_kind(&c->c);
 
 	if (k == c->timer)
 		return;
@@ -229,7 +275,7 @@ static void timer_sync(struct loop *l, struct conn *c)
 	if (k == CONN_T_NONE)
 		return;
 	c->timer = k;
-	c->timer_since = admission_now();
+	c->timer_since = clock_mono_ns();
 	c->tprev = l->tail[k];
 	if (l->tail[k])
 		l->tail[k]->tnext = c;
@@ -240,7 +286,7 @@ static void timer_sync(struct loop *l, struct conn *c)
 
 /* ---- connections ----------------------------------------------------------------- */
 
-static struct conn *conn_lookup(struct loop *l, uint64_t ud)
+static struct lconn *conn_lookup(struct loop *l, uint64_t ud)
 {
 	uint32_t idx = loop_ud_idx(ud);
 
@@ -250,7 +296,7 @@ static struct conn *conn_lookup(struct loop *l, uint64_t ud)
 	return l->slots[idx].c;
 }
 
-static void arm_recv(struct loop *l, struct conn *c)
+static void arm_recv(struct loop *l, struct lconn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
@@ -264,9 +310,9 @@ static void arm_recv(struct loop *l, struct conn *c)
 	c->recv_busy = true;
 }
 
-static void maybe_free(struct loop *l, struct conn *c)
+static void maybe_free(struct loop *l, struct lconn *c)
 {
-	if (c->recv_busy || c->send_busy || c->phase == CONN_WAIT)
+	if (c->recv_busy || c->send_busy || c->c.phase == CONN_WAIT)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
@@ -274,13 +320,14 @@ static void maybe_free(struct loop *l, struct conn *c)
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
 	l->free_head = c->idx;
-	conn_fini(c);
+	conn_fini(&c->c);
+	tls_conn_free(c->tls);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->router->open_conns, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
-static void close_conn(struct loop *l, struct conn *c)
+static void close_conn(struct loop *l, struct lconn *c)
 {
 	if (!c->closing) {
 		c->closing = true;
@@ -297,11 +344,12 @@ static void close_conn(struct loop *l, struct conn *c)
 	maybe_free(l, c);
 }
 
-static void start_send(struct loop *l, struct conn *c)
+static void start_send(struct loop *l, struct lconn *lc)
 {
+	struct conn *c = &lc->c;
 	struct io_uring_sqe *sqe;
 
-	if (!c->sending.len) { /* swap buffers: out keeps collecting while this one is sent */
+	if (!c->sending.len && !lc->tls) { /* swap: out keeps collecting while this is sent */
 		struct obuf t = c->sending;
 
 		c->sending = c->out;
@@ -310,50 +358,130 @@ static void start_send(struct loop *l, struct conn *c)
 		c->sent = 0;
 	}
 	sqe = get_sqe(l);
-	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, c->sending.len - c->sent,
+	io_uring_prep_send(sqe, lc->fd, c->sending.p + c->sent, c->sending.len - c->sent,
 			   MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen));
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND, lc->idx, lc->gen));
 	if (c->sent) { /* continuation of a short send: a slow reader, bound this one */
 		sqe->flags |= IOSQE_IO_LINK;
 		sqe = get_sqe(l);
 		io_uring_prep_link_timeout(sqe, &l->send_ts, 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_SEND_TIMEOUT, c->idx, c->gen));
+		io_uring_sqe_set_data64(sqe,
+					loop_ud_encode(LOOP_OP_SEND_TIMEOUT, lc->idx, lc->gen));
 	}
-	c->send_busy = true;
-	timer_unlink(l, c); /* each send restarts the send deadline: progress was made */
-	timer_sync(l, c);
+	lc->send_busy = true;
+	timer_unlink(l, lc); /* each send restarts the send deadline: progress was made */
+	timer_sync(l, lc);
 }
 
-void loop_conn_update(struct loop *l, struct conn *c)
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+/* The handshake finished: a verified client certificate names the tenant from now on. */
+static void tls_opened(struct lconn *lc)
 {
-	if (c->closing) {
-		maybe_free(l, c);
+	uint8_t fp[TLS_SHA256_LEN];
+
+	lc->tls_open = true;
+	if (!tls_conn_peer_sha256(lc->tls, fp))
+		conn_set_client_cert(&lc->c, fp);
+}
+
+/* The engine gave up: send what it has to say (an alert, or the plain 400 to plain HTTP)
+ * and close; without anything to say, close now. */
+static void tls_failed(struct lconn *lc)
+{
+	const char *p;
+
+	log_debug("tls: connection failed", "reason=%s detail=\"%s\"",
+		  tls_fail_name(tls_conn_reason(lc->tls)), tls_conn_reason_detail(lc->tls));
+	if (!tls_conn_output(lc->tls, &p) || lc->c.out.len) {
+		lc->c.abort = true;
 		return;
 	}
+	lc->c.close_after_send = true;
+	lc->c.phase = CONN_DONE; /* discard what else arrives, linger, close */
+}
+
+/* Received ciphertext: through the engine, the plaintext on to the connection. */
+static void tls_on_data(struct lconn *lc, const char *data, size_t len)
+{
+	int st = tls_conn_feed(lc->tls, data, len);
+	const char *p;
+	size_t n;
+
+	if (st < 0) {
+		lc->c.abort = true;
+		return;
+	}
+	if (st == TLS_HS_FAILED) {
+		tls_failed(lc);
+		return;
+	}
+	if (st == TLS_HS_DONE && !lc->tls_open)
+		tls_opened(lc);
+	n = tls_conn_plain(lc->tls, &p);
+	if (n) {
+		conn_on_data(&lc->c, p, n); /* takes or stashes all of it */
+		tls_conn_plain_consume(lc->tls, n);
+	}
+	if (tls_conn_peer_closed(lc->tls))
+		lc->c.peer_eof = true;
+}
+
+/* A send can start: encrypt what the connection wrote, after its final answer the
+ * close_notify, and move all ciphertext into c->sending. -errno. */
+static int tls_seal(struct lconn *lc)
+{
+	struct conn *c = &lc->c;
+	int err;
+
+	if (lc->tls_open && c->out.len) {
+		err = tls_conn_write(lc->tls, c->out.p, c->out.len);
+		if (err)
+			return err;
+		c->out.len = 0;
+	}
+	if (lc->tls_open && c->close_after_send && c->phase == CONN_DONE)
+		tls_conn_close_notify(lc->tls);
+	c->sent = 0;
+	return tls_conn_take_output(lc->tls, &c->sending);
+}
+
+/* After the connection changed its output or its wish to close: submit a send or the close
+ * as needed. */
+static void conn_update(struct loop *l, struct lconn *lc)
+{
+	struct conn *c = &lc->c;
+
+	if (lc->closing) {
+		maybe_free(l, lc);
+		return;
+	}
+	if (lc->tls && !c->abort && !lc->send_busy && !c->sending.len && tls_seal(lc))
+		c->abort = true;
 	if (c->abort) {
-		close_conn(l, c);
+		close_conn(l, lc);
 		return;
 	}
-	if (!c->send_busy && c->out.len)
-		start_send(l, c);
-	if (!c->send_busy && !c->out.len && c->phase != CONN_WAIT) {
+	if (!lc->send_busy && (c->out.len || c->sending.len))
+		start_send(l, lc);
+	if (!lc->send_busy && !c->out.len && c->phase != CONN_WAIT) {
 		if (c->peer_eof && (c->close_after_send || c->phase == CONN_HEAD)) {
-			close_conn(l, c);
+			close_conn(l, lc);
 			return;
 		}
-		if (c->close_after_send && !c->shut) {
-			shutdown(c->fd, SHUT_WR); /* FIN after the answer; linger for input */
-			c->shut = true;
+		if (c->close_after_send && !lc->shut) {
+			shutdown(lc->fd, SHUT_WR); /* FIN after the answer; linger for input */
+			lc->shut = true;
 		}
 	}
-	timer_sync(l, c);
+	timer_sync(l, lc);
 }
 
 /* Counted before the close: a client that sees the close may ask /metrics at once, and
  * another thread answers it (test_ingress_conn/max_conns failed on that under load). */
 static void refuse(struct loop *l, int fd, const char *reason)
 {
-	metric_add(metrics_series(l->router->f_refused, (const char *[]){reason}), 1);
+	api_count_refused(l->api, reason);
 	close(fd);
 }
 
@@ -373,50 +501,78 @@ static void peer_addr(int fd, struct sluice_addr *a)
 	}
 }
 
-static void on_accept(struct loop *l, int fd)
+/* A TLS connection from peer may start its handshake: under the per-source rate (a source
+ * above it goes on the deny list) and the cap on handshakes in progress. NULL when refused
+ * (counted, fd closed). */
+static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_addr *peer)
 {
-	struct router *r = l->router;
+	uint64_t now = clock_mono_ns();
+	struct tls_conn *t;
+
+	if (l->o.tls_rate && !src_rate_pass(l->o.tls_rate, peer, now)) {
+		admission_deny(l->api->adm, peer, now, l->o.tls_deny_secs);
+		refuse(l, fd, "tls_handshake_rate");
+		return NULL;
+	}
+	t = tls_conn_new(l->o.tls, now);
+	if (!t)
+		refuse(l, fd, errno == EBUSY ? "tls_handshakes" : "no_memory");
+	return t;
+}
+
+static void on_accept(struct loop *l, int fd, bool tls)
+{
+	struct tls_conn *t = NULL;
+	struct api *r = l->api;
 	struct sluice_addr peer;
-	struct conn *c;
+	struct lconn *c;
 	uint32_t idx;
 	int one = 1;
 
 	if (l->drain_started)
 		return (void)close(fd);
-	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > (unsigned)r->cfg->max_conns) {
+	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		return refuse(l, fd, "max_conns");
 	}
 	peer_addr(fd, &peer);
 	idx = l->free_head;
 	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, admission_now())) {
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns())) {
 		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
 		free(c);
 		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
 	}
+	if (tls && !(t = tls_admit(l, fd, &peer))) {
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		free(c);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
-	conn_init(c, r, fd, &peer);
-	c->loop = l;
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->tls = t;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
+	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
 	l->slots[idx].c = c;
 	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
 	arm_recv(l, c);
 	timer_sync(l, c);
 }
 
-static void arm_accept(struct loop *l)
+static void arm_accept(struct loop *l, bool tls)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
 	if (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT)
-		io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL,
+					       SOCK_CLOEXEC);
 	else
-		io_uring_prep_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0));
-	l->accept_armed = true;
+		io_uring_prep_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
+	l->accept_armed[tls] = true;
 }
 
 static void return_buf(struct loop *l, unsigned bid)
@@ -437,86 +593,74 @@ static void return_buf(struct loop *l, unsigned bid)
 
 static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
 {
-	struct conn *c = conn_lookup(l, cqe->user_data);
+	struct lconn *lc = conn_lookup(l, cqe->user_data);
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (c && !c->closing && cqe->res > 0)
-			conn_on_data(c, l->bufs + (size_t)bid * l->o.buf_size, (size_t)cqe->res);
+		const char *data = l->bufs + (size_t)bid * l->o.buf_size;
+
+		if (lc && !lc->closing && cqe->res > 0 && lc->tls)
+			tls_on_data(lc, data, (size_t)cqe->res);
+		else if (lc && !lc->closing && cqe->res > 0)
+			conn_on_data(&lc->c, data, (size_t)cqe->res);
 		return_buf(l, bid);
 	}
-	if (!c)
+	if (!lc)
 		return;
 	if (!more)
-		c->recv_busy = false;
-	if (cqe->res == 0)
-		c->peer_eof = true;
-	else if (cqe->res < 0 && cqe->res != -ENOBUFS)
-		c->abort = true;
-	if (!more && !c->closing && !c->peer_eof && !c->abort)
-		arm_recv(l, c); /* multishot ended (buffers ran out): re-arm */
-	loop_conn_update(l, c);
+		lc->recv_busy = false;
+	if (cqe->res == 0) {
+		lc->c.peer_eof = true;
+		if (lc->tls)
+			tls_conn_eof(lc->tls); /* mid-handshake: a failure (counted) */
+	} else if (cqe->res < 0 && cqe->res != -ENOBUFS)
+		lc->c.abort = true;
+	if (!more && !lc->closing && !lc->c.peer_eof && !lc->c.abort)
+		arm_recv(l, lc); /* multishot ended (buffers ran out): re-arm */
+	conn_update(l, lc);
 }
 
 static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 {
-	struct conn *c = conn_lookup(l, cqe->user_data);
+	struct lconn *lc = conn_lookup(l, cqe->user_data);
+	struct conn *c;
 
-	if (!c)
+	if (!lc)
 		return;
-	c->send_busy = false;
+	c = &lc->c;
+	lc->send_busy = false;
 	if (cqe->res < 0) {
 		c->abort = true; /* timed out (-ECANCELED) or the peer is gone */
 	} else {
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
-			if (!c->closing)
+			if (lc->tls) /* the next ciphertext comes in the engine's own buffer */
+				obuf_fini(&c->sending);
+			if (!lc->closing)
 				conn_on_sent(c);
-		} else if (!c->closing) {
-			start_send(l, c); /* short send: the rest */
+		} else if (!lc->closing) {
+			start_send(l, lc); /* short send: the rest */
 		}
 	}
-	loop_conn_update(l, c);
+	conn_update(l, lc);
 }
 
 /* ---- wakeups, drain, tick --------------------------------------------------------- */
 
-int loop_post(struct loop *l, const struct loop_msg *msg)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&l->inbox_lock);
-	if (l->inbox_n == l->inbox_cap) {
-		size_t cap = l->inbox_cap ? l->inbox_cap * 2 : 64;
-		struct loop_msg *p = realloc(l->inbox, cap * sizeof(*p));
-
-		if (!p) {
-			pthread_mutex_unlock(&l->inbox_lock);
-			return -ENOMEM;
-		}
-		l->inbox = p;
-		l->inbox_cap = cap;
-	}
-	if (msg)
-		l->inbox[l->inbox_n++] = *msg;
-	pthread_mutex_unlock(&l->inbox_lock);
-	return write(l->efd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
-}
-
 void loop_drain(struct loop *l, uint64_t deadline_ns)
 {
 	__atomic_store_n(&l->drain_deadline, deadline_ns ? deadline_ns : 1, __ATOMIC_RELEASE);
-	loop_post(l, NULL);
+	inbox_wake(l->inbox);
 }
 
 static void arm_wake(struct loop *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_read(sqe, l->efd, &l->wake_val, sizeof(l->wake_val), 0);
+	io_uring_prep_read(sqe, inbox_fd(l->inbox), &l->wake_val, sizeof(l->wake_val), 0);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_WAKE, 0, 0));
 }
 
@@ -525,47 +669,44 @@ static void start_drain(struct loop *l)
 	struct io_uring_sqe *sqe;
 
 	l->drain_started = true;
-	if (l->accept_armed) {
+	for (int tls = 0; tls < 2; tls++) {
+		if (!l->accept_armed[tls])
+			continue;
 		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, 0, 0), 0);
+		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
 		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
 	}
 	for (uint32_t i = 1; i < l->nslots; i++) {
-		struct conn *c = l->slots[i].c;
+		struct lconn *lc = l->slots[i].c;
 
-		if (c && !c->closing) {
-			conn_drain(c);
-			loop_conn_update(l, c);
+		if (lc && !lc->closing) {
+			conn_drain(&lc->c);
+			conn_update(l, lc);
 		}
 	}
 }
 
 static void on_wake(struct loop *l)
 {
-	struct loop_msg *msgs;
+	struct inbox_msg msgs[64];
 	size_t n;
 
-	pthread_mutex_lock(&l->inbox_lock);
-	msgs = l->inbox;
-	n = l->inbox_n;
-	l->inbox = NULL;
-	l->inbox_n = l->inbox_cap = 0;
-	pthread_mutex_unlock(&l->inbox_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct conn *c =
-		    conn_lookup(l, loop_ud_encode(LOOP_OP_NONE, msgs[i].idx, msgs[i].gen));
+	while ((n = inbox_take(l->inbox, msgs, ARRAY_SIZE(msgs)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct lconn *lc = conn_lookup(l, msgs[i].token);
 
-		if (!c || c->phase != CONN_WAIT)
-			continue;
-		if (c->closing) {
-			c->phase = CONN_DONE; /* the client left; the event is durable anyway */
-			maybe_free(l, c);
-			continue;
+			if (!lc || lc->c.phase != CONN_WAIT)
+				continue;
+			if (lc->closing) {
+				/* the client left; the event is durable anyway */
+				lc->c.phase = CONN_DONE;
+				maybe_free(l, lc);
+				continue;
+			}
+			conn_on_durable(&lc->c, msgs[i].err, msgs[i].id);
+			conn_update(l, lc);
 		}
-		conn_on_durable(c, msgs[i].err, msgs[i].id);
-		loop_conn_update(l, c);
 	}
-	free(msgs);
 	if (!l->drain_started && __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE))
 		start_drain(l);
 	arm_wake(l);
@@ -581,10 +722,10 @@ static void arm_tick(struct loop *l)
 
 static void on_tick(struct loop *l)
 {
-	uint64_t now = admission_now(), deadline;
+	uint64_t now = clock_mono_ns(), deadline;
 
 	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
-		struct conn *c;
+		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
 			timer_unlink(l, c);
@@ -594,11 +735,17 @@ static void on_tick(struct loop *l)
 				io_uring_prep_cancel64(
 				    sqe, loop_ud_encode(LOOP_OP_SEND, c->idx, c->gen), 0);
 				io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-				c->abort = true;
+				c->c.abort = true;
 				continue;
 			}
-			conn_on_timeout(c);
-			loop_conn_update(l, c);
+			if (k == CONN_T_HANDSHAKE) { /* counted by the engine; nothing to answer */
+				tls_conn_check_timeout(c->tls, now);
+				c->c.abort = true;
+				conn_update(l, c);
+				continue;
+			}
+			conn_on_timeout(&c->c);
+			conn_update(l, c);
 		}
 	}
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
@@ -622,7 +769,7 @@ static int ring_setup(struct loop *l)
 	};
 	int err = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
 					    .cq_entries = l->o.entries * 8};
 
@@ -754,77 +901,38 @@ out:
 	return err;
 }
 
-static const struct {
-	unsigned bit;
-	const char *name, *what, *key, *on, *off, *since;
-} features[] = {
-    {LOOP_FEAT_BUF_RING, "buf_ring", "buffer ring", "buffers", "ring", "provide_buffers", "5.19"},
-    {LOOP_FEAT_MULTISHOT_ACCEPT, "multishot_accept", "multishot accept", "accept", "multishot",
-     "one-shot", "5.19"},
-    {LOOP_FEAT_MULTISHOT_RECV, "multishot_recv", "multishot recv", "recv", "multishot", "one-shot",
-     "6.0"},
-};
-#define NFEATURES (sizeof(features) / sizeof(features[0]))
-
-int loop_features_parse(const char *list, unsigned *bits)
-{
-	*bits = 0;
-	for (const char *p = list; *p;) {
-		size_t len = strcspn(p, ",");
-		unsigned bit = len == 3 && !strncmp(p, "all", 3) ? LOOP_FEAT_ALL : 0;
-
-		for (size_t i = 0; !bit && i < NFEATURES; i++)
-			if (strlen(features[i].name) == len && !strncmp(p, features[i].name, len))
-				bit = features[i].bit;
-		if (!bit)
-			return -EINVAL;
-		*bits |= bit;
-		p += len + (p[len] == ',');
-	}
-	return 0;
-}
-
 /* What the ring runs on, logged once by the first loop: each feature, or the fallback and
  * the kernel version that would have it. */
 static void log_features(const struct loop *l, unsigned wanted)
 {
 	char s[512];
-	size_t n = 0;
 
-	if (l->thread_no != 0)
-		return;
-	for (size_t i = 0; i < NFEATURES && n < sizeof(s); i++) {
-		if (l->feat & features[i].bit)
-			n += (size_t)snprintf(s + n, sizeof(s) - n, " %s=%s", features[i].key,
-					      features[i].on);
-		else if (wanted & features[i].bit)
-			n += (size_t)snprintf(s + n, sizeof(s) - n,
-					      " %s=\"%s (%s needs Linux %s)\"", features[i].key,
-					      features[i].off, features[i].what, features[i].since);
-		else
-			n += (size_t)snprintf(s + n, sizeof(s) - n, " %s=\"%s (%s turned off)\"",
-					      features[i].key, features[i].off, features[i].what);
-	}
-	log_info("loop: io_uring ready", "flags=\"%s\"%s", l->ring_flags, s);
+	if (l->thread_no == 0)
+		log_info("loop: io_uring ready", "flags=\"%s\"%s", l->ring_flags,
+			 loop_features_describe(l->feat, wanted, s, sizeof(s)));
 }
 
 static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 {
 	switch (loop_ud_op(cqe->user_data)) {
-	case LOOP_OP_ACCEPT:
+	case LOOP_OP_ACCEPT: {
+		bool tls = loop_ud_idx(cqe->user_data) == 1;
+
 		if (cqe->res == -EINVAL && (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT))
 			l->feat &=
 			    ~LOOP_FEAT_MULTISHOT_ACCEPT; /* before 5.19: one per connection */
 		else if (cqe->res >= 0)
-			on_accept(l, cqe->res);
+			on_accept(l, cqe->res, tls);
 		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\"", strerror(-cqe->res));
+			log_warn("loop: accept failed", "err=\"%s\" tls=%d", strerror(-cqe->res),
+				 tls);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
-			l->accept_armed = false;
+			l->accept_armed[tls] = false;
 			if (!l->drain_started)
-				arm_accept(l);
+				arm_accept(l, tls);
 		}
 		break;
+	}
 	case LOOP_OP_RECV:
 		on_recv(l, cqe);
 		break;
@@ -876,11 +984,15 @@ int loop_run(struct loop *l)
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
-	l->timeout_ns[CONN_T_IDLE] = (uint64_t)l->router->cfg->idle_timeout_ms * 1000000;
-	l->timeout_ns[CONN_T_REQUEST] = (uint64_t)l->router->cfg->header_timeout_ms * 1000000;
+	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
+	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */
 	l->timeout_ns[CONN_T_SEND] = (uint64_t)l->o.send_timeout_ms * 1000000;
-	arm_accept(l);
+	l->timeout_ns[CONN_T_HANDSHAKE] =
+	    l->o.tls_timeout_ns ? l->o.tls_timeout_ns : 10000000000ULL;
+	arm_accept(l, false);
+	if (l->tls_lfd >= 0)
+		arm_accept(l, true);
 	settle_accept(l);
 	log_features(l, LOOP_FEAT_ALL & ~l->o.features_off);
 	arm_wake(l);

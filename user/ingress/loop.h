@@ -5,10 +5,14 @@
  * takes them, plain otherwise), its own SO_REUSEPORT listener with one multishot accept, a
  * provided-buffer ring that every connection's multishot recv draws from, sends with a linked
  * timeout, and a periodic tick that expires header/idle deadlines. Kernels older than 6.0
- * lack some of these (enum loop_feature): the loop then uses the Linux 5.7 equivalents. Other
- *threads (the journal completing an append, the main thread asking for a drain) never touch the
- *ring: they post a message into the loop's inbox and write its eventfd, which the ring has a read
- *armed on.
+ * lack some of these (loop_features.h): the loop then uses the Linux 5.7 equivalents.
+ * Other threads (the journal completing an append, the main thread asking for a drain) never
+ * touch the ring: they post a message into the loop's inbox (inbox.h) and write its eventfd,
+ * which the ring has a read armed on. Calls go loop -> conn -> api, never back.
+ *
+ * TLS is a layer inside the loop, between its buffers and the connection: received bytes of
+ * a TLS connection go through tls_conn_feed() and the plaintext to conn_on_data(); what the
+ * connection wrote is encrypted when its send starts (tls.h). The connection never knows.
  *
  * user_data encoding (the only place it is defined; see loop_ud_*):
  *
@@ -16,7 +20,8 @@
  *	bits 55..32  generation    24 bits; a connection slot's reuse counter
  *	bits 31..0   index         connection slot (0 for loop-wide operations)
  *
- * A completion whose generation differs from the slot's current one belongs to a connection
+ * An accept's index says which listener: 0 plain HTTP, 1 TLS. A completion whose generation
+ * differs from the slot's current one belongs to a connection
  * that has since been closed and the slot reused: it is ignored (its buffer still returned).
  */
 #ifndef SLUICE_LOOP_H
@@ -25,6 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "ingress/loop_features.h"
 
 enum loop_op {
 	LOOP_OP_NONE = 0,
@@ -38,15 +45,6 @@ enum loop_op {
 	LOOP_OP_PROVIDE = 8,	  /* buffers handed back without a buffer ring */
 	LOOP_OP_PROBE = 9,	  /* a feature probe at setup */
 	LOOP_OP_MAX = 10,
-};
-
-/* io_uring features newer than Sluice's floor. A loop uses each one the kernel has (and
- * that loop_opts.features_off leaves on), else the fallback named here. */
-enum loop_feature {
-	LOOP_FEAT_BUF_RING = 1u << 0,	      /* 5.19; else IORING_OP_PROVIDE_BUFFERS SQEs */
-	LOOP_FEAT_MULTISHOT_ACCEPT = 1u << 1, /* 5.19; else one accept SQE per connection */
-	LOOP_FEAT_MULTISHOT_RECV = 1u << 2,   /* 6.0; else one recv SQE per read */
-	LOOP_FEAT_ALL = (1u << 3) - 1,
 };
 
 #define LOOP_UD_GEN_BITS 24
@@ -73,8 +71,9 @@ static inline uint32_t loop_ud_idx(uint64_t ud)
 }
 
 struct loop;
-struct conn;
-struct router;
+struct api;
+struct tls_ctx;
+struct src_rate;
 
 struct loop_opts {
 	const struct sockaddr *addr; /* listen address */
@@ -85,24 +84,20 @@ struct loop_opts {
 	unsigned max_conns_per_loop; /* connection slots (default 65536) */
 	int tick_ms;		     /* deadline scan period (default 100) */
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
-	unsigned features_off;	     /* LOOP_FEAT_* not to use even where the kernel has them */
-};
-
-/* Parse a comma-separated list of feature names (buf_ring, multishot_accept, multishot_recv,
- * or all) into LOOP_FEAT_* bits. 0, or -EINVAL at the first unknown name. */
-int loop_features_parse(const char *list, unsigned *bits);
-
-/* A message posted into a loop from another thread. */
-struct loop_msg {
-	uint32_t idx, gen; /* target connection */
-	int err;	   /* 0 or -errno from the journal */
-	uint64_t id;	   /* queue id of the durable event */
+	/* TLS: a second listener on the same ring (tls_addr NULL: none) */
+	const struct sockaddr *tls_addr;
+	socklen_t tls_addrlen;
+	struct tls_ctx *tls;	   /* shared by the loops, outlives them */
+	uint64_t tls_timeout_ns;   /* accept to finished handshake */
+	struct src_rate *tls_rate; /* handshakes per source, or NULL (no limit) */
+	unsigned tls_deny_secs;	   /* a source over tls_rate is denied this long */
+	unsigned features_off;	   /* LOOP_FEAT_* not to use even where the kernel has them */
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same
- * address); the router is shared and outlives the loop. Returns NULL + errno; a
- * message naming the address and the cause is logged. */
-struct loop *loop_new(const struct loop_opts *opts, struct router *router, int thread_no);
+ * address); the api is shared and outlives the loop. Returns NULL + errno; a message
+ * naming the address and the cause is logged. */
+struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no);
 /* Free a loop that has returned from loop_run(); NULL is a no-op. */
 void loop_free(struct loop *l);
 /* Run until drained (loop_drain) and every connection is gone or the drain deadline
@@ -111,15 +106,11 @@ int loop_run(struct loop *l);
 /* From any thread: stop accepting, finish in-flight requests, close idle connections and
  * return from loop_run() by deadline_ns (CLOCK_MONOTONIC). */
 void loop_drain(struct loop *l, uint64_t deadline_ns);
-/* From any thread: deliver msg to the loop, which hands it to the connection. -errno when
- * the inbox cannot grow. */
-int loop_post(struct loop *l, const struct loop_msg *msg);
 /* Bound port of the listener (after loop_new; useful with port 0). */
 int loop_port(const struct loop *l);
+/* Bound port of the TLS listener, 0 without one. */
+int loop_tls_port(const struct loop *l);
 
-/* Called by a connection (on the loop's thread) after it changed its output or its wish to
- * close: submits a send or the close as needed. */
-void loop_conn_update(struct loop *l, struct conn *c);
 /* Open connections in this loop (gauge). */
 unsigned loop_conns(const struct loop *l);
 /* Whether the ring was set up with SINGLE_ISSUER|DEFER_TASKRUN (logged once). */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array_size.h"
 #include "lib/metrics.h"
 
 #define SERIES_HASH 64
@@ -307,7 +308,7 @@ void metric_observe(struct metric_series *s, double v)
 
 int metrics_on_collect(struct metrics *m, metrics_collect_fn *fn, void *arg)
 {
-	if (m->nhooks == (int)(sizeof(m->hooks) / sizeof(m->hooks[0])))
+	if (m->nhooks == (int)(ARRAY_SIZE(m->hooks)))
 		return -ENOSPC;
 	m->hooks[m->nhooks].fn = fn;
 	m->hooks[m->nhooks++].arg = arg;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/confparse.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -41,14 +42,6 @@ struct redis {
 
 #define STAT_ADD(r, field) __atomic_fetch_add(&(r)->st.field, 1, __ATOMIC_RELAXED)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static struct timeval tv_ms(uint32_t ms)
 {
 	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -67,20 +60,42 @@ void redis_config_default(struct redis_config *cfg)
 	};
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into host and port. */
-static int set_addr(struct redis_config *cfg, const char *value, char *err, size_t errlen)
+#define F(f) CONFPARSE_FIELD(struct redis_config, f)
+
+static int set_addr(void *obj, const char *value, char *why, size_t whylen);
+
+static const struct confparse_opt redis_opts[] = {
+    {"addr", NULL, NULL, CONFPARSE_FUNC, .set = set_addr},
+    {"host", NULL, NULL, CONFPARSE_STR, F(host), 1},
+    {"port", NULL, NULL, CONFPARSE_INT, F(port), 1, 65535},
+    {"connect_timeout_ms", NULL, NULL, CONFPARSE_INT, F(connect_timeout_ms), 1, 60000},
+    {"op_timeout_ms", NULL, NULL, CONFPARSE_INT, F(op_timeout_ms), 1, 60000},
+    {"down_backoff_ms", NULL, NULL, CONFPARSE_INT, F(down_backoff_ms), 0, 3600000},
+    {"pool_size", NULL, NULL, CONFPARSE_INT, F(pool_size), 1, 64},
+    {"prefix", NULL, NULL, CONFPARSE_STR, F(prefix)},
+};
+
+static const struct confparse_table redis_table = CONFPARSE_TABLE_OF(redis_opts);
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port, both or neither. */
+static int set_addr(void *obj, const char *value, char *why, size_t whylen)
 {
+	struct redis_config *cfg = obj, tmp = *cfg;
 	const char *colon = strrchr(value, ':'), *host = value;
 	size_t hlen = colon ? (size_t)(colon - value) : 0;
-	struct redis_config tmp = *cfg;
+	char sub[128];
 
 	if (*host == '[' && hlen >= 2 && host[hlen - 1] == ']')
 		host++, hlen -= 2;
-	if (!colon || !hlen || hlen >= sizeof(cfg->host))
-		return confparse_error(err, errlen, "redis", value,
-				       "expected HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379");
-	if (redis_config_set(&tmp, "port", colon + 1, err, errlen))
+	if (!colon || !hlen || hlen >= sizeof(cfg->host)) {
+		snprintf(why, whylen, "expected HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379");
 		return -EINVAL;
+	}
+	if (confparse_apply(confparse_find(&redis_table, "port", NULL), &tmp, colon + 1, sub,
+			    sizeof(sub))) {
+		snprintf(why, whylen, "port %s: %s", colon + 1, sub);
+		return -EINVAL;
+	}
 	snprintf(cfg->host, sizeof(cfg->host), "%.*s", (int)hlen, host);
 	cfg->port = tmp.port;
 	return 0;
@@ -89,48 +104,7 @@ static int set_addr(struct redis_config *cfg, const char *value, char *err, size
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
-	static const struct confparse_field fields[] = {
-	    {"port", 1, 65535, 1},	    {"connect_timeout_ms", 1, 60000, 1},
-	    {"op_timeout_ms", 1, 60000, 1}, {"down_backoff_ms", 0, 3600000, 1},
-	    {"pool_size", 1, 64, 1},
-	};
-	char *dst = !strcmp(key, "host") ? cfg->host : !strcmp(key, "prefix") ? cfg->prefix : NULL;
-	uint64_t v;
-	int i;
-
-	if (!strcmp(key, "addr"))
-		return set_addr(cfg, value, err, errlen);
-	if (dst) {
-		size_t cap = dst == cfg->host ? sizeof(cfg->host) : sizeof(cfg->prefix);
-
-		if (strlen(value) >= cap || (dst == cfg->host && !*value))
-			return confparse_error(err, errlen, key, value,
-					       "empty or too long (host < 64, prefix < 32 chars)");
-		snprintf(dst, cap, "%s", value);
-		return 0;
-	}
-	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			     errlen);
-	switch (i) {
-	case 0:
-		cfg->port = (uint16_t)v;
-		break;
-	case 1:
-		cfg->connect_timeout_ms = (uint32_t)v;
-		break;
-	case 2:
-		cfg->op_timeout_ms = (uint32_t)v;
-		break;
-	case 3:
-		cfg->down_backoff_ms = (uint32_t)v;
-		break;
-	case 4:
-		cfg->pool_size = (uint32_t)v;
-		break;
-	default:
-		return i;
-	}
-	return 0;
+	return confparse_set(&redis_table, cfg, key, value, err, errlen);
 }
 
 struct redis *redis_new(const struct redis_config *cfg)
@@ -178,7 +152,8 @@ static int mark_down(struct redis *r, struct redis_conn *conn, int err, const ch
 		STAT_ADD(r, timeouts);
 	pthread_mutex_lock(&r->state);
 	r->st.up = false;
-	__atomic_store_n(&r->down_until, now_ns() + r->cfg.down_backoff_ms * MS, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->down_until, clock_mono_ns() + r->cfg.down_backoff_ms * MS,
+			 __ATOMIC_RELAXED);
 	if (!r->in_outage) {
 		r->in_outage = true;
 		r->st.outages++;
@@ -220,7 +195,7 @@ static int conn_ready(struct redis *r, struct redis_conn *conn)
 {
 	int saved;
 
-	if (now_ns() < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED)) {
+	if (clock_mono_ns() < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED)) {
 		STAT_ADD(r, skipped);
 		return -EAGAIN;
 	}

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -120,10 +121,40 @@ static const char *log_last_lines(int lines)
 	return *p == '\n' ? p + 1 : p;
 }
 
-static int check_pin_dir(const char *dir, char *err, size_t errlen)
+static bool on_bpffs(const char *path)
 {
 	struct statfs fs;
 
+	return !statfs(path, &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_;
+}
+
+/* A freshly booted machine may have no BPF filesystem at /sys/fs/bpf (systemd mounts one,
+ * a minimal init or container may not). Like bpftool, mount it when it is missing and say
+ * so, instead of failing to pin. 0, or -errno (no CAP_SYS_ADMIN, no bpffs in the kernel). */
+static int ensure_bpffs(void)
+{
+	static const char root[] = "/sys/fs/bpf";
+
+	if (on_bpffs(root))
+		return 0;
+	if (mount("bpf", root, "bpf", 0, "mode=0700"))
+		return -errno;
+	log_warn("bpf: no BPF filesystem was mounted; mounted one", "path=%s", root);
+	return 0;
+}
+
+static int check_pin_dir(const char *dir, char *err, size_t errlen)
+{
+	struct statfs fs;
+	int ret;
+
+	if (!strncmp(dir, "/sys/fs/bpf/", 12) && (ret = ensure_bpffs())) {
+		snprintf(err, errlen,
+			 "pin dir %s: /sys/fs/bpf is not a BPF filesystem and mounting one failed: "
+			 "%s (mount one: mount -t bpf bpf /sys/fs/bpf)",
+			 dir, strerror(-ret));
+		return ret;
+	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		int e = errno;
 
@@ -562,6 +593,32 @@ int sluice_bpf_open_pinned(const char *pin_dir, enum sluice_map_id id)
 	return fd < 0 ? -errno : fd;
 }
 
+int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
+	struct sluice_counters *per;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu < 0)
+		return ncpu;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &slot, per)) {
+		ret = -errno;
+		goto out;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		for (int v = 0; v < SLUICE_V_MAX; v++) {
+			out->packets[v] += per[cpu].packets[v];
+			out->bytes[v] += per[cpu].bytes[v];
+		}
+	}
+out:
+	free(per);
+	return ret;
+}
+
 struct sluice_tenant_state *sluice_bpf_map_state(int fd)
 {
 	void *p = mmap(NULL, sizeof(struct sluice_tenant_state) * SLUICE_MAX_TENANTS,
@@ -578,11 +635,10 @@ void sluice_bpf_unmap_state(struct sluice_tenant_state *st)
 
 bool sluice_bpf_available(const char **why)
 {
-	struct statfs fs;
 	int fd;
 
-	if (statfs("/sys/fs/bpf", &fs) || (unsigned long)fs.f_type != BPF_FS_MAGIC_) {
-		*why = "no BPF filesystem at /sys/fs/bpf";
+	if (ensure_bpffs()) {
+		*why = "no BPF filesystem at /sys/fs/bpf and mounting one failed";
 		return false;
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sl_probe", 4, 4, 1, NULL);

@@ -82,8 +82,13 @@ int sluice_bpf_open_pinned(const char *pin_dir, enum sluice_map_id id);
 struct sluice_tenant_state *sluice_bpf_map_state(int fd);
 void sluice_bpf_unmap_state(struct sluice_tenant_state *st);
 
-/* Whether the running kernel lets us use BPF at all (root/CAP_BPF, bpffs); when not,
- * *why says why in one line. */
+/* Slot's per-CPU counters (map fd: SLUICE_M_COUNTERS) summed over every possible CPU into
+ * *out. 0 or -errno (*out zeroed then). */
+int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out);
+
+/* Whether the running kernel lets us use BPF at all (root/CAP_BPF, bpffs: mounted at
+ * /sys/fs/bpf when missing, as bpftool does, with a warning); when not, *why says why in
+ * one line. Loading with a pin dir under /sys/fs/bpf mounts it the same way. */
 bool sluice_bpf_available(const char **why);
 
 /* Whether the running kernel has every BPF feature the program uses (bpf_probe.c). 0, or

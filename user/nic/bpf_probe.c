@@ -20,6 +20,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "lib/array_size.h"
 #include "nic/bpf_loader.h"
 
 /* 0 when present, -EOPNOTSUPP when the kernel refuses it, other -errno when it cannot say. */
@@ -91,7 +92,7 @@ int sluice_bpf_probe(char *err, size_t errlen)
 
 	if (uname(&u))
 		snprintf(u.release, sizeof(u.release), "unknown");
-	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(probes); i++) {
 		int r = probes[i].fn();
 
 		if (r == -EPERM || r == -EACCES) {
@@ -104,7 +105,7 @@ int sluice_bpf_probe(char *err, size_t errlen)
 			snprintf(err, errlen,
 				 "kernel %s lacks %s (Linux %s): XDP admission needs Linux %s+",
 				 u.release, probes[i].what, probes[i].since,
-				 probes[sizeof(probes) / sizeof(probes[0]) - 1].since);
+				 probes[ARRAY_SIZE(probes) - 1].since);
 			return r;
 		}
 		if (r) {

@@ -330,6 +330,7 @@ static struct queue_entry *drr_pop(struct dispatch *d, struct dispatch_class *c)
 struct queue_entry *dispatch_pop(struct dispatch *d, uint64_t now, unsigned class_mask)
 {
 	struct dispatch_class *c;
+	struct queue_entry *e;
 	int k;
 
 	heap_promote(d, now);
@@ -339,7 +340,15 @@ struct queue_entry *dispatch_pop(struct dispatch *d, uint64_t now, unsigned clas
 	c = &d->cls[k];
 	c->dispatched++;
 	c->waiting_since = now;
-	return drr_pop(d, c);
+	e = drr_pop(d, c);
+	/* the pool could not keep up with the classes below critical at this pop: what each
+	 * class takes of such pops is what it needs of a saturated pool (overload.c) */
+	for (int l = 1; l < DISPATCH_CLASSES; l++)
+		if ((class_mask & (1u << l)) && d->cls[l].depth) {
+			c->contended++;
+			break;
+		}
+	return e;
 }
 
 uint64_t dispatch_next_due(const struct dispatch *d)
@@ -364,6 +373,21 @@ struct queue_entry *dispatch_take_any(struct dispatch *d)
 		if (d->cls[c].depth)
 			return drr_pop(d, &d->cls[c]);
 	return NULL;
+}
+
+int dispatch_set_weights(struct dispatch *d, const uint32_t weight[DISPATCH_CLASSES])
+{
+	uint64_t sum = 0;
+
+	for (int c = 0; c < DISPATCH_CLASSES; c++)
+		sum += weight[c];
+	if (!sum || sum > DISPATCH_WEIGHT_MAX)
+		return -EINVAL;
+	for (int c = 0; c < DISPATCH_CLASSES; c++) {
+		d->cfg.weight[c] = weight[c];
+		d->cls[c].current = 0;
+	}
+	return 0;
 }
 
 int dispatch_set_tenant_weight(struct dispatch *d, uint32_t class, uint32_t tenant, uint32_t weight)
@@ -397,5 +421,6 @@ void dispatch_stats(const struct dispatch *d, uint64_t now, struct dispatch_stat
 		s->lag_ns = oldest != UINT64_MAX && now > oldest ? now - oldest : 0;
 		s->dispatched = cl->dispatched;
 		s->aged = cl->aged;
+		s->contended = cl->contended;
 	}
 }

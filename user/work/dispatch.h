@@ -26,7 +26,9 @@
 #define DISPATCH_WEIGHT_MAX  1000000u /* class weight sum, quantum, tenant weight */
 
 struct dispatch_cfg {
-	uint32_t weight[DISPATCH_CLASSES]; /* shares; 0 = only aging serves it (0,0,0: 70/25/5) */
+	/* shares (0,0,0 and no aging: 70/25/5); a class with weight 0 is served only when no
+	 * class with a weight has work ready, or by aging */
+	uint32_t weight[DISPATCH_CLASSES];
 	uint64_t max_wait_ns[DISPATCH_CLASSES]; /* aging bound per class (0: none for that class) */
 	uint32_t quantum;			/* DRR entries per tenant turn (0: 1) */
 };
@@ -41,6 +43,7 @@ struct dispatch_class {
 	uint64_t depth;		   /* entries in FIFOs */
 	uint64_t delayed;	   /* entries waiting for not_before */
 	uint64_t dispatched, aged; /* pops; pops forced by aging */
+	uint64_t contended;	   /* pops after which a lower class still had work ready */
 	uint64_t waiting_since;	   /* backlogged and unserved since (aging clock) */
 	int64_t current;	   /* smooth WRR state */
 };
@@ -58,6 +61,7 @@ struct dispatch_class_stats {
 	uint64_t lag_ns;     /* age of the oldest ready entry (0 when empty) */
 	uint64_t dispatched; /* entries popped so far */
 	uint64_t aged;	     /* of which forced by the aging bound */
+	uint64_t contended;  /* of which left normal or low work waiting (pool the bottleneck) */
 	uint32_t tenants;    /* tenants with ready entries */
 };
 
@@ -84,6 +88,11 @@ uint64_t dispatch_next_due(const struct dispatch *d);
 uint64_t dispatch_count(const struct dispatch *d);
 /* Remove one entry (any order) for shutdown/drain; NULL when empty. */
 struct queue_entry *dispatch_take_any(struct dispatch *d);
+/* Replace the class weights (the overload controller's shares for its state: 70/25/5 at
+ * NORMAL and THIN, 100/0/0 at EMERGENCY by default). The smooth WRR state restarts, so the
+ * new shares hold from the next pop; aging bounds stay. -EINVAL (weights unchanged) when the
+ * sum is 0 or passes DISPATCH_WEIGHT_MAX. */
+int dispatch_set_weights(struct dispatch *d, const uint32_t weight[DISPATCH_CLASSES]);
 /* Give tenant a DRR weight in class (quantum multiplier, 1..DISPATCH_WEIGHT_MAX).
  * -EINVAL, -ENOMEM. */
 int dispatch_set_tenant_weight(struct dispatch *d, uint32_t class, uint32_t tenant,

@@ -9,28 +9,44 @@
  *
  * Invariants: in_flight = entries handed to the handler and not yet done/retried; an entry
  * is owned by exactly one of: the dispatcher, a handler, the queue backend (after ack).
+ * The pool knows nothing of who feeds it: its owner (pool_set.c) learns of finished entries
+ * through the done hook and stops the pool with pool_drain; pool.c calls nothing above it.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "work/pool.h"
-#include "work/pool_int.h"
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+struct pool {
+	char *name;
+	struct queue *q;
+	pool_handler_fn *handler;
+	void *arg;
+	pthread_t *threads;
+	uint32_t nthreads;
+	uint32_t max_inflight;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;	/* workers: entry ready, slot free, retry due, pause change */
+	pthread_cond_t idle_cv; /* pool_drain: in_flight reached 0 */
+	pthread_cond_t hook_cv; /* pool_on_done: hook_calls reached 0 */
+	struct dispatch d;
+	uint32_t paused; /* class bits */
+	uint64_t in_flight, done, retried, full_waits, handed_over;
+	bool inited, stop, draining;
+	pool_done_fn *on_done; /* the owner's hook (or NULL) and its argument */
+	void *on_done_arg;
+	uint32_t hook_calls; /* calls of on_done running now, outside the lock */
+};
 
 static void wait_until(struct pool *p, uint64_t due)
 {
-	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
-			      .tv_nsec = (long)(due % 1000000000ull)};
+	struct timespec ts = clock_ts(due);
 
 	if (due == UINT64_MAX)
 		pthread_cond_wait(&p->cv, &p->lock);
@@ -44,10 +60,8 @@ static struct queue_entry *pool_take(struct pool *p)
 	struct queue_entry *e = NULL;
 	bool full = p->in_flight >= p->max_inflight;
 
-	if (p->set && pool_set_retiring(p->set))
-		p->draining = true;
 	if (!p->draining && !full)
-		e = dispatch_pop(&p->d, realtime_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
+		e = dispatch_pop(&p->d, clock_real_ns(), DISPATCH_ALL_CLASSES & ~p->paused);
 	if (e) {
 		p->in_flight++;
 		return e;
@@ -90,22 +104,44 @@ int pool_done(struct pool *p, struct queue_entry *e)
 {
 	uint64_t id = e->id;
 	int err = queue_ack(p->q, e);
+	pool_done_fn *fn;
+	void *arg;
 
 	if (err)
 		log_error("pool: ack failed; the entry will be redelivered after a restart",
 			  "pool=%s id=%llu err=%d", p->name, (unsigned long long)id, err);
 	pthread_mutex_lock(&p->lock);
 	p->done++;
+	fn = p->on_done;
+	arg = p->on_done_arg;
+	if (fn) {
+		/* outside the lock, so the hook may drain this pool; the slot is still taken, so
+		 * no worker woken by this entry runs before the hook has had its say */
+		p->hook_calls++;
+		pthread_mutex_unlock(&p->lock);
+		fn(arg, p);
+		pthread_mutex_lock(&p->lock);
+		if (!--p->hook_calls)
+			pthread_cond_broadcast(&p->hook_cv);
+	}
 	pool_release(p);
-	if (p->set) /* under the lock: pool_set_free clears it under the lock too */
-		pool_set_note_done(p->set);
 	pthread_mutex_unlock(&p->lock);
 	return err;
 }
 
+void pool_on_done(struct pool *p, pool_done_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->on_done = fn;
+	p->on_done_arg = arg;
+	while (p->hook_calls) /* a call that read the old hook may still be using its arg */
+		pthread_cond_wait(&p->hook_cv, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 {
-	uint64_t now = realtime_ns();
+	uint64_t now = clock_real_ns();
 	int err;
 
 	e->attempts++;
@@ -142,7 +178,7 @@ int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)
 
 int pool_submit(struct pool *p, struct queue_entry *e)
 {
-	return pool_submit_at(p, e, realtime_ns());
+	return pool_submit_at(p, e, clock_real_ns());
 }
 
 int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now)
@@ -183,6 +219,16 @@ int pool_resume_class(struct pool *p, uint32_t class)
 	return pool_set_paused(p, class, false);
 }
 
+int pool_set_class_weights(struct pool *p, const uint32_t weight[DISPATCH_CLASSES])
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = dispatch_set_weights(&p->d, weight);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
 int pool_set_tenant_weight(struct pool *p, uint32_t class, uint32_t tenant, uint32_t weight)
 {
 	int err;
@@ -204,7 +250,8 @@ void pool_stats(struct pool *p, struct pool_stats *st)
 	st->handed_over = p->handed_over;
 	st->full_waits = p->full_waits;
 	st->paused_mask = p->paused;
-	dispatch_stats(&p->d, realtime_ns(), &st->dispatch);
+	memcpy(st->weight, p->d.cfg.weight, sizeof(st->weight));
+	dispatch_stats(&p->d, clock_real_ns(), &st->dispatch);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -217,14 +264,13 @@ void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st
 
 int pool_drain(struct pool *p, int timeout_ms)
 {
-	uint64_t due = realtime_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
-	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000ull),
-			      .tv_nsec = (long)(due % 1000000000ull)};
+	struct timespec ts = clock_deadline(
+	    CLOCK_REALTIME, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull);
 	int err = 0;
 
 	pthread_mutex_lock(&p->lock);
 	p->draining = true;
-	while (p->in_flight && !err) {
+	while (p->in_flight && timeout_ms && !err) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&p->idle_cv, &p->lock);
 		else
@@ -290,6 +336,7 @@ struct pool *pool_new(const struct pool_cfg *cfg, struct queue *q)
 	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
 	pthread_cond_init(&p->cv, &ca);
 	pthread_cond_init(&p->idle_cv, &ca);
+	pthread_cond_init(&p->hook_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	p->inited = true;
 	for (; p->nthreads < cfg->threads; p->nthreads++) {
@@ -325,6 +372,7 @@ void pool_free(struct pool *p)
 	if (p->inited) {
 		pthread_cond_destroy(&p->cv);
 		pthread_cond_destroy(&p->idle_cv);
+		pthread_cond_destroy(&p->hook_cv);
 		pthread_mutex_destroy(&p->lock);
 	}
 	free(p->threads);

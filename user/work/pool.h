@@ -13,9 +13,11 @@
  * bounded by max_inflight, not by the thread count. Classes can be paused and resumed
  * (thin mode pauses low): paused entries stay queued and keep counting in the lag.
  *
- * pool_set (below) is the consumer side of a queue: one feeder thread takes durable entries
- * from the backend (queue_next), a route function picks each entry's pool, and it implements
- * worker retirement (--max-messages / --max-age).
+ * pool_set (below, pool_set.c) is the consumer side of a queue: one feeder thread takes
+ * durable entries from the backend (queue_next), a route function picks each entry's pool,
+ * and it implements worker retirement (--max-messages / --max-age): it counts finished
+ * entries through each pool's done hook (pool_on_done) and stops the pools with pool_drain.
+ * pool_set.c calls pool.c, never the other way round.
  */
 #ifndef SLUICE_POOL_H
 #define SLUICE_POOL_H
@@ -49,6 +51,7 @@ struct pool_stats {
 	uint64_t done, retried, full_waits; /* full_waits: times work waited for a free slot */
 	uint64_t handed_over;		    /* entries moved on to another pool (next step) */
 	uint32_t paused_mask;
+	uint32_t weight[DISPATCH_CLASSES]; /* class weights (shares) in force */
 	struct dispatch_stats dispatch;
 };
 
@@ -75,12 +78,29 @@ int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to);
 /* Pause / resume dispatch of one class in this pool. -EINVAL for a bad class. */
 int pool_pause_class(struct pool *p, uint32_t class);
 int pool_resume_class(struct pool *p, uint32_t class);
+/* Class weights of this pool's dispatcher from the next pop on (dispatch_set_weights):
+ * the overload controller's shares for its state. -EINVAL (unchanged) for a zero sum. */
+int pool_set_class_weights(struct pool *p, const uint32_t weight[DISPATCH_CLASSES]);
 /* DRR weight of a tenant in a class of this pool (see dispatch_set_tenant_weight). */
 int pool_set_tenant_weight(struct pool *p, uint32_t class, uint32_t tenant, uint32_t weight);
 void pool_stats(struct pool *p, struct pool_stats *st);
-/* Stop dispatching new entries and wait until nothing is in flight (timeout_ms -1: forever).
- * 0 when drained, -ETIMEDOUT. Queued entries stay un-acked. */
+/* Stop dispatching new entries and wait until nothing is in flight (timeout_ms -1: forever,
+ * 0: do not wait, only stop). 0 when drained, -ETIMEDOUT. Queued entries stay un-acked. */
 int pool_drain(struct pool *p, int timeout_ms);
+/* pool_submit with the caller's clock reading (CLOCK_REALTIME ns): one read per batch. */
+int pool_submit_at(struct pool *p, struct queue_entry *e, uint64_t now);
+/* The pool's dispatcher figures at `now` (CLOCK_REALTIME ns); cheaper than pool_stats. */
+void pool_dispatch_stats(struct pool *p, uint64_t now, struct dispatch_stats *st);
+
+/* The pool finished an entry (pool_done, or the handler returned POOL_ACK): called once per
+ * entry, on the thread that finished it, after the ack and before its slot is freed, without
+ * the pool's lock held, so it may call pool_drain(any, 0) on this pool or another. */
+typedef void pool_done_fn(void *arg, struct pool *p);
+/* Set the pool's done hook (fn NULL: none); one per pool, set by its owner (the pool_set that
+ * counts done entries for --max-messages). Returns once no call of the previous hook is
+ * running, so the previous arg may be freed then. Not from inside the hook (it would wait for
+ * itself). */
+void pool_on_done(struct pool *p, pool_done_fn *fn, void *arg);
 
 /* ---- pool_set: queue consumer, routing and retirement ----------------------------------- */
 

@@ -4,8 +4,9 @@
  * The feeder takes durable entries from the backend (queue_next, 100 ms waits so it notices
  * stop and max_age without a timer) and submits each to the pool its route picks. A pool
  * that refuses an entry (no memory) gets it again on the next round; nothing is dropped.
- * Retirement (--max-messages N / --max-age T, the memory-leak guard): the feeder stops
- * taking entries, every pool stops dispatching and waits until nothing is in flight (held
+ * Retirement (--max-messages N / --max-age T, the memory-leak guard): each pool's done hook
+ * counts finished entries and, at N, stops every pool from dispatching (pool_drain, no wait);
+ * the feeder stops taking entries and waits in pool_drain until nothing is in flight (held
  * entries included, so their effects are committed and acked), then the owner's retire
  * callback runs; the owner frees the pools and the queue (which makes the acks durable) and
  * exits 0. Entries still queued in the pools were never acked: the next process replays them.
@@ -15,8 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
+#include "lib/clock.h"
 #include "lib/log.h"
-#include "work/pool_int.h"
+#include "work/pool.h"
 
 struct pool_set {
 	struct pool_set_cfg cfg;
@@ -27,46 +31,24 @@ struct pool_set {
 	uint64_t start_ns;	   /* CLOCK_MONOTONIC */
 	int stop;		   /* atomic */
 	int retired;		   /* atomic */
-	int retiring;		   /* atomic: pools take nothing new */
+	int retiring;		   /* atomic: the pools were told to take nothing new */
 	struct queue_entry *stash; /* refused by a pool, to submit again */
 	bool route_warned;
 };
 
-static uint64_t mono_ns(void)
+/* Each pool's done hook (pool_on_done): count, and at max_messages stop every pool from
+ * taking more at once. Only the first to get there stops them; the feeder does the waiting. */
+static void pool_set_count_done(void *arg, struct pool *p)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void pool_set_note_done(struct pool_set *s)
-{
+	struct pool_set *s = arg;
 	uint64_t done = __atomic_add_fetch(&s->done, 1, __ATOMIC_RELAXED);
 
-	/* stop every pool from taking more at once; the feeder does the draining */
-	if (s->cfg.max_messages && done >= s->cfg.max_messages)
-		__atomic_store_n(&s->retiring, 1, __ATOMIC_RELEASE);
-}
-
-bool pool_set_retiring(const struct pool_set *s)
-{
-	return __atomic_load_n(&s->retiring, __ATOMIC_ACQUIRE);
-}
-
-static void pool_attach(struct pool *p, struct pool_set *s)
-{
-	pthread_mutex_lock(&p->lock);
-	p->set = s;
-	pthread_mutex_unlock(&p->lock);
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	(void)p;
+	if (!s->cfg.max_messages || done < s->cfg.max_messages ||
+	    __atomic_exchange_n(&s->retiring, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (uint32_t i = 0; i < s->cfg.npools; i++)
+		pool_drain(s->pools[i], 0);
 }
 
 static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t now)
@@ -90,7 +72,7 @@ static void pool_set_route(struct pool_set *s, struct queue_entry *e, uint64_t n
 
 static void pool_set_replay_cb(void *arg, struct queue_entry *e)
 {
-	pool_set_route(arg, e, realtime_ns());
+	pool_set_route(arg, e, clock_real_ns());
 }
 
 static bool pool_set_due(struct pool_set *s)
@@ -98,7 +80,7 @@ static bool pool_set_due(struct pool_set *s)
 	uint64_t done = __atomic_load_n(&s->done, __ATOMIC_RELAXED);
 
 	return (s->cfg.max_messages && done >= s->cfg.max_messages) ||
-	       (s->cfg.max_age_ns && mono_ns() - s->start_ns >= s->cfg.max_age_ns);
+	       (s->cfg.max_age_ns && clock_mono_ns() - s->start_ns >= s->cfg.max_age_ns);
 }
 
 static void pool_set_retire(struct pool_set *s)
@@ -138,10 +120,10 @@ static void *pool_set_feeder(void *arg)
 			struct queue_entry *e = stash;
 
 			stash = e->next;
-			pool_set_route(s, e, realtime_ns());
+			pool_set_route(s, e, clock_real_ns());
 		}
 		n = queue_next(s->cfg.queue, batch, 64, 100);
-		now = n > 0 ? realtime_ns() : 0;
+		now = n > 0 ? clock_real_ns() : 0;
 		for (int i = 0; i < n; i++)
 			pool_set_route(s, batch[i], now);
 	}
@@ -168,8 +150,8 @@ struct pool_set *pool_set_new(const struct pool_set_cfg *cfg)
 	memcpy(s->pools, cfg->pools, cfg->npools * sizeof(*s->pools));
 	s->cfg.pools = s->pools;
 	for (uint32_t i = 0; i < cfg->npools; i++)
-		pool_attach(s->pools[i], s);
-	s->start_ns = mono_ns();
+		pool_on_done(s->pools[i], pool_set_count_done, s);
+	s->start_ns = clock_mono_ns();
 	queue_replay(cfg->queue, pool_set_replay_cb, s);
 	err = pthread_create(&s->feeder, NULL, pool_set_feeder, s);
 	if (err) {
@@ -189,7 +171,7 @@ void pool_set_free(struct pool_set *s)
 	if (s->started)
 		pthread_join(s->feeder, NULL);
 	for (uint32_t i = 0; i < s->cfg.npools; i++)
-		pool_attach(s->pools[i], NULL);
+		pool_on_done(s->pools[i], NULL, NULL); /* waits out a running count */
 	while (s->stash) {
 		struct queue_entry *e = s->stash;
 
@@ -213,7 +195,7 @@ bool pool_set_retired(const struct pool_set *s)
 void pool_set_class_stats(struct pool_set *s, uint64_t now, struct dispatch_stats *out)
 {
 	if (!now)
-		now = realtime_ns();
+		now = clock_real_ns();
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < s->cfg.npools; i++) {
 		struct dispatch_stats one;

@@ -55,6 +55,7 @@ struct worker {
 	int nups;
 	int skip_optional, paused_low; /* atomics */
 	uint32_t shed_permille;	       /* atomic */
+	uint32_t share[3];	       /* class weights applied last (worker_apply's thread) */
 	struct worker_stats st;	       /* counters updated with atomics */
 };
 
@@ -468,6 +469,7 @@ static int start_pools(struct worker *w, char *err, size_t errlen)
 		struct pool_cfg pc = {.name = r->pools[i].name,
 				      .threads = (uint32_t)r->pools[i].threads,
 				      .max_inflight = (uint32_t)r->pools[i].inflight,
+				      .dispatch = w->cfg.dispatch,
 				      .handler = on_entry,
 				      .arg = w};
 
@@ -496,6 +498,7 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	}
 	w->cfg = *cfg;
 	w->routes = cfg->routes;
+	memcpy(w->share, cfg->dispatch.weight, sizeof(w->share)); /* all 0: set by worker_apply */
 	if (!cfg->pg_conninfo || !*cfg->pg_conninfo) {
 		snprintf(err, errlen, "the worker needs --pg CONNINFO");
 		ret = -EINVAL;
@@ -618,12 +621,25 @@ int worker_type_class(struct worker *w, const char *type)
 	return rt->class_set ? (int)rt->class : -1;
 }
 
+/* The state's class shares, into every pool when they change. */
+static void apply_shares(struct worker *w, const uint32_t share[3])
+{
+	if (!memcmp(w->share, share, sizeof(w->share)) || !(share[0] + share[1] + share[2]))
+		return;
+	for (int i = 0; i < w->npools; i++)
+		if (pool_set_class_weights(w->pools[i], share))
+			log_error("worker: class shares refused", "pool=%s",
+				  pool_name(w->pools[i]));
+	memcpy(w->share, share, sizeof(w->share));
+}
+
 void worker_apply(struct worker *w, const struct overload_actions *a)
 {
 	int pause = a->pause_low;
 
 	__atomic_store_n(&w->skip_optional, a->skip_optional, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->shed_permille, a->sheddable_drop_permille, __ATOMIC_RELAXED);
+	apply_shares(w, a->share);
 	if (__atomic_exchange_n(&w->paused_low, pause, __ATOMIC_RELAXED) == pause)
 		return;
 	for (int i = 0; i < w->npools; i++) {
@@ -652,6 +668,7 @@ void worker_get_stats(struct worker *w, struct worker_stats *st)
 			if (cs->lag_ns > st->lag_ns[c])
 				st->lag_ns[c] = cs->lag_ns;
 			st->depth[c] += cs->depth + cs->delayed;
+			st->contended[c] += cs->contended;
 		}
 		busy = ps.max_inflight ? (uint32_t)(ps.in_flight * 1000 / ps.max_inflight) : 0;
 		if (busy > st->busiest_permille)

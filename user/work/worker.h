@@ -29,6 +29,10 @@ struct worker_cfg {
 	struct redis *redis;	     /* borrowed, may be NULL (no cache fallback) */
 	uint64_t max_messages;	     /* retire after N events (0: never) */
 	uint64_t max_age_ns;	     /* retire after running this long (0: never) */
+	/* every pool's class weights at start (the NORMAL shares) and aging bounds per class
+	 * (max_wait_ns: a backlogged class is served at least once per bound); zero: 70/25/5,
+	 * no aging */
+	struct dispatch_cfg dispatch;
 	pool_retire_fn *retire;
 	void *retire_arg;
 };
@@ -44,6 +48,7 @@ struct worker_stats {
 	uint64_t steps_replayed;       /* steps found already done on redelivery */
 	uint64_t lag_ns[3];	       /* oldest waiting entry per class, over all pools */
 	uint64_t depth[3];	       /* waiting entries per class, over all pools */
+	uint64_t contended[3];	       /* pops that left lower-class work waiting, over all pools */
 	uint32_t busiest_permille;     /* the fullest pool's in-flight / limit */
 };
 
@@ -63,7 +68,9 @@ int worker_set_routes(struct worker *w, struct routes *r, char *err, size_t errl
 /* The class the current routes give an event type, or -1 when its route sets none. */
 int worker_type_class(struct worker *w, const char *type);
 
-/* Apply the overload controller's actions (skip optional steps, pause low, shed). */
+/* Apply the overload controller's actions (skip optional steps, pause low, shed, class
+ * shares of every pool). Shares that add up to 0 leave the weights as they are. One thread
+ * (the controller's). */
 void worker_apply(struct worker *w, const struct overload_actions *a);
 void worker_get_stats(struct worker *w, struct worker_stats *st);
 

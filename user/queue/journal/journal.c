@@ -26,19 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "queue/journal/journal_int.h"
 
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20)
 #define JOURNAL_RECORD_DEFAULT	(1u << 20)
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* May an append of len envelope bytes go in? Lock held. */
 static int journal_room(struct journal *j, uint32_t len)
@@ -109,15 +102,8 @@ static int journal_next(struct queue *q, struct queue_entry **out, int max, int 
 
 	if (max <= 0 || !out)
 		return -EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	if (timeout_ms > 0) {
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-	}
+	dl =
+	    clock_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000ULL : 0);
 	pthread_mutex_lock(&j->lock);
 	while (!j->ready_head && !j->shut && timeout_ms != 0) {
 		if (timeout_ms < 0)

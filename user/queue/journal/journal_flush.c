@@ -20,16 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "queue/journal/journal_int.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int journal_rotate(struct journal *j, uint64_t base)
 {
@@ -91,9 +84,9 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 	off = act->size;
 	err = jio_write(j, act->fd, b->buf.p, b->buf.len, off);
 	if (!err && b->ndone) {
-		t0 = mono_ns();
+		t0 = clock_mono_ns();
 		err = jio_sync(j, act->fd);
-		b->sync_ns = mono_ns() - t0;
+		b->sync_ns = clock_mono_ns() - t0;
 	}
 	if (err) {
 		log_warn("journal: write failed; batch refused", "dir=%s entries=%zu err=\"%s\"",
@@ -199,14 +192,8 @@ static void journal_take(struct journal *j, struct jbatch *b)
  * full disk is not hammered in a loop. Lock held. */
 static void journal_backoff(struct journal *j)
 {
-	struct timespec dl;
+	struct timespec dl = clock_deadline(CLOCK_REALTIME, 100 * 1000000ULL);
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_nsec += 100 * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	while (!j->stop && !j->npend &&
 	       pthread_cond_timedwait(&j->flush_cv, &j->lock, &dl) != ETIMEDOUT)
 		;

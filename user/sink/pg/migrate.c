@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/array_size.h"
 #include "lib/log.h"
 #include "sink/pg/migrate.h"
 
@@ -26,7 +27,7 @@ static const struct migration migrations[] = {
 #include "pg_migrations.h"
 };
 
-#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define N_MIGRATIONS ((int)(ARRAY_SIZE(migrations)))
 /* "sluice" in ASCII: the advisory lock every sluiced migrating this database takes */
 #define MIGRATE_LOCK_KEY 0x736c75696365LL
 

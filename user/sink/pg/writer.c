@@ -18,7 +18,10 @@
  *  - a connection failure or a transient error never drops rows: the batch waits on the
  *    retry list with capped exponential backoff and jitter.
  *
- * This half is the callers' side (and reporting); the thread lives in writer_loop.c.
+ * This file is the callers' side: config, submit, drain, stats, free. The thread lives in
+ * writer_loop.c; what both sides do to the shared state (taking incoming rows, reporting
+ * and counting outcomes, the clock) lives in writer_state.c. The calls go one way:
+ * writer.c -> writer_loop.c -> writer_state.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
 
@@ -36,15 +40,6 @@ const uint64_t pg_writer_rows_bounds[12] = {1, 2, 5, 10, 25, 50, 100, 200, 300, 
 const uint64_t pg_writer_latency_bounds[15] = {250,    500,	1000,	 2000,	  5000,
 					       10000,  20000,	50000,	 100000,  250000,
 					       500000, 1000000, 2500000, 5000000, 10000000};
-
-/* CLOCK_MONOTONIC, nanoseconds (writer_int.h) */
-uint64_t pg_writer_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* "ready", "degraded", ... for logs and /readyz; static strings */
 const char *pg_health_name(enum pg_health h)
@@ -60,74 +55,6 @@ const char *pg_row_status_name(enum pg_row_status s)
 	static const char *const names[] = {"stored", "duplicate", "dead_lettered", "retry_later"};
 
 	return s <= PG_ROW_RETRY_LATER ? names[s] : "?";
-}
-
-/* ---- reporting ------------------------------------------------------------------------ */
-
-void pg_writer_report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_status s,
-			  uint64_t count[4])
-{
-	while (r) {
-		struct pg_wrow *next = r->twins;
-
-		if (w->done)
-			w->done(w->ctx, r->cookie, s);
-		count[s]++;
-		free(r);
-		/* later copies of the key share the outcome; a stored key makes them duplicates */
-		if (s == PG_ROW_STORED)
-			s = PG_ROW_DUPLICATE;
-		r = next;
-	}
-}
-
-/* Count reported rows into the stats; the last outstanding one wakes drainers. */
-void pg_writer_account(struct pg_writer *w, const uint64_t count[4])
-{
-	uint64_t n = count[0] + count[1] + count[2] + count[3];
-
-	pthread_mutex_lock(&w->mu);
-	w->st.rows_stored += count[PG_ROW_STORED];
-	w->st.rows_duplicate += count[PG_ROW_DUPLICATE];
-	w->st.rows_dead_lettered += count[PG_ROW_DEAD_LETTERED];
-	w->st.rows_retry_later += count[PG_ROW_RETRY_LATER];
-	w->outstanding -= n;
-	if (!w->outstanding)
-		pthread_cond_broadcast(&w->drained);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Report every row of b with its own status (or force, when >= 0) and free b. */
-void pg_writer_report_batch(struct pg_writer *w, struct pg_batch *b, int force)
-{
-	uint64_t count[4] = {0};
-
-	for (int i = 0; i < b->n; i++)
-		pg_writer_report_row(w, b->rows[i],
-				     force >= 0 ? (enum pg_row_status)force : b->rows[i]->status,
-				     count);
-	pg_writer_account(w, count);
-	pg_batch_free(b);
-}
-
-/* Move the submitted rows to the ready list; also latches the drain flag. */
-void pg_writer_take_incoming(struct pg_writer *w)
-{
-	uint64_t eat;
-
-	if (read(w->efd, &eat, sizeof(eat)) < 0 && errno != EAGAIN)
-		log_warn("postgres: eventfd read failed", "errno=%d", errno);
-	pthread_mutex_lock(&w->mu);
-	if (w->in_head) {
-		*w->ready_tail = w->in_head;
-		w->ready_tail = w->in_tail;
-		w->ready_count += w->in_count;
-		w->in_head = NULL;
-		w->in_tail = &w->in_head;
-		w->in_count = 0;
-	}
-	w->draining = w->drainers > 0;
-	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- the API -------------------------------------------------------------------------- */
@@ -169,7 +96,7 @@ struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_do
 	w->ctx = ctx;
 	w->in_tail = &w->in_head;
 	w->ready_tail = &w->ready_head;
-	w->rnd = (unsigned int)pg_writer_now_ns() ^ (unsigned int)(uintptr_t)w;
+	w->rnd = (unsigned int)clock_mono_ns() ^ (unsigned int)(uintptr_t)w;
 	w->st.batch_rows = (struct pg_hist){.bounds = pg_writer_rows_bounds, .nbounds = 12};
 	w->st.batch_latency_us =
 	    (struct pg_hist){.bounds = pg_writer_latency_bounds, .nbounds = 15};
@@ -224,7 +151,7 @@ static struct pg_wrow *copy_row(const struct pg_row *row)
 	r->payload_len = row->payload_len;
 	r->received_us = row->received_us;
 	r->cookie = row->cookie;
-	r->submit_ns = pg_writer_now_ns();
+	r->submit_ns = clock_mono_ns();
 	return r;
 }
 
@@ -268,16 +195,10 @@ int pg_writer_submit(struct pg_writer *w, const struct pg_row *row)
 /* See writer.h. While anyone drains, the writer skips the linger wait. */
 int pg_writer_drain(struct pg_writer *w, int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = clock_deadline(
+	    CLOCK_REALTIME, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ULL);
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->mu);
 	w->drainers++;
 	wake(w);

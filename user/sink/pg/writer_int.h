@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* writer_int.h -- the writer's state, shared by its API half and its thread half
  *
- * Private to user/sink/pg/writer.c (callers' side: submit, drain, stats, free) and
- * user/sink/pg/writer_loop.c (the writer thread: batches, connections, retries). Fields above
- * "writer thread only" are guarded by mu; the rest belong to the writer thread (and to
- * pg_writer_free() once the thread has been joined).
+ * Private to user/sink/pg/writer.c (callers' side: submit, drain, stats, free),
+ * user/sink/pg/writer_loop.c (the writer thread: batches, connections, retries) and
+ * user/sink/pg/writer_state.c (incoming rows, reporting, accounting, the clock), which call
+ * each other in that order only. Fields above "writer thread only" are guarded by mu; the
+ * rest belong to the writer thread (and to pg_writer_free() once the thread has been joined).
  */
 #ifndef SLUICE_PG_WRITER_INT_H
 #define SLUICE_PG_WRITER_INT_H
@@ -60,10 +61,10 @@ struct pg_writer {
 	bool ever_failed, last_failed;
 };
 
-/* CLOCK_MONOTONIC in nanoseconds */
-uint64_t pg_writer_now_ns(void);
-/* The writer thread's body (arg: the writer). Returns when w->stop is set. */
+/* The writer thread's body (arg: the writer). Returns when w->stop is set. writer_loop.c */
 void *pg_writer_main(void *arg);
+
+/* ---- writer_state.c ---- */
 /* Move submitted rows to the ready list (writer thread, or after it was joined). */
 void pg_writer_take_incoming(struct pg_writer *w);
 /* Report each row of b with its own status (or force, when >= 0), then free b. */
@@ -73,7 +74,7 @@ void pg_writer_report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_st
 			  uint64_t count[4]);
 /* Apply count[] to the stats and the outstanding total; wakes drainers at zero. */
 void pg_writer_account(struct pg_writer *w, const uint64_t count[4]);
-/* Histogram bounds: rows per batch, and batch latency in microseconds. */
+/* Histogram bounds: rows per batch, and batch latency in microseconds. writer.c */
 extern const uint64_t pg_writer_rows_bounds[12];
 extern const uint64_t pg_writer_latency_bounds[15];
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
 
@@ -485,7 +486,7 @@ void *pg_writer_main(void *arg)
 	struct pg_writer *w = arg;
 
 	while (!stopping(w)) {
-		uint64_t now = pg_writer_now_ns();
+		uint64_t now = clock_mono_ns();
 
 		pg_writer_take_incoming(w);
 		for (int i = 0; i < w->cfg.pool_size; i++) {
@@ -498,7 +499,7 @@ void *pg_writer_main(void *arg)
 		}
 		dispatch(w, now);
 		publish_health(w, now);
-		wait_events(w, pg_writer_now_ns());
+		wait_events(w, clock_mono_ns());
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "sink/upstream/breaker.h"
 #include "lib/confparse.h"
 
@@ -58,11 +59,8 @@ struct transition {
 
 static uint64_t clock_monotonic(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 void breaker_config_default(struct breaker_config *cfg)
@@ -104,58 +102,27 @@ int breaker_config_check(const struct breaker_config *cfg, char *err, size_t err
 	return -EINVAL;
 }
 
+static const char *const window_names[] = {"count", "time", NULL}; /* enum breaker_window */
+
+#define F(f) CONFPARSE_FIELD(struct breaker_config, f)
+
+static const struct confparse_opt breaker_opts[] = {
+    {"window", NULL, NULL, CONFPARSE_ENUM, F(window), .choices = window_names},
+    {"window_size", NULL, NULL, CONFPARSE_INT, F(window_size), 1, BREAKER_MAX_WINDOW},
+    {"minimum_calls", NULL, NULL, CONFPARSE_INT, F(minimum_calls), 1, 100000},
+    {"failure_rate", NULL, NULL, CONFPARSE_INT, F(failure_rate_pct), 1, 100},
+    {"slow_call_ms", NULL, NULL, CONFPARSE_INT, F(slow_call_ns), 1, 3600000, .scale = 1000000},
+    {"slow_rate", NULL, NULL, CONFPARSE_INT, F(slow_rate_pct), 1, 100},
+    {"open_wait_ms", NULL, NULL, CONFPARSE_INT, F(open_wait_ns), 0, 86400000, .scale = 1000000},
+    {"half_open_calls", NULL, NULL, CONFPARSE_INT, F(half_open_calls), 1, 1000},
+};
+
+const struct confparse_table breaker_config_table = CONFPARSE_TABLE_OF(breaker_opts);
+
 int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value, char *err,
 		       size_t errlen)
 {
-	uint64_t v;
-	int ret;
-
-	if (!strcmp(key, "window")) {
-		if (!strcmp(value, "count"))
-			cfg->window = BREAKER_WINDOW_COUNT;
-		else if (!strcmp(value, "time"))
-			cfg->window = BREAKER_WINDOW_TIME;
-		else
-			return confparse_error(err, errlen, key, value, "must be count or time");
-		return 0;
-	}
-	static const struct confparse_field fields[] = {
-	    {"window_size", 1, BREAKER_MAX_WINDOW, 1},
-	    {"minimum_calls", 1, 100000, 1},
-	    {"failure_rate", 1, 100, 1},
-	    {"slow_call_ms", 1, 3600000, 1000000},
-	    {"slow_rate", 1, 100, 1},
-	    {"open_wait_ms", 0, 86400000, 1000000},
-	    {"half_open_calls", 1, 1000, 1},
-	};
-	ret = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			       errlen);
-	if (ret < 0)
-		return ret;
-	switch (ret) {
-	case 0:
-		cfg->window_size = (uint32_t)v;
-		break;
-	case 1:
-		cfg->minimum_calls = (uint32_t)v;
-		break;
-	case 2:
-		cfg->failure_rate_pct = (uint32_t)v;
-		break;
-	case 3:
-		cfg->slow_call_ns = v;
-		break;
-	case 4:
-		cfg->slow_rate_pct = (uint32_t)v;
-		break;
-	case 5:
-		cfg->open_wait_ns = v;
-		break;
-	default:
-		cfg->half_open_calls = (uint32_t)v;
-		break;
-	}
-	return 0;
+	return confparse_set(&breaker_config_table, cfg, key, value, err, errlen);
 }
 
 static void window_reset(struct breaker *b, uint64_t now)

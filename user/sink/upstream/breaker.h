@@ -72,6 +72,10 @@ int breaker_config_check(const struct breaker_config *cfg, char *err, size_t err
  * -ENOENT for an unknown key, -EINVAL for a bad value (err says which and why). */
 int breaker_config_set(struct breaker_config *cfg, const char *key, const char *value, char *err,
 		       size_t errlen);
+/* Those keys as a lib/confparse table over struct breaker_config (an upstream section's
+ * breaker.* keys). */
+struct confparse_table;
+extern const struct confparse_table breaker_config_table;
 
 /* Create a breaker named name (copied). clock NULL: CLOCK_MONOTONIC. on_transition may be
  * NULL. Returns NULL with errno EINVAL (bad config) or ENOMEM. */

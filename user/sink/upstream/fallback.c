@@ -33,33 +33,20 @@ void fallback_config_default(struct fallback_config *cfg)
 	*cfg = (struct fallback_config){.cache_ttl_ms = 24ULL * 3600 * 1000, .use_model = true};
 }
 
+#define F(f) CONFPARSE_FIELD(struct fallback_config, f)
+
+static const struct confparse_opt fallback_opts[] = {
+    {"key_field", NULL, NULL, CONFPARSE_STR, F(key_field)},
+    {"cache_ttl_ms", NULL, NULL, CONFPARSE_INT, F(cache_ttl_ms), 1, 30.0 * 24 * 3600 * 1000},
+    {"model", NULL, NULL, CONFPARSE_BOOL, F(use_model)},
+};
+
+static const struct confparse_table fallback_table = CONFPARSE_TABLE_OF(fallback_opts);
+
 int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen)
 {
-	static const struct confparse_field fields[] = {
-	    {"cache_ttl_ms", 1, 30ULL * 24 * 3600 * 1000, 1},
-	};
-	uint64_t v;
-	int i;
-
-	if (!strcmp(key, "key_field")) {
-		if (strlen(value) >= sizeof(cfg->key_field))
-			return confparse_error(err, errlen, key, value,
-					       "too long (at most 63 characters)");
-		snprintf(cfg->key_field, sizeof(cfg->key_field), "%s", value);
-		return 0;
-	}
-	if (!strcmp(key, "model")) {
-		if (strcmp(value, "on") && strcmp(value, "off"))
-			return confparse_error(err, errlen, key, value, "must be on or off");
-		cfg->use_model = !strcmp(value, "on");
-		return 0;
-	}
-	i = confparse_lookup(fields, 1, key, value, &v, err, errlen);
-	if (i < 0)
-		return i;
-	cfg->cache_ttl_ms = v;
-	return 0;
+	return confparse_set(&fallback_table, cfg, key, value, err, errlen);
 }
 
 struct fallback *fallback_new(const char *name, const struct fallback_config *cfg,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "lib/jsonpath.h"
 #include "sink/upstream/model.h"
@@ -35,7 +36,7 @@ void model_init_default(struct model *m)
 {
 	model_init_empty(m);
 	m->bias = -4.0;
-	for (size_t i = 0; i < sizeof(default_features) / sizeof(default_features[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(default_features); i++)
 		model_config_set(m, "feature", default_features[i], NULL, 0);
 }
 
@@ -44,7 +45,7 @@ static int parse_transform(struct model_feature *f, const char *t)
 	static const char *const plain[] = {"num", "log1p", "present", "bool"};
 	const char *colon = strchr(t, ':');
 
-	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		if (!strcmp(t, plain[i])) {
 			f->transform = (enum model_transform)i;
 			return 0;
@@ -62,23 +63,33 @@ static int parse_transform(struct model_feature *f, const char *t)
 	return 0;
 }
 
-static int parse_feature(struct model *m, const char *value, char *err, size_t errlen)
+/* "PATH TRANSFORM WEIGHT", appended to the model's features. */
+static int add_feature(void *obj, const char *value, char *why, size_t whylen)
 {
-	char path[64], transform[160], weight[64], extra[2];
+	static const struct confparse_opt weight_opt = {
+	    "weight",	  NULL,	      NULL, CONFPARSE_DOUBLE, .size = sizeof(double),
+	    .min = -1000, .max = 1000};
+	char path[64], transform[160], weight[64], extra[2], sub[96];
+	struct model *m = obj;
 	struct model_feature f = {0};
 
-	if (sscanf(value, "%63s %159s %63s %1s", path, transform, weight, extra) != 3)
-		return confparse_error(
-		    err, errlen, "feature", value,
-		    "expected PATH TRANSFORM WEIGHT, e.g. company_size log1p 0.35");
-	if (parse_transform(&f, transform))
-		return confparse_error(err, errlen, "feature", value,
-				       "transform must be num, log1p, present, bool, eq:A|B or "
-				       "suffix:A|B (alternatives under 128 characters)");
-	if (confparse_double("feature weight", weight, -1000, 1000, &f.weight, err, errlen))
+	if (sscanf(value, "%63s %159s %63s %1s", path, transform, weight, extra) != 3) {
+		snprintf(why, whylen,
+			 "expected PATH TRANSFORM WEIGHT, e.g. company_size log1p 0.35");
 		return -EINVAL;
+	}
+	if (parse_transform(&f, transform)) {
+		snprintf(why, whylen,
+			 "transform must be num, log1p, present, bool, eq:A|B or suffix:A|B "
+			 "(alternatives under 128 characters)");
+		return -EINVAL;
+	}
+	if (confparse_apply(&weight_opt, &f.weight, weight, sub, sizeof(sub))) {
+		snprintf(why, whylen, "weight %s: %s", weight, sub);
+		return -EINVAL;
+	}
 	if (m->n >= MODEL_MAX_FEATURES) {
-		confparse_error(err, errlen, "feature", value, "too many features (at most 32)");
+		snprintf(why, whylen, "too many features (at most %d)", MODEL_MAX_FEATURES);
 		return -E2BIG;
 	}
 	snprintf(f.path, sizeof(f.path), "%s", path);
@@ -86,13 +97,16 @@ static int parse_feature(struct model *m, const char *value, char *err, size_t e
 	return 0;
 }
 
+static const struct confparse_opt model_opts[] = {
+    {"bias", NULL, NULL, CONFPARSE_DOUBLE, CONFPARSE_FIELD(struct model, bias), -1000, 1000},
+    {"feature", NULL, NULL, CONFPARSE_FUNC, .set = add_feature},
+};
+
+static const struct confparse_table model_table = CONFPARSE_TABLE_OF(model_opts);
+
 int model_config_set(struct model *m, const char *key, const char *value, char *err, size_t errlen)
 {
-	if (!strcmp(key, "bias"))
-		return confparse_double("bias", value, -1000, 1000, &m->bias, err, errlen);
-	if (!strcmp(key, "feature"))
-		return parse_feature(m, value, err, errlen);
-	return -ENOENT;
+	return confparse_set(&model_table, m, key, value, err, errlen);
 }
 
 static double as_number(const json_t *v)

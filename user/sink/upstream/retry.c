@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "sink/upstream/retry.h"
 
@@ -30,41 +31,24 @@ void retry_policy_default(struct retry_policy *p)
 	};
 }
 
+#define F(f) CONFPARSE_FIELD(struct retry_policy, f)
+
+static const struct confparse_opt retry_opts[] = {
+    {"max_attempts", NULL, NULL, CONFPARSE_INT, F(max_attempts), 1, 100},
+    {"base_ms", NULL, NULL, CONFPARSE_INT, F(base_ns), 1, 3600000, .scale = MS},
+    {"cap_ms", NULL, NULL, CONFPARSE_INT, F(cap_ns), 1, 3600000, .scale = MS},
+    {"budget_pct", NULL, NULL, CONFPARSE_INT, F(budget_pct), 0, 100},
+    {"budget_burst", NULL, NULL, CONFPARSE_INT, F(budget_burst), 0, 100000},
+    {"retry_after_max_ms", NULL, NULL, CONFPARSE_INT, F(retry_after_max_ns), 0, 86400000,
+     .scale = MS},
+};
+
+const struct confparse_table retry_policy_table = CONFPARSE_TABLE_OF(retry_opts);
+
 int retry_policy_set(struct retry_policy *p, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
-	static const struct confparse_field fields[] = {
-	    {"max_attempts", 1, 100, 1},    {"base_ms", 1, 3600000, MS},
-	    {"cap_ms", 1, 3600000, MS},	    {"budget_pct", 0, 100, 1},
-	    {"budget_burst", 0, 100000, 1}, {"retry_after_max_ms", 0, 86400000, MS},
-	};
-	uint64_t v;
-	int i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-				 errlen);
-
-	switch (i) {
-	case 0:
-		p->max_attempts = (uint32_t)v;
-		break;
-	case 1:
-		p->base_ns = v;
-		break;
-	case 2:
-		p->cap_ns = v;
-		break;
-	case 3:
-		p->budget_pct = (uint32_t)v;
-		break;
-	case 4:
-		p->budget_burst = (uint32_t)v;
-		break;
-	case 5:
-		p->retry_after_max_ns = v;
-		break;
-	default:
-		return i;
-	}
-	return 0;
+	return confparse_set(&retry_policy_table, p, key, value, err, errlen);
 }
 
 uint64_t retry_backoff_ns(const struct retry_policy *p, uint32_t n, uint64_t rnd)
@@ -141,7 +125,7 @@ static int parse_http_date(const char *value, time_t *t)
 	    "%a %b %e %H:%M:%S %Y",	 /* asctime: Sun Nov  6 08:49:37 1994 */
 	};
 
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
 		struct tm tm = {0};
 		const char *end = strptime(value, formats[i], &tm);
 

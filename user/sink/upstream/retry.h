@@ -49,6 +49,10 @@ void retry_policy_default(struct retry_policy *p);
  * retry_after_max_ms). 0, -ENOENT (unknown key) or -EINVAL (err names key and value). */
 int retry_policy_set(struct retry_policy *p, const char *key, const char *value, char *err,
 		     size_t errlen);
+/* Those keys as a lib/confparse table over struct retry_policy (an upstream section's
+ * retry.* keys). */
+struct confparse_table;
+extern const struct confparse_table retry_policy_table;
 
 /* Full-jitter delay of retry number n (>= 1) for a random value rnd. */
 uint64_t retry_backoff_ns(const struct retry_policy *p, uint32_t n, uint64_t rnd);

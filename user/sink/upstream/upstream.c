@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/upstream/upstream.h"
 #include "sink/upstream/upstream_body.h"
@@ -64,14 +65,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 #define COUNT(u, field) __atomic_fetch_add(&(u)->field, 1, __ATOMIC_RELAXED)
@@ -269,7 +262,7 @@ static void deliver(struct upstream *u, struct call *c, struct upstream_result *
 /* Driver thread: the transfer of c is over (rc), or abandoned at shutdown (rc < 0). */
 static void call_finish(struct upstream *u, struct call *c, int rc)
 {
-	struct upstream_result r = {.duration_ns = now_ns() - c->start_ns};
+	struct upstream_result r = {.duration_ns = clock_mono_ns() - c->start_ns};
 	bool fault = false;
 
 	if (rc >= 0) {
@@ -523,7 +516,7 @@ int upstream_call_async(struct upstream *u, const struct upstream_request *req,
 		call_free(c);
 		return err;
 	}
-	c->start_ns = now_ns();
+	c->start_ns = clock_mono_ns();
 	pthread_mutex_lock(&u->lock);
 	c->next = u->pending;
 	u->pending = c;

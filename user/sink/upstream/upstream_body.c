@@ -38,9 +38,9 @@ int upstream_template_check(const char *tmpl, char *err, size_t errlen)
 	while ((p = strstr(p, "{{"))) {
 		if (placeholder_at(p, &len) == PH_NONE) {
 			snprintf(err, errlen,
-				 "template = %.60s: unknown placeholder at \"%.20s\" "
+				 "unknown placeholder at \"%.20s\" "
 				 "(use {{payload}}, {{idempotency_key}}, {{tenant}} or {{type}})",
-				 tmpl, p);
+				 p);
 			return -EINVAL;
 		}
 		p += len;

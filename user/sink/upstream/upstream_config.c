@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* upstream_config.c -- an upstream's settings: defaults, `key = value` parsing, checking
  *
- * The breaker.* and retry.* keys are handed to breaker_config_set and retry_policy_set,
- * so one section of the config file describes everything about one upstream. Checks that
+ * One lib/confparse table; its breaker.* and retry.* rows hold the breaker's and the retry
+ * policy's own tables, so one section of the config file describes everything about one
+ * upstream and an error names the key as written ("breaker.failure_rate = 150: ..."). Checks that
  * need several fields (URL scheme, template placeholders, breaker ranges) run once, in
  * upstream_config_check, which upstream_new calls.
  */
@@ -29,99 +30,54 @@ void upstream_config_default(struct upstream_config *cfg, const char *name, cons
 	retry_policy_default(&cfg->retry);
 }
 
-static int set_string(char *dst, size_t cap, const char *key, const char *value, char *err,
-		      size_t errlen)
+/* "Name: value": a token name, a colon, no CR/LF anywhere (no header injection). Appends. */
+static int add_header(void *obj, const char *value, char *why, size_t whylen)
 {
-	if (strlen(value) >= cap) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "too long (at most %zu characters)", cap - 1);
-		return confparse_error(err, errlen, key, value, why);
-	}
-	snprintf(dst, cap, "%s", value);
-	return 0;
-}
-
-/* "Name: value": a token name, a colon, no CR/LF anywhere (no header injection). */
-static int add_header(struct upstream_config *cfg, const char *value, char *err, size_t errlen)
-{
+	struct upstream_config *cfg = obj;
 	size_t name = strspn(value, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
 
-	if (!name || value[name] != ':' || strpbrk(value, "\r\n"))
-		return confparse_error(err, errlen, "header", value,
-				       "expected Name: value, e.g. Authorization: Bearer TOKEN");
+	if (!name || value[name] != ':' || strpbrk(value, "\r\n")) {
+		snprintf(why, whylen, "expected Name: value, e.g. Authorization: Bearer TOKEN");
+		return -EINVAL;
+	}
+	if (strlen(value) >= sizeof(cfg->headers[0])) {
+		snprintf(why, whylen, "too long (at most %zu characters)",
+			 sizeof(cfg->headers[0]) - 1);
+		return -EINVAL;
+	}
 	if (cfg->n_headers >= UPSTREAM_MAX_HEADERS) {
-		confparse_error(err, errlen, "header", value, "too many headers (at most 8)");
+		snprintf(why, whylen, "too many headers (at most %d)", UPSTREAM_MAX_HEADERS);
 		return -E2BIG;
 	}
-	if (set_string(cfg->headers[cfg->n_headers], sizeof(cfg->headers[0]), "header", value, err,
-		       errlen))
-		return -EINVAL;
-	cfg->n_headers++;
+	snprintf(cfg->headers[cfg->n_headers++], sizeof(cfg->headers[0]), "%s", value);
 	return 0;
 }
+
+static const char *const methods[] = {"POST", "PUT", "PATCH", NULL};
+
+#define F(f) CONFPARSE_FIELD(struct upstream_config, f)
+
+static const struct confparse_opt upstream_opts[] = {
+    {"url", NULL, NULL, CONFPARSE_STR, F(url)},
+    {"header", NULL, NULL, CONFPARSE_FUNC, .set = add_header},
+    {"method", NULL, NULL, CONFPARSE_STR, F(method), .choices = methods},
+    {"template", NULL, NULL, CONFPARSE_STR, F(template), .check = upstream_template_check},
+    {"score_field", NULL, NULL, CONFPARSE_STR, F(score_field)},
+    {"timeout_ms", NULL, NULL, CONFPARSE_INT, F(timeout_ms), 1, 600000},
+    {"connect_timeout_ms", NULL, NULL, CONFPARSE_INT, F(connect_timeout_ms), 1, 600000},
+    {"max_concurrent", NULL, NULL, CONFPARSE_INT, F(max_concurrent), 1, 10000},
+    {"max_body", NULL, NULL, CONFPARSE_INT, F(max_body), 64, 64 << 20},
+    {"breaker.", NULL, NULL, CONFPARSE_TABLE, F(breaker), .sub = &breaker_config_table},
+    {"retry.", NULL, NULL, CONFPARSE_TABLE, F(retry), .sub = &retry_policy_table},
+};
+
+static const struct confparse_table upstream_table = CONFPARSE_TABLE_OF(upstream_opts);
 
 int upstream_config_set(struct upstream_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen)
 {
-	static const struct confparse_field fields[] = {
-	    {"timeout_ms", 1, 600000, 1},
-	    {"connect_timeout_ms", 1, 600000, 1},
-	    {"max_concurrent", 1, 10000, 1},
-	    {"max_body", 64, 64 << 20, 1},
-	};
-	uint64_t v;
-	int i;
-
-	if (!strncmp(key, "breaker.", 8) || !strncmp(key, "retry.", 6)) {
-		char sub[200] = "";
-		int ret = key[0] == 'b'
-			      ? breaker_config_set(&cfg->breaker, key + 8, value, sub, sizeof(sub))
-			      : retry_policy_set(&cfg->retry, key + 6, value, sub, sizeof(sub));
-
-		/* name the key as it was written: "breaker.failure_rate = 150: ..." */
-		if (ret == -EINVAL && err)
-			snprintf(err, errlen, "%.*s%s", (int)(strchr(key, '.') - key + 1), key,
-				 sub);
-		return ret;
-	}
-	if (!strcmp(key, "url"))
-		return set_string(cfg->url, sizeof(cfg->url), key, value, err, errlen);
-	if (!strcmp(key, "header"))
-		return add_header(cfg, value, err, errlen);
-	if (!strcmp(key, "method")) {
-		if (strcmp(value, "POST") && strcmp(value, "PUT") && strcmp(value, "PATCH"))
-			return confparse_error(err, errlen, key, value,
-					       "must be POST, PUT or PATCH");
-		snprintf(cfg->method, sizeof(cfg->method), "%s", value);
-		return 0;
-	}
-	if (!strcmp(key, "template"))
-		return set_string(cfg->template, sizeof(cfg->template), key, value, err, errlen)
-			   ?: upstream_template_check(cfg->template, err, errlen);
-	if (!strcmp(key, "score_field"))
-		return set_string(cfg->score_field, sizeof(cfg->score_field), key, value, err,
-				  errlen);
-	i = confparse_lookup(fields, sizeof(fields) / sizeof(fields[0]), key, value, &v, err,
-			     errlen);
-	switch (i) {
-	case 0:
-		cfg->timeout_ms = (uint32_t)v;
-		break;
-	case 1:
-		cfg->connect_timeout_ms = (uint32_t)v;
-		break;
-	case 2:
-		cfg->max_concurrent = (uint32_t)v;
-		break;
-	case 3:
-		cfg->max_body = (uint32_t)v;
-		break;
-	default:
-		return i;
-	}
-	return 0;
+	return confparse_set(&upstream_table, cfg, key, value, err, errlen);
 }
 
 int upstream_config_check(const struct upstream_config *cfg, char *err, size_t errlen)
@@ -138,8 +94,12 @@ int upstream_config_check(const struct upstream_config *cfg, char *err, size_t e
 			 cfg->name);
 		return -EINVAL;
 	}
-	if (upstream_template_check(cfg->template, sub, sizeof(sub)) ||
-	    breaker_config_check(&cfg->breaker, sub, sizeof(sub))) {
+	if (upstream_template_check(cfg->template, sub, sizeof(sub))) {
+		snprintf(err, errlen, "upstream %s: template = %.60s: %s", cfg->name, cfg->template,
+			 sub);
+		return -EINVAL;
+	}
+	if (breaker_config_check(&cfg->breaker, sub, sizeof(sub))) {
 		snprintf(err, errlen, "upstream %s: %s", cfg->name, sub);
 		return -EINVAL;
 	}

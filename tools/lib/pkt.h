@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* pkt.h -- a small packet builder for BPF_PROG_TEST_RUN tests, and per-CPU counter sums
+/* pkt.h -- the packet builder of the XDP tests, the XDP benchmarks and pktgen
  *
  * A packet is described by a struct pkt_spec (start from pkt_spec_tcp()/pkt_spec_udp()/...,
  * then change fields) and built into a struct pkt: Ethernet, 0-2 VLAN tags (802.1Q or
@@ -10,10 +10,15 @@
  * where one header ends and the next begins), so truncation tests can cut at each one.
  *
  * Addresses are text ("10.1.2.3", "2001:db8::1"); pkt_addr() turns one into the 16-byte
- * IPv4-mapped form the XDP maps use.
+ * IPv4-mapped form the XDP maps use. A sender that rotates through many sources (pktgen)
+ * gives that 16-byte form instead (src_raw, dst_raw), so no text is parsed per packet, and
+ * its own MAC addresses, IP ID and TCP sequence numbers.
+ *
+ * The Internet checksum (RFC 1071) is here once, pkt_csum_add/pkt_csum_fold, for the builder
+ * and for whoever verifies a packet. No libraries: pktgen links this object alone.
  */
-#ifndef SLUICE_TEST_PKT_H
-#define SLUICE_TEST_PKT_H
+#ifndef SLUICE_PKT_H
+#define SLUICE_PKT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,6 +70,11 @@ struct pkt_spec {
 	__u16 vlan_tpid[2]; /* outer first; 0 = 802.1Q */
 	__u16 vlan_id[2];
 	const char *src, *dst; /* addresses as text; family must match l3 */
+	const __u8 *src_raw;   /* when set: src as 16 bytes, IPv4 mapped (::ffff:a.b.c.d) */
+	const __u8 *dst_raw;   /* likewise for dst */
+	const __u8 *mac_src;   /* 6 bytes; NULL: 02:00:00:00:00:01 */
+	const __u8 *mac_dst;   /* 6 bytes; NULL: 02:00:00:00:00:02 */
+	__u16 ip_id;	       /* IPv4 identification */
 	int proto;	       /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, other */
 	unsigned ip_opt_len;   /* IPv4 options bytes, multiple of 4, <= 40 (NOPs + EOL) */
 	unsigned frag_offset;  /* IPv4: fragment offset in 8-byte units */
@@ -74,7 +84,8 @@ struct pkt_spec {
 	struct pkt_ext ext[PKT_MAX_EXT];
 	__u16 sport, dport;
 	__u8 tcp_flags;
-	size_t payload_len; /* bytes after the L4 header (pattern-filled) */
+	__u32 tcp_seq, tcp_ack; /* the ack number is written only with PKT_ACK */
+	size_t payload_len;	/* bytes after the L4 header (pattern-filled) */
 };
 
 struct pkt {
@@ -87,15 +98,24 @@ struct pkt {
 };
 
 /* Defaults: TCP (or UDP) from src to dst (text addresses, v4 or v6 chosen by src's form),
- * sport 40000, no VLAN, no payload. */
+ * sport 40000, IP ID 0x5a5a, TCP seq 1000 and ack 2000, no VLAN, no payload. */
 void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport, __u8 flags);
 void pkt_spec_udp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport);
 void pkt_spec_icmp(struct pkt_spec *s, const char *src, const char *dst);
 void pkt_spec_arp(struct pkt_spec *s, const char *sender, const char *target);
 
 /* Build s into p. Returns 0, or -EINVAL when the spec is inconsistent (bad address, too
- * long, option length not a multiple of 4, too many headers); p is undefined then. */
+ * long, option length not a multiple of 4, too many headers); p is undefined then. Only
+ * the bytes of the packet are written, not the whole buffer, so building is cheap enough
+ * for a sender's hot loop. */
 int pkt_build(struct pkt *p, const struct pkt_spec *s);
+
+/* The Internet checksum (RFC 1071): add n bytes at b (big-endian 16-bit words, an odd last
+ * byte padded with zero) to the running sum, then fold it to the 16-bit one's complement
+ * that goes on the wire (host order; store it big-endian). Over data that includes its own
+ * correct checksum, the folded sum is 0 (pkt_csum_fold(pkt_csum_add(0, ...)) == 0). */
+__u32 pkt_csum_add(__u32 sum, const void *b, size_t n);
+__u16 pkt_csum_fold(__u32 sum);
 
 /* An address in text form as the 16-byte key the maps use (IPv4 mapped). Aborts the
  * test process on a malformed literal: these are test constants. */
@@ -104,9 +124,6 @@ struct sluice_addr pkt_addr(const char *text);
 /* LPM key for text/len where len counts bits of the address as written (an IPv4 /24 is 24;
  * it is stored as 96 + 24). */
 struct sluice_lpm_key pkt_lpm_key(const char *text, unsigned len);
-
-/* Sum of slot's per-CPU counters over every possible CPU into *out. Returns 0 or -errno. */
-int pkt_counters_sum(int counters_fd, __u32 slot, struct sluice_counters *out);
 
 /* Deterministic PRNG (xorshift64*) for reproducible random tests; never returns 0 state. */
 struct pkt_rng {
@@ -117,4 +134,4 @@ __u64 pkt_rng_next(struct pkt_rng *r);
 /* uniform-ish in [0, n) */
 __u32 pkt_rng_below(struct pkt_rng *r, __u32 n);
 
-#endif /* SLUICE_TEST_PKT_H */
+#endif /* SLUICE_PKT_H */

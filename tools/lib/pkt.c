@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* pkt.c -- a small packet builder for BPF_PROG_TEST_RUN tests, and per-CPU counter sums
+/* pkt.c -- the packet builder of the XDP tests, the XDP benchmarks and pktgen
  *
  * Headers are written byte by byte in network order into a fixed buffer (no struct
- * packing to get wrong); each writer appends at p->len and records a boundary. The L4
- * checksum is computed last, over the pseudo-header, once the payload is in place.
+ * packing to get wrong, no unaligned stores); each writer appends at p->len, zeroing what
+ * it takes, and records a boundary. The L4 checksum is computed last, over the
+ * pseudo-header, once the payload is in place.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "pkt.h"
 
@@ -51,10 +49,12 @@ static __u8 *grow(struct pkt *p, size_t n)
 	return at;
 }
 
-static __u32 csum_add(__u32 sum, const __u8 *b, size_t n)
+__u32 pkt_csum_add(__u32 sum, const void *data, size_t n)
 {
+	const __u8 *b = data;
 	size_t i;
 
+	/* 32 bits hold the carries of 64 KiB of words; a frame is at most PKT_MAX */
 	for (i = 0; i + 1 < n; i += 2)
 		sum += (__u32)b[i] << 8 | b[i + 1];
 	if (n & 1)
@@ -62,7 +62,7 @@ static __u32 csum_add(__u32 sum, const __u8 *b, size_t n)
 	return sum;
 }
 
-static __u16 csum_fold(__u32 sum)
+__u16 pkt_csum_fold(__u32 sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
@@ -81,6 +81,18 @@ static int parse_addr(const char *text, __u8 out[16], bool *v4)
 	return text && inet_pton(AF_INET6, text, out) == 1 ? 0 : -EINVAL;
 }
 
+/* The address of a spec: its 16-byte form when given, else its text parsed. */
+static int spec_addr(const char *text, const __u8 *raw, __u8 out[16], bool *v4)
+{
+	static const __u8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (!raw)
+		return parse_addr(text, out, v4);
+	memcpy(out, raw, 16);
+	*v4 = !memcmp(raw, mapped, sizeof(mapped));
+	return 0;
+}
+
 static void spec_base(struct pkt_spec *s, const char *src, const char *dst, int proto)
 {
 	__u8 a[16];
@@ -93,6 +105,9 @@ static void spec_base(struct pkt_spec *s, const char *src, const char *dst, int 
 	s->dst = dst;
 	s->proto = proto;
 	s->sport = 40000;
+	s->ip_id = 0x5a5a;
+	s->tcp_seq = 1000;
+	s->tcp_ack = 2000;
 }
 
 void pkt_spec_tcp(struct pkt_spec *s, const char *src, const char *dst, __u16 dport, __u8 flags)
@@ -129,8 +144,8 @@ static int put_eth(struct pkt *p, const struct pkt_spec *s, __u16 ethertype)
 
 	if (s->nvlan < 0 || s->nvlan > 2)
 		return -EINVAL;
-	memcpy(h, mac_dst, 6);
-	memcpy(h + 6, mac_src, 6);
+	memcpy(h, s->mac_dst ? s->mac_dst : mac_dst, 6);
+	memcpy(h + 6, s->mac_src ? s->mac_src : mac_src, 6);
 	put16(h + 12, s->nvlan ? (s->vlan_tpid[0] ? s->vlan_tpid[0] : PKT_TPID_8021Q) : ethertype);
 	bound(p);
 	for (i = 0; i < s->nvlan; i++) {
@@ -151,7 +166,8 @@ static int put_arp(struct pkt *p, const struct pkt_spec *s)
 	__u8 sa[16], ta[16], *h;
 	bool v4s, v4t;
 
-	if (parse_addr(s->src, sa, &v4s) || parse_addr(s->dst, ta, &v4t) || !v4s || !v4t)
+	if (spec_addr(s->src, s->src_raw, sa, &v4s) || spec_addr(s->dst, s->dst_raw, ta, &v4t) ||
+	    !v4s || !v4t)
 		return -EINVAL;
 	h = grow(p, 28);
 	put16(h, 1);	      /* Ethernet */
@@ -159,7 +175,7 @@ static int put_arp(struct pkt *p, const struct pkt_spec *s)
 	h[4] = 6;
 	h[5] = 4;
 	put16(h + 6, 1); /* request */
-	memcpy(h + 8, mac_src, 6);
+	memcpy(h + 8, s->mac_src ? s->mac_src : mac_src, 6);
 	memcpy(h + 14, sa + 12, 4);
 	memcpy(h + 24, ta + 12, 4);
 	bound(p);
@@ -179,7 +195,7 @@ static int put_ipv4(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, con
 	h[0] = 0x40 | (hl / 4);
 	h[8] = 64;
 	h[9] = (__u8)s->proto;
-	put16(h + 4, 0x5a5a);
+	put16(h + 4, s->ip_id);
 	put16(h + 6, (s->dont_frag ? 0x4000 : 0) | (s->more_frags ? 0x2000 : 0) | s->frag_offset);
 	memcpy(h + 12, sa + 12, 4);
 	memcpy(h + 16, da + 12, 4);
@@ -250,8 +266,8 @@ static int put_l4(struct pkt *p, const struct pkt_spec *s)
 	if (s->proto == IPPROTO_TCP) {
 		put16(h, s->sport);
 		put16(h + 2, s->dport);
-		put32(h + 4, 1000);
-		put32(h + 8, s->tcp_flags & PKT_ACK ? 2000 : 0);
+		put32(h + 4, s->tcp_seq);
+		put32(h + 8, s->tcp_flags & PKT_ACK ? s->tcp_ack : 0);
 		h[12] = 5 << 4;
 		h[13] = s->tcp_flags;
 		put16(h + 14, 65535);
@@ -277,7 +293,7 @@ static void finish(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, cons
 
 	if (v4) {
 		put16(l3 + 2, (__u16)(p->len - p->l3_off));
-		put16(l3 + 10, csum_fold(csum_add(0, l3, (l3[0] & 0xf) * 4)));
+		put16(l3 + 10, pkt_csum_fold(pkt_csum_add(0, l3, (l3[0] & 0xf) * 4)));
 	} else {
 		put16(l3 + 4, (__u16)(p->len - p->l3_off - 40));
 	}
@@ -288,13 +304,13 @@ static void finish(struct pkt *p, const struct pkt_spec *s, const __u8 *sa, cons
 	if (s->proto != IPPROTO_ICMP) {
 		__u8 ph[8] = {0};
 
-		sum = csum_add(0, v4 ? sa + 12 : sa, v4 ? 4 : 16);
-		sum = csum_add(sum, v4 ? da + 12 : da, v4 ? 4 : 16);
+		sum = pkt_csum_add(0, v4 ? sa + 12 : sa, v4 ? 4 : 16);
+		sum = pkt_csum_add(sum, v4 ? da + 12 : da, v4 ? 4 : 16);
 		put32(ph, (__u32)l4len);
 		ph[7] = (__u8)s->proto;
-		sum = csum_add(sum, ph, 8);
+		sum = pkt_csum_add(sum, ph, 8);
 	}
-	put16(l4 + csum_at, csum_fold(csum_add(sum, l4, l4len)));
+	put16(l4 + csum_at, pkt_csum_fold(pkt_csum_add(sum, l4, l4len)));
 }
 
 int pkt_build(struct pkt *p, const struct pkt_spec *s)
@@ -307,7 +323,8 @@ int pkt_build(struct pkt *p, const struct pkt_spec *s)
 					  : s->ethertype;
 	size_t i;
 
-	memset(p, 0, sizeof(*p));
+	p->len = p->l3_off = p->l4_off = p->l4_end = 0;
+	p->nbounds = 0;
 	if (put_eth(p, s, et))
 		return -EINVAL;
 	p->l3_off = p->len;
@@ -319,8 +336,8 @@ int pkt_build(struct pkt *p, const struct pkt_spec *s)
 		p->l4_off = p->l4_end = p->len;
 		return put_arp(p, s);
 	}
-	if (parse_addr(s->src, sa, &v4s) || parse_addr(s->dst, da, &v4d) || v4s != v4d ||
-	    v4s != (s->l3 == PKT_L3_IPV4))
+	if (spec_addr(s->src, s->src_raw, sa, &v4s) || spec_addr(s->dst, s->dst_raw, da, &v4d) ||
+	    v4s != v4d || v4s != (s->l3 == PKT_L3_IPV4))
 		return -EINVAL;
 	if (v4s ? put_ipv4(p, s, sa, da) : put_ipv6(p, s, sa, da))
 		return -EINVAL;
@@ -341,7 +358,7 @@ int pkt_build(struct pkt *p, const struct pkt_spec *s)
 
 struct sluice_addr pkt_addr(const char *text)
 {
-	struct sluice_addr a;
+	struct sluice_addr a = {0};
 	bool v4;
 
 	if (parse_addr(text, a.a, &v4)) {
@@ -353,7 +370,7 @@ struct sluice_addr pkt_addr(const char *text)
 
 struct sluice_lpm_key pkt_lpm_key(const char *text, unsigned len)
 {
-	struct sluice_lpm_key k;
+	struct sluice_lpm_key k = {0};
 	bool v4;
 
 	if (parse_addr(text, k.a, &v4) || len > (v4 ? 32u : 128u)) {
@@ -362,33 +379,6 @@ struct sluice_lpm_key pkt_lpm_key(const char *text, unsigned len)
 	}
 	k.prefixlen = v4 ? 96 + len : len;
 	return k;
-}
-
-int pkt_counters_sum(int counters_fd, __u32 slot, struct sluice_counters *out)
-{
-	int ncpu = libbpf_num_possible_cpus(), i, v;
-	struct sluice_counters *per;
-
-	memset(out, 0, sizeof(*out));
-	if (ncpu < 0)
-		return ncpu;
-	per = calloc(ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(counters_fd, &slot, per)) {
-		int e = -errno;
-
-		free(per);
-		return e;
-	}
-	for (i = 0; i < ncpu; i++) {
-		for (v = 0; v < SLUICE_V_MAX; v++) {
-			out->packets[v] += per[i].packets[v];
-			out->bytes[v] += per[i].bytes[v];
-		}
-	}
-	free(per);
-	return 0;
 }
 
 void pkt_rng_seed(struct pkt_rng *r, __u64 seed)

@@ -85,6 +85,7 @@ struct loop {
 	bool ring_ok, defer, accept_armed[2], drain_started, stop; /* [1]: the TLS listener */
 
 	unsigned feat;		/* enum loop_feature in use */
+	bool accept_ms[2];	/* the armed accept of each listener is multishot */
 	const char *ring_flags; /* the setup flags the kernel took, for the log */
 
 	struct io_uring_buf_ring *br;
@@ -566,7 +567,8 @@ static void arm_accept(struct loop *l, bool tls)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	if (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT)
+	l->accept_ms[tls] = l->feat & LOOP_FEAT_MULTISHOT_ACCEPT;
+	if (l->accept_ms[tls])
 		io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL,
 					       SOCK_CLOEXEC);
 	else
@@ -918,9 +920,9 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 	case LOOP_OP_ACCEPT: {
 		bool tls = loop_ud_idx(cqe->user_data) == 1;
 
-		if (cqe->res == -EINVAL && (l->feat & LOOP_FEAT_MULTISHOT_ACCEPT))
-			l->feat &=
-			    ~LOOP_FEAT_MULTISHOT_ACCEPT; /* before 5.19: one per connection */
+		/* a multishot accept refused: before 5.19, one accept per connection from now */
+		if (cqe->res == -EINVAL && l->accept_ms[tls])
+			l->feat &= ~LOOP_FEAT_MULTISHOT_ACCEPT;
 		else if (cqe->res >= 0)
 			on_accept(l, cqe->res, tls);
 		else if (cqe->res != -ECANCELED)

@@ -31,8 +31,12 @@
 static const struct confparse_opt opts[] = {
     {"config", "FILE", "read settings from FILE (INI, same keys as the flags)", CONFPARSE_STR,
      S(config), 0, 0, .def = ""},
-    {"listen", "ADDR:PORT", "HTTP listen address", CONFPARSE_STR, S(listen), 0, 0,
-     .def = "0.0.0.0:8080"},
+    {"listen", "ADDR:PORT", "HTTP listen address: the API (/v1/events) and /healthz", CONFPARSE_STR,
+     S(listen), 0, 0, .def = "0.0.0.0:8080"},
+    {"admin-listen", "ADDR:PORT",
+     "admin listen address: /metrics, /readyz and /healthz (the public port answers 404 for "
+     "the first two); off = none",
+     CONFPARSE_STR, S(admin_listen), 0, 0, .def = "127.0.0.1:9464"},
     {"threads", "N", "ingress threads, 0 = one per CPU", CONFPARSE_INT, S(threads), 0, 256,
      .def = "0"},
     {"tenants", "FILE", "tenants file (format below)", CONFPARSE_STR, S(tenants), 0, 0, .def = ""},
@@ -52,16 +56,22 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_BOOL, S(dry_run_limits), 0, 1, .def = "0"},
     {"max-body", "BYTES", "largest request body (413 above)", CONFPARSE_INT, S(max_body), 1,
      1LL << 30, .def = "1048576"},
-    {"max-conns", "N", "open connections; more are refused at accept and counted", CONFPARSE_INT,
-     S(max_conns), 1, 10000000, .def = "65536"},
+    {"max-conns", "N",
+     "open connections; more are refused at accept and counted; lowered to fit RLIMIT_NOFILE",
+     CONFPARSE_INT, S(max_conns), 1, 10000000, .def = "65536"},
+    {"max-conns-per-source", "N",
+     "open connections from one address, 0 = no limit; a tenant's configured sources are "
+     "exempt (set 0 behind a proxy that hides client addresses)",
+     CONFPARSE_INT, S(max_conns_per_source), 0, 10000000, .def = "256"},
     {"max-header-bytes", "BYTES", "request line + headers (431 above)", CONFPARSE_INT,
      S(max_header_bytes), 256, 1 << 20, .def = "16384"},
     {"max-line", "BYTES", "one request or header line (431 above)", CONFPARSE_INT, S(max_line), 64,
      1 << 20, .def = "8192"},
     {"max-headers", "N", "header fields per request (431 above)", CONFPARSE_INT, S(max_headers), 1,
      128, .def = "64"},
-    {"header-timeout-ms", "MS", "time to receive a whole request (408)", CONFPARSE_INT,
-     S(header_timeout_ms), 10, 3600000, .def = "10000"},
+    {"header-timeout-ms", "MS",
+     "time to receive a whole request (408); a new connection silent this long is closed",
+     CONFPARSE_INT, S(header_timeout_ms), 10, 3600000, .def = "10000"},
     {"idle-timeout-ms", "MS", "keep-alive idle time before closing", CONFPARSE_INT,
      S(idle_timeout_ms), 10, 86400000, .def = "60000"},
     {"send-timeout-ms", "MS", "time a client may take to read a response", CONFPARSE_INT,
@@ -74,8 +84,10 @@ static const struct confparse_opt opts[] = {
      .def = "60"},
     {"queue-max-entries", "N", "unacknowledged events before the queue is full (503), 0 = none",
      CONFPARSE_INT, S(queue_max_entries), 0, 1LL << 40, .def = "0"},
-    {"queue-max-bytes", "BYTES", "unacknowledged bytes before the queue is full (503), 0 = none",
-     CONFPARSE_INT, S(queue_max_bytes), 0, 1LL << 50, .def = "0"},
+    {"queue-max-bytes", "BYTES",
+     "unacknowledged bytes before the queue is full (503), 0 = none; -1 = half the journal "
+     "filesystem's free space at start, at most 256 GiB and never below the backlog found there",
+     CONFPARSE_INT, S(queue_max_bytes), -1, 1LL << 50, .def = "-1"},
     {"journal-segment-bytes", "BYTES",
      "journal segment size; fully acknowledged segments are deleted, so smaller ones give "
      "disk back sooner",
@@ -437,6 +449,10 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	}
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
+	if (strcmp(c->admin_listen, "off") &&
+	    parse_addr("admin-listen", c->admin_listen, &c->admin_addr, &c->admin_addrlen, err,
+		       errlen))
+		return -EINVAL;
 	if (config_parse_listen(c->listen, &c->addr, &c->addrlen, err, errlen))
 		return -EINVAL;
 	return check_tls(c, err, errlen);

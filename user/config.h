@@ -20,7 +20,10 @@ struct sluiced_cfg {
 	char listen[128];
 	struct sockaddr_storage addr; /* parsed listen */
 	socklen_t addrlen;
-	int threads; /* 0 = number of online CPUs */
+	char admin_listen[128];		    /* "off": no admin listener */
+	struct sockaddr_storage admin_addr; /* parsed admin_listen */
+	socklen_t admin_addrlen;	    /* 0 when off */
+	int threads;			    /* 0 = number of online CPUs */
 	char tenants[PATH_MAX];
 	char iface[64];
 	char pin_dir[PATH_MAX];
@@ -31,7 +34,8 @@ struct sluiced_cfg {
 	bool dry_run_limits;
 	long long max_body;
 	long long max_conns;
-	long long max_header_bytes; /* whole head */
+	long long max_conns_per_source; /* 0 = no limit */
+	long long max_header_bytes;	/* whole head */
 	long long max_line;
 	long long max_headers;
 	long long header_timeout_ms;
@@ -40,9 +44,9 @@ struct sluiced_cfg {
 	long long drain_timeout_ms;
 	long long deny_after; /* consecutive 429s of a tenant before the deny list */
 	long long deny_secs;
-	long long retry_after_503;
+	long long retry_after_503;	 /* seconds in Retry-After when the queue refuses */
 	long long queue_max_entries;	 /* journal "full" limits, 0 = none */
-	long long queue_max_bytes;	 /* seconds in Retry-After when the queue refuses */
+	long long queue_max_bytes;	 /* -1: half the journal filesystem's free space */
 	long long journal_segment_bytes; /* rotate segments at this size */
 	/* the worker side and the overload controller */
 	char role[16]; /* all | ingress | worker */

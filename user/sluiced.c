@@ -8,18 +8,20 @@
  * drain) and, once a second, the database reachability check for /readyz, so nothing slow
  * ever runs on an ingress thread.
  *
- * Shutdown order matters: loops drain (no new connections, in-flight requests answered)
- * and return; then the queue is closed, which delivers every outstanding completion; only
- * then are the loops freed, because a completion refers to its loop.
+ * Shutdown order matters (written down once, above teardown()): every producer of queue
+ * appends waits for its completions before it is freed, the queue delivers the rest, and
+ * only then are the loops freed, because a completion refers to its loop.
  */
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@
 #include "queue/event.h"
 #include "lib/log.h"
 #include "ingress/loop.h"
+#include "ingress/srclimit.h"
 #include "ingress/src_rate.h"
 #include "ingress/tls.h"
 #include "ingress/tls_metrics.h"
@@ -46,6 +49,9 @@
 #include "admit/tenants.h"
 
 #define MAX_THREADS 256
+#define FD_PER_LOOP 5  /* listener, TLS listener, ring, inbox eventfd, one spare */
+#define ADMIN_CONNS 64 /* connections to the admin listener (scrapers, probes) */
+#define FD_RESERVE  32 /* opened after start: journal segments, database, Redis, upstreams */
 
 struct daemon {
 	struct sluiced_cfg cfg;
@@ -57,9 +63,11 @@ struct daemon {
 	struct admission *adm;
 	struct ingress_limits limits; /* the HTTP edge's, from cfg */
 	struct api api;
-	struct loop *loops[MAX_THREADS];
-	pthread_t threads[MAX_THREADS];
-	int nthreads;
+	struct srclimit *per_source;	     /* --max-conns-per-source, shared by the loops */
+	struct loop *loops[MAX_THREADS + 1]; /* the ingress threads', then the admin one */
+	pthread_t threads[MAX_THREADS + 1];
+	int nthreads; /* ingress threads */
+	int nloops;   /* running loops: nthreads, + 1 with --admin-listen */
 	char xdp_state[1100];
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
@@ -237,7 +245,9 @@ static int open_journal(struct daemon *d)
 {
 	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
 				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				 .max_bytes = (uint64_t)d->cfg.queue_max_bytes,
+				 .max_bytes = d->cfg.queue_max_bytes < 0
+						  ? JOURNAL_MAX_BYTES_AUTO
+						  : (uint64_t)d->cfg.queue_max_bytes,
 				 .segment_bytes = (uint64_t)d->cfg.journal_segment_bytes,
 				 /* the record is the tenant name, a newline and the body */
 				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};
@@ -491,6 +501,76 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* Descriptors open now, or -1 when /proc is not there. */
+static int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = -1; /* the directory's own descriptor */
+
+	if (!dir)
+		return -1;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n - 2; /* "." and ".." */
+}
+
+/* Make room for --max-conns under RLIMIT_NOFILE: raise the soft limit towards the hard one
+ * as far as needed, and if that is not enough, lower max_conns to what fits, keeping a
+ * reserve for what is open now, each loop (listener, ring, eventfd, spare) and what opens
+ * later (journal segments, database, Redis, upstream calls). Without it, accept fails with
+ * EMFILE while connections are still admitted. */
+static void fit_fd_limit(struct daemon *d, int loops)
+{
+	long long reserve = open_fds() + FD_PER_LOOP * loops + FD_RESERVE, want;
+	struct rlimit rl;
+
+	if (reserve < FD_PER_LOOP * loops + FD_RESERVE || getrlimit(RLIMIT_NOFILE, &rl) ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return;
+	want = d->cfg.max_conns + reserve;
+	if ((rlim_t)want > rl.rlim_cur && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {.rlim_cur =
+					(rlim_t)want < rl.rlim_max ? (rlim_t)want : rl.rlim_max,
+				    .rlim_max = rl.rlim_max};
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl = up;
+	}
+	if ((rlim_t)want <= rl.rlim_cur)
+		return;
+	d->cfg.max_conns = (long long)rl.rlim_cur > reserve ? (long long)rl.rlim_cur - reserve : 1;
+	d->limits.max_conns = (unsigned)d->cfg.max_conns;
+	log_warn("sluiced: --max-conns clamped to the file-descriptor limit (raise it: ulimit -n, "
+		 "LimitNOFILE=)",
+		 "max_conns=%lld nofile=%llu reserve=%lld", d->cfg.max_conns,
+		 (unsigned long long)rl.rlim_cur, reserve);
+}
+
+/* The admin listener: its own loop on its own thread, so a scrape is answered while the
+ * public port is busy or full. Not SO_REUSEPORT: a second daemon on the same admin address
+ * fails here, loudly, instead of sharing the scrapes. */
+static int start_admin(struct daemon *d)
+{
+	struct loop_opts o = {.addr = (struct sockaddr *)&d->cfg.admin_addr,
+			      .addrlen = d->cfg.admin_addrlen,
+			      .entries = 64,
+			      .bufs = 64,
+			      .max_conns_per_loop = ADMIN_CONNS,
+			      .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+			      .admin = true};
+	struct loop *l = loop_new(&o, &d->api, d->nthreads);
+
+	if (!l) {
+		fprintf(stderr,
+			"sluiced: --admin-listen %s: %s (another sluiced? pick a port, or off)\n",
+			d->cfg.admin_listen, strerror(errno));
+		return -errno;
+	}
+	d->loops[d->nloops++] = l;
+	return 0;
+}
+
 static void set_port(struct sockaddr_storage *ss, int port)
 {
 	if (ss->ss_family == AF_INET6)
@@ -504,7 +584,6 @@ static int start_loops(struct daemon *d)
 	struct loop_opts o = {
 	    .addr = (struct sockaddr *)&d->cfg.addr,
 	    .addrlen = d->cfg.addrlen,
-	    .max_conns_per_loop = (unsigned)d->cfg.max_conns + 64,
 	    .send_timeout_ms = (int)d->cfg.send_timeout_ms,
 	    .features_off = d->cfg.uring_off_bits,
 	    .tls_addr = d->tls ? (struct sockaddr *)&d->cfg.tls_addr : NULL,
@@ -514,11 +593,19 @@ static int start_loops(struct daemon *d)
 	    .tls_rate = d->tls_rate,
 	    .tls_deny_secs = (unsigned)d->cfg.deny_secs,
 	};
-	int port;
+	int port, err;
 
 	d->nthreads = d->cfg.threads ? d->cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (d->nthreads < 1 || d->nthreads > MAX_THREADS)
 		d->nthreads = 1;
+	fit_fd_limit(d, d->nthreads + 1);
+	o.max_conns_per_loop = (unsigned)d->cfg.max_conns + 64;
+	if (d->cfg.max_conns_per_source) {
+		d->per_source = srclimit_new((unsigned)d->cfg.max_conns_per_source);
+		if (!d->per_source)
+			return -ENOMEM;
+		o.per_source = d->per_source;
+	}
 	for (int i = 0; i < d->nthreads; i++) {
 		d->loops[i] = loop_new(&o, &d->api, i);
 		if (!d->loops[i]) {
@@ -532,11 +619,20 @@ static int start_loops(struct daemon *d)
 		if (d->tls)
 			set_port(&d->cfg.tls_addr, loop_tls_port(d->loops[0]));
 	}
-	for (int i = 0; i < d->nthreads; i++)
+	d->nloops = d->nthreads;
+	if (d->cfg.admin_addrlen && (err = start_admin(d)))
+		return err;
+	for (int i = 0; i < d->nloops; i++)
 		if (pthread_create(&d->threads[i], NULL, thread_main, d->loops[i]))
 			return -EAGAIN;
-	log_info("sluiced: listening", "addr=%s port=%d threads=%d", d->cfg.listen,
-		 loop_port(d->loops[0]), d->nthreads);
+	/* admin first: "sluiced: listening" is the line that says everything is up */
+	if (d->nloops > d->nthreads)
+		log_info("sluiced: admin listening",
+			 "addr=%s port=%d paths=/metrics,/readyz,/healthz", d->cfg.admin_listen,
+			 loop_port(d->loops[d->nthreads]));
+	log_info("sluiced: listening", "addr=%s port=%d threads=%d max_conns=%lld per_source=%lld",
+		 d->cfg.listen, loop_port(d->loops[0]), d->nthreads, d->cfg.max_conns,
+		 d->cfg.max_conns_per_source);
 	if (d->tls)
 		log_info("sluiced: listening for TLS", "addr=%s port=%d", d->cfg.tls_listen,
 			 loop_tls_port(d->loops[0]));
@@ -587,11 +683,11 @@ static void drain(struct daemon *d, int sig)
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
 	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
-	for (int i = 0; i < d->nthreads; i++)
+	for (int i = 0; i < d->nloops; i++)
 		loop_drain(d->loops[i], deadline);
-	for (int i = 0; i < d->nthreads; i++)
+	for (int i = 0; i < d->nloops; i++)
 		pthread_join(d->threads[i], NULL);
-	d->nthreads = 0;
+	d->nloops = 0;
 }
 
 /* The worker retired (--max-messages / --max-age): drain and exit 0 like on SIGTERM. */
@@ -715,17 +811,29 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
+/* Shutdown order. A queue completion runs on the journal's flusher thread and points at its
+ * producer (dedupe job, dlq replayer, append_ctx -> loop), so every producer stops making
+ * appends and waits for the completions of the ones it made while the queue still runs,
+ * and the queue goes before the loops that its last completions post into:
+ *   1. loops drained and joined (drain(): no new request, in-flight ones answered);
+ *   2. dedupe_free: its threads end, then it waits for its appends' completions;
+ *   3. controller_free: the dlq replayer waits for its appends' completions the same way,
+ *      then the worker finishes (or gives back) what it holds and acks;
+ *   4. redis_free, after both of its users;
+ *   5. queue_free: the flusher delivers every outstanding completion and stops;
+ *   6. loop_free (public and admin loops): nothing can post into an inbox any more; then
+ *      what their connections held (per-source counts, TLS contexts).
+ * Each step waits for completions; nothing relies on timing. */
 static void teardown(struct daemon *d)
 {
-	/* the worker finishes what it holds, then the queue: it delivers every outstanding
-	 * completion into the loops' inboxes */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */
 	queue_free(d->q);
-	for (int i = 0; i < MAX_THREADS; i++)
+	for (int i = 0; i < MAX_THREADS + 1; i++)
 		loop_free(d->loops[i]);
-	tls_ctx_free(d->tls); /* after the loops: their connections hold its generations */
+	srclimit_free(d->per_source); /* after the loops: their connections hold counts */
+	tls_ctx_free(d->tls);	      /* after the loops: their connections hold its generations */
 	src_rate_free(d->tls_rate);
 	admission_free(d->adm);
 	sluice_bpf_free(d->bpf); /* the attachment and the pins stay */

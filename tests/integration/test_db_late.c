@@ -42,8 +42,7 @@ void test_db_late(void)
 		http_event_request(req, sizeof(req), "test", body);
 		ASSERT_EQ(http_once(p.port, req, resp, sizeof(resp)), 202, "accepted meanwhile");
 	}
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  503, "not ready");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "not ready");
 	if (!ASSERT_OK(pgh_server_restart(&pg), "database up"))
 		goto out;
 	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 8, 15),

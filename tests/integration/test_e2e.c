@@ -117,15 +117,14 @@ void test_e2e(void)
 	}
 	ASSERT_EQ(accepted, 20, "accepted while the database is down");
 	sleep(1);
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", out, sizeof(out)),
-		  503, "not ready without the database");
+	ASSERT_EQ(http_admin(&p, "/readyz", out, sizeof(out)), 503,
+		  "not ready without the database");
 	if (!ASSERT_OK(pgh_server_restart(&pg), "restart postgres"))
 		goto out;
 	ASSERT_TRUE(pgh_wait_ll(&pg, "SELECT count(*) FROM events", 175, 60),
 		    "backlog drained after the outage");
 
-	ASSERT_EQ(http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  200, "metrics");
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_db_rows_written_total 175", "rows written exported");
 	ASSERT_HAS_STR(resp, "sluice_queue_lag_seconds{class=\"normal\"}", "lag exported");
 	ASSERT_HAS_STR(resp, "sluice_overload_state 0", "overload state exported");

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_api.c -- the real sluiced over loopback: 202 end to end through the journal,
- * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion */
+ * every refusal (400/401/404/405/413/415/429/431/501/503/505), Retry-After, demotion,
+ * chunked bodies, absolute-form targets, Host, error answers to HEAD, and the admin
+ * listener (/metrics and /readyz off the public port) */
 #include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "ingress/envelope.h"
 #include "ingress_harness.h"
 #include "test_progs.h"
 
@@ -114,11 +117,9 @@ static void subtest_accepted(void)
 		       "\"critical\",\"payload\":{}}"),
 		  202, "critical beyond credits");
 	ASSERT_HAS_STR(resp, "\"class\":\"normal\",\"demoted\":true", "demoted");
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  200, "ready with journal");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 200, "ready with journal");
 	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue check");
-	ASSERT_EQ(http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  200, "metrics");
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_events_accepted_total{tenant=\"acme\",class=\"normal\"} 2",
 		       "accepted counter");
 	ASSERT_HAS_STR(
@@ -144,7 +145,7 @@ static void subtest_refusals(void)
 			      "@journal",	    "--max-body", "512",
 			      "--max-header-bytes", "1024",	  NULL};
 	struct sluiced_proc p = {0};
-	char big[2048], val[64];
+	char big[2048], val[64], key[ENVELOPE_KEY_MAX + 2];
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
@@ -175,6 +176,17 @@ static void subtest_refusals(void)
 	ASSERT_EQ(
 	    post(p.port, "test", "{\"type\":\"a\",\"idempotency_key\":\"\\u0000\",\"payload\":{}}"),
 	    400, "400 NUL");
+	/* one key limit everywhere: what is accepted here fits the database column */
+	memset(key, 'k', sizeof(key));
+	key[ENVELOPE_KEY_MAX + 1] = 0;
+	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"%s\",\"payload\":{}}",
+		 key);
+	ASSERT_EQ(post(p.port, "test", big), 400, "400 key one byte over the limit");
+	ASSERT_HAS_STR(resp, "1-200 bytes", "the limit named");
+	key[ENVELOPE_KEY_MAX] = 0;
+	snprintf(big, sizeof(big), "{\"type\":\"a\",\"idempotency_key\":\"%s\",\"payload\":{}}",
+		 key);
+	ASSERT_EQ(post(p.port, "test", big), 202, "202 at the limit");
 	memset(big, 'x', sizeof(big));
 	snprintf(big, sizeof(big),
 		 "{\"type\":\"a\",\"idempotency_key\":\"k\",\"payload\":{\"p\":\"%0600d\"}}", 0);
@@ -232,7 +244,7 @@ static void subtest_dry_run(void)
 	for (int i = 0; i < 4; i++)
 		ok += post(p.port, "hello", EVENT("d")) == 202;
 	ASSERT_EQ(ok, 4, "dry run enforces nothing");
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "outcome=\"passed_dry_run\",tenant=\"beta\"} 4", "dry-run counted");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
@@ -260,8 +272,7 @@ static void subtest_queue_refusals(void)
 	ASSERT_HAS_STR(resp, "\"error\":\"queue_full\"", "queue_full");
 	if (ASSERT_TRUE(http_header(resp, "Retry-After", val, sizeof(val)), "Retry-After"))
 		ASSERT_STREQ(val, "7", "configured Retry-After");
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  503, "not ready when full");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "not ready when full");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, none), "start without journal"))
 		return;
@@ -281,12 +292,207 @@ static void subtest_readyz_db(void)
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
-	ASSERT_EQ(http_once(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp)),
-		  503, "not ready");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "not ready");
 	ASSERT_HAS_STR(resp, "\"database\":{\"ok\":false,\"state\":\"unreachable\"}", "db check");
 	ASSERT_HAS_STR(resp, "\"queue\":{\"ok\":true", "queue still fine");
 	/* degrade, don't fail: events are still accepted while the queue has room */
 	ASSERT_EQ(post(p.port, "test", EVENT("db-down")), 202, "accepting without the database");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* One chunk of data (with extension ext, "" for none) into out; its length. */
+static size_t chunk(char *out, size_t cap, const char *ext, const char *data)
+{
+	return (size_t)snprintf(out, cap, "%zx%s\r\n%s\r\n", strlen(data), ext, data);
+}
+
+/* A chunked POST /v1/events head for key. */
+static int chunked_head(char *out, size_t cap, const char *key)
+{
+	return snprintf(out, cap,
+			"POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+			key);
+}
+
+static void subtest_chunked(void)
+{
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", "--max-body",
+			      "512",	   NULL};
+	static struct http_client c;
+	struct sluiced_proc p = {0};
+	char req[4096], big[1024];
+	size_t n, len;
+	char *j = NULL;
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	/* the envelope in three chunks, one with an extension, and a trailer */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	n += chunk(req + n, sizeof(req) - n, ";sig=\"a;b\"", "{\"type\":\"chunk.x\",");
+	n += chunk(req + n, sizeof(req) - n, "", "\"idempotency_key\":\"ck-1\",\"payloa");
+	n += chunk(req + n, sizeof(req) - n, "", "d\":{}}\n");
+	snprintf(req + n, sizeof(req) - n, "0\r\nX-Checksum: 1\r\n\r\n");
+	ASSERT_EQ(http_once(p.port, req, resp, sizeof(resp)), 202, "chunked 202");
+	j = journal_bytes(p.journal, &len);
+	ASSERT_TRUE(
+	    contains(j, len, "{\"type\":\"chunk.x\",\"idempotency_key\":\"ck-1\",\"payload\":{}}"),
+	    "decoded envelope in the journal");
+	/* byte by byte on a keep-alive connection, then a pipelined GET right behind it */
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	n += chunk(req + n, sizeof(req) - n, "", EVENT("ck-2"));
+	n += (size_t)snprintf(req + n, sizeof(req) - n,
+			      "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	for (size_t i = 0; i < n; i++)
+		if (!ASSERT_OK(http_send(&c, req + i, 1), "byte"))
+			goto out;
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "byte-by-byte answer");
+	ASSERT_EQ(http_status(resp), 202, "byte-by-byte chunked 202");
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "pipelined answer");
+	ASSERT_EQ(http_status(resp), 200, "the request after a chunked body");
+	/* over --max-body: 413 at the chunk-size line, and the connection closes */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	memset(big, 'x', 300);
+	snprintf(req + n, sizeof(req) - n, "12c\r\n%.300s\r\n12c\r\n", big);
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "413 answer");
+	ASSERT_EQ(http_status(resp), 413, "chunks over --max-body");
+	ASSERT_HAS_STR(resp, "Connection: close", "413 closes");
+	ASSERT_TRUE(http_closed(&c, 3000), "closed after 413");
+	/* framing errors: 400 and close */
+	n = (size_t)chunked_head(req, sizeof(req), "test");
+	snprintf(req + n, sizeof(req) - n, "2\nab\r\n0\r\n\r\n");
+	expect(p.port, req, 400, "line ends in LF without CR in chunked body", "bare LF");
+	ASSERT_HAS_STR(resp, "Connection: close", "bare LF closes");
+	snprintf(req + n, sizeof(req) - n, "10000000000000000\r\n");
+	expect(p.port, req, 400, "chunk size longer than 16 hex digits", "overflow");
+	snprintf(req + n, sizeof(req) - n, "2;=x\r\nab\r\n0\r\n\r\n");
+	expect(p.port, req, 400, "malformed chunk extension", "bad extension");
+	snprintf(req + n, sizeof(req) - n, "0\r\n bad: trailer\r\n\r\n");
+	expect(p.port, req, 400, "malformed trailer field", "bad trailer");
+	/* transfer codings: the final one must be chunked (400, close); others before it 501 */
+	expect(p.port, "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+	       400, "must end in chunked", "TE gzip");
+	ASSERT_HAS_STR(resp, "Connection: close", "TE gzip closes");
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	       "0\r\n\r\n",
+	       501, "not_implemented", "TE gzip, chunked");
+	ASSERT_HAS_STR(resp, "Connection: close", "501 closes");
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	       "Content-Length: 5\r\n\r\n0\r\n\r\n",
+	       400, "Content-Length and Transfer-Encoding", "TE + CL");
+	/* refused at the head (no key): the unread chunked body must not be parsed as a request */
+	expect(p.port,
+	       "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	       "5\r\nhello\r\n0\r\n\r\n",
+	       401, "missing_api_key", "401 on a chunked request");
+	ASSERT_HAS_STR(resp, "Connection: close", "401 with an unread chunked body closes");
+out:
+	http_close(&c);
+	free(j);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_targets_and_host(void)
+{
+	const char *args[] = {"--threads", "1", "--journal-dir", "@journal", NULL};
+	static struct http_client c;
+	struct sluiced_proc p = {0};
+	char req[1024], val[32];
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	/* absolute-form (RFC 9112 §3.2.2): routed by its path */
+	expect(p.port, "GET http://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n", 200, "\"ok\"",
+	       "absolute-form GET");
+	snprintf(req, sizeof(req),
+		 "POST http://sluice.example:8080/v1/events HTTP/1.1\r\nHost: sluice.example\r\n"
+		 "X-Api-Key: test\r\nContent-Type: application/json\r\nContent-Length: %zu"
+		 "\r\n\r\n%s",
+		 strlen(EVENT("abs-1")), EVENT("abs-1"));
+	expect(p.port, req, 202, "\"class\"", "absolute-form POST");
+	expect(p.port, "GET ftp://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad_request",
+	       "other scheme");
+	/* Host: required in 1.1, once, and well formed (§3.2) */
+	expect(p.port, "GET /healthz HTTP/1.1\r\n\r\n", 400, "without Host", "no Host");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400,
+	       "more than one Host", "two Hosts");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "Host is not",
+	       "bad Host");
+	/* visible ASCII only in the target (this was answered 200) */
+	expect(p.port, "GET /healthz?q=\xce\xb4 HTTP/1.1\r\nHost: t\r\n\r\n", 400, "visible ASCII",
+	       "UTF-8 in the target");
+	ASSERT_HAS_STR(resp, "Connection: close", "bad target closes");
+	/* an error answer to HEAD has no body (RFC 9110 §9.3.2): the next response on the same
+	 * connection starts right after its head */
+	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+		goto out;
+	snprintf(req, sizeof(req),
+		 "HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\nHEAD /v1/events HTTP/1.1\r\nHost: t"
+		 "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	http_send(&c, req, strlen(req));
+	ASSERT_GT(http_read_head(&c, resp, sizeof(resp), 3000), 0, "404 head");
+	ASSERT_EQ(http_status(resp), 404, "HEAD of an unknown path");
+	if (ASSERT_TRUE(http_header(resp, "Content-Length", val, sizeof(val)), "length"))
+		ASSERT_GT(atoi(val), 0, "Content-Length of the body a GET would get");
+	ASSERT_GT(http_read_head(&c, resp, sizeof(resp), 3000), 0, "405 head");
+	ASSERT_EQ(http_status(resp), 405, "HEAD of a POST route");
+	ASSERT_GT(http_read(&c, resp, sizeof(resp), 3000), 0, "GET after the HEADs");
+	ASSERT_EQ(http_status(resp), 200, "no error body in front of the next response");
+out:
+	http_close(&c);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_admin_listener(void)
+{
+	const char *args[] = {"--threads", "2", NULL};
+	const char *off[] = {"--threads", "1", "--admin-listen", "off", NULL};
+	struct sluiced_proc p = {0}, q = {0};
+	char taken[32];
+	const char *clash[] = {"--threads", "1", "--admin-listen", taken, NULL};
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_GT(p.admin_port, 0, "admin port logged") ||
+	    !ASSERT_NEQ(p.admin_port, p.port, "its own port"))
+		goto out;
+	/* the public port: the API and liveness only; tenant names and traffic are not shown */
+	expect(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "public /metrics");
+	ASSERT_FALSE(strstr(resp, "sluice_"), "no metrics on the public port");
+	expect(p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "public /readyz");
+	expect(p.port, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 200, "\"ok\"",
+	       "public /healthz");
+	ASSERT_EQ(post(p.port, "test", EVENT("adm-1")), 503, "public API (no journal: 503)");
+	/* the admin port: metrics, readiness, liveness; not the API */
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "admin /metrics");
+	ASSERT_HAS_STR(resp,
+		       "sluice_http_requests_total{route=\"other\",status=\"404\",tenant=\"\"} 2",
+		       "the public 404s counted");
+	ASSERT_EQ(http_admin(&p, "/readyz", resp, sizeof(resp)), 503, "admin /readyz (no journal)");
+	ASSERT_HAS_STR(resp, "\"ready\":false", "readiness document");
+	ASSERT_EQ(http_admin(&p, "/healthz", resp, sizeof(resp)), 200, "admin /healthz");
+	ASSERT_EQ(http_admin(&p, "/v1/events", resp, sizeof(resp)), 404,
+		  "no API on the admin port");
+	/* a second daemon on the same admin address fails to start, naming the flag */
+	snprintf(taken, sizeof(taken), "127.0.0.1:%d", p.admin_port);
+	ASSERT_ERR(sluiced_start(&q, TENANTS, clash), "second daemon on the admin port");
+	if (q.pid)
+		sluiced_stop(&q, 2000);
+	/* off: no admin listener at all */
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, off), "start with --admin-listen off"))
+		return;
+	ASSERT_EQ(p.admin_port, 0, "no admin listener");
+	expect(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found",
+	       "still not on the public port");
+out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
@@ -304,4 +510,10 @@ void test_ingress_api(void)
 		subtest_queue_refusals();
 	if (test__start_subtest("readyz_db"))
 		subtest_readyz_db();
+	if (test__start_subtest("chunked"))
+		subtest_chunked();
+	if (test__start_subtest("targets_and_host"))
+		subtest_targets_and_host();
+	if (test__start_subtest("admin_listener"))
+		subtest_admin_listener();
 }

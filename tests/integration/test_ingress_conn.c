@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* test_ingress_conn.c -- the real sluiced: keep-alive, pipelining, byte-by-byte clients,
- * Expect: 100-continue, 408 and idle timeouts, --max-conns, 10,000 idle connections */
+ * Expect: 100-continue, 408, first-byte and idle timeouts, --max-conns,
+ * --max-conns-per-source, the descriptor limit (clamp, EMFILE back-off), 10,000 idle
+ * connections */
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,6 +15,13 @@
 #define EVENT	"{\"type\":\"t\",\"idempotency_key\":\"k\",\"payload\":{}}"
 
 static char resp[1 << 16];
+
+/* One GET /healthz on c: whether it was answered. */
+static bool served(struct http_client *c)
+{
+	return !http_send(c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34) &&
+	       http_read(c, resp, sizeof(resp), 2000) > 0 && http_status(resp) == 200;
+}
 
 static void subtest_keepalive_pipelining(void)
 {
@@ -120,6 +130,32 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+static void subtest_first_byte_timeout(void)
+{
+	const char *args[] = {"--threads", "1", "--header-timeout-ms", "300", "--idle-timeout-ms",
+			      "60000",	   NULL};
+	static struct http_client a, b;
+	struct sluiced_proc p = {0};
+
+	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&a, p.port), "a") || !ASSERT_OK(http_open(&b, p.port), "b"))
+		goto out;
+	/* b earns the keep-alive timeout with a request */
+	http_send(&b, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&b, resp, sizeof(resp), 3000), 0, "b served");
+	/* a never sends a byte: closed quietly on the header timeout, not kept for 60 s */
+	ASSERT_TRUE(http_closed(&a, 3000), "silent new connection closed");
+	ASSERT_EQ(a.len, 0, "no answer to a connection that asked nothing");
+	ASSERT_FALSE(http_closed(&b, 500), "keep-alive connection still open");
+	http_send(&b, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+	ASSERT_GT(http_read(&b, resp, sizeof(resp), 3000), 0, "b still served");
+out:
+	http_close(&a);
+	http_close(&b);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 static void subtest_max_conns(void)
 {
 	const char *args[] = {"--threads", "2", "--max-conns", "5", NULL};
@@ -139,13 +175,55 @@ static void subtest_max_conns(void)
 	}
 	ASSERT_OK(http_open(&c[5], p.port), "tcp connect (kernel backlog)");
 	ASSERT_TRUE(http_closed(&c[5], 3000), "sixth refused at accept");
-	http_send(&c[0], "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34);
-	ASSERT_GT(http_read(&c[0], resp, sizeof(resp), 3000), 0, "metrics");
+	/* the admin listener does not count against --max-conns: the scrape gets through */
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_http_connections_refused_total{reason=\"max_conns\"} 1",
 		       "refusal counted");
 	ASSERT_HAS_STR(resp, "sluice_http_connections 5", "open gauge");
 out:
 	for (i = 0; i < 6; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+static void subtest_max_conns_per_source(void)
+{
+	const char *args[] = {"--threads", "2", "--max-conns-per-source", "2", NULL};
+	static struct http_client c[5];
+	struct sluiced_proc p = {0};
+	/* 127.0.0.2 belongs to acme: a load balancer, say, exempt from the per-source cap */
+	const char *tenants = TENANTS "source = 127.0.0.2\n";
+	int i;
+
+	if (!ASSERT_OK(sluiced_start(&p, tenants, args), "start"))
+		return;
+	for (i = 0; i < 2; i++) {
+		if (!ASSERT_OK(http_open(&c[i], p.port), "within the per-source limit"))
+			goto out;
+		http_send(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		ASSERT_GT(http_read(&c[i], resp, sizeof(resp), 3000), 0, "served");
+	}
+	ASSERT_OK(http_open(&c[2], p.port), "tcp connect (kernel backlog)");
+	ASSERT_TRUE(http_closed(&c[2], 3000), "third from 127.0.0.1 refused at accept");
+	/* the tenant's configured source is not capped */
+	for (i = 2; i < 5; i++) {
+		http_close(&c[i]);
+		if (!ASSERT_OK(http_open_from(&c[i], "127.0.0.2", "127.0.0.1", p.port), "from .2"))
+			goto out;
+		http_send(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 34);
+		ASSERT_GT(http_read(&c[i], resp, sizeof(resp), 3000), 0, "tenant source served");
+	}
+	/* a closed connection gives its source room again */
+	http_close(&c[0]);
+	usleep(200000);
+	ASSERT_OK(http_open(&c[0], p.port), "connect again");
+	ASSERT_TRUE(served(&c[0]), "room after a close");
+	ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics");
+	ASSERT_HAS_STR(resp,
+		       "sluice_http_connections_refused_total{reason=\"max_conns_per_source\"} 1",
+		       "refusal counted with its reason");
+out:
+	for (i = 0; i < 5; i++)
 		http_close(&c[i]);
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
@@ -160,10 +238,10 @@ static void subtest_send_timeout(void)
 
 	if (!ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
 		return;
-	if (!ASSERT_OK(http_open(&c, p.port), "connect"))
+	if (!ASSERT_OK(http_open(&c, p.admin_port), "connect"))
 		goto out;
-	/* ~1,800 pipelined /metrics requests, never read: megabytes of answers fill the
-	 * socket buffers, the daemon's send stalls and must give up after 300 ms */
+	/* ~1,800 pipelined /metrics requests (admin port), never read: megabytes of answers
+	 * fill the socket buffers, the daemon's send stalls and must give up after 300 ms */
 	while (n + 34 < sizeof(flood)) {
 		memcpy(flood + n, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 34);
 		n += 34;
@@ -178,6 +256,140 @@ static void subtest_send_timeout(void)
 out:
 	http_close(&c);
 	http_close(&d);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* Lines of the log containing needle. */
+static int log_lines(const struct sluiced_proc *p, const char *needle)
+{
+	char *log = sluiced_log(p), *s = log;
+	int n = 0;
+
+	while ((s = strstr(s, needle))) {
+		n++;
+		s += strlen(needle);
+	}
+	free(log);
+	return n;
+}
+
+/* max_conns= of the "sluiced: listening" line, 0 when absent. */
+static int logged_max_conns(const struct sluiced_proc *p)
+{
+	char *log = sluiced_log(p), *s = strstr(log, "msg=\"sluiced: listening\"");
+	int max = 0;
+
+	if (s && (s = strstr(s, " max_conns=")))
+		max = atoi(s + 11);
+	free(log);
+	return max;
+}
+
+static void subtest_fd_limit(void)
+{
+	const char *args[] = {"--threads", "1", "--max-conns-per-source", "0", NULL};
+	enum { EXTRA = 20 };
+	static struct http_client c[64 + EXTRA];
+	struct sluiced_proc p = {0};
+	int max, ok = 0, i;
+
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, 64), "start with 64 descriptors"))
+		return;
+	/* --max-conns (65536) is clamped to what 64 descriptors leave, and says so */
+	ASSERT_EQ(log_lines(&p, "--max-conns clamped to the file-descriptor limit"), 1, "clamp");
+	max = logged_max_conns(&p);
+	if (!ASSERT_GT(max, 0, "max_conns") || !ASSERT_LT(max, 64, "under the fd limit"))
+		goto out;
+	/* more than allowed: the extra ones are refused at accept, quietly (this spun) */
+	for (i = 0; i < max + EXTRA; i++)
+		if (!http_open(&c[i], p.port))
+			ok += served(&c[i]);
+	ASSERT_EQ(ok, max, "as many served as max_conns");
+	ASSERT_EQ(log_lines(&p, "msg=\"loop: accept failed\""), 0, "no accept failures");
+	/* and room again once connections close */
+	for (i = 0; i < max + EXTRA; i++)
+		http_close(&c[i]);
+	usleep(200000);
+	ok = 0;
+	for (i = 0; i < max; i++)
+		if (!http_open(&c[i], p.port))
+			ok += served(&c[i]);
+	ASSERT_EQ(ok, max, "served again after the first ones closed");
+out:
+	for (i = 0; i < max + EXTRA; i++)
+		http_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* A descriptor limit that leaves pid exactly one descriptor to open: RLIMIT_NOFILE bounds
+ * descriptor numbers (the lowest free one is taken), so the second lowest free number. */
+static unsigned one_fd_free(pid_t pid)
+{
+	bool used[1024] = {false};
+	char path[64];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) < 1024)
+			used[atoi(e->d_name)] = true;
+	if (d)
+		closedir(d);
+	while (n < 1024 && used[n])
+		n++;
+	for (n++; n < 1024 && used[n]; n++)
+		;
+	return n;
+}
+
+static void subtest_accept_backoff(void)
+{
+	const char *args[] = {"--threads", "1", "--max-conns-per-source", "0", NULL};
+	enum { LATE = 5 };
+	static struct http_client a, late[LATE];
+	struct sluiced_proc p = {0};
+	unsigned lim;
+	int ok = 0, fails = -1, i;
+	char *s;
+
+	/* what the daemon holds once it listens, measured on a first run */
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, 64), "measuring run"))
+		return;
+	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"loop: io_uring ready\"", 3000), "ring ready");
+	usleep(100000);
+	lim = one_fd_free(p.pid);
+	sluiced_stop(&p, 5000);
+	/* room for exactly one connection: the next accept fails with EMFILE */
+	if (!ASSERT_OK(sluiced_start_nofile(&p, TENANTS, args, lim), "start"))
+		return;
+	if (!ASSERT_OK(http_open(&a, p.port), "a") || !ASSERT_TRUE(served(&a), "a served"))
+		goto out;
+	for (i = 0; i < LATE; i++)
+		ASSERT_OK(http_open(&late[i], p.port), "connect (kernel backlog)");
+	usleep(1000000);
+	/* accepts pause 100 ms after each EMFILE: one rate-limited line, a few failures, where
+	 * re-arming at once spun a core and logged ~200,000 lines a second */
+	ASSERT_LE(log_lines(&p, "msg=\"loop: accept failed\""), 2, "log stays small");
+	/* recovery: a closes, its descriptor is free, the waiting ones are served in turn */
+	http_close(&a);
+	for (i = 0; i < LATE; i++) {
+		ok += served(&late[i]);
+		http_close(&late[i]);
+	}
+	ASSERT_EQ(ok, LATE, "every waiting connection served once descriptors are free");
+	usleep(100000);
+	if (ASSERT_EQ(http_admin(&p, "/metrics", resp, sizeof(resp)), 200, "metrics") &&
+	    (s = strstr(resp, "sluice_http_accept_failures_total{errno=\"EMFILE\"} ")))
+		fails = atoi(strchr(s, '}') + 2);
+	ASSERT_GE(fails, 1, "EMFILE counted");
+	ASSERT_LE(fails, 60, "one accept per pause, not a spin");
+out:
+	http_close(&a);
+	for (i = 0; i < LATE; i++)
+		http_close(&late[i]);
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
@@ -199,7 +411,8 @@ static long rss_kb(pid_t pid)
 
 static void subtest_idle_10k(void)
 {
-	const char *args[] = {"--threads", "2", NULL};
+	/* every client is 127.0.0.1: no per-source cap here */
+	const char *args[] = {"--threads", "2", "--max-conns-per-source", "0", NULL};
 	struct rlimit rl;
 	struct sluiced_proc p = {0};
 	struct http_client *c = calloc(10000, sizeof(*c));
@@ -221,9 +434,9 @@ static void subtest_idle_10k(void)
 		if (!ASSERT_OK(http_open(&c[opened], p.port), "connect"))
 			break;
 	/* wait for the daemon to have accepted them all, then check they are all held */
-	snprintf(want, sizeof(want), "sluice_http_connections %d\n", opened + 1);
+	snprintf(want, sizeof(want), "sluice_http_connections %d\n", opened); /* admin apart */
 	for (int tries = 0; tries < 100; tries++) {
-		http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+		http_admin(&p, "/metrics", resp, sizeof(resp));
 		if (strstr(resp, want))
 			break;
 		usleep(50000);
@@ -248,10 +461,18 @@ void test_ingress_conn(void)
 		subtest_expect_continue();
 	if (test__start_subtest("timeouts"))
 		subtest_timeouts();
+	if (test__start_subtest("first_byte_timeout"))
+		subtest_first_byte_timeout();
 	if (test__start_subtest("send_timeout"))
 		subtest_send_timeout();
 	if (test__start_subtest("max_conns"))
 		subtest_max_conns();
+	if (test__start_subtest("max_conns_per_source"))
+		subtest_max_conns_per_source();
+	if (test__start_subtest("fd_limit"))
+		subtest_fd_limit();
+	if (test__start_subtest("accept_backoff"))
+		subtest_accept_backoff();
 	if (test__start_subtest("idle_10k"))
 		subtest_idle_10k();
 }

@@ -48,7 +48,7 @@ static void subtest_sighup(void)
 		    "refusal logged");
 	ASSERT_EQ(post(p.port, "hello"), 202, "old config still serves");
 	ASSERT_EQ(post(p.port, "test"), 401, "broken file not applied");
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "sluice_tenants_reloads_total{result=\"refused\"} 1", "counted");
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }

@@ -37,6 +37,19 @@ static int request(const struct netns_pair *np, int port, const char *req)
 	return st;
 }
 
+/* GET path on the daemon's admin listener: loopback inside its namespace (ns_b). */
+static int request_admin(const struct netns_pair *np, const struct sluiced_proc *p,
+			 const char *path)
+{
+	int saved = netns_enter(np->ns_b), st;
+
+	if (saved < 0)
+		return -1;
+	st = http_admin(p, path, resp, sizeof(resp));
+	netns_leave(saved);
+	return st;
+}
+
 /* This test process (a child of the runner) and what it starts see /sys/fs/bpf as a fresh
  * boot leaves it: not a BPF filesystem. */
 static bool fresh_boot_bpffs(void)
@@ -73,7 +86,7 @@ void test_ingress_xdp(void)
 	    sluiced_log_wait(&p, "msg=\"bpf: no BPF filesystem was mounted; mounted one\"", 100),
 	    "bpffs mounted by sluiced");
 	ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"bpf: attached\"", 100), "attach logged");
-	ASSERT_EQ(request(&np, p.port, "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "ready");
+	ASSERT_EQ(request_admin(&np, &p, "/readyz"), 200, "ready");
 	ASSERT_HAS_STR(resp, "\"xdp\":{\"ok\":true,\"state\":\"attached to", "xdp attached");
 	http_event_request(req, sizeof(req), "test",
 			   "{\"type\":\"t\",\"idempotency_key\":\"x1\",\"payload\":{}}");
@@ -86,7 +99,7 @@ void test_ingress_xdp(void)
 		ASSERT_GT(st.tat[SLUICE_LIMIT_REQ], 0, "REQ tat charged in the shared map");
 		close(fd);
 	}
-	ASSERT_EQ(request(&np, p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"), 200, "metrics");
+	ASSERT_EQ(request_admin(&np, &p, "/metrics"), 200, "metrics");
 	ASSERT_HAS_STR(resp, "sluice_xdp_packets_total{tenant=\"acme\",verdict=\"pass\"}",
 		       "XDP counters by tenant");
 	/* SIGHUP with BPF: a new tenant lands in the pinned config map, acme keeps its slot */

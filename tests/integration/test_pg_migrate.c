@@ -2,6 +2,8 @@
 /* test_pg_migrate.c -- schema migrations: applied once, idempotent, newer schemas refused */
 #include <libpq-fe.h>
 
+#include "ingress/envelope.h"
+#include "queue/event.h"
 #include "sink/pg/migrate.h"
 #include "pgharness.h"
 #include "test_progs.h"
@@ -112,6 +114,39 @@ static void subtest_failed_migration_rolls_back(const struct pgh_server *s)
 	PQfinish(c);
 }
 
+/* What intake accepts always fits: every column that holds an envelope field is as wide as
+ * the limit the ingress enforces (an idempotency key of 201-256 bytes used to get 202 and
+ * then dead-letter forever). Runs after fresh_and_again migrated the database. */
+static void subtest_limits_agree(const struct pgh_server *s)
+{
+	static const struct {
+		const char *table, *column;
+		long long limit;
+	} cols[] = {
+	    {"event_keys", "idempotency_key", ENVELOPE_KEY_MAX},
+	    {"events", "idempotency_key", ENVELOPE_KEY_MAX},
+	    {"step_results", "idempotency_key", ENVELOPE_KEY_MAX},
+	    {"events", "type", ENVELOPE_TYPE_MAX},
+	    {"event_keys", "tenant", EVENT_TENANT_MAX},
+	    {"events", "tenant", EVENT_TENANT_MAX},
+	    {"step_results", "tenant", EVENT_TENANT_MAX},
+	};
+	char sql[400];
+
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT character_maximum_length FROM information_schema.columns WHERE "
+			 "table_schema = 'public' AND table_name = '%s' AND column_name = '%s'",
+			 cols[i].table, cols[i].column);
+		ASSERT_EQ(pgh_query_ll(s, sql), cols[i].limit, cols[i].column);
+	}
+	/* and the longest key intake accepts is stored */
+	ASSERT_OK(pgh_psql(s, NULL, 0,
+			   "INSERT INTO event_keys VALUES ('acme', repeat('k', %d), now())",
+			   ENVELOPE_KEY_MAX),
+		  "a key of ENVELOPE_KEY_MAX bytes fits");
+}
+
 void test_pg_migrate(void)
 {
 	struct pgh_server s;
@@ -122,6 +157,8 @@ void test_pg_migrate(void)
 		return;
 	if (test__start_subtest("fresh_and_again"))
 		subtest_fresh_and_again(&s);
+	if (test__start_subtest("limits_agree_with_intake"))
+		subtest_limits_agree(&s);
 	if (test__start_subtest("two_sessions"))
 		subtest_two_sessions(&s);
 	if (test__start_subtest("failed_migration_rolls_back"))

@@ -232,7 +232,7 @@ static void subtest_s_client(void)
 		ASSERT_HAS_STR(out, "Reused, TLSv1.", v ? "TLS 1.2 resumed" : "TLS 1.3 resumed");
 		ASSERT_HAS_STR(out, "HTTP/1.1 200 OK", "answered after resumption");
 	}
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "sluice_tls_resumed_total 2", "resumptions counted");
 	ASSERT_HAS_STR(resp, "sluice_tls_handshake_failures_total{reason=\"version\"} 1",
 		       "TLS 1.1 counted");
@@ -283,7 +283,7 @@ static void subtest_slow_handshake(void)
 	http_send(&partial, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
 	ASSERT_TRUE(http_closed(&silent, 5000), "silent client closed");
 	ASSERT_TRUE(http_closed(&partial, 5000), "partial hello closed");
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "sluice_tls_handshake_failures_total{reason=\"timeout\"} 2",
 		       "timeouts counted");
 	http_close(&silent);
@@ -322,7 +322,8 @@ static void expect_refused_at_load(const struct tlscert *c, const char *key, con
 	char cmd[2048];
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s/sluiced --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert %s "
+		 "%s/sluiced --listen 127.0.0.1:0 --admin-listen off --tls-listen 127.0.0.1:0 "
+		 "--tls-cert %s "
 		 "--tls-key %s 2>&1",
 		 test__outdir(), c->crt, key);
 	ASSERT_NEQ(sh(out, sizeof(out), "%s", cmd), 0, "does not start");
@@ -501,7 +502,7 @@ static void subtest_mtls(void)
 			tcli_request(&c, req, resp, sizeof(resp)) <= 0,
 		    "foreign client cert refused");
 	tcli_close(&c);
-	http_once(p.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", resp, sizeof(resp));
+	http_admin(&p, "/metrics", resp, sizeof(resp));
 	ASSERT_HAS_STR(resp, "sluice_tls_handshake_failures_total{reason=\"client_cert\"} 1",
 		       "counted as client_cert");
 	/* curl with the client certificate alone */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,6 +78,14 @@ bool sluiced_log_wait(const struct sluiced_proc *p, const char *needle, int time
 	return false;
 }
 
+/* The port= of the log line with message msg, 0 when absent. */
+static int logged_port(const char *log, const char *msg)
+{
+	const char *s = strstr(log, msg);
+
+	return s && (s = strstr(s, " port=")) ? atoi(s + 6) : 0;
+}
+
 /* A deadline, not a measurement: under emulation (make test-kernels) loading and verifying
  * the XDP program alone has taken over 5 s on a loaded host. */
 static int read_port(struct sluiced_proc *p, const char *msg)
@@ -84,11 +93,9 @@ static int read_port(struct sluiced_proc *p, const char *msg)
 	double end = clock_mono_ms() + 30000;
 
 	while (clock_mono_ms() < end) {
-		char *log = sluiced_log(p), *s = strstr(log, msg);
-		int port = 0, status;
+		char *log = sluiced_log(p);
+		int port = logged_port(log, msg), status;
 
-		if (s && (s = strstr(s, " port=")))
-			port = atoi(s + 6);
 		free(log);
 		if (port > 0)
 			return port;
@@ -101,13 +108,28 @@ static int read_port(struct sluiced_proc *p, const char *msg)
 	return -ETIMEDOUT;
 }
 
+static int start(struct sluiced_proc *p, const char *ns, const char *listen,
+		 const char *tenants_text, const char *const *args, unsigned nofile);
+
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args)
 {
-	return sluiced_start_ns(p, NULL, "127.0.0.1:0", tenants_text, args);
+	return start(p, NULL, "127.0.0.1:0", tenants_text, args, 0);
+}
+
+int sluiced_start_nofile(struct sluiced_proc *p, const char *tenants_text, const char *const *args,
+			 unsigned nofile)
+{
+	return start(p, NULL, "127.0.0.1:0", tenants_text, args, nofile);
 }
 
 int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		     const char *tenants_text, const char *const *args)
+{
+	return start(p, ns, listen, tenants_text, args, 0);
+}
+
+static int start(struct sluiced_proc *p, const char *ns, const char *listen,
+		 const char *tenants_text, const char *const *args, unsigned nofile)
 {
 	static int instance;
 	const char *argv[64];
@@ -126,6 +148,8 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 	argv[n++] = bin;
 	argv[n++] = "--listen";
 	argv[n++] = listen;
+	argv[n++] = "--admin-listen"; /* never the fixed default port: tests run side by side */
+	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--tenants";
 	argv[n++] = p->tenants;
 	for (; args && *args && n < 62; args++)
@@ -140,10 +164,18 @@ int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		dup2(fd, 2);
 		if (ns && netns_enter(ns) < 0)
 			_exit(126);
+		if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}))
+			_exit(126);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	p->port = read_port(p, "msg=\"sluiced: listening\"");
+	if (p->port > 0) { /* logged before the public line, so it is there when that one is */
+		char *log = sluiced_log(p);
+
+		p->admin_port = logged_port(log, "msg=\"sluiced: admin listening\"");
+		free(log);
+	}
 	for (const char *const *a = argv; p->port > 0 && *a; a++)
 		if (!strcmp(*a, "--tls-listen") &&
 		    (p->tls_port = read_port(p, "msg=\"sluiced: listening for TLS\"")) < 0)
@@ -187,15 +219,24 @@ int http_open(struct http_client *c, int port)
 
 int http_open_ip(struct http_client *c, const char *ip, int port)
 {
+	return http_open_from(c, NULL, ip, port);
+}
+
+int http_open_from(struct http_client *c, const char *src, const char *ip, int port)
+{
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
 
 	c->len = 0;
-	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1)
+	c->fd = -1;
+	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1 ||
+	    (src && inet_pton(AF_INET, src, &b.sin_addr) != 1))
 		return -EINVAL;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;
-	if (connect(c->fd, (struct sockaddr *)&a, sizeof(a))) {
+	if ((src && bind(c->fd, (struct sockaddr *)&b, sizeof(b))) ||
+	    connect(c->fd, (struct sockaddr *)&a, sizeof(a))) {
 		int err = -errno;
 
 		close(c->fd);
@@ -240,8 +281,9 @@ static int fill(struct http_client *c, double end)
 	return (int)n;
 }
 
-/* Length of the first complete response in c->buf, 0 if incomplete. */
-static size_t complete(const struct http_client *c)
+/* Length of the first complete response in c->buf, 0 if incomplete. A response to HEAD
+ * (head_only) ends with its head, whatever its Content-Length says. */
+static size_t complete(const struct http_client *c, bool head_only)
 {
 	char *end, *cl;
 	size_t head, body = 0;
@@ -251,7 +293,7 @@ static size_t complete(const struct http_client *c)
 	if (!end)
 		return 0;
 	head = (size_t)(end - c->buf) + 4;
-	if (!strncmp(c->buf, "HTTP/1.1 100 ", 13))
+	if (!strncmp(c->buf, "HTTP/1.1 100 ", 13) || head_only)
 		return head;
 	cl = strcasestr(c->buf, "\r\nContent-Length:");
 	if (cl && cl < end)
@@ -259,13 +301,14 @@ static size_t complete(const struct http_client *c)
 	return c->len >= head + body ? head + body : 0;
 }
 
-long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
+static long read_response(struct http_client *c, char *out, size_t cap, int timeout_ms,
+			  bool head_only)
 {
 	double end = clock_mono_ms() + timeout_ms;
 	size_t n;
 	int r;
 
-	while (!(n = complete(c))) {
+	while (!(n = complete(c, head_only))) {
 		r = fill(c, end);
 		if (r == 0)
 			return c->len ? -EPROTO : 0;
@@ -279,6 +322,16 @@ long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
 	memmove(c->buf, c->buf + n, c->len - n);
 	c->len -= n;
 	return (long)n;
+}
+
+long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms)
+{
+	return read_response(c, out, cap, timeout_ms, false);
+}
+
+long http_read_head(struct http_client *c, char *out, size_t cap, int timeout_ms)
+{
+	return read_response(c, out, cap, timeout_ms, true);
 }
 
 bool http_closed(struct http_client *c, int timeout_ms)
@@ -331,6 +384,14 @@ int http_once(int port, const char *req, char *out, size_t cap)
 	n = http_read(&c, out, cap, 3000);
 	http_close(&c);
 	return n > 0 ? http_status(out) : (int)n;
+}
+
+int http_admin(const struct sluiced_proc *p, const char *path, char *out, size_t cap)
+{
+	char req[256];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+	return http_once(p->admin_port, req, out, cap);
 }
 
 int http_event_request(char *out, size_t cap, const char *key, const char *body)

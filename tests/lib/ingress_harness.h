@@ -2,10 +2,11 @@
 /* ingress_harness.h -- start the real sluiced on a free loopback port and talk HTTP to it
  *
  * sluiced_start() writes the tenants file into a fresh directory under test__tmpdir(),
- * runs the built binary with --listen 127.0.0.1:0 (its log goes to a file there) and reads
- * the bound port back from the "sluiced: listening" log line (and, with --tls-listen, the
- * TLS port from "sluiced: listening for TLS"). Clients keep unread bytes,
- * so pipelined responses are read one at a time.
+ * runs the built binary with --listen 127.0.0.1:0 and --admin-listen 127.0.0.1:0 (its log
+ * goes to a file there; a test's own --admin-listen wins) and reads the bound ports back
+ * from the "sluiced: listening" and "sluiced: admin listening" log lines (and, with
+ * --tls-listen, the TLS port from "sluiced: listening for TLS"). /metrics and /readyz are on
+ * admin_port. Clients keep unread bytes, so pipelined responses are read one at a time.
  */
 #ifndef SLUICE_INGRESS_HARNESS_H
 #define SLUICE_INGRESS_HARNESS_H
@@ -21,8 +22,9 @@
 struct sluiced_proc {
 	pid_t pid;
 	int port;
-	int tls_port;  /* with --tls-listen among the args: its bound port */
-	char dir[512]; /* per-instance directory (tenants, journal, log) */
+	int admin_port; /* /metrics, /readyz; 0 with --admin-listen off */
+	int tls_port;	/* with --tls-listen among the args: its bound port */
+	char dir[512];	/* per-instance directory (tenants, journal, log) */
 	char log[600];
 	char tenants[600];
 	char journal[600];
@@ -31,6 +33,9 @@ struct sluiced_proc {
 /* Start sluiced with the tenants text and extra args (NULL-terminated list). Returns 0 or
  * -errno (and prints the daemon's log). */
 int sluiced_start(struct sluiced_proc *p, const char *tenants_text, const char *const *args);
+/* Same, with RLIMIT_NOFILE (soft and hard) set to nofile. */
+int sluiced_start_nofile(struct sluiced_proc *p, const char *tenants_text, const char *const *args,
+			 unsigned nofile);
 /* Same, started inside network namespace ns (NULL: this one) listening on listen. */
 int sluiced_start_ns(struct sluiced_proc *p, const char *ns, const char *listen,
 		     const char *tenants_text, const char *const *args);
@@ -54,11 +59,16 @@ struct http_client {
 int http_open(struct http_client *c, int port);
 /* Connect to ip:port (IPv4) from the calling thread's network namespace. */
 int http_open_ip(struct http_client *c, const char *ip, int port);
+/* Same, from source address src (IPv4; NULL: any). */
+int http_open_from(struct http_client *c, const char *src, const char *ip, int port);
 void http_close(struct http_client *c);
 int http_send(struct http_client *c, const char *data, size_t len);
 /* Read one full response (head + Content-Length body) into out (NUL-terminated). Returns
  * its length, 0 on EOF before any byte, -ETIMEDOUT, or -errno. */
 long http_read(struct http_client *c, char *out, size_t cap, int timeout_ms);
+/* http_read() of the answer to a HEAD request: the head only (RFC 9110 §9.3.2), so bytes
+ * after it are the next response's. */
+long http_read_head(struct http_client *c, char *out, size_t cap, int timeout_ms);
 /* Whether the server closed the connection (EOF or reset within timeout_ms). */
 bool http_closed(struct http_client *c, int timeout_ms);
 /* Status code of a response, 0 if unparseable. */
@@ -67,6 +77,9 @@ int http_status(const char *resp);
 bool http_header(const char *resp, const char *name, char *out, size_t cap);
 /* One request on a fresh connection; returns the status, response in out. */
 int http_once(int port, const char *req, char *out, size_t cap);
+/* GET path (/metrics, /readyz) from the admin port of p on a fresh connection; returns the
+ * status, response in out. */
+int http_admin(const struct sluiced_proc *p, const char *path, char *out, size_t cap);
 /* A POST /v1/events request for key and body into out. */
 int http_event_request(char *out, size_t cap, const char *key, const char *body);
 

@@ -5,7 +5,8 @@
  * sample /metrics while it runs; the report is parsed with jansson when it exits. Its
  * answer log goes into PostgreSQL with COPY, so "every 202'd key is stored" is one query
  * against `events`. /metrics is fetched on a fresh connection with Connection: close and
- * read to the end (the page grows with tenants, no fixed buffer in between).
+ * read to the end (the page grows with tenants, no fixed buffer in between), from the
+ * daemon's admin listener.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -255,11 +256,11 @@ out:
 
 /* ---- /metrics ---- */
 
-int scn_metrics(int port, char *buf, size_t cap)
+int scn_metrics(int admin_port, char *buf, size_t cap)
 {
 	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
+				.sin_port = htons((uint16_t)admin_port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ret = -EIO;
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -336,7 +337,7 @@ double scn_timeline_now(const struct scn_timeline *tl)
 	return clock_mono_s() - tl->t0;
 }
 
-int scn_timeline_sample(struct scn_timeline *tl, int port)
+int scn_timeline_sample(struct scn_timeline *tl, int admin_port)
 {
 	static char text[1 << 20];
 	struct scn_row *r;
@@ -345,7 +346,7 @@ int scn_timeline_sample(struct scn_timeline *tl, int port)
 
 	if (tl->n >= SCN_MAX_ROWS)
 		return -ENOSPC;
-	ret = scn_metrics(port, text, sizeof(text));
+	ret = scn_metrics(admin_port, text, sizeof(text));
 	if (ret)
 		return ret;
 	r = &tl->rows[tl->n++];
@@ -368,13 +369,13 @@ int scn_timeline_sample(struct scn_timeline *tl, int port)
 	return 0;
 }
 
-void scn_timeline_follow(struct scn_timeline *tl, int port, struct scn_load *l, int period_ms,
+void scn_timeline_follow(struct scn_timeline *tl, int admin_port, struct scn_load *l, int period_ms,
 			 double min_s)
 {
 	while (scn_load_running(l) || scn_timeline_now(tl) < min_s) {
 		double next = scn_timeline_now(tl) + period_ms / 1e3;
 
-		scn_timeline_sample(tl, port);
+		scn_timeline_sample(tl, admin_port);
 		while (scn_timeline_now(tl) < next)
 			usleep(10000);
 	}

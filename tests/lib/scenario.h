@@ -72,8 +72,9 @@ double scn_report_f(const struct scn_load *l, const char *path);
 int scn_load_log_to_pg(const struct scn_load *l, const struct pgh_server *pg, const char *table);
 
 /* ---- /metrics ---- */
-/* GET /metrics into buf (the body only, NUL-terminated). 0 or -errno. */
-int scn_metrics(int port, char *buf, size_t cap);
+/* GET /metrics from admin_port (sluiced_proc.admin_port) into buf (the body only,
+ * NUL-terminated). 0 or -errno. */
+int scn_metrics(int admin_port, char *buf, size_t cap);
 /* Sum of every series whose name{labels} begins with prefix (a whole name or name{label=..);
  * -1 when there is none. */
 double scn_metric(const char *text, const char *prefix);
@@ -103,10 +104,10 @@ void scn_timeline_init(struct scn_timeline *tl);
 /* Also sample series (a scn_metric prefix) into row.x[i], i in call order; printed under
  * label (at most 6 characters). */
 void scn_timeline_watch(struct scn_timeline *tl, const char *label, const char *series);
-/* Read /metrics once and append a row. 0 or -errno. */
-int scn_timeline_sample(struct scn_timeline *tl, int port);
+/* Read /metrics (from the admin port) once and append a row. 0 or -errno. */
+int scn_timeline_sample(struct scn_timeline *tl, int admin_port);
 /* Sample every period_ms while the load runs (and at least until min_s). */
-void scn_timeline_follow(struct scn_timeline *tl, int port, struct scn_load *l, int period_ms,
+void scn_timeline_follow(struct scn_timeline *tl, int admin_port, struct scn_load *l, int period_ms,
 			 double min_s);
 /* Print the timeline as a table (rates from consecutive rows). */
 void scn_timeline_print(const struct scn_timeline *tl, FILE *out);

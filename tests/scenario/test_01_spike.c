@@ -101,7 +101,7 @@ static double follow(struct scn *s, struct scn_load *l, struct scn_timeline *tl,
 	while (scn_timeline_now(tl) < STEADY_S + SPIKE_S + AFTER_S + RECOVER_BOUND_S) {
 		const struct scn_row *r;
 
-		if (scn_timeline_sample(tl, s->d.port))
+		if (scn_timeline_sample(tl, s->d.admin_port))
 			break;
 		r = &tl->rows[tl->n - 1];
 		xdp_read(x, r->state);
@@ -143,7 +143,7 @@ static void check_counters(struct scn *s, const struct scn_load *l)
 	ASSERT_GT(scn_report_ll(l, "per_class.low.503"), 0, "low refused at EMERGENCY");
 	ASSERT_EQ(scn_report_ll(l, "retry_after.503"), scn_report_ll(l, "status.503"),
 		  "every 503 carries Retry-After");
-	if (ASSERT_OK(scn_metrics(s->d.port, m, sizeof(m)), "metrics"))
+	if (ASSERT_OK(scn_metrics(s->d.admin_port, m, sizeof(m)), "metrics"))
 		ASSERT_EQ(scn_metric(m, "sluice_http_requests_total{route=\"/v1/events\","
 					"status=\"503\","),
 			  scn_report_ll(l, "status.503"), "the daemon counted every 503");

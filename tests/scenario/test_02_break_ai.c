@@ -102,7 +102,7 @@ void test_02_break_ai(void)
 			ASSERT_OK(mock_upstream_faults(&s.ai, "down=0"), "mock back");
 			t_up = scn_timeline_now(&tl);
 		}
-		scn_timeline_sample(&tl, s.d.port);
+		scn_timeline_sample(&tl, s.d.admin_port);
 		if (!scn_load_running(&l) && tl.rows[tl.n - 1].x[0] == 0 &&
 		    tl.rows[tl.n - 1].waiting[0] + tl.rows[tl.n - 1].waiting[1] == 0)
 			break;

@@ -81,7 +81,7 @@ void test_03_lead_burst(void)
 	{
 		static char m[1 << 20];
 
-		if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics")) {
+		if (ASSERT_OK(scn_metrics(s.d.admin_port, m, sizeof(m)), "metrics")) {
 			double retried = scn_metric(m, "sluice_worker_events_total{outcome="
 						       "\"step_retried\"}");
 			double fb = scn_metric(m, "sluice_fallback_answers_total{upstream=\"ai\",");

@@ -53,7 +53,7 @@ void test_04_slow_crm(void)
 		    "sluice_upstream_calls_total{upstream=\"crm\",outcome=\"slow\"}");
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
-		scn_timeline_follow(&tl, s.d.port, &l, 500, 13);
+		scn_timeline_follow(&tl, s.d.admin_port, &l, 500, 13);
 	}
 	scn_timeline_print(&tl, stdout);
 	if (!ASSERT_OK(scn_load_wait(&l, 10000), "loadgen report"))

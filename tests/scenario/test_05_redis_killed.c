@@ -76,7 +76,7 @@ void test_05_redis_killed(void)
 			redis_harness_stop(&s.redis); /* SIGTERM: the server is gone */
 			killed = true;
 		}
-		scn_timeline_sample(&tl, s.d.port);
+		scn_timeline_sample(&tl, s.d.admin_port);
 		usleep(500000);
 	}
 	scn_timeline_print(&tl, stdout);
@@ -107,7 +107,7 @@ void test_05_redis_killed(void)
 		  "no duplicate reached the upstream twice");
 	ASSERT_EQ(pgh_query_ll(&s.pg, "SELECT count(*) FROM dead_letters"), 0,
 		  "nothing dead-lettered");
-	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics")) {
+	if (ASSERT_OK(scn_metrics(s.d.admin_port, m, sizeof(m)), "metrics")) {
 		ASSERT_EQ(scn_metric(m, "sluice_redis_up"), 0, "the outage is visible");
 		ASSERT_GT(scn_metric(m, "sluice_redis_failures_total"), 0, "failures counted");
 		ASSERT_GT(scn_metric(m, "sluice_db_duplicates_total") +

@@ -65,7 +65,7 @@ void test_06_hot_tenant(void)
 		scn_timeline_watch(&tl, "sat_ai", "sluice_pool_saturation{pool=\"ai\"}");
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
-		scn_timeline_follow(&tl, s.d.port, &l, 500, 10);
+		scn_timeline_follow(&tl, s.d.admin_port, &l, 500, 10);
 	}
 	scn_timeline_print(&tl, stdout);
 	if (!ASSERT_OK(scn_load_wait(&l, 10000), "loadgen report"))

@@ -116,7 +116,7 @@ void test_07_flapping(void)
 		scn_timeline_init(&tl);
 		if (!ASSERT_OK(scn_load_start(&l, s.d.port, args), "loadgen"))
 			goto out;
-		scn_timeline_follow(&tl, s.d.port, &l, 100, 22); /* + the last hold */
+		scn_timeline_follow(&tl, s.d.admin_port, &l, 100, 22); /* + the last hold */
 	}
 	if (!ASSERT_OK(scn_load_wait(&l, 10000), "loadgen report"))
 		goto out;
@@ -146,7 +146,7 @@ void test_07_flapping(void)
 	ASSERT_GE(crossings(&tl), 3, "the load oscillated around the threshold");
 	ASSERT_GE(ups, 1, "THIN engaged");
 	ASSERT_GE(n - ups, 1, "stepped down after a calm spell longer than the hold");
-	if (ASSERT_OK(scn_metrics(s.d.port, m, sizeof(m)), "metrics"))
+	if (ASSERT_OK(scn_metrics(s.d.admin_port, m, sizeof(m)), "metrics"))
 		ASSERT_EQ(scn_metric(m, "sluice_overload_transitions_total"), n,
 			  "transitions counted = transitions logged");
 out:

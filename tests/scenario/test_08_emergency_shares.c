@@ -56,7 +56,7 @@ static double follow(struct scn *s, struct scn_load *l, struct scn_timeline *tl,
 		const struct scn_row *r;
 		double next = scn_timeline_now(tl) + SAMPLE_S;
 
-		if (scn_timeline_sample(tl, s->d.port))
+		if (scn_timeline_sample(tl, s->d.admin_port))
 			break;
 		r = &tl->rows[tl->n - 1];
 		if (*i_load_end < 0 && !scn_load_running(l))
@@ -197,7 +197,7 @@ static void check(struct scn *s, const struct scn_timeline *tl, const struct scn
 	       f->i_down >= 0 ? tl->rows[f->i_down].t : -1, f->t_normal,
 	       scn_report_ll(l, "status.202"), scn_report_ll(l, "errors"));
 	ASSERT_EQ(check_log(s), 1, "one EMERGENCY episode in the log");
-	if (ASSERT_OK(scn_metrics(s->d.port, m, sizeof(m)), "metrics"))
+	if (ASSERT_OK(scn_metrics(s->d.admin_port, m, sizeof(m)), "metrics"))
 		ASSERT_EQ(counter(m, "normal") + counter(m, "thin"), 1,
 			  "one EMERGENCY episode counted");
 	ASSERT_GT(f->capacity, f->crit_rate + 1 / AGING_S, "the pool can serve critical alone");

@@ -46,6 +46,7 @@ void test_config(void)
 		ASSERT_STREQ(cfg.pin_dir, "/sys/fs/bpf/sluice", "pin dir");
 		ASSERT_EQ(ntohs(((struct sockaddr_in *)&cfg.addr)->sin_port), 8080, "port parsed");
 		ASSERT_FALSE(cfg.dry_run_limits, "enforcing");
+		ASSERT_EQ(cfg.queue_max_bytes, -1, "queue bytes: from the free disk space");
 	}
 	if (test__start_subtest("file_and_flags")) {
 		const char *conf = write_conf("# sluiced\nlisten = 127.0.0.1:9000\nthreads = 3\n"
@@ -65,6 +66,7 @@ void test_config(void)
 		const char *a4[] = {"sluiced", "--listen", "example.com:80"};
 		const char *a5[] = {"sluiced", "--log-level", "loud"};
 		const char *a6[] = {"sluiced", "--config", NULL};
+		const char *a7[] = {"sluiced", "--admin-listen", "localhost:9464"};
 
 		ASSERT_EQ(parse(3, a1), -EINVAL, "port");
 		ASSERT_STREQ(err, "sluiced: --listen 0.0.0.0:99999: port out of range (0-65535)",
@@ -77,6 +79,12 @@ void test_config(void)
 		ASSERT_EQ(parse(3, a4), -EINVAL, "hostname");
 		ASSERT_HAS_STR(err, "not an IPv4 address or [IPv6] address", "address msg");
 		ASSERT_EQ(parse(3, a5), -EINVAL, "log level");
+		ASSERT_EQ(parse(3, a7), -EINVAL, "admin address");
+		ASSERT_STREQ(
+		    err,
+		    "sluiced: --admin-listen localhost:9464: not an IPv4 address or [IPv6] "
+		    "address",
+		    "admin address message");
 		a6[2] = write_conf("listen = 127.0.0.1:1\n\nmax-conns = -4\n");
 		ASSERT_EQ(parse(3, a6), -EINVAL, "file range");
 		ASSERT_HAS_STR(err, "sluiced.conf:3: max-conns -4: expected a whole number",
@@ -168,7 +176,9 @@ void test_config(void)
 						    "--shares-normal",
 						    "--shares-thin",
 						    "--shares-emergency",
-						    "--class-max-wait"};
+						    "--class-max-wait",
+						    "--admin-listen",
+						    "--max-conns-per-source"};
 
 		for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 			/* cppcheck-suppress AssignmentAddressToInteger ; statement-expr scopes */
@@ -176,5 +186,15 @@ void test_config(void)
 		free(text);
 		ASSERT_OK(parse(3, a2), err);
 		ASSERT_EQ(cfg.addr.ss_family, AF_INET6, "v6");
+		/* the admin listener: loopback 9464 unless told otherwise, or off */
+		ASSERT_STREQ(cfg.admin_listen, "127.0.0.1:9464", "admin default");
+		ASSERT_EQ(ntohs(((struct sockaddr_in *)&cfg.admin_addr)->sin_port), 9464,
+			  "admin port");
+		{
+			const char *a3[] = {"sluiced", "--admin-listen", "off"};
+
+			ASSERT_OK(parse(3, a3), err);
+			ASSERT_EQ(cfg.admin_addrlen, 0, "admin off");
+		}
 	}
 }

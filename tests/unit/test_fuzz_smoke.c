@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_fuzz_smoke.c -- run each libFuzzer target briefly (ASan+UBSan) over the committed
- * seed corpus plus 50,000 generated inputs; `make fuzz` runs them for longer */
+ * seed corpus plus generated inputs (50,000; 2,000 for journal recovery, which opens a
+ * journal per input); `make fuzz` runs them for longer */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,7 +19,7 @@ static const char *corpus_root(void)
 	return access("tests/fuzz/corpus", R_OK) ? NULL : "tests/fuzz/corpus";
 }
 
-static void run_target(const char *name)
+static void run_target(const char *name, int runs)
 {
 	char bin[1024], work[1024], cmd[4096];
 	const char *seeds = corpus_root();
@@ -36,7 +37,7 @@ static void run_target(const char *name)
 	/* new inputs go to a scratch dir first on the command line, never into the seeds */
 	snprintf(work, sizeof(work), "%s/corpus-%s", test__tmpdir(), name);
 	mkdir(work, 0755);
-	snprintf(cmd, sizeof(cmd), "%s -runs=50000 -seed=1 %s %s/%s > %s/%s.log 2>&1", bin, work,
+	snprintf(cmd, sizeof(cmd), "%s -runs=%d -seed=1 %s %s/%s > %s/%s.log 2>&1", bin, runs, work,
 		 seeds, name, test__tmpdir(), name);
 	status = system(cmd);
 	if (!ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, name)) {
@@ -55,7 +56,11 @@ static void run_target(const char *name)
 void test_fuzz_smoke(void)
 {
 	if (test__start_subtest("http_parser"))
-		run_target("http_parser");
+		run_target("http_parser", 50000);
+	if (test__start_subtest("chunked"))
+		run_target("chunked", 50000);
 	if (test__start_subtest("envelope"))
-		run_target("envelope");
+		run_target("envelope", 50000);
+	if (test__start_subtest("journal_recover"))
+		run_target("journal_recover", 2000);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* test_journal.c -- CRC32C, record framing, ack/replay, segment deletion, torn tails at every
- * byte, CRC corruption in a segment, full-queue refusal */
+ * byte, CRC corruption in a segment, a flipped length bit, full-queue refusal */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -340,29 +340,105 @@ static void subtest_crc_corruption(void)
 	fd = open(logp, O_RDONLY);
 	logbuf[read(fd, logbuf, sizeof(logbuf) - 1) > 0 ? sizeof(logbuf) - 1 : 0] = 0;
 	close(fd);
-	ASSERT_HAS_STR(logbuf, "CORRUPT SEGMENT", "said so loudly");
+	ASSERT_HAS_STR(logbuf, "CORRUPT RECORDS", "said so loudly");
 	ASSERT_HAS_STR(logbuf, "CRC32C mismatch", "with the reason");
 	queue_stats(q, &st);
-	ASSERT_EQ(st.segments_corrupt, 1, "one corrupt segment");
-	ASSERT_EQ(jt_count_files(dir, ".log.corrupt"), 1, "moved aside");
+	ASSERT_EQ(st.corrupt_ranges, 1, "one damaged range");
+	ASSERT_EQ(st.corrupt_bytes, ri[2].end - ri[1].end, "exactly the bad record");
+	ASSERT_EQ(jt_count_files(dir, ".corrupt"), 1, "its bytes kept aside");
 	queue_replay(q, jt_collect, &got);
-	/* everything except the records from the bad one to the end of segment 2 */
-	ASSERT_EQ(got.n, 60 - (size_t)(nrec - 2), "replayed up to the error, then later segments");
+	/* everything except the damaged record: the ones after it in its segment too */
+	ASSERT_EQ(got.n, 59, "every whole record replayed");
 	jt_list_free(&got);
 	queue_free(q);
-	/* the rescued entries were re-journalled: a second restart sees the same set */
+	/* the segment itself is untouched: a second restart finds the same damage, same set */
 	q = jt_open(dir, 2048);
 	if (!ASSERT_OK_PTR(q, "reopen 2"))
 		goto out;
 	queue_stats(q, &st);
-	ASSERT_EQ(st.segments_corrupt, 0, "corrupt file not read again");
+	ASSERT_EQ(st.corrupt_ranges, 1, "the damage is still reported");
+	ASSERT_EQ(jt_count_files(dir, ".corrupt"), 1, "and kept aside once");
 	queue_replay(q, jt_collect, &got);
-	ASSERT_EQ(got.n, 60 - (size_t)(nrec - 2), "same set after second restart");
+	ASSERT_EQ(got.n, 59, "same set after second restart");
 	for (size_t i = 0; i < got.n; i++)
 		ASSERT_GE(jt_which(got.e[i]), 0, "valid records only");
 out:
 	jt_list_free(&got);
 	queue_free(q);
+}
+
+/* One damaged last segment: 10 records, record `rec`'s length field XORed with `mask`
+ * (or, with mask 0, one payload byte flipped). Nothing may be cut: the damaged record is
+ * kept aside, every other one comes back, and the segment keeps its size. */
+static void check_flip(const char *name, int rec, uint32_t mask)
+{
+	const char *dir = jt_dir(name);
+	struct jt_list got = {0};
+	struct queue_stats st;
+	struct rinfo ri[16];
+	char seg[600];
+	struct stat sb;
+	uint32_t len;
+	off_t size, at;
+	struct queue *q = jt_open(dir, 0);
+	int fd, nrec;
+	bool seen[10] = {false};
+
+	if (!ASSERT_OK_PTR(q, "open") || !ASSERT_OK(jt_fill(q, 0, 10), "append"))
+		goto out;
+	queue_free(q);
+	q = NULL;
+	snprintf(seg, sizeof(seg), "%s/seg-%016llx.log", dir, 1ull);
+	nrec = record_scan(seg, ri, 16, &size);
+	if (!ASSERT_EQ(nrec, 10, "records"))
+		goto out;
+	at = rec ? (off_t)ri[rec - 1].end : 0;
+	fd = open(seg, O_RDWR);
+	ASSERT_EQ(pread(fd, &len, 4, at + 4), 4, "read length");
+	len ^= mask;
+	if (mask)
+		ASSERT_EQ(pwrite(fd, &len, 4, at + 4), 4, "flip length bits");
+	else
+		ASSERT_EQ(pwrite(fd, "#", 1, at + sizeof(struct jrec_hdr) + 1), 1, "flip payload");
+	close(fd);
+	q = jt_open(dir, 0);
+	if (!ASSERT_OK_PTR(q, "reopen"))
+		goto out;
+	queue_stats(q, &st);
+	ASSERT_EQ(st.torn_bytes, 0, "not taken for a torn tail");
+	ASSERT_EQ(st.corrupt_ranges, 1, "one damaged range");
+	ASSERT_EQ(jt_count_files(dir, ".corrupt"), 1, "its bytes kept aside");
+	stat(seg, &sb);
+	ASSERT_EQ(sb.st_size, size, "nothing truncated");
+	queue_replay(q, jt_collect, &got);
+	ASSERT_EQ(got.n, 9, "every other record comes back");
+	for (size_t i = 0; i < got.n; i++) {
+		int w = jt_which(got.e[i]);
+
+		if (ASSERT_TRUE(w >= 0 && w < 10 && !seen[w], "a record, once"))
+			seen[w] = true;
+	}
+	ASSERT_FALSE(seen[rec], "but the damaged one");
+	jt_list_free(&got);
+	ASSERT_OK(jt_fill(q, 10, 2), "appends go on");
+	queue_free(q);
+	q = jt_open(dir, 0);
+	if (ASSERT_OK_PTR(q, "reopen 2"))
+		ASSERT_EQ(queue_replay(q, jt_collect, &got), 11, "and survive the next restart");
+out:
+	jt_list_free(&got);
+	queue_free(q);
+}
+
+/* A single flipped bit in a length used to read as a torn tail and cut every record after
+ * it, all of them answered 202. */
+static void subtest_length_flip(void)
+{
+	check_flip("flip_mid_long", 4, 1u << 20);   /* runs past the end of the segment */
+	check_flip("flip_mid_short", 4, 1u << 2);   /* a bad CRC, then whole records */
+	check_flip("flip_last_limit", 9, 1u << 31); /* above the record limit, at the very end */
+	check_flip("flip_last_long", 9, 1u << 4);   /* past the end by a few bytes */
+	check_flip("flip_mid_payload", 5, 0);	    /* payload damage in the active segment */
 }
 
 static void subtest_full(void)
@@ -419,6 +495,8 @@ void test_journal(void)
 		subtest_torn_every_byte();
 	if (test__start_subtest("crc_corruption"))
 		subtest_crc_corruption();
+	if (test__start_subtest("length_bit_flip"))
+		subtest_length_flip();
 	if (test__start_subtest("full_queue"))
 		subtest_full();
 }

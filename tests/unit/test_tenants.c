@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* test_tenants.c -- tenants file: parsing, file:line errors, slots kept on reload, BPF maps */
+/* test_tenants.c -- tenants file: parsing, lookups by key, slot and source, file:line errors,
+ * slots kept on reload, BPF maps */
 #include <bpf/bpf.h>
 #include <stdlib.h>
 
@@ -75,6 +76,20 @@ static void subtest_good(void)
 	}
 	sha256("nope", 4, d);
 	ASSERT_EQ(tenants_by_digest(t, d), NULL, "unknown key");
+	{
+		const char *addrs[] = {"203.0.113.7", "10.200.3.4", "2001:db8:1::5",
+				       "203.0.113.8", "11.0.0.1",   "2001:db9::1"};
+		const struct tenant *want[] = {a, a, b, NULL, NULL, NULL};
+
+		for (int i = 0; i < 6; i++) {
+			struct sluice_lpm_key k;
+			struct sluice_addr sa;
+
+			tenants_parse_source(addrs[i], &k);
+			memcpy(sa.a, k.a, sizeof(sa.a));
+			ASSERT_EQ(tenants_by_source(t, &sa), want[i], addrs[i]);
+		}
+	}
 out:
 	tenants_put(t);
 }

@@ -461,6 +461,37 @@ const struct tenant *tenants_at(const struct tenants *t, unsigned i)
 	return t && i < t->n ? &t->v[i] : NULL;
 }
 
+/* Whether the first bits bits of a and p are equal. */
+static bool prefix_match(const uint8_t *a, const uint8_t *p, uint32_t bits)
+{
+	uint32_t bytes = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, p, bytes))
+		return false;
+	return !rest || !((a[bytes] ^ p[bytes]) & (uint8_t)(0xff << (8 - rest)));
+}
+
+const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a)
+{
+	const struct tenant *best = NULL;
+	uint32_t best_len = 0;
+
+	for (unsigned i = 0; i < tenants_count(t); i++) {
+		const struct tenant *tn = &t->v[i];
+
+		for (unsigned j = 0; j < tn->nsources; j++) {
+			const struct sluice_lpm_key *k = &tn->sources[j];
+
+			if (k->prefixlen <= 128 && (!best || k->prefixlen > best_len) &&
+			    prefix_match(a->a, k->a, k->prefixlen)) {
+				best = tn;
+				best_len = k->prefixlen;
+			}
+		}
+	}
+	return best;
+}
+
 static const struct tenant *lookup(const struct tenants *t, const struct digest_ix *ix, unsigned n,
 				   const uint8_t d[SHA256_LEN])
 {

@@ -72,6 +72,9 @@ const struct tenant *tenants_by_digest(const struct tenants *t, const uint8_t d[
 const struct tenant *tenants_by_cert(const struct tenants *t, const uint8_t fp[SHA256_LEN]);
 /* Tenant in a slot, or NULL. */
 const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot);
+/* Tenant with a configured source (address or prefix) that a lies in, the longest prefix
+ * winning, or NULL. A linear scan: for rare decisions (a refusal), not per packet. */
+const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a);
 /* Whether slot is held by a tenant of t that was not in prev under the same name (its
  * credit state must start fresh). */
 int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uint32_t slot);

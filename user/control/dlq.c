@@ -7,6 +7,10 @@
  * and the cleared `failed` result lets the failed step run again. replayed_at is stamped
  * from the queue's durable callback through a small done-list the thread writes back on
  * its next poll, so the callback (the journal's flusher thread) never waits on PostgreSQL.
+ *
+ * Teardown: that callback touches the replayer, so dlq_replayer_free waits until every
+ * append it made has completed (`inflight` back to 0) before freeing it; the queue must still
+ * be running then.
  */
 #include <endian.h>
 #include <errno.h>
@@ -70,20 +74,22 @@ static void on_durable(void *arg, int err, uint64_t qid)
 {
 	struct replay_ctx *rc = arg;
 	struct dlq_replayer *r = rc->r;
+	long long rc_id = rc->id;
 	struct done_id *d = err ? NULL : malloc(sizeof(*d));
 
+	free(rc);
 	pthread_mutex_lock(&r->lock);
 	r->inflight--;
 	if (d) {
-		d->id = rc->id;
+		d->id = rc_id;
 		d->next = r->done;
 		r->done = d;
 	} else {
 		r->st.errors++; /* the request stays: the next poll tries again */
 	}
+	/* the last touch of r: dlq_replayer_free may free it once the lock is released */
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->lock);
-	free(rc);
 }
 
 static void stamp(struct dlq_replayer *r, long long id, const char *note)
@@ -240,8 +246,15 @@ void dlq_replayer_free(struct dlq_replayer *r)
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
+	/* no new append now; wait for the completions of the earlier ones (they touch r) */
+	pthread_mutex_lock(&r->lock);
+	while (r->inflight)
+		pthread_cond_wait(&r->cv, &r->lock);
+	pthread_mutex_unlock(&r->lock);
 	flush_done(r);
 	PQfinish(r->c);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->lock);
 	free(r->conninfo);
 	free(r);
 }

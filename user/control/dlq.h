@@ -23,6 +23,8 @@ struct dlq_stats {
 
 /* Poll every period_ms (>= 10) on conninfo, append into q (borrowed). NULL + errno. */
 struct dlq_replayer *dlq_replayer_new(const char *conninfo, struct queue *q, int period_ms);
+/* Stop the thread, then wait until every append it made has completed (the completion
+ * refers to the replayer): q must still be running. NULL-safe. */
 void dlq_replayer_free(struct dlq_replayer *r);
 void dlq_replayer_stats(struct dlq_replayer *r, struct dlq_stats *st);
 

@@ -69,8 +69,12 @@ int api_init(struct api *r, const struct ingress_limits *limits, struct tenants_
 	r->f_queue_depth =
 	    metrics_family(m, METRIC_GAUGE, "sluice_queue_depth",
 			   "Events in the durable queue not yet acknowledged.", NULL, NULL, 0);
+	r->f_accept_failures =
+	    metrics_family(m, METRIC_COUNTER, "sluice_http_accept_failures_total",
+			   "accept(2) failures by errno (EMFILE, ENFILE: accepts pause 100 ms).",
+			   "errno", NULL, 0);
 	if (!r->f_requests || !r->f_latency || !r->f_admission || !r->f_events || !r->f_conns ||
-	    !r->f_refused || !r->f_denied || !r->f_queue_depth)
+	    !r->f_refused || !r->f_denied || !r->f_queue_depth || !r->f_accept_failures)
 		return -ENOMEM;
 	return 0;
 }
@@ -95,15 +99,25 @@ void api_count_refused(struct api *r, const char *reason)
 	metric_add(metrics_series(r->f_refused, (const char *[]){reason}), 1);
 }
 
+void api_count_accept_failure(struct api *r, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	metric_add(metrics_series(r->f_accept_failures, (const char *[]){name ? name : "other"}),
+		   1);
+}
+
 void api_req_reset(struct api_req *rq)
 {
 	const struct sluice_addr *peer = rq->peer;
+	bool admin = rq->admin;
 	const uint8_t *cert = rq->client_cert;
 
 	tenants_put(rq->tenants);
 	memset(rq, 0, sizeof(*rq));
 	rq->peer = peer;
-	rq->client_cert = cert; /* both belong to the connection */
+	rq->admin = admin;
+	rq->client_cert = cert; /* all three belong to the connection */
 }
 
 void api_error(struct api_answer *ans, int status, const char *code, const char *detail, bool close)
@@ -139,14 +153,21 @@ static enum api_verdict answer_error(struct api_answer *ans, int status, const c
 	return API_ANSWER;
 }
 
-static enum route_id route_of(const struct http_request *req)
+/* Which listener serves a route: the API on the public one, metrics and readiness (tenant
+ * names, traffic) on the admin one, liveness on both. */
+static bool route_served(enum route_id id, bool admin)
+{
+	return id == ROUTE_HEALTHZ || (id == ROUTE_EVENTS) != admin;
+}
+
+static enum route_id route_of(const struct http_request *req, bool admin)
 {
 	const char *q = memchr(req->target, '?', req->target_len);
 	size_t n = q ? (size_t)(q - req->target) : req->target_len;
 
 	for (int i = 0; i < ROUTE_OTHER; i++)
 		if (strlen(route_names[i]) == n && !memcmp(route_names[i], req->target, n))
-			return i;
+			return route_served(i, admin) ? (enum route_id)i : ROUTE_OTHER;
 	return ROUTE_OTHER;
 }
 
@@ -318,7 +339,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 enum api_verdict api_on_head(struct api *r, struct api_req *rq, const struct http_request *req,
 			     struct api_answer *ans)
 {
-	enum route_id route = route_of(req);
+	enum route_id route = route_of(req, rq->admin);
 	bool get = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
 
 	rq->route = route;

@@ -7,6 +7,10 @@
  *	GET  /readyz      XDP attached or deliberately off, queue writable, database reachable
  *	GET  /metrics     Prometheus text
  *
+ * The public listener serves /v1/events and /healthz; the admin listener (--admin-listen)
+ * serves /healthz, /readyz and /metrics, which name tenants and their traffic. Each answers
+ * 404 for the other's routes.
+ *
  * The API never writes to a connection: each handler fills a struct api_answer (status,
  * error code and detail or a body, extra headers, close) and the connection (conn.c) writes
  * it. The chain is loop -> conn -> api; nothing calls back up. The api struct is shared by
@@ -60,6 +64,7 @@ struct api_req {
 	enum route_id route;
 	uint64_t start_ns; /* CLOCK_MONOTONIC, first byte of the request */
 	const struct sluice_addr *peer;
+	bool admin;		    /* the request came to the admin listener */
 	const uint8_t *client_cert; /* SHA-256 of the verified TLS client certificate, or NULL */
 	struct tenants *tenants;    /* reference held while tenant is used (api_req_reset) */
 	const struct tenant *tenant;
@@ -85,6 +90,7 @@ struct api {
 	/* metric families */
 	struct metric_family *f_requests, *f_latency, *f_admission, *f_conns, *f_refused;
 	struct metric_family *f_http_errors, *f_events, *f_denied, *f_queue_depth;
+	struct metric_family *f_accept_failures;
 };
 
 /* Fill a (embedded) and register its metric families in m. limits is borrowed. -errno. */
@@ -109,10 +115,13 @@ void api_error(struct api_answer *ans, int status, const char *code, const char 
 	       bool close);
 /* Count an answer written for rq (requests by route/status/tenant, latency). */
 void api_count(struct api *a, const struct api_req *rq, int status);
-/* Drop the request's tenants reference and clear it. */
+/* Drop the request's tenants reference and clear it (but for what belongs to the
+ * connection: peer, listener, client certificate). */
 void api_req_reset(struct api_req *rq);
 /* A connection refused at accept, by reason (metrics). */
 void api_count_refused(struct api *a, const char *reason);
+/* accept(2) itself failed with errno err (metrics). */
+void api_count_accept_failure(struct api *a, int err);
 /* Name of a route for metric labels. */
 const char *api_route_name(enum route_id id);
 

@@ -7,6 +7,9 @@
  * queue confirms durability. It returns how many bytes it consumed; the rest is stashed.
  * A request whose body is not fully here when it is rejected at the head gets
  * Connection: close, because its unread body would otherwise be parsed as the next request.
+ * A chunked body is consumed as it arrives: the decoder keeps no raw bytes, so process()
+ * returns them as used and only the data is copied (c->body); its errors close like a
+ * head's, its size is held to --max-body while it grows (413).
  *
  * Invariants: c->in holds bytes from the first byte of the current request; the parser's
  * position is relative to that byte; rq.tenants is held from the head until the answer.
@@ -20,13 +23,15 @@
 #include "ingress/conn.h"
 #include "lib/clock.h"
 
-#define STASH_SLACK (64 * 1024)	 /* pipelined bytes kept beyond one maximal request */
-#define OUT_HIGH    (256 * 1024) /* answers queued for a client that does not read: stop there */
+#define STASH_SLACK   (64 * 1024)  /* pipelined bytes kept beyond one maximal request */
+#define MAX_CHUNK_EXT 4096	   /* bytes of chunk extensions in one body (ignored anyway) */
+#define BIG_BUFFER    65536	   /* a buffer grown past this is freed once empty */
+#define OUT_HIGH      (256 * 1024) /* answers queued for a client that does not read: stop there */
 
 static __thread struct http_request scratch; /* 4 KiB: one per thread, not per connection */
 
 void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
-	       const struct sluice_addr *peer)
+	       const struct sluice_addr *peer, bool admin)
 {
 	memset(c, 0, sizeof(*c));
 	c->api = api;
@@ -34,8 +39,18 @@ void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t to
 	c->token = token;
 	c->peer = *peer;
 	c->rq.api.peer = &c->peer;
+	c->rq.api.admin = admin;
 	c->phase = CONN_HEAD;
+	c->fresh = true;
 	http_parser_init(&c->parser, &api->http);
+}
+
+/* Empty a per-request buffer, giving the memory back after a big one. */
+static void obuf_reset(struct obuf *o)
+{
+	if (o->cap > BIG_BUFFER)
+		obuf_fini(o);
+	o->len = 0;
 }
 
 void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
@@ -46,11 +61,13 @@ void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN])
 
 static void req_reset(struct conn *c)
 {
-	api_req_reset(&c->rq.api); /* keeps the peer */
-	c->rq.keep_alive = c->rq.head_only = c->rq.http10 = false;
+	api_req_reset(&c->rq.api); /* keeps what is the connection's */
+	c->rq.keep_alive = c->rq.head_only = c->rq.http10 = c->rq.chunked = false;
 	c->rq.head_len = 0;
 	c->rq.content_length = 0;
 	c->body_here = false;
+	obuf_reset(&c->head);
+	obuf_reset(&c->body);
 	http_parser_init(&c->parser, &c->api->http);
 }
 
@@ -62,6 +79,8 @@ void conn_fini(struct conn *c)
 	c->in_len = c->in_cap = 0;
 	obuf_fini(&c->out);
 	obuf_fini(&c->sending);
+	obuf_fini(&c->head);
+	obuf_fini(&c->body);
 }
 
 /* After an answer: next request, or no more (close once sent). */
@@ -81,7 +100,7 @@ static void finish(struct conn *c, bool close)
 static bool must_close(const struct conn *c)
 {
 	return !c->rq.keep_alive || (c->drain && !c->more_input) ||
-	       (c->phase == CONN_HEAD && c->rq.content_length && !c->body_here);
+	       (c->phase == CONN_HEAD && (c->rq.content_length || c->rq.chunked) && !c->body_here);
 }
 
 /* HTTP/1.0 keeps a connection only when the answer says so; extra headers go after it. */
@@ -111,7 +130,8 @@ static void write_answer(struct conn *c, struct api_answer *ans)
 
 	extra = keep_alive_headers(c, close, ans->headers, hdrs, sizeof(hdrs));
 	if (ans->code)
-		err = response_error(&c->out, ans->status, ans->code, ans->detail, extra, close);
+		err = response_error(&c->out, ans->status, ans->code, ans->detail, extra, close,
+				     c->rq.head_only);
 	else
 		err = response_write(&c->out, ans->status, ans->content_type, extra, ans->body,
 				     ans->body_len, close, c->rq.head_only);
@@ -168,6 +188,21 @@ static void on_full_body(struct conn *c, const struct http_request *req, const c
 	write_answer(c, &ans);
 }
 
+/* A chunked body follows the head at buf: keep the head (the receive buffer goes away) and
+ * decode what comes next. Returns the head's length: it is consumed. */
+static size_t start_chunked(struct conn *c, const char *buf, size_t head_len, bool expect)
+{
+	struct chunked_limits lim = {.max_body = c->api->limits->max_body,
+				     .max_ext = MAX_CHUNK_EXT,
+				     .max_trailer = c->api->limits->max_header_bytes};
+
+	chunked_init(&c->chunk, &lim);
+	c->phase = CONN_BODY;
+	if (obuf_append(&c->head, buf, head_len) || (expect && response_continue(&c->out)))
+		c->abort = true;
+	return head_len;
+}
+
 /* The head of the current request is complete in buf (len bytes available from its
  * first byte). Returns bytes consumed by this request, or 0 to wait for its body. */
 static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len)
@@ -178,6 +213,7 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 
 	c->rq.head_len = (size_t)head_len;
 	c->rq.content_length = req->content_length;
+	c->rq.chunked = req->chunked;
 	c->rq.keep_alive = req->keep_alive;
 	c->rq.head_only = req->method == HTTP_M_HEAD;
 	c->rq.http10 = req->minor == 0;
@@ -186,13 +222,15 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 		return len;
 	}
 	need = (size_t)head_len + (size_t)req->content_length;
-	c->body_here = len >= need;
+	c->body_here = !req->chunked && len >= need;
 	c->more_input = len > need;
 	answer_init(&ans);
 	if (api_on_head(c->api, &c->rq.api, req, &ans) == API_ANSWER) {
 		write_answer(c, &ans);
 		return c->phase == CONN_DONE ? len : need; /* answered; body skipped */
 	}
+	if (req->chunked)
+		return start_chunked(c, buf, (size_t)head_len, req->expect_continue);
 	if (!c->body_here) {
 		c->phase = CONN_BODY;
 		if (req->expect_continue && response_continue(&c->out))
@@ -203,22 +241,60 @@ static size_t on_head(struct conn *c, const char *buf, size_t len, long head_len
 	return need;
 }
 
+/* The head's slices pointed into a buffer that is gone: parse it again from head. The body
+ * has been read (phase back to CONN_HEAD for must_close()); more says whether bytes of a
+ * following request are here. false when the head does not parse again (cannot happen:
+ * the same bytes parsed before), and the connection is aborted. */
+static bool body_complete(struct conn *c, const char *head, bool more)
+{
+	http_parser_init(&c->parser, &c->api->http);
+	if (http_parse(&c->parser, head, c->rq.head_len, &scratch) != (long)c->rq.head_len) {
+		c->abort = true;
+		return false;
+	}
+	c->phase = CONN_HEAD;
+	c->body_here = true;
+	c->more_input = more;
+	return true;
+}
+
 /* The body of a CONN_BODY request is complete at buf (avail bytes from there). */
 static size_t on_body(struct conn *c, const char *buf, size_t avail)
 {
 	size_t need = c->rq.head_len + (size_t)c->rq.content_length;
 
-	/* the head's slices pointed into a buffer that is gone: parse it again from here */
-	http_parser_init(&c->parser, &c->api->http);
-	if (http_parse(&c->parser, buf, c->rq.head_len, &scratch) != (long)c->rq.head_len) {
-		c->abort = true; /* cannot happen: the same bytes parsed before */
-		return need;
-	}
-	c->phase = CONN_HEAD; /* for must_close(): the body has been read */
-	c->body_here = true;
-	c->more_input = avail > need;
-	on_full_body(c, &scratch, buf + c->rq.head_len, (size_t)c->rq.content_length);
+	if (body_complete(c, buf, avail > need))
+		on_full_body(c, &scratch, buf + c->rq.head_len, (size_t)c->rq.content_length);
 	return need;
+}
+
+/* The next bytes of a chunked body (avail of them at buf). Returns bytes consumed: all of
+ * them until the body ends, then up to its end. */
+static size_t on_chunked(struct conn *c, const char *buf, size_t avail)
+{
+	size_t used = 0;
+
+	while (used < avail && !chunked_done(&c->chunk)) {
+		const char *data;
+		size_t n;
+		long r = chunked_parse(&c->chunk, buf + used, avail - used, &data, &n);
+
+		if (r < 0) {
+			enum chunked_error e = (enum chunked_error) - r;
+
+			conn_error(c, chunked_error_status(e), chunked_error_code(e),
+				   chunked_error_detail(e));
+			return avail;
+		}
+		if (n && obuf_append(&c->body, data, n)) {
+			c->abort = true;
+			return avail;
+		}
+		used += (size_t)r;
+	}
+	if (chunked_done(&c->chunk) && body_complete(c, c->head.p, avail > used))
+		on_full_body(c, &scratch, c->body.p, c->body.len);
+	return used;
 }
 
 static size_t process(struct conn *c, const char *buf, size_t len)
@@ -246,6 +322,12 @@ static size_t process(struct conn *c, const char *buf, size_t len)
 			off += used;
 			break;
 		case CONN_BODY:
+			if (c->rq.chunked) {
+				if (off == len)
+					return off;
+				off += on_chunked(c, buf + off, len - off);
+				break;
+			}
 			if (len - off < c->rq.head_len + c->rq.content_length)
 				return off;
 			off += on_body(c, buf + off, len - off);
@@ -289,7 +371,7 @@ static void run_stash(struct conn *c)
 
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
-	if (!c->in_len && c->in_cap > 65536) { /* a big body passed: give the memory back */
+	if (!c->in_len && c->in_cap > BIG_BUFFER) { /* a big body passed: give the memory back */
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
@@ -300,6 +382,7 @@ void conn_on_data(struct conn *c, const char *data, size_t len)
 {
 	size_t used;
 
+	c->fresh = false;
 	if (c->phase == CONN_DONE || c->abort)
 		return; /* lingering: discard */
 	if (c->in_len) {
@@ -337,6 +420,7 @@ void conn_on_timeout(struct conn *c)
 	case CONN_T_REQUEST:
 		conn_error(c, 408, "request_timeout", "the request was not received in time");
 		break;
+	case CONN_T_NEW: /* a connection that never spoke: no request to answer */
 	case CONN_T_IDLE:
 		c->abort = true; /* nothing to say, nothing unread: just close */
 		break;
@@ -349,7 +433,7 @@ void conn_on_timeout(struct conn *c)
 void conn_drain(struct conn *c)
 {
 	c->drain = true;
-	if (conn_timer_kind(c) == CONN_T_IDLE)
+	if (conn_timer_kind(c) == CONN_T_IDLE || conn_timer_kind(c) == CONN_T_NEW)
 		c->abort = true;
 }
 
@@ -359,8 +443,11 @@ enum conn_timer conn_timer_kind(const struct conn *c)
 		return CONN_T_NONE;
 	switch (c->phase) {
 	case CONN_HEAD:
-		return c->in_len || c->parser.pos || c->rq.api.start_ns ? CONN_T_REQUEST
-									: CONN_T_IDLE;
+		if (c->in_len || c->parser.pos || c->rq.api.start_ns)
+			return CONN_T_REQUEST;
+		/* before its first byte a connection has only the header timeout (10 s), not the
+		 * keep-alive one (60 s), which a client earns with a request */
+		return c->fresh ? CONN_T_NEW : CONN_T_IDLE;
 	case CONN_BODY:
 		return CONN_T_REQUEST;
 	case CONN_WAIT:

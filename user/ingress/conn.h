@@ -15,7 +15,10 @@
  *
  * Input bytes are parsed straight from the loop's receive buffer when nothing is pending
  * (zero copy); only an incomplete request (or bytes arriving while waiting) is copied into
- * c->in, always starting at the first byte of the request being parsed.
+ * c->in, always starting at the first byte of the request being parsed. A chunked body is
+ * the exception: its head is copied to c->head, its framing is decoded as it arrives
+ * (chunked.h) and only the data is kept, in c->body, so the framing never counts against
+ * the input buffer.
  */
 #ifndef SLUICE_INGRESS_CONN_H
 #define SLUICE_INGRESS_CONN_H
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #include "ingress/api.h"
+#include "ingress/chunked.h"
 #include "ingress/http_parser.h"
 #include "ingress/inbox.h"
 #include "ingress/response.h"
@@ -31,14 +35,15 @@
 
 enum conn_phase {
 	CONN_HEAD, /* reading a request head (idle when nothing received) */
-	CONN_BODY, /* head accepted, reading Content-Length bytes */
+	CONN_BODY, /* head accepted, reading Content-Length bytes or a chunked body */
 	CONN_WAIT, /* event handed to the queue, waiting for durability */
 	CONN_DONE, /* final answer queued; no more requests are read */
 };
 
 enum conn_timer {
 	CONN_T_NONE,	  /* not timed (waiting for the queue, or closing) */
-	CONN_T_IDLE,	  /* keep-alive, nothing received */
+	CONN_T_NEW,	  /* accepted, not one byte received yet: the header timeout, then close */
+	CONN_T_IDLE,	  /* keep-alive after an answer, nothing received */
 	CONN_T_REQUEST,	  /* part of a request received */
 	CONN_T_LINGER,	  /* answered and half-closed, discarding input */
 	CONN_T_SEND,	  /* a send in flight (the loop's own deadline, see loop.c) */
@@ -51,7 +56,8 @@ struct conn_req {
 	struct api_req api; /* what the API reads and decides (route, tenant, class) */
 	bool keep_alive;
 	bool head_only;
-	bool http10; /* HTTP/1.0: keep-alive must be announced */
+	bool http10;  /* HTTP/1.0: keep-alive must be announced */
+	bool chunked; /* Transfer-Encoding: chunked */
 	size_t head_len;
 	uint64_t content_length;
 };
@@ -66,6 +72,9 @@ struct conn {
 	struct conn_req rq;
 	char *in; /* stashed input, from the current request's first byte */
 	size_t in_len, in_cap;
+	struct chunked chunk;		 /* a chunked body being decoded */
+	struct obuf head;		 /* its request head (read again by the API at the end) */
+	struct obuf body;		 /* its data so far */
 	struct obuf out;		 /* answers not yet handed to a send */
 	struct obuf sending;		 /* answers handed to the loop's send, sent bytes from 0 */
 	size_t sent;			 /* bytes of sending already sent */
@@ -75,13 +84,15 @@ struct conn {
 	bool peer_eof;			 /* the client finished sending */
 	bool more_input;		 /* bytes of a following request are already here */
 	bool drain;			 /* daemon draining: answer the current request, close */
+	bool fresh;			 /* nothing received since accept */
 	uint8_t client_cert[SHA256_LEN]; /* TLS client certificate (rq.api.client_cert) */
 };
 
-/* Prepare c for a freshly accepted connection from peer. api and inbox are borrowed; token
- * comes back in the inbox message with the queue's verdict. */
+/* Prepare c for a freshly accepted connection from peer, on the admin listener or not.
+ * api and inbox are borrowed; token comes back in the inbox message with the queue's
+ * verdict. */
 void conn_init(struct conn *c, struct api *api, struct inbox *inbox, uint64_t token,
-	       const struct sluice_addr *peer);
+	       const struct sluice_addr *peer, bool admin);
 /* The connection's TLS client certificate was verified: its SHA-256 fingerprint names the
  * tenant (with or instead of an API key) for every request that follows. */
 void conn_set_client_cert(struct conn *c, const uint8_t fp[SHA256_LEN]);
@@ -93,7 +104,8 @@ void conn_on_data(struct conn *c, const char *data, size_t len);
 void conn_on_durable(struct conn *c, int err, uint64_t id);
 /* A send completed: continue with pipelined requests held back by output backpressure. */
 void conn_on_sent(struct conn *c);
-/* A deadline of the current timer passed: 408 for a partial request, close when idle. */
+/* A deadline of the current timer passed: 408 for a partial request, close when idle or
+ * when a new connection sent nothing. */
 void conn_on_timeout(struct conn *c);
 /* Start draining: idle connections close, a request in progress is answered and closed. */
 void conn_drain(struct conn *c);

@@ -6,6 +6,10 @@
  * appends it to the queue with a completion that, on success, queues a remember job
  * (SET with TTL) and then completes the request. When the FIFO is full the event skips the
  * check and goes to the queue at once: dedupe is an optimisation, never a gate.
+ *
+ * Teardown: a queue completion (on_durable, on the queue's flusher thread) touches the
+ * dedupe, so dedupe_free waits until every append it made has completed (`inflight`) before
+ * freeing it. The queue must still be running then (sluiced.c frees it afterwards).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,9 +41,11 @@ struct dedupe {
 	int (*next)(void *q, const struct ingress_event *ev, ingress_durable_fn *done, void *arg);
 	void *next_q;
 	pthread_mutex_t lock;
-	pthread_cond_t cv;
+	pthread_cond_t cv;	/* jobs for the threads */
+	pthread_cond_t idle_cv; /* inflight reached 0 */
 	struct job *head, *tail;
 	unsigned njobs;
+	unsigned inflight; /* appended to the queue, completion not run yet */
 	bool stop;
 	pthread_t threads[DEDUPE_MAX_THREADS];
 	int nthreads;
@@ -70,17 +76,16 @@ static void on_durable(void *arg, int err, uint64_t id)
 	struct dedupe *d = j->d;
 
 	j->done(j->arg, err, id);
-	if (err) {
-		free(j);
-		return;
-	}
-	j->remember = true;
+	j->remember = !err;
 	j->id = id;
 	pthread_mutex_lock(&d->lock);
-	if (d->njobs < DEDUPE_MAX_JOBS && !d->stop)
+	if (j->remember && d->njobs < DEDUPE_MAX_JOBS && !d->stop)
 		push(d, j);
 	else
 		free(j);
+	/* the last touch of d: dedupe_free may free it as soon as the lock is released */
+	if (!--d->inflight)
+		pthread_cond_broadcast(&d->idle_cv);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -101,8 +106,14 @@ static void run_check(struct dedupe *d, struct job *j)
 		free(j);
 		return;
 	}
+	pthread_mutex_lock(&d->lock);
+	d->inflight++;
+	pthread_mutex_unlock(&d->lock);
 	ret = d->next(d->next_q, &j->ev, on_durable, j);
 	if (ret) {
+		pthread_mutex_lock(&d->lock);
+		d->inflight--; /* refused at once: no completion will come */
+		pthread_mutex_unlock(&d->lock);
 		j->done(j->arg, ret, 0);
 		free(j);
 	}
@@ -164,6 +175,7 @@ struct dedupe *dedupe_new(struct redis *redis, int threads, uint64_t ttl_ms,
 	*d = (struct dedupe){.redis = redis, .ttl_ms = ttl_ms, .next = next, .next_q = next_q};
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cv, NULL);
+	pthread_cond_init(&d->idle_cv, NULL);
 	for (; d->nthreads < threads; d->nthreads++) {
 		if (pthread_create(&d->threads[d->nthreads], NULL, dedupe_thread, d)) {
 			dedupe_free(d);
@@ -184,6 +196,14 @@ void dedupe_free(struct dedupe *d)
 	pthread_mutex_unlock(&d->lock);
 	for (int i = 0; i < d->nthreads; i++)
 		pthread_join(d->threads[i], NULL);
+	/* the threads are gone, so no new append; wait for the completions of the earlier ones */
+	pthread_mutex_lock(&d->lock);
+	while (d->inflight)
+		pthread_cond_wait(&d->idle_cv, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+	pthread_cond_destroy(&d->idle_cv);
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 

@@ -30,7 +30,9 @@ struct dedupe *dedupe_new(struct redis *redis, int threads, uint64_t ttl_ms,
 			  int (*next)(void *q, const struct ingress_event *ev,
 				      ingress_durable_fn *done, void *arg),
 			  void *next_q);
-/* Stop the threads after the queued checks are done. NULL-safe. */
+/* Stop the threads after the queued checks are done, then wait until every append made to
+ * the queue has completed (its completion refers to the dedupe): the queue must still be
+ * running. NULL-safe. */
 void dedupe_free(struct dedupe *d);
 
 /* ingress_queue.append: 0 (done is called exactly once later: err 0 durable, -EEXIST

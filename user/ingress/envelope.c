@@ -18,6 +18,9 @@
 #include "ingress/envelope.h"
 #include "admit/tenants.h"
 
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
 static int bad(const char **code, const char *c, char *detail, size_t dlen, const char *fmt,
 	       const char *arg)
 {
@@ -72,8 +75,11 @@ static int check_fields(json_t *root, struct envelope *ev, const char **code, ch
 			   "'%s' must be a string of 1-128 characters [A-Za-z0-9._:-]", "type");
 	if (!json_is_string(key) || !json_string_length(key) ||
 	    json_string_length(key) > ENVELOPE_KEY_MAX || !key_chars_ok(json_string_value(key)))
-		return bad(code, "invalid_field", detail, dlen,
-			   "'%s' must be a string of 1-256 characters", "idempotency_key");
+		return bad(
+		    code, "invalid_field", detail, dlen,
+		    "'%s' must be a string of 1-" STR(ENVELOPE_KEY_MAX) " bytes without control "
+									"characters",
+		    "idempotency_key");
 	if (!json_is_object(payload))
 		return bad(code, "invalid_field", detail, dlen, "'%s' must be a JSON object",
 			   "payload");

@@ -7,7 +7,8 @@
  * without waiting for an empty line that may never come). When the empty line arrives the
  * header lines, already known to be well formed byte-wise, are split into name/value slices
  * and the framing headers (Content-Length, Transfer-Encoding, Host, Connection, Expect) are
- * checked together, because smuggling shapes are combinations of headers.
+ * checked together, because smuggling shapes are combinations of headers. Transfer-Encoding
+ * is one list over all its field lines (RFC 9110 §5.3), judged as a whole.
  *
  * Invariant: buf[0..p->pos) has been scanned and holds no error; p->line_start <= p->pos.
  */
@@ -15,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ingress/http_chars.h"
 #include "ingress/http_parser.h"
+#include "lib/hex.h"
 
 static const struct {
 	int status;
@@ -27,7 +30,9 @@ static const struct {
     [HTTP_ERR_HEAD_TOO_LARGE] = {431, "header_too_large", "request head too large"},
     [HTTP_ERR_TOO_MANY_HEADERS] = {431, "header_too_large", "too many header fields"},
     [HTTP_ERR_BAD_REQUEST_LINE] = {400, "bad_request", "malformed request line"},
-    [HTTP_ERR_BAD_TARGET] = {400, "bad_request", "request target must start with /"},
+    [HTTP_ERR_BAD_TARGET] = {400, "bad_request",
+			     "request target must be a path (/...) or an http(s) URL of visible "
+			     "ASCII"},
     [HTTP_ERR_BAD_HEADER] = {400, "bad_request", "malformed header field"},
     [HTTP_ERR_BAD_CHAR] = {400, "bad_request", "control character in request head"},
     [HTTP_ERR_BARE_CR] = {400, "bad_request", "CR not followed by LF"},
@@ -38,11 +43,15 @@ static const struct {
     [HTTP_ERR_BAD_CL] = {400, "bad_request", "Content-Length is not a decimal number"},
     [HTTP_ERR_NO_HOST] = {400, "bad_request", "HTTP/1.1 request without Host"},
     [HTTP_ERR_DUP_HOST] = {400, "bad_request", "more than one Host"},
+    [HTTP_ERR_BAD_HOST] = {400, "bad_request", "Host is not host[:port]"},
     [HTTP_ERR_HTTP09] = {400, "http09_not_supported", "HTTP/0.9 is not supported"},
-    [HTTP_ERR_CHUNKED] = {411, "length_required",
-			  "chunked bodies are not supported; send Content-Length"},
-    [HTTP_ERR_TE_UNKNOWN] = {501, "not_implemented", "unsupported Transfer-Encoding"},
+    [HTTP_ERR_TE_NOT_CHUNKED] = {400, "bad_request",
+				 "Transfer-Encoding must end in chunked (once) in a request"},
+    [HTTP_ERR_TE_HTTP10] = {400, "bad_request", "Transfer-Encoding in an HTTP/1.0 request"},
+    [HTTP_ERR_TE_UNKNOWN] = {501, "not_implemented",
+			     "unsupported transfer coding; only chunked is implemented"},
     [HTTP_ERR_METHOD] = {501, "not_implemented", "unknown method"},
+    [HTTP_ERR_CONNECT] = {501, "not_implemented", "CONNECT is not supported: this is no proxy"},
     [HTTP_ERR_EXPECT] = {417, "expectation_failed", "only Expect: 100-continue is supported"},
     [HTTP_ERR_HTTP2] = {505, "http2_not_supported", "HTTP/2 is not supported here; use HTTP/1.1"},
     [HTTP_ERR_VERSION] = {505, "version_not_supported", "only HTTP/1.0 and 1.1"},
@@ -90,15 +99,6 @@ void http_parser_init(struct http_parser *p, const struct http_limits *lim)
 		p->lim.max_headers = HTTP_HEADERS_CAP;
 }
 
-/* RFC 9110 tchar */
-static bool is_tchar(unsigned char c)
-{
-	static const char extra[] = "!#$%&'*+-.^_`|~";
-
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c && strchr(extra, c));
-}
-
 static bool eq_ci(const char *s, size_t n, const char *lit)
 {
 	return strlen(lit) == n && !strncasecmp(s, lit, n);
@@ -124,6 +124,80 @@ static int parse_version(const char *v, size_t n)
 	return -HTTP_ERR_BAD_REQUEST_LINE;
 }
 
+/* RFC 3986 unreserved and sub-delims: the bytes of a reg-name besides pct-encoded */
+static bool is_regname_char(unsigned char c)
+{
+	static const char extra[] = "-._~!$&'()*+,;=";
+
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr(extra, c));
+}
+
+/* uri-host [":" port] (RFC 9110 §7.2): reg-name, IPv4 or "[" IPv6 / IPvFuture "]", then
+ * digits. Empty is valid (a target without authority); userinfo ("@") is not. */
+static bool valid_host(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n && s[0] == '[') {
+		for (i = 1; i < n && s[i] != ']'; i++)
+			if (!is_regname_char((unsigned char)s[i]) && s[i] != ':')
+				return false;
+		if (i == n || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < n && s[i] != ':'; i++) {
+			if (s[i] == '%' && i + 2 < n && hex_digit((unsigned char)s[i + 1]) >= 0 &&
+			    hex_digit((unsigned char)s[i + 2]) >= 0)
+				i += 2;
+			else if (!is_regname_char((unsigned char)s[i]))
+				return false;
+		}
+	}
+	if (i == n)
+		return true;
+	if (s[i] != ':')
+		return false;
+	for (i++; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* The request target t[0..n): origin-form ("/path?query"), asterisk-form (OPTIONS *) or
+ * absolute-form ("http://host/path?query", RFC 9112 §3.2.2: a server MUST accept it), whose
+ * path becomes req->target and host req->authority. Visible ASCII only. */
+static int parse_target(const char *t, size_t n, struct http_request *req)
+{
+	const char *auth, *end = t + n, *path;
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
+			return -HTTP_ERR_BAD_TARGET;
+	req->target = t;
+	req->target_len = n;
+	if (t[0] == '/')
+		return 0;
+	if (n == 1 && t[0] == '*')
+		return req->method == HTTP_M_OPTIONS ? 0 : -HTTP_ERR_BAD_TARGET;
+	if (n > 7 && !strncasecmp(t, "http://", 7))
+		auth = t + 7;
+	else if (n > 8 && !strncasecmp(t, "https://", 8))
+		auth = t + 8;
+	else
+		return -HTTP_ERR_BAD_TARGET;
+	for (path = auth; path < end && *path != '/' && *path != '?'; path++)
+		;
+	if (path == auth || !valid_host(auth, (size_t)(path - auth)))
+		return -HTTP_ERR_BAD_HOST;
+	req->authority = auth;
+	req->authority_len = (size_t)(path - auth);
+	req->target = path; /* still inside the buffer, even when empty */
+	req->target_len = (size_t)(end - path);
+	return 0;
+}
+
 /* Validate and split the request line line[0..n) (CRLF excluded). */
 static int parse_request_line(const char *line, size_t n, struct http_request *req)
 {
@@ -133,7 +207,7 @@ static int parse_request_line(const char *line, size_t n, struct http_request *r
 	if (!sp1 || sp1 == line)
 		return -HTTP_ERR_BAD_REQUEST_LINE;
 	for (const char *c = line; c < sp1; c++)
-		if (!is_tchar((unsigned char)*c))
+		if (!http_is_tchar((unsigned char)*c))
 			return -HTTP_ERR_BAD_REQUEST_LINE;
 	sp2 = memchr(sp1 + 1, ' ', (size_t)(line + n - sp1 - 1));
 	if (!sp2)
@@ -148,13 +222,10 @@ static int parse_request_line(const char *line, size_t n, struct http_request *r
 	req->method = method_lookup(line, req->method_len);
 	if (req->method == HTTP_M_UNKNOWN)
 		return -HTTP_ERR_METHOD;
-	req->target = sp1 + 1;
-	req->target_len = (size_t)(sp2 - sp1 - 1);
-	if (req->target[0] != '/' &&
-	    !(req->method == HTTP_M_OPTIONS && req->target_len == 1 && req->target[0] == '*'))
-		return -HTTP_ERR_BAD_TARGET;
+	if (req->method == HTTP_M_CONNECT) /* a tunnel follows a 2xx: framing unknown, close */
+		return -HTTP_ERR_CONNECT;
 	req->minor = minor;
-	return 0;
+	return parse_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), req);
 }
 
 /* Split one header line; no leading whitespace (obs-fold), token name, colon, OWS value. */
@@ -168,7 +239,7 @@ static int parse_header_line(const char *line, size_t n, struct http_header *h)
 	if (!colon || colon == line)
 		return -HTTP_ERR_BAD_HEADER;
 	for (const char *c = line; c < colon; c++)
-		if (!is_tchar((unsigned char)*c))
+		if (!http_is_tchar((unsigned char)*c))
 			return -HTTP_ERR_BAD_HEADER;
 	v = colon + 1;
 	while (v < end && (*v == ' ' || *v == '\t'))
@@ -200,32 +271,71 @@ static int parse_content_length(const struct http_header *h, struct http_request
 	return 0;
 }
 
+/* The next element of a comma-separated list at *s (before end), OWS trimmed, into
+ * [*a, *b) (possibly empty). false when the list is exhausted. */
+static bool list_next(const char **s, const char *end, const char **a, const char **b)
+{
+	const char *comma;
+
+	if (*s >= end)
+		return false;
+	comma = memchr(*s, ',', (size_t)(end - *s));
+	*a = *s;
+	*b = comma ? comma : end;
+	while (*a < *b && http_is_ws((unsigned char)**a))
+		(*a)++;
+	while (*b > *a && http_is_ws((unsigned char)(*b)[-1]))
+		(*b)--;
+	*s = comma ? comma + 1 : end;
+	return true;
+}
+
 /* Connection: a comma-separated token list; close wins over keep-alive. */
 static void parse_connection(const struct http_header *h, bool *close, bool *keep)
 {
-	const char *s = h->value, *end = h->value + h->value_len;
+	const char *s = h->value, *end = h->value + h->value_len, *a, *b;
 
-	while (s < end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s)), *e = comma ? comma : end;
-		const char *a = s, *b = e;
-
-		while (a < b && (*a == ' ' || *a == '\t'))
-			a++;
-		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-			b--;
+	while (list_next(&s, end, &a, &b)) {
 		if (eq_ci(a, (size_t)(b - a), "close"))
 			*close = true;
 		else if (eq_ci(a, (size_t)(b - a), "keep-alive"))
 			*keep = true;
-		s = comma ? comma + 1 : end;
 	}
+}
+
+/* One Transfer-Encoding field line, a list of codings, folded into the state of the whole
+ * list: *chunked once chunked was seen (it must be last, and once), *other when a coding we
+ * do not implement came before it. */
+static int parse_te(const struct http_header *h, bool *chunked, bool *other)
+{
+	const char *s = h->value, *end = h->value + h->value_len, *a, *b, *name_end;
+
+	while (list_next(&s, end, &a, &b)) {
+		if (a == b)
+			continue; /* empty list element: ignored (RFC 9110 §5.6.1) */
+		if (*chunked)
+			return -HTTP_ERR_TE_NOT_CHUNKED; /* anything after chunked */
+		for (name_end = a; name_end < b && http_is_tchar((unsigned char)*name_end);
+		     name_end++)
+			;
+		if (name_end == a ||
+		    (name_end < b && *name_end != ';' && !http_is_ws((unsigned char)*name_end)))
+			return -HTTP_ERR_TE_NOT_CHUNKED; /* not a coding: framing unknown */
+		if (!eq_ci(a, (size_t)(name_end - a), "chunked"))
+			*other = true;
+		else if (name_end != b)
+			return -HTTP_ERR_TE_NOT_CHUNKED; /* chunked takes no parameters */
+		else
+			*chunked = true;
+	}
+	return 0;
 }
 
 /* Framing rules over the whole header set. */
 static int check_headers(struct http_request *req)
 {
-	const struct http_header *te = NULL;
-	bool close = false, keep = false;
+	bool close = false, keep = false, te = false, te_chunked = false, te_other = false;
+	const struct http_header *host = NULL;
 	int hosts = 0, err;
 
 	for (unsigned i = 0; i < req->nheaders; i++) {
@@ -235,9 +345,12 @@ static int check_headers(struct http_request *req)
 			if ((err = parse_content_length(h, req)))
 				return err;
 		} else if (eq_ci(h->name, h->name_len, "transfer-encoding")) {
-			te = h;
+			if ((err = parse_te(h, &te_chunked, &te_other)))
+				return err;
+			te = true;
 		} else if (eq_ci(h->name, h->name_len, "host")) {
 			hosts++;
+			host = h;
 		} else if (eq_ci(h->name, h->name_len, "connection")) {
 			parse_connection(h, &close, &keep);
 		} else if (eq_ci(h->name, h->name_len, "expect")) {
@@ -248,13 +361,19 @@ static int check_headers(struct http_request *req)
 	}
 	if (te && req->has_content_length)
 		return -HTTP_ERR_CL_AND_TE;
-	if (te)
-		return eq_ci(te->value, te->value_len, "chunked") ? -HTTP_ERR_CHUNKED
-								  : -HTTP_ERR_TE_UNKNOWN;
+	if (te && req->minor == 0)
+		return -HTTP_ERR_TE_HTTP10; /* framing faulty by definition (RFC 9112 §6.1) */
+	if (te && !te_chunked)
+		return -HTTP_ERR_TE_NOT_CHUNKED; /* §6.3: length unknown, 400 and close */
+	if (te_other)
+		return -HTTP_ERR_TE_UNKNOWN; /* §6.1: a coding we do not understand, 501 */
+	req->chunked = te_chunked;
 	if (hosts > 1)
 		return -HTTP_ERR_DUP_HOST;
 	if (!hosts && req->minor >= 1)
 		return -HTTP_ERR_NO_HOST;
+	if (host && !valid_host(host->value, host->value_len))
+		return -HTTP_ERR_BAD_HOST;
 	req->keep_alive = !close && (req->minor >= 1 || keep);
 	return 0;
 }
@@ -270,7 +389,7 @@ static long parse_head(const struct http_parser *p, const char *buf, size_t len,
 	/* everything but the (large) header array, which is filled up to nheaders */
 	memset(req, 0, offsetof(struct http_request, headers));
 	req->content_length = 0;
-	req->has_content_length = req->keep_alive = req->expect_continue = false;
+	req->has_content_length = req->keep_alive = req->expect_continue = req->chunked = false;
 	if ((err = parse_request_line(s, (size_t)(eol - s), req)))
 		return err;
 	for (s = eol + 2; s < end; s = eol + 2) {
@@ -332,6 +451,8 @@ long http_parse(struct http_parser *p, const char *buf, size_t len, struct http_
 				return parse_head(p, buf, ++p->pos, req);
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return -HTTP_ERR_BAD_CHAR;
+		} else if ((c == ' ' || c == '\t') && p->pos == p->line_start && p->line_done) {
+			return -HTTP_ERR_OBS_FOLD; /* at once: a folded line can only be refused */
 		}
 	}
 	return 0;

@@ -9,8 +9,13 @@
  *
  * Strict on purpose (request smuggling): lines end in CRLF only (a bare CR or LF is an
  * error), no obs-fold, no whitespace before the colon, one Content-Length made of digits,
- * never Transfer-Encoding together with Content-Length, one Host (required in 1.1).
- * The body is not the parser's business; content_length says how long it is.
+ * never Transfer-Encoding together with Content-Length, a Transfer-Encoding list that ends
+ * in chunked (RFC 9112 §6.3, else 400 and close; a coding we do not implement before it is
+ * 501, §6.1), no Transfer-Encoding in HTTP/1.0, one valid Host (required in 1.1, §3.2), a
+ * request target of visible ASCII only. Targets come in origin-form, asterisk-form (OPTIONS)
+ * or absolute-form (http/https, §3.2.2), which is reduced to its path for routing.
+ * The body is not the parser's business: content_length says how long it is, or chunked
+ * says that chunked.h decodes it.
  */
 #ifndef SLUICE_HTTP_PARSER_H
 #define SLUICE_HTTP_PARSER_H
@@ -42,7 +47,7 @@ enum http_error {
 	HTTP_ERR_HEAD_TOO_LARGE,   /* 431 the whole head over max_head */
 	HTTP_ERR_TOO_MANY_HEADERS, /* 431 more than max_headers */
 	HTTP_ERR_BAD_REQUEST_LINE, /* 400 */
-	HTTP_ERR_BAD_TARGET,	   /* 400 not origin-form */
+	HTTP_ERR_BAD_TARGET,	   /* 400 not origin-, asterisk- or absolute-form */
 	HTTP_ERR_BAD_HEADER,	   /* 400 bad name, space before colon, no colon */
 	HTTP_ERR_BAD_CHAR,	   /* 400 control character in the head */
 	HTTP_ERR_BARE_CR,	   /* 400 CR not followed by LF */
@@ -53,10 +58,13 @@ enum http_error {
 	HTTP_ERR_BAD_CL,	   /* 400 Content-Length not a plain decimal number */
 	HTTP_ERR_NO_HOST,	   /* 400 HTTP/1.1 without Host */
 	HTTP_ERR_DUP_HOST,	   /* 400 more than one Host */
+	HTTP_ERR_BAD_HOST,	   /* 400 Host (or the target's authority) not host[:port] */
 	HTTP_ERR_HTTP09,	   /* 400 HTTP/0.9 simple request */
-	HTTP_ERR_CHUNKED,	   /* 411 chunked bodies are not supported: send Content-Length */
-	HTTP_ERR_TE_UNKNOWN,	   /* 501 a transfer coding we do not implement */
+	HTTP_ERR_TE_NOT_CHUNKED,   /* 400 the final transfer coding is not chunked */
+	HTTP_ERR_TE_HTTP10,	   /* 400 Transfer-Encoding in an HTTP/1.0 request */
+	HTTP_ERR_TE_UNKNOWN,	   /* 501 a transfer coding we do not implement before chunked */
 	HTTP_ERR_METHOD,	   /* 501 unknown method */
+	HTTP_ERR_CONNECT,	   /* 501 CONNECT: not a proxy (authority-form never parsed) */
 	HTTP_ERR_EXPECT,	   /* 417 Expect other than 100-continue */
 	HTTP_ERR_HTTP2,		   /* 505 HTTP/2 connection preface */
 	HTTP_ERR_VERSION,	   /* 505 any other version */
@@ -80,13 +88,18 @@ struct http_request {
 	enum http_method method;
 	const char *method_str;
 	size_t method_len;
+	/* origin-form: path and query; absolute-form: the same after the authority, which may
+	 * be empty or start with "?" (an empty path means "/", RFC 9112 §3.2.1) */
 	const char *target;
 	size_t target_len;
+	const char *authority; /* absolute-form only: host[:port] of the target, else NULL */
+	size_t authority_len;
 	int minor; /* HTTP/1.<minor>, 0 or 1 */
 	unsigned nheaders;
 	struct http_header headers[HTTP_HEADERS_CAP];
 	uint64_t content_length; /* 0 without the header */
 	bool has_content_length;
+	bool chunked;	 /* Transfer-Encoding: chunked: the body is chunked.h's */
 	bool keep_alive; /* after version default and Connection */
 	bool expect_continue;
 	size_t skipped;	 /* empty lines ignored before the request line */
@@ -113,7 +126,7 @@ void http_parser_init(struct http_parser *p, const struct http_limits *lim);
  * complete head, http_parser_init() before the next request. */
 long http_parse(struct http_parser *p, const char *buf, size_t len, struct http_request *req);
 
-/* The HTTP status for an error (400, 411, 417, 431, 501, 505). */
+/* The HTTP status for an error (400, 417, 431, 501, 505). */
 int http_error_status(enum http_error e);
 /* Short machine-readable code ("header_too_large") and a human sentence for the error. */
 const char *http_error_code(enum http_error e);

@@ -6,9 +6,9 @@
  * because the kernel or the journal thread may still hold its buffers or its pointer. To
  * close, the loop shuts the socket down (which ends the recv) and cancels the recv.
  *
- * Timers: a connection is on at most one of four FIFO lists (idle, request, linger, send),
- * each with one fixed timeout, so each list is ordered by deadline and the tick only looks
- * at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
+ * Timers: a connection is on at most one of six FIFO lists (new, idle, request, linger, send,
+ * handshake), each with one fixed timeout, so each list is ordered by deadline and the tick
+ * only looks at heads. A send that stays in flight past --send-timeout-ms is cancelled by the tick.
  * Continuation sends (after a short send: the client reads slowly) carry a linked timeout
  * instead; first sends do not, because they almost always complete inline and arming and
  * disarming a linked timeout per response cost ~8 % of a core in the /healthz benchmark.
@@ -26,9 +26,9 @@
  * handed to the kernel with IORING_OP_PROVIDE_BUFFERS, one SQE per returned buffer; without
  * multishot accept (5.19) each accept completion arms the next; without multishot recv
  * (6.0) each recv asks for at most one buffer's length and is re-armed on completion, the
- * path a multishot recv takes when it ends. Multishot recv is probed on a socketpair before
- * the first connection, because a kernel that ignores the flag would read 0 bytes (a
- * multishot recv has length 0) and the connection would look closed; a multishot accept is
+ * path a multishot recv takes when it ends. Multishot recv is probed once per process on a
+ * ring and socketpair of its own (loop_new), because a kernel that ignores the flag would read 0
+ * bytes (a multishot recv has length 0) and the connection would look closed; a multishot accept is
  * refused with -EINVAL as it is submitted by kernels without it, which switches it off. The
  * floor is then Linux 5.7 (IORING_OP_PROVIDE_BUFFERS); make test-kernels runs it on 5.10.
  */
@@ -50,12 +50,17 @@
 #include "ingress/inbox.h"
 #include "ingress/loop.h"
 #include "ingress/src_rate.h"
+#include "ingress/srclimit.h"
 #include "ingress/tls.h"
 #include "lib/array_size.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
 #define BGID 1
+#define ACCEPT_PAUSE_NS                                                                            \
+	100000000ULL		    /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms    \
+				     */
+#define ACCEPT_LOG_NS 1000000000ULL /* at most one "accept failed" line a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
@@ -65,6 +70,7 @@ struct lconn {
 	struct tls_conn *tls; /* NULL for plain HTTP */
 	bool tls_open;	      /* handshake done and seen by the loop */
 	bool send_busy, recv_busy, closing, shut;
+	bool src_counted; /* holds one count in the per-source table */
 	enum conn_timer timer;
 	uint64_t timer_since;
 	struct lconn *tprev, *tnext;
@@ -98,7 +104,10 @@ struct loop {
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
-	uint64_t drain_deadline; /* atomic; 0 = not draining */
+	uint64_t drain_deadline;      /* atomic; 0 = not draining */
+	uint64_t accept_paused_until; /* CLOCK_MONOTONIC ns; 0 = accepting */
+	uint64_t accept_failures;     /* since start, this loop */
+	uint64_t accept_logged_at;    /* last "accept failed" line */
 };
 
 static struct io_uring_sqe *get_sqe(struct loop *l)
@@ -118,7 +127,7 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *port)
+static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, bool reuseport, int *port)
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_storage ss;
@@ -127,7 +136,7 @@ static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *po
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(fd, addr, addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
 		int err = -errno;
@@ -138,6 +147,77 @@ static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, int *po
 	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 					       : ((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
+}
+
+/* Multishot recv (6.0), asked of the kernel on a ring and a socketpair of its own: one byte
+ * must come back in a completion that promises more. Older kernels refuse the flag, or
+ * ignore it and read 0 bytes (a multishot recv has length 0), which would make every
+ * connection look closed. 1 when the kernel has it, 0 when not, -errno when it could not be
+ * asked. The probe's descriptors are closed before it returns. */
+static int probe_multishot_recv(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int sv[2] = {-1, -1}, err, step;
+	char buf[16];
+	bool ok = false;
+
+	err = io_uring_queue_init(4, &ring, 0);
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) || write(sv[1], "x", 1) != 1) {
+		err = -errno;
+		goto out;
+	}
+	for (step = 0; step < 2 && !err; step++) {
+		sqe = io_uring_get_sqe(&ring);
+		if (step == 0) {
+			io_uring_prep_provide_buffers(sqe, buf, sizeof(buf), 1, BGID, 0);
+		} else {
+			io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = BGID;
+		}
+		err = io_uring_submit_and_wait(&ring, 1);
+		if (err >= 0 && !(err = io_uring_wait_cqe(&ring, &cqe))) {
+			if (step == 0 && cqe->res < 0)
+				err = cqe->res;
+			ok = step == 1 && cqe->res == 1 && (cqe->flags & IORING_CQE_F_MORE);
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+out:
+	if (sv[0] >= 0) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	io_uring_queue_exit(&ring); /* ends a multishot recv still armed */
+	return err < 0 ? err : ok;
+}
+
+/* Whether loops may use multishot recv. Asked once per process, from the first loop_new():
+ * on the starting thread, before the loop opens a descriptor of its own, so the process's
+ * descriptor numbers are the same with the probe as without (test_ingress_conn's
+ * accept_backoff gives sluiced exactly one spare descriptor). If the kernel cannot be asked,
+ * loops take one-shot recv, which works on every kernel, and the log says why. */
+static bool multishot_recv_usable(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int known = -1; /* 1 yes, 0 no */
+	int r;
+
+	pthread_mutex_lock(&lock);
+	if (known < 0) {
+		r = probe_multishot_recv();
+		if (r < 0)
+			log_warn("loop: cannot probe for multishot recv, using one-shot recv",
+				 "err=\"%s\"", strerror(-r));
+		known = r > 0;
+	}
+	r = known;
+	pthread_mutex_unlock(&lock);
+	return r;
 }
 
 struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no)
@@ -157,14 +237,17 @@ struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_
 	l->api = api;
 	l->thread_no = thread_no;
 	l->tls_lfd = -1;
-	l->lfd = listen_socket(l->o.addr, l->o.addrlen, &l->port);
+	l->feat = LOOP_FEAT_ALL & ~l->o.features_off;
+	if ((l->feat & LOOP_FEAT_MULTISHOT_RECV) && !multishot_recv_usable())
+		l->feat &= ~LOOP_FEAT_MULTISHOT_RECV;
+	l->lfd = listen_socket(l->o.addr, l->o.addrlen, !l->o.admin, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
 		log_error("loop: cannot listen", "thread=%d err=\"%s\"", thread_no, strerror(err));
 		goto fail;
 	}
 	if (l->o.tls_addr) {
-		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, &l->tls_port);
+		l->tls_lfd = listen_socket(l->o.tls_addr, l->o.tls_addrlen, true, &l->tls_port);
 		if (l->tls_lfd < 0) {
 			err = -l->tls_lfd;
 			log_error("loop: cannot listen for TLS", "thread=%d err=\"%s\"", thread_no,
@@ -317,6 +400,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 		return;
 	timer_unlink(l, c);
 	close(c->fd);
+	if (c->src_counted)
+		srclimit_release(l->o.per_source, &c->c.peer);
 	l->slots[c->idx].c = NULL;
 	l->slots[c->idx].gen++;
 	l->slots[c->idx].next_free = l->free_head;
@@ -325,7 +410,8 @@ static void maybe_free(struct loop *l, struct lconn *c)
 	tls_conn_free(c->tls);
 	free(c);
 	__atomic_sub_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
+	if (!l->o.admin)
+		__atomic_sub_fetch(&l->api->open_conns, 1, __ATOMIC_RELAXED);
 }
 
 static void close_conn(struct loop *l, struct lconn *c)
@@ -521,34 +607,14 @@ static struct tls_conn *tls_admit(struct loop *l, int fd, const struct sluice_ad
 	return t;
 }
 
-static void on_accept(struct loop *l, int fd, bool tls)
+/* An accepted connection (TLS when t) gets slot l->free_head (the caller checked there is
+ * one). */
+static void start_conn(struct loop *l, int fd, struct lconn *c, const struct sluice_addr *peer,
+		       struct tls_conn *t, bool counted)
 {
-	struct tls_conn *t = NULL;
-	struct api *r = l->api;
-	struct sluice_addr peer;
-	struct lconn *c;
-	uint32_t idx;
+	uint32_t idx = l->free_head;
 	int one = 1;
 
-	if (l->drain_started)
-		return (void)close(fd);
-	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		return refuse(l, fd, "max_conns");
-	}
-	peer_addr(fd, &peer);
-	idx = l->free_head;
-	c = idx ? malloc(sizeof(*c)) : NULL;
-	if (!c || admission_denied(r->adm, &peer, clock_mono_ns())) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		free(c);
-		return refuse(l, fd, !idx ? "no_slot" : c ? "denied" : "no_memory");
-	}
-	if (tls && !(t = tls_admit(l, fd, &peer))) {
-		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
-		free(c);
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->free_head = l->slots[idx].next_free;
 	memset(c, 0, sizeof(*c));
@@ -556,11 +622,96 @@ static void on_accept(struct loop *l, int fd, bool tls)
 	c->tls = t;
 	c->idx = idx;
 	c->gen = l->slots[idx].gen & LOOP_UD_GEN_MASK;
-	conn_init(&c->c, r, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), &peer);
+	c->src_counted = counted;
+	conn_init(&c->c, l->api, l->inbox, loop_ud_encode(LOOP_OP_NONE, c->idx, c->gen), peer,
+		  l->o.admin);
 	l->slots[idx].c = c;
 	__atomic_add_fetch(&l->nconns, 1, __ATOMIC_RELAXED);
 	arm_recv(l, c);
 	timer_sync(l, c);
+}
+
+/* The admin listener: bounded by its own slots only (a scrape must get through while the
+ * public port is full), no per-source count; the deny list still applies. */
+static void accept_admin(struct loop *l, int fd)
+{
+	struct sluice_addr peer;
+	struct lconn *c;
+
+	peer_addr(fd, &peer);
+	c = l->free_head ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(l->api->adm, &peer, clock_mono_ns())) {
+		refuse(l, fd, !l->free_head ? "no_slot" : c ? "denied" : "no_memory");
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, NULL, false);
+}
+
+/* A source over --max-conns-per-source may still connect when a tenant configured it (a
+ * load balancer or a NAT in front of many clients). */
+static bool source_exempt(struct loop *l, const struct sluice_addr *peer)
+{
+	struct tenants *t = tenants_ref_acquire(l->api->tenants);
+	bool exempt = tenants_by_source(t, peer) != NULL;
+
+	tenants_put(t);
+	return exempt;
+}
+
+/* Take a per-source count for peer. NULL when admitted (*counted says whether a count was
+ * taken: exempt sources over the limit are not counted), else the refusal reason. */
+static const char *per_source(struct loop *l, const struct sluice_addr *peer, bool *counted)
+{
+	int err;
+
+	*counted = false;
+	if (!l->o.per_source)
+		return NULL;
+	err = srclimit_acquire(l->o.per_source, peer);
+	*counted = !err;
+	if (err == -EBUSY && !source_exempt(l, peer))
+		return "max_conns_per_source";
+	return err == -ENOMEM ? "no_memory" : NULL;
+}
+
+static void on_accept(struct loop *l, int fd, bool tls)
+{
+	struct tls_conn *t = NULL;
+	struct api *r = l->api;
+	const char *why = NULL;
+	struct sluice_addr peer;
+	bool counted = false;
+	struct lconn *c;
+	uint32_t idx;
+
+	if (l->drain_started)
+		return (void)close(fd);
+	if (l->o.admin)
+		return accept_admin(l, fd);
+	if (__atomic_add_fetch(&r->open_conns, 1, __ATOMIC_RELAXED) > r->limits->max_conns) {
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		return refuse(l, fd, "max_conns");
+	}
+	peer_addr(fd, &peer);
+	idx = l->free_head;
+	c = idx ? malloc(sizeof(*c)) : NULL;
+	if (!c || admission_denied(r->adm, &peer, clock_mono_ns()))
+		why = !idx ? "no_slot" : c ? "denied" : "no_memory";
+	else
+		why = per_source(l, &peer, &counted);
+	if (why)
+		refuse(l, fd, why);
+	else if (tls && !(t = tls_admit(l, fd, &peer))) /* refused and counted there */
+		why = "tls";
+	if (why) {
+		if (counted)
+			srclimit_release(l->o.per_source, &peer);
+		__atomic_sub_fetch(&r->open_conns, 1, __ATOMIC_RELAXED);
+		free(c);
+		return;
+	}
+	start_conn(l, fd, c, &peer, t, counted);
 }
 
 static void arm_accept(struct loop *l, bool tls)
@@ -575,6 +726,49 @@ static void arm_accept(struct loop *l, bool tls)
 		io_uring_prep_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
 	l->accept_armed[tls] = true;
+}
+
+static void cancel_accept(struct loop *l, bool tls)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
+}
+
+/* accept(2) failed with err. Out of descriptors or memory, the connection stays in the
+ * listen backlog and the next accept fails the same way at once: re-arming at once spun a
+ * core and wrote a million log lines in 5 s. So accepts pause (the tick resumes them) and
+ * the log line is rate-limited, counting what it did not print. */
+static void on_accept_error(struct loop *l, int err, bool armed, bool tls)
+{
+	bool starved = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	uint64_t now = clock_mono_ns();
+
+	if (err == ECANCELED)
+		return;
+	l->accept_failures++;
+	api_count_accept_failure(l->api, err);
+	if (starved) {
+		l->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		if (armed) /* a multishot that survived the error: stop it too */
+			cancel_accept(l, tls);
+	}
+	if (l->accept_logged_at && now - l->accept_logged_at < ACCEPT_LOG_NS)
+		return;
+	l->accept_logged_at = now;
+	log_warn("loop: accept failed", "thread=%d tls=%d err=\"%s\" failures=%llu paused_ms=%d",
+		 l->thread_no, tls, strerror(err), (unsigned long long)l->accept_failures,
+		 starved ? (int)(ACCEPT_PAUSE_NS / 1000000) : 0);
+}
+
+/* The pause after a starved accept is over: arm what is not armed. */
+static void resume_accepts(struct loop *l)
+{
+	l->accept_paused_until = 0;
+	for (int tls = 0; tls < 2 && !l->drain_started; tls++)
+		if (!l->accept_armed[tls] && (!tls || l->tls_lfd >= 0))
+			arm_accept(l, tls);
 }
 
 static void return_buf(struct loop *l, unsigned bid)
@@ -668,16 +862,10 @@ static void arm_wake(struct loop *l)
 
 static void start_drain(struct loop *l)
 {
-	struct io_uring_sqe *sqe;
-
 	l->drain_started = true;
-	for (int tls = 0; tls < 2; tls++) {
-		if (!l->accept_armed[tls])
-			continue;
-		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0), 0);
-		io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_CANCEL, 0, 0));
-	}
+	for (int tls = 0; tls < 2; tls++)
+		if (l->accept_armed[tls])
+			cancel_accept(l, tls);
 	for (uint32_t i = 1; i < l->nslots; i++) {
 		struct lconn *lc = l->slots[i].c;
 
@@ -726,7 +914,7 @@ static void on_tick(struct loop *l)
 {
 	uint64_t now = clock_mono_ns(), deadline;
 
-	for (int k = CONN_T_IDLE; k < CONN_T_MAX; k++) {
+	for (int k = CONN_T_NONE + 1; k < CONN_T_MAX; k++) {
 		struct lconn *c;
 
 		while ((c = l->head[k]) && now - c->timer_since >= l->timeout_ns[k]) {
@@ -750,6 +938,8 @@ static void on_tick(struct loop *l)
 			conn_update(l, c);
 		}
 	}
+	if (l->accept_paused_until && now >= l->accept_paused_until)
+		resume_accepts(l);
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);
 	if (deadline && now >= deadline) {
 		if (l->nconns)
@@ -787,41 +977,22 @@ static int ring_setup(struct loop *l)
 	return err;
 }
 
-/* Submit what is queued and take the next completion of op (setup only, so nothing but
- * buffer hand-backs can complete meanwhile; a failed one is reported). */
-static int next_cqe(struct loop *l, enum loop_op op, struct io_uring_cqe *out)
-{
-	struct io_uring_cqe *cqe;
-	int err;
-
-	for (;;) {
-		err = io_uring_submit_and_wait(&l->ring, 1);
-		if (err < 0)
-			return err;
-		err = io_uring_wait_cqe(&l->ring, &cqe);
-		if (err)
-			return err;
-		*out = *cqe;
-		io_uring_cqe_seen(&l->ring, cqe);
-		if (loop_ud_op(out->user_data) == op)
-			return 0;
-		if (out->res < 0)
-			log_warn("loop: handing a receive buffer back failed",
-				 "thread=%d err=\"%s\"", l->thread_no, strerror(-out->res));
-	}
-}
-
-/* Without a buffer ring: all buffers handed over at once with IORING_OP_PROVIDE_BUFFERS. */
+/* Without a buffer ring: all buffers handed over at once with IORING_OP_PROVIDE_BUFFERS (at
+ * setup, so its completion is the only one). */
 static int provide_all(struct loop *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
-	struct io_uring_cqe cqe;
+	struct io_uring_cqe *cqe;
 	int err;
 
 	io_uring_prep_provide_buffers(sqe, l->bufs, (int)l->o.buf_size, (int)l->o.bufs, BGID, 0);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROVIDE, 0, 0));
-	err = next_cqe(l, LOOP_OP_PROVIDE, &cqe);
-	return err ? err : cqe.res < 0 ? cqe.res : 0; /* 5.x answers the count, 6.x 0 */
+	err = io_uring_submit_and_wait(&l->ring, 1);
+	if (err < 0 || (err = io_uring_wait_cqe(&l->ring, &cqe)))
+		return err;
+	err = cqe->res < 0 ? cqe->res : 0; /* 5.x answers the count, 6.x 0 */
+	io_uring_cqe_seen(&l->ring, cqe);
+	return err;
 }
 
 /* The receive buffers: a buffer ring when the kernel has one (5.19), else provide_all(). */
@@ -864,45 +1035,6 @@ static int bufs_setup(struct loop *l)
 	return 0;
 }
 
-/* Multishot recv (6.0), tried on a socketpair: one byte must come back in a completion that
- * promises more. Older kernels refuse the flag or ignore it and read 0 bytes. */
-static int probe_multishot_recv(struct loop *l)
-{
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe cqe;
-	int sv[2], err;
-	bool ok;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	if (write(sv[1], "x", 1) != 1) {
-		err = -errno;
-		goto out;
-	}
-	sqe = get_sqe(l);
-	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BGID;
-	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROBE, 0, 0));
-	err = next_cqe(l, LOOP_OP_PROBE, &cqe);
-	ok = !err && cqe.res == 1 && (cqe.flags & IORING_CQE_F_MORE);
-	if (!err && (cqe.flags & IORING_CQE_F_MORE))
-		shutdown(sv[1], SHUT_WR); /* EOF ends it */
-	while (!err) {
-		if (cqe.flags & IORING_CQE_F_BUFFER)
-			return_buf(l, cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-		if (!(cqe.flags & IORING_CQE_F_MORE))
-			break;
-		err = next_cqe(l, LOOP_OP_PROBE, &cqe);
-	}
-	if (!ok)
-		l->feat &= ~LOOP_FEAT_MULTISHOT_RECV;
-out:
-	close(sv[0]);
-	close(sv[1]);
-	return err;
-}
-
 /* What the ring runs on, logged once by the first loop: each feature, or the fallback and
  * the kernel version that would have it. */
 static void log_features(const struct loop *l, unsigned wanted)
@@ -925,12 +1057,11 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 			l->feat &= ~LOOP_FEAT_MULTISHOT_ACCEPT;
 		else if (cqe->res >= 0)
 			on_accept(l, cqe->res, tls);
-		else if (cqe->res != -ECANCELED)
-			log_warn("loop: accept failed", "err=\"%s\" tls=%d", strerror(-cqe->res),
-				 tls);
+		else
+			on_accept_error(l, -cqe->res, cqe->flags & IORING_CQE_F_MORE, tls);
 		if (!(cqe->flags & IORING_CQE_F_MORE)) {
 			l->accept_armed[tls] = false;
-			if (!l->drain_started)
+			if (!l->drain_started && !l->accept_paused_until)
 				arm_accept(l, tls);
 		}
 		break;
@@ -974,18 +1105,16 @@ int loop_run(struct loop *l)
 {
 	int err;
 
-	l->feat = LOOP_FEAT_ALL & ~l->o.features_off;
 	if ((err = ring_setup(l)))
 		return err;
 	l->ring_ok = true;
 	if ((err = bufs_setup(l)))
 		return err;
-	if ((l->feat & LOOP_FEAT_MULTISHOT_RECV) && (err = probe_multishot_recv(l)))
-		return err;
 	l->tick_ts.tv_nsec = (long long)l->o.tick_ms % 1000 * 1000000;
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
 	l->send_ts.tv_sec = l->o.send_timeout_ms / 1000;
 	l->send_ts.tv_nsec = (long long)l->o.send_timeout_ms % 1000 * 1000000;
+	l->timeout_ns[CONN_T_NEW] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_IDLE] = l->api->limits->idle_ns;
 	l->timeout_ns[CONN_T_REQUEST] = l->api->limits->header_ns;
 	l->timeout_ns[CONN_T_LINGER] = 2000000000ULL; /* unread input after a final answer */

@@ -43,8 +43,7 @@ enum loop_op {
 	LOOP_OP_WAKE = 6,	  /* eventfd read: inbox has messages */
 	LOOP_OP_CANCEL = 7,	  /* cancellation request (result ignored) */
 	LOOP_OP_PROVIDE = 8,	  /* buffers handed back without a buffer ring */
-	LOOP_OP_PROBE = 9,	  /* a feature probe at setup */
-	LOOP_OP_MAX = 10,
+	LOOP_OP_MAX = 9,
 };
 
 #define LOOP_UD_GEN_BITS 24
@@ -72,6 +71,7 @@ static inline uint32_t loop_ud_idx(uint64_t ud)
 
 struct loop;
 struct api;
+struct srclimit;
 struct tls_ctx;
 struct src_rate;
 
@@ -84,6 +84,11 @@ struct loop_opts {
 	unsigned max_conns_per_loop; /* connection slots (default 65536) */
 	int tick_ms;		     /* deadline scan period (default 100) */
 	int send_timeout_ms;	     /* linked timeout of each send (default 10000) */
+	struct srclimit *per_source; /* connections per source, shared by the loops; NULL: off */
+	/* the admin listener: only /healthz, /readyz and /metrics; its own address (no
+	 * SO_REUSEPORT: a second daemon on the same admin port fails to start instead of
+	 * sharing it); its connections count against its slots, not --max-conns */
+	bool admin;
 	/* TLS: a second listener on the same ring (tls_addr NULL: none) */
 	const struct sockaddr *tls_addr;
 	socklen_t tls_addrlen;
@@ -95,8 +100,8 @@ struct loop_opts {
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same
- * address); the api is shared and outlives the loop. Returns NULL + errno; a message
- * naming the address and the cause is logged. */
+ * address, except for the admin listener); the api is shared and outlives the loop. Returns
+ * NULL + errno; a message naming the address and the cause is logged. */
 struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no);
 /* Free a loop that has returned from loop_run(); NULL is a no-op. */
 void loop_free(struct loop *l);

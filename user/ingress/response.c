@@ -162,7 +162,7 @@ int response_json_escape(struct obuf *o, const char *s, size_t n)
 }
 
 int response_error(struct obuf *o, int status, const char *code, const char *detail,
-		   const char *extra, bool close)
+		   const char *extra, bool close, bool head_only)
 {
 	struct obuf body = {0};
 	int err = obuf_printf(&body, "{\"error\":\"%s\",\"detail\":\"", code);
@@ -173,7 +173,7 @@ int response_error(struct obuf *o, int status, const char *code, const char *det
 		err = obuf_append(&body, "\"}\n", 3);
 	if (!err)
 		err = response_write(o, status, "application/json", extra, body.p, body.len, close,
-				     false);
+				     head_only);
 	obuf_fini(&body);
 	return err;
 }

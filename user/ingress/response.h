@@ -29,9 +29,10 @@ const char *response_reason(int status);
  * (HEAD requests) sends the headers with the body's length but not the body. */
 int response_write(struct obuf *o, int status, const char *content_type, const char *extra,
 		   const char *body, size_t body_len, bool close, bool head_only);
-/* {"error":code,"detail":detail} with status. */
+/* {"error":code,"detail":detail} with status; head_only as for response_write (an answer
+ * to HEAD never carries a body, errors included: RFC 9110 §9.3.2). */
 int response_error(struct obuf *o, int status, const char *code, const char *detail,
-		   const char *extra, bool close);
+		   const char *extra, bool close, bool head_only);
 /* "HTTP/1.1 100 Continue\r\n\r\n" */
 int response_continue(struct obuf *o);
 /* Append s JSON-escaped (no quotes) to o. */

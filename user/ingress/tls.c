@@ -243,7 +243,8 @@ static void refuse_not_tls(struct tls_conn *t, const void *data, size_t len)
 	}
 	t->detail = "plain HTTP sent to the TLS port";
 	if (response_error(&t->out, 400, "tls_required",
-			   "this port speaks TLS only: send the request with https://", "", true))
+			   "this port speaks TLS only: send the request with https://", "", true,
+			   false))
 		t->oom = true;
 	fail(t, TLS_FAIL_PLAINTEXT_HTTP);
 }

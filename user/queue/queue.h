@@ -16,11 +16,16 @@
  *                           done is NOT called. Either way: 202 only on done(err == 0).
  *   next(out, max, timeout) hands durable entries to the consumer (the dispatcher feeder);
  *                           the consumer owns each entry until it gives it back with ack.
+ *                           Each class comes out in append order, and at most a window of
+ *                           each class is out at once (handed out and not acked): a consumer
+ *                           holding a full window of a class gets no more of that class until
+ *                           it acks some (so it must not wait for more entries before acking).
  *   ack(entry)              every effect is committed: the backend may forget it (journal:
  *                           an ack record; the segment is deleted once all of it is acked).
  *                           Takes back ownership and frees the entry.
- *   replay(fn, arg)         at start: the entries that were durable but never acked, in
- *                           append order, each owned by the callee like next() entries.
+ *   replay(fn, arg)         at start: hands out the entries that were durable but never acked
+ *                           as far as the windows allow, in append order, each owned by the
+ *                           callee like next() entries; the rest follow through next().
  *
  * Threads: append, ack, next and stats may be called from any thread. done callbacks run
  * on the backend's flusher thread, in append order, with no backend lock held; they must be
@@ -29,8 +34,11 @@
  * (or returns at once with timeout 0); queue_set_notify() registers a hook that the flusher
  * calls after new entries became durable, for loops that wait on an eventfd instead.
  *
- * Memory: the backend keeps each entry (with its envelope) from append to ack; bound it with
- * the backend's full limits (journal: max_bytes / max_entries).
+ * Memory: bounded whatever the backlog. The backend keeps unacked entries in its durable store
+ * (journal segments, Kafka) and only a window per class in RAM (journal: window_entries /
+ * window_bytes, reported as stats.resident); entries past the window are read back as acks
+ * make room, and recovery at open streams instead of loading the backlog. The full limits
+ * (journal: max_bytes / max_entries) bound the disk, not the memory.
  * Retries: note_attempt(entry) records the entry's attempts and not_before_ns with the next
  * commit (not synced on its own: at worst a restart brings back the previous count), so a
  * restart does not reset retry budgets or run a delayed retry early.
@@ -90,10 +98,14 @@ struct queue_stats {
 	uint64_t write_bytes;		/* bytes written to segments (records + acks) */
 	uint64_t segments;		/* segment files currently on disk */
 	uint64_t segments_deleted;
-	uint64_t segments_corrupt; /* moved aside after a CRC error */
-	uint64_t replayed;	   /* entries handed out by replay() */
-	uint64_t torn_bytes;	   /* bytes truncated off torn tails at open */
-	uint64_t attempt_notes;	   /* note_attempt calls (retries remembered) */
+	uint64_t corrupt_ranges; /* damaged byte ranges quarantined (copied aside, skipped) */
+	uint64_t corrupt_bytes;	 /* their bytes */
+	uint64_t replayed;	 /* entries found durable and unacked at open */
+	uint64_t torn_bytes;	 /* bytes truncated off a torn tail at open */
+	uint64_t attempt_notes;	 /* note_attempt calls (retries remembered) */
+	uint64_t resident;	 /* entries in memory: ready, or handed out and not acked */
+	uint64_t window_entries, window_bytes; /* the per-class memory window */
+	uint64_t spilled; /* entries left on disk at commit (window full), read back later */
 };
 
 typedef void queue_done_fn(void *arg, int err, uint64_t id);

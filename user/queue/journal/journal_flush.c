@@ -63,6 +63,7 @@ struct jbatch {
 	struct jack *acks;
 	size_t nacks, acks_cap;
 	uint64_t sync_ns; /* time in fdatasync */
+	uint64_t off;	  /* where the batch went in the active segment */
 	int fatal;	  /* the undo failed too */
 };
 
@@ -81,7 +82,7 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 			return err;
 		act = &j->segs[j->nsegs - 1];
 	}
-	off = act->size;
+	off = b->off = act->size; /* only this thread changes it */
 	err = jio_write(j, act->fd, b->buf.p, b->buf.len, off);
 	if (!err && b->ndone) {
 		t0 = clock_mono_ns();
@@ -94,7 +95,6 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
 		b->fatal = journal_undo(j, act->fd, off, err);
 		return err;
 	}
-	act->size += b->buf.len;
 	return 0;
 }
 
@@ -131,10 +131,37 @@ static void journal_count_batch(struct journal *j, const struct jbatch *b)
 		j->st.batch_max = b->ndone;
 }
 
+/* A durable entry joins its class's window, or (window full, or older entries of its class
+ * still on disk) is freed and left to read-back, which starts at its record. Lock held. */
+static void journal_admit(struct journal *j, struct queue_entry *e, uint64_t seg, uint64_t off)
+{
+	struct jclass *k = &j->cls[e->class];
+
+	e->backend = seg;
+	if (!k->spilled && journal_window_room(j, e->class, e->len)) {
+		if (k->tail)
+			k->tail->next = e;
+		else
+			k->head = e;
+		k->tail = e;
+		k->held++;
+		k->held_bytes += e->len;
+		return;
+	}
+	if (!k->spilled) {
+		k->spilled = true;
+		k->cur_seg = seg;
+		k->cur_off = off;
+	}
+	j->st.spilled++;
+	free(e);
+}
+
 /* Account a written (err == 0) or refused batch. Lock held. */
 static void journal_settle(struct journal *j, struct jbatch *b, int err)
 {
 	struct jseg *act = &j->segs[j->nsegs - 1];
+	uint64_t off = b->off;
 
 	if (b->fatal)
 		j->failed = b->fatal;
@@ -145,16 +172,15 @@ static void journal_settle(struct journal *j, struct jbatch *b, int err)
 	for (size_t i = 0; i < b->nacks; i++)
 		if (b->acks[i].type == JREC_ACK && b->acks[i].seg < act->ack_min)
 			act->ack_min = b->acks[i].seg;
+	/* the entries come first in the batch, in append order */
 	for (size_t i = 0; i < b->ndone; i++) {
 		struct queue_entry *e = b->done[i].e;
+		uint64_t rec = sizeof(struct jrec_hdr) + e->len;
 
-		e->backend = act->base;
-		if (j->ready_tail)
-			j->ready_tail->next = e;
-		else
-			j->ready_head = e;
-		j->ready_tail = e;
+		journal_admit(j, e, act->base, off);
+		off += rec;
 	}
+	act->size = b->off + b->buf.len; /* read-back may read up to here now */
 	act->live += b->ndone;
 	j->st.write_bytes += b->buf.len;
 	if (b->ndone) {

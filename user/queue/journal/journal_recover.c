@@ -1,22 +1,29 @@
 // SPDX-License-Identifier: MIT
-/* journal_recover.c -- journal recovery at open: scan, cut torn tails, quarantine CRC errors
+/* journal_recover.c -- journal recovery at open: stream the segments, in bounded memory
  *
- * Segments are scanned in name (= log) order. ENTRY records become candidate entries (ids
- * must increase); ACK records remove the entries they name. What remains is exactly the
- * set of entries that were durable and never acked, replayed in append order.
+ * Pass 1 reads every segment in name (= log) order through one JRD_BUF buffer and checks
+ * every record. It keeps one bit per entry id of each segment (set by the ENTRY record,
+ * cleared by an ACK record naming it) and the attempt notes of entries still unacked
+ * (journal_notes.c). Pass 2 reads the headers of the segments that still hold a set bit and
+ * counts those entries by class and size. No entry is loaded: read-back (journal_read.c)
+ * hands them out later, a window at a time, in append order per class, skipping acked ids.
+ * Memory is one bit per id in the surviving segments plus the notes.
  *
- * Faults:
- * - torn tail: the last segment ends in an incomplete record (a crash mid-write; its append
- *   never completed, so nobody got a 202 for it): the file is truncated at the last whole
- *   record, with a warning giving the bytes dropped.
- * - corruption: a whole record whose CRC does not match, a bad magic/type, ids out of order,
- *   or an incomplete record in a segment that is not the last (those were synced before
- *   rotation, so that is damage, not a crash): the segment's scan stops there, the good
- *   entries before the error are re-journalled into the active segment (synced), then the
- *   file is renamed to *.corrupt for inspection, with an error log naming file and offset.
- *   Records after the error are NOT replayed; the log says how many bytes that is.
- * The re-journal is written and synced before the rename, so a crash during recovery only
- * repeats it (duplicates, never loss).
+ * Damage (a record with a bad header, a length above JREC_LEN_MAX, a bad CRC, an id out of
+ * order, or bytes that end before a record does):
+ * - the log resynchronises at the next whole record with a valid CRC (jrec_resync); the
+ *   bytes in between are copied aside to "<segment>.<offset>.corrupt", counted
+ *   (stats.corrupt_ranges/bytes), logged as an error, and skipped. Records after them are
+ *   replayed: a damaged record never costs the ones behind it, which were answered 202.
+ * - the only bytes ever cut off are a torn tail: at the end of the last segment, with no
+ *   whole record after them, and shaped like an interrupted write -- a partial header, a
+ *   header whose payload runs past the end (and whose CRC does not match the bytes that are
+ *   there, which would mean its length field was damaged instead), or zeros. That write never
+ *   completed, so no client got a 202 for it.
+ * - a last segment that ends in damage is left as it is and a new segment becomes the
+ *   active one, so nothing is ever appended behind damaged bytes.
+ * Segment files are never rewritten or renamed here (only a torn tail is truncated), so a
+ * crash during recovery just runs it again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,22 +35,13 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "queue/journal/crc32c.h"
 #include "queue/journal/journal_int.h"
 
-enum jscan_end { JSCAN_OK, JSCAN_TORN, JSCAN_CORRUPT };
-
 struct jscan {
-	struct queue_entry **ents; /* id order; NULL once acked */
-	uint64_t *ids;		   /* ids[i] = id of ents[i], kept after the entry is freed */
-	size_t n, cap;
+	struct jrd rd; /* the segment being read */
 	uint64_t max_id;
 	bool any;
-	uint64_t *bad; /* bases of corrupt segments */
-	size_t nbad;
-	struct jack *qacks; /* acks found in corrupt segments, to write again */
-	size_t nqacks, qacks_cap;
-	uint64_t last_base;
+	bool tail_bad; /* the last segment ends in quarantined bytes: start a new one */
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -93,355 +91,344 @@ static int jrec_list(struct journal *j, uint64_t **out, size_t *n)
 	return 0;
 }
 
-static int read_all(int fd, uint8_t **buf, size_t *len)
+/* Mark entry id present (and unacked) in segment s. nbits ends exactly past the highest id
+ * seen: ids beyond it are new appends, which count as live (jseg_is_live). */
+static int jbits_set(struct jseg *s, uint64_t id)
 {
-	struct stat sb;
-	size_t off = 0;
+	uint64_t k = id - s->base, words = (s->nbits + 63) / 64;
 
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	*len = (size_t)sb.st_size;
-	*buf = malloc(*len ? *len : 1);
-	if (!*buf)
-		return -ENOMEM;
-	while (off < *len) {
-		ssize_t r = pread(fd, *buf + off, *len - off, (off_t)off);
+	if (k / 64 >= words) {
+		uint64_t nw = words ? words : 16;
+		uint64_t *p;
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			free(*buf);
-			return r < 0 ? -errno : -EIO;
-		}
-		off += (size_t)r;
+		while (nw <= k / 64)
+			nw *= 2;
+		p = realloc(s->unacked, nw * 8);
+		if (!p)
+			return -ENOMEM;
+		memset(p + words, 0, (nw - words) * 8);
+		s->unacked = p;
 	}
+	s->unacked[k / 64] |= 1ull << (k % 64);
+	if (k + 1 > s->nbits)
+		s->nbits = k + 1;
 	return 0;
 }
 
-/* Slot of entry id in the scan (ids[] stays sorted even after an ack frees the entry). */
-static struct queue_entry **jscan_find(struct jscan *sc, uint64_t id)
+/* Clear id's bit; true when it was set (an entry this scan knows, not acked before). */
+static bool jbits_clear(struct jseg *s, uint64_t id)
 {
-	size_t lo = 0, hi = sc->n;
+	uint64_t k = id - s->base;
+
+	if (k >= s->nbits || !(s->unacked[k / 64] >> (k % 64) & 1))
+		return false;
+	s->unacked[k / 64] &= ~(1ull << (k % 64));
+	return true;
+}
+
+static bool jbits_any(const struct jseg *s)
+{
+	for (uint64_t w = 0; w < (s->nbits + 63) / 64; w++)
+		if (s->unacked[w])
+			return true;
+	return false;
+}
+
+/* The scanned segment that would hold id (the last base <= id), or NULL. */
+static struct jseg *jscan_seg_of(struct journal *j, uint64_t id)
+{
+	size_t lo = 0, hi = j->nsegs;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (sc->ids[mid] == id)
-			return &sc->ents[mid];
-		if (sc->ids[mid] < id)
+		if (j->segs[mid].base <= id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return lo ? &j->segs[lo - 1] : NULL;
 }
 
-static int jscan_add(struct jscan *sc, const struct jrec_hdr *h, const uint8_t *data, uint64_t base)
+/* Apply an ACK record of segment cur (payload at off): clear the ids it names. */
+static int jscan_acks(struct journal *j, struct jscan *sc, struct jseg *cur, uint64_t off,
+		      uint32_t len)
 {
-	struct queue_entry *e;
+	for (uint32_t p = 0; p < len;) {
+		uint32_t n = len - p < JRD_BUF ? len - p : JRD_BUF;
+		const uint8_t *b = jrd_at(&sc->rd, off + p, n);
 
-	if (sc->n == sc->cap) {
-		size_t cap = sc->cap ? sc->cap * 2 : 1024;
-		struct queue_entry **ents = realloc(sc->ents, cap * sizeof(*ents));
-		uint64_t *ids;
+		if (!b)
+			return -errno;
+		for (uint32_t k = 0; k + 8 <= n; k += 8) {
+			uint64_t id;
+			struct jseg *s;
 
-		if (!ents)
-			return -ENOMEM;
-		sc->ents = ents;
-		ids = realloc(sc->ids, cap * sizeof(*ids));
-		if (!ids)
-			return -ENOMEM;
-		sc->ids = ids;
-		sc->cap = cap;
-	}
-	e = malloc(sizeof(*e) + h->len);
-	if (!e)
-		return -ENOMEM;
-	*e = (struct queue_entry){.id = h->id,
-				  .enq_ns = h->enq_ns,
-				  .class = h->class,
-				  .tenant = h->tenant,
-				  .attempts = h->attempts,
-				  .len = h->len,
-				  .backend = base};
-	memcpy(e->data, data, h->len);
-	sc->ids[sc->n] = h->id;
-	sc->ents[sc->n++] = e;
-	sc->max_id = h->id;
-	sc->any = true;
-	return 0;
-}
-
-/* Apply one ACK record found in segment seg. Every applied ack is also remembered in qacks:
- * if seg turns out corrupt further on, they must be written again (jscan_one). */
-static int jscan_acks(struct jscan *sc, struct jseg *seg, const uint8_t *p, uint32_t len)
-{
-	for (uint32_t off = 0; off + 8 <= len; off += 8) {
-		struct queue_entry **slot;
-		uint64_t id;
-
-		memcpy(&id, p + off, 8);
-		slot = jscan_find(sc, id);
-		if (!slot || !*slot)
-			continue; /* its segment was already deleted, or a duplicate ack */
-		if ((*slot)->backend < seg->ack_min)
-			seg->ack_min = (*slot)->backend;
-		if (sc->nqacks == sc->qacks_cap) {
-			size_t cap = sc->qacks_cap ? sc->qacks_cap * 2 : 256;
-			struct jack *q = realloc(sc->qacks, cap * sizeof(*q));
-
-			if (!q)
-				return -ENOMEM;
-			sc->qacks = q;
-			sc->qacks_cap = cap;
+			memcpy(&id, b + k, 8);
+			s = jscan_seg_of(j, id);
+			if (!s || !jbits_clear(s, id))
+				continue; /* its segment was deleted, or a second ack */
+			if (s->base < cur->ack_min)
+				cur->ack_min = s->base;
+			jnotes_del(&j->notes, id);
 		}
-		/* remembered in case this segment turns out corrupt further on */
-		sc->qacks[sc->nqacks++] =
-		    (struct jack){.id = id, .seg = (*slot)->backend, .type = JREC_ACK};
-		free(*slot);
-		*slot = NULL;
+		p += n;
 	}
 	return 0;
 }
 
 /* Apply an ATTEMPT record: later notes win, acked entries stay gone. */
-static void jscan_attempts(struct jscan *sc, const uint8_t *p, uint32_t len)
+static int jscan_attempts(struct journal *j, struct jscan *sc, uint64_t off, uint32_t len)
 {
-	for (uint32_t off = 0; off + sizeof(struct jrec_attempt) <= len;
-	     off += sizeof(struct jrec_attempt)) {
-		struct queue_entry **slot;
-		struct jrec_attempt a;
+	const uint32_t chunk = JRD_BUF / sizeof(struct jrec_attempt) * sizeof(struct jrec_attempt);
 
-		memcpy(&a, p + off, sizeof(a));
-		slot = jscan_find(sc, a.id);
-		if (!slot || !*slot)
-			continue;
-		(*slot)->attempts = a.attempts;
-		(*slot)->not_before_ns = a.not_before_ns;
+	for (uint32_t p = 0; p < len;) {
+		uint32_t n = len - p < chunk ? len - p : chunk;
+		const uint8_t *b = jrd_at(&sc->rd, off + p, n);
+
+		if (!b)
+			return -errno;
+		for (uint32_t k = 0; k + sizeof(struct jrec_attempt) <= n;
+		     k += sizeof(struct jrec_attempt)) {
+			struct jrec_attempt a;
+			struct jseg *s;
+
+			memcpy(&a, b + k, sizeof(a));
+			s = jscan_seg_of(j, a.id);
+			if (s && jseg_is_live(s->unacked, s->nbits, s->base, a.id) &&
+			    a.id - s->base < s->nbits && jnotes_put(&j->notes, &a))
+				return -ENOMEM;
+		}
+		p += n;
 	}
-}
-
-/* Apply one whole, CRC-checked record. */
-static enum jscan_end jscan_record(struct jscan *sc, struct jseg *seg, const struct jrec_hdr *h,
-				   const uint8_t *payload, const char **why, int *err)
-{
-	switch (h->type) {
-	case JREC_ENTRY:
-		if (h->class >= QUEUE_CLASS_MAX || h->id < seg->base ||
-		    (sc->any && h->id <= sc->max_id))
-			return *why = "entry id or class out of range", JSCAN_CORRUPT;
-		*err = jscan_add(sc, h, payload, seg->base);
-		break;
-	case JREC_ACK:
-		if (h->len % 8)
-			return *why = "ack record length not a multiple of 8", JSCAN_CORRUPT;
-		*err = jscan_acks(sc, seg, payload, h->len);
-		break;
-	default:
-		if (h->len % sizeof(struct jrec_attempt))
-			return *why = "attempt record length not a multiple of 24", JSCAN_CORRUPT;
-		jscan_attempts(sc, payload, h->len);
-	}
-	return *err ? JSCAN_CORRUPT : JSCAN_OK;
-}
-
-/* Parse the records of one segment. *good = bytes of whole, valid records. */
-static enum jscan_end jscan_segment(struct jscan *sc, struct jseg *seg, const uint8_t *p,
-				    size_t size, size_t *good, const char **why, int *err)
-{
-	enum jscan_end end = JSCAN_OK;
-	size_t off = 0;
-	struct jrec_hdr h;
-
-	for (*good = 0; off < size && end == JSCAN_OK; *good = off) {
-		if (size - off < sizeof(h))
-			return *why = "incomplete header", JSCAN_TORN;
-		memcpy(&h, p + off, sizeof(h));
-		if (h.magic != JREC_MAGIC || h.type < JREC_ENTRY || h.type > JREC_ATTEMPT)
-			return *why = "bad record magic or type", JSCAN_CORRUPT;
-		if (size - off - sizeof(h) < h.len)
-			return *why = "incomplete record", JSCAN_TORN;
-		if (crc32c(p + off + 4, sizeof(h) - 4 + h.len) != h.crc)
-			return *why = "CRC32C mismatch", JSCAN_CORRUPT;
-		end = jscan_record(sc, seg, &h, p + off + sizeof(h), why, err);
-		if (end == JSCAN_OK)
-			off += sizeof(h) + h.len;
-	}
-	return end;
-}
-
-static int jscan_push_bad(struct jscan *sc, uint64_t base)
-{
-	uint64_t *p = realloc(sc->bad, (sc->nbad + 1) * sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	sc->bad = p;
-	sc->bad[sc->nbad++] = base;
 	return 0;
 }
 
-static bool jscan_is_bad(const struct jscan *sc, uint64_t base)
+/* Apply one whole, CRC-checked record at off of segment cur. 0, 1 (not plausible: *why
+ * says why, the record is treated as damage) or -errno. */
+static int jscan_record(struct journal *j, struct jscan *sc, struct jseg *cur, uint64_t off,
+			const struct jrec_hdr *h, const char **why)
 {
-	for (size_t i = 0; i < sc->nbad; i++)
-		if (sc->bad[i] == base)
-			return true;
+	uint64_t payload = off + sizeof(*h);
+
+	switch (h->type) {
+	case JREC_ENTRY:
+		if (h->class >= QUEUE_CLASS_MAX || h->id < cur->base ||
+		    (sc->any && h->id <= sc->max_id))
+			return *why = "entry id or class out of range", 1;
+		sc->any = true;
+		sc->max_id = h->id;
+		return jbits_set(cur, h->id);
+	case JREC_ACK:
+		if (h->len % 8)
+			return *why = "ack record length not a multiple of 8", 1;
+		return jscan_acks(j, sc, cur, payload, h->len);
+	default:
+		if (h->len % sizeof(struct jrec_attempt))
+			return *why = "attempt record length not a multiple of 24", 1;
+		return jscan_attempts(j, sc, payload, h->len);
+	}
+}
+
+static const char *const verdict_why[] = {
+    [JREC_SHORT_HDR] = "incomplete header",
+    [JREC_BAD_HDR] = "bad record magic or type",
+    [JREC_TOO_LONG] = "record length above the limit",
+    [JREC_SHORT] = "incomplete record",
+    [JREC_BAD_CRC] = "CRC32C mismatch",
+};
+
+/* Are the bytes from off to the end what an interrupted write leaves? (See the top.) */
+static bool jscan_torn_shape(struct jrd *r, uint64_t off, enum jrec_verdict v,
+			     const struct jrec_hdr *h)
+{
+	bool zeros = true;
+
+	if (v == JREC_SHORT_HDR)
+		return true;
+	for (uint64_t p = off; p < r->size && zeros;) {
+		size_t n = r->size - p < JRD_BUF ? (size_t)(r->size - p) : JRD_BUF;
+		const uint8_t *b = jrd_at(r, p, n);
+
+		for (size_t k = 0; b && k < n && zeros; k++)
+			zeros = !b[k];
+		if (!b)
+			return false;
+		p += n;
+	}
+	if (zeros)
+		return true;
+	if (v == JREC_SHORT) {
+		/* a whole record whose length field was hit would check out with the real one */
+		struct jrec_hdr fix = *h;
+		uint32_t crc;
+
+		fix.len = (uint32_t)(r->size - off - sizeof(fix));
+		return jrec_crc(r, off, &fix, &crc) || crc != h->crc;
+	}
 	return false;
 }
 
-static void jscan_report(struct journal *j, const char *name, enum jscan_end end, size_t good,
-			 size_t size, const char *why)
+static int jseg_add_bad(struct jseg *s, uint64_t off, uint64_t end)
 {
-	if (end == JSCAN_TORN)
+	struct jrange *p = realloc(s->bad, (s->nbad + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	s->bad = p;
+	s->bad[s->nbad++] = (struct jrange){off, end};
+	return 0;
+}
+
+/* The record at off of segment cur is not good (verdict v). Cut a torn tail of the last
+ * segment (*off = end), or quarantine up to the next whole record (*off = there). */
+static int jscan_damage(struct journal *j, struct jscan *sc, struct jseg *cur, bool last,
+			uint64_t *off, enum jrec_verdict v, const struct jrec_hdr *h,
+			const char *why)
+{
+	char name[JSEG_NAME_LEN];
+	int64_t next = jrec_resync(&sc->rd, *off);
+	int err;
+
+	if (next < 0)
+		return (int)next;
+	jseg_name(name, sizeof(name), cur->base, NULL);
+	if (last && (uint64_t)next == sc->rd.size && v != JREC_OK &&
+	    jscan_torn_shape(&sc->rd, *off, v, h)) {
 		log_warn("journal: torn tail truncated (a crash mid-write; those appends never "
 			 "completed, so none was acknowledged)",
-			 "file=%s/%s offset=%zu dropped_bytes=%zu reason=\"%s\"", j->dir, name,
-			 good, size - good, why);
-	else
-		log_error(
-		    "journal: CORRUPT SEGMENT: replay stops at the bad record; the segment is "
-		    "moved aside to <file>.corrupt for inspection and the entries before the "
-		    "error are re-journalled; records after it are NOT replayed",
-		    "file=%s/%s offset=%zu unread_bytes=%zu reason=\"%s\"", j->dir, name, good,
-		    size - good, why);
+			 "file=%s/%s offset=%llu dropped_bytes=%llu reason=\"%s\"", j->dir, name,
+			 (unsigned long long)*off, (unsigned long long)(sc->rd.size - *off), why);
+		if (ftruncate(sc->rd.fd, (off_t)*off) < 0 || fsync(sc->rd.fd) < 0) {
+			err = -errno;
+			log_error("journal: cannot truncate torn tail", "file=%s/%s err=\"%s\"",
+				  j->dir, name, strerror(errno));
+			return err;
+		}
+		j->st.torn_bytes += sc->rd.size - *off;
+		sc->rd.size = *off;
+		return 0;
+	}
+	/* a copy that fails (full disk) is logged; the bytes still sit in the segment, which is
+	 * never rewritten, so opening goes on */
+	jrec_quarantine(j, &sc->rd, cur->base, *off, (uint64_t)next, why);
+	err = jseg_add_bad(cur, *off, (uint64_t)next);
+	j->st.corrupt_ranges++;
+	j->st.corrupt_bytes += (uint64_t)next - *off;
+	if (last && (uint64_t)next == sc->rd.size)
+		sc->tail_bad = true;
+	*off = (uint64_t)next;
+	return err;
+}
+
+/* Pass 1 over the records of segment cur. */
+static int jscan_walk(struct journal *j, struct jscan *sc, struct jseg *cur, bool last)
+{
+	uint64_t off = 0;
+	int err = 0;
+
+	while (!err && off < sc->rd.size) {
+		struct jrec_hdr h;
+		enum jrec_verdict v = jrec_check(&sc->rd, off, &h);
+		const char *why = verdict_why[v < JREC_IO ? v : 0];
+		int r = 0;
+
+		if (v == JREC_IO)
+			return -errno;
+		if (v == JREC_OK) {
+			r = jscan_record(j, sc, cur, off, &h, &why);
+			if (r < 0)
+				return r;
+			if (!r) {
+				off += sizeof(h) + h.len;
+				continue;
+			}
+		}
+		err = jscan_damage(j, sc, cur, last, &off, v, &h, why);
+	}
+	return err;
 }
 
 /* Scan segment `base`; `last` = the newest one (the only place a torn tail is legal). */
 static int jscan_one(struct journal *j, struct jscan *sc, uint64_t base, bool last)
 {
-	struct jseg seg = {.base = base, .ack_min = UINT64_MAX, .fd = -1};
-	size_t qstart = sc->nqacks, size = 0, good = 0;
 	char name[JSEG_NAME_LEN];
-	const char *why = "";
-	enum jscan_end end;
-	uint8_t *buf = NULL;
-	int fd, err = 0;
+	struct jseg *cur;
+	struct stat sb;
+	int fd, err;
 
 	jseg_name(name, sizeof(name), base, NULL);
-	fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || (err = read_all(fd, &buf, &size))) {
-		err = err ? err : -errno;
+	fd = openat(j->dirfd, name, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		err = -errno;
 		log_error("journal: cannot read segment", "file=%s/%s err=\"%s\"", j->dir, name,
 			  strerror(-err));
-		goto out;
+		if (fd >= 0)
+			close(fd);
+		return err;
 	}
-	end = jscan_segment(sc, &seg, buf, size, &good, &why, &err);
-	free(buf);
-	if (err)
-		goto out;
-	if (end == JSCAN_TORN && !last)
-		end = JSCAN_CORRUPT; /* synced before rotation: damage, not a crash */
-	if (end != JSCAN_OK)
-		jscan_report(j, name, end, good, size, why);
-	if (end == JSCAN_CORRUPT) {
-		j->st.segments_corrupt++;
-		err = jscan_push_bad(sc, base);
-		goto out;
-	}
-	sc->nqacks = qstart; /* this segment's acks stay on disk: nothing to rewrite */
-	if (end == JSCAN_TORN) {
-		if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
-			err = -errno;
-			log_error("journal: cannot truncate torn tail", "file=%s/%s err=\"%s\"",
-				  j->dir, name, strerror(errno));
-			goto out;
-		}
-		j->st.torn_bytes += size - good;
-	}
-	seg.size = good;
-	seg.fd = last ? fd : -1;
 	err = jarr_grow((void **)&j->segs, &j->segs_cap, j->nsegs, sizeof(*j->segs));
-	if (err)
-		goto out;
-	j->segs[j->nsegs++] = seg;
-	if (last)
-		fd = -1; /* kept open: the active segment */
-out:
-	if (fd >= 0)
+	if (err) {
 		close(fd);
+		return err;
+	}
+	cur = &j->segs[j->nsegs++];
+	*cur = (struct jseg){.base = base, .ack_min = UINT64_MAX, .fd = fd};
+	jrd_init(&sc->rd, fd, (uint64_t)sb.st_size, j->rd_buf);
+	err = jscan_walk(j, sc, cur, last);
+	if (err)
+		log_error("journal: cannot scan segment", "file=%s/%s err=\"%s\"", j->dir, name,
+			  strerror(-err));
+	cur->size = sc->rd.size;
+	if (!last || sc->tail_bad) { /* only an undamaged last segment stays open for appends */
+		close(fd);
+		cur->fd = -1;
+	}
 	return err;
 }
 
-/* Write the good entries of corrupt segments (new ids) and the acks those segments carried
- * into the active segment, synced, so the corrupt files can be moved aside. */
-static int jscan_rejournal(struct journal *j, struct jscan *sc)
+/* Pass 2: count the entries still unacked, by class and bytes, and per segment. */
+static int jscan_count(struct journal *j, struct jseg *s)
 {
-	struct jseg *act = &j->segs[j->nsegs - 1];
-	struct jbuf b = {0};
-	int err = 0;
+	char name[JSEG_NAME_LEN];
+	struct jrange none = {UINT64_MAX, UINT64_MAX};
+	struct jrd r;
+	uint64_t off = 0;
+	int fd;
 
-	for (size_t i = 0; i < sc->n && !err; i++) {
-		struct queue_entry *e = sc->ents[i];
+	if (!s->nbits || !jbits_any(s))
+		return 0;
+	jseg_name(name, sizeof(name), s->base, NULL);
+	fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	jrd_init(&r, fd, s->size, j->rd_buf);
+	while (off < s->size) {
+		const struct jrange *b = &none;
+		const uint8_t *p;
+		struct jrec_hdr h;
 
-		if (!e || !jscan_is_bad(sc, e->backend))
+		for (size_t i = 0; i < s->nbad; i++)
+			if (off == s->bad[i].off)
+				b = &s->bad[i];
+		if (b != &none) {
+			off = b->end;
 			continue;
-		err = jbuf_reserve(&b, sizeof(struct jrec_hdr) + e->len);
-		if (err)
-			break;
-		e->id = j->next_id++;
-		e->backend = act->base;
-		jrec_put_entry(&b, e);
-	}
-	if (!err && sc->nqacks)
-		err = jrec_put_acks(&b, sc->qacks, sc->nqacks);
-	if (!err && b.len) {
-		err = jio_write(j, act->fd, b.p, b.len, act->size);
-		if (!err)
-			err = jio_sync(j, act->fd);
-		if (!err)
-			act->size += b.len;
-		log_info("journal: re-journalled the good entries of corrupt segments",
-			 "bytes=%zu err=%d", b.len, err);
-	}
-	for (size_t i = 0; !err && i < sc->nqacks; i++)
-		if (sc->qacks[i].seg < act->ack_min)
-			act->ack_min = sc->qacks[i].seg;
-	free(b.p);
-	return err;
-}
-
-static int jscan_quarantine(struct journal *j, struct jscan *sc)
-{
-	char from[JSEG_NAME_LEN], to[JSEG_NAME_LEN];
-
-	for (size_t i = 0; i < sc->nbad; i++) {
-		jseg_name(from, sizeof(from), sc->bad[i], NULL);
-		jseg_name(to, sizeof(to), sc->bad[i], ".corrupt");
-		if (renameat(j->dirfd, from, j->dirfd, to) < 0) {
-			log_error("journal: cannot move corrupt segment aside",
-				  "file=%s/%s err=\"%s\"", j->dir, from, strerror(errno));
-			return -errno;
 		}
-		log_error("journal: corrupt segment moved aside", "file=%s/%s", j->dir, to);
+		p = jrd_at(&r, off, sizeof(h)); /* pass 1 checked every record outside the bad */
+		if (!p)
+			break;
+		memcpy(&h, p, sizeof(h));
+		if (h.type == JREC_ENTRY && jseg_is_live(s->unacked, s->nbits, s->base, h.id)) {
+			s->live++;
+			j->st.depth[h.class]++;
+			j->st.entries++;
+			j->st.bytes += h.len;
+		}
+		off += sizeof(h) + h.len;
 	}
-	return sc->nbad && fsync(j->dirfd) < 0 ? -errno : 0;
-}
-
-/* Hand the surviving entries to the replay list and count them in their segments. */
-static int jscan_settle(struct journal *j, struct jscan *sc)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < sc->n; i++) {
-		struct queue_entry *e = sc->ents[i];
-		struct jseg *s;
-
-		if (!e)
-			continue;
-		s = jseg_find(j, e->backend);
-		if (!s) /* cannot happen: entries of corrupt segments were re-homed */
-			return -EIO;
-		s->live++;
-		j->st.depth[e->class]++;
-		j->st.entries++;
-		j->st.bytes += e->len;
-		sc->ents[n++] = e; /* compact in place: n <= i */
-	}
-	j->replay = sc->ents;
-	j->nreplay = n;
-	sc->ents = NULL;
-	sc->n = 0;
-	return 0;
+	close(fd);
+	return off < s->size ? -EIO : 0;
 }
 
 static uint64_t jscan_next_id(const struct jscan *sc, const uint64_t *bases, size_t n)
@@ -450,8 +437,8 @@ static uint64_t jscan_next_id(const struct jscan *sc, const uint64_t *bases, siz
 
 	if (n && bases[n - 1] > next)
 		next = bases[n - 1];
-	/* a corrupt last segment keeps its name until renamed: never reuse it */
-	if (n && jscan_is_bad(sc, bases[n - 1]) && next <= bases[n - 1])
+	/* the damaged last segment keeps its name: the new active one needs another */
+	if (n && sc->tail_bad && next <= bases[n - 1])
 		next = bases[n - 1] + 1;
 	return next;
 }
@@ -469,26 +456,25 @@ int journal_recover(struct journal *j)
 	if (err)
 		goto out;
 	j->next_id = jscan_next_id(&sc, bases, nb);
-	if (!nb || jscan_is_bad(&sc, bases[nb - 1]))
+	if (!nb || sc.tail_bad)
 		err = jseg_create(j, j->next_id);
-	if (!err)
-		err = jscan_rejournal(j, &sc);
-	if (!err)
-		err = jscan_quarantine(j, &sc);
-	if (!err)
-		err = jscan_settle(j, &sc);
-	if (!err) {
-		journal_reap(j);
-		log_info("journal: recovered", "dir=%s segments=%zu unacked=%zu next_id=%llu",
-			 j->dir, j->nsegs, j->nreplay, (unsigned long long)j->next_id);
-	}
+	for (size_t i = 0; !err && i < j->nsegs; i++)
+		err = jscan_count(j, &j->segs[i]);
+	if (err)
+		goto out;
+	/* every class with a backlog starts spilled: read-back hands it out from the start */
+	for (unsigned c = 0; c < QUEUE_CLASS_MAX; c++)
+		j->cls[c] =
+		    (struct jclass){.spilled = j->st.depth[c] > 0, .cur_seg = j->segs[0].base};
+	j->st.replayed = j->st.entries;
+	journal_reap(j);
+	log_info("journal: recovered",
+		 "dir=%s segments=%zu unacked=%llu unacked_bytes=%llu "
+		 "next_id=%llu corrupt_ranges=%llu",
+		 j->dir, j->nsegs, (unsigned long long)j->st.entries,
+		 (unsigned long long)j->st.bytes, (unsigned long long)j->next_id,
+		 (unsigned long long)j->st.corrupt_ranges);
 out:
-	for (size_t i = 0; i < sc.n; i++)
-		free(sc.ents[i]);
-	free(sc.ents);
-	free(sc.ids);
-	free(sc.bad);
-	free(sc.qacks);
 	free(bases);
 	return err;
 }

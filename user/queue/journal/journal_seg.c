@@ -205,6 +205,36 @@ struct jseg *jseg_find(struct journal *j, uint64_t base)
 	return NULL;
 }
 
+/* See journal_int.h. */
+struct jseg *jseg_find_ge(struct journal *j, uint64_t base)
+{
+	size_t lo = 0, hi = j->nsegs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (j->segs[mid].base < base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < j->nsegs ? &j->segs[lo] : NULL;
+}
+
+/* Free what a segment owns in memory (its file stays). */
+void jseg_fini(struct jseg *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->unacked);
+	free(s->bad);
+	s->unacked = NULL;
+	s->bad = NULL;
+	s->nbits = 0;
+	s->nbad = 0;
+}
+
 /* Does any existing segment older than k hold entries that k's ack records refer to? */
 static bool jseg_acks_needed(struct journal *j, size_t k)
 {
@@ -221,7 +251,8 @@ void journal_reap(struct journal *j)
 	char name[JSEG_NAME_LEN];
 
 	for (size_t k = 0; k + 1 < j->nsegs;) {
-		if (j->segs[k].live || jseg_acks_needed(j, k)) {
+		/* read-back may be in the pinned one (journal_read.c reaps again after it) */
+		if (j->segs[k].live || j->segs[k].base == j->rd_pin || jseg_acks_needed(j, k)) {
 			k++;
 			continue;
 		}
@@ -232,6 +263,7 @@ void journal_reap(struct journal *j)
 			k++;
 			continue;
 		}
+		jseg_fini(&j->segs[k]);
 		memmove(&j->segs[k], &j->segs[k + 1], (j->nsegs - k - 1) * sizeof(*j->segs));
 		j->nsegs--;
 		j->st.segments_deleted++;

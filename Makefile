@@ -15,12 +15,13 @@ CLANG		?= clang
 CC		?= cc
 BPFTOOL		?= bpftool
 PREFIX		?= /usr/local
+VERSION		:= $(shell cat VERSION)
 
 VMLINUX		:= vmlinux/$(ARCH)/vmlinux.h
 INCLUDES	:= -Iinclude -I$(OUTPUT) -Iuser -I/usr/include/postgresql
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread $(INCLUDES) \
-		   -D_GNU_SOURCE -MMD -MP $(EXTRA_CFLAGS)
+		   -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -MMD -MP $(EXTRA_CFLAGS)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		   -I$(dir $(VMLINUX)) -Iinclude -Ibpf
 # No global library list: each link rule names the libraries its binary uses, so readelf -d
@@ -38,13 +39,15 @@ endif
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all clean help test bench check install run deps FORCE
+.PHONY: all clean help test bench check install run deps deploy-gen FORCE
 
 # Dependencies: tools/setup runs only when a package it names is missing.
+# SETUP=true skips it where the packages come from elsewhere (the Dockerfile's build stage).
+SETUP		?= tools/setup
 DEPS_STAMP := $(OUTPUT)/.deps
 $(DEPS_STAMP): tools/setup | $(OUTPUT)
-	$(call msg,SETUP,tools/setup)
-	$(Q)tools/setup
+	$(call msg,SETUP,$(SETUP))
+	$(Q)$(SETUP)
 	$(Q)touch $@
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tools:
@@ -100,10 +103,31 @@ check: ## clang-format check, cppcheck, and the tests under ASan/UBSan
 deps: $(USER_OBJS) $(OUTPUT)/user/sluiced.o ## fail on any call cycle between files or folders of user/ (from nm)
 	$(Q)tools/deps --check --objs $(OUTPUT) $^
 
-install: all ## install sluicectl, sluiced and the BPF object under PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice
+SYSTEMD_UNITDIR	?= /lib/systemd/system
+SYSUSERSDIR	?= /usr/lib/sysusers.d
+SYSCONFDIR	?= /etc
+
+# The unit names $(PREFIX)/bin/sluiced; example settings go to /etc/sluice only where none are
+# yet (an upgrade never overwrites an operator's files); the user comes from sysusers.d
+# (systemd-sysusers runs when DESTDIR is empty, i.e. on the machine itself).
+install: all ## install sluiced, sluicectl, the BPF object, the systemd unit, its user and example config
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice \
+		$(DESTDIR)$(PREFIX)/share/doc/sluice $(DESTDIR)$(SYSTEMD_UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/sluice
 	install -m755 $(filter $(OUTPUT)/sluicectl $(OUTPUT)/sluiced,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m644 $(OUTPUT)/admission.bpf.o $(DESTDIR)$(PREFIX)/lib/sluice/
+	install -m644 docs/deploy.md docs/runbook.md $(DESTDIR)$(PREFIX)/share/doc/sluice/
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/sluiced.service > $(DESTDIR)$(SYSTEMD_UNITDIR)/sluiced.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/sluiced.service
+	install -m644 deploy/systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+	for f in deploy/systemd/sluiced.conf deploy/config/tenants.ini deploy/config/routes.ini; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/$${f##*/} ] || \
+			install -m640 $$f $(DESTDIR)$(SYSCONFDIR)/sluice/; done
+	[ -n "$(DESTDIR)" ] || ! command -v systemd-sysusers >/dev/null || \
+		systemd-sysusers $(SYSUSERSDIR)/sluice.conf
+
+deploy-gen: $(DEPS_STAMP) ## rewrite deploy/ files derived from another (PrometheusRule, seccomp profile)
+	$(Q)node tools/deploy/gen.mjs
 
 run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS)
 	$(Q)TLS=$(TLS) tools/run

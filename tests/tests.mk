@@ -5,7 +5,8 @@ TEST_SRCS	+= $(wildcard tests/prog_tests/*.c tests/unit/*.c tests/integration/*.
 			      tests/scenario/*.c)
 TEST_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(TEST_LIB_SRCS) $(TEST_SRCS))
 TEST_BINS	+= $(OUTPUT)/test_progs
-TEST_LIBS	:= -lbpf -lxdp -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm
+# -lseccomp: test_deploy_seccomp applies the shipped OCI seccomp profile as a runtime would
+TEST_LIBS	:= -lbpf -lxdp -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm -lseccomp
 
 # ASSERT_EQ(x, 0, ...) on unsigned x is the idiom; comparing mixed signs is intended there.
 $(TEST_OBJS): CFLAGS += -Itests/lib -Itools/lib -I$(OUTPUT)/tests -Wno-sign-compare

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <linux/types.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "lib/log.h"
+#include "sluice/abi.h"
 #include "work/routes.h"
 
 #define SHARES_NORMAL	 "critical=70,normal=25,low=5"
@@ -40,7 +42,9 @@ static const struct confparse_opt opts[] = {
     {"threads", "N", "ingress threads, 0 = one per CPU", CONFPARSE_INT, S(threads), 0, 256,
      .def = "0"},
     {"tenants", "FILE", "tenants file (format below)", CONFPARSE_STR, S(tenants), 0, 0, .def = ""},
-    {"iface", "IF", "attach XDP admission to IF (without it: limits in userspace only)",
+    {"iface", "IF",
+     "attach XDP admission to IF, or addr:IP for the interface holding IP (one manifest for "
+     "every node); without it: limits in userspace only",
      CONFPARSE_STR, S(iface), 0, 0, .def = ""},
     {"pin-dir", "DIR", "BPF pin directory", CONFPARSE_STR, S(pin_dir), 0, 0,
      .def = "/sys/fs/bpf/sluice"},
@@ -50,6 +54,11 @@ static const struct confparse_opt opts[] = {
      .def = ""},
     {"redis", "HOST:PORT", "Redis: duplicate fast path at intake, upstream fallback cache",
      CONFPARSE_STR, S(redis), 0, 0, .def = ""},
+    {"redis-user", "NAME", "Redis ACL user for AUTH (default: the default user)", CONFPARSE_STR,
+     S(redis_user), 0, 0, .def = ""},
+    {"redis-password-file", "FILE",
+     "Redis AUTH password, first line of FILE (else $SLUICE_REDIS_PASSWORD; neither: no AUTH)",
+     CONFPARSE_STR, S(redis_password_file), 0, 0, .def = ""},
     {"log-level", "LEVEL", "debug, info, warn or error", CONFPARSE_STR, S(log_level), 0, 0,
      .def = "info"},
     {"dry-run-limits", NULL, "count what the request limits would do, enforce nothing",
@@ -165,10 +174,12 @@ void config_usage(FILE *out)
 		     "`name = value`; flags win over the file.\n\nOptions:\n");
 	confparse_usage(out, &table);
 	fprintf(out,
-		"  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a broken "
-		"file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
+		"  %-30s %s\n  %-30s %s\n\nSignals: SIGHUP reloads the tenants and routes files (a "
+		"broken file is refused, the old one stays);\nSIGTERM/SIGINT drain within "
 		"--drain-timeout-ms and exit 0.\n",
-		"--help", "this text");
+		"--help", "this text", "--version", "print the version and exit");
+	fprintf(out, "Exit status: 0 stopped cleanly, 1 failed at run time (restarting may help), "
+		     "2 configuration error\n(restarting will not: fix it).\n");
 	fprintf(out,
 		"SIGHUP also reloads the TLS certificates (a bad or expired one is refused, the "
 		"old one stays;\nestablished connections keep theirs).\n");
@@ -411,6 +422,12 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--version")) {
+			fprintf(out, "sluiced %s (BPF ABI v%u)\n", SLUICE_VERSION,
+				SLUICE_ABI_VERSION);
+			return 1; /* printed, nothing to run */
+		}
 	if (confparse_defaults(&table, c, err, errlen))
 		return -EINVAL;
 	/* flags first (they record what they set), then the file fills in the rest */

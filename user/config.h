@@ -30,6 +30,8 @@ struct sluiced_cfg {
 	char journal_dir[PATH_MAX];
 	char pg[512];
 	char redis[256];
+	char redis_user[64];
+	char redis_password_file[PATH_MAX];
 	char log_level[16];
 	bool dry_run_limits;
 	long long max_body;

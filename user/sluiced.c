@@ -31,6 +31,7 @@
 #include "lib/array_size.h"
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
+#include "nic/iface.h"
 #include "config.h"
 #include "ingress/api.h"
 #include "ingress/dedupe.h"
@@ -44,6 +45,7 @@
 #include "ingress/tls.h"
 #include "ingress/tls_metrics.h"
 #include "lib/metrics.h"
+#include "lib/notify.h"
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
 #include "admit/tenants.h"
@@ -216,12 +218,53 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
+/* The Redis password: the first line of --redis-password-file (a mounted Secret), else
+ * $SLUICE_REDIS_PASSWORD, else none. 0 or -errno with the message printed. */
+static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
+{
+	const char *env = getenv("SLUICE_REDIS_PASSWORD"), *from = "$SLUICE_REDIS_PASSWORD";
+	char line[sizeof(rc->password) + 2], err[300];
+	const char *pw = env;
+	FILE *f;
+
+	if (c->redis_password_file[0]) {
+		from = c->redis_password_file;
+		f = fopen(from, "r");
+		if (!f) {
+			fprintf(stderr, "sluiced: --redis-password-file %s: %s\n", from,
+				strerror(errno));
+			return -EINVAL; /* a configuration error: exit 2 */
+		}
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		fclose(f);
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0]) {
+			fprintf(stderr, "sluiced: --redis-password-file %s: empty first line\n",
+				from);
+			return -EINVAL;
+		}
+		pw = line;
+	}
+	if (!pw || !*pw)
+		return 0;
+	/* never echo the value: the setter's message would */
+	if (strlen(pw) >= sizeof(rc->password) ||
+	    redis_config_set(rc, "password", pw, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: Redis password from %s: longer than %zu characters\n",
+			from, sizeof(rc->password) - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* --redis: one client for the whole daemon -- the fast-path duplicate check in front of the
  * queue here, and the worker's fallback cache (handed to the controller). */
 static int start_dedupe(struct daemon *d)
 {
 	struct redis_config rc;
 	char err[256];
+	int ret;
 
 	if (!d->cfg.redis[0])
 		return 0;
@@ -230,6 +273,14 @@ static int start_dedupe(struct daemon *d)
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, err);
 		return -EINVAL;
 	}
+	if (d->cfg.redis_user[0] &&
+	    redis_config_set(&rc, "user", d->cfg.redis_user, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: --redis-user %s: %s\n", d->cfg.redis_user, err);
+		return -EINVAL;
+	}
+	ret = redis_password(&d->cfg, &rc);
+	if (ret)
+		return ret;
 	d->redis = redis_new(&rc);
 	if (d->redis)
 		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, journal_append, d);
@@ -237,7 +288,10 @@ static int start_dedupe(struct daemon *d)
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, strerror(errno));
 		return -errno;
 	}
-	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h", d->cfg.redis);
+	log_info("dedupe: Redis fast path for duplicates", "redis=%s ttl=24h auth=%s", d->cfg.redis,
+		 !rc.password[0] ? "none"
+		 : rc.user[0]	 ? rc.user
+				 : "default");
 	return 0;
 }
 
@@ -306,13 +360,22 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 {
 	enum sluice_xdp_mode used;
 	const char *reason, *how;
-	char err[256];
+	char err[256], ifname[64];
 	__u32 port, mask = SLUICE_PORT_TCP;
+	int ret;
 
 	if (!d->cfg.iface[0]) {
 		snprintf(why, whylen, "no --iface given");
 		return -ENODEV;
 	}
+	ret = nic_iface_resolve(d->cfg.iface, ifname, sizeof(ifname), err, sizeof(err));
+	if (ret) {
+		snprintf(why, whylen, "--iface %s", err);
+		return ret;
+	}
+	if (strcmp(ifname, d->cfg.iface))
+		log_info("bpf: interface chosen by address", "iface=%s spec=%s", ifname,
+			 d->cfg.iface);
 	if (!sluice_bpf_available(&reason)) {
 		snprintf(why, whylen, "--iface %s: BPF unavailable: %s", d->cfg.iface, reason);
 		return -EPERM;
@@ -325,8 +388,7 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 	for (int i = 0; i < SLUICE_M_COUNT; i++)
 		d->fds[i] = sluice_bpf_map_fd(d->bpf, i);
 	d->have_fds = true;
-	if (sluice_bpf_attach(d->bpf, d->cfg.iface, SLUICE_XDP_AUTO, &used, &how, err,
-			      sizeof(err))) {
+	if (sluice_bpf_attach(d->bpf, ifname, SLUICE_XDP_AUTO, &used, &how, err, sizeof(err))) {
 		snprintf(why, whylen, "--iface %s: %s", d->cfg.iface, err);
 		return -EIO;
 	}
@@ -336,7 +398,7 @@ static int setup_bpf(struct daemon *d, char *why, size_t whylen)
 		port = ntohs(((struct sockaddr_in *)&d->cfg.tls_addr)->sin_port);
 		bpf_map_update_elem(d->fds[SLUICE_M_PORTS], &port, &mask, 0);
 	}
-	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", d->cfg.iface,
+	snprintf(d->xdp_state, sizeof(d->xdp_state), "attached to %s (%s, %s)", ifname,
 		 sluice_xdp_mode_name(used), how);
 	return 0;
 }
@@ -491,13 +553,30 @@ static void reload_routes(struct daemon *d)
 		log_info("routes: reloaded", "file=%s", d->cfg.routes);
 }
 
+/* Exit status when a loop failed: 0 none, else 1 or 2 (the environment forbids io_uring). */
+static int loop_failure;
+
+/* A loop that cannot run must not leave a daemon that listens and answers nothing: it stops
+ * the whole process (SIGTERM to itself: the main thread drains the others). */
 static void *thread_main(void *arg)
 {
 	struct loop *l = arg;
 	int err = loop_run(l);
 
-	if (err)
+	if (!err)
+		return NULL;
+	if (err == -ENOSYS || err == -EPERM) {
+		log_error(
+		    "loop: io_uring refused: a seccomp profile blocks io_uring_* (containerd 2.0 "
+		    "and Docker 25 defaults do; deploy/k8s ships a Localhost profile) or "
+		    "kernel.io_uring_disabled is set",
+		    "err=\"%s\"", strerror(-err));
+		__atomic_store_n(&loop_failure, 2, __ATOMIC_RELAXED);
+	} else {
 		log_error("loop: ring failed", "err=\"%s\"", strerror(-err));
+		__atomic_store_n(&loop_failure, 1, __ATOMIC_RELAXED);
+	}
+	kill(getpid(), SIGTERM);
 	return NULL;
 }
 
@@ -639,6 +718,21 @@ static int start_loops(struct daemon *d)
 	return 0;
 }
 
+/* systemd Type=notify: ready only now, after journal recovery and with every listener up. */
+static void notify_ready(struct daemon *d)
+{
+	char state[300];
+	int ret;
+
+	snprintf(state, sizeof(state),
+		 "READY=1\nSTATUS=listening on port %d, XDP %.200s\nMAINPID=%d",
+		 loop_port(d->loops[0]), d->xdp_state[0] ? d->xdp_state : "off", (int)getpid());
+	ret = notify_send(state);
+	if (ret)
+		log_warn("sluiced: cannot notify systemd", "socket=%s err=\"%s\"",
+			 getenv("NOTIFY_SOCKET"), strerror(-ret));
+}
+
 static void check_db(struct daemon *d)
 {
 	if (!d->cfg.pg[0])
@@ -682,6 +776,7 @@ static void drain(struct daemon *d, int sig)
 
 	log_info("sluiced: draining", "signal=%s timeout_ms=%lld", sig == SIGINT ? "INT" : "TERM",
 		 d->cfg.drain_timeout_ms);
+	notify_send("STOPPING=1\nSTATUS=draining");
 	__atomic_store_n(&d->api.draining, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < d->nloops; i++)
 		loop_drain(d->loops[i], deadline);
@@ -866,11 +961,14 @@ int main(int argc, char **argv)
 	sigdelset(&set, SIGPIPE);
 	if ((ret = setup(&d)) || (ret = start_loops(&d))) {
 		teardown(&d);
-		return 1;
+		/* a broken file or setting is not fixed by a restart (RestartPreventExitStatus=2)
+		 */
+		return ret == -EINVAL ? 2 : 1;
 	}
+	notify_ready(&d);
 	sig = wait_signals(&d, &set);
 	drain(&d, sig);
 	teardown(&d);
 	log_info("sluiced: stopped", "%s", "");
-	return 0;
+	return __atomic_load_n(&loop_failure, __ATOMIC_RELAXED);
 }

@@ -7,11 +7,15 @@
  * the accepted spellings of rates (1000, 1000/s, 60000/min) and durations (500ms, 30s,
  * 5m) must land in the maps as the same numbers, tenant del must take the tenant's
  * sources and prefixes with it, and stats --watch --json must print one snapshot per line
- * with rates over the measured interval.
+ * with rates over the measured interval. --version names the VERSION file's version (for
+ * sluiced too); with --json every error is one JSON object on stdout; an unknown object's
+ * message lists every object the tool has.
  */
+#include <linux/types.h>
 #include <unistd.h>
 
 #include "lib/array_size.h"
+#include "sluice/abi.h"
 #include "test_progs.h"
 #include "xdp_env.h"
 
@@ -196,6 +200,68 @@ static void check_watch(struct xdp_env *e)
 	json_decref(snap);
 }
 
+/* The VERSION file, without its newline. */
+static void read_version(char *v, size_t len)
+{
+	FILE *f = fopen("VERSION", "r");
+
+	v[0] = 0;
+	if (f && fgets(v, (int)len, f))
+		v[strcspn(v, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+static void check_version_json(const char *ctl, const char *pins)
+{
+	static const char *const objects[] = {"attach", "detach", "status", "tenant",  "source",
+					      "prefix", "deny",	  "shed",   "dry-run", "stats",
+					      "clock",	"dlq",	  "key"};
+	char out[4096], want[128], version[32], sluiced[512];
+	json_t *j;
+
+	read_version(version, sizeof(version));
+	ASSERT_TRUE(version[0], "VERSION file");
+	snprintf(sluiced, sizeof(sluiced), "%s/sluiced", test__outdir());
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s --version", ctl), 0, "sluicectl --version");
+	snprintf(want, sizeof(want), "sluicectl %s (BPF ABI v%u)\n", version, SLUICE_ABI_VERSION);
+	ASSERT_STREQ(out, want, "names the version and ABI");
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s --version", sluiced), 0,
+		  "sluiced --version");
+	snprintf(want, sizeof(want), "sluiced %s (BPF ABI v%u)\n", version, SLUICE_ABI_VERSION);
+	ASSERT_STREQ(out, want, "names the version and ABI");
+
+	/* the unknown object message names them all */
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s frobnicate", ctl), 2, "unknown object");
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		snprintf(want, sizeof(want), " %s,", objects[i]);
+		ASSERT_HAS_STR(out, want, objects[i]);
+	}
+
+	/* --json: errors are JSON on stdout, wherever --json stands */
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s frobnicate --json 2>/dev/null", ctl), 2,
+		  "usage error exit 2");
+	j = json_loads(out, 0, NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(j, "error")), "usage", "error code");
+	ASSERT_HAS_STR(json_string_value(json_object_get(j, "detail")) ?: "",
+		       "frobnicate: unknown object", "detail");
+	json_decref(j);
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out), "%s --json --pin-dir %s status 2>/dev/null",
+			    ctl, pins),
+		  1, "not attached exit 1");
+	j = json_loads(out, 0, NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(j, "error")), "not_attached", "error code");
+	json_decref(j);
+	ASSERT_EQ(netns_run(NULL, out, sizeof(out),
+			    "%s --json --pin-dir %s tenant add acme --syn-rate 10x 2>/dev/null",
+			    ctl, pins),
+		  2, "bad value exit 2");
+	j = json_loads(out, 0, NULL);
+	ASSERT_HAS_STR(json_string_value(json_object_get(j, "detail")) ?: "", "--syn-rate 10x",
+		       "names the argument");
+	json_decref(j);
+}
+
 void test_sluicectl_cli(void)
 {
 	char ctl[512], pins[128];
@@ -209,6 +275,8 @@ void test_sluicectl_cli(void)
 		check_bad_args(ctl, pins);
 	if (test__start_subtest("help_and_pins"))
 		check_help_and_pins(ctl, pins);
+	if (test__start_subtest("version_json_errors"))
+		check_version_json(ctl, pins);
 	if (test__start_subtest("units")) {
 		if (xdp_env_setup(&e, "units", "8080"))
 			return;

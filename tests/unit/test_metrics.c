@@ -15,7 +15,7 @@ void test_metrics(void)
 {
 	static const double buckets[] = {0.001, 0.01, 0.1};
 	struct metrics *m = metrics_new();
-	struct metric_family *req, *conns, *lat;
+	struct metric_family *req, *conns, *lat, *snap;
 	struct metric_series *s;
 	char *out = NULL, path[512], cmd[700];
 	size_t len;
@@ -43,6 +43,16 @@ void test_metrics(void)
 	metric_observe(s, 0.0005);
 	metric_observe(s, 0.05);
 	metric_observe(s, 5);
+	/* a histogram kept by another thread, copied in whole (the PostgreSQL writer's) */
+	snap = metrics_family(m, METRIC_HISTOGRAM, "sluice_db_batch_seconds", "Batches.", NULL,
+			      buckets, 3);
+	ASSERT_OK(
+	    metric_hist_set(metrics_series(snap, NULL), (const uint64_t[]){4, 0, 2}, 3, 7, 0.25),
+	    "snapshot set");
+	ASSERT_EQ(metric_hist_set(metrics_series(snap, NULL), (const uint64_t[]){1, 1}, 2, 2, 0),
+		  -EINVAL, "bucket count must match the family");
+	ASSERT_EQ(metric_hist_set(metrics_series(conns, NULL), (const uint64_t[]){1}, 1, 1, 0),
+		  -EINVAL, "only histograms");
 	out = metrics_render(m, &len);
 	if (!ASSERT_OK_PTR(out, "render"))
 		goto out;
@@ -57,6 +67,12 @@ void test_metrics(void)
 	ASSERT_HAS_STR(out, "le=\"0.1\"} 2\n", "bucket cumulative");
 	ASSERT_HAS_STR(out, "le=\"+Inf\"} 3\n", "inf bucket");
 	ASSERT_HAS_STR(out, "sluice_http_request_seconds_count{route=\"/healthz\"} 3\n", "count");
+	ASSERT_HAS_STR(out, "sluice_db_batch_seconds_bucket{le=\"0.01\"} 4\n",
+		       "snapshot cumulative");
+	ASSERT_HAS_STR(out, "sluice_db_batch_seconds_bucket{le=\"0.1\"} 6\n", "snapshot bucket 3");
+	ASSERT_HAS_STR(out, "sluice_db_batch_seconds_bucket{le=\"+Inf\"} 7\n",
+		       "overflow from count");
+	ASSERT_HAS_STR(out, "sluice_db_batch_seconds_sum 0.25\n", "snapshot sum");
 	if (access("/usr/bin/promtool", X_OK)) {
 		test__skip("promtool not installed (apt package prometheus)");
 		goto out;

@@ -20,11 +20,31 @@
 #include "lib/array_size.h"
 #include "lib/clock.h"
 
-static void vmsg(const char *fmt, va_list ap)
+static bool json_errors;
+
+void ctl_json_errors(bool on)
 {
-	fputs("sluicectl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	json_errors = on;
+}
+
+/* One error line on stderr, or with --json one {"error":code,"detail":...} on stdout (where
+ * a script reading --json output looks). */
+static void vmsg(const char *code, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	json_t *j;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!json_errors) {
+		fprintf(stderr, "sluicectl: %s\n", msg);
+		return;
+	}
+	j = json_pack("{s:s, s:s}", "error", code, "detail", msg);
+	if (j)
+		json_dumpf(j, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(j);
 }
 
 void ctl_bad_arg(const char *fmt, ...)
@@ -32,7 +52,7 @@ void ctl_bad_arg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg("usage", fmt, ap);
 	va_end(ap);
 	exit(CTL_EXIT_USAGE);
 }
@@ -42,9 +62,19 @@ int ctl_fail(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vmsg("failed", fmt, ap);
 	va_end(ap);
 	return 1;
+}
+
+void ctl_die(const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(code, fmt, ap);
+	va_end(ap);
+	exit(1);
 }
 
 /* Index of option name in the command's table. A name the table lacks is a bug in the

@@ -83,6 +83,12 @@ struct ctl {
 
 /* Print "sluicectl: " and the message on one line to stderr and exit 2. */
 void ctl_bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A failure that ends the process with exit 1; code names it in --json mode
+ * ("not_attached", "failed"). */
+void ctl_die(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* With --json, errors are {"error":"usage"|"failed"|...,"detail":"..."} on stdout. */
+void ctl_json_errors(bool on);
 
 /* The last value given for option `name`, or NULL; ctl_opt_count() how many were given.
  * `name` must be in the command's option table: a name that is not (a typo in a command's

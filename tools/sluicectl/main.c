@@ -217,6 +217,16 @@ static int take_globals(int argc, char **argv, struct ctl *c)
 	return n;
 }
 
+/* "attach, detach, ..., key" from the object table, so the list can never miss one. */
+static void object_names(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < NOBJECTS && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s", i ? ", " : "", objects[i].name);
+}
+
 static bool is_help(const char *s)
 {
 	return !strcmp(s, "help") || !strcmp(s, "--help") || !strcmp(s, "-h");
@@ -227,7 +237,7 @@ int main(int argc, char **argv)
 	struct ctl c = {.pin_dir = SLUICE_PIN_DIR_DEFAULT};
 	const struct ctl_cmd *cmd;
 	struct ctl_args a;
-	char verbs[256];
+	char verbs[256], names[256];
 	bool known;
 	int i, ret, skip;
 
@@ -235,6 +245,14 @@ int main(int argc, char **argv)
 		c.fd[i] = -1;
 	/* the loader's info lines repeat what each command prints; warnings still show */
 	log_set_level(LOG_WARN);
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json"))
+			ctl_json_errors(true); /* before anything can fail */
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--version")) {
+			printf("sluicectl %s (BPF ABI v%u)\n", SLUICE_VERSION, SLUICE_ABI_VERSION);
+			return 0;
+		}
 	argv++;
 	argc = take_globals(argc - 1, argv, &c);
 	if (!argc || is_help(argv[0])) {
@@ -249,10 +267,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	cmd = find_cmd(argv[0], argc > 1 ? argv[1] : NULL, &known);
+	object_names(names, sizeof(names));
 	if (!known)
-		ctl_bad_arg("%s: unknown object (valid: attach, detach, status, tenant, source, "
-			    "prefix, deny, shed, dry-run, stats, help)",
-			    argv[0]);
+		ctl_bad_arg("%s: unknown object (valid: %s, help)", argv[0], names);
 	if (!cmd) {
 		verbs_of(argv[0], verbs, sizeof(verbs));
 		if (argc < 2)

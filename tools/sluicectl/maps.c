@@ -22,12 +22,11 @@
 
 static void not_attached(const char *dir)
 {
-	fprintf(stderr,
-		"sluicectl: not attached (no pins under %s); attach first: "
-		"sluicectl%s%s attach --iface IFACE --ports 8080\n",
+	ctl_die("not_attached",
+		"not attached (no pins under %s); attach first: "
+		"sluicectl%s%s attach --iface IFACE --ports 8080",
 		dir, strcmp(dir, SLUICE_PIN_DIR_DEFAULT) ? " --pin-dir " : "",
 		strcmp(dir, SLUICE_PIN_DIR_DEFAULT) ? dir : "");
-	exit(1);
 }
 
 int ctl_map(struct ctl *c, enum sluice_map_id id)
@@ -39,12 +38,9 @@ int ctl_map(struct ctl *c, enum sluice_map_id id)
 	fd = sluice_bpf_open_pinned(c->pin_dir, id);
 	if (fd == -ENOENT)
 		not_attached(c->pin_dir);
-	if (fd < 0) {
-		fprintf(stderr, "sluicectl: %s/%s: %s%s\n", c->pin_dir, sluice_map_names[id],
-			strerror(-fd),
+	if (fd < 0)
+		ctl_die("failed", "%s/%s: %s%s", c->pin_dir, sluice_map_names[id], strerror(-fd),
 			fd == -EPERM || fd == -EACCES ? " (run as root or with CAP_BPF)" : "");
-		exit(1);
-	}
 	c->fd[id] = fd;
 	return fd;
 }
@@ -171,10 +167,8 @@ int ctl_tenant_need(struct ctl *c, const char *name, struct sluice_tenant_cfg *c
 		ctl_bad_arg("tenant %s: no such tenant (sluicectl tenant list shows them; "
 			    "sluicectl tenant add %s creates it)",
 			    name, name);
-	if (slot < 0) {
-		fprintf(stderr, "sluicectl: read tenants: %s\n", strerror(-slot));
-		exit(1);
-	}
+	if (slot < 0)
+		ctl_die("failed", "read tenants: %s", strerror(-slot));
 	return slot;
 }
 

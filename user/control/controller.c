@@ -49,7 +49,7 @@ struct controller {
 	uint32_t state;		  /* atomic, enum overload_state */
 	uint64_t stepdowns_held;  /* ov.stepdowns_held already logged (controller thread) */
 	struct metric_family *f_state, *f_transitions, *f_lag, *f_waiting, *f_qbytes, *f_qmax;
-	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups;
+	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups, *f_db_batch;
 	struct metric_family *f_pool_share, *f_pool_paused;
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
@@ -155,8 +155,13 @@ static void collect(struct metrics *m, void *arg)
 	}
 	struct worker *w = worker_of(e);
 
-	if (!w)
+	if (!w) {
+		/* the worker starts with the first connection: until then the database is down,
+		 * and saying so (rather than no series) lets "down at boot" alert */
+		if (e->cfg.pg_conninfo && *e->cfg.pg_conninfo)
+			set1(e->f_db_up, NULL, 0);
 		return;
+	}
 	worker_get_stats(w, &ws);
 	for (int c = 0; c < 3; c++) {
 		set1(e->f_lag, class_names[c], (double)ws.lag_ns[c] / 1e9);
@@ -176,6 +181,9 @@ static void collect(struct metrics *m, void *arg)
 	pg_writer_get_stats(worker_pg_writer(w), &ps);
 	set1(e->f_db_up, NULL, ps.health == PG_HEALTH_READY || ps.health == PG_HEALTH_DEGRADED);
 	set1(e->f_db_rows, NULL, (double)ps.rows_stored);
+	metric_hist_set(metrics_series(e->f_db_batch, NULL), ps.batch_latency_us.bucket,
+			PG_WRITER_LATENCY_BOUNDS, ps.batch_latency_us.count,
+			(double)ps.batch_latency_us.sum / 1e6);
 	set1(e->f_db_dups, NULL, (double)ps.rows_duplicate);
 	set1(e->f_dead, NULL, (double)(ps.rows_dead_lettered + ws.events_dead_lettered));
 }
@@ -183,6 +191,10 @@ static void collect(struct metrics *m, void *arg)
 static int register_metrics(struct controller *e)
 {
 	struct metrics *m = e->cfg.metrics;
+	double batch_s[PG_WRITER_LATENCY_BOUNDS];
+
+	for (int i = 0; i < PG_WRITER_LATENCY_BOUNDS; i++)
+		batch_s[i] = (double)pg_writer_latency_bounds[i] / 1e6;
 
 #define FAM(field, type, name, help, labels)                                                       \
 	do {                                                                                       \
@@ -215,6 +227,12 @@ static int register_metrics(struct controller *e)
 	FAM(f_db_up, METRIC_GAUGE, "sluice_db_up", "1 when PostgreSQL answers the writer.", NULL);
 	FAM(f_db_rows, METRIC_COUNTER, "sluice_db_rows_written_total",
 	    "Event rows committed to PostgreSQL.", NULL);
+	e->f_db_batch =
+	    metrics_family(m, METRIC_HISTOGRAM, "sluice_db_batch_duration_seconds",
+			   "PostgreSQL batches from send to COMMIT read (committed ones).", NULL,
+			   batch_s, PG_WRITER_LATENCY_BOUNDS);
+	if (!e->f_db_batch)
+		return -errno;
 	FAM(f_db_dups, METRIC_COUNTER, "sluice_db_duplicates_total",
 	    "Event rows skipped as duplicates by ON CONFLICT.", NULL);
 	FAM(f_dead, METRIC_COUNTER, "sluice_dead_letters_total", "Events written to dead_letters.",

@@ -201,7 +201,10 @@ static enum api_verdict answer_readyz(struct api *r, struct api_answer *ans)
 	_Static_assert(sizeof(ans->buf) >= 1024, "room for the readiness document");
 	if (q_ok)
 		qwhy = "writable";
-	ready = r->xdp_ok && q_ok && db_ok && !__atomic_load_n(&r->draining, __ATOMIC_RELAXED);
+	/* The database is reported, not required: while the durable queue takes writes this
+	 * node keeps its 202 promise (degrade, don't fail), and a load balancer that dropped
+	 * every node during a database outage would turn it into a full one. */
+	ready = r->xdp_ok && q_ok && !__atomic_load_n(&r->draining, __ATOMIC_RELAXED);
 	snprintf(body, sizeof(ans->buf), "{\"ready\":%s,\"checks\":{", ready ? "true" : "false");
 	check_json(body, sizeof(ans->buf), "xdp", r->xdp_ok, r->xdp_state, false);
 	check_json(body, sizeof(ans->buf), "queue", q_ok, qwhy, false);

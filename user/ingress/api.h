@@ -4,7 +4,8 @@
  *	POST /v1/events   tenant by key, request credits, envelope, critical credits, durable
  *	                  enqueue, then 202 (asynchronously, when the queue says durable)
  *	GET  /healthz     the process answers
- *	GET  /readyz      XDP attached or deliberately off, queue writable, database reachable
+ *	GET  /readyz      XDP attached or deliberately off, queue writable (the database is
+ *	                  reported but does not make a node unready while the queue accepts)
  *	GET  /metrics     Prometheus text
  *
  * The public listener serves /v1/events and /healthz; the admin listener (--admin-listen)

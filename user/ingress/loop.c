@@ -27,10 +27,11 @@
  * multishot accept (5.19) each accept completion arms the next; without multishot recv
  * (6.0) each recv asks for at most one buffer's length and is re-armed on completion, the
  * path a multishot recv takes when it ends. Multishot recv is probed once per process on a
- * ring and socketpair of its own (loop_new), because a kernel that ignores the flag would read 0
- * bytes (a multishot recv has length 0) and the connection would look closed; a multishot accept is
- * refused with -EINVAL as it is submitted by kernels without it, which switches it off. The
- * floor is then Linux 5.7 (IORING_OP_PROVIDE_BUFFERS); make test-kernels runs it on 5.10.
+ * ring and socketpair of its own (loop_new), because a kernel that ignores the flag would
+ * read 0 bytes (a multishot recv has length 0) and the connection would look closed; a
+ * multishot accept is refused with -EINVAL as it is submitted by kernels without it, which
+ * switches it off. The floor is then Linux 5.7 (IORING_OP_PROVIDE_BUFFERS); make
+ * test-kernels runs it on 5.10.
  */
 #include <arpa/inet.h>
 #include <errno.h>

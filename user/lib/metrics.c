@@ -306,6 +306,18 @@ void metric_observe(struct metric_series *s, double v)
 	atomic_add_double(&s->value, v);
 }
 
+int metric_hist_set(struct metric_series *s, const uint64_t *buckets, int n, uint64_t count,
+		    double sum)
+{
+	if (!s || s->fam->type != METRIC_HISTOGRAM || n != s->fam->nbuckets)
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		__atomic_store_n(&s->buckets[i], buckets[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&s->count, count, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->value, d_to_bits(sum), __ATOMIC_RELAXED);
+	return 0;
+}
+
 int metrics_on_collect(struct metrics *m, metrics_collect_fn *fn, void *arg)
 {
 	if (m->nhooks == (int)(ARRAY_SIZE(m->hooks)))

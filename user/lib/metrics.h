@@ -12,6 +12,7 @@
 #define SLUICE_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -45,6 +46,12 @@ void metric_add(struct metric_series *s, double v);
 void metric_set(struct metric_series *s, double v);
 /* Histogram: record one observation. */
 void metric_observe(struct metric_series *s, double v);
+/* Histogram: replace the whole state with a snapshot kept elsewhere (a thread's own
+ * histogram): per-bucket counts, not cumulative, one per family bucket (observations above
+ * the last bound are count minus their sum); sum in the family's unit. n must equal the
+ * family's bucket count (else -EINVAL and nothing changes). */
+int metric_hist_set(struct metric_series *s, const uint64_t *buckets, int n, uint64_t count,
+		    double sum);
 /* Current value of a counter/gauge series (tests, collect hooks). */
 double metric_value(const struct metric_series *s);
 

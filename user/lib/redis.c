@@ -73,6 +73,8 @@ static const struct confparse_opt redis_opts[] = {
     {"down_backoff_ms", NULL, NULL, CONFPARSE_INT, F(down_backoff_ms), 0, 3600000},
     {"pool_size", NULL, NULL, CONFPARSE_INT, F(pool_size), 1, 64},
     {"prefix", NULL, NULL, CONFPARSE_STR, F(prefix)},
+    {"user", NULL, NULL, CONFPARSE_STR, F(user)},
+    {"password", NULL, NULL, CONFPARSE_STR, F(password)},
 };
 
 static const struct confparse_table redis_table = CONFPARSE_TABLE_OF(redis_opts);
@@ -189,6 +191,29 @@ static int context_errno(const redisContext *c, int saved_errno)
 	return saved_errno > 0 ? -saved_errno : -EIO;
 }
 
+/* AUTH on a fresh connection. A refusal is an outage like a dead server: back off, retry. */
+static int conn_auth(struct redis *r, struct redis_conn *conn)
+{
+	redisReply *reply;
+	int saved, ret = 0;
+
+	errno = 0;
+	reply = r->cfg.user[0] ? redisCommand(conn->c, "AUTH %s %s", r->cfg.user, r->cfg.password)
+			       : redisCommand(conn->c, "AUTH %s", r->cfg.password);
+	saved = errno;
+	if (!reply)
+		return mark_down(r, conn, context_errno(conn->c, saved), "auth");
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (!__atomic_load_n(&r->in_outage, __ATOMIC_RELAXED))
+			log_warn("redis: AUTH refused", "addr=%s:%u user=%s reply=\"%s\"",
+				 r->cfg.host, r->cfg.port, r->cfg.user[0] ? r->cfg.user : "default",
+				 reply->str);
+		ret = -EACCES;
+	}
+	freeReplyObject(reply);
+	return ret ? mark_down(r, conn, ret, "auth") : 0;
+}
+
 /* Ready conn for a command (its lock held): -EAGAIN during the backoff, even with a
  * connection still open, so a stalled server costs one timeout, not one per connection. */
 static int conn_ready(struct redis *r, struct redis_conn *conn)
@@ -209,6 +234,12 @@ static int conn_ready(struct redis *r, struct redis_conn *conn)
 		return mark_down(r, conn, context_errno(conn->c, saved), "connect");
 	if (redisSetTimeout(conn->c, tv_ms(r->cfg.op_timeout_ms)) != REDIS_OK)
 		return mark_down(r, conn, -EIO, "set timeout");
+	if (r->cfg.password[0]) {
+		int ret = conn_auth(r, conn);
+
+		if (ret)
+			return ret;
+	}
 	STAT_ADD(r, reconnects);
 	return 0;
 }

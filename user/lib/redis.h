@@ -11,6 +11,11 @@
  * A small pool of connections (pool_size, default 4), each under its own mutex: a caller
  * takes a free one or waits for the next in turn, so threads do their round trips in
  * parallel instead of queueing on one socket. The outage state is shared by the pool.
+ *
+ * With a password, every new connection authenticates first (AUTH user password, or AUTH
+ * password for the default user); a refused AUTH counts as an outage (the log says
+ * "redis: AUTH refused" with Redis's reply, never the password) and is retried after the
+ * backoff, so credentials fixed on the server are picked up without a restart.
  */
 #ifndef SLUICE_REDIS_H
 #define SLUICE_REDIS_H
@@ -27,6 +32,8 @@ struct redis_config {
 	uint32_t down_backoff_ms;    /* default 1000: no attempts for this long after a failure */
 	char prefix[32];	     /* key prefix, default "sluice:" */
 	uint32_t pool_size;	     /* connections, default 4 */
+	char user[64];		     /* ACL user; "" = the default user */
+	char password[256];	     /* "" = no AUTH */
 };
 
 struct redis_stats {
@@ -42,8 +49,8 @@ struct redis;
 /* Defaults for 127.0.0.1:6379. */
 void redis_config_default(struct redis_config *cfg);
 /* Set one field from text (keys: addr = HOST:PORT or [V6]:PORT, host, port,
- * connect_timeout_ms, op_timeout_ms, down_backoff_ms, pool_size, prefix). 0, -ENOENT (unknown key)
- * or -EINVAL (err names the input). */
+ * connect_timeout_ms, op_timeout_ms, down_backoff_ms, pool_size, prefix, user, password). 0,
+ * -ENOENT (unknown key) or -EINVAL (err names the input). */
 int redis_config_set(struct redis_config *cfg, const char *key, const char *value, char *err,
 		     size_t errlen);
 

@@ -11,6 +11,13 @@
  * alone), and through a plain netlink attach when libxdp refuses; native mode first,
  * generic when the driver has no native XDP. Every step logs which path it took; every
  * error names the interface or path and the reason.
+ *
+ * Least privilege: with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON but not CAP_SYS_ADMIN (a
+ * container that is not privileged, a systemd unit with ambient capabilities) two things
+ * differ. libxdp 1.3's dispatcher path looks programs up by id, which needs CAP_SYS_ADMIN,
+ * and crashes when refused: it is skipped, netlink attaches. Looking up the attached
+ * program by id (to replace our own atomically on restart) is refused too: the program is
+ * pinned beside the maps (SLUICE_PROG_PIN) and recognised by the pin's id instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -37,6 +46,7 @@
 
 #define BPF_FS_MAGIC_	 0xcafe4a11
 #define PROG_NAME_PREFIX "sluice_admiss" /* kernel keeps 15 chars of "sluice_admission" */
+#define SLUICE_PROG_PIN	 "sl_prog"	 /* the attached program, pinned beside the maps */
 
 const char *const sluice_map_names[SLUICE_M_COUNT] = {
     [SLUICE_M_CONFIG] = SLUICE_MAP_CONFIG,
@@ -54,6 +64,7 @@ const char *const sluice_map_names[SLUICE_M_COUNT] = {
 struct sluice_bpf {
 	struct admission_bpf *skel;
 	struct bpf_map *maps[SLUICE_M_COUNT];
+	char pin_dir[256]; /* "" without pins */
 };
 
 /* libbpf/libxdp log capture: the tail of what they said, for error messages. */
@@ -261,6 +272,7 @@ struct sluice_bpf *sluice_bpf_load(const char *pin_dir, char *err, size_t errlen
 	if (ret)
 		goto fail;
 	if (pin_dir) {
+		snprintf(b->pin_dir, sizeof(b->pin_dir), "%s", pin_dir);
 		ret = check_pin_dir(pin_dir, err, errlen);
 		if (ret)
 			goto fail;
@@ -369,6 +381,54 @@ static bool prog_is_sluice(__u32 id)
 	return ours;
 }
 
+static bool have_sys_admin(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return false;
+	return d[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
+}
+
+/* An fd of the attached program id when it is ours, else -1: by id and name with
+ * CAP_SYS_ADMIN, else through the program pinned beside the maps. */
+static int own_prog_fd(const struct sluice_bpf *b, __u32 id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd;
+
+	if (prog_is_sluice(id))
+		return bpf_prog_get_fd_by_id(id);
+	if (!*b->pin_dir)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", b->pin_dir, SLUICE_PROG_PIN);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.id != id) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Pin the program now attached, replacing the pin of the one before. */
+static void pin_attached(const struct sluice_bpf *b)
+{
+	char path[512];
+
+	if (!*b->pin_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", b->pin_dir, SLUICE_PROG_PIN);
+	if ((unlink(path) && errno != ENOENT) || bpf_obj_pin(sluice_bpf_prog_fd(b), path))
+		log_warn("bpf: cannot pin the attached program; a restart without CAP_SYS_ADMIN "
+			 "will not recognise it",
+			 "path=%s err=\"%s\"", path, strerror(errno));
+}
+
 static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mode,
 		      const char **how)
 {
@@ -379,7 +439,7 @@ static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mo
 	int fd = sluice_bpf_prog_fd(b), ret, old_fd = -1;
 
 	/* Nothing of ours attached yet: libxdp, which knows the multi-program dispatcher. */
-	if (!bpf_xdp_query(ifindex, 0, &q) && !q.prog_id) {
+	if (!bpf_xdp_query(ifindex, 0, &q) && !q.prog_id && have_sys_admin()) {
 		xp = xdp_program__from_fd(fd);
 		if (xp && !libxdp_get_error(xp)) {
 			ret = xdp_program__attach(
@@ -396,14 +456,12 @@ static int attach_one(struct sluice_bpf *b, int ifindex, enum sluice_xdp_mode mo
 		}
 	}
 	/* Netlink; swap atomically when our own program is there already. */
-	if (q.prog_id && prog_is_sluice(q.prog_id)) {
-		old_fd = bpf_prog_get_fd_by_id(q.prog_id);
-		if (old_fd >= 0) {
-			opts.old_prog_fd = old_fd;
-			flags |= XDP_FLAGS_REPLACE;
-		}
-	} else if (q.prog_id) {
-		return -EBUSY;
+	if (q.prog_id) {
+		old_fd = own_prog_fd(b, q.prog_id);
+		if (old_fd < 0)
+			return -EBUSY;
+		opts.old_prog_fd = old_fd;
+		flags |= XDP_FLAGS_REPLACE;
 	}
 	ret = bpf_xdp_attach(ifindex, fd, flags, &opts);
 	if (ret && old_fd >= 0) {
@@ -438,6 +496,7 @@ int sluice_bpf_attach(struct sluice_bpf *b, const char *ifname, enum sluice_xdp_
 	for (i = 0; i < n; i++) {
 		ret = attach_one(b, ifindex, order[i], how);
 		if (!ret) {
+			pin_attached(b);
 			*mode_used = order[i];
 			log_info("bpf: attached", "iface=%s mode=%s via=%s", ifname,
 				 sluice_xdp_mode_name(order[i]), *how);
@@ -571,8 +630,9 @@ int sluice_bpf_unpin(const char *pin_dir)
 	char path[512];
 	int i, ret = 0;
 
-	for (i = 0; i < SLUICE_M_COUNT; i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, sluice_map_names[i]);
+	for (i = 0; i <= SLUICE_M_COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir,
+			 i < SLUICE_M_COUNT ? sluice_map_names[i] : SLUICE_PROG_PIN);
 		if (unlink(path) && errno != ENOENT)
 			ret = -errno;
 	}

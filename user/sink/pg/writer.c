@@ -36,10 +36,11 @@
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
 
-const uint64_t pg_writer_rows_bounds[12] = {1, 2, 5, 10, 25, 50, 100, 200, 300, 400, 500, 1000};
-const uint64_t pg_writer_latency_bounds[15] = {250,    500,	1000,	 2000,	  5000,
-					       10000,  20000,	50000,	 100000,  250000,
-					       500000, 1000000, 2500000, 5000000, 10000000};
+const uint64_t pg_writer_rows_bounds[PG_WRITER_ROWS_BOUNDS] = {1,   2,	 5,   10,  25,	50,
+							       100, 200, 300, 400, 500, 1000};
+const uint64_t pg_writer_latency_bounds[PG_WRITER_LATENCY_BOUNDS] = {
+    250,    500,    1000,   2000,    5000,    10000,   20000,	50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
 /* "ready", "degraded", ... for logs and /readyz; static strings */
 const char *pg_health_name(enum pg_health h)
@@ -97,9 +98,10 @@ struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_do
 	w->in_tail = &w->in_head;
 	w->ready_tail = &w->ready_head;
 	w->rnd = (unsigned int)clock_mono_ns() ^ (unsigned int)(uintptr_t)w;
-	w->st.batch_rows = (struct pg_hist){.bounds = pg_writer_rows_bounds, .nbounds = 12};
-	w->st.batch_latency_us =
-	    (struct pg_hist){.bounds = pg_writer_latency_bounds, .nbounds = 15};
+	w->st.batch_rows =
+	    (struct pg_hist){.bounds = pg_writer_rows_bounds, .nbounds = PG_WRITER_ROWS_BOUNDS};
+	w->st.batch_latency_us = (struct pg_hist){.bounds = pg_writer_latency_bounds,
+						  .nbounds = PG_WRITER_LATENCY_BOUNDS};
 	w->slots = calloc(w->cfg.pool_size, sizeof(*w->slots));
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!w->slots || w->efd < 0)

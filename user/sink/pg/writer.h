@@ -78,6 +78,12 @@ struct pg_hist {
 	uint64_t sum;
 };
 
+/* Bounds of the two histograms below: rows per batch, batch latency in microseconds. */
+#define PG_WRITER_ROWS_BOUNDS	 12
+#define PG_WRITER_LATENCY_BOUNDS 15
+extern const uint64_t pg_writer_rows_bounds[PG_WRITER_ROWS_BOUNDS];
+extern const uint64_t pg_writer_latency_bounds[PG_WRITER_LATENCY_BOUNDS];
+
 struct pg_writer_stats {
 	uint64_t rows_submitted;
 	uint64_t rows_stored;

@@ -74,8 +74,5 @@ void pg_writer_report_row(struct pg_writer *w, struct pg_wrow *r, enum pg_row_st
 			  uint64_t count[4]);
 /* Apply count[] to the stats and the outstanding total; wakes drainers at zero. */
 void pg_writer_account(struct pg_writer *w, const uint64_t count[4]);
-/* Histogram bounds: rows per batch, and batch latency in microseconds. writer.c */
-extern const uint64_t pg_writer_rows_bounds[12];
-extern const uint64_t pg_writer_latency_bounds[15];
 
 #endif /* SLUICE_PG_WRITER_INT_H */

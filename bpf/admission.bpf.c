@@ -39,9 +39,11 @@ const volatile __u32 sluice_abi_version = SLUICE_ABI_VERSION;
 
 #define DEFAULT_REVALIDATE_NS 1000000000ULL
 
+/* mmapable: its writers store their own fields in place, never the entry whole (abi.h) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct sluice_config);
 } sl_config SEC(".maps");
@@ -187,7 +189,7 @@ static __always_inline struct sluice_src *source_state_lru(const struct sluice_c
 		if (st)
 			return st;
 	}
-	if (*slot == SLUICE_SLOT_ANON && cfg->shed_level >= SLUICE_SHED_EMERGENCY)
+	if (*slot == SLUICE_SLOT_ANON && sluice_config_level(cfg) >= SLUICE_SHED_EMERGENCY)
 		return NULL;
 	fresh.slot = *slot;
 	fresh.generation = cfg->generation;
@@ -296,8 +298,8 @@ static __always_inline __u32 decide(const struct sluice_config *cfg, const struc
 	if (!p->syn)
 		return SLUICE_V_PASS;
 	class = tc->class;
-	if (cfg->shed_level >= SLUICE_SHED_EMERGENCY && class < SLUICE_CLASS_MAX &&
-	    bpf_get_prandom_u32() % 1000 < cfg->permille[class])
+	if (sluice_config_level(cfg) >= SLUICE_SHED_EMERGENCY && class < SLUICE_CLASS_MAX &&
+	    bpf_get_prandom_u32() % 1000 < sluice_config_permille(cfg, class))
 		return SLUICE_V_SHED;
 	if (!admit(syn_tat, &now, &exact, &tc->limit[SLUICE_LIMIT_SYN]))
 		return SLUICE_V_SYN_LIMIT;

@@ -87,7 +87,8 @@ static const struct confparse_opt opts[] = {
      S(send_timeout_ms), 10, 3600000, .def = "10000"},
     {"drain-timeout-ms", "MS", "on SIGTERM/SIGINT: time to finish in-flight requests",
      CONFPARSE_INT, S(drain_timeout_ms), 0, 3600000, .def = "10000"},
-    {"deny-after", "N", "consecutive 429s before the tenant's source is denied (0 = never)",
+    {"deny-after", "N",
+     "consecutive 429s before the source is denied, if it is the tenant's alone (0 = never)",
      CONFPARSE_INT, S(deny_after), 0, 100000000, .def = "0"},
     {"deny-secs", "S", "how long such a deny lasts", CONFPARSE_INT, S(deny_secs), 1, 86400 * 365,
      .def = "60"},
@@ -183,18 +184,20 @@ void config_usage(FILE *out)
 	fprintf(out,
 		"SIGHUP also reloads the TLS certificates (a bad or expired one is refused, the "
 		"old one stays;\nestablished connections keep theirs).\n");
-	fprintf(out,
-		"\nTenants file (INI, one section per tenant, key and source may repeat):\n"
-		"  [acme]\n"
-		"  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
-		"  class = critical                    ; critical | normal | low (default normal)\n"
-		"  req_rate = 1000                     ; requests/s (absent or 0: unlimited)\n"
-		"  req_burst = 10000                   ; credits banked when idle (default: 1 s)\n"
-		"  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
-		"  crit_burst = 100\n"
-		"  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
-		"  source = 203.0.113.7                ; address or prefix (v4/v6)\n"
-		"  cert_sha256 = <SHA-256 of a client certificate> ; mTLS instead of a key\n");
+	fprintf(
+	    out,
+	    "\nTenants file (INI, one section per tenant, key and source may repeat):\n"
+	    "  [acme]\n"
+	    "  key = <SHA-256 hex of an API key>   ; sluicectl key hash < keyfile\n"
+	    "  class = critical                    ; critical | normal | low (default normal);\n"
+	    "                                      ; no event of the tenant gets a higher class\n"
+	    "  req_rate = 1000                     ; requests/s (absent or 0: unlimited)\n"
+	    "  req_burst = 10000                   ; credits banked when idle (default: 1 s)\n"
+	    "  crit_rate = 100                     ; critical events/s, beyond: demoted\n"
+	    "  crit_burst = 100\n"
+	    "  syn_rate, syn_burst, pkt_rate, pkt_burst ; XDP limits (with --iface)\n"
+	    "  source = 203.0.113.7                ; address or prefix (v4/v6)\n"
+	    "  cert_sha256 = <SHA-256 of a client certificate> ; mTLS instead of a key\n");
 }
 
 struct file_ctx {

@@ -2,7 +2,8 @@
 /* abi.h -- the kernel/user contract: every map, key, value and enum XDP and userspace share
  *
  * Included by bpf/ (after vmlinux.h) and by user/ and tools/ (after <linux/types.h>).
- * No includes of its own, fixed-width __u32/__u64 only, no pointers, no bool.
+ * No includes of its own, fixed-width __u32/__u64 only, no pointers, no bool in the structs
+ * (two static inline readers of sluice_config are shared by both sides).
  * Any change to a layout or a meaning bumps SLUICE_ABI_VERSION; the loader refuses to
  * reuse pinned maps written by a different version, and user code pins every size with
  * _Static_assert (see user/nic/abi_check.c), so drift breaks the build, never silently.
@@ -14,10 +15,10 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 1u
+#define SLUICE_ABI_VERSION 2u
 
 /* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
-#define SLUICE_MAP_CONFIG	"sl_config" /* array[1]: struct sluice_config */
+#define SLUICE_MAP_CONFIG	"sl_config" /* mmapable array[1]: struct sluice_config */
 #define SLUICE_MAP_PORTS	"sl_ports"  /* array[65536] by dst port: __u32 SLUICE_PORT_* mask */
 #define SLUICE_MAP_TENANT_CFG	"sl_tenant_cfg"	 /* array[SLUICE_MAX_TENANTS]: sluice_tenant_cfg */
 #define SLUICE_MAP_TENANT_STATE "sl_tenant_st"	 /* mmapable array: struct sluice_tenant_state */
@@ -76,10 +77,10 @@ enum sluice_shed_level {
 	SLUICE_SHED_EMERGENCY = 2, /* permille[] applied to SYNs, no new anonymous state */
 };
 
-/* sluice_config.shed_mode: who owns shed_level. */
+/* sluice_config.shed_mode: whose level is in force. */
 enum sluice_shed_mode {
-	SLUICE_SHED_AUTO = 0,	/* the daemon's overload controller */
-	SLUICE_SHED_MANUAL = 1, /* an operator; the controller leaves it alone */
+	SLUICE_SHED_AUTO = 0,	/* the daemon's overload controller: auto_level, auto_permille */
+	SLUICE_SHED_MANUAL = 1, /* an operator: shed_level, permille; the controller follows */
 };
 
 /* sluice_config.flags */
@@ -87,16 +88,38 @@ enum sluice_shed_mode {
 #define SLUICE_CFG_NO_CACHE    2u /* resolve every packet from the maps (benchmarks) */
 #define SLUICE_CFG_EXACT_CLOCK 4u /* read the clock per packet, not per tick (see bpf/) */
 
-/* Global run-time configuration, the single entry of SLUICE_MAP_CONFIG. */
+/* Global run-time configuration, the single entry of SLUICE_MAP_CONFIG (BPF_F_MMAPABLE).
+ *
+ * Several processes and threads change it at once -- sluicectl, the daemon's tenants
+ * reload, its deny list, its overload controller -- so nobody ever writes the entry whole
+ * (a read-modify-write of it loses whatever another writer stored in between). Each field
+ * has one owner, who stores it in the mmapped entry on its own; the generation, which all
+ * of them bump, only ever moves by an atomic add (user/nic/xdp_config.h does both). */
 struct sluice_config {
-	__u32 abi_version;		  /* SLUICE_ABI_VERSION, written by the loader */
-	__u32 shed_level;		  /* enum sluice_shed_level */
-	__u32 shed_mode;		  /* enum sluice_shed_mode */
-	__u32 flags;			  /* SLUICE_CFG_* */
-	__u32 permille[SLUICE_CLASS_MAX]; /* SYN drop share per class at EMERGENCY, 0..1000 */
-	__u32 generation;		  /* bumped on every source/prefix/deny change */
-	__u64 revalidate_ns;		  /* max age of a cached source resolution (0: 1 s) */
+	__u32 abi_version;		       /* loader: SLUICE_ABI_VERSION, at first load */
+	__u32 flags;			       /* operator: SLUICE_CFG_* (atomic or/and) */
+	__u32 shed_mode;		       /* operator: enum sluice_shed_mode */
+	__u32 shed_level;		       /* operator: the level at SLUICE_SHED_MANUAL */
+	__u32 permille[SLUICE_CLASS_MAX];      /* operator: SYN drop share per class, 0..1000 */
+	__u32 auto_level;		       /* overload controller: the level at SHED_AUTO */
+	__u32 auto_permille[SLUICE_CLASS_MAX]; /* overload controller: its drop shares */
+	__u32 generation;		       /* all: atomic +1 per source/deny change */
+	__u64 revalidate_ns;		       /* loader: cached resolution max age (0: 1 s) */
 };
+
+/* The shed level in force and its SYN drop share for a class: the operator's while the
+ * mode is manual, else the overload controller's. */
+static inline __u32 sluice_config_level(const struct sluice_config *c)
+{
+	return c->shed_mode == SLUICE_SHED_MANUAL ? c->shed_level : c->auto_level;
+}
+
+static inline __u32 sluice_config_permille(const struct sluice_config *c, __u32 class)
+{
+	if (class >= SLUICE_CLASS_MAX)
+		return 0;
+	return c->shed_mode == SLUICE_SHED_MANUAL ? c->permille[class] : c->auto_permille[class];
+}
 
 /* One GCRA limit: interval_ns = 1e9 / rate; burst = credits banked when idle.
  * interval_ns == 0 means unlimited. See include/sluice/gcra.h. */

@@ -4,12 +4,19 @@
  * An essential call step against an upstream that always fails (model fallback off) sends
  * every event to dead_letters; `sluicectl dlq` lists and shows them; once the upstream is
  * healthy again `dlq replay --all` puts them back through the running sluiced, the step
- * runs and succeeds, and the rows are stamped replayed; `dlq purge` deletes.
+ * runs and succeeds, and the rows are stamped replayed; `dlq purge` deletes. The replayer
+ * alone (subtest as_queued): a replayed event keeps its class and tenant slot, and only its
+ * own failed step row is cleared.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/dlq.h"
 #include "ingress_harness.h"
+#include "queue/journal/journal.h"
+#include "sink/pg/migrate.h"
+#include "sink/pg/steps.h"
 #include "mockharness.h"
 #include "netns.h"
 #include "pgharness.h"
@@ -25,7 +32,7 @@ static int ctl(const struct pgh_server *pg, const char *args)
 			 args, pg->conninfo);
 }
 
-void test_dlq(void)
+static void subtest_end_to_end(void)
 {
 	struct pgh_server pg = {0};
 	struct mock_upstream mock = {0};
@@ -104,4 +111,75 @@ out:
 		sluiced_stop(&p, 5000);
 	mock_upstream_stop(&mock);
 	pgh_server_destroy(&pg);
+}
+
+/* issue 12: replay_row appended every event as class normal in tenant slot 0, and cleared the
+ * failed step row of every copy of the event (same tenant, key and step), not only its own. */
+static void subtest_as_queued(void)
+{
+	const int64_t r1 = 1767225600000000LL, r2 = r1 + 5000000; /* two copies, 5 s apart */
+	struct pg_step_key k1 = {"acme", "k", "call:crm", r1}, k2 = {"acme", "k", "call:crm", r2};
+	static const char rec[] = "acme\n{\"type\":\"lead.created\",\"idempotency_key\":\"k\","
+				  "\"payload\":{}}";
+	struct pg_dead_event ev = {rec, sizeof(rec) - 1, 0 /* critical */, 7};
+	struct pgh_server pg = {0};
+	struct journal_cfg jc = {0};
+	struct pg_steps *ps = NULL;
+	struct queue *q = NULL;
+	struct dlq_replayer *r = NULL;
+	struct queue_entry *e = NULL;
+	char base[512], jdir[600], err[256];
+
+	if (!test__require_root())
+		return;
+	snprintf(base, sizeof(base), "%s/as_queued", test__tmpdir());
+	mkdir(base, 0755);
+	snprintf(jdir, sizeof(jdir), "%s/journal", base);
+	jc.dir = jdir;
+	if (!ASSERT_OK(pgh_server_start(&pg, base, NULL), "postgres") ||
+	    !ASSERT_GE(pg_migrate_conninfo(pg.conninfo, err, sizeof(err)), 0, err) ||
+	    !ASSERT_OK_PTR(ps = pg_steps_new(pg.conninfo, 1), "steps") ||
+	    !ASSERT_OK_PTR(q = journal_open(&jc), "journal"))
+		goto out;
+	/* the second copy failed too and stays failed: it was not asked for */
+	ASSERT_OK(pg_steps_put(ps, &k2, "failed", 3, NULL, "boom", err, sizeof(err)), "copy 2");
+	ASSERT_OK(pg_steps_dead_letter(ps, &k1, "retries", 3, "boom", &ev, err, sizeof(err)),
+		  "dead letter of copy 1");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM step_results WHERE status = 'failed'"), 2,
+		  "two failed rows");
+	ASSERT_OK(pgh_psql(&pg, NULL, 0, "UPDATE dead_letters SET replay_requested_at = now()"),
+		  "request the replay");
+	r = dlq_replayer_new(pg.conninfo, q, 20);
+	if (!ASSERT_OK_PTR(r, "replayer"))
+		goto out;
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL",
+				1, 20),
+		    "replayed");
+	if (!ASSERT_EQ(queue_next(q, &e, 1, 5000), 1, "the event is back in the queue"))
+		goto out;
+	ASSERT_EQ(e->class, 0, "as critical, its class");
+	ASSERT_EQ(e->tenant, 7, "in its tenant's slot");
+	ASSERT_EQ(e->enq_ns, (uint64_t)r1 * 1000, "with its received time");
+	ASSERT_EQ(e->len, sizeof(rec) - 1, "and its record");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM step_results WHERE status = 'failed' "
+				    "AND received_at = to_timestamp(1767225605)"),
+		  1, "the other copy's failed row is kept");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM step_results WHERE status = 'failed'"), 1,
+		  "only the replayed copy's row is cleared");
+	queue_ack(q, e);
+out:
+	dlq_replayer_free(r);
+	if (q)
+		queue_free(q);
+	pg_steps_free(ps);
+	pgh_server_destroy(&pg);
+}
+
+void test_dlq(void)
+{
+	if (test__start_subtest("end_to_end"))
+		subtest_end_to_end();
+	if (test__start_subtest("as_queued"))
+		subtest_as_queued();
 }

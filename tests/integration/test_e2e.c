@@ -18,7 +18,8 @@
 #include "test_progs.h"
 
 #define TENANTS                                                                                    \
-	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"             \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nclass = critical\nreq_rate = 100000\n"               \
+	"req_burst = 100000\n"                                                                     \
 	"[beta]\nkey = " HARNESS_KEY_B_HEX                                                         \
 	"\nclass = low\nreq_rate = 100000\nreq_burst = 100000\n"
 
@@ -92,18 +93,27 @@ void test_e2e(void)
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events WHERE tenant = 'beta' "
 				    "AND class = 'low'"),
 		  75, "a route without a class keeps the tenant's class");
+	/* the route gives critical; the tenant's class is the ceiling: acme (critical) gets
+	 * it, beta (low) stays low */
 	for (int i = 0; i < 5; i++) {
 		char ikey[32];
 
 		snprintf(ikey, sizeof(ikey), "vip-%d", i);
-		ASSERT_EQ(post_on(&c, "hello", "vip.lead", ikey), 202, "vip 202");
-		ASSERT_HAS_STR(resp, "\"class\":\"critical\"", "the route's class answers");
+		ASSERT_EQ(post_on(&c, i < 3 ? "test" : "hello", "vip.lead", ikey), 202, "vip 202");
+		ASSERT_HAS_STR(resp, i < 3 ? "\"class\":\"critical\"" : "\"class\":\"low\"",
+			       i < 3 ? "the route's class answers"
+				     : "not above the tenant's class");
 	}
 	ASSERT_TRUE(pgh_wait_ll(&pg,
 				"SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
 				"class = 'critical'",
-				5, 30),
+				3, 30),
 		    "the route's class reaches the row");
+	ASSERT_TRUE(pgh_wait_ll(&pg,
+				"SELECT count(*) FROM events WHERE type = 'vip.lead' AND "
+				"class = 'low' AND tenant = 'beta'",
+				2, 30),
+		    "beta's vip leads are stored low");
 
 	/* the database goes away: intake keeps answering 202, rows land when it returns */
 	if (!ASSERT_OK(pgh_server_stop(&pg, "immediate"), "stop postgres"))

@@ -189,6 +189,35 @@ static void subtest_deny(void)
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* issue 12: behind a NAT or load balancer several tenants share an address; one tenant's
+ * 429s must not deny it for all of them. Here acme and beta both send from 127.0.0.1. */
+static void subtest_deny_shared(void)
+{
+	const char *args[] = {
+	    "--threads", "1", "--journal-dir", "@journal", "--deny-after", "3", "--deny-secs",
+	    "60",	 NULL};
+	struct sluiced_proc p = {0};
+	int r429 = 0;
+
+	if (!ASSERT_OK(sluiced_start(&p,
+				     "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
+				     "[beta]\nkey = " HARNESS_KEY_B_HEX
+				     "\nreq_rate = 0.1\nreq_burst = 1\n",
+				     args),
+		       "start"))
+		return;
+	ASSERT_EQ(post(p.port, "test"), 202, "acme sends from 127.0.0.1");
+	ASSERT_EQ(post(p.port, "hello"), 202, "beta's credit");
+	for (int i = 0; i < 3; i++)
+		r429 += post(p.port, "hello") == 429;
+	ASSERT_EQ(r429, 3, "three 429s for beta");
+	ASSERT_TRUE(sluiced_log_wait(&p, "from a source it shares: not denied", 2000),
+		    "spared, and logged");
+	ASSERT_EQ(post(p.port, "test"), 202, "acme still gets in from the shared address");
+	ASSERT_EQ(post(p.port, "hello"), 429, "beta is still held to its credits");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_ingress_signals(void)
 {
 	if (test__start_subtest("sighup"))
@@ -197,4 +226,6 @@ void test_ingress_signals(void)
 		subtest_drain();
 	if (test__start_subtest("deny"))
 		subtest_deny();
+	if (test__start_subtest("deny_shared"))
+		subtest_deny_shared();
 }

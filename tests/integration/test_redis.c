@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "lib/clock.h"
 #include "lib/redis.h"
 #include "redisharness.h"
@@ -39,6 +41,17 @@ static struct redis *client(uint16_t port, uint32_t backoff_ms)
 	return redis_new(&cfg);
 }
 
+/* One-field keys in the cache space, for the subtests about the transport. */
+static int cget(struct redis *r, const char *key, char **v)
+{
+	return redis_kv_get(r, REDIS_CACHE, &key, 1, v);
+}
+
+static int cset(struct redis *r, const char *key, const char *v, uint64_t ttl_ms)
+{
+	return redis_kv_set(r, REDIS_CACHE, &key, 1, v, ttl_ms);
+}
+
 static void subtest_idem(struct redis *r)
 {
 	char orig[64] = "";
@@ -67,15 +80,55 @@ static void subtest_cache(struct redis *r)
 {
 	char *v = NULL;
 
-	ASSERT_EQ(redis_cache_get(r, "ai:jo@acme.example", &v), 0, "miss");
-	ASSERT_OK(redis_cache_set(r, "ai:jo@acme.example", "{\"score\":0.7}", 150), "set");
-	if (ASSERT_EQ(redis_cache_get(r, "ai:jo@acme.example", &v), 1, "hit"))
+	ASSERT_EQ(cget(r, "ai:jo@acme.example", &v), 0, "miss");
+	ASSERT_OK(cset(r, "ai:jo@acme.example", "{\"score\":0.7}", 150), "set");
+	if (ASSERT_EQ(cget(r, "ai:jo@acme.example", &v), 1, "hit"))
 		ASSERT_STREQ(v, "{\"score\":0.7}", "value");
 	free(v);
 	v = NULL;
 	usleep(300000);
-	ASSERT_EQ(redis_cache_get(r, "ai:jo@acme.example", &v), 0, "expired after the TTL");
+	ASSERT_EQ(cget(r, "ai:jo@acme.example", &v), 0, "expired after the TTL");
 	free(v);
+}
+
+/* Each user has its own space and every field is length-prefixed: no two (space, fields)
+ * share a key, whatever the fields hold (issue 12: tenant "acme:eu" key "123" was answered
+ * with tenant "acme" key "eu:123"'s event id, and an upstream named "dedupe" wrote there). */
+static void subtest_spaces(struct redis_harness *h, struct redis *r)
+{
+	const char *acme[] = {"acme", "eu:123"}, *acme_eu[] = {"acme:eu", "123"};
+	const char *up_dedupe[] = {"dedupe", "acme", "eu:123"};
+	redisContext *raw;
+	redisReply *rep;
+	char *v = NULL;
+
+	ASSERT_OK(redis_kv_set(r, REDIS_DEDUPE, acme, 2, "00000000000000a1", 60000), "set");
+	ASSERT_EQ(redis_kv_get(r, REDIS_DEDUPE, acme_eu, 2, &v), 0, "other split: a miss");
+	ASSERT_EQ(redis_kv_get(r, REDIS_CACHE, acme, 2, &v), 0, "other space: a miss");
+	ASSERT_OK(redis_kv_set(r, REDIS_CACHE, up_dedupe, 3, "{\"score\":1}", 60000), "cache");
+	if (ASSERT_EQ(redis_kv_get(r, REDIS_DEDUPE, acme, 2, &v), 1, "still its own value"))
+		ASSERT_STREQ(v, "00000000000000a1", "not the cache's");
+	free(v);
+	v = NULL;
+	ASSERT_EQ(redis_idem_check(r, "acme", "eu:123", "i1", 60000, NULL, 0), REDIS_IDEM_NEW,
+		  "idem: own space");
+	ASSERT_EQ(redis_idem_check(r, "acme:eu", "123", "i2", 60000, NULL, 0), REDIS_IDEM_NEW,
+		  "idem: other split is new");
+	/* the layout operators see in redis-cli */
+	raw = redisConnect("127.0.0.1", h->port);
+	if (!ASSERT_TRUE(raw && !raw->err, "raw connection"))
+		goto out;
+	rep = redisCommand(raw, "GET sluice:dedupe:4:acme:6:eu:123");
+	ASSERT_TRUE(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "00000000000000a1"),
+		    "sluice:dedupe:<len>:<tenant>:<len>:<key>");
+	freeReplyObject(rep);
+	rep = redisCommand(raw, "EXISTS sluice:cache:6:dedupe:4:acme:6:eu:123");
+	ASSERT_TRUE(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1,
+		    "sluice:cache:<len>:<upstream>:<len>:<tenant>:<len>:<value>");
+	freeReplyObject(rep);
+out:
+	if (raw)
+		redisFree(raw);
 }
 
 static void subtest_paused(struct redis_harness *h, struct redis *r)
@@ -85,11 +138,11 @@ static void subtest_paused(struct redis_harness *h, struct redis *r)
 	char *v = NULL;
 	int err;
 
-	ASSERT_OK(redis_cache_set(r, "k", "v", 60000), "works before");
+	ASSERT_OK(cset(r, "k", "v", 60000), "works before");
 	if (!ASSERT_OK(redis_harness_pause(h), "SIGSTOP redis"))
 		return;
 	t0 = clock_mono_ms();
-	err = redis_cache_get(r, "k", &v);
+	err = cget(r, "k", &v);
 	t1 = clock_mono_ms();
 	ASSERT_EQ(err, -ETIMEDOUT, "stalled server: timeout");
 	/* 250 ms timeout; the bound is loose because the machine is shared, but a client that
@@ -105,7 +158,7 @@ static void subtest_paused(struct redis_harness *h, struct redis *r)
 	ASSERT_FALSE(st.up, "down");
 	redis_harness_resume(h);
 	usleep(250000); /* backoff 200 ms */
-	ASSERT_EQ(redis_cache_get(r, "k", &v), 1, "back after the backoff");
+	ASSERT_EQ(cget(r, "k", &v), 1, "back after the backoff");
 	free(v);
 	redis_stats(r, &st);
 	ASSERT_TRUE(st.up, "up again");
@@ -117,15 +170,15 @@ static void subtest_stopped(struct redis_harness *h, struct redis *r)
 	struct redis_stats st;
 	double t0;
 
-	ASSERT_OK(redis_cache_set(r, "k", "v", 60000), "works before");
+	ASSERT_OK(cset(r, "k", "v", 60000), "works before");
 	redis_harness_stop(h);
 	t0 = clock_mono_ms();
-	ASSERT_ERR(redis_cache_set(r, "k", "v", 60000), "killed: error");
+	ASSERT_ERR(cset(r, "k", "v", 60000), "killed: error");
 	ASSERT_ERR(redis_idem_check(r, "acme", "x", "e", 1000, NULL, 0), "still an error");
 	ASSERT_LT(clock_mono_ms() - t0, 1000, "no waiting on a dead server");
 	for (int i = 0; i < 5; i++) {
 		usleep(60000); /* past the 50 ms backoff: each call tries again and fails */
-		ASSERT_ERR(redis_cache_set(r, "k", "v", 60000), "retry fails");
+		ASSERT_ERR(cset(r, "k", "v", 60000), "retry fails");
 	}
 	redis_stats(r, &st);
 	ASSERT_EQ(st.outages, 1, "one warning for the whole outage");
@@ -222,6 +275,8 @@ void test_redis(void)
 		subtest_idem(r);
 	if (test__start_subtest("cache_ttl"))
 		subtest_cache(r);
+	if (test__start_subtest("spaces"))
+		subtest_spaces(&h, r);
 	if (test__start_subtest("threads"))
 		subtest_threads(r);
 	if (test__start_subtest("paused"))

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* test_upstream_fallback.c -- the fallback chain with the mock upstream and a real Redis:
  * upstream answer remembered -> cache answers when the breaker is open -> model answers
- * for an unknown lead or with Redis down -> defer without a model; cache TTL */
+ * for an unknown lead or with Redis down -> defer without a model; cache TTL; the cache is
+ * per tenant (another tenant's answer for the same lead is never served) */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -29,15 +30,23 @@ struct env {
 	struct fallback *fb;
 };
 
-/* One step as the step runner will do it: call, then the chain on whatever came back. */
-static void step(struct env *e, const char *key, const char *payload, struct fallback_answer *a)
+/* One step of tenant's event as the step runner does it: call, then the chain on whatever
+ * came back. */
+static void step_of(struct env *e, const char *tenant, const char *key, const char *payload,
+		    struct fallback_answer *a)
 {
-	struct upstream_request req = {.payload = payload, .idempotency_key = key, .attempt = 1};
+	struct upstream_request req = {
+	    .payload = payload, .idempotency_key = key, .tenant = tenant, .attempt = 1};
 	struct upstream_result r = {0};
 
 	upstream_call(e->up, &req, &r);
-	fallback_after_call(e->fb, payload, &r, a);
+	fallback_after_call(e->fb, tenant, payload, &r, a);
 	upstream_result_fini(&r);
+}
+
+static void step(struct env *e, const char *key, const char *payload, struct fallback_answer *a)
+{
+	step_of(e, "acme", key, payload, a);
 }
 
 static double model_of(const struct model *m, const char *payload)
@@ -200,6 +209,36 @@ out:
 	teardown(&e);
 }
 
+/* Tenant A's answer for a lead is A's: B sending the same lead (same key field value) gets
+ * the model or its own cached answer, never A's. */
+static void subtest_per_tenant(void)
+{
+	struct env e = {0};
+	struct fallback_answer a, first;
+	struct fallback_stats st;
+
+	if (setup(&e, 60000))
+		goto out;
+	step_of(&e, "acme", "x-1", lead_x, &first);
+	ASSERT_EQ(first.source, FALLBACK_UPSTREAM, "upstream answers acme");
+	if (!open_breaker(&e))
+		goto out;
+	step_of(&e, "beta", "x-b1", lead_x, &a);
+	ASSERT_EQ(a.source, FALLBACK_MODEL, "beta, same lead: not acme's cached answer");
+	ASSERT_TRUE(a.score == model_of(&e.model, lead_x), "the model's score");
+	ASSERT_HAS_STR(a.reason, "cache: miss", "beta's cache missed");
+	step_of(&e, "acme", "x-2", lead_x, &a);
+	ASSERT_EQ(a.source, FALLBACK_CACHE, "acme still gets its own cached answer");
+	ASSERT_TRUE(a.score == first.score, "acme's score");
+	/* the tenant is a length-prefixed field: "acme" + "x@..." is not "acme:x" + "@..." */
+	step_of(&e, "acme:x", "x-3", "{\"email\":\"@acme.example\"}", &a);
+	ASSERT_EQ(a.source, FALLBACK_MODEL, "a name that would join differently: a miss");
+	fallback_stats(e.fb, &st);
+	ASSERT_EQ(st.cache_hits, 1, "one hit: acme's own");
+out:
+	teardown(&e);
+}
+
 static void subtest_config(void)
 {
 	struct fallback_config c;
@@ -223,4 +262,6 @@ void test_upstream_fallback(void)
 		subtest_redis_down();
 	if (test__start_subtest("ttl"))
 		subtest_ttl();
+	if (test__start_subtest("per_tenant"))
+		subtest_per_tenant();
 }

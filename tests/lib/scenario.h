@@ -21,9 +21,11 @@
 #include "pgharness.h"
 #include "redisharness.h"
 
-/* One tenant "acme" (API key "test") with credits that never limit a scenario. */
+/* One tenant "acme" (API key "test") with credits that never limit a scenario, allowed
+ * critical events (a tenant's class is the ceiling of its events'). */
 #define SCN_TENANT_ACME                                                                            \
-	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100000\nreq_burst = 100000\n"
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nclass = critical\nreq_rate = 100000\n"               \
+	"req_burst = 100000\n"
 
 struct scn {
 	struct pgh_server pg;

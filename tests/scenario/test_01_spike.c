@@ -68,9 +68,9 @@ static void xdp_read(struct xdp_watch *x, int state)
 
 	if (x->fd < 0 || bpf_map_lookup_elem(x->fd, &zero, &x->last))
 		return;
-	if (state == 2 && x->last.shed_level == SLUICE_SHED_EMERGENCY) {
+	if (state == 2 && sluice_config_level(&x->last) == SLUICE_SHED_EMERGENCY) {
 		x->seen_emergency = true;
-		x->seen_permille |= x->last.permille[SLUICE_CLASS_LOW] == 500;
+		x->seen_permille |= sluice_config_permille(&x->last, SLUICE_CLASS_LOW) == 500;
 	}
 }
 
@@ -289,7 +289,8 @@ void test_01_spike(void)
 	if (bpf) {
 		ASSERT_TRUE(x.seen_emergency, "XDP shed level EMERGENCY during the emergency");
 		ASSERT_TRUE(x.seen_permille, "XDP drops 500 permille of low-class SYNs then");
-		ASSERT_EQ(x.last.shed_level, SLUICE_SHED_NORMAL, "XDP shed level cleared after");
+		ASSERT_EQ(sluice_config_level(&x.last), SLUICE_SHED_NORMAL,
+			  "XDP shed level cleared after");
 	} else {
 		test__start_subtest("xdp_shed_map");
 		test__skip("%s", why);

@@ -32,22 +32,24 @@ static void subtest_userspace(void)
 		return;
 	ASSERT_FALSE(admission_shared(a), "userspace state");
 	for (int i = 0; i < 3; i++)
-		ASSERT_EQ(admission_request(a, &t, &peer, now, &retry), ADMISSION_PASSED, "burst");
-	ASSERT_EQ(admission_request(a, &t, &peer, now, &retry), ADMISSION_REJECTED, "over");
+		ASSERT_EQ(admission_request(a, &t, NULL, &peer, now, &retry), ADMISSION_PASSED,
+			  "burst");
+	ASSERT_EQ(admission_request(a, &t, NULL, &peer, now, &retry), ADMISSION_REJECTED, "over");
 	ASSERT_EQ(retry, SEC / 10, "retry one interval");
-	ASSERT_EQ(admission_request(a, &t, &peer, now + SEC / 10, &retry), ADMISSION_PASSED,
+	ASSERT_EQ(admission_request(a, &t, NULL, &peer, now + SEC / 10, &retry), ADMISSION_PASSED,
 		  "after retry");
 	ASSERT_EQ(admission_critical(a, &t, now), ADMISSION_PASSED, "crit credit");
 	ASSERT_EQ(admission_critical(a, &t, now), ADMISSION_DEMOTED, "crit demoted");
 	/* persistent rejects: the 4th in a row denies the source */
 	ASSERT_FALSE(admission_denied(a, &peer, now), "not denied yet");
 	for (int i = 0; i < 4; i++)
-		admission_request(a, &t, &peer, now + SEC / 10, &retry);
+		admission_request(a, &t, NULL, &peer, now + SEC / 10, &retry);
 	ASSERT_EQ(admission_denials(a), 1, "one denial");
 	ASSERT_TRUE(admission_denied(a, &peer, now + SEC), "denied");
 	ASSERT_FALSE(admission_denied(a, &peer, now + 6 * SEC), "deny expired");
 	admission_reset_slot(a, t.slot);
-	ASSERT_EQ(admission_request(a, &t, &peer, now, &retry), ADMISSION_PASSED, "reset slot");
+	ASSERT_EQ(admission_request(a, &t, NULL, &peer, now, &retry), ADMISSION_PASSED,
+		  "reset slot");
 	admission_free(a);
 }
 
@@ -63,7 +65,8 @@ static void subtest_dry_run(void)
 		return;
 	/* dry run charges nothing: every request is a would-pass from idle */
 	for (int i = 0; i < 10; i++)
-		passed += admission_request(a, &t, NULL, now, &retry) == ADMISSION_PASSED_DRY_RUN;
+		passed +=
+		    admission_request(a, &t, NULL, NULL, now, &retry) == ADMISSION_PASSED_DRY_RUN;
 	ASSERT_EQ(passed, 10, "dry run passes, uncharged");
 	ASSERT_EQ(admission_critical(a, &t, now), ADMISSION_PASSED_DRY_RUN, "crit dry");
 	admission_free(a);
@@ -71,10 +74,10 @@ static void subtest_dry_run(void)
 	o.dry_run = false;
 	a = admission_new(&o, NULL, "test");
 	for (int i = 0; i < 3; i++)
-		admission_request(a, &t, NULL, now, &retry);
+		admission_request(a, &t, NULL, NULL, now, &retry);
 	admission_critical(a, &t, now);
 	admission_set_dry_run(a, true);
-	ASSERT_EQ(admission_request(a, &t, NULL, now, &retry), ADMISSION_REJECTED_DRY_RUN,
+	ASSERT_EQ(admission_request(a, &t, NULL, NULL, now, &retry), ADMISSION_REJECTED_DRY_RUN,
 		  "rejected dry");
 	ASSERT_GT(retry, 0, "dry retry");
 	ASSERT_EQ(admission_critical(a, &t, now), ADMISSION_DEMOTED_DRY_RUN, "demoted dry");
@@ -103,17 +106,84 @@ static void subtest_shared_bpf(void)
 	if (!ASSERT_OK_PTR(a, "new shared"))
 		goto out;
 	ASSERT_TRUE(admission_shared(a), "shared");
-	ASSERT_EQ(admission_request(a, &t, NULL, now, &retry), ADMISSION_PASSED, "pass");
+	ASSERT_EQ(admission_request(a, &t, NULL, NULL, now, &retry), ADMISSION_PASSED, "pass");
 	/* what the daemon charged is what the map (and XDP, and sluicectl) sees */
 	ASSERT_OK(bpf_map_lookup_elem(fds[SLUICE_M_TENANT_STATE], &t.slot, &st), "lookup");
 	ASSERT_EQ(st.tat[SLUICE_LIMIT_REQ], now + SEC / 10, "tat in the map");
 	/* and a tat written through the map is what the daemon decides on */
 	st.tat[SLUICE_LIMIT_REQ] = now + 10 * SEC;
 	ASSERT_OK(bpf_map_update_elem(fds[SLUICE_M_TENANT_STATE], &t.slot, &st, 0), "update");
-	ASSERT_EQ(admission_request(a, &t, NULL, now, &retry), ADMISSION_REJECTED, "map tat");
+	ASSERT_EQ(admission_request(a, &t, NULL, NULL, now, &retry), ADMISSION_REJECTED, "map tat");
 out:
 	admission_free(a);
 	sluice_bpf_free(b);
+}
+
+static const char tenants_text[] =
+    "[acme]\nreq_rate = 1\nreq_burst = 1\nsource = 203.0.113.7\nsource = 10.0.0.0/8\n"
+    "[beta]\nsource = 10.1.2.3\n";
+
+static struct sluice_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	return (struct sluice_addr){
+	    .a = {[10] = 0xff, [11] = 0xff, [12] = a, [13] = b, [14] = c, [15] = d}};
+}
+
+/* Two rejected requests of acme from peer at now (its one credit is spent; each crossing
+ * restarts the streak): they cross deny_after = 2. Whether peer is denied afterwards. */
+static bool cross(struct admission *a, const struct tenant *acme, const struct tenants *all,
+		  struct sluice_addr peer, uint64_t now)
+{
+	uint64_t retry;
+
+	for (int i = 0; i < 2; i++)
+		admission_request(a, acme, all, &peer, now, &retry);
+	return admission_denied(a, &peer, now);
+}
+
+/* issue 12: --deny-after denied whichever address crossed the threshold, so one tenant
+ * behind a NAT or load balancer got everyone on it denied. Only a source that is the
+ * tenant's alone is denied now. */
+static void subtest_deny_owner(void)
+{
+	struct admission_opts o = {.deny_after = 2, .deny_secs = 60};
+	struct admission *a = admission_new(&o, NULL, "test");
+	char path[512], err[256];
+	struct tenants *all = NULL;
+	const struct tenant *acme, *beta;
+	uint64_t now = 1000 * SEC, retry;
+	struct sluice_addr nat = v4(198, 51, 100, 1), old_nat = v4(198, 51, 100, 3);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tenants.ini", test__tmpdir());
+	f = fopen(path, "w");
+	if (!ASSERT_OK_PTR(f, "tenants file") || !ASSERT_OK_PTR(a, "new"))
+		goto out;
+	fputs(tenants_text, f);
+	fclose(f);
+	all = tenants_load(path, NULL, err, sizeof(err));
+	if (!ASSERT_OK_PTR(all, err))
+		goto out;
+	acme = tenants_at(all, 0);
+	beta = tenants_at(all, 1);
+	admission_request(a, acme, all, NULL, now, &retry); /* acme's one credit */
+	ASSERT_TRUE(cross(a, acme, all, v4(203, 0, 113, 7), now), "its own address: denied");
+	ASSERT_TRUE(cross(a, acme, all, v4(10, 9, 9, 9), now), "in its own prefix: denied");
+	ASSERT_FALSE(cross(a, acme, all, v4(10, 1, 2, 3), now),
+		     "beta's address inside acme's prefix: spared");
+	ASSERT_TRUE(cross(a, acme, all, v4(198, 51, 100, 2), now),
+		    "unlisted, only acme used it: denied");
+	admission_request(a, beta, all, &nat, now, &retry);
+	ASSERT_FALSE(cross(a, acme, all, nat, now), "unlisted, beta used it too: spared");
+	admission_request(a, acme, all, NULL, now + 9 * 60 * SEC, &retry); /* its credit again */
+	ASSERT_FALSE(cross(a, acme, all, nat, now + 9 * 60 * SEC), "still shared 9 min on");
+	admission_request(a, beta, all, &old_nat, now - 11 * 60 * SEC, &retry);
+	ASSERT_TRUE(cross(a, acme, all, old_nat, now), "beta's use 11 min ago has expired");
+	ASSERT_EQ(admission_denials(a), 4, "four denied");
+	ASSERT_EQ(admission_spared(a), 3, "three spared");
+out:
+	tenants_put(all);
+	admission_free(a);
 }
 
 void test_admission(void)
@@ -124,4 +194,6 @@ void test_admission(void)
 		subtest_dry_run();
 	if (test__start_subtest("shared_bpf"))
 		subtest_shared_bpf();
+	if (test__start_subtest("deny_owner"))
+		subtest_deny_owner();
 }

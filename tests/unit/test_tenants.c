@@ -131,8 +131,23 @@ static void subtest_errors(void)
 	    "bad.ini:2: key '9f:86", "colons only in cert_sha256");
 	expect_error("[a]\ncrit_burst = 4\n", "crit_burst without a crit_rate", "burst only");
 	expect_error("[a]\n[broken\n", "bad.ini:2: syntax error", "ini syntax");
-	expect_error("[abcdefghijabcdefghijabcdefghijXYZ]\nclass = low\n", "longer than 31",
+	expect_error("[abcdefghijabcdefghijabcdefghijXYZ]\nclass = low\n", "too long (1-31",
 		     "long name");
+	/* names go into Redis keys, labels and logs: "acme:eu" would share acme's keys */
+	expect_error("[acme]\nclass = low\n\n[acme:eu]\nclass = low\n",
+		     "bad.ini:5: tenant name [acme:eu]: only letters, digits", "colon in a name");
+	expect_error("[a b]\nclass = low\n", "bad.ini:2: tenant name [a b]: only", "space");
+	expect_error("[-a]\nclass = low\n", "bad.ini:2: tenant name [-a]: only", "leading dash");
+	expect_error("[x\"y]\nclass = low\n", "tenant name [x\"y]: only", "quote");
+	expect_error("[none]\nclass = low\n", "bad.ini:2: tenant name [none]: reserved", "none");
+	expect_error("[anonymous]\nclass = low\n", "tenant name [anonymous]: reserved", "anon");
+	{
+		char why[128];
+
+		ASSERT_OK(tenants_name_check("Acme-eu_2.x", why, sizeof(why)), "valid name");
+		ASSERT_EQ(tenants_name_check("acme:eu", why, sizeof(why)), -EINVAL, "colon");
+		ASSERT_EQ(tenants_name_check("", why, sizeof(why)), -EINVAL, "empty");
+	}
 	{
 		char err[256];
 

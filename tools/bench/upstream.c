@@ -271,14 +271,14 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	fb = fallback_new("bench", &fcfg, redis, &m);
 	if (!u || !fb)
 		return;
-	fallback_remember(fb, lead, 0.5);
+	fallback_remember(fb, "bench", lead, 0.5);
 	upstream_call(u, &req, &r); /* the mock answers 500: one failure opens the breaker */
 	upstream_result_fini(&r);
 	for (int i = 0; i < SAMPLES; i++) {
 		double t0 = clock_mono_s();
 
 		upstream_call(u, &req, &r);
-		fallback_after_call(fb, lead, &r, &a);
+		fallback_after_call(fb, "bench", lead, &r, &a);
 		lat[i] = (clock_mono_s() - t0) * 1e6;
 		src[a.source]++;
 		upstream_result_fini(&r);
@@ -324,7 +324,7 @@ static int start_redis(pid_t *pid, struct redis **r)
 	cfg.down_backoff_ms = 0;
 	*r = redis_new(&cfg);
 	for (int i = 0; i < 100; i++, usleep(50000))
-		if (redis_cache_get(*r, "ping", &v) >= 0)
+		if (redis_kv_get(*r, REDIS_CACHE, (const char *const[]){"ping"}, 1, &v) >= 0)
 			return 0;
 	return -1;
 }

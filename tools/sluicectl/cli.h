@@ -22,6 +22,7 @@
 
 #include "sluice/abi.h"
 #include "nic/bpf_loader.h"
+#include "nic/xdp_config.h"
 
 #define CTL_EXIT_USAGE 2
 #define CTL_MAX_OPTS   16 /* options per command */
@@ -77,6 +78,7 @@ struct ctl {
 	const char *pin_dir;
 	bool json;
 	int fd[SLUICE_M_COUNT];
+	struct sluice_config *cfg; /* the config entry, mmapped on first use */
 };
 
 /* ---- arguments (args.c) ---------------------------------------------------------------- */
@@ -135,9 +137,14 @@ int ctl_map(struct ctl *c, enum sluice_map_id id);
 bool ctl_attached(struct ctl *c);
 void ctl_close(struct ctl *c);
 
+/* The config entry, mmapped on first use (exits 1 like ctl_map when it cannot be). Writers
+ * change their own fields in place with the nic/xdp_config.h helpers, never the whole entry:
+ * sluiced changes other fields of it at the same time. */
+struct sluice_config *ctl_config(struct ctl *c);
+/* A copy of the config entry. 0 (kept for the callers' error paths). */
 int ctl_config_read(struct ctl *c, struct sluice_config *cfg);
-int ctl_config_write(struct ctl *c, const struct sluice_config *cfg);
-/* Bump config.generation so cached source resolutions are redone on the next packet. */
+/* Bump config.generation (atomic add) so cached source resolutions are redone on the next
+ * packet. 0. */
 int ctl_bump_generation(struct ctl *c);
 
 /* The whole tenant config array (SLUICE_MAX_TENANTS entries, caller frees), NULL + errno. */

@@ -312,7 +312,7 @@ static int run_status(struct ctl *c, const struct ctl_args *a)
 		      "attached", attachments_json(c), "abi_version", (int)cfg.abi_version,
 		      "generation", (int)cfg.generation, "ports",
 		      ports_json(ctl_map(c, SLUICE_M_PORTS)), "shed_level",
-		      ctl_shed_name(cfg.shed_level), "shed_mode",
+		      ctl_shed_name(sluice_config_level(&cfg)), "shed_mode",
 		      cfg.shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto", "dry_run",
 		      (cfg.flags & SLUICE_CFG_DRY_RUN) != 0, "fill", fill_json(c));
 	if (c->json) {

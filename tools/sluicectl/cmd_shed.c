@@ -2,11 +2,14 @@
 /* cmd_shed.c -- sluicectl shed set|show and dry-run on|off|show: the global config knobs
  *
  * The shed level has an owner (config.shed_mode): `shed set normal|thin|emergency` makes
- * it manual, so sluiced's overload controller leaves it alone; `shed set auto` hands it
- * back. At EMERGENCY the XDP program drops permille[class]/1000 of each class's SYNs
- * (sampled per packet), and creates no per-source state for unknown sources. Both are
- * read by the program on every packet. Dry run (SLUICE_CFG_DRY_RUN) keeps counting
- * verdicts but passes every packet.
+ * it manual, so the operator's level and drop shares are in force and sluiced's overload
+ * controller follows them; `shed set auto` hands it back (the controller's own level and
+ * shares, which it keeps in fields of its own). At EMERGENCY the XDP program drops
+ * permille[class]/1000 of each class's SYNs (sampled per packet), and creates no
+ * per-source state for unknown sources. Both are read by the program on every packet. Dry
+ * run (SLUICE_CFG_DRY_RUN) keeps counting verdicts but passes every packet. Only the
+ * operator's fields are stored, each on its own (nic/xdp_config.h): sluiced writes the
+ * others at the same time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,21 +24,24 @@ static json_t *shed_json(const struct sluice_config *cfg)
 	__u32 k;
 
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
-		json_object_set_new(pm, ctl_class_name(k), json_integer(cfg->permille[k]));
-	return json_pack("{s:s, s:s, s:o}", "level", ctl_shed_name(cfg->shed_level), "mode",
-			 cfg->shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto", "permille", pm);
+		json_object_set_new(pm, ctl_class_name(k),
+				    json_integer(sluice_config_permille(cfg, k)));
+	return json_pack("{s:s, s:s, s:o}", "level", ctl_shed_name(sluice_config_level(cfg)),
+			 "mode", cfg->shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto",
+			 "permille", pm);
 }
 
 static void print_shed(const struct sluice_config *cfg)
 {
 	__u32 k;
 
-	printf("shed level %s (%s)\nSYNs dropped at emergency:", ctl_shed_name(cfg->shed_level),
+	printf("shed level %s (%s)\nSYNs dropped at emergency:",
+	       ctl_shed_name(sluice_config_level(cfg)),
 	       cfg->shed_mode == SLUICE_SHED_MANUAL ? "set by an operator"
 						    : "owned by sluiced's overload controller");
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
-		printf(" %s %u.%u%%", ctl_class_name(k), cfg->permille[k] / 10,
-		       cfg->permille[k] % 10);
+		printf(" %s %u.%u%%", ctl_class_name(k), sluice_config_permille(cfg, k) / 10,
+		       sluice_config_permille(cfg, k) % 10);
 	printf("\n");
 }
 
@@ -76,21 +82,18 @@ static int run_shed_set(struct ctl *c, const struct ctl_args *a)
 	if (l > SLUICE_SHED_EMERGENCY && strcmp(level, "auto"))
 		ctl_bad_arg("shed set %s: expected normal, thin, emergency or auto", level);
 	parse_permille(a, pm);
+	/* the shares first, then the level, then the mode: a packet that sees the new mode
+	 * sees the level and shares it stands for */
+	for (k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (pm[k] >= 0)
+			xdp_config_set_permille(ctl_config(c), k, (__u32)pm[k]);
+	if (l <= SLUICE_SHED_EMERGENCY)
+		xdp_config_set_manual(ctl_config(c), l);
+	else
+		xdp_config_set_auto(ctl_config(c));
 	ret = ctl_config_read(c, &cfg);
 	if (ret)
 		return ctl_fail("shed set: read config: %s", strerror(-ret));
-	for (k = 0; k < SLUICE_CLASS_MAX; k++)
-		if (pm[k] >= 0)
-			cfg.permille[k] = (__u32)pm[k];
-	if (l <= SLUICE_SHED_EMERGENCY) {
-		cfg.shed_level = l;
-		cfg.shed_mode = SLUICE_SHED_MANUAL;
-	} else {
-		cfg.shed_mode = SLUICE_SHED_AUTO;
-	}
-	ret = ctl_config_write(c, &cfg);
-	if (ret)
-		return ctl_fail("shed set: write config: %s", strerror(-ret));
 	if (c->json)
 		ctl_json_print(shed_json(&cfg));
 	else
@@ -123,10 +126,8 @@ static int config_flag(struct ctl *c, int on, __u32 flag, const char *name, cons
 	if (ret)
 		return ctl_fail("%s: read config: %s", name, strerror(-ret));
 	if (on >= 0) {
-		cfg.flags = on ? cfg.flags | flag : cfg.flags & ~flag;
-		ret = ctl_config_write(c, &cfg);
-		if (ret)
-			return ctl_fail("%s: write config: %s", name, strerror(-ret));
+		xdp_config_set_flag(ctl_config(c), flag, on);
+		ctl_config_read(c, &cfg);
 	}
 	on = (cfg.flags & flag) != 0;
 	if (c->json)
@@ -182,7 +183,8 @@ static int run_dry_show(struct ctl *c, const struct ctl_args *a)
 
 static const struct ctl_opt shed_opts[] = {
     {"permille", "CLASS=N", CTL_OPT_REPEAT,
-     "share of CLASS's SYNs dropped at emergency, 0-1000 (e.g. low=500 critical=0)"},
+     "share of CLASS's SYNs dropped at an emergency set by hand, 0-1000 (e.g. low=500 "
+     "critical=0)"},
     {NULL},
 };
 

@@ -20,6 +20,7 @@
 
 #include <bpf/bpf.h>
 
+#include "admit/tenants.h"
 #include "cli.h"
 #include "lib/clock.h"
 #include "sluice/gcra.h"
@@ -28,20 +29,10 @@ static const char *const kind_names[SLUICE_LIMIT_MAX] = {"syn", "pkt", "req", "c
 
 static void check_name(const char *name)
 {
-	size_t i, n = strlen(name);
+	char why[128];
 
-	if (!n || n >= SLUICE_NAME_LEN)
-		ctl_bad_arg("tenant name \"%s\": must be 1-%d characters", name,
-			    SLUICE_NAME_LEN - 1);
-	for (i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-		      (name[i] >= '0' && name[i] <= '9') || strchr("._-", name[i])))
-			ctl_bad_arg("tenant name %s: only letters, digits, '.', '_' and '-' are "
-				    "allowed",
-				    name);
-	if (!strcmp(name, "none") || !strcmp(name, "anonymous"))
-		ctl_bad_arg("tenant name %s: reserved for slot %d", name,
-			    !strcmp(name, "none") ? SLUICE_SLOT_NONE : SLUICE_SLOT_ANON);
+	if (tenants_name_check(name, why, sizeof(why)))
+		ctl_bad_arg("tenant name \"%s\": %s", name, why);
 }
 
 /* Apply --KIND-rate/--KIND-burst and --class from a to tc. */

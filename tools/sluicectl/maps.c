@@ -3,10 +3,11 @@
  *
  * Maps are opened from their pins (bpf_obj_get) the first time a command needs them, so a
  * command touches only what it uses and works while sluiced or the XDP program run. The
- * config is read-modify-written as a whole (an array of one); every change to sources,
- * prefixes or the deny list bumps config.generation, which makes the XDP program redo its
- * cached per-source resolution on the next packet. Tenant names live in the config array
- * itself, so a name lookup is one batch read of that array.
+ * config entry is mmapped and sluicectl stores only the fields it owns (flags, the manual
+ * shed level and shares), because sluiced writes others at the same time; every change to
+ * sources, prefixes or the deny list bumps config.generation with an atomic add, which makes
+ * the XDP program redo its cached per-source resolution on the next packet. Tenant names live in
+ * the config array itself, so a name lookup is one batch read of that array.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,6 +59,8 @@ void ctl_close(struct ctl *c)
 {
 	int i;
 
+	xdp_config_unmap(c->cfg);
+	c->cfg = NULL;
 	for (i = 0; i < SLUICE_M_COUNT; i++) {
 		if (c->fd[i] >= 0)
 			close(c->fd[i]);
@@ -65,33 +68,31 @@ void ctl_close(struct ctl *c)
 	}
 }
 
-int ctl_config_read(struct ctl *c, struct sluice_config *cfg)
+struct sluice_config *ctl_config(struct ctl *c)
 {
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(ctl_map(c, SLUICE_M_CONFIG), &zero, cfg))
-		return -errno;
-	return 0;
+	if (c->cfg)
+		return c->cfg;
+	c->cfg = xdp_config_map(ctl_map(c, SLUICE_M_CONFIG));
+	if (!c->cfg) {
+		fprintf(stderr,
+			"sluicectl: %s/%s: mmap: %s (pinned by an older sluice? "
+			"sluicectl detach --unpin, then attach)\n",
+			c->pin_dir, SLUICE_MAP_CONFIG, strerror(errno));
+		exit(1);
+	}
+	return c->cfg;
 }
 
-int ctl_config_write(struct ctl *c, const struct sluice_config *cfg)
+int ctl_config_read(struct ctl *c, struct sluice_config *cfg)
 {
-	__u32 zero = 0;
-
-	if (bpf_map_update_elem(ctl_map(c, SLUICE_M_CONFIG), &zero, cfg, BPF_ANY))
-		return -errno;
+	xdp_config_read(ctl_config(c), cfg);
 	return 0;
 }
 
 int ctl_bump_generation(struct ctl *c)
 {
-	struct sluice_config cfg;
-	int ret = ctl_config_read(c, &cfg);
-
-	if (ret)
-		return ret;
-	cfg.generation++;
-	return ctl_config_write(c, &cfg);
+	xdp_config_bump(ctl_config(c));
+	return 0;
 }
 
 /* Read all n entries of an array map into vals (value_size each) with batch lookups. */

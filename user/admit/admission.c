@@ -8,6 +8,15 @@
  * Deny list: a fixed open-addressing table of (address, expiry) under a mutex, consulted
  * at accept, so it is only touched once per connection. Expired entries are overwritten in
  * place; when the table is full the entry closest to expiry is replaced.
+ *
+ * --deny-after denies only a source that is the offending tenant's alone: one XDP resolves
+ * to that tenant (its configured address or prefix, the longest match over every tenant), or
+ * one no tenant lists that carried only that tenant's requests in the last SEEN_WINDOW_NS.
+ * A NAT or load balancer address that other tenants also use is never denied for one
+ * tenant's excess. The "seen" table records, per recent source, the first tenant and whether
+ * another one came along: a set-associative array (SEEN_WAYS per bucket, the oldest way
+ * replaced) under striped locks, kept only when --deny-after is on. A source it forgot is
+ * not denied.
  */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -17,25 +26,41 @@
 
 #include "admit/admission.h"
 #include "nic/bpf_loader.h"
+#include "nic/xdp_config.h"
 #include "lib/log.h"
 #include "sluice/gcra.h"
 
 #define DENY_SLOTS 4096
+
+#define SEEN_BUCKETS   1024 /* x SEEN_WAYS recent sources, for --deny-after */
+#define SEEN_WAYS      8
+#define SEEN_LOCKS     64
+#define SEEN_WINDOW_NS (600ULL * 1000000000ULL) /* sharing remembered this long */
 
 struct deny_entry {
 	struct sluice_addr addr;
 	uint64_t until;
 };
 
+struct seen {
+	struct sluice_addr addr;
+	uint32_t slot;	 /* the first tenant seen from addr in this window */
+	uint32_t shared; /* another tenant sent from addr too */
+	uint64_t at;	 /* its last request; 0: a free way */
+};
+
 struct admission {
 	struct admission_opts o;
 	struct sluice_tenant_state *state;
 	bool shared;
-	int deny_fd, config_fd;
-	uint32_t *streak; /* consecutive rejects per slot */
+	int deny_fd;
+	struct sluice_config *xcfg; /* the mmapped XDP config entry (shared mode) */
+	uint32_t *streak;	    /* consecutive rejects per slot */
 	pthread_mutex_t lock;
 	struct deny_entry deny[DENY_SLOTS];
-	uint64_t denials;
+	uint64_t denials, spared; /* spared: threshold crossed from a shared source */
+	struct seen *seen;	  /* [SEEN_BUCKETS][SEEN_WAYS], with deny_after only */
+	pthread_mutex_t seen_lock[SEEN_LOCKS];
 };
 
 static const char *const outcome_names[ADMISSION_MAX] = {
@@ -55,9 +80,13 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 	if (!a)
 		return NULL;
 	a->o = *o;
-	a->deny_fd = a->config_fd = -1;
+	a->deny_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
+	for (int i = 0; i < SEEN_LOCKS; i++)
+		pthread_mutex_init(&a->seen_lock[i], NULL);
 	a->streak = calloc(SLUICE_MAX_TENANTS, sizeof(*a->streak));
+	if (o->deny_after && !(a->seen = calloc(SEEN_BUCKETS * SEEN_WAYS, sizeof(*a->seen))))
+		goto fail;
 	if (fds) {
 		a->state = sluice_bpf_map_state(fds[SLUICE_M_TENANT_STATE]);
 		if (!a->state) {
@@ -67,7 +96,12 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 		}
 		a->shared = true;
 		a->deny_fd = fds[SLUICE_M_DENY_EXACT];
-		a->config_fd = fds[SLUICE_M_CONFIG];
+		a->xcfg = xdp_config_map(fds[SLUICE_M_CONFIG]);
+		if (!a->xcfg) {
+			log_error("admission: cannot mmap the XDP config map", "err=\"%s\"",
+				  strerror(errno));
+			goto fail;
+		}
 	} else {
 		a->state = aligned_alloc(64, sizeof(*a->state) * SLUICE_MAX_TENANTS);
 		if (!a->state)
@@ -93,16 +127,76 @@ void admission_free(struct admission *a)
 		sluice_bpf_unmap_state(a->state);
 	else
 		free(a->state);
+	xdp_config_unmap(a->xcfg);
 	free(a->streak);
+	free(a->seen);
+	for (int i = 0; i < SEEN_LOCKS; i++)
+		pthread_mutex_destroy(&a->seen_lock[i]);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
-static void note_result(struct admission *a, const struct tenant *t, const struct sluice_addr *peer,
-			bool rejected, uint64_t now)
+static unsigned addr_hash(const struct sluice_addr *p)
 {
+	unsigned h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ p->a[i]) * 16777619u;
+	return h;
+}
+
+/* Record that slot sent from peer at now; return whether peer has carried only slot's
+ * requests within the window (false when it is shared). */
+static bool note_seen(struct admission *a, uint32_t slot, const struct sluice_addr *peer,
+		      uint64_t now)
+{
+	unsigned b = addr_hash(peer) % SEEN_BUCKETS;
+	struct seen *w = &a->seen[b * SEEN_WAYS], *e = NULL, *oldest = w;
+	bool alone;
+
+	pthread_mutex_lock(&a->seen_lock[b % SEEN_LOCKS]);
+	for (int i = 0; i < SEEN_WAYS && !e; i++) {
+		if (w[i].at && !memcmp(&w[i].addr, peer, sizeof(*peer)))
+			e = &w[i];
+		else if (w[i].at < oldest->at)
+			oldest = &w[i];
+	}
+	if (e && now - e->at > SEEN_WINDOW_NS)
+		*e = (struct seen){.addr = *peer, .slot = slot}; /* a new window */
+	if (!e) {
+		e = oldest;
+		*e = (struct seen){.addr = *peer, .slot = slot};
+	}
+	if (e->slot != slot)
+		e->shared = 1;
+	e->at = now;
+	alone = !e->shared;
+	pthread_mutex_unlock(&a->seen_lock[b % SEEN_LOCKS]);
+	return alone;
+}
+
+/* Whether peer is t's alone (see the file comment): its source as XDP resolves it, or an
+ * unlisted source only t has used lately. all NULL: t's own sources, else the seen table. */
+static bool source_alone(const struct tenant *t, const struct tenants *all,
+			 const struct sluice_addr *peer, bool seen_alone)
+{
+	const struct tenant *owner;
+
+	if (all) {
+		owner = tenants_by_source(all, peer);
+		return owner ? owner->slot == t->slot : seen_alone;
+	}
+	return tenant_source_covers(t, peer) >= 0 || seen_alone;
+}
+
+static void note_result(struct admission *a, const struct tenant *t, const struct tenants *all,
+			const struct sluice_addr *peer, bool rejected, uint64_t now)
+{
+	bool alone = true;
 	uint32_t n;
 
+	if (a->seen && peer)
+		alone = note_seen(a, t->slot, peer, now);
 	if (!rejected) {
 		if (__atomic_load_n(&a->streak[t->slot], __ATOMIC_RELAXED))
 			__atomic_store_n(&a->streak[t->slot], 0, __ATOMIC_RELAXED);
@@ -112,14 +206,21 @@ static void note_result(struct admission *a, const struct tenant *t, const struc
 	if (!a->o.deny_after || n < a->o.deny_after || !peer)
 		return;
 	__atomic_store_n(&a->streak[t->slot], 0, __ATOMIC_RELAXED);
+	if (!source_alone(t, all, peer, alone)) {
+		__atomic_add_fetch(&a->spared, 1, __ATOMIC_RELAXED);
+		log_warn("admission: tenant keeps exceeding its request credits from a source it "
+			 "shares: not denied",
+			 "tenant=%s rejects=%u", t->name, n);
+		return;
+	}
 	if (!admission_deny(a, peer, now, a->o.deny_secs))
 		log_warn("admission: tenant keeps exceeding its request credits: source denied",
 			 "tenant=%s rejects=%u deny_secs=%u", t->name, n, a->o.deny_secs);
 }
 
 enum admission_outcome admission_request(struct admission *a, const struct tenant *t,
-					 const struct sluice_addr *peer, uint64_t now,
-					 uint64_t *retry_ns)
+					 const struct tenants *all, const struct sluice_addr *peer,
+					 uint64_t now, uint64_t *retry_ns)
 {
 	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_REQ];
 	__u64 retry = 0;
@@ -138,7 +239,7 @@ enum admission_outcome admission_request(struct admission *a, const struct tenan
 	}
 	r = gcra_admit(&a->state[t->slot].tat[SLUICE_LIMIT_REQ], now, l->interval_ns, l->burst,
 		       &retry);
-	note_result(a, t, peer, r != GCRA_PASS, now);
+	note_result(a, t, all, peer, r != GCRA_PASS, now);
 	if (r == GCRA_PASS)
 		return ADMISSION_PASSED;
 	*retry_ns = retry ? retry : l->interval_ns; /* lost CAS races: one interval is honest */
@@ -164,11 +265,7 @@ enum admission_outcome admission_critical(struct admission *a, const struct tena
 
 static unsigned deny_hash(const struct sluice_addr *p)
 {
-	unsigned h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ p->a[i]) * 16777619u;
-	return h % DENY_SLOTS;
+	return addr_hash(p) % DENY_SLOTS;
 }
 
 bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint64_t now)
@@ -195,16 +292,12 @@ static void deny_bpf(struct admission *a, const struct sluice_addr *peer, uint64
 		     uint64_t until)
 {
 	struct sluice_deny d = {.expires_ns = until, .added_ns = now};
-	struct sluice_config cfg;
-	__u32 zero = 0;
 
-	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0) ||
-	    bpf_map_lookup_elem(a->config_fd, &zero, &cfg)) {
+	if (bpf_map_update_elem(a->deny_fd, peer, &d, 0)) {
 		log_warn("admission: cannot write the XDP deny map", "err=\"%s\"", strerror(errno));
 		return;
 	}
-	cfg.generation++; /* cached source resolutions must see the new deny entry */
-	bpf_map_update_elem(a->config_fd, &zero, &cfg, 0);
+	xdp_config_bump(a->xcfg); /* cached source resolutions must see the new deny entry */
 }
 
 int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now, unsigned secs)
@@ -249,6 +342,11 @@ void admission_set_dry_run(struct admission *a, bool dry_run)
 uint64_t admission_denials(const struct admission *a)
 {
 	return __atomic_load_n(&a->denials, __ATOMIC_RELAXED);
+}
+
+uint64_t admission_spared(const struct admission *a)
+{
+	return __atomic_load_n(&a->spared, __ATOMIC_RELAXED);
 }
 
 bool admission_shared(const struct admission *a)

@@ -9,8 +9,10 @@
  * --dry-run-limits the would-be decision is counted and nothing is enforced.
  *
  * A tenant rejected deny_after times in a row has the offending source address put on the
- * deny list for deny_secs: the XDP deny map when BPF is on, and always the userspace list
- * that accept() consults.
+ * deny list for deny_secs (the XDP deny map when BPF is on, and always the userspace list
+ * that accept() consults) -- when that source is the tenant's alone: a source of its own as
+ * XDP resolves it, or a source no tenant lists that carried none of another tenant's
+ * requests in the last 10 minutes. A shared address (NAT, a load balancer) is spared.
  */
 #ifndef SLUICE_ADMISSION_H
 #define SLUICE_ADMISSION_H
@@ -49,10 +51,11 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 void admission_free(struct admission *a);
 
 /* One HTTP request of tenant t from peer at now (CLOCK_MONOTONIC ns). PASSED or REJECTED
- * (or their dry-run twins); on REJECTED *retry_ns says when one would pass. */
+ * (or their dry-run twins); on REJECTED *retry_ns says when one would pass. all is the
+ * tenants table t came from: who else owns peer (NULL: only t's own sources are known). */
 enum admission_outcome admission_request(struct admission *a, const struct tenant *t,
-					 const struct sluice_addr *peer, uint64_t now,
-					 uint64_t *retry_ns);
+					 const struct tenants *all, const struct sluice_addr *peer,
+					 uint64_t now, uint64_t *retry_ns);
 /* A critical event of t: PASSED while the tenant has critical credits, DEMOTED (to
  * normal) beyond them; dry-run twins when dry-running (the event stays critical). */
 enum admission_outcome admission_critical(struct admission *a, const struct tenant *t,
@@ -68,6 +71,8 @@ int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t
 void admission_reset_slot(struct admission *a, uint32_t slot);
 /* Sources put on the deny list so far. */
 uint64_t admission_denials(const struct admission *a);
+/* Times a tenant crossed deny_after from a source it shares, which was therefore not denied. */
+uint64_t admission_spared(const struct admission *a);
 /* Whether the state is the shared BPF map (true) or the userspace copy. */
 bool admission_shared(const struct admission *a);
 

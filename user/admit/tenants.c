@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "nic/bpf_loader.h"
+#include "nic/xdp_config.h"
 #include "admit/tenants.h"
 
 struct tenants {
@@ -136,12 +137,12 @@ static int finish_tenant(struct load_ctx *c)
 static int start_tenant(struct load_ctx *c, const char *section)
 {
 	struct tenant *tn;
+	char why[128];
 
 	if (!finish_tenant(c))
 		return 0;
-	if (strlen(section) >= SLUICE_NAME_LEN)
-		return fail(c, "tenant name '%s' longer than %d characters", section,
-			    SLUICE_NAME_LEN - 1);
+	if (tenants_name_check(section, why, sizeof(why)))
+		return fail(c, "tenant name [%s]: %s", section, why);
 	for (unsigned i = 0; i < c->t->n; i++)
 		if (!strcmp(c->t->v[i].name, section))
 			return fail(c, "tenant [%s] defined twice", section);
@@ -474,19 +475,14 @@ static bool prefix_match(const uint8_t *a, const uint8_t *p, uint32_t bits)
 const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a)
 {
 	const struct tenant *best = NULL;
-	uint32_t best_len = 0;
+	int best_len = -1;
 
 	for (unsigned i = 0; i < tenants_count(t); i++) {
-		const struct tenant *tn = &t->v[i];
+		int len = tenant_source_covers(&t->v[i], a);
 
-		for (unsigned j = 0; j < tn->nsources; j++) {
-			const struct sluice_lpm_key *k = &tn->sources[j];
-
-			if (k->prefixlen <= 128 && (!best || k->prefixlen > best_len) &&
-			    prefix_match(a->a, k->a, k->prefixlen)) {
-				best = tn;
-				best_len = k->prefixlen;
-			}
+		if (len > best_len) {
+			best = &t->v[i];
+			best_len = len;
 		}
 	}
 	return best;
@@ -526,6 +522,20 @@ const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot)
 	if (!t || slot >= SLUICE_MAX_TENANTS || t->by_slot[slot] < 0)
 		return NULL;
 	return &t->v[t->by_slot[slot]];
+}
+
+int tenant_source_covers(const struct tenant *tn, const struct sluice_addr *a)
+{
+	int best = -1;
+
+	for (unsigned k = 0; k < tn->nsources; k++) {
+		const struct sluice_lpm_key *src = &tn->sources[k];
+
+		if (src->prefixlen <= 128 && (int)src->prefixlen > best &&
+		    prefix_match(a->a, src->a, src->prefixlen))
+			best = (int)src->prefixlen;
+	}
+	return best;
 }
 
 int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uint32_t slot)
@@ -603,17 +613,6 @@ static int write_cfg(const struct tenant *tn, const int *fds)
 	return bpf_map_update_elem(fds[SLUICE_M_TENANT_CFG], &tn->slot, &cfg, 0) ? -errno : 0;
 }
 
-static int bump_generation(const int *fds)
-{
-	struct sluice_config cfg;
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(fds[SLUICE_M_CONFIG], &zero, &cfg))
-		return -errno;
-	cfg.generation++;
-	return bpf_map_update_elem(fds[SLUICE_M_CONFIG], &zero, &cfg, 0) ? -errno : 0;
-}
-
 int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const int *fds,
 		      char *err, size_t errlen)
 {
@@ -635,8 +634,8 @@ int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const
 	for (unsigned i = 0; i < t->n && !e; i++)
 		if (!(e = write_cfg(&t->v[i], fds)))
 			e = write_sources(&t->v[i], fds, false);
-	if (!e)
-		e = bump_generation(fds);
+	if (!e) /* an atomic add in place: other writers share the entry (nic/xdp_config.h) */
+		e = xdp_config_bump_fd(fds[SLUICE_M_CONFIG]);
 	if (e)
 		snprintf(err, errlen, "writing tenants into the BPF maps: %s", strerror(-e));
 	return e;

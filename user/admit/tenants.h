@@ -75,6 +75,8 @@ const struct tenant *tenants_by_slot(const struct tenants *t, uint32_t slot);
 /* Tenant with a configured source (address or prefix) that a lies in, the longest prefix
  * winning, or NULL. A linear scan: for rare decisions (a refusal), not per packet. */
 const struct tenant *tenants_by_source(const struct tenants *t, const struct sluice_addr *a);
+/* The prefix length of tn's longest source that a lies in, or -1 when none. */
+int tenant_source_covers(const struct tenant *tn, const struct sluice_addr *a);
 /* Whether slot is held by a tenant of t that was not in prev under the same name (its
  * credit state must start fresh). */
 int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uint32_t slot);
@@ -86,6 +88,11 @@ int tenants_slot_is_new(const struct tenants *t, const struct tenants *prev, uin
 int tenants_apply_bpf(const struct tenants *t, const struct tenants *prev, const int *fds,
 		      char *err, size_t errlen);
 
+/* Whether name may name a tenant: 1-31 characters, letters, digits, '.', '_' and '-',
+ * starting with a letter or digit, and neither "none" nor "anonymous" (sluicectl's names
+ * for the reserved slots). Tenant names go into Redis keys, metric labels, log lines and
+ * queue records, so nothing else is allowed. 0, or -EINVAL with why filled (no name in it). */
+int tenants_name_check(const char *name, char *why, size_t len);
 /* Parse a source "a.b.c.d[/n]" or "v6[/n]" into an LPM key (IPv4 mapped). -EINVAL. */
 int tenants_parse_source(const char *s, struct sluice_lpm_key *k);
 const char *tenants_class_name(enum sluice_class c);

@@ -17,12 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <bpf/bpf.h>
-
 #include "control/alert.h"
 #include "control/dlq.h"
 #include "control/controller.h"
 #include "lib/clock.h"
+#include "nic/xdp_config.h"
 #include "sink/upstream/fallback.h"
 #include "lib/log.h"
 #include "sink/pg/migrate.h"
@@ -39,6 +38,7 @@ struct controller {
 	uint64_t last_start_try_ns;
 	struct dlq_replayer *dlq;
 	struct alert *alert;
+	struct sluice_config *xcfg; /* the mmapped XDP config entry, NULL when XDP is off */
 	struct overload ov;
 	pthread_t thread;
 	bool thread_started;
@@ -277,21 +277,15 @@ static void follow_operator(struct controller *e, struct sluice_config *xc, bool
 	}
 }
 
-static void push_xdp(struct controller *e, struct sluice_config *xc,
+/* The controller's own fields of the XDP config (in force while the operator has not pinned
+ * a level); the operator's fields are only read, never written back (nic/xdp_config.h). */
+static void push_xdp(struct controller *e, const struct sluice_config *xc,
 		     const struct overload_actions *a)
 {
-	__u32 zero = 0;
-
-	if (xc->shed_mode != SLUICE_SHED_AUTO)
+	if (xc->auto_level == a->xdp_level &&
+	    !memcmp(xc->auto_permille, a->xdp_permille, sizeof(xc->auto_permille)))
 		return;
-	if (xc->shed_level == a->xdp_level &&
-	    !memcmp(xc->permille, a->xdp_permille, sizeof(xc->permille)))
-		return;
-	xc->shed_level = a->xdp_level;
-	memcpy(xc->permille, a->xdp_permille, sizeof(xc->permille));
-	if (bpf_map_update_elem(e->cfg.xdp_config_fd, &zero, xc, BPF_ANY))
-		log_warn("overload: cannot write the XDP shed level", "err=\"%s\"",
-			 strerror(errno));
+	xdp_config_publish_auto(e->xcfg, a->xdp_level, a->xdp_permille);
 }
 
 /* The transition in logfmt (text values quoted, measurements as numbers), with the shares
@@ -410,12 +404,11 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 static void control_once(struct controller *e)
 {
 	struct overload_sample s = {.now_ns = clock_mono_ns()};
-	struct sluice_config xc;
+	struct sluice_config xc = {0};
 	struct overload_actions a;
 	struct worker_stats ws;
 	enum overload_state before = e->ov.state;
-	bool changed = false, have_xc = false;
-	__u32 zero = 0;
+	bool changed = false, have_xc = e->xcfg != NULL;
 	struct worker *w;
 
 	retry_start_worker(e, s.now_ns);
@@ -433,8 +426,8 @@ static void control_once(struct controller *e)
 				    ? ps.batch_latency_us.sum * 1000 / ps.batch_latency_us.count
 				    : 0;
 	}
-	if (e->cfg.xdp_config_fd >= 0)
-		have_xc = !bpf_map_lookup_elem(e->cfg.xdp_config_fd, &zero, &xc);
+	if (have_xc)
+		xdp_config_read(e->xcfg, &xc);
 	follow_operator(e, &xc, have_xc, s.now_ns);
 	overload_step(&e->ov, &s, &changed);
 	if (e->ov.state != before)
@@ -483,6 +476,11 @@ struct controller *controller_new(const struct controller_cfg *cfg, char *err, s
 	ret = overload_config_check(&cfg->overload, err, errlen);
 	if (ret)
 		goto fail;
+	if (cfg->xdp_config_fd >= 0 && !(e->xcfg = xdp_config_map(cfg->xdp_config_fd))) {
+		ret = -errno;
+		snprintf(err, errlen, "the XDP config map: mmap: %s", strerror(errno));
+		goto fail;
+	}
 	ret = register_metrics(e);
 	if (ret) {
 		snprintf(err, errlen, "metrics: %s", strerror(-ret));
@@ -544,6 +542,7 @@ void controller_free(struct controller *e, int drain_ms)
 	worker_free(e->worker, drain_ms);
 	routes_free(e->routes);
 	alert_free(e->alert);
+	xdp_config_unmap(e->xcfg);
 	free(e);
 }
 

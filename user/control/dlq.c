@@ -2,11 +2,13 @@
 /* dlq.c -- replay of dead letters an operator asked for (sluicectl dlq replay)
  *
  * One thread, one connection (reopened when it breaks), a batch of up to 100 requested rows
- * per poll. The event goes back with its original received time: the worker then sees a
- * redelivery of the same event (its store step finds its own row, not another copy's),
- * and the cleared `failed` result lets the failed step run again. replayed_at is stamped
- * from the queue's durable callback through a small done-list the thread writes back on
- * its next poll, so the callback (the journal's flusher thread) never waits on PostgreSQL.
+ * per poll. The event goes back with its original received time, class and tenant slot: the
+ * worker then sees a redelivery of the same event (its store step finds its own row, not
+ * another copy's), dispatched in its class and its tenant's turn, and the cleared `failed`
+ * result -- of that event only, matched on its received time -- lets the step run again.
+ * replayed_at is stamped from the queue's durable callback through a small done-list the thread
+ * writes back on its next poll, so the callback (the journal's flusher thread) never waits on
+ * PostgreSQL.
  *
  * Teardown: that callback touches the replayer, so dlq_replayer_free waits until every
  * append it made has completed (`inflight` back to 0) before freeing it; the queue must still
@@ -125,6 +127,17 @@ static void flush_done(struct dlq_replayer *r)
 	}
 }
 
+/* The class a dead letter's event had (column text), normal when unknown. */
+static uint32_t class_of(const char *s)
+{
+	static const char *const names[] = {"critical", "normal", "low"};
+
+	for (uint32_t c = 0; c < 3; c++)
+		if (!strcmp(s, names[c]))
+			return c;
+	return 1;
+}
+
 /* One requested row (binary result columns: see poll_once). */
 static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 {
@@ -134,10 +147,15 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 	int len = PQgetlength(res, i, 3);
 	/* received_at in binary: µs since 2000-01-01 */
 	int64_t us = (int64_t)be64toh(*(uint64_t *)PQgetvalue(res, i, 2)) + 946684800000000LL;
-	const char *v[3] = {PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), step};
+	char ids[24];
+	const char *v[1] = {ids};
 	struct replay_ctx *rc;
-	struct queue_rec rec = {
-	    .class = 1, .enq_ns = (uint64_t)us * 1000, .len = (uint32_t)len, .data = payload};
+	/* the event goes back as it was queued: its class and its tenant's slot */
+	struct queue_rec rec = {.class = class_of(PQgetvalue(res, i, 4)),
+				.tenant = be32toh(*(uint32_t *)PQgetvalue(res, i, 5)),
+				.enq_ns = (uint64_t)us * 1000,
+				.len = (uint32_t)len,
+				.data = payload};
 	PGresult *del;
 
 	if (!strcmp(step, "store") || PQgetisnull(res, i, 3) || !memchr(payload, '\n', len)) {
@@ -145,10 +163,14 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 		stamp(r, id, "PostgreSQL refused the row itself; fix the data and send it again");
 		return;
 	}
+	/* this event's failed step only: another copy of it (same key, another received time)
+	 * keeps its own result */
+	snprintf(ids, sizeof(ids), "%lld", id);
 	del = exec(r,
-		   "DELETE FROM step_results WHERE tenant = $1 AND idempotency_key = $2 AND "
-		   "step = $3 AND status = 'failed'",
-		   3, v, PGRES_COMMAND_OK);
+		   "DELETE FROM step_results s USING dead_letters d WHERE d.id = $1 AND "
+		   "s.tenant = d.tenant AND s.idempotency_key = d.idempotency_key AND "
+		   "s.step = d.step AND s.received_at = d.received_at AND s.status = 'failed'",
+		   1, v, PGRES_COMMAND_OK);
 	if (!del)
 		return;
 	PQclear(del);
@@ -170,11 +192,16 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 
 static void poll_once(struct dlq_replayer *r)
 {
+	/* rows from before migration 003 have no class or slot: the class of the event's
+	 * stored row, else normal; slot 0 */
 	PGresult *res =
 	    exec(r,
-		 "SELECT id, step, received_at, payload, tenant, idempotency_key "
-		 "FROM dead_letters WHERE replay_requested_at IS NOT NULL AND "
-		 "replayed_at IS NULL AND received_at IS NOT NULL ORDER BY id LIMIT 100",
+		 "SELECT d.id, d.step, d.received_at, d.payload, coalesce(d.class, (SELECT "
+		 "e.class FROM events e WHERE e.tenant = d.tenant AND e.idempotency_key = "
+		 "d.idempotency_key AND e.received_at = d.received_at LIMIT 1), 'normal'), "
+		 "coalesce(d.tenant_slot, 0) FROM dead_letters d WHERE d.replay_requested_at IS "
+		 "NOT NULL AND d.replayed_at IS NULL AND d.received_at IS NOT NULL ORDER BY d.id "
+		 "LIMIT 100",
 		 0, NULL, PGRES_TUPLES_OK);
 
 	if (!res)

@@ -2,9 +2,10 @@
 /* dlq.h -- replay of dead letters an operator asked for (sluicectl dlq replay)
  *
  * A thread polls dead_letters for rows with replay_requested_at set and replayed_at not,
- * and for each: deletes the step's `failed` step_results row, appends the stored event
- * record to the queue with its original received time, and once the queue says durable,
- * stamps replayed_at. Rows of the `store` step (PostgreSQL refused the row itself) and
+ * and for each: deletes that event's `failed` step_results row for the step (same tenant,
+ * key, step and received time), appends the stored event record to the queue with its
+ * original received time, class and tenant slot, and once the queue says durable, stamps
+ * replayed_at. Rows of the `store` step (PostgreSQL refused the row itself) and
  * rows without a stored event are marked replayed with a note instead: replaying them
  * unchanged would fail the same way.
  */

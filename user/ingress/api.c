@@ -330,7 +330,7 @@ static enum api_verdict events_head(struct api *r, struct api_req *rq,
 	if (!is_json(req))
 		return answer_error(ans, 415, "unsupported_media_type",
 				    "send Content-Type: application/json");
-	o = admission_request(r->adm, rq->tenant, rq->peer, clock_mono_ns(), &retry);
+	o = admission_request(r->adm, rq->tenant, rq->tenants, rq->peer, clock_mono_ns(), &retry);
 	count_admission(r, "req", o, rq->tenant->name);
 	if (o == ADMISSION_REJECTED) /* whole seconds: round up, so a client honouring it passes */
 		return error_retry(ans, 429, "rate_limited",
@@ -398,13 +398,18 @@ enum api_verdict api_on_body(struct api *r, struct api_req *rq, const struct htt
 		snprintf(ans->buf, sizeof(ans->buf), "%s", detail);
 		return answer_error(ans, 400, code, ans->buf);
 	}
-	/* the envelope's priority, else the class its route gives the type, else the tenant's */
+	/* the envelope's priority, else the class its route gives the type, else the tenant's;
+	 * the tenant's class is a ceiling: an event may lower its priority, never raise it */
 	if (env.priority >= 0)
 		rq->class = (enum sluice_class)env.priority;
 	else if (r->type_class && (err = r->type_class(r->type_class_arg, env.type)) >= 0)
 		rq->class = (enum sluice_class)err;
 	else
 		rq->class = t->class;
+	if (rq->class < t->class) { /* enum order: critical 0 < normal < low */
+		rq->class = t->class;
+		count_admission(r, "class", ADMISSION_DEMOTED, t->name);
+	}
 	if (rq->class == SLUICE_CLASS_CRITICAL) {
 		o = admission_critical(r->adm, t, clock_mono_ns());
 		count_admission(r, "crit", o, t->name);

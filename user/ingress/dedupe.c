@@ -64,9 +64,21 @@ static void push(struct dedupe *d, struct job *j)
 	pthread_cond_signal(&d->cv);
 }
 
-static void redis_key(char *out, size_t cap, const struct ingress_event *ev)
+/* The key is (tenant, idempotency key) in the REDIS_DEDUPE space, each field length-prefixed
+ * by the client: tenant "acme" key "eu:123" never meets tenant "acme:eu" key "123", and no
+ * upstream's fallback cache (REDIS_CACHE) can answer for it. */
+static int seen_get(struct dedupe *d, const struct ingress_event *ev, char **val)
 {
-	snprintf(out, cap, "dedupe:%s:%s", ev->tenant, ev->idempotency_key);
+	const char *f[2] = {ev->tenant, ev->idempotency_key};
+
+	return redis_kv_get(d->redis, REDIS_DEDUPE, f, 2, val);
+}
+
+static int seen_set(struct dedupe *d, const struct ingress_event *ev, const char *val)
+{
+	const char *f[2] = {ev->tenant, ev->idempotency_key};
+
+	return redis_kv_set(d->redis, REDIS_DEDUPE, f, 2, val, d->ttl_ms);
 }
 
 /* The queue made the event durable (flusher thread): remember it, answer the client. */
@@ -91,11 +103,10 @@ static void on_durable(void *arg, int err, uint64_t id)
 
 static void run_check(struct dedupe *d, struct job *j)
 {
-	char key[400], *val = NULL;
+	char *val = NULL;
 	int ret;
 
-	redis_key(key, sizeof(key), &j->ev);
-	ret = redis_cache_get(d->redis, key, &val);
+	ret = seen_get(d, &j->ev, &val);
 	__atomic_add_fetch(ret < 0 ? &d->st.bypassed : &d->st.checked, 1, __ATOMIC_RELAXED);
 	if (ret == 1) {
 		uint64_t orig = strtoull(val, NULL, 16);
@@ -121,11 +132,10 @@ static void run_check(struct dedupe *d, struct job *j)
 
 static void run_remember(struct dedupe *d, struct job *j)
 {
-	char key[400], val[24];
+	char val[24];
 
-	redis_key(key, sizeof(key), &j->ev);
 	snprintf(val, sizeof(val), "%016" PRIx64, j->id);
-	if (!redis_cache_set(d->redis, key, val, d->ttl_ms))
+	if (!seen_set(d, &j->ev, val))
 		__atomic_add_fetch(&d->st.remembered, 1, __ATOMIC_RELAXED);
 	free(j);
 }

@@ -6,7 +6,8 @@
  * SO_RCVTIMEO/SO_SNDTIMEO (op_timeout_ms, set by hiredis), and on any transport error drop the
  * connection, start the backoff and (once per outage) warn. A reply of type ERROR is the server
  * answering, so it is an error for that call but not an outage. Keys are passed as binary-safe %b
- * arguments: tenant names and idempotency keys may hold any byte.
+ * arguments, each field length-prefixed in its own namespace (make_key): idempotency keys and
+ * payload values may hold any byte and still never make another tenant's or user's key.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -293,12 +294,24 @@ out:
 	return reply;
 }
 
-static int make_key(const struct redis *r, char *buf, const char *kind, const char *a,
-		    const char *b)
-{
-	int n =
-	    snprintf(buf, KEY_MAX, "%s%s%s%s%s", r->cfg.prefix, kind, a, b ? ":" : "", b ? b : "");
+static const char *const space_names[REDIS_SPACE_MAX] = {"dedupe", "cache", "idem"};
 
+/* prefix + space + one "<length>:<bytes>" per field, joined by ':'. The lengths make the
+ * key unambiguous whatever bytes the fields hold: tenant "acme" with key "eu:123" is
+ * "4:acme:6:eu:123", tenant "acme:eu" with key "123" would be "7:acme:eu:3:123". */
+static int make_key(const struct redis *r, char *buf, enum redis_space space,
+		    const char *const *fields, unsigned nfields)
+{
+	int n;
+
+	if (space >= REDIS_SPACE_MAX)
+		return -EINVAL;
+	n = snprintf(buf, KEY_MAX, "%s%s", r->cfg.prefix, space_names[space]);
+	for (unsigned i = 0; i < nfields && n >= 0 && n < KEY_MAX; i++) {
+		size_t len = strlen(fields[i]);
+
+		n += snprintf(buf + n, KEY_MAX - (size_t)n, ":%zu:%s", len, fields[i]);
+	}
 	return n < 0 || n >= KEY_MAX ? -ENAMETOOLONG : n;
 }
 
@@ -307,7 +320,7 @@ int redis_idem_check(struct redis *r, const char *tenant, const char *key, const
 {
 	char k[KEY_MAX];
 	redisReply *rep;
-	int n = make_key(r, k, "idem:", tenant, key), err;
+	int n = make_key(r, k, REDIS_IDEM, (const char *const[]){tenant, key}, 2), err;
 
 	if (n < 0)
 		return n;
@@ -336,15 +349,16 @@ int redis_idem_check(struct redis *r, const char *tenant, const char *key, const
 	return -EAGAIN;
 }
 
-int redis_cache_get(struct redis *r, const char *key, char **value)
+int redis_kv_get(struct redis *r, enum redis_space space, const char *const *fields,
+		 unsigned nfields, char **value)
 {
 	char k[KEY_MAX];
 	redisReply *rep;
-	int n = make_key(r, k, "cache:", key, NULL), err, ret = 0;
+	int n = make_key(r, k, space, fields, nfields), err, ret = 0;
 
 	if (n < 0)
 		return n;
-	rep = redis_command(r, &err, "cache get", "GET %b", k, (size_t)n);
+	rep = redis_command(r, &err, "get", "GET %b", k, (size_t)n);
 	if (!rep)
 		return err;
 	if (rep->type == REDIS_REPLY_STRING) {
@@ -355,15 +369,16 @@ int redis_cache_get(struct redis *r, const char *key, char **value)
 	return ret;
 }
 
-int redis_cache_set(struct redis *r, const char *key, const char *value, uint64_t ttl_ms)
+int redis_kv_set(struct redis *r, enum redis_space space, const char *const *fields,
+		 unsigned nfields, const char *value, uint64_t ttl_ms)
 {
 	char k[KEY_MAX];
 	redisReply *rep;
-	int n = make_key(r, k, "cache:", key, NULL), err;
+	int n = make_key(r, k, space, fields, nfields), err;
 
 	if (n < 0)
 		return n;
-	rep = redis_command(r, &err, "cache set", "SET %b %s PX %llu", k, (size_t)n, value,
+	rep = redis_command(r, &err, "set", "SET %b %s PX %llu", k, (size_t)n, value,
 			    (unsigned long long)(ttl_ms ? ttl_ms : 1));
 	if (!rep)
 		return err;

@@ -44,6 +44,15 @@ struct redis_stats {
 
 enum redis_idem { REDIS_IDEM_NEW = 0, REDIS_IDEM_DUPLICATE = 1 };
 
+/* Key namespaces under the prefix. Each user has its own, so no user's keys can meet
+ * another's: an upstream named "dedupe" caches under "cache", never under "dedupe". */
+enum redis_space {
+	REDIS_DEDUPE, /* "dedupe": intake's fast-path duplicates (tenant, idempotency key) */
+	REDIS_CACHE,  /* "cache": upstream fallback answers (upstream, tenant, key value) */
+	REDIS_IDEM,   /* "idem": redis_idem_check (tenant, key) */
+	REDIS_SPACE_MAX,
+};
+
 struct redis;
 
 /* Defaults for 127.0.0.1:6379. */
@@ -59,17 +68,23 @@ int redis_config_set(struct redis_config *cfg, const char *key, const char *valu
 struct redis *redis_new(const struct redis_config *cfg);
 void redis_free(struct redis *r);
 
-/* Fast-path duplicate check: SET prefix+"idem:"+tenant+":"+key id NX PX ttl_ms. Returns
+/* A key is prefix + space name + one ":<length>:<bytes>" per field (e.g.
+ * sluice:dedupe:4:acme:6:eu:123), so two field lists never make the same key whatever
+ * bytes they hold. Fields are NUL-terminated; -ENAMETOOLONG past 512 bytes of key. */
+
+/* Fast-path duplicate check: SET key(REDIS_IDEM, tenant, key) id NX PX ttl_ms. Returns
  * REDIS_IDEM_NEW (the key is now ours), REDIS_IDEM_DUPLICATE with the id stored first
  * copied to orig_id (NUL-terminated, may be truncated), or -errno when Redis did not answer
  * (the caller must then treat the event as new and rely on Postgres). */
 int redis_idem_check(struct redis *r, const char *tenant, const char *key, const char *id,
 		     uint64_t ttl_ms, char *orig_id, size_t orig_len);
-/* Fallback cache read of prefix+"cache:"+key. Returns 1 with *value (malloc'd, caller frees),
- * 0 on a miss, -errno when Redis did not answer. */
-int redis_cache_get(struct redis *r, const char *key, char **value);
-/* Fallback cache write with a TTL (ms, >= 1). 0 or -errno. */
-int redis_cache_set(struct redis *r, const char *key, const char *value, uint64_t ttl_ms);
+/* GET of the key (space, fields). Returns 1 with *value (malloc'd, caller frees), 0 on a
+ * miss, -errno when Redis did not answer. */
+int redis_kv_get(struct redis *r, enum redis_space space, const char *const *fields,
+		 unsigned nfields, char **value);
+/* SET of the key (space, fields) with a TTL (ms, >= 1). 0 or -errno. */
+int redis_kv_set(struct redis *r, enum redis_space space, const char *const *fields,
+		 unsigned nfields, const char *value, uint64_t ttl_ms);
 
 void redis_stats(struct redis *r, struct redis_stats *st);
 

@@ -11,11 +11,17 @@
 
 #include "sluice/abi.h"
 
-_Static_assert(SLUICE_ABI_VERSION == 1u, "bump the sizes below together with the ABI version");
-_Static_assert(sizeof(struct sluice_config) == 40, "sluice_config is 40 bytes");
+_Static_assert(SLUICE_ABI_VERSION == 2u, "bump the sizes below together with the ABI version");
+_Static_assert(sizeof(struct sluice_config) == 56, "sluice_config is 56 bytes");
+_Static_assert(offsetof(struct sluice_config, flags) == 4, "sluice_config.flags");
+_Static_assert(offsetof(struct sluice_config, shed_level) == 12, "sluice_config.shed_level");
 _Static_assert(offsetof(struct sluice_config, permille) == 16, "sluice_config.permille");
-_Static_assert(offsetof(struct sluice_config, generation) == 28, "sluice_config.generation");
-_Static_assert(offsetof(struct sluice_config, revalidate_ns) == 32, "sluice_config.revalidate");
+_Static_assert(offsetof(struct sluice_config, auto_level) == 28, "sluice_config.auto_level");
+_Static_assert(offsetof(struct sluice_config, auto_permille) == 32, "sluice_config.auto_permille");
+_Static_assert(offsetof(struct sluice_config, generation) == 44, "sluice_config.generation");
+_Static_assert(offsetof(struct sluice_config, revalidate_ns) == 48, "sluice_config.revalidate");
+_Static_assert(offsetof(struct sluice_config, generation) % 4 == 0,
+	       "the generation is bumped with 4-byte atomics");
 _Static_assert(sizeof(struct sluice_limit) == 16, "sluice_limit is 16 bytes");
 _Static_assert(sizeof(struct sluice_tenant_cfg) == 104, "sluice_tenant_cfg is 104 bytes");
 _Static_assert(offsetof(struct sluice_tenant_cfg, limit) == SLUICE_NAME_LEN,

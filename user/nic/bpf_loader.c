@@ -243,6 +243,7 @@ static int seed_defaults(struct sluice_bpf *b)
 		cfg.abi_version = SLUICE_ABI_VERSION;
 		cfg.shed_mode = SLUICE_SHED_AUTO;
 		cfg.permille[SLUICE_CLASS_LOW] = 500;
+		cfg.auto_permille[SLUICE_CLASS_LOW] = 500;
 		cfg.revalidate_ns = 1000000000ULL;
 		cfg.generation = 1;
 		if (bpf_map_update_elem(cfd, &zero, &cfg, BPF_ANY))

@@ -228,15 +228,22 @@ static enum call_next record(struct worker *w, struct pool *p, struct queue_entr
 	return CALL_ADVANCE;
 }
 
+/* What a dead letter keeps of entry e, so that a replay queues it as it was. */
+static struct pg_dead_event dead_event(const struct queue_entry *e)
+{
+	return (struct pg_dead_event){e->data, e->len, e->class, e->tenant};
+}
+
 static enum call_next give_up(struct worker *w, struct pool *p, struct queue_entry *e,
 			      const struct event_view *v, const struct route_step *s,
 			      const struct pg_step_key *k, const char *reason, const char *why)
 {
 	char err[256];
+	struct pg_dead_event de = dead_event(e);
 
 	if (s->optional)
 		return record(w, p, e, k, "failed", NULL, why);
-	if (pg_steps_dead_letter(w->steps, k, reason, e->attempts + 1, why, e->data, e->len, err,
+	if (pg_steps_dead_letter(w->steps, k, reason, e->attempts + 1, why, &de, err,
 				 sizeof(err))) {
 		pool_retry(p, e, DB_RETRY_NS);
 		return CALL_PARKED;
@@ -275,7 +282,7 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	if (!up) /* routes were checked against the upstream sections at start */
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
 	upstream_call(up->u, &req, &res);
-	fallback_after_call(up->fb, payload, &res, &ans);
+	fallback_after_call(up->fb, v->tenant, payload, &res, &ans);
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
 			count(&w->st.steps_fallback);
@@ -328,13 +335,14 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 	if (event_decode(e->data, e->len, &v, err, sizeof(err))) {
 		struct pg_step_key k = {"?", "?", "decode", (int64_t)(e->enq_ns / 1000)};
 		char tenant[EVENT_TENANT_MAX + 1] = "?";
+		struct pg_dead_event de = dead_event(e);
 
 		if (v.tenant[0])
 			snprintf(tenant, sizeof(tenant), "%s", v.tenant);
 		k.tenant = tenant;
 		snprintf(err + strlen(err), sizeof(err) - strlen(err), " (entry %llu)",
 			 (unsigned long long)e->id);
-		if (pg_steps_dead_letter(w->steps, &k, "undecodable", 1, err, e->data, e->len, err,
+		if (pg_steps_dead_letter(w->steps, &k, "undecodable", 1, err, &de, err,
 					 sizeof(err)))
 			return pool_retry(p, e, DB_RETRY_NS), POOL_HELD;
 		count(&w->st.events_dead_lettered);

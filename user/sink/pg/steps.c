@@ -208,16 +208,17 @@ int pg_steps_put(struct pg_steps *ps, const struct pg_step_key *k, const char *s
 }
 
 int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const char *reason,
-			 uint32_t attempts, const char *last_error, const void *event,
-			 size_t event_len, char *err, size_t errlen)
+			 uint32_t attempts, const char *last_error, const struct pg_dead_event *ev,
+			 char *err, size_t errlen)
 {
-	char ts[32], att[16];
+	static const char *const classes[] = {"critical", "normal", "low"};
+	char ts[32], att[16], slot[16];
 	const char *sv[8] = {k->tenant, k->idempotency_key, k->step, ts, "failed", att,
 			     NULL,	last_error};
-	const char *pv[8] = {k->tenant, k->idempotency_key, k->step, reason,
-			     att,	last_error,	    event,   ts};
-	int lens[8] = {0, 0, 0, 0, 0, 0, (int)event_len, 0};
-	int fmts[8] = {0, 0, 0, 0, 0, 0, 1, 0};
+	const char *pv[10] = {k->tenant,  k->idempotency_key, k->step, reason, att,
+			      last_error, ev->data,	      ts,      NULL,   slot};
+	int lens[10] = {0, 0, 0, 0, 0, 0, (int)ev->len, 0, 0, 0};
+	int fmts[10] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 	PGconn *c = conn_get(ps, err, errlen);
 	PGresult *r = NULL;
 
@@ -225,6 +226,8 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 		goto fail;
 	us_text(ts, sizeof(ts), k->received_us);
 	snprintf(att, sizeof(att), "%u", attempts);
+	snprintf(slot, sizeof(slot), "%u", ev->tenant_slot);
+	pv[8] = ev->class < 3 ? classes[ev->class] : NULL; /* a class the table refuses: NULL */
 	r = run(c, "BEGIN", 0, NULL, NULL, NULL, PGRES_COMMAND_OK, err, errlen);
 	if (r) {
 		PQclear(r);
@@ -235,9 +238,9 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 		r = run(
 		    c,
 		    "INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, "
-		    "last_error, payload, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-		    "to_timestamp($8::bigint / 1000000.0))",
-		    8, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen);
+		    "last_error, payload, received_at, class, tenant_slot) VALUES ($1, $2, $3, $4, "
+		    "$5, $6, $7, to_timestamp($8::bigint / 1000000.0), $9, $10)",
+		    10, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen);
 	}
 	if (r) {
 		PQclear(r);

@@ -38,11 +38,19 @@ int pg_steps_get(struct pg_steps *ps, const struct pg_step_key *k, char *status,
 int pg_steps_put(struct pg_steps *ps, const struct pg_step_key *k, const char *status,
 		 uint32_t attempts, const char *result_json, const char *error, char *err,
 		 size_t errlen);
+/* The queued event a dead letter keeps, for its replay: the record bytes, and the class
+ * (enum sluice_class) and tenant slot of its queue entry. */
+struct pg_dead_event {
+	const void *data;
+	size_t len;
+	uint32_t class, tenant_slot;
+};
+
 /* In one transaction: step_results `failed` and a dead_letters row with reason, last error
- * and the raw event. 0 or -EIO. */
+ * and the event (bytes, class, tenant slot). 0 or -EIO. */
 int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const char *reason,
-			 uint32_t attempts, const char *last_error, const void *event,
-			 size_t event_len, char *err, size_t errlen);
+			 uint32_t attempts, const char *last_error, const struct pg_dead_event *ev,
+			 char *err, size_t errlen);
 
 /* received_at (Unix µs) of the stored event (tenant, idempotency_key): 1 and *received_us
  * when it exists, 0 when not, -EIO. Tells a redelivery of the same event (same time) from

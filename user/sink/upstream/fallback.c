@@ -3,8 +3,11 @@
  *
  * The cache value is a small JSON object {"score":S}, so other fields can be added
  * without breaking readers; a value that does not parse counts as a miss. The cache key is
- * "<upstream>:<field value>" with numbers printed as integers or %.17g, so the same lead
- * finds its entry whether the field arrived as 42 or 42.0. Counters are atomics: one
+ * (upstream, tenant, field value) in Redis's "cache" space, each field length-prefixed
+ * (sluice:cache:2:ai:4:acme:10:jo@acme.io): an answer is only ever served to the tenant whose
+ * event earned it, and no field value can reach another upstream's or tenant's entry.
+ * Numbers are printed as integers or %.17g, so the same lead finds its entry whether the
+ * field arrived as 42 or 42.0. Counters are atomics: one
  * chain is shared by all workers of an upstream.
  */
 #include <errno.h>
@@ -68,8 +71,8 @@ void fallback_free(struct fallback *f)
 	free(f);
 }
 
-/* The cache key for payload, or -ENOENT when there is none to make. */
-static int cache_key(const struct fallback *f, const json_t *payload, char *key, size_t len)
+/* The key field's value in payload as text, or -ENOENT when there is none to make. */
+static int cache_value(const struct fallback *f, const json_t *payload, char *out, size_t len)
 {
 	const json_t *v = f->cfg.key_field[0] ? json_path_get(payload, f->cfg.key_field) : NULL;
 	double d = json_is_number(v) ? json_number_value(v) : 0;
@@ -78,47 +81,50 @@ static int cache_key(const struct fallback *f, const json_t *payload, char *key,
 	if (!f->redis || !v)
 		return -ENOENT;
 	if (json_is_string(v) && json_string_length(v))
-		n = snprintf(key, len, "%s:%s", f->name, json_string_value(v));
+		n = snprintf(out, len, "%s", json_string_value(v));
 	else if (json_is_number(v) && d == floor(d) && fabs(d) < 1e15)
-		n = snprintf(key, len, "%s:%.0f", f->name, d);
+		n = snprintf(out, len, "%.0f", d);
 	else if (json_is_number(v))
-		n = snprintf(key, len, "%s:%.17g", f->name, d);
+		n = snprintf(out, len, "%.17g", d);
 	else
 		return -ENOENT;
 	return n > 0 && (size_t)n < len ? 0 : -ENOENT;
 }
 
-int fallback_remember(struct fallback *f, const char *payload, double score)
+int fallback_remember(struct fallback *f, const char *tenant, const char *payload, double score)
 {
 	json_t *p = json_loads(payload ? payload : "null", JSON_DECODE_ANY, NULL);
-	char key[320], val[64];
-	int err = cache_key(f, p, key, sizeof(key));
+	char value[320], val[64];
+	int err = cache_value(f, p, value, sizeof(value));
 
 	json_decref(p);
 	if (err)
 		return err;
 	snprintf(val, sizeof(val), "{\"score\":%.17g}", score);
-	err = redis_cache_set(f->redis, key, val, f->cfg.cache_ttl_ms);
+	err = redis_kv_set(f->redis, REDIS_CACHE, (const char *const[]){f->name, tenant, value}, 3,
+			   val, f->cfg.cache_ttl_ms);
 	if (!err)
 		COUNT(f, remembered);
 	return err;
 }
 
 /* 1: answered from the cache; 0: not; the reason says why. */
-static int from_cache(struct fallback *f, const json_t *payload, struct fallback_answer *a)
+static int from_cache(struct fallback *f, const char *tenant, const json_t *payload,
+		      struct fallback_answer *a)
 {
-	char key[320], *val = NULL;
+	char value[320], *val = NULL;
 	json_t *j, *s;
 	int ret;
 
-	if (cache_key(f, payload, key, sizeof(key))) {
+	if (cache_value(f, payload, value, sizeof(value))) {
 		snprintf(a->reason, sizeof(a->reason), "cache: %s",
 			 !f->redis		? "no redis"
 			 : !f->cfg.key_field[0] ? "no key_field"
 						: "payload lacks key_field");
 		return 0;
 	}
-	ret = redis_cache_get(f->redis, key, &val);
+	ret = redis_kv_get(f->redis, REDIS_CACHE, (const char *const[]){f->name, tenant, value}, 3,
+			   &val);
 	if (ret < 0) {
 		COUNT(f, cache_errors);
 		snprintf(a->reason, sizeof(a->reason), "cache: redis %s", strerror(-ret));
@@ -141,13 +147,14 @@ static int from_cache(struct fallback *f, const json_t *payload, struct fallback
 	return 1;
 }
 
-void fallback_answer(struct fallback *f, const char *payload, struct fallback_answer *a)
+void fallback_answer(struct fallback *f, const char *tenant, const char *payload,
+		     struct fallback_answer *a)
 {
 	json_t *p = json_loads(payload ? payload : "null", JSON_DECODE_ANY, NULL);
 	size_t n;
 
 	memset(a, 0, sizeof(*a));
-	if (from_cache(f, p, a))
+	if (from_cache(f, tenant, p, a))
 		goto out;
 	n = strlen(a->reason);
 	if (f->model && f->cfg.use_model) {
@@ -165,8 +172,8 @@ out:
 	json_decref(p);
 }
 
-void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
-			 struct fallback_answer *a)
+void fallback_after_call(struct fallback *f, const char *tenant, const char *payload,
+			 const struct upstream_result *r, struct fallback_answer *a)
 {
 	/* A success without a score is an upstream that returns none (a CRM sync: no
 	 * score_field; with one, a 2xx lacking it is already a failure): its answer stands. */
@@ -177,10 +184,10 @@ void fallback_after_call(struct fallback *f, const char *payload, const struct u
 		a->score = r->score;
 		COUNT(f, upstream);
 		if (r->has_score)
-			fallback_remember(f, payload, r->score);
+			fallback_remember(f, tenant, payload, r->score);
 		return;
 	}
-	fallback_answer(f, payload, a);
+	fallback_answer(f, tenant, payload, a);
 }
 
 void fallback_stats(struct fallback *f, struct fallback_stats *st)

@@ -4,7 +4,8 @@
  * When the breaker is open or the call failed, an answer is looked for in order:
  *	1. cache	the upstream's last good answer for this lead, from Redis; the key is
  *			the value of a configured payload field (e.g. "email") under the
- *			upstream's name, written on every good answer with a TTL
+ *			upstream's and the tenant's names (one tenant's answers are never
+ *			served to another), written on every good answer with a TTL
  *	2. model	the local deterministic lead-scoring model (model.h)
  *	3. defer	no answer now: the caller retries the step later
  * Every answer says which source gave it (recorded in step_results). Redis down or slow
@@ -54,16 +55,18 @@ struct fallback *fallback_new(const char *name, const struct fallback_config *cf
 			      struct redis *redis, const struct model *model);
 void fallback_free(struct fallback *f);
 
-/* Remember a good upstream score for this payload in the cache (best effort): 0, or
+/* Remember a good upstream score for tenant's payload in the cache (best effort): 0, or
  * -ENOENT (payload lacks the key field / no cache configured) or a Redis -errno. */
-int fallback_remember(struct fallback *f, const char *payload, double score);
-/* Walk cache -> model -> defer for this payload (JSON text) and fill *a. */
-void fallback_answer(struct fallback *f, const char *payload, struct fallback_answer *a);
+int fallback_remember(struct fallback *f, const char *tenant, const char *payload, double score);
+/* Walk cache (tenant's own entries only) -> model -> defer for this payload (JSON text) and
+ * fill *a. */
+void fallback_answer(struct fallback *f, const char *tenant, const char *payload,
+		     struct fallback_answer *a);
 /* The whole step: a good upstream result (OK/SLOW) answers, and its score, if any, is
  * remembered; anything else goes down the chain. (A 2xx missing a configured score_field
  * is already UPSTREAM_FAILED, so OK without a score means an upstream that gives none.) */
-void fallback_after_call(struct fallback *f, const char *payload, const struct upstream_result *r,
-			 struct fallback_answer *a);
+void fallback_after_call(struct fallback *f, const char *tenant, const char *payload,
+			 const struct upstream_result *r, struct fallback_answer *a);
 
 void fallback_stats(struct fallback *f, struct fallback_stats *st);
 const char *fallback_source_name(enum fallback_source s);

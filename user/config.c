@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ingress/loop_features.h"
 #include "lib/array_size.h"
 #include "lib/confparse.h"
 #include "lib/log.h"
@@ -158,6 +159,10 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_INT, S(tls_handshake_rate), 0, 1000000, .def = "0"},
     {"tls-ticket-rotate-s", "S", "a new session ticket key this often (the last 3 are accepted)",
      CONFPARSE_INT, S(tls_ticket_rotate_s), 10, 86400 * 7, .def = "3600"},
+    {"uring-off", "LIST",
+     "io_uring features to leave unused, as on older kernels: buf_ring,multishot_accept,"
+     "multishot_recv or all",
+     CONFPARSE_STR, S(uring_off), 0, 0, .def = ""},
 };
 
 static const struct confparse_table table = CONFPARSE_TABLE_OF(opts);
@@ -455,6 +460,13 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 	}
 	if (parse_class_settings(c, err, errlen))
 		return -EINVAL;
+	if (loop_features_parse(c->uring_off, &c->uring_off_bits)) {
+		snprintf(err, errlen,
+			 "sluiced: --uring-off %s: expected buf_ring, multishot_accept, "
+			 "multishot_recv or all, comma-separated",
+			 c->uring_off);
+		return -EINVAL;
+	}
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1))
 		snprintf(c->node, sizeof(c->node), "node");
 	if (strcmp(c->admin_listen, "off") &&

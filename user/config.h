@@ -82,6 +82,8 @@ struct sluiced_cfg {
 	long long tls_max_handshakes;
 	long long tls_handshake_rate; /* per source and second, 0 = off */
 	long long tls_ticket_rotate_s;
+	char uring_off[128];	 /* io_uring features not to use (loop_features_parse) */
+	unsigned uring_off_bits; /* parsed uring_off, LOOP_FEAT_* */
 };
 
 /* Parse a duration ("500ms", "30s", "5m", "6h", "2d", or plain seconds) into ns. 0 or

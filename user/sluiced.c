@@ -664,6 +664,7 @@ static int start_loops(struct daemon *d)
 	    .addr = (struct sockaddr *)&d->cfg.addr,
 	    .addrlen = d->cfg.addrlen,
 	    .send_timeout_ms = (int)d->cfg.send_timeout_ms,
+	    .features_off = d->cfg.uring_off_bits,
 	    .tls_addr = d->tls ? (struct sockaddr *)&d->cfg.tls_addr : NULL,
 	    .tls_addrlen = d->cfg.tls_addrlen,
 	    .tls = d->tls,

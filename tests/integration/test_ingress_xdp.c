@@ -17,6 +17,7 @@
 #include "ingress_harness.h"
 #include "netns.h"
 #include "test_progs.h"
+#include "xdp_fixture.h"
 
 static char resp[1 << 16];
 
@@ -70,7 +71,7 @@ void test_ingress_xdp(void)
 	__u32 slot = SLUICE_SLOT_FIRST;
 	int fd;
 
-	if (!test__require_root() || !fresh_boot_bpffs())
+	if (!test__require_root() || !xfx_require_kernel() || !fresh_boot_bpffs())
 		return;
 	if (!ASSERT_OK(netns_pair_create(&np), "netns"))
 		return;

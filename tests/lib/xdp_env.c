@@ -20,6 +20,7 @@
 #include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_env.h"
+#include "xdp_fixture.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 
@@ -57,7 +58,7 @@ int xdp_env_setup(struct xdp_env *e, const char *name, const char *ports)
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	if (!test__require_root())
+	if (!test__require_root() || !xfx_require_kernel())
 		return -1;
 	if (!bpffs_ready()) {
 		test__skip("no BPF filesystem at /sys/fs/bpf and mounting one failed");

@@ -17,16 +17,31 @@
 #include "test_progs.h"
 #include "xdp_fixture.h"
 
+bool xfx_require_kernel(void)
+{
+	char err[512];
+	int ret;
+
+	if (geteuid() != 0) {
+		test__skip("needs root (BPF)");
+		return false;
+	}
+	ret = sluice_bpf_probe(err, sizeof(err));
+	if (ret == -EOPNOTSUPP || ret == -EPERM || ret == -EACCES) {
+		test__skip("%s", err);
+		return false;
+	}
+	return ASSERT_OK(ret, err);
+}
+
 bool xfx_open(struct xfx *x)
 {
 	char err[4096];
 	int i;
 
 	memset(x, 0, sizeof(*x));
-	if (geteuid() != 0) {
-		test__skip("needs root (BPF)");
+	if (!xfx_require_kernel())
 		return false;
-	}
 	/* private maps: no BPF filesystem needed, only bpf(2) */
 	x->b = sluice_bpf_load(NULL, err, sizeof(err));
 	if (!x->b && (errno == EPERM || errno == EACCES)) {

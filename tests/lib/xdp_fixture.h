@@ -22,8 +22,12 @@ struct xfx {
 	int fd[SLUICE_M_COUNT];
 };
 
-/* Load a private instance; skips the test (returns false) without root/BPF, fails it
- * (returns false) when loading fails. */
+/* Whether the test can load the program: root, and a kernel with every BPF feature it uses
+ * (sluice_bpf_probe). Otherwise marks the test skipped, naming what is missing. */
+bool xfx_require_kernel(void);
+
+/* Load a private instance; skips the test (returns false) without root/BPF or on a kernel
+ * too old for the program, fails it (returns false) when loading fails. */
 bool xfx_open(struct xfx *x);
 void xfx_close(struct xfx *x);
 

@@ -7,6 +7,7 @@
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
 #include "test_progs.h"
+#include "xdp_fixture.h"
 
 #define SEC 1000000000ULL
 
@@ -94,7 +95,7 @@ static void subtest_shared_bpf(void)
 	uint64_t now = clock_mono_ns(), retry;
 	char err[256];
 
-	if (!test__require_root())
+	if (!test__require_root() || !xfx_require_kernel())
 		return;
 	b = sluice_bpf_load(NULL, err, sizeof(err));
 	if (!ASSERT_OK_PTR(b, err))

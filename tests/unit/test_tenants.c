@@ -8,6 +8,7 @@
 #include "lib/sha256.h"
 #include "admit/tenants.h"
 #include "test_progs.h"
+#include "xdp_fixture.h"
 
 #define KEY_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" /* "test" */
 
@@ -240,7 +241,7 @@ static void subtest_bpf_maps(void)
 	int fds[SLUICE_M_COUNT];
 	__u32 slot, zero = 0, gen0;
 
-	if (!test__require_root())
+	if (!test__require_root() || !xfx_require_kernel())
 		return;
 	b = sluice_bpf_load(NULL, err, sizeof(err));
 	if (!ASSERT_OK_PTR(b, err))

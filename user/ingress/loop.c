@@ -21,6 +21,17 @@
  * while the kernel reads it. A handshake is on its own timer list from accept until it is
  * done (its sends do not restart it), and a connection whose handshake failed sends what
  * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes.
+ *
+ * Older kernels (enum loop_feature): without a buffer ring (5.19) the same buffers are
+ * handed to the kernel with IORING_OP_PROVIDE_BUFFERS, one SQE per returned buffer; without
+ * multishot accept (5.19) each accept completion arms the next; without multishot recv
+ * (6.0) each recv asks for at most one buffer's length and is re-armed on completion, the
+ * path a multishot recv takes when it ends. Multishot recv is probed once per process on a
+ * ring and socketpair of its own (loop_new), because a kernel that ignores the flag would
+ * read 0 bytes (a multishot recv has length 0) and the connection would look closed; a
+ * multishot accept is refused with -EINVAL as it is submitted by kernels without it, which
+ * switches it off. The floor is then Linux 5.7 (IORING_OP_PROVIDE_BUFFERS); make
+ * test-kernels runs it on 5.10.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -79,6 +90,11 @@ struct loop {
 	int thread_no, lfd, port, tls_lfd, tls_port;
 	struct io_uring ring;
 	bool ring_ok, defer, accept_armed[2], drain_started, stop; /* [1]: the TLS listener */
+
+	unsigned feat;		/* enum loop_feature in use */
+	bool accept_ms[2];	/* the armed accept of each listener is multishot */
+	const char *ring_flags; /* the setup flags the kernel took, for the log */
+
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	size_t br_bytes;
@@ -134,6 +150,77 @@ static int listen_socket(const struct sockaddr *addr, socklen_t addrlen, bool re
 	return fd;
 }
 
+/* Multishot recv (6.0), asked of the kernel on a ring and a socketpair of its own: one byte
+ * must come back in a completion that promises more. Older kernels refuse the flag, or
+ * ignore it and read 0 bytes (a multishot recv has length 0), which would make every
+ * connection look closed. 1 when the kernel has it, 0 when not, -errno when it could not be
+ * asked. The probe's descriptors are closed before it returns. */
+static int probe_multishot_recv(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int sv[2] = {-1, -1}, err, step;
+	char buf[16];
+	bool ok = false;
+
+	err = io_uring_queue_init(4, &ring, 0);
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) || write(sv[1], "x", 1) != 1) {
+		err = -errno;
+		goto out;
+	}
+	for (step = 0; step < 2 && !err; step++) {
+		sqe = io_uring_get_sqe(&ring);
+		if (step == 0) {
+			io_uring_prep_provide_buffers(sqe, buf, sizeof(buf), 1, BGID, 0);
+		} else {
+			io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = BGID;
+		}
+		err = io_uring_submit_and_wait(&ring, 1);
+		if (err >= 0 && !(err = io_uring_wait_cqe(&ring, &cqe))) {
+			if (step == 0 && cqe->res < 0)
+				err = cqe->res;
+			ok = step == 1 && cqe->res == 1 && (cqe->flags & IORING_CQE_F_MORE);
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+out:
+	if (sv[0] >= 0) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	io_uring_queue_exit(&ring); /* ends a multishot recv still armed */
+	return err < 0 ? err : ok;
+}
+
+/* Whether loops may use multishot recv. Asked once per process, from the first loop_new():
+ * on the starting thread, before the loop opens a descriptor of its own, so the process's
+ * descriptor numbers are the same with the probe as without (test_ingress_conn's
+ * accept_backoff gives sluiced exactly one spare descriptor). If the kernel cannot be asked,
+ * loops take one-shot recv, which works on every kernel, and the log says why. */
+static bool multishot_recv_usable(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int known = -1; /* 1 yes, 0 no */
+	int r;
+
+	pthread_mutex_lock(&lock);
+	if (known < 0) {
+		r = probe_multishot_recv();
+		if (r < 0)
+			log_warn("loop: cannot probe for multishot recv, using one-shot recv",
+				 "err=\"%s\"", strerror(-r));
+		known = r > 0;
+	}
+	r = known;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_no)
 {
 	struct loop *l = calloc(1, sizeof(*l));
@@ -151,6 +238,9 @@ struct loop *loop_new(const struct loop_opts *opts, struct api *api, int thread_
 	l->api = api;
 	l->thread_no = thread_no;
 	l->tls_lfd = -1;
+	l->feat = LOOP_FEAT_ALL & ~l->o.features_off;
+	if ((l->feat & LOOP_FEAT_MULTISHOT_RECV) && !multishot_recv_usable())
+		l->feat &= ~LOOP_FEAT_MULTISHOT_RECV;
 	l->lfd = listen_socket(l->o.addr, l->o.addrlen, !l->o.admin, &l->port);
 	if (l->lfd < 0) {
 		err = -l->lfd;
@@ -295,7 +385,10 @@ static void arm_recv(struct loop *l, struct lconn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (l->feat & LOOP_FEAT_MULTISHOT_RECV)
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	else /* before 6.0 a buffer-select recv reads the SQE's length, not the buffer's */
+		io_uring_prep_recv(sqe, c->fd, NULL, l->o.buf_size, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_RECV, c->idx, c->gen));
@@ -472,10 +565,12 @@ static void conn_update(struct loop *l, struct lconn *lc)
 	timer_sync(l, lc);
 }
 
+/* Counted before the close: a client that sees the close may ask /metrics at once, and
+ * another thread answers it (test_ingress_conn/max_conns failed on that under load). */
 static void refuse(struct loop *l, int fd, const char *reason)
 {
-	close(fd);
 	api_count_refused(l->api, reason);
+	close(fd);
 }
 
 static void peer_addr(int fd, struct sluice_addr *a)
@@ -624,7 +719,12 @@ static void arm_accept(struct loop *l, bool tls)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	l->accept_ms[tls] = l->feat & LOOP_FEAT_MULTISHOT_ACCEPT;
+	if (l->accept_ms[tls])
+		io_uring_prep_multishot_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL,
+					       SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, tls ? l->tls_lfd : l->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_ACCEPT, tls, 0));
 	l->accept_armed[tls] = true;
 }
@@ -674,9 +774,18 @@ static void resume_accepts(struct loop *l)
 
 static void return_buf(struct loop *l, unsigned bid)
 {
-	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->o.buf_size, l->o.buf_size, bid,
-			      io_uring_buf_ring_mask(l->o.bufs), 0);
-	io_uring_buf_ring_advance(l->br, 1);
+	struct io_uring_sqe *sqe;
+
+	if (l->feat & LOOP_FEAT_BUF_RING) {
+		io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->o.buf_size, l->o.buf_size,
+				      bid, io_uring_buf_ring_mask(l->o.bufs), 0);
+		io_uring_buf_ring_advance(l->br, 1);
+		return;
+	}
+	sqe = get_sqe(l);
+	io_uring_prep_provide_buffers(sqe, l->bufs + (size_t)bid * l->o.buf_size,
+				      (int)l->o.buf_size, 1, BGID, (int)bid);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROVIDE, 0, 0));
 }
 
 static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
@@ -860,35 +969,64 @@ static int ring_setup(struct loop *l)
 		err = io_uring_queue_init_params(l->o.entries, &l->ring, &p);
 		if (!err) {
 			l->defer = i == 0;
-			if (l->thread_no == 0)
-				log_info("loop: io_uring ready", "flags=%s",
-					 i == 0	  ? "SINGLE_ISSUER|DEFER_TASKRUN"
-					 : i == 1 ? "COOP_TASKRUN (DEFER_TASKRUN refused)"
-						  : "none (COOP_TASKRUN refused)");
+			l->ring_flags = i == 0	 ? "SINGLE_ISSUER|DEFER_TASKRUN"
+					: i == 1 ? "COOP_TASKRUN (DEFER_TASKRUN refused: Linux 6.1)"
+						 : "none (COOP_TASKRUN refused: Linux 5.19)";
 			return 0;
 		}
 	}
 	return err;
 }
 
-static int bufring_setup(struct loop *l)
+/* Without a buffer ring: all buffers handed over at once with IORING_OP_PROVIDE_BUFFERS (at
+ * setup, so its completion is the only one). */
+static int provide_all(struct loop *l)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_cqe *cqe;
+	int err;
+
+	io_uring_prep_provide_buffers(sqe, l->bufs, (int)l->o.buf_size, (int)l->o.bufs, BGID, 0);
+	io_uring_sqe_set_data64(sqe, loop_ud_encode(LOOP_OP_PROVIDE, 0, 0));
+	err = io_uring_submit_and_wait(&l->ring, 1);
+	if (err < 0 || (err = io_uring_wait_cqe(&l->ring, &cqe)))
+		return err;
+	err = cqe->res < 0 ? cqe->res : 0; /* 5.x answers the count, 6.x 0 */
+	io_uring_cqe_seen(&l->ring, cqe);
+	return err;
+}
+
+/* The receive buffers: a buffer ring when the kernel has one (5.19), else provide_all(). */
+static int bufs_setup(struct loop *l)
 {
 	struct io_uring_buf_reg reg = {0};
 	int err;
 
-	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
-	l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	l->bufs = mmap(NULL, (size_t)l->o.bufs * l->o.buf_size, PROT_READ | PROT_WRITE,
 		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (l->br == MAP_FAILED || l->bufs == MAP_FAILED) {
-		l->br = l->br == MAP_FAILED ? NULL : l->br;
-		l->bufs = l->bufs == MAP_FAILED ? NULL : l->bufs;
+	if (l->bufs == MAP_FAILED) {
+		l->bufs = NULL;
+		return -ENOMEM;
+	}
+	if (!(l->feat & LOOP_FEAT_BUF_RING))
+		return provide_all(l);
+	l->br_bytes = (size_t)l->o.bufs * sizeof(struct io_uring_buf);
+	l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (l->br == MAP_FAILED) {
+		l->br = NULL;
 		return -ENOMEM;
 	}
 	reg.ring_addr = (unsigned long)l->br;
 	reg.ring_entries = l->o.bufs;
 	reg.bgid = BGID;
-	if ((err = io_uring_register_buf_ring(&l->ring, &reg, 0)))
+	err = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (err == -EINVAL) { /* an unknown register opcode: before 5.19 */
+		munmap(l->br, l->br_bytes);
+		l->br = NULL;
+		l->feat &= ~LOOP_FEAT_BUF_RING;
+		return provide_all(l);
+	}
+	if (err)
 		return err;
 	io_uring_buf_ring_init(l->br);
 	for (unsigned i = 0; i < l->o.bufs; i++)
@@ -898,13 +1036,27 @@ static int bufring_setup(struct loop *l)
 	return 0;
 }
 
+/* What the ring runs on, logged once by the first loop: each feature, or the fallback and
+ * the kernel version that would have it. */
+static void log_features(const struct loop *l, unsigned wanted)
+{
+	char s[512];
+
+	if (l->thread_no == 0)
+		log_info("loop: io_uring ready", "flags=\"%s\"%s", l->ring_flags,
+			 loop_features_describe(l->feat, wanted, s, sizeof(s)));
+}
+
 static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 {
 	switch (loop_ud_op(cqe->user_data)) {
 	case LOOP_OP_ACCEPT: {
 		bool tls = loop_ud_idx(cqe->user_data) == 1;
 
-		if (cqe->res >= 0)
+		/* a multishot accept refused: before 5.19, one accept per connection from now */
+		if (cqe->res == -EINVAL && l->accept_ms[tls])
+			l->feat &= ~LOOP_FEAT_MULTISHOT_ACCEPT;
+		else if (cqe->res >= 0)
 			on_accept(l, cqe->res, tls);
 		else
 			on_accept_error(l, -cqe->res, cqe->flags & IORING_CQE_F_MORE, tls);
@@ -927,8 +1079,26 @@ static void dispatch(struct loop *l, struct io_uring_cqe *cqe)
 	case LOOP_OP_WAKE:
 		on_wake(l);
 		break;
+	case LOOP_OP_PROVIDE:
+		if (cqe->res < 0) /* the buffer is lost to the pool; recv still has the others */
+			log_warn("loop: handing a receive buffer back failed",
+				 "thread=%d err=\"%s\"", l->thread_no, strerror(-cqe->res));
+		break;
 	default: /* SEND_TIMEOUT, CANCEL: the operation they target reports */
 		break;
+	}
+}
+
+/* A kernel without multishot accept (before 5.19) refuses it as the SQE is submitted: settle
+ * that before saying what the loop runs on (dispatch() re-arms a one-shot accept). */
+static void settle_accept(struct loop *l)
+{
+	struct io_uring_cqe *cqe;
+
+	io_uring_submit(&l->ring);
+	while (!io_uring_peek_cqe(&l->ring, &cqe)) {
+		dispatch(l, cqe);
+		io_uring_cqe_seen(&l->ring, cqe);
 	}
 }
 
@@ -939,7 +1109,7 @@ int loop_run(struct loop *l)
 	if ((err = ring_setup(l)))
 		return err;
 	l->ring_ok = true;
-	if ((err = bufring_setup(l)))
+	if ((err = bufs_setup(l)))
 		return err;
 	l->tick_ts.tv_nsec = (long long)l->o.tick_ms % 1000 * 1000000;
 	l->tick_ts.tv_sec = l->o.tick_ms / 1000;
@@ -955,6 +1125,8 @@ int loop_run(struct loop *l)
 	arm_accept(l, false);
 	if (l->tls_lfd >= 0)
 		arm_accept(l, true);
+	settle_accept(l);
+	log_features(l, LOOP_FEAT_ALL & ~l->o.features_off);
 	arm_wake(l);
 	arm_tick(l);
 	while (!l->stop) {

@@ -4,10 +4,11 @@
  * Each ingress thread owns a loop: its own ring (SINGLE_ISSUER|DEFER_TASKRUN when the kernel
  * takes them, plain otherwise), its own SO_REUSEPORT listener with one multishot accept, a
  * provided-buffer ring that every connection's multishot recv draws from, sends with a linked
- * timeout, and a periodic tick that expires header/idle deadlines. Other threads (the journal
- * completing an append, the main thread asking for a drain) never touch the ring: they post a
- * message into the loop's inbox (inbox.h) and write its eventfd, which the ring has a read
- * armed on. Calls go loop -> conn -> api, never back.
+ * timeout, and a periodic tick that expires header/idle deadlines. Kernels older than 6.0
+ * lack some of these (loop_features.h): the loop then uses the Linux 5.7 equivalents.
+ * Other threads (the journal completing an append, the main thread asking for a drain) never
+ * touch the ring: they post a message into the loop's inbox (inbox.h) and write its eventfd,
+ * which the ring has a read armed on. Calls go loop -> conn -> api, never back.
  *
  * TLS is a layer inside the loop, between its buffers and the connection: received bytes of
  * a TLS connection go through tls_conn_feed() and the plaintext to conn_on_data(); what the
@@ -30,6 +31,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ingress/loop_features.h"
+
 enum loop_op {
 	LOOP_OP_NONE = 0,
 	LOOP_OP_ACCEPT = 1,	  /* multishot accept on the listener */
@@ -39,7 +42,8 @@ enum loop_op {
 	LOOP_OP_TICK = 5,	  /* periodic deadline scan */
 	LOOP_OP_WAKE = 6,	  /* eventfd read: inbox has messages */
 	LOOP_OP_CANCEL = 7,	  /* cancellation request (result ignored) */
-	LOOP_OP_MAX = 8,
+	LOOP_OP_PROVIDE = 8,	  /* buffers handed back without a buffer ring */
+	LOOP_OP_MAX = 9,
 };
 
 #define LOOP_UD_GEN_BITS 24
@@ -92,6 +96,7 @@ struct loop_opts {
 	uint64_t tls_timeout_ns;   /* accept to finished handshake */
 	struct src_rate *tls_rate; /* handshakes per source, or NULL (no limit) */
 	unsigned tls_deny_secs;	   /* a source over tls_rate is denied this long */
+	unsigned features_off;	   /* LOOP_FEAT_* not to use even where the kernel has them */
 };
 
 /* Create a loop bound to opts->addr (SO_REUSEPORT, so every thread can bind the same

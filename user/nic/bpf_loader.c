@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* bpf_loader.c -- load, pin, attach and detach the XDP admission program
  *
- * The only file that includes a skeleton. Load order: check the pin directory (on bpffs,
- * pinned config written by this ABI version), point every map at its pin path so libbpf
- * reuses what is there and pins what is new, load (capturing libbpf's log so a verifier
- * rejection can be reported), then seed defaults into maps that are still blank. Attach
- * goes through libxdp first (it uses its multi-program dispatcher where the kernel allows
- * freplace, else attaches the program alone), and through a plain netlink attach when
- * libxdp refuses; native mode first, generic when the driver has no native XDP. Every
- * step logs which path it took; every error names the interface or path and the reason.
+ * The only file that includes a skeleton. Load order: probe the kernel for the features the
+ * program uses (bpf_probe.c: an old kernel is told by name what it lacks, not handed a
+ * verifier log), check the pin directory (on bpffs, pinned config written by this ABI
+ * version), point every map at its pin path so libbpf reuses what is there and pins what is
+ * new, load (capturing libbpf's log so a verifier rejection can be reported), then seed
+ * defaults into maps that are still blank. Attach goes through libxdp first (it uses its
+ * multi-program dispatcher where the kernel allows freplace, else attaches the program
+ * alone), and through a plain netlink attach when libxdp refuses; native mode first,
+ * generic when the driver has no native XDP. Every step logs which path it took; every
+ * error names the interface or path and the reason.
  *
  * Least privilege: with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON but not CAP_SYS_ADMIN (a
  * container that is not privileged, a systemd unit with ambient capabilities) two things
@@ -267,6 +269,9 @@ struct sluice_bpf *sluice_bpf_load(const char *pin_dir, char *err, size_t errlen
 		return NULL;
 	}
 	capture_logs();
+	ret = sluice_bpf_probe(err, errlen); /* a missing feature by name, not a verifier log */
+	if (ret)
+		goto fail;
 	if (pin_dir) {
 		snprintf(b->pin_dir, sizeof(b->pin_dir), "%s", pin_dir);
 		ret = check_pin_dir(pin_dir, err, errlen);

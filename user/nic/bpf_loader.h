@@ -91,6 +91,11 @@ int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out);
  * one line. Loading with a pin dir under /sys/fs/bpf mounts it the same way. */
 bool sluice_bpf_available(const char **why);
 
+/* Whether the running kernel has every BPF feature the program uses (bpf_probe.c). 0, or
+ * -EOPNOTSUPP with err naming the first one missing and the Linux release that added it
+ * (-EPERM/-EACCES: no permission to ask; other -errno: the probe itself failed). */
+int sluice_bpf_probe(char *err, size_t errlen);
+
 /* Run the program once on pkt with BPF_PROG_TEST_RUN (repeat times); returns the XDP
  * action or -errno; *duration_ns gets the mean ns per run when non-NULL. */
 int sluice_bpf_test_run(const struct sluice_bpf *b, const void *pkt, size_t len, int repeat,

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "admit/admission.h"
+#include "lib/addr_hash.h"
 #include "nic/bpf_loader.h"
 #include "nic/xdp_config.h"
 #include "lib/log.h"
@@ -134,15 +135,6 @@ void admission_free(struct admission *a)
 		pthread_mutex_destroy(&a->seen_lock[i]);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
-}
-
-static unsigned addr_hash(const struct sluice_addr *p)
-{
-	unsigned h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ p->a[i]) * 16777619u;
-	return h;
 }
 
 /* Record that slot sent from peer at now; return whether peer has carried only slot's

@@ -12,6 +12,7 @@
 
 #include "sluice/gcra.h"
 #include "ingress/src_rate.h"
+#include "lib/addr_hash.h"
 
 #define WINDOW 8
 
@@ -60,19 +61,10 @@ void src_rate_free(struct src_rate *r)
 	free(r);
 }
 
-static uint32_t hash(const struct sluice_addr *a)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (size_t i = 0; i < sizeof(a->a); i++)
-		h = (h ^ a->a[i]) * 16777619u;
-	return h;
-}
-
 /* The slot of src in its window: its own, else a free one, else the one idle longest. */
 static struct src_slot *find(struct src_rate *r, const struct sluice_addr *src)
 {
-	uint32_t h = hash(src);
+	uint32_t h = addr_hash(src);
 	struct src_slot *victim = NULL;
 
 	for (uint32_t i = 0; i < WINDOW; i++) {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ingress/srclimit.h"
+#include "lib/addr_hash.h"
 
 #define INITIAL_SLOTS 1024
 
@@ -59,15 +60,11 @@ void srclimit_free(struct srclimit *s)
 	free(s);
 }
 
-/* FNV-1a over the 16 address bytes: sources are chosen by clients, but the worst a crafted
- * set of addresses can do is lengthen probes in a table that holds only open connections. */
+/* Only sources with open connections are in the table, so crafted addresses can only
+ * lengthen probes. */
 static size_t home(const struct srclimit *s, const struct sluice_addr *a)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ a->a[i]) * 1099511628211ULL;
-	return (size_t)(h ^ h >> 29) & s->mask;
+	return addr_hash(a) & s->mask;
 }
 
 /* The slot holding a, or the empty slot where it would go. */

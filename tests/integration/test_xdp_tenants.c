@@ -104,7 +104,8 @@ void test_xdp_rate_change(void)
 	if (!xdp_ctl_ok(&e, "tenant add tune --syn-rate 100000 --syn-burst 1000") ||
 	    !xdp_ctl_ok(&e, "source add tune %s", src))
 		goto out;
-	bg = xdp_send_start(&e, false, "--src %s --rate 5000 --duration 4s", src);
+	/* long enough to cover both windows when a loaded machine stretches every step */
+	bg = xdp_send_start(&e, false, "--src %s --rate 5000 --duration 10s", src);
 	if (!ASSERT_GT(bg, 0, "flood started") || !ASSERT_OK(sample(&e, "tune", &s0), "sample"))
 		goto out;
 	xdp_sleep(0.7);

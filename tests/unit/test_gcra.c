@@ -147,7 +147,10 @@ static void subtest_threads(void)
 	/* 100k/s, burst 500: never more than burst + rate * elapsed (+1 for the edge) */
 	bound = 500 + (t1 - t0) / 10000 + 1;
 	ASSERT_LE((__u64)total, bound, "passes bounded by burst + rate x elapsed");
-	ASSERT_GT(total, (long)((t1 - t0) / 10000 / 2), "and the rate is actually granted");
+	/* Beyond the burst only the rate grants; the lower bound cannot be rate x elapsed, since
+	 * a loaded machine deschedules every racer for long stretches in which credits cap at
+	 * the burst. 100 more is 1 ms of rate out of the racers' tens of ms of running. */
+	ASSERT_GT(total, 500 + 100, "and the rate is actually granted beyond the burst");
 }
 
 void test_gcra(void)

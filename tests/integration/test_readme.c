@@ -73,8 +73,10 @@ void test_readme(void)
 	snprintf(bin, sizeof(bin), "%s/sluiced", test__outdir());
 	netns_run(NULL, help, sizeof(help), "%s --help", bin);
 	f = fopen("README.md", "r");
-	if (!ASSERT_OK_PTR(f, "open README.md"))
+	if (!f) {
+		ASSERT_OK_PTR(f, "open README.md");
 		return;
+	}
 	if (getdelim(&readme, &len, '\0', f) < 0)
 		readme = NULL;
 	fclose(f);

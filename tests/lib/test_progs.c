@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,11 +139,26 @@ bool test__require_root(void)
 		test__skip("needs root (BPF, network namespaces)");
 		return false;
 	}
-	if (access("/sys/fs/bpf", F_OK)) {
-		test__skip("bpffs not mounted at /sys/fs/bpf");
+	if (!test__bpffs()) {
+		test__skip("no BPF filesystem at /sys/fs/bpf and mounting one failed");
 		return false;
 	}
 	return true;
+}
+
+#define BPF_FS_MAGIC_ 0xcafe4a11
+
+/* A freshly booted machine without systemd has no bpffs at /sys/fs/bpf: mount it, as sluiced
+ * itself does, so a test that pins or makes its pin directory does not depend on an earlier
+ * test (or an earlier run) having mounted it. */
+bool test__bpffs(void)
+{
+	struct statfs fs;
+
+	if (!statfs("/sys/fs/bpf", &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_)
+		return true;
+	return !system("mount -t bpf bpf /sys/fs/bpf 2>/dev/null") && !statfs("/sys/fs/bpf", &fs) &&
+	       (unsigned long)fs.f_type == BPF_FS_MAGIC_;
 }
 
 const char *test__tmpdir(void)

@@ -21,8 +21,9 @@
 bool test__start_subtest(const char *name);
 void test__skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void test__fail(void);
-/* true when running as root with BPF usable; otherwise marks the test skipped */
+/* root, and a BPF filesystem at /sys/fs/bpf (mounted when missing); skips when not */
 bool test__require_root(void);
+bool test__bpffs(void);
 /* path of a fresh scratch directory for this test (removed afterwards) */
 const char *test__tmpdir(void);
 /* the build directory (binaries such as sluicectl and pktgen live there) */

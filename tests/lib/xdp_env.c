@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,8 +20,6 @@
 #include "test_progs.h"
 #include "xdp_env.h"
 #include "xdp_fixture.h"
-
-#define BPF_FS_MAGIC_ 0xcafe4a11
 
 /* Where the background sender with this pid writes its report. */
 static void report_file(pid_t pid, char *buf, size_t len)
@@ -41,17 +38,6 @@ void xdp_sleep(double s)
 		;
 }
 
-static bool bpffs_ready(void)
-{
-	struct statfs fs;
-
-	if (!statfs("/sys/fs/bpf", &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_)
-		return true;
-	/* machines without systemd do not mount it; the programs need it for the pins */
-	return !system("mount -t bpf bpf /sys/fs/bpf 2>/dev/null") && !statfs("/sys/fs/bpf", &fs) &&
-	       (unsigned long)fs.f_type == BPF_FS_MAGIC_;
-}
-
 int xdp_env_setup(struct xdp_env *e, const char *name, const char *ports)
 {
 	char out[4096];
@@ -60,7 +46,7 @@ int xdp_env_setup(struct xdp_env *e, const char *name, const char *ports)
 	memset(e, 0, sizeof(*e));
 	if (!test__require_root() || !xfx_require_kernel())
 		return -1;
-	if (!bpffs_ready()) {
+	if (!test__bpffs()) {
 		test__skip("no BPF filesystem at /sys/fs/bpf and mounting one failed");
 		return -1;
 	}

@@ -378,7 +378,11 @@ class Sampler:
                "lag_low": mmax(m, "sluice_queue_lag_seconds", **{"class": "low"}),
                "overload": mmax(m, "sluice_overload_state"),
                "breaker": mmax(m, "sluice_breaker_state"),
-               "rss_mb": round(rss, 1)}
+               "rss_mb": round(rss, 1),
+               "waiting": msum(m, "sluice_queue_waiting")}
+        for c in ("lag_critical", "lag_normal", "lag_low"):
+            if row[c] is not None:
+                row[c] = round(row[c], 3)
         if self._prev and m:
             dt = t - self._prev[0]
             p = self._prev[1]
@@ -577,3 +581,68 @@ class Scenario:
             json.dump(self.result, f, indent=1)
             f.write("\n")
         log(f"{self.name}: {self.result['status']} {self.result['reason']}")
+
+
+# ---- what most scenarios measure --------------------------------------------------------
+
+def wait_until(fn, timeout, period=0.5):
+    """Call fn until it returns a true value or timeout seconds pass; returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(period)
+
+
+def unavailable(loads):
+    """Requests of critical/normal/tenant class refused with 503 or never answered."""
+    n = 0
+    for lg in loads:
+        n += lg.get("errors") + sum(lg.get(f"per_class.{c}.503")
+                                    for c in ("critical", "normal", "tenant"))
+        n += sum(v for k, v in lg.get("status", {}).items()
+                 if k.startswith("5") and k != "503")
+    return n
+
+
+def availability(loads):
+    sent = sum(lg.get("sent") for lg in loads)
+    return round(100.0 * (sent - unavailable(loads)) / sent, 3) if sent else None
+
+
+def lost_202(pg, loads, table="answers", where="TRUE"):
+    """202'd keys (answer logs of loads) missing from events; where filters answers a."""
+    pg.load_answers(table, *loads)
+    return pg.value(f"SELECT count(*) FROM {table} a WHERE a.status = 202 AND {where} AND NOT "
+                    "EXISTS (SELECT 1 FROM events e WHERE e.idempotency_key = a.key)")
+
+
+def duplicate_rows(pg):
+    """Events stored more than once (same tenant and key)."""
+    return pg.value("SELECT count(*) FROM (SELECT 1 FROM events GROUP BY tenant, "
+                    "idempotency_key HAVING count(*) > 1) d")
+
+
+def wait_stored(pg, n, timeout):
+    """Wait until events holds at least n rows; returns the count."""
+    got = [0]
+
+    def done():
+        got[0] = pg.value("SELECT count(*) FROM events")
+        return got[0] >= n
+    wait_until(done, timeout)
+    return got[0]
+
+
+def standard_slos(s, loads, smp, loss, p99_loads=None):
+    """The SLO rows every load scenario reports: availability, p99, lags, DB write, loss."""
+    s.slo("availability", availability(loads))
+    p99 = max((lg.get("latency.p99_ms") for lg in (p99_loads or loads)), default=None)
+    s.slo("p99_ms", p99)
+    s.slo("lag_critical_s", smp.max("lag_critical") or 0.0)
+    s.slo("lag_normal_s", smp.max("lag_normal") or 0.0)
+    q = hist_quantile(smp.first, smp.last or [], "sluice_db_batch_duration_seconds", 0.99)
+    if q is not None:
+        s.slo("db_write_p99_ms", round(q * 1000, 1), note="bucket upper bound")
+    s.slo("loss", loss)

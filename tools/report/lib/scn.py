@@ -379,7 +379,8 @@ class Sampler:
                "overload": mmax(m, "sluice_overload_state"),
                "breaker": mmax(m, "sluice_breaker_state"),
                "rss_mb": round(rss, 1),
-               "waiting": msum(m, "sluice_queue_waiting")}
+               "waiting": msum(m, "sluice_queue_waiting"),
+               "rows_written": msum(m, "sluice_db_rows_written_total")}
         for c in ("lag_critical", "lag_normal", "lag_low"):
             if row[c] is not None:
                 row[c] = round(row[c], 3)

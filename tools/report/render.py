@@ -125,7 +125,7 @@ def plot(results, name, series, plots_dir, title):
                   f"({', '.join(c for _, cs, _ in PANELS for c in cs)})")
     out = os.path.join(plots_dir, f"{name}.svg")
     h = 220 * len(panels) + 60
-    g = [f"set terminal svg size 900,{h} dynamic font 'sans,11' background '#ffffff'",
+    g = [f"set terminal svg size 900,{h} dynamic noenhanced font 'sans,11' background '#ffffff'",
          f"set output '{out}'",
          "set datafile separator '\\t'",
          "set datafile missing ''",
@@ -211,6 +211,8 @@ def machine_line(runinfo):
 
 def render(table, res, runinfo, svgs, plot_note, rdir, results):
     L = []
+    order = list(dict.fromkeys(c["scenario"] for c in table["claims"] if c["scenario"] in res))
+    res = {n: res[n] for n in order + sorted(set(res) - set(order))}
     rel_results = os.path.relpath(results, rdir)
     L.append("# Sluice hardening report, measured\n")
     L.append("Every figure below comes from the run that wrote this file "
@@ -256,16 +258,15 @@ def render(table, res, runinfo, svgs, plot_note, rdir, results):
                 "**FAIL**"
         else:
             m, v = f"scenario `{sc}` not in this run", "NOT RUN"
-        link = f"[{sc}](#{sc.replace('_', '-')})" if r else sc
+        link = f"[{sc}](#{sc})" if r else sc
         L.append(f"| {esc(c['section'])} | {esc(c['claim'])} | {esc(m)} | {v} | {link} |")
     L.append("")
 
     # SLO
     L.append("## SLO table\n")
-    L.append("| SLO | target | " + " | ".join(s["id"] for s in table["slo"]) + " |")
-    L.append("|---|---|" + "---|" * len(table["slo"]))
-    L.append("| | | " + " | ".join(f"{s['op']} {fmt(s['target'])} {s['unit']}"
-                                    for s in table["slo"]) + " |")
+    L.append("| scenario | " + " | ".join(f"{s['id']} ({s['op']} {fmt(s['target'])} {s['unit']})"
+                                        for s in table["slo"]) + " |")
+    L.append("|---|" + "---|" * len(table["slo"]))
     for n, r in res.items():
         cells = []
         for s in table["slo"]:
@@ -273,7 +274,7 @@ def render(table, res, runinfo, svgs, plot_note, rdir, results):
             cells.append(f"{fmt(got['measured'])} {'✔' if got['pass'] else '✘ FAIL'}"
                          if got else "")
         if any(cells):
-            L.append(f"| [{n}](#{n.replace('_', '-')}) | | " + " | ".join(cells) + " |")
+            L.append(f"| [{n}](#{n}) | " + " | ".join(cells) + " |")
     L.append("")
     L.append("SLOs: " + "; ".join(f"**{s['id']}** {s['name']}" for s in table["slo"]) + ".\n")
 
@@ -282,7 +283,7 @@ def render(table, res, runinfo, svgs, plot_note, rdir, results):
     L.append("| scenario | status | duration | reason |")
     L.append("|---|---|---|---|")
     for n, r in res.items():
-        L.append(f"| [{n}](#{n.replace('_', '-')}) | {r['status'].upper()} | "
+        L.append(f"| [{n}](#{n}) | {r['status'].upper()} | "
                  f"{r['duration_s']:.0f} s | {esc(r['reason'])} |")
     L.append("")
     for n, r in res.items():

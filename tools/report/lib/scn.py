@@ -216,7 +216,8 @@ class MockUpstream:
 
 
 class Sluiced:
-    def __init__(self, scn, tenants, routes, pg=None, extra=(), name="sluiced", threads=1):
+    def __init__(self, scn, tenants, routes, pg=None, extra=(), name="sluiced", threads=1,
+                 journal=True):
         self.scn, self.name = scn, name
         self.port, self.admin = free_port(), free_port()
         self.tenants = scn.write(f"{name}-tenants.ini", tenants)
@@ -225,8 +226,8 @@ class Sluiced:
         self.logpath = os.path.join(scn.tmp, f"{name}.log")
         self.args = [os.path.join(OUT, "sluiced"), "--listen", f"127.0.0.1:{self.port}",
                      "--admin-listen", f"127.0.0.1:{self.admin}", "--threads", str(threads),
-                     "--tenants", self.tenants, "--routes", self.routes, "--journal-dir",
-                     self.journal, "--log-level", "warn"] + (
+                     "--tenants", self.tenants, "--routes", self.routes,
+                     "--log-level", "warn"] + (["--journal-dir", self.journal] if journal else []) + (
                          ["--pg", pg.conninfo] if pg else []) + list(extra)
         self.proc = None
         scn.cleanups.append(self.kill)
@@ -341,8 +342,9 @@ def proc_sample(pid):
 class Sampler:
     """Reads /metrics of the daemons (summed) and /proc once per period into rows."""
 
-    def __init__(self, scn, daemons, period=1.0):
-        self.scn, self.daemons, self.period = scn, list(daemons), period
+    def __init__(self, scn, daemons, period=1.0, extra=None):
+        """extra: a function returning more columns for each row (a dict)."""
+        self.scn, self.daemons, self.period, self.extra = scn, list(daemons), period, extra
         self.rows, self.first, self.last = [], None, None
         self._prev = None
         self._stop = threading.Event()
@@ -381,6 +383,8 @@ class Sampler:
                "rss_mb": round(rss, 1),
                "waiting": msum(m, "sluice_queue_waiting"),
                "rows_written": msum(m, "sluice_db_rows_written_total")}
+        if self.extra:
+            row.update(self.extra())
         for c in ("lag_critical", "lag_normal", "lag_low"):
             if row[c] is not None:
                 row[c] = round(row[c], 3)
@@ -498,10 +502,10 @@ class Scenario:
     def sluiced(self, tenants, routes, **kw):
         return Sluiced(self, tenants, routes, **kw)
 
-    def sampler(self, *daemons, period=1.0):
+    def sampler(self, *daemons, period=1.0, extra=None):
         """Start the timeline: t = 0 from now."""
         self.t0 = time.monotonic()
-        self.sampler_obj = Sampler(self, daemons, period)
+        self.sampler_obj = Sampler(self, daemons, period, extra)
         return self.sampler_obj
 
     def loadgen(self, daemon, args, **kw):
@@ -647,3 +651,61 @@ def standard_slos(s, loads, smp, loss, p99_loads=None):
     if q is not None:
         s.slo("db_write_p99_ms", round(q * 1000, 1), note="bucket upper bound")
     s.slo("loss", loss)
+
+
+# ---- the Kafka backend (kafka and kworker branches) -------------------------------------
+
+def require_kafka():
+    """Skip unless this build has the Kafka backend with its worker role and tools/kafka-mock."""
+    if not sluiced_has("queue"):
+        raise Skip("needs the Kafka backend: this sluiced has no --queue option "
+                   "(kafka/kworker branches not merged)")
+    if not sluiced_has("kafka-group"):
+        raise Skip("needs Kafka workers (--role worker on Kafka): this sluiced has no "
+                   "--kafka-group option (kworker branch not merged)")
+    if not os.access(os.path.join(OUT, "kafka-mock"), os.X_OK):
+        raise Skip(f"tools/kafka-mock not built ({OUT}/kafka-mock missing: make)")
+
+
+class KafkaMock:
+    """tools/kafka-mock: a librdkafka mock cluster; cmd() sends one fault command."""
+
+    TOPICS = "sluice.critical,sluice.normal,sluice.low"
+
+    def __init__(self, scn, brokers=3, partitions=6, rf=3):
+        self.brokers, self.partitions = brokers, partitions
+        self.proc = subprocess.Popen(
+            [os.path.join(OUT, "kafka-mock"), "--brokers", str(brokers), "--topics",
+             self.TOPICS, "--partitions", str(partitions), "--rf", str(rf)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        scn.cleanups.append(self.stop)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("bootstrap="):
+            raise Fail(f"kafka-mock did not start: {line!r}")
+        self.bootstrap = line.split("=", 1)[1]
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        ans = self.proc.stdout.readline().strip()
+        if ans != "ok":
+            raise Fail(f"kafka-mock {line!r}: {ans or 'no answer'}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def kafka_ingress(scn, km, tenants, routes, extra=(), name="ingress"):
+    return Sluiced(scn, tenants, routes, journal=False, name=name, threads=2,
+                   extra=["--queue", "kafka", "--role", "ingress", "--kafka-brokers",
+                          km.bootstrap] + list(extra))
+
+
+def kafka_worker(scn, km, tenants, routes, pg, extra=(), name="worker"):
+    # a killed member is noticed after session.timeout.ms: 6 s, the brokers' minimum
+    return Sluiced(scn, tenants, routes, pg=pg, journal=False, name=name,
+                   extra=["--queue", "kafka", "--role", "worker", "--kafka-brokers",
+                          km.bootstrap, "--kafka", "kafka.session.timeout.ms=6000", "--kafka",
+                          "kafka.heartbeat.interval.ms=300"] + list(extra))

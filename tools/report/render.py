@@ -130,6 +130,7 @@ def plot(results, name, series, plots_dir, title):
          "set datafile separator '\\t'",
          "set datafile missing ''",
          "set grid", "set key outside right top",
+         "set lmargin at screen 0.08", "set rmargin at screen 0.82",
          f"set multiplot layout {len(panels)},1 title '{title}'"]
     for i, (lab, cs, step) in enumerate(panels):
         g.append(f"set ylabel '{lab}'")

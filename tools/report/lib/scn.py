@@ -22,6 +22,7 @@ Typical use:
 """
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -551,13 +552,16 @@ class Scenario:
             if not lg.report:
                 continue
             have_lg = True
-            for sec in lg.report.get("timeline", []):
-                t_end = lg.t_start + sec["t"] + 1  # the second ends here (timeline clock)
-                r = min(rows, key=lambda r: abs(r["t"] - t_end))
-                r["offered"] = r.get("offered", 0) + sec["sent"]
-                r["admitted"] = r.get("admitted", 0) + sec["2xx"]
-                r["4xx"] = r.get("4xx", 0) + sec["429"]
-                r["5xx"] = r.get("5xx", 0) + sec["503"]
+            secs = lg.report.get("timeline", [])
+            for r in rows:
+                # the row at t shows the rates of the load's second that holds t
+                i = math.ceil(r["t"] - lg.t_start) - 1
+                if 0 <= i < len(secs):
+                    sec = secs[i]
+                    r["offered"] = r.get("offered", 0) + sec["sent"]
+                    r["admitted"] = r.get("admitted", 0) + sec["2xx"]
+                    r["4xx"] = r.get("4xx", 0) + sec["429"]
+                    r["5xx"] = r.get("5xx", 0) + sec["503"]
         for r in rows:
             if not have_lg:
                 for c in ("offered", "admitted", "4xx", "5xx"):

@@ -459,6 +459,13 @@ class Scenario:
         self.t_begin = self.t0 = time.monotonic()
         self.tmp = tempfile.mkdtemp(prefix=f"sluice-report-{name}.")
         os.chmod(self.tmp, 0o755)
+        # the runner's time limit (or ^C) ends the scenario through __exit__: cleanups run
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    @staticmethod
+    def _on_signal(sig, frame):
+        raise Fail(f"stopped by {signal.Signals(sig).name} (time limit or interrupt)")
 
     # lifetime
     def __enter__(self):

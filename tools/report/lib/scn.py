@@ -115,7 +115,8 @@ def mmax(metrics, name, **want):
 
 
 def hist_quantile(before, after, name, q, **want):
-    """Quantile q of histogram name between two /metrics pages (bucket upper bound, s)."""
+    """Quantile q of histogram name between two /metrics pages (seconds), interpolated
+    linearly inside its bucket as Prometheus' histogram_quantile does."""
     def buckets(m):
         b = {}
         for n, l, v in m:
@@ -131,9 +132,13 @@ def hist_quantile(before, after, name, q, **want):
     total = counts[-1]
     if total <= 0:
         return None
+    rank, prev_le, prev_c = q * total, 0.0, 0.0
     for le, c in zip(les, counts):
-        if c >= q * total:
-            return le
+        if c >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-9)
+        prev_le, prev_c = le, c
     return les[-1]
 
 
@@ -660,7 +665,8 @@ def standard_slos(s, loads, smp, loss, p99_loads=None):
     s.slo("lag_normal_s", smp.max("lag_normal") or 0.0)
     q = hist_quantile(smp.first, smp.last or [], "sluice_db_batch_duration_seconds", 0.99)
     if q is not None:
-        s.slo("db_write_p99_ms", round(q * 1000, 1), note="bucket upper bound")
+        s.slo("db_write_p99_ms", round(q * 1000, 1),
+              note="interpolated in its histogram bucket, as histogram_quantile")
     s.slo("loss", loss)
 
 

@@ -7,10 +7,10 @@
  * REPORT.md: each claim of tools/report/claims.json beside its measured value and verdict,
  * the failed claim as FAIL, the skipped scenario's claim as SKIPPED with the reason, a claim
  * whose scenario did not run as NOT RUN, the SLO cells, the machine and commit, and the
- * timeline drawn by gnuplot as plots/sustained.svg and embedded. Then broken copies of the
- * fixture (a claim without its verdict, a skip without a reason, a series file that is not
- * there, a file that is not JSON, an unknown status) must each be refused: exit 1, the
- * message naming the file and the key, no report written.
+ * timeline drawn by gnuplot as plots/sustained.svg (rates, lag, state, CPU and RSS) and
+ * embedded. Then broken copies of the fixture (a claim without its verdict, a skip without
+ * a reason, a series file that is not there, a file that is not JSON, an unknown status)
+ * must each be refused: exit 1, the message naming the file and the key, no report written.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +114,7 @@ static void good_fixture(const char *dir)
 	ASSERT_HAS_STR(svg, "<svg", "plots/sustained.svg is an SVG");
 	ASSERT_HAS_STR(svg, "admitted", "with the admitted series");
 	ASSERT_HAS_STR(svg, "lag_normal", "and the lag panel");
+	ASSERT_HAS_STR(svg, "rss_mb", "and sluiced's memory");
 	free(svg);
 	free(md);
 }

@@ -100,6 +100,7 @@ PANELS = [
     ("requests/s", ["offered", "admitted", "4xx", "5xx"], False),
     ("lag (s)", ["lag_critical", "lag_normal", "lag_low"], False),
     ("state", ["overload", "breaker"], True),
+    ("CPU cores, RSS MiB (right)", ["cpu", "rss_mb"], False),
 ]
 
 
@@ -124,7 +125,7 @@ def plot(results, name, series, plots_dir, title):
         raise Bad(f"{series}: none of the plotted columns "
                   f"({', '.join(c for _, cs, _ in PANELS for c in cs)})")
     out = os.path.join(plots_dir, f"{name}.svg")
-    h = 220 * len(panels) + 60
+    h = 200 * len(panels) + 60
     g = [f"set terminal svg size 900,{h} dynamic noenhanced font 'sans,11' background '#ffffff'",
          f"set output '{out}'",
          "set datafile separator '\\t'",
@@ -139,7 +140,11 @@ def plot(results, name, series, plots_dir, title):
             g += ["set yrange [-0.2:2.2]", "set ytics ('0' 0, '1' 1, '2' 2)"]
         else:
             g += ["set yrange [0:*]", "set ytics autofreq"]
-        parts = [f"'{path}' using (column('t')):(column('{c}')) with "
+        right = "rss_mb" in cs  # memory on its own axis, beside CPU
+        g += ["set y2range [0:*]", "set y2tics autofreq", "set ytics nomirror"] if right \
+            else ["unset y2tics", "set ytics mirror"]
+        parts = [f"'{path}' using (column('t')):(column('{c}')) "
+                 f"{'axes x1y2 ' if c == 'rss_mb' else ''}with "
                  f"{'steps' if step else 'lines'} lw 2 title '{c}'" for c in cs]
         g.append("plot " + ", ".join(parts))
     g.append("unset multiplot")

@@ -229,7 +229,9 @@ def render(table, res, runinfo, svgs, plot_note, rdir, results):
     L.append("| | |\n|---|---|")
     L.append(f"| date | {runinfo.get('date', '?')} |")
     dirty = " (with uncommitted changes)" if runinfo.get("dirty") else ""
-    L.append(f"| commit | `{runinfo.get('commit', '?')}`{dirty} {esc(runinfo.get('commit_subject', ''))} |")
+    L.append(f"| commit | `{runinfo.get('commit', '?')}`{dirty} "
+             f"{esc(runinfo.get('commit_subject', ''))} (a scenario run at another commit, "
+             "with `SCENARIOS=`, names its own) |")
     L.append(f"| version | {runinfo.get('version', '?')} |")
     L.append(f"| machine | {esc(machine_line(runinfo))} |")
     L.append(f"| mode | {'QUICK=1 (CI-sized runs)' if runinfo.get('quick') else 'full'} |")
@@ -295,7 +297,9 @@ def render(table, res, runinfo, svgs, plot_note, rdir, results):
     for n, r in res.items():
         L.append(f"### {n}\n")
         quick = " (QUICK)" if r.get("quick") else ""
-        L.append(f"**{r['status'].upper()}**{quick}, started {r['started']}, "
+        own = runinfo.get("scenarios", {}).get(n, {}).get("commit")
+        other = f" at commit `{own}`" if own and own != runinfo.get("commit") else ""
+        L.append(f"**{r['status'].upper()}**{quick}, started {r['started']}{other}, "
                  f"{r['duration_s']:.0f} s." + (f" {esc(r['reason'])}" if r['reason'] else ""))
         L.append("")
         if r.get("setup"):

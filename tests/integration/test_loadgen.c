@@ -6,11 +6,15 @@
  * logged; duplicates reuse earlier keys (distinct keys in the log = sent - dups_sent);
  * a tenant over its credits gets 429 with Retry-After and the other does not; the
  * per-second timeline adds up to the totals; --rate paces (a 1 s run at 200/s sends at
- * most 200 and lasts at least a second); and bad flags are refused naming the flag.
+ * most 200 and lasts at least a second); SIGTERM in the middle of a 60 s run ends it
+ * early with the report printed and every request sent answered (the report's runs stop
+ * loadgen that way); and bad flags are refused naming the flag.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/array_size.h"
 #include "scenario.h"
@@ -110,6 +114,21 @@ void test_loadgen(void)
 	ASSERT_LE(scn_report_ll(&l, "sent"), 200, "paced: at most rate x duration");
 	ASSERT_GE(scn_report_ll(&l, "sent"), 100, "paced: most of it sent");
 	ASSERT_GE(scn_report_f(&l, "elapsed_s"), 0.99, "paced over the whole second");
+	scn_load_fini(&l);
+	{
+		const char *args[] = {"--rate", "200", "--duration", "60", "--key", "test", NULL};
+
+		if (!ASSERT_OK(scn_load_start(&l, p.port, args), "loadgen 60 s"))
+			goto out;
+		usleep(1500000);
+		kill(l.pid, SIGTERM);
+		if (!ASSERT_OK(scn_load_wait(&l, 20000), "SIGTERM: exits 0 with its report"))
+			goto out;
+	}
+	ASSERT_LT(scn_report_f(&l, "elapsed_s"), 30, "SIGTERM ended the schedule early");
+	ASSERT_GT(scn_report_ll(&l, "sent"), 0, "sent before the signal");
+	ASSERT_EQ(scn_report_ll(&l, "answered"), scn_report_ll(&l, "sent"),
+		  "drained: every request sent was answered");
 out:
 	scn_load_fini(&l);
 	if (p.pid > 0)

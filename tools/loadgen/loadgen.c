@@ -10,9 +10,12 @@
  * event is resent unchanged (same key, tenant, type and priority). A connection the
  * server closes is reopened; a request lost with it counts as an error (status 0 in the
  * log). The run ends when the schedule is over and every answer is in, or --drain
- * seconds after the schedule.
+ * seconds after the schedule. SIGINT/SIGTERM end the schedule early: nothing more is sent,
+ * the answers in flight are awaited (--drain) and the report is printed as usual; a second
+ * signal stops the wait.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -28,6 +31,9 @@
 #define NS	 1000000000ULL
 #define DUP_RING 4096
 #define LATE_NS	 (100 * 1000000ULL)
+
+/* SIGINT/SIGTERM seen: 1 ends the schedule, 2 also ends the drain. */
+static volatile sig_atomic_t stop_signals;
 
 struct conn {
 	int fd;
@@ -232,7 +238,8 @@ static uint64_t next_due(struct run *g, uint64_t now)
 		const struct lg_phase *p;
 		uint64_t end, due;
 
-		if (g->phase >= g->o->nphases || (g->o->count && g->issued >= g->o->count))
+		if (stop_signals || g->phase >= g->o->nphases ||
+		    (g->o->count && g->issued >= g->o->count))
 			return UINT64_MAX;
 		p = &g->o->phases[g->phase];
 		end = g->phase_start + (uint64_t)(p->seconds * 1e9);
@@ -393,7 +400,7 @@ static int run_load(struct run *g)
 		if (g->schedule_over) {
 			if (!stop_at)
 				stop_at = now + (uint64_t)(g->o->drain_s * 1e9);
-			if (!g->inflight || now >= stop_at)
+			if (!g->inflight || now >= stop_at || stop_signals > 1)
 				break;
 		}
 		n = epoll_wait(g->ep, evs, 256, (int)((wake + 999999) / 1000000));
@@ -405,8 +412,16 @@ static int run_load(struct run *g)
 	return 0;
 }
 
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (stop_signals < 2)
+		stop_signals++;
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = {.sa_handler = on_stop_signal}; /* no SA_RESTART: wake epoll */
 	static struct run g;
 	struct lg_opts o;
 	double total = 0;
@@ -437,6 +452,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: --log %s: %s\n", o.log_path, strerror(errno));
 		return 2;
 	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	run_load(&g);
 	g.r.nseconds =
 	    (int)g.r.elapsed_s + 1 < g.r.nseconds ? (int)g.r.elapsed_s + 1 : g.r.nseconds;

@@ -72,7 +72,7 @@ static int config_defaults(struct pg_writer_config *c)
 	c->max_pending = c->max_pending ?: 100000;
 	c->statement_timeout_ms = c->statement_timeout_ms ?: 10000;
 	c->backoff_min_ms = c->backoff_min_ms ?: 50;
-	c->backoff_max_ms = c->backoff_max_ms ?: 5000;
+	c->backoff_max_ms = c->backoff_max_ms ?: 1000;
 	if (c->backoff_max_ms < c->backoff_min_ms)
 		c->backoff_max_ms = c->backoff_min_ms;
 	c->max_payload_bytes = c->max_payload_bytes ?: 1 << 20;

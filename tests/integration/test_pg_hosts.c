@@ -6,8 +6,10 @@
  * "host=A,B target_session_attrs=read-write". Mid-stream A gets default_transaction_read_only
  * (what a demoted old primary, or an operator fencing it, looks like to its sessions): the
  * writer's batches on A fail with SQLSTATE 25006, and the writer must reconnect, find B and
- * store the rest there. Every acknowledged key is in A or B, once. With 25006 treated as a
- * transient error (retry on the same session) the stream never finishes: checked by hand.
+ * store the rest there. Every acknowledged key is in A or B, once. The step store (blocking
+ * libpq, pooled sessions) on the same conninfo drops its read-only session and reaches B too. With
+ * 25006 treated as a transient error (retry on the same session) the stream never finishes: checked
+ * by hand.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "sink/pg/hosts.h"
 #include "sink/pg/migrate.h"
+#include "sink/pg/steps.h"
 #include "pgharness.h"
 #include "pgstream.h"
 #include "test_progs.h"
@@ -91,6 +94,12 @@ static void read_only_session(void)
 	struct pgh_server a = {0}, b = {0};
 	struct pgs_stream s = {0};
 	char dir[400], conninfo[400], err[512], out[512];
+	struct pg_step_key key = {.tenant = "t0",
+				  .idempotency_key = "ro-step",
+				  .step = "call:crm",
+				  .received_us = pgs_now_us()};
+	struct pg_steps *steps = NULL;
+	int step_ret = -1;
 	long long on_a, on_b, distinct;
 
 	snprintf(dir, sizeof(dir), "%s/b", test__tmpdir());
@@ -117,6 +126,12 @@ static void read_only_session(void)
 	}
 	if (!ASSERT_TRUE(stored_some(&s, ROWS / 4, 60), "a quarter stored on A"))
 		goto out;
+	/* the step store (blocking libpq, pooled connections) on the same conninfo */
+	steps = pg_steps_new(conninfo, 1);
+	if (!ASSERT_OK_PTR(steps, "steps") ||
+	    !ASSERT_OK(pg_steps_put(steps, &key, "done", 1, NULL, NULL, err, sizeof(err)),
+		       "step stored on A"))
+		goto out;
 	ASSERT_EQ(pgh_query_ll(&b, "SELECT count(*) FROM events"), 0, "nothing on B yet");
 	if (!ASSERT_OK(pgh_psql(&a, out, sizeof(out),
 				"ALTER SYSTEM SET default_transaction_read_only = on"),
@@ -124,6 +139,21 @@ static void read_only_session(void)
 	    !ASSERT_OK(pgh_psql(&a, out, sizeof(out), "SELECT pg_reload_conf()"), "reload A"))
 		goto out;
 	printf("A turned read-only at %d acknowledged rows\n", pgs_acked(&s));
+	/* the reload reaches sessions a moment after pg_reload_conf() returns */
+	ASSERT_TRUE(pgh_wait_ll(&a,
+				"SELECT (current_setting('default_transaction_read_only') = "
+				"'on')::int",
+				1, 10),
+		    "A's sessions read-only");
+	usleep(200000);
+	/* the pooled session on A refuses once (25006) and is dropped; the next one is B's */
+	for (int i = 0; i < 3 && step_ret; i++) {
+		step_ret = pg_steps_put(steps, &key, "failed", 2, NULL, NULL, err, sizeof(err));
+		printf("step put %d: %d %s\n", i, step_ret, step_ret ? err : "");
+	}
+	ASSERT_OK(step_ret, "the step store moved to B");
+	ASSERT_EQ(pgh_query_ll(&b, "SELECT count(*) FROM step_results WHERE status = 'failed'"), 1,
+		  "the step's update is on B");
 	if (!ASSERT_OK(pgs_finish(&s, 60000), "the stream finishes on B"))
 		goto out;
 	ASSERT_EQ(pgs_acked(&s), ROWS, "every row acknowledged");
@@ -136,6 +166,7 @@ static void read_only_session(void)
 	distinct = pgh_query_ll(&b, "SELECT count(DISTINCT idempotency_key) FROM events");
 	ASSERT_EQ(distinct, on_b, "B: each key once");
 out:
+	pg_steps_free(steps);
 	pgs_free(&s);
 	pgh_server_destroy(&b);
 	pgh_server_destroy(&a);

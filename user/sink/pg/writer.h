@@ -63,7 +63,7 @@ struct pg_writer_config {
 	int max_pending;	  /* 100000 rows submitted and not yet reported */
 	int statement_timeout_ms; /* 10000; <0: none */
 	int backoff_min_ms;	  /* 50 */
-	int backoff_max_ms;	  /* 1000: a partition or failover ends, writes resume within ~1 s */
+	int backoff_max_ms;	  /* 1000: writes resume ~1 s after an outage ends */
 	size_t max_payload_bytes; /* 1 MiB; bigger payloads go to dead_letters unsent */
 };
 

@@ -98,7 +98,7 @@ static int pg_ctl_start(struct pgh_server *s)
 	char out[4096];
 	int ret;
 
-	ret = netns_run(NULL, out, sizeof(out),
+	ret = netns_run(s->netns, out, sizeof(out),
 			"runuser -u postgres -- " PG_BIN "/pg_ctl start -w -t 60 -D %s -l %s",
 			s->datadir, s->logfile);
 	if (ret) {
@@ -122,14 +122,44 @@ static int write_conf(struct pgh_server *s, const struct pgh_options *opts)
 	 * commits still in WAL buffers. fsync off is safe here: a crash of the server, not of
 	 * the kernel, keeps what was written to the page cache. */
 	fprintf(f,
-		"\n# pgharness\nport = %d\nlisten_addresses = '127.0.0.1'\n"
+		"\n# pgharness\nport = %d\nlisten_addresses = '%s'\n"
 		"unix_socket_directories = '%s'\nfsync = %s\nfull_page_writes = %s\n"
 		"max_connections = %d\nshared_buffers = 256MB\n"
 		"max_wal_size = 2GB\nlog_min_messages = warning\nlog_min_error_statement = panic\n",
-		s->port, s->dir, opts && opts->fsync ? "on" : "off",
+		s->port, s->host, s->dir, opts && opts->fsync ? "on" : "off",
 		opts && opts->fsync ? "on" : "off",
 		opts && opts->max_connections ? opts->max_connections : 100);
+	if (fclose(f))
+		return -errno;
+	if (!strcmp(s->host, "127.0.0.1"))
+		return 0;
+	/* initdb -A trust lets in loopback only; a server in a namespace is reached over a link */
+	snprintf(path, sizeof(path), "%s/pg_hba.conf", s->datadir);
+	f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	fprintf(f, "host all all samenet trust\nhost replication all samenet trust\n");
 	return fclose(f) ? -errno : 0;
+}
+
+/* Names, port and conninfos of a server in dir (not created yet). */
+static int server_init(struct pgh_server *s, const char *dir, const struct pgh_options *opts)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	snprintf(s->datadir, sizeof(s->datadir), "%s/data", s->dir);
+	snprintf(s->logfile, sizeof(s->logfile), "%s/postgres.log", s->dir);
+	snprintf(s->host, sizeof(s->host), "%s",
+		 opts && opts->listen_addr ? opts->listen_addr : "127.0.0.1");
+	snprintf(s->netns, sizeof(s->netns), "%s", opts && opts->netns ? opts->netns : "");
+	s->port = pgh_free_port();
+	if (s->port < 0)
+		return s->port;
+	snprintf(s->conninfo, sizeof(s->conninfo),
+		 "host=%s port=%d dbname=sluice user=postgres connect_timeout=5", s->host, s->port);
+	snprintf(s->local_conninfo, sizeof(s->local_conninfo),
+		 "host=%s port=%d dbname=sluice user=postgres", s->dir, s->port);
+	return make_postgres_dir(s->dir);
 }
 
 int pgh_server_start(struct pgh_server *s, const char *basedir, const struct pgh_options *opts)
@@ -137,16 +167,8 @@ int pgh_server_start(struct pgh_server *s, const char *basedir, const struct pgh
 	char out[4096];
 	int ret;
 
-	memset(s, 0, sizeof(*s));
-	snprintf(s->dir, sizeof(s->dir), "%s/pg", basedir);
-	snprintf(s->datadir, sizeof(s->datadir), "%s/data", s->dir);
-	snprintf(s->logfile, sizeof(s->logfile), "%s/postgres.log", s->dir);
-	s->port = pgh_free_port();
-	if (s->port < 0)
-		return s->port;
-	snprintf(s->conninfo, sizeof(s->conninfo),
-		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=5", s->port);
-	ret = make_postgres_dir(s->dir);
+	snprintf(out, sizeof(out), "%s/pg", basedir);
+	ret = server_init(s, out, opts);
 	if (ret)
 		return ret;
 	ret = netns_run(NULL, out, sizeof(out),
@@ -251,7 +273,7 @@ int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const ch
 
 long long pgh_query_ll(const struct pgh_server *s, const char *sql)
 {
-	PGconn *c = PQconnectdb(s->conninfo);
+	PGconn *c = PQconnectdb(s->local_conninfo);
 	long long v = -1;
 	PGresult *res;
 
@@ -377,4 +399,129 @@ void pgh_bouncer_stop(struct pgh_bouncer *b)
 		  b->pidfile);
 	b->running = false;
 	track((void **)live_bouncers, b, false);
+}
+
+/* ---- replication ---------------------------------------------------------------------- */
+
+int pgh_standby_start(struct pgh_server *st, const struct pgh_server *primary, const char *basedir,
+		      const char *name, bool sync)
+{
+	char dir[300], out[4096], sql[300], path[600];
+	FILE *f;
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s/%s", basedir, name);
+	ret = server_init(st, dir, NULL);
+	if (ret)
+		return ret;
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/pg_basebackup -h %s -p %d -U postgres "
+			"-D %s -X stream -c fast --no-sync",
+			primary->dir, primary->port, st->datadir);
+	if (ret) {
+		fprintf(stderr, "pgharness: pg_basebackup failed: %s\n", out);
+		return ret < 0 ? ret : -EIO;
+	}
+	/* the copied postgresql.conf names the primary's port and socket: later lines win */
+	ret = write_conf(st, NULL);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/postgresql.conf", st->datadir);
+	f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	fprintf(f, "primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'\n",
+		primary->dir, primary->port, name);
+	if (fclose(f))
+		return -errno;
+	snprintf(path, sizeof(path), "runuser -u postgres -- touch %s/standby.signal", st->datadir);
+	ret = netns_run(NULL, out, sizeof(out), "%s", path);
+	if (ret) {
+		fprintf(stderr, "pgharness: standby.signal: %s\n", out);
+		return -EIO;
+	}
+	ret = pg_ctl_start(st);
+	if (ret)
+		return ret;
+	track((void **)live_servers, st, true);
+	if (sync && (pgh_psql(primary, out, sizeof(out),
+			      "ALTER SYSTEM SET synchronous_standby_names = '%s'", name) ||
+		     pgh_psql(primary, out, sizeof(out), "SELECT pg_reload_conf()"))) {
+		fprintf(stderr, "pgharness: synchronous_standby_names: %s\n", out);
+		pgh_server_destroy(st);
+		return -EIO;
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' AND "
+		 "state = 'streaming' AND sync_state = '%s'",
+		 name, sync ? "sync" : "async");
+	if (!pgh_wait_ll(primary, sql, 1, 60)) {
+		print_log_tail("standby streaming", st->logfile, "");
+		pgh_server_destroy(st);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+int pgh_standby_detach(struct pgh_server *st, const struct pgh_server *primary)
+{
+	char out[1024], sql[400];
+	const char *name = strrchr(st->dir, '/');
+
+	if (pgh_psql(st, out, sizeof(out), "ALTER SYSTEM SET primary_conninfo = ''") ||
+	    pgh_psql(st, out, sizeof(out), "SELECT pg_reload_conf()")) {
+		fprintf(stderr, "pgharness: detach standby: %s\n", out);
+		return -EIO;
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s'",
+		 name ? name + 1 : st->dir);
+	return pgh_wait_ll(primary, sql, 0, 30) ? 0 : -ETIMEDOUT;
+}
+
+int pgh_promote(struct pgh_server *st)
+{
+	char out[4096];
+	int ret;
+
+	ret = netns_run(NULL, out, sizeof(out),
+			"runuser -u postgres -- " PG_BIN "/pg_ctl promote -w -t 60 -D %s",
+			st->datadir);
+	if (ret) {
+		print_log_tail("pg_ctl promote", st->logfile, out);
+		return ret < 0 ? ret : -EIO;
+	}
+	return 0;
+}
+
+int pgh_server_kill(struct pgh_server *s)
+{
+	char path[400], out[1024];
+	long pid = 0;
+	FILE *f;
+	int ret;
+
+	if (!s->running)
+		return 0;
+	snprintf(path, sizeof(path), "%s/postmaster.pid", s->datadir);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		if (f)
+			fclose(f);
+		return -ENOENT;
+	}
+	fclose(f);
+	/* the children by the postmaster's pid, read before it dies; all killed in one call */
+	ret = netns_run(NULL, out, sizeof(out),
+			"pids=\"%ld $(pgrep -P %ld | tr '\\n' ' ')\"; kill -KILL $pids; "
+			"for i in $(seq 200); do alive=0; for p in $pids; do "
+			"kill -0 $p 2>/dev/null && alive=1; done; [ $alive = 0 ] && exit 0; "
+			"sleep 0.05; done; exit 1",
+			pid, pid);
+	if (ret) {
+		fprintf(stderr, "pgharness: kill postmaster %ld: %s\n", pid, out);
+		return -EIO;
+	}
+	s->running = false;
+	return 0;
 }

@@ -19,8 +19,11 @@ struct pgh_server {
 	char dir[256]; /* base directory (owned by postgres), holds data/ and the socket */
 	char datadir[300];
 	char logfile[300];
-	int port;	    /* TCP port on 127.0.0.1 */
-	char conninfo[400]; /* libpq conninfo for database "sluice" over TCP */
+	int port;		  /* TCP port on host */
+	char host[48];		  /* TCP address: 127.0.0.1, or pgh_options.listen_addr */
+	char netns[32];		  /* "" or the network namespace the server runs in */
+	char conninfo[400];	  /* libpq conninfo for database "sluice" over TCP */
+	char local_conninfo[400]; /* the same over the unix socket (reachable in a partition) */
 	bool running;
 };
 
@@ -34,9 +37,11 @@ struct pgh_bouncer {
 };
 
 struct pgh_options {
-	bool fsync;	     /* default off: tests crash the server, not the kernel;
-			      * synchronous_commit is always on */
-	int max_connections; /* 0: 100 */
+	bool fsync;		 /* default off: tests crash the server, not the kernel;
+				  * synchronous_commit is always on */
+	int max_connections;	 /* 0: 100 */
+	const char *netns;	 /* run the postmaster in this network namespace (dbchaos.h) */
+	const char *listen_addr; /* its TCP address (default 127.0.0.1) */
 };
 
 /* initdb + start + createdb sluice under basedir/pg. Returns 0 or -errno (the reason is
@@ -49,6 +54,23 @@ int pgh_server_stop(struct pgh_server *s, const char *mode);
 int pgh_server_restart(struct pgh_server *s);
 /* Stop (immediate) if running; NULL-safe, idempotent. The directory stays for the caller. */
 void pgh_server_destroy(struct pgh_server *s);
+
+/* ---- replication (failover tests) ---- */
+/* Start a streaming standby of primary (pg_basebackup of it, standby.signal, primary_conninfo
+ * with application_name = name) under basedir/name, on its own port on 127.0.0.1. With sync,
+ * the primary's synchronous_standby_names becomes name (so a COMMIT returns only once the
+ * standby flushed it); returns once the primary reports the standby streaming (and sync).
+ * 0 or -errno; on failure the standby is not running. */
+int pgh_standby_start(struct pgh_server *st, const struct pgh_server *primary, const char *basedir,
+		      const char *name, bool sync);
+/* Stop the standby's streaming (primary_conninfo = '' and reload): from now on it falls
+ * behind an asynchronous primary. Returns once the primary lists no walsender for it. */
+int pgh_standby_detach(struct pgh_server *st, const struct pgh_server *primary);
+/* pg_ctl promote -w: the standby becomes a writable primary. */
+int pgh_promote(struct pgh_server *st);
+/* SIGKILL the postmaster and every child at once (the machine died: no shutdown, no
+ * goodbye to clients or standbys); returns once all are gone. */
+int pgh_server_kill(struct pgh_server *s);
 
 /* Run `psql -X -q -At -v ON_ERROR_STOP=1 -c <sql>` on database sluice, output (stdout and
  * stderr) into out (may be NULL). Returns psql's exit status (0 = success) or -errno. */

@@ -411,6 +411,9 @@ enum pg_failure pg_batch_failure(const struct pg_batch *b, PGconn *c)
 		return PG_FAIL_NONE;
 	if (!c || PQstatus(c) == CONNECTION_BAD)
 		return PG_FAIL_CONNECTION;
+	/* read_only_sql_transaction: nothing written, and nothing will be on this session */
+	if (!strcmp(b->sqlstate, "25006"))
+		return PG_FAIL_READ_ONLY;
 	/* data exceptions, integrity violations, program limits (index row too big) */
 	if (!strncmp(b->sqlstate, "22", 2) || !strncmp(b->sqlstate, "23", 2) ||
 	    !strncmp(b->sqlstate, "54", 2))

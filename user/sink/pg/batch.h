@@ -46,6 +46,7 @@ enum pg_failure {
 	PG_FAIL_DATA,	    /* the server rejected a value (SQLSTATE 22/23/54): split */
 	PG_FAIL_TRANSIENT,  /* timeout, lock, deadlock, missing table...: retry later */
 	PG_FAIL_CONNECTION, /* the connection broke: outcome unknown, retry elsewhere */
+	PG_FAIL_READ_ONLY,  /* SQLSTATE 25006: a standby or read-only session; find the primary */
 };
 
 struct pg_batch {

@@ -87,9 +87,11 @@ static PGconn *conn_get(struct pg_steps *ps, char *err, size_t errlen)
 	return NULL;
 }
 
-static void conn_put(struct pg_steps *ps, PGconn *c)
+/* Back to the pool, or closed when broken, in a transaction, or read-only (drop). */
+static void conn_put(struct pg_steps *ps, PGconn *c, bool drop)
 {
-	bool broken = PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+	bool broken =
+	    drop || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
 
 	pthread_mutex_lock(&ps->lock);
 	if (broken) {
@@ -102,14 +104,21 @@ static void conn_put(struct pg_steps *ps, PGconn *c)
 	pthread_mutex_unlock(&ps->lock);
 }
 
-/* Run one statement; returns the result when its status is `want`, else NULL with err set. */
+/* Run one statement; returns the result when its status is `want`, else NULL with err set.
+ * *read_only (may be NULL) is set when the server refused it as read-only (SQLSTATE 25006: a
+ * demoted primary): the connection should go, so a multi-host conninfo finds the primary. */
 static PGresult *run(PGconn *c, const char *sql, int n, const char *const *vals, const int *lens,
-		     const int *fmts, ExecStatusType want, char *err, size_t errlen)
+		     const int *fmts, ExecStatusType want, char *err, size_t errlen,
+		     bool *read_only)
 {
 	PGresult *r = PQexecParams(c, sql, n, NULL, vals, lens, fmts, 0);
+	const char *state;
 
 	if (PQresultStatus(r) == want)
 		return r;
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (read_only && state && !strcmp(state, "25006"))
+		*read_only = true;
 	snprintf(err, errlen, "%s",
 		 PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	err[strcspn(err, "\n")] = 0;
@@ -132,8 +141,10 @@ static PGresult *query(struct pg_steps *ps, uint64_t *counter, const char *sql, 
 
 	__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
 	if (c) {
-		r = run(c, sql, n, v, NULL, NULL, want, err, errlen);
-		conn_put(ps, c);
+		bool read_only = false;
+
+		r = run(c, sql, n, v, NULL, NULL, want, err, errlen, &read_only);
+		conn_put(ps, c, read_only);
 	}
 	if (!r)
 		__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
@@ -228,10 +239,10 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 	snprintf(att, sizeof(att), "%u", attempts);
 	snprintf(slot, sizeof(slot), "%u", ev->tenant_slot);
 	pv[8] = ev->class < 3 ? classes[ev->class] : NULL; /* a class the table refuses: NULL */
-	r = run(c, "BEGIN", 0, NULL, NULL, NULL, PGRES_COMMAND_OK, err, errlen);
+	r = run(c, "BEGIN", 0, NULL, NULL, NULL, PGRES_COMMAND_OK, err, errlen, NULL);
 	if (r) {
 		PQclear(r);
-		r = run(c, put_sql, 8, sv, NULL, NULL, PGRES_COMMAND_OK, err, errlen);
+		r = run(c, put_sql, 8, sv, NULL, NULL, PGRES_COMMAND_OK, err, errlen, NULL);
 	}
 	if (r) {
 		PQclear(r);
@@ -240,15 +251,15 @@ int pg_steps_dead_letter(struct pg_steps *ps, const struct pg_step_key *k, const
 		    "INSERT INTO dead_letters (tenant, idempotency_key, step, reason, attempts, "
 		    "last_error, payload, received_at, class, tenant_slot) VALUES ($1, $2, $3, $4, "
 		    "$5, $6, $7, to_timestamp($8::bigint / 1000000.0), $9, $10)",
-		    10, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen);
+		    10, pv, lens, fmts, PGRES_COMMAND_OK, err, errlen, NULL);
 	}
 	if (r) {
 		PQclear(r);
-		r = run(c, "COMMIT", 0, NULL, NULL, NULL, PGRES_COMMAND_OK, err, errlen);
+		r = run(c, "COMMIT", 0, NULL, NULL, NULL, PGRES_COMMAND_OK, err, errlen, NULL);
 	}
 	if (!r)
 		PQclear(PQexec(c, "ROLLBACK"));
-	conn_put(ps, c);
+	conn_put(ps, c, false);
 	if (!r)
 		goto fail;
 	PQclear(r);

@@ -72,7 +72,7 @@ static int config_defaults(struct pg_writer_config *c)
 	c->max_pending = c->max_pending ?: 100000;
 	c->statement_timeout_ms = c->statement_timeout_ms ?: 10000;
 	c->backoff_min_ms = c->backoff_min_ms ?: 50;
-	c->backoff_max_ms = c->backoff_max_ms ?: 5000;
+	c->backoff_max_ms = c->backoff_max_ms ?: 1000;
 	if (c->backoff_max_ms < c->backoff_min_ms)
 		c->backoff_max_ms = c->backoff_min_ms;
 	c->max_payload_bytes = c->max_payload_bytes ?: 1 << 20;
@@ -85,11 +85,17 @@ struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_do
 {
 	struct pg_writer *w = calloc(1, sizeof(*w));
 	int err = ENOMEM;
+	char msg[200];
 
 	if (!w)
 		goto fail;
 	w->cfg = *cfg;
 	if (config_defaults(&w->cfg)) {
+		err = EINVAL;
+		goto fail;
+	}
+	if (pg_hosts_parse(&w->hosts, w->cfg.conninfo, msg, sizeof(msg))) {
+		log_error("postgres: bad conninfo", "error=\"%s\"", msg);
 		err = EINVAL;
 		goto fail;
 	}
@@ -120,6 +126,7 @@ fail:
 		if (w->efd > 0)
 			close(w->efd);
 		free(w->slots);
+		pg_hosts_free(&w->hosts);
 		free(w);
 	}
 	errno = err;
@@ -276,5 +283,6 @@ void pg_writer_free(struct pg_writer *w)
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->drained);
 	free(w->slots);
+	pg_hosts_free(&w->hosts);
 	free(w);
 }

@@ -56,14 +56,14 @@ typedef void pg_writer_done_fn(void *ctx, void *cookie, enum pg_row_status statu
 
 /* Zero means the default shown. */
 struct pg_writer_config {
-	const char *conninfo;	  /* libpq conninfo (required) */
+	const char *conninfo;	  /* libpq conninfo (required); several hosts: hosts.h */
 	int pool_size;		  /* 4 connections */
 	int batch_max;		  /* 500 rows */
 	int linger_ms;		  /* 5 ms: oldest row waits at most this for a full batch */
 	int max_pending;	  /* 100000 rows submitted and not yet reported */
 	int statement_timeout_ms; /* 10000; <0: none */
 	int backoff_min_ms;	  /* 50 */
-	int backoff_max_ms;	  /* 5000 */
+	int backoff_max_ms;	  /* 1000: writes resume ~1 s after an outage ends */
 	size_t max_payload_bytes; /* 1 MiB; bigger payloads go to dead_letters unsent */
 };
 
@@ -108,7 +108,8 @@ struct pg_writer;
 
 /* Start a writer (and its thread). It connects in the background: an unreachable database
  * is not an error here. Returns NULL with errno EINVAL for a bad config (missing conninfo,
- * batch_max outside 1..5000, negative values), or ENOMEM. done may be NULL. */
+ * batch_max outside 1..5000, negative values, a conninfo libpq cannot parse), or ENOMEM.
+ * done may be NULL. */
 struct pg_writer *pg_writer_new(const struct pg_writer_config *cfg, pg_writer_done_fn *done,
 				void *ctx);
 

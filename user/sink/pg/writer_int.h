@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sink/pg/batch.h"
+#include "sink/pg/hosts.h"
 #include "sink/pg/writer.h"
 
 #define MS_NS 1000000ULL
@@ -29,12 +30,15 @@ struct slot {
 	uint64_t retry_at_ns;		/* DOWN: next connection attempt */
 	uint64_t deadline_ns;		/* CONNECTING/BUSY: give up after */
 	int fails;			/* consecutive failures, for the backoff */
+	int host;			/* index into hosts: the one connected or tried next */
+	int tried;			/* hosts failed in the current round (0: start one) */
 	PostgresPollingStatusType want; /* CONNECTING: what PQconnectPoll waits for */
 	short revents;
 };
 
 struct pg_writer {
 	struct pg_writer_config cfg;
+	struct pg_hosts hosts; /* cfg.conninfo split per host; preferred is writer thread only */
 	pg_writer_done_fn *done;
 	void *ctx;
 	pthread_t thread;

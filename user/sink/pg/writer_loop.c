@@ -8,8 +8,15 @@
  * until a socket speaks or the next deadline (linger, backoff, batch deadline).
  *
  * Slot states: DOWN (waiting for retry_at) -> CONNECTING (PQconnectPoll) -> IDLE <-> BUSY
- * (one pipeline, one Sync in flight). Any failure in CONNECTING or BUSY goes back to DOWN
- * with backoff; a batch in flight goes to the front of the retry list.
+ * (one pipeline, one Sync in flight). Any failure in CONNECTING or BUSY goes back to DOWN;
+ * a batch in flight goes to the front of the retry list.
+ *
+ * Hosts (hosts.h): each attempt connects to one host of the conninfo's list, within the
+ * per-host connect timeout. A failure moves the slot to the next host at once; only after a
+ * whole round of hosts failed does it back off. A round starts at the host that last gave a
+ * connection. A session that turns read-only (SQLSTATE 25006: the server was demoted to a
+ * standby, or default_transaction_read_only was set) is dropped like a broken one, so the
+ * writer finds the writable host with target_session_attrs=read-write.
  */
 #include <errno.h>
 #include <poll.h>
@@ -23,9 +30,8 @@
 #include "lib/log.h"
 #include "sink/pg/writer_int.h"
 
-#define UPKEEP_EVERY_NS	   (3600ULL * 1000 * MS_NS)
-#define CONNECT_TIMEOUT_NS (10000 * MS_NS)
-#define SLOW_BATCH_NS	   (1000 * MS_NS)
+#define UPKEEP_EVERY_NS (3600ULL * 1000 * MS_NS)
+#define SLOW_BATCH_NS	(1000 * MS_NS)
 
 static void hist_add(struct pg_hist *h, uint64_t v)
 {
@@ -183,14 +189,24 @@ static void slot_fail(struct pg_writer *w, struct slot *s, const char *why, uint
 	s->fails++;
 	/* log the first failure of a run and then sparingly; the stats count them all */
 	if (s->fails == 1 || !(s->fails & (s->fails - 1)))
-		log_warn("postgres: connection failed, retrying", "slot=%d fails=%d error=\"%s\"",
-			 (int)(s - w->slots), s->fails, why);
+		log_warn("postgres: connection failed, retrying",
+			 "slot=%d host=%s fails=%d error=\"%s\"", (int)(s - w->slots),
+			 w->hosts.label[s->host], s->fails, why);
 	set_last_error(w, why);
 	PQfinish(s->c);
 	s->c = NULL;
 	s->b = NULL;
 	s->st = SLOT_DOWN;
-	s->retry_at_ns = now + backoff_ns(w, s->fails);
+	/* the next host at once; after a whole round of them failed, back off */
+	if (w->hosts.preferred == s->host)
+		w->hosts.preferred = (s->host + 1) % w->hosts.n;
+	s->host = (s->host + 1) % w->hosts.n;
+	if (++s->tried < w->hosts.n) {
+		s->retry_at_ns = now;
+	} else {
+		s->tried = 0;
+		s->retry_at_ns = now + backoff_ns(w, (s->fails + w->hosts.n - 1) / w->hosts.n);
+	}
 	w->ever_failed = true;
 	w->last_failed = true; /* until a batch commits again (PgBouncer accepts while down) */
 	if (b && b->kind == PG_BATCH_ROLLBACK)
@@ -201,7 +217,9 @@ static void slot_fail(struct pg_writer *w, struct slot *s, const char *why, uint
 
 static void slot_connect(struct pg_writer *w, struct slot *s, uint64_t now)
 {
-	s->c = PQconnectStart(w->cfg.conninfo);
+	if (!s->tried)
+		s->host = w->hosts.preferred;
+	s->c = PQconnectStart(w->hosts.conninfo[s->host]);
 	if (!s->c || PQstatus(s->c) == CONNECTION_BAD) {
 		s->st = SLOT_CONNECTING;
 		slot_fail(w, s, s->c ? PQerrorMessage(s->c) : "out of memory", now);
@@ -209,7 +227,8 @@ static void slot_connect(struct pg_writer *w, struct slot *s, uint64_t now)
 	}
 	s->st = SLOT_CONNECTING;
 	s->want = PGRES_POLLING_WRITING;
-	s->deadline_ns = now + CONNECT_TIMEOUT_NS;
+	/* libpq applies connect_timeout only to blocking connects: this is the per-host one */
+	s->deadline_ns = now + (uint64_t)w->hosts.connect_timeout_ms * MS_NS;
 }
 
 static void slot_connect_progress(struct pg_writer *w, struct slot *s, uint64_t now)
@@ -237,6 +256,11 @@ static void slot_connect_progress(struct pg_writer *w, struct slot *s, uint64_t 
 	/* fails is reset by the first committed batch, not here: through PgBouncer a connection
 	 * succeeds even while the database behind it is down */
 	s->st = SLOT_IDLE;
+	s->tried = 0;
+	if (w->hosts.n > 1 && s->fails)
+		log_info("postgres: connected", "slot=%d host=%s", (int)(s - w->slots),
+			 w->hosts.label[s->host]);
+	w->hosts.preferred = s->host;
 	pthread_mutex_lock(&w->mu);
 	w->st.connects++;
 	pthread_mutex_unlock(&w->mu);
@@ -331,6 +355,14 @@ static void batch_finished(struct pg_writer *w, struct slot *s, uint64_t now)
 	w->st.batches_failed++;
 	snprintf(w->st.last_error, sizeof(w->st.last_error), "%.5s: %.240s", b->sqlstate, b->error);
 	pthread_mutex_unlock(&w->mu);
+	if (f == PG_FAIL_READ_ONLY) {
+		/* nothing was written; the batch goes first to the next host this slot finds */
+		retry_push(w, b, true, now);
+		slot_fail(w, s,
+			  "the session is read-only (SQLSTATE 25006): looking for the primary",
+			  now);
+		return;
+	}
 	if (f == PG_FAIL_DATA) {
 		batch_rejected(w, b, now);
 	} else if (b->kind == PG_BATCH_UPKEEP) {

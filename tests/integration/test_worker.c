@@ -147,7 +147,9 @@ static void subtest_pipeline_with_failures(void)
 
 	if (!ASSERT_OK(env_start(&e, "error_rate=0.3"), "env"))
 		goto out;
-	w = start_worker(&e, routes_for(&e, "[route lead.created]\nclass = normal\n"
+	/* the model answers only for an upstream that asks for it */
+	w = start_worker(&e, routes_for(&e, "fallback.model = on\n"
+					    "[route lead.created]\nclass = normal\n"
 					    "step = store pool=db\nstep = call ai pool=ai\n"));
 	if (!ASSERT_OK_PTR(w, "worker"))
 		goto out;
@@ -176,6 +178,36 @@ static void subtest_pipeline_with_failures(void)
 	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'fallback' "
 				      "AND result->>'source' = 'model'"),
 		  (long long)st.steps_fallback, "fallback source recorded");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+/* Issue 18: without a configured fallback a failed call is never marked done by something
+ * the upstream did not say: it is retried until the upstream takes it. */
+static void subtest_no_fallback_by_default(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=0.3"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "retry.max_attempts = 40\n"
+					    "[route lead.created]\nclass = normal\n"
+					    "step = store pool=db\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker"))
+		goto out;
+	if (!ASSERT_OK(append_events(e.q, 200, "lead.created", "n"), "append 200") ||
+	    !ASSERT_OK(wait_empty(e.q, 90), "every entry acked"))
+		goto out;
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.steps_fallback, 0, "no fallback answered");
+	ASSERT_GT(st.steps_retried, 20, "the failures were retried");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+				      "AND status = 'done' AND result->>'source' = 'upstream'"),
+		  200, "every call answered by the upstream itself");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters"), 0, "no dead letters");
 out:
 	worker_free(w, 5000);
 	env_stop(&e);
@@ -297,6 +329,8 @@ void test_worker(void)
 		return;
 	if (test__start_subtest("pipeline_with_failures"))
 		subtest_pipeline_with_failures();
+	if (test__start_subtest("no_fallback_by_default"))
+		subtest_no_fallback_by_default();
 	if (test__start_subtest("restart_replays"))
 		subtest_restart_replays();
 	if (test__start_subtest("dead_letters"))

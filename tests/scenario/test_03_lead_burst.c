@@ -30,15 +30,16 @@ void test_03_lead_burst(void)
 	    !ASSERT_OK(mock_upstream_start(&s.ai, "error_rate=0.3&latency_ms=5"), "mock ai") ||
 	    !ASSERT_OK(mock_upstream_start(&s.crm, "error_rate=0.3&latency_ms=5"), "mock crm"))
 		goto out;
-	snprintf(routes, sizeof(routes),
-		 "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 16\n"
-		 "[pool crm]\nthreads = 4\ninflight = 16\n"
-		 "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\n"
-		 "[upstream crm]\nurl = %s\ntimeout_ms = 1000\nfallback.model = off\n"
-		 "retry.max_attempts = 4\nretry.base_ms = 50\nretry.cap_ms = 400\n"
-		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
-		 "step = call ai pool=ai\nstep = call crm pool=crm\n",
-		 s.ai.url, s.crm.url);
+	snprintf(
+	    routes, sizeof(routes),
+	    "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 16\n"
+	    "[pool crm]\nthreads = 4\ninflight = 16\n"
+	    "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\nfallback.model = on\n"
+	    "[upstream crm]\nurl = %s\ntimeout_ms = 1000\nfallback.model = off\n"
+	    "retry.max_attempts = 4\nretry.base_ms = 50\nretry.cap_ms = 400\n"
+	    "[route lead.created]\nclass = normal\nstep = store pool=db\n"
+	    "step = call ai pool=ai\nstep = call crm pool=crm\n",
+	    s.ai.url, s.crm.url);
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{

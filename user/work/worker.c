@@ -442,6 +442,7 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 			continue;
 		if (!strncmp(kv->key, "fallback.", 9)) {
 			ret = fallback_config_set(&fc, kv->key + 9, kv->value, sub, sizeof(sub));
+			fc.model_given |= !strcmp(kv->key + 9, "model");
 		} else if (!strncmp(kv->key, "model.", 6)) {
 			if (!model_set)
 				model_init_empty(&up->model);
@@ -457,6 +458,9 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 			return ret;
 		}
 	}
+	/* the model is opt-in: `fallback.model = on` (default weights) or model.* lines */
+	if (!fc.model_given)
+		fc.use_model = model_set;
 	up->u = upstream_new(&uc, NULL, NULL, sub, sizeof(sub));
 	if (!up->u) {
 		snprintf(err, errlen, "[upstream %s]: %s", name, sub);

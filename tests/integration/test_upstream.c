@@ -165,6 +165,81 @@ static void subtest_client_error(const struct mock_upstream *m)
 	upstream_free(u);
 }
 
+/* Issue 18: statuses classified per upstream; the reason keeps the body's first bytes. */
+static void subtest_status_classes(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream_stats st;
+	struct upstream *u;
+	char err[160];
+
+	config_for(&cfg, m);
+	cfg.recovering_window_ns = 0; /* the recovering rule is checked below on its own */
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=1&error_status=404"), "404");
+	call(u, "k404", 1, &r);
+	ASSERT_FALSE(r.retryable, "default: 404 is not retryable");
+	ASSERT_HAS_STR(r.reason, "http 404: {\"error\":\"injected\"}", "status and body kept");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "error_status=425"), "425");
+	call(u, "k425", 1, &r);
+	ASSERT_TRUE(r.retryable, "default: 425 Too Early is retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 1, "only the 425 counted against the breaker");
+	upstream_free(u);
+
+	ASSERT_OK(upstream_config_set(&cfg, "retryable", "404, 408,425,429,5xx", err, sizeof(err)),
+		  "add 404");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_status=404"), "404");
+	call(u, "k404b", 1, &r);
+	ASSERT_TRUE(r.retryable, "404 configured retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 1, "and a breaker failure (failures follow retryable)");
+	upstream_free(u);
+
+	ASSERT_OK(upstream_config_set(&cfg, "breaker_failures", "5xx", err, sizeof(err)), "bf");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	call(u, "k404c", 1, &r);
+	ASSERT_TRUE(r.retryable, "still retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 0, "not a breaker failure when breaker_failures says so");
+	upstream_free(u);
+
+	/* recovering: a 404 right after the upstream was unreachable is a restart's 404 */
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0&down=1"), "down");
+	usleep(300000); /* the mock closes its listener within 50 ms */
+	call(u, "kdown", 1, &r);
+	ASSERT_HAS_STR(r.reason, "connect", "unreachable");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "down=0&error_rate=1&error_status=404"), "404 window");
+	usleep(300000); /* and reopens it within 50 ms */
+	call(u, "k404d", 1, &r);
+	ASSERT_TRUE(r.retryable, "a 404 just after an outage is retried");
+	ASSERT_HAS_STR(r.reason, "http 404 (recovering)", "reason says why");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 2, "and counts against the breaker (no early close)");
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "ok");
+	upstream_free(u);
+	ASSERT_EQ(upstream_config_set(&cfg, "retryable", "4040", err, sizeof(err)), -EINVAL, "bad");
+	ASSERT_HAS_STR(err, "\"4040\" is not a status", "names the item");
+}
+
 struct async_done {
 	int n;
 	struct upstream_result r[4];
@@ -516,6 +591,8 @@ void test_upstream(void)
 		subtest_faults(&m);
 	if (test__start_subtest("client_error"))
 		subtest_client_error(&m);
+	if (test__start_subtest("status_classes"))
+		subtest_status_classes(&m);
 	if (test__start_subtest("bulkhead"))
 		subtest_bulkhead(&m);
 	if (test__start_subtest("retry_after"))

@@ -56,7 +56,8 @@ struct upstream {
 	bool stopping;
 	CURL **idle; /* recycled easy handles (driver thread only) */
 	uint32_t n_idle;
-	uint32_t in_flight;					   /* atomic */
+	uint64_t unreachable_ns; /* last connect refused/reset (mono ns; driver thread) */
+	uint32_t in_flight;	 /* atomic */
 	uint64_t calls, ok, slow, failed, rejected, bulkhead_full; /* atomic */
 };
 
@@ -167,9 +168,35 @@ static int call_start(struct upstream *u, struct call *c)
 	return 0;
 }
 
+/* " : first bytes of the body", printable ASCII only (it ends up in logs and SQL text). */
+static void body_snippet(const struct call *c, char *out, size_t cap)
+{
+	size_t n = 0, max = cap > 4 ? cap - 4 : 0;
+
+	out[0] = 0;
+	if (!c->resp || !c->resp_len || cap < 8)
+		return;
+	out[n++] = ':';
+	out[n++] = ' ';
+	for (size_t i = 0; i < c->resp_len && n < max; i++) {
+		unsigned char ch = (unsigned char)c->resp[i];
+
+		out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+	}
+	out[n] = 0;
+}
+
+static bool recovering(const struct upstream *u)
+{
+	return u->unreachable_ns &&
+	       clock_mono_ns() - u->unreachable_ns < u->cfg.recovering_window_ns;
+}
+
 static void classify_http(const struct upstream *u, struct call *c, long status,
 			  struct upstream_result *r, bool *upstream_fault)
 {
+	char body[96];
+	bool rec = recovering(u);
 	int err;
 
 	r->http_status = (int)status;
@@ -191,16 +218,19 @@ static void classify_http(const struct upstream *u, struct call *c, long status,
 		return;
 	}
 	r->outcome = UPSTREAM_FAILED;
-	r->retryable = status == 408 || status == 429 || status >= 500;
-	*upstream_fault = r->retryable;
+	r->retryable = upstream_status_retryable(&u->cfg, (int)status, rec);
+	*upstream_fault = upstream_status_breaker_failure(&u->cfg, (int)status, rec);
 	if (status == 429 || status == 503)
 		r->retry_after_ns = c->retry_after_ns;
-	snprintf(r->reason, sizeof(r->reason), "http %ld%s", status,
-		 status >= 300 && status < 400 ? " (redirects are not followed)" : "");
+	body_snippet(c, body, sizeof(body));
+	snprintf(r->reason, sizeof(r->reason), "http %ld%s%s%s", status,
+		 status >= 300 && status < 400 ? " (redirects are not followed)" : "",
+		 rec && status_set_has(&u->cfg.recovering, (int)status) ? " (recovering)" : "",
+		 body);
 }
 
-static void classify(const struct upstream *u, struct call *c, CURLcode rc,
-		     struct upstream_result *r, bool *upstream_fault)
+static void classify(struct upstream *u, struct call *c, CURLcode rc, struct upstream_result *r,
+		     bool *upstream_fault)
 {
 	long status = 0;
 
@@ -214,6 +244,9 @@ static void classify(const struct upstream *u, struct call *c, CURLcode rc,
 	r->outcome = UPSTREAM_FAILED;
 	r->retryable = true;
 	*upstream_fault = true;
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+	    rc == CURLE_GOT_NOTHING)
+		u->unreachable_ns = clock_mono_ns(); /* a restart: its routes may come later */
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		snprintf(r->reason, sizeof(r->reason), "timeout after %u ms", u->cfg.timeout_ms);
 	else if (rc == CURLE_WRITE_ERROR && c->too_big)

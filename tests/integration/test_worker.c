@@ -283,6 +283,34 @@ out:
 	env_stop(&e);
 }
 
+/* Issue 18: an essential call is retried until retry.max_age, then dead-lettered with the
+ * status and body of the last answer; attempts alone would have allowed far more. */
+static void subtest_max_age(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=1&error_status=500"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "retry.max_attempts = 100000\n"
+					    "retry.max_age_ms = 1500\nretry.base_ms = 50\n"
+					    "retry.cap_ms = 100\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 5, "crm.sync", "m"), "append 5") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "acked after dead-lettering"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters WHERE reason = 'max age' "
+				      "AND last_error LIKE 'past retry.max_age: http 500: "
+				      "{\"error\":\"injected\"}%'"),
+		  5, "dead-lettered for age, with the status and body");
+	ASSERT_GT(pgh_query_ll(&e.pg, "SELECT min(attempts) FROM dead_letters"), 3,
+		  "after several attempts");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 static void subtest_thin_and_shed(void)
 {
 	struct env e;
@@ -335,6 +363,8 @@ void test_worker(void)
 		subtest_restart_replays();
 	if (test__start_subtest("dead_letters"))
 		subtest_dead_letters();
+	if (test__start_subtest("max_age"))
+		subtest_max_age();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
 }

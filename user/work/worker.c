@@ -24,6 +24,7 @@
 
 #include "queue/event.h"
 #include "sink/upstream/fallback.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/upstream/model.h"
 #include "sink/pg/steps.h"
@@ -254,6 +255,36 @@ static enum call_next give_up(struct worker *w, struct pool *p, struct queue_ent
 	return CALL_EVENT_DONE;
 }
 
+/* A call that did not answer: wait (no attempt spent when nothing was sent), retry, or
+ * dead-letter (not retryable, attempts exhausted, or past retry.max_age). */
+static enum call_next after_failure(struct worker *w, struct pool *p, struct queue_entry *e,
+				    const struct event_view *v, const struct route_step *s,
+				    const struct pg_step_key *k, struct wupstream *up,
+				    const struct upstream_result *res,
+				    const struct retry_decision *d)
+{
+	const struct retry_policy *rp = &upstream_config_of(up->u)->retry;
+	uint64_t now = clock_real_ns(), age = now > e->enq_ns ? now - e->enq_ns : 0;
+	bool sent = res->outcome == UPSTREAM_FAILED;
+	char err[256];
+
+	if (d->verdict == RETRY_AFTER_DELAY && age + d->delay_ns <= rp->max_age_ns) {
+		count(&w->st.steps_retried);
+		if (sent)
+			pool_retry(p, e, d->delay_ns);
+		else
+			pool_defer(p, e, d->delay_ns);
+		return CALL_PARKED;
+	}
+	snprintf(err, sizeof(err), "%s: %s",
+		 d->verdict == RETRY_AFTER_DELAY ? "past retry.max_age"
+		 : d->reason			 ? d->reason
+						 : "gave up",
+		 res->reason[0] ? res->reason : upstream_outcome_name(res->outcome));
+	return give_up(w, p, e, v, s, k,
+		       d->verdict == RETRY_AFTER_DELAY ? "max age" : "retries exhausted", err);
+}
+
 static enum call_next run_call(struct worker *w, struct pool *p, struct queue_entry *e,
 			       const struct event_view *v, const char *payload,
 			       const struct route_step *s)
@@ -262,8 +293,11 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	char name[ROUTES_NAME_LEN + 8], status[16], err[256], result[256];
 	struct pg_step_key k = {v->tenant, v->idempotency_key, step_name(s, name, sizeof(name)),
 				(int64_t)(e->enq_ns / 1000)};
-	struct upstream_request req = {payload, v->idempotency_key, v->tenant, v->type,
-				       e->attempts + 1};
+	struct upstream_request req = {.payload = payload,
+				       .idempotency_key = v->idempotency_key,
+				       .tenant = v->tenant,
+				       .type = v->type,
+				       .attempt = e->attempts + 1};
 	struct upstream_result res = {0};
 	struct fallback_answer ans;
 	struct retry_decision d;
@@ -299,15 +333,7 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 		return next;
 	}
 	upstream_retry_decide(up->u, &res, e->attempts + 1, &d);
-	if (d.verdict == RETRY_AFTER_DELAY) {
-		count(&w->st.steps_retried);
-		upstream_result_fini(&res);
-		pool_retry(p, e, d.delay_ns);
-		return CALL_PARKED;
-	}
-	snprintf(err, sizeof(err), "%s: %s", d.reason ? d.reason : "gave up",
-		 res.reason[0] ? res.reason : upstream_outcome_name(res.outcome));
-	next = give_up(w, p, e, v, s, &k, "retries exhausted", err);
+	next = after_failure(w, p, e, v, s, &k, up, &res, &d);
 	upstream_result_fini(&res);
 	return next;
 }

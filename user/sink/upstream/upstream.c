@@ -58,7 +58,7 @@ struct upstream {
 	uint32_t n_idle;
 	uint64_t unreachable_ns; /* last connect refused/reset (mono ns; driver thread) */
 	uint32_t in_flight;	 /* atomic */
-	uint64_t calls, ok, slow, failed, rejected, bulkhead_full; /* atomic */
+	uint64_t calls, ok, slow, failed, rejected, bulkhead_full, budget_waits; /* atomic */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -287,6 +287,9 @@ static void deliver(struct upstream *u, struct call *c, struct upstream_result *
 	case UPSTREAM_BULKHEAD_FULL:
 		COUNT(u, bulkhead_full);
 		break;
+	case UPSTREAM_BUDGET_WAIT:
+		COUNT(u, budget_waits);
+		break;
 	}
 	c->done(c->ctx, r);
 	call_free(c);
@@ -483,6 +486,8 @@ static int refuse(struct upstream *u, struct call *c, enum upstream_outcome o)
 	if (o == UPSTREAM_REJECTED) {
 		breaker_stats(u->breaker, &st);
 		snprintf(r.reason, sizeof(r.reason), "breaker %s", breaker_state_name(st.state));
+	} else if (o == UPSTREAM_BUDGET_WAIT) {
+		snprintf(r.reason, sizeof(r.reason), "retry budget empty: waiting for a token");
 	} else {
 		snprintf(r.reason, sizeof(r.reason), "bulkhead full (%u calls in flight)",
 			 u->cfg.max_concurrent);
@@ -538,6 +543,11 @@ int upstream_call_async(struct upstream *u, const struct upstream_request *req,
 		retry_budget_on_call(&u->budget);
 	if (breaker_acquire(u->breaker, &c->permit))
 		return refuse(u, c, UPSTREAM_REJECTED);
+	/* a retry takes a budget token when it is made, so an empty bucket delays it */
+	if (req->attempt > 1 && !req->budget_free && !retry_budget_withdraw(&u->budget)) {
+		breaker_release(u->breaker, &c->permit);
+		return refuse(u, c, UPSTREAM_BUDGET_WAIT);
+	}
 	if (!bulkhead_enter(u)) {
 		breaker_release(u->breaker, &c->permit);
 		return refuse(u, c, UPSTREAM_BULKHEAD_FULL);
@@ -603,25 +613,31 @@ void upstream_retry_decide(struct upstream *u, const struct upstream_result *res
 			   struct retry_decision *d)
 {
 	const struct retry_policy *p = &u->cfg.retry;
-	uint64_t wait;
+	uint64_t wait = retry_backoff_ns(p, 1, retry_rand()), open;
 
-	if (res->outcome != UPSTREAM_REJECTED && res->outcome != UPSTREAM_BULKHEAD_FULL) {
+	switch (res->outcome) {
+	case UPSTREAM_REJECTED:
+		/* an open breaker is waited out rather than knocked on before it lets a probe
+		 * through; the wait is spread so the probes are not one wave */
+		open = breaker_open_remaining_ns(u->breaker);
+		if (!open)
+			open = u->cfg.breaker.open_wait_ns / 8; /* half-open, probes all out */
+		*d = (struct retry_decision){RETRY_AFTER_DELAY,
+					     open + retry_rand() % (open / 4 + 1), "breaker open"};
+		return;
+	case UPSTREAM_BULKHEAD_FULL:
+		*d = (struct retry_decision){RETRY_AFTER_DELAY, wait / 8, "bulkhead full"};
+		return;
+	case UPSTREAM_BUDGET_WAIT:
+		/* about one token's time, spread over the waiters */
+		wait = p->budget_refill_per_s ? 1000000000ULL / p->budget_refill_per_s : p->base_ns;
+		*d = (struct retry_decision){RETRY_AFTER_DELAY, wait + retry_rand() % (wait + 1),
+					     "retry budget empty"};
+		return;
+	default:
 		retry_decide(p, &u->budget, attempt, res->retryable, res->http_status,
 			     res->retry_after_ns, retry_rand(), d);
-		return;
 	}
-	/* nothing reached the upstream: no budget is spent, and an open breaker is waited out
-	 * rather than knocked on again before it can let a probe through */
-	if (attempt >= p->max_attempts) {
-		*d = (struct retry_decision){RETRY_GIVE_UP, 0, "attempts exhausted"};
-		return;
-	}
-	wait = retry_backoff_ns(p, attempt, retry_rand());
-	if (res->outcome == UPSTREAM_REJECTED && breaker_open_remaining_ns(u->breaker) > wait)
-		wait = breaker_open_remaining_ns(u->breaker);
-	*d = (struct retry_decision){RETRY_AFTER_DELAY, wait,
-				     res->outcome == UPSTREAM_REJECTED ? "breaker open"
-								       : "bulkhead full"};
 }
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st)
@@ -632,9 +648,20 @@ void upstream_stats(struct upstream *u, struct upstream_stats *st)
 	st->failed = __atomic_load_n(&u->failed, __ATOMIC_RELAXED);
 	st->rejected = __atomic_load_n(&u->rejected, __ATOMIC_RELAXED);
 	st->bulkhead_full = __atomic_load_n(&u->bulkhead_full, __ATOMIC_RELAXED);
+	st->budget_waits = __atomic_load_n(&u->budget_waits, __ATOMIC_RELAXED);
 	st->in_flight = __atomic_load_n(&u->in_flight, __ATOMIC_RELAXED);
 	breaker_stats(u->breaker, &st->breaker);
 	st->budget = u->budget;
+}
+
+const struct upstream_config *upstream_config_of(const struct upstream *u)
+{
+	return &u->cfg;
+}
+
+enum breaker_state upstream_breaker_state(struct upstream *u)
+{
+	return breaker_state(u->breaker);
 }
 
 const char *upstream_name(const struct upstream *u)
@@ -644,7 +671,8 @@ const char *upstream_name(const struct upstream *u)
 
 const char *upstream_outcome_name(enum upstream_outcome o)
 {
-	static const char *const names[] = {"ok", "slow", "failed", "rejected", "bulkhead_full"};
+	static const char *const names[] = {"ok",	"slow",		 "failed",
+					    "rejected", "bulkhead_full", "budget_wait"};
 
-	return o <= UPSTREAM_BULKHEAD_FULL ? names[o] : "unknown";
+	return o <= UPSTREAM_BUDGET_WAIT ? names[o] : "unknown";
 }

@@ -13,6 +13,7 @@
  *	FAILED		timeout, connection refused/reset, any non-2xx status, bad answer
  *	REJECTED	the breaker is open (or its half-open probes are all out): no I/O
  *	BULKHEAD_FULL	max_concurrent calls already in flight: no I/O
+ *	BUDGET_WAIT	a retry (attempt > 1) and the retry budget is empty: no I/O
  * Statuses are classified per upstream (issue 18): `retryable` (default 408,425,429,5xx)
  * are retried, the others dead-letter; `breaker_failures` (default: the retryable set)
  * count against the breaker, the others as a success (the request's fault). A receiver
@@ -40,6 +41,7 @@ enum upstream_outcome {
 	UPSTREAM_FAILED,
 	UPSTREAM_REJECTED,
 	UPSTREAM_BULKHEAD_FULL,
+	UPSTREAM_BUDGET_WAIT, /* a retry found the retry budget empty: no I/O, wait for it */
 };
 
 struct upstream_config {
@@ -68,6 +70,8 @@ struct upstream_request {
 	const char *idempotency_key; /* sent as Idempotency-Key, and {{idempotency_key}} */
 	const char *tenant, *type;   /* optional, for the template */
 	uint32_t attempt;	     /* 1 for the first call of an event, 2.. for retries */
+	bool budget_free;	     /* a retry paced by someone else (the parked releaser's
+				      * ramp): takes no retry budget token */
 };
 
 struct upstream_result {
@@ -85,7 +89,7 @@ struct upstream_result {
 };
 
 struct upstream_stats {
-	uint64_t calls, ok, slow, failed, rejected, bulkhead_full;
+	uint64_t calls, ok, slow, failed, rejected, bulkhead_full, budget_waits;
 	uint32_t in_flight;
 	struct breaker_stats breaker;
 	struct retry_budget budget;
@@ -130,10 +134,10 @@ int upstream_call(struct upstream *u, const struct upstream_request *req,
 void upstream_result_fini(struct upstream_result *res);
 
 /* After a result other than OK/SLOW of attempt `attempt`: retry (when and why) or give up
- * (the reason for the dead letter). FAILED follows the retry policy and budget (retry.h).
- * REJECTED and BULKHEAD_FULL sent nothing upstream, so they spend no budget: they retry
- * after the breaker's remaining open wait (at least a backoff) or a backoff, until
- * max_attempts. */
+ * (the reason for the dead letter). FAILED follows the retry policy (retry.h). REJECTED,
+ * BULKHEAD_FULL and BUDGET_WAIT sent nothing upstream: they never give up (the caller does
+ * not count them as attempts) and wait the breaker's remaining open wait, a short backoff,
+ * or the time the budget needs for a token. */
 void upstream_retry_decide(struct upstream *u, const struct upstream_result *res, uint32_t attempt,
 			   struct retry_decision *d);
 
@@ -144,6 +148,11 @@ bool upstream_status_breaker_failure(const struct upstream_config *cfg, int stat
 				     bool recovering);
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st);
+/* The upstream's settings (read-only, for the step runner: retry.max_age, park.*). */
+const struct upstream_config *upstream_config_of(const struct upstream *u);
+/* Breaker state now, and whether the breaker would let a call through (not OPEN, or OPEN
+ * with its wait over). */
+enum breaker_state upstream_breaker_state(struct upstream *u);
 const char *upstream_name(const struct upstream *u);
 const char *upstream_outcome_name(enum upstream_outcome o);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "queue/event.h"
 #include "mockharness.h"
 #include "sink/pg/migrate.h"
@@ -311,6 +312,76 @@ out:
 	env_stop(&e);
 }
 
+static long long queue_entries(struct queue *q)
+{
+	struct queue_stats st;
+
+	return queue_stats(q, &st) ? -1 : (long long)st.entries;
+}
+
+static bool wait_sql(struct env *e, const char *sql, long long want, int seconds)
+{
+	for (int i = 0; i < seconds * 10; i++) {
+		if (pgh_query_ll(&e->pg, sql) == want)
+			return true;
+		usleep(100000);
+	}
+	printf("%s: %lld, want %lld\n", sql, pgh_query_ll(&e->pg, sql), want);
+	return false;
+}
+
+/* Issue 18: with the upstream down and its breaker open, call steps are parked in
+ * PostgreSQL and their intake entries acked (the queue empties); while the database
+ * refuses the park they stay unacked ("held"). When the upstream is back, the releaser
+ * brings them back at a ramp and each is delivered once. */
+static void subtest_parked_durably(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	long long early = -1;
+	double t_up;
+
+	if (!ASSERT_OK(env_start(&e, "down=1"), "env"))
+		goto out;
+	pgh_query_ll(&e.pg, "ALTER TABLE parked_steps RENAME TO parked_steps_away");
+	w = start_worker(&e, routes_for(&e, "breaker.window_size = 4\nbreaker.minimum_calls = 4\n"
+					    "breaker.open_wait_ms = 500\npark.after_ms = 2000\n"
+					    "release.rate_max = 40\nrelease.ramp_ms = 4000\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 40, "crm.sync", "p"), "append 40"))
+		goto out;
+	usleep(1500000);
+	ASSERT_EQ(queue_entries(e.q), 40, "database refuses the park: every entry held, unacked");
+	pgh_query_ll(&e.pg, "ALTER TABLE parked_steps_away RENAME TO parked_steps");
+	if (!ASSERT_OK(wait_empty(e.q, 30), "parked: every intake entry acked"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 40, "40 rows parked");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results"), 0, "none done");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "applied"), 0, "nothing reached the receiver");
+	usleep(1000000);
+	ASSERT_LE(pgh_query_ll(&e.pg, "SELECT max(attempts) FROM parked_steps"), 4,
+		  "an open breaker spends no attempts while parked");
+	ASSERT_OK(mock_upstream_faults(&e.mock, "down=0"), "receiver back");
+	t_up = clock_mono_ms();
+	for (int i = 0; i < 300 && mock_upstream_stat(&e.mock, "applied") < 40; i++) {
+		if (early < 0 && clock_mono_ms() - t_up >= 1500)
+			early = mock_upstream_stat(&e.mock, "applied");
+		usleep(50000);
+	}
+	printf("released within 1.5 s of recovery: %lld of 40\n", early);
+	ASSERT_LE(early, 25, "a ramp, not the whole backlog at once (40/s without it)");
+	ASSERT_TRUE(wait_sql(&e, "SELECT count(*) FROM parked_steps", 0, 60), "all released");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'done'"),
+		  40, "every step done");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "applied"), 40, "delivered");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "each once");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters"), 0, "no dead letters");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 static void subtest_thin_and_shed(void)
 {
 	struct env e;
@@ -365,6 +436,8 @@ void test_worker(void)
 		subtest_dead_letters();
 	if (test__start_subtest("max_age"))
 		subtest_max_age();
+	if (test__start_subtest("parked_durably"))
+		subtest_parked_durably();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
 }

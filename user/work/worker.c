@@ -29,6 +29,7 @@
 #include "sink/upstream/model.h"
 #include "sink/pg/steps.h"
 #include "sink/upstream/upstream.h"
+#include "work/release.h"
 #include "work/worker.h"
 
 #define MS		    1000000ULL
@@ -40,6 +41,7 @@ struct wupstream {
 	struct upstream *u;
 	struct fallback *fb;
 	struct model model;
+	int rel_idx; /* in the worker's release store */
 };
 
 struct worker {
@@ -52,6 +54,7 @@ struct worker {
 	struct pool_set *set;
 	struct pg_writer *pgw;
 	struct pg_steps *steps;
+	struct release *rel; /* parked steps; its queue wraps cfg.queue for the pools */
 	struct wupstream *ups;
 	int nups;
 	int skip_optional, paused_low; /* atomics */
@@ -255,6 +258,28 @@ static enum call_next give_up(struct worker *w, struct pool *p, struct queue_ent
 	return CALL_EVENT_DONE;
 }
 
+/* Park the step durably when the breaker is open or its retry is further away than
+ * park.after_ms; true when it is parked (e is finished), false to keep it in memory
+ * (too soon to park, park.max reached, or the database refused: "held", unacked). */
+static bool park_step(struct worker *w, struct pool *p, struct queue_entry *e,
+		      const struct event_view *v, struct wupstream *up,
+		      const struct upstream_result *res, uint64_t delay_ns, uint64_t now)
+{
+	const struct park_config *pc = release_config(w->rel, up->rel_idx);
+	bool sent = res->outcome == UPSTREAM_FAILED;
+
+	if (!(res->outcome == UPSTREAM_REJECTED || (sent && delay_ns >= pc->after_ns)))
+		return false;
+	e->attempts += sent; /* the row keeps the calls made, this one included */
+	if (release_park(w->rel, up->rel_idx, p, e, v->tenant, v->idempotency_key, now + delay_ns,
+			 res->reason)) {
+		e->attempts -= sent;
+		return false;
+	}
+	count(&w->st.steps_parked);
+	return true;
+}
+
 /* A call that did not answer: wait (no attempt spent when nothing was sent), retry, or
  * dead-letter (not retryable, attempts exhausted, or past retry.max_age). */
 static enum call_next after_failure(struct worker *w, struct pool *p, struct queue_entry *e,
@@ -270,6 +295,8 @@ static enum call_next after_failure(struct worker *w, struct pool *p, struct que
 
 	if (d->verdict == RETRY_AFTER_DELAY && age + d->delay_ns <= rp->max_age_ns) {
 		count(&w->st.steps_retried);
+		if (park_step(w, p, e, v, up, res, d->delay_ns, now))
+			return CALL_PARKED;
 		if (sent)
 			pool_retry(p, e, d->delay_ns);
 		else
@@ -315,7 +342,9 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	}
 	if (!up) /* routes were checked against the upstream sections at start */
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
+	req.budget_free = release_entry_fresh(e); /* the release ramp paces it */
 	upstream_call(up->u, &req, &res);
+	release_entry_called(e);
 	fallback_after_call(up->fb, v->tenant, payload, &res, &ans);
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
@@ -447,12 +476,21 @@ static uint32_t route_entry(void *arg, const struct queue_entry *e)
 	return idx;
 }
 
+/* The release store's sink: a released step goes to the pool of its step. */
+static int submit_released(void *arg, struct queue_entry *e)
+{
+	struct worker *w = arg;
+
+	return pool_submit(w->pools[route_entry(w, e)], e);
+}
+
 static int setup_upstream(struct worker *w, struct wupstream *up, const char *name, char *err,
 			  size_t errlen)
 {
 	const struct routes *r = w->routes;
 	struct upstream_config uc;
 	struct fallback_config fc;
+	struct park_config pc;
 	bool model_set = false;
 	char sub[200];
 	int i, ret;
@@ -460,6 +498,7 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 	snprintf(up->name, sizeof(up->name), "%s", name);
 	upstream_config_default(&uc, name, "");
 	fallback_config_default(&fc);
+	park_config_default(&pc);
 	model_init_default(&up->model);
 	for (i = 0; i < r->nupstream_kv; i++) {
 		const struct route_kv *kv = &r->upstream_kv[i];
@@ -469,6 +508,8 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 		if (!strncmp(kv->key, "fallback.", 9)) {
 			ret = fallback_config_set(&fc, kv->key + 9, kv->value, sub, sizeof(sub));
 			fc.model_given |= !strcmp(kv->key + 9, "model");
+		} else if (!strncmp(kv->key, "park.", 5) || !strncmp(kv->key, "release.", 8)) {
+			ret = park_config_set(&pc, kv->key, kv->value, sub, sizeof(sub));
 		} else if (!strncmp(kv->key, "model.", 6)) {
 			if (!model_set)
 				model_init_empty(&up->model);
@@ -493,7 +534,8 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 		return -EINVAL;
 	}
 	up->fb = fallback_new(name, &fc, w->cfg.redis, fc.use_model ? &up->model : NULL);
-	return up->fb ? 0 : -ENOMEM;
+	up->rel_idx = release_add(w->rel, up->u, &pc);
+	return up->fb && up->rel_idx >= 0 ? 0 : -ENOMEM;
 }
 
 static int start_pools(struct worker *w, char *err, size_t errlen)
@@ -511,7 +553,7 @@ static int start_pools(struct worker *w, char *err, size_t errlen)
 				      .handler = on_entry,
 				      .arg = w};
 
-		w->pools[i] = pool_new(&pc, w->cfg.queue);
+		w->pools[i] = pool_new(&pc, release_queue(w->rel));
 		if (!w->pools[i]) {
 			snprintf(err, errlen, "[pool %s]: %s", r->pools[i].name, strerror(errno));
 			return -errno;
@@ -546,8 +588,9 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	pc.conninfo = cfg->pg_conninfo;
 	w->pgw = pg_writer_new(&pc, store_done, w);
 	w->steps = pg_steps_new(cfg->pg_conninfo, 8);
+	w->rel = w->steps ? release_new(cfg->queue, w->steps, submit_released, w) : NULL;
 	w->ups = calloc(w->routes->nupstreams ? w->routes->nupstreams : 1, sizeof(*w->ups));
-	if (!w->pgw || !w->steps || !w->ups) {
+	if (!w->pgw || !w->steps || !w->rel || !w->ups) {
 		snprintf(err, errlen, "start the PostgreSQL writer: %s", strerror(errno));
 		goto fail;
 	}
@@ -560,7 +603,7 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	ret = start_pools(w, err, errlen);
 	if (ret)
 		goto fail;
-	sc = (struct pool_set_cfg){.queue = cfg->queue,
+	sc = (struct pool_set_cfg){.queue = release_queue(w->rel),
 				   .pools = w->pools,
 				   .npools = (uint32_t)w->npools,
 				   .route = route_entry,
@@ -575,6 +618,11 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "start consuming the queue: %s", strerror(errno));
 		goto fail;
 	}
+	ret = release_start(w->rel);
+	if (ret) {
+		snprintf(err, errlen, "start the parked-step releaser: %s", strerror(-ret));
+		goto fail;
+	}
 	return w;
 fail:
 	worker_free(w, 0);
@@ -586,6 +634,7 @@ void worker_free(struct worker *w, int timeout_ms)
 {
 	if (!w)
 		return;
+	release_stop(w->rel); /* first: it queues released steps into the pools */
 	pool_set_free(w->set);
 	for (int i = 0; i < w->npools; i++)
 		pool_drain(w->pools[i], timeout_ms);
@@ -597,6 +646,7 @@ void worker_free(struct worker *w, int timeout_ms)
 		fallback_free(w->ups[i].fb);
 		upstream_free(w->ups[i].u);
 	}
+	release_free(w->rel); /* after the pools: their acks of released steps go through it */
 	pg_steps_free(w->steps);
 	routes_free(w->routes);
 	for (int i = 0; i < w->nretired; i++)

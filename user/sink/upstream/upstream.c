@@ -664,6 +664,11 @@ enum breaker_state upstream_breaker_state(struct upstream *u)
 	return breaker_state(u->breaker);
 }
 
+uint64_t upstream_breaker_open_remaining_ns(struct upstream *u)
+{
+	return breaker_open_remaining_ns(u->breaker);
+}
+
 const char *upstream_name(const struct upstream *u)
 {
 	return u->cfg.name;

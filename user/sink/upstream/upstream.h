@@ -153,6 +153,7 @@ const struct upstream_config *upstream_config_of(const struct upstream *u);
 /* Breaker state now, and whether the breaker would let a call through (not OPEN, or OPEN
  * with its wait over). */
 enum breaker_state upstream_breaker_state(struct upstream *u);
+uint64_t upstream_breaker_open_remaining_ns(struct upstream *u);
 const char *upstream_name(const struct upstream *u);
 const char *upstream_outcome_name(enum upstream_outcome o);
 

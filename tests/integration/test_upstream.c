@@ -240,6 +240,72 @@ static void subtest_status_classes(const struct mock_upstream *m)
 	ASSERT_HAS_STR(err, "\"4040\" is not a status", "names the item");
 }
 
+/* Issue 18: the mock behaves like a restarting receiver (down, then 404 while it registers
+ * its webhooks, then OK) and can acknowledge then lose; calls carry a stable Webhook-Id. */
+static void subtest_mock_receiver_faults(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	char id1[64] = "", id2[64] = "", id3[64] = "";
+	double t0;
+
+	config_for(&cfg, m);
+	cfg.score_field[0] = 0;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	mock_upstream_control(m, "POST", "/reset", NULL, 0);
+	t0 = clock_mono_ms();
+	ASSERT_OK(mock_upstream_faults(m, "restart_down_ms=1000&restart_404_ms=1000"), "restart");
+	usleep(300000);
+	call(u, "rs-1", 1, &r);
+	ASSERT_HAS_STR(r.reason, "connect", "down first");
+	upstream_result_fini(&r);
+	while (clock_mono_ms() - t0 < 1400)
+		usleep(50000);
+	call(u, "rs-2", 1, &r);
+	ASSERT_EQ(r.http_status, 404, "then 404");
+	ASSERT_HAS_STR(r.reason, "not registered", "with n8n's body");
+	ASSERT_TRUE(r.retryable, "retried: the upstream was just unreachable");
+	upstream_result_fini(&r);
+	while (clock_mono_ms() - t0 < 2400)
+		usleep(50000);
+	call(u, "rs-3", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "then OK");
+	upstream_result_fini(&r);
+	ASSERT_EQ(mock_upstream_stat(m, "not_ready"), 1, "one 404 counted");
+
+	ASSERT_OK(mock_upstream_faults(m, "lose_rate=1"), "lose");
+	call(u, "lost-1", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "acknowledged");
+	upstream_result_fini(&r);
+	ASSERT_EQ(mock_upstream_key_count(m, "lost-1", "applied"), 0, "but not applied");
+	ASSERT_EQ(mock_upstream_key_count(m, "lost-1", "lost"), 1, "counted lost");
+	ASSERT_OK(mock_upstream_faults(m, "lose_rate=0"), "keep");
+
+	/* Webhook-Id: the same for every attempt of one event, another for another tenant */
+	call(u, "wid", 1, &r);
+	upstream_result_fini(&r);
+	mock_upstream_key_str(m, "wid", "webhook_id", id1, sizeof(id1));
+	call(u, "wid", 2, &r);
+	upstream_result_fini(&r);
+	mock_upstream_key_str(m, "wid", "webhook_id", id2, sizeof(id2));
+	ASSERT_HAS_STR(id1, "msg_", "Webhook-Id sent");
+	ASSERT_EQ(strlen(id1), 36, "msg_ + 32 hex");
+	ASSERT_STREQ(id1, id2, "stable across attempts");
+	{
+		struct upstream_request req = {
+		    .payload = "{}", .idempotency_key = "wid", .tenant = "other", .attempt = 1};
+
+		upstream_call(u, &req, &r);
+		upstream_result_fini(&r);
+		mock_upstream_key_str(m, "wid", "webhook_id", id3, sizeof(id3));
+		ASSERT_TRUE(strcmp(id1, id3) != 0, "another tenant's event, another id");
+	}
+	upstream_free(u);
+}
+
 struct async_done {
 	int n;
 	struct upstream_result r[4];
@@ -594,6 +660,8 @@ void test_upstream(void)
 		subtest_client_error(&m);
 	if (test__start_subtest("status_classes"))
 		subtest_status_classes(&m);
+	if (test__start_subtest("mock_receiver_faults"))
+		subtest_mock_receiver_faults(&m);
 	if (test__start_subtest("bulkhead"))
 		subtest_bulkhead(&m);
 	if (test__start_subtest("retry_after"))

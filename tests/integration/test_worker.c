@@ -382,6 +382,32 @@ out:
 	env_stop(&e);
 }
 
+/* Issue 18: a route without a store step, no Redis: a client's second copy of each key
+ * (another receipt time) never reaches the upstream. */
+static void subtest_call_only_duplicates(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "latency_ms=5"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 30, "crm.sync", "c"), "append 30") ||
+	    !ASSERT_OK(append_events(e.q, 30, "crm.sync", "c"), "the same 30 keys again") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "received"), 30, "each key reached it once");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "no key applied twice");
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.events_duplicate, 30, "the copies counted as duplicates");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM call_claims"), 30, "one claim a key");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 static void subtest_thin_and_shed(void)
 {
 	struct env e;
@@ -438,6 +464,8 @@ void test_worker(void)
 		subtest_max_age();
 	if (test__start_subtest("parked_durably"))
 		subtest_parked_durably();
+	if (test__start_subtest("call_only_duplicates"))
+		subtest_call_only_duplicates();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
 }

@@ -367,6 +367,43 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	return next;
 }
 
+/* Whether step idx is the first call of a route without a store step: there the event
+ * claims its calls (call_claims), as the store step's dedupe would have done. */
+static bool claims_here(const struct route *rt, uint32_t idx)
+{
+	for (int i = 0; i < rt->nsteps; i++) {
+		if (rt->steps[i].kind == STEP_STORE)
+			return false;
+		if (rt->steps[i].kind == STEP_CALL)
+			return (uint32_t)i == idx;
+	}
+	return false;
+}
+
+/* A client's second copy of a key (another receipt time) must not reach the upstream
+ * again, with or without Redis: the first copy's claim stops it. */
+static enum call_next claim_calls(struct worker *w, struct pool *p, struct queue_entry *e,
+				  const struct event_view *v)
+{
+	char err[256];
+	int mine = pg_steps_claim(w->steps, v->tenant, v->idempotency_key,
+				  (int64_t)(e->enq_ns / 1000), err, sizeof(err));
+
+	if (mine < 0) {
+		log_warn("worker: call claim not checked; retrying", "key=%s err=\"%s\"",
+			 v->idempotency_key, err);
+		count(&w->st.steps_retried);
+		pool_retry(p, e, DB_RETRY_NS);
+		return CALL_PARKED;
+	}
+	if (mine)
+		return CALL_ADVANCE;
+	count(&w->st.events_duplicate);
+	log_debug("worker: duplicate of a claimed key; not called again", "tenant=%s key=%s",
+		  v->tenant, v->idempotency_key);
+	return CALL_EVENT_DONE;
+}
+
 static bool shed_now(struct worker *w, const struct route *rt)
 {
 	uint32_t permille = __atomic_load_n(&w->shed_permille, __ATOMIC_RELAXED), r = 0;
@@ -436,7 +473,9 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 			run_store(w, p, e, &v, payload, rt);
 			goto held;
 		}
-		next = run_call(w, p, e, &v, payload, s);
+		next = claims_here(rt, e->step) ? claim_calls(w, p, e, &v) : CALL_ADVANCE;
+		if (next == CALL_ADVANCE)
+			next = run_call(w, p, e, &v, payload, s);
 		if (next == CALL_PARKED)
 			goto held;
 		if (next == CALL_EVENT_DONE)

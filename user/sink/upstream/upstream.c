@@ -21,6 +21,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/sha256.h"
 #include "sink/upstream/upstream.h"
 #include "sink/upstream/upstream_body.h"
 
@@ -506,6 +507,23 @@ static int add_header(struct call *c, const char *h)
 	return 0;
 }
 
+/* "Webhook-Id: msg_<32 hex>": the same for every attempt of one event (tenant and key),
+ * different between tenants that use the same key (Standard Webhooks' webhook-id). */
+static void webhook_id(const struct upstream_request *req, char *out, size_t cap)
+{
+	uint8_t d[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 h;
+
+	sha256_init(&h);
+	sha256_update(&h, req->tenant ? req->tenant : "", req->tenant ? strlen(req->tenant) : 0);
+	sha256_update(&h, "", 1);
+	sha256_update(&h, req->idempotency_key, strlen(req->idempotency_key));
+	sha256_final(&h, d);
+	sha256_hex(d, hex);
+	snprintf(out, cap, "Webhook-Id: msg_%.32s", hex);
+}
+
 static int build_request(struct upstream *u, struct call *c, const struct upstream_request *req)
 {
 	char hdr[320];
@@ -521,6 +539,9 @@ static int build_request(struct upstream *u, struct call *c, const struct upstre
 	if (req->idempotency_key && *req->idempotency_key) {
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", req->idempotency_key);
 		hdr[strcspn(hdr, "\r\n")] = 0; /* no header injection from a key */
+		if (add_header(c, hdr))
+			return -ENOMEM;
+		webhook_id(req, hdr, sizeof(hdr));
 		if (add_header(c, hdr))
 			return -ENOMEM;
 	}

@@ -67,7 +67,9 @@ struct upstream_config {
 
 struct upstream_request {
 	const char *payload;	     /* the event payload, JSON text */
-	const char *idempotency_key; /* sent as Idempotency-Key, and {{idempotency_key}} */
+	const char *idempotency_key; /* sent as Idempotency-Key, and {{idempotency_key}}; with
+				      * the tenant it makes the Webhook-Id header (msg_ + 32 hex
+				      * of sha256, stable across attempts) */
 	const char *tenant, *type;   /* optional, for the template */
 	uint32_t attempt;	     /* 1 for the first call of an event, 2.. for retries */
 	bool budget_free;	     /* a retry paced by someone else (the parked releaser's

@@ -408,6 +408,41 @@ out:
 	env_stop(&e);
 }
 
+/* Issue 18: one upstream serves many webhooks: each step calls its own path. */
+static void subtest_step_paths(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	char path[128] = "";
+
+	if (!ASSERT_OK(env_start(&e, NULL), "env"))
+		goto out;
+	w = start_worker(
+	    &e, routes_for(&e, "template.wrap = {\"lead\":{{payload}}}\n"
+			       "[route lead.created]\n"
+			       "step = call ai pool=ai path=/webhook/lead template=wrap\n"
+			       "[route deal.won]\nstep = call ai pool=ai path=/webhook/deal "
+			       "method=PUT\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 3, "lead.created", "l"), "append leads") ||
+	    !ASSERT_OK(append_events(e.q, 3, "deal.won", "d"), "append deals") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	mock_upstream_key_str(&e.mock, "l-1", "path", path, sizeof(path));
+	ASSERT_STREQ(path, "/webhook/lead", "lead step called its path");
+	mock_upstream_key_str(&e.mock, "d-2", "path", path, sizeof(path));
+	ASSERT_STREQ(path, "/webhook/deal", "deal step called its path");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = "
+				      "'call:ai/webhook/lead' AND status = 'done'"),
+		  3, "recorded under the path");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE "
+				      "result->>'http_status' = '200'"),
+		  6, "all answered");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 static void subtest_thin_and_shed(void)
 {
 	struct env e;
@@ -466,6 +501,8 @@ void test_worker(void)
 		subtest_parked_durably();
 	if (test__start_subtest("call_only_duplicates"))
 		subtest_call_only_duplicates();
+	if (test__start_subtest("step_paths"))
+		subtest_step_paths();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
 }

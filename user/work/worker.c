@@ -95,12 +95,16 @@ static struct wupstream *find_upstream(struct worker *w, const char *name)
 	return NULL;
 }
 
+/* The step's name in step_results: "store", "call:ai", "call:n8n/webhook/lead" (a path
+ * tells apart two calls of one upstream in a route). */
 static char *step_name(const struct route_step *s, char *buf, size_t cap)
 {
 	if (s->kind == STEP_STORE)
 		snprintf(buf, cap, "store");
 	else
-		snprintf(buf, cap, "call:%s", s->upstream);
+		snprintf(buf, cap, "call:%.50s%.*s", s->upstream, s->path[0] ? 62 : 0, s->path);
+	if (cap > 64)
+		buf[64] = 0; /* step_results.step is varchar(64) */
 	return buf;
 }
 
@@ -324,7 +328,10 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 				       .idempotency_key = v->idempotency_key,
 				       .tenant = v->tenant,
 				       .type = v->type,
-				       .attempt = e->attempts + 1};
+				       .attempt = e->attempts + 1,
+				       .path = s->path,
+				       .method = s->method,
+				       .template = s->template};
 	struct upstream_result res = {0};
 	struct fallback_answer ans;
 	struct retry_decision d;
@@ -547,6 +554,8 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 		if (!strncmp(kv->key, "fallback.", 9)) {
 			ret = fallback_config_set(&fc, kv->key + 9, kv->value, sub, sizeof(sub));
 			fc.model_given |= !strcmp(kv->key + 9, "model");
+		} else if (!strncmp(kv->key, "template.", 9)) {
+			ret = 0; /* a named template for steps (template=NAME): routes.c took it */
 		} else if (!strncmp(kv->key, "park.", 5) || !strncmp(kv->key, "release.", 8)) {
 			ret = park_config_set(&pc, kv->key, kv->value, sub, sizeof(sub));
 		} else if (!strncmp(kv->key, "model.", 6)) {

@@ -38,6 +38,7 @@ struct call {
 	uint64_t retry_after_ns;
 	uint64_t start_ns;
 	struct breaker_permit permit;
+	char url[512], method[8];
 	upstream_done_fn *done;
 	void *ctx;
 	char errbuf[CURL_ERROR_SIZE];
@@ -143,12 +144,12 @@ static int call_start(struct upstream *u, struct call *c)
 		return -ENOMEM;
 	curl_easy_reset(e);
 	c->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, u->cfg.url);
+	curl_easy_setopt(e, CURLOPT_URL, c->url);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->req_body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
-	if (strcmp(u->cfg.method, "POST"))
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, u->cfg.method);
+	if (strcmp(c->method, "POST"))
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
@@ -507,6 +508,18 @@ static int add_header(struct call *c, const char *h)
 	return 0;
 }
 
+void upstream_url_with_path(const char *url, const char *path, char *out, size_t cap)
+{
+	const char *host = strstr(url, "://"), *end;
+
+	if (!path || !*path || !host) {
+		snprintf(out, cap, "%s", url);
+		return;
+	}
+	end = host + 3 + strcspn(host + 3, "/?#");
+	snprintf(out, cap, "%.*s%s", (int)(end - url), url, path);
+}
+
 /* "Webhook-Id: msg_<32 hex>": the same for every attempt of one event (tenant and key),
  * different between tenants that use the same key (Standard Webhooks' webhook-id). */
 static void webhook_id(const struct upstream_request *req, char *out, size_t cap)
@@ -528,7 +541,11 @@ static int build_request(struct upstream *u, struct call *c, const struct upstre
 {
 	char hdr[320];
 
-	c->req_body = upstream_template_render(u->cfg.template, req, &c->req_len);
+	upstream_url_with_path(u->cfg.url, req->path, c->url, sizeof(c->url));
+	snprintf(c->method, sizeof(c->method), "%s",
+		 req->method && *req->method ? req->method : u->cfg.method);
+	c->req_body = upstream_template_render(
+	    req->template && *req->template ? req->template : u->cfg.template, req, &c->req_len);
 	if (!c->req_body)
 		return -ENOMEM;
 	if (add_header(c, "Content-Type: application/json") || add_header(c, "Expect:"))

@@ -74,6 +74,9 @@ struct upstream_request {
 	uint32_t attempt;	     /* 1 for the first call of an event, 2.. for retries */
 	bool budget_free;	     /* a retry paced by someone else (the parked releaser's
 				      * ramp): takes no retry budget token */
+	/* per-step overrides (`step = call n8n path=/webhook/lead`), NULL or "": the
+	 * upstream's own. path replaces the path (and query) of the upstream's url. */
+	const char *path, *method, *template;
 };
 
 struct upstream_result {
@@ -148,6 +151,9 @@ void upstream_retry_decide(struct upstream *u, const struct upstream_result *res
 bool upstream_status_retryable(const struct upstream_config *cfg, int status, bool recovering);
 bool upstream_status_breaker_failure(const struct upstream_config *cfg, int status,
 				     bool recovering);
+
+/* url with its path (and query) replaced by path ("" or NULL: url as it is) into out. */
+void upstream_url_with_path(const char *url, const char *path, char *out, size_t cap);
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st);
 /* The upstream's settings (read-only, for the step runner: retry.max_age, park.*). */

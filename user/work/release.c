@@ -264,6 +264,8 @@ static void on_row(void *arg, const struct pg_parked_row *row)
 		if (!t->r->submit(t->r->submit_arg, e)) {
 			t->submitted++;
 			__atomic_add_fetch(&t->ru->released, 1, __ATOMIC_RELAXED);
+			/* the pool owns e now; its ack frees it */
+			// cppcheck-suppress memleak
 			return;
 		}
 		free(e);

@@ -54,20 +54,28 @@ static long long sql(struct scn *s, const char *q)
 	return pgh_query_ll(&s->pg, q);
 }
 
-static double parked(int admin_port)
+/* A parked-steps metric of upstream n8n (name without labels), or -1. */
+static double parked_metric(int admin_port, const char *name)
 {
 	static char m[1 << 20];
+	char series[96];
 
 	if (scn_metrics(admin_port, m, sizeof(m)))
 		return -1;
-	return scn_metric(m, "sluice_parked_events{upstream=\"n8n\"}");
+	snprintf(series, sizeof(series), "%s{upstream=\"n8n\"}", name);
+	return scn_metric(m, series);
+}
+
+static double parked(int admin_port)
+{
+	return parked_metric(admin_port, "sluice_parked_events");
 }
 
 static void subtest_restart(void)
 {
 	struct scn s = {0};
 	struct scn_load l = {0};
-	double t0, t_recover = 0, t_drained = 0, last_print = -1;
+	double t0, t_recover = 0, t_drained = 0, last_print = -1, max_parked = 0, oldest = 0;
 	bool restarted = false;
 
 	if (start(&s, NULL))
@@ -90,9 +98,14 @@ static void subtest_restart(void)
 			t_recover = t + (DOWN_MS + R404_MS) / 1000.0;
 		}
 		if (t - last_print >= 2) {
+			double pk = parked(s.d.admin_port),
+			       age = parked_metric(s.d.admin_port, "sluice_parked_oldest_seconds");
+
+			max_parked = pk > max_parked ? pk : max_parked;
+			oldest = age > oldest ? age : oldest;
 			printf("%4.0f  %7lld  %4lld  %6lld  %6.0f  %4lld\n", t, applied,
 			       mock_upstream_stat(&s.crm, "not_ready"),
-			       mock_upstream_stat(&s.crm, "downs"), parked(s.d.admin_port),
+			       mock_upstream_stat(&s.crm, "downs"), pk,
 			       sql(&s, "SELECT count(*) FROM dead_letters"));
 			last_print = t;
 		}
@@ -122,7 +135,11 @@ static void subtest_restart(void)
 		  N_EVENTS, "every call step done");
 	ASSERT_EQ(sql(&s, "SELECT count(*) FROM step_results WHERE status = 'fallback'"), 0,
 		  "nothing answered by a fallback");
-	ASSERT_GT(sql(&s, "SELECT count(*) FROM sluice_schema_version"), 0, "schema");
+	ASSERT_GT(max_parked, 0, "sluice_parked_events showed the parked steps");
+	ASSERT_GT(oldest, 1, "sluice_parked_oldest_seconds grew");
+	ASSERT_GE(parked_metric(s.d.admin_port, "sluice_parked_released_total"), max_parked,
+		  "sluice_parked_released_total counts them released");
+	ASSERT_EQ(sql(&s, "SELECT count(*) FROM parked_steps"), 0, "none left parked");
 	printf("receiver_restart: %lld connections reset by the stop, %lld answered 404, parked "
 	       "steps left %.0f\n",
 	       mock_upstream_stat(&s.crm, "downs"), mock_upstream_stat(&s.crm, "not_ready"),

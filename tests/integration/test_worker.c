@@ -382,6 +382,33 @@ out:
 	env_stop(&e);
 }
 
+/* park.max bounds the parked rows of an upstream; past it steps wait in memory, unacked. */
+static void subtest_park_max(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+
+	if (!ASSERT_OK(env_start(&e, "down=1"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "breaker.window_size = 4\nbreaker.minimum_calls = 4\n"
+					    "breaker.open_wait_ms = 60000\npark.max = 5\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 20, "crm.sync", "x"), "append 20"))
+		goto out;
+	for (int i = 0; i < 50 && queue_entries(e.q) > 15; i++)
+		usleep(100000);
+	usleep(2500000); /* a few statistics readings later */
+	ASSERT_GE(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 5, "parked to the max");
+	ASSERT_LE(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 6,
+		  "not past it (but for a park committing during a reading)");
+	ASSERT_EQ(queue_entries(e.q) + pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 20,
+		  "the rest held in the queue, unacked");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 /* Issue 18: a route without a store step, no Redis: a client's second copy of each key
  * (another receipt time) never reaches the upstream. */
 static void subtest_call_only_duplicates(void)
@@ -499,6 +526,8 @@ void test_worker(void)
 		subtest_max_age();
 	if (test__start_subtest("parked_durably"))
 		subtest_parked_durably();
+	if (test__start_subtest("park_max"))
+		subtest_park_max();
 	if (test__start_subtest("call_only_duplicates"))
 		subtest_call_only_duplicates();
 	if (test__start_subtest("step_paths"))

@@ -9,7 +9,8 @@
  * The releaser ticks every 50 ms. Per upstream it adds rate * elapsed to a token count
  * (capped at a quarter second of rate, so a pause does not turn into a burst) and leases
  * that many due rows. Statistics (rows, oldest) are read once a second; the park.max check
- * uses that reading, so the limit may be passed by what one second parks.
+ * adds the rows parked since that reading (reserved under the lock), so it holds to within
+ * the parks that commit while a reading runs.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,7 +43,8 @@ struct rupstream {
 	uint64_t closed_since; /* mono ns the breaker was first seen closed (0: not closed) */
 	uint64_t last_probe;
 	double tokens, rate;
-	struct pg_parked_stats db;		  /* last reading */
+	struct pg_parked_stats db; /* last reading */
+	uint64_t since_reading;	   /* rows parked (or being parked) since that reading */
 	uint64_t parked_total, released, refused; /* atomics */
 };
 
@@ -207,17 +209,23 @@ int release_park(struct release *r, int idx, struct pool *p, struct queue_entry 
 	    .len = e->len,
 	    .last_error = last_error,
 	};
-	uint64_t rows;
+	bool new_row = !release_entry_parked(e);
 	char err[200];
 
+	/* a new row reserves its place under the lock, so parallel parks cannot pass the
+	 * limit together */
 	pthread_mutex_lock(&r->lock);
-	rows = ru->db.rows;
-	pthread_mutex_unlock(&r->lock);
-	if (rows >= ru->cfg.max && !release_entry_parked(e)) {
+	if (new_row && ru->db.rows + ru->since_reading >= ru->cfg.max) {
+		pthread_mutex_unlock(&r->lock);
 		__atomic_add_fetch(&ru->refused, 1, __ATOMIC_RELAXED);
 		return -ENOSPC;
 	}
+	ru->since_reading += new_row;
+	pthread_mutex_unlock(&r->lock);
 	if (pg_parked_put(r->ps, &row, err, sizeof(err))) {
+		pthread_mutex_lock(&r->lock);
+		ru->since_reading -= new_row && ru->since_reading;
+		pthread_mutex_unlock(&r->lock);
 		__atomic_add_fetch(&ru->refused, 1, __ATOMIC_RELAXED);
 		log_warn("release: step not parked; it waits in memory, unacked",
 			 "upstream=%s "
@@ -348,6 +356,8 @@ static void refresh_stats(struct release *r)
 			continue;
 		pthread_mutex_lock(&r->lock);
 		r->ups[i].db = st;
+		r->ups[i].since_reading = 0; /* (parks committed during the query: counted twice
+					      * or not at all until the next reading) */
 		pthread_mutex_unlock(&r->lock);
 	}
 }

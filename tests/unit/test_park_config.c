@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* test_park_config.c -- park.* and release.* settings of an upstream: defaults, errors */
+/* test_park_config.c -- park.* and release.* settings of an upstream: defaults, errors, and
+ * the release ramp they give */
 #include <errno.h>
 
 #include "test_progs.h"
@@ -24,4 +25,13 @@ void test_park_config(void)
 		  "rate 0 refused");
 	ASSERT_HAS_STR(err, "release.rate_max = 0", "names the input");
 	ASSERT_EQ(park_config_set(&c, "park.later", "1", err, sizeof(err)), -ENOENT, "unknown");
+
+	/* the ramp: slow start over ramp_ms after the breaker closes */
+	park_config_default(&c);
+	ASSERT_NEAR_PCT(release_ramp_rate(&c, 0), 2.5, 1, "5 % of 50/s at once");
+	ASSERT_NEAR_PCT(release_ramp_rate(&c, 15000 * MS), 25, 1, "half way: half the rate");
+	ASSERT_NEAR_PCT(release_ramp_rate(&c, 30000 * MS), 50, 1, "rate_max at ramp_ms");
+	ASSERT_NEAR_PCT(release_ramp_rate(&c, 3600000 * MS), 50, 1, "and not above");
+	c.ramp_ns = 0;
+	ASSERT_NEAR_PCT(release_ramp_rate(&c, 0), 50, 1, "no ramp: rate_max at once");
 }

@@ -287,7 +287,6 @@ static void on_row(void *arg, const struct pg_parked_row *row)
 static double rate_now(struct rupstream *ru, uint64_t now)
 {
 	enum breaker_state st = upstream_breaker_state(ru->u);
-	double f;
 
 	if (st != BREAKER_CLOSED) {
 		ru->closed_since = 0;
@@ -303,9 +302,15 @@ static double rate_now(struct rupstream *ru, uint64_t now)
 	}
 	if (!ru->closed_since)
 		ru->closed_since = now;
-	f = ru->cfg.ramp_ns ? (double)(now - ru->closed_since) / (double)ru->cfg.ramp_ns : 1;
+	return release_ramp_rate(&ru->cfg, now - ru->closed_since);
+}
+
+double release_ramp_rate(const struct park_config *c, uint64_t closed_for_ns)
+{
+	double f = c->ramp_ns ? (double)closed_for_ns / (double)c->ramp_ns : 1;
+
 	f = f < RAMP_MIN ? RAMP_MIN : f > 1 ? 1 : f;
-	return ru->cfg.rate_max * f;
+	return c->rate_max * f;
 }
 
 static void tick_one(struct release *r, struct rupstream *ru, uint64_t now, uint64_t dt)

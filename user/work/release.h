@@ -51,6 +51,10 @@ void park_config_default(struct park_config *c);
 int park_config_set(struct park_config *c, const char *key, const char *value, char *err,
 		    size_t errlen);
 
+/* Release rate (steps/s) closed_for_ns after the breaker closed: rate_max * t / ramp,
+ * at least 5 % of rate_max, at most rate_max (ramp 0: rate_max at once). */
+double release_ramp_rate(const struct park_config *c, uint64_t closed_for_ns);
+
 struct release;
 /* Queue a released entry into the pool of its step (e->step); 0, or -errno and the caller
  * still owns e. */

@@ -49,6 +49,7 @@
 #include "queue/journal/journal.h"
 #include "queue/queue.h"
 #include "admit/tenants.h"
+#include "work/release.h"
 
 #define MAX_THREADS 256
 #define FD_PER_LOOP 5  /* listener, TLS listener, ring, inbox eventfd, one spare */
@@ -320,6 +321,7 @@ static int open_journal(struct daemon *d)
 	d->api.queue = (struct ingress_queue){
 	    .q = d, .append = ingress_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
+	release_metrics_register(d->m); /* parked call steps per upstream (issue 18) */
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
 	return start_dedupe(d);
 }

@@ -36,6 +36,30 @@ static void subtest_fresh_and_again(const struct pgh_server *s)
 		  pg_migrate_latest(), "one row per version");
 }
 
+/* Issue 18's tables come as 004 and 005, after 003, and a database migrated before them
+ * (at 003) gets exactly those two, in order. */
+static void subtest_upgrade_from_003(const struct pgh_server *s)
+{
+	char err[512] = "", out[256] = "";
+
+	ASSERT_GE(pg_migrate_latest(), 5, "004 and 005 embedded");
+	pg_migrate_conninfo(s->conninfo, err, sizeof(err)); /* when run alone */
+	pgh_query_ll(s, "DROP TABLE call_claims");
+	pgh_query_ll(s, "DROP TABLE parked_steps");
+	pgh_query_ll(s, "DELETE FROM sluice_schema_version WHERE version > 3");
+	ASSERT_EQ(pg_migrate_conninfo(s->conninfo, err, sizeof(err)), pg_migrate_latest() - 3,
+		  "a 003 database gets the newer ones");
+	pgh_psql(s, out, sizeof(out),
+		 "SELECT string_agg(name, ' ' ORDER BY version) FROM sluice_schema_version "
+		 "WHERE version > 3");
+	ASSERT_HAS_STR(out, "004_parked_steps 005_call_claims", "in order, by name");
+	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM pg_class WHERE relname IN "
+				  "('parked_steps', 'call_claims')"),
+		  2, "their tables");
+	ASSERT_EQ(pgh_query_ll(s, "SELECT count(*) FROM sluice_schema_version"),
+		  pg_migrate_latest(), "versions contiguous, one row each");
+}
+
 static void subtest_two_sessions(const struct pgh_server *s)
 {
 	PGconn *a = PQconnectdb(s->conninfo), *b = PQconnectdb(s->conninfo);
@@ -157,6 +181,8 @@ void test_pg_migrate(void)
 		return;
 	if (test__start_subtest("fresh_and_again"))
 		subtest_fresh_and_again(&s);
+	if (test__start_subtest("upgrade_from_003"))
+		subtest_upgrade_from_003(&s);
 	if (test__start_subtest("limits_agree_with_intake"))
 		subtest_limits_agree(&s);
 	if (test__start_subtest("two_sessions"))

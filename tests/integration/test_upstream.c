@@ -165,6 +165,147 @@ static void subtest_client_error(const struct mock_upstream *m)
 	upstream_free(u);
 }
 
+/* Issue 18: statuses classified per upstream; the reason keeps the body's first bytes. */
+static void subtest_status_classes(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream_stats st;
+	struct upstream *u;
+	char err[160];
+
+	config_for(&cfg, m);
+	cfg.recovering_window_ns = 0; /* the recovering rule is checked below on its own */
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=1&error_status=404"), "404");
+	call(u, "k404", 1, &r);
+	ASSERT_FALSE(r.retryable, "default: 404 is not retryable");
+	ASSERT_HAS_STR(r.reason, "http 404: {\"error\":\"injected\"}", "status and body kept");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "error_status=425"), "425");
+	call(u, "k425", 1, &r);
+	ASSERT_TRUE(r.retryable, "default: 425 Too Early is retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 1, "only the 425 counted against the breaker");
+	upstream_free(u);
+
+	ASSERT_OK(upstream_config_set(&cfg, "retryable", "404, 408,425,429,5xx", err, sizeof(err)),
+		  "add 404");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_status=404"), "404");
+	call(u, "k404b", 1, &r);
+	ASSERT_TRUE(r.retryable, "404 configured retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 1, "and a breaker failure (failures follow retryable)");
+	upstream_free(u);
+
+	ASSERT_OK(upstream_config_set(&cfg, "breaker_failures", "5xx", err, sizeof(err)), "bf");
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	call(u, "k404c", 1, &r);
+	ASSERT_TRUE(r.retryable, "still retryable");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 0, "not a breaker failure when breaker_failures says so");
+	upstream_free(u);
+
+	/* recovering: a 404 right after the upstream was unreachable is a restart's 404 */
+	config_for(&cfg, m);
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0&down=1"), "down");
+	usleep(300000); /* the mock closes its listener within 50 ms */
+	call(u, "kdown", 1, &r);
+	ASSERT_HAS_STR(r.reason, "connect", "unreachable");
+	upstream_result_fini(&r);
+	ASSERT_OK(mock_upstream_faults(m, "down=0&error_rate=1&error_status=404"), "404 window");
+	usleep(300000); /* and reopens it within 50 ms */
+	call(u, "k404d", 1, &r);
+	ASSERT_TRUE(r.retryable, "a 404 just after an outage is retried");
+	ASSERT_HAS_STR(r.reason, "http 404 (recovering)", "reason says why");
+	upstream_result_fini(&r);
+	upstream_stats(u, &st);
+	ASSERT_EQ(st.breaker.failures, 2, "and counts against the breaker (no early close)");
+	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "ok");
+	upstream_free(u);
+	ASSERT_EQ(upstream_config_set(&cfg, "retryable", "4040", err, sizeof(err)), -EINVAL, "bad");
+	ASSERT_HAS_STR(err, "\"4040\" is not a status", "names the item");
+}
+
+/* Issue 18: the mock behaves like a restarting receiver (down, then 404 while it registers
+ * its webhooks, then OK) and can acknowledge then lose; calls carry a stable Webhook-Id. */
+static void subtest_mock_receiver_faults(const struct mock_upstream *m)
+{
+	struct upstream_config cfg;
+	struct upstream_result r;
+	struct upstream *u;
+	char id1[64] = "", id2[64] = "", id3[64] = "";
+	double t0;
+
+	config_for(&cfg, m);
+	cfg.score_field[0] = 0;
+	u = make(m, &cfg, NULL);
+	if (!ASSERT_OK_PTR(u, "new"))
+		return;
+	mock_upstream_control(m, "POST", "/reset", NULL, 0);
+	t0 = clock_mono_ms();
+	ASSERT_OK(mock_upstream_faults(m, "restart_down_ms=1000&restart_404_ms=1000"), "restart");
+	usleep(300000);
+	call(u, "rs-1", 1, &r);
+	ASSERT_HAS_STR(r.reason, "connect", "down first");
+	upstream_result_fini(&r);
+	while (clock_mono_ms() - t0 < 1400)
+		usleep(50000);
+	call(u, "rs-2", 1, &r);
+	ASSERT_EQ(r.http_status, 404, "then 404");
+	ASSERT_HAS_STR(r.reason, "not registered", "with n8n's body");
+	ASSERT_TRUE(r.retryable, "retried: the upstream was just unreachable");
+	upstream_result_fini(&r);
+	while (clock_mono_ms() - t0 < 2400)
+		usleep(50000);
+	call(u, "rs-3", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "then OK");
+	upstream_result_fini(&r);
+	ASSERT_EQ(mock_upstream_stat(m, "not_ready"), 1, "one 404 counted");
+
+	ASSERT_OK(mock_upstream_faults(m, "lose_rate=1"), "lose");
+	call(u, "lost-1", 1, &r);
+	ASSERT_EQ(r.outcome, UPSTREAM_OK, "acknowledged");
+	upstream_result_fini(&r);
+	ASSERT_EQ(mock_upstream_key_count(m, "lost-1", "applied"), 0, "but not applied");
+	ASSERT_EQ(mock_upstream_key_count(m, "lost-1", "lost"), 1, "counted lost");
+	ASSERT_OK(mock_upstream_faults(m, "lose_rate=0"), "keep");
+
+	/* Webhook-Id: the same for every attempt of one event, another for another tenant */
+	call(u, "wid", 1, &r);
+	upstream_result_fini(&r);
+	mock_upstream_key_str(m, "wid", "webhook_id", id1, sizeof(id1));
+	call(u, "wid", 2, &r);
+	upstream_result_fini(&r);
+	mock_upstream_key_str(m, "wid", "webhook_id", id2, sizeof(id2));
+	ASSERT_HAS_STR(id1, "msg_", "Webhook-Id sent");
+	ASSERT_EQ(strlen(id1), 36, "msg_ + 32 hex");
+	ASSERT_STREQ(id1, id2, "stable across attempts");
+	{
+		struct upstream_request req = {
+		    .payload = "{}", .idempotency_key = "wid", .tenant = "other", .attempt = 1};
+
+		upstream_call(u, &req, &r);
+		upstream_result_fini(&r);
+		mock_upstream_key_str(m, "wid", "webhook_id", id3, sizeof(id3));
+		ASSERT_TRUE(strcmp(id1, id3) != 0, "another tenant's event, another id");
+	}
+	upstream_free(u);
+}
+
 struct async_done {
 	int n;
 	struct upstream_result r[4];
@@ -348,10 +489,11 @@ static void subtest_breaker(const struct mock_upstream *m)
 		ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "rejected: retry later");
 		ASSERT_STREQ(d.reason, "breaker open", "because the breaker is open");
 		ASSERT_GT(d.delay_ns, 0, "after the open wait");
-		ASSERT_LE(d.delay_ns, 300 * MS, "not longer than the open wait");
+		ASSERT_LE(d.delay_ns, 375 * MS, "the open wait, spread by at most a quarter");
 		ASSERT_EQ(st1.budget.retries, st0.budget.retries, "no retry budget spent");
 		upstream_retry_decide(u, &r, cfg.retry.max_attempts, &d);
-		ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "until max_attempts");
+		ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY,
+			  "a rejected call spends no attempt: never given up for attempts");
 	}
 	ASSERT_OK(mock_upstream_faults(m, "error_rate=0"), "mock healthy again");
 	usleep(350000);
@@ -516,6 +658,10 @@ void test_upstream(void)
 		subtest_faults(&m);
 	if (test__start_subtest("client_error"))
 		subtest_client_error(&m);
+	if (test__start_subtest("status_classes"))
+		subtest_status_classes(&m);
+	if (test__start_subtest("mock_receiver_faults"))
+		subtest_mock_receiver_faults(&m);
 	if (test__start_subtest("bulkhead"))
 		subtest_bulkhead(&m);
 	if (test__start_subtest("retry_after"))

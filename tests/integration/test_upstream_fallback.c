@@ -89,6 +89,7 @@ static int setup(struct env *e, uint64_t ttl_ms)
 	model_init_default(&e->model);
 	fallback_config_default(&fcfg);
 	fallback_config_set(&fcfg, "key_field", "email", err, sizeof(err));
+	fallback_config_set(&fcfg, "model", "on", err, sizeof(err)); /* opt-in */
 	fcfg.cache_ttl_ms = ttl_ms;
 	e->fb = fallback_new("ai", &fcfg, e->redis, &e->model);
 	return e->redis && e->up && e->fb ? 0 : -ENOMEM;
@@ -185,7 +186,7 @@ static void subtest_redis_down(void)
 	step(&e, "x-4", lead_x, &a);
 	ASSERT_EQ(a.source, FALLBACK_DEFER, "nothing answers: defer");
 	ASSERT_FALSE(a.has_score, "no score");
-	ASSERT_HAS_STR(a.reason, "model: none configured", "reason");
+	ASSERT_HAS_STR(a.reason, "model: not configured", "reason");
 out:
 	teardown(&e);
 }
@@ -239,12 +240,43 @@ out:
 	teardown(&e);
 }
 
+/* Issue 18: both fallbacks are opt-in. A default chain given Redis and a model answers
+ * nothing: no key_field, no cache lookup; model not switched on, no model answer. */
+static void subtest_opt_in(void)
+{
+	struct env e = {0};
+	struct fallback_config c;
+	struct fallback_answer a;
+	struct fallback_stats st;
+
+	if (setup(&e, 60000))
+		goto out;
+	fallback_free(e.fb);
+	fallback_config_default(&c);
+	e.fb = fallback_new("ai", &c, e.redis, &e.model);
+	step(&e, "x-1", lead_x, &a);
+	ASSERT_EQ(a.source, FALLBACK_UPSTREAM, "upstream answers");
+	if (!open_breaker(&e))
+		goto out;
+	step(&e, "x-2", lead_x, &a);
+	ASSERT_EQ(a.source, FALLBACK_DEFER, "default chain: defer, no cache, no model");
+	ASSERT_HAS_STR(a.reason, "no key_field", "reason: no cache key configured");
+	ASSERT_HAS_STR(a.reason, "model: switched off", "reason: model not on");
+	fallback_stats(e.fb, &st);
+	ASSERT_EQ(st.model, 0, "the model never answered");
+	ASSERT_EQ(st.cache_hits + st.cache_misses, 0, "the cache was never read");
+out:
+	teardown(&e);
+}
+
 static void subtest_config(void)
 {
 	struct fallback_config c;
 	char err[160] = "";
 
 	fallback_config_default(&c);
+	ASSERT_FALSE(c.use_model, "model off by default");
+	ASSERT_STREQ(c.key_field, "", "no cache key by default");
 	ASSERT_OK(fallback_config_set(&c, "model", "off", err, sizeof(err)), "model off");
 	ASSERT_FALSE(c.use_model, "off");
 	ASSERT_EQ(fallback_config_set(&c, "model", "maybe", err, sizeof(err)), -EINVAL, "bad");
@@ -256,6 +288,8 @@ void test_upstream_fallback(void)
 {
 	if (test__start_subtest("config"))
 		subtest_config();
+	if (test__start_subtest("opt_in"))
+		subtest_opt_in();
 	if (test__start_subtest("chain"))
 		subtest_chain();
 	if (test__start_subtest("redis_down"))

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "queue/event.h"
 #include "mockharness.h"
 #include "sink/pg/migrate.h"
@@ -147,7 +148,9 @@ static void subtest_pipeline_with_failures(void)
 
 	if (!ASSERT_OK(env_start(&e, "error_rate=0.3"), "env"))
 		goto out;
-	w = start_worker(&e, routes_for(&e, "[route lead.created]\nclass = normal\n"
+	/* the model answers only for an upstream that asks for it */
+	w = start_worker(&e, routes_for(&e, "fallback.model = on\n"
+					    "[route lead.created]\nclass = normal\n"
 					    "step = store pool=db\nstep = call ai pool=ai\n"));
 	if (!ASSERT_OK_PTR(w, "worker"))
 		goto out;
@@ -176,6 +179,36 @@ static void subtest_pipeline_with_failures(void)
 	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'fallback' "
 				      "AND result->>'source' = 'model'"),
 		  (long long)st.steps_fallback, "fallback source recorded");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+/* Issue 18: without a configured fallback a failed call is never marked done by something
+ * the upstream did not say: it is retried until the upstream takes it. */
+static void subtest_no_fallback_by_default(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=0.3"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "retry.max_attempts = 40\n"
+					    "[route lead.created]\nclass = normal\n"
+					    "step = store pool=db\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker"))
+		goto out;
+	if (!ASSERT_OK(append_events(e.q, 200, "lead.created", "n"), "append 200") ||
+	    !ASSERT_OK(wait_empty(e.q, 90), "every entry acked"))
+		goto out;
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.steps_fallback, 0, "no fallback answered");
+	ASSERT_GT(st.steps_retried, 20, "the failures were retried");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = 'call:ai' "
+				      "AND status = 'done' AND result->>'source' = 'upstream'"),
+		  200, "every call answered by the upstream itself");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters"), 0, "no dead letters");
 out:
 	worker_free(w, 5000);
 	env_stop(&e);
@@ -251,6 +284,192 @@ out:
 	env_stop(&e);
 }
 
+/* Issue 18: an essential call is retried until retry.max_age, then dead-lettered with the
+ * status and body of the last answer; attempts alone would have allowed far more. */
+static void subtest_max_age(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+
+	if (!ASSERT_OK(env_start(&e, "error_rate=1&error_status=500"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "retry.max_attempts = 100000\n"
+					    "retry.max_age_ms = 1500\nretry.base_ms = 50\n"
+					    "retry.cap_ms = 100\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 5, "crm.sync", "m"), "append 5") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "acked after dead-lettering"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters WHERE reason = 'max age' "
+				      "AND last_error LIKE 'past retry.max_age: http 500: "
+				      "{\"error\":\"injected\"}%'"),
+		  5, "dead-lettered for age, with the status and body");
+	ASSERT_GT(pgh_query_ll(&e.pg, "SELECT min(attempts) FROM dead_letters"), 3,
+		  "after several attempts");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+static long long queue_entries(struct queue *q)
+{
+	struct queue_stats st;
+
+	return queue_stats(q, &st) ? -1 : (long long)st.entries;
+}
+
+static bool wait_sql(struct env *e, const char *sql, long long want, int seconds)
+{
+	for (int i = 0; i < seconds * 10; i++) {
+		if (pgh_query_ll(&e->pg, sql) == want)
+			return true;
+		usleep(100000);
+	}
+	printf("%s: %lld, want %lld\n", sql, pgh_query_ll(&e->pg, sql), want);
+	return false;
+}
+
+/* Issue 18: with the upstream down and its breaker open, call steps are parked in
+ * PostgreSQL and their intake entries acked (the queue empties); while the database
+ * refuses the park they stay unacked ("held"). When the upstream is back, the releaser
+ * brings them back at a ramp and each is delivered once. */
+static void subtest_parked_durably(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	long long early = -1;
+	double t_up;
+
+	if (!ASSERT_OK(env_start(&e, "down=1"), "env"))
+		goto out;
+	pgh_query_ll(&e.pg, "ALTER TABLE parked_steps RENAME TO parked_steps_away");
+	w = start_worker(&e, routes_for(&e, "breaker.window_size = 4\nbreaker.minimum_calls = 4\n"
+					    "breaker.open_wait_ms = 500\npark.after_ms = 2000\n"
+					    "release.rate_max = 40\nrelease.ramp_ms = 4000\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 40, "crm.sync", "p"), "append 40"))
+		goto out;
+	usleep(1500000);
+	ASSERT_EQ(queue_entries(e.q), 40, "database refuses the park: every entry held, unacked");
+	pgh_query_ll(&e.pg, "ALTER TABLE parked_steps_away RENAME TO parked_steps");
+	if (!ASSERT_OK(wait_empty(e.q, 30), "parked: every intake entry acked"))
+		goto out;
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 40, "40 rows parked");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results"), 0, "none done");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "applied"), 0, "nothing reached the receiver");
+	usleep(1000000);
+	ASSERT_LE(pgh_query_ll(&e.pg, "SELECT max(attempts) FROM parked_steps"), 4,
+		  "an open breaker spends no attempts while parked");
+	ASSERT_OK(mock_upstream_faults(&e.mock, "down=0"), "receiver back");
+	t_up = clock_mono_ms();
+	for (int i = 0; i < 300 && mock_upstream_stat(&e.mock, "applied") < 40; i++) {
+		if (early < 0 && clock_mono_ms() - t_up >= 1500)
+			early = mock_upstream_stat(&e.mock, "applied");
+		usleep(50000);
+	}
+	printf("released within 1.5 s of recovery: %lld of 40\n", early);
+	ASSERT_LE(early, 25, "a ramp, not the whole backlog at once (40/s without it)");
+	ASSERT_TRUE(wait_sql(&e, "SELECT count(*) FROM parked_steps", 0, 60), "all released");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE status = 'done'"),
+		  40, "every step done");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "applied"), 40, "delivered");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "each once");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM dead_letters"), 0, "no dead letters");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+/* park.max bounds the parked rows of an upstream; past it steps wait in memory, unacked. */
+static void subtest_park_max(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+
+	if (!ASSERT_OK(env_start(&e, "down=1"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "breaker.window_size = 4\nbreaker.minimum_calls = 4\n"
+					    "breaker.open_wait_ms = 60000\npark.max = 5\n"
+					    "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 20, "crm.sync", "x"), "append 20"))
+		goto out;
+	for (int i = 0; i < 50 && queue_entries(e.q) > 15; i++)
+		usleep(100000);
+	usleep(2500000); /* a few statistics readings later */
+	ASSERT_GE(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 5, "parked to the max");
+	ASSERT_LE(pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 6,
+		  "not past it (but for a park committing during a reading)");
+	ASSERT_EQ(queue_entries(e.q) + pgh_query_ll(&e.pg, "SELECT count(*) FROM parked_steps"), 20,
+		  "the rest held in the queue, unacked");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+/* Issue 18: a route without a store step, no Redis: a client's second copy of each key
+ * (another receipt time) never reaches the upstream. */
+static void subtest_call_only_duplicates(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	struct worker_stats st;
+
+	if (!ASSERT_OK(env_start(&e, "latency_ms=5"), "env"))
+		goto out;
+	w = start_worker(&e, routes_for(&e, "[route crm.sync]\nstep = call ai pool=ai\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 30, "crm.sync", "c"), "append 30") ||
+	    !ASSERT_OK(append_events(e.q, 30, "crm.sync", "c"), "the same 30 keys again") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "received"), 30, "each key reached it once");
+	ASSERT_EQ(mock_upstream_stat(&e.mock, "dup_keys"), 0, "no key applied twice");
+	worker_get_stats(w, &st);
+	ASSERT_EQ(st.events_duplicate, 30, "the copies counted as duplicates");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM call_claims"), 30, "one claim a key");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
+/* Issue 18: one upstream serves many webhooks: each step calls its own path. */
+static void subtest_step_paths(void)
+{
+	struct env e;
+	struct worker *w = NULL;
+	char path[128] = "";
+
+	if (!ASSERT_OK(env_start(&e, NULL), "env"))
+		goto out;
+	w = start_worker(
+	    &e, routes_for(&e, "template.wrap = {\"lead\":{{payload}}}\n"
+			       "[route lead.created]\n"
+			       "step = call ai pool=ai path=/webhook/lead template=wrap\n"
+			       "[route deal.won]\nstep = call ai pool=ai path=/webhook/deal "
+			       "method=PUT\n"));
+	if (!ASSERT_OK_PTR(w, "worker") ||
+	    !ASSERT_OK(append_events(e.q, 3, "lead.created", "l"), "append leads") ||
+	    !ASSERT_OK(append_events(e.q, 3, "deal.won", "d"), "append deals") ||
+	    !ASSERT_OK(wait_empty(e.q, 60), "drained"))
+		goto out;
+	mock_upstream_key_str(&e.mock, "l-1", "path", path, sizeof(path));
+	ASSERT_STREQ(path, "/webhook/lead", "lead step called its path");
+	mock_upstream_key_str(&e.mock, "d-2", "path", path, sizeof(path));
+	ASSERT_STREQ(path, "/webhook/deal", "deal step called its path");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE step = "
+				      "'call:ai/webhook/lead' AND status = 'done'"),
+		  3, "recorded under the path");
+	ASSERT_EQ(pgh_query_ll(&e.pg, "SELECT count(*) FROM step_results WHERE "
+				      "result->>'http_status' = '200'"),
+		  6, "all answered");
+out:
+	worker_free(w, 5000);
+	env_stop(&e);
+}
+
 static void subtest_thin_and_shed(void)
 {
 	struct env e;
@@ -297,10 +516,22 @@ void test_worker(void)
 		return;
 	if (test__start_subtest("pipeline_with_failures"))
 		subtest_pipeline_with_failures();
+	if (test__start_subtest("no_fallback_by_default"))
+		subtest_no_fallback_by_default();
 	if (test__start_subtest("restart_replays"))
 		subtest_restart_replays();
 	if (test__start_subtest("dead_letters"))
 		subtest_dead_letters();
+	if (test__start_subtest("max_age"))
+		subtest_max_age();
+	if (test__start_subtest("parked_durably"))
+		subtest_parked_durably();
+	if (test__start_subtest("park_max"))
+		subtest_park_max();
+	if (test__start_subtest("call_only_duplicates"))
+		subtest_call_only_duplicates();
+	if (test__start_subtest("step_paths"))
+		subtest_step_paths();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
 }

@@ -141,3 +141,33 @@ long long mock_upstream_applied(const struct mock_upstream *m, const char *key)
 		return -1;
 	return json_field(out, "applied");
 }
+
+int mock_upstream_key_str(const struct mock_upstream *m, const char *key, const char *field,
+			  char *out, size_t cap)
+{
+	char body[512], path[512];
+	json_t *j, *v;
+	int ret = -ENOENT;
+
+	snprintf(path, sizeof(path), "/count?key=%s", key);
+	if (mock_upstream_control(m, "GET", path, body, sizeof(body)) != 200)
+		return -EIO;
+	j = json_loads(body, 0, NULL);
+	v = j ? json_object_get(j, field) : NULL;
+	if (json_is_string(v)) {
+		snprintf(out, cap, "%s", json_string_value(v));
+		ret = 0;
+	}
+	json_decref(j);
+	return ret;
+}
+
+long long mock_upstream_key_count(const struct mock_upstream *m, const char *key, const char *field)
+{
+	char out[512], path[512];
+
+	snprintf(path, sizeof(path), "/count?key=%s", key);
+	if (mock_upstream_control(m, "GET", path, out, sizeof(out)) != 200)
+		return -1;
+	return json_field(out, field);
+}

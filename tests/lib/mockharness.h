@@ -31,5 +31,11 @@ int mock_upstream_faults(const struct mock_upstream *m, const char *query);
 long long mock_upstream_stat(const struct mock_upstream *m, const char *name);
 /* Times key was applied (answered 2xx) by the mock, or -1. */
 long long mock_upstream_applied(const struct mock_upstream *m, const char *key);
+/* A number of GET /count?key=K (received, applied, lost), or -1. */
+long long mock_upstream_key_count(const struct mock_upstream *m, const char *key,
+				  const char *field);
+/* A string of it (path, webhook_id: the last request's) into out; 0, -ENOENT, -EIO. */
+int mock_upstream_key_str(const struct mock_upstream *m, const char *key, const char *field,
+			  char *out, size_t cap);
 
 #endif /* SLUICE_TEST_MOCKHARNESS_H */

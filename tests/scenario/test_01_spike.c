@@ -47,7 +47,7 @@
 static const char *routes_fmt =
     "[pool db]\nthreads = 2\ninflight = 256\n"
     "[pool ai]\nthreads = 2\ninflight = 2\n"
-    "[upstream ai]\nurl = %s\nscore_field = score\n"
+    "[upstream ai]\nurl = %s\nscore_field = score\nfallback.model = on\n"
     "[upstream enrich]\nurl = %s\nscore_field = score\n"
     "[route lead.created]\nclass = normal\nstep = store pool=db\nstep = call ai pool=ai\n"
     "step = call enrich pool=ai optional\n"

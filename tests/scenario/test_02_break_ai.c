@@ -56,13 +56,14 @@ void test_02_break_ai(void)
 	if (!ASSERT_OK(scn_start_pg(&s), "postgres") ||
 	    !ASSERT_OK(mock_upstream_start(&s.ai, "latency_ms=5"), "mock upstream"))
 		goto out;
-	snprintf(routes, sizeof(routes),
-		 "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 8\n"
-		 "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\n"
-		 "breaker.open_wait_ms = 3000\n"
-		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
-		 "step = call ai pool=ai\n",
-		 s.ai.url);
+	snprintf(
+	    routes, sizeof(routes),
+	    "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 8\n"
+	    "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\nfallback.model = on\n"
+	    "breaker.open_wait_ms = 3000\n"
+	    "[route lead.created]\nclass = normal\nstep = store pool=db\n"
+	    "step = call ai pool=ai\n",
+	    s.ai.url);
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{

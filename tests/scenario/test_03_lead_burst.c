@@ -3,7 +3,9 @@
  *
  * Each lead is stored, scored by `call ai` (fallback: the local model) and synced by
  * `call crm` (no fallback: a failed call is retried with backoff and, when the attempts
- * or the retry budget run out, dead-lettered with the reason). Both mocks fail 30 % of
+ * run out, dead-lettered with the reason; since issue 18 the retry budget delays retries
+ * instead of giving them up, and the crm upstream refills it at 20/s so the retries it
+ * delays still finish within the bounds). Both mocks fail 30 % of
  * requests at random with HTTP 500. Asserted: every lead stored exactly once; every ai
  * step answered (upstream or fallback); every crm step either done or in dead_letters with
  * a reason, never both; retries and fallbacks visible in /metrics; and neither mock
@@ -30,15 +32,17 @@ void test_03_lead_burst(void)
 	    !ASSERT_OK(mock_upstream_start(&s.ai, "error_rate=0.3&latency_ms=5"), "mock ai") ||
 	    !ASSERT_OK(mock_upstream_start(&s.crm, "error_rate=0.3&latency_ms=5"), "mock crm"))
 		goto out;
-	snprintf(routes, sizeof(routes),
-		 "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 16\n"
-		 "[pool crm]\nthreads = 4\ninflight = 16\n"
-		 "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\n"
-		 "[upstream crm]\nurl = %s\ntimeout_ms = 1000\nfallback.model = off\n"
-		 "retry.max_attempts = 4\nretry.base_ms = 50\nretry.cap_ms = 400\n"
-		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
-		 "step = call ai pool=ai\nstep = call crm pool=crm\n",
-		 s.ai.url, s.crm.url);
+	snprintf(
+	    routes, sizeof(routes),
+	    "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 16\n"
+	    "[pool crm]\nthreads = 4\ninflight = 16\n"
+	    "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\nfallback.model = on\n"
+	    "[upstream crm]\nurl = %s\ntimeout_ms = 1000\nfallback.model = off\n"
+	    "retry.max_attempts = 4\nretry.base_ms = 50\nretry.cap_ms = 400\n"
+	    "retry.budget_refill_per_s = 20\n"
+	    "[route lead.created]\nclass = normal\nstep = store pool=db\n"
+	    "step = call ai pool=ai\nstep = call crm pool=crm\n",
+	    s.ai.url, s.crm.url);
 	if (!ASSERT_OK(scn_start_daemon(&s, SCN_TENANT_ACME, routes, NULL), "sluiced"))
 		goto out;
 	{

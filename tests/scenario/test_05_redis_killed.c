@@ -41,13 +41,14 @@ void test_05_redis_killed(void)
 	if (!ASSERT_OK(ret, "redis-server") || !ASSERT_OK(scn_start_pg(&s), "postgres") ||
 	    !ASSERT_OK(mock_upstream_start(&s.ai, "error_rate=0.2&latency_ms=5"), "mock ai"))
 		goto out;
-	snprintf(routes, sizeof(routes),
-		 "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 8\n"
-		 "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\n"
-		 "fallback.key_field = email\n"
-		 "[route lead.created]\nclass = normal\nstep = store pool=db\n"
-		 "step = call ai pool=ai\n",
-		 s.ai.url);
+	snprintf(
+	    routes, sizeof(routes),
+	    "[pool db]\nthreads = 2\ninflight = 256\n[pool ai]\nthreads = 4\ninflight = 8\n"
+	    "[upstream ai]\nurl = %s\nscore_field = score\ntimeout_ms = 1000\nfallback.model = on\n"
+	    "fallback.key_field = email\n"
+	    "[route lead.created]\nclass = normal\nstep = store pool=db\n"
+	    "step = call ai pool=ai\n",
+	    s.ai.url);
 	snprintf(redis, sizeof(redis), "127.0.0.1:%u", s.redis.port);
 	{
 		const char *extra[] = {"--redis", redis, NULL};

@@ -228,6 +228,8 @@ static void subtest_not_before(void)
 	ASSERT_EQ(st.cls[1].delayed, 1, "parked counted");
 	ASSERT_EQ(st.cls[1].depth, 1, "ready counted");
 	ASSERT_EQ(st.cls[1].lag_ns, 5 * MS, "lag = age of oldest ready");
+	dispatch_stats(&d, 50 * MS, &st);
+	ASSERT_EQ(st.cls[1].lag_ns, 45 * MS, "a parked retry is not lag");
 	e = dispatch_pop(&d, 20 * MS, DISPATCH_ALL_CLASSES);
 	ASSERT_TRUE(e && e != r, "the ready one goes first");
 	if (e)
@@ -238,6 +240,16 @@ static void subtest_not_before(void)
 	if (e)
 		put(&p, e);
 	ASSERT_EQ(dispatch_next_due(&d), UINT64_MAX, "nothing parked");
+	/* received at 0, due at 200 ms: at 230 ms it has been due 30 ms, not 230 (issue 18) */
+	r = mk(&p, 1, 1, 0);
+	r->not_before_ns = 200 * MS;
+	dispatch_push(&d, r, 150 * MS);
+	ASSERT_TRUE(dispatch_pop(&d, 200 * MS, 0) == NULL, "due, moved to ready; class masked");
+	dispatch_stats(&d, 230 * MS, &st);
+	ASSERT_EQ(st.cls[1].lag_ns, 30 * MS, "lag counts from the retry's due time");
+	e = dispatch_pop(&d, 230 * MS, DISPATCH_ALL_CLASSES);
+	if (e)
+		put(&p, e);
 	epool_fini(&p, &d);
 }
 

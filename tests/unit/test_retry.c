@@ -2,6 +2,7 @@
 /* test_retry.c -- full-jitter bounds, the retry budget, Retry-After parsing and decisions */
 #include <errno.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "lib/array_size.h"
 #include "sink/upstream/retry.h"
@@ -17,6 +18,7 @@ static struct retry_policy policy(void)
 	retry_policy_default(&p);
 	p.base_ns = 100 * MS;
 	p.cap_ns = 2 * SEC;
+	p.budget_refill_per_s = 0; /* deposits only: exact counts below */
 	return p;
 }
 
@@ -141,18 +143,48 @@ static void subtest_decide(void)
 	ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "500 retried");
 	ASSERT_EQ(d.delay_ns, 7, "Retry-After on a 500 is not honoured: backoff only");
 	retry_decide(&p, &b, 1, true, 429, 60 * SEC, 0, &d);
-	ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "Retry-After beyond the max");
-	ASSERT_EQ(d.delay_ns, 60 * SEC, "give up with the time to come back");
+	ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "Retry-After beyond the in-memory max: waited");
+	ASSERT_EQ(d.delay_ns, 60 * SEC, "the whole Retry-After");
+	ASSERT_STREQ(d.reason, "retry-after (long: parked)", "reason");
 	retry_decide(&p, &b, 3, true, 500, 0, 0, &d);
 	ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "3 of 3 attempts made");
 	ASSERT_STREQ(d.reason, "attempts exhausted", "reason");
 	retry_decide(&p, &b, 1, false, 400, 0, 0, &d);
 	ASSERT_STREQ(d.reason, "not retryable", "400 not retried");
+	/* the budget limits the rate of retries, it never gives an event up (issue 18) */
 	p.budget_burst = 0;
 	retry_budget_init(&b, &p);
 	retry_decide(&p, &b, 1, true, 500, 0, 0, &d);
-	ASSERT_EQ(d.verdict, RETRY_GIVE_UP, "empty budget");
-	ASSERT_STREQ(d.reason, "retry budget exhausted", "reason");
+	ASSERT_EQ(d.verdict, RETRY_AFTER_DELAY, "empty budget: still a retry");
+	ASSERT_EQ(b.denied, 0, "the decision takes no token (the retry call does)");
+}
+
+/* Defaults tolerate a day's outage; the time refill lets retries move without traffic. */
+static void subtest_outage_defaults(void)
+{
+	struct retry_policy p;
+	struct retry_budget b;
+	uint64_t sum = 0;
+
+	retry_policy_default(&p);
+	ASSERT_EQ(p.max_age_ns, 24 * 3600 * SEC, "max_age 24 h");
+	ASSERT_GE(p.max_attempts, 100, "attempts raised to match");
+	for (uint32_t n = 1; n < p.max_attempts; n++) {
+		uint64_t ceiling = n > 40 ? p.cap_ns : p.base_ns << (n - 1);
+
+		sum += (ceiling < p.cap_ns ? ceiling : p.cap_ns) / 2; /* mean of full jitter */
+	}
+	ASSERT_GT(sum, 20 * 3600 * SEC, "mean schedule spans most of max_age");
+	ASSERT_LT(sum, 40 * 3600 * SEC, "and not far past it");
+	p.budget_burst = 1;
+	p.budget_pct = 0;
+	p.budget_refill_per_s = 20;
+	retry_budget_init(&b, &p);
+	ASSERT_TRUE(retry_budget_withdraw(&b), "burst");
+	ASSERT_FALSE(retry_budget_withdraw(&b), "empty");
+	usleep(200000); /* 20/s for 0.2 s: 4 tokens, capped at the burst of 1 */
+	ASSERT_TRUE(retry_budget_withdraw(&b), "refilled by time");
+	ASSERT_FALSE(retry_budget_withdraw(&b), "capped at the burst");
 }
 
 static void subtest_config(void)
@@ -180,6 +212,8 @@ void test_retry(void)
 		subtest_retry_after();
 	if (test__start_subtest("decide"))
 		subtest_decide();
+	if (test__start_subtest("outage_defaults"))
+		subtest_outage_defaults();
 	if (test__start_subtest("config"))
 		subtest_config();
 }

@@ -2,6 +2,7 @@
 /* test_routes.c -- routes file parsing, matching and file:line errors */
 #include <stdio.h>
 
+#include "sink/upstream/upstream.h"
 #include "work/routes.h"
 #include "test_progs.h"
 
@@ -95,6 +96,46 @@ static void subtest_errors(void)
 	expect_error("[route a]\nstep = store bogus\n", "unknown word `bogus`");
 }
 
+/* Issue 18: one upstream, many webhooks: a call step names its path, method, template. */
+static void subtest_step_path(void)
+{
+	static const char *text =
+	    "[upstream n8n]\nurl = http://127.0.0.1:5678/\n"
+	    "template.lead = {\"lead\":{{payload}},\"id\":\"{{idempotency_key}}\"}\n"
+	    "[route lead.created]\nstep = call n8n path=/webhook/lead template=lead\n"
+	    "[route deal.won]\nstep = call n8n path=/webhook/deal?x=1 method=PUT\n";
+	char err[256] = "", url[256];
+	struct routes *r = routes_parse(text, "r.ini", err, sizeof(err));
+	const struct route *rt;
+
+	if (!ASSERT_OK_PTR(r, err))
+		return;
+	rt = routes_match(r, "lead.created");
+	ASSERT_STREQ(rt->steps[0].path, "/webhook/lead", "path");
+	ASSERT_STREQ(rt->steps[0].method, "", "method: the upstream's");
+	ASSERT_HAS_STR(rt->steps[0].template, "\"lead\":{{payload}}", "named template");
+	rt = routes_match(r, "deal.won");
+	ASSERT_STREQ(rt->steps[0].path, "/webhook/deal?x=1", "path with query");
+	ASSERT_STREQ(rt->steps[0].method, "PUT", "method");
+	ASSERT_STREQ(rt->steps[0].template, "", "template: the upstream's");
+	routes_free(r);
+	upstream_url_with_path("http://h:5678/base?q", "/webhook/lead", url, sizeof(url));
+	ASSERT_STREQ(url, "http://h:5678/webhook/lead", "path replaces path and query");
+	upstream_url_with_path("https://h", "/w", url, sizeof(url));
+	ASSERT_STREQ(url, "https://h/w", "url without a path");
+	upstream_url_with_path("http://h:1/x", "", url, sizeof(url));
+	ASSERT_STREQ(url, "http://h:1/x", "no path: the url");
+	expect_error("[upstream n]\nurl = http://h/\n[route a]\nstep = call n path=webhook\n",
+		     "r.ini:4: step = call n path=webhook: path must start with /");
+	expect_error("[upstream n]\nurl = http://h/\n[route a]\nstep = call n method=GET\n",
+		     "method must be POST, PUT or PATCH");
+	expect_error("[upstream n]\nurl = http://h/\n[route a]\nstep = call n template=x\n",
+		     "[upstream n] has no `template.x = ...` line");
+	expect_error("[upstream n]\nurl = http://h/\ntemplate.x = {{body}}\n[route a]\n"
+		     "step = call n template=x\n",
+		     "template.x: ");
+}
+
 static void subtest_load_file(void)
 {
 	char path[512], err[256];
@@ -118,6 +159,8 @@ void test_routes(void)
 		subtest_parse_and_match();
 	if (test__start_subtest("errors"))
 		subtest_errors();
+	if (test__start_subtest("step_path"))
+		subtest_step_path();
 	if (test__start_subtest("load_file"))
 		subtest_load_file();
 }

@@ -267,6 +267,7 @@ static void fallback_latency(const char *url, struct redis *redis, const char *l
 	u = upstream_new(&cfg, NULL, NULL, err, sizeof(err));
 	model_init_default(&m);
 	fallback_config_default(&fcfg);
+	fcfg.use_model = true; /* opt-in since issue 18 */
 	snprintf(fcfg.key_field, sizeof(fcfg.key_field), "email");
 	fb = fallback_new("bench", &fcfg, redis, &m);
 	if (!u || !fb)

@@ -20,7 +20,8 @@
 
 struct key_count {
 	struct key_count *next;
-	uint64_t received, applied;
+	uint64_t received, applied, lost;
+	char path[128], webhook_id[64];
 	uint64_t id; /* sequence number of its first application */
 	char key[];
 };
@@ -38,6 +39,27 @@ static double uniform(void)
 	rng ^= rng << 25;
 	rng ^= rng >> 27;
 	return (double)((rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Where a restart is now: 0 none (or over), 1 down, 2 not ready (404). Lock held. */
+static int restart_phase(const struct faults *f)
+{
+	uint64_t t;
+
+	if (!f->restart_at_ms)
+		return 0;
+	t = mono_ms() - f->restart_at_ms;
+	return t < f->restart_down_ms				      ? 1
+	       : t < (uint64_t)f->restart_down_ms + f->restart_404_ms ? 2
+								      : 0;
 }
 
 static void defaults(void)
@@ -96,13 +118,19 @@ static int set_one(struct faults *f, const char *k, const char *v, char *err, si
 		f->jitter_ms = (uint32_t)d;
 	else if (!strcmp(k, "slow_ms") && d <= 600000)
 		f->slow_ms = (uint32_t)d;
-	else
+	else if (!strcmp(k, "lose_rate") && d <= 1)
+		f->lose_rate = d;
+	else if ((!strcmp(k, "restart_down_ms") || !strcmp(k, "restart_404_ms")) && d <= 600000) {
+		*(k[8] == 'd' ? &f->restart_down_ms : &f->restart_404_ms) = (uint32_t)d;
+		f->restart_at_ms = mono_ms();
+	} else
 		goto bad;
 	return 0;
 bad:
 	snprintf(err, errlen,
 		 "%s=%s: unknown parameter or value out of range (rates 0-1, "
-		 "error_status 400-599, *_ms 0-600000, down/hang/dedupe 0|1)",
+		 "error_status 400-599, *_ms 0-600000, down/hang/dedupe 0|1; restart_down_ms "
+		 "and restart_404_ms start a restart now)",
 		 k, v);
 	return -EINVAL;
 }
@@ -160,6 +188,7 @@ void faults_get(struct faults *f)
 {
 	pthread_mutex_lock(&lock);
 	*f = cur;
+	f->down |= restart_phase(&cur) == 1; /* the accept loop closes the listener */
 	pthread_mutex_unlock(&lock);
 }
 
@@ -194,8 +223,10 @@ enum mock_action faults_roll(uint32_t *delay_ms)
 		*delay_ms = cur.latency_ms;
 	if (uniform() < cur.slow_rate)
 		*delay_ms += cur.slow_ms;
-	if (cur.down)
+	if (cur.down || restart_phase(&cur) == 1)
 		a = ACT_DOWN;
+	else if (restart_phase(&cur) == 2)
+		a = ACT_NOT_READY;
 	else if (uniform() < cur.reset_rate)
 		a = ACT_RESET;
 	else if (uniform() < cur.hang_rate)
@@ -204,6 +235,8 @@ enum mock_action faults_roll(uint32_t *delay_ms)
 		a = ACT_429;
 	else if (uniform() < cur.error_rate)
 		a = ACT_ERROR;
+	else if (uniform() < cur.lose_rate)
+		a = ACT_LOSE;
 	pthread_mutex_unlock(&lock);
 	return a;
 }
@@ -235,14 +268,28 @@ static struct key_count *key_get(const char *key)
 	return k;
 }
 
-void counts_received(const char *key)
+void counts_received(const char *key, const char *path, const char *webhook_id)
 {
 	struct key_count *k;
 
 	pthread_mutex_lock(&lock);
 	counts.received++;
-	if (*key && (k = key_get(key)))
+	if (*key && (k = key_get(key))) {
 		k->received++;
+		snprintf(k->path, sizeof(k->path), "%s", path);
+		snprintf(k->webhook_id, sizeof(k->webhook_id), "%s", webhook_id);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void counts_lost(const char *key)
+{
+	struct key_count *k;
+
+	pthread_mutex_lock(&lock);
+	counts.lost++;
+	if (*key && (k = key_get(key)))
+		k->lost++;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -283,6 +330,7 @@ void counts_action(enum mock_action a)
 	counts.resets += a == ACT_RESET;
 	counts.hangs += a == ACT_HANG;
 	counts.downs += a == ACT_DOWN;
+	counts.not_ready += a == ACT_NOT_READY;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -316,15 +364,21 @@ void counts_get(struct mock_counts *c)
 	pthread_mutex_unlock(&lock);
 }
 
-void counts_key(const char *key, uint64_t *received, uint64_t *applied)
+void counts_key(const char *key, struct key_info *ki)
 {
 	struct key_count *k;
 
+	memset(ki, 0, sizeof(*ki));
 	pthread_mutex_lock(&lock);
 	for (k = table[hash(key) % BUCKETS]; k && strcmp(k->key, key); k = k->next)
 		;
-	*received = k ? k->received : 0;
-	*applied = k ? k->applied : 0;
+	if (k) {
+		ki->received = k->received;
+		ki->applied = k->applied;
+		ki->lost = k->lost;
+		snprintf(ki->path, sizeof(ki->path), "%s", k->path);
+		snprintf(ki->webhook_id, sizeof(ki->webhook_id), "%s", k->webhook_id);
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -337,9 +391,11 @@ int faults_json(char *buf, size_t len)
 	    buf, len,
 	    "{\"error_rate\":%g,\"error_status\":%d,\"r429_rate\":%g,"
 	    "\"retry_after\":\"%s\",\"reset_rate\":%g,\"hang_rate\":%g,\"down\":%d,\"dedupe\":%d,"
-	    "\"latency_ms\":%u,\"jitter_ms\":%u,\"slow_rate\":%g,\"slow_ms\":%u}\n",
+	    "\"latency_ms\":%u,\"jitter_ms\":%u,\"slow_rate\":%g,\"slow_ms\":%u,"
+	    "\"restart_down_ms\":%u,\"restart_404_ms\":%u,\"lose_rate\":%g}\n",
 	    f.error_rate, f.error_status, f.r429_rate, f.retry_after, f.reset_rate, f.hang_rate,
-	    f.down, f.dedupe, f.latency_ms, f.jitter_ms, f.slow_rate, f.slow_ms);
+	    f.down, f.dedupe, f.latency_ms, f.jitter_ms, f.slow_rate, f.slow_ms, f.restart_down_ms,
+	    f.restart_404_ms, f.lose_rate);
 }
 
 int counts_json(char *buf, size_t len)
@@ -353,7 +409,7 @@ int counts_json(char *buf, size_t len)
 			"\"dup_keys\":%llu,\"replayed\":%llu,\"unauthorized\":%llu,\"max_applied\":"
 			"%llu,\"connections\":%"
 			"llu,\"inflight\":%"
-			"llu,\"max_inflight\":%llu}\n",
+			"llu,\"max_inflight\":%llu,\"not_ready\":%llu,\"lost\":%llu}\n",
 			(unsigned long long)c.received, (unsigned long long)c.applied,
 			(unsigned long long)c.errors, (unsigned long long)c.r429,
 			(unsigned long long)c.resets, (unsigned long long)c.hangs,
@@ -361,5 +417,6 @@ int counts_json(char *buf, size_t len)
 			(unsigned long long)c.dup_keys, (unsigned long long)c.replayed,
 			(unsigned long long)c.unauthorized, (unsigned long long)c.max_applied,
 			(unsigned long long)c.connections, (unsigned long long)c.inflight,
-			(unsigned long long)c.max_inflight);
+			(unsigned long long)c.max_inflight, (unsigned long long)c.not_ready,
+			(unsigned long long)c.lost);
 }

@@ -26,12 +26,27 @@ struct faults {
 	uint32_t latency_ms, jitter_ms; /* every answer: latency + uniform [0, jitter] */
 	double slow_rate;		/* ... plus slow_ms with this probability */
 	uint32_t slow_ms;
+	/* a receiver's restart (n8n): setting restart_down_ms / restart_404_ms starts it now:
+	 * down (connection refused) for restart_down_ms, then listening but answering 404
+	 * "webhook not registered" for restart_404_ms, then normal */
+	uint32_t restart_down_ms, restart_404_ms;
+	uint64_t restart_at_ms; /* CLOCK_MONOTONIC ms the restart began (0: none) */
+	double lose_rate;	/* answer 200 but do not record it ("acknowledge then lose") */
 };
 
-enum mock_action { ACT_OK, ACT_ERROR, ACT_429, ACT_RESET, ACT_HANG, ACT_DOWN };
+enum mock_action {
+	ACT_OK,
+	ACT_ERROR,
+	ACT_429,
+	ACT_RESET,
+	ACT_HANG,
+	ACT_DOWN,
+	ACT_NOT_READY, /* restart: listening, webhooks not registered yet (404) */
+	ACT_LOSE,      /* answered 200, never recorded */
+};
 
 struct mock_counts {
-	uint64_t received, applied, errors, r429, resets, hangs, downs;
+	uint64_t received, applied, errors, r429, resets, hangs, downs, not_ready, lost;
 	uint64_t keys, dup_keys, max_applied, replayed;
 	uint64_t unauthorized;
 	uint64_t connections;		 /* accepted on the service port */
@@ -45,8 +60,11 @@ void faults_reset(void);
 void faults_get(struct faults *f);
 /* Roll the dice for one request: the action and the delay before answering (ms). */
 enum mock_action faults_roll(uint32_t *delay_ms);
-/* Count a received request / an applied one for key ("" when the header is absent). */
-void counts_received(const char *key);
+/* Count a received request / an applied one for key ("" when the header is absent); the
+ * request's path and Webhook-Id header are kept per key (the last seen). */
+void counts_received(const char *key, const char *path, const char *webhook_id);
+/* A request for key answered 200 and lost ("acknowledge then lose"). */
+void counts_lost(const char *key);
 /* A request for key is answered 2xx: returns how many times key has now been applied.
  * With dedupe on, a key applied before is not applied again: *replayed is set, the count
  * returned is unchanged and the request is counted as replayed (a CRM honouring
@@ -58,7 +76,11 @@ void counts_unauthorized(void);
 /* +1 when a request starts being handled, -1 when it is done (answered, reset, hung up). */
 void counts_inflight(int delta);
 void counts_get(struct mock_counts *c);
-void counts_key(const char *key, uint64_t *received, uint64_t *applied);
+struct key_info {
+	uint64_t received, applied, lost;
+	char path[128], webhook_id[64];
+};
+void counts_key(const char *key, struct key_info *ki);
 /* JSON renderings for the control endpoint; write into buf, return the length. */
 int faults_json(char *buf, size_t len);
 int counts_json(char *buf, size_t len);

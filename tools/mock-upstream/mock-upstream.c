@@ -11,11 +11,15 @@
  * key has been applied. With dedupe=1 a key applied before is answered with its original
  * id and "replayed":true, and not applied again (a CRM honouring Idempotency-Key). Faults
  * (faults.h) decide per request: reset, hang, 429 + Retry-After, error status, latency,
- * or down (service listener closed). The control port:
+ * or down (service listener closed). Receiver-like faults: restart_down_ms=N&restart_404_ms=M
+ * starts a restart now (down N ms, then 404 "webhook not registered" for M ms, as n8n does
+ * while it registers its webhooks, then OK); lose_rate=P answers 200 and does not record the
+ * request ("acknowledge then lose", counted in lost). The control port:
  * With require_auth=TOKEN set, a request without "Authorization: Bearer TOKEN" gets 401.
  * A 429 and a 503 carry Retry-After (setting retry_after: seconds or an HTTP-date).
  *	GET /stats		counters (received, applied, dup_keys, max_applied, ...)
- *	GET /count?key=K	{"received":n,"applied":m} for one idempotency key
+ *	GET /count?key=K	{"received":n,"applied":m,"lost":l,"path":..,"webhook_id":..}
+ *				for one idempotency key (path and Webhook-Id: the last seen)
  *	GET /faults		current settings
  *	POST /faults?k=v&...	change settings at run time (also accepted as the body)
  *	POST /reset		settings to defaults, counters to zero
@@ -40,7 +44,7 @@
 #define BUF_SIZE 65536
 
 struct request {
-	char method[8], target[512], key[256], auth[192];
+	char method[8], target[512], key[256], auth[192], webhook_id[64];
 	size_t body_len, total_len;
 	const char *body;
 	bool close;
@@ -126,6 +130,8 @@ static int parse(char *buf, size_t have, struct request *rq)
 			snprintf(rq->auth, sizeof(rq->auth), "%s", v);
 		else if (!strcasecmp(line, "Idempotency-Key"))
 			snprintf(rq->key, sizeof(rq->key), "%s", v);
+		else if (!strcasecmp(line, "Webhook-Id"))
+			snprintf(rq->webhook_id, sizeof(rq->webhook_id), "%s", v);
 		else if (!strcasecmp(line, "Connection") && !strcasecmp(v, "close"))
 			rq->close = true;
 	}
@@ -177,7 +183,7 @@ static bool serve_upstream_counted(int fd, const struct request *rq)
 	struct faults f;
 	uint64_t n;
 
-	counts_received(rq->key);
+	counts_received(rq->key, rq->target, rq->webhook_id);
 	faults_get(&f);
 	if (f.require_auth[0] &&
 	    (strncmp(rq->auth, "Bearer ", 7) || strcmp(rq->auth + 7, f.require_auth))) {
@@ -202,6 +208,14 @@ static bool serve_upstream_counted(int fd, const struct request *rq)
 		faults_get(&f);
 		snprintf(hdr, sizeof(hdr), "Retry-After: %s\r\n", f.retry_after);
 		respond(fd, 429, hdr, "{\"error\":\"rate_limited\"}", rq->close);
+	} else if (a == ACT_NOT_READY) {
+		/* n8n's answer while it has not registered the webhook yet */
+		respond(fd, 404, NULL,
+			"{\"code\":404,\"message\":\"The requested webhook is not registered.\"}",
+			rq->close);
+	} else if (a == ACT_LOSE) {
+		counts_lost(rq->key);
+		respond(fd, 200, NULL, "{\"message\":\"Workflow was started\"}", rq->close);
 	} else if (a == ACT_ERROR) {
 		faults_get(&f);
 		/* a 503 carries Retry-After like a 429 (RFC 9110 15.6.4) */
@@ -238,8 +252,6 @@ static void serve_control(int fd, const struct request *rq)
 	char out[1024], err[256], arg[1024] = "";
 	const char *q = strchr(rq->target, '?');
 	size_t plen = q ? (size_t)(q - rq->target) : strlen(rq->target);
-	uint64_t received, applied;
-
 	if (q)
 		snprintf(arg, sizeof(arg), "%s", q + 1);
 	else if (rq->body_len && rq->body_len < sizeof(arg))
@@ -247,9 +259,14 @@ static void serve_control(int fd, const struct request *rq)
 	if (!strncmp(rq->target, "/stats", plen) && plen == 6) {
 		counts_json(out, sizeof(out));
 	} else if (!strncmp(rq->target, "/count", plen) && plen == 6 && !strncmp(arg, "key=", 4)) {
-		counts_key(arg + 4, &received, &applied);
-		snprintf(out, sizeof(out), "{\"received\":%llu,\"applied\":%llu}\n",
-			 (unsigned long long)received, (unsigned long long)applied);
+		struct key_info ki;
+
+		counts_key(arg + 4, &ki);
+		snprintf(out, sizeof(out),
+			 "{\"received\":%llu,\"applied\":%llu,\"lost\":%llu,\"path\":\"%s\","
+			 "\"webhook_id\":\"%s\"}\n",
+			 (unsigned long long)ki.received, (unsigned long long)ki.applied,
+			 (unsigned long long)ki.lost, ki.path, ki.webhook_id);
 	} else if (!strncmp(rq->target, "/faults", plen) && plen == 7) {
 		if (*arg && faults_set(arg, err, sizeof(err))) {
 			snprintf(out, sizeof(out), "{\"error\":\"bad_fault\",\"detail\":\"%s\"}\n",

@@ -412,9 +412,16 @@ void dispatch_stats(const struct dispatch *d, uint64_t now, struct dispatch_stat
 		uint64_t oldest = UINT64_MAX;
 
 		for (const struct dispatch_tenant *t = cl->ring; t; t = t->rnext) {
+			/* lag counts from when the entry became due (enqueued, or its retry or
+			 * release time), not from its receipt: a retry an hour after receipt is
+			 * not an hour of backlog (issue 18) */
+			uint64_t due = t->head->enq_ns > t->head->not_before_ns
+					   ? t->head->enq_ns
+					   : t->head->not_before_ns;
+
 			s->tenants++;
-			if (t->head->enq_ns < oldest)
-				oldest = t->head->enq_ns;
+			if (due < oldest)
+				oldest = due;
 		}
 		s->depth = cl->depth;
 		s->delayed = cl->delayed;

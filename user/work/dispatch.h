@@ -58,7 +58,8 @@ struct dispatch {
 struct dispatch_class_stats {
 	uint64_t depth;	     /* ready entries */
 	uint64_t delayed;    /* retries waiting for their not-before time */
-	uint64_t lag_ns;     /* age of the oldest ready entry (0 when empty) */
+	uint64_t lag_ns;     /* how long the oldest ready entry has been due (since enqueue,
+			      * or since its retry/release time): 0 when empty */
 	uint64_t dispatched; /* entries popped so far */
 	uint64_t aged;	     /* of which forced by the aging bound */
 	uint64_t contended;  /* of which left normal or low work waiting (pool the bottleneck) */

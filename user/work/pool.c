@@ -139,12 +139,12 @@ void pool_on_done(struct pool *p, pool_done_fn *fn, void *arg)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
+static int requeue(struct pool *p, struct queue_entry *e, uint64_t delay_ns, bool attempt)
 {
 	uint64_t now = clock_real_ns();
 	int err;
 
-	e->attempts++;
+	e->attempts += attempt;
 	e->not_before_ns = now + delay_ns;
 	/* before the push: once parked, another worker may run, ack and free e */
 	if (queue_note_attempt(p->q, e))
@@ -161,6 +161,25 @@ int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
 		log_error("pool: cannot park a retry; it is redelivered after a restart",
 			  "pool=%s id=%llu err=%d", p->name, (unsigned long long)e->id, err);
 	return err;
+}
+
+int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
+{
+	return requeue(p, e, delay_ns, true);
+}
+
+int pool_defer(struct pool *p, struct queue_entry *e, uint64_t delay_ns)
+{
+	return requeue(p, e, delay_ns, false);
+}
+
+void pool_forget(struct pool *p, struct queue_entry *e)
+{
+	(void)e;
+	pthread_mutex_lock(&p->lock);
+	pool_release(p);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
 }
 
 int pool_hand_over(struct pool *from, struct queue_entry *e, struct pool *to)

@@ -71,6 +71,12 @@ int pool_submit(struct pool *p, struct queue_entry *e);
 int pool_done(struct pool *p, struct queue_entry *e);
 /* Re-run a held entry not before now + delay_ns (attempts is incremented); frees the slot. */
 int pool_retry(struct pool *p, struct queue_entry *e, uint64_t delay_ns);
+/* Like pool_retry, but the wait is not an attempt (breaker open, bulkhead full, waiting
+ * for retry budget): attempts is left as it is. */
+int pool_defer(struct pool *p, struct queue_entry *e, uint64_t delay_ns);
+/* Give up the pool's hold on a held entry without acking it: its slot is freed and the
+ * caller owns e (e.g. the parked store took it over). */
+void pool_forget(struct pool *p, struct queue_entry *e);
 /* Move a held entry on to another pool (its next step runs there): frees the slot in from,
  * queues e in to without acking. If to refuses (stopping, -ENOMEM) the entry is parked in
  * from as a retry in 100 ms instead. Any thread. 0 or pool_retry's result. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sink/upstream/upstream_body.h"
 #include "work/routes.h"
 
 #define DEFAULT_POOL "db"
@@ -186,7 +187,27 @@ static int pass1(struct parse *p, const char *section, const char *key, const ch
 		    section);
 }
 
-/* "store pool=db" | "call UPSTREAM pool=NAME [optional]" */
+/* template=NAME of a call step: the upstream section's `template.NAME` line, checked. */
+static int step_template(struct parse *p, struct route_step *s, const char *value, const char *name)
+{
+	char key[ROUTES_NAME_LEN + 16], why[160];
+
+	snprintf(key, sizeof(key), "template.%s", name);
+	for (int i = 0; i < p->r->nupstream_kv; i++) {
+		const struct route_kv *kv = &p->r->upstream_kv[i];
+
+		if (strcmp(kv->section, s->upstream) || strcmp(kv->key, key))
+			continue;
+		if (upstream_template_check(kv->value, why, sizeof(why)))
+			return fail(p, "step = %s: %s: %s", value, key, why);
+		snprintf(s->template, sizeof(s->template), "%s", kv->value);
+		return 1;
+	}
+	return fail(p, "step = %s: [upstream %s] has no `%s = ...` line (write it above)", value,
+		    s->upstream, key);
+}
+
+/* "store pool=db" | "call UPSTREAM pool=NAME [optional] [path=/p] [method=M] [template=T]" */
 static int parse_step(struct parse *p, struct route *rt, const char *value)
 {
 	char buf[256], *tok, *save;
@@ -214,6 +235,21 @@ static int parse_step(struct parse *p, struct route *rt, const char *value)
 			return fail(p, "step = %s: want `store` or `call UPSTREAM`", value);
 		} else if (!strncmp(tok, "pool=", 5) && tok[5]) {
 			snprintf(s->pool, sizeof(s->pool), "%s", tok + 5);
+		} else if (s->kind == STEP_CALL && !strncmp(tok, "path=", 5)) {
+			if (tok[5] != '/' || strlen(tok + 5) >= sizeof(s->path))
+				return fail(p,
+					    "step = %s: path must start with / (at most %zu bytes)",
+					    value, sizeof(s->path) - 1);
+			snprintf(s->path, sizeof(s->path), "%s", tok + 5);
+		} else if (s->kind == STEP_CALL && !strncmp(tok, "method=", 7)) {
+			if (strcmp(tok + 7, "POST") && strcmp(tok + 7, "PUT") &&
+			    strcmp(tok + 7, "PATCH"))
+				return fail(p, "step = %s: method must be POST, PUT or PATCH",
+					    value);
+			snprintf(s->method, sizeof(s->method), "%s", tok + 7);
+		} else if (s->kind == STEP_CALL && !strncmp(tok, "template=", 9) && tok[9]) {
+			if (!step_template(p, s, value, tok + 9))
+				return 0;
 		} else if (!strcmp(tok, "optional")) {
 			s->optional = true;
 		} else if (!strcmp(tok, "essential")) {
@@ -221,7 +257,8 @@ static int parse_step(struct parse *p, struct route *rt, const char *value)
 		} else {
 			return fail(
 			    p,
-			    "step = %s: unknown word `%s` (valid: pool=NAME, optional, essential)",
+			    "step = %s: unknown word `%s` (valid: pool=NAME, optional, essential; "
+			    "for call: path=/PATH, method=POST|PUT|PATCH, template=NAME)",
 			    value, tok);
 		}
 	}

@@ -15,6 +15,9 @@
  *	sheddable = no               ; yes: EMERGENCY may sample-drop these (analytics)
  *	step = store pool=db         ; in order; store | call UPSTREAM, pool=NAME, optional
  *	step = call ai pool=ai optional
+ *	step = call n8n path=/webhook/lead method=PUT template=lead
+ *	                             ; one upstream, many webhooks: path replaces the url's
+ *	                             ; path, template=NAME uses the section's template.NAME
  *
  *	[route default]              ; used for every type no other route matches
  *
@@ -42,6 +45,9 @@ struct route_step {
 	enum step_kind kind;
 	bool optional;			/* skipped in THIN mode */
 	char upstream[ROUTES_NAME_LEN]; /* STEP_CALL */
+	char path[192];			/* call: path=/webhook/lead ("" = the upstream's url) */
+	char method[8];			/* call: method=PUT ("" = the upstream's method) */
+	char template[256];		/* call: template=NAME, the upstream's template.NAME */
 	char pool[ROUTES_NAME_LEN];
 	int pool_idx; /* index into routes.pools */
 };

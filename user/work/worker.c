@@ -24,10 +24,12 @@
 
 #include "queue/event.h"
 #include "sink/upstream/fallback.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "sink/upstream/model.h"
 #include "sink/pg/steps.h"
 #include "sink/upstream/upstream.h"
+#include "work/release.h"
 #include "work/worker.h"
 
 #define MS		    1000000ULL
@@ -39,6 +41,7 @@ struct wupstream {
 	struct upstream *u;
 	struct fallback *fb;
 	struct model model;
+	int rel_idx; /* in the worker's release store */
 };
 
 struct worker {
@@ -51,6 +54,7 @@ struct worker {
 	struct pool_set *set;
 	struct pg_writer *pgw;
 	struct pg_steps *steps;
+	struct release *rel; /* parked steps; its queue wraps cfg.queue for the pools */
 	struct wupstream *ups;
 	int nups;
 	int skip_optional, paused_low; /* atomics */
@@ -91,12 +95,16 @@ static struct wupstream *find_upstream(struct worker *w, const char *name)
 	return NULL;
 }
 
+/* The step's name in step_results: "store", "call:ai", "call:n8n/webhook/lead" (a path
+ * tells apart two calls of one upstream in a route). */
 static char *step_name(const struct route_step *s, char *buf, size_t cap)
 {
 	if (s->kind == STEP_STORE)
 		snprintf(buf, cap, "store");
 	else
-		snprintf(buf, cap, "call:%s", s->upstream);
+		snprintf(buf, cap, "call:%.50s%.*s", s->upstream, s->path[0] ? 62 : 0, s->path);
+	if (cap > 64)
+		buf[64] = 0; /* step_results.step is varchar(64) */
 	return buf;
 }
 
@@ -254,6 +262,60 @@ static enum call_next give_up(struct worker *w, struct pool *p, struct queue_ent
 	return CALL_EVENT_DONE;
 }
 
+/* Park the step durably when the breaker is open or its retry is further away than
+ * park.after_ms; true when it is parked (e is finished), false to keep it in memory
+ * (too soon to park, park.max reached, or the database refused: "held", unacked). */
+static bool park_step(struct worker *w, struct pool *p, struct queue_entry *e,
+		      const struct event_view *v, struct wupstream *up,
+		      const struct upstream_result *res, uint64_t delay_ns, uint64_t now)
+{
+	const struct park_config *pc = release_config(w->rel, up->rel_idx);
+	bool sent = res->outcome == UPSTREAM_FAILED;
+
+	if (!(res->outcome == UPSTREAM_REJECTED || (sent && delay_ns >= pc->after_ns)))
+		return false;
+	e->attempts += sent; /* the row keeps the calls made, this one included */
+	if (release_park(w->rel, up->rel_idx, p, e, v->tenant, v->idempotency_key, now + delay_ns,
+			 res->reason)) {
+		e->attempts -= sent;
+		return false;
+	}
+	count(&w->st.steps_parked);
+	return true;
+}
+
+/* A call that did not answer: wait (no attempt spent when nothing was sent), retry, or
+ * dead-letter (not retryable, attempts exhausted, or past retry.max_age). */
+static enum call_next after_failure(struct worker *w, struct pool *p, struct queue_entry *e,
+				    const struct event_view *v, const struct route_step *s,
+				    const struct pg_step_key *k, struct wupstream *up,
+				    const struct upstream_result *res,
+				    const struct retry_decision *d)
+{
+	const struct retry_policy *rp = &upstream_config_of(up->u)->retry;
+	uint64_t now = clock_real_ns(), age = now > e->enq_ns ? now - e->enq_ns : 0;
+	bool sent = res->outcome == UPSTREAM_FAILED;
+	char err[256];
+
+	if (d->verdict == RETRY_AFTER_DELAY && age + d->delay_ns <= rp->max_age_ns) {
+		count(&w->st.steps_retried);
+		if (park_step(w, p, e, v, up, res, d->delay_ns, now))
+			return CALL_PARKED;
+		if (sent)
+			pool_retry(p, e, d->delay_ns);
+		else
+			pool_defer(p, e, d->delay_ns);
+		return CALL_PARKED;
+	}
+	snprintf(err, sizeof(err), "%s: %s",
+		 d->verdict == RETRY_AFTER_DELAY ? "past retry.max_age"
+		 : d->reason			 ? d->reason
+						 : "gave up",
+		 res->reason[0] ? res->reason : upstream_outcome_name(res->outcome));
+	return give_up(w, p, e, v, s, k,
+		       d->verdict == RETRY_AFTER_DELAY ? "max age" : "retries exhausted", err);
+}
+
 static enum call_next run_call(struct worker *w, struct pool *p, struct queue_entry *e,
 			       const struct event_view *v, const char *payload,
 			       const struct route_step *s)
@@ -262,8 +324,14 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	char name[ROUTES_NAME_LEN + 8], status[16], err[256], result[256];
 	struct pg_step_key k = {v->tenant, v->idempotency_key, step_name(s, name, sizeof(name)),
 				(int64_t)(e->enq_ns / 1000)};
-	struct upstream_request req = {payload, v->idempotency_key, v->tenant, v->type,
-				       e->attempts + 1};
+	struct upstream_request req = {.payload = payload,
+				       .idempotency_key = v->idempotency_key,
+				       .tenant = v->tenant,
+				       .type = v->type,
+				       .attempt = e->attempts + 1,
+				       .path = s->path,
+				       .method = s->method,
+				       .template = s->template};
 	struct upstream_result res = {0};
 	struct fallback_answer ans;
 	struct retry_decision d;
@@ -281,7 +349,9 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	}
 	if (!up) /* routes were checked against the upstream sections at start */
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
+	req.budget_free = release_entry_fresh(e); /* the release ramp paces it */
 	upstream_call(up->u, &req, &res);
+	release_entry_called(e);
 	fallback_after_call(up->fb, v->tenant, payload, &res, &ans);
 	if (ans.source != FALLBACK_DEFER) {
 		if (ans.source != FALLBACK_UPSTREAM)
@@ -299,17 +369,46 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 		return next;
 	}
 	upstream_retry_decide(up->u, &res, e->attempts + 1, &d);
-	if (d.verdict == RETRY_AFTER_DELAY) {
-		count(&w->st.steps_retried);
-		upstream_result_fini(&res);
-		pool_retry(p, e, d.delay_ns);
-		return CALL_PARKED;
-	}
-	snprintf(err, sizeof(err), "%s: %s", d.reason ? d.reason : "gave up",
-		 res.reason[0] ? res.reason : upstream_outcome_name(res.outcome));
-	next = give_up(w, p, e, v, s, &k, "retries exhausted", err);
+	next = after_failure(w, p, e, v, s, &k, up, &res, &d);
 	upstream_result_fini(&res);
 	return next;
+}
+
+/* Whether step idx is the first call of a route without a store step: there the event
+ * claims its calls (call_claims), as the store step's dedupe would have done. */
+static bool claims_here(const struct route *rt, uint32_t idx)
+{
+	for (int i = 0; i < rt->nsteps; i++) {
+		if (rt->steps[i].kind == STEP_STORE)
+			return false;
+		if (rt->steps[i].kind == STEP_CALL)
+			return (uint32_t)i == idx;
+	}
+	return false;
+}
+
+/* A client's second copy of a key (another receipt time) must not reach the upstream
+ * again, with or without Redis: the first copy's claim stops it. */
+static enum call_next claim_calls(struct worker *w, struct pool *p, struct queue_entry *e,
+				  const struct event_view *v)
+{
+	char err[256];
+	int mine = pg_steps_claim(w->steps, v->tenant, v->idempotency_key,
+				  (int64_t)(e->enq_ns / 1000), err, sizeof(err));
+
+	if (mine < 0) {
+		log_warn("worker: call claim not checked; retrying", "key=%s err=\"%s\"",
+			 v->idempotency_key, err);
+		count(&w->st.steps_retried);
+		pool_retry(p, e, DB_RETRY_NS);
+		return CALL_PARKED;
+	}
+	if (mine)
+		return CALL_ADVANCE;
+	count(&w->st.events_duplicate);
+	log_debug("worker: duplicate of a claimed key; not called again", "tenant=%s key=%s",
+		  v->tenant, v->idempotency_key);
+	return CALL_EVENT_DONE;
 }
 
 static bool shed_now(struct worker *w, const struct route *rt)
@@ -381,7 +480,9 @@ static enum pool_verdict on_entry(void *arg, struct pool *p, struct queue_entry 
 			run_store(w, p, e, &v, payload, rt);
 			goto held;
 		}
-		next = run_call(w, p, e, &v, payload, s);
+		next = claims_here(rt, e->step) ? claim_calls(w, p, e, &v) : CALL_ADVANCE;
+		if (next == CALL_ADVANCE)
+			next = run_call(w, p, e, &v, payload, s);
 		if (next == CALL_PARKED)
 			goto held;
 		if (next == CALL_EVENT_DONE)
@@ -421,12 +522,21 @@ static uint32_t route_entry(void *arg, const struct queue_entry *e)
 	return idx;
 }
 
+/* The release store's sink: a released step goes to the pool of its step. */
+static int submit_released(void *arg, struct queue_entry *e)
+{
+	struct worker *w = arg;
+
+	return pool_submit(w->pools[route_entry(w, e)], e);
+}
+
 static int setup_upstream(struct worker *w, struct wupstream *up, const char *name, char *err,
 			  size_t errlen)
 {
 	const struct routes *r = w->routes;
 	struct upstream_config uc;
 	struct fallback_config fc;
+	struct park_config pc;
 	bool model_set = false;
 	char sub[200];
 	int i, ret;
@@ -434,6 +544,7 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 	snprintf(up->name, sizeof(up->name), "%s", name);
 	upstream_config_default(&uc, name, "");
 	fallback_config_default(&fc);
+	park_config_default(&pc);
 	model_init_default(&up->model);
 	for (i = 0; i < r->nupstream_kv; i++) {
 		const struct route_kv *kv = &r->upstream_kv[i];
@@ -442,6 +553,11 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 			continue;
 		if (!strncmp(kv->key, "fallback.", 9)) {
 			ret = fallback_config_set(&fc, kv->key + 9, kv->value, sub, sizeof(sub));
+			fc.model_given |= !strcmp(kv->key + 9, "model");
+		} else if (!strncmp(kv->key, "template.", 9)) {
+			ret = 0; /* a named template for steps (template=NAME): routes.c took it */
+		} else if (!strncmp(kv->key, "park.", 5) || !strncmp(kv->key, "release.", 8)) {
+			ret = park_config_set(&pc, kv->key, kv->value, sub, sizeof(sub));
 		} else if (!strncmp(kv->key, "model.", 6)) {
 			if (!model_set)
 				model_init_empty(&up->model);
@@ -457,13 +573,17 @@ static int setup_upstream(struct worker *w, struct wupstream *up, const char *na
 			return ret;
 		}
 	}
+	/* the model is opt-in: `fallback.model = on` (default weights) or model.* lines */
+	if (!fc.model_given)
+		fc.use_model = model_set;
 	up->u = upstream_new(&uc, NULL, NULL, sub, sizeof(sub));
 	if (!up->u) {
 		snprintf(err, errlen, "[upstream %s]: %s", name, sub);
 		return -EINVAL;
 	}
 	up->fb = fallback_new(name, &fc, w->cfg.redis, fc.use_model ? &up->model : NULL);
-	return up->fb ? 0 : -ENOMEM;
+	up->rel_idx = release_add(w->rel, up->u, &pc);
+	return up->fb && up->rel_idx >= 0 ? 0 : -ENOMEM;
 }
 
 static int start_pools(struct worker *w, char *err, size_t errlen)
@@ -481,7 +601,7 @@ static int start_pools(struct worker *w, char *err, size_t errlen)
 				      .handler = on_entry,
 				      .arg = w};
 
-		w->pools[i] = pool_new(&pc, w->cfg.queue);
+		w->pools[i] = pool_new(&pc, release_queue(w->rel));
 		if (!w->pools[i]) {
 			snprintf(err, errlen, "[pool %s]: %s", r->pools[i].name, strerror(errno));
 			return -errno;
@@ -516,8 +636,9 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	pc.conninfo = cfg->pg_conninfo;
 	w->pgw = pg_writer_new(&pc, store_done, w);
 	w->steps = pg_steps_new(cfg->pg_conninfo, 8);
+	w->rel = w->steps ? release_new(cfg->queue, w->steps, submit_released, w) : NULL;
 	w->ups = calloc(w->routes->nupstreams ? w->routes->nupstreams : 1, sizeof(*w->ups));
-	if (!w->pgw || !w->steps || !w->ups) {
+	if (!w->pgw || !w->steps || !w->rel || !w->ups) {
 		snprintf(err, errlen, "start the PostgreSQL writer: %s", strerror(errno));
 		goto fail;
 	}
@@ -530,7 +651,7 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 	ret = start_pools(w, err, errlen);
 	if (ret)
 		goto fail;
-	sc = (struct pool_set_cfg){.queue = cfg->queue,
+	sc = (struct pool_set_cfg){.queue = release_queue(w->rel),
 				   .pools = w->pools,
 				   .npools = (uint32_t)w->npools,
 				   .route = route_entry,
@@ -545,6 +666,11 @@ struct worker *worker_new(const struct worker_cfg *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "start consuming the queue: %s", strerror(errno));
 		goto fail;
 	}
+	ret = release_start(w->rel);
+	if (ret) {
+		snprintf(err, errlen, "start the parked-step releaser: %s", strerror(-ret));
+		goto fail;
+	}
 	return w;
 fail:
 	worker_free(w, 0);
@@ -556,6 +682,7 @@ void worker_free(struct worker *w, int timeout_ms)
 {
 	if (!w)
 		return;
+	release_stop(w->rel); /* first: it queues released steps into the pools */
 	pool_set_free(w->set);
 	for (int i = 0; i < w->npools; i++)
 		pool_drain(w->pools[i], timeout_ms);
@@ -567,6 +694,7 @@ void worker_free(struct worker *w, int timeout_ms)
 		fallback_free(w->ups[i].fb);
 		upstream_free(w->ups[i].u);
 	}
+	release_free(w->rel); /* after the pools: their acks of released steps go through it */
 	pg_steps_free(w->steps);
 	routes_free(w->routes);
 	for (int i = 0; i < w->nretired; i++)

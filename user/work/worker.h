@@ -45,6 +45,7 @@ struct worker_stats {
 	uint64_t steps_skipped;	       /* optional steps skipped in THIN/EMERGENCY */
 	uint64_t steps_fallback;       /* call steps answered by cache or model */
 	uint64_t steps_retried;	       /* step runs parked for a later retry */
+	uint64_t steps_parked;	       /* of which parked durably (parked_steps) */
 	uint64_t steps_replayed;       /* steps found already done on redelivery */
 	uint64_t lag_ns[3];	       /* oldest waiting entry per class, over all pools */
 	uint64_t depth[3];	       /* waiting entries per class, over all pools */

@@ -193,6 +193,47 @@ int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char 
 	return found;
 }
 
+int pg_steps_claim(struct pg_steps *ps, const char *tenant, const char *key, int64_t received_us,
+		   char *err, size_t errlen)
+{
+	char ts[32];
+	const char *v[3] = {tenant, key, ts};
+	PGresult *r;
+	int mine;
+
+	us_text(ts, sizeof(ts), received_us);
+	/* the no-op update makes RETURNING give the row either way, so one round trip says
+	 * whose claim it is */
+	r = query(ps, &ps->st.writes,
+		  "INSERT INTO call_claims (tenant, idempotency_key, received_at) VALUES ($1, $2, "
+		  "to_timestamp($3::bigint / 1000000.0)) ON CONFLICT (tenant, idempotency_key) DO "
+		  "UPDATE SET tenant = EXCLUDED.tenant RETURNING received_at = "
+		  "to_timestamp($3::bigint / 1000000.0)",
+		  3, v, PGRES_TUPLES_OK, err, errlen);
+	if (!r)
+		return -EIO;
+	mine = PQntuples(r) > 0 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	return mine;
+}
+
+struct pg_result *pg_steps_exec(struct pg_steps *ps, const char *sql, int n,
+				const char *const *vals, const int *lens, const int *fmts, int want,
+				char *err, size_t errlen)
+{
+	PGconn *c = conn_get(ps, err, errlen);
+	PGresult *r = NULL;
+
+	__atomic_add_fetch(&ps->st.writes, 1, __ATOMIC_RELAXED);
+	if (c) {
+		r = run(c, sql, n, vals, lens, fmts, (ExecStatusType)want, err, errlen);
+		conn_put(ps, c);
+	}
+	if (!r)
+		__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
 static const char *put_sql =
     "INSERT INTO step_results (tenant, idempotency_key, step, received_at, status, attempts, "
     "result, error) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000000.0), $5, $6, "

@@ -60,4 +60,19 @@ int pg_steps_event_received(struct pg_steps *ps, const char *tenant, const char 
 
 void pg_steps_get_stats(struct pg_steps *ps, struct pg_steps_stats *st);
 
+/* Claim the calls of (tenant, key) for the event received at received_us, for a route
+ * without a store step: 1 when this event holds the claim (new, or its own from an earlier
+ * delivery), 0 when another copy of the key (another receipt time) holds it, -EIO. */
+int pg_steps_claim(struct pg_steps *ps, const char *tenant, const char *key, int64_t received_us,
+		   char *err, size_t errlen);
+
+/* One statement on a pooled connection, for the worker's other tables (parked.c): text
+ * parameters unless fmts says binary (lens then gives their lengths). Returns the result
+ * when its status is want (a libpq ExecStatusType: PGRES_COMMAND_OK, PGRES_TUPLES_OK; the
+ * caller PQclears it) or NULL with err filled. */
+struct pg_result;
+struct pg_result *pg_steps_exec(struct pg_steps *ps, const char *sql, int n,
+				const char *const *vals, const int *lens, const int *fmts, int want,
+				char *err, size_t errlen);
+
 #endif /* SLUICE_PG_STEPS_H */

@@ -33,7 +33,9 @@ struct fallback {
 
 void fallback_config_default(struct fallback_config *cfg)
 {
-	*cfg = (struct fallback_config){.cache_ttl_ms = 24ULL * 3600 * 1000, .use_model = true};
+	/* opt-in: no cache key, no model. A failed call is then retried or dead-lettered,
+	 * never answered by something the upstream did not say (issue 18). */
+	*cfg = (struct fallback_config){.cache_ttl_ms = 24ULL * 3600 * 1000};
 }
 
 #define F(f) CONFPARSE_FIELD(struct fallback_config, f)
@@ -166,7 +168,7 @@ void fallback_answer(struct fallback *f, const char *tenant, const char *payload
 	}
 	a->source = FALLBACK_DEFER;
 	snprintf(a->reason + n, sizeof(a->reason) - n, "; model: %s",
-		 f->model ? "switched off" : "none configured");
+		 f->model ? "switched off" : "not configured");
 	COUNT(f, deferred);
 out:
 	json_decref(p);

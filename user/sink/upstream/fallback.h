@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* fallback.h -- the answer chain for an upstream call that cannot be made or failed
  *
- * When the breaker is open or the call failed, an answer is looked for in order:
+ * Both fallbacks are opt-in (an upstream configures them): without a cache key and a model
+ * a failed call always defers, so it is retried or dead-lettered, never marked done with
+ * an answer the upstream did not give. When the breaker is open or the call failed, an
+ * answer is looked for in order:
  *	1. cache	the upstream's last good answer for this lead, from Redis; the key is
  *			the value of a configured payload field (e.g. "email") under the
  *			upstream's and the tenant's names (one tenant's answers are never
@@ -27,7 +30,8 @@ enum fallback_source { FALLBACK_UPSTREAM, FALLBACK_CACHE, FALLBACK_MODEL, FALLBA
 struct fallback_config {
 	char key_field[64];    /* payload path whose value keys the cache; "" = no cache */
 	uint64_t cache_ttl_ms; /* default 24 h */
-	bool use_model;	       /* default true when a model is given */
+	bool use_model;	       /* default false; `model = on` or any model.* key sets it */
+	bool model_given;      /* `model = on|off` was written (wins over model.* keys) */
 };
 
 struct fallback_answer {
@@ -44,7 +48,8 @@ struct fallback_stats {
 struct fallback;
 
 void fallback_config_default(struct fallback_config *cfg);
-/* Set one field from text (keys: key_field, cache_ttl_ms, model = on|off). 0, -ENOENT or
+/* Set one field from text (keys: key_field, cache_ttl_ms, model = on|off; the caller
+ * sets model_given when it applies `model`). 0, -ENOENT or
  * -EINVAL (err names the input). */
 int fallback_config_set(struct fallback_config *cfg, const char *key, const char *value, char *err,
 			size_t errlen);

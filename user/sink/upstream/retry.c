@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "lib/array_size.h"
+#include "lib/clock.h"
 #include "lib/confparse.h"
 #include "sink/upstream/retry.h"
 
@@ -22,19 +23,24 @@
 void retry_policy_default(struct retry_policy *p)
 {
 	*p = (struct retry_policy){
-	    .max_attempts = 3,
-	    .base_ns = 100 * MS,
-	    .cap_ns = 5 * SEC,
+	    .max_attempts = 300,
+	    .base_ns = 1 * SEC,
+	    .cap_ns = 600 * SEC,
 	    .budget_pct = 10,
 	    .budget_burst = 10,
 	    .retry_after_max_ns = 30 * SEC,
+	    .max_age_ns = 24 * 3600 * SEC,
+	    .budget_refill_per_s = 1,
 	};
 }
 
 #define F(f) CONFPARSE_FIELD(struct retry_policy, f)
 
 static const struct confparse_opt retry_opts[] = {
-    {"max_attempts", NULL, NULL, CONFPARSE_INT, F(max_attempts), 1, 100},
+    {"max_attempts", NULL, NULL, CONFPARSE_INT, F(max_attempts), 1, 100000},
+    {"max_age_ms", NULL, NULL, CONFPARSE_INT, F(max_age_ns), 1000, 30.0 * 24 * 3600 * 1000,
+     .scale = MS},
+    {"budget_refill_per_s", NULL, NULL, CONFPARSE_INT, F(budget_refill_per_s), 0, 100000},
     {"base_ms", NULL, NULL, CONFPARSE_INT, F(base_ns), 1, 3600000, .scale = MS},
     {"cap_ms", NULL, NULL, CONFPARSE_INT, F(cap_ns), 1, 3600000, .scale = MS},
     {"budget_pct", NULL, NULL, CONFPARSE_INT, F(budget_pct), 0, 100},
@@ -86,7 +92,30 @@ void retry_budget_init(struct retry_budget *b, const struct retry_policy *p)
 	    .cap = (int64_t)p->budget_burst * 1000,
 	    .milli = (int64_t)p->budget_burst * 1000,
 	    .deposit = (int64_t)p->budget_pct * 10,
+	    .refill_milli_per_s = (int64_t)p->budget_refill_per_s * 1000,
+	    .refill_ns = clock_mono_ns(),
 	};
+}
+
+/* Add the tokens earned by time since the last refill (whoever moves refill_ns adds them). */
+static void budget_refill(struct retry_budget *b)
+{
+	uint64_t last = __atomic_load_n(&b->refill_ns, __ATOMIC_RELAXED), now = clock_mono_ns();
+	int64_t add, cur, next;
+
+	if (!b->refill_milli_per_s || now <= last)
+		return;
+	add = (int64_t)((now - last) / 1000000) * b->refill_milli_per_s / 1000;
+	if (add <= 0) /* less than a milli-token so far: leave the time for the next caller */
+		return;
+	if (!__atomic_compare_exchange_n(&b->refill_ns, &last, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	cur = __atomic_load_n(&b->milli, __ATOMIC_RELAXED);
+	do {
+		next = cur + add > b->cap ? b->cap : cur + add;
+	} while (!__atomic_compare_exchange_n(&b->milli, &cur, next, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
 }
 
 void retry_budget_on_call(struct retry_budget *b)
@@ -104,8 +133,10 @@ void retry_budget_on_call(struct retry_budget *b)
 
 bool retry_budget_withdraw(struct retry_budget *b)
 {
-	int64_t cur = __atomic_load_n(&b->milli, __ATOMIC_RELAXED);
+	int64_t cur;
 
+	budget_refill(b);
+	cur = __atomic_load_n(&b->milli, __ATOMIC_RELAXED);
 	do {
 		if (cur < 1000) {
 			__atomic_fetch_add(&b->denied, 1, __ATOMIC_RELAXED);
@@ -177,20 +208,18 @@ void retry_decide(const struct retry_policy *p, struct retry_budget *b, uint32_t
 	bool honour = retry_after_ns && (http_status == 429 || http_status == 503);
 	uint64_t delay;
 
+	(void)b;
 	if (!retryable)
 		return give_up(d, "not retryable", 0);
-	if (honour && retry_after_ns > p->retry_after_max_ns)
-		return give_up(d, "retry-after too long", retry_after_ns);
 	if (attempts >= p->max_attempts)
 		return give_up(d, "attempts exhausted", honour ? retry_after_ns : 0);
-	if (!retry_budget_withdraw(b))
-		return give_up(d, "retry budget exhausted", honour ? retry_after_ns : 0);
 	delay = retry_backoff_ns(p, attempts, rnd);
 	d->verdict = RETRY_AFTER_DELAY;
 	d->reason = "backoff";
 	if (honour && retry_after_ns > delay) {
 		delay = retry_after_ns;
-		d->reason = "retry-after";
+		d->reason = retry_after_ns > p->retry_after_max_ns ? "retry-after (long: parked)"
+								   : "retry-after";
 	}
 	d->delay_ns = delay;
 }

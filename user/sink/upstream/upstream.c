@@ -21,6 +21,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/sha256.h"
 #include "sink/upstream/upstream.h"
 #include "sink/upstream/upstream_body.h"
 
@@ -37,6 +38,7 @@ struct call {
 	uint64_t retry_after_ns;
 	uint64_t start_ns;
 	struct breaker_permit permit;
+	char url[512], method[8];
 	upstream_done_fn *done;
 	void *ctx;
 	char errbuf[CURL_ERROR_SIZE];
@@ -56,8 +58,9 @@ struct upstream {
 	bool stopping;
 	CURL **idle; /* recycled easy handles (driver thread only) */
 	uint32_t n_idle;
-	uint32_t in_flight;					   /* atomic */
-	uint64_t calls, ok, slow, failed, rejected, bulkhead_full; /* atomic */
+	uint64_t unreachable_ns; /* last connect refused/reset (mono ns; driver thread) */
+	uint32_t in_flight;	 /* atomic */
+	uint64_t calls, ok, slow, failed, rejected, bulkhead_full, budget_waits; /* atomic */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -141,12 +144,12 @@ static int call_start(struct upstream *u, struct call *c)
 		return -ENOMEM;
 	curl_easy_reset(e);
 	c->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, u->cfg.url);
+	curl_easy_setopt(e, CURLOPT_URL, c->url);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->req_body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
-	if (strcmp(u->cfg.method, "POST"))
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, u->cfg.method);
+	if (strcmp(c->method, "POST"))
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
@@ -167,9 +170,35 @@ static int call_start(struct upstream *u, struct call *c)
 	return 0;
 }
 
+/* " : first bytes of the body", printable ASCII only (it ends up in logs and SQL text). */
+static void body_snippet(const struct call *c, char *out, size_t cap)
+{
+	size_t n = 0, max = cap > 4 ? cap - 4 : 0;
+
+	out[0] = 0;
+	if (!c->resp || !c->resp_len || cap < 8)
+		return;
+	out[n++] = ':';
+	out[n++] = ' ';
+	for (size_t i = 0; i < c->resp_len && n < max; i++) {
+		unsigned char ch = (unsigned char)c->resp[i];
+
+		out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+	}
+	out[n] = 0;
+}
+
+static bool recovering(const struct upstream *u)
+{
+	return u->unreachable_ns &&
+	       clock_mono_ns() - u->unreachable_ns < u->cfg.recovering_window_ns;
+}
+
 static void classify_http(const struct upstream *u, struct call *c, long status,
 			  struct upstream_result *r, bool *upstream_fault)
 {
+	char body[96];
+	bool rec = recovering(u);
 	int err;
 
 	r->http_status = (int)status;
@@ -191,16 +220,19 @@ static void classify_http(const struct upstream *u, struct call *c, long status,
 		return;
 	}
 	r->outcome = UPSTREAM_FAILED;
-	r->retryable = status == 408 || status == 429 || status >= 500;
-	*upstream_fault = r->retryable;
+	r->retryable = upstream_status_retryable(&u->cfg, (int)status, rec);
+	*upstream_fault = upstream_status_breaker_failure(&u->cfg, (int)status, rec);
 	if (status == 429 || status == 503)
 		r->retry_after_ns = c->retry_after_ns;
-	snprintf(r->reason, sizeof(r->reason), "http %ld%s", status,
-		 status >= 300 && status < 400 ? " (redirects are not followed)" : "");
+	body_snippet(c, body, sizeof(body));
+	snprintf(r->reason, sizeof(r->reason), "http %ld%s%s%s", status,
+		 status >= 300 && status < 400 ? " (redirects are not followed)" : "",
+		 rec && status_set_has(&u->cfg.recovering, (int)status) ? " (recovering)" : "",
+		 body);
 }
 
-static void classify(const struct upstream *u, struct call *c, CURLcode rc,
-		     struct upstream_result *r, bool *upstream_fault)
+static void classify(struct upstream *u, struct call *c, CURLcode rc, struct upstream_result *r,
+		     bool *upstream_fault)
 {
 	long status = 0;
 
@@ -214,6 +246,9 @@ static void classify(const struct upstream *u, struct call *c, CURLcode rc,
 	r->outcome = UPSTREAM_FAILED;
 	r->retryable = true;
 	*upstream_fault = true;
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+	    rc == CURLE_GOT_NOTHING)
+		u->unreachable_ns = clock_mono_ns(); /* a restart: its routes may come later */
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		snprintf(r->reason, sizeof(r->reason), "timeout after %u ms", u->cfg.timeout_ms);
 	else if (rc == CURLE_WRITE_ERROR && c->too_big)
@@ -253,6 +288,9 @@ static void deliver(struct upstream *u, struct call *c, struct upstream_result *
 		break;
 	case UPSTREAM_BULKHEAD_FULL:
 		COUNT(u, bulkhead_full);
+		break;
+	case UPSTREAM_BUDGET_WAIT:
+		COUNT(u, budget_waits);
 		break;
 	}
 	c->done(c->ctx, r);
@@ -450,6 +488,8 @@ static int refuse(struct upstream *u, struct call *c, enum upstream_outcome o)
 	if (o == UPSTREAM_REJECTED) {
 		breaker_stats(u->breaker, &st);
 		snprintf(r.reason, sizeof(r.reason), "breaker %s", breaker_state_name(st.state));
+	} else if (o == UPSTREAM_BUDGET_WAIT) {
+		snprintf(r.reason, sizeof(r.reason), "retry budget empty: waiting for a token");
 	} else {
 		snprintf(r.reason, sizeof(r.reason), "bulkhead full (%u calls in flight)",
 			 u->cfg.max_concurrent);
@@ -468,11 +508,44 @@ static int add_header(struct call *c, const char *h)
 	return 0;
 }
 
+void upstream_url_with_path(const char *url, const char *path, char *out, size_t cap)
+{
+	const char *host = strstr(url, "://"), *end;
+
+	if (!path || !*path || !host) {
+		snprintf(out, cap, "%s", url);
+		return;
+	}
+	end = host + 3 + strcspn(host + 3, "/?#");
+	snprintf(out, cap, "%.*s%s", (int)(end - url), url, path);
+}
+
+/* "Webhook-Id: msg_<32 hex>": the same for every attempt of one event (tenant and key),
+ * different between tenants that use the same key (Standard Webhooks' webhook-id). */
+static void webhook_id(const struct upstream_request *req, char *out, size_t cap)
+{
+	uint8_t d[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 h;
+
+	sha256_init(&h);
+	sha256_update(&h, req->tenant ? req->tenant : "", req->tenant ? strlen(req->tenant) : 0);
+	sha256_update(&h, "", 1);
+	sha256_update(&h, req->idempotency_key, strlen(req->idempotency_key));
+	sha256_final(&h, d);
+	sha256_hex(d, hex);
+	snprintf(out, cap, "Webhook-Id: msg_%.32s", hex);
+}
+
 static int build_request(struct upstream *u, struct call *c, const struct upstream_request *req)
 {
 	char hdr[320];
 
-	c->req_body = upstream_template_render(u->cfg.template, req, &c->req_len);
+	upstream_url_with_path(u->cfg.url, req->path, c->url, sizeof(c->url));
+	snprintf(c->method, sizeof(c->method), "%s",
+		 req->method && *req->method ? req->method : u->cfg.method);
+	c->req_body = upstream_template_render(
+	    req->template && *req->template ? req->template : u->cfg.template, req, &c->req_len);
 	if (!c->req_body)
 		return -ENOMEM;
 	if (add_header(c, "Content-Type: application/json") || add_header(c, "Expect:"))
@@ -483,6 +556,9 @@ static int build_request(struct upstream *u, struct call *c, const struct upstre
 	if (req->idempotency_key && *req->idempotency_key) {
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", req->idempotency_key);
 		hdr[strcspn(hdr, "\r\n")] = 0; /* no header injection from a key */
+		if (add_header(c, hdr))
+			return -ENOMEM;
+		webhook_id(req, hdr, sizeof(hdr));
 		if (add_header(c, hdr))
 			return -ENOMEM;
 	}
@@ -505,6 +581,11 @@ int upstream_call_async(struct upstream *u, const struct upstream_request *req,
 		retry_budget_on_call(&u->budget);
 	if (breaker_acquire(u->breaker, &c->permit))
 		return refuse(u, c, UPSTREAM_REJECTED);
+	/* a retry takes a budget token when it is made, so an empty bucket delays it */
+	if (req->attempt > 1 && !req->budget_free && !retry_budget_withdraw(&u->budget)) {
+		breaker_release(u->breaker, &c->permit);
+		return refuse(u, c, UPSTREAM_BUDGET_WAIT);
+	}
 	if (!bulkhead_enter(u)) {
 		breaker_release(u->breaker, &c->permit);
 		return refuse(u, c, UPSTREAM_BULKHEAD_FULL);
@@ -570,25 +651,31 @@ void upstream_retry_decide(struct upstream *u, const struct upstream_result *res
 			   struct retry_decision *d)
 {
 	const struct retry_policy *p = &u->cfg.retry;
-	uint64_t wait;
+	uint64_t wait = retry_backoff_ns(p, 1, retry_rand()), open;
 
-	if (res->outcome != UPSTREAM_REJECTED && res->outcome != UPSTREAM_BULKHEAD_FULL) {
+	switch (res->outcome) {
+	case UPSTREAM_REJECTED:
+		/* an open breaker is waited out rather than knocked on before it lets a probe
+		 * through; the wait is spread so the probes are not one wave */
+		open = breaker_open_remaining_ns(u->breaker);
+		if (!open)
+			open = u->cfg.breaker.open_wait_ns / 8; /* half-open, probes all out */
+		*d = (struct retry_decision){RETRY_AFTER_DELAY,
+					     open + retry_rand() % (open / 4 + 1), "breaker open"};
+		return;
+	case UPSTREAM_BULKHEAD_FULL:
+		*d = (struct retry_decision){RETRY_AFTER_DELAY, wait / 8, "bulkhead full"};
+		return;
+	case UPSTREAM_BUDGET_WAIT:
+		/* about one token's time, spread over the waiters */
+		wait = p->budget_refill_per_s ? 1000000000ULL / p->budget_refill_per_s : p->base_ns;
+		*d = (struct retry_decision){RETRY_AFTER_DELAY, wait + retry_rand() % (wait + 1),
+					     "retry budget empty"};
+		return;
+	default:
 		retry_decide(p, &u->budget, attempt, res->retryable, res->http_status,
 			     res->retry_after_ns, retry_rand(), d);
-		return;
 	}
-	/* nothing reached the upstream: no budget is spent, and an open breaker is waited out
-	 * rather than knocked on again before it can let a probe through */
-	if (attempt >= p->max_attempts) {
-		*d = (struct retry_decision){RETRY_GIVE_UP, 0, "attempts exhausted"};
-		return;
-	}
-	wait = retry_backoff_ns(p, attempt, retry_rand());
-	if (res->outcome == UPSTREAM_REJECTED && breaker_open_remaining_ns(u->breaker) > wait)
-		wait = breaker_open_remaining_ns(u->breaker);
-	*d = (struct retry_decision){RETRY_AFTER_DELAY, wait,
-				     res->outcome == UPSTREAM_REJECTED ? "breaker open"
-								       : "bulkhead full"};
 }
 
 void upstream_stats(struct upstream *u, struct upstream_stats *st)
@@ -599,9 +686,25 @@ void upstream_stats(struct upstream *u, struct upstream_stats *st)
 	st->failed = __atomic_load_n(&u->failed, __ATOMIC_RELAXED);
 	st->rejected = __atomic_load_n(&u->rejected, __ATOMIC_RELAXED);
 	st->bulkhead_full = __atomic_load_n(&u->bulkhead_full, __ATOMIC_RELAXED);
+	st->budget_waits = __atomic_load_n(&u->budget_waits, __ATOMIC_RELAXED);
 	st->in_flight = __atomic_load_n(&u->in_flight, __ATOMIC_RELAXED);
 	breaker_stats(u->breaker, &st->breaker);
 	st->budget = u->budget;
+}
+
+const struct upstream_config *upstream_config_of(const struct upstream *u)
+{
+	return &u->cfg;
+}
+
+enum breaker_state upstream_breaker_state(struct upstream *u)
+{
+	return breaker_state(u->breaker);
+}
+
+uint64_t upstream_breaker_open_remaining_ns(struct upstream *u)
+{
+	return breaker_open_remaining_ns(u->breaker);
 }
 
 const char *upstream_name(const struct upstream *u)
@@ -611,7 +714,8 @@ const char *upstream_name(const struct upstream *u)
 
 const char *upstream_outcome_name(enum upstream_outcome o)
 {
-	static const char *const names[] = {"ok", "slow", "failed", "rejected", "bulkhead_full"};
+	static const char *const names[] = {"ok",	"slow",		 "failed",
+					    "rejected", "bulkhead_full", "budget_wait"};
 
-	return o <= UPSTREAM_BULKHEAD_FULL ? names[o] : "unknown";
+	return o <= UPSTREAM_BUDGET_WAIT ? names[o] : "unknown";
 }

@@ -28,6 +28,35 @@ void upstream_config_default(struct upstream_config *cfg, const char *name, cons
 	snprintf(cfg->method, sizeof(cfg->method), "POST");
 	breaker_config_default(&cfg->breaker);
 	retry_policy_default(&cfg->retry);
+	status_set_parse(&cfg->retryable, "408,425,429,5xx", NULL, 0);
+	status_set_parse(&cfg->recovering, "404", NULL, 0);
+	cfg->recovering_window_ns = 60ULL * 1000000000ULL;
+}
+
+bool upstream_status_retryable(const struct upstream_config *cfg, int status, bool recovering)
+{
+	return status_set_has(&cfg->retryable, status) ||
+	       (recovering && status_set_has(&cfg->recovering, status));
+}
+
+bool upstream_status_breaker_failure(const struct upstream_config *cfg, int status, bool recovering)
+{
+	const struct status_set *f =
+	    cfg->breaker_failures_set ? &cfg->breaker_failures : &cfg->retryable;
+
+	return status_set_has(f, status) ||
+	       (recovering && status_set_has(&cfg->recovering, status));
+}
+
+/* breaker_failures = LIST: stored, and no longer following retryable. */
+static int set_breaker_failures(void *obj, const char *value, char *why, size_t whylen)
+{
+	struct upstream_config *cfg = obj;
+	int err = status_set_parse(&cfg->breaker_failures, value, why, whylen);
+
+	if (!err)
+		cfg->breaker_failures_set = true;
+	return err;
 }
 
 /* "Name: value": a token name, a colon, no CR/LF anywhere (no header injection). Appends. */
@@ -68,6 +97,11 @@ static const struct confparse_opt upstream_opts[] = {
     {"connect_timeout_ms", NULL, NULL, CONFPARSE_INT, F(connect_timeout_ms), 1, 600000},
     {"max_concurrent", NULL, NULL, CONFPARSE_INT, F(max_concurrent), 1, 10000},
     {"max_body", NULL, NULL, CONFPARSE_INT, F(max_body), 64, 64 << 20},
+    {"retryable", NULL, NULL, CONFPARSE_FUNC, F(retryable), .set = status_set_conf},
+    {"breaker_failures", NULL, NULL, CONFPARSE_FUNC, .set = set_breaker_failures},
+    {"recovering", NULL, NULL, CONFPARSE_FUNC, F(recovering), .set = status_set_conf},
+    {"recovering_window_ms", NULL, NULL, CONFPARSE_INT, F(recovering_window_ns), 0, 86400000,
+     .scale = 1000000},
     {"breaker.", NULL, NULL, CONFPARSE_TABLE, F(breaker), .sub = &breaker_config_table},
     {"retry.", NULL, NULL, CONFPARSE_TABLE, F(retry), .sub = &retry_policy_table},
 };

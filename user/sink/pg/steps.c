@@ -226,8 +226,11 @@ struct pg_result *pg_steps_exec(struct pg_steps *ps, const char *sql, int n,
 
 	__atomic_add_fetch(&ps->st.writes, 1, __ATOMIC_RELAXED);
 	if (c) {
-		r = run(c, sql, n, vals, lens, fmts, (ExecStatusType)want, err, errlen);
-		conn_put(ps, c);
+		bool read_only = false;
+
+		r = run(c, sql, n, vals, lens, fmts, (ExecStatusType)want, err, errlen,
+			&read_only);
+		conn_put(ps, c, read_only);
 	}
 	if (!r)
 		__atomic_add_fetch(&ps->st.errors, 1, __ATOMIC_RELAXED);

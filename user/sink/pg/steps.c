@@ -228,8 +228,7 @@ struct pg_result *pg_steps_exec(struct pg_steps *ps, const char *sql, int n,
 	if (c) {
 		bool read_only = false;
 
-		r = run(c, sql, n, vals, lens, fmts, (ExecStatusType)want, err, errlen,
-			&read_only);
+		r = run(c, sql, n, vals, lens, fmts, (ExecStatusType)want, err, errlen, &read_only);
 		conn_put(ps, c, read_only);
 	}
 	if (!r)

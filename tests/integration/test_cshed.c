@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: MIT
+/* test_cshed.c -- the cluster's overload controller against a real private redis-server: the
+ * lease lock and its takeover, a dead controller's decision expiring back to NORMAL, the
+ * cluster pin over the controller, one incident trigger and one resolve across a takeover,
+ * and a paused holder that wakes after losing the lease changing nothing.
+ *
+ * Nodes are cshed instances in this process, each with its own Redis client, ticked by hand
+ * (a node that stops ticking is a dead node: it neither renews nor releases).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "control/cshed.h"
+#include "lib/clock.h"
+#include "lib/redis.h"
+#include "redisharness.h"
+#include "test_progs.h"
+
+#define LEASE_MS 600
+
+struct node {
+	struct redis *r;
+	struct cshed *c;
+	int triggers, resolves, changes;
+	char key[64];
+};
+
+static void on_incident(void *arg, enum cshed_incident what, const char *key,
+			const struct cshed_decision *d)
+{
+	struct node *n = arg;
+
+	if (what == CSHED_TRIGGER)
+		n->triggers++;
+	else
+		n->resolves++;
+	snprintf(n->key, sizeof(n->key), "%s", key);
+}
+
+static void on_change(void *arg)
+{
+	((struct node *)arg)->changes++;
+}
+
+static bool node_up(struct node *n, uint16_t port, const char *name, bool candidate)
+{
+	struct redis_config rc;
+	struct cshed_config cc = {.node = name,
+				  .candidate = candidate,
+				  .lease_ms = LEASE_MS,
+				  .period_ms = 100,
+				  .on_change = on_change,
+				  .on_change_arg = n,
+				  .on_incident = on_incident,
+				  .on_incident_arg = n};
+
+	memset(n, 0, sizeof(*n));
+	redis_config_default(&rc);
+	rc.port = port;
+	rc.op_timeout_ms = 500;
+	rc.connect_timeout_ms = 500;
+	rc.down_backoff_ms = 0;
+	n->r = redis_new(&rc);
+	if (!ASSERT_OK_PTR(n->r, "redis client"))
+		return false;
+	n->c = cshed_new(n->r, &cc);
+	return ASSERT_OK_PTR(n->c, "cshed_new");
+}
+
+static void node_down(struct node *n)
+{
+	cshed_free(n->c);
+	redis_free(n->r);
+	n->c = NULL;
+	n->r = NULL;
+}
+
+static const uint32_t pm_none[3] = {0, 0, 0}, pm_emerg[3] = {0, 0, 500};
+
+/* Tick n until its decision is in force at level (or 3 s pass). */
+static bool wait_level(struct node *n, uint32_t level, struct cshed_decision *d)
+{
+	uint64_t until = clock_mono_ns() + 3000000000ULL;
+
+	while (clock_mono_ns() < until) {
+		cshed_tick(n->c);
+		if (cshed_get(n->c, d) && d->level == level)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static void subtest_lock(uint16_t port)
+{
+	struct node a, b, r;
+	struct cshed_decision d;
+	struct cshed_stats st;
+	uint64_t dead, took = 0;
+
+	if (!node_up(&a, port, "w-a", true) || !node_up(&b, port, "w-b", true) ||
+	    !node_up(&r, port, "in-1", false))
+		goto out;
+	ASSERT_OK(cshed_tick(a.c), "a ticks");
+	ASSERT_OK(cshed_tick(b.c), "b ticks");
+	ASSERT_TRUE(cshed_leader(a.c), "the first candidate holds the lease");
+	ASSERT_FALSE(cshed_leader(b.c), "the second stands by");
+	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
+	cshed_offer(b.c, SLUICE_SHED_THIN, pm_none); /* a standby's offer is not published */
+	cshed_tick(a.c);
+	if (ASSERT_TRUE(wait_level(&r, SLUICE_SHED_EMERGENCY, &d),
+			"the reader sees the decision")) {
+		ASSERT_STREQ(d.node, "w-a", "published by the holder");
+		ASSERT_EQ(d.permille[2], 500, "its low share");
+		ASSERT_FALSE(d.pinned, "not a pin");
+	}
+	ASSERT_GT(r.changes, 0, "the reader was told of the change");
+	/* a dies: no renewal, no release; b takes over once the lease runs out, not before */
+	dead = clock_mono_ns();
+	while (clock_mono_ns() - dead < 3ULL * LEASE_MS * 1000000) {
+		cshed_tick(b.c);
+		if (cshed_leader(b.c)) {
+			took = clock_mono_ns() - dead;
+			break;
+		}
+		usleep(20000);
+	}
+	printf("takeover after %.0f ms (lease %d ms)\n", took / 1e6, LEASE_MS);
+	ASSERT_GT(took, 0, "b took over");
+	ASSERT_GE(took, (uint64_t)LEASE_MS / 2 * 1000000, "not while a's lease held");
+	cshed_stats(b.c, &st);
+	ASSERT_EQ(st.takeovers, 1, "one takeover counted");
+	ASSERT_TRUE(wait_level(&r, SLUICE_SHED_THIN, &d), "the reader follows the new holder");
+	ASSERT_STREQ(d.node, "w-b", "now published by b");
+	/* a wakes up (a pause, not a death): its token is stale, it publishes nothing */
+	cshed_tick(a.c);
+	ASSERT_FALSE(cshed_leader(a.c), "a woke up as a standby");
+	cshed_tick(r.c);
+	ASSERT_TRUE(cshed_get(r.c, &d) && !strcmp(d.node, "w-b") && d.level == SLUICE_SHED_THIN,
+		    "b's decision stands");
+out:
+	node_down(&a);
+	node_down(&b);
+	node_down(&r);
+}
+
+/* The holder dies at EMERGENCY and no standby takes over: every node is back to its own
+ * controller (NORMAL on an ingress) once the lease runs out. */
+static void subtest_expiry(uint16_t port)
+{
+	struct node a, r;
+	struct cshed_decision d;
+	uint64_t dead, gone = 0;
+
+	if (!node_up(&a, port, "w-a", true) || !node_up(&r, port, "in-1", false))
+		goto out;
+	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
+	cshed_tick(a.c);
+	if (!ASSERT_TRUE(wait_level(&r, SLUICE_SHED_EMERGENCY, &d), "emergency published"))
+		goto out;
+	dead = clock_mono_ns();
+	while (clock_mono_ns() - dead < 3ULL * LEASE_MS * 1000000) {
+		cshed_tick(r.c);
+		if (!cshed_get(r.c, &d)) {
+			gone = clock_mono_ns() - dead;
+			break;
+		}
+		usleep(20000);
+	}
+	printf("decision expired %.0f ms after the holder died (lease %d ms)\n", gone / 1e6,
+	       LEASE_MS);
+	ASSERT_GT(gone, 0, "the dead holder's decision expired");
+	ASSERT_GE(gone, (uint64_t)LEASE_MS / 2 * 1000000, "it held for the lease first");
+out:
+	node_down(&a);
+	node_down(&r);
+}
+
+/* The operator's cluster pin wins over the controller everywhere, and clearing it hands
+ * the level back. */
+static void subtest_pin(uint16_t port)
+{
+	struct node a, r;
+	struct cshed_decision d;
+	const uint32_t pm[3] = {0, 100, 900};
+
+	if (!node_up(&a, port, "w-a", true) || !node_up(&r, port, "in-1", false))
+		goto out;
+	cshed_offer(a.c, SLUICE_SHED_NORMAL, pm_none);
+	cshed_tick(a.c);
+	ASSERT_EQ(cshed_pin_set(r.r, 5, pm), -EINVAL, "level out of range refused");
+	ASSERT_OK(cshed_pin_set(r.r, SLUICE_SHED_EMERGENCY, pm), "pin emergency");
+	if (ASSERT_TRUE(wait_level(&r, SLUICE_SHED_EMERGENCY, &d), "a reader applies the pin")) {
+		ASSERT_TRUE(d.pinned, "as a pin");
+		ASSERT_EQ(d.permille[2], 900, "with the pin's shares");
+	}
+	cshed_tick(a.c);
+	ASSERT_TRUE(cshed_get(a.c, &d) && d.pinned && d.level == SLUICE_SHED_EMERGENCY,
+		    "the holder publishes the pin over its own NORMAL");
+	ASSERT_EQ(a.triggers, 1, "a pinned emergency is a cluster emergency: one trigger");
+	ASSERT_EQ(cshed_pin_get(r.r, &d), 1, "pin readable");
+	ASSERT_OK(cshed_pin_clear(r.r), "unpin");
+	ASSERT_EQ(cshed_pin_get(r.r, &d), 0, "no pin");
+	cshed_tick(a.c);
+	ASSERT_TRUE(wait_level(&r, SLUICE_SHED_NORMAL, &d) && !d.pinned,
+		    "the controller's level again");
+	ASSERT_EQ(a.resolves, 1, "and its resolve");
+out:
+	node_down(&a);
+	node_down(&r);
+}
+
+/* One incident per cluster emergency: the holder triggers once, the node that takes over
+ * during the emergency does not trigger again, and the one that sees it end resolves once,
+ * with the same cluster-wide dedup_key. */
+static void subtest_incident(uint16_t port)
+{
+	struct node a, b;
+	struct cshed_decision d;
+	uint64_t dead;
+
+	if (!node_up(&a, port, "w-a", true) || !node_up(&b, port, "w-b", true))
+		goto out;
+	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
+	for (int i = 0; i < 5; i++)
+		cshed_tick(a.c);
+	cshed_tick(b.c);
+	ASSERT_EQ(a.triggers, 1, "the holder triggered once in five periods");
+	ASSERT_HAS_STR(a.key, "sluice-overload-cluster-", "a cluster dedup_key");
+	/* b stands by at the cluster's level (as its controller would adopt it) */
+	cshed_offer(b.c, SLUICE_SHED_EMERGENCY, pm_emerg);
+	dead = clock_mono_ns();
+	while (!cshed_leader(b.c) && clock_mono_ns() - dead < 3ULL * LEASE_MS * 1000000) {
+		usleep(50000);
+		cshed_tick(b.c);
+	}
+	if (!ASSERT_TRUE(cshed_leader(b.c), "b took over"))
+		goto out;
+	for (int i = 0; i < 3; i++)
+		cshed_tick(b.c);
+	ASSERT_EQ(b.triggers, 0, "the takeover did not trigger again");
+	cshed_offer(b.c, SLUICE_SHED_THIN, pm_none);
+	for (int i = 0; i < 3; i++)
+		cshed_tick(b.c);
+	ASSERT_EQ(b.resolves, 1, "one resolve, by the holder of the day");
+	ASSERT_STREQ(b.key, a.key, "for the same incident");
+	ASSERT_TRUE(cshed_get(b.c, &d) && d.level == SLUICE_SHED_THIN, "thin published");
+	ASSERT_EQ(a.triggers + b.triggers, 1, "one trigger in all");
+	ASSERT_EQ(a.resolves + b.resolves, 1, "one resolve in all");
+out:
+	node_down(&a);
+	node_down(&b);
+}
+
+/* Redis goes away: the reader keeps the last decision for at most a lease, then drops it;
+ * the holder stops calling itself one. */
+static void subtest_unreachable(struct redis_harness *h)
+{
+	struct node a, r;
+	struct cshed_decision d;
+	struct cshed_stats st;
+
+	if (!node_up(&a, h->port, "w-a", true) || !node_up(&r, h->port, "in-1", false))
+		goto out;
+	cshed_offer(a.c, SLUICE_SHED_THIN, pm_none);
+	cshed_tick(a.c);
+	if (!ASSERT_TRUE(wait_level(&r, SLUICE_SHED_THIN, &d), "thin published"))
+		goto out;
+	redis_harness_stop(h);
+	ASSERT_ERR(cshed_tick(r.c), "the reader's tick fails");
+	ASSERT_TRUE(cshed_get(r.c, &d), "the last decision holds for now");
+	ASSERT_ERR(cshed_tick(a.c), "the holder's tick fails");
+	ASSERT_FALSE(cshed_leader(a.c), "no renewal: no longer the holder");
+	usleep((LEASE_MS + 100) * 1000);
+	cshed_tick(r.c);
+	ASSERT_FALSE(cshed_get(r.c, &d), "expired: the node's own controller decides");
+	cshed_stats(r.c, &st);
+	ASSERT_GE(st.unreachable, 2, "unreachable ticks counted");
+out:
+	node_down(&a);
+	node_down(&r);
+}
+
+static void flush(uint16_t port)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *rep = c && !c->err ? redisCommand(c, "FLUSHALL") : NULL;
+
+	if (rep)
+		freeReplyObject(rep);
+	if (c)
+		redisFree(c);
+}
+
+static void lock_takeover(struct redis_harness *h)
+{
+	subtest_lock(h->port);
+}
+
+static void expiry_normal(struct redis_harness *h)
+{
+	subtest_expiry(h->port);
+}
+
+static void cluster_pin(struct redis_harness *h)
+{
+	subtest_pin(h->port);
+}
+
+static void incident_once(struct redis_harness *h)
+{
+	subtest_incident(h->port);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(struct redis_harness *h);
+} subtests[] = {
+    {"lock_takeover", lock_takeover},	  {"expiry_normal", expiry_normal},
+    {"cluster_pin", cluster_pin},	  {"incident_once", incident_once},
+    {"unreachable", subtest_unreachable},
+};
+
+void test_cshed(void)
+{
+	struct redis_harness h = {0};
+	int err = redis_harness_start(&h);
+
+	if (err == -ENOENT) {
+		test__skip("redis-server not installed (tools/setup installs it)");
+		return;
+	}
+	if (!ASSERT_OK(err, "start redis-server"))
+		return;
+	for (size_t i = 0; i < sizeof(subtests) / sizeof(subtests[0]); i++) {
+		if (!test__start_subtest(subtests[i].name))
+			continue;
+		flush(h.port);
+		subtests[i].run(&h);
+	}
+	redis_harness_stop(&h);
+}

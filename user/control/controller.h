@@ -36,6 +36,14 @@ struct controller_cfg {
 	const char *alert_url;			/* "" = no alerts */
 	const char *alert_key;			/* PagerDuty routing key */
 	const char *node;			/* this node's name (alerts, dedup_key) */
+	/* --cluster-redis: one overload decision for the cluster (control/cshed.h); NULL: this
+	 * node's controller decides alone. Borrowed. */
+	struct redis *cluster_redis;
+	uint32_t controller_lease_ms; /* --controller-lease-ms (0: the default, 2000) */
+	uint32_t cluster_period_ms;   /* how often the cluster decision is read (0: 250) */
+	/* true: the caller ticks controller_cshed() on its cluster thread; false: cshed runs a
+	 * thread of its own */
+	bool cluster_ticked;
 };
 
 struct controller;
@@ -56,6 +64,9 @@ int controller_type_class(void *arg, const char *type);
 
 /* Share of new low-class events the ingress should refuse now (0..1000). Any thread. */
 uint32_t controller_low_refuse_permille(const struct controller *e);
+/* The cluster's controller client (NULL without cluster_redis), for the cluster thread's
+ * tick (cshed_tick). */
+struct cshed *controller_cshed(const struct controller *e);
 enum overload_state controller_state(const struct controller *e);
 
 #endif /* SLUICE_CONTROLLER_H */

@@ -32,6 +32,11 @@ struct sluiced_cfg {
 	char redis[256];
 	char redis_user[64];
 	char redis_password_file[PATH_MAX];
+	char cluster_redis[256]; /* --cluster-redis: leases, unique node names */
+	char cluster_redis_user[64];
+	char cluster_redis_password_file[PATH_MAX];
+	long long lease_period_ms;
+	long long lease_grace_ms;
 	char log_level[16];
 	bool dry_run_limits;
 	long long max_body;

@@ -136,6 +136,10 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_INT, S(overload_hold_ms), 0, 86400000, .def = "30000"},
     {"overload-dry-run", NULL, "log what the overload controller would do, do nothing",
      CONFPARSE_BOOL, S(overload_dry_run), 0, 1, .def = "0"},
+    {"controller-lease-ms", "MS",
+     "cluster: the overload controller's lease; a dead holder's decision expires and a standby "
+     "worker takes over after it",
+     CONFPARSE_INT, S(controller_lease_ms), 100, 600000, .def = "2000"},
     {"shares-normal", "SHARES", "class shares of every pool at NORMAL, percent adding up to 100",
      CONFPARSE_STR, S(shares_normal), 0, 0, .def = SHARES_NORMAL},
     {"shares-thin", "SHARES", "class shares at THIN (low is paused there)", CONFPARSE_STR,

@@ -66,7 +66,8 @@ struct sluiced_cfg {
 	long long emergency_lag_ms;
 	long long overload_hold_ms;
 	bool overload_dry_run;
-	char shares_normal[96]; /* class shares per state, "critical=70,normal=25,low=5" */
+	long long controller_lease_ms; /* --controller-lease-ms: cluster shedding */
+	char shares_normal[96];	       /* class shares per state, "critical=70,normal=25,low=5" */
 	char shares_thin[96];
 	char shares_emergency[96];
 	uint32_t shares[3][3];	 /* parsed: [state normal/thin/emergency][class], percent */

@@ -310,6 +310,10 @@ static int start_cluster(struct daemon *d)
 	if (ret)
 		log_warn("cluster: cannot register the node now; retrying every period",
 			 "node=%s err=\"%s\"", d->cfg.node, err);
+	if (d->controller && controller_join_cluster(d->controller, d->cluster, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -EINVAL;
+	}
 	ret = cluster_run(d->cluster);
 	if (ret) {
 		fprintf(stderr, "sluiced: cluster thread: %s\n", strerror(-ret));
@@ -872,7 +876,8 @@ static int start_controller(struct daemon *d)
 				    .xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
 				    .alert_url = d->cfg.alert_url,
 				    .alert_key = d->cfg.alert_key,
-				    .node = d->cfg.node};
+				    .node = d->cfg.node,
+				    .controller_lease_ms = (uint32_t)d->cfg.controller_lease_ms};
 	char err[512];
 
 	if (!d->q)
@@ -988,6 +993,7 @@ static int setup(struct daemon *d)
  * Each step waits for completions; nothing relies on timing. */
 static void teardown(struct daemon *d)
 {
+	controller_leave_cluster(d->controller); /* the lease back while the thread runs */
 	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));

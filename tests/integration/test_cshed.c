@@ -16,6 +16,7 @@
 
 #include "control/cshed.h"
 #include "lib/clock.h"
+#include "lib/cluster.h"
 #include "lib/redis.h"
 #include "redisharness.h"
 #include "test_progs.h"
@@ -23,7 +24,9 @@
 #define LEASE_MS 600
 
 struct node {
-	struct redis *r;
+	struct cluster
+	    *cl;	 /* the node's cluster connection (its thread is not run: ticks by hand) */
+	struct redis *r; /* an operator's client (sluicectl's pin) */
 	struct cshed *c;
 	int triggers, resolves, changes;
 	char key[64];
@@ -49,10 +52,10 @@ static void on_change(void *arg)
 static bool node_up(struct node *n, uint16_t port, const char *name, bool candidate)
 {
 	struct redis_config rc;
-	struct cshed_config cc = {.node = name,
-				  .candidate = candidate,
+	struct cluster_config clc = {.period_ms = 100};
+	char err[256];
+	struct cshed_config cc = {.candidate = candidate,
 				  .lease_ms = LEASE_MS,
-				  .period_ms = 100,
 				  .on_change = on_change,
 				  .on_change_arg = n,
 				  .on_incident = on_incident,
@@ -67,15 +70,23 @@ static bool node_up(struct node *n, uint16_t port, const char *name, bool candid
 	n->r = redis_new(&rc);
 	if (!ASSERT_OK_PTR(n->r, "redis client"))
 		return false;
-	n->c = cshed_new(n->r, &cc);
+	clc.redis = rc;
+	snprintf(clc.node, sizeof(clc.node), "%s", name);
+	n->cl = cluster_new(&clc);
+	if (!ASSERT_OK_PTR(n->cl, "cluster client") ||
+	    !ASSERT_OK(cluster_register(n->cl, err, sizeof(err)), err))
+		return false;
+	n->c = cshed_new(n->cl, &cc);
 	return ASSERT_OK_PTR(n->c, "cshed_new");
 }
 
 static void node_down(struct node *n)
 {
 	cshed_free(n->c);
+	cluster_free(n->cl);
 	redis_free(n->r);
 	n->c = NULL;
+	n->cl = NULL;
 	n->r = NULL;
 }
 

@@ -22,6 +22,7 @@
 #include "control/dlq.h"
 #include "control/controller.h"
 #include "lib/clock.h"
+#include "lib/cluster.h"
 #include "nic/xdp_config.h"
 #include "sink/upstream/fallback.h"
 #include "lib/log.h"
@@ -60,6 +61,12 @@ struct controller {
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
 	struct metric_family *f_source, *f_leader, *f_takeovers, *f_unreachable, *f_seq;
 };
+
+/* The cluster's controller client once joined (controller_join_cluster). Any thread. */
+static struct cshed *cshed_of(const struct controller *e)
+{
+	return __atomic_load_n(&e->cshed, __ATOMIC_ACQUIRE);
+}
 
 /* The worker, once started (it may start late: see try_start_worker). Any thread. */
 static struct worker *worker_of(const struct controller *e)
@@ -154,10 +161,10 @@ static void collect(struct metrics *m, void *arg)
 
 	set1(e->f_state, NULL, __atomic_load_n(&e->state, __ATOMIC_RELAXED));
 	set1(e->f_source, NULL, __atomic_load_n(&e->source_pub, __ATOMIC_RELAXED));
-	if (e->cshed) {
+	if (cshed_of(e)) {
 		struct cshed_stats cs;
 
-		cshed_stats(e->cshed, &cs);
+		cshed_stats(cshed_of(e), &cs);
 		set1(e->f_leader, NULL, cs.leader);
 		set1(e->f_takeovers, NULL, (double)cs.takeovers);
 		set1(e->f_unreachable, NULL, (double)cs.unreachable);
@@ -224,16 +231,6 @@ static int register_metrics(struct controller *e)
 	    "Whose shed level this node applies: 0 its own controller, 1 the cluster controller, "
 	    "2 an operator's cluster pin, 3 an operator's local pin.",
 	    NULL);
-	if (e->cfg.cluster_redis) {
-		FAM(f_leader, METRIC_GAUGE, "sluice_cluster_controller_leader",
-		    "1 while this node holds the cluster's overload controller lease.", NULL);
-		FAM(f_takeovers, METRIC_COUNTER, "sluice_cluster_controller_takeovers_total",
-		    "Times this node took the cluster's overload controller lease.", NULL);
-		FAM(f_unreachable, METRIC_COUNTER, "sluice_cluster_unreachable_total",
-		    "Cluster shedding rounds that did not reach the cluster's Redis.", NULL);
-		FAM(f_seq, METRIC_GAUGE, "sluice_cluster_decision_seq",
-		    "Sequence number of the last cluster overload decision seen.", NULL);
-	}
 	FAM(f_transitions, METRIC_COUNTER, "sluice_overload_transitions_total",
 	    "Overload state transitions.", "from,to");
 	FAM(f_lag, METRIC_GAUGE, "sluice_queue_lag_seconds",
@@ -337,7 +334,7 @@ static void on_transition(struct controller *e, enum overload_state from, enum o
 		 "paused=\"%s\"",
 		 v[0], v[1], cshed_source_name(e->source), why, measured, shares,
 		 a.pause_low ? "low" : "");
-	if (!e->alert || e->cfg.overload.dry_run || e->cshed)
+	if (!e->alert || e->cfg.overload.dry_run || cshed_of(e))
 		return;
 	if (to == OVERLOAD_EMERGENCY) {
 		snprintf(details, sizeof(details),
@@ -476,24 +473,25 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 static enum overload_state in_force(struct controller *e, bool local_pin, uint64_t now,
 				    struct overload_actions *a, char *measured, size_t mlen)
 {
+	struct cshed *cs = cshed_of(e);
 	struct cshed_decision d;
 	enum overload_state level = e->ov.state;
 
 	e->source = local_pin ? CSHED_SRC_LOCAL_PIN : CSHED_SRC_LOCAL;
 	snprintf(measured, mlen, "%s", e->ov.measured);
-	if (e->cshed && !local_pin) {
+	if (cs && !local_pin) {
 		/* a local pin is this node's only: its controller's last own level stays offered */
 		struct overload_actions own;
 
 		overload_actions_for(&e->cfg.overload, e->ov.state, &own);
-		cshed_offer(e->cshed, own.xdp_level, own.xdp_permille);
+		cshed_offer(cs, own.xdp_level, own.xdp_permille);
 	}
-	if (!local_pin && e->cshed && cshed_get(e->cshed, &d)) {
+	if (!local_pin && cs && cshed_get(cs, &d)) {
 		level = d.level;
 		e->source = d.pinned ? CSHED_SRC_CLUSTER_PIN : CSHED_SRC_CLUSTER;
 		snprintf(measured, mlen, "controller=%s seq=%llu", d.node,
 			 (unsigned long long)d.seq);
-		if (e->cfg.run_worker && !d.pinned && !cshed_leader(e->cshed))
+		if (e->cfg.run_worker && !d.pinned && !cshed_leader(cs))
 			overload_adopt(&e->ov, level, "the cluster controller's decision", now);
 	}
 	overload_actions_for(&e->cfg.overload, level, a);
@@ -573,42 +571,6 @@ static void *control_thread(void *arg)
 	return NULL;
 }
 
-/* --cluster-redis: this node reads the cluster's decision; a worker also stands for the
- * controller lease. */
-static int start_cshed(struct controller *e, char *err, size_t errlen)
-{
-	const struct controller_cfg *c = &e->cfg;
-	struct cshed_config cc = {.node = c->node,
-				  .candidate = c->run_worker,
-				  .lease_ms = c->controller_lease_ms,
-				  .period_ms = c->cluster_period_ms,
-				  .on_change = on_cluster_change,
-				  .on_change_arg = e,
-				  .on_incident = on_incident,
-				  .on_incident_arg = e};
-
-	e->cshed = cshed_new(c->cluster_redis, &cc);
-	if (!e->cshed && errno == EINVAL) {
-		snprintf(err, errlen,
-			 "--controller-lease-ms %u: must be at least two cluster periods (%u ms), "
-			 "and --node a name without spaces",
-			 c->controller_lease_ms, c->cluster_period_ms);
-		return -EINVAL;
-	}
-	if (!e->cshed) {
-		snprintf(err, errlen, "cluster shedding: %s", strerror(errno));
-		return -ENOMEM;
-	}
-	if (!c->cluster_ticked && cshed_start(e->cshed)) {
-		snprintf(err, errlen, "start the cluster shedding thread");
-		return -EAGAIN;
-	}
-	log_info("overload: cluster-wide decision", "node=%s candidate=%s lease_ms=%u", c->node,
-		 c->run_worker ? "yes" : "no",
-		 c->controller_lease_ms ? c->controller_lease_ms : CSHED_LEASE_MS_DEFAULT);
-	return 0;
-}
-
 struct controller *controller_new(const struct controller_cfg *cfg, char *err, size_t errlen)
 {
 	struct controller *e = calloc(1, sizeof(*e));
@@ -658,11 +620,6 @@ struct controller *controller_new(const struct controller_cfg *cfg, char *err, s
 			goto fail;
 	}
 	overload_init(&e->ov, &cfg->overload, clock_mono_ns());
-	if (cfg->cluster_redis) {
-		ret = start_cshed(e, err, errlen);
-		if (ret)
-			goto fail;
-	}
 	if (pthread_create(&e->thread, NULL, control_thread, e)) {
 		ret = -EAGAIN;
 		snprintf(err, errlen, "start the overload controller thread");
@@ -687,7 +644,7 @@ void controller_free(struct controller *e, int drain_ms)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
-	cshed_free(e->cshed); /* a holder gives the lease back: a standby takes over at once */
+	cshed_free(e->cshed); /* after controller_leave_cluster and the cluster thread */
 	dlq_replayer_free(e->dlq);
 	/* in-flight entries are durable in the queue: waiting for a database that does not
 	 * answer buys nothing, they are redelivered on the next start */
@@ -726,9 +683,62 @@ uint32_t controller_low_refuse_permille(const struct controller *e)
 	return e ? __atomic_load_n(&e->refuse_permille, __ATOMIC_RELAXED) : 0;
 }
 
-struct cshed *controller_cshed(const struct controller *e)
+static int cluster_metrics(struct controller *e)
 {
-	return e ? e->cshed : NULL;
+	struct metrics *m = e->cfg.metrics;
+
+	e->f_leader = metrics_family(
+	    m, METRIC_GAUGE, "sluice_cluster_controller_leader",
+	    "1 while this node holds the cluster's overload controller lease.", NULL, NULL, 0);
+	e->f_takeovers = metrics_family(
+	    m, METRIC_COUNTER, "sluice_cluster_controller_takeovers_total",
+	    "Times this node took the cluster's overload controller lease.", NULL, NULL, 0);
+	e->f_unreachable = metrics_family(
+	    m, METRIC_COUNTER, "sluice_cluster_unreachable_total",
+	    "Cluster shedding rounds that did not reach the cluster's Redis.", NULL, NULL, 0);
+	e->f_seq = metrics_family(m, METRIC_GAUGE, "sluice_cluster_decision_seq",
+				  "Sequence number of the last cluster overload decision seen.",
+				  NULL, NULL, 0);
+	return e->f_leader && e->f_takeovers && e->f_unreachable && e->f_seq ? 0 : -errno;
+}
+
+int controller_join_cluster(struct controller *e, struct cluster *cl, char *err, size_t errlen)
+{
+	struct cshed_config cc = {.candidate = e->cfg.run_worker,
+				  .lease_ms = e->cfg.controller_lease_ms,
+				  .on_change = on_cluster_change,
+				  .on_change_arg = e,
+				  .on_incident = on_incident,
+				  .on_incident_arg = e};
+	struct cshed *cs = cshed_new(cl, &cc);
+	int ret;
+
+	if (!cs) {
+		snprintf(err, errlen,
+			 "--controller-lease-ms %u: must be at least two --lease-period-ms (%u), "
+			 "and --node a name without spaces",
+			 e->cfg.controller_lease_ms, cluster_config(cl)->period_ms);
+		return -EINVAL;
+	}
+	ret = cluster_metrics(e);
+	if (!ret)
+		ret = cluster_add_hook(cl, cshed_hook, cs);
+	if (ret) {
+		cshed_free(cs);
+		snprintf(err, errlen, "cluster shedding: %s", strerror(-ret));
+		return ret;
+	}
+	__atomic_store_n(&e->cshed, cs, __ATOMIC_RELEASE);
+	log_info("overload: one decision for the cluster", "node=%s candidate=%s lease_ms=%u",
+		 cluster_config(cl)->node, cc.candidate ? "yes" : "no",
+		 cc.lease_ms ? cc.lease_ms : CSHED_LEASE_MS_DEFAULT);
+	return 0;
+}
+
+void controller_leave_cluster(struct controller *e)
+{
+	if (e)
+		cshed_leave(cshed_of(e));
 }
 
 enum overload_state controller_state(const struct controller *e)

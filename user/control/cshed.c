@@ -26,6 +26,7 @@
 
 #include "control/cshed.h"
 #include "lib/clock.h"
+#include "lib/cluster.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 
@@ -92,7 +93,7 @@ _Static_assert(INCIDENT_TTL_MS == 604800000ULL, "the scripts' claim TTL");
 
 struct cshed {
 	struct cshed_config cfg;
-	struct redis *r;
+	struct cluster *cl;
 	char node[64], token[96];
 	char k_lock[KEY_LEN], k_decision[KEY_LEN], k_seq[KEY_LEN], k_pin[KEY_LEN];
 	char k_incident[KEY_LEN], k_incident_seq[KEY_LEN], k_incident_pfx[KEY_LEN];
@@ -106,8 +107,7 @@ struct cshed {
 	bool reachable;		   /* the last tick reached Redis */
 	struct cshed_stats st;
 
-	pthread_t thread;
-	bool started, stop;
+	bool leaving, left; /* cshed_leave: give the lease back, stand for it no more */
 	pthread_cond_t cv;
 };
 
@@ -124,18 +124,21 @@ static uint64_t wall_ms(void)
 	return clock_real_ns() / MS;
 }
 
-static void keys(char *dst, const struct redis *r, const char *name)
+static void keys(char *dst, const char *name)
 {
-	snprintf(dst, KEY_LEN, "%scluster:shed:%s", redis_prefix(r), name);
+	char what[64];
+
+	snprintf(what, sizeof(what), "shed:%s", name);
+	cluster_key(dst, KEY_LEN, what);
 }
 
-struct cshed *cshed_new(struct redis *r, const struct cshed_config *cfg)
+struct cshed *cshed_new(struct cluster *cl, const struct cshed_config *cfg)
 {
+	const char *node = cl ? cluster_config(cl)->node : NULL;
 	struct cshed *c;
 	uint8_t rnd[8] = {0};
 
-	if (!r || !cfg->node || !*cfg->node || strpbrk(cfg->node, " \t\r\n") ||
-	    strlen(cfg->node) >= sizeof(c->node)) {
+	if (!node || !*node || strpbrk(node, " \t\r\n") || strlen(node) >= sizeof(c->node)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -145,26 +148,24 @@ struct cshed *cshed_new(struct redis *r, const struct cshed_config *cfg)
 	c->cfg = *cfg;
 	if (!c->cfg.lease_ms)
 		c->cfg.lease_ms = CSHED_LEASE_MS_DEFAULT;
-	if (!c->cfg.period_ms)
-		c->cfg.period_ms = CSHED_PERIOD_MS_DEFAULT;
-	if (c->cfg.lease_ms < 2 * c->cfg.period_ms) {
+	if (c->cfg.lease_ms < 2 * cluster_config(cl)->period_ms) {
 		free(c);
 		errno = EINVAL;
 		return NULL;
 	}
-	c->r = r;
-	snprintf(c->node, sizeof(c->node), "%s", cfg->node);
+	c->cl = cl;
+	snprintf(c->node, sizeof(c->node), "%s", node);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memcpy(rnd, &(uint64_t){clock_mono_ns()}, sizeof(rnd));
 	snprintf(c->token, sizeof(c->token), "%s/%02x%02x%02x%02x%02x%02x%02x%02x", c->node, rnd[0],
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	keys(c->k_lock, r, "lock");
-	keys(c->k_decision, r, "decision");
-	keys(c->k_seq, r, "seq");
-	keys(c->k_pin, r, "pin");
-	keys(c->k_incident, r, "incident");
-	keys(c->k_incident_seq, r, "incident:seq");
-	keys(c->k_incident_pfx, r, "incident:");
+	keys(c->k_lock, "lock");
+	keys(c->k_decision, "decision");
+	keys(c->k_seq, "seq");
+	keys(c->k_pin, "pin");
+	keys(c->k_incident, "incident");
+	keys(c->k_incident_seq, "incident:seq");
+	keys(c->k_incident_pfx, "incident:");
 	c->offer_decided_ms = wall_ms();
 	c->reachable = true;
 	pthread_mutex_init(&c->lock, NULL);
@@ -277,11 +278,9 @@ static redisReply *run_tick(struct cshed *c)
 {
 	char body[64], decided[24], lease[16], now[24];
 	uint64_t offer_ms;
-	int err;
-
 	if (!c->cfg.candidate)
-		return redis_cmd(c->r, &err, "cluster shed read", "EVAL %s 2 %s %s", read_script,
-				 c->k_pin, c->k_decision);
+		return cluster_command(c->cl, "EVAL %s 2 %s %s", read_script, c->k_pin,
+				       c->k_decision);
 	pthread_mutex_lock(&c->lock);
 	snprintf(body, sizeof(body), "%u %u %u %u", c->offer_level, c->offer_pm[0], c->offer_pm[1],
 		 c->offer_pm[2]);
@@ -290,36 +289,81 @@ static redisReply *run_tick(struct cshed *c)
 	snprintf(decided, sizeof(decided), "%" PRIu64, offer_ms);
 	snprintf(lease, sizeof(lease), "%u", c->cfg.lease_ms);
 	snprintf(now, sizeof(now), "%" PRIu64, wall_ms());
-	return redis_cmd(c->r, &err, "cluster shed tick",
-			 "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s", tick_script, c->k_lock,
-			 c->k_decision, c->k_seq, c->k_pin, c->k_incident, c->k_incident_seq,
-			 c->token, lease, body, decided, c->node, c->k_incident_pfx, now);
+	return cluster_command(c->cl, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s",
+			       tick_script, c->k_lock, c->k_decision, c->k_seq, c->k_pin,
+			       c->k_incident, c->k_incident_seq, c->token, lease, body, decided,
+			       c->node, c->k_incident_pfx, now);
 }
 
-int cshed_tick(struct cshed *c)
+/* Redis did not answer (rep NULL or not the script's reply): the last decision holds until
+ * it expires; no renewal, so no longer the holder. Lock held. Returns whether what is in
+ * force changed. */
+static bool unreachable(struct cshed *c, const redisReply *rep, uint64_t now)
 {
-	redisReply *rep = run_tick(c);
-	uint64_t now = clock_mono_ns();
 	bool changed = false;
+
+	if (rep && rep->type == REDIS_REPLY_ERROR)
+		log_error("cluster shed: Redis refused the script", "err=\"%s\"", rep->str);
+	if (c->reachable)
+		log_warn(
+		    "cluster shed: Redis unreachable, the last decision holds until it expires",
+		    "node=%s", c->node);
+	c->reachable = false;
+	c->st.unreachable++;
+	on_role(c, 0);
+	if (c->have && now >= c->cur_until_ns) {
+		c->have = false;
+		changed = true;
+	}
+	return changed;
+}
+
+/* A holder that stops gives the lease back, so a standby takes over at its next tick
+ * rather than after the lease (a script: only with our token). On the cluster thread. */
+static void release(struct cshed *c)
+{
+	static const char script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+				     "return redis.call('DEL', KEYS[1]) end return 0";
+	redisReply *rep = cluster_command(c->cl, "EVAL %s 1 %s %s", script, c->k_lock, c->token);
+
+	if (rep)
+		freeReplyObject(rep);
+	log_info("cluster shed: controller lease given back", "node=%s", c->node);
+}
+
+/* cshed_leave asked: give the lease back, stand for it no more. Lock held. */
+static void leave(struct cshed *c, bool up)
+{
+	if (c->st.leader && up) {
+		pthread_mutex_unlock(&c->lock);
+		release(c);
+		pthread_mutex_lock(&c->lock);
+	}
+	c->st.leader = false;
+	c->left = true;
+	c->cfg.candidate = false;
+	pthread_cond_broadcast(&c->cv);
+}
+
+static int tick(struct cshed *c, bool up)
+{
+	redisReply *rep;
+	uint64_t now;
+	bool changed = false, ok;
 	long long act = 0;
 	char id[32] = "";
 	struct cshed_decision d;
 
 	pthread_mutex_lock(&c->lock);
-	if (!reply_ok(rep)) {
-		if (c->reachable)
-			log_warn(
-			    "cluster shed: Redis unreachable, the last decision holds until it "
-			    "expires",
-			    "node=%s", c->node);
-		c->reachable = false;
-		c->st.unreachable++;
-		/* no renewal: whoever holds the lock, it is not safely us any more */
-		on_role(c, 0);
-		if (c->have && now >= c->cur_until_ns) {
-			c->have = false;
-			changed = true;
-		}
+	if (c->leaving && !c->left)
+		leave(c, up);
+	pthread_mutex_unlock(&c->lock);
+	rep = up ? run_tick(c) : NULL;
+	ok = reply_ok(rep);
+	now = clock_mono_ns();
+	pthread_mutex_lock(&c->lock);
+	if (!ok) {
+		changed = unreachable(c, rep, now);
 	} else {
 		if (!c->reachable)
 			log_info("cluster shed: Redis answers again", "node=%s", c->node);
@@ -347,7 +391,17 @@ int cshed_tick(struct cshed *c)
 		c->cfg.on_change(c->cfg.on_change_arg);
 	if (rep)
 		freeReplyObject(rep);
-	return rep ? 0 : -EIO;
+	return ok ? 0 : -EIO;
+}
+
+int cshed_tick(struct cshed *c)
+{
+	return tick(c, true);
+}
+
+void cshed_hook(struct cluster *cl, bool up, void *arg)
+{
+	tick(arg, up);
 }
 
 void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE_CLASS_MAX])
@@ -357,8 +411,6 @@ void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE
 		c->offer_level = level;
 		memcpy(c->offer_pm, permille, sizeof(c->offer_pm));
 		c->offer_decided_ms = wall_ms();
-		/* publish at once rather than at the next period */
-		pthread_cond_signal(&c->cv);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -392,65 +444,26 @@ void cshed_stats(struct cshed *c, struct cshed_stats *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void *cshed_thread(void *arg)
+void cshed_leave(struct cshed *c)
 {
-	struct cshed *c = arg;
+	struct timespec due;
 
-	pthread_mutex_lock(&c->lock);
-	while (!c->stop) {
-		struct timespec due =
-		    clock_deadline(CLOCK_REALTIME, (uint64_t)c->cfg.period_ms * MS);
-
-		pthread_cond_timedwait(&c->cv, &c->lock, &due);
-		if (c->stop)
-			break;
-		pthread_mutex_unlock(&c->lock);
-		cshed_tick(c);
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-int cshed_start(struct cshed *c)
-{
-	if (c->started)
-		return 0;
-	if (pthread_create(&c->thread, NULL, cshed_thread, c))
-		return -EAGAIN;
-	c->started = true;
-	return 0;
-}
-
-/* A holder that stops gives the lease back, so a standby takes over at its next tick
- * rather than after the lease (a script: only with our token). */
-static void release(struct cshed *c)
-{
-	static const char script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-				     "return redis.call('DEL', KEYS[1]) end return 0";
-	redisReply *rep;
-	int err;
-
-	if (!c->st.leader)
+	if (!c)
 		return;
-	rep = redis_cmd(c->r, &err, "cluster shed release", "EVAL %s 1 %s %s", script, c->k_lock,
-			c->token);
-	if (rep)
-		freeReplyObject(rep);
+	pthread_mutex_lock(&c->lock);
+	c->leaving = true;
+	due =
+	    clock_deadline(CLOCK_REALTIME, 2ULL * cluster_config(c->cl)->period_ms * MS + 100 * MS);
+	while (c->st.leader && !c->left)
+		if (pthread_cond_timedwait(&c->cv, &c->lock, &due))
+			break;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cshed_free(struct cshed *c)
 {
 	if (!c)
 		return;
-	if (c->started) {
-		pthread_mutex_lock(&c->lock);
-		c->stop = true;
-		pthread_cond_signal(&c->cv);
-		pthread_mutex_unlock(&c->lock);
-		pthread_join(c->thread, NULL);
-	}
-	release(c);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -467,7 +480,7 @@ int cshed_pin_set(struct redis *r, uint32_t level, const uint32_t permille[SLUIC
 	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
 		if (permille[k] > 1000)
 			return -EINVAL;
-	keys(key, r, "pin");
+	keys(key, "pin");
 	snprintf(val, sizeof(val), "%u %u %u %u", level, permille[0], permille[1], permille[2]);
 	rep = redis_cmd(r, &err, "cluster shed pin", "SET %s %s", key, val);
 	if (rep)
@@ -481,7 +494,7 @@ int cshed_pin_clear(struct redis *r)
 	redisReply *rep;
 	int err = 0;
 
-	keys(key, r, "pin");
+	keys(key, "pin");
 	rep = redis_cmd(r, &err, "cluster shed unpin", "DEL %s", key);
 	if (rep)
 		freeReplyObject(rep);
@@ -494,7 +507,7 @@ int cshed_pin_get(struct redis *r, struct cshed_decision *out)
 	redisReply *rep;
 	int err = 0, ret;
 
-	keys(key, r, "pin");
+	keys(key, "pin");
 	rep = redis_cmd(r, &err, "cluster shed pin", "GET %s", key);
 	if (!rep)
 		return err;

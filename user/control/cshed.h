@@ -39,6 +39,7 @@
 
 #include "sluice/abi.h"
 
+struct cluster;
 struct redis;
 
 /* Whose shed level a node applies (sluice_overload_source, `sluicectl shed show`). */
@@ -63,10 +64,8 @@ struct cshed_decision {
 enum cshed_incident { CSHED_TRIGGER = 1, CSHED_RESOLVE = 2 };
 
 struct cshed_config {
-	const char *node;   /* this node's name (no spaces) */
-	bool candidate;	    /* a worker: may hold the controller lease */
-	uint32_t lease_ms;  /* --controller-lease-ms, default 2000 */
-	uint32_t period_ms; /* tick period of cshed_start's thread, default 250 */
+	bool candidate;	   /* a worker: may hold the controller lease */
+	uint32_t lease_ms; /* --controller-lease-ms, default 2000 */
 	/* the tick saw a new decision, or the one in force expired: wake the controller */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
@@ -85,22 +84,23 @@ struct cshed_stats {
 	uint64_t incidents;   /* triggers and resolves this node claimed */
 };
 
-#define CSHED_LEASE_MS_DEFAULT	2000
-#define CSHED_PERIOD_MS_DEFAULT 250
+#define CSHED_LEASE_MS_DEFAULT 2000
 
-/* r is borrowed (the cluster's connection). NULL + errno (EINVAL: node empty or with a
- * space, lease_ms shorter than two periods). */
-struct cshed *cshed_new(struct redis *r, const struct cshed_config *cfg);
-/* Stops the thread if started. NULL-safe. */
+/* cl is borrowed: the cluster's connection, its node name and period (lib/cluster.h). NULL +
+ * errno (EINVAL: node name empty or with a space, lease_ms under two cluster periods). */
+struct cshed *cshed_new(struct cluster *cl, const struct cshed_config *cfg);
+/* Stand for the lease no more and give it back if held (at the next tick, waited for up to
+ * two periods), before the cluster thread stops. Any thread but the cluster's. NULL-safe. */
+void cshed_leave(struct cshed *c);
+/* No Redis I/O (cshed_leave did it). NULL-safe. */
 void cshed_free(struct cshed *c);
-/* Tick on a thread of cshed's own every period_ms (when the caller has no periodic thread
- * to call cshed_tick from). 0 or -errno. */
-int cshed_start(struct cshed *c);
 
-/* One round: hold or try for the lease (candidates), publish (holder), read the decision.
- * Returns 0, or -errno when Redis did not answer (the last decision stays in force until
- * it would have expired). */
+/* One round on the cluster thread: hold or try for the lease (candidates), publish
+ * (holder), read the decision. Returns 0, or -EIO when Redis did not answer (the last
+ * decision stays in force until it would have expired). cshed_hook is the same as a
+ * cluster hook (arg: the cshed; up false counts as unreachable). */
 int cshed_tick(struct cshed *c);
+void cshed_hook(struct cluster *cl, bool up, void *arg);
 
 /* The holder's controller: its own decision. Published at the next tick while this node
  * holds the lease; ignored otherwise. */

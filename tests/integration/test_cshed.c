@@ -21,7 +21,8 @@
 #include "redisharness.h"
 #include "test_progs.h"
 
-#define LEASE_MS 600
+#define LEASE_MS  600
+#define PERIOD_MS 100
 
 struct node {
 	struct cluster
@@ -52,7 +53,7 @@ static void on_change(void *arg)
 static bool node_up(struct node *n, uint16_t port, const char *name, bool candidate)
 {
 	struct redis_config rc;
-	struct cluster_config clc = {.period_ms = 100};
+	struct cluster_config clc = {.period_ms = PERIOD_MS};
 	char err[256];
 	struct cshed_config cc = {.candidate = candidate,
 				  .lease_ms = LEASE_MS,
@@ -286,7 +287,7 @@ static void subtest_unreachable(struct redis_harness *h)
 	ASSERT_TRUE(cshed_get(r.c, &d), "the last decision holds for now");
 	ASSERT_ERR(cshed_tick(a.c), "the holder's tick fails");
 	ASSERT_FALSE(cshed_leader(a.c), "no renewal: no longer the holder");
-	usleep((LEASE_MS + 100) * 1000);
+	usleep((LEASE_MS + 2 * PERIOD_MS + 100) * 1000); /* the decision outlives the lease */
 	cshed_tick(r.c);
 	ASSERT_FALSE(cshed_get(r.c, &d), "expired: the node's own controller decides");
 	cshed_stats(r.c, &st);

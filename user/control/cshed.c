@@ -36,7 +36,7 @@
 #define INCIDENT_KEY_FMT "sluice-overload-cluster-%s"
 
 /* Candidates. KEYS: lock decision seq pin incident incident_seq; ARGV: token lease_ms
- * offer_body offer_decided_ms node incident_key_prefix now_ms. Returns {role, pin,
+ * offer_body offer_decided_ms node incident_key_prefix now_ms decision_ttl_ms. Returns {role, pin,
  * decision, pttl, incident_action, incident_id}: role 0 standby, 1 renewed, 2 taken. */
 static const char tick_script[] =
     "local held = redis.call('GET', KEYS[1])\n"
@@ -63,7 +63,7 @@ static const char tick_script[] =
     "  if took == 1 then seq = redis.call('INCR', KEYS[3]) end\n"
     "end\n"
     "local val = seq .. ' ' .. decided .. ' ' .. ARGV[5] .. ' ' .. body\n"
-    "redis.call('SET', KEYS[2], val, 'PX', ARGV[2])\n"
+    "redis.call('SET', KEYS[2], val, 'PX', ARGV[8])\n"
     "local act, id = 0, false\n"
     "local open = redis.call('GET', KEYS[5])\n"
     "local emergency = string.sub(body, 1, 2) == '2 '\n"
@@ -82,7 +82,7 @@ static const char tick_script[] =
     ")"
     " then act = 2 end\n"
     "end\n"
-    "return {took + 1, pin, val, tonumber(ARGV[2]), act, id}\n";
+    "return {took + 1, pin, val, tonumber(ARGV[8]), act, id}\n";
 
 /* Everyone else. KEYS: pin decision. Same reply shape, role 0. */
 static const char read_script[] =
@@ -276,7 +276,7 @@ static bool reply_ok(const redisReply *rep)
 
 static redisReply *run_tick(struct cshed *c)
 {
-	char body[64], decided[24], lease[16], now[24];
+	char body[64], decided[24], lease[16], now[24], ttl[16];
 	uint64_t offer_ms;
 	if (!c->cfg.candidate)
 		return cluster_command(c->cl, "EVAL %s 2 %s %s", read_script, c->k_pin,
@@ -288,11 +288,14 @@ static redisReply *run_tick(struct cshed *c)
 	pthread_mutex_unlock(&c->lock);
 	snprintf(decided, sizeof(decided), "%" PRIu64, offer_ms);
 	snprintf(lease, sizeof(lease), "%u", c->cfg.lease_ms);
+	/* the decision outlives the lock by two periods: a standby takes the lock over at its
+	 * next period and renews the decision before the nodes fall back to their own */
+	snprintf(ttl, sizeof(ttl), "%u", c->cfg.lease_ms + 2 * cluster_config(c->cl)->period_ms);
 	snprintf(now, sizeof(now), "%" PRIu64, wall_ms());
-	return cluster_command(c->cl, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s",
+	return cluster_command(c->cl, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
 			       tick_script, c->k_lock, c->k_decision, c->k_seq, c->k_pin,
 			       c->k_incident, c->k_incident_seq, c->token, lease, body, decided,
-			       c->node, c->k_incident_pfx, now);
+			       c->node, c->k_incident_pfx, now, ttl);
 }
 
 /* Redis did not answer (rep NULL or not the script's reply): the last decision holds until

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* cshed.h -- one overload controller for the cluster: a Redis lease lock, a published decision
  *
- * Every worker (role worker or all) with --cluster-redis is a candidate: each period it
- * tries to hold the controller lease (SET NX PX --controller-lease-ms, renewed by a script
- * that checks its token). The holder's controller decides from its class lag as on one
- * node and offers the decision (cshed_offer); the tick publishes it in Redis with the same
- * expiry as the lease, so a decision nobody renews disappears and every node falls back to
- * NORMAL (its local controller): a dead controller never leaves the cluster shedding.
- * Every node (ingress and workers) reads the decision each period (cshed_get) and applies
- * it like its own controller's. An operator's cluster pin (`sluicectl shed set LEVEL
- * --cluster-redis ADDR`, cshed_pin_set) overrides the controller for every node; a local
- * `sluicectl shed set` overrides both on that node only (controller.c).
+ * Every worker (role worker or all) with --cluster-redis is a candidate: each cluster period
+ * (--lease-period-ms, on lib/cluster's thread) it holds or tries for the controller lease
+ * (SET NX PX --controller-lease-ms, renewed by a script that checks its token). The
+ * holder's controller decides from its class lag as on one node and offers the decision
+ * (cshed_offer); the tick publishes it in Redis with an expiry two periods past the lease,
+ * so a standby that takes the lock over renews it before anyone falls back, and a decision
+ * nobody renews disappears: every node returns to its own controller (NORMAL on an ingress
+ * node). A dead controller never leaves the cluster shedding. Every node (ingress and
+ * workers) reads the decision each period (cshed_get) and applies it like its own
+ * controller's. An operator's cluster pin (`sluicectl shed set LEVEL --cluster-redis ADDR`,
+ * cshed_pin_set) overrides the controller for every node; a local `sluicectl shed set`
+ * overrides both on that node only (controller.c).
  *
  * The holder also keeps the cluster's alert: one incident per cluster emergency, opened and
  * closed inside the same script that publishes (claims under a per-incident key, SET NX),
@@ -18,13 +20,14 @@
  * holds the lease (docs/cluster.md, "Cluster-wide shedding", says what a holder dying
  * between the claim and the POST costs).
  *
- * Redis keys under the client's prefix ("sluice:" by default):
- *	cluster:shed:lock		the holder's token, PX lease
- *	cluster:shed:decision		"seq decided_ms node level pm_crit pm_normal pm_low pinned",
- *PX lease cluster:shed:seq		INCR per new decision (or new holder) cluster:shed:pin
- *"level pm_crit pm_normal pm_low", no expiry (operator) cluster:shed:incident		id of the
- *open incident cluster:shed:incident:seq	INCR per incident cluster:shed:incident:ID:trigger /
- *:resolve	the claims (node), kept 7 days
+ * Redis keys (lib/cluster.h's prefix, sluice:cluster:):
+ * - shed:lock: the holder's token, PX lease;
+ * - shed:decision: "seq decided_ms node level pm_crit pm_normal pm_low pinned", PX lease + 2
+ *   periods;
+ * - shed:seq: INCR per new decision (or new holder);
+ * - shed:pin: "level pm_crit pm_normal pm_low", no expiry (the operator's);
+ * - shed:incident: the open incident's id; shed:incident:seq: INCR per incident;
+ * - shed:incident:ID:trigger and :resolve: the claims (the claiming node), kept 7 days.
  *
  * Threads: cshed_tick runs on the cluster thread (all the Redis I/O); cshed_offer, cshed_get
  * and cshed_stats on any thread (a mutex around a small snapshot).

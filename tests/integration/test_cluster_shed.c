@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/* test_cluster_shed.c -- issue 14: one overload decision for a cluster in network namespaces
+ *
+ * Three ingress nodes (namespaces, veth, XDP, sluiced --cluster-redis: lib/cluster_harness)
+ * and two worker processes (role all with --pg, in the root namespace) whose route calls a
+ * mock upstream that answers slowly through a pool of one, so a burst of critical events
+ * builds critical lag past --emergency-lag-ms on both. The worker holding the controller
+ * lease decides EMERGENCY and publishes it; the test measures, from the decision's own
+ * time (decided_ms in the published value), when each node's pinned sl_config shows it,
+ * and requires every node within 1 s. Then it SIGKILLs the holder and measures until the
+ * other worker holds the lease (bounded by the lease plus two periods); the survivor drains
+ * its backlog and the cluster returns to NORMAL. A small HTTP receiver in the test stands
+ * for PagerDuty: over the whole run it must get exactly one trigger and one resolve, with
+ * the same cluster dedup_key, although the incident spans a takeover.
+ *
+ * The namespaces, pins and processes go with cluster_harness_stop (and its watcher if the
+ * test dies); the workers, the mock and PostgreSQL are stopped on every path.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cluster_harness.h"
+#include "lib/clock.h"
+#include "scenario.h"
+#include "sluice/abi.h"
+#include "test_progs.h"
+#include "xdp_fixture.h"
+
+#define LEASE_MS   2000
+#define PERIOD_MS  250 /* --lease-period-ms, the default */
+#define EVENTS	   24  /* per worker */
+#define LATENCY_MS 300 /* per upstream call, one at a time: 7 s of backlog per worker */
+#define ADOPT_MS   1000
+#define STR_(x)	   #x
+#define STR(x)	   STR_(x)
+
+#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 100\n"
+
+/* ---- the alert receiver: counts PagerDuty Events v2 actions ---- */
+struct receiver {
+	int fd, port;
+	pthread_t thread;
+	volatile bool stop;
+	pthread_mutex_t lock;
+	int triggers, resolves;
+	char trigger_key[96], resolve_key[96];
+};
+
+static void key_of(const char *body, char *out, size_t cap)
+{
+	const char *k = strstr(body, "\"dedup_key\":\"");
+	size_t n;
+
+	out[0] = 0;
+	if (!k)
+		return;
+	k += strlen("\"dedup_key\":\"");
+	n = strcspn(k, "\"");
+	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), k);
+}
+
+/* One request: read head and Content-Length body, count it, answer 202. */
+static void serve_one(struct receiver *r, int c)
+{
+	char buf[8192];
+	size_t len = 0;
+	const char *body = NULL;
+	long want = -1;
+
+	while (len < sizeof(buf) - 1) {
+		struct pollfd p = {.fd = c, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, 2000) <= 0)
+			break;
+		n = read(c, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (!body && (body = strstr(buf, "\r\n\r\n"))) {
+			const char *cl = strcasestr(buf, "Content-Length:");
+
+			body += 4;
+			want = cl ? atol(cl + 15) : 0;
+		}
+		if (body && (long)(buf + len - body) >= want)
+			break;
+	}
+	if (body) {
+		pthread_mutex_lock(&r->lock);
+		if (strstr(body, "\"event_action\":\"trigger\"")) {
+			r->triggers++;
+			key_of(body, r->trigger_key, sizeof(r->trigger_key));
+		} else if (strstr(body, "\"event_action\":\"resolve\"")) {
+			r->resolves++;
+			key_of(body, r->resolve_key, sizeof(r->resolve_key));
+		}
+		pthread_mutex_unlock(&r->lock);
+		printf("alert receiver: %s\n", body);
+	}
+	static const char ok[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n"
+				 "Connection: close\r\n\r\n";
+	if (write(c, ok, sizeof(ok) - 1) < 0)
+		perror("receiver write");
+	close(c);
+}
+
+static void *receiver_thread(void *arg)
+{
+	struct receiver *r = arg;
+
+	while (!r->stop) {
+		struct pollfd p = {.fd = r->fd, .events = POLLIN};
+		int c;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		c = accept(r->fd, NULL, NULL);
+		if (c >= 0)
+			serve_one(r, c);
+	}
+	return NULL;
+}
+
+static int receiver_start(struct receiver *r)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+
+	pthread_mutex_init(&r->lock, NULL);
+	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a, sizeof(a)) || listen(r->fd, 16) ||
+	    getsockname(r->fd, (struct sockaddr *)&a, &al))
+		return -errno;
+	r->port = ntohs(a.sin_port);
+	if (pthread_create(&r->thread, NULL, receiver_thread, r))
+		return -EAGAIN;
+	return 0;
+}
+
+static void receiver_stop(struct receiver *r)
+{
+	if (r->fd <= 0)
+		return;
+	r->stop = true;
+	if (r->thread)
+		pthread_join(r->thread, NULL);
+	close(r->fd);
+	r->fd = -1;
+}
+
+static void receiver_counts(struct receiver *r, int *t, int *res)
+{
+	pthread_mutex_lock(&r->lock);
+	*t = r->triggers;
+	*res = r->resolves;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the cluster's state, as the nodes and Redis hold it ---- */
+
+/* The shed level in force in node i's pinned sl_config, -1 when unreadable. */
+static int node_level(struct cluster_harness *h, int i)
+{
+	char path[256];
+	struct sluice_config cfg;
+	__u32 zero = 0;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", h->nodes[i].pin_dir, SLUICE_MAP_CONFIG);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	ret = bpf_map_lookup_elem(fd, &zero, &cfg);
+	close(fd);
+	return ret ? -1 : (int)sluice_config_level(&cfg);
+}
+
+struct decision {
+	unsigned long long seq, decided_ms;
+	char node[64];
+	unsigned level;
+};
+
+/* The published decision; false when there is none. */
+static bool decision(struct cluster_harness *h, struct decision *d)
+{
+	char out[256];
+
+	if (cluster_redis_cli(h, out, sizeof(out), "GET sluice:cluster:shed:decision"))
+		return false;
+	return sscanf(out, "%llu %llu %63s %u", &d->seq, &d->decided_ms, d->node, &d->level) == 4;
+}
+
+/* The node holding the controller lease ("" for none). */
+static void holder(struct cluster_harness *h, char *node, size_t cap)
+{
+	char out[256];
+
+	node[0] = 0;
+	if (!cluster_redis_cli(h, out, sizeof(out), "GET sluice:cluster:shed:lock"))
+		snprintf(node, cap, "%.*s", (int)strcspn(out, "/\n"), out);
+}
+
+static uint64_t wall_ms(void)
+{
+	return clock_real_ns() / 1000000;
+}
+
+/* ---- the workers ---- */
+struct workers {
+	struct scn s; /* PostgreSQL and the slow upstream */
+	struct sluiced_proc w[2];
+	char redis[40], alert[64];
+};
+
+static int worker_start(struct workers *ws, int i)
+{
+	const char *name = i ? "w2" : "w1";
+	const char *args[] = {"--journal-dir",
+			      "@journal",
+			      "--pg",
+			      ws->s.pg.conninfo,
+			      "--routes",
+			      ws->s.routes,
+			      "--threads",
+			      "1",
+			      "--node",
+			      name,
+			      "--cluster-redis",
+			      ws->redis,
+			      "--controller-lease-ms",
+			      "2000",
+			      "--overload-period-ms",
+			      "100",
+			      "--thin-lag-ms",
+			      "400",
+			      "--emergency-lag-ms",
+			      "800",
+			      "--overload-hold-ms",
+			      "1500",
+			      "--alert-url",
+			      ws->alert,
+			      NULL};
+
+	return sluiced_start(&ws->w[i], SCN_TENANT_ACME, args);
+}
+
+/* A burst of critical events into worker i: each waits its turn at the one-call pool. */
+static int burst(struct workers *ws, int i)
+{
+	char body[256], req[2048], resp[2048];
+	int ok = 0;
+
+	for (int k = 0; k < EVENTS; k++) {
+		snprintf(
+		    body, sizeof(body),
+		    "{\"type\":\"lead.created\",\"idempotency_key\":\"w%d-%d\",\"payload\":{}}", i,
+		    k);
+		http_event_request(req, sizeof(req), "test", body);
+		ok += http_once(ws->w[i].port, req, resp, sizeof(resp)) == 202;
+	}
+	return ok;
+}
+
+static void workers_stop(struct workers *ws)
+{
+	for (int i = 0; i < 2; i++)
+		if (ws->w[i].pid > 0)
+			sluiced_stop(&ws->w[i], 5000);
+	mock_upstream_stop(&ws->s.ai);
+	pgh_server_destroy(&ws->s.pg);
+}
+
+/* Every node's sl_config at level: the delay of each from decided_ms, or false after
+ * timeout_ms. */
+static bool wait_nodes_level(struct cluster_harness *h, int level, uint64_t decided_ms,
+			     long long delay_ms[3], int timeout_ms)
+{
+	uint64_t until = clock_mono_ns() + (uint64_t)timeout_ms * 1000000;
+	int seen = 0;
+
+	for (int i = 0; i < 3; i++)
+		delay_ms[i] = -1;
+	while (seen < 3 && clock_mono_ns() < until) {
+		for (int i = 0; i < 3; i++) {
+			if (delay_ms[i] < 0 && node_level(h, i) == level) {
+				delay_ms[i] = (long long)(wall_ms() - decided_ms);
+				seen++;
+			}
+		}
+		usleep(5000);
+	}
+	return seen == 3;
+}
+
+static void run(struct cluster_harness *h, struct workers *ws, struct receiver *rcv)
+{
+	struct decision d = {0};
+	long long delay[3];
+	char before[64], now[64];
+	uint64_t t0, killed, took = 0;
+	int victim, t, r;
+
+	for (int i = 0; i < 2; i++)
+		if (!ASSERT_OK(worker_start(ws, i), "worker"))
+			return;
+	/* w1 started first and holds the lease; w2 stands by */
+	if (!ASSERT_TRUE(sluiced_log_wait(&ws->w[0], "took the controller lease", 5000),
+			 "a worker holds the controller lease"))
+		return;
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(node_level(h, i), SLUICE_SHED_NORMAL, "nodes start NORMAL");
+	ASSERT_EQ(burst(ws, 0), EVENTS, "burst into w1 accepted");
+	ASSERT_EQ(burst(ws, 1), EVENTS, "burst into w2 accepted");
+
+	/* the decision, then every node's XDP config */
+	t0 = clock_mono_ns();
+	while (!(decision(h, &d) && d.level == SLUICE_SHED_EMERGENCY) &&
+	       clock_mono_ns() - t0 < 20000000000ULL)
+		usleep(5000);
+	if (!ASSERT_EQ(d.level, SLUICE_SHED_EMERGENCY, "the holder published EMERGENCY"))
+		return;
+	ASSERT_TRUE(wait_nodes_level(h, SLUICE_SHED_EMERGENCY, d.decided_ms, delay, 5000),
+		    "every node's XDP config at EMERGENCY");
+	printf("decision seq %llu by %s; XDP EMERGENCY after %lld / %lld / %lld ms on n1 / n2 / "
+	       "n3 (bound %d ms)\n",
+	       d.seq, d.node, delay[0], delay[1], delay[2], ADOPT_MS);
+	for (int i = 0; i < 3; i++)
+		ASSERT_LT(delay[i], ADOPT_MS, "node adopted the decision within 1 s");
+
+	/* kill the holder: the other worker takes the lease over */
+	holder(h, before, sizeof(before));
+	victim = !strcmp(before, "w2");
+	if (!ASSERT_TRUE(!strcmp(before, "w1") || !strcmp(before, "w2"), "a worker holds it"))
+		return;
+	kill(ws->w[victim].pid, SIGKILL);
+	waitpid(ws->w[victim].pid, NULL, 0);
+	ws->w[victim].pid = 0;
+	killed = clock_mono_ns();
+	while (clock_mono_ns() - killed < 3ULL * LEASE_MS * 1000000) {
+		holder(h, now, sizeof(now));
+		if (now[0] && strcmp(now, before)) {
+			took = clock_mono_ns() - killed;
+			break;
+		}
+		usleep(10000);
+	}
+	printf("holder %s killed; %s took over after %.0f ms (lease %d ms, period %d ms)\n", before,
+	       now, took / 1e6, LEASE_MS, PERIOD_MS);
+	ASSERT_GT(took, 0, "the standby took over");
+	ASSERT_LT(took, (uint64_t)(LEASE_MS + 2 * PERIOD_MS + 500) * 1000000,
+		  "within the lease (plus the standby's period)");
+	ASSERT_STREQ(now, victim ? "w1" : "w2", "the surviving worker");
+
+	/* the survivor drains and steps the cluster down: one resolve */
+	t0 = clock_mono_ns();
+	while (!(decision(h, &d) && d.level == SLUICE_SHED_NORMAL) &&
+	       clock_mono_ns() - t0 < 60000000000ULL)
+		usleep(50000);
+	ASSERT_EQ(d.level, SLUICE_SHED_NORMAL, "the cluster back to NORMAL");
+	ASSERT_TRUE(wait_nodes_level(h, SLUICE_SHED_NORMAL, d.decided_ms, delay, 5000),
+		    "every node's XDP config back to NORMAL");
+	/* the alert thread posts within a few ms; leave room for a stray duplicate to show */
+	for (int i = 0; i < 30; i++) {
+		receiver_counts(rcv, &t, &r);
+		if (r)
+			break;
+		usleep(100000);
+	}
+	usleep(2 * LEASE_MS * 1000);
+	receiver_counts(rcv, &t, &r);
+	printf("alert receiver: %d trigger(s), %d resolve(s), dedup_key %s / %s\n", t, r,
+	       rcv->trigger_key, rcv->resolve_key);
+	ASSERT_EQ(t, 1, "exactly one trigger");
+	ASSERT_EQ(r, 1, "exactly one resolve");
+	ASSERT_STREQ(rcv->resolve_key, rcv->trigger_key, "of the same incident");
+	ASSERT_HAS_STR(rcv->trigger_key, "sluice-overload-cluster-", "a cluster-wide dedup_key");
+}
+
+void test_cluster_shed(void)
+{
+	static struct cluster_harness h;
+	static struct workers ws;
+	struct receiver rcv = {.fd = -1};
+	char routes[600], ns[32], path[300];
+	int ret;
+
+	if (!test__require_root() || !xfx_require_kernel())
+		return;
+	memset(&ws, 0, sizeof(ws));
+	ret = cluster_harness_setup(&h, 3, TENANTS, NULL);
+	if (ret == -ENOENT) {
+		test__skip("redis-server not installed");
+		return;
+	}
+	if (!ASSERT_OK(ret, "cluster setup"))
+		return;
+	snprintf(ns, sizeof(ns), "%s", h.nodes[0].ns);
+	if (!ASSERT_OK(cluster_start_all(&h), "three ingress nodes") ||
+	    !ASSERT_OK(receiver_start(&rcv), "alert receiver") ||
+	    !ASSERT_OK(scn_start_pg(&ws.s), "postgres") ||
+	    !ASSERT_OK(mock_upstream_start(&ws.s.ai, "latency_ms=" STR(LATENCY_MS)), "mock"))
+		goto out;
+	for (int i = 0; i < 3; i++)
+		ASSERT_TRUE(
+		    sluiced_log_wait(&h.nodes[i].proc, "one decision for the cluster", 3000),
+		    "node follows the cluster's decision");
+	snprintf(routes, sizeof(routes),
+		 "[pool ai]\nthreads = 1\ninflight = 1\n[upstream ai]\nurl = %s\n"
+		 "score_field = score\ntimeout_ms = 5000\n[route lead.created]\n"
+		 "class = critical\nstep = call ai pool=ai\n",
+		 ws.s.ai.url);
+	if (!ASSERT_OK(scn_write("routes.ini", routes, ws.s.routes, sizeof(ws.s.routes)), "routes"))
+		goto out;
+	snprintf(ws.redis, sizeof(ws.redis), "127.0.0.1:%u", h.redis_port);
+	snprintf(ws.alert, sizeof(ws.alert), "http://127.0.0.1:%d/v2/enqueue", rcv.port);
+	run(&h, &ws, &rcv);
+out:
+	workers_stop(&ws);
+	receiver_stop(&rcv);
+	cluster_harness_stop(&h);
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	ASSERT_NEQ(access(path, F_OK), 0, "namespaces removed");
+}

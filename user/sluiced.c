@@ -36,6 +36,7 @@
 #include "ingress/api.h"
 #include "ingress/dedupe.h"
 #include "lib/cluster.h"
+#include "admit/cdeny.h"
 #include "lib/redis.h"
 #include "control/controller.h"
 #include "queue/event.h"
@@ -79,6 +80,7 @@ struct daemon {
 	struct controller *controller; /* worker + overload controller */
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
 	struct cluster *cluster;       /* --cluster-redis: membership and its hooks */
+	struct cdeny *cdeny;	       /* --cluster-redis with --deny-after: denies shared */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 	struct tls_ctx *tls;	       /* with --tls-listen */
@@ -313,6 +315,11 @@ static int start_cluster(struct daemon *d)
 	if (d->controller && controller_join_cluster(d->controller, d->cluster, err, sizeof(err))) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
+	}
+	if (d->cfg.deny_after && !(d->cdeny = cdeny_new(d->cluster, d->adm, d->m))) {
+		fprintf(stderr, "sluiced: --deny-after with --cluster-redis: %s\n",
+			strerror(errno));
+		return -errno;
 	}
 	ret = cluster_run(d->cluster);
 	if (ret) {
@@ -995,6 +1002,7 @@ static void teardown(struct daemon *d)
 {
 	controller_leave_cluster(d->controller); /* the lease back while the thread runs */
 	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
+	cdeny_free(d->cdeny);	  /* after its hook's thread */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */

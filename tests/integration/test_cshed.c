@@ -14,6 +14,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "admit/admission.h"
+#include "admit/cdeny.h"
+#include "admit/tenants.h"
 #include "control/cshed.h"
 #include "lib/clock.h"
 #include "lib/cluster.h"
@@ -297,6 +300,74 @@ out:
 	node_down(&r);
 }
 
+/* An auto-deny on one node reaches the others' deny lists through the stream, and a node
+ * that joins later gets the denies still running; its own entries and expired ones are
+ * not copied. */
+static void subtest_deny(struct redis_harness *h)
+{
+	struct admission_opts o = {.deny_after = 4, .deny_secs = 30};
+	struct node a = {0}, b = {0}, late = {0};
+	struct admission *adm_a = NULL, *adm_b = NULL, *adm_late = NULL;
+	struct cdeny *cd_a = NULL, *cd_b = NULL, *cd_late = NULL;
+	struct tenant t = {.name = "acme", .slot = SLUICE_SLOT_FIRST};
+	struct sluice_addr peer = {.a = {[10] = 0xff, [11] = 0xff, [12] = 192, [15] = 7}};
+	struct sluice_addr brief = {.a = {[15] = 9}};
+	struct cdeny_stats st;
+	uint64_t now = clock_mono_ns(), retry;
+
+	t.limit[SLUICE_LIMIT_REQ] = (struct sluice_limit){.interval_ns = 1000000000ULL, .burst = 1};
+	if (!node_up(&a, h->port, "in-a", false) || !node_up(&b, h->port, "in-b", false) ||
+	    !node_up(&late, h->port, "in-late", false))
+		goto out;
+	adm_a = admission_new(&o, NULL, "test");
+	adm_b = admission_new(&o, NULL, "test");
+	adm_late = admission_new(&o, NULL, "test");
+	if (!ASSERT_OK_PTR(adm_a, "admission") || !ASSERT_OK_PTR(adm_b, "admission") ||
+	    !ASSERT_OK_PTR(adm_late, "admission"))
+		goto out;
+	cd_a = cdeny_new(a.cl, adm_a, NULL);
+	cd_b = cdeny_new(b.cl, adm_b, NULL);
+	if (!ASSERT_OK_PTR(cd_a, "cdeny a") || !ASSERT_OK_PTR(cd_b, "cdeny b"))
+		goto out;
+	/* one pass, then four 429s in a row: a denies the source on its own */
+	for (int i = 0; i < 5; i++)
+		admission_request(adm_a, &t, NULL, &peer, now, &retry);
+	ASSERT_TRUE(admission_denied(adm_a, &peer, now), "a denied the source");
+	ASSERT_FALSE(admission_denied(adm_b, &peer, clock_mono_ns()), "b not yet");
+	cdeny_note(cd_a, &brief, 0); /* already over when read: not copied */
+	cdeny_hook(a.cl, true, cd_a);
+	cdeny_hook(b.cl, true, cd_b);
+	ASSERT_TRUE(admission_denied(adm_b, &peer, clock_mono_ns()), "b denies it too");
+	ASSERT_TRUE(admission_denied(adm_b, &peer, clock_mono_ns() + 25000000000ULL),
+		    "for what is left of the 30 s");
+	ASSERT_FALSE(admission_denied(adm_b, &peer, clock_mono_ns() + 31000000000ULL),
+		     "and no longer");
+	ASSERT_FALSE(admission_denied(adm_b, &brief, clock_mono_ns()), "expired entry skipped");
+	cdeny_stats(cd_a, &st);
+	ASSERT_EQ(st.sent, 2, "a sent both");
+	cdeny_hook(a.cl, true, cd_a);
+	cdeny_stats(cd_a, &st);
+	ASSERT_EQ(st.received, 0, "a does not copy its own");
+	cdeny_stats(cd_b, &st);
+	ASSERT_EQ(st.received, 1, "b copied one");
+	cd_late = cdeny_new(late.cl, adm_late, NULL);
+	if (ASSERT_OK_PTR(cd_late, "cdeny late")) {
+		cdeny_hook(late.cl, true, cd_late);
+		ASSERT_TRUE(admission_denied(adm_late, &peer, clock_mono_ns()),
+			    "a node that joins later gets it");
+	}
+out:
+	cdeny_free(cd_a);
+	cdeny_free(cd_b);
+	cdeny_free(cd_late);
+	admission_free(adm_a);
+	admission_free(adm_b);
+	admission_free(adm_late);
+	node_down(&a);
+	node_down(&b);
+	node_down(&late);
+}
+
 static void flush(uint16_t port)
 {
 	redisContext *c = redisConnect("127.0.0.1", port);
@@ -332,9 +403,12 @@ static const struct {
 	const char *name;
 	void (*run)(struct redis_harness *h);
 } subtests[] = {
-    {"lock_takeover", lock_takeover},	  {"expiry_normal", expiry_normal},
-    {"cluster_pin", cluster_pin},	  {"incident_once", incident_once},
-    {"unreachable", subtest_unreachable},
+    {"lock_takeover", lock_takeover},
+    {"expiry_normal", expiry_normal},
+    {"cluster_pin", cluster_pin},
+    {"incident_once", incident_once},
+    {"deny_stream", subtest_deny},
+    {"unreachable", subtest_unreachable}, /* last: it stops Redis */
 };
 
 void test_cshed(void)

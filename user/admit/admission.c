@@ -59,8 +59,10 @@ struct admission {
 	uint32_t *streak;	    /* consecutive rejects per slot */
 	pthread_mutex_t lock;
 	struct deny_entry deny[DENY_SLOTS];
-	uint64_t denials, spared; /* spared: threshold crossed from a shared source */
-	struct seen *seen;	  /* [SEEN_BUCKETS][SEEN_WAYS], with deny_after only */
+	uint64_t denials, spared;   /* spared: threshold crossed from a shared source */
+	struct seen *seen;	    /* [SEEN_BUCKETS][SEEN_WAYS], with deny_after only */
+	admission_deny_fn *on_deny; /* atomic: set after on_deny_arg */
+	void *on_deny_arg;
 	pthread_mutex_t seen_lock[SEEN_LOCKS];
 };
 
@@ -205,9 +207,20 @@ static void note_result(struct admission *a, const struct tenant *t, const struc
 			 "tenant=%s rejects=%u", t->name, n);
 		return;
 	}
-	if (!admission_deny(a, peer, now, a->o.deny_secs))
+	if (!admission_deny(a, peer, now, a->o.deny_secs)) {
+		admission_deny_fn *fn = __atomic_load_n(&a->on_deny, __ATOMIC_ACQUIRE);
+
 		log_warn("admission: tenant keeps exceeding its request credits: source denied",
 			 "tenant=%s rejects=%u deny_secs=%u", t->name, n, a->o.deny_secs);
+		if (fn)
+			fn(a->on_deny_arg, peer, a->o.deny_secs);
+	}
+}
+
+void admission_on_auto_deny(struct admission *a, admission_deny_fn *fn, void *arg)
+{
+	a->on_deny_arg = arg;
+	__atomic_store_n(&a->on_deny, fn, __ATOMIC_RELEASE);
 }
 
 enum admission_outcome admission_request(struct admission *a, const struct tenant *t,

@@ -67,6 +67,11 @@ bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint6
 /* Put peer on the deny list until now + secs (userspace list, and BPF map when on). */
 int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now,
 		   unsigned secs);
+/* Told of every auto-deny (deny_after reached) right after it is in place, on the request's
+ * thread, so it must not block: admit/cdeny.c queues it for the cluster, whose other nodes
+ * then deny the source too. Set once, before requests flow. */
+typedef void admission_deny_fn(void *arg, const struct sluice_addr *peer, unsigned secs);
+void admission_on_auto_deny(struct admission *a, admission_deny_fn *fn, void *arg);
 /* Start slot's credits from idle (a tenant new in this slot after a reload). */
 void admission_reset_slot(struct admission *a, uint32_t slot);
 /* Sources put on the deny list so far. */

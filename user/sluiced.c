@@ -275,8 +275,10 @@ static int start_cluster(struct daemon *d)
 	char err[512];
 	int ret;
 
-	if (!d->cfg.cluster_redis[0])
+	if (!d->cfg.cluster_redis[0]) {
+		admission_share_clear(d->adm); /* no lease agent: the tenants' own limits */
 		return 0;
+	}
 	redis_config_default(&cc.redis);
 	cc.redis.connect_timeout_ms = 200;
 	cc.redis.op_timeout_ms = cc.period_ms < 400 ? 200 : cc.period_ms / 2;

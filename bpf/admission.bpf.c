@@ -123,13 +123,15 @@ struct {
 	__type(value, struct sluice_tenant_share);
 } sl_tenant_share SEC(".maps");
 
-static __always_inline int count(__u32 slot, __u32 verdict, __u64 bytes)
+static __always_inline int count(__u32 slot, __u32 verdict, __u64 bytes, bool syn)
 {
 	struct sluice_counters *c = bpf_map_lookup_elem(&sl_counters, &slot);
 
 	if (c && verdict < SLUICE_V_MAX) {
 		c->packets[verdict]++;
 		c->bytes[verdict] += bytes;
+		if (syn && verdict == SLUICE_V_PASS)
+			c->syn_passed++; /* with SYN_LIMIT drops: the SYN demand (lease agent) */
 	}
 	return verdict == SLUICE_V_PASS || verdict == SLUICE_V_OTHER ? XDP_PASS : XDP_DROP;
 }
@@ -328,16 +330,16 @@ int sluice_admission(struct xdp_md *ctx)
 	int action;
 
 	if (parse_packet(ctx, &p))
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 	port = bpf_map_lookup_elem(&sl_ports, &(__u32){p.dport});
 	if (!port || !(*port & (p.proto == IPPROTO_TCP_ ? SLUICE_PORT_TCP : SLUICE_PORT_UDP)))
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 	cfg = bpf_map_lookup_elem(&sl_config, &zero);
 	if (!cfg)
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 
 	exact = cfg->flags & SLUICE_CFG_EXACT_CLOCK;
 	verdict = decide(cfg, &p, exact ? bpf_ktime_get_ns() : clock_tick_ns(), exact, &slot);
-	action = count(slot, verdict, bytes);
+	action = count(slot, verdict, bytes, p.syn);
 	return cfg->flags & SLUICE_CFG_DRY_RUN ? XDP_PASS : action;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "admit/lease.h"
 #include "lib/array_size.h"
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
@@ -79,6 +80,7 @@ struct daemon {
 	struct controller *controller; /* worker + overload controller */
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
 	struct cluster *cluster;       /* --cluster-redis: membership and its hooks */
+	struct lease *lease;	       /* its hook: this node's share of the tenant limits */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 	struct tls_ctx *tls;	       /* with --tls-listen */
@@ -312,6 +314,18 @@ static int start_cluster(struct daemon *d)
 	if (ret)
 		log_warn("cluster: cannot register the node now; retrying every period",
 			 "node=%s err=\"%s\"", d->cfg.node, err);
+	d->lease = lease_new(
+	    &(struct lease_opts){.cluster = d->cluster,
+				 .adm = d->adm,
+				 .tenants = &d->tenants,
+				 .cfg_fd = d->have_fds ? d->fds[SLUICE_M_TENANT_CFG] : -1,
+				 .counters_fd = d->have_fds ? d->fds[SLUICE_M_COUNTERS] : -1,
+				 .metrics = d->m,
+				 .grace_ms = (uint32_t)d->cfg.lease_grace_ms});
+	if (!d->lease) {
+		fprintf(stderr, "sluiced: lease agent: %s\n", strerror(errno));
+		return -errno;
+	}
 	ret = cluster_run(d->cluster);
 	if (ret) {
 		fprintf(stderr, "sluiced: cluster thread: %s\n", strerror(-ret));
@@ -991,6 +1005,7 @@ static int setup(struct daemon *d)
 static void teardown(struct daemon *d)
 {
 	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
+	lease_free(d->lease);
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */

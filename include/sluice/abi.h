@@ -210,6 +210,7 @@ struct sluice_src {
 struct sluice_counters {
 	__u64 packets[SLUICE_V_MAX];
 	__u64 bytes[SLUICE_V_MAX];
+	__u64 syn_passed; /* SYNs among packets[SLUICE_V_PASS]: with SYN_LIMIT, the SYN demand */
 };
 
 #endif /* SLUICE_ABI_H */

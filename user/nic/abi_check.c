@@ -33,7 +33,8 @@ _Static_assert(sizeof(struct sluice_addr) == 16, "addresses are 16 bytes (IPv4-m
 _Static_assert(sizeof(struct sluice_lpm_key) == 20, "LPM key: prefixlen + 16 bytes");
 _Static_assert(sizeof(struct sluice_deny) == 16, "sluice_deny is 16 bytes");
 _Static_assert(sizeof(struct sluice_src) == 40, "sluice_src is 40 bytes");
-_Static_assert(sizeof(struct sluice_counters) == 16 * SLUICE_V_MAX, "counters: 2 x u64 x verdicts");
+_Static_assert(sizeof(struct sluice_counters) == 16 * SLUICE_V_MAX + 8,
+	       "counters: 2 x u64 x verdicts, then the SYNs passed");
 _Static_assert(SLUICE_LIMIT_MAX == 4 && SLUICE_CLASS_MAX == 3 && SLUICE_V_MAX == 6,
 	       "enum sizes are part of the map layouts");
 _Static_assert(sizeof(struct sluice_tenant_share) == 80, "sluice_tenant_share is 80 bytes");

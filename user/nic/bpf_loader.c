@@ -675,6 +675,7 @@ int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out)
 			out->packets[v] += per[cpu].packets[v];
 			out->bytes[v] += per[cpu].bytes[v];
 		}
+		out->syn_passed += per[cpu].syn_passed;
 	}
 out:
 	free(per);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "admit/lease.h"
 #include "lib/array_size.h"
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
@@ -80,6 +81,7 @@ struct daemon {
 	struct controller *controller; /* worker + overload controller */
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
 	struct cluster *cluster;       /* --cluster-redis: membership and its hooks */
+	struct lease *lease;	       /* its hook: this node's share of the tenant limits */
 	struct cdeny *cdeny;	       /* --cluster-redis with --deny-after: denies shared */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
@@ -277,8 +279,10 @@ static int start_cluster(struct daemon *d)
 	char err[512];
 	int ret;
 
-	if (!d->cfg.cluster_redis[0])
+	if (!d->cfg.cluster_redis[0]) {
+		admission_share_clear(d->adm); /* no lease agent: the tenants' own limits */
 		return 0;
+	}
 	redis_config_default(&cc.redis);
 	cc.redis.connect_timeout_ms = 200;
 	cc.redis.op_timeout_ms = cc.period_ms < 400 ? 200 : cc.period_ms / 2;
@@ -312,6 +316,18 @@ static int start_cluster(struct daemon *d)
 	if (ret)
 		log_warn("cluster: cannot register the node now; retrying every period",
 			 "node=%s err=\"%s\"", d->cfg.node, err);
+	d->lease = lease_new(
+	    &(struct lease_opts){.cluster = d->cluster,
+				 .adm = d->adm,
+				 .tenants = &d->tenants,
+				 .cfg_fd = d->have_fds ? d->fds[SLUICE_M_TENANT_CFG] : -1,
+				 .counters_fd = d->have_fds ? d->fds[SLUICE_M_COUNTERS] : -1,
+				 .metrics = d->m,
+				 .grace_ms = (uint32_t)d->cfg.lease_grace_ms});
+	if (!d->lease) {
+		fprintf(stderr, "sluiced: lease agent: %s\n", strerror(errno));
+		return -errno;
+	}
 	if (d->controller && controller_join_cluster(d->controller, d->cluster, err, sizeof(err))) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return -EINVAL;
@@ -1002,7 +1018,8 @@ static void teardown(struct daemon *d)
 {
 	controller_leave_cluster(d->controller); /* the lease back while the thread runs */
 	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
-	cdeny_free(d->cdeny);	  /* after its hook's thread */
+	lease_free(d->lease);
+	cdeny_free(d->cdeny); /* after its hook's thread */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */

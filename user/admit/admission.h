@@ -78,6 +78,18 @@ void admission_reset_slot(struct admission *a, uint32_t slot);
 uint64_t admission_denials(const struct admission *a);
 /* Times a tenant crossed deny_after from a source it shares, which was therefore not denied. */
 uint64_t admission_spared(const struct admission *a);
+/* The lease agent's writes of this node's cluster share (the share's only writer): limit
+ * kind of slot enforced at *l from now on (l NULL: back to the tenant's own limit), source
+ * recorded for `sluicectl tenant show`. now: CLOCK_MONOTONIC ns. */
+void admission_share_set(struct admission *a, uint32_t slot, unsigned kind,
+			 const struct sluice_limit *l, enum sluice_share_source source,
+			 uint64_t now);
+/* Every share off (no cluster: a pinned map from a clustered run must not linger). */
+void admission_share_clear(struct admission *a);
+/* A snapshot of slot's share. */
+void admission_share_get(const struct admission *a, uint32_t slot, struct sluice_tenant_share *out);
+/* REQ or CRIT decisions (passed, refused, demoted, dry runs) of slot since start. */
+uint64_t admission_demand(const struct admission *a, uint32_t slot, unsigned kind);
 /* Whether the state is the shared BPF map (true) or the userspace copy. */
 bool admission_shared(const struct admission *a);
 

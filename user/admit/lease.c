@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: MIT
+/* lease.c -- cluster-wide tenant credits: this node's share of every tenant's limits
+ *
+ * Two layers: lease_exchange() is the ledger (one EVAL of SPLIT for all tenants), the agent
+ * (tick) measures demand, calls it and writes the shares. The agent's state is touched only
+ * on the cluster thread (and by lease_new before the thread runs), so it needs no lock.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admit/lease.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "nic/bpf_loader.h"
+
+#define NS 1000000000.0
+
+/* KEYS[i]: one tenant's ledger hash. ARGV[1] node, ARGV[2] expiry ms, ARGV[3] floor fraction,
+ * ARGV[4] hash TTL ms; then per key: n, and n x (limit, demand/s, rate/s).
+ * Returns, per (key, limit) in order: this node's share (a string) and the live nodes.
+ * Max-min fair: every live node first gets floor x rate / nodes; the rest is water-filled
+ * over the demands in ascending order (a node never gets more than it asked while others
+ * want more); what no node wants is split equally, so the shares always add up to rate. */
+static const char SPLIT[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local node, expire = ARGV[1], tonumber(ARGV[2])\n"
+    "local floorf, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local out, a = {}, 5\n"
+    "for i = 1, #KEYS do\n"
+    "  local key, n, mine = KEYS[i], tonumber(ARGV[a]), {}\n"
+    "  a = a + 1\n"
+    "  for j = 1, n do\n"
+    "    mine[j] = {ARGV[a], tonumber(ARGV[a + 2])}\n"
+    "    redis.call('HSET', key, ARGV[a] .. '|' .. node, ARGV[a + 1] .. ',' .. now)\n"
+    "    a = a + 3\n"
+    "  end\n"
+    "  local all, by, stale = redis.call('HGETALL', key), {}, {}\n"
+    "  for k = 1, #all, 2 do\n"
+    "    local lim, nd = string.match(all[k], '^([^|]+)|(.*)$')\n"
+    "    local d, ts = string.match(all[k + 1], '^([^,]+),(.+)$')\n"
+    "    if lim and d and now - tonumber(ts) <= expire then\n"
+    "      by[lim] = by[lim] or {}\n"
+    "      table.insert(by[lim], {nd, tonumber(d)})\n"
+    "    else\n"
+    "      table.insert(stale, all[k])\n"
+    "    end\n"
+    "  end\n"
+    "  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end\n"
+    "  redis.call('PEXPIRE', key, ttl)\n"
+    "  for j = 1, n do\n"
+    "    local peers, rate = by[mine[j][1]], mine[j][2]\n"
+    "    local cnt = #peers\n"
+    "    local floor = rate * floorf / cnt\n"
+    "    local left, remaining, mys = cnt, rate - floor * cnt, 0\n"
+    "    table.sort(peers, function(x, y) return x[2] < y[2] end)\n"
+    "    for k = 1, cnt do\n"
+    "      local fair = remaining / left\n"
+    "      local give = peers[k][2] < fair and peers[k][2] or fair\n"
+    "      if peers[k][1] == node then mys = give end\n"
+    "      remaining = remaining - give\n"
+    "      left = left - 1\n"
+    "    end\n"
+    "    table.insert(out, tostring(mys + floor + remaining / cnt))\n"
+    "    table.insert(out, cnt)\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static const char *const limit_names[SLUICE_LIMIT_MAX] = {"syn", "pkt", "req", "crit"};
+
+const char *lease_limit_name(unsigned limit)
+{
+	return limit < SLUICE_LIMIT_MAX ? limit_names[limit] : "?";
+}
+
+/* Argument list of one exchange: malloc'd strings in one arena. */
+struct args {
+	size_t n, cap;
+	const char **v;
+	size_t *len;
+	char **own;
+	size_t nown;
+};
+
+static int arg_push(struct args *a, const char *s, size_t len, bool own)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 64;
+		const char **v = realloc(a->v, cap * sizeof(*v));
+		size_t *l = v ? realloc(a->len, cap * sizeof(*l)) : NULL;
+		char **o = l ? realloc(a->own, cap * sizeof(*o)) : NULL;
+
+		if (v)
+			a->v = v;
+		if (l)
+			a->len = l;
+		if (!o)
+			return -ENOMEM;
+		a->own = o;
+		a->cap = cap;
+	}
+	if (own) {
+		char *copy = strndup(s, len);
+
+		if (!copy)
+			return -ENOMEM;
+		a->own[a->nown++] = copy;
+		s = copy;
+	}
+	a->v[a->n] = s;
+	a->len[a->n++] = len;
+	return 0;
+}
+
+static int arg_fmt(struct args *a, const char *fmt, double v)
+{
+	char buf[48];
+	int len = snprintf(buf, sizeof(buf), fmt, v);
+
+	return arg_push(a, buf, (size_t)len, true);
+}
+
+static void args_free(struct args *a)
+{
+	for (size_t i = 0; i < a->nown; i++)
+		free(a->own[i]);
+	free(a->own);
+	free(a->v);
+	free(a->len);
+}
+
+/* Group boundaries: entries of one tenant are adjacent. */
+static size_t group_end(const struct lease_entry *e, size_t n, size_t i)
+{
+	size_t j = i + 1;
+
+	while (j < n && !strcmp(e[j].tenant, e[i].tenant))
+		j++;
+	return j;
+}
+
+static int build(struct args *a, struct cluster *c, const struct lease_entry *e, size_t n)
+{
+	const struct cluster_config *cc = cluster_config(c);
+	double expire = (double)LEASE_EXPIRE_PERIODS * cc->period_ms;
+	size_t keys = 0, i;
+	char key[200], what[100];
+	int ret = arg_push(a, "EVAL", 4, false) ?: arg_push(a, SPLIT, sizeof(SPLIT) - 1, false);
+
+	for (i = 0; i < n; i = group_end(e, n, i))
+		keys++;
+	ret = ret ?: arg_fmt(a, "%.0f", (double)keys);
+	for (i = 0; !ret && i < n; i = group_end(e, n, i)) {
+		snprintf(what, sizeof(what), "lease:%s", e[i].tenant);
+		cluster_key(key, sizeof(key), what);
+		ret = arg_push(a, key, strlen(key), true);
+	}
+	ret = ret ?: arg_push(a, cc->node, strlen(cc->node), false);
+	ret = ret ?: arg_fmt(a, "%.0f", expire);
+	ret = ret ?: arg_fmt(a, "%.4f", LEASE_FLOOR);
+	ret = ret ?: arg_fmt(a, "%.0f", 20 * expire);
+	for (i = 0; !ret && i < n;) {
+		size_t end = group_end(e, n, i);
+
+		ret = arg_fmt(a, "%.0f", (double)(end - i));
+		for (; !ret && i < end; i++) {
+			const char *ln = lease_limit_name(e[i].limit);
+
+			ret = arg_push(a, ln, strlen(ln), false) ?: arg_fmt(a, "%.3f", e[i].demand)
+							       ?: arg_fmt(a, "%.6f", e[i].rate);
+		}
+	}
+	return ret;
+}
+
+int lease_exchange(struct cluster *c, struct lease_entry *e, size_t n)
+{
+	struct args a = {0};
+	redisReply *rep;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = build(&a, c, e, n);
+	if (ret) {
+		args_free(&a);
+		return ret;
+	}
+	rep = cluster_command_argv(c, (int)a.n, a.v, a.len);
+	args_free(&a);
+	if (!rep)
+		return -EIO;
+	ret = -EPROTO;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 * n) {
+		ret = 0;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *s = rep->element[2 * i], *k = rep->element[2 * i + 1];
+
+			if (s->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_INTEGER) {
+				ret = -EPROTO;
+				break;
+			}
+			e[i].share = strtod(s->str, NULL);
+			e[i].nodes = (unsigned)k->integer;
+		}
+	}
+	if (ret)
+		log_error("lease: unexpected reply from the ledger script", "type=%d err=\"%s\"",
+			  rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	freeReplyObject(rep);
+	return ret;
+}
+
+/* ---- the agent ------------------------------------------------------------------- */
+
+struct slot_state {
+	uint64_t last[SLUICE_LIMIT_MAX]; /* cumulative demand counters at the last tick */
+	double demand[SLUICE_LIMIT_MAX]; /* per second, smoothed */
+	bool seen;			 /* last[] is valid */
+	bool shared;			 /* a share was written for this slot */
+	uint32_t gen;			 /* tick that last saw the tenant */
+};
+
+/* What one tick needs per (tenant, limit) beyond the ledger entry. */
+struct pending {
+	uint32_t slot;
+	uint64_t burst; /* global */
+};
+
+struct lease {
+	struct lease_opts o;
+	struct slot_state *slots; /* by slot */
+	uint32_t gen;
+	uint64_t last_tick, last_ok; /* CLOCK_MONOTONIC ns */
+	bool in_fallback, ever_ok;
+	struct lease_entry *e;
+	struct pending *p;
+	size_t cap;
+	struct metric_family *f_share, *f_source, *f_errors, *f_rtt, *f_nodes;
+};
+
+static void set_source_metric(struct lease *l, enum sluice_share_source src)
+{
+	static const char *const names[SLUICE_SHARE_MAX] = {"local", "lease", "fallback"};
+
+	for (int s = 0; s < SLUICE_SHARE_MAX; s++)
+		metric_set(metrics_series(l->f_source, (const char *[]){names[s]}), s == (int)src);
+}
+
+/* The global limits of tn: the config map's (sluicectl tenant set) when there is one. */
+static void global_limits(const struct lease *l, const struct tenant *tn,
+			  struct sluice_limit out[SLUICE_LIMIT_MAX])
+{
+	struct sluice_tenant_cfg cfg;
+
+	memcpy(out, tn->limit, sizeof(tn->limit));
+	if (l->o.cfg_fd >= 0 && !bpf_map_lookup_elem(l->o.cfg_fd, &tn->slot, &cfg) &&
+	    !strcmp(cfg.name, tn->name))
+		memcpy(out, cfg.limit, sizeof(cfg.limit));
+}
+
+/* Cumulative demand of slot per limit: admitted + refused. */
+static void demand_counters(const struct lease *l, uint32_t slot, uint64_t out[SLUICE_LIMIT_MAX])
+{
+	struct sluice_counters ct;
+
+	memset(out, 0, sizeof(uint64_t) * SLUICE_LIMIT_MAX);
+	if (l->o.counters_fd >= 0 && !sluice_bpf_counters_sum(l->o.counters_fd, slot, &ct)) {
+		out[SLUICE_LIMIT_SYN] = ct.syn_passed + ct.packets[SLUICE_V_SYN_LIMIT];
+		out[SLUICE_LIMIT_PKT] = ct.packets[SLUICE_V_PASS] + ct.packets[SLUICE_V_PKT_LIMIT] +
+					ct.packets[SLUICE_V_SYN_LIMIT] + ct.packets[SLUICE_V_SHED];
+	}
+	out[SLUICE_LIMIT_REQ] = admission_demand(l->o.adm, slot, SLUICE_LIMIT_REQ);
+	out[SLUICE_LIMIT_CRIT] = admission_demand(l->o.adm, slot, SLUICE_LIMIT_CRIT);
+}
+
+static int reserve(struct lease *l, size_t n)
+{
+	struct lease_entry *e;
+	struct pending *p;
+
+	if (n <= l->cap)
+		return 0;
+	e = realloc(l->e, n * sizeof(*e));
+	if (e)
+		l->e = e;
+	p = e ? realloc(l->p, n * sizeof(*p)) : NULL;
+	if (!p)
+		return -ENOMEM;
+	l->p = p;
+	l->cap = n;
+	return 0;
+}
+
+/* Measure and list every (tenant, finite limit); limits without a rate lose their share.
+ * Returns the number of entries (tenants stays acquired: the names are its). */
+static size_t collect(struct lease *l, const struct tenants *t, uint64_t now, double dt)
+{
+	size_t n = 0;
+
+	if (reserve(l, (size_t)tenants_count(t) * SLUICE_LIMIT_MAX))
+		return 0;
+	l->gen++;
+	for (unsigned i = 0; i < tenants_count(t); i++) {
+		const struct tenant *tn = tenants_at(t, i);
+		struct slot_state *ss = &l->slots[tn->slot % SLUICE_MAX_TENANTS];
+		struct sluice_limit g[SLUICE_LIMIT_MAX];
+		uint64_t cur[SLUICE_LIMIT_MAX];
+
+		global_limits(l, tn, g);
+		demand_counters(l, tn->slot, cur);
+		for (unsigned k = 0; k < SLUICE_LIMIT_MAX; k++) {
+			double rate = ss->seen && dt > 0 && cur[k] >= ss->last[k]
+					  ? (double)(cur[k] - ss->last[k]) / dt
+					  : 0;
+
+			ss->demand[k] = ss->seen ? 0.5 * ss->demand[k] + 0.5 * rate : 0;
+			ss->last[k] = cur[k];
+			if (!g[k].interval_ns) {
+				if (ss->shared)
+					admission_share_set(l->o.adm, tn->slot, k, NULL,
+							    SLUICE_SHARE_LOCAL, now);
+				continue;
+			}
+			l->e[n] = (struct lease_entry){.tenant = tn->name,
+						       .limit = k,
+						       .demand = ss->demand[k],
+						       .rate = NS / (double)g[k].interval_ns};
+			l->p[n++] = (struct pending){tn->slot, g[k].burst};
+		}
+		ss->seen = true;
+		ss->gen = l->gen;
+	}
+	return n;
+}
+
+/* Write share (per second) of entry i with source src. */
+static void apply(struct lease *l, size_t i, double share, enum sluice_share_source src,
+		  uint64_t now)
+{
+	const struct lease_entry *e = &l->e[i];
+	double frac = e->rate > 0 ? share / e->rate : 1;
+	double burst = round((double)l->p[i].burst * frac);
+	struct sluice_limit lim = {.interval_ns = share > 0
+						      ? (uint64_t)fmin(NS / share, 3600.0 * NS)
+						      : 3600ULL * 1000000000,
+				   .burst = burst < 1 ? 1 : (uint64_t)burst};
+
+	if (!lim.interval_ns)
+		lim.interval_ns = 1;
+	admission_share_set(l->o.adm, l->p[i].slot, e->limit, &lim, src, now);
+	l->slots[l->p[i].slot % SLUICE_MAX_TENANTS].shared = true;
+	metric_set(
+	    metrics_series(l->f_share, (const char *[]){e->tenant, lease_limit_name(e->limit)}),
+	    share);
+}
+
+/* Slots whose tenant left the table: back to local (nothing enforces them anyway). */
+static void forget_gone(struct lease *l, uint64_t now)
+{
+	for (uint32_t s = 0; s < SLUICE_MAX_TENANTS; s++) {
+		struct slot_state *ss = &l->slots[s];
+
+		if (!ss->seen || ss->gen == l->gen)
+			continue;
+		if (ss->shared)
+			for (unsigned k = 0; k < SLUICE_LIMIT_MAX; k++)
+				admission_share_set(l->o.adm, s, k, NULL, SLUICE_SHARE_LOCAL, now);
+		memset(ss, 0, sizeof(*ss));
+	}
+}
+
+/* No answer this period: keep the last shares within the grace, then rate / nodes. */
+static void no_answer(struct lease *l, size_t n, uint64_t now, unsigned nodes)
+{
+	metric_add(metrics_series(l->f_errors, NULL), 1);
+	if (l->ever_ok && now - l->last_ok < (uint64_t)l->o.grace_ms * 1000000ULL)
+		return;
+	if (!l->in_fallback)
+		log_warn("lease: cluster ledger unreachable past the grace time; each tenant limit "
+			 "falls back to its global rate / nodes last seen",
+			 "grace_ms=%u nodes=%u", l->o.grace_ms, nodes);
+	l->in_fallback = true;
+	for (size_t i = 0; i < n; i++)
+		apply(l, i, l->e[i].rate / nodes, SLUICE_SHARE_FALLBACK, now);
+	set_source_metric(l, SLUICE_SHARE_FALLBACK);
+}
+
+static void tick(struct cluster *c, bool up, void *arg)
+{
+	struct lease *l = arg;
+	struct tenants *t = tenants_ref_acquire(l->o.tenants);
+	struct cluster_status cs;
+	uint64_t now = clock_mono_ns(), t0;
+	double dt = l->last_tick ? (double)(now - l->last_tick) / NS : 0;
+	size_t n = collect(l, t, now, dt);
+	int ret = -EIO;
+
+	l->last_tick = now;
+	cluster_status(c, &cs);
+	t0 = clock_mono_ns();
+	if (up)
+		ret = lease_exchange(c, l->e, n);
+	if (!ret) {
+		metric_set(metrics_series(l->f_rtt, NULL), (double)(clock_mono_ns() - t0) / NS);
+		for (size_t i = 0; i < n; i++)
+			apply(l, i, l->e[i].share, SLUICE_SHARE_LEASE, now);
+		if (l->in_fallback)
+			log_info("lease: cluster ledger answers again; shares from the lease",
+				 "nodes=%u", cs.nodes);
+		l->in_fallback = false;
+		l->ever_ok = true;
+		l->last_ok = now;
+		set_source_metric(l, SLUICE_SHARE_LEASE);
+	} else {
+		no_answer(l, n, now, cs.nodes ? cs.nodes : 1);
+	}
+	metric_set(metrics_series(l->f_nodes, NULL), cs.nodes);
+	forget_gone(l, now);
+	tenants_put(t);
+}
+
+struct lease *lease_new(const struct lease_opts *o)
+{
+	struct lease *l = calloc(1, sizeof(*l));
+	struct cluster_status cs;
+	struct tenants *t;
+	size_t n;
+
+	if (!l)
+		return NULL;
+	l->o = *o;
+	l->slots = calloc(SLUICE_MAX_TENANTS, sizeof(*l->slots));
+	l->f_share =
+	    metrics_family(o->metrics, METRIC_GAUGE, "sluice_lease_share",
+			   "This node's share of a tenant's cluster-wide rate, per second.",
+			   "tenant,limit", NULL, 0);
+	l->f_source = metrics_family(o->metrics, METRIC_GAUGE, "sluice_lease_source",
+				     "Where the shares come from: 1 for the source in force.",
+				     "source", NULL, 0);
+	l->f_errors = metrics_family(o->metrics, METRIC_COUNTER, "sluice_lease_redis_errors_total",
+				     "Lease periods without an answer from the cluster ledger.",
+				     NULL, NULL, 0);
+	l->f_rtt = metrics_family(o->metrics, METRIC_GAUGE, "sluice_lease_rtt_seconds",
+				  "Round trip of the last ledger exchange.", NULL, NULL, 0);
+	l->f_nodes = metrics_family(o->metrics, METRIC_GAUGE, "sluice_lease_nodes",
+				    "Live nodes at the last answered renewal.", NULL, NULL, 0);
+	if (!l->slots || !l->f_share || !l->f_source || !l->f_errors || !l->f_rtt || !l->f_nodes) {
+		lease_free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* until the first lease: the even split among the nodes registered now */
+	cluster_status(o->cluster, &cs);
+	t = tenants_ref_acquire(o->tenants);
+	n = collect(l, t, clock_mono_ns(), 0);
+	for (size_t i = 0; i < n; i++)
+		apply(l, i, l->e[i].rate / (cs.nodes ? cs.nodes : 1), SLUICE_SHARE_FALLBACK,
+		      clock_mono_ns());
+	tenants_put(t);
+	set_source_metric(l, SLUICE_SHARE_FALLBACK);
+	metric_add(metrics_series(l->f_errors, NULL), 0);
+	if (cluster_add_hook(o->cluster, tick, l)) {
+		lease_free(l);
+		errno = ENOSPC;
+		return NULL;
+	}
+	return l;
+}
+
+void lease_free(struct lease *l)
+{
+	if (!l)
+		return;
+	free(l->slots);
+	free(l->e);
+	free(l->p);
+	free(l);
+}

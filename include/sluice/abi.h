@@ -15,7 +15,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 3u
+#define SLUICE_ABI_VERSION 4u
 
 /* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
 #define SLUICE_MAP_CONFIG	"sl_config" /* mmapable array[1]: struct sluice_config */
@@ -84,6 +84,13 @@ enum sluice_shed_mode {
 	SLUICE_SHED_MANUAL = 1, /* an operator: shed_level, permille; the controller follows */
 };
 
+/* sluice_config.auto_source: whose level the overload controller's fields carry. */
+enum sluice_shed_source {
+	SLUICE_SHED_SRC_LOCAL = 0,	 /* this node's own controller */
+	SLUICE_SHED_SRC_CLUSTER = 1,	 /* the cluster controller (auto_node), decision auto_seq */
+	SLUICE_SHED_SRC_CLUSTER_PIN = 2, /* an operator's cluster-wide pin, decision auto_seq */
+};
+
 /* sluice_config.flags */
 #define SLUICE_CFG_DRY_RUN     1u /* count verdicts, drop nothing */
 #define SLUICE_CFG_NO_CACHE    2u /* resolve every packet from the maps (benchmarks) */
@@ -106,6 +113,10 @@ struct sluice_config {
 	__u32 auto_permille[SLUICE_CLASS_MAX]; /* overload controller: its drop shares */
 	__u32 generation;		       /* all: atomic +1 per source/deny change */
 	__u64 revalidate_ns;		       /* loader: cached resolution max age (0: 1 s) */
+	/* v4 (cluster shedding): whose level auto_level is, for `sluicectl shed show` */
+	__u32 auto_source; /* overload controller: enum sluice_shed_source */
+	__u32 auto_seq;	   /* overload controller: cluster decision seq (low 32 bits) */
+	char auto_node[SLUICE_NAME_LEN]; /* overload controller: the cluster controller's node */
 };
 
 /* The shed level in force and its SYN drop share for a class: the operator's while the

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 
 #include "cluster_harness.h"
 #include "lib/clock.h"
+#include "netns.h"
 #include "scenario.h"
 #include "sluice/abi.h"
 #include "test_progs.h"
@@ -305,6 +307,65 @@ static bool wait_nodes_level(struct cluster_harness *h, int level, uint64_t deci
 	return seen == 3;
 }
 
+/* sluicectl ARGS (printf-style) from the root namespace; exit status, output in out. */
+static int ctl(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ctl(char *out, size_t cap, const char *fmt, ...)
+{
+	char args[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return netns_run(NULL, out, cap, "%s/sluicectl %s 2>&1", test__outdir(), args);
+}
+
+/* Wait until node i's `shed show` names source (and its level is level). */
+static bool wait_source(struct cluster_harness *h, int i, int level, const char *source)
+{
+	char out[2048], want[64];
+
+	snprintf(want, sizeof(want), "\"source\": \"%s\"", source);
+	for (int t = 0; t < 3000; t += 50) {
+		if (node_level(h, i) == level &&
+		    !ctl(out, sizeof(out), "--pin-dir %s --json shed show", h->nodes[i].pin_dir) &&
+		    strstr(out, want))
+			return true;
+		usleep(50000);
+	}
+	printf("node %d: level %d, shed show: %s\n", i, node_level(h, i), out);
+	return false;
+}
+
+/* The operator's pins: a cluster pin reaches every node; a local pin wins on its node only;
+ * `shed show` says which applies; unpinning hands the level back. */
+static void precedence(struct cluster_harness *h, const char *redis)
+{
+	char out[2048];
+
+	ASSERT_OK(ctl(out, sizeof(out), "shed set thin --cluster-redis %s", redis),
+		  "cluster pin thin");
+	for (int i = 0; i < 3; i++)
+		ASSERT_TRUE(wait_source(h, i, SLUICE_SHED_THIN, "cluster pin"),
+			    "every node at the cluster pin");
+	ASSERT_OK(ctl(out, sizeof(out), "--pin-dir %s shed set normal", h->nodes[1].pin_dir),
+		  "local pin on n2");
+	ASSERT_TRUE(wait_source(h, 1, SLUICE_SHED_NORMAL, "local pin"), "n2: its local pin wins");
+	ASSERT_HAS_STR(out, "local pin: set by an operator on this node", "and says so");
+	ASSERT_TRUE(wait_source(h, 0, SLUICE_SHED_THIN, "cluster pin"), "n1 keeps the cluster pin");
+	ASSERT_TRUE(wait_source(h, 2, SLUICE_SHED_THIN, "cluster pin"), "n3 too");
+	ASSERT_OK(ctl(out, sizeof(out), "shed set auto --cluster-redis %s", redis), "unpin");
+	ASSERT_TRUE(wait_source(h, 0, SLUICE_SHED_NORMAL, "cluster controller"),
+		    "n1 back to the cluster controller");
+	ASSERT_TRUE(wait_source(h, 1, SLUICE_SHED_NORMAL, "local pin"), "n2 still pinned locally");
+	ASSERT_OK(ctl(out, sizeof(out), "--pin-dir %s shed set auto", h->nodes[1].pin_dir),
+		  "local unpin");
+	ASSERT_TRUE(wait_source(h, 1, SLUICE_SHED_NORMAL, "cluster controller"),
+		    "n2 back to the cluster controller");
+	ASSERT_OK(ctl(out, sizeof(out), "--pin-dir %s shed show", h->nodes[1].pin_dir), "show");
+	ASSERT_HAS_STR(out, "cluster controller w", "shed show names the controller's node");
+}
+
 static void run(struct cluster_harness *h, struct workers *ws, struct receiver *rcv)
 {
 	struct decision d = {0};
@@ -322,6 +383,7 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 		return;
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(node_level(h, i), SLUICE_SHED_NORMAL, "nodes start NORMAL");
+	precedence(h, ws->redis);
 	ASSERT_EQ(burst(ws, 0), EVENTS, "burst into w1 accepted");
 	ASSERT_EQ(burst(ws, 1), EVENTS, "burst into w2 accepted");
 

@@ -40,11 +40,13 @@ struct controller {
 	uint64_t last_start_try_ns;
 	struct dlq_replayer *dlq;
 	struct alert *alert;
-	struct cshed *cshed;	    /* the cluster's controller, NULL without --cluster-redis */
-	uint32_t applied;	    /* level in force (controller thread) */
-	enum cshed_source source;   /* whose it is (controller thread) */
-	uint32_t source_pub;	    /* atomic: source for the metrics */
-	struct sluice_config *xcfg; /* the mmapped XDP config entry, NULL when XDP is off */
+	struct cshed *cshed;		/* the cluster's controller, NULL without --cluster-redis */
+	uint32_t applied;		/* level in force (controller thread) */
+	enum cshed_source source;	/* whose it is (controller thread) */
+	uint64_t src_seq;		/* the cluster decision's seq, 0 for a local level */
+	char src_node[SLUICE_NAME_LEN]; /* the cluster controller's node ("" when local) */
+	uint32_t source_pub;		/* atomic: source for the metrics */
+	struct sluice_config *xcfg;	/* the mmapped XDP config entry, NULL when XDP is off */
 	struct overload ov;
 	pthread_t thread;
 	bool thread_started;
@@ -309,6 +311,12 @@ static void follow_operator(struct controller *e, struct sluice_config *xc, bool
 static void push_xdp(struct controller *e, const struct sluice_config *xc,
 		     const struct overload_actions *a)
 {
+	/* whose level it is: the local pin is the operator's own mode, not ours to say */
+	uint32_t source = e->source == CSHED_SRC_LOCAL_PIN ? SLUICE_SHED_SRC_LOCAL : e->source;
+
+	if (xc->auto_source != source || xc->auto_seq != (uint32_t)e->src_seq ||
+	    strncmp(xc->auto_node, e->src_node, sizeof(xc->auto_node)))
+		xdp_config_publish_source(e->xcfg, source, (uint32_t)e->src_seq, e->src_node);
 	if (xc->auto_level == a->xdp_level &&
 	    !memcmp(xc->auto_permille, a->xdp_permille, sizeof(xc->auto_permille)))
 		return;
@@ -478,6 +486,8 @@ static enum overload_state in_force(struct controller *e, bool local_pin, uint64
 	enum overload_state level = e->ov.state;
 
 	e->source = local_pin ? CSHED_SRC_LOCAL_PIN : CSHED_SRC_LOCAL;
+	e->src_seq = 0;
+	e->src_node[0] = '\0';
 	snprintf(measured, mlen, "%s", e->ov.measured);
 	if (cs && !local_pin) {
 		/* a local pin is this node's only: its controller's last own level stays offered */
@@ -489,6 +499,9 @@ static enum overload_state in_force(struct controller *e, bool local_pin, uint64
 	if (!local_pin && cs && cshed_get(cs, &d)) {
 		level = d.level;
 		e->source = d.pinned ? CSHED_SRC_CLUSTER_PIN : CSHED_SRC_CLUSTER;
+		e->src_seq = d.seq;
+		snprintf(e->src_node, sizeof(e->src_node), "%.*s", (int)sizeof(e->src_node) - 1,
+			 d.node);
 		snprintf(measured, mlen, "controller=%s seq=%llu", d.node,
 			 (unsigned long long)d.seq);
 		if (e->cfg.run_worker && !d.pinned && !cshed_leader(cs))

@@ -518,3 +518,18 @@ int cshed_pin_get(struct redis *r, struct cshed_decision *out)
 	freeReplyObject(rep);
 	return ret;
 }
+
+int cshed_decision_read(struct redis *r, struct cshed_decision *out)
+{
+	char key[KEY_LEN];
+	redisReply *rep;
+	int err = 0, ret;
+
+	keys(key, "decision");
+	rep = redis_cmd(r, &err, "cluster shed decision", "GET %s", key);
+	if (!rep)
+		return err;
+	ret = str_of(rep) ? (parse_decision(rep->str, out) ? 1 : -EBADMSG) : 0;
+	freeReplyObject(rep);
+	return ret;
+}

@@ -47,10 +47,13 @@ struct redis;
 
 /* Whose shed level a node applies (sluice_overload_source, `sluicectl shed show`). */
 enum cshed_source {
-	CSHED_SRC_LOCAL = 0,	   /* this node's controller (no cluster decision in force) */
-	CSHED_SRC_CLUSTER = 1,	   /* the cluster controller's published decision */
-	CSHED_SRC_CLUSTER_PIN = 2, /* an operator's cluster-wide pin */
-	CSHED_SRC_LOCAL_PIN = 3,   /* an operator's `shed set` on this node */
+	/* this node's controller (no cluster decision in force) */
+	CSHED_SRC_LOCAL = SLUICE_SHED_SRC_LOCAL,
+	/* the cluster controller's published decision */
+	CSHED_SRC_CLUSTER = SLUICE_SHED_SRC_CLUSTER,
+	/* an operator's cluster-wide pin */
+	CSHED_SRC_CLUSTER_PIN = SLUICE_SHED_SRC_CLUSTER_PIN,
+	CSHED_SRC_LOCAL_PIN = 3, /* an operator's `shed set` on this node */
 	CSHED_SRC_MAX = 4,
 };
 
@@ -121,6 +124,10 @@ int cshed_pin_set(struct redis *r, uint32_t level, const uint32_t permille[SLUIC
 int cshed_pin_clear(struct redis *r);
 /* The pin in force: 1 with *out filled (seq, node, decided_ms 0), 0 for none, -errno. */
 int cshed_pin_get(struct redis *r, struct cshed_decision *out);
+
+/* The cluster controller's published decision: 1 with *out filled, 0 for none (no holder,
+ * or it expired), -errno. */
+int cshed_decision_read(struct redis *r, struct cshed_decision *out);
 
 const char *cshed_source_name(enum cshed_source s);
 

@@ -11,8 +11,10 @@
 
 #include "sluice/abi.h"
 
-_Static_assert(SLUICE_ABI_VERSION == 3u, "bump the sizes below together with the ABI version");
-_Static_assert(sizeof(struct sluice_config) == 56, "sluice_config is 56 bytes");
+_Static_assert(SLUICE_ABI_VERSION == 4u, "bump the sizes below together with the ABI version");
+_Static_assert(sizeof(struct sluice_config) == 96, "sluice_config is 96 bytes");
+_Static_assert(offsetof(struct sluice_config, auto_source) == 56, "sluice_config.auto_source");
+_Static_assert(offsetof(struct sluice_config, auto_node) == 64, "sluice_config.auto_node");
 _Static_assert(offsetof(struct sluice_config, flags) == 4, "sluice_config.flags");
 _Static_assert(offsetof(struct sluice_config, shed_level) == 12, "sluice_config.shed_level");
 _Static_assert(offsetof(struct sluice_config, permille) == 16, "sluice_config.permille");

@@ -46,7 +46,10 @@
 #define STR_(x)	   #x
 #define STR(x)	   STR_(x)
 
-#define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 100\n"
+/* acme is not used on the nodes; beta (key "hello") is limited to be denied (--deny-after) */
+#define TENANTS                                                                                    \
+	"[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 1000\nreq_burst = 100\n"                  \
+	"[beta]\nkey = " HARNESS_KEY_B_HEX "\nreq_rate = 1\nreq_burst = 1\n"
 
 /* ---- the alert receiver: counts PagerDuty Events v2 actions ---- */
 struct receiver {
@@ -366,6 +369,44 @@ static void precedence(struct cluster_harness *h, const char *redis)
 	ASSERT_HAS_STR(out, "cluster controller w", "shed show names the controller's node");
 }
 
+/* beta exceeds its credits on n1 from the root namespace's address on n1's link: n1 denies
+ * that source (--deny-after), and n2's and n3's deny maps get it through the stream. */
+static void deny_everywhere(struct cluster_harness *h)
+{
+	char req[1024], resp[2048], out[4096];
+	const char *src = h->nodes[0].ip_host;
+	int refused = 0, i;
+
+	http_event_request(req, sizeof(req), "hello",
+			   "{\"type\":\"t\",\"idempotency_key\":\"d\",\"payload\":{}}");
+	for (i = 0; i < 40 && !sluiced_log_wait(&h->nodes[0].proc, "source denied", 0); i++) {
+		struct http_client c;
+
+		if (http_open_ip(&c, h->nodes[0].ip_node, h->nodes[0].proc.port))
+			break; /* dropped at XDP: denied */
+		if (!http_send(&c, req, strlen(req)) && http_read(&c, resp, sizeof(resp), 2000) > 0)
+			refused += http_status(resp) == 429;
+		http_close(&c);
+	}
+	ASSERT_GT(refused, 0, "beta refused on n1");
+	ASSERT_TRUE(sluiced_log_wait(&h->nodes[0].proc, "source denied", 2000), "n1 denied it");
+	for (i = 1; i < 3; i++) {
+		bool found = false;
+
+		for (int t = 0; t < 40 && !found; t++) {
+			found = !ctl(out, sizeof(out), "--pin-dir %s --json deny list",
+				     h->nodes[i].pin_dir) &&
+				strstr(out, src);
+			if (!found)
+				usleep(50000);
+		}
+		if (!ASSERT_TRUE(found, "the deny reached the node's deny map"))
+			printf("node %d deny list: %s\n", i, out);
+	}
+	ASSERT_TRUE(sluiced_log_wait(&h->nodes[1].proc, "denied by another node", 1000),
+		    "and n2 says where it came from");
+}
+
 static void run(struct cluster_harness *h, struct workers *ws, struct receiver *rcv)
 {
 	struct decision d = {0};
@@ -384,6 +425,7 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(node_level(h, i), SLUICE_SHED_NORMAL, "nodes start NORMAL");
 	precedence(h, ws->redis);
+	deny_everywhere(h);
 	ASSERT_EQ(burst(ws, 0), EVENTS, "burst into w1 accepted");
 	ASSERT_EQ(burst(ws, 1), EVENTS, "burst into w2 accepted");
 
@@ -453,6 +495,7 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 
 void test_cluster_shed(void)
 {
+	static const char *const node_args[] = {"--deny-after", "3", "--deny-secs", "60", NULL};
 	static struct cluster_harness h;
 	static struct workers ws;
 	struct receiver rcv = {.fd = -1};
@@ -462,7 +505,7 @@ void test_cluster_shed(void)
 	if (!test__require_root() || !xfx_require_kernel())
 		return;
 	memset(&ws, 0, sizeof(ws));
-	ret = cluster_harness_setup(&h, 3, TENANTS, NULL);
+	ret = cluster_harness_setup(&h, 3, TENANTS, node_args);
 	if (ret == -ENOENT) {
 		test__skip("redis-server not installed");
 		return;

@@ -194,6 +194,86 @@ static void req_redis_killed(struct cluster_harness *h)
 			    "recovers when Redis returns");
 }
 
+/* pktgen: SYNs at rate for secs from source src to node i's service port, in the background. */
+static pid_t syn_start(struct cluster_harness *h, int i, const char *src, int rate, int secs)
+{
+	char bin[600], rs[16], ds[16], port[16];
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s/pktgen", test__outdir());
+	snprintf(rs, sizeof(rs), "%d", rate);
+	snprintf(ds, sizeof(ds), "%ds", secs);
+	snprintf(port, sizeof(port), "%d", h->nodes[i].proc.port);
+	fflush(NULL);
+	pid = fork();
+	if (!pid) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execl(bin, "pktgen", "--iface", h->nodes[i].if_host, "--dst-mac",
+		      h->nodes[i].mac_node, "--dst", h->nodes[i].ip_node, "--src", src, "--type",
+		      "syn", "--dport", port, "--rate", rs, "--duration", ds, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+#define SYN_PASS "sluice_xdp_packets_total{tenant=\"synco\",verdict=\"pass\"}"
+
+/* Per node and second, SYNs XDP passed for synco while senders run for secs. */
+static void syn_sample(struct cluster_harness *h, int secs, double ok[3][SECS + 2])
+{
+	double last[3], t_last = clock_mono_s(), start = t_last;
+
+	for (int i = 0; i < 3; i++)
+		last[i] = fmax(cluster_metric(h, i, SYN_PASS), 0);
+	for (int s = 0; s < secs && s < SECS + 2; s++) {
+		double now, v;
+
+		while ((now = clock_mono_s()) < start + s + 1)
+			usleep(20000);
+		for (int i = 0; i < 3; i++) {
+			v = fmax(cluster_metric(h, i, SYN_PASS), 0);
+			ok[i][s] = (v - last[i]) / (clock_mono_s() - t_last);
+			last[i] = v;
+		}
+		t_last = clock_mono_s();
+	}
+}
+
+static void syn_src_of(char *buf, size_t len, const char *prefix24, int i)
+{
+	/* prefix24 is "198.18.N.0/24": node i's sender uses 198.18.N.(i + 1) */
+	snprintf(buf, len, "%.*s%d", (int)(strrchr(prefix24, '.') - prefix24 + 1), prefix24, i + 1);
+}
+
+/* SYN credits at XDP: 300 SYN/s to each node, then all of it to one. */
+static void syn_credits(struct cluster_harness *h, const char *prefix)
+{
+	double ok[3][SECS + 2], tot[SECS + 2];
+	char src[3][32];
+	pid_t pid[3];
+
+	for (int i = 0; i < 3; i++) {
+		syn_src_of(src[i], sizeof(src[i]), prefix, i);
+		pid[i] = syn_start(h, i, src[i], 300, SECS + 1);
+	}
+	syn_sample(h, SECS, ok);
+	for (int i = 0; i < 3; i++)
+		waitpid(pid[i], NULL, 0);
+	for (int s = 0; s < SECS; s++)
+		tot[s] = ok[0][s] + ok[1][s] + ok[2][s];
+	for (int i = 0; i < 3; i++)
+		print_row(h->nodes[i].name, ok[i], SECS);
+	print_row("total SYNs passed/s", tot, SECS);
+	ASSERT_NEAR_PCT(mean(tot, 1, SECS), RATE, 10, "300 SYN/s in total across three nodes");
+
+	pid[0] = syn_start(h, 0, src[0], 900, 7);
+	syn_sample(h, 6, ok);
+	waitpid(pid[0], NULL, 0);
+	print_row("all SYNs to n1", ok[0], 6);
+	ASSERT_NEAR_PCT(mean(ok[0], 2, 6), RATE, 10, "one node passes the whole SYN rate in 2 s");
+}
+
 static const char *tenants(char *buf, size_t len, const char *syn_src)
 {
 	snprintf(buf, len,
@@ -222,6 +302,8 @@ void test_cluster_credits(void)
 		return;
 	if (!ASSERT_OK(cluster_start_all(&h), "three nodes"))
 		goto out;
+	if (test__start_subtest("syn_even_then_one_node"))
+		syn_credits(&h, syn_src);
 	if (test__start_subtest("req_even"))
 		req_even(&h);
 	if (test__start_subtest("req_one_node"))

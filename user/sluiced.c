@@ -285,7 +285,8 @@ static int start_cluster(struct daemon *d)
 	}
 	redis_config_default(&cc.redis);
 	cc.redis.connect_timeout_ms = 200;
-	cc.redis.op_timeout_ms = cc.period_ms < 400 ? 200 : cc.period_ms / 2;
+	/* one script call for every tenant: up to a period (the ticker catches up) */
+	cc.redis.op_timeout_ms = cc.period_ms < 200 ? 200 : cc.period_ms;
 	if (redis_config_set(&cc.redis, "addr", d->cfg.cluster_redis, err, sizeof(err))) {
 		fprintf(stderr, "sluiced: --cluster-redis %s: %s\n", d->cfg.cluster_redis, err);
 		return -EINVAL;

@@ -245,7 +245,9 @@ int cluster_node_start_args(struct cluster_harness *h, int i, const char *const 
 	for (int k = 0; h->args[k]; k++)
 		argv[n++] = h->args[k];
 	argv[n] = NULL;
-	return sluiced_start_ns(&nd->proc, nd->ns, "0.0.0.0:0", h->tenants, argv);
+	/* a fixed port (each node has its namespace to itself): XDP learns its service port
+	 * from --listen before the socket is bound, so port 0 would leave it unknown there */
+	return sluiced_start_ns(&nd->proc, nd->ns, "0.0.0.0:" CLUSTER_NODE_PORT, h->tenants, argv);
 }
 
 int cluster_node_start(struct cluster_harness *h, int i)

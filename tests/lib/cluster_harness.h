@@ -27,6 +27,7 @@
 
 #define CLUSTER_NODES_MAX 4
 #define CLUSTER_ARGS_MAX  24
+#define CLUSTER_NODE_PORT "8080" /* every node's --listen port, in its own namespace */
 
 struct cluster_node {
 	char name[16];		  /* --node */

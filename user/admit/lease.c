@@ -20,56 +20,69 @@
 
 #define NS 1000000000.0
 
-/* KEYS[i]: one tenant's ledger hash. ARGV[1] node, ARGV[2] expiry ms, ARGV[3] floor fraction,
- * ARGV[4] hash TTL ms; then per key: n, and n x (limit, demand/s, rate/s).
- * Returns, per (key, limit) in order: this node's share (a string) and the live nodes.
- * Max-min fair: every live node first gets floor x rate / nodes; the rest is water-filled
- * over the demands in ascending order (a node never gets more than it asked while others
- * want more); what no node wants is split equally, so the shares always add up to rate. */
+/* KEYS[i]: one tenant's ledger hash, field = node, value "ts,dSYN,dPKT,dREQ,dCRIT" (demand per
+ * second, -1 where the node has no such limit). ARGV[1] node, ARGV[2] expiry ms, ARGV[3] floor
+ * fraction, ARGV[4] hash TTL ms; then per key 8 values: the 4 demands and the 4 global rates
+ * (0: none). Returns per key 8 values: this node's 4 shares (strings, "-1" where it has no
+ * such limit) and the 4 counts of nodes sharing each.
+ * Max-min fair: every live node first gets floor x rate / nodes; the rest is water-filled:
+ * the level L where the demands below it plus L for each of the others use it all up, each
+ * node gets min(demand, L); when every demand is met what is left is split evenly, so the
+ * shares always add up to the rate. The TTL is refreshed one second in eight (not per call):
+ * a tenant every node dropped goes away with its hash. */
 static const char SPLIT[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local node, expire = ARGV[1], tonumber(ARGV[2])\n"
     "local floorf, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local refresh = math.floor(now / 1000) % 8 == 0\n"
     "local out, a = {}, 5\n"
     "for i = 1, #KEYS do\n"
-    "  local key, n, mine = KEYS[i], tonumber(ARGV[a]), {}\n"
-    "  a = a + 1\n"
-    "  for j = 1, n do\n"
-    "    mine[j] = {ARGV[a], tonumber(ARGV[a + 2])}\n"
-    "    redis.call('HSET', key, ARGV[a] .. '|' .. node, ARGV[a + 1] .. ',' .. now)\n"
-    "    a = a + 3\n"
-    "  end\n"
-    "  local all, by, stale = redis.call('HGETALL', key), {}, {}\n"
-    "  for k = 1, #all, 2 do\n"
-    "    local lim, nd = string.match(all[k], '^([^|]+)|(.*)$')\n"
-    "    local d, ts = string.match(all[k + 1], '^([^,]+),(.+)$')\n"
-    "    if lim and d and now - tonumber(ts) <= expire then\n"
-    "      by[lim] = by[lim] or {}\n"
-    "      table.insert(by[lim], {nd, tonumber(d)})\n"
+    "  local key = KEYS[i]\n"
+    "  local my = {tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),\n"
+    "              tonumber(ARGV[a + 3])}\n"
+    "  redis.call('HSET', key, node, now .. ',' .. ARGV[a] .. ',' .. ARGV[a + 1] .. ',' ..\n"
+    "             ARGV[a + 2] .. ',' .. ARGV[a + 3])\n"
+    "  if refresh then redis.call('PEXPIRE', key, ttl) end\n"
+    "  local all, dem, stale = redis.call('HGETALL', key), {{}, {}, {}, {}}, {}\n"
+    "  for f = 1, #all, 2 do\n"
+    "    local ts, d1, d2, d3, d4 = string.match(all[f + 1],\n"
+    "      '^([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)$')\n"
+    "    if ts and now - tonumber(ts) <= expire then\n"
+    "      local d = {tonumber(d1), tonumber(d2), tonumber(d3), tonumber(d4)}\n"
+    "      for k = 1, 4 do\n"
+    "        if d[k] and d[k] >= 0 then dem[k][#dem[k] + 1] = d[k] end\n"
+    "      end\n"
     "    else\n"
-    "      table.insert(stale, all[k])\n"
+    "      stale[#stale + 1] = all[f]\n"
     "    end\n"
     "  end\n"
     "  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end\n"
-    "  redis.call('PEXPIRE', key, ttl)\n"
-    "  for j = 1, n do\n"
-    "    local peers, rate = by[mine[j][1]], mine[j][2]\n"
-    "    local cnt = #peers\n"
-    "    local floor = rate * floorf / cnt\n"
-    "    local left, remaining, mys = cnt, rate - floor * cnt, 0\n"
-    "    table.sort(peers, function(x, y) return x[2] < y[2] end)\n"
-    "    for k = 1, cnt do\n"
-    "      local fair = remaining / left\n"
-    "      local give = peers[k][2] < fair and peers[k][2] or fair\n"
-    "      if peers[k][1] == node then mys = give end\n"
-    "      remaining = remaining - give\n"
-    "      left = left - 1\n"
+    "  local cnts = {}\n"
+    "  for k = 1, 4 do\n"
+    "    local rate, n, share = tonumber(ARGV[a + 3 + k]), #dem[k], -1\n"
+    "    if rate > 0 and my[k] >= 0 and n > 0 then\n"
+    "      local floor = rate * floorf / n\n"
+    "      local rest, left, level = rate - floor * n, n, nil\n"
+    "      table.sort(dem[k])\n"
+    "      for j = 1, n do\n"
+    "        local fair = rest / left\n"
+    "        if dem[k][j] < fair then\n"
+    "          rest, left = rest - dem[k][j], left - 1\n"
+    "        else\n"
+    "          level = fair\n"
+    "          break\n"
+    "        end\n"
+    "      end\n"
+    "      if level then share = math.min(my[k], level) + floor\n"
+    "      else share = my[k] + floor + rest / n end\n"
     "    end\n"
-    "    table.insert(out, tostring(mys + floor + remaining / cnt))\n"
-    "    table.insert(out, cnt)\n"
+    "    out[#out + 1] = tostring(share)\n"
+    "    cnts[k] = n\n"
     "  end\n"
+    "  for k = 1, 4 do out[#out + 1] = cnts[k] end\n"
+    "  a = a + 8\n"
     "end\n"
     "return out\n";
 
@@ -165,19 +178,44 @@ static int build(struct args *a, struct cluster *c, const struct lease_entry *e,
 	ret = ret ?: arg_push(a, cc->node, strlen(cc->node), false);
 	ret = ret ?: arg_fmt(a, "%.0f", expire);
 	ret = ret ?: arg_fmt(a, "%.4f", LEASE_FLOOR);
-	ret = ret ?: arg_fmt(a, "%.0f", 20 * expire);
+	ret = ret ?: arg_fmt(a, "%.0f", 20 * expire < 20000 ? 20000 : 20 * expire);
 	for (i = 0; !ret && i < n;) {
 		size_t end = group_end(e, n, i);
+		double dem[SLUICE_LIMIT_MAX] = {-1, -1, -1, -1}, rate[SLUICE_LIMIT_MAX] = {0};
 
-		ret = arg_fmt(a, "%.0f", (double)(end - i));
-		for (; !ret && i < end; i++) {
-			const char *ln = lease_limit_name(e[i].limit);
-
-			ret = arg_push(a, ln, strlen(ln), false) ?: arg_fmt(a, "%.3f", e[i].demand)
-							       ?: arg_fmt(a, "%.6f", e[i].rate);
-		}
+		for (; i < end; i++)
+			if (e[i].limit < SLUICE_LIMIT_MAX) {
+				dem[e[i].limit] = e[i].demand;
+				rate[e[i].limit] = e[i].rate;
+			}
+		for (int k = 0; !ret && k < SLUICE_LIMIT_MAX; k++)
+			ret = arg_fmt(a, dem[k] < 0 ? "%.0f" : "%.3f", dem[k]);
+		for (int k = 0; !ret && k < SLUICE_LIMIT_MAX; k++)
+			ret = arg_fmt(a, "%.6f", rate[k]);
 	}
 	return ret;
+}
+
+/* The shares of reply into e (one group of 8 values per tenant). */
+static int parse(const redisReply *rep, struct lease_entry *e, size_t n)
+{
+	size_t g = 0;
+
+	for (size_t i = 0; i < n; i = group_end(e, n, i), g++) {
+		if (rep->elements < 8 * (g + 1))
+			return -EPROTO;
+		for (size_t j = i; j < group_end(e, n, i); j++) {
+			const redisReply *s = rep->element[8 * g + e[j].limit],
+					 *k = rep->element[8 * g + 4 + e[j].limit];
+
+			if (e[j].limit >= SLUICE_LIMIT_MAX || s->type != REDIS_REPLY_STRING ||
+			    k->type != REDIS_REPLY_INTEGER)
+				return -EPROTO;
+			e[j].share = strtod(s->str, NULL);
+			e[j].nodes = (unsigned)k->integer;
+		}
+	}
+	return rep->elements == 8 * g ? 0 : -EPROTO;
 }
 
 int lease_exchange(struct cluster *c, struct lease_entry *e, size_t n)
@@ -197,20 +235,7 @@ int lease_exchange(struct cluster *c, struct lease_entry *e, size_t n)
 	args_free(&a);
 	if (!rep)
 		return -EIO;
-	ret = -EPROTO;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 * n) {
-		ret = 0;
-		for (size_t i = 0; i < n; i++) {
-			const redisReply *s = rep->element[2 * i], *k = rep->element[2 * i + 1];
-
-			if (s->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_INTEGER) {
-				ret = -EPROTO;
-				break;
-			}
-			e[i].share = strtod(s->str, NULL);
-			e[i].nodes = (unsigned)k->integer;
-		}
-	}
+	ret = rep->type == REDIS_REPLY_ARRAY ? parse(rep, e, n) : -EPROTO;
 	if (ret)
 		log_error("lease: unexpected reply from the ledger script", "type=%d err=\"%s\"",
 			  rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");

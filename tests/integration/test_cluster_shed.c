@@ -288,6 +288,34 @@ static void workers_stop(struct workers *ws)
 	pgh_server_destroy(&ws->s.pg);
 }
 
+/* A metric of worker i, -1 when absent. */
+static double worker_metric(struct workers *ws, int i, const char *series)
+{
+	static char buf[1 << 20];
+
+	if (scn_metrics(ws->w[i].admin_port, buf, sizeof(buf)))
+		return -1;
+	return scn_metric(buf, series);
+}
+
+/* At the cluster's EMERGENCY: the holder says so in its metrics, and the standby applies the
+ * cluster decision to its own pools (critical first) as the cluster controller's. */
+static void workers_check(struct workers *ws, const char *holder_node)
+{
+	int lead = strcmp(holder_node, "w1") ? 1 : 0;
+
+	ASSERT_EQ(worker_metric(ws, lead, "sluice_cluster_controller_leader"), 1,
+		  "the holder's leader gauge");
+	ASSERT_EQ(worker_metric(ws, !lead, "sluice_cluster_controller_leader"), 0, "the standby's");
+	ASSERT_EQ(worker_metric(ws, !lead, "sluice_overload_source"), 1,
+		  "the standby applies the cluster controller's level");
+	ASSERT_EQ(worker_metric(ws, !lead, "sluice_overload_state"), SLUICE_SHED_EMERGENCY,
+		  "EMERGENCY on the standby");
+	ASSERT_EQ(
+	    worker_metric(ws, !lead, "sluice_pool_class_share{pool=\"ai\",class=\"critical\"}"), 1,
+	    "its pools serve critical first");
+}
+
 /* Every node's sl_config at level: the delay of each from decided_ms, or false after
  * timeout_ms. */
 static bool wait_nodes_level(struct cluster_harness *h, int level, uint64_t decided_ms,
@@ -441,8 +469,12 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 	printf("decision seq %llu by %s; XDP EMERGENCY after %lld / %lld / %lld ms on n1 / n2 / "
 	       "n3 (bound %d ms)\n",
 	       d.seq, d.node, delay[0], delay[1], delay[2], ADOPT_MS);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		ASSERT_LT(delay[i], ADOPT_MS, "node adopted the decision within 1 s");
+		ASSERT_EQ(cluster_metric(h, i, "sluice_overload_source"), 1,
+			  "the node's metrics name the cluster controller as the source");
+	}
+	workers_check(ws, d.node);
 
 	/* kill the holder: the other worker takes the lease over */
 	holder(h, before, sizeof(before));
@@ -467,6 +499,8 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 	ASSERT_LT(took, (uint64_t)(LEASE_MS + 2 * PERIOD_MS + 500) * 1000000,
 		  "within the lease (plus the standby's period)");
 	ASSERT_STREQ(now, victim ? "w1" : "w2", "the surviving worker");
+	ASSERT_GE(worker_metric(ws, !victim, "sluice_cluster_controller_takeovers_total"), 1,
+		  "the survivor counted its takeover");
 
 	/* the survivor drains and steps the cluster down: one resolve */
 	t0 = clock_mono_ns();

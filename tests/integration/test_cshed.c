@@ -8,6 +8,7 @@
  * (a node that stops ticking is a dead node: it neither renews nor releases).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -368,6 +369,56 @@ out:
 	node_down(&late);
 }
 
+struct leaver {
+	struct cshed *c;
+	volatile bool done;
+};
+
+static void *leave_thread(void *arg)
+{
+	struct leaver *l = arg;
+
+	cshed_leave(l->c);
+	l->done = true;
+	return NULL;
+}
+
+/* A holder that stops cleanly gives the lease back at its next tick (cshed_leave waits for
+ * it), and a standby takes over at once rather than after the lease. */
+static void subtest_leave(struct redis_harness *h)
+{
+	struct node a, b;
+	struct leaver l;
+	pthread_t t;
+	uint64_t t0;
+
+	if (!node_up(&a, h->port, "w-a", true) || !node_up(&b, h->port, "w-b", true))
+		goto out;
+	cshed_tick(a.c);
+	cshed_tick(b.c);
+	if (!ASSERT_TRUE(cshed_leader(a.c), "a holds the lease"))
+		goto out;
+	l = (struct leaver){.c = a.c};
+	if (!ASSERT_OK(pthread_create(&t, NULL, leave_thread, &l), "leave"))
+		goto out;
+	/* a's cluster thread: its next tick gives the lease back */
+	for (int i = 0; i < 100 && !l.done; i++) {
+		cshed_tick(a.c);
+		usleep(10000);
+	}
+	pthread_join(t, NULL);
+	ASSERT_FALSE(cshed_leader(a.c), "a gave it back");
+	t0 = clock_mono_ns();
+	cshed_tick(b.c);
+	ASSERT_TRUE(cshed_leader(b.c), "b takes over at its next tick");
+	ASSERT_LT(clock_mono_ns() - t0, (uint64_t)LEASE_MS / 2 * 1000000, "not after the lease");
+	cshed_tick(a.c);
+	ASSERT_FALSE(cshed_leader(a.c), "a stands for it no more");
+out:
+	node_down(&a);
+	node_down(&b);
+}
+
 static void flush(uint16_t port)
 {
 	redisContext *c = redisConnect("127.0.0.1", port);
@@ -403,11 +454,9 @@ static const struct {
 	const char *name;
 	void (*run)(struct redis_harness *h);
 } subtests[] = {
-    {"lock_takeover", lock_takeover},
-    {"expiry_normal", expiry_normal},
-    {"cluster_pin", cluster_pin},
-    {"incident_once", incident_once},
-    {"deny_stream", subtest_deny},
+    {"lock_takeover", lock_takeover},	  {"expiry_normal", expiry_normal},
+    {"cluster_pin", cluster_pin},	  {"incident_once", incident_once},
+    {"deny_stream", subtest_deny},	  {"clean_leave", subtest_leave},
     {"unreachable", subtest_unreachable}, /* last: it stops Redis */
 };
 

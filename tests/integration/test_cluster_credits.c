@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cluster_harness.h"
+#include "netns.h"
 #include "lib/clock.h"
 #include "test_progs.h"
 #include "xdp_fixture.h"
@@ -104,6 +105,35 @@ static void print_row(const char *what, const double *v, int n)
 
 #define SECS 10
 
+/* `sluicectl tenant show` on node 0 (its pins, its namespace): global rate, share, source. */
+static void tenant_show(struct cluster_harness *h)
+{
+	static char out[1 << 16];
+	json_t *j, *req;
+	int st = netns_run(h->nodes[0].ns, out, sizeof(out),
+			   "%s/sluicectl --pin-dir %s --json "
+			   "tenant show acme",
+			   test__outdir(), h->nodes[0].pin_dir);
+
+	if (!ASSERT_EQ(st, 0, "sluicectl tenant show")) {
+		printf("%s\n", out);
+		return;
+	}
+	j = json_loads(out, 0, NULL);
+	req = json_object_get(json_object_get(j, "limits"), "req");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "share_source")), "lease",
+		     "source: lease");
+	ASSERT_NEAR_PCT(json_real_value(json_object_get(req, "rate_per_s")), RATE, 1,
+			"global rate shown");
+	ASSERT_NEAR_PCT(
+	    json_real_value(json_object_get(json_object_get(req, "share"), "rate_per_s")), RATE / 3,
+	    15, "this node's share shown");
+	json_decref(j);
+	netns_run(h->nodes[0].ns, out, sizeof(out), "%s/sluicectl --pin-dir %s tenant show acme",
+		  test__outdir(), h->nodes[0].pin_dir);
+	printf("%s", out);
+}
+
 /* 300/s to each node for SECS: ~300/s admitted in total. */
 static void req_even(struct cluster_harness *h)
 {
@@ -120,6 +150,8 @@ static void req_even(struct cluster_harness *h)
 		print_row(h->nodes[i].name, ok[i], SECS);
 	print_row("total admitted/s", tot, SECS);
 	ASSERT_NEAR_PCT(mean(tot, 1, SECS), RATE, 10, "300/s in total across three nodes");
+	usleep(2500 * 1000); /* idle everywhere: the demands decay and the split evens out */
+	tenant_show(h);
 }
 
 /* Everything to node 0: it admits ~300/s within 2 s. */

@@ -20,11 +20,13 @@
 
 #define NS 1000000000.0
 
-/* KEYS[i]: one tenant's ledger hash, field = node, value "ts,dSYN,dPKT,dREQ,dCRIT" (demand per
- * second, -1 where the node has no such limit). ARGV[1] node, ARGV[2] expiry ms, ARGV[3] floor
- * fraction, ARGV[4] hash TTL ms; then per key 8 values: the 4 demands and the 4 global rates
- * (0: none). Returns per key 8 values: this node's 4 shares (strings, "-1" where it has no
- * such limit) and the 4 counts of nodes sharing each.
+/* KEYS[i]: one tenant's ledger hash, field = node, value struct.pack('<ddddd', Redis TIME ms,
+ * demand per second of SYN, PKT, REQ, CRIT; -1 where the node has no such limit). ARGV[1]
+ * node, ARGV[2] expiry ms, ARGV[3] floor fraction, ARGV[4] hash TTL ms; then per key 8 values:
+ * the 4 demands and the 4 global rates (0: none). Returns per key 8 integers: this node's 4
+ * shares in thousandths per second (-1 where it has no such limit), and the 4 counts of
+ * nodes sharing each. (Binary values, reused tables and integer replies: tools/bench/lease
+ * measured the string version at about twice the Redis CPU.)
  * Max-min fair: every live node first gets floor x rate / nodes; the rest is water-filled:
  * the level L where the demands below it plus L for each of the others use it all up, each
  * node gets min(demand, L); when every demand is met what is left is split evenly, so the
@@ -37,51 +39,61 @@ static const char SPLIT[] =
     "local node, expire = ARGV[1], tonumber(ARGV[2])\n"
     "local floorf, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "local refresh = math.floor(now / 1000) % 8 == 0\n"
-    "local out, a = {}, 5\n"
+    "local pack, unpk, sort, min = struct.pack, struct.unpack, table.sort, math.min\n"
+    "local out, o, a = {}, 0, 5\n"
+    "local dem = {{}, {}, {}, {}}\n"
+    "local my = {0, 0, 0, 0}\n"
     "for i = 1, #KEYS do\n"
     "  local key = KEYS[i]\n"
-    "  local my = {tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),\n"
-    "              tonumber(ARGV[a + 3])}\n"
-    "  redis.call('HSET', key, node, now .. ',' .. ARGV[a] .. ',' .. ARGV[a + 1] .. ',' ..\n"
-    "             ARGV[a + 2] .. ',' .. ARGV[a + 3])\n"
+    "  for k = 1, 4 do my[k] = tonumber(ARGV[a + k - 1]) end\n"
+    "  redis.call('HSET', key, node, pack('<ddddd', now, my[1], my[2], my[3], my[4]))\n"
     "  if refresh then redis.call('PEXPIRE', key, ttl) end\n"
-    "  local all, dem, stale = redis.call('HGETALL', key), {{}, {}, {}, {}}, {}\n"
-    "  for f = 1, #all, 2 do\n"
-    "    local ts, d1, d2, d3, d4 = string.match(all[f + 1],\n"
-    "      '^([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)$')\n"
-    "    if ts and now - tonumber(ts) <= expire then\n"
-    "      local d = {tonumber(d1), tonumber(d2), tonumber(d3), tonumber(d4)}\n"
-    "      for k = 1, 4 do\n"
-    "        if d[k] and d[k] >= 0 then dem[k][#dem[k] + 1] = d[k] end\n"
-    "      end\n"
+    "  local all = redis.call('HGETALL', key)\n"
+    "  local n1, n2, n3, n4, stale = 0, 0, 0, 0, nil\n"
+    "  local d1, d2, d3, d4 = dem[1], dem[2], dem[3], dem[4]\n"
+    "  for f = 2, #all, 2 do\n"
+    "    local v = all[f]\n"
+    "    local ts, x1, x2, x3, x4 = 0\n"
+    "    if #v == 40 then ts, x1, x2, x3, x4 = unpk('<ddddd', v) end\n"
+    "    if ts > 0 and now - ts <= expire then\n"
+    "      if x1 >= 0 then n1 = n1 + 1; d1[n1] = x1 end\n"
+    "      if x2 >= 0 then n2 = n2 + 1; d2[n2] = x2 end\n"
+    "      if x3 >= 0 then n3 = n3 + 1; d3[n3] = x3 end\n"
+    "      if x4 >= 0 then n4 = n4 + 1; d4[n4] = x4 end\n"
     "    else\n"
-    "      stale[#stale + 1] = all[f]\n"
+    "      stale = stale or {}\n"
+    "      stale[#stale + 1] = all[f - 1]\n"
     "    end\n"
     "  end\n"
-    "  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end\n"
-    "  local cnts = {}\n"
+    "  if stale then redis.call('HDEL', key, unpack(stale)) end\n"
+    "  local cnt = {n1, n2, n3, n4}\n"
     "  for k = 1, 4 do\n"
-    "    local rate, n, share = tonumber(ARGV[a + 3 + k]), #dem[k], -1\n"
+    "    local rate, n, share, d = tonumber(ARGV[a + 3 + k]), cnt[k], -1, dem[k]\n"
     "    if rate > 0 and my[k] >= 0 and n > 0 then\n"
-    "      local floor = rate * floorf / n\n"
-    "      local rest, left, level = rate - floor * n, n, nil\n"
-    "      table.sort(dem[k])\n"
-    "      for j = 1, n do\n"
-    "        local fair = rest / left\n"
-    "        if dem[k][j] < fair then\n"
-    "          rest, left = rest - dem[k][j], left - 1\n"
-    "        else\n"
-    "          level = fair\n"
-    "          break\n"
+    "      if n == 1 then\n"
+    "        share = rate\n"
+    "      else\n"
+    "        for j = #d, n + 1, -1 do d[j] = nil end\n"
+    "        local floor = rate * floorf / n\n"
+    "        local rest, left, level = rate - floor * n, n, nil\n"
+    "        sort(d)\n"
+    "        for j = 1, n do\n"
+    "          local fair = rest / left\n"
+    "          if d[j] < fair then\n"
+    "            rest, left = rest - d[j], left - 1\n"
+    "          else\n"
+    "            level = fair\n"
+    "            break\n"
+    "          end\n"
     "        end\n"
+    "        if level then share = min(my[k], level) + floor\n"
+    "        else share = my[k] + floor + rest / n end\n"
     "      end\n"
-    "      if level then share = math.min(my[k], level) + floor\n"
-    "      else share = my[k] + floor + rest / n end\n"
     "    end\n"
-    "    out[#out + 1] = tostring(share)\n"
-    "    cnts[k] = n\n"
+    "    o = o + 1\n"
+    "    out[o] = share < 0 and -1 or math.floor(share * 1000 + 0.5)\n"
     "  end\n"
-    "  for k = 1, 4 do out[#out + 1] = cnts[k] end\n"
+    "  for k = 1, 4 do o = o + 1; out[o] = cnt[k] end\n"
     "  a = a + 8\n"
     "end\n"
     "return out\n";
@@ -208,10 +220,10 @@ static int parse(const redisReply *rep, struct lease_entry *e, size_t n)
 			const redisReply *s = rep->element[8 * g + e[j].limit],
 					 *k = rep->element[8 * g + 4 + e[j].limit];
 
-			if (e[j].limit >= SLUICE_LIMIT_MAX || s->type != REDIS_REPLY_STRING ||
+			if (e[j].limit >= SLUICE_LIMIT_MAX || s->type != REDIS_REPLY_INTEGER ||
 			    k->type != REDIS_REPLY_INTEGER)
 				return -EPROTO;
-			e[j].share = strtod(s->str, NULL);
+			e[j].share = s->integer < 0 ? -1 : (double)s->integer / 1000;
 			e[j].nodes = (unsigned)k->integer;
 		}
 	}

@@ -82,7 +82,12 @@ static bool node_up(struct node *n, uint16_t port, const char *name, bool candid
 	    !ASSERT_OK(cluster_register(n->cl, err, sizeof(err)), err))
 		return false;
 	n->c = cshed_new(n->cl, &cc);
-	return ASSERT_OK_PTR(n->c, "cshed_new");
+	if (!ASSERT_OK_PTR(n->c, "cshed_new"))
+		return false;
+	/* what the daemon does: a first read, then the controller's offer every period */
+	cshed_tick(n->c);
+	cshed_offer(n->c, SLUICE_SHED_NORMAL, (const uint32_t[SLUICE_CLASS_MAX]){0});
+	return true;
 }
 
 static void node_down(struct node *n)
@@ -369,6 +374,66 @@ out:
 	node_down(&late);
 }
 
+static void redis_do(uint16_t port, const char *cmd)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *rep = c && !c->err ? redisCommand(c, cmd) : NULL;
+
+	if (rep)
+		freeReplyObject(rep);
+	if (c)
+		redisFree(c);
+}
+
+/* A worker that starts while the lease is free but the cluster is in an emergency reads
+ * first and stands for the lease only after its controller offered (having adopted the
+ * cluster's level): it goes on with the emergency, and its incident, instead of publishing
+ * a fresh NORMAL. */
+static void subtest_late_candidate(struct redis_harness *h)
+{
+	struct node a, c = {0};
+	struct cshed_decision d;
+	struct cshed_config cc = {.candidate = true,
+				  .lease_ms = LEASE_MS,
+				  .on_incident = on_incident,
+				  .on_incident_arg = &c};
+	struct cluster_config clc = {.period_ms = PERIOD_MS};
+	char err[256];
+
+	if (!node_up(&a, h->port, "w-a", true))
+		goto out;
+	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
+	cshed_tick(a.c);
+	ASSERT_EQ(a.triggers, 1, "the emergency's incident is open");
+	/* a dies and its lock is gone (as after the lease); its decision still runs */
+	redis_do(h->port, "DEL sluice:cluster:shed:lock");
+	redis_config_default(&clc.redis);
+	clc.redis.port = h->port;
+	snprintf(clc.node, sizeof(clc.node), "w-c");
+	c.cl = cluster_new(&clc);
+	if (!ASSERT_OK_PTR(c.cl, "cluster client") ||
+	    !ASSERT_OK(cluster_register(c.cl, err, sizeof(err)), err))
+		goto out;
+	c.c = cshed_new(c.cl, &cc);
+	if (!ASSERT_OK_PTR(c.c, "cshed_new"))
+		goto out;
+	cshed_tick(c.c);
+	ASSERT_FALSE(cshed_leader(c.c), "no lease before its controller offered");
+	if (!ASSERT_TRUE(cshed_get(c.c, &d) && d.level == SLUICE_SHED_EMERGENCY,
+			 "it read the emergency"))
+		goto out;
+	cshed_offer(c.c, d.level, d.permille); /* its controller adopted it */
+	cshed_tick(c.c);
+	ASSERT_TRUE(cshed_leader(c.c), "then it takes the free lease");
+	ASSERT_TRUE(cshed_get(c.c, &d) && d.level == SLUICE_SHED_EMERGENCY &&
+			!strcmp(d.node, "w-c"),
+		    "and goes on with the emergency");
+	ASSERT_EQ(c.triggers + c.resolves, 0, "no new trigger, no resolve");
+out:
+	node_down(&a);
+	node_down(&c);
+}
+
 struct leaver {
 	struct cshed *c;
 	volatile bool done;
@@ -454,9 +519,13 @@ static const struct {
 	const char *name;
 	void (*run)(struct redis_harness *h);
 } subtests[] = {
-    {"lock_takeover", lock_takeover},	  {"expiry_normal", expiry_normal},
-    {"cluster_pin", cluster_pin},	  {"incident_once", incident_once},
-    {"deny_stream", subtest_deny},	  {"clean_leave", subtest_leave},
+    {"lock_takeover", lock_takeover},
+    {"expiry_normal", expiry_normal},
+    {"cluster_pin", cluster_pin},
+    {"incident_once", incident_once},
+    {"deny_stream", subtest_deny},
+    {"clean_leave", subtest_leave},
+    {"late_candidate", subtest_late_candidate},
     {"unreachable", subtest_unreachable}, /* last: it stops Redis */
 };
 

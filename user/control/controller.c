@@ -489,13 +489,6 @@ static enum overload_state in_force(struct controller *e, bool local_pin, uint64
 	e->src_seq = 0;
 	e->src_node[0] = '\0';
 	snprintf(measured, mlen, "%s", e->ov.measured);
-	if (cs && !local_pin) {
-		/* a local pin is this node's only: its controller's last own level stays offered */
-		struct overload_actions own;
-
-		overload_actions_for(&e->cfg.overload, e->ov.state, &own);
-		cshed_offer(cs, own.xdp_level, own.xdp_permille);
-	}
 	if (!local_pin && cs && cshed_get(cs, &d)) {
 		level = d.level;
 		e->source = d.pinned ? CSHED_SRC_CLUSTER_PIN : CSHED_SRC_CLUSTER;
@@ -506,6 +499,14 @@ static enum overload_state in_force(struct controller *e, bool local_pin, uint64
 			 (unsigned long long)d.seq);
 		if (e->cfg.run_worker && !d.pinned && !cshed_leader(cs))
 			overload_adopt(&e->ov, level, "the cluster controller's decision", now);
+	}
+	if (cs && !local_pin) {
+		/* after adopting: a standby offers the cluster's level until it holds the lease.
+		 * A local pin is this node's only: the last own level stays offered. */
+		struct overload_actions own;
+
+		overload_actions_for(&e->cfg.overload, e->ov.state, &own);
+		cshed_offer(cs, own.xdp_level, own.xdp_permille);
 	}
 	overload_actions_for(&e->cfg.overload, level, a);
 	if (e->source >= CSHED_SRC_CLUSTER && e->source <= CSHED_SRC_CLUSTER_PIN &&

@@ -107,6 +107,8 @@ struct cshed {
 	bool reachable;		   /* the last tick reached Redis */
 	struct cshed_stats st;
 
+	bool read_once;	    /* a tick got the cluster's pin and decision */
+	bool offered;	    /* the controller offered a level after that */
 	bool leaving, left; /* cshed_leave: give the lease back, stand for it no more */
 	pthread_cond_t cv;
 };
@@ -278,14 +280,20 @@ static redisReply *run_tick(struct cshed *c)
 {
 	char body[64], decided[24], lease[16], now[24], ttl[16];
 	uint64_t offer_ms;
-	if (!c->cfg.candidate)
-		return cluster_command(c->cl, "EVAL %s 2 %s %s", read_script, c->k_pin,
-				       c->k_decision);
+	bool offered;
+
 	pthread_mutex_lock(&c->lock);
 	snprintf(body, sizeof(body), "%u %u %u %u", c->offer_level, c->offer_pm[0], c->offer_pm[1],
 		 c->offer_pm[2]);
 	offer_ms = c->offer_decided_ms;
+	offered = c->offered;
 	pthread_mutex_unlock(&c->lock);
+	/* a candidate stands for the lease only once its controller has offered a level after
+	 * seeing the cluster's (cshed_offer): a worker starting in the middle of an emergency
+	 * must not take a free lease and publish its fresh NORMAL first */
+	if (!c->cfg.candidate || !offered)
+		return cluster_command(c->cl, "EVAL %s 2 %s %s", read_script, c->k_pin,
+				       c->k_decision);
 	snprintf(decided, sizeof(decided), "%" PRIu64, offer_ms);
 	snprintf(lease, sizeof(lease), "%u", c->cfg.lease_ms);
 	/* the decision outlives the lock by two periods: a standby takes the lock over at its
@@ -371,6 +379,7 @@ static int tick(struct cshed *c, bool up)
 		if (!c->reachable)
 			log_info("cluster shed: Redis answers again", "node=%s", c->node);
 		c->reachable = true;
+		c->read_once = true;
 		on_role(c, int_of(rep->element[0]));
 		changed = take_reply(c, rep, now);
 		act = int_of(rep->element[4]);
@@ -410,6 +419,7 @@ void cshed_hook(struct cluster *cl, bool up, void *arg)
 void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE_CLASS_MAX])
 {
 	pthread_mutex_lock(&c->lock);
+	c->offered = c->read_once;
 	if (level != c->offer_level || memcmp(permille, c->offer_pm, sizeof(c->offer_pm))) {
 		c->offer_level = level;
 		memcpy(c->offer_pm, permille, sizeof(c->offer_pm));

@@ -108,8 +108,10 @@ void cshed_free(struct cshed *c);
 int cshed_tick(struct cshed *c);
 void cshed_hook(struct cluster *cl, bool up, void *arg);
 
-/* The holder's controller: its own decision. Published at the next tick while this node
- * holds the lease; ignored otherwise. */
+/* The controller, every period: its own decision. Published at the next tick while this
+ * node holds the lease; ignored otherwise. A candidate stands for the lease only after an
+ * offer made once a tick has read the cluster's decision (which a standby's controller
+ * adopts first, overload_adopt), so a worker joining during an emergency goes on from it. */
 void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE_CLASS_MAX]);
 /* The cluster decision in force now (pin or controller), or false when there is none (no
  * holder, or Redis unreachable past the decision's expiry): the node's own controller

@@ -3,15 +3,18 @@
  *
  * Three ingress nodes (namespaces, veth, XDP, sluiced --cluster-redis: lib/cluster_harness)
  * and two worker processes (role all with --pg, in the root namespace) whose route calls a
- * mock upstream that answers slowly through a pool of one, so a burst of critical events
- * builds critical lag past --emergency-lag-ms on both. The worker holding the controller
- * lease decides EMERGENCY and publishes it; the test measures, from the decision's own
+ * mock upstream that answers slowly through a pool of one. First the operator's pins: a
+ * cluster pin reaches every node, a local pin wins on its node only, `shed show` says which
+ * applies. Then an auto-deny on one node must reach the others' deny maps. Then a burst of
+ * critical events into the standby worker builds critical lag past --emergency-lag-ms
+ * there; the worker holding the controller lease, idle itself, decides EMERGENCY from the
+ * lag the standby reports and publishes it. The test measures, from the decision's own
  * time (decided_ms in the published value), when each node's pinned sl_config shows it,
  * and requires every node within 1 s. Then it SIGKILLs the holder and measures until the
- * other worker holds the lease (bounded by the lease plus two periods); the survivor drains
- * its backlog and the cluster returns to NORMAL. A small HTTP receiver in the test stands
- * for PagerDuty: over the whole run it must get exactly one trigger and one resolve, with
- * the same cluster dedup_key, although the incident spans a takeover.
+ * other worker holds the lease; the survivor drains its backlog and the cluster returns to
+ * NORMAL. A small HTTP receiver in the test stands for PagerDuty: over the whole run it
+ * must get exactly one trigger and one resolve, with the same cluster dedup_key, although
+ * the incident spans a takeover.
  *
  * The namespaces, pins and processes go with cluster_harness_stop (and its watcher if the
  * test dies); the workers, the mock and PostgreSQL are stopped on every path.
@@ -477,7 +480,7 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 	long long delay[3];
 	char before[64], now[64];
 	uint64_t t0, killed, took = 0;
-	int victim, t, r;
+	int victim, standby, t, r;
 
 	for (int i = 0; i < 2; i++)
 		if (!ASSERT_OK(worker_start(ws, i), "worker"))
@@ -490,12 +493,18 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 		ASSERT_EQ(node_level(h, i), SLUICE_SHED_NORMAL, "nodes start NORMAL");
 	precedence(h, ws->redis);
 	deny_everywhere(h);
-	ASSERT_EQ(burst(ws, 0), EVENTS, "burst into w1 accepted");
-	ASSERT_EQ(burst(ws, 1), EVENTS, "burst into w2 accepted");
+	/* the backlog builds on the standby only: the holder, idle itself, decides on the lag
+	 * the standby reports (the cluster's lag) */
+	holder(h, before, sizeof(before));
+	if (!ASSERT_TRUE(!strcmp(before, "w1") || !strcmp(before, "w2"), "a worker holds it"))
+		return;
+	standby = !strcmp(before, "w1");
+	ASSERT_EQ(burst(ws, standby), EVENTS, "burst into the standby accepted");
 
 	/* every node's XDP config, watched on its own (a map lookup), and the decision */
 	if (!ASSERT_TRUE(wait_emergency(h, &d, delay), "the holder published EMERGENCY"))
 		return;
+	ASSERT_STREQ(d.node, before, "decided by the idle holder from the standby's lag");
 	ASSERT_TRUE(delay[0] >= 0 && delay[1] >= 0 && delay[2] >= 0,
 		    "every node's XDP config at EMERGENCY");
 	printf("decision seq %llu by %s; XDP EMERGENCY after %lld / %lld / %lld ms on n1 / n2 / "

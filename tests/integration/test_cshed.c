@@ -434,6 +434,41 @@ out:
 	node_down(&c);
 }
 
+/* The holder decides on the cluster's lag: every candidate reports its own each tick, the
+ * holder gets the largest per class, and a silent candidate's report drops out after the
+ * lease. */
+static void subtest_cluster_lag(struct redis_harness *h)
+{
+	struct node a, b;
+	uint64_t lag[3], none[3] = {0, 0, 0}, b_lag[3] = {5000000000ULL, 0, 0};
+	uint64_t a_lag[3] = {100000000ULL, 40000000000ULL, 0};
+
+	if (!node_up(&a, h->port, "w-a", true) || !node_up(&b, h->port, "w-b", true))
+		goto out;
+	cshed_tick(a.c);
+	if (!ASSERT_TRUE(cshed_leader(a.c), "a holds the lease"))
+		goto out;
+	cshed_report_lag(a.c, a_lag);
+	cshed_report_lag(b.c, b_lag);
+	cshed_tick(b.c);
+	cshed_tick(a.c);
+	ASSERT_FALSE(cshed_cluster_lag(b.c, lag), "a standby has no cluster view");
+	if (ASSERT_TRUE(cshed_cluster_lag(a.c, lag), "the holder has")) {
+		ASSERT_EQ(lag[0], b_lag[0], "critical: b's");
+		ASSERT_EQ(lag[1], a_lag[1], "normal: a's own");
+		ASSERT_EQ(lag[2], 0, "low: nobody's");
+	}
+	/* b goes silent (dies); a keeps reporting a calm lag */
+	cshed_report_lag(a.c, none);
+	usleep((LEASE_MS + 100) * 1000);
+	cshed_tick(a.c);
+	ASSERT_TRUE(cshed_cluster_lag(a.c, lag) && lag[0] == 0 && lag[1] == 0,
+		    "b's report dropped after the lease");
+out:
+	node_down(&a);
+	node_down(&b);
+}
+
 struct leaver {
 	struct cshed *c;
 	volatile bool done;
@@ -526,6 +561,7 @@ static const struct {
     {"deny_stream", subtest_deny},
     {"clean_leave", subtest_leave},
     {"late_candidate", subtest_late_candidate},
+    {"cluster_lag", subtest_cluster_lag},
     {"unreachable", subtest_unreachable}, /* last: it stops Redis */
 };
 

@@ -515,6 +515,23 @@ static enum overload_state in_force(struct controller *e, bool local_pin, uint64
 	return level;
 }
 
+/* With a cluster: report this worker's lag, and as the holder decide on the largest lag
+ * any worker reported (the cluster's), not only this one's. */
+static void cluster_lag(struct controller *e, bool have_worker, struct overload_sample *s)
+{
+	struct cshed *cs = cshed_of(e);
+	uint64_t lag[SLUICE_CLASS_MAX];
+
+	if (!cs || !have_worker)
+		return;
+	cshed_report_lag(cs, s->lag_ns);
+	if (!cshed_cluster_lag(cs, lag))
+		return;
+	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (lag[k] > s->lag_ns[k])
+			s->lag_ns[k] = lag[k];
+}
+
 static void control_once(struct controller *e)
 {
 	struct overload_sample s = {.now_ns = clock_mono_ns()};
@@ -543,6 +560,7 @@ static void control_once(struct controller *e)
 	}
 	if (have_xc)
 		xdp_config_read(e->xcfg, &xc);
+	cluster_lag(e, w != NULL, &s);
 	follow_operator(e, &xc, have_xc, s.now_ns);
 	overload_step(&e->ov, &s, &changed);
 	level = in_force(e, have_xc && xc.shed_mode == SLUICE_SHED_MANUAL, s.now_ns, &a, measured,

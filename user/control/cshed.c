@@ -35,10 +35,14 @@
 #define INCIDENT_TTL_MS	 (7ULL * 24 * 3600 * 1000)
 #define INCIDENT_KEY_FMT "sluice-overload-cluster-%s"
 
-/* Candidates. KEYS: lock decision seq pin incident incident_seq; ARGV: token lease_ms
- * offer_body offer_decided_ms node incident_key_prefix now_ms decision_ttl_ms. Returns {role, pin,
- * decision, pttl, incident_action, incident_id}: role 0 standby, 1 renewed, 2 taken. */
+/* Candidates. KEYS: lock decision seq pin incident incident_seq lags; ARGV: token lease_ms
+ * offer_body offer_decided_ms node incident_key_prefix now_ms decision_ttl_ms own_lag ("crit
+ * normal low" in ms, or "" without a worker sample). Returns {role, pin, decision, pttl,
+ * incident_action, incident_id, lags}: role 0 standby, 1 renewed, 2 taken; lags (holder
+ * only) the largest lag per class any candidate reported within the lease, "crit normal
+ * low" in ms. */
 static const char tick_script[] =
+    "if ARGV[9] ~= '' then redis.call('HSET', KEYS[7], ARGV[5], ARGV[9] .. ' ' .. ARGV[7]) end\n"
     "local held = redis.call('GET', KEYS[1])\n"
     "local took = 0\n"
     "if not held then\n"
@@ -46,7 +50,7 @@ static const char tick_script[] =
     "  took = 1\n"
     "elseif held ~= ARGV[1] then\n"
     "  return {0, redis.call('GET', KEYS[4]), redis.call('GET', KEYS[2]),\n"
-    "          redis.call('PTTL', KEYS[2]), 0, false}\n"
+    "          redis.call('PTTL', KEYS[2]), 0, false, false}\n"
     "else\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "end\n"
@@ -70,24 +74,32 @@ static const char tick_script[] =
     "if emergency and not open then\n"
     "  id = tostring(redis.call('INCR', KEYS[6]))\n"
     "  redis.call('SET', KEYS[5], id)\n"
-    "  if redis.call('SET', ARGV[6] .. id .. ':trigger', ARGV[5], 'NX', 'PX', "
-    "604800000"
-    ")"
-    " then act = 1 end\n"
+    "  if redis.call('SET', ARGV[6] .. id .. ':trigger', ARGV[5], 'NX', 'PX', 604800000)\n"
+    "  then act = 1 end\n"
     "elseif open and not emergency then\n"
     "  redis.call('DEL', KEYS[5])\n"
     "  id = open\n"
-    "  if redis.call('SET', ARGV[6] .. id .. ':resolve', ARGV[5], 'NX', 'PX', "
-    "604800000"
-    ")"
-    " then act = 2 end\n"
+    "  if redis.call('SET', ARGV[6] .. id .. ':resolve', ARGV[5], 'NX', 'PX', 604800000)\n"
+    "  then act = 2 end\n"
     "end\n"
-    "return {took + 1, pin, val, tonumber(ARGV[8]), act, id}\n";
+    "local lag, all, now = {0, 0, 0}, redis.call('HGETALL', KEYS[7]), tonumber(ARGV[7])\n"
+    "for i = 1, #all, 2 do\n"
+    "  local c, n, l, at = string.match(all[i + 1], '^(%d+) (%d+) (%d+) (%d+)$')\n"
+    "  if not at or now - tonumber(at) > tonumber(ARGV[2]) then\n"
+    "    redis.call('HDEL', KEYS[7], all[i])\n"
+    "  else\n"
+    "    lag[1] = math.max(lag[1], tonumber(c))\n"
+    "    lag[2] = math.max(lag[2], tonumber(n))\n"
+    "    lag[3] = math.max(lag[3], tonumber(l))\n"
+    "  end\n"
+    "end\n"
+    "return {took + 1, pin, val, tonumber(ARGV[8]), act, id,\n"
+    "        lag[1] .. ' ' .. lag[2] .. ' ' .. lag[3]}\n";
 
 /* Everyone else. KEYS: pin decision. Same reply shape, role 0. */
 static const char read_script[] =
     "return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]),\n"
-    "        redis.call('PTTL', KEYS[2]), 0, false}\n";
+    "        redis.call('PTTL', KEYS[2]), 0, false, false}\n";
 
 _Static_assert(INCIDENT_TTL_MS == 604800000ULL, "the scripts' claim TTL");
 
@@ -97,14 +109,19 @@ struct cshed {
 	char node[64], token[96];
 	char k_lock[KEY_LEN], k_decision[KEY_LEN], k_seq[KEY_LEN], k_pin[KEY_LEN];
 	char k_incident[KEY_LEN], k_incident_seq[KEY_LEN], k_incident_pfx[KEY_LEN];
+	char k_lags[KEY_LEN];
 
 	pthread_mutex_t lock; /* everything below */
 	uint32_t offer_level, offer_pm[SLUICE_CLASS_MAX];
 	uint64_t offer_decided_ms;
-	bool have;		   /* a decision (or pin) was read */
-	struct cshed_decision cur; /* it */
-	uint64_t cur_until_ns;	   /* monotonic: in force until */
-	bool reachable;		   /* the last tick reached Redis */
+	bool have_lag; /* own_lag_ms: a worker's sample */
+	uint64_t own_lag_ms[SLUICE_CLASS_MAX];
+	uint64_t cl_lag_ms[SLUICE_CLASS_MAX]; /* holder: the largest reported, per class */
+	uint64_t cl_lag_until_ns;	      /* monotonic: cl_lag_ms valid until */
+	bool have;			      /* a decision (or pin) was read */
+	struct cshed_decision cur;	      /* it */
+	uint64_t cur_until_ns;		      /* monotonic: in force until */
+	bool reachable;			      /* the last tick reached Redis */
 	struct cshed_stats st;
 
 	bool read_once;	    /* a tick got the cluster's pin and decision */
@@ -168,6 +185,7 @@ struct cshed *cshed_new(struct cluster *cl, const struct cshed_config *cfg)
 	keys(c->k_incident, "incident");
 	keys(c->k_incident_seq, "incident:seq");
 	keys(c->k_incident_pfx, "incident:");
+	keys(c->k_lags, "lags");
 	c->offer_decided_ms = wall_ms();
 	c->reachable = true;
 	pthread_mutex_init(&c->lock, NULL);
@@ -255,6 +273,18 @@ static bool take_reply(struct cshed *c, const redisReply *rep, uint64_t now)
 	return changed;
 }
 
+/* The holder's view of the cluster's lag (lock held): valid for two periods. */
+static void take_lags(struct cshed *c, const char *lags, uint64_t now)
+{
+	unsigned long long l[SLUICE_CLASS_MAX];
+
+	if (!lags || sscanf(lags, "%llu %llu %llu", &l[0], &l[1], &l[2]) != 3)
+		return;
+	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
+		c->cl_lag_ms[k] = l[k];
+	c->cl_lag_until_ns = now + 2ULL * cluster_config(c->cl)->period_ms * MS;
+}
+
 static void on_role(struct cshed *c, long long role)
 {
 	bool was = c->st.leader;
@@ -270,19 +300,22 @@ static void on_role(struct cshed *c, long long role)
 	}
 }
 
-/* The script's reply shape: {role, pin, decision, pttl, incident_action, incident_id}. */
+/* The script's reply shape: {role, pin, decision, pttl, incident_action, incident_id, lags}. */
 static bool reply_ok(const redisReply *rep)
 {
-	return rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 6;
+	return rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 7;
 }
 
 static redisReply *run_tick(struct cshed *c)
 {
-	char body[64], decided[24], lease[16], now[24], ttl[16];
+	char body[64], decided[24], lease[16], now[24], ttl[16], lag[80] = "";
 	uint64_t offer_ms;
 	bool offered;
 
 	pthread_mutex_lock(&c->lock);
+	if (c->have_lag)
+		snprintf(lag, sizeof(lag), "%" PRIu64 " %" PRIu64 " %" PRIu64, c->own_lag_ms[0],
+			 c->own_lag_ms[1], c->own_lag_ms[2]);
 	snprintf(body, sizeof(body), "%u %u %u %u", c->offer_level, c->offer_pm[0], c->offer_pm[1],
 		 c->offer_pm[2]);
 	offer_ms = c->offer_decided_ms;
@@ -300,10 +333,10 @@ static redisReply *run_tick(struct cshed *c)
 	 * next period and renews the decision before the nodes fall back to their own */
 	snprintf(ttl, sizeof(ttl), "%u", c->cfg.lease_ms + 2 * cluster_config(c->cl)->period_ms);
 	snprintf(now, sizeof(now), "%" PRIu64, wall_ms());
-	return cluster_command(c->cl, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+	return cluster_command(c->cl, "EVAL %s 7 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
 			       tick_script, c->k_lock, c->k_decision, c->k_seq, c->k_pin,
-			       c->k_incident, c->k_incident_seq, c->token, lease, body, decided,
-			       c->node, c->k_incident_pfx, now, ttl);
+			       c->k_incident, c->k_incident_seq, c->k_lags, c->token, lease, body,
+			       decided, c->node, c->k_incident_pfx, now, ttl, lag);
 }
 
 /* Redis did not answer (rep NULL or not the script's reply): the last decision holds until
@@ -382,6 +415,7 @@ static int tick(struct cshed *c, bool up)
 		c->read_once = true;
 		on_role(c, int_of(rep->element[0]));
 		changed = take_reply(c, rep, now);
+		take_lags(c, str_of(rep->element[6]), now);
 		act = int_of(rep->element[4]);
 		if (str_of(rep->element[5]))
 			snprintf(id, sizeof(id), "%s", str_of(rep->element[5]));
@@ -426,6 +460,27 @@ void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE
 		c->offer_decided_ms = wall_ms();
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cshed_report_lag(struct cshed *c, const uint64_t lag_ns[SLUICE_CLASS_MAX])
+{
+	pthread_mutex_lock(&c->lock);
+	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
+		c->own_lag_ms[k] = lag_ns[k] / MS;
+	c->have_lag = true;
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool cshed_cluster_lag(struct cshed *c, uint64_t lag_ns[SLUICE_CLASS_MAX])
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->lock);
+	ok = c->st.leader && clock_mono_ns() < c->cl_lag_until_ns;
+	for (int k = 0; ok && k < SLUICE_CLASS_MAX; k++)
+		lag_ns[k] = c->cl_lag_ms[k] * MS;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
 }
 
 bool cshed_get(struct cshed *c, struct cshed_decision *out)

@@ -27,7 +27,9 @@
  * - shed:seq: INCR per new decision (or new holder);
  * - shed:pin: "level pm_crit pm_normal pm_low", no expiry (the operator's);
  * - shed:incident: the open incident's id; shed:incident:seq: INCR per incident;
- * - shed:incident:ID:trigger and :resolve: the claims (the claiming node), kept 7 days.
+ * - shed:incident:ID:trigger and :resolve: the claims (the claiming node), kept 7 days;
+ * - shed:lags: a hash, per candidate node "crit normal low at_ms" (its class lag in ms and
+ *   when it reported it), read by the holder, entries older than the lease dropped.
  *
  * Threads: cshed_tick runs on the cluster thread (all the Redis I/O); cshed_offer, cshed_get
  * and cshed_stats on any thread (a mutex around a small snapshot).
@@ -113,6 +115,14 @@ void cshed_hook(struct cluster *cl, bool up, void *arg);
  * offer made once a tick has read the cluster's decision (which a standby's controller
  * adopts first, overload_adopt), so a worker joining during an emergency goes on from it. */
 void cshed_offer(struct cshed *c, uint32_t level, const uint32_t permille[SLUICE_CLASS_MAX]);
+/* A worker's controller, every period: its class lag (the age of its oldest waiting
+ * entry per class). Candidates report it to the cluster at each tick (a hash field per node,
+ * kept for a lease). */
+void cshed_report_lag(struct cshed *c, const uint64_t lag_ns[SLUICE_CLASS_MAX]);
+/* The holder: the largest lag per class that any candidate reported within the lease (its
+ * own included, a period old), so the one controller decides on the cluster's lag, not
+ * only its worker's. False when not the holder or not fresh (two periods). */
+bool cshed_cluster_lag(struct cshed *c, uint64_t lag_ns[SLUICE_CLASS_MAX]);
 /* The cluster decision in force now (pin or controller), or false when there is none (no
  * holder, or Redis unreachable past the decision's expiry): the node's own controller
  * decides then. */

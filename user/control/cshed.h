@@ -4,7 +4,8 @@
  * Every worker (role worker or all) with --cluster-redis is a candidate: each cluster period
  * (--lease-period-ms, on lib/cluster's thread) it holds or tries for the controller lease
  * (SET NX PX --controller-lease-ms, renewed by a script that checks its token). The
- * holder's controller decides from its class lag as on one node and offers the decision
+ * holder's controller decides from the cluster's class lag (the largest any candidate
+ * reports, cshed_report_lag) as on one node and offers the decision
  * (cshed_offer); the tick publishes it in Redis with an expiry two periods past the lease,
  * so a standby that takes the lock over renews it before anyone falls back, and a decision
  * nobody renews disappears: every node returns to its own controller (NORMAL on an ingress

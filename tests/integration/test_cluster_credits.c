@@ -184,6 +184,20 @@ static void req_node_killed(struct cluster_harness *h)
 	ASSERT_NEAR_PCT(mean(two, 5, 9), RATE, 10, "the two left absorb n3's share within 2 s");
 }
 
+/* Every node on a lease again with all three nodes seen (after a restart of n3 or Redis). */
+static void wait_three(struct cluster_harness *h)
+{
+	for (int i = 0; i < 3; i++) {
+		double end = clock_mono_ms() + 5000;
+
+		while ((cluster_metric(h, i, "sluice_lease_nodes") != 3 ||
+			cluster_metric(h, i, "sluice_lease_source{source=\"lease\"}") != 1) &&
+		       clock_mono_ms() < end)
+			usleep(50000);
+		ASSERT_EQ(cluster_metric(h, i, "sluice_lease_nodes"), 3, "three nodes seen");
+	}
+}
+
 /* Redis killed: past the grace each node admits rate / 3 and says why. */
 static void req_redis_killed(struct cluster_harness *h)
 {
@@ -191,14 +205,7 @@ static void req_redis_killed(struct cluster_harness *h)
 	double ok[3][9];
 	char what[32];
 
-	/* every node has seen all three (n3 was just restarted) before Redis goes */
-	for (int i = 0; i < 3; i++) {
-		double end = clock_mono_ms() + 5000;
-
-		while (cluster_metric(h, i, "sluice_lease_nodes") != 3 && clock_mono_ms() < end)
-			usleep(50000);
-		ASSERT_EQ(cluster_metric(h, i, "sluice_lease_nodes"), 3, "three nodes seen");
-	}
+	wait_three(h);
 	cluster_redis_kill(h);
 	for (int i = 0; i < 3; i++)
 		lg_start(h, i, &r[i], 300, 9);
@@ -306,6 +313,29 @@ static void syn_credits(struct cluster_harness *h, const char *prefix)
 	ASSERT_NEAR_PCT(mean(ok[0], 2, 6), RATE, 10, "one node passes the whole SYN rate in 2 s");
 }
 
+/* SYN credits with Redis gone: past the grace each node's XDP passes rate / 3. */
+static void syn_redis_killed(struct cluster_harness *h, const char *prefix)
+{
+	double ok[3][SECS + 2];
+	char src[32], what[32];
+	pid_t pid[3];
+
+	wait_three(h);
+	cluster_redis_kill(h);
+	for (int i = 0; i < 3; i++) {
+		syn_src_of(src, sizeof(src), prefix, i);
+		pid[i] = syn_start(h, i, src, 300, 10);
+	}
+	syn_sample(h, 9, ok);
+	for (int i = 0; i < 3; i++) {
+		waitpid(pid[i], NULL, 0);
+		snprintf(what, sizeof(what), "%s SYNs, Redis gone", h->nodes[i].name);
+		print_row(what, ok[i], 9);
+		ASSERT_NEAR_PCT(mean(ok[i], 4, 9), RATE / 3, 15, "SYN: rate / nodes last seen");
+	}
+	ASSERT_OK(cluster_redis_restart(h), "redis back");
+}
+
 static const char *tenants(char *buf, size_t len, const char *syn_src)
 {
 	snprintf(buf, len,
@@ -346,6 +376,8 @@ void test_cluster_credits(void)
 		goto out;
 	if (test__start_subtest("req_redis_killed"))
 		req_redis_killed(&h);
+	if (test__start_subtest("syn_redis_killed"))
+		syn_redis_killed(&h, syn_src);
 out:
 	cluster_harness_stop(&h);
 }

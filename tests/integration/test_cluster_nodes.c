@@ -59,7 +59,7 @@ void test_cluster_nodes(void)
 
 	/* a second live n1 (in n2's namespace, no XDP): exit 2, the message names the node */
 	ret = netns_run(h.nodes[1].ns, out, sizeof(out),
-			"%s/sluiced --listen 127.0.0.1:0 --admin-listen off --node n1 "
+			"timeout 30 %s/sluiced --listen 127.0.0.1:0 --admin-listen off --node n1 "
 			"--cluster-redis %s --lease-period-ms 100",
 			test__outdir(), h.nodes[1].redis_addr);
 	ASSERT_EQ(ret, 2, "duplicate node name: exit 2");

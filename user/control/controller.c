@@ -8,6 +8,13 @@
  * is written only when the mode is auto and the level or permille differ, with a
  * read-modify-write of the one config entry that preserves every other field. Entering
  * EMERGENCY triggers the alert, leaving it resolves it (same dedup_key).
+ *
+ * With --cluster-redis (controller_join_cluster, control/cshed.h) the level in force is, in
+ * order: a local pin (sluicectl shed set on this node), the cluster's pin, the cluster
+ * controller's published decision, this node's own controller. A worker reports its lag
+ * and offers its own level each period; as the lease holder it steps on the cluster's
+ * largest lag, and as a standby it follows the published level so a takeover goes on from
+ * it. The cluster's alert (one incident per cluster emergency) is sent by the holder only.
  */
 #include <errno.h>
 #include <linux/types.h>

@@ -133,6 +133,7 @@ static void subtest_lock(uint16_t port)
 	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
 	cshed_offer(b.c, SLUICE_SHED_THIN, pm_none); /* a standby's offer is not published */
 	cshed_tick(a.c);
+	dead = clock_mono_ns(); /* a's last renewal: it dies here */
 	if (ASSERT_TRUE(wait_level(&r, SLUICE_SHED_EMERGENCY, &d),
 			"the reader sees the decision")) {
 		ASSERT_STREQ(d.node, "w-a", "published by the holder");
@@ -140,8 +141,7 @@ static void subtest_lock(uint16_t port)
 		ASSERT_FALSE(d.pinned, "not a pin");
 	}
 	ASSERT_GT(r.changes, 0, "the reader was told of the change");
-	/* a dies: no renewal, no release; b takes over once the lease runs out, not before */
-	dead = clock_mono_ns();
+	/* a died: no renewal, no release; b takes over once the lease runs out, not before */
 	while (clock_mono_ns() - dead < 3ULL * LEASE_MS * 1000000) {
 		cshed_tick(b.c);
 		if (cshed_leader(b.c)) {
@@ -181,9 +181,9 @@ static void subtest_expiry(uint16_t port)
 		goto out;
 	cshed_offer(a.c, SLUICE_SHED_EMERGENCY, pm_emerg);
 	cshed_tick(a.c);
+	dead = clock_mono_ns(); /* a's last renewal: it dies here */
 	if (!ASSERT_TRUE(wait_level(&r, SLUICE_SHED_EMERGENCY, &d), "emergency published"))
 		goto out;
-	dead = clock_mono_ns();
 	while (clock_mono_ns() - dead < 3ULL * LEASE_MS * 1000000) {
 		cshed_tick(r.c);
 		if (!cshed_get(r.c, &d)) {

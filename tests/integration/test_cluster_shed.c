@@ -566,6 +566,12 @@ static void run(struct cluster_harness *h, struct workers *ws, struct receiver *
 	ASSERT_EQ(r, 1, "exactly one resolve");
 	ASSERT_STREQ(rcv->resolve_key, rcv->trigger_key, "of the same incident");
 	ASSERT_HAS_STR(rcv->trigger_key, "sluice-overload-cluster-", "a cluster-wide dedup_key");
+
+	/* a clean stop of everything still running (the holder gives its lease back) */
+	ASSERT_EQ(sluiced_stop(&ws->w[!victim], 10000), 0, "the surviving worker exits cleanly");
+	ws->w[!victim].pid = 0;
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(cluster_node_stop(h, i, 10000), 0, "the node exits cleanly");
 }
 
 void test_cluster_shed(void)

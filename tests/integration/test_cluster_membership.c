@@ -5,15 +5,20 @@
  * "down", and registers and tells them "up" once Redis answers. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "ingress_harness.h"
 #include "lib/cluster.h"
+#include "netns.h"
 #include "redisharness.h"
 #include "test_progs.h"
 
 #define PERIOD_MS 50
+#define TENANT	  "[acme]\nkey = " HARNESS_KEY_A_HEX "\nreq_rate = 100\nsyn_rate = 50\n"
+#define ACL_RULES "on '>s3cret-pw' '~sluice:cluster:*' -@all +@read +@write +eval +time"
 
 static struct cluster *client(uint16_t port, const char *name)
 {
@@ -104,6 +109,96 @@ void test_cluster_membership(void)
 out:
 	cluster_free(a);
 	cluster_free(b);
+	cluster_free(c);
+	redis_harness_stop(&r);
+}
+
+/* AUTH: an ACL user limited to the cluster's keys (the one docs/cluster.md recommends) works
+ * in process and through sluiced's --cluster-redis-user/--cluster-redis-password-file and
+ * $SLUICE_CLUSTER_REDIS_PASSWORD; a wrong password is refused by name, never echoed. */
+void test_cluster_auth(void)
+{
+	struct redis_harness r;
+	struct cluster_config cc = {.period_ms = PERIOD_MS};
+	struct sluiced_proc p = {0};
+	struct cluster *c = NULL;
+	char err[512], addr[64], pwfile[300], out[512];
+	const char *args[] = {"--node",
+			      "authnode",
+			      "--cluster-redis",
+			      addr,
+			      "--cluster-redis-user",
+			      "sluice",
+			      "--cluster-redis-password-file",
+			      pwfile,
+			      NULL};
+	FILE *f;
+	int ret = redis_harness_start(&r);
+
+	if (ret == -ENOENT) {
+		test__skip("redis-server not installed");
+		return;
+	}
+	if (!ASSERT_OK(ret, "redis"))
+		return;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", r.port);
+	ret = netns_run(NULL, out, sizeof(out), "redis-cli -p %u ACL SETUSER sluice " ACL_RULES,
+			r.port);
+	if (!ASSERT_OK(ret, out))
+		goto out;
+	netns_run(NULL, out, sizeof(out), "redis-cli -p %u ACL SETUSER default off", r.port);
+
+	redis_config_default(&cc.redis);
+	cc.redis.port = r.port;
+	snprintf(cc.node, sizeof(cc.node), "inproc");
+	snprintf(cc.redis.user, sizeof(cc.redis.user), "sluice");
+	snprintf(cc.redis.password, sizeof(cc.redis.password), "wrong-pw");
+	c = cluster_new(&cc);
+	if (!ASSERT_OK_PTR(c, "client"))
+		goto out;
+	ASSERT_LT(cluster_register(c, err, sizeof(err)), 0, "wrong password refused");
+	ASSERT_HAS_STR(err, "AUTH refused", "says AUTH");
+	ASSERT_FALSE(strstr(err, "wrong-pw"), "never the password");
+	cluster_free(c);
+	snprintf(cc.redis.password, sizeof(cc.redis.password), "s3cret-pw");
+	c = cluster_new(&cc);
+	if (!ASSERT_OK_PTR(c, "client"))
+		goto out;
+	ASSERT_OK(cluster_register(c, err, sizeof(err)), "the ACL user registers");
+	cluster_free(c);
+	c = NULL;
+
+	/* through sluiced: the password file, then the environment */
+	snprintf(pwfile, sizeof(pwfile), "%s/cluster-pw", test__tmpdir());
+	f = fopen(pwfile, "w");
+	if (!ASSERT_OK_PTR(f, "password file"))
+		goto out;
+	fprintf(f, "s3cret-pw\n");
+	fclose(f);
+	if (ASSERT_OK(sluiced_start(&p, TENANT, args), "sluiced with a password file")) {
+		static char metrics[1 << 16];
+
+		ASSERT_TRUE(sluiced_log_wait(&p, "auth=sluice", 3000), "joined as the ACL user");
+		ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"cluster: node registered\"", 100),
+			    "registered");
+		usleep(1000 * 1000); /* a few lease periods: the ledger script runs under the ACL */
+		ASSERT_EQ(http_admin(&p, "/metrics", metrics, sizeof(metrics)), 200, "metrics");
+		ASSERT_HAS_STR(metrics, "sluice_lease_source{source=\"lease\"} 1",
+			       "the ledger answers under the ACL");
+		ASSERT_HAS_STR(metrics, "sluice_lease_redis_errors_total 0", "without errors");
+		ASSERT_EQ(sluiced_stop(&p, 5000), 0, "clean exit");
+	}
+	args[6] = NULL; /* no file: $SLUICE_CLUSTER_REDIS_PASSWORD */
+	setenv("SLUICE_CLUSTER_REDIS_PASSWORD", "s3cret-pw", 1);
+	if (ASSERT_OK(sluiced_start(&p, TENANT, args), "sluiced with the password in the env")) {
+		ASSERT_TRUE(sluiced_log_wait(&p, "msg=\"cluster: node registered\"", 3000),
+			    "registered");
+		ASSERT_EQ(sluiced_stop(&p, 5000), 0, "clean exit");
+	}
+	unsetenv("SLUICE_CLUSTER_REDIS_PASSWORD");
+out:
+	if (p.pid)
+		sluiced_stop(&p, 2000);
 	cluster_free(c);
 	redis_harness_stop(&r);
 }

@@ -211,10 +211,11 @@ static int renew(struct cluster *c, long long *nodes, long long *ms_left)
 	char ttl[16];
 	uint64_t t0;
 	redisReply *rep;
-	int ret = -EPROTO;
+	int ret = conn_open(c);
 
-	if ((ret = conn_open(c)))
+	if (ret)
 		return ret;
+	ret = -EPROTO; /* until the reply is the script's */
 	snprintf(ttl, sizeof(ttl), "%u", cluster_ttl_ms(&c->cfg));
 	t0 = clock_mono_ns();
 	rep = cluster_command(c, "EVAL %s 2 %s %s %s %s %s", RENEW, c->key_node, c->key_nodes,

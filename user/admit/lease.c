@@ -248,9 +248,18 @@ int lease_exchange(struct cluster *c, struct lease_entry *e, size_t n)
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_ARRAY ? parse(rep, e, n) : -EPROTO;
-	if (ret)
-		log_error("lease: unexpected reply from the ledger script", "type=%d err=\"%s\"",
-			  rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	if (ret) {
+		static uint64_t logged; /* once a minute while it lasts, not once a period */
+		uint64_t now = clock_mono_ns(), last = __atomic_load_n(&logged, __ATOMIC_RELAXED);
+
+		if ((!last || now - last >= 60 * 1000000000ULL) &&
+		    __atomic_compare_exchange_n(&logged, &last, now, false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			log_error("lease: unexpected reply from the ledger script (logged every "
+				  "minute while it lasts)",
+				  "type=%d err=\"%s\"", rep->type,
+				  rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	}
 	freeReplyObject(rep);
 	return ret;
 }

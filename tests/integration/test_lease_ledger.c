@@ -129,7 +129,7 @@ static void subtest_new_node(struct cluster **c, struct cluster *d)
 static void subtest_one_call(struct redis_harness *r, struct cluster *c)
 {
 	static struct lease_entry e[1000 * 2];
-	static char names[1000][16];
+	static char names[1000][24];
 	long long before, after;
 	double t0;
 

@@ -248,9 +248,18 @@ int lease_exchange(struct cluster *c, struct lease_entry *e, size_t n)
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_ARRAY ? parse(rep, e, n) : -EPROTO;
-	if (ret)
-		log_error("lease: unexpected reply from the ledger script", "type=%d err=\"%s\"",
-			  rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	if (ret) {
+		static uint64_t logged; /* once a minute while it lasts, not once a period */
+		uint64_t now = clock_mono_ns(), last = __atomic_load_n(&logged, __ATOMIC_RELAXED);
+
+		if ((!last || now - last >= 60 * 1000000000ULL) &&
+		    __atomic_compare_exchange_n(&logged, &last, now, false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			log_error("lease: unexpected reply from the ledger script (logged every "
+				  "minute while it lasts)",
+				  "type=%d err=\"%s\"", rep->type,
+				  rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	}
 	freeReplyObject(rep);
 	return ret;
 }
@@ -494,13 +503,15 @@ struct lease *lease_new(const struct lease_opts *o)
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* until the first lease: the even split among the nodes registered now */
+	/* until the first lease (one round trip away): a new node among live ones starts at
+	 * the floor the ledger keeps for it, so joining never over-admits; alone (or with Redis
+	 * unreachable at start) it has the whole rate, as rate / nodes seen */
 	cluster_status(o->cluster, &cs);
 	t = tenants_ref_acquire(o->tenants);
 	n = collect(l, t, clock_mono_ns(), 0);
 	for (size_t i = 0; i < n; i++)
-		apply(l, i, l->e[i].rate / (cs.nodes ? cs.nodes : 1), SLUICE_SHARE_FALLBACK,
-		      clock_mono_ns());
+		apply(l, i, cs.nodes > 1 ? l->e[i].rate * LEASE_FLOOR / cs.nodes : l->e[i].rate,
+		      SLUICE_SHARE_FALLBACK, clock_mono_ns());
 	tenants_put(t);
 	set_source_metric(l, SLUICE_SHARE_FALLBACK);
 	metric_add(metrics_series(l->f_errors, NULL), 0);

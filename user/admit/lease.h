@@ -60,8 +60,9 @@ struct lease_opts {
 
 struct lease;
 
-/* Start the agent: initial shares (global rate / live nodes, source fallback) at once, then
- * a hook on the cluster thread. NULL with errno set. */
+/* Start the agent: initial shares at once (source fallback: the ledger's floor when other
+ * nodes are live, else the whole rate), then a hook on the cluster thread. NULL with errno
+ * set. */
 struct lease *lease_new(const struct lease_opts *o);
 /* After cluster_free (the hook no longer runs): forget the agent. The shares stay in the
  * map (the next start rewrites them). NULL-safe. */

@@ -20,7 +20,8 @@
 #include "lib/log.h"
 #include "lib/ticker.h"
 
-#define MS 1000000ULL
+#define MS		  1000000ULL
+#define SCRIPT_ERR_LOG_NS (60ULL * 1000 * MS) /* a failing script is logged once a minute */
 
 /* KEYS[1] node key, KEYS[2] live-node set; ARGV token, ttl_ms, node name.
  * {1, live nodes} when the name is ours (now renewed), {0, ms left} when another holds it. */
@@ -60,6 +61,7 @@ struct cluster {
 	pthread_mutex_t lock; /* st, and the outage/conflict log state */
 	struct cluster_status st;
 	bool in_outage, in_conflict;
+	uint64_t script_err_logged; /* CLOCK_MONOTONIC ns of the last such log line, 0: none */
 };
 
 char *cluster_key(char *buf, size_t len, const char *what)
@@ -211,10 +213,11 @@ static int renew(struct cluster *c, long long *nodes, long long *ms_left)
 	char ttl[16];
 	uint64_t t0;
 	redisReply *rep;
-	int ret = -EPROTO;
+	int ret = conn_open(c);
 
-	if ((ret = conn_open(c)))
+	if (ret)
 		return ret;
+	ret = -EPROTO; /* until the reply is the script's */
 	snprintf(ttl, sizeof(ttl), "%u", cluster_ttl_ms(&c->cfg));
 	t0 = clock_mono_ns();
 	rep = cluster_command(c, "EVAL %s 2 %s %s %s %s %s", RENEW, c->key_node, c->key_nodes,
@@ -230,8 +233,14 @@ static int renew(struct cluster *c, long long *nodes, long long *ms_left)
 		c->st.last_rtt_ns = clock_mono_ns() - t0;
 		pthread_mutex_unlock(&c->lock);
 	} else {
-		log_error("cluster: unexpected reply to the renewal script", "type=%d err=\"%s\"",
-			  rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+		if (clock_mono_ns() - c->script_err_logged >= SCRIPT_ERR_LOG_NS ||
+		    !c->script_err_logged) {
+			log_error("cluster: unexpected reply to the renewal script (logged every "
+				  "minute while it lasts)",
+				  "type=%d err=\"%s\"", rep->type,
+				  rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+			c->script_err_logged = clock_mono_ns();
+		}
 		count_error(c);
 	}
 	freeReplyObject(rep);

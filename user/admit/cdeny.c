@@ -36,7 +36,8 @@ struct cdeny {
 	struct cluster *cl;
 	struct admission *adm;
 	char key[96], node[64];
-	char last_id[48]; /* cluster thread only */
+	char last_id[48];	 /* cluster thread only */
+	uint64_t refused_logged; /* cluster thread: the last "refused" log line, 0: none */
 	pthread_mutex_t lock;
 	struct pending ring[CDENY_RING];
 	unsigned head, tail;
@@ -47,6 +48,20 @@ struct cdeny {
 static uint64_t wall_ms(void)
 {
 	return clock_real_ns() / MS;
+}
+
+/* Redis answered with an error (an ACL without streams, a wrong type at the key): once a
+ * minute while it lasts. Cluster thread. */
+static void refused(struct cdeny *c, const char *what, const redisReply *rep)
+{
+	uint64_t now = clock_mono_ns();
+
+	if (c->refused_logged && now - c->refused_logged < 60000ULL * MS)
+		return;
+	c->refused_logged = now;
+	log_error("cluster deny: Redis refused a command (logged every minute while it lasts)",
+		  "op=%s err=\"%s\"", what,
+		  rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
 }
 
 static void count(struct cdeny *c, uint64_t *field, struct metric_series *s, uint64_t n)
@@ -158,8 +173,7 @@ static void send_pending(struct cdeny *c)
 		if (rep && rep->type == REDIS_REPLY_STRING)
 			sent++;
 		else if (rep)
-			log_error("cluster deny: XADD refused", "err=\"%s\"",
-				  rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+			refused(c, "XADD", rep);
 		if (rep)
 			freeReplyObject(rep);
 	}
@@ -242,7 +256,7 @@ static void read_new(struct cdeny *c)
 			for (size_t i = 0; i < n; i++)
 				got += copy_entry(c, entries->element[i], now_ms);
 		} else if (rep->type == REDIS_REPLY_ERROR) {
-			log_error("cluster deny: XREAD refused", "err=\"%s\"", rep->str);
+			refused(c, "XREAD", rep);
 		}
 		freeReplyObject(rep);
 		count(c, &c->st.received, c->m_received, got);

@@ -33,6 +33,7 @@
 #define MS		 1000000ULL
 #define KEY_LEN		 160
 #define INCIDENT_TTL_MS	 (7ULL * 24 * 3600 * 1000)
+#define REFUSED_LOG_NS	 (60ULL * 1000 * MS) /* a refused script is logged once a minute */
 #define INCIDENT_KEY_FMT "sluice-overload-cluster-%s"
 
 /* Candidates. KEYS: lock decision seq pin incident incident_seq lags; ARGV: token lease_ms
@@ -122,6 +123,7 @@ struct cshed {
 	struct cshed_decision cur;	      /* it */
 	uint64_t cur_until_ns;		      /* monotonic: in force until */
 	bool reachable;			      /* the last tick reached Redis */
+	uint64_t refused_logged;	      /* monotonic: the last "refused" log line, 0: none */
 	struct cshed_stats st;
 
 	bool read_once;	    /* a tick got the cluster's pin and decision */
@@ -346,8 +348,13 @@ static bool unreachable(struct cshed *c, const redisReply *rep, uint64_t now)
 {
 	bool changed = false;
 
-	if (rep && rep->type == REDIS_REPLY_ERROR)
-		log_error("cluster shed: Redis refused the script", "err=\"%s\"", rep->str);
+	if (rep && rep->type == REDIS_REPLY_ERROR &&
+	    (!c->refused_logged || now - c->refused_logged >= REFUSED_LOG_NS)) {
+		log_error("cluster shed: Redis refused the script (logged every minute while it "
+			  "lasts)",
+			  "err=\"%s\"", rep->str);
+		c->refused_logged = now;
+	}
 	if (c->reachable)
 		log_warn(
 		    "cluster shed: Redis unreachable, the last decision holds until it expires",

@@ -114,13 +114,24 @@ struct {
 	__type(value, struct sluice_counters);
 } sl_counters SEC(".maps");
 
-static __always_inline int count(__u32 slot, __u32 verdict, __u64 bytes)
+/* mmapable: the lease agent stores each node's share in place (abi.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_TENANTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct sluice_tenant_share);
+} sl_tenant_share SEC(".maps");
+
+static __always_inline int count(__u32 slot, __u32 verdict, __u64 bytes, bool syn)
 {
 	struct sluice_counters *c = bpf_map_lookup_elem(&sl_counters, &slot);
 
 	if (c && verdict < SLUICE_V_MAX) {
 		c->packets[verdict]++;
 		c->bytes[verdict] += bytes;
+		if (syn && verdict == SLUICE_V_PASS)
+			c->syn_passed++; /* with SYN_LIMIT drops: the SYN demand (lease agent) */
 	}
 	return verdict == SLUICE_V_PASS || verdict == SLUICE_V_OTHER ? XDP_PASS : XDP_DROP;
 }
@@ -275,6 +286,7 @@ static __always_inline __u32 decide(const struct sluice_config *cfg, const struc
 {
 	struct sluice_tenant_cfg *tc;
 	struct sluice_tenant_state *ts;
+	struct sluice_tenant_share *sh = NULL;
 	struct sluice_src *st;
 	__u64 deny_until, *syn_tat, *pkt_tat;
 	__u32 class;
@@ -292,8 +304,9 @@ static __always_inline __u32 decide(const struct sluice_config *cfg, const struc
 	} else {
 		syn_tat = &ts->tat[SLUICE_LIMIT_SYN];
 		pkt_tat = &ts->tat[SLUICE_LIMIT_PKT];
+		sh = bpf_map_lookup_elem(&sl_tenant_share, slot); /* cluster: this node's share */
 	}
-	if (!admit(pkt_tat, &now, &exact, &tc->limit[SLUICE_LIMIT_PKT]))
+	if (!admit(pkt_tat, &now, &exact, sluice_limit_in_force(tc, sh, SLUICE_LIMIT_PKT)))
 		return SLUICE_V_PKT_LIMIT;
 	if (!p->syn)
 		return SLUICE_V_PASS;
@@ -301,7 +314,7 @@ static __always_inline __u32 decide(const struct sluice_config *cfg, const struc
 	if (sluice_config_level(cfg) >= SLUICE_SHED_EMERGENCY && class < SLUICE_CLASS_MAX &&
 	    bpf_get_prandom_u32() % 1000 < sluice_config_permille(cfg, class))
 		return SLUICE_V_SHED;
-	if (!admit(syn_tat, &now, &exact, &tc->limit[SLUICE_LIMIT_SYN]))
+	if (!admit(syn_tat, &now, &exact, sluice_limit_in_force(tc, sh, SLUICE_LIMIT_SYN)))
 		return SLUICE_V_SYN_LIMIT;
 	return SLUICE_V_PASS;
 }
@@ -317,16 +330,16 @@ int sluice_admission(struct xdp_md *ctx)
 	int action;
 
 	if (parse_packet(ctx, &p))
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 	port = bpf_map_lookup_elem(&sl_ports, &(__u32){p.dport});
 	if (!port || !(*port & (p.proto == IPPROTO_TCP_ ? SLUICE_PORT_TCP : SLUICE_PORT_UDP)))
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 	cfg = bpf_map_lookup_elem(&sl_config, &zero);
 	if (!cfg)
-		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes);
+		return count(SLUICE_SLOT_NONE, SLUICE_V_OTHER, bytes, false);
 
 	exact = cfg->flags & SLUICE_CFG_EXACT_CLOCK;
 	verdict = decide(cfg, &p, exact ? bpf_ktime_get_ns() : clock_tick_ns(), exact, &slot);
-	action = count(slot, verdict, bytes);
+	action = count(slot, verdict, bytes, p.syn);
 	return cfg->flags & SLUICE_CFG_DRY_RUN ? XDP_PASS : action;
 }

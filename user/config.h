@@ -32,6 +32,11 @@ struct sluiced_cfg {
 	char redis[256];
 	char redis_user[64];
 	char redis_password_file[PATH_MAX];
+	char cluster_redis[256]; /* --cluster-redis: leases, unique node names */
+	char cluster_redis_user[64];
+	char cluster_redis_password_file[PATH_MAX];
+	long long lease_period_ms;
+	long long lease_grace_ms;
 	char log_level[16];
 	bool dry_run_limits;
 	long long max_body;
@@ -61,7 +66,8 @@ struct sluiced_cfg {
 	long long emergency_lag_ms;
 	long long overload_hold_ms;
 	bool overload_dry_run;
-	char shares_normal[96]; /* class shares per state, "critical=70,normal=25,low=5" */
+	long long controller_lease_ms; /* --controller-lease-ms: cluster shedding */
+	char shares_normal[96];	       /* class shares per state, "critical=70,normal=25,low=5" */
 	char shares_thin[96];
 	char shares_emergency[96];
 	uint32_t shares[3][3];	 /* parsed: [state normal/thin/emergency][class], percent */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "admit/admission.h"
+#include "admit/lease.h"
 #include "lib/array_size.h"
 #include "lib/clock.h"
 #include "nic/bpf_loader.h"
@@ -35,6 +36,8 @@
 #include "config.h"
 #include "ingress/api.h"
 #include "ingress/dedupe.h"
+#include "lib/cluster.h"
+#include "admit/cdeny.h"
 #include "lib/redis.h"
 #include "control/controller.h"
 #include "queue/event.h"
@@ -78,6 +81,9 @@ struct daemon {
 	int q_err; /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 	struct controller *controller; /* worker + overload controller */
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
+	struct cluster *cluster;       /* --cluster-redis: membership and its hooks */
+	struct lease *lease;	       /* its hook: this node's share of the tenant limits */
+	struct cdeny *cdeny;	       /* --cluster-redis with --deny-after: denies shared */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 	struct tls_ctx *tls;	       /* with --tls-listen */
@@ -219,21 +225,22 @@ static void queue_metrics(struct daemon *d)
 	metrics_on_collect(d->m, collect_queue, d);
 }
 
-/* The Redis password: the first line of --redis-password-file (a mounted Secret), else
- * $SLUICE_REDIS_PASSWORD, else none. 0 or -errno with the message printed. */
-static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
+/* A Redis password: the first line of the file given by option flag (a mounted Secret), else
+ * $env, else none. 0 or -errno with the message printed. */
+static int redis_password_from(const char *file, const char *flag, const char *env,
+			       struct redis_config *rc)
 {
-	const char *env = getenv("SLUICE_REDIS_PASSWORD"), *from = "$SLUICE_REDIS_PASSWORD";
-	char line[sizeof(rc->password) + 2], err[300];
-	const char *pw = env;
+	const char *env_val = getenv(env);
+	char line[sizeof(rc->password) + 2], err[300], envname[64];
+	const char *pw = env_val, *from = envname;
 	FILE *f;
 
-	if (c->redis_password_file[0]) {
-		from = c->redis_password_file;
+	snprintf(envname, sizeof(envname), "$%s", env);
+	if (file[0]) {
+		from = file;
 		f = fopen(from, "r");
 		if (!f) {
-			fprintf(stderr, "sluiced: --redis-password-file %s: %s\n", from,
-				strerror(errno));
+			fprintf(stderr, "sluiced: %s %s: %s\n", flag, from, strerror(errno));
 			return -EINVAL; /* a configuration error: exit 2 */
 		}
 		if (!fgets(line, sizeof(line), f))
@@ -241,8 +248,7 @@ static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
 		fclose(f);
 		line[strcspn(line, "\r\n")] = 0;
 		if (!line[0]) {
-			fprintf(stderr, "sluiced: --redis-password-file %s: empty first line\n",
-				from);
+			fprintf(stderr, "sluiced: %s %s: empty first line\n", flag, from);
 			return -EINVAL;
 		}
 		pw = line;
@@ -256,6 +262,93 @@ static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
 			from, sizeof(rc->password) - 1);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* The Redis password of --redis: --redis-password-file, else $SLUICE_REDIS_PASSWORD. */
+static int redis_password(const struct sluiced_cfg *c, struct redis_config *rc)
+{
+	return redis_password_from(c->redis_password_file, "--redis-password-file",
+				   "SLUICE_REDIS_PASSWORD", rc);
+}
+
+/* --cluster-redis: claim the node name (a live duplicate is a configuration error: exit 2)
+ * and start the cluster thread with its hooks. */
+static int start_cluster(struct daemon *d)
+{
+	struct cluster_config cc = {.period_ms = (uint32_t)d->cfg.lease_period_ms};
+	char err[512];
+	int ret;
+
+	if (!d->cfg.cluster_redis[0]) {
+		admission_share_clear(d->adm); /* no lease agent: the tenants' own limits */
+		return 0;
+	}
+	redis_config_default(&cc.redis);
+	cc.redis.connect_timeout_ms = 200;
+	/* one script call for every tenant: up to a period (the ticker catches up) */
+	cc.redis.op_timeout_ms = cc.period_ms < 200 ? 200 : cc.period_ms;
+	if (redis_config_set(&cc.redis, "addr", d->cfg.cluster_redis, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: --cluster-redis %s: %s\n", d->cfg.cluster_redis, err);
+		return -EINVAL;
+	}
+	if (d->cfg.cluster_redis_user[0] &&
+	    redis_config_set(&cc.redis, "user", d->cfg.cluster_redis_user, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: --cluster-redis-user %s: %s\n", d->cfg.cluster_redis_user,
+			err);
+		return -EINVAL;
+	}
+	ret =
+	    redis_password_from(d->cfg.cluster_redis_password_file, "--cluster-redis-password-file",
+				"SLUICE_CLUSTER_REDIS_PASSWORD", &cc.redis);
+	if (ret)
+		return ret;
+	snprintf(cc.node, sizeof(cc.node), "%s", d->cfg.node);
+	d->cluster = cluster_new(&cc);
+	if (!d->cluster) {
+		fprintf(stderr, "sluiced: --cluster-redis %s: %s\n", d->cfg.cluster_redis,
+			strerror(errno));
+		return -errno;
+	}
+	ret = cluster_register(d->cluster, err, sizeof(err));
+	if (ret == -EEXIST) {
+		fprintf(stderr, "sluiced: --node %s: %s\n", d->cfg.node, err);
+		return -EINVAL;
+	}
+	if (ret)
+		log_warn("cluster: cannot register the node now; retrying every period",
+			 "node=%s err=\"%s\"", d->cfg.node, err);
+	d->lease = lease_new(
+	    &(struct lease_opts){.cluster = d->cluster,
+				 .adm = d->adm,
+				 .tenants = &d->tenants,
+				 .cfg_fd = d->have_fds ? d->fds[SLUICE_M_TENANT_CFG] : -1,
+				 .counters_fd = d->have_fds ? d->fds[SLUICE_M_COUNTERS] : -1,
+				 .metrics = d->m,
+				 .grace_ms = (uint32_t)d->cfg.lease_grace_ms});
+	if (!d->lease) {
+		fprintf(stderr, "sluiced: lease agent: %s\n", strerror(errno));
+		return -errno;
+	}
+	if (d->controller && controller_join_cluster(d->controller, d->cluster, err, sizeof(err))) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -EINVAL;
+	}
+	if (d->cfg.deny_after && !(d->cdeny = cdeny_new(d->cluster, d->adm, d->m))) {
+		fprintf(stderr, "sluiced: --deny-after with --cluster-redis: %s\n",
+			strerror(errno));
+		return -errno;
+	}
+	ret = cluster_run(d->cluster);
+	if (ret) {
+		fprintf(stderr, "sluiced: cluster thread: %s\n", strerror(-ret));
+		return ret;
+	}
+	log_info("cluster: joined", "node=%s redis=%s period_ms=%lld grace_ms=%lld auth=%s",
+		 d->cfg.node, d->cfg.cluster_redis, d->cfg.lease_period_ms, d->cfg.lease_grace_ms,
+		 !cc.redis.password[0] ? "none"
+		 : cc.redis.user[0]    ? cc.redis.user
+				       : "default");
 	return 0;
 }
 
@@ -809,7 +902,8 @@ static int start_controller(struct daemon *d)
 				    .xdp_config_fd = d->have_fds ? d->fds[SLUICE_M_CONFIG] : -1,
 				    .alert_url = d->cfg.alert_url,
 				    .alert_key = d->cfg.alert_key,
-				    .node = d->cfg.node};
+				    .node = d->cfg.node,
+				    .controller_lease_ms = (uint32_t)d->cfg.controller_lease_ms};
 	char err[512];
 
 	if (!d->q)
@@ -904,6 +998,8 @@ static int setup(struct daemon *d)
 				   "Bytes seen by XDP admission.", "tenant,verdict", NULL, 0);
 		metrics_on_collect(d->m, collect_xdp, d);
 	}
+	if ((ret = start_cluster(d)))
+		return ret;
 	check_db(d);
 	return 0;
 }
@@ -923,6 +1019,10 @@ static int setup(struct daemon *d)
  * Each step waits for completions; nothing relies on timing. */
 static void teardown(struct daemon *d)
 {
+	controller_leave_cluster(d->controller); /* the lease back while the thread runs */
+	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
+	lease_free(d->lease);
+	cdeny_free(d->cdeny); /* after its hook's thread */
 	dedupe_free(d->dedupe);
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */

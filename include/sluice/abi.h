@@ -15,7 +15,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 2u
+#define SLUICE_ABI_VERSION 4u
 
 /* Map names: the pin file names under the pin directory (default /sys/fs/bpf/sluice). */
 #define SLUICE_MAP_CONFIG	"sl_config" /* mmapable array[1]: struct sluice_config */
@@ -28,6 +28,7 @@
 #define SLUICE_MAP_DENY_PREFIX	"sl_deny_prefix" /* LPM sluice_lpm_key -> struct sluice_deny */
 #define SLUICE_MAP_SRC_STATE	"sl_src_state"	 /* LRU hash sluice_addr -> struct sluice_src */
 #define SLUICE_MAP_COUNTERS	"sl_counters"	 /* per-CPU array by slot: struct sluice_counters */
+#define SLUICE_MAP_TENANT_SHARE "sl_tenant_share" /* mmapable array: sluice_tenant_share */
 
 #define SLUICE_MAX_TENANTS   16384  /* slots, including the two reserved ones */
 #define SLUICE_MAX_SOURCES   65536  /* exact source addresses */
@@ -83,6 +84,13 @@ enum sluice_shed_mode {
 	SLUICE_SHED_MANUAL = 1, /* an operator: shed_level, permille; the controller follows */
 };
 
+/* sluice_config.auto_source: whose level the overload controller's fields carry. */
+enum sluice_shed_source {
+	SLUICE_SHED_SRC_LOCAL = 0,	 /* this node's own controller */
+	SLUICE_SHED_SRC_CLUSTER = 1,	 /* the cluster controller (auto_node), decision auto_seq */
+	SLUICE_SHED_SRC_CLUSTER_PIN = 2, /* an operator's cluster-wide pin, decision auto_seq */
+};
+
 /* sluice_config.flags */
 #define SLUICE_CFG_DRY_RUN     1u /* count verdicts, drop nothing */
 #define SLUICE_CFG_NO_CACHE    2u /* resolve every packet from the maps (benchmarks) */
@@ -105,6 +113,10 @@ struct sluice_config {
 	__u32 auto_permille[SLUICE_CLASS_MAX]; /* overload controller: its drop shares */
 	__u32 generation;		       /* all: atomic +1 per source/deny change */
 	__u64 revalidate_ns;		       /* loader: cached resolution max age (0: 1 s) */
+	/* v4 (cluster shedding): whose level auto_level is, for `sluicectl shed show` */
+	__u32 auto_source; /* overload controller: enum sluice_shed_source */
+	__u32 auto_seq;	   /* overload controller: cluster decision seq (low 32 bits) */
+	char auto_node[SLUICE_NAME_LEN]; /* overload controller: the cluster controller's node */
 };
 
 /* The shed level in force and its SYN drop share for a class: the operator's while the
@@ -135,6 +147,39 @@ struct sluice_tenant_cfg {
 	__u32 class; /* enum sluice_class */
 	__u32 flags; /* reserved, 0 */
 };
+
+/* Where a node's share of a tenant's limits comes from (sluice_tenant_share.source). */
+enum sluice_share_source {
+	SLUICE_SHARE_LOCAL = 0,	   /* no cluster: the tenant's own limits are in force */
+	SLUICE_SHARE_LEASE = 1,	   /* this node's lease from the cluster ledger */
+	SLUICE_SHARE_FALLBACK = 2, /* ledger unreachable past the grace: rate / nodes last seen */
+	SLUICE_SHARE_MAX = 3,
+};
+
+/* This node's effective share of a tenant's cluster-wide limits, SLUICE_MAP_TENANT_SHARE[slot]
+ * (mmapable). Its only writer is the daemon's lease agent; sluice_tenant_cfg.limit (the global
+ * rate and burst) stays owned by the tenants file, SIGHUP and `sluicectl tenant set`. XDP and
+ * the daemon enforce limit[k] instead of the tenant's when bit k of mask is set, against the
+ * same GCRA state (sluice_tenant_state.tat). The writer stores limit[k] before setting its
+ * bit and clears the bit before anything else, each with a single aligned store. */
+struct sluice_tenant_share {
+	struct sluice_limit limit[SLUICE_LIMIT_MAX];
+	__u32 mask;	  /* bit (1 << enum sluice_limit_kind): limit[kind] in force */
+	__u32 source;	  /* enum sluice_share_source */
+	__u64 updated_ns; /* CLOCK_MONOTONIC of the last write */
+};
+
+/* The limit in force for kind: the node's share when there is one, else the tenant's. */
+static inline const struct sluice_limit *sluice_limit_in_force(const struct sluice_tenant_cfg *tc,
+							       const struct sluice_tenant_share *sh,
+							       __u32 kind)
+{
+	if (kind >= SLUICE_LIMIT_MAX)
+		return &tc->limit[0];
+	if (sh && (sh->mask & (1u << kind)))
+		return &sh->limit[kind];
+	return &tc->limit[kind];
+}
 
 /* Per-tenant GCRA state, SLUICE_MAP_TENANT_STATE[slot]: one cache line, updated with
  * compare-and-swap by the XDP program (SYN, PKT) and the daemon (REQ, CRIT) alike. */
@@ -176,6 +221,7 @@ struct sluice_src {
 struct sluice_counters {
 	__u64 packets[SLUICE_V_MAX];
 	__u64 bytes[SLUICE_V_MAX];
+	__u64 syn_passed; /* SYNs among packets[SLUICE_V_PASS]: with SYN_LIMIT, the SYN demand */
 };
 
 #endif /* SLUICE_ABI_H */

@@ -6,8 +6,10 @@
  * entries and 10,000 deny prefixes) and the bare program bpf/bench_bare.bpf.c, then times
  * each path with BPF_PROG_TEST_RUN (kernel-measured mean ns per run over `repeat` runs):
  * known tenant SYN by exact address, known tenant SYN by prefix, anonymous data packet,
- * denied source, non-service packet. Limits are huge rather than unlimited, so the pass
- * paths do their GCRA compare-and-swap like real traffic, yet never run out of credit.
+ * denied source, non-service packet, and the exact-address path of a tenant whose cluster
+ * share is in force (leases on; the first row is the same path with leases off). Limits are huge
+ * rather than unlimited, so the pass paths do their GCRA compare-and-swap like real traffic, yet
+ * never run out of credit.
  *
  * Each path is run once first and must land on its intended (slot, verdict) counter, so
  * the table cannot silently time a different path. Rounds interleave the bare program
@@ -16,7 +18,7 @@
  * SLUICE_CFG_NO_CACHE (every packet resolved from the maps: the cold path).
  *
  * Usage: xdp_cost [-r REPEAT] [-n ROUNDS] [-p PATH]   (defaults 1000000, 5, every path)
- * -p runs one path only (0-4, table order; cached), for `perf record` while profiling.
+ * -p runs one path only (0-5, table order; cached), for `perf record` while profiling.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,7 +44,7 @@
 #define HUGE_INTERVAL 1ULL	    /* 1e9 cells/s ... */
 #define HUGE_BURST    4000000000ULL /* ... with 4 s banked: never exhausted here */
 
-enum path_id { P_EXACT, P_PREFIX, P_ANON, P_DENY, P_OTHER, P_COUNT };
+enum path_id { P_EXACT, P_PREFIX, P_ANON, P_DENY, P_OTHER, P_SHARE, P_COUNT };
 
 struct path {
 	const char *name;
@@ -64,6 +66,9 @@ static struct path paths[P_COUNT] = {
 		XDP_DROP},
     [P_OTHER] = {"non-service packet", "10.0.7.1", 22, PKT_SYN, SLUICE_SLOT_NONE, SLUICE_V_OTHER,
 		 XDP_PASS},
+    /* the exact-address path again, for a tenant whose cluster share (issue 14) is in force */
+    [P_SHARE] = {"same, cluster share in force", "10.0.8.1", SVC_PORT, PKT_SYN, 2 + 8,
+		 SLUICE_V_PASS, XDP_PASS},
 };
 
 static int die(const char *what, int err)
@@ -119,6 +124,17 @@ static int populate(struct sluice_bpf *b)
 		put_addr(a, sizeof(a), "11.%d.%d.0", i);
 		lk = pkt_lpm_key(a, 24);
 		ret = ret ? ret : update(sluice_bpf_map_fd(b, SLUICE_M_DENY_PREFIX), &lk, &forever);
+	}
+	/* tenant 8 enforces a lease share (as huge as its own limits) instead of its limits */
+	if (!ret) {
+		struct sluice_tenant_share sh = {.mask = (1u << SLUICE_LIMIT_SYN) |
+							 (1u << SLUICE_LIMIT_PKT),
+						 .source = SLUICE_SHARE_LEASE};
+
+		slot = SLUICE_SLOT_FIRST + 8;
+		sh.limit[SLUICE_LIMIT_SYN] = tc.limit[SLUICE_LIMIT_SYN];
+		sh.limit[SLUICE_LIMIT_PKT] = tc.limit[SLUICE_LIMIT_PKT];
+		ret = update(sluice_bpf_map_fd(b, SLUICE_M_TENANT_SHARE), &slot, &sh);
 	}
 	return ret;
 }

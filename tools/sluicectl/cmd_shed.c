@@ -17,32 +17,142 @@
 #include <string.h>
 
 #include "cli.h"
+#include "control/cshed.h"
+#include "lib/redis.h"
+
+/* Whose level is in force on this node, in words (`shed show`). */
+static const char *source_name(const struct sluice_config *cfg)
+{
+	if (cfg->shed_mode == SLUICE_SHED_MANUAL)
+		return "local pin";
+	switch (cfg->auto_source) {
+	case SLUICE_SHED_SRC_CLUSTER:
+		return "cluster controller";
+	case SLUICE_SHED_SRC_CLUSTER_PIN:
+		return "cluster pin";
+	default:
+		return "local controller";
+	}
+}
 
 static json_t *shed_json(const struct sluice_config *cfg)
 {
-	json_t *pm = json_object();
+	json_t *pm = json_object(), *j;
 	__u32 k;
 
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
 		json_object_set_new(pm, ctl_class_name(k),
 				    json_integer(sluice_config_permille(cfg, k)));
-	return json_pack("{s:s, s:s, s:o}", "level", ctl_shed_name(sluice_config_level(cfg)),
-			 "mode", cfg->shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto",
-			 "permille", pm);
+	j = json_pack("{s:s, s:s, s:o, s:s}", "level", ctl_shed_name(sluice_config_level(cfg)),
+		      "mode", cfg->shed_mode == SLUICE_SHED_MANUAL ? "manual" : "auto", "permille",
+		      pm, "source", source_name(cfg));
+	if (cfg->shed_mode != SLUICE_SHED_MANUAL && cfg->auto_source != SLUICE_SHED_SRC_LOCAL) {
+		json_object_set_new(j, "cluster_node", json_string(cfg->auto_node));
+		json_object_set_new(j, "cluster_seq", json_integer(cfg->auto_seq));
+	}
+	return j;
 }
 
 static void print_shed(const struct sluice_config *cfg)
 {
 	__u32 k;
 
-	printf("shed level %s (%s)\nSYNs dropped at emergency:",
-	       ctl_shed_name(sluice_config_level(cfg)),
-	       cfg->shed_mode == SLUICE_SHED_MANUAL ? "set by an operator"
-						    : "owned by sluiced's overload controller");
+	printf("shed level %s (", ctl_shed_name(sluice_config_level(cfg)));
+	if (cfg->shed_mode == SLUICE_SHED_MANUAL)
+		printf("local pin: set by an operator on this node");
+	else if (cfg->auto_source == SLUICE_SHED_SRC_CLUSTER)
+		printf("cluster controller %s, decision %u", cfg->auto_node, cfg->auto_seq);
+	else if (cfg->auto_source == SLUICE_SHED_SRC_CLUSTER_PIN)
+		printf("cluster pin: set by an operator for every node, decision %u",
+		       cfg->auto_seq);
+	else
+		printf("local controller: owned by sluiced's overload controller");
+	printf(")\nSYNs dropped at emergency:");
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
 		printf(" %s %u.%u%%", ctl_class_name(k), sluice_config_permille(cfg, k) / 10,
 		       sluice_config_permille(cfg, k) % 10);
 	printf("\n");
+}
+
+/* --cluster-redis ADDR: a client for the cluster's Redis (AUTH from
+ * $SLUICE_CLUSTER_REDIS_USER and $SLUICE_CLUSTER_REDIS_PASSWORD). */
+static struct redis *cluster_client(const char *addr)
+{
+	const char *user = getenv("SLUICE_CLUSTER_REDIS_USER");
+	const char *pw = getenv("SLUICE_CLUSTER_REDIS_PASSWORD");
+	struct redis_config rc;
+	struct redis *r;
+	char err[256];
+
+	redis_config_default(&rc);
+	rc.connect_timeout_ms = 1000;
+	rc.op_timeout_ms = 1000;
+	rc.down_backoff_ms = 0;
+	rc.pool_size = 1;
+	if (redis_config_set(&rc, "addr", addr, err, sizeof(err)))
+		ctl_bad_arg("--cluster-redis %s: %s", addr, err);
+	if ((user && *user && redis_config_set(&rc, "user", user, err, sizeof(err))) ||
+	    (pw && *pw && redis_config_set(&rc, "password", pw, err, sizeof(err))))
+		ctl_bad_arg("--cluster-redis %s: %s", addr, err);
+	r = redis_new(&rc);
+	if (!r)
+		ctl_bad_arg("--cluster-redis %s: %s", addr, strerror(errno));
+	return r;
+}
+
+/* The cluster's pin and decision, as `shed set/show --cluster-redis` print them. */
+static int print_cluster(struct ctl *c, struct redis *r, const char *addr)
+{
+	struct cshed_decision pin, dec;
+	int p = cshed_pin_get(r, &pin), d = p < 0 ? p : cshed_decision_read(r, &dec);
+
+	if (p < 0 || d < 0)
+		return ctl_fail("--cluster-redis %s: %s", addr, strerror(-(p < 0 ? p : d)));
+	if (c->json) {
+		ctl_json_print(json_pack(
+		    "{s:o, s:o}", "cluster_pin",
+		    p ? json_string(ctl_shed_name(pin.level)) : json_null(), "cluster_decision",
+		    d ? json_pack("{s:s, s:I, s:s, s:b, s:[iii]}", "level",
+				  ctl_shed_name(dec.level), "seq", (json_int_t)dec.seq, "node",
+				  dec.node, "pinned", dec.pinned, "permille", dec.permille[0],
+				  dec.permille[1], dec.permille[2])
+		      : json_null()));
+		return 0;
+	}
+	if (p)
+		printf("cluster pin: %s (every node without a local pin), SYN drop permille "
+		       "critical %u normal %u low %u\n",
+		       ctl_shed_name(pin.level), pin.permille[0], pin.permille[1], pin.permille[2]);
+	else
+		printf("cluster pin: none (the cluster controller decides)\n");
+	if (d)
+		printf("cluster decision: %s, seq %llu, published by %s%s\n",
+		       ctl_shed_name(dec.level), (unsigned long long)dec.seq, dec.node,
+		       dec.pinned ? " (the pin)" : "");
+	else
+		printf("cluster decision: none (no controller holds the lease: every node decides "
+		       "alone)\n");
+	return 0;
+}
+
+/* shed set LEVEL --cluster-redis ADDR: the pin every node follows (auto clears it). The
+ * shares not given are the defaults of the level (500 for low at EMERGENCY). */
+static int cluster_set(struct ctl *c, const char *addr, __u32 level, const int pm[SLUICE_CLASS_MAX])
+{
+	struct redis *r = cluster_client(addr);
+	uint32_t share[SLUICE_CLASS_MAX] = {0, 0, level == SLUICE_SHED_EMERGENCY ? 500 : 0};
+	int ret;
+
+	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (pm[k] >= 0)
+			share[k] = (uint32_t)pm[k];
+	ret = level <= SLUICE_SHED_EMERGENCY ? cshed_pin_set(r, level, share) : cshed_pin_clear(r);
+	if (ret)
+		ret = ctl_fail("shed set --cluster-redis %s: %s", addr, strerror(-ret));
+	else
+		ret = print_cluster(c, r, addr);
+	redis_free(r);
+	return ret;
 }
 
 /* --permille CLASS=N (N in 0..1000) into pm[class]; classes not given stay -1. */
@@ -82,6 +192,8 @@ static int run_shed_set(struct ctl *c, const struct ctl_args *a)
 	if (l > SLUICE_SHED_EMERGENCY && strcmp(level, "auto"))
 		ctl_bad_arg("shed set %s: expected normal, thin, emergency or auto", level);
 	parse_permille(a, pm);
+	if (ctl_opt_get(a, "cluster-redis"))
+		return cluster_set(c, ctl_opt_get(a, "cluster-redis"), l, pm);
 	/* the shares first, then the level, then the mode: a packet that sees the new mode
 	 * sees the level and shares it stands for */
 	for (k = 0; k < SLUICE_CLASS_MAX; k++)
@@ -104,7 +216,16 @@ static int run_shed_set(struct ctl *c, const struct ctl_args *a)
 static int run_shed_show(struct ctl *c, const struct ctl_args *a)
 {
 	struct sluice_config cfg;
-	int ret = ctl_config_read(c, &cfg);
+	int ret;
+
+	if (ctl_opt_get(a, "cluster-redis")) {
+		struct redis *r = cluster_client(ctl_opt_get(a, "cluster-redis"));
+
+		ret = print_cluster(c, r, ctl_opt_get(a, "cluster-redis"));
+		redis_free(r);
+		return ret;
+	}
+	ret = ctl_config_read(c, &cfg);
 
 	if (ret)
 		return ctl_fail("shed show: read config: %s", strerror(-ret));
@@ -185,13 +306,23 @@ static const struct ctl_opt shed_opts[] = {
     {"permille", "CLASS=N", CTL_OPT_REPEAT,
      "share of CLASS's SYNs dropped at an emergency set by hand, 0-1000 (e.g. low=500 "
      "critical=0)"},
+    {"cluster-redis", "HOST:PORT", CTL_OPT_VALUE,
+     "pin the level for every node of the cluster (auto: unpin; AUTH from "
+     "$SLUICE_CLUSTER_REDIS_USER/$SLUICE_CLUSTER_REDIS_PASSWORD); a node's local pin still wins"},
+    {NULL},
+};
+
+static const struct ctl_opt show_opts[] = {
+    {"cluster-redis", "HOST:PORT", CTL_OPT_VALUE, "show the cluster's pin and decision instead"},
     {NULL},
 };
 
 const struct ctl_cmd ctl_shed_cmds[] = {
     {"shed", "set", "normal|thin|emergency|auto", 1, 1, shed_opts,
      "set the shed level by hand, or give it back to sluiced (auto)", run_shed_set},
-    {"shed", "show", NULL, 0, 0, NULL, "shed level, who owns it, per-class drop shares",
+    {"shed", "show", NULL, 0, 0, show_opts,
+     "shed level, whose it is (local pin, cluster pin, cluster controller, local controller), "
+     "per-class drop shares",
      run_shed_show},
     {"dry-run", "on", NULL, 0, 0, NULL, "count verdicts but drop nothing", run_dry_on},
     {"dry-run", "off", NULL, 0, 0, NULL, "drop again", run_dry_off},

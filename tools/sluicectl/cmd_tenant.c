@@ -224,8 +224,26 @@ static json_t *counters_json(const struct sluice_counters *ct)
 	return j;
 }
 
+static const char *const share_sources[SLUICE_SHARE_MAX] = {"local", "lease", "fallback"};
+
+/* This node's share of limit k (abi.h sluice_tenant_share): null when the global limit is in
+ * force. */
+static json_t *share_json(const struct sluice_tenant_share *sh, int k)
+{
+	char rate[32];
+
+	if (!sh || !(sh->mask & (1u << k)))
+		return json_null();
+	return json_pack("{s:s, s:f, s:I, s:I}", "rate",
+			 ctl_format_rate(sh->limit[k].interval_ns, rate, sizeof(rate)),
+			 "rate_per_s", ctl_rate_per_s(sh->limit[k].interval_ns), "interval_ns",
+			 (json_int_t)sh->limit[k].interval_ns, "burst",
+			 (json_int_t)sh->limit[k].burst);
+}
+
 static json_t *tenant_json(__u32 slot, const struct sluice_tenant_cfg *tc,
-			   const struct sluice_tenant_state *st, const struct sluice_counters *ct)
+			   const struct sluice_tenant_state *st, const struct sluice_counters *ct,
+			   const struct sluice_tenant_share *sh)
 {
 	json_t *j = json_pack("{s:i, s:s, s:s}", "slot", (int)slot, "name", tc->name, "class",
 			      ctl_class_name(tc->class)),
@@ -233,10 +251,26 @@ static json_t *tenant_json(__u32 slot, const struct sluice_tenant_cfg *tc,
 	__u64 now = clock_mono_ns();
 	int k;
 
-	for (k = 0; k < SLUICE_LIMIT_MAX; k++)
-		json_object_set_new(lim, kind_names[k],
-				    limit_json(&tc->limit[k], st ? &st->tat[k] : NULL, now));
+	for (k = 0; k < SLUICE_LIMIT_MAX; k++) {
+		/* credits count against the limit in force: the node's share when it has one */
+		json_t *l = limit_json(&tc->limit[k], NULL, now), *in_force;
+
+		if (st) {
+			in_force =
+			    limit_json(sluice_limit_in_force(tc, sh, (__u32)k), &st->tat[k], now);
+			json_object_set(l, "credits", json_object_get(in_force, "credits"));
+			json_object_set(l, "tat_ns", json_object_get(in_force, "tat_ns"));
+			json_decref(in_force);
+		}
+		if (sh)
+			json_object_set_new(l, "share", share_json(sh, k));
+		json_object_set_new(lim, kind_names[k], l);
+	}
 	json_object_set_new(j, "limits", lim);
+	if (sh)
+		json_object_set_new(
+		    j, "share_source",
+		    json_string(sh->source < SLUICE_SHARE_MAX ? share_sources[sh->source] : "?"));
 	if (ct)
 		json_object_set_new(j, "counters", counters_json(ct));
 	return j;
@@ -268,7 +302,8 @@ static int run_list(struct ctl *c, const struct ctl_args *a)
 		if (!t[slot].name[0])
 			continue;
 		if (c->json) {
-			json_array_append_new(arr, tenant_json(slot, &t[slot], NULL, &ct[slot]));
+			json_array_append_new(arr,
+					      tenant_json(slot, &t[slot], NULL, &ct[slot], NULL));
 			continue;
 		}
 		for (k = 0; k < SLUICE_LIMIT_MAX; k++) {
@@ -337,13 +372,21 @@ static void print_show_text(json_t *j)
 	printf("tenant %s (slot %lld, class %s)\n", json_string_value(json_object_get(j, "name")),
 	       json_integer_value(json_object_get(j, "slot")),
 	       json_string_value(json_object_get(j, "class")));
+	printf("  share source: %s\n", json_string_value(json_object_get(j, "share_source")));
 	for (it = json_object_iter(lims); it; it = json_object_iter_next(lims, it)) {
-		json_t *v = json_object_iter_value(it), *cr = json_object_get(v, "credits");
+		json_t *v = json_object_iter_value(it), *cr = json_object_get(v, "credits"),
+		       *sh = json_object_get(v, "share");
 
-		printf("  %-5s %-12s burst %-10lld credits left %s", json_object_iter_key(it),
+		printf("  %-5s global %-12s burst %-10lld", json_object_iter_key(it),
 		       json_string_value(json_object_get(v, "rate")),
-		       json_integer_value(json_object_get(v, "burst")),
-		       json_is_null(cr) ? "-" : "");
+		       json_integer_value(json_object_get(v, "burst")));
+		if (json_is_object(sh))
+			printf(" this node %-12s burst %-8lld",
+			       json_string_value(json_object_get(sh, "rate")),
+			       json_integer_value(json_object_get(sh, "burst")));
+		else
+			printf(" this node %-21s", "(global)");
+		printf(" credits left %s", json_is_null(cr) ? "-" : "");
 		if (!json_is_null(cr))
 			printf("%lld", json_integer_value(cr));
 		printf("\n");
@@ -363,16 +406,20 @@ static int run_show(struct ctl *c, const struct ctl_args *a)
 {
 	struct sluice_tenant_cfg tc;
 	struct sluice_tenant_state st;
+	struct sluice_tenant_share sh;
 	struct sluice_counters *ct;
 	int slot = ctl_tenant_need(c, a->pos[0], &tc);
 	json_t *j;
 
 	if (bpf_map_lookup_elem(ctl_map(c, SLUICE_M_TENANT_STATE), &slot, &st))
 		return ctl_fail("tenant show %s: read credits: %s", a->pos[0], strerror(errno));
+	if (bpf_map_lookup_elem(ctl_map(c, SLUICE_M_TENANT_SHARE), &slot, &sh))
+		return ctl_fail("tenant show %s: read this node's share: %s", a->pos[0],
+				strerror(errno));
 	ct = ctl_counters_read(c);
 	if (!ct)
 		return ctl_fail("tenant show %s: read counters: %s", a->pos[0], strerror(errno));
-	j = tenant_json(slot, &tc, &st, &ct[slot]);
+	j = tenant_json(slot, &tc, &st, &ct[slot], &sh);
 	free(ct);
 	json_object_set_new(j, "sources", sources_json(c, SLUICE_M_SRC_EXACT, slot));
 	json_object_set_new(j, "prefixes", sources_json(c, SLUICE_M_SRC_PREFIX, slot));
@@ -408,6 +455,8 @@ const struct ctl_cmd ctl_tenant_cmds[] = {
     {"tenant", "del", "NAME", 1, 1, NULL, "delete a tenant and its sources and prefixes", run_del},
     {"tenant", "list", NULL, 0, 0, NULL, "every tenant with limits and packet totals", run_list},
     {"tenant", "show", "NAME", 1, 1, NULL,
-     "limits, live credits left, counters per verdict, sources and prefixes", run_show},
+     "limits: global, this node's cluster share and its source, live credits left; counters "
+     "per verdict, sources and prefixes",
+     run_show},
     {NULL},
 };

@@ -200,6 +200,7 @@ struct sluice_counters *ctl_counters_read(struct ctl *c)
 				sum[i].packets[v] += pc->packets[v];
 				sum[i].bytes[v] += pc->bytes[v];
 			}
+			sum[i].syn_passed += pc->syn_passed;
 		}
 	}
 	free(per_cpu);

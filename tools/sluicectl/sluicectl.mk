@@ -8,4 +8,4 @@ $(SLUICECTL_OBJS): CFLAGS += -Itools/sluicectl
 
 $(OUTPUT)/sluicectl: $(SLUICECTL_OBJS) $(LIBSLUICE)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -lxdp -lpq -ljansson -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -lxdp -lpq -lhiredis -ljansson -lm -lpthread -o $@

@@ -17,6 +17,12 @@
  * another one came along: a set-associative array (SEEN_WAYS per bucket, the oldest way
  * replaced) under striped locks, kept only when --deny-after is on. A source it forgot is
  * not denied.
+ *
+ * Cluster shares (issue 14): the share array is the mmapped SLUICE_M_TENANT_SHARE map (or a
+ * private one without BPF). A limit whose bit is set there is enforced at the node's share
+ * instead of the tenant's rate, against the same tat. Its one writer is the lease agent,
+ * through admission_share_set(); requests read it with plain atomic loads. Demand (every
+ * REQ and CRIT decision, passed or not) is counted per slot for the agent's reports.
  */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -55,12 +61,16 @@ struct admission {
 	struct sluice_tenant_state *state;
 	bool shared;
 	int deny_fd;
-	struct sluice_config *xcfg; /* the mmapped XDP config entry (shared mode) */
-	uint32_t *streak;	    /* consecutive rejects per slot */
+	struct sluice_config *xcfg;	   /* the mmapped XDP config entry (shared mode) */
+	struct sluice_tenant_share *share; /* this node's cluster shares, by slot */
+	uint64_t (*demand)[2];		   /* REQ, CRIT decisions by slot */
+	uint32_t *streak;		   /* consecutive rejects per slot */
 	pthread_mutex_t lock;
 	struct deny_entry deny[DENY_SLOTS];
-	uint64_t denials, spared; /* spared: threshold crossed from a shared source */
-	struct seen *seen;	  /* [SEEN_BUCKETS][SEEN_WAYS], with deny_after only */
+	uint64_t denials, spared;   /* spared: threshold crossed from a shared source */
+	struct seen *seen;	    /* [SEEN_BUCKETS][SEEN_WAYS], with deny_after only */
+	admission_deny_fn *on_deny; /* atomic: set after on_deny_arg */
+	void *on_deny_arg;
 	pthread_mutex_t seen_lock[SEEN_LOCKS];
 };
 
@@ -103,15 +113,23 @@ struct admission *admission_new(const struct admission_opts *o, const int *fds,
 				  strerror(errno));
 			goto fail;
 		}
+		a->share = sluice_bpf_map_share(fds[SLUICE_M_TENANT_SHARE]);
+		if (!a->share) {
+			log_error("admission: cannot mmap the tenant share map", "err=\"%s\"",
+				  strerror(errno));
+			goto fail;
+		}
 	} else {
 		a->state = aligned_alloc(64, sizeof(*a->state) * SLUICE_MAX_TENANTS);
-		if (!a->state)
+		a->share = calloc(SLUICE_MAX_TENANTS, sizeof(*a->share));
+		if (!a->state || !a->share)
 			goto fail;
 		memset(a->state, 0, sizeof(*a->state) * SLUICE_MAX_TENANTS);
 		log_warn("admission: request limits enforced in userspace only", "why=\"%s\"",
 			 why_userspace ? why_userspace : "no BPF");
 	}
-	if (!a->streak)
+	a->demand = calloc(SLUICE_MAX_TENANTS, sizeof(*a->demand));
+	if (!a->streak || !a->demand)
 		goto fail;
 	return a;
 fail:
@@ -124,10 +142,14 @@ void admission_free(struct admission *a)
 {
 	if (!a)
 		return;
-	if (a->shared)
+	if (a->shared) {
 		sluice_bpf_unmap_state(a->state);
-	else
+		sluice_bpf_unmap_share(a->share);
+	} else {
 		free(a->state);
+		free(a->share);
+	}
+	free(a->demand);
 	xdp_config_unmap(a->xcfg);
 	free(a->streak);
 	free(a->seen);
@@ -205,20 +227,97 @@ static void note_result(struct admission *a, const struct tenant *t, const struc
 			 "tenant=%s rejects=%u", t->name, n);
 		return;
 	}
-	if (!admission_deny(a, peer, now, a->o.deny_secs))
+	if (!admission_deny(a, peer, now, a->o.deny_secs)) {
+		admission_deny_fn *fn = __atomic_load_n(&a->on_deny, __ATOMIC_ACQUIRE);
+
 		log_warn("admission: tenant keeps exceeding its request credits: source denied",
 			 "tenant=%s rejects=%u deny_secs=%u", t->name, n, a->o.deny_secs);
+		if (fn)
+			fn(a->on_deny_arg, peer, a->o.deny_secs);
+	}
+}
+
+void admission_on_auto_deny(struct admission *a, admission_deny_fn *fn, void *arg)
+{
+	a->on_deny_arg = arg;
+	__atomic_store_n(&a->on_deny, fn, __ATOMIC_RELEASE);
+}
+
+/* The limit of kind in force for t: this node's cluster share when the lease agent set one. */
+static struct sluice_limit limit_in_force(const struct admission *a, const struct tenant *t,
+					  unsigned kind)
+{
+	const struct sluice_tenant_share *sh = &a->share[t->slot];
+
+	if (!(__atomic_load_n(&sh->mask, __ATOMIC_ACQUIRE) & (1u << kind)))
+		return t->limit[kind];
+	return (struct sluice_limit){
+	    .interval_ns = __atomic_load_n(&sh->limit[kind].interval_ns, __ATOMIC_RELAXED),
+	    .burst = __atomic_load_n(&sh->limit[kind].burst, __ATOMIC_RELAXED)};
+}
+
+void admission_share_set(struct admission *a, uint32_t slot, unsigned kind,
+			 const struct sluice_limit *l, enum sluice_share_source source,
+			 uint64_t now)
+{
+	struct sluice_tenant_share *sh;
+
+	if (slot >= SLUICE_MAX_TENANTS || kind >= SLUICE_LIMIT_MAX)
+		return;
+	sh = &a->share[slot];
+	if (!l) {
+		__atomic_and_fetch(&sh->mask, ~(1u << kind), __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&sh->limit[kind].interval_ns, l->interval_ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->limit[kind].burst, l->burst, __ATOMIC_RELAXED);
+		__atomic_or_fetch(&sh->mask, 1u << kind, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&sh->source, (uint32_t)source, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->updated_ns, now, __ATOMIC_RELAXED);
+}
+
+void admission_share_clear(struct admission *a)
+{
+	for (uint32_t slot = 0; slot < SLUICE_MAX_TENANTS; slot++) {
+		if (!__atomic_load_n(&a->share[slot].mask, __ATOMIC_RELAXED) &&
+		    !a->share[slot].source)
+			continue;
+		__atomic_store_n(&a->share[slot].mask, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&a->share[slot].source, SLUICE_SHARE_LOCAL, __ATOMIC_RELAXED);
+	}
+}
+
+void admission_share_get(const struct admission *a, uint32_t slot, struct sluice_tenant_share *out)
+{
+	const struct sluice_tenant_share *sh = &a->share[slot % SLUICE_MAX_TENANTS];
+
+	out->mask = __atomic_load_n(&sh->mask, __ATOMIC_ACQUIRE);
+	for (int k = 0; k < SLUICE_LIMIT_MAX; k++) {
+		out->limit[k].interval_ns =
+		    __atomic_load_n(&sh->limit[k].interval_ns, __ATOMIC_RELAXED);
+		out->limit[k].burst = __atomic_load_n(&sh->limit[k].burst, __ATOMIC_RELAXED);
+	}
+	out->source = __atomic_load_n(&sh->source, __ATOMIC_RELAXED);
+	out->updated_ns = __atomic_load_n(&sh->updated_ns, __ATOMIC_RELAXED);
+}
+
+uint64_t admission_demand(const struct admission *a, uint32_t slot, unsigned kind)
+{
+	if (slot >= SLUICE_MAX_TENANTS || (kind != SLUICE_LIMIT_REQ && kind != SLUICE_LIMIT_CRIT))
+		return 0;
+	return __atomic_load_n(&a->demand[slot][kind == SLUICE_LIMIT_CRIT], __ATOMIC_RELAXED);
 }
 
 enum admission_outcome admission_request(struct admission *a, const struct tenant *t,
 					 const struct tenants *all, const struct sluice_addr *peer,
 					 uint64_t now, uint64_t *retry_ns)
 {
-	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_REQ];
+	const struct sluice_limit lim = limit_in_force(a, t, SLUICE_LIMIT_REQ), *l = &lim;
 	__u64 retry = 0;
 	int r;
 
 	*retry_ns = 0;
+	__atomic_add_fetch(&a->demand[t->slot][0], 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&a->o.dry_run, __ATOMIC_RELAXED)) {
 		/* decide without charging: the credits of a dry run stay untouched */
 		__u64 nt;
@@ -240,10 +339,11 @@ enum admission_outcome admission_request(struct admission *a, const struct tenan
 
 enum admission_outcome admission_critical(struct admission *a, const struct tenant *t, uint64_t now)
 {
-	const struct sluice_limit *l = &t->limit[SLUICE_LIMIT_CRIT];
+	const struct sluice_limit lim = limit_in_force(a, t, SLUICE_LIMIT_CRIT), *l = &lim;
 	__u64 retry, nt;
 	int r;
 
+	__atomic_add_fetch(&a->demand[t->slot][1], 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&a->o.dry_run, __ATOMIC_RELAXED)) {
 		r = gcra_decide(
 		    __atomic_load_n(&a->state[t->slot].tat[SLUICE_LIMIT_CRIT], __ATOMIC_RELAXED),

@@ -67,12 +67,29 @@ bool admission_denied(struct admission *a, const struct sluice_addr *peer, uint6
 /* Put peer on the deny list until now + secs (userspace list, and BPF map when on). */
 int admission_deny(struct admission *a, const struct sluice_addr *peer, uint64_t now,
 		   unsigned secs);
+/* Told of every auto-deny (deny_after reached) right after it is in place, on the request's
+ * thread, so it must not block: admit/cdeny.c queues it for the cluster, whose other nodes
+ * then deny the source too. Set once, before requests flow. */
+typedef void admission_deny_fn(void *arg, const struct sluice_addr *peer, unsigned secs);
+void admission_on_auto_deny(struct admission *a, admission_deny_fn *fn, void *arg);
 /* Start slot's credits from idle (a tenant new in this slot after a reload). */
 void admission_reset_slot(struct admission *a, uint32_t slot);
 /* Sources put on the deny list so far. */
 uint64_t admission_denials(const struct admission *a);
 /* Times a tenant crossed deny_after from a source it shares, which was therefore not denied. */
 uint64_t admission_spared(const struct admission *a);
+/* The lease agent's writes of this node's cluster share (the share's only writer): limit
+ * kind of slot enforced at *l from now on (l NULL: back to the tenant's own limit), source
+ * recorded for `sluicectl tenant show`. now: CLOCK_MONOTONIC ns. */
+void admission_share_set(struct admission *a, uint32_t slot, unsigned kind,
+			 const struct sluice_limit *l, enum sluice_share_source source,
+			 uint64_t now);
+/* Every share off (no cluster: a pinned map from a clustered run must not linger). */
+void admission_share_clear(struct admission *a);
+/* A snapshot of slot's share. */
+void admission_share_get(const struct admission *a, uint32_t slot, struct sluice_tenant_share *out);
+/* REQ or CRIT decisions (passed, refused, demoted, dry runs) of slot since start. */
+uint64_t admission_demand(const struct admission *a, uint32_t slot, unsigned kind);
 /* Whether the state is the shared BPF map (true) or the userspace copy. */
 bool admission_shared(const struct admission *a);
 

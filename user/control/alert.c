@@ -177,6 +177,12 @@ static int enqueue(struct alert *a, json_t *ev)
 
 int alert_trigger(struct alert *a, const char *summary, const char *details_json)
 {
+	return alert_trigger_key(a, a->dedup_key, summary, details_json);
+}
+
+int alert_trigger_key(struct alert *a, const char *dedup_key, const char *summary,
+		      const char *details_json)
+{
 	json_t *details = NULL;
 
 	if (details_json) {
@@ -188,15 +194,20 @@ int alert_trigger(struct alert *a, const char *summary, const char *details_json
 	}
 	return enqueue(a, json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:o}}", "routing_key",
 				    a->routing_key, "event_action", "trigger", "dedup_key",
-				    a->dedup_key, "payload", "summary", summary, "source",
-				    a->source, "severity", "critical", "component", "sluiced",
+				    dedup_key, "payload", "summary", summary, "source", a->source,
+				    "severity", "critical", "component", "sluiced",
 				    "custom_details", details ? details : json_object()));
 }
 
 int alert_resolve(struct alert *a)
 {
+	return alert_resolve_key(a, a->dedup_key);
+}
+
+int alert_resolve_key(struct alert *a, const char *dedup_key)
+{
 	return enqueue(a, json_pack("{s:s, s:s, s:s}", "routing_key", a->routing_key,
-				    "event_action", "resolve", "dedup_key", a->dedup_key));
+				    "event_action", "resolve", "dedup_key", dedup_key));
 }
 
 void alert_stats(struct alert *a, struct alert_stats *out)

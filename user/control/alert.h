@@ -30,6 +30,11 @@ void alert_free(struct alert *a);
 int alert_trigger(struct alert *a, const char *summary, const char *details_json);
 /* Queue a resolve for the same dedup_key. */
 int alert_resolve(struct alert *a);
+/* The same with a dedup_key of the caller's: the cluster's incident (control/cshed.h), one
+ * key for every node, so whichever node sends, the receiver sees one incident. */
+int alert_trigger_key(struct alert *a, const char *dedup_key, const char *summary,
+		      const char *details_json);
+int alert_resolve_key(struct alert *a, const char *dedup_key);
 
 void alert_stats(struct alert *a, struct alert_stats *out);
 const char *alert_dedup_key(const struct alert *a);

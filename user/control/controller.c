@@ -8,6 +8,13 @@
  * is written only when the mode is auto and the level or permille differ, with a
  * read-modify-write of the one config entry that preserves every other field. Entering
  * EMERGENCY triggers the alert, leaving it resolves it (same dedup_key).
+ *
+ * With --cluster-redis (controller_join_cluster, control/cshed.h) the level in force is, in
+ * order: a local pin (sluicectl shed set on this node), the cluster's pin, the cluster
+ * controller's published decision, this node's own controller. A worker reports its lag
+ * and offers its own level each period; as the lease holder it steps on the cluster's
+ * largest lag, and as a standby it follows the published level so a takeover goes on from
+ * it. The cluster's alert (one incident per cluster emergency) is sent by the holder only.
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -18,9 +25,11 @@
 #include <time.h>
 
 #include "control/alert.h"
+#include "control/cshed.h"
 #include "control/dlq.h"
 #include "control/controller.h"
 #include "lib/clock.h"
+#include "lib/cluster.h"
 #include "nic/xdp_config.h"
 #include "sink/upstream/fallback.h"
 #include "lib/log.h"
@@ -38,13 +47,19 @@ struct controller {
 	uint64_t last_start_try_ns;
 	struct dlq_replayer *dlq;
 	struct alert *alert;
-	struct sluice_config *xcfg; /* the mmapped XDP config entry, NULL when XDP is off */
+	struct cshed *cshed;		/* the cluster's controller, NULL without --cluster-redis */
+	uint32_t applied;		/* level in force (controller thread) */
+	enum cshed_source source;	/* whose it is (controller thread) */
+	uint64_t src_seq;		/* the cluster decision's seq, 0 for a local level */
+	char src_node[SLUICE_NAME_LEN]; /* the cluster controller's node ("" when local) */
+	uint32_t source_pub;		/* atomic: source for the metrics */
+	struct sluice_config *xcfg;	/* the mmapped XDP config entry, NULL when XDP is off */
 	struct overload ov;
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
-	bool stop;
+	bool stop, kicked;
 	uint32_t refuse_permille; /* atomic */
 	uint32_t state;		  /* atomic, enum overload_state */
 	uint64_t stepdowns_held;  /* ov.stepdowns_held already logged (controller thread) */
@@ -53,7 +68,14 @@ struct controller {
 	struct metric_family *f_pool_share, *f_pool_paused;
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
+	struct metric_family *f_source, *f_leader, *f_takeovers, *f_unreachable, *f_seq;
 };
+
+/* The cluster's controller client once joined (controller_join_cluster). Any thread. */
+static struct cshed *cshed_of(const struct controller *e)
+{
+	return __atomic_load_n(&e->cshed, __ATOMIC_ACQUIRE);
+}
 
 /* The worker, once started (it may start late: see try_start_worker). Any thread. */
 static struct worker *worker_of(const struct controller *e)
@@ -147,6 +169,16 @@ static void collect(struct metrics *m, void *arg)
 	struct pg_writer_stats ps;
 
 	set1(e->f_state, NULL, __atomic_load_n(&e->state, __ATOMIC_RELAXED));
+	set1(e->f_source, NULL, __atomic_load_n(&e->source_pub, __ATOMIC_RELAXED));
+	if (cshed_of(e)) {
+		struct cshed_stats cs;
+
+		cshed_stats(cshed_of(e), &cs);
+		set1(e->f_leader, NULL, cs.leader);
+		set1(e->f_takeovers, NULL, (double)cs.takeovers);
+		set1(e->f_unreachable, NULL, (double)cs.unreachable);
+		set1(e->f_seq, NULL, (double)cs.seq);
+	}
 	if (e->cfg.redis)
 		export_redis(e);
 	if (!queue_stats(e->cfg.queue, &qs)) {
@@ -204,6 +236,10 @@ static int register_metrics(struct controller *e)
 	} while (0)
 	FAM(f_state, METRIC_GAUGE, "sluice_overload_state",
 	    "Overload controller state: 0 normal, 1 thin, 2 emergency.", NULL);
+	FAM(f_source, METRIC_GAUGE, "sluice_overload_source",
+	    "Whose shed level this node applies: 0 its own controller, 1 the cluster controller, "
+	    "2 an operator's cluster pin, 3 an operator's local pin.",
+	    NULL);
 	FAM(f_transitions, METRIC_COUNTER, "sluice_overload_transitions_total",
 	    "Overload state transitions.", "from,to");
 	FAM(f_lag, METRIC_GAUGE, "sluice_queue_lag_seconds",
@@ -282,15 +318,24 @@ static void follow_operator(struct controller *e, struct sluice_config *xc, bool
 static void push_xdp(struct controller *e, const struct sluice_config *xc,
 		     const struct overload_actions *a)
 {
+	/* whose level it is: the local pin is the operator's own mode, not ours to say */
+	uint32_t source = e->source == CSHED_SRC_LOCAL_PIN ? SLUICE_SHED_SRC_LOCAL : e->source;
+
+	if (xc->auto_source != source || xc->auto_seq != (uint32_t)e->src_seq ||
+	    strncmp(xc->auto_node, e->src_node, sizeof(xc->auto_node)))
+		xdp_config_publish_source(e->xcfg, source, (uint32_t)e->src_seq, e->src_node);
 	if (xc->auto_level == a->xdp_level &&
 	    !memcmp(xc->auto_permille, a->xdp_permille, sizeof(xc->auto_permille)))
 		return;
 	xdp_config_publish_auto(e->xcfg, a->xdp_level, a->xdp_permille);
 }
 
-/* The transition in logfmt (text values quoted, measurements as numbers), with the shares
- * and pausing the new state applies; the alert on entering or leaving EMERGENCY. */
-static void on_transition(struct controller *e, enum overload_state from, enum overload_state to)
+/* The transition of the level in force in logfmt (text values quoted, measurements as
+ * numbers), with the shares and pausing the new state applies; on one node, the alert on
+ * entering or leaving EMERGENCY (with --cluster-redis the cluster's holder sends the
+ * cluster's alert instead: on_incident). */
+static void on_transition(struct controller *e, enum overload_state from, enum overload_state to,
+			  const char *why, const char *measured)
 {
 	const char *v[2] = {overload_state_name(from), overload_state_name(to)};
 	struct overload_actions a;
@@ -300,20 +345,56 @@ static void on_transition(struct controller *e, enum overload_state from, enum o
 	overload_shares_str(a.share, shares, sizeof(shares));
 	metric_add(metrics_series(e->f_transitions, v), 1);
 	log_warn("overload: state changed",
-		 "from=\"%s\" to=\"%s\" reason=\"%s\" %s shares=\"%s\" paused=\"%s\"", v[0], v[1],
-		 e->ov.why, e->ov.measured, shares, a.pause_low ? "low" : "");
-	if (!e->alert || e->cfg.overload.dry_run)
+		 "from=\"%s\" to=\"%s\" source=\"%s\" reason=\"%s\" %s shares=\"%s\" "
+		 "paused=\"%s\"",
+		 v[0], v[1], cshed_source_name(e->source), why, measured, shares,
+		 a.pause_low ? "low" : "");
+	if (!e->alert || e->cfg.overload.dry_run || cshed_of(e))
 		return;
 	if (to == OVERLOAD_EMERGENCY) {
 		snprintf(details, sizeof(details),
 			 "{\"from\":\"%s\",\"reason\":\"%s\",\"measurements\":\"%s\","
 			 "\"shares\":\"%s\"}",
-			 v[0], e->ov.why, e->ov.measured, shares);
+			 v[0], why, measured, shares);
 		alert_trigger(e->alert, "sluice overload: EMERGENCY (critical first, shedding low)",
 			      details);
 	} else if (from == OVERLOAD_EMERGENCY) {
 		alert_resolve(e->alert);
 	}
+}
+
+/* The cluster's holder claimed the incident (cshed.c): one trigger, one resolve per cluster
+ * emergency, under the cluster's dedup_key. Runs on the cluster thread. */
+static void on_incident(void *arg, enum cshed_incident what, const char *dedup_key,
+			const struct cshed_decision *d)
+{
+	struct controller *e = arg;
+	char details[256];
+
+	if (!e->alert || e->cfg.overload.dry_run)
+		return;
+	if (what == CSHED_RESOLVE) {
+		alert_resolve_key(e->alert, dedup_key);
+		return;
+	}
+	snprintf(details, sizeof(details),
+		 "{\"controller\":\"%s\",\"seq\":%llu,\"pinned\":%s,\"low_permille\":%u}", d->node,
+		 (unsigned long long)d->seq, d->pinned ? "true" : "false",
+		 d->permille[SLUICE_CLASS_LOW]);
+	alert_trigger_key(e->alert, dedup_key,
+			  "sluice overload: cluster EMERGENCY (critical first, shedding low)",
+			  details);
+}
+
+/* A new cluster decision (or the old one expired): apply it now, not at the next period. */
+static void on_cluster_change(void *arg)
+{
+	struct controller *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	e->kicked = true;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* EMERGENCY stayed although critical is calm: say why once per refused step-down (at most
@@ -401,14 +482,72 @@ static void retry_start_worker(struct controller *e, uint64_t now)
 		log_error("controller: the worker cannot start", "err=\"%s\"", err);
 }
 
+/* The level in force and whose it is: a local pin (ov is manual then), else the cluster's
+ * decision while one is in force, else this node's controller. A standby candidate's own
+ * controller follows the cluster's level, so that on a takeover it goes on from there. */
+static enum overload_state in_force(struct controller *e, bool local_pin, uint64_t now,
+				    struct overload_actions *a, char *measured, size_t mlen)
+{
+	struct cshed *cs = cshed_of(e);
+	struct cshed_decision d;
+	enum overload_state level = e->ov.state;
+
+	e->source = local_pin ? CSHED_SRC_LOCAL_PIN : CSHED_SRC_LOCAL;
+	e->src_seq = 0;
+	e->src_node[0] = '\0';
+	snprintf(measured, mlen, "%s", e->ov.measured);
+	if (!local_pin && cs && cshed_get(cs, &d)) {
+		level = d.level;
+		e->source = d.pinned ? CSHED_SRC_CLUSTER_PIN : CSHED_SRC_CLUSTER;
+		e->src_seq = d.seq;
+		snprintf(e->src_node, sizeof(e->src_node), "%.*s", (int)sizeof(e->src_node) - 1,
+			 d.node);
+		snprintf(measured, mlen, "controller=%s seq=%llu", d.node,
+			 (unsigned long long)d.seq);
+		if (e->cfg.run_worker && !d.pinned && !cshed_leader(cs))
+			overload_adopt(&e->ov, level, "the cluster controller's decision", now);
+	}
+	if (cs && !local_pin) {
+		/* after adopting: a standby offers the cluster's level until it holds the lease.
+		 * A local pin is this node's only: the last own level stays offered. */
+		struct overload_actions own;
+
+		overload_actions_for(&e->cfg.overload, e->ov.state, &own);
+		cshed_offer(cs, own.xdp_level, own.xdp_permille);
+	}
+	overload_actions_for(&e->cfg.overload, level, a);
+	if (e->source >= CSHED_SRC_CLUSTER && e->source <= CSHED_SRC_CLUSTER_PIN &&
+	    !e->cfg.overload.dry_run)
+		memcpy(a->xdp_permille, d.permille, sizeof(a->xdp_permille));
+	return level;
+}
+
+/* With a cluster: report this worker's lag, and as the holder decide on the largest lag
+ * any worker reported (the cluster's), not only this one's. */
+static void cluster_lag(struct controller *e, bool have_worker, struct overload_sample *s)
+{
+	struct cshed *cs = cshed_of(e);
+	uint64_t lag[SLUICE_CLASS_MAX];
+
+	if (!cs || !have_worker)
+		return;
+	cshed_report_lag(cs, s->lag_ns);
+	if (!cshed_cluster_lag(cs, lag))
+		return;
+	for (int k = 0; k < SLUICE_CLASS_MAX; k++)
+		if (lag[k] > s->lag_ns[k])
+			s->lag_ns[k] = lag[k];
+}
+
 static void control_once(struct controller *e)
 {
 	struct overload_sample s = {.now_ns = clock_mono_ns()};
 	struct sluice_config xc = {0};
 	struct overload_actions a;
 	struct worker_stats ws;
-	enum overload_state before = e->ov.state;
+	enum overload_state level, before = e->applied;
 	bool changed = false, have_xc = e->xcfg != NULL;
+	char measured[sizeof(e->ov.measured)];
 	struct worker *w;
 
 	retry_start_worker(e, s.now_ns);
@@ -428,16 +567,24 @@ static void control_once(struct controller *e)
 	}
 	if (have_xc)
 		xdp_config_read(e->xcfg, &xc);
+	cluster_lag(e, w != NULL, &s);
 	follow_operator(e, &xc, have_xc, s.now_ns);
 	overload_step(&e->ov, &s, &changed);
-	if (e->ov.state != before)
-		on_transition(e, before, e->ov.state);
+	level = in_force(e, have_xc && xc.shed_mode == SLUICE_SHED_MANUAL, s.now_ns, &a, measured,
+			 sizeof(measured));
+	e->applied = level;
+	if (level != before)
+		on_transition(e, before, level,
+			      e->source == CSHED_SRC_CLUSTER || e->source == CSHED_SRC_CLUSTER_PIN
+				  ? "the cluster's decision"
+				  : e->ov.why,
+			      measured);
 	on_stepdown_held(e);
-	overload_actions_for(&e->cfg.overload, e->ov.state, &a);
 	if (w)
 		worker_apply(w, &a);
 	__atomic_store_n(&e->refuse_permille, a.low_refuse_permille, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->state, (uint32_t)e->ov.state, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->state, (uint32_t)level, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->source_pub, (uint32_t)e->source, __ATOMIC_RELAXED);
 	if (have_xc && !e->cfg.overload.dry_run)
 		push_xdp(e, &xc, &a);
 }
@@ -450,7 +597,9 @@ static void *control_thread(void *arg)
 	pthread_mutex_lock(&e->lock);
 	while (!e->stop) {
 		due = clock_deadline(CLOCK_REALTIME, e->cfg.overload.period_ns);
-		pthread_cond_timedwait(&e->cv, &e->lock, &due);
+		if (!e->kicked)
+			pthread_cond_timedwait(&e->cv, &e->lock, &due);
+		e->kicked = false;
 		if (e->stop)
 			break;
 		pthread_mutex_unlock(&e->lock);
@@ -534,6 +683,7 @@ void controller_free(struct controller *e, int drain_ms)
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
 	}
+	cshed_free(e->cshed); /* after controller_leave_cluster and the cluster thread */
 	dlq_replayer_free(e->dlq);
 	/* in-flight entries are durable in the queue: waiting for a database that does not
 	 * answer buys nothing, they are redelivered on the next start */
@@ -570,6 +720,64 @@ int controller_type_class(void *arg, const char *type)
 uint32_t controller_low_refuse_permille(const struct controller *e)
 {
 	return e ? __atomic_load_n(&e->refuse_permille, __ATOMIC_RELAXED) : 0;
+}
+
+static int cluster_metrics(struct controller *e)
+{
+	struct metrics *m = e->cfg.metrics;
+
+	e->f_leader = metrics_family(
+	    m, METRIC_GAUGE, "sluice_cluster_controller_leader",
+	    "1 while this node holds the cluster's overload controller lease.", NULL, NULL, 0);
+	e->f_takeovers = metrics_family(
+	    m, METRIC_COUNTER, "sluice_cluster_controller_takeovers_total",
+	    "Times this node took the cluster's overload controller lease.", NULL, NULL, 0);
+	e->f_unreachable = metrics_family(
+	    m, METRIC_COUNTER, "sluice_cluster_unreachable_total",
+	    "Cluster shedding rounds that did not reach the cluster's Redis.", NULL, NULL, 0);
+	e->f_seq = metrics_family(m, METRIC_GAUGE, "sluice_cluster_decision_seq",
+				  "Sequence number of the last cluster overload decision seen.",
+				  NULL, NULL, 0);
+	return e->f_leader && e->f_takeovers && e->f_unreachable && e->f_seq ? 0 : -errno;
+}
+
+int controller_join_cluster(struct controller *e, struct cluster *cl, char *err, size_t errlen)
+{
+	struct cshed_config cc = {.candidate = e->cfg.run_worker,
+				  .lease_ms = e->cfg.controller_lease_ms,
+				  .on_change = on_cluster_change,
+				  .on_change_arg = e,
+				  .on_incident = on_incident,
+				  .on_incident_arg = e};
+	struct cshed *cs = cshed_new(cl, &cc);
+	int ret;
+
+	if (!cs) {
+		snprintf(err, errlen,
+			 "--controller-lease-ms %u: must be at least two --lease-period-ms (%u), "
+			 "and --node a name without spaces",
+			 e->cfg.controller_lease_ms, cluster_config(cl)->period_ms);
+		return -EINVAL;
+	}
+	ret = cluster_metrics(e);
+	if (!ret)
+		ret = cluster_add_hook(cl, cshed_hook, cs);
+	if (ret) {
+		cshed_free(cs);
+		snprintf(err, errlen, "cluster shedding: %s", strerror(-ret));
+		return ret;
+	}
+	__atomic_store_n(&e->cshed, cs, __ATOMIC_RELEASE);
+	log_info("overload: one decision for the cluster", "node=%s candidate=%s lease_ms=%u",
+		 cluster_config(cl)->node, cc.candidate ? "yes" : "no",
+		 cc.lease_ms ? cc.lease_ms : CSHED_LEASE_MS_DEFAULT);
+	return 0;
+}
+
+void controller_leave_cluster(struct controller *e)
+{
+	if (e)
+		cshed_leave(cshed_of(e));
 }
 
 enum overload_state controller_state(const struct controller *e)

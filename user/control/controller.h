@@ -36,6 +36,7 @@ struct controller_cfg {
 	const char *alert_url;			/* "" = no alerts */
 	const char *alert_key;			/* PagerDuty routing key */
 	const char *node;			/* this node's name (alerts, dedup_key) */
+	uint32_t controller_lease_ms;		/* --controller-lease-ms (0: the default, 2000) */
 };
 
 struct controller;
@@ -56,6 +57,14 @@ int controller_type_class(void *arg, const char *type);
 
 /* Share of new low-class events the ingress should refuse now (0..1000). Any thread. */
 uint32_t controller_low_refuse_permille(const struct controller *e);
+/* --cluster-redis: follow the cluster's overload decision (control/cshed.h), and as a worker
+ * stand for the cluster's controller lease. Adds a hook to cl; call before cluster_run.
+ * 0, or -errno with err naming the option. */
+struct cluster;
+int controller_join_cluster(struct controller *e, struct cluster *cl, char *err, size_t errlen);
+/* Before the cluster thread stops: give the lease back if held (a standby takes over at
+ * its next period). NULL-safe. */
+void controller_leave_cluster(struct controller *e);
 enum overload_state controller_state(const struct controller *e);
 
 #endif /* SLUICE_CONTROLLER_H */

@@ -241,6 +241,15 @@ void overload_set_manual(struct overload *o, bool manual, enum overload_state le
 	o->calm_since_ns = 0;
 }
 
+void overload_adopt(struct overload *o, enum overload_state level, const char *why, uint64_t now_ns)
+{
+	if (o->manual || level == o->state || level >= OVERLOAD_STATES)
+		return;
+	o->why = why;
+	o->measured[0] = '\0';
+	enter(o, level, now_ns);
+}
+
 void overload_actions_for(const struct overload_config *cfg, enum overload_state st,
 			  struct overload_actions *a)
 {

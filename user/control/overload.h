@@ -104,6 +104,12 @@ enum overload_state overload_step(struct overload *o, const struct overload_samp
 void overload_set_manual(struct overload *o, bool manual, enum overload_state level,
 			 uint64_t now_ns);
 
+/* A standby of the cluster's controller (control/cshed.h) follows the published level, so
+ * that when it takes over it goes on from there (hysteresis included: its calm window
+ * starts at the takeover) rather than from NORMAL. No-op in manual mode. */
+void overload_adopt(struct overload *o, enum overload_state level, const char *why,
+		    uint64_t now_ns);
+
 /* The actions for state st under cfg (dry-run yields the NORMAL actions). */
 void overload_actions_for(const struct overload_config *cfg, enum overload_state st,
 			  struct overload_actions *a);

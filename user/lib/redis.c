@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* redis.c -- Redis client for the fast-path duplicate check and the fallback cache
  *
- * Every command goes through redis_command(), which owns the whole failure policy: take a
+ * Every command goes through redis_vcommand(), which owns the whole failure policy: take a
  * pooled connection, connect it lazily with connect_timeout_ms, bound each command with
  * SO_RCVTIMEO/SO_SNDTIMEO (op_timeout_ms, set by hiredis), and on any transport error drop the
  * connection, start the backoff and (once per outage) warn. A reply of type ERROR is the server
@@ -261,11 +261,11 @@ static struct redis_conn *conn_get(struct redis *r)
 }
 
 /* Run one command; returns the reply (caller frees) or NULL with *err = -errno. */
-static redisReply *redis_command(struct redis *r, int *err, const char *what, const char *fmt, ...)
+static redisReply *redis_vcommand(struct redis *r, int *err, const char *what, const char *fmt,
+				  va_list ap)
 {
 	struct redis_conn *conn = conn_get(r);
 	redisReply *reply = NULL;
-	va_list ap;
 	int saved;
 
 	*err = conn_ready(r, conn);
@@ -273,9 +273,7 @@ static redisReply *redis_command(struct redis *r, int *err, const char *what, co
 		goto out;
 	STAT_ADD(r, ops);
 	errno = 0;
-	va_start(ap, fmt);
 	reply = redisvCommand(conn->c, fmt, ap);
-	va_end(ap);
 	saved = errno;
 	if (!reply) {
 		*err = mark_down(r, conn, context_errno(conn->c, saved), what);
@@ -292,6 +290,22 @@ static redisReply *redis_command(struct redis *r, int *err, const char *what, co
 out:
 	pthread_mutex_unlock(&conn->lock);
 	return reply;
+}
+
+struct redisReply *redis_cmd(struct redis *r, int *err, const char *what, const char *fmt, ...)
+{
+	redisReply *reply;
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply = redis_vcommand(r, err, what, fmt, ap);
+	va_end(ap);
+	return reply;
+}
+
+const char *redis_prefix(const struct redis *r)
+{
+	return r->cfg.prefix;
 }
 
 static const char *const space_names[REDIS_SPACE_MAX] = {"dedupe", "cache", "idem"};
@@ -326,8 +340,8 @@ int redis_idem_check(struct redis *r, const char *tenant, const char *key, const
 		return n;
 	/* one retry covers the key expiring between the SET and the GET */
 	for (int tries = 0; tries < 2; tries++) {
-		rep = redis_command(r, &err, "idem set", "SET %b %s NX PX %llu", k, (size_t)n, id,
-				    (unsigned long long)(ttl_ms ? ttl_ms : 1));
+		rep = redis_cmd(r, &err, "idem set", "SET %b %s NX PX %llu", k, (size_t)n, id,
+				(unsigned long long)(ttl_ms ? ttl_ms : 1));
 		if (!rep)
 			return err;
 		bool created = rep->type == REDIS_REPLY_STATUS;
@@ -335,7 +349,7 @@ int redis_idem_check(struct redis *r, const char *tenant, const char *key, const
 		freeReplyObject(rep);
 		if (created)
 			return REDIS_IDEM_NEW;
-		rep = redis_command(r, &err, "idem get", "GET %b", k, (size_t)n);
+		rep = redis_cmd(r, &err, "idem get", "GET %b", k, (size_t)n);
 		if (!rep)
 			return err;
 		if (rep->type == REDIS_REPLY_STRING) {
@@ -358,7 +372,7 @@ int redis_kv_get(struct redis *r, enum redis_space space, const char *const *fie
 
 	if (n < 0)
 		return n;
-	rep = redis_command(r, &err, "get", "GET %b", k, (size_t)n);
+	rep = redis_cmd(r, &err, "get", "GET %b", k, (size_t)n);
 	if (!rep)
 		return err;
 	if (rep->type == REDIS_REPLY_STRING) {
@@ -378,8 +392,8 @@ int redis_kv_set(struct redis *r, enum redis_space space, const char *const *fie
 
 	if (n < 0)
 		return n;
-	rep = redis_command(r, &err, "set", "SET %b %s PX %llu", k, (size_t)n, value,
-			    (unsigned long long)(ttl_ms ? ttl_ms : 1));
+	rep = redis_cmd(r, &err, "set", "SET %b %s PX %llu", k, (size_t)n, value,
+			(unsigned long long)(ttl_ms ? ttl_ms : 1));
 	if (!rep)
 		return err;
 	freeReplyObject(rep);

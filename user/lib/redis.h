@@ -88,4 +88,13 @@ int redis_kv_set(struct redis *r, enum redis_space space, const char *const *fie
 
 void redis_stats(struct redis *r, struct redis_stats *st);
 
+/* Any command, for the cluster modules (control/cshed, admit/cdeny) that own their keys
+ * under redis_prefix(): hiredis format (%s, %b with length), the same pool, timeouts and
+ * outage policy as above. The reply (caller frees with freeReplyObject), or NULL with
+ * *err = -errno (-EPROTO: Redis answered with an error, logged with `what`). */
+struct redisReply;
+struct redisReply *redis_cmd(struct redis *r, int *err, const char *what, const char *fmt, ...);
+/* The key prefix (e.g. "sluice:"). */
+const char *redis_prefix(const struct redis *r);
+
 #endif /* SLUICE_REDIS_H */

@@ -11,8 +11,10 @@
 
 #include "sluice/abi.h"
 
-_Static_assert(SLUICE_ABI_VERSION == 2u, "bump the sizes below together with the ABI version");
-_Static_assert(sizeof(struct sluice_config) == 56, "sluice_config is 56 bytes");
+_Static_assert(SLUICE_ABI_VERSION == 4u, "bump the sizes below together with the ABI version");
+_Static_assert(sizeof(struct sluice_config) == 96, "sluice_config is 96 bytes");
+_Static_assert(offsetof(struct sluice_config, auto_source) == 56, "sluice_config.auto_source");
+_Static_assert(offsetof(struct sluice_config, auto_node) == 64, "sluice_config.auto_node");
 _Static_assert(offsetof(struct sluice_config, flags) == 4, "sluice_config.flags");
 _Static_assert(offsetof(struct sluice_config, shed_level) == 12, "sluice_config.shed_level");
 _Static_assert(offsetof(struct sluice_config, permille) == 16, "sluice_config.permille");
@@ -33,6 +35,13 @@ _Static_assert(sizeof(struct sluice_addr) == 16, "addresses are 16 bytes (IPv4-m
 _Static_assert(sizeof(struct sluice_lpm_key) == 20, "LPM key: prefixlen + 16 bytes");
 _Static_assert(sizeof(struct sluice_deny) == 16, "sluice_deny is 16 bytes");
 _Static_assert(sizeof(struct sluice_src) == 40, "sluice_src is 40 bytes");
-_Static_assert(sizeof(struct sluice_counters) == 16 * SLUICE_V_MAX, "counters: 2 x u64 x verdicts");
+_Static_assert(sizeof(struct sluice_counters) == 16 * SLUICE_V_MAX + 8,
+	       "counters: 2 x u64 x verdicts, then the SYNs passed");
 _Static_assert(SLUICE_LIMIT_MAX == 4 && SLUICE_CLASS_MAX == 3 && SLUICE_V_MAX == 6,
 	       "enum sizes are part of the map layouts");
+_Static_assert(sizeof(struct sluice_tenant_share) == 80, "sluice_tenant_share is 80 bytes");
+_Static_assert(offsetof(struct sluice_tenant_share, mask) == 64, "sluice_tenant_share.mask");
+_Static_assert(offsetof(struct sluice_tenant_share, source) == 68, "sluice_tenant_share.source");
+_Static_assert(offsetof(struct sluice_tenant_share, updated_ns) == 72,
+	       "sluice_tenant_share.updated_ns");
+_Static_assert(SLUICE_SHARE_MAX == 3, "share sources are part of the map layout");

@@ -59,6 +59,7 @@ const char *const sluice_map_names[SLUICE_M_COUNT] = {
     [SLUICE_M_DENY_PREFIX] = SLUICE_MAP_DENY_PREFIX,
     [SLUICE_M_SRC_STATE] = SLUICE_MAP_SRC_STATE,
     [SLUICE_M_COUNTERS] = SLUICE_MAP_COUNTERS,
+    [SLUICE_M_TENANT_SHARE] = SLUICE_MAP_TENANT_SHARE,
 };
 
 struct sluice_bpf {
@@ -674,6 +675,7 @@ int sluice_bpf_counters_sum(int fd, __u32 slot, struct sluice_counters *out)
 			out->packets[v] += per[cpu].packets[v];
 			out->bytes[v] += per[cpu].bytes[v];
 		}
+		out->syn_passed += per[cpu].syn_passed;
 	}
 out:
 	free(per);
@@ -692,6 +694,20 @@ void sluice_bpf_unmap_state(struct sluice_tenant_state *st)
 {
 	if (st)
 		munmap(st, sizeof(struct sluice_tenant_state) * SLUICE_MAX_TENANTS);
+}
+
+struct sluice_tenant_share *sluice_bpf_map_share(int fd)
+{
+	void *p = mmap(NULL, sizeof(struct sluice_tenant_share) * SLUICE_MAX_TENANTS,
+		       PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void sluice_bpf_unmap_share(struct sluice_tenant_share *sh)
+{
+	if (sh)
+		munmap(sh, sizeof(struct sluice_tenant_share) * SLUICE_MAX_TENANTS);
 }
 
 bool sluice_bpf_available(const char **why)

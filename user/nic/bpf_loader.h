@@ -26,6 +26,7 @@ enum sluice_map_id {
 	SLUICE_M_DENY_PREFIX,
 	SLUICE_M_SRC_STATE,
 	SLUICE_M_COUNTERS,
+	SLUICE_M_TENANT_SHARE,
 	SLUICE_M_COUNT,
 };
 
@@ -81,6 +82,9 @@ int sluice_bpf_open_pinned(const char *pin_dir, enum sluice_map_id id);
  * with sluice_bpf_unmap_state(). */
 struct sluice_tenant_state *sluice_bpf_map_state(int fd);
 void sluice_bpf_unmap_state(struct sluice_tenant_state *st);
+/* The same for the node's tenant shares (SLUICE_M_TENANT_SHARE, abi.h). */
+struct sluice_tenant_share *sluice_bpf_map_share(int fd);
+void sluice_bpf_unmap_share(struct sluice_tenant_share *sh);
 
 /* Slot's per-CPU counters (map fd: SLUICE_M_COUNTERS) summed over every possible CPU into
  * *out. 0 or -errno (*out zeroed then). */

@@ -13,7 +13,8 @@
  *	flags				operator (sluicectl)	atomic or / and-not
  *	shed_mode, shed_level, permille	operator (sluicectl)	stores: level and shares, then mode
  *	auto_level, auto_permille	overload controller	stores
- *	generation			every writer		atomic add
+ *	auto_source, auto_seq, auto_node	overload controller	stores (node, seq, then
+ *source) generation			every writer		atomic add
  *
  * Stores are 32-bit and atomic, so the program sees each field old or new, never torn;
  * the mode is stored last with release order, so a reader that sees MANUAL also sees the
@@ -78,6 +79,22 @@ static inline void xdp_config_publish_auto(struct sluice_config *c, __u32 level,
 	__atomic_store_n(&c->auto_level, level, __ATOMIC_RELEASE);
 }
 
+/* Overload controller: whose level its fields carry (enum sluice_shed_source), the cluster
+ * decision's seq and the cluster controller's node ("" for none). The node's bytes are
+ * stored one by one: a reader racing a change may see a mix, for display only. */
+static inline void xdp_config_publish_source(struct sluice_config *c, __u32 source, __u32 seq,
+					     const char *node)
+{
+	int k = 0;
+
+	for (; node && node[k] && k < SLUICE_NAME_LEN - 1; k++)
+		__atomic_store_n(&c->auto_node[k], node[k], __ATOMIC_RELAXED);
+	for (; k < SLUICE_NAME_LEN; k++)
+		__atomic_store_n(&c->auto_node[k], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->auto_seq, seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->auto_source, source, __ATOMIC_RELEASE);
+}
+
 /* A copy of the entry, field by field (for display and decisions). */
 static inline void xdp_config_read(const struct sluice_config *c, struct sluice_config *out)
 {
@@ -92,6 +109,11 @@ static inline void xdp_config_read(const struct sluice_config *c, struct sluice_
 	}
 	out->generation = __atomic_load_n(&c->generation, __ATOMIC_ACQUIRE);
 	out->revalidate_ns = __atomic_load_n(&c->revalidate_ns, __ATOMIC_RELAXED);
+	out->auto_source = __atomic_load_n(&c->auto_source, __ATOMIC_ACQUIRE);
+	out->auto_seq = __atomic_load_n(&c->auto_seq, __ATOMIC_RELAXED);
+	for (int k = 0; k < SLUICE_NAME_LEN; k++)
+		out->auto_node[k] = __atomic_load_n(&c->auto_node[k], __ATOMIC_RELAXED);
+	out->auto_node[SLUICE_NAME_LEN - 1] = 0;
 }
 
 #endif /* SLUICE_XDP_CONFIG_H */

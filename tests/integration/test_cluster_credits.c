@@ -313,6 +313,36 @@ static void syn_credits(struct cluster_harness *h, const char *prefix)
 	ASSERT_NEAR_PCT(mean(ok[0], 2, 6), RATE, 10, "one node passes the whole SYN rate in 2 s");
 }
 
+/* SYN credits, node 3 killed 3 s into 300 SYN/s per node: nodes 1 and 2 pass ~300/s
+ * together from 2 s after. The kill comes from a child, so the sampling keeps its pace. */
+static void syn_node_killed(struct cluster_harness *h, const char *prefix)
+{
+	double ok[3][SECS + 2], two[SECS + 2];
+	pid_t pid[3], killer, victim = h->nodes[2].proc.pid;
+	char src[32];
+
+	for (int i = 0; i < 3; i++) {
+		syn_src_of(src, sizeof(src), prefix, i);
+		pid[i] = syn_start(h, i, src, 300, 10);
+	}
+	fflush(NULL);
+	killer = fork();
+	if (!killer) {
+		usleep(3000 * 1000);
+		kill(victim, SIGKILL);
+		_exit(0);
+	}
+	syn_sample(h, 9, ok);
+	waitpid(killer, NULL, 0);
+	cluster_node_kill(h, 2); /* reaps it */
+	for (int i = 0; i < 3; i++)
+		waitpid(pid[i], NULL, 0);
+	for (int s = 0; s < 9; s++)
+		two[s] = ok[0][s] + ok[1][s];
+	print_row("n1+n2 SYNs (n3 killed at 3 s)", two, 9);
+	ASSERT_NEAR_PCT(mean(two, 5, 9), RATE, 10, "SYN: the two left absorb n3's share in 2 s");
+}
+
 /* SYN credits with Redis gone: past the grace each node's XDP passes rate / 3. */
 static void syn_redis_killed(struct cluster_harness *h, const char *prefix)
 {
@@ -366,6 +396,10 @@ void test_cluster_credits(void)
 		goto out;
 	if (test__start_subtest("syn_even_then_one_node"))
 		syn_credits(&h, syn_src);
+	if (test__start_subtest("syn_node_killed"))
+		syn_node_killed(&h, syn_src);
+	if (h.nodes[2].proc.pid <= 0 && !ASSERT_OK(cluster_node_start(&h, 2), "n3 back"))
+		goto out;
 	if (test__start_subtest("req_even"))
 		req_even(&h);
 	if (test__start_subtest("req_one_node"))

@@ -26,7 +26,7 @@
 #define TENANTS "[acme]\nkey = " HARNESS_KEY_A_HEX "\n"
 #define ACL_LINE                                                                                   \
 	"user sluice on >%s ~sluice:* resetchannels -@all +@read +@write +@connection "            \
-	"-@dangerous\n"
+	"-@dangerous +eval +evalsha +time\n"
 
 struct redis_env {
 	struct netns_pair np;
@@ -186,6 +186,45 @@ void test_deploy_redis(void)
 		ASSERT_EQ(sluiced_stop(&p, 5000), 0, "clean exit");
 	}
 	unsetenv("SLUICE_REDIS_PASSWORD");
+
+	/* the cluster connection (leases, the cluster's overload decision) under the same ACL:
+	 * its scripts need EVAL and TIME, which +@read +@write do not grant */
+	write_file(pw, line);
+	{
+		const char *args[] = {"--threads",
+				      "1",
+				      "--journal-dir",
+				      "@journal",
+				      "--node",
+				      "n1",
+				      "--cluster-redis",
+				      r.redis_addr,
+				      "--cluster-redis-user",
+				      "sluice",
+				      "--cluster-redis-password-file",
+				      pw,
+				      NULL};
+
+		if (ASSERT_OK(sluiced_start_ns(&p, r.np.ns_a, "127.0.0.1:0", TENANTS, args),
+			      "sluiced with --cluster-redis")) {
+			ASSERT_TRUE(sluiced_log_wait(&p, "cluster: node registered", 3000),
+				    "node registered under the shipped ACL");
+			usleep(1500 * 1000); /* six lease periods */
+			log = sluiced_log(&p);
+			ASSERT_FALSE(log &&
+					 (strstr(log, "NOPERM") || strstr(log, "unexpected reply")),
+				     "every cluster script allowed");
+			if (log && (strstr(log, "NOPERM") || strstr(log, "unexpected reply")))
+				printf("%s\n", log);
+			free(log);
+			netns_run(r.np.ns_a, out, sizeof(out),
+				  "redis-cli -h %s -p %d --user sluice --pass %s --no-auth-warning "
+				  "--scan --pattern 'sluice:cluster:*' | head -3",
+				  r.np.ip4_b, r.port, r.password);
+			ASSERT_HAS_STR(out, "sluice:cluster:", "the cluster's keys are in Redis");
+			ASSERT_EQ(sluiced_stop(&p, 5000), 0, "clean exit");
+		}
+	}
 
 	/* a wrong password: said once, and intake goes on without Redis */
 	write_file(pw, "not-the-password\n");

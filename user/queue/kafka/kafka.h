@@ -117,8 +117,8 @@ typedef void kafka_done_fn(void *arg, int err, uint64_t id);
 /* Produce ev (copied) to q, a kafka_producer_open() handle. 0: done(arg, err, id) follows
  * exactly once from the producer's thread, err 0 only after the delivery report succeeded
  * (or, with spill, after the journal's fsync); id is the sluice-id. -ENOSPC: the producer
- * queue is full, -EIO: the producer failed for good, -EINVAL: a bad event; done is not
- * called then. */
+ * queue is full, -ENETDOWN: no broker takes writes (no spill), -EIO: the producer failed
+ * for good, -ESHUTDOWN: closing, -EINVAL: a bad event; done is not called then. */
 int kafka_produce(struct queue *q, const struct kafka_event *ev, kafka_done_fn *done, void *arg);
 /* The producer's counters (a snapshot), for sluiced's metrics. */
 struct kafka_producer_stats {
@@ -127,6 +127,7 @@ struct kafka_producer_stats {
 	uint64_t failed_other;	 /* delivery reports: another error */
 	uint64_t refused_full;	 /* produce refused: producer queue full */
 	uint64_t refused_fatal;	 /* produce refused: the producer failed for good */
+	uint64_t refused_down;	 /* produce refused: no broker takes writes, no spill */
 	uint64_t in_flight;	 /* produced, no delivery report yet */
 	uint64_t spilled;	 /* events written to the spill journal */
 	uint64_t forwarded;	 /* spilled events delivered to Kafka, journal entry acked */
@@ -136,9 +137,16 @@ struct kafka_producer_stats {
 	uint64_t lat_hist[16];	 /* by ms: <1, <2, <4, ... <2^14, more */
 	uint64_t lat_sum_ns;
 	bool kafka_down; /* no broker took the last writes */
+	bool fatal;	 /* the producer failed for good (restart) */
 };
 /* 0, or -EINVAL when q is not a producer handle. */
 int kafka_producer_stats(struct queue *q, struct kafka_producer_stats *st);
+
+struct metrics;
+/* Register the producer's metric families in m and a collect hook reading q's counters
+ * (sluice_kafka_*: produced, delivery failures and refusals by reason, in flight, delivery
+ * latency, spill, hot tenants, up). 0 or -errno. */
+int kafka_producer_metrics(struct metrics *m, struct queue *q);
 
 /* The consumer backend for --role worker/all is kworker's: kafka_consumer_open() in
  * user/queue/kafka/consumer.c (not in this file set). sluiced.c calls it through the hook

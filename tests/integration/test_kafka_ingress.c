@@ -14,6 +14,8 @@
  *   slow_bounded   500 ms RTT and --kafka-queue-max 4: some 503 (counted as queue_full),
  *                  every 202'd key in the topic exactly once
  *   bad_conf       an unknown --kafka key, or one weakening acks, exits 2 naming the key
+ *   hot_tenant     a tenant above --kafka-hot-share is keyed tenant#salt over several
+ *                  salts, the true tenant in sluice-tenant; the others keep their key
  *   spill          --kafka-spill: with every broker down the 202s go on (from the
  *                  journal); brokers back, every event reaches the topic exactly once
  */
@@ -71,8 +73,8 @@ struct batch {
 	char keys[MAXKEYS][32];
 };
 
-static void post_batch(int port, const char *prefix, int from, int n, int timeout_ms,
-		       struct batch *b)
+static void post_batch_as(int port, const char *api_key, const char *prefix, int from, int n,
+			  int timeout_ms, struct batch *b)
 {
 	struct http_client *c = calloc((size_t)n, sizeof(*c));
 	char body[256], req[1024], v[32];
@@ -81,7 +83,7 @@ static void post_batch(int port, const char *prefix, int from, int n, int timeou
 	for (int i = 0; i < n; i++) {
 		snprintf(b->keys[i], sizeof(b->keys[i]), "%s-%d", prefix, from + i);
 		event_body(body, sizeof(body), b->keys[i]);
-		http_event_request(req, sizeof(req), "test", body);
+		http_event_request(req, sizeof(req), api_key, body);
 		b->status[i] = -EIO;
 		if (c && !http_open(&c[i], port) && http_send(&c[i], req, strlen(req)))
 			http_close(&c[i]);
@@ -95,6 +97,12 @@ static void post_batch(int port, const char *prefix, int from, int n, int timeou
 			http_close(&c[i]);
 	}
 	free(c);
+}
+
+static void post_batch(int port, const char *prefix, int from, int n, int timeout_ms,
+		       struct batch *b)
+{
+	post_batch_as(port, "test", prefix, from, n, timeout_ms, b);
 }
 
 /* Append b's keys and answers to all. */
@@ -166,6 +174,8 @@ static bool check_once(const struct kafka_mock *k, const struct batch *b, const 
 	return ASSERT_TRUE(ok, what);
 }
 
+static const char *tenants = TENANTS;
+
 static int start(struct sluiced_proc *p, const struct kafka_mock *k, const char *const *extra)
 {
 	const char *args[32] = {"--queue",	   "kafka",	 "--role",    "ingress",
@@ -175,7 +185,7 @@ static int start(struct sluiced_proc *p, const struct kafka_mock *k, const char 
 	for (; extra && *extra && n < 31; extra++)
 		args[n++] = *extra;
 	args[n] = NULL;
-	return sluiced_start(p, TENANTS, args);
+	return sluiced_start(p, tenants, args);
 }
 
 /* The mock and a sluiced on it; false (skipped or failed) when either cannot start. */
@@ -459,6 +469,67 @@ out:
 	kafka_mock_stop(&k);
 }
 
+struct keys {
+	int acme_plain, acme_salted, beta_plain, other, salts;
+	bool salt_seen[10];
+	bool tenant_header_ok;
+};
+
+static int key_record(void *arg, const struct kafka_record *r)
+{
+	struct keys *k = arg;
+	char tenant[64];
+
+	kafka_record_header(r, "sluice-tenant", tenant, sizeof(tenant));
+	if (r->key_len == 4 && !memcmp(r->key, "acme", 4))
+		k->acme_plain++;
+	else if (r->key_len == 6 && !memcmp(r->key, "acme#", 5) && r->key[5] >= '0' &&
+		 r->key[5] <= '9') {
+		k->acme_salted++;
+		k->salts += !k->salt_seen[r->key[5] - '0'];
+		k->salt_seen[r->key[5] - '0'] = true;
+		k->tenant_header_ok &= !strcmp(tenant, "acme");
+	} else if (r->key_len == 4 && !memcmp(r->key, "beta", 4))
+		k->beta_plain++;
+	else
+		k->other++;
+	return 0;
+}
+
+/* acme sends most of the normal topic's records: after its first window its keys are
+ * salted over --kafka-hot-salts partitions, beta keeps its plain key */
+static void subtest_hot_tenant(void)
+{
+	const char *extra[] = {"--kafka-hot-share", "500", "--kafka-hot-salts", "4", NULL};
+	struct kafka_mock k = {0};
+	struct sluiced_proc p = {0};
+	struct keys keys = {.tenant_header_ok = true};
+	static struct batch a, b;
+
+	tenants = TENANTS "[beta]\nkey = " HARNESS_KEY_B_HEX "\n";
+	if (!setup(&k, &p, extra))
+		goto out;
+	for (int round = 0; round < 4; round++) {
+		post_batch_as(p.port, "test", "hot", round * 60, 60, 30000, &a);
+		post_batch_as(p.port, "hello", "cold", round * 4, 4, 30000, &b);
+		ASSERT_EQ(count_status(&a, 202) + count_status(&b, 202), 64, "202s");
+		usleep(1100 * 1000); /* the next round falls in the next window */
+	}
+	ASSERT_TRUE(metric_above(&p, "sluice_kafka_hot_tenants", 0), "hot tenant gauge");
+	ASSERT_GE(kafka_read_topic(k.bootstrap, TOPIC, 30000, key_record, &keys), 256, "records");
+	fprintf(stdout, "acme plain %d salted %d (%d salts), beta %d, other %d\n", keys.acme_plain,
+		keys.acme_salted, keys.salts, keys.beta_plain, keys.other);
+	ASSERT_GE(keys.acme_salted, 60, "acme spread after its first window");
+	ASSERT_GE(keys.salts, 3, "over several salts");
+	ASSERT_TRUE(keys.tenant_header_ok, "the true tenant in sluice-tenant");
+	ASSERT_EQ(keys.beta_plain, 16, "beta keeps its key");
+	ASSERT_EQ(keys.other, 0, "no other keys");
+out:
+	tenants = TENANTS;
+	sluiced_stop(&p, 15000);
+	kafka_mock_stop(&k);
+}
+
 void test_kafka_ingress(void)
 {
 	if (test__start_subtest("delivered"))
@@ -473,4 +544,6 @@ void test_kafka_ingress(void)
 		subtest_bad_conf();
 	if (test__start_subtest("spill"))
 		subtest_spill();
+	if (test__start_subtest("hot_tenant"))
+		subtest_hot_tenant();
 }

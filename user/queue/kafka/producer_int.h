@@ -72,6 +72,8 @@ void kspill_stop(struct kprod *p);
 int kspill_append(struct kprod *p, const struct kafka_event *ev, kafka_done_fn *done, void *arg);
 /* Entries of the spill journal not yet forwarded. */
 uint64_t kspill_depth(struct kprod *p);
+/* Free the entries the forwarder holds (after the producer is destroyed). */
+void kspill_release(struct kprod *p);
 /* Delivery report of a forwarded entry (poll thread). */
 void kspill_delivered(struct kprod *p, struct queue_entry *e, rd_kafka_resp_err_t err);
 

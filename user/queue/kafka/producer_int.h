@@ -32,6 +32,13 @@ struct kmsg {
 	char tenant[65];
 };
 
+/* The producer's metric families (metrics.c). */
+struct kmetrics {
+	struct queue *q;
+	struct metric_family *produced, *failures, *refused, *in_flight, *latency, *spilled,
+	    *forwarded, *spill_depth, *hot, *up;
+};
+
 struct kprod {
 	struct queue q; /* first: the handle */
 	struct kafka_opts o;
@@ -47,6 +54,7 @@ struct kprod {
 	uint64_t id_hi, seq; /* ids: id_hi | seq++ */
 	struct kafka_hot hot;
 	struct kafka_producer_stats st; /* atomics, but for kafka_down and hot_tenants */
+	struct kmetrics metrics;
 	/* spill (spill.c) */
 	struct queue *spill;
 	pthread_t fwd;

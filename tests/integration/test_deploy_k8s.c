@@ -26,14 +26,6 @@
 static const char *const overlays[] = {"single-node", "cluster", "cluster-hpa"};
 #define N_OVERLAYS (sizeof(overlays) / sizeof(overlays[0]))
 
-/* Flags the manifests use that other issues add to sluiced; reported, not failed, until they
- * exist (and then checked like every other flag). */
-static const char *const pending_flags[] = {
-    "queue",	     /* issue 13: Kafka backend */
-    "kafka-brokers", /* issue 13 */
-    "kafka-spill",   /* issue 13 */
-};
-
 static bool tools_present(void)
 {
 	if (access(KUBECTL120, X_OK)) {
@@ -538,14 +530,6 @@ out:
 	json_decref(after);
 }
 
-static bool is_pending(const char *flag)
-{
-	for (size_t i = 0; i < sizeof(pending_flags) / sizeof(pending_flags[0]); i++)
-		if (!strcmp(flag, pending_flags[i]))
-			return true;
-	return false;
-}
-
 static void check_flag(const char *help, const char *name, const char *where)
 {
 	char needle[96], tag[200];
@@ -556,11 +540,6 @@ static void check_flag(const char *help, const char *name, const char *where)
 	snprintf(needle, sizeof(needle), "  --%s\n", name);
 	if (strstr(help, needle))
 		return;
-	if (is_pending(name)) {
-		printf("%s: --%s not in this sluiced yet (pending in another issue)\n", where,
-		       name);
-		return;
-	}
 	snprintf(tag, sizeof(tag), "%s: --%s is a sluiced option", where, name);
 	ASSERT_TRUE(false, tag);
 }

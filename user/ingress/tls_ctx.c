@@ -394,8 +394,8 @@ static SSL_CTX *ssl_ctx_new(struct tls_ctx *ctx, const struct tls_opts *o, const
 	}
 	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 				    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* idle connections give their 16 KiB record buffers back (10,000 idle clients) */
-	SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
+	/* no SSL_MODE_RELEASE_BUFFERS: a busy connection keeps its record buffers, an idle one
+	 * gives them back through tls_conn_trim() (tls.c) */
 	SSL_CTX_set_read_ahead(sc, 1);
 	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_timeout(sc, (long)ctx->rotate_s * (TLS_TICKET_KEYS - 1));
@@ -575,6 +575,7 @@ void tls_ctx_stats(struct tls_ctx *ctx, struct tls_stats *out)
 	out->resumed = LOAD(resumed);
 	out->refused_busy = LOAD(refused_busy);
 	out->handshaking = LOAD(handshaking);
+	out->buffered = LOAD(buffered);
 	out->reloads = LOAD(reloads);
 	out->reload_failures = LOAD(reload_failures);
 	out->ticket_rotations = LOAD(ticket_rotations);

@@ -3,7 +3,8 @@
  * and an OpenSSL client of our own: TLS 1.2/1.3, ALPN, SNI, resumption, certificates refused
  * at load, plain HTTP to the TLS port, slow handshakes, reload under load, mTLS tenants, the
  * HTTP suite's smuggling and limit cases over TLS, a pipelined burst answered in order, and
- * idle connections giving their record buffers back.
+ * idle connections giving their record buffers back, and certificate files replaced the way
+ * kubelet updates a Secret volume picked up by --tls-watch-s.
  *
  * Certificates are made by `openssl req` in the test's scratch directory (tlscerts.h).
  */
@@ -647,6 +648,67 @@ out:
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* Put c into DIR/NAME/ and point DIR/..data at it, the way kubelet updates a Secret volume
+ * (DIR/tls.crt -> ..data/tls.crt stays; ..data is swapped by a rename). */
+static int secret_update(const char *dir, const char *name, const struct tlscert *c)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && mkdir '%s' && cp '%s' '%s/tls.crt' && cp '%s' '%s/tls.key' && "
+		 "ln -sfn '%s' ..data_tmp && mv -T ..data_tmp ..data && "
+		 "ln -sfn ..data/tls.crt tls.crt && ln -sfn ..data/tls.key tls.key",
+		 dir, name, c->crt, name, c->key, name, name);
+	return system(cmd) ? -EIO : 0;
+}
+
+/* The name on the certificate a fresh handshake gets (its first DNS name). */
+static void served_cert(int port, char *name, size_t cap)
+{
+	struct tcli c;
+	X509 *x;
+
+	snprintf(name, cap, "?");
+	if (!tcli_open(&c, port, "a.test", NULL) && (x = SSL_get0_peer_certificate(c.ssl)))
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, name, (int)cap);
+	tcli_close(&c);
+}
+
+/* --tls-watch-s: a Secret updated by kubelet (a symlink swap) is served without a signal; a
+ * broken update is refused once and the served certificate stays. */
+static void subtest_watch(void)
+{
+	char dir[600], crt[700], key[700], name[64] = "";
+	const char *args[] = {
+	    "--threads",  "1", "--journal-dir", "@journal", "--tls-listen",  "127.0.0.1:0",
+	    "--tls-cert", crt, "--tls-key",	key,	    "--tls-watch-s", "1",
+	    NULL};
+	struct sluiced_proc p = {0};
+
+	snprintf(dir, sizeof(dir), "%s/secret", test__tmpdir());
+	snprintf(crt, sizeof(crt), "%s/tls.crt", dir);
+	snprintf(key, sizeof(key), "%s/tls.key", dir);
+	if (!ASSERT_OK(mkdir(dir, 0700), "mkdir") ||
+	    !ASSERT_OK(secret_update(dir, "v1", &cert_a), "first version") ||
+	    !ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	served_cert(p.tls_port, name, sizeof(name));
+	ASSERT_STREQ(name, "a.test", "serves the first version");
+	ASSERT_OK(secret_update(dir, "v2", &cert_b), "second version");
+	for (int i = 0; i < 200 && strcmp(name, "b.test"); i++) {
+		usleep(100 * 1000);
+		served_cert(p.tls_port, name, sizeof(name));
+	}
+	ASSERT_STREQ(name, "b.test", "serves the second version without a SIGHUP");
+	ASSERT_TRUE(sluiced_log_wait(&p, "tls: certificate files changed, reloading", 1000),
+		    "says why it reloaded");
+	ASSERT_OK(secret_update(dir, "v3", &cert_old), "an expired version");
+	ASSERT_TRUE(sluiced_log_wait(&p, "tls: reload refused", 20000), "refused");
+	served_cert(p.tls_port, name, sizeof(name));
+	ASSERT_STREQ(name, "b.test", "the running certificate stays");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_tls_ingress(void)
 {
 	if (!ASSERT_OK(make_certs(), "openssl req makes the test certificates"))
@@ -671,4 +733,6 @@ void test_tls_ingress(void)
 		subtest_pipelined();
 	if (test__start_subtest("idle_release"))
 		subtest_idle_release();
+	if (test__start_subtest("watch"))
+		subtest_watch();
 }

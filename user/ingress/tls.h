@@ -113,6 +113,10 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * Ticket keys and counters carry over. Returns 0, or -errno with err filled and the
  * running generation untouched. Safe from any thread. */
 int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_opts *opts, char *err, size_t errlen);
+/* A stamp of the files opts names (device, inode, size and modification time of each, the
+ * error for one that cannot be read): it changes when any file is replaced, also through a
+ * symlink swapped to another target (how kubelet updates a Secret volume). */
+uint64_t tls_files_stamp(const struct tls_opts *opts);
 /* Copy the counters. */
 void tls_ctx_stats(struct tls_ctx *ctx, struct tls_stats *out);
 /* The current generation's certificates (default first) into out[max]; returns how many

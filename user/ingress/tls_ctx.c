@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -612,4 +613,40 @@ bool tls_kernel_has_ktls(void)
 	has = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0 || errno != ENOENT;
 	close(fd);
 	return has;
+}
+
+static uint64_t stamp_file(uint64_t h, const char *path)
+{
+	struct stat st;
+	uint64_t v[5] = {0};
+
+	if (!path)
+		return h;
+	if (stat(path, &st))
+		v[0] = (uint64_t)errno;
+	else {
+		v[0] = (uint64_t)st.st_dev;
+		v[1] = (uint64_t)st.st_ino;
+		v[2] = (uint64_t)st.st_size;
+		v[3] = (uint64_t)st.st_mtim.tv_sec;
+		v[4] = (uint64_t)st.st_mtim.tv_nsec;
+	}
+	for (size_t i = 0; i < sizeof(v); i++) { /* FNV-1a */
+		h ^= ((const uint8_t *)v)[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t tls_files_stamp(const struct tls_opts *o)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = stamp_file(h, o->dflt.cert);
+	h = stamp_file(h, o->dflt.key);
+	for (unsigned i = 0; i < o->n_sni; i++) {
+		h = stamp_file(h, o->sni[i].cert);
+		h = stamp_file(h, o->sni[i].key);
+	}
+	return stamp_file(h, o->client_ca);
 }

@@ -208,6 +208,10 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_INT, S(tls_handshake_rate), 0, 1000000, .def = "0"},
     {"tls-ticket-rotate-s", "S", "a new session ticket key this often (the last 3 are accepted)",
      CONFPARSE_INT, S(tls_ticket_rotate_s), 10, 86400 * 7, .def = "3600"},
+    {"tls-watch-s", "S",
+     "look at the certificate files this often and reload when they changed (a Kubernetes "
+     "Secret update), 0 = on SIGHUP only",
+     CONFPARSE_INT, S(tls_watch_s), 0, 86400, .def = "0"},
     {"uring-off", "LIST",
      "io_uring features to leave unused, as on older kernels: buf_ring,multishot_accept,"
      "multishot_recv or all",

@@ -92,6 +92,7 @@ struct sluiced_cfg {
 	long long tls_max_handshakes;
 	long long tls_handshake_rate; /* per source and second, 0 = off */
 	long long tls_ticket_rotate_s;
+	long long tls_watch_s;	 /* reload when the files change, checked this often; 0 = off */
 	char uring_off[128];	 /* io_uring features not to use (loop_features_parse) */
 	unsigned uring_off_bits; /* parsed uring_off, LOOP_FEAT_* */
 };

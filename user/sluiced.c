@@ -96,6 +96,8 @@ struct daemon {
 	struct src_rate *tls_rate; /* --tls-handshake-rate */
 	char sni_paths[sizeof(((struct sluiced_cfg *)0)->tls_sni)];
 	struct tls_cert_files sni[TLS_SNI_MAX];
+	uint64_t tls_stamp;	 /* tls_files_stamp() at the last load (--tls-watch-s) */
+	uint64_t tls_watched_ns; /* when the files were last looked at */
 };
 
 /* ---- the journal behind the API's queue interface ------------------------------- */
@@ -724,6 +726,8 @@ static int setup_tls(struct daemon *d)
 	d->tls_metrics = tls_metrics_new(d->m, d->tls);
 	if (!d->tls_metrics)
 		return -ENOMEM;
+	d->tls_stamp = tls_files_stamp(&o);
+	d->tls_watched_ns = clock_mono_ns();
 	n = tls_ctx_certs(d->tls, certs, ARRAY_SIZE(certs));
 	for (unsigned i = 0; i < n && i < ARRAY_SIZE(certs); i++)
 		log_info("tls: certificate", "name=%s file=%s not_after=%lld sni=%d", certs[i].name,
@@ -744,11 +748,32 @@ static void reload_tls(struct daemon *d)
 
 	if (!d->tls)
 		return;
+	if (!tls_options(d, &o, err, sizeof(err)))
+		d->tls_stamp =
+		    tls_files_stamp(&o); /* a refused load is not retried until they change */
 	if (tls_options(d, &o, err, sizeof(err)) || tls_ctx_reload(d->tls, &o, err, sizeof(err)))
 		log_error("tls: reload refused, the running certificates stay", "error=\"%s\"",
 			  err);
 	else
 		log_info("tls: certificates reloaded", "file=%s sni=%u", d->cfg.tls_cert, o.n_sni);
+}
+
+/* --tls-watch-s: reload when the certificate files changed since the last load. A Secret
+ * volume is updated by kubelet swapping a symlink to a new directory, both files at once. */
+static void watch_tls(struct daemon *d)
+{
+	uint64_t now = clock_mono_ns();
+	struct tls_opts o;
+	char err[1024];
+
+	if (!d->tls || !d->cfg.tls_watch_s ||
+	    now - d->tls_watched_ns < (uint64_t)d->cfg.tls_watch_s * 1000000000ULL)
+		return;
+	d->tls_watched_ns = now;
+	if (tls_options(d, &o, err, sizeof(err)) || tls_files_stamp(&o) == d->tls_stamp)
+		return;
+	log_info("tls: certificate files changed, reloading", "file=%s", d->cfg.tls_cert);
+	reload_tls(d);
 }
 
 static void reload_routes(struct daemon *d)
@@ -962,6 +987,7 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 			reload_tls(d);
 		} else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
+		watch_tls(d);
 		check_db(d);
 	}
 }

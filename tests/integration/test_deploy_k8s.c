@@ -7,7 +7,8 @@
  * negative control that must fail), and then read back as JSON to check what the manifests
  * promise: the capability set, seccomp, read-only roots, probes on the admin port, a PDB
  * that lets a drain through at the autoscaler's minimum, NetworkPolicies, no committed
- * secret, a config change that reaches the pods, and every sluiced flag they use exists.
+ * secret, a config change that reaches the pods, every sluiced flag they use exists, and
+ * HTTPS from a referenced kubernetes.io/tls Secret that sluiced reloads when it rotates.
  * These are static checks: no cluster runs here.
  */
 #include <stdlib.h>
@@ -645,6 +646,111 @@ static void subtest_newer_kubectl(void)
 	ASSERT_EQ(missing, 0, "identical objects");
 }
 
+/* The value of "--name=VALUE" among a container's args, or NULL. */
+static const char *arg_value(json_t *c, const char *name)
+{
+	size_t i, n = strlen(name);
+	json_t *a;
+
+	json_array_foreach(json_object_get(c, "args"), i, a)
+	{
+		const char *s = json_string_value(a);
+
+		if (s && !strncmp(s, "--", 2) && !strncmp(s + 2, name, n) && s[2 + n] == '=')
+			return s + 3 + n;
+	}
+	return NULL;
+}
+
+/* HTTPS in every overlay: --tls-listen on a port the pod declares (container and host
+ * port), certificate and key read from a read-only mount of a kubernetes.io/tls Secret that
+ * is referenced, not committed, and whose files kubelet keeps updating (no subPath), with
+ * --tls-watch-s so sluiced reloads a rotated one by itself. The documented
+ * `kubectl create secret tls` step makes a Secret the schema accepts, in the DaemonSet's
+ * namespace, with the keys the volume asks for. */
+static void subtest_tls_secret(void)
+{
+	char cmd_out[8192], secret[600], crt[600], key[600];
+	const char *t = test__tmpdir();
+	json_t *made = NULL;
+
+	snprintf(crt, sizeof(crt), "%s/tls-cert.pem", t);
+	snprintf(key, sizeof(key), "%s/tls-key.pem", t);
+	snprintf(secret, sizeof(secret), "%s/secret-tls.yaml", t);
+	if (!ASSERT_OK(netns_run(NULL, cmd_out, sizeof(cmd_out),
+				 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+				 "-nodes -days 1 -subj /CN=ingress.example -keyout %s -out %s "
+				 "2>&1 && " KUBECTL120 " -n sluice-ingress create secret tls "
+				 "sluice-tls --cert=%s --key=%s --dry-run=client -o yaml > %s",
+				 key, crt, crt, key, secret),
+		       "kubectl create secret tls, offline") ||
+	    !ASSERT_OK(
+		netns_run(NULL, cmd_out, sizeof(cmd_out), "node " K8S_TOOL " validate %s", secret),
+		"that Secret is valid"))
+		printf("%s\n", cmd_out);
+	made = load_docs(secret);
+	ASSERT_STREQ(str_at(made, "0.type"), "kubernetes.io/tls", "its type");
+	for (size_t o = 0; o < N_OVERLAYS; o++) {
+		json_t *docs = render_docs(NULL, overlays[o]), *ds, *c, *vol, *m = NULL, *port;
+		const char *listen, *cert, *tkey, *mount = NULL, *colon;
+		char want[300];
+		size_t i;
+
+		if (!ASSERT_OK_PTR(docs, overlays[o]))
+			continue;
+		ds = find_doc(docs, "DaemonSet", "sluice-ingress");
+		c = find_named(at(ds, "spec.template.spec.containers"), "sluiced");
+		listen = arg_value(c, "tls-listen");
+		cert = arg_value(c, "tls-cert");
+		tkey = arg_value(c, "tls-key");
+		if (!ASSERT_OK_PTR(listen, "--tls-listen passed") ||
+		    !ASSERT_OK_PTR(cert, "--tls-cert passed") ||
+		    !ASSERT_OK_PTR(tkey, "--tls-key passed"))
+			goto next;
+		ASSERT_GT(atoll(arg_value(c, "tls-watch-s") ?: "0"), 0,
+			  "--tls-watch-s: a rotated Secret is reloaded without a restart");
+		colon = strrchr(listen, ':');
+		port = find_named(json_object_get(c, "ports"), "https");
+		ASSERT_EQ(int_at(port, "containerPort"), colon ? atoll(colon + 1) : -2,
+			  "the TLS port is a container port");
+		ASSERT_EQ(int_at(port, "hostPort"), int_at(port, "containerPort"),
+			  "and the host port (host network)");
+		vol = find_named(at(ds, "spec.template.spec.volumes"), "tls");
+		ASSERT_STREQ(str_at(vol, "secret.secretName"), str_at(made, "0.metadata.name"),
+			     "the volume is the Secret the documented command makes");
+		ASSERT_STREQ(str_at(made, "0.metadata.namespace"), str_at(ds, "metadata.namespace"),
+			     "in the DaemonSet's namespace");
+		ASSERT_EQ(json_array_size(at(vol, "secret.items")), 2, "two files from it");
+		json_array_foreach(json_object_get(c, "volumeMounts"), i, m)
+		{
+			if (!strcmp(str_at(m, "name") ?: "", "tls")) {
+				mount = str_at(m, "mountPath");
+				ASSERT_TRUE(json_is_true(json_object_get(m, "readOnly")),
+					    "read-only");
+				ASSERT_FALSE(json_object_get(m, "subPath") != NULL,
+					     "no subPath (kubelet would not update it)");
+			}
+		}
+		if (!ASSERT_OK_PTR(mount, "the Secret is mounted"))
+			goto next;
+		json_array_foreach(at(vol, "secret.items"), i, m)
+		{
+			const char *k = str_at(m, "key") ?: "?";
+			bool is_key = !strcmp(k, "tls.key");
+
+			ASSERT_OK_PTR(json_object_get(at(made, "0.data"), k),
+				      "a key kubernetes.io/tls Secrets have");
+			snprintf(want, sizeof(want), "%s/%s", mount, str_at(m, "path") ?: "?");
+			ASSERT_STREQ(is_key ? tkey : cert, want,
+				     is_key ? "--tls-key is the mounted tls.key"
+					    : "--tls-cert is the mounted tls.crt");
+		}
+	next:
+		json_decref(docs);
+	}
+	json_decref(made);
+}
+
 void test_deploy_k8s(void)
 {
 	if (!tools_present())
@@ -669,4 +775,6 @@ void test_deploy_k8s(void)
 		subtest_flags_exist();
 	if (test__start_subtest("newer_kubectl_same_objects"))
 		subtest_newer_kubectl();
+	if (test__start_subtest("tls_secret"))
+		subtest_tls_secret();
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* test_tls_ingress.c -- the real sluiced with --tls-listen, against curl, openssl s_client
  * and an OpenSSL client of our own: TLS 1.2/1.3, ALPN, SNI, resumption, certificates refused
- * at load, plain HTTP to the TLS port, slow handshakes, reload under load, mTLS tenants, and
- * the HTTP suite's smuggling and limit cases over TLS.
+ * at load, plain HTTP to the TLS port, slow handshakes, reload under load, mTLS tenants, the
+ * HTTP suite's smuggling and limit cases over TLS, a pipelined burst answered in order, and
+ * idle connections giving their record buffers back, and certificate files replaced the way
+ * kubelet updates a Secret volume picked up by --tls-watch-s.
  *
  * Certificates are made by `openssl req` in the test's scratch directory (tlscerts.h).
  */
@@ -123,18 +125,13 @@ static int tcli_open(struct tcli *c, int port, const char *sni, const struct tls
 	return 0;
 }
 
-/* Send req, read one response (head + Content-Length body) into out. Its status, 0 when
- * the connection ended first. */
-static int tcli_request(struct tcli *c, const char *req, char *out, size_t cap)
+/* Read one response (head + Content-Length body) into out; bytes after it stay for the
+ * next. Its status, 0 when the connection ended first. */
+static int tcli_read(struct tcli *c, char *out, size_t cap)
 {
 	size_t need = 0;
 	char *end, *cl;
 
-	if (SSL_write(c->ssl, req, (int)strlen(req)) != (int)strlen(req)) {
-		printf("SSL_write failed: %s\n", strerror(errno));
-		ERR_print_errors_fp(stdout);
-		return -EIO;
-	}
 	for (;;) {
 		int n;
 
@@ -160,6 +157,17 @@ static int tcli_request(struct tcli *c, const char *req, char *out, size_t cap)
 	memmove(c->buf, c->buf + need, c->len - need);
 	c->len -= need;
 	return atoi(out + 9);
+}
+
+/* Send req, read one response into out (tcli_read). */
+static int tcli_request(struct tcli *c, const char *req, char *out, size_t cap)
+{
+	if (SSL_write(c->ssl, req, (int)strlen(req)) != (int)strlen(req)) {
+		printf("SSL_write failed: %s\n", strerror(errno));
+		ERR_print_errors_fp(stdout);
+		return -EIO;
+	}
+	return tcli_read(c, out, cap);
 }
 
 static int tls_once(int port, const char *req, char *out, size_t cap)
@@ -549,6 +557,158 @@ static void subtest_http_cases(void)
 	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
 }
 
+/* A pipelined burst over TLS, as one record and as one record per request, is answered in
+ * order; the durable POSTs in it hold the requests behind them until they are written. */
+static void subtest_pipelined(void)
+{
+	struct sluiced_proc p = {0};
+	static char burst[8192];
+	char reqs[5][512];
+	const int want[5] = {200, 202, 404, 202, 200};
+	struct tcli c;
+
+	if (!ASSERT_OK(start(&p, TENANTS, NULL), "start"))
+		return;
+	if (!ASSERT_OK(tcli_open(&c, p.tls_port, "a.test", NULL), "handshake"))
+		goto out;
+	for (int round = 0; round < 2; round++) {
+		size_t bl = 0;
+
+		snprintf(reqs[0], sizeof(reqs[0]), "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+		http_event_request(reqs[1], sizeof(reqs[1]), "test",
+				   round ? EVENT("p3") : EVENT("p1"));
+		snprintf(reqs[2], sizeof(reqs[2]), "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+		http_event_request(reqs[3], sizeof(reqs[3]), "test",
+				   round ? EVENT("p4") : EVENT("p2"));
+		snprintf(reqs[4], sizeof(reqs[4]), "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+		for (int i = 0; i < 5; i++) {
+			size_t n = strlen(reqs[i]);
+
+			if (round) { /* one record each */
+				ASSERT_EQ(SSL_write(c.ssl, reqs[i], (int)n), (int)n,
+					  "write a record");
+			} else {
+				memcpy(burst + bl, reqs[i], n);
+				bl += n;
+			}
+		}
+		if (!round)
+			ASSERT_EQ(SSL_write(c.ssl, burst, (int)bl), (int)bl, "one record");
+		for (int i = 0; i < 5; i++)
+			ASSERT_EQ(tcli_read(&c, resp, sizeof(resp)), want[i],
+				  round ? "records: answered in order"
+					: "record: answered in order");
+	}
+	tcli_close(&c);
+out:
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* sluice_tls_buffered_connections from a /metrics page, -1 when absent. */
+static long buffered_conns(const struct sluiced_proc *p)
+{
+	static const char name[] = "\nsluice_tls_buffered_connections ";
+	const char *v;
+
+	if (http_admin(p, "/metrics", resp, sizeof(resp)) != 200 || !(v = strstr(resp, name)))
+		return -1;
+	return strtol(v + sizeof(name) - 1, NULL, 10);
+}
+
+/* Idle TLS connections give OpenSSL's record buffers back (the gauge reaches 0 while all
+ * stay open, whatever the machine's speed), and answer again afterwards. */
+static void subtest_idle_release(void)
+{
+	enum { N = 12 };
+	struct sluiced_proc p = {0};
+	struct tcli c[N] = {0};
+	long b = -1;
+	int opened = 0;
+
+	if (!ASSERT_OK(start(&p, TENANTS, NULL), "start"))
+		return;
+	for (; opened < N; opened++)
+		if (!ASSERT_OK(tcli_open(&c[opened], p.tls_port, "a.test", NULL), "handshake") ||
+		    !ASSERT_EQ(tcli_request(&c[opened], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+					    resp, sizeof(resp)),
+			       200, "a request"))
+			goto out;
+	for (int i = 0; i < 300 && (b = buffered_conns(&p)) != 0; i++)
+		usleep(100 * 1000);
+	ASSERT_EQ(b, 0, "every idle connection released its record buffers");
+	for (int i = 0; i < N; i++)
+		ASSERT_EQ(tcli_request(&c[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", resp,
+				       sizeof(resp)),
+			  200, "answers again after the release");
+	http_admin(&p, "/metrics", resp, sizeof(resp));
+	ASSERT_HAS_STR(resp, "sluice_http_connections 12", "all stayed open");
+out:
+	for (int i = 0; i < N; i++) /* a zeroed one is a no-op */
+		tcli_close(&c[i]);
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
+/* Put c into DIR/NAME/ and point DIR/..data at it, the way kubelet updates a Secret volume
+ * (DIR/tls.crt -> ..data/tls.crt stays; ..data is swapped by a rename). */
+static int secret_update(const char *dir, const char *name, const struct tlscert *c)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && mkdir '%s' && cp '%s' '%s/tls.crt' && cp '%s' '%s/tls.key' && "
+		 "ln -sfn '%s' ..data_tmp && mv -T ..data_tmp ..data && "
+		 "ln -sfn ..data/tls.crt tls.crt && ln -sfn ..data/tls.key tls.key",
+		 dir, name, c->crt, name, c->key, name, name);
+	return system(cmd) ? -EIO : 0;
+}
+
+/* The name on the certificate a fresh handshake gets (its first DNS name). */
+static void served_cert(int port, char *name, size_t cap)
+{
+	struct tcli c;
+	X509 *x;
+
+	snprintf(name, cap, "?");
+	if (!tcli_open(&c, port, "a.test", NULL) && (x = SSL_get0_peer_certificate(c.ssl)))
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, name, (int)cap);
+	tcli_close(&c);
+}
+
+/* --tls-watch-s: a Secret updated by kubelet (a symlink swap) is served without a signal; a
+ * broken update is refused once and the served certificate stays. */
+static void subtest_watch(void)
+{
+	char dir[600], crt[700], key[700], name[64] = "";
+	const char *args[] = {
+	    "--threads",  "1", "--journal-dir", "@journal", "--tls-listen",  "127.0.0.1:0",
+	    "--tls-cert", crt, "--tls-key",	key,	    "--tls-watch-s", "1",
+	    NULL};
+	struct sluiced_proc p = {0};
+
+	snprintf(dir, sizeof(dir), "%s/secret", test__tmpdir());
+	snprintf(crt, sizeof(crt), "%s/tls.crt", dir);
+	snprintf(key, sizeof(key), "%s/tls.key", dir);
+	if (!ASSERT_OK(mkdir(dir, 0700), "mkdir") ||
+	    !ASSERT_OK(secret_update(dir, "v1", &cert_a), "first version") ||
+	    !ASSERT_OK(sluiced_start(&p, TENANTS, args), "start"))
+		return;
+	served_cert(p.tls_port, name, sizeof(name));
+	ASSERT_STREQ(name, "a.test", "serves the first version");
+	ASSERT_OK(secret_update(dir, "v2", &cert_b), "second version");
+	for (int i = 0; i < 200 && strcmp(name, "b.test"); i++) {
+		usleep(100 * 1000);
+		served_cert(p.tls_port, name, sizeof(name));
+	}
+	ASSERT_STREQ(name, "b.test", "serves the second version without a SIGHUP");
+	ASSERT_TRUE(sluiced_log_wait(&p, "tls: certificate files changed, reloading", 1000),
+		    "says why it reloaded");
+	ASSERT_OK(secret_update(dir, "v3", &cert_old), "an expired version");
+	ASSERT_TRUE(sluiced_log_wait(&p, "tls: reload refused", 20000), "refused");
+	served_cert(p.tls_port, name, sizeof(name));
+	ASSERT_STREQ(name, "b.test", "the running certificate stays");
+	ASSERT_EQ(sluiced_stop(&p, 5000), 0, "exit 0");
+}
+
 void test_tls_ingress(void)
 {
 	if (!ASSERT_OK(make_certs(), "openssl req makes the test certificates"))
@@ -569,4 +729,10 @@ void test_tls_ingress(void)
 		subtest_mtls();
 	if (test__start_subtest("http_cases"))
 		subtest_http_cases();
+	if (test__start_subtest("pipelined"))
+		subtest_pipelined();
+	if (test__start_subtest("idle_release"))
+		subtest_idle_release();
+	if (test__start_subtest("watch"))
+		subtest_watch();
 }

@@ -581,6 +581,127 @@ out:
 	tls_ctx_free(ctx);
 }
 
+/* Take all plaintext the server has into out (NUL-terminated); returns its length. */
+static size_t take_plain(struct tls_conn *t, char *out, size_t cap)
+{
+	size_t got = 0, n;
+	const char *p;
+
+	while ((n = tls_conn_plain(t, &p)) > 0 && got + n < cap) {
+		memcpy(out + got, p, n);
+		got += n;
+		tls_conn_plain_consume(t, n);
+	}
+	out[got] = '\0';
+	return got;
+}
+
+static uint64_t buffered(struct tls_ctx *ctx)
+{
+	struct tls_stats st;
+
+	tls_ctx_stats(ctx, &st);
+	return st.buffered;
+}
+
+/* Many records in one feed (a pipelined burst) come out whole and in order, and so do
+ * records cut anywhere across feeds. */
+static void subtest_burst(void)
+{
+	struct tls_ctx *ctx = server(NULL, 0);
+	struct cli_opts co = {.alpn = alpn_h1};
+	struct tls_conn *t = NULL;
+	struct cli *c = NULL;
+	char want[4096] = "", got[4096], one[64], *p;
+	size_t wl = 0;
+	long n;
+
+	if (!ctx)
+		return;
+	if (!ASSERT_EQ(connect(ctx, &co, "a.test", NULL, &t, &c), TLS_HS_DONE, "done"))
+		goto out;
+	for (int i = 0; i < 50; i++) { /* one record each */
+		int k = snprintf(one, sizeof(one), "GET /r/%d HTTP/1.1\r\nHost: a\r\n\r\n", i);
+
+		SSL_write(c->ssl, one, k);
+		memcpy(want + wl, one, (size_t)k);
+		wl += (size_t)k;
+	}
+	n = BIO_get_mem_data(c->wb, &p);
+	ASSERT_GT(n, 50 * 22, "fifty records");
+	ASSERT_EQ(tls_conn_feed(t, p, (size_t)n), TLS_HS_DONE, "one feed");
+	(void)BIO_reset(c->wb);
+	ASSERT_EQ(take_plain(t, got, sizeof(got)), wl, "every record decrypted");
+	ASSERT_STREQ(got, want, "in order");
+
+	/* the same burst fed in pieces of 7 bytes: records cut anywhere */
+	for (int i = 0; i < 50; i++)
+		SSL_write(c->ssl, want + (size_t)i * (wl / 50), (int)(wl / 50));
+	n = BIO_get_mem_data(c->wb, &p);
+	for (long off = 0; off < n; off += 7)
+		tls_conn_feed(t, p + off, (size_t)(n - off < 7 ? n - off : 7));
+	(void)BIO_reset(c->wb);
+	ASSERT_EQ(take_plain(t, got, sizeof(got)), wl / 50 * 50, "every cut record decrypted");
+	ASSERT_TRUE(!strncmp(got, want, wl / 50 * 50), "in order");
+out:
+	cli_free(c);
+	tls_conn_free(t);
+	tls_ctx_free(ctx);
+}
+
+/* Record buffers: released after the handshake, held while busy, released by trim (not
+ * while a partial record waits in them), allocated again by the next record; counted. */
+static void subtest_trim(void)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: a.test\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct tls_ctx *ctx = server(NULL, 0);
+	struct cli_opts co = {.alpn = alpn_h1};
+	struct tls_conn *t = NULL, *u = NULL;
+	struct cli *c = NULL;
+	char got[256], *p;
+	long n;
+
+	if (!ctx)
+		return;
+	u = tls_conn_new(ctx, clock_mono_ns());
+	ASSERT_EQ(buffered(ctx), 1, "a handshake in progress counts");
+	if (!ASSERT_EQ(connect(ctx, &co, "a.test", NULL, &t, &c), TLS_HS_DONE, "done"))
+		goto out;
+	ASSERT_EQ(buffered(ctx), 1, "the handshake's buffers went back (the other one holds)");
+	tls_conn_free(u);
+	u = NULL;
+	ASSERT_EQ(buffered(ctx), 0, "freeing uncounts");
+
+	for (int round = 0; round < 3; round++) {
+		SSL_write(c->ssl, req, sizeof(req) - 1);
+		n = BIO_get_mem_data(c->wb, &p);
+		/* all but the last 5 bytes: a partial record stays in OpenSSL's buffer */
+		tls_conn_feed(t, p, (size_t)n - 5);
+		ASSERT_EQ(buffered(ctx), 1, "busy: buffers held");
+		ASSERT_EQ(tls_conn_plain(t, (const char **)&p), 0, "nothing whole yet");
+		tls_conn_trim(t);
+		ASSERT_EQ(buffered(ctx), 1, "not released under a partial record");
+		n = BIO_get_mem_data(c->wb, &p);
+		tls_conn_feed(t, p + n - 5, 5);
+		(void)BIO_reset(c->wb);
+		ASSERT_EQ(take_plain(t, got, sizeof(got)), sizeof(req) - 1, "the request");
+		ASSERT_STREQ(got, req, "its bytes");
+		ASSERT_OK(tls_conn_write(t, resp, sizeof(resp) - 1), "answer");
+		tls_conn_trim(t);
+		ASSERT_EQ(buffered(ctx), 0, "idle: released");
+		c->rx_len = 0;
+		pump(t, c, 1 << 20);
+		ASSERT_EQ(c->rx_len, sizeof(resp) - 1, "the client got the answer");
+		ASSERT_TRUE(!memcmp(c->rx, resp, sizeof(resp) - 1), "its bytes");
+	}
+out:
+	cli_free(c);
+	tls_conn_free(t);
+	tls_conn_free(u);
+	tls_ctx_free(ctx);
+}
+
 static void subtest_cap(void)
 {
 	struct tls_ctx *ctx = server(NULL, 2);
@@ -774,6 +895,10 @@ void test_tls(void)
 		subtest_timeout_eof();
 	if (test__start_subtest("split_records"))
 		subtest_split_records();
+	if (test__start_subtest("burst"))
+		subtest_burst();
+	if (test__start_subtest("trim"))
+		subtest_trim();
 	if (test__start_subtest("cap"))
 		subtest_cap();
 	if (test__start_subtest("load_errors"))

@@ -20,7 +20,16 @@
  * plain HTTP), and the ciphertext is moved into c->sending, which no later feed can move
  * while the kernel reads it. A handshake is on its own timer list from accept until it is
  * done (its sends do not restart it), and a connection whose handshake failed sends what
- * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes.
+ * the engine has to say (an alert, or a plain 400 to plain HTTP) and closes. A TLS
+ * connection idle (keep-alive, nothing received) for TLS_TRIM_NS gives OpenSSL's record
+ * buffers back (tls_conn_trim), and any idle connection its empty output buffers: the tick
+ * walks the idle list behind a cursor, trim_next, the first idle connection not yet looked
+ * at; the list is in deadline order, so everything before the cursor is done and each
+ * connection is looked at once per idle spell. The engine gives a handshake's buffers back
+ * itself. Freed record buffers sit between live connections' objects, where glibc keeps
+ * them resident; after such releases the tick asks malloc_trim() to hand the free pages to
+ * the kernel, at most once per HEAP_TRIM_NS (3,000 TLS connections idle after a request
+ * each: 19 -> 17 KB of RSS per connection).
  *
  * Older kernels (enum loop_feature): without a buffer ring (5.19) the same buffers are
  * handed to the kernel with IORING_OP_PROVIDE_BUFFERS, one SQE per returned buffer; without
@@ -36,6 +45,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -62,6 +72,8 @@
 	100000000ULL		    /* after EMFILE/ENFILE/ENOBUFS/ENOMEM: no accept for 100 ms    \
 				     */
 #define ACCEPT_LOG_NS 1000000000ULL /* at most one "accept failed" line a second per loop */
+#define TLS_TRIM_NS   1000000000ULL /* idle this long: a TLS connection's buffers go back */
+#define HEAP_TRIM_NS  1000000000ULL /* at most one malloc_trim() a second per loop */
 
 /* A connection and what the loop keeps about its I/O. */
 struct lconn {
@@ -102,6 +114,9 @@ struct loop {
 	uint32_t nslots, free_head;
 	unsigned nconns;
 	struct lconn *head[CONN_T_MAX], *tail[CONN_T_MAX];
+	struct lconn *trim_next; /* on the idle list: the first one not yet trimmed */
+	unsigned released;	 /* connections that gave buffers back since the last heap trim */
+	uint64_t heap_trimmed_at;
 	uint64_t timeout_ns[CONN_T_MAX];
 	struct __kernel_timespec tick_ts, send_ts;
 	uint64_t wake_val;
@@ -330,6 +345,8 @@ static void timer_unlink(struct loop *l, struct lconn *c)
 {
 	if (c->timer == CONN_T_NONE)
 		return;
+	if (c == l->trim_next)
+		l->trim_next = c->tnext;
 	if (c->tprev)
 		c->tprev->tnext = c->tnext;
 	else
@@ -367,6 +384,32 @@ static void timer_sync(struct loop *l, struct lconn *c)
 	else
 		l->head[k] = c;
 	l->tail[k] = c;
+	if (k == CONN_T_IDLE && !l->trim_next)
+		l->trim_next = c;
+}
+
+/* Connections idle for TLS_TRIM_NS give their buffers back: the output buffers (empty while
+ * idle) and a TLS connection's record buffers; then the heap its free pages. */
+static void trim_idle(struct loop *l, uint64_t now)
+{
+	struct lconn *c;
+
+	while ((c = l->trim_next) && now - c->timer_since >= TLS_TRIM_NS) {
+		if (!c->send_busy && !c->c.out.len && !c->c.sending.len) {
+			obuf_fini(&c->c.out);
+			obuf_fini(&c->c.sending);
+		}
+		if (c->tls) {
+			tls_conn_trim(c->tls);
+			l->released++;
+		}
+		l->trim_next = c->tnext;
+	}
+	if (l->released && now - l->heap_trimmed_at >= HEAP_TRIM_NS) {
+		malloc_trim(0);
+		l->released = 0;
+		l->heap_trimmed_at = now;
+	}
 }
 
 /* ---- connections ----------------------------------------------------------------- */
@@ -463,12 +506,14 @@ static void start_send(struct loop *l, struct lconn *lc)
 
 /* ---- TLS ------------------------------------------------------------------------------- */
 
-/* The handshake finished: a verified client certificate names the tenant from now on. */
-static void tls_opened(struct lconn *lc)
+/* The handshake finished: a verified client certificate names the tenant from now on. The
+ * engine gave the handshake's buffers back (a heap trim is due). */
+static void tls_opened(struct loop *l, struct lconn *lc)
 {
 	uint8_t fp[TLS_SHA256_LEN];
 
 	lc->tls_open = true;
+	l->released++;
 	if (!tls_conn_peer_sha256(lc->tls, fp))
 		conn_set_client_cert(&lc->c, fp);
 }
@@ -490,7 +535,7 @@ static void tls_failed(struct lconn *lc)
 }
 
 /* Received ciphertext: through the engine, the plaintext on to the connection. */
-static void tls_on_data(struct lconn *lc, const char *data, size_t len)
+static void tls_on_data(struct loop *l, struct lconn *lc, const char *data, size_t len)
 {
 	int st = tls_conn_feed(lc->tls, data, len);
 	const char *p;
@@ -505,7 +550,7 @@ static void tls_on_data(struct lconn *lc, const char *data, size_t len)
 		return;
 	}
 	if (st == TLS_HS_DONE && !lc->tls_open)
-		tls_opened(lc);
+		tls_opened(l, lc);
 	n = tls_conn_plain(lc->tls, &p);
 	if (n) {
 		conn_on_data(&lc->c, p, n); /* takes or stashes all of it */
@@ -799,7 +844,7 @@ static void on_recv(struct loop *l, struct io_uring_cqe *cqe)
 		const char *data = l->bufs + (size_t)bid * l->o.buf_size;
 
 		if (lc && !lc->closing && cqe->res > 0 && lc->tls)
-			tls_on_data(lc, data, (size_t)cqe->res);
+			tls_on_data(l, lc, data, (size_t)cqe->res);
 		else if (lc && !lc->closing && cqe->res > 0)
 			conn_on_data(&lc->c, data, (size_t)cqe->res);
 		return_buf(l, bid);
@@ -939,6 +984,7 @@ static void on_tick(struct loop *l)
 			conn_update(l, c);
 		}
 	}
+	trim_idle(l, now);
 	if (l->accept_paused_until && now >= l->accept_paused_until)
 		resume_accepts(l);
 	deadline = __atomic_load_n(&l->drain_deadline, __ATOMIC_ACQUIRE);

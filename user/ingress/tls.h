@@ -84,6 +84,7 @@ struct tls_stats {
 	uint64_t failures[TLS_FAIL_MAX];
 	uint64_t refused_busy;	  /* tls_conn_new refused by max_handshakes */
 	uint64_t handshaking;	  /* in progress now (gauge) */
+	uint64_t buffered;	  /* connections holding OpenSSL record buffers (gauge) */
 	uint64_t reloads;	  /* generations installed by tls_ctx_reload */
 	uint64_t reload_failures; /* reloads refused (the old generation stayed) */
 	uint64_t ticket_rotations;
@@ -112,6 +113,10 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * Ticket keys and counters carry over. Returns 0, or -errno with err filled and the
  * running generation untouched. Safe from any thread. */
 int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_opts *opts, char *err, size_t errlen);
+/* A stamp of the files opts names (device, inode, size and modification time of each, the
+ * error for one that cannot be read): it changes when any file is replaced, also through a
+ * symlink swapped to another target (how kubelet updates a Secret volume). */
+uint64_t tls_files_stamp(const struct tls_opts *opts);
 /* Copy the counters. */
 void tls_ctx_stats(struct tls_ctx *ctx, struct tls_stats *out);
 /* The current generation's certificates (default first) into out[max]; returns how many
@@ -146,6 +151,10 @@ void tls_conn_plain_consume(struct tls_conn *t, size_t n);
 /* Encrypt len plaintext bytes into the output. 0, -ENOTCONN before DONE or after a
  * failure or close_notify, -EIO (the connection is FAILED), -ENOMEM. */
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
+/* The connection went idle: give OpenSSL's record buffers (~34 KiB) back; the next feed or
+ * write allocates them again. Done by the engine itself after the handshake. A no-op
+ * before DONE, after a failure, or while a partial record waits in them. */
+void tls_conn_trim(struct tls_conn *t);
 /* Queue a close_notify alert (once); the owner sends the output and closes. */
 void tls_conn_close_notify(struct tls_conn *t);
 /* Bytes to send; *p valid until the next call on t. */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -394,8 +395,8 @@ static SSL_CTX *ssl_ctx_new(struct tls_ctx *ctx, const struct tls_opts *o, const
 	}
 	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 				    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* idle connections give their 16 KiB record buffers back (10,000 idle clients) */
-	SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
+	/* no SSL_MODE_RELEASE_BUFFERS: a busy connection keeps its record buffers, an idle one
+	 * gives them back through tls_conn_trim() (tls.c) */
 	SSL_CTX_set_read_ahead(sc, 1);
 	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_timeout(sc, (long)ctx->rotate_s * (TLS_TICKET_KEYS - 1));
@@ -575,6 +576,7 @@ void tls_ctx_stats(struct tls_ctx *ctx, struct tls_stats *out)
 	out->resumed = LOAD(resumed);
 	out->refused_busy = LOAD(refused_busy);
 	out->handshaking = LOAD(handshaking);
+	out->buffered = LOAD(buffered);
 	out->reloads = LOAD(reloads);
 	out->reload_failures = LOAD(reload_failures);
 	out->ticket_rotations = LOAD(ticket_rotations);
@@ -611,4 +613,40 @@ bool tls_kernel_has_ktls(void)
 	has = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0 || errno != ENOENT;
 	close(fd);
 	return has;
+}
+
+static uint64_t stamp_file(uint64_t h, const char *path)
+{
+	struct stat st;
+	uint64_t v[5] = {0};
+
+	if (!path)
+		return h;
+	if (stat(path, &st))
+		v[0] = (uint64_t)errno;
+	else {
+		v[0] = (uint64_t)st.st_dev;
+		v[1] = (uint64_t)st.st_ino;
+		v[2] = (uint64_t)st.st_size;
+		v[3] = (uint64_t)st.st_mtim.tv_sec;
+		v[4] = (uint64_t)st.st_mtim.tv_nsec;
+	}
+	for (size_t i = 0; i < sizeof(v); i++) { /* FNV-1a */
+		h ^= ((const uint8_t *)v)[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t tls_files_stamp(const struct tls_opts *o)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = stamp_file(h, o->dflt.cert);
+	h = stamp_file(h, o->dflt.key);
+	for (unsigned i = 0; i < o->n_sni; i++) {
+		h = stamp_file(h, o->sni[i].cert);
+		h = stamp_file(h, o->sni[i].key);
+	}
+	return stamp_file(h, o->client_ca);
 }

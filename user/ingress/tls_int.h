@@ -42,6 +42,7 @@ struct tls_counters {
 	atomic_uint_least64_t failures[TLS_FAIL_MAX];
 	atomic_uint_least64_t refused_busy;
 	atomic_uint_least64_t handshaking;
+	atomic_uint_least64_t buffered; /* connections whose record buffers may be allocated */
 	atomic_uint_least64_t reloads, reload_failures;
 	atomic_uint_least64_t ticket_rotations;
 	atomic_uint_least64_t mtls_verified;

@@ -8,7 +8,7 @@
 
 struct tls_metrics {
 	struct tls_ctx *ctx;
-	struct metric_family *hs, *resumed, *fail, *busy, *mtls, *reloads, *rot, *expiry;
+	struct metric_family *hs, *resumed, *fail, *busy, *buffered, *mtls, *reloads, *rot, *expiry;
 };
 
 static void collect(struct metrics *m, void *arg)
@@ -27,6 +27,7 @@ static void collect(struct metrics *m, void *arg)
 			   (double)st.failures[f]);
 	metric_set(metrics_series(t->resumed, NULL), (double)st.resumed);
 	metric_set(metrics_series(t->busy, NULL), (double)st.handshaking);
+	metric_set(metrics_series(t->buffered, NULL), (double)st.buffered);
 	metric_set(metrics_series(t->mtls, NULL), (double)st.mtls_verified);
 	metric_set(metrics_series(t->reloads, (const char *[]){"ok"}), (double)st.reloads);
 	metric_set(metrics_series(t->reloads, (const char *[]){"refused"}),
@@ -55,6 +56,10 @@ struct tls_metrics *tls_metrics_new(struct metrics *m, struct tls_ctx *ctx)
 				 "Failed TLS handshakes by reason.", "reason", NULL, 0);
 	t->busy = metrics_family(m, METRIC_GAUGE, "sluice_tls_handshakes_in_progress",
 				 "TLS handshakes in progress.", NULL, NULL, 0);
+	t->buffered = metrics_family(
+	    m, METRIC_GAUGE, "sluice_tls_buffered_connections",
+	    "TLS connections holding OpenSSL record buffers (busy ones; idle ones give them back).",
+	    NULL, NULL, 0);
 	t->mtls =
 	    metrics_family(m, METRIC_COUNTER, "sluice_tls_client_certs_total",
 			   "TLS handshakes with a verified client certificate.", NULL, NULL, 0);
@@ -66,8 +71,8 @@ struct tls_metrics *tls_metrics_new(struct metrics *m, struct tls_ctx *ctx)
 	t->expiry = metrics_family(m, METRIC_GAUGE, "sluice_tls_cert_expiry_timestamp_seconds",
 				   "When each served certificate chain expires (earliest in it).",
 				   "cert,file", NULL, 0);
-	if (!t->hs || !t->resumed || !t->fail || !t->busy || !t->mtls || !t->reloads || !t->rot ||
-	    !t->expiry || metrics_on_collect(m, collect, t)) {
+	if (!t->hs || !t->resumed || !t->fail || !t->busy || !t->buffered || !t->mtls ||
+	    !t->reloads || !t->rot || !t->expiry || metrics_on_collect(m, collect, t)) {
 		free(t);
 		errno = ENOMEM;
 		return NULL;

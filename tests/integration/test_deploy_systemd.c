@@ -4,7 +4,9 @@
  * Static (no systemd runs this machine's services here): systemd-analyze verifies the unit
  * and rates its exposure offline; a copy stripped of its sandbox must rate worse (the
  * negative control); the capabilities are the three test_deploy_caps proves; the syscall
- * filter keeps io_uring and bpf. Live: sluiced sends READY=1 to $NOTIFY_SOCKET (path and
+ * filter keeps io_uring and bpf; the pin directory on the root-only bpffs is bound where the
+ * service user can reach it and sluiced is told to pin there (test_deploy_caps runs sluiced
+ * that way and without the bind). Live: sluiced sends READY=1 to $NOTIFY_SOCKET (path and
  * abstract) only after its journal is recovered and it listens, and STOPPING=1 on SIGTERM;
  * a configuration error exits 2 (RestartPreventExitStatus=2); `make install DESTDIR=...`
  * installs the unit, its sysusers entry and example files the installed sluiced accepts.
@@ -149,6 +151,47 @@ static void subtest_static(void)
 	ASSERT_HAS_STR(groups, "setrlimit", "(the group was read)");
 }
 
+/* /sys/fs/bpf is root's (mode 0700): the service user reaches its pin directory through
+ * BindPaths=, whose source is the default pin dir root's sluicectl uses, made for the user
+ * before the sandbox, and whose destination is in its RuntimeDirectory and is the --pin-dir. */
+static void subtest_pin_dir(void)
+{
+	static char unit[16384];
+	char bind[512], v[512], want[600];
+	const char *colon, *p;
+	FILE *f = fopen(UNIT, "r");
+	size_t n;
+
+	if (!ASSERT_OK_PTR(f, UNIT))
+		return;
+	n = fread(unit, 1, sizeof(unit) - 1, f);
+	unit[n] = 0;
+	fclose(f);
+	unit_value(unit, "BindPaths", bind, sizeof(bind));
+	colon = strchr(bind, ':');
+	if (!ASSERT_OK_PTR(colon, "BindPaths=SRC:DST"))
+		return;
+	ASSERT_TRUE(!strncmp(bind, "/sys/fs/bpf/sluice:", 19),
+		    "source: the default pin dir (sluicectl, bpftool as root)");
+	ASSERT_FALSE(strchr(colon + 1, ':') || strchr(bind, ' '), "one bind, no options");
+	unit_value(unit, "ExecStartPre", v, sizeof(v));
+	snprintf(want, sizeof(want), "-o sluice -g sluice -m 0700 %.*s", (int)(colon - bind), bind);
+	ASSERT_TRUE(v[0] == '+' && strstr(v, " -d ") && strstr(v, want),
+		    "the source is made for the user, as root, before the sandbox");
+	snprintf(want, sizeof(want), "/run/%s/",
+		 unit_value(unit, "RuntimeDirectory", v, sizeof(v)));
+	ASSERT_TRUE(v[0] && !strncmp(colon + 1, want, strlen(want)),
+		    "destination in the RuntimeDirectory");
+	ASSERT_STREQ(unit_value(unit, "RuntimeDirectoryMode", v, sizeof(v)), "0700",
+		     "RuntimeDirectory for the user only");
+	snprintf(want, sizeof(want), " --pin-dir=%s", colon + 1);
+	p = strstr(unit_value(unit, "ExecStart", v, sizeof(v)), want);
+	ASSERT_TRUE(p && (!p[strlen(want)] || p[strlen(want)] == ' '),
+		    "sluiced pins at the destination");
+	ASSERT_FALSE(strstr(unit, "\nReadWritePaths=/sys/fs/bpf"),
+		     "no ReadWritePaths on bpffs (the user cannot reach it there)");
+}
+
 /* A datagram socket at path (or abstract when path starts with '@'). */
 static int notify_socket(const char *path)
 {
@@ -257,7 +300,8 @@ static void subtest_install(void)
 	}
 	ASSERT_OK(netns_run(NULL, out, sizeof(out),
 			    "grep -x 'ExecStart=/usr/local/bin/sluiced --config=/etc/sluice/"
-			    "sluiced.conf' %s/lib/systemd/system/sluiced.service",
+			    "sluiced.conf --pin-dir=/run/sluice/bpf' "
+			    "%s/lib/systemd/system/sluiced.service",
 			    d),
 		  "the unit runs the installed binary on the installed config");
 	/* the example config parses: every key known; it runs (timeout = it was serving) */
@@ -290,6 +334,8 @@ void test_deploy_systemd(void)
 		subtest_security();
 	if (test__start_subtest("unit_static"))
 		subtest_static();
+	if (test__start_subtest("pin_dir_bind"))
+		subtest_pin_dir();
 	if (test__start_subtest("sd_notify"))
 		subtest_notify();
 	if (test__start_subtest("make_install"))

@@ -150,15 +150,17 @@ bool test__require_root(void)
 
 /* A freshly booted machine without systemd has no bpffs at /sys/fs/bpf: mount it, as sluiced
  * itself does, so a test that pins or makes its pin directory does not depend on an earlier
- * test (or an earlier run) having mounted it. */
+ * test (or an earlier run) having mounted it. mode=0700 (root only), as systemd and sluiced
+ * mount it: the kernel's default 0777 would let a test pass that fails on a real machine
+ * (test_deploy_caps/ambient_non_root did). */
 bool test__bpffs(void)
 {
 	struct statfs fs;
 
 	if (!statfs("/sys/fs/bpf", &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_)
 		return true;
-	return !system("mount -t bpf bpf /sys/fs/bpf 2>/dev/null") && !statfs("/sys/fs/bpf", &fs) &&
-	       (unsigned long)fs.f_type == BPF_FS_MAGIC_;
+	return !system("mount -t bpf -o mode=0700 bpf /sys/fs/bpf 2>/dev/null") &&
+	       !statfs("/sys/fs/bpf", &fs) && (unsigned long)fs.f_type == BPF_FS_MAGIC_;
 }
 
 const char *test__tmpdir(void)

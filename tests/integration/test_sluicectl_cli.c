@@ -172,7 +172,9 @@ static void check_watch(struct xdp_env *e)
 	pid_t bg;
 	int ret;
 
-	bg = xdp_send_start(e, false, "--src 10.5.5.5 --rate 2000 --duration 1.5s");
+	/* the sender outlasts the watch by seconds: on a loaded machine a 500 ms sample can come
+	 * late (1 s and more), and a sample after the sender stopped reads 0 */
+	bg = xdp_send_start(e, false, "--src 10.5.5.5 --rate 2000 --duration 4s");
 	if (!ASSERT_GT(bg, 0, "sender started"))
 		return;
 	xdp_sleep(0.2);
@@ -198,8 +200,10 @@ static void check_watch(struct xdp_env *e)
 		pps = json_real_value(json_object_get(json_object_get(v, "pass"), "pps")) +
 		      json_real_value(json_object_get(json_object_get(v, "syn_limit"), "pps"));
 	}
-	printf("watch: %.0f packets/s over %.3f s (sender: 2000/s)\n", pps, interval);
-	ASSERT_NEAR_PCT(pps, 2000, 25, "rate of the anonymous source");
+	/* against what the sender achieved (2000/s asked; fewer when it was descheduled) */
+	printf("watch: %.0f packets/s over %.3f s (sender: %.0f/s)\n", pps, interval, s.rate_pps);
+	ASSERT_NEAR_PCT(pps, s.rate_pps > 0 ? s.rate_pps : 2000, 25,
+			"rate of the anonymous source");
 	json_decref(snap);
 }
 

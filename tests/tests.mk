@@ -6,7 +6,7 @@ TEST_SRCS	+= $(wildcard tests/prog_tests/*.c tests/unit/*.c tests/integration/*.
 TEST_OBJS	:= $(patsubst %.c,$(OUTPUT)/%.o,$(TEST_LIB_SRCS) $(TEST_SRCS))
 TEST_BINS	+= $(OUTPUT)/test_progs
 # -lseccomp: test_deploy_seccomp applies the shipped OCI seccomp profile as a runtime would
-TEST_LIBS	:= -lbpf -lxdp -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm -lseccomp
+TEST_LIBS	:= -lrdkafka -lbpf -lxdp -lpq -lhiredis -ljansson -linih -lcurl -lssl -lcrypto -lm -lseccomp
 
 # ASSERT_EQ(x, 0, ...) on unsigned x is the idiom; comparing mixed signs is intended there.
 $(TEST_OBJS): CFLAGS += -Itests/lib -Itools/lib -I$(OUTPUT)/tests -Wno-sign-compare

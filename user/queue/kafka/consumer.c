@@ -1,0 +1,796 @@
+// SPDX-License-Identifier: MIT
+/* consumer.c -- the Kafka queue backend's worker half: group, records, windows, commits
+ *
+ * Threads: the poll thread owns rd_kafka_consumer_poll, so the rebalance, commit and
+ * statistics callbacks all run on it (rd_kafka_poll_set_consumer); the feeder calls next();
+ * pool threads call ack(). All of them meet under k->lock.
+ *
+ * Order of a record: poll -> tracker add (unfinished) -> ready list -> next() (out) ->
+ * ack() -> tracker done -> the poll thread commits the tracker's committable offset. A
+ * record is in its partition's tracker from the moment it is polled, so no commit passes
+ * it until it is acked, whether it waits on the ready list, runs, or is parked for a retry.
+ *
+ * Revoke (cooperative: only the partitions that move): under the lock the revoked
+ * partitions' finished prefixes are taken, their ready entries freed and their trackers
+ * reset (a new generation, so acks of entries still running elsewhere are ignored); then,
+ * without the lock, a synchronous commit of those prefixes and incremental_unassign. A lost
+ * assignment (session timed out) commits nothing: the group has moved on.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "queue/event.h"
+#include "queue/kafka/consumer_int.h"
+
+#define ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
+
+static struct kentry *kentry_of(const struct queue_entry *e)
+{
+	return (struct kentry *)(void *)((uint8_t *)e->data + ALIGN8(e->len));
+}
+
+uint64_t kafka_entry_received_ns(const struct queue_entry *e)
+{
+	return kentry_of(e)->received_ns;
+}
+
+int kconsumer_class(const struct kconsumer *k, const char *topic)
+{
+	for (int c = 0; c < QUEUE_CLASS_MAX; c++)
+		if (!strcmp(k->topics[c], topic))
+			return c;
+	return -1;
+}
+
+struct kpart *kconsumer_part(struct kconsumer *k, uint32_t c, int32_t p)
+{
+	return c < QUEUE_CLASS_MAX && p >= 0 && p < k->nparts[c] ? k->parts[c][p] : NULL;
+}
+
+/* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
+static struct kpart *part_get(struct kconsumer *k, uint32_t c, int32_t p)
+{
+	struct kpart *kp = kconsumer_part(k, c, p);
+
+	if (kp)
+		return kp;
+	if (p >= k->nparts[c]) {
+		int32_t n = p + 1 > 2 * k->nparts[c] ? p + 1 : 2 * k->nparts[c];
+		struct kpart **a = realloc(k->parts[c], (size_t)n * sizeof(*a));
+
+		if (!a)
+			return NULL;
+		memset(a + k->nparts[c], 0, (size_t)(n - k->nparts[c]) * sizeof(*a));
+		k->parts[c] = a;
+		k->nparts[c] = n;
+	}
+	kp = calloc(1, sizeof(*kp));
+	if (!kp)
+		return NULL;
+	kp->class = c;
+	kp->partition = p;
+	kp->sent = kp->lag = kp->committed = kp->high = -1;
+	kafka_offsets_init(&kp->t);
+	k->parts[c][p] = kp;
+	return kp;
+}
+
+/* Pause or resume one partition (librdkafka's call only queues the request). Lock held. */
+static void part_pause(struct kconsumer *k, struct kpart *kp, bool pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	if (!l)
+		return;
+	rd_kafka_topic_partition_list_add(l, k->topics[kp->class], kp->partition);
+	if (!(pause ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l))) {
+		kp->paused = pause;
+		k->st.pauses += pause;
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- records -> entries ----------------------------------------------------------- */
+
+/* Header value as a string ("" when absent or too long). */
+static const char *header(rd_kafka_headers_t *h, const char *name, char *buf, size_t len)
+{
+	const void *v;
+	size_t n;
+
+	buf[0] = 0;
+	if (h && !rd_kafka_header_get_last(h, name, &v, &n) && v && n < len) {
+		memcpy(buf, v, n);
+		buf[n] = 0;
+	}
+	return buf;
+}
+
+static uint64_t header_u64(rd_kafka_headers_t *h, const char *name)
+{
+	char buf[32], *end;
+	unsigned long long v;
+
+	header(h, name, buf, sizeof(buf));
+	if (!buf[0])
+		return 0;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	return errno || *end ? 0 : v;
+}
+
+/* FNV-1a of the name: a stable slot stand-in when the owner gave no tenants lookup. */
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h | 0x80000000u; /* never a real (small) slot */
+}
+
+/* The tenant: the sluice-tenant header, else the key up to '#' (a hot tenant's salt). An
+ * invalid name stays "" and the record's data gets an empty tenant line, which the worker
+ * cannot decode and dead-letters with the record (visible, never guessed). */
+static void record_tenant(const rd_kafka_message_t *m, rd_kafka_headers_t *h,
+			  char out[EVENT_TENANT_MAX + 1])
+{
+	char buf[EVENT_TENANT_MAX + 2];
+
+	header(h, "sluice-tenant", buf, sizeof(buf));
+	if (!buf[0] && m->key && m->key_len) {
+		const char *hash = memchr(m->key, '#', m->key_len);
+		size_t n = hash ? (size_t)(hash - (const char *)m->key) : m->key_len;
+
+		if (n <= EVENT_TENANT_MAX) {
+			memcpy(buf, m->key, n);
+			buf[n] = 0;
+		}
+	}
+	if (strlen(buf) > EVENT_TENANT_MAX || strchr(buf, '\n'))
+		buf[0] = 0;
+	memcpy(out, buf, EVENT_TENANT_MAX + 1);
+	out[EVENT_TENANT_MAX] = 0;
+}
+
+/* A new entry for the record (not yet tracked). NULL on no memory. */
+static struct queue_entry *entry_new(struct kconsumer *k, const rd_kafka_message_t *m, int c)
+{
+	rd_kafka_headers_t *h = NULL;
+	char tenant[EVENT_TENANT_MAX + 1];
+	size_t tl, len, bytes;
+	struct queue_entry *e;
+	struct kentry *ke;
+	uint64_t due, now = clock_real_ns();
+	rd_kafka_timestamp_type_t tst;
+	int64_t ts_ms;
+
+	if (rd_kafka_message_headers(m, &h))
+		h = NULL;
+	record_tenant(m, h, tenant);
+	tl = strlen(tenant);
+	len = tl + 1 + m->len;
+	bytes = sizeof(*e) + ALIGN8(len) + sizeof(*ke);
+	if (len > UINT32_MAX || !(e = malloc(bytes)))
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	memcpy(e->data, tenant, tl);
+	e->data[tl] = '\n';
+	if (m->len)
+		memcpy(e->data + tl + 1, m->payload, m->len);
+	e->len = (uint32_t)len;
+	e->class = (uint32_t)c;
+	e->tenant =
+	    k->cfg.tenant_slot ? k->cfg.tenant_slot(k->cfg.tenant_arg, tenant) : name_hash(tenant);
+	e->attempts = (uint32_t)header_u64(h, "sluice-attempts");
+	ke = kentry_of(e);
+	ke->offset = m->offset;
+	ke->partition = m->partition;
+	ke->bytes = (uint32_t)bytes;
+	ke->received_ns = header_u64(h, "sluice-received");
+	/* lag counts from the due time; a record without headers from the broker timestamp.
+	 * The same record always gives the same enq_ns: the worker tells a redelivery of an
+	 * event from another copy of it by the received time it stored. */
+	due = header_u64(h, "sluice-due");
+	ts_ms = rd_kafka_message_timestamp(m, &tst);
+	if (!due)
+		due = ke->received_ns ? ke->received_ns
+		      : ts_ms > 0     ? (uint64_t)ts_ms * 1000000ULL
+				      : now;
+	e->enq_ns = due;
+	e->not_before_ns = due > now ? due : 0;
+	return e;
+}
+
+/* Track and queue one record. 0, or -ENOMEM (the caller tries it again later). */
+static int record_in(struct kconsumer *k, const rd_kafka_message_t *m)
+{
+	int c = kconsumer_class(k, rd_kafka_topic_name(m->rkt)), err = 0;
+	struct queue_entry *e;
+	struct kpart *kp;
+	bool wake = false;
+
+	if (c < 0)
+		return 0;
+	e = entry_new(k, m, c);
+	if (!e)
+		return -ENOMEM;
+	pthread_mutex_lock(&k->lock);
+	kp = kconsumer_part(k, (uint32_t)c, m->partition);
+	if (!kp || !kp->assigned) {
+		free(e); /* a straggler of a partition given up: its new owner reads it */
+		goto out;
+	}
+	err = kafka_offsets_add(&kp->t, m->offset, e->enq_ns);
+	if (err == -EINVAL) { /* fetched again after a pause: already tracked */
+		free(e);
+		err = 0;
+		goto out;
+	}
+	if (err) {
+		free(e);
+		goto out;
+	}
+	kentry_of(e)->gen = kp->t.gen;
+	e->id = ++k->next_id;
+	if (k->tail[c])
+		k->tail[c]->next = e;
+	else
+		k->head[c] = e;
+	k->tail[c] = e;
+	k->nready[c]++;
+	k->bytes += e->len;
+	k->st.records++;
+	if (++kp->ready >= k->cfg.prefetch && !kp->paused)
+		part_pause(k, kp, true);
+	wake = true;
+	pthread_cond_broadcast(&k->cv);
+out:
+	pthread_mutex_unlock(&k->lock);
+	if (wake && k->notify)
+		k->notify(k->notify_arg);
+	return err;
+}
+
+/* ---- commits ---------------------------------------------------------------------- */
+
+/* The committable offsets of the partitions that moved (only is non-NULL: just those in
+ * it), marked sent. NULL when there is nothing to commit. Lock held. */
+static rd_kafka_topic_partition_list_t *commit_list(struct kconsumer *k,
+						    const rd_kafka_topic_partition_list_t *only)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+
+	for (uint32_t c = 0; c < QUEUE_CLASS_MAX; c++)
+		for (int32_t p = 0; p < k->nparts[c]; p++) {
+			struct kpart *kp = k->parts[c][p];
+			int64_t off;
+
+			if (!kp || !kp->assigned ||
+			    (only && !rd_kafka_topic_partition_list_find(only, k->topics[c], p)))
+				continue;
+			off = kafka_offsets_committable(&kp->t);
+			kp->dirty = false;
+			if (off < 0 || off <= kp->sent)
+				continue;
+			if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
+				return NULL;
+			rd_kafka_topic_partition_list_add(l, k->topics[c], p)->offset = off;
+			kp->sent = off;
+		}
+	return l;
+}
+
+/* Partitions of l whose commit failed are committed again next time. */
+static void commit_failed(struct kconsumer *k, const rd_kafka_topic_partition_list_t *l,
+			  rd_kafka_resp_err_t err)
+{
+	bool failed = false;
+
+	pthread_mutex_lock(&k->lock);
+	for (int i = 0; l && i < l->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &l->elems[i];
+		int c = kconsumer_class(k, tp->topic);
+		struct kpart *kp = c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, tp->partition);
+
+		if (!err && !tp->err)
+			continue;
+		failed = true;
+		if (kp && kp->sent == tp->offset) {
+			kp->sent = -1;
+			kp->dirty = true;
+		}
+	}
+	k->st.commit_errors += failed;
+	pthread_mutex_unlock(&k->lock);
+	if (failed)
+		log_warn("kafka: offset commit failed; the next one covers it", "err=\"%s\"",
+			 rd_kafka_err2str(err ? err : RD_KAFKA_RESP_ERR__FAIL));
+}
+
+/* Commit what l holds; async from the poll loop, sync on revoke and at close. */
+static void commit(struct kconsumer *k, rd_kafka_topic_partition_list_t *l, bool async)
+{
+	rd_kafka_resp_err_t err;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->st.commits++;
+	pthread_mutex_unlock(&k->lock);
+	err = rd_kafka_commit(k->rk, l, async);
+	if (err || !async) /* async: the rest is reported to commit_cb */
+		commit_failed(k, l, err);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Async commit results. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		commit_failed(opaque, offsets, err);
+}
+
+/* ---- group membership ------------------------------------------------------------- */
+
+static void assign(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+	rd_kafka_error_t *error = NULL;
+	rd_kafka_resp_err_t err = 0;
+
+	pthread_mutex_lock(&k->lock);
+	for (int i = 0; i < parts->cnt; i++) {
+		int c = kconsumer_class(k, parts->elems[i].topic);
+		struct kpart *kp =
+		    c < 0 ? NULL : part_get(k, (uint32_t)c, parts->elems[i].partition);
+
+		if (!kp || kp->assigned)
+			continue;
+		kafka_offsets_reset(&kp->t);
+		kp->assigned = true;
+		kp->paused = kp->dirty = false;
+		kp->ready = 0;
+		kp->sent = kp->lag = kp->committed = kp->high = -1;
+		k->st.assigned++;
+	}
+	k->joined = true;
+	k->st.rebalances++;
+	pthread_mutex_unlock(&k->lock);
+	if (coop)
+		error = rd_kafka_incremental_assign(k->rk, parts);
+	else
+		err = rd_kafka_assign(k->rk, parts);
+	/* a partition paused by an earlier owner of this client stays paused otherwise */
+	rd_kafka_resume_partitions(k->rk, parts);
+	if (error || err) {
+		log_error("kafka: assign failed", "err=\"%s\"",
+			  error ? rd_kafka_error_string(error) : rd_kafka_err2str(err));
+		rd_kafka_error_destroy(error);
+	}
+	log_info("kafka: partitions assigned", "count=%d protocol=%s", parts->cnt,
+		 coop ? "cooperative" : "eager");
+}
+
+/* Drop the ready entries of a revoked partition. Lock held. */
+static void drop_ready(struct kconsumer *k, struct kpart *kp)
+{
+	struct queue_entry **pp = &k->head[kp->class], *prev = NULL, *e;
+
+	while ((e = *pp)) {
+		if (kentry_of(e)->partition != kp->partition) {
+			prev = e;
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		k->nready[kp->class]--;
+		k->bytes -= e->len;
+		k->st.dropped_revoked++;
+		free(e);
+	}
+	k->tail[kp->class] = prev;
+	kp->ready = 0;
+}
+
+static void revoke(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+	bool lost = rd_kafka_assignment_lost(k->rk);
+	rd_kafka_topic_partition_list_t *l = NULL;
+	rd_kafka_error_t *error = NULL;
+
+	pthread_mutex_lock(&k->lock);
+	if (!lost)
+		l = commit_list(k, parts);
+	for (int i = 0; i < parts->cnt; i++) {
+		int c = kconsumer_class(k, parts->elems[i].topic);
+		struct kpart *kp =
+		    c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, parts->elems[i].partition);
+
+		if (!kp || !kp->assigned)
+			continue;
+		drop_ready(k, kp);
+		kafka_offsets_reset(&kp->t);
+		kp->assigned = kp->paused = kp->dirty = false;
+		k->st.assigned--;
+	}
+	k->st.rebalances++;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->lock);
+	/* before giving the partitions up: the next owner starts after what is finished */
+	commit(k, l, false);
+	if (coop)
+		error = rd_kafka_incremental_unassign(k->rk, parts);
+	else
+		rd_kafka_assign(k->rk, NULL);
+	if (error) {
+		log_error("kafka: unassign failed", "err=\"%s\"", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	log_info("kafka: partitions revoked", "count=%d lost=%d", parts->cnt, lost);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		assign(opaque, parts, coop);
+	else
+		revoke(opaque, parts, coop);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	log_warn("kafka: client error", "err=\"%s\" reason=\"%s\"",
+		 rd_kafka_err2str((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- the poll thread -------------------------------------------------------------- */
+
+static void *poller(void *arg)
+{
+	struct kconsumer *k = arg;
+	uint64_t interval = (uint64_t)k->cfg.commit_interval_ms * 1000000ULL,
+		 last = clock_mono_ns();
+
+	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
+		rd_kafka_message_t *m = k->stalled;
+		uint64_t now;
+
+		k->stalled = NULL;
+		if (!m)
+			m = rd_kafka_consumer_poll(k->rk, 50);
+		if (m && m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warn("kafka: consume error", "err=\"%s\"", rd_kafka_message_errstr(m));
+		if (m && !m->err && record_in(k, m) == -ENOMEM) {
+			k->stalled = m; /* no memory: keep it, try again shortly */
+			m = NULL;
+			rd_kafka_poll(k->rk, 10);
+		}
+		if (m)
+			rd_kafka_message_destroy(m);
+		now = clock_mono_ns();
+		if (now - last >= interval) {
+			rd_kafka_topic_partition_list_t *l;
+
+			last = now;
+			pthread_mutex_lock(&k->lock);
+			l = commit_list(k, NULL);
+			pthread_mutex_unlock(&k->lock);
+			commit(k, l, true);
+		}
+	}
+	return NULL;
+}
+
+/* ---- queue_ops -------------------------------------------------------------------- */
+
+static int kc_append(struct queue *q, const struct queue_rec *rec, queue_done_fn *done, void *arg)
+{
+	return -ENOTSUP; /* the ingress produces; a worker only consumes */
+}
+
+/* Take up to max ready entries, each class up to its window. Lock held. */
+static int take(struct kconsumer *k, struct queue_entry **out, int max)
+{
+	int n = 0;
+
+	for (uint32_t c = 0; c < QUEUE_CLASS_MAX; c++)
+		while (n < max && k->head[c] && k->nout[c] < k->cfg.window) {
+			struct queue_entry *e = k->head[c];
+			struct kpart *kp = kconsumer_part(k, c, kentry_of(e)->partition);
+
+			if (!(k->head[c] = e->next))
+				k->tail[c] = NULL;
+			e->next = NULL;
+			k->nready[c]--;
+			k->nout[c]++;
+			out[n++] = e;
+			if (kp && --kp->ready <= k->cfg.prefetch / 2 && kp->paused && kp->assigned)
+				part_pause(k, kp, false);
+		}
+	return n;
+}
+
+static int kc_next(struct queue *q, struct queue_entry **out, int max, int timeout_ms)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+	struct timespec dl;
+	int n = 0;
+
+	if (timeout_ms > 0)
+		dl = clock_deadline(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ULL);
+	pthread_mutex_lock(&k->lock);
+	while (!k->shut && !(n = take(k, out, max)) && timeout_ms) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&k->cv, &k->lock);
+		else if (pthread_cond_timedwait(&k->cv, &k->lock, &dl))
+			break;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return n;
+}
+
+static int kc_ack(struct queue *q, struct queue_entry *e)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+	struct kentry *ke = kentry_of(e);
+	struct kpart *kp;
+
+	pthread_mutex_lock(&k->lock);
+	k->nout[e->class]--;
+	k->bytes -= e->len;
+	k->acks++;
+	kp = kconsumer_part(k, e->class, ke->partition);
+	if (!kp || !kp->assigned || kp->t.gen != ke->gen || kafka_offsets_done(&kp->t, ke->offset))
+		k->st.acks_stale++; /* revoked since: the new owner redelivers it */
+	else
+		kp->dirty = true;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->lock);
+	free(e);
+	return 0;
+}
+
+static int kc_replay(struct queue *q, queue_replay_fn *fn, void *arg)
+{
+	return 0; /* uncommitted records come back through next() from the committed offset */
+}
+
+static int kc_stats(struct queue *q, struct queue_stats *st)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&k->lock);
+	for (int c = 0; c < QUEUE_CLASS_MAX; c++) {
+		st->depth[c] = k->nready[c] + k->nout[c];
+		st->entries += st->depth[c];
+	}
+	st->bytes = k->bytes;
+	st->acks = k->acks;
+	st->appends = st->durable = k->st.records;
+	st->resident = st->entries;
+	st->window_entries = k->cfg.window;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static void kc_set_notify(struct queue *q, queue_notify_fn *fn, void *arg)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+
+	pthread_mutex_lock(&k->lock);
+	k->notify = fn;
+	k->notify_arg = arg;
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void kc_shutdown(struct queue *q)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+
+	pthread_mutex_lock(&k->lock);
+	k->shut = true;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void kc_free(struct queue *q)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+	rd_kafka_topic_partition_list_t *l;
+
+	kc_shutdown(q);
+	__atomic_store_n(&k->stop, 1, __ATOMIC_RELEASE);
+	if (k->poller_started)
+		pthread_join(k->poller, NULL);
+	if (k->stalled)
+		rd_kafka_message_destroy(k->stalled);
+	if (k->rk) {
+		/* what is finished, then leave the group (its revoke commits again, a no-op) */
+		pthread_mutex_lock(&k->lock);
+		l = commit_list(k, NULL);
+		pthread_mutex_unlock(&k->lock);
+		commit(k, l, false);
+		rd_kafka_consumer_close(k->rk);
+		rd_kafka_destroy(k->rk);
+		log_info("kafka: consumer closed; left the group", "acks=%llu",
+			 (unsigned long long)k->acks);
+	}
+	for (int c = 0; c < QUEUE_CLASS_MAX; c++) {
+		while (k->head[c]) {
+			struct queue_entry *e = k->head[c];
+
+			k->head[c] = e->next;
+			free(e);
+		}
+		for (int32_t p = 0; p < k->nparts[c]; p++)
+			if (k->parts[c][p]) {
+				kafka_offsets_fini(&k->parts[c][p]->t);
+				free(k->parts[c][p]);
+			}
+		free(k->parts[c]);
+		free(k->topics[c]);
+	}
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static const struct queue_ops kafka_consumer_ops = {
+    .name = "kafka",
+    .append = kc_append,
+    .next = kc_next,
+    .ack = kc_ack,
+    .replay = kc_replay,
+    .stats = kc_stats,
+    .set_notify = kc_set_notify,
+    .shutdown = kc_shutdown,
+    .note_attempt = NULL, /* a redelivered record starts its retry budget again */
+    .free = kc_free,
+};
+
+/* ---- open ------------------------------------------------------------------------- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+		    size_t errlen)
+{
+	char why[256];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+		return 0;
+	snprintf(err, errlen, "kafka setting %s=%s: %s", name, value, why);
+	return -EINVAL;
+}
+
+static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_consumer_conf *kc,
+				      char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	/* ours first, so the operator's passthrough can still tune what is not ours */
+	const char *defaults[][2] = {{"statistics.interval.ms", "1000"},
+				     {"queued.max.messages.kbytes", "16384"}};
+	const char *fixed[][2] = {{"group.id", k->cfg.group},
+				  {"partition.assignment.strategy", "cooperative-sticky"},
+				  {"enable.auto.commit", "false"},
+				  {"enable.auto.offset.store", "false"},
+				  {"auto.offset.reset", "earliest"}};
+
+	if (!conf)
+		return NULL;
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		if (conf_set(conf, defaults[i][0], defaults[i][1], err, errlen))
+			goto fail;
+	for (size_t i = 0; i < kc->n; i++)
+		if (conf_set(conf, kc->names[i], kc->values[i], err, errlen))
+			goto fail;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (conf_set(conf, fixed[i][0], fixed[i][1], err, errlen))
+			goto fail;
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_stats_cb(conf, kconsumer_stats_cb);
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+static int subscribe(struct kconsumer *k, char *err, size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(QUEUE_CLASS_MAX);
+	rd_kafka_resp_err_t e;
+
+	if (!l)
+		return -ENOMEM;
+	for (int c = 0; c < QUEUE_CLASS_MAX; c++)
+		rd_kafka_topic_partition_list_add(l, k->topics[c], RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		snprintf(err, errlen, "kafka: subscribe to %s,%s,%s: %s", k->topics[0],
+			 k->topics[1], k->topics[2], rd_kafka_err2str(e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct queue *kafka_consumer_new(const struct kafka_consumer_conf *kc,
+				 const struct kafka_consumer_cfg *c, char *err, size_t errlen)
+{
+	struct kconsumer *k = calloc(1, sizeof(*k));
+	rd_kafka_conf_t *conf;
+	pthread_condattr_t ca;
+	char why[512];
+	int ret = -ENOMEM;
+
+	if (!k)
+		goto fail_errno;
+	k->q.ops = &kafka_consumer_ops;
+	k->cfg = *c;
+	if (!k->cfg.group || !*k->cfg.group)
+		k->cfg.group = KAFKA_GROUP_DEFAULT;
+	k->cfg.window = k->cfg.window ? k->cfg.window : 1024;
+	k->cfg.prefetch = k->cfg.prefetch ? k->cfg.prefetch : 512;
+	k->cfg.commit_interval_ms = k->cfg.commit_interval_ms ? k->cfg.commit_interval_ms : 100;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&k->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (int i = 0; i < QUEUE_CLASS_MAX; i++)
+		if (!kc->topics[i] || !(k->topics[i] = strdup(kc->topics[i])))
+			goto fail;
+	ret = -EINVAL;
+	if (!(conf = consumer_conf(k, kc, err, errlen)))
+		goto fail;
+	k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (!k->rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, errlen, "kafka: consumer: %s", why);
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(k->rk);
+	if ((ret = subscribe(k, err, errlen)))
+		goto fail;
+	ret = -pthread_create(&k->poller, NULL, poller, k);
+	if (ret) {
+		snprintf(err, errlen, "kafka: poll thread: %s", strerror(-ret));
+		goto fail;
+	}
+	k->poller_started = true;
+	log_info("kafka: consumer started", "group=%s topics=%s,%s,%s window=%u prefetch=%u",
+		 k->cfg.group, k->topics[0], k->topics[1], k->topics[2], k->cfg.window,
+		 k->cfg.prefetch);
+	return &k->q;
+fail:
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "kafka: consumer: out of memory");
+	kc_free(&k->q);
+	errno = -ret;
+	return NULL;
+fail_errno:
+	snprintf(err, errlen, "kafka: consumer: out of memory");
+	errno = ENOMEM;
+	return NULL;
+}
+
+bool kafka_consumer_joined(struct queue *q)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+	bool j;
+
+	pthread_mutex_lock(&k->lock);
+	j = k->joined;
+	pthread_mutex_unlock(&k->lock);
+	return j;
+}

@@ -30,6 +30,14 @@
 
 #define S(f) CONFPARSE_FIELD(struct sluiced_cfg, f)
 
+static const char *const queue_kinds[] = {"journal", "kafka", NULL};
+
+/* --kafka kafka.KEY=VALUE: appends one librdkafka property (repeatable). */
+static int set_kafka_conf(void *obj, const char *value, char *why, size_t whylen)
+{
+	return kafka_opts_add_conf(obj, value, why, whylen);
+}
+
 static const struct confparse_opt opts[] = {
     {"config", "FILE", "read settings from FILE (INI, same keys as the flags)", CONFPARSE_STR,
      S(config), 0, 0, .def = ""},
@@ -102,6 +110,28 @@ static const struct confparse_opt opts[] = {
      "journal segment size; fully acknowledged segments are deleted, so smaller ones give "
      "disk back sooner",
      CONFPARSE_INT, S(journal_segment_bytes), 65536, 1LL << 40, .def = "67108864"},
+    {"queue", "KIND",
+     "durable queue: journal (--journal-dir, this node) or kafka (--kafka-brokers; roles "
+     "ingress and worker scale apart)",
+     CONFPARSE_STR, S(queue), 0, 0, .def = "journal", .choices = queue_kinds},
+    {"kafka-brokers", "LIST", "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]", CONFPARSE_STR,
+     S(kafka.brokers), 0, 0, .def = ""},
+    {"kafka-topic-prefix", "P", "class topics are P.critical, P.normal and P.low", CONFPARSE_STR,
+     S(kafka.topic_prefix), 1, 0, .def = "sluice"},
+    {"kafka", "kafka.KEY=VALUE",
+     "a librdkafka property for every Kafka client (repeat; kafka.security.protocol=SSL)",
+     CONFPARSE_FUNC, S(kafka), 0, 0, .set = set_kafka_conf},
+    {"kafka-spill", NULL,
+     "while no broker takes writes, 202 from the local journal (--journal-dir) and forward "
+     "to Kafka in order once one does",
+     CONFPARSE_BOOL, S(kafka.spill), 0, 1, .def = "0"},
+    {"kafka-queue-max", "N", "records produced and not yet acknowledged by Kafka; more: 503",
+     CONFPARSE_INT, S(kafka.queue_max), 1, 10000000, .def = "10000"},
+    {"kafka-hot-share", "PERMILLE",
+     "a tenant above this share of its class topic's rate is spread over partitions, 0 = never",
+     CONFPARSE_INT, S(kafka.hot_share_permille), 0, 1000, .def = "0"},
+    {"kafka-hot-salts", "K", "partitions a hot tenant is spread over", CONFPARSE_INT,
+     S(kafka.hot_salts), 2, KAFKA_HOT_SALT_MAX, .def = "6"},
     {"retry-after-503", "S", "Retry-After seconds when the queue refuses an event", CONFPARSE_INT,
      S(retry_after_503), 1, 3600, .def = "1"},
     {"role", "ROLE", "all (ingress + worker), ingress, or worker", CONFPARSE_STR, S(role), 0, 0,
@@ -419,12 +449,40 @@ static int check_tls(struct sluiced_cfg *c, char *err, size_t errlen)
 	return parse_addr("tls-listen", c->tls_listen, &c->tls_addr, &c->tls_addrlen, err, errlen);
 }
 
+/* --queue kafka needs brokers; --kafka-spill needs Kafka and a journal to spill to. */
+static int check_kafka(struct sluiced_cfg *c, char *err, size_t errlen)
+{
+	if (strcmp(c->queue, "kafka")) {
+		if (c->kafka.brokers[0] || c->kafka.spill || c->kafka.nconf) {
+			snprintf(
+			    err, errlen,
+			    "sluiced: --kafka-brokers/--kafka-spill/--kafka given with --queue "
+			    "%s (add --queue kafka, or drop them)",
+			    c->queue);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!c->kafka.brokers[0]) {
+		snprintf(err, errlen,
+			 "sluiced: --queue kafka: needs --kafka-brokers HOST:PORT[,HOST:PORT...]");
+		return -EINVAL;
+	}
+	if (c->kafka.spill && !c->journal_dir[0]) {
+		snprintf(err, errlen,
+			 "sluiced: --kafka-spill: needs --journal-dir DIR to spill to");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
 	bool seen[ARRAY_SIZE(opts)] = {false};
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	kafka_opts_default(&c->kafka);
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--version")) {
 			fprintf(out, "sluiced %s (BPF ABI v%u)\n", SLUICE_VERSION,
@@ -452,6 +510,8 @@ int config_parse(struct sluiced_cfg *c, int argc, char **argv, FILE *out, char *
 			 c->role);
 		return -EINVAL;
 	}
+	if (check_kafka(c, err, errlen))
+		return -EINVAL;
 	if (c->max_age[0] && config_parse_duration(c->max_age, &c->max_age_ns)) {
 		snprintf(err, errlen,
 			 "sluiced: --max-age %s: expected a duration such as 90s, 30m, 6h or 2d",

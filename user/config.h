@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "queue/kafka/kafka.h"
+
 struct sluiced_cfg {
 	char config[PATH_MAX];
 	char listen[128];
@@ -50,6 +52,8 @@ struct sluiced_cfg {
 	long long queue_max_entries;	 /* journal "full" limits, 0 = none */
 	long long queue_max_bytes;	 /* -1: half the journal filesystem's free space */
 	long long journal_segment_bytes; /* rotate segments at this size */
+	char queue[16];			 /* journal | kafka */
+	struct kafka_opts kafka;	 /* --kafka-* (queue/kafka/kafka.h) */
 	/* the worker side and the overload controller */
 	char role[16]; /* all | ingress | worker */
 	char routes[PATH_MAX];

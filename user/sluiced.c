@@ -47,6 +47,7 @@
 #include "lib/metrics.h"
 #include "lib/notify.h"
 #include "queue/journal/journal.h"
+#include "queue/kafka/kafka.h"
 #include "queue/queue.h"
 #include "admit/tenants.h"
 
@@ -73,7 +74,11 @@ struct daemon {
 	char xdp_state[1100];
 	struct metric_family *f_xdp_pkts, *f_xdp_bytes, *f_reloads;
 	struct metric_family *f_q_appends, *f_q_durable, *f_q_fsyncs, *f_q_fsync_sec, *f_q_full;
-	struct queue *q;
+	struct queue *q;  /* what the worker consumes: the journal, or kworker's Kafka consumer */
+	struct queue *kq; /* --queue kafka on an ingress: the producer (owns the spill journal) */
+	/* the durable append under the Redis fast path: journal_append or kafka_append */
+	int (*enqueue)(void *d, const struct ingress_event *ev, ingress_durable_fn *done,
+		       void *arg);
 	int q_err; /* last append failure (-EIO, -ENOSPC), 0 after a durable append */
 	struct controller *controller; /* worker + overload controller */
 	struct redis *redis;	       /* the ingress's own client (fast-path duplicates) */
@@ -158,8 +163,7 @@ static int ingress_append(void *q, const struct ingress_event *ev, ingress_durab
 {
 	struct daemon *d = q;
 
-	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg)
-			 : journal_append(d, ev, done, arg);
+	return d->dedupe ? dedupe_append(d->dedupe, ev, done, arg) : d->enqueue(d, ev, done, arg);
 }
 
 static int journal_writable(void *q, const char **why)
@@ -283,7 +287,7 @@ static int start_dedupe(struct daemon *d)
 		return ret;
 	d->redis = redis_new(&rc);
 	if (d->redis)
-		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, journal_append, d);
+		d->dedupe = dedupe_new(d->redis, 2, 24ULL * 3600 * 1000, d->enqueue, d);
 	if (!d->dedupe) {
 		fprintf(stderr, "sluiced: --redis %s: %s\n", d->cfg.redis, strerror(errno));
 		return -errno;
@@ -295,16 +299,22 @@ static int start_dedupe(struct daemon *d)
 	return 0;
 }
 
+/* The journal's settings (the queue with --queue journal, the spill with --kafka-spill). */
+static struct journal_cfg journal_cfg_of(const struct sluiced_cfg *c)
+{
+	return (struct journal_cfg){.dir = c->journal_dir,
+				    .max_entries = (uint64_t)c->queue_max_entries,
+				    .max_bytes = c->queue_max_bytes < 0
+						     ? JOURNAL_MAX_BYTES_AUTO
+						     : (uint64_t)c->queue_max_bytes,
+				    .segment_bytes = (uint64_t)c->journal_segment_bytes,
+				    /* the record is the tenant name, a newline and the body */
+				    .max_record = (uint32_t)c->max_body + EVENT_TENANT_MAX + 1};
+}
+
 static int open_journal(struct daemon *d)
 {
-	struct journal_cfg jc = {.dir = d->cfg.journal_dir,
-				 .max_entries = (uint64_t)d->cfg.queue_max_entries,
-				 .max_bytes = d->cfg.queue_max_bytes < 0
-						  ? JOURNAL_MAX_BYTES_AUTO
-						  : (uint64_t)d->cfg.queue_max_bytes,
-				 .segment_bytes = (uint64_t)d->cfg.journal_segment_bytes,
-				 /* the record is the tenant name, a newline and the body */
-				 .max_record = (uint32_t)d->cfg.max_body + EVENT_TENANT_MAX + 1};
+	struct journal_cfg jc = journal_cfg_of(&d->cfg);
 
 	if (!d->cfg.journal_dir[0]) {
 		log_warn("queue: no --journal-dir: events are answered 503 (nothing durable)", "%s",
@@ -317,11 +327,114 @@ static int open_journal(struct daemon *d)
 			strerror(errno));
 		return -errno;
 	}
+	d->enqueue = journal_append;
 	d->api.queue = (struct ingress_queue){
 	    .q = d, .append = ingress_append, .writable = journal_writable, .depth = journal_depth};
 	queue_metrics(d);
 	log_info("queue: journal open", "dir=%s", d->cfg.journal_dir);
 	return start_dedupe(d);
+}
+
+/* ---- Kafka (--queue kafka) --------------------------------------------------------- */
+
+/* The event as a record of its class topic; done runs from the delivery report. */
+static int kafka_append(void *q, const struct ingress_event *ev, ingress_durable_fn *done,
+			void *arg)
+{
+	struct daemon *d = q;
+	/* the request's first byte, on the wall clock the record carries */
+	uint64_t received = clock_real_ns() - (clock_mono_ns() - ev->received_ns);
+
+	return kafka_produce(d->kq,
+			     &(struct kafka_event){.cls = ev->class,
+						   .tenant = ev->tenant,
+						   .idem_key = ev->idempotency_key,
+						   .value = ev->body,
+						   .len = ev->body_len,
+						   .received_ns = received},
+			     done, arg);
+}
+
+static int kafka_writable(void *q, const char **why)
+{
+	struct daemon *d = q;
+	struct kafka_producer_stats st;
+
+	if (kafka_producer_stats(d->kq, &st))
+		return (*why = "kafka producer stats unavailable", -EIO);
+	if (st.fatal)
+		return (*why = "kafka producer failed (restart)", -EIO);
+	if (st.kafka_down && !d->cfg.kafka.spill)
+		return (*why = "kafka: no broker takes writes", -ENETDOWN);
+	if (st.in_flight >= (uint64_t)d->cfg.kafka.queue_max)
+		return (*why = "kafka producer queue full", -ENOSPC);
+	return 0;
+}
+
+static uint64_t kafka_depth(void *q)
+{
+	struct kafka_producer_stats st;
+
+	return kafka_producer_stats(((struct daemon *)q)->kq, &st) ? 0
+								   : st.in_flight + st.spill_depth;
+}
+
+/* Hook for the worker side (--role worker|all with --queue kafka): the consumer opens
+ * here and becomes d->q, the queue the controller's worker takes events from. The
+ * consumer is the worker branch's (kafka_consumer_open in user/queue/kafka/consumer.c);
+ * until it is merged, no node consumes and this says so. 0 or -errno (-EINVAL: exit 2). */
+static int open_kafka_consumer(struct daemon *d)
+{
+	log_warn("kafka: this build has no consumer: the worker role does nothing with --queue "
+		 "kafka",
+		 "role=%s", d->cfg.role);
+	return 0;
+}
+
+/* The producer for --role ingress|all (with the spill journal under --kafka-spill). */
+static int open_kafka_producer(struct daemon *d)
+{
+	struct journal_cfg jc = journal_cfg_of(&d->cfg);
+	struct queue *spill = NULL;
+	char err[600];
+
+	if (d->cfg.kafka.spill && !(spill = journal_open(&jc))) {
+		fprintf(stderr, "sluiced: --journal-dir %s: %s\n", d->cfg.journal_dir,
+			strerror(errno));
+		return -errno;
+	}
+	d->kq = kafka_producer_open(&d->cfg.kafka, spill, err, sizeof(err));
+	if (!d->kq) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -EINVAL; /* librdkafka refuses only settings: a restart will not help */
+	}
+	d->enqueue = kafka_append;
+	d->api.queue = (struct ingress_queue){
+	    .q = d, .append = ingress_append, .writable = kafka_writable, .depth = kafka_depth};
+	if (kafka_producer_metrics(d->m, d->kq))
+		return -ENOMEM;
+	log_info("queue: kafka producer",
+		 "brokers=%s topics=%s.{critical,normal,low} spill=%s "
+		 "queue_max=%lld hot_share=%d",
+		 d->cfg.kafka.brokers, d->cfg.kafka.topic_prefix,
+		 d->cfg.kafka.spill ? d->cfg.journal_dir : "off", d->cfg.kafka.queue_max,
+		 d->cfg.kafka.hot_share_permille);
+	if (!strcmp(d->cfg.role, "ingress"))
+		log_info("controller: off on a Kafka ingress node (workers measure lag and apply "
+			 "what they own; ingress shedding comes with the cluster issue)",
+			 "%s", "");
+	return start_dedupe(d);
+}
+
+static int open_queue(struct daemon *d)
+{
+	int ret;
+
+	if (strcmp(d->cfg.queue, "kafka"))
+		return open_journal(d);
+	if (strcmp(d->cfg.role, "worker") && (ret = open_kafka_producer(d)))
+		return ret;
+	return strcmp(d->cfg.role, "ingress") ? open_kafka_consumer(d) : 0;
 }
 
 static const char *const verdict_names[SLUICE_V_MAX] = {"other", "pass",      "deny",
@@ -885,7 +998,7 @@ static int setup(struct daemon *d)
 	if ((ret = setup_tls(d)))
 		return ret;
 	d->api.xdp_state = d->xdp_state;
-	if ((ret = open_journal(d)))
+	if ((ret = open_queue(d)))
 		return ret;
 	if ((ret = start_controller(d)))
 		return ret;
@@ -925,6 +1038,7 @@ static void teardown(struct daemon *d)
 	controller_free(d->controller, drain_left_ms(d));
 	redis_free(d->redis); /* after both users */
 	queue_free(d->q);
+	queue_free(d->kq); /* after dedupe: its appends' completions come from here */
 	for (int i = 0; i < MAX_THREADS + 1; i++)
 		loop_free(d->loops[i]);
 	srclimit_free(d->per_source); /* after the loops: their connections hold counts */

@@ -13,6 +13,7 @@
 
 #include "lib/clock.h"
 #include "queue/kafka/consumer.h"
+#include "queue/kafka/kafka.h"
 #include "test_progs.h"
 
 static const char *const topics[3] = {"kt.critical", "kt.normal", "kt.low"};
@@ -113,16 +114,22 @@ static bool produce_all(const struct mock *m, int partitions, int n)
 
 static struct queue *consumer(const struct mock *m, const struct kafka_consumer_cfg *cfg)
 {
-	static const char *const names[] = {"bootstrap.servers", "session.timeout.ms",
-					    "heartbeat.interval.ms", "log_level",
-					    "statistics.interval.ms"};
-	const char *values[] = {m->bootstrap, "6000", "100", "2", "200"};
-	struct kafka_consumer_conf kc = {names, values, 5, {topics[0], topics[1], topics[2]}};
+	static const char *const conf[] = {"kafka.session.timeout.ms=6000",
+					   "kafka.heartbeat.interval.ms=100", "kafka.log_level=2",
+					   "kafka.statistics.interval.ms=200"};
+	struct kafka_opts o;
 	char err[512] = "";
-	struct queue *q = kafka_consumer_new(&kc, cfg, err, sizeof(err));
+	struct queue *q;
 
+	kafka_opts_default(&o);
+	snprintf(o.brokers, sizeof(o.brokers), "%s", m->bootstrap);
+	snprintf(o.topic_prefix, sizeof(o.topic_prefix), "kt");
+	for (size_t i = 0; i < sizeof(conf) / sizeof(conf[0]); i++)
+		if (kafka_opts_add_conf(&o, conf[i], err, sizeof(err)))
+			printf("%s: %s\n", conf[i], err);
+	q = kafka_consumer_open(&o, cfg, err, sizeof(err));
 	if (!q)
-		printf("kafka_consumer_new: %s\n", err);
+		printf("kafka_consumer_open: %s\n", err);
 	return q;
 }
 

@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "queue/event.h"
 #include "queue/kafka/consumer_int.h"
+#include "queue/kafka/kafka.h"
 
 #define ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
 
@@ -141,7 +142,7 @@ static void record_tenant(const rd_kafka_message_t *m, rd_kafka_headers_t *h,
 {
 	char buf[EVENT_TENANT_MAX + 2];
 
-	header(h, "sluice-tenant", buf, sizeof(buf));
+	header(h, KAFKA_H_TENANT, buf, sizeof(buf));
 	if (!buf[0] && m->key && m->key_len) {
 		const char *hash = memchr(m->key, '#', m->key_len);
 		size_t n = hash ? (size_t)(hash - (const char *)m->key) : m->key_len;
@@ -167,7 +168,7 @@ static struct queue_entry *entry_new(struct kconsumer *k, const rd_kafka_message
 	struct kentry *ke;
 	uint64_t due, now = clock_real_ns();
 	rd_kafka_timestamp_type_t tst;
-	int64_t ts_ms;
+	int64_t ts_ms, slot;
 
 	if (rd_kafka_message_headers(m, &h))
 		h = NULL;
@@ -184,18 +185,18 @@ static struct queue_entry *entry_new(struct kconsumer *k, const rd_kafka_message
 		memcpy(e->data + tl + 1, m->payload, m->len);
 	e->len = (uint32_t)len;
 	e->class = (uint32_t)c;
-	e->tenant =
-	    k->cfg.tenant_slot ? k->cfg.tenant_slot(k->cfg.tenant_arg, tenant) : name_hash(tenant);
-	e->attempts = (uint32_t)header_u64(h, "sluice-attempts");
+	slot = k->cfg.tenant_slot ? k->cfg.tenant_slot(k->cfg.tenant_arg, tenant) : -1;
+	e->tenant = slot >= 0 && slot <= UINT32_MAX ? (uint32_t)slot : name_hash(tenant);
+	e->attempts = (uint32_t)header_u64(h, KAFKA_H_ATTEMPTS);
 	ke = kentry_of(e);
 	ke->offset = m->offset;
 	ke->partition = m->partition;
 	ke->bytes = (uint32_t)bytes;
-	ke->received_ns = header_u64(h, "sluice-received");
+	ke->received_ns = header_u64(h, KAFKA_H_RECEIVED);
 	/* lag counts from the due time; a record without headers from the broker timestamp.
 	 * The same record always gives the same enq_ns: the worker tells a redelivery of an
 	 * event from another copy of it by the received time it stored. */
-	due = header_u64(h, "sluice-due");
+	due = header_u64(h, KAFKA_H_DUE);
 	ts_ms = rd_kafka_message_timestamp(m, &tst);
 	if (!due)
 		due = ke->received_ns ? ke->received_ns
@@ -419,6 +420,8 @@ static void revoke(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, 
 		k->st.assigned--;
 	}
 	k->st.rebalances++;
+	if (lost) /* the group went on without us: not a member until assigned again */
+		k->joined = false;
 	pthread_cond_broadcast(&k->cv);
 	pthread_mutex_unlock(&k->lock);
 	/* before giving the partitions up: the next owner starts after what is finished */
@@ -659,40 +662,27 @@ static const struct queue_ops kafka_consumer_ops = {
 
 /* ---- open ------------------------------------------------------------------------- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-		    size_t errlen)
+static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_opts *o, char *err,
+				      size_t errlen)
 {
-	char why[256];
-
-	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
-		return 0;
-	snprintf(err, errlen, "kafka setting %s=%s: %s", name, value, why);
-	return -EINVAL;
-}
-
-static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_consumer_conf *kc,
-				      char *err, size_t errlen)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	/* ours first, so the operator's passthrough can still tune what is not ours */
+	rd_kafka_conf_t *conf = kafka_conf_new(o, err, errlen);
+	/* tuning the operator may override with --kafka */
 	const char *defaults[][2] = {{"statistics.interval.ms", "1000"},
-				     {"queued.max.messages.kbytes", "16384"}};
+				     {"queued.max.messages.kbytes", "16384"},
+				     {"auto.offset.reset", "earliest"}};
+	/* what the commit rule rests on */
 	const char *fixed[][2] = {{"group.id", k->cfg.group},
 				  {"partition.assignment.strategy", "cooperative-sticky"},
 				  {"enable.auto.commit", "false"},
-				  {"enable.auto.offset.store", "false"},
-				  {"auto.offset.reset", "earliest"}};
+				  {"enable.auto.offset.store", "false"}};
 
 	if (!conf)
 		return NULL;
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-		if (conf_set(conf, defaults[i][0], defaults[i][1], err, errlen))
-			goto fail;
-	for (size_t i = 0; i < kc->n; i++)
-		if (conf_set(conf, kc->names[i], kc->values[i], err, errlen))
+		if (kafka_conf_default(conf, o, defaults[i][0], defaults[i][1], err, errlen))
 			goto fail;
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (conf_set(conf, fixed[i][0], fixed[i][1], err, errlen))
+		if (kafka_conf_require(conf, o, fixed[i][0], fixed[i][1], err, errlen))
 			goto fail;
 	rd_kafka_conf_set_opaque(conf, k);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -724,8 +714,8 @@ static int subscribe(struct kconsumer *k, char *err, size_t errlen)
 	return 0;
 }
 
-struct queue *kafka_consumer_new(const struct kafka_consumer_conf *kc,
-				 const struct kafka_consumer_cfg *c, char *err, size_t errlen)
+struct queue *kafka_consumer_open(const struct kafka_opts *o, const struct kafka_consumer_cfg *c,
+				  char *err, size_t errlen)
 {
 	struct kconsumer *k = calloc(1, sizeof(*k));
 	rd_kafka_conf_t *conf;
@@ -747,11 +737,19 @@ struct queue *kafka_consumer_new(const struct kafka_consumer_conf *kc,
 	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
 	pthread_cond_init(&k->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	for (int i = 0; i < QUEUE_CLASS_MAX; i++)
-		if (!kc->topics[i] || !(k->topics[i] = strdup(kc->topics[i])))
+	for (unsigned i = 0; i < QUEUE_CLASS_MAX; i++) {
+		char t[256];
+
+		if (kafka_topic_name(o, i, t, sizeof(t)) < 0) {
+			snprintf(err, errlen, "--kafka-topic-prefix %s: too long", o->topic_prefix);
+			ret = -EINVAL;
 			goto fail;
+		}
+		if (!(k->topics[i] = strdup(t)))
+			goto fail;
+	}
 	ret = -EINVAL;
-	if (!(conf = consumer_conf(k, kc, err, errlen)))
+	if (!(conf = consumer_conf(k, o, err, errlen)))
 		goto fail;
 	k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
 	if (!k->rk) {
@@ -774,7 +772,7 @@ struct queue *kafka_consumer_new(const struct kafka_consumer_conf *kc,
 	return &k->q;
 fail:
 	if (ret == -ENOMEM)
-		snprintf(err, errlen, "kafka: consumer: out of memory");
+		snprintf(err, errlen, "kafka: consumer: %s", strerror(ENOMEM));
 	kc_free(&k->q);
 	errno = -ret;
 	return NULL;

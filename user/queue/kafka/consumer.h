@@ -34,25 +34,20 @@ struct kafka_consumer_cfg {
 	uint32_t window;	     /* entries per class handed out and not acked (0: 1024) */
 	uint32_t prefetch;	     /* ready entries per partition before pausing it (0: 512) */
 	uint32_t commit_interval_ms; /* async commit period (0: 100) */
-	/* the tenant slot for a tenant name (the worker's tenants file); NULL: a hash of it */
-	uint32_t (*tenant_slot)(void *arg, const char *name);
+	/* the tenant slot of a tenant name (the worker's tenants file), -1 when unknown; NULL
+	 * or -1: a hash of the name stands in (never a real slot), so DRR still tells tenants
+	 * apart */
+	int64_t (*tenant_slot)(void *arg, const char *name);
 	void *tenant_arg;
 };
 
-/* librdkafka settings not owned by the consumer (brokers, TLS/SASL passthrough) as
- * name=value pairs; the consumer sets group.id, assignment strategy, auto-commit off and
- * its callbacks itself. */
-struct kafka_consumer_conf {
-	const char *const *names;
-	const char *const *values;
-	size_t n;
-	const char *topics[QUEUE_CLASS_MAX]; /* by class: critical, normal, low */
-};
-
-/* Create the consumer and subscribe. NULL + errno with err naming the bad setting. The
- * group is joined in the background (kafka_consumer_joined says when). */
-struct queue *kafka_consumer_new(const struct kafka_consumer_conf *kc,
-				 const struct kafka_consumer_cfg *c, char *err, size_t errlen);
+struct kafka_opts;
+/* Create the consumer for the class topics of o (brokers, prefix, --kafka passthrough, see
+ * kafka.h) and subscribe. group.id, the cooperative-sticky strategy and auto-commit off are
+ * required (a --kafka pair setting them otherwise is refused). NULL + errno with err naming
+ * the bad setting. The group is joined in the background (kafka_consumer_joined). */
+struct queue *kafka_consumer_open(const struct kafka_opts *o, const struct kafka_consumer_cfg *c,
+				  char *err, size_t errlen);
 
 /* The group assigned this consumer its partitions at least once (it may own none when there
  * are more consumers than partitions) and it has not left since. */

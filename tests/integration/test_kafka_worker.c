@@ -12,6 +12,8 @@
  *                 every record below the group's committed offset of its partition is a row
  *                 already (commits never pass unfinished work); then everything is stored
  *                 once;
+ *   retire        a worker with --max-messages finishes, commits, leaves the group (exit 0)
+ *                 and the other takes its partitions; every event stored once;
  *   readiness     a worker without --journal-dir is ready once it joined its group and the
  *                 database answers, unready while the database is down or while no broker
  *                 answers (not a member).
@@ -21,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +54,8 @@ struct rig {
 
 static bool rig_start(struct rig *r)
 {
+	static int n;
+	char dir[600];
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -61,8 +66,10 @@ static bool rig_start(struct rig *r)
 		test__skip("kafka-mock not built (make)");
 		return false;
 	}
-	if (!ASSERT_OK(err, "kafka-mock") ||
-	    !ASSERT_OK(pgh_server_start(&r->pg, test__tmpdir(), NULL), "postgres"))
+	/* a directory per subtest: they share the test's scratch directory */
+	snprintf(dir, sizeof(dir), "%s/rig%d", test__tmpdir(), ++n);
+	if (!ASSERT_OK(err, "kafka-mock") || !ASSERT_OK(mkdir(dir, 0755), "rig directory") ||
+	    !ASSERT_OK(pgh_server_start(&r->pg, dir, NULL), "postgres"))
 		return false;
 	{
 		const char *args[] = {
@@ -73,7 +80,7 @@ static bool rig_start(struct rig *r)
 	}
 }
 
-static int worker_start(struct rig *r, int i)
+static int worker_start_args(struct rig *r, int i, const char *const *extra)
 {
 	/* a killed member is noticed after session.timeout.ms: 6 s, the brokers' minimum */
 	const char *args[] = {"--queue",
@@ -90,9 +97,19 @@ static int worker_start(struct rig *r, int i)
 			      "kafka.session.timeout.ms=6000",
 			      "--kafka",
 			      "kafka.heartbeat.interval.ms=300",
+			      NULL,
+			      NULL,
 			      NULL};
+	const size_t base = sizeof(args) / sizeof(args[0]) - 3;
 
+	for (size_t j = 0; extra && extra[j] && j < 2; j++)
+		args[base + j] = extra[j];
 	return sluiced_start(&r->w[i], TENANTS, args);
+}
+
+static int worker_start(struct rig *r, int i)
+{
+	return worker_start_args(r, i, NULL);
 }
 
 static void rig_stop(struct rig *r)
@@ -388,16 +405,39 @@ static bool group_committed(struct rig *r, long long off[3][PARTITIONS])
 	return ok;
 }
 
+/* Which keys k-0..k-(n-1) are rows now (one query). */
+static bool stored_keys(struct rig *r, bool *stored, int n)
+{
+	size_t cap = (size_t)n * 8 + 64;
+	char *out = malloc(cap), *p, *end;
+	bool ok;
+
+	memset(stored, 0, (size_t)n * sizeof(*stored));
+	ok = out && !pgh_psql(&r->pg, out, cap,
+			      "SELECT substr(idempotency_key, 3) FROM events WHERE "
+			      "idempotency_key LIKE 'k-%%'");
+	for (p = out; ok && *p; p = end) {
+		long k = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (k >= 0 && k < n)
+			stored[k] = true;
+	}
+	free(out);
+	return ok;
+}
+
 static void db_down(void)
 {
 	static const char *const topics[3] = {"sluice.critical", "sluice.normal", "sluice.low"};
 	static short status[DB_N];
 	long long off[3][PARTITIONS];
 	struct offsets_map m[3] = {0};
+	static bool stored[DB_N];
 	int below = 0, missing = 0;
 	struct sender s;
 	struct rig r;
-	char sql[256];
 
 	memset(status, 0, sizeof(status));
 	if (!rig_start(&r))
@@ -407,16 +447,17 @@ static void db_down(void)
 			goto out;
 	if (!ASSERT_TRUE(wait_assigned(&r, (const int[]){0, 1}, 2, 3 * PARTITIONS, 60), "joined"))
 		goto out;
-	/* half the events stored, then the database goes and the other half arrives */
-	send_start(&s, r.in.port, status, 0, DB_N / 2, 4);
-	ASSERT_EQ(send_wait(&s), DB_N / 2, "first half 202'd");
+	/* the database goes mid-stream: some records finished, some in the writer's batches,
+	 * the rest arriving (Kafka still takes them) */
+	send_start(&s, r.in.port, status, 0, DB_N, 4);
 	pgh_wait_ll(&r.pg,
-		    "SELECT least(count(*), 1000) FROM events WHERE idempotency_key LIKE 'k-%'",
-		    1000, 60);
-	if (!ASSERT_OK(pgh_server_stop(&r.pg, "immediate"), "database down"))
+		    "SELECT least(count(*), 1500) FROM events WHERE idempotency_key LIKE 'k-%'",
+		    1500, 120);
+	if (!ASSERT_OK(pgh_server_stop(&r.pg, "immediate"), "database down")) {
+		send_wait(&s);
 		goto out;
-	send_start(&s, r.in.port, status, DB_N / 2, DB_N, 4);
-	ASSERT_EQ(send_wait(&s), DB_N - DB_N / 2, "second half 202'd (Kafka takes them)");
+	}
+	ASSERT_EQ(send_wait(&s), DB_N, "every event 202'd (Kafka takes them)");
 	/* rebalances while nothing can finish: one joins, one leaves (SIGTERM: clean) */
 	if (!ASSERT_OK(worker_start(&r, 2), "worker joins"))
 		goto out;
@@ -438,22 +479,18 @@ static void db_down(void)
 		if (m[c].rec)
 			kafka_read_topic(r.k.bootstrap, topics[c], 20000, map_record, &m[c]);
 	}
+	if (!ASSERT_TRUE(stored_keys(&r, stored, DB_N), "stored keys"))
+		goto cont;
 	for (int c = 0; c < 3; c++)
 		for (int i = 0; m[c].rec && i < m[c].n; i++) {
 			if (m[c].rec[i].off >= off[c][m[c].rec[i].part])
 				continue;
 			below++;
-			snprintf(sql, sizeof(sql),
-				 "SELECT count(*) FROM events WHERE idempotency_key = 'k-%d'",
-				 m[c].rec[i].key);
-			if (pgh_query_ll(&r.pg, sql) != 1) {
-				if (missing++ < 5)
-					printf(
-					    "k-%d (%s/%d offset %lld) below the committed %lld but "
-					    "not stored\n",
-					    m[c].rec[i].key, topics[c], m[c].rec[i].part,
-					    m[c].rec[i].off, off[c][m[c].rec[i].part]);
-			}
+			if (!stored[m[c].rec[i].key] && missing++ < 5)
+				printf("k-%d (%s/%d offset %lld) below the committed %lld but not "
+				       "stored\n",
+				       m[c].rec[i].key, topics[c], m[c].rec[i].part,
+				       m[c].rec[i].off, off[c][m[c].rec[i].part]);
 		}
 	printf("db_down: %d records below the committed offsets, %d of them not stored\n", below,
 	       missing);
@@ -468,6 +505,40 @@ cont:
 out:
 	for (int c = 0; c < 3; c++)
 		free(m[c].rec);
+	rig_stop(&r);
+}
+
+/* ---- retirement ------------------------------------------------------------------------ */
+
+#define RETIRE_N 3000
+
+static void retire(void)
+{
+	static short status[RETIRE_N];
+	const char *const max[] = {"--max-messages", "300", NULL};
+	struct sender s;
+	struct rig r;
+	char *log;
+	int wst = -1;
+
+	memset(status, 0, sizeof(status));
+	if (!rig_start(&r) || !ASSERT_OK(worker_start_args(&r, 0, max), "retiring worker") ||
+	    !ASSERT_OK(worker_start(&r, 1), "worker") ||
+	    !ASSERT_TRUE(wait_assigned(&r, (const int[]){0, 1}, 2, 3 * PARTITIONS, 60), "joined"))
+		goto out;
+	send_start(&s, r.in.port, status, 0, RETIRE_N, 4);
+	for (int i = 0; i < 1200 && waitpid(r.w[0].pid, &wst, WNOHANG) == 0; i++)
+		usleep(100000);
+	ASSERT_EQ(send_wait(&s), RETIRE_N, "every event 202'd");
+	if (ASSERT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "retired with exit 0"))
+		r.w[0].pid = 0;
+	log = sluiced_log(&r.w[0]);
+	ASSERT_HAS_STR(log, "consumer closed; left the group", "left the group cleanly");
+	free(log);
+	ASSERT_TRUE(wait_assigned(&r, (const int[]){1}, 1, 3 * PARTITIONS, 60),
+		    "the other worker owns every partition");
+	stored_once(&r, status, RETIRE_N, 300);
+out:
 	rig_stop(&r);
 }
 
@@ -525,4 +596,6 @@ void test_kafka_worker(void)
 		sigkill();
 	if (test__start_subtest("db_down"))
 		db_down();
+	if (test__start_subtest("retire"))
+		retire();
 }

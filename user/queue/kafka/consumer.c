@@ -10,11 +10,7 @@
  * record is in its partition's tracker from the moment it is polled, so no commit passes
  * it until it is acked, whether it waits on the ready list, runs, or is parked for a retry.
  *
- * Revoke (cooperative: only the partitions that move): under the lock the revoked
- * partitions' finished prefixes are taken, their ready entries freed and their trackers
- * reset (a new generation, so acks of entries still running elsewhere are ignored); then,
- * without the lock, a synchronous commit of those prefixes and incremental_unassign. A lost
- * assignment (session timed out) commits nothing: the group has moved on.
+ * Group membership and commits are in consumer_group.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,57 +23,9 @@
 #include "queue/kafka/consumer_int.h"
 #include "queue/kafka/kafka.h"
 
-#define ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
-
-static struct kentry *kentry_of(const struct queue_entry *e)
-{
-	return (struct kentry *)(void *)((uint8_t *)e->data + ALIGN8(e->len));
-}
-
 uint64_t kafka_entry_received_ns(const struct queue_entry *e)
 {
 	return kentry_of(e)->received_ns;
-}
-
-int kconsumer_class(const struct kconsumer *k, const char *topic)
-{
-	for (int c = 0; c < QUEUE_CLASS_MAX; c++)
-		if (!strcmp(k->topics[c], topic))
-			return c;
-	return -1;
-}
-
-struct kpart *kconsumer_part(struct kconsumer *k, uint32_t c, int32_t p)
-{
-	return c < QUEUE_CLASS_MAX && p >= 0 && p < k->nparts[c] ? k->parts[c][p] : NULL;
-}
-
-/* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
-static struct kpart *part_get(struct kconsumer *k, uint32_t c, int32_t p)
-{
-	struct kpart *kp = kconsumer_part(k, c, p);
-
-	if (kp)
-		return kp;
-	if (p >= k->nparts[c]) {
-		int32_t n = p + 1 > 2 * k->nparts[c] ? p + 1 : 2 * k->nparts[c];
-		struct kpart **a = realloc(k->parts[c], (size_t)n * sizeof(*a));
-
-		if (!a)
-			return NULL;
-		memset(a + k->nparts[c], 0, (size_t)(n - k->nparts[c]) * sizeof(*a));
-		k->parts[c] = a;
-		k->nparts[c] = n;
-	}
-	kp = calloc(1, sizeof(*kp));
-	if (!kp)
-		return NULL;
-	kp->class = c;
-	kp->partition = p;
-	kp->sent = kp->lag = kp->committed = kp->high = -1;
-	kafka_offsets_init(&kp->t);
-	k->parts[c][p] = kp;
-	return kp;
 }
 
 /* Pause or resume one partition (librdkafka's call only queues the request). Lock held. */
@@ -175,7 +123,7 @@ static struct queue_entry *entry_new(struct kconsumer *k, const rd_kafka_message
 	record_tenant(m, h, tenant);
 	tl = strlen(tenant);
 	len = tl + 1 + m->len;
-	bytes = sizeof(*e) + ALIGN8(len) + sizeof(*ke);
+	bytes = sizeof(*e) + KENTRY_ALIGN8(len) + sizeof(*ke);
 	if (len > UINT32_MAX || !(e = malloc(bytes)))
 		return NULL;
 	memset(e, 0, sizeof(*e));
@@ -257,197 +205,6 @@ out:
 	return err;
 }
 
-/* ---- commits ---------------------------------------------------------------------- */
-
-/* The committable offsets of the partitions that moved (only is non-NULL: just those in
- * it), marked sent. NULL when there is nothing to commit. Lock held. */
-static rd_kafka_topic_partition_list_t *commit_list(struct kconsumer *k,
-						    const rd_kafka_topic_partition_list_t *only)
-{
-	rd_kafka_topic_partition_list_t *l = NULL;
-
-	for (uint32_t c = 0; c < QUEUE_CLASS_MAX; c++)
-		for (int32_t p = 0; p < k->nparts[c]; p++) {
-			struct kpart *kp = k->parts[c][p];
-			int64_t off;
-
-			if (!kp || !kp->assigned ||
-			    (only && !rd_kafka_topic_partition_list_find(only, k->topics[c], p)))
-				continue;
-			off = kafka_offsets_committable(&kp->t);
-			kp->dirty = false;
-			if (off < 0 || off <= kp->sent)
-				continue;
-			if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
-				return NULL;
-			rd_kafka_topic_partition_list_add(l, k->topics[c], p)->offset = off;
-			kp->sent = off;
-		}
-	return l;
-}
-
-/* Partitions of l whose commit failed are committed again next time. */
-static void commit_failed(struct kconsumer *k, const rd_kafka_topic_partition_list_t *l,
-			  rd_kafka_resp_err_t err)
-{
-	bool failed = false;
-
-	pthread_mutex_lock(&k->lock);
-	for (int i = 0; l && i < l->cnt; i++) {
-		const rd_kafka_topic_partition_t *tp = &l->elems[i];
-		int c = kconsumer_class(k, tp->topic);
-		struct kpart *kp = c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, tp->partition);
-
-		if (!err && !tp->err)
-			continue;
-		failed = true;
-		if (kp && kp->sent == tp->offset) {
-			kp->sent = -1;
-			kp->dirty = true;
-		}
-	}
-	k->st.commit_errors += failed;
-	pthread_mutex_unlock(&k->lock);
-	if (failed)
-		log_warn("kafka: offset commit failed; the next one covers it", "err=\"%s\"",
-			 rd_kafka_err2str(err ? err : RD_KAFKA_RESP_ERR__FAIL));
-}
-
-/* Commit what l holds; async from the poll loop, sync on revoke and at close. */
-static void commit(struct kconsumer *k, rd_kafka_topic_partition_list_t *l, bool async)
-{
-	rd_kafka_resp_err_t err;
-
-	if (!l)
-		return;
-	pthread_mutex_lock(&k->lock);
-	k->st.commits++;
-	pthread_mutex_unlock(&k->lock);
-	err = rd_kafka_commit(k->rk, l, async);
-	if (err || !async) /* async: the rest is reported to commit_cb */
-		commit_failed(k, l, err);
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* Async commit results. */
-static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-	if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		commit_failed(opaque, offsets, err);
-}
-
-/* ---- group membership ------------------------------------------------------------- */
-
-static void assign(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
-{
-	rd_kafka_error_t *error = NULL;
-	rd_kafka_resp_err_t err = 0;
-
-	pthread_mutex_lock(&k->lock);
-	for (int i = 0; i < parts->cnt; i++) {
-		int c = kconsumer_class(k, parts->elems[i].topic);
-		struct kpart *kp =
-		    c < 0 ? NULL : part_get(k, (uint32_t)c, parts->elems[i].partition);
-
-		if (!kp || kp->assigned)
-			continue;
-		kafka_offsets_reset(&kp->t);
-		kp->assigned = true;
-		kp->paused = kp->dirty = false;
-		kp->ready = 0;
-		kp->sent = kp->lag = kp->committed = kp->high = -1;
-		k->st.assigned++;
-	}
-	k->joined = true;
-	k->st.rebalances++;
-	pthread_mutex_unlock(&k->lock);
-	if (coop)
-		error = rd_kafka_incremental_assign(k->rk, parts);
-	else
-		err = rd_kafka_assign(k->rk, parts);
-	/* a partition paused by an earlier owner of this client stays paused otherwise */
-	rd_kafka_resume_partitions(k->rk, parts);
-	if (error || err) {
-		log_error("kafka: assign failed", "err=\"%s\"",
-			  error ? rd_kafka_error_string(error) : rd_kafka_err2str(err));
-		rd_kafka_error_destroy(error);
-	}
-	log_info("kafka: partitions assigned", "count=%d protocol=%s", parts->cnt,
-		 coop ? "cooperative" : "eager");
-}
-
-/* Drop the ready entries of a revoked partition. Lock held. */
-static void drop_ready(struct kconsumer *k, struct kpart *kp)
-{
-	struct queue_entry **pp = &k->head[kp->class], *prev = NULL, *e;
-
-	while ((e = *pp)) {
-		if (kentry_of(e)->partition != kp->partition) {
-			prev = e;
-			pp = &e->next;
-			continue;
-		}
-		*pp = e->next;
-		k->nready[kp->class]--;
-		k->bytes -= e->len;
-		k->st.dropped_revoked++;
-		free(e);
-	}
-	k->tail[kp->class] = prev;
-	kp->ready = 0;
-}
-
-static void revoke(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
-{
-	bool lost = rd_kafka_assignment_lost(k->rk);
-	rd_kafka_topic_partition_list_t *l = NULL;
-	rd_kafka_error_t *error = NULL;
-
-	pthread_mutex_lock(&k->lock);
-	if (!lost)
-		l = commit_list(k, parts);
-	for (int i = 0; i < parts->cnt; i++) {
-		int c = kconsumer_class(k, parts->elems[i].topic);
-		struct kpart *kp =
-		    c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, parts->elems[i].partition);
-
-		if (!kp || !kp->assigned)
-			continue;
-		drop_ready(k, kp);
-		kafka_offsets_reset(&kp->t);
-		kp->assigned = kp->paused = kp->dirty = false;
-		k->st.assigned--;
-	}
-	k->st.rebalances++;
-	if (lost) /* the group went on without us: not a member until assigned again */
-		k->joined = false;
-	pthread_cond_broadcast(&k->cv);
-	pthread_mutex_unlock(&k->lock);
-	/* before giving the partitions up: the next owner starts after what is finished */
-	commit(k, l, false);
-	if (coop)
-		error = rd_kafka_incremental_unassign(k->rk, parts);
-	else
-		rd_kafka_assign(k->rk, NULL);
-	if (error) {
-		log_error("kafka: unassign failed", "err=\"%s\"", rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	}
-	log_info("kafka: partitions revoked", "count=%d lost=%d", parts->cnt, lost);
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-			 rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-		assign(opaque, parts, coop);
-	else
-		revoke(opaque, parts, coop);
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	log_warn("kafka: client error", "err=\"%s\" reason=\"%s\"",
@@ -480,13 +237,8 @@ static void *poller(void *arg)
 			rd_kafka_message_destroy(m);
 		now = clock_mono_ns();
 		if (now - last >= interval) {
-			rd_kafka_topic_partition_list_t *l;
-
 			last = now;
-			pthread_mutex_lock(&k->lock);
-			l = commit_list(k, NULL);
-			pthread_mutex_unlock(&k->lock);
-			commit(k, l, true);
+			kconsumer_commit(k, true);
 		}
 	}
 	return NULL;
@@ -608,7 +360,6 @@ static void kc_shutdown(struct queue *q)
 static void kc_free(struct queue *q)
 {
 	struct kconsumer *k = (struct kconsumer *)q;
-	rd_kafka_topic_partition_list_t *l;
 
 	kc_shutdown(q);
 	__atomic_store_n(&k->stop, 1, __ATOMIC_RELEASE);
@@ -618,10 +369,7 @@ static void kc_free(struct queue *q)
 		rd_kafka_message_destroy(k->stalled);
 	if (k->rk) {
 		/* what is finished, then leave the group (its revoke commits again, a no-op) */
-		pthread_mutex_lock(&k->lock);
-		l = commit_list(k, NULL);
-		pthread_mutex_unlock(&k->lock);
-		commit(k, l, false);
+		kconsumer_commit(k, false);
 		rd_kafka_consumer_close(k->rk);
 		rd_kafka_destroy(k->rk);
 		log_info("kafka: consumer closed; left the group", "acks=%llu",
@@ -685,8 +433,8 @@ static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_op
 		if (kafka_conf_require(conf, o, fixed[i][0], fixed[i][1], err, errlen))
 			goto fail;
 	rd_kafka_conf_set_opaque(conf, k);
-	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+	rd_kafka_conf_set_rebalance_cb(conf, kconsumer_rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(conf, kconsumer_commit_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_stats_cb(conf, kconsumer_stats_cb);
 	return conf;

@@ -58,10 +58,28 @@ struct kconsumer {
 	struct kafka_consumer_stats st;
 };
 
+#define KENTRY_ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
+
+/* The trailer of an entry made by the consumer. */
+static inline struct kentry *kentry_of(const struct queue_entry *e)
+{
+	return (struct kentry *)(void *)((uint8_t *)e->data + KENTRY_ALIGN8(e->len));
+}
+
+/* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
+struct kpart *kconsumer_part_get(struct kconsumer *k, uint32_t c, int32_t p);
 /* The partition (class c, number p), NULL when never assigned. Lock held. */
 struct kpart *kconsumer_part(struct kconsumer *k, uint32_t c, int32_t p);
 /* The class of a topic name, -1 when it is none of ours. */
 int kconsumer_class(const struct kconsumer *k, const char *topic);
+/* Commit every owned partition's finished prefix that moved (async: the poll loop's
+ * period; sync: at close). Lock not held. */
+void kconsumer_commit(struct kconsumer *k, bool async);
+/* librdkafka callbacks (consumer_group.c). */
+void kconsumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			    rd_kafka_topic_partition_list_t *parts, void *opaque);
+void kconsumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *offsets, void *opaque);
 /* The client's statistics JSON (statistics.interval.ms): broker lag per partition. */
 int kconsumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* consumer.c -- the Kafka queue backend's worker half: group, records, windows, commits
  *
- * Threads: the poll thread owns rd_kafka_consumer_poll, so the rebalance, commit and
- * statistics callbacks all run on it (rd_kafka_poll_set_consumer); the feeder calls next();
+ * Threads: the poll thread owns the consumer queue (batches of records), so the rebalance, commit
+ * and statistics callbacks all run on it (rd_kafka_poll_set_consumer); the feeder calls next();
  * pool threads call ack(). All of them meet under k->lock.
  *
  * Order of a record: poll -> tracker add (unfinished) -> ready list -> next() (out) ->
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -155,35 +156,11 @@ static struct queue_entry *entry_new(struct kconsumer *k, const rd_kafka_message
 	return e;
 }
 
-/* Track and queue one record. 0, or -ENOMEM (the caller tries it again later). */
-static int record_in(struct kconsumer *k, const rd_kafka_message_t *m)
+/* Append e to its class's ready list (tracked already). Lock held. */
+static void ready_add(struct kconsumer *k, struct kpart *kp, struct queue_entry *e)
 {
-	int c = kconsumer_class(k, rd_kafka_topic_name(m->rkt)), err = 0;
-	struct queue_entry *e;
-	struct kpart *kp;
-	bool wake = false;
+	uint32_t c = e->class;
 
-	if (c < 0)
-		return 0;
-	e = entry_new(k, m, c);
-	if (!e)
-		return -ENOMEM;
-	pthread_mutex_lock(&k->lock);
-	kp = kconsumer_part(k, (uint32_t)c, m->partition);
-	if (!kp || !kp->assigned) {
-		free(e); /* a straggler of a partition given up: its new owner reads it */
-		goto out;
-	}
-	err = kafka_offsets_add(&kp->t, m->offset, e->enq_ns);
-	if (err == -EINVAL) { /* fetched again after a pause: already tracked */
-		free(e);
-		err = 0;
-		goto out;
-	}
-	if (err) {
-		free(e);
-		goto out;
-	}
 	kentry_of(e)->gen = kp->t.gen;
 	e->id = ++k->next_id;
 	if (k->tail[c])
@@ -196,13 +173,55 @@ static int record_in(struct kconsumer *k, const rd_kafka_message_t *m)
 	k->st.records++;
 	if (++kp->ready >= k->cfg.prefetch && !kp->paused)
 		part_pause(k, kp, true);
-	wake = true;
-	pthread_cond_broadcast(&k->cv);
-out:
+}
+
+/* Track and queue a polled batch under one lock (one wake-up for the feeder). Returns how
+ * many messages were dealt with: all, or up to the first that found no memory (the caller
+ * keeps the rest and offers them again). */
+static int records_in(struct kconsumer *k, rd_kafka_message_t **msgs, int n)
+{
+	struct queue_entry *e[KCONSUMER_BATCH];
+	int done = 0, added = 0;
+
+	for (int i = 0; i < n; i++) {
+		int c = msgs[i]->err ? -1 : kconsumer_class(k, rd_kafka_topic_name(msgs[i]->rkt));
+
+		e[i] = NULL;
+		if (c >= 0 && !(e[i] = entry_new(k, msgs[i], c))) {
+			n = i; /* no memory: this one and the rest wait */
+			break;
+		}
+	}
+	pthread_mutex_lock(&k->lock);
+	for (; done < n; done++) {
+		struct kpart *kp;
+		int err;
+
+		if (!e[done])
+			continue; /* an error or another topic: nothing to track */
+		kp = kconsumer_part(k, e[done]->class, msgs[done]->partition);
+		/* not ours: a straggler of a partition given up (its new owner reads it);
+		 * -EINVAL: fetched again after a pause, tracked already */
+		err = kp && kp->assigned
+			  ? kafka_offsets_add(&kp->t, msgs[done]->offset, e[done]->enq_ns)
+			  : -EINVAL;
+		if (err == -ENOMEM)
+			break;
+		if (err) {
+			free(e[done]);
+			continue;
+		}
+		ready_add(k, kp, e[done]);
+		added++;
+	}
+	for (int i = done; i < n; i++)
+		free(e[i]);
+	if (added)
+		pthread_cond_broadcast(&k->cv);
 	pthread_mutex_unlock(&k->lock);
-	if (wake && k->notify)
+	if (added && k->notify)
 		k->notify(k->notify_arg);
-	return err;
+	return done;
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -220,21 +239,32 @@ static void *poller(void *arg)
 		 last = clock_mono_ns();
 
 	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
-		rd_kafka_message_t *m = k->stalled;
 		uint64_t now;
 
-		k->stalled = NULL;
-		if (!m)
-			m = rd_kafka_consumer_poll(k->rk, 50);
-		if (m && m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			log_warn("kafka: consume error", "err=\"%s\"", rd_kafka_message_errstr(m));
-		if (m && !m->err && record_in(k, m) == -ENOMEM) {
-			k->stalled = m; /* no memory: keep it, try again shortly */
-			m = NULL;
-			rd_kafka_poll(k->rk, 10);
+		if (!k->nbatch) { /* also serves the rebalance, commit and stats callbacks */
+			/* a batch never exceeds the prefetch: a partition holds at most twice
+			 * that (it is paused mid-batch, the rest of the batch still counts) */
+			size_t max =
+			    k->cfg.prefetch < KCONSUMER_BATCH ? k->cfg.prefetch : KCONSUMER_BATCH;
+			ssize_t n = rd_kafka_consume_batch_queue(k->cq, 50, k->batch, max);
+
+			k->nbatch = n > 0 ? (int)n : 0;
+			for (int i = 0; i < k->nbatch; i++)
+				if (k->batch[i]->err &&
+				    k->batch[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					log_warn("kafka: consume error", "err=\"%s\"",
+						 rd_kafka_message_errstr(k->batch[i]));
 		}
-		if (m)
-			rd_kafka_message_destroy(m);
+		if (k->nbatch) {
+			int taken = records_in(k, k->batch, k->nbatch);
+
+			for (int i = 0; i < taken; i++)
+				rd_kafka_message_destroy(k->batch[i]);
+			k->nbatch -= taken;
+			memmove(k->batch, k->batch + taken, (size_t)k->nbatch * sizeof(*k->batch));
+			if (k->nbatch)
+				usleep(10000); /* no memory: try the rest again shortly */
+		}
 		now = clock_mono_ns();
 		if (now - last >= interval) {
 			last = now;
@@ -365,12 +395,15 @@ static void kc_free(struct queue *q)
 	__atomic_store_n(&k->stop, 1, __ATOMIC_RELEASE);
 	if (k->poller_started)
 		pthread_join(k->poller, NULL);
-	if (k->stalled)
-		rd_kafka_message_destroy(k->stalled);
+	for (int i = 0; i < k->nbatch; i++)
+		rd_kafka_message_destroy(k->batch[i]);
+
 	if (k->rk) {
 		/* what is finished, then leave the group (its revoke commits again, a no-op) */
 		kconsumer_commit(k, false);
 		rd_kafka_consumer_close(k->rk);
+		if (k->cq)
+			rd_kafka_queue_destroy(k->cq);
 		rd_kafka_destroy(k->rk);
 		log_info("kafka: consumer closed; left the group", "acks=%llu",
 			 (unsigned long long)k->acks);
@@ -506,6 +539,7 @@ struct queue *kafka_consumer_open(const struct kafka_opts *o, const struct kafka
 		goto fail;
 	}
 	rd_kafka_poll_set_consumer(k->rk);
+	k->cq = rd_kafka_queue_get_consumer(k->rk);
 	if ((ret = subscribe(k, err, errlen)))
 		goto fail;
 	ret = -pthread_create(&k->poller, NULL, poller, k);
@@ -539,4 +573,9 @@ bool kafka_consumer_joined(struct queue *q)
 	j = k->joined;
 	pthread_mutex_unlock(&k->lock);
 	return j;
+}
+
+void kafka_consumer_commit_now(struct queue *q)
+{
+	kconsumer_commit((struct kconsumer *)q, false);
 }

@@ -53,6 +53,10 @@ struct queue *kafka_consumer_open(const struct kafka_opts *o, const struct kafka
  * are more consumers than partitions) and it has not left since. */
 bool kafka_consumer_joined(struct queue *q);
 
+/* Commit every owned partition's finished prefix now, synchronously (the poll thread does
+ * it asynchronously every commit_interval_ms; close does it too). Any thread. */
+void kafka_consumer_commit_now(struct queue *q);
+
 /* The received time (sluice-received header, CLOCK_REALTIME ns) of an entry from this
  * backend; 0 when the record had none. */
 uint64_t kafka_entry_received_ns(const struct queue_entry *e);

@@ -15,6 +15,8 @@
 #include "queue/kafka/consumer.h"
 #include "queue/kafka/offsets.h"
 
+#define KCONSUMER_BATCH 256 /* records per poll */
+
 struct kpart {
 	uint32_t class;
 	int32_t partition;
@@ -45,7 +47,10 @@ struct kconsumer {
 	int stop; /* atomic: the poll thread ends */
 	queue_notify_fn *notify;
 	void *notify_arg;
-	rd_kafka_message_t *stalled; /* a record that found no memory, tried again */
+	rd_kafka_queue_t *cq; /* the consumer queue (the main queue forwarded to it) */
+	/* the poll thread's batch; what is left found no memory and is offered again */
+	rd_kafka_message_t *batch[KCONSUMER_BATCH];
+	int nbatch;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* ready entries, acks (window room), shutdown */

@@ -129,8 +129,8 @@ install: all ## install sluiced, sluicectl, the BPF object, the systemd unit, it
 deploy-gen: $(DEPS_STAMP) ## rewrite deploy/ files derived from another (PrometheusRule, seccomp profile)
 	$(Q)node tools/deploy/gen.mjs
 
-run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS)
-	$(Q)TLS=$(TLS) tools/run
+run: ## install, start local PostgreSQL and Redis, run sluiced with the journal and XDP (IFACE=lo; TLS=1 adds HTTPS; QUEUE=kafka: mock Kafka, ingress + worker)
+	$(Q)TLS=$(TLS) QUEUE=$(QUEUE) tools/run
 
 clean: ## remove the build directory
 	$(call msg,CLEAN,$(OUTPUT))

@@ -23,8 +23,8 @@
  *				`error TOPIC Metadata 0 0`
  *	quit			exit 0
  *
- * The mock does not replicate: RF only shapes metadata (replicas, ISR), so a leader moved
- * to another broker serves an empty log from there on. Tests that move leaders prove
+ * The mock does not replicate: each partition has one log whichever broker leads it, and
+ * RF only shapes metadata (replicas, ISR). Tests that move leaders prove the clients'
  * retries and idempotence, not replication. EOF on stdin ends the process unless
  * --control is given (then only quit, SIGTERM or SIGINT do).
  */

@@ -450,7 +450,11 @@ static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_op
 	/* tuning the operator may override with --kafka */
 	const char *defaults[][2] = {{"statistics.interval.ms", "1000"},
 				     {"queued.max.messages.kbytes", "16384"},
-				     {"auto.offset.reset", "earliest"}};
+				     {"auto.offset.reset", "earliest"},
+				     /* a dead worker's partitions move after the session timeout
+				      * (librdkafka: 45 s); the heartbeat stays at a third of it */
+				     {"session.timeout.ms", "10000"},
+				     {"heartbeat.interval.ms", "1000"}};
 	/* what the commit rule rests on */
 	const char *fixed[][2] = {{"group.id", k->cfg.group},
 				  {"partition.assignment.strategy", "cooperative-sticky"},

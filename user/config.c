@@ -146,6 +146,8 @@ static const struct confparse_opt opts[] = {
      CONFPARSE_INT, S(kafka.hot_share_permille), 0, 1000, .def = "0"},
     {"kafka-hot-salts", "K", "partitions a hot tenant is spread over", CONFPARSE_INT,
      S(kafka.hot_salts), 2, KAFKA_HOT_SALT_MAX, .def = "6"},
+    {"kafka-group", "NAME", "consumer group of the worker role; its members share the partitions",
+     CONFPARSE_STR, S(kafka_group), 1, 0, .def = "sluice-workers"},
     {"retry-after-503", "S", "Retry-After seconds when the queue refuses an event", CONFPARSE_INT,
      S(retry_after_503), 1, 3600, .def = "1"},
     {"role", "ROLE", "all (ingress + worker), ingress, or worker", CONFPARSE_STR, S(role), 0, 0,

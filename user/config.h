@@ -59,6 +59,7 @@ struct sluiced_cfg {
 	long long journal_segment_bytes; /* rotate segments at this size */
 	char queue[16];			 /* journal | kafka */
 	struct kafka_opts kafka;	 /* --kafka-* (queue/kafka/kafka.h) */
+	char kafka_group[128];		 /* --kafka-group: the workers' consumer group */
 	/* the worker side and the overload controller */
 	char role[16]; /* all | ingress | worker */
 	char routes[PATH_MAX];

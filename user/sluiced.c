@@ -50,6 +50,7 @@
 #include "lib/metrics.h"
 #include "lib/notify.h"
 #include "queue/journal/journal.h"
+#include "queue/kafka/consumer.h"
 #include "queue/kafka/kafka.h"
 #include "queue/queue.h"
 #include "admit/tenants.h"
@@ -476,15 +477,56 @@ static uint64_t kafka_depth(void *q)
 								   : st.in_flight + st.spill_depth;
 }
 
-/* Hook for the worker side (--role worker|all with --queue kafka): the consumer opens
- * here and becomes d->q, the queue the controller's worker takes events from. The
- * consumer is the worker branch's (kafka_consumer_open in user/queue/kafka/consumer.c);
- * until it is merged, no node consumes and this says so. 0 or -errno (-EINVAL: exit 2). */
+/* The consumer's tenant lookup: the slot the tenants file gives the name, -1 when it has
+ * none (the consumer keys DRR by a hash of the name then). */
+static int64_t kafka_tenant_slot(void *arg, const char *name)
+{
+	struct daemon *d = arg;
+	struct tenants *t = tenants_ref_acquire(&d->tenants);
+	int64_t slot = -1;
+
+	for (unsigned i = 0; i < tenants_count(t) && slot < 0; i++)
+		if (!strcmp(tenants_at(t, i)->name, name))
+			slot = tenants_at(t, i)->slot;
+	tenants_put(t);
+	return slot;
+}
+
+/* /readyz of a worker-only node: a member of its consumer group and the database answers
+ * (no journal is needed: the queue is Kafka). */
+static int kafka_worker_ready(void *arg, const char **why)
+{
+	struct daemon *d = arg;
+
+	if (!kafka_consumer_joined(d->q))
+		return (*why = "kafka: not a member of the consumer group yet", -EAGAIN);
+	if (__atomic_load_n(&d->api.db_state, __ATOMIC_RELAXED) != 1)
+		return (*why = "database unreachable", -EAGAIN);
+	*why = "joined the consumer group, database reachable";
+	return 0;
+}
+
+/* The worker side (--role worker|all with --queue kafka): the consumer becomes d->q, the
+ * queue the controller's worker takes events from. 0 or -errno (-EINVAL: exit 2). */
 static int open_kafka_consumer(struct daemon *d)
 {
-	log_warn("kafka: this build has no consumer: the worker role does nothing with --queue "
-		 "kafka",
-		 "role=%s", d->cfg.role);
+	struct kafka_consumer_cfg kc = {
+	    .group = d->cfg.kafka_group, .tenant_slot = kafka_tenant_slot, .tenant_arg = d};
+	char err[600];
+
+	d->q = kafka_consumer_open(&d->cfg.kafka, &kc, err, sizeof(err));
+	if (!d->q) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	if (kafka_consumer_metrics(d->q, d->m))
+		return -ENOMEM;
+	if (!strcmp(d->cfg.role, "worker")) {
+		d->api.worker_ready = kafka_worker_ready;
+		d->api.worker_ready_arg = d;
+	}
+	log_info("queue: kafka consumer", "brokers=%s group=%s topics=%s.{critical,normal,low}",
+		 d->cfg.kafka.brokers, d->cfg.kafka_group, d->cfg.kafka.topic_prefix);
 	return 0;
 }
 

@@ -195,7 +195,8 @@ static enum api_verdict answer_readyz(struct api *r, struct api_answer *ans)
 	const char *qwhy = "no durable queue configured (--journal-dir)";
 	int db = __atomic_load_n(&r->db_state, __ATOMIC_RELAXED);
 	bool q_ok = r->queue.writable && !r->queue.writable(r->queue.q, &qwhy);
-	bool db_ok = db != 0, ready;
+	bool db_ok = db != 0, w_ok = true, ready;
+	const char *wwhy = "";
 	char *body = ans->buf;
 
 	_Static_assert(sizeof(ans->buf) >= 1024, "room for the readiness document");
@@ -204,10 +205,17 @@ static enum api_verdict answer_readyz(struct api *r, struct api_answer *ans)
 	/* The database is reported, not required: while the durable queue takes writes this
 	 * node keeps its 202 promise (degrade, don't fail), and a load balancer that dropped
 	 * every node during a database outage would turn it into a full one. */
-	ready = r->xdp_ok && q_ok && !__atomic_load_n(&r->draining, __ATOMIC_RELAXED);
+	if (r->worker_ready) { /* takes no events: no ingress queue to be writable */
+		q_ok = true;
+		qwhy = "not needed (--role worker)";
+		w_ok = !r->worker_ready(r->worker_ready_arg, &wwhy);
+	}
+	ready = r->xdp_ok && q_ok && w_ok && !__atomic_load_n(&r->draining, __ATOMIC_RELAXED);
 	snprintf(body, sizeof(ans->buf), "{\"ready\":%s,\"checks\":{", ready ? "true" : "false");
 	check_json(body, sizeof(ans->buf), "xdp", r->xdp_ok, r->xdp_state, false);
 	check_json(body, sizeof(ans->buf), "queue", q_ok, qwhy, false);
+	if (r->worker_ready)
+		check_json(body, sizeof(ans->buf), "worker", w_ok, wwhy, false);
 	check_json(body, sizeof(ans->buf), "database", db_ok,
 		   db < 0 ? "not configured (--pg)"
 		   : db	  ? "reachable"

@@ -82,8 +82,13 @@ struct api {
 	struct http_limits http;
 	const char *xdp_state; /* "attached (native, libxdp)" / "off: <why>" */
 	bool xdp_ok;	       /* attached, or not asked for */
-	int db_state;	       /* 1 reachable, 0 unreachable, -1 not configured */
-	unsigned open_conns;   /* all loops (atomic) */
+	/* a worker-only node (--role worker): ready when this says so (joined its consumer
+	 * group, database reachable; why says what is missing), and no ingress queue is
+	 * required; NULL on nodes that take events */
+	int (*worker_ready)(void *arg, const char **why);
+	void *worker_ready_arg;
+	int db_state;	     /* 1 reachable, 0 unreachable, -1 not configured */
+	unsigned open_conns; /* all loops (atomic) */
 	bool draining;
 	/* class a route gives an event type (enum sluice_class), -1 for none; may be NULL */
 	int (*type_class)(void *arg, const char *type);

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/* consumer_group.c -- the Kafka consumer's group membership and offset commits
+ *
+ * Runs on the poll thread (librdkafka serves the rebalance and commit callbacks from
+ * rd_kafka_consumer_poll) and, at close, on the closing thread. The commit rule: per
+ * partition only the tracker's committable offset (everything below it finished), only when
+ * it moved past the last one sent; a failed commit is sent again next time.
+ *
+ * Revoke (cooperative: only the partitions that move): under the lock the revoked
+ * partitions' finished prefixes are taken, their ready entries freed and their trackers
+ * reset (a new generation, so acks of entries still running elsewhere are ignored); then,
+ * without the lock, a synchronous commit of those prefixes and incremental_unassign. A lost
+ * assignment (session timed out) commits nothing: the group has moved on.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "queue/kafka/consumer_int.h"
+
+/* ---- commits ---------------------------------------------------------------------- */
+
+/* The committable offsets of the partitions that moved (only is non-NULL: just those in
+ * it), marked sent. NULL when there is nothing to commit. Lock held. */
+static rd_kafka_topic_partition_list_t *commit_list(struct kconsumer *k,
+						    const rd_kafka_topic_partition_list_t *only)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+
+	for (uint32_t c = 0; c < QUEUE_CLASS_MAX; c++)
+		for (int32_t p = 0; p < k->nparts[c]; p++) {
+			struct kpart *kp = k->parts[c][p];
+			int64_t off;
+
+			if (!kp || !kp->assigned ||
+			    (only && !rd_kafka_topic_partition_list_find(only, k->topics[c], p)))
+				continue;
+			off = kafka_offsets_committable(&kp->t);
+			kp->dirty = false;
+			if (off < 0 || off <= kp->sent)
+				continue;
+			if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
+				return NULL;
+			rd_kafka_topic_partition_list_add(l, k->topics[c], p)->offset = off;
+			kp->sent = off;
+		}
+	return l;
+}
+
+/* Partitions of l whose commit failed are committed again next time. */
+static void commit_failed(struct kconsumer *k, const rd_kafka_topic_partition_list_t *l,
+			  rd_kafka_resp_err_t err)
+{
+	bool failed = false;
+
+	pthread_mutex_lock(&k->lock);
+	for (int i = 0; l && i < l->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &l->elems[i];
+		int c = kconsumer_class(k, tp->topic);
+		struct kpart *kp = c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, tp->partition);
+
+		if (!err && !tp->err)
+			continue;
+		failed = true;
+		if (kp && kp->sent == tp->offset) {
+			kp->sent = -1;
+			kp->dirty = true;
+		}
+	}
+	k->st.commit_errors += failed;
+	pthread_mutex_unlock(&k->lock);
+	if (failed)
+		log_warn("kafka: offset commit failed; the next one covers it", "err=\"%s\"",
+			 rd_kafka_err2str(err ? err : RD_KAFKA_RESP_ERR__FAIL));
+}
+
+/* Commit what l holds; async from the poll loop, sync on revoke and at close. */
+static void commit(struct kconsumer *k, rd_kafka_topic_partition_list_t *l, bool async)
+{
+	rd_kafka_resp_err_t err;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->st.commits++;
+	pthread_mutex_unlock(&k->lock);
+	err = rd_kafka_commit(k->rk, l, async);
+	if (err || !async) /* async: the rest is reported to commit_cb */
+		commit_failed(k, l, err);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Async commit results. */
+void kconsumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		commit_failed(opaque, offsets, err);
+}
+
+/* ---- group membership ------------------------------------------------------------- */
+
+static void assign(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+	rd_kafka_error_t *error = NULL;
+	rd_kafka_resp_err_t err = 0;
+
+	pthread_mutex_lock(&k->lock);
+	for (int i = 0; i < parts->cnt; i++) {
+		int c = kconsumer_class(k, parts->elems[i].topic);
+		struct kpart *kp =
+		    c < 0 ? NULL : kconsumer_part_get(k, (uint32_t)c, parts->elems[i].partition);
+
+		if (!kp || kp->assigned)
+			continue;
+		kafka_offsets_reset(&kp->t);
+		kp->assigned = true;
+		kp->paused = kp->dirty = false;
+		kp->ready = 0;
+		kp->sent = kp->lag = kp->committed = kp->high = -1;
+		k->st.assigned++;
+	}
+	k->joined = true;
+	k->st.rebalances++;
+	pthread_mutex_unlock(&k->lock);
+	if (coop)
+		error = rd_kafka_incremental_assign(k->rk, parts);
+	else
+		err = rd_kafka_assign(k->rk, parts);
+	/* a partition paused by an earlier owner of this client stays paused otherwise */
+	rd_kafka_resume_partitions(k->rk, parts);
+	if (error || err) {
+		log_error("kafka: assign failed", "err=\"%s\"",
+			  error ? rd_kafka_error_string(error) : rd_kafka_err2str(err));
+		rd_kafka_error_destroy(error);
+	}
+	log_info("kafka: partitions assigned", "count=%d protocol=%s", parts->cnt,
+		 coop ? "cooperative" : "eager");
+}
+
+/* Drop the ready entries of a revoked partition. Lock held. */
+static void drop_ready(struct kconsumer *k, struct kpart *kp)
+{
+	struct queue_entry **pp = &k->head[kp->class], *prev = NULL, *e;
+
+	while ((e = *pp)) {
+		if (kentry_of(e)->partition != kp->partition) {
+			prev = e;
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		k->nready[kp->class]--;
+		k->bytes -= e->len;
+		k->st.dropped_revoked++;
+		free(e);
+	}
+	k->tail[kp->class] = prev;
+	kp->ready = 0;
+}
+
+static void revoke(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+	bool lost = rd_kafka_assignment_lost(k->rk);
+	rd_kafka_topic_partition_list_t *l = NULL;
+	rd_kafka_error_t *error = NULL;
+
+	pthread_mutex_lock(&k->lock);
+	if (!lost)
+		l = commit_list(k, parts);
+	for (int i = 0; i < parts->cnt; i++) {
+		int c = kconsumer_class(k, parts->elems[i].topic);
+		struct kpart *kp =
+		    c < 0 ? NULL : kconsumer_part(k, (uint32_t)c, parts->elems[i].partition);
+
+		if (!kp || !kp->assigned)
+			continue;
+		drop_ready(k, kp);
+		kafka_offsets_reset(&kp->t);
+		kp->assigned = kp->paused = kp->dirty = false;
+		k->st.assigned--;
+	}
+	k->st.rebalances++;
+	if (lost) /* the group went on without us: not a member until assigned again */
+		k->joined = false;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->lock);
+	/* before giving the partitions up: the next owner starts after what is finished */
+	commit(k, l, false);
+	if (coop)
+		error = rd_kafka_incremental_unassign(k->rk, parts);
+	else
+		rd_kafka_assign(k->rk, NULL);
+	if (error) {
+		log_error("kafka: unassign failed", "err=\"%s\"", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	log_info("kafka: partitions revoked", "count=%d lost=%d", parts->cnt, lost);
+}
+
+void kconsumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		assign(opaque, parts, coop);
+	else
+		revoke(opaque, parts, coop);
+}
+
+void kconsumer_commit(struct kconsumer *k, bool async)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	pthread_mutex_lock(&k->lock);
+	l = commit_list(k, NULL);
+	pthread_mutex_unlock(&k->lock);
+	commit(k, l, async);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* consumer_int.h -- the Kafka consumer's state, shared by consumer.c (records, group,
+ * commits) and consumer_stats.c (the client's statistics, metrics)
+ *
+ * One mutex guards everything below it; librdkafka calls are made without it except the
+ * non-blocking pause/resume. Partitions are found by class and partition number (parts[c]
+ * is indexed by the partition number and grows as partitions are assigned).
+ */
+#ifndef SLUICE_KAFKA_CONSUMER_INT_H
+#define SLUICE_KAFKA_CONSUMER_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+
+#include "queue/kafka/consumer.h"
+#include "queue/kafka/offsets.h"
+
+#define KCONSUMER_BATCH 256 /* records per poll */
+
+struct kpart {
+	uint32_t class;
+	int32_t partition;
+	struct kafka_offsets t; /* records handed to the ready list, and their completion */
+	bool assigned, paused;
+	bool dirty;		      /* the committable offset moved past the last commit */
+	uint32_t ready;		      /* entries of this partition on the ready list */
+	int64_t sent;		      /* last offset committed (or being committed), -1: none */
+	int64_t lag, committed, high; /* from the client's statistics, -1: unknown */
+};
+
+/* Backend-private trailer behind each entry's data (8-byte aligned). */
+struct kentry {
+	int64_t offset;
+	uint64_t gen; /* the partition tracker's generation when handed out */
+	uint64_t received_ns;
+	int32_t partition;
+	uint32_t bytes; /* allocation size, for the bytes count */
+};
+
+struct kconsumer {
+	struct queue q; /* first: the queue handle */
+	struct kafka_consumer_cfg cfg;
+	rd_kafka_t *rk;
+	char *topics[QUEUE_CLASS_MAX];
+	pthread_t poller;
+	bool poller_started;
+	int stop; /* atomic: the poll thread ends */
+	queue_notify_fn *notify;
+	void *notify_arg;
+	rd_kafka_queue_t *cq; /* the consumer queue (the main queue forwarded to it) */
+	/* the poll thread's batch; what is left found no memory and is offered again */
+	rd_kafka_message_t *batch[KCONSUMER_BATCH];
+	int nbatch;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cv; /* ready entries, acks (window room), shutdown */
+	struct kpart **parts[QUEUE_CLASS_MAX];
+	int32_t nparts[QUEUE_CLASS_MAX];
+	struct queue_entry *head[QUEUE_CLASS_MAX], *tail[QUEUE_CLASS_MAX];
+	uint64_t nready[QUEUE_CLASS_MAX], nout[QUEUE_CLASS_MAX], bytes;
+	bool shut, joined;
+	uint64_t next_id, acks;
+	struct kafka_consumer_stats st;
+};
+
+#define KENTRY_ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
+
+/* The trailer of an entry made by the consumer. */
+static inline struct kentry *kentry_of(const struct queue_entry *e)
+{
+	return (struct kentry *)(void *)((uint8_t *)e->data + KENTRY_ALIGN8(e->len));
+}
+
+/* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
+struct kpart *kconsumer_part_get(struct kconsumer *k, uint32_t c, int32_t p);
+/* The partition (class c, number p), NULL when never assigned. Lock held. */
+struct kpart *kconsumer_part(struct kconsumer *k, uint32_t c, int32_t p);
+/* The class of a topic name, -1 when it is none of ours. */
+int kconsumer_class(const struct kconsumer *k, const char *topic);
+/* Commit every owned partition's finished prefix that moved (async: the poll loop's
+ * period; sync: at close). Lock not held. */
+void kconsumer_commit(struct kconsumer *k, bool async);
+/* librdkafka callbacks (consumer_group.c). */
+void kconsumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			    rd_kafka_topic_partition_list_t *parts, void *opaque);
+void kconsumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *offsets, void *opaque);
+/* The client's statistics JSON (statistics.interval.ms): broker lag per partition. */
+int kconsumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
+
+#endif /* SLUICE_KAFKA_CONSUMER_INT_H */

@@ -521,6 +521,7 @@ static int open_kafka_consumer(struct daemon *d)
 	}
 	if (kafka_consumer_metrics(d->q, d->m))
 		return -ENOMEM;
+	release_metrics_register(d->m); /* parked call steps per upstream (issue 18) */
 	if (!strcmp(d->cfg.role, "worker")) {
 		d->api.worker_ready = kafka_worker_ready;
 		d->api.worker_ready_arg = d;
@@ -559,8 +560,11 @@ static int open_kafka_producer(struct daemon *d)
 		 d->cfg.kafka.spill ? d->cfg.journal_dir : "off", d->cfg.kafka.queue_max,
 		 d->cfg.kafka.hot_share_permille);
 	if (!strcmp(d->cfg.role, "ingress"))
-		log_info("controller: off on a Kafka ingress node (workers measure lag and apply "
-			 "what they own; ingress shedding comes with the cluster issue)",
+		log_info(d->cfg.cluster_redis[0]
+			     ? "controller: a Kafka ingress node measures no lag; it applies the "
+			       "cluster's overload decision (workers decide) and local pins"
+			     : "controller: a Kafka ingress node measures no lag; without "
+			       "--cluster-redis only local pins (sluicectl shed set) shed here",
 			 "%s", "");
 	return start_dedupe(d);
 }
@@ -1070,7 +1074,9 @@ static void on_retire(void *arg)
 
 static int start_controller(struct daemon *d)
 {
-	struct controller_cfg ec = {.queue = d->q,
+	/* a Kafka ingress node has only the producer: its controller runs no worker and
+	 * follows the cluster's decision into XDP and intake */
+	struct controller_cfg ec = {.queue = d->q ? d->q : d->kq,
 				    .metrics = d->m,
 				    .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
 				    .routes_path = d->cfg.routes,
@@ -1087,8 +1093,8 @@ static int start_controller(struct daemon *d)
 				    .controller_lease_ms = (uint32_t)d->cfg.controller_lease_ms};
 	char err[512];
 
-	if (!d->q)
-		return 0; /* nothing durable to consume */
+	if (!ec.queue)
+		return 0; /* nothing durable: no journal and no Kafka */
 	if (!strcmp(d->cfg.role, "worker") && !d->cfg.pg[0]) {
 		fprintf(stderr, "sluiced: --role worker needs --pg CONNINFO\n");
 		return -EINVAL;

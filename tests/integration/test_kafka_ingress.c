@@ -20,6 +20,10 @@
  *                  journal); brokers back, every event reaches the topic exactly once
  *   spill_restart  the same across a SIGKILL: the next sluiced on the journal forwards
  *                  what the first one answered 202
+ *   cluster_decision  a Kafka ingress node measures no lag but follows the cluster's
+ *                  overload decision: pinned EMERGENCY cluster-wide (sluicectl shed set
+ *                  --cluster-redis), its controller is at EMERGENCY from the cluster pin
+ *                  (what it writes into XDP); unpinned, NORMAL again
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +36,8 @@
 
 #include "ingress_harness.h"
 #include "kafka_harness.h"
+#include "netns.h"
+#include "redisharness.h"
 #include "lib/clock.h"
 #include "test_progs.h"
 
@@ -571,6 +577,103 @@ out:
 	kafka_mock_stop(&k);
 }
 
+/* POST one low-priority event; the status (0/-errno when none). */
+static int post_low(int port, const char *ikey)
+{
+	struct http_client *c = malloc(sizeof(*c));
+	char body[256], req[1024];
+	long n = -EIO;
+
+	if (!c)
+		return -ENOMEM;
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"lead.created\",\"idempotency_key\":\"%s\",\"priority\":\"low\","
+		 "\"payload\":{}}",
+		 ikey);
+	http_event_request(req, sizeof(req), "test", body);
+	if (!http_open(c, port)) {
+		if (!http_send(c, req, strlen(req)))
+			n = http_read(c, resp, sizeof(resp), 15000);
+		http_close(c);
+	}
+	free(c);
+	return n > 0 ? http_status(resp) : (int)n;
+}
+
+/* Post low events until one is answered want (up to 8 s); the number of tries, 0 if never. */
+static int low_until(int port, const char *prefix, int want)
+{
+	char key[48];
+
+	for (int i = 1; i <= 80; i++) {
+		snprintf(key, sizeof(key), "%s-%d", prefix, i);
+		if (post_low(port, key) == want)
+			return i;
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
+/* Wait up to 5 s for sluice_overload_state to read EMERGENCY (or NORMAL). */
+static bool state_within(const struct sluiced_proc *p, bool emergency)
+{
+	for (int i = 0; i < 50; i++) {
+		bool above = metric_above(p, "sluice_overload_state", 1.5);
+		bool normal = !metric_above(p, "sluice_overload_state", 0.5);
+
+		if (emergency ? above : normal)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+static void subtest_cluster_decision(void)
+{
+	struct redis_harness r = {0};
+	struct kafka_mock k = {0};
+	struct sluiced_proc p = {0};
+	char addr[32], out[2048];
+	int err = redis_harness_start(&r);
+
+	if (err == -ENOENT) {
+		test__skip("redis-server not installed");
+		return;
+	}
+	if (!ASSERT_OK(err, "redis-server"))
+		return;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", r.port);
+	{
+		const char *extra[] = {"--cluster-redis", addr, "--node", "kin1", NULL};
+
+		if (!setup(&k, &p, extra))
+			goto out;
+	}
+	ASSERT_GT(low_until(p.port, "before", 202), 0, "low events accepted at NORMAL");
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "%s/sluicectl shed set emergency --cluster-redis %s 2>&1",
+			    test__outdir(), addr),
+		  "pin EMERGENCY for the cluster");
+	if (!ASSERT_TRUE(state_within(&p, true), "the Kafka ingress node is at the cluster's "
+						 "EMERGENCY (sluice_overload_state 2)")) {
+		char *log = sluiced_log(&p);
+
+		printf("%s\n%s\n", out, log ? log : "");
+		free(log);
+	}
+	ASSERT_TRUE(metric_above(&p, "sluice_overload_source", 1.5), "source: the cluster pin");
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "%s/sluicectl shed set auto --cluster-redis %s 2>&1", test__outdir(),
+			    addr),
+		  "unpin");
+	ASSERT_TRUE(state_within(&p, false), "back to NORMAL once unpinned");
+	ASSERT_GT(low_until(p.port, "after", 202), 0, "low events accepted again");
+out:
+	sluiced_stop(&p, 15000);
+	kafka_mock_stop(&k);
+	redis_harness_stop(&r);
+}
+
 void test_kafka_ingress(void)
 {
 	if (test__start_subtest("delivered"))
@@ -589,4 +692,6 @@ void test_kafka_ingress(void)
 		subtest_spill_restart();
 	if (test__start_subtest("hot_tenant"))
 		subtest_hot_tenant();
+	if (test__start_subtest("cluster_decision"))
+		subtest_cluster_decision();
 }

@@ -18,8 +18,11 @@
  *                  salts, the true tenant in sluice-tenant; the others keep their key
  *   spill          --kafka-spill: with every broker down the 202s go on (from the
  *                  journal); brokers back, every event reaches the topic exactly once
+ *   spill_restart  the same across a SIGKILL: the next sluiced on the journal forwards
+ *                  what the first one answered 202
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +472,44 @@ out:
 	kafka_mock_stop(&k);
 }
 
+/* Spilled events survive a crash: SIGKILL while every broker is down, brokers back, a new
+ * sluiced on the same journal forwards what the first one answered 202. */
+static void subtest_spill_restart(void)
+{
+	char dir[600];
+	const char *extra[] = {"--kafka-spill",
+			       "--journal-dir",
+			       dir,
+			       "--kafka",
+			       "kafka.message.timeout.ms=3000",
+			       NULL};
+	struct kafka_mock k = {0};
+	struct sluiced_proc p = {0};
+	static struct batch b;
+
+	snprintf(dir, sizeof(dir), "%s/spill-journal", test__tmpdir());
+	if (!setup(&k, &p, extra))
+		goto out;
+	ASSERT_EQ(post(p.port, "warm", 20000, resp, sizeof(resp)), 202, "warm-up 202");
+	if (!ASSERT_OK(kafka_mock_cmd(&k, "down all"), "down all"))
+		goto out;
+	post_batch(p.port, "crash", 0, 20, 30000, &b);
+	ASSERT_EQ(count_status(&b, 202), 20, "202s from the journal");
+	kill(p.pid, SIGKILL);
+	waitpid(p.pid, NULL, 0);
+	p.pid = 0;
+	if (!ASSERT_OK(kafka_mock_cmd(&k, "up all"), "up all") ||
+	    !ASSERT_OK(start(&p, &k, extra), "sluiced again"))
+		goto out;
+	for (int i = 0; i < 120 && !metric_above(&p, "sluice_kafka_forwarded_total", 19); i++)
+		usleep(250 * 1000);
+	ASSERT_TRUE(metric_above(&p, "sluice_kafka_forwarded_total", 19), "replayed, forwarded");
+	check_once(&k, &b, "every 202'd key once");
+out:
+	sluiced_stop(&p, 15000);
+	kafka_mock_stop(&k);
+}
+
 struct keys {
 	int acme_plain, acme_salted, beta_plain, other, salts;
 	bool salt_seen[10];
@@ -544,6 +585,8 @@ void test_kafka_ingress(void)
 		subtest_bad_conf();
 	if (test__start_subtest("spill"))
 		subtest_spill();
+	if (test__start_subtest("spill_restart"))
+		subtest_spill_restart();
 	if (test__start_subtest("hot_tenant"))
 		subtest_hot_tenant();
 }

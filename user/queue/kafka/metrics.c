@@ -6,18 +6,11 @@
  * metrics lock.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "lib/metrics.h"
-#include "queue/kafka/kafka.h"
+#include "queue/kafka/producer_int.h"
 
 #define LAT_BUCKETS 15 /* 1 ms .. 16.384 s, doubling (the producer's histogram) */
-
-struct kmetrics {
-	struct queue *q;
-	struct metric_family *produced, *failures, *refused, *in_flight, *latency, *spilled,
-	    *forwarded, *spill_depth, *hot, *up;
-};
 
 static void collect(struct metrics *m, void *arg)
 {
@@ -49,11 +42,14 @@ static void collect(struct metrics *m, void *arg)
 int kafka_producer_metrics(struct metrics *m, struct queue *q)
 {
 	static double bounds[LAT_BUCKETS];
-	/* lives as long as the metrics: freed with the process */
-	struct kmetrics *k = calloc(1, sizeof(*k));
+	/* inside the producer, which is freed after the last scrape (the admin loop is
+	 * drained before the queue goes) */
+	struct kmetrics *k = &((struct kprod *)q)->metrics;
+	struct kafka_producer_stats st;
 
-	if (!k)
-		return -ENOMEM;
+	if (kafka_producer_stats(q, &st))
+		return -EINVAL; /* not a producer */
+
 	for (int i = 0; i < LAT_BUCKETS; i++)
 		bounds[i] = (double)(1u << i) / 1000.0;
 	k->q = q;
@@ -83,9 +79,7 @@ int kafka_producer_metrics(struct metrics *m, struct queue *q)
 	k->up = metrics_family(m, METRIC_GAUGE, "sluice_kafka_up",
 			       "1 while brokers take writes, 0 during an outage.", NULL, NULL, 0);
 	if (!k->produced || !k->failures || !k->refused || !k->in_flight || !k->latency ||
-	    !k->spilled || !k->forwarded || !k->spill_depth || !k->hot || !k->up) {
-		free(k);
+	    !k->spilled || !k->forwarded || !k->spill_depth || !k->hot || !k->up)
 		return -EINVAL;
-	}
 	return metrics_on_collect(m, collect, k);
 }

@@ -302,6 +302,7 @@ static void op_free(struct queue *q)
 				rd_kafka_topic_destroy(p->topic[c]);
 		rd_kafka_destroy(p->rk);
 	}
+	kspill_release(p);
 	queue_free(p->spill); /* delivers its outstanding completions */
 	kafka_hot_fini(&p->hot);
 	pthread_mutex_destroy(&p->fwd_lock);

@@ -32,6 +32,13 @@ struct kmsg {
 	char tenant[65];
 };
 
+/* The producer's metric families (metrics.c). */
+struct kmetrics {
+	struct queue *q;
+	struct metric_family *produced, *failures, *refused, *in_flight, *latency, *spilled,
+	    *forwarded, *spill_depth, *hot, *up;
+};
+
 struct kprod {
 	struct queue q; /* first: the handle */
 	struct kafka_opts o;
@@ -47,6 +54,7 @@ struct kprod {
 	uint64_t id_hi, seq; /* ids: id_hi | seq++ */
 	struct kafka_hot hot;
 	struct kafka_producer_stats st; /* atomics, but for kafka_down and hot_tenants */
+	struct kmetrics metrics;
 	/* spill (spill.c) */
 	struct queue *spill;
 	pthread_t fwd;
@@ -72,6 +80,8 @@ void kspill_stop(struct kprod *p);
 int kspill_append(struct kprod *p, const struct kafka_event *ev, kafka_done_fn *done, void *arg);
 /* Entries of the spill journal not yet forwarded. */
 uint64_t kspill_depth(struct kprod *p);
+/* Free the entries the forwarder holds (after the producer is destroyed). */
+void kspill_release(struct kprod *p);
 /* Delivery report of a forwarded entry (poll thread). */
 void kspill_delivered(struct kprod *p, struct queue_entry *e, rd_kafka_resp_err_t err);
 

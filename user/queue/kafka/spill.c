@@ -260,3 +260,21 @@ void kspill_stop(struct kprod *p)
 	pthread_join(p->fwd, NULL);
 	p->fwd_started = false;
 }
+
+/* After the producer is gone (no report can come any more): free the entries the
+ * forwarder still holds. They are not acked, so the journal replays them at the next
+ * open. */
+void kspill_release(struct kprod *p)
+{
+	struct queue_entry *lists[2] = {p->pending, p->retry};
+
+	for (int i = 0; i < 2; i++)
+		while (lists[i]) {
+			struct queue_entry *e = lists[i];
+
+			lists[i] = e->next;
+			free(e);
+		}
+	p->pending = p->retry = NULL;
+	p->pending_tail = &p->pending;
+}

@@ -5,18 +5,21 @@
  * every event to dead_letters; `sluicectl dlq` lists and shows them; once the upstream is
  * healthy again `dlq replay --all` puts them back through the running sluiced, the step
  * runs and succeeds, and the rows are stamped replayed; `dlq purge` deletes. The replayer
- * alone (subtest as_queued): a replayed event keeps its class and tenant slot, and only its
- * own failed step row is cleared.
+ * alone (subtest as_queued): a replayed event keeps its class, tenant slot and received time,
+ * is due from the replay (the dispatcher's lag counts from then), and only its own failed
+ * step row is cleared.
  */
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "control/dlq.h"
+#include "lib/clock.h"
 #include "ingress_harness.h"
 #include "queue/journal/journal.h"
 #include "sink/pg/migrate.h"
 #include "sink/pg/steps.h"
+#include "work/dispatch.h"
 #include "mockharness.h"
 #include "netns.h"
 #include "pgharness.h"
@@ -98,6 +101,11 @@ static void subtest_end_to_end(void)
 		    "the failed step ran again and succeeded");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM events"), 5,
 		  "the store step saw its own row: still one per key");
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM step_results s JOIN events e ON "
+				    "e.tenant = s.tenant AND e.idempotency_key = s.idempotency_key "
+				    "AND e.received_at = s.received_at WHERE s.step = 'call:crm' "
+				    "AND s.status = 'done'"),
+		  5, "the replayed steps are recorded under the original received time");
 	ASSERT_EQ(mock_upstream_stat(&mock, "dup_keys"), 0, "applied once each upstream");
 
 	ASSERT_EQ(ctl(&pg, "purge 1"), 0, "purge one");
@@ -128,7 +136,9 @@ static void subtest_as_queued(void)
 	struct queue *q = NULL;
 	struct dlq_replayer *r = NULL;
 	struct queue_entry *e = NULL;
+	struct dispatch d;
 	char base[512], jdir[600], err[256];
+	uint64_t t0;
 
 	if (!test__require_root())
 		return;
@@ -149,6 +159,7 @@ static void subtest_as_queued(void)
 		  "two failed rows");
 	ASSERT_OK(pgh_psql(&pg, NULL, 0, "UPDATE dead_letters SET replay_requested_at = now()"),
 		  "request the replay");
+	t0 = clock_real_ns();
 	r = dlq_replayer_new(pg.conninfo, q, 20);
 	if (!ASSERT_OK_PTR(r, "replayer"))
 		goto out;
@@ -161,6 +172,25 @@ static void subtest_as_queued(void)
 	ASSERT_EQ(e->class, 0, "as critical, its class");
 	ASSERT_EQ(e->tenant, 7, "in its tenant's slot");
 	ASSERT_EQ(e->enq_ns, (uint64_t)r1 * 1000, "with its received time");
+	/* issue 18: due at the replay, so the dispatcher's lag (what the overload controller
+	 * reads) counts from the replay, not from the receipt months ago */
+	ASSERT_GE(e->not_before_ns, t0, "due from the replay");
+	ASSERT_LE(e->not_before_ns, clock_real_ns(), "not in the future");
+	if (ASSERT_OK(dispatch_init(&d, NULL), "dispatch")) {
+		struct dispatch_stats ds;
+		uint64_t now = clock_real_ns();
+
+		ASSERT_OK(dispatch_push(&d, e, now), "dispatched");
+		dispatch_stats(&d, now, &ds);
+		ASSERT_EQ(ds.cls[0].depth, 1, "ready at once");
+		ASSERT_LT(ds.cls[0].lag_ns, 60 * 1000000000ull,
+			  "lag counts from the replay (under the thin threshold's 30 s with room)");
+		ASSERT_EQ(dispatch_pop(&d, now, 1), e, "popped");
+		dispatch_fini(&d);
+	}
+	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM dead_letters WHERE received_at = "
+				    "to_timestamp(1767225600)"),
+		  1, "the stored row keeps its received time");
 	ASSERT_EQ(e->len, sizeof(rec) - 1, "and its record");
 	ASSERT_EQ(pgh_query_ll(&pg, "SELECT count(*) FROM step_results WHERE status = 'failed' "
 				    "AND received_at = to_timestamp(1767225605)"),

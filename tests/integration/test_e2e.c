@@ -141,6 +141,9 @@ void test_e2e(void)
 	ASSERT_HAS_STR(resp, "sluice_queue_lag_seconds{class=\"normal\"}", "lag exported");
 	ASSERT_HAS_STR(resp, "sluice_overload_state 0", "overload state exported");
 	ASSERT_HAS_STR(resp, "sluice_breaker_state{upstream=\"ai\"} 0", "breaker exported");
+	ASSERT_HAS_STR(resp, "sluice_upstream_budget_waits_total{upstream=\"ai\"} 0",
+		       "retry budget waits exported");
+	ASSERT_HAS_STR(resp, "sluice_steps_parked_total 0", "parked steps exported");
 	if (!access("/usr/bin/promtool", X_OK)) {
 		char *body = strstr(resp, "\r\n\r\n"), path[600];
 

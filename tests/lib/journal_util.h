@@ -75,12 +75,17 @@ static inline uint32_t jt_payload(char *buf, size_t sz, unsigned i)
 	return len;
 }
 
-/* Append record i (class i % 3, tenant 100 + i % 5) and wait for its completion. */
-static inline int jt_append_sync(struct queue *q, unsigned i)
+/* Append record i (class i % 3, tenant 100 + i % 5) received at enq_ns (0: now) and due at
+ * not_before_ns (0: when received), and wait for its completion. */
+static inline int jt_append_at(struct queue *q, unsigned i, uint64_t enq_ns, uint64_t not_before_ns)
 {
 	struct jt_wait w = JT_WAIT_INIT;
 	char buf[256];
-	struct queue_rec r = {.class = i % 3, .tenant = 100 + i % 5, .attempts = i % 4};
+	struct queue_rec r = {.class = i % 3,
+			      .tenant = 100 + i % 5,
+			      .enq_ns = enq_ns,
+			      .not_before_ns = not_before_ns,
+			      .attempts = i % 4};
 	int err;
 
 	r.len = jt_payload(buf, sizeof(buf), i);
@@ -90,6 +95,12 @@ static inline int jt_append_sync(struct queue *q, unsigned i)
 		return err;
 	jt_wait_for(&w, 1);
 	return w.last_err;
+}
+
+/* Append record i, received now, and wait for its completion. */
+static inline int jt_append_sync(struct queue *q, unsigned i)
+{
+	return jt_append_at(q, i, 0, 0);
 }
 
 /* Collects replayed/next entries. */

@@ -214,6 +214,8 @@ static void subtest_eio(void)
 	struct queue_stats st;
 	struct queue *q;
 	bool seen[20] = {false};
+	uint64_t w0;
+	char buf[256];
 
 	H.syncs = 0;
 	H.fail_sync_at = H.fail_all_from = 0;
@@ -223,8 +225,15 @@ static void subtest_eio(void)
 	for (unsigned i = 0; i < 5; i++)
 		ASSERT_OK(jt_append_sync(q, i), "before");
 	H.fail_sync_at = H.syncs + 1;
-	ASSERT_EQ(jt_append_sync(q, 5), -EIO, "fdatasync EIO fails the append");
-	for (unsigned i = 6; i < 10; i++)
+	/* with a due time: its note must not outlive the failed entry */
+	ASSERT_EQ(jt_append_at(q, 5, 0, 12345), -EIO, "fdatasync EIO fails the append");
+	queue_stats(q, &st);
+	w0 = st.write_bytes;
+	ASSERT_OK(jt_append_sync(q, 6), "after: the journal recovered by cutting the batch");
+	queue_stats(q, &st);
+	ASSERT_EQ(st.write_bytes - w0, sizeof(struct jrec_hdr) + jt_payload(buf, sizeof(buf), 6),
+		  "the next batch is the entry alone (the failed entry's due-time note dropped)");
+	for (unsigned i = 7; i < 10; i++)
 		ASSERT_OK(jt_append_sync(q, i),
 			  "after: the journal recovered by cutting the batch");
 	queue_stats(q, &st);

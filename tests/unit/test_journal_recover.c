@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test_journal_recover.c -- recovery corners: a corrupt last segment, a torn segment that is
- * not the last, acks surviving SIGKILL, retry attempts surviving a restart, the notify hook
- * and shutdown waking next() */
+ * not the last, acks surviving SIGKILL, retry attempts and due times surviving a restart, the
+ * notify hook and shutdown waking next() */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -220,6 +220,71 @@ out:
 	queue_free(q);
 }
 
+#define DUE_RECV 1600000000000000000ull /* the original receipt, long ago */
+#define DUE_BASE 1700000000000000000ull /* the replay */
+#define DUE_N	 8
+
+/* The due time of record k of the due-time test: odd ones have one, even ones none. */
+static uint64_t due_of(unsigned k)
+{
+	return k % 2 ? DUE_BASE + k : 0;
+}
+
+/* Take one entry (waiting up to 2 s) and check it is record 3 * k with its due time. */
+static struct queue_entry *take_due(struct queue *q, unsigned k, const char *when)
+{
+	struct queue_entry *e = NULL;
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s: record %u", when, k);
+	if (!ASSERT_EQ(queue_next(q, &e, 1, 2000), 1, what))
+		return NULL;
+	ASSERT_EQ(jt_which(e), (int)(3 * k), what);
+	ASSERT_EQ(e->not_before_ns, due_of(k), what);
+	ASSERT_EQ(e->enq_ns, DUE_RECV + 3 * k, "its received time is kept");
+	return e;
+}
+
+/* A due time given at append (a dead-letter replay) comes back from next() -- from memory
+ * and from read-back of entries the window left on disk -- and after a restart. */
+static void subtest_due_time(void)
+{
+	const char *dir = jt_dir("due");
+	/* one class (records 3k), a window of 2: records 2.. spill and are read back */
+	struct journal_cfg cfg = {.dir = dir, .window_entries = 2};
+	struct queue *q = journal_open(&cfg);
+	struct queue_entry *e;
+	struct queue_stats st;
+
+	if (!ASSERT_OK_PTR(q, "open"))
+		return;
+	for (unsigned k = 0; k < DUE_N; k++)
+		if (!ASSERT_OK(jt_append_at(q, 3 * k, DUE_RECV + 3 * k, due_of(k)), "append"))
+			goto out;
+	queue_stats(q, &st);
+	ASSERT_GE(st.spilled, DUE_N - 2, "entries past the window stayed on disk");
+	/* 0, 1 from memory, 2, 3 read back; ack them, leave 4.. for the restart */
+	for (unsigned k = 0; k < DUE_N / 2; k++) {
+		e = take_due(q, k, "before restart");
+		if (!e)
+			goto out;
+		ASSERT_OK(queue_ack(q, e), "ack");
+	}
+	queue_free(q);
+	cfg.window_entries = 0;
+	q = journal_open(&cfg);
+	if (!ASSERT_OK_PTR(q, "reopen"))
+		return;
+	for (unsigned k = DUE_N / 2; k < DUE_N; k++) {
+		e = take_due(q, k, "after restart");
+		if (!e)
+			goto out;
+		ASSERT_OK(queue_ack(q, e), "ack");
+	}
+out:
+	queue_free(q);
+}
+
 static int notified;
 
 static void on_notify(void *arg)
@@ -272,6 +337,8 @@ void test_journal_recover(void)
 		subtest_acks_survive_sigkill();
 	if (test__start_subtest("attempts_survive_restart"))
 		subtest_attempts_survive();
+	if (test__start_subtest("due_time_survives"))
+		subtest_due_time();
 	if (test__start_subtest("notify_shutdown"))
 		subtest_notify_shutdown();
 }

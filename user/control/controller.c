@@ -67,6 +67,7 @@ struct controller {
 	struct metric_family *f_worker, *f_pool_busy, *f_db_up, *f_db_rows, *f_db_dups, *f_db_batch;
 	struct metric_family *f_pool_share, *f_pool_paused;
 	struct metric_family *f_db_dead, *f_dead, *f_breaker, *f_upstream, *f_fallback;
+	struct metric_family *f_budget_waits, *f_steps_parked;
 	struct metric_family *f_redis_up, *f_redis_ops, *f_redis_errs, *f_redis_outages;
 	struct metric_family *f_source, *f_leader, *f_takeovers, *f_unreachable, *f_seq;
 };
@@ -133,6 +134,7 @@ static void export_upstream(void *arg, struct upstream *u, struct fallback *fb)
 	upstream_stats(u, &us);
 	fallback_stats(fb, &fs);
 	set1(e->f_breaker, name, us.breaker.state);
+	set1(e->f_budget_waits, name, (double)us.budget_waits);
 	set_each(e->f_upstream, name,
 		 (struct named_count[]){{"ok", us.ok},
 					{"slow", us.slow},
@@ -208,6 +210,7 @@ static void collect(struct metrics *m, void *arg)
 					{"step_retried", ws.steps_retried},
 					{"step_replayed", ws.steps_replayed}},
 		 7);
+	set1(e->f_steps_parked, NULL, (double)ws.steps_parked);
 	worker_each_pool(w, export_pool, e);
 	worker_each_upstream(w, export_upstream, e);
 	pg_writer_get_stats(worker_pg_writer(w), &ps);
@@ -279,6 +282,13 @@ static int register_metrics(struct controller *e)
 	    "upstream,outcome");
 	FAM(f_fallback, METRIC_COUNTER, "sluice_fallback_answers_total",
 	    "Call steps answered by a fallback, by source.", "upstream,source");
+	FAM(f_budget_waits, METRIC_COUNTER, "sluice_upstream_budget_waits_total",
+	    "Retries that waited for the upstream's retry budget (rate-limited, not dropped).",
+	    "upstream");
+	FAM(f_steps_parked, METRIC_COUNTER, "sluice_steps_parked_total",
+	    "Call steps parked durably in parked_steps (breaker open, or a retry due past the "
+	    "park threshold).",
+	    NULL);
 	if (e->cfg.redis) {
 		FAM(f_redis_up, METRIC_GAUGE, "sluice_redis_up",
 		    "1 while Redis answers; 0 during an outage (everything goes on without it).",

@@ -6,6 +6,8 @@
  * worker then sees a redelivery of the same event (its store step finds its own row, not
  * another copy's), dispatched in its class and its tenant's turn, and the cleared `failed`
  * result -- of that event only, matched on its received time -- lets the step run again.
+ * Its due time (queue_rec.not_before_ns) is the replay, so the overload controller's lag
+ * counts from then: a replay of day-old dead letters is not a day of backlog.
  * replayed_at is stamped from the queue's durable callback through a small done-list the thread
  * writes back on its next poll, so the callback (the journal's flusher thread) never waits on
  * PostgreSQL.
@@ -154,6 +156,9 @@ static void replay_row(struct dlq_replayer *r, PGresult *res, int i)
 	struct queue_rec rec = {.class = class_of(PQgetvalue(res, i, 4)),
 				.tenant = be32toh(*(uint32_t *)PQgetvalue(res, i, 5)),
 				.enq_ns = (uint64_t)us * 1000,
+				/* due now: the overload controller's lag counts from the
+				 * replay, not from the receipt (issue 18) */
+				.not_before_ns = clock_real_ns(),
 				.len = (uint32_t)len,
 				.data = payload};
 	PGresult *del;

@@ -43,6 +43,14 @@
  * commit (not synced on its own: at worst a restart brings back the previous count), so a
  * restart does not reset retry budgets or run a delayed retry early.
  *
+ * Due time vs received time: enq_ns is when the ingress received the event and stays the
+ * event's identity (step_results and the worker's redelivery check are keyed by it), so a
+ * producer that re-enqueues an old event (dead-letter replay) keeps it and sets
+ * rec.not_before_ns to when the event became due again. The backend hands it back as the
+ * entry's not_before_ns, across a restart too (journal: an attempt note written in the same
+ * commit as the entry; Kafka: the sluice-due header), and the dispatcher counts lag from
+ * max(enq_ns, not_before_ns), so a replayed event is not hours of backlog.
+ *
  * Times are CLOCK_REALTIME nanoseconds (they survive restarts, so lag after a restart
  * includes the downtime).
  */
@@ -56,12 +64,13 @@
 
 /* What a producer hands to append(); the backend copies data. */
 struct queue_rec {
-	uint32_t class;	   /* enum sluice_class */
-	uint32_t tenant;   /* tenant slot */
-	uint64_t enq_ns;   /* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
-	uint32_t attempts; /* deliveries so far (0 for a new event) */
-	uint32_t len;	   /* envelope bytes */
-	const void *data;  /* the envelope */
+	uint32_t class;		/* enum sluice_class */
+	uint32_t tenant;	/* tenant slot */
+	uint64_t enq_ns;	/* enqueue time, CLOCK_REALTIME ns (0: the backend stamps it) */
+	uint64_t not_before_ns; /* due time, CLOCK_REALTIME ns; 0 = enq_ns */
+	uint32_t attempts;	/* deliveries so far (0 for a new event) */
+	uint32_t len;		/* envelope bytes */
+	const void *data;	/* the envelope */
 };
 
 /* A durable entry owned by the consumer between next()/replay() and ack(). */

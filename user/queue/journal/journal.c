@@ -6,9 +6,10 @@
  * fdatasync and only then makes the entries visible to next() and runs their done callbacks
  * (err == 0), or fails the whole batch (the ingress answers 503) after cutting it off the
  * segment again. ack() and note_attempt() queue small records the flusher writes with its
- * next batch. Ack-only batches are written without fdatasync: a lost ack only means a
- * redelivery after a power cut (every effect is idempotent); after a process crash the page
- * cache still holds them.
+ * next batch; an append with a due time (rec.not_before_ns) queues an attempt note with its
+ * entry, so both go out in the same write and fdatasync. Ack-only batches are written
+ * without fdatasync: a lost ack only means a redelivery after a power cut (every effect is
+ * idempotent); after a process crash the page cache still holds them.
  *
  * Memory: each class keeps at most window_entries / window_bytes entries in RAM (ready to
  * hand out, or handed out and not acked). A committed entry that does not fit is freed at
@@ -21,8 +22,8 @@
  * segment that its ack records refer to still exists (else deleting it would resurrect those
  * older entries at replay).
  *
- * Lock order: rd_lock (read-back, taken by next()) before lock. Callbacks and notify run on
- * the flusher thread without either.
+ * Lock order: rd_lock (read-back, taken by next()) before lock before notes_lock. Callbacks and
+ * notify run on the flusher thread without either.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +76,7 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 	*e = (struct queue_entry){.class = rec->class,
 				  .tenant = rec->tenant,
 				  .enq_ns = rec->enq_ns ? rec->enq_ns : clock_ns(CLOCK_REALTIME),
+				  .not_before_ns = rec->not_before_ns,
 				  .attempts = rec->attempts,
 				  .len = rec->len};
 	memcpy(e->data, rec->data, rec->len);
@@ -86,10 +88,20 @@ static int journal_append(struct queue *q, const struct queue_rec *rec, queue_do
 				sizeof(*j->pend_done));
 	if (!err)
 		err = jbuf_reserve(&j->pend, sizeof(struct jrec_hdr) + rec->len);
+	if (!err && e->not_before_ns)
+		err = jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks));
 	if (err)
 		goto out;
 	e->id = j->next_id++;
 	jrec_put_entry(&j->pend, e);
+	/* the due time travels as an attempt note in the same batch as the entry (the flusher
+	 * takes pend and acks together), so the fdatasync that makes the entry durable covers
+	 * it and recovery applies it; the entry record's format stays as it is */
+	if (e->not_before_ns)
+		j->acks[j->nacks++] = (struct jack){.id = e->id,
+						    .not_before_ns = e->not_before_ns,
+						    .attempts = e->attempts,
+						    .type = JREC_ATTEMPT};
 	j->pend_done[j->npend++] = (struct jdone){.done = done, .arg = arg, .e = e, .id = e->id};
 	j->st.depth[e->class]++;
 	j->st.entries++;
@@ -322,6 +334,7 @@ static void journal_free(struct queue *q)
 	pthread_cond_destroy(&j->ready_cv);
 	pthread_cond_destroy(&j->flush_cv);
 	pthread_mutex_destroy(&j->rd_lock);
+	pthread_mutex_destroy(&j->notes_lock);
 	pthread_mutex_destroy(&j->lock);
 	jnotes_fini(&j->notes);
 	free(j->rd_buf);
@@ -409,6 +422,7 @@ static int journal_init(struct journal *j, const struct journal_cfg *cfg)
 	j->rd_pin = UINT64_MAX;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->rd_lock, NULL);
+	pthread_mutex_init(&j->notes_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&j->ready_cv, &ca);

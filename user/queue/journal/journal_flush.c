@@ -102,9 +102,16 @@ static int journal_write_batch(struct journal *j, struct jbatch *b)
  * journal drops them: the restart redelivers those entries, which is safe). Lock held. */
 static void journal_settle_failed(struct journal *j, struct jbatch *b)
 {
-	for (size_t i = 0; i < b->nacks && !j->failed && !j->stop; i++)
+	uint64_t lo = b->ndone ? b->done[0].id : 0, hi = b->ndone ? b->done[b->ndone - 1].id : 0;
+
+	for (size_t i = 0; i < b->nacks && !j->failed && !j->stop; i++) {
+		/* the due-time note of an entry of this batch goes with it */
+		if (b->acks[i].type == JREC_ATTEMPT && b->acks[i].id >= lo && b->acks[i].id <= hi &&
+		    b->ndone)
+			continue;
 		if (!jarr_grow((void **)&j->acks, &j->acks_cap, j->nacks, sizeof(*j->acks)))
 			j->acks[j->nacks++] = b->acks[i];
+	}
 	for (size_t i = 0; i < b->ndone; i++) {
 		struct queue_entry *e = b->done[i].e;
 
@@ -132,10 +139,14 @@ static void journal_count_batch(struct journal *j, const struct jbatch *b)
 }
 
 /* A durable entry joins its class's window, or (window full, or older entries of its class
- * still on disk) is freed and left to read-back, which starts at its record. Lock held. */
+ * still on disk) is freed and left to read-back, which starts at its record; its due time,
+ * if any, waits in the notes for read-back (it is on disk too, but read-back only reads the
+ * class's entry records). Lock held. */
 static void journal_admit(struct journal *j, struct queue_entry *e, uint64_t seg, uint64_t off)
 {
 	struct jclass *k = &j->cls[e->class];
+	struct jrec_attempt note = {
+	    .id = e->id, .not_before_ns = e->not_before_ns, .attempts = e->attempts};
 
 	e->backend = seg;
 	if (!k->spilled && journal_window_room(j, e->class, e->len)) {
@@ -154,6 +165,14 @@ static void journal_admit(struct journal *j, struct queue_entry *e, uint64_t seg
 		k->cur_off = off;
 	}
 	j->st.spilled++;
+	if (e->not_before_ns) {
+		pthread_mutex_lock(&j->notes_lock);
+		if (jnotes_put(&j->notes, &note))
+			log_warn("journal: out of memory for a due time; the entry's lag counts "
+				 "from its receipt",
+				 "id=%llu", (unsigned long long)e->id);
+		pthread_mutex_unlock(&j->notes_lock);
+	}
 	free(e);
 }
 

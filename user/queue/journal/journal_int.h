@@ -12,7 +12,10 @@
  * several, which is what lets recovery resynchronise after damage (journal_read.c).
  *
  * Memory: only a window of each class's unacknowledged entries lives in RAM (struct jclass);
- * the rest stays in the segments and is read back in order as the window frees up.
+ * the rest stays in the segments and is read back in order as the window frees up. An entry
+ * appended with a due time (queue_rec.not_before_ns, e.g. a dead-letter replay) carries it in
+ * an ATTEMPT note written in the same batch; if the entry is left on disk, its note waits in
+ * j->notes until read-back takes it (24 bytes per such entry, only while it is on disk).
  */
 #ifndef SLUICE_JOURNAL_INT_H
 #define SLUICE_JOURNAL_INT_H
@@ -159,8 +162,11 @@ struct journal {
 	struct jclass cls[QUEUE_CLASS_MAX]; /* the windows, under lock */
 	pthread_mutex_t rd_lock;	    /* one read-back at a time; taken before lock */
 	uint64_t rd_pin;     /* segment read-back is in (not reaped), or UINT64_MAX */
-	struct jnotes notes; /* under rd_lock once open */
-	uint8_t *rd_buf;     /* read-back's buffer, under rd_lock */
+	struct jnotes notes; /* under notes_lock once open */
+	/* a leaf lock (taken last): read-back takes notes, the flusher puts the due times of
+	 * entries it leaves on disk (window full) */
+	pthread_mutex_t notes_lock;
+	uint8_t *rd_buf; /* read-back's buffer, under rd_lock */
 	uint64_t next_id;
 	queue_notify_fn *notify;
 	void *notify_arg;

@@ -278,10 +278,12 @@ static int jgot_entry(struct journal *j, struct jrd *r, uint64_t off, const stru
 		free(e);
 		return err;
 	}
+	pthread_mutex_lock(&j->notes_lock);
 	if (jnotes_take(&j->notes, h->id, &note)) {
 		e->attempts = note.attempts;
 		e->not_before_ns = note.not_before_ns;
 	}
+	pthread_mutex_unlock(&j->notes_lock);
 	if (g->tail)
 		g->tail->next = e;
 	else

@@ -188,6 +188,26 @@ static void subtest_rules_negative(void)
 	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
 		   0, "unlimited queue paging is caught");
 	ASSERT_HAS_STR(out, "instance=\"unlimited\"", "named");
+
+	/* 3. no controller without the candidates guard: journal ingress nodes only page */
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "sed '/and on() count(sluice_cluster_controller_leader and/d' " RULES
+			    " > %s",
+			    path),
+		  "guard removed");
+	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
+		   0, "a cluster without candidates alerting is caught");
+	ASSERT_HAS_STR(out, "alertname: SluiceNoClusterController", "named");
+
+	/* 4. parked age summed over the workers that all report the one table */
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "sed 's/max by (upstream) (sluice_parked_oldest_seconds)/sum by "
+			    "(upstream) (sluice_parked_oldest_seconds)/' " RULES " > %s",
+			    path),
+		  "sum put in");
+	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
+		   0, "parked age counted per worker is caught");
+	ASSERT_HAS_STR(out, "alertname: SluiceParkedDeliveriesOld", "named");
 	free(rules);
 }
 

@@ -15,7 +15,9 @@
  * valid PromQL to that Prometheus, and prometheus-adapter's rule for the HPA must find the
  * lag series. The features whose metrics that single journal node does not have run as two
  * more sluiced in this namespace: a Kafka ingress on tools/kafka-mock (sluice_kafka_*), and
- * a journal node with --cluster-redis on a real Redis (sluice_lease_*, sluice_cluster_*).
+ * a journal node with --cluster-redis on a real Redis (sluice_lease_*, sluice_cluster_*);
+ * idle, they must show the values on which the new alerts stay silent (Kafka up, no spill,
+ * shares from the lease, no controller lease on a non-candidate).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -478,6 +480,10 @@ static int aux_metrics(struct live *l, char *page, size_t len)
 	    redis,	 "--node", "aux",	    "--deny-after", "1000",
 	    NULL};
 	struct sluiced_proc *procs[] = {&l->kafka_node, &l->cluster_node};
+	static const char *const healthy[][2] = {
+	    {"\nsluice_kafka_up 1\n", "\nsluice_kafka_spill_depth 0\n"},
+	    {"\nsluice_lease_source{source=\"lease\"} 1\n",
+	     "\nsluice_cluster_controller_leader 0\n"}};
 
 	if (!ASSERT_OK(kafka_mock_start(&l->km, 1, NULL, 1, 1), "kafka-mock") ||
 	    !ASSERT_OK(redis_harness_start(&l->redis), "redis"))
@@ -487,12 +493,25 @@ static int aux_metrics(struct live *l, char *page, size_t len)
 	if (!ASSERT_OK(sluiced_start(&l->kafka_node, TENANTS, kargs), "kafka ingress sluiced") ||
 	    !ASSERT_OK(sluiced_start(&l->cluster_node, TENANTS, cargs), "cluster sluiced"))
 		return -1;
+	/* idle and healthy, the values the new alerts read must be the silent ones: Kafka up
+	 * with nothing spilled, the node on leases (after its first round trip), no candidate
+	 * (no --pg) so no controller lease held and none expected */
 	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
 		size_t used = strlen(page);
+		int status = 0;
 
-		if (!ASSERT_EQ(http_admin(procs[i], "/metrics", page + used, len - used), 200,
-			       "aux /metrics"))
+		for (int t = 0; t < 40; t++) {
+			page[used] = 0;
+			status = http_admin(procs[i], "/metrics", page + used, len - used);
+			if (status == 200 && strstr(page + used, healthy[i][0]) &&
+			    strstr(page + used, healthy[i][1]))
+				break;
+			usleep(250 * 1000);
+		}
+		if (!ASSERT_EQ(status, 200, "aux /metrics"))
 			return -1;
+		ASSERT_HAS_STR(page + used, healthy[i][0], "healthy while idle");
+		ASSERT_HAS_STR(page + used, healthy[i][1], "healthy while idle");
 	}
 	return 0;
 }

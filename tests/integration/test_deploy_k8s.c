@@ -583,6 +583,96 @@ static void subtest_flags_exist(void)
 	}
 }
 
+/* What the worker runs with for sluiced option name: "--name=V" in its args, else "name = V"
+ * in its sluiced.conf, else the "(default V)" of `sluiced --help`. false when the option is
+ * unknown to this sluiced. */
+static bool worker_setting(json_t *args, const char *conf, const char *help, const char *name,
+			   char *out, size_t len)
+{
+	char needle[96];
+	const char *l, *d;
+	size_t i;
+	json_t *a;
+
+	snprintf(needle, sizeof(needle), "--%s=", name);
+	json_array_foreach(args, i,
+			   a) if (!strncmp(json_string_value(a) ?: "", needle, strlen(needle)))
+	{
+		snprintf(out, len, "%s", json_string_value(a) + strlen(needle));
+		return true;
+	}
+	snprintf(needle, sizeof(needle), "%s =", name);
+	for (l = conf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+		if (!strncmp(l, needle, strlen(needle))) {
+			snprintf(out, len, "%.*s", (int)strcspn(l + strlen(needle) + 1, "\n"),
+				 l + strlen(needle) + 1);
+			return true;
+		}
+	snprintf(needle, sizeof(needle), "\n  --%s ", name);
+	l = strstr(help, needle);
+	d = l ? strstr(l, "(default ") : NULL;
+	if (!d || d > strchr(l + 1, '\n'))
+		return false;
+	snprintf(out, len, "%.*s", (int)strcspn(d + 9, ")"), d + 9);
+	return true;
+}
+
+/* KEDA reads the lag of the consumer group the workers join, on the topics they read, from
+ * the brokers they use: each named in the ScaledObject must be what the worker's flags,
+ * sluiced.conf and defaults make it. */
+static void subtest_keda_matches_workers(void)
+{
+	static char help[32768];
+	char bin[512], want[256], tag[300];
+	json_t *docs = render_docs(NULL, "cluster"), *so, *dep, *args, *d;
+	const char *conf = NULL, *topic;
+	size_t i;
+
+	snprintf(bin, sizeof(bin), "%s/sluiced", test__outdir());
+	netns_run(NULL, help, sizeof(help), "%s --help", bin);
+	if (!ASSERT_OK_PTR(docs, "cluster") || !ASSERT_HAS_STR(help, "--journal-dir", "--help"))
+		goto out;
+	so = at(find_doc(docs, "ScaledObject", "sluice-worker"), "spec.triggers.0.metadata");
+	dep = find_doc(docs, "Deployment", "sluice-worker");
+	args = at(find_named(at(dep, "spec.template.spec.containers"), "sluiced"), "args");
+	json_array_foreach(docs, i, d)
+	{
+		const char *c =
+		    json_string_value(json_object_get(json_object_get(d, "data"), "sluiced.conf"));
+
+		if (c && strstr(c, "\nrole = worker\n") &&
+		    !strcmp(str_at(d, "kind") ?: "", "ConfigMap"))
+			conf = c;
+	}
+	if (!ASSERT_OK_PTR(so, "ScaledObject trigger") || !ASSERT_OK_PTR(args, "worker args") ||
+	    !ASSERT_OK_PTR(conf, "the workers' sluiced.conf"))
+		goto out;
+	if (ASSERT_TRUE(worker_setting(args, conf, help, "kafka-brokers", want, sizeof(want)),
+			"kafka-brokers"))
+		ASSERT_STREQ(str_at(so, "bootstrapServers"), want,
+			     "KEDA asks the workers' brokers");
+	/* the consumer comes with the worker branch: without it sluiced has no --kafka-group */
+	if (worker_setting(args, conf, help, "kafka-group", want, sizeof(want)))
+		ASSERT_STREQ(str_at(so, "consumerGroup"), want, "KEDA reads the workers' group");
+	else
+		printf("sluiced has no --kafka-group yet: consumerGroup %s not checked\n",
+		       str_at(so, "consumerGroup") ?: "(none)");
+	/* no topic: every topic the group consumes; else one of the class topics */
+	topic = str_at(so, "topic");
+	if (topic &&
+	    ASSERT_TRUE(worker_setting(args, conf, help, "kafka-topic-prefix", want, sizeof(want)),
+			"kafka-topic-prefix")) {
+		snprintf(tag, sizeof(tag), "KEDA topic %s is %s.critical|normal|low", topic, want);
+		ASSERT_TRUE(!strncmp(topic, want, strlen(want)) && topic[strlen(want)] == '.' &&
+				(!strcmp(topic + strlen(want) + 1, "critical") ||
+				 !strcmp(topic + strlen(want) + 1, "normal") ||
+				 !strcmp(topic + strlen(want) + 1, "low")),
+			    tag);
+	}
+out:
+	json_decref(docs);
+}
+
 /* kustomize 2.0.3 writes "annotations: {}" and "labels: {}" on merged ConfigMaps; 5 omits them */
 static char *canon(json_t *d)
 {
@@ -773,6 +863,8 @@ void test_deploy_k8s(void)
 		subtest_config_reload();
 	if (test__start_subtest("flags_exist"))
 		subtest_flags_exist();
+	if (test__start_subtest("keda_matches_workers"))
+		subtest_keda_matches_workers();
 	if (test__start_subtest("newer_kubectl_same_objects"))
 		subtest_newer_kubectl();
 	if (test__start_subtest("tls_secret"))

@@ -11,9 +11,13 @@
  * database is down at boot, so SluiceDatabaseUnreachable must fire (read from Prometheus's
  * HTTP API); the database comes up and it resolves; the database is taken away while
  * events arrive and it fires again; it comes back and resolves. Then every metric name the
- * Grafana dashboard queries must be in the live /metrics, every dashboard query must be
+ * Grafana dashboard queries must be in a live /metrics, every dashboard query must be
  * valid PromQL to that Prometheus, and prometheus-adapter's rule for the HPA must find the
- * lag series.
+ * lag series. The features whose metrics that single journal node does not have run as two
+ * more sluiced in this namespace: a Kafka ingress on tools/kafka-mock (sluice_kafka_*), and
+ * a journal node with --cluster-redis on a real Redis (sluice_lease_*, sluice_cluster_*);
+ * idle, they must show the values on which the new alerts stay silent (Kafka up, no spill,
+ * shares from the lease, no controller lease on a non-candidate).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -29,8 +33,10 @@
 #include <jansson.h>
 
 #include "ingress_harness.h"
+#include "kafka_harness.h"
 #include "netns.h"
 #include "pgharness.h"
+#include "redisharness.h"
 #include "test_progs.h"
 
 #define RULES	    "deploy/prometheus/rules.yaml"
@@ -184,6 +190,26 @@ static void subtest_rules_negative(void)
 	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
 		   0, "unlimited queue paging is caught");
 	ASSERT_HAS_STR(out, "instance=\"unlimited\"", "named");
+
+	/* 3. no controller without the candidates guard: journal ingress nodes only page */
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "sed '/and on() count(sluice_cluster_controller_leader and/d' " RULES
+			    " > %s",
+			    path),
+		  "guard removed");
+	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
+		   0, "a cluster without candidates alerting is caught");
+	ASSERT_HAS_STR(out, "alertname: SluiceNoClusterController", "named");
+
+	/* 4. parked age summed over the workers that all report the one table */
+	ASSERT_OK(netns_run(NULL, out, sizeof(out),
+			    "sed 's/max by (upstream) (sluice_parked_oldest_seconds)/sum by "
+			    "(upstream) (sluice_parked_oldest_seconds)/' " RULES " > %s",
+			    path),
+		  "sum put in");
+	ASSERT_NEQ(netns_run(NULL, out, sizeof(out), "promtool test rules %s/neg/" RULES_TEST, t),
+		   0, "parked age counted per worker is caught");
+	ASSERT_HAS_STR(out, "alertname: SluiceParkedDeliveriesOld", "named");
 	free(rules);
 }
 
@@ -221,7 +247,9 @@ out:
 struct live {
 	struct netns_pair np;
 	struct pgh_server pg;
-	struct sluiced_proc sl;
+	struct sluiced_proc sl, kafka_node, cluster_node;
+	struct kafka_mock km;
+	struct redis_harness redis;
 	pid_t prom;
 	int prom_port, metrics_port;
 	char pin[128], dir[400];
@@ -427,10 +455,65 @@ static void live_stop(struct live *l)
 	}
 	if (l->sl.pid > 0)
 		sluiced_stop(&l->sl, 5000);
+	if (l->kafka_node.pid > 0)
+		sluiced_stop(&l->kafka_node, 5000);
+	if (l->cluster_node.pid > 0)
+		sluiced_stop(&l->cluster_node, 5000);
+	kafka_mock_stop(&l->km);
+	if (l->redis.pid > 0)
+		redis_harness_stop(&l->redis);
 	if (*l->pin)
 		netns_run(NULL, NULL, 0, "rm -rf %s", l->pin);
 	pgh_server_destroy(&l->pg);
 	netns_pair_destroy(&l->np);
+}
+
+/* The Kafka ingress and the cluster node (no XDP, this namespace); their /metrics pages are
+ * appended to page (len bytes in all). 0 or -1. */
+static int aux_metrics(struct live *l, char *page, size_t len)
+{
+	char redis[64];
+	const char *kargs[] = {"--queue", "kafka",     "--role", "ingress", "--kafka-brokers",
+			       NULL,	  "--threads", "1",	 NULL};
+	const char *cargs[] = {
+	    "--threads", "1",	   "--journal-dir", "@journal",	    "--cluster-redis",
+	    redis,	 "--node", "aux",	    "--deny-after", "1000",
+	    NULL};
+	struct sluiced_proc *procs[] = {&l->kafka_node, &l->cluster_node};
+	static const char *const healthy[][2] = {
+	    {"\nsluice_kafka_up 1\n", "\nsluice_kafka_spill_depth 0\n"},
+	    {"\nsluice_lease_source{source=\"lease\"} 1\n",
+	     "\nsluice_cluster_controller_leader 0\n"}};
+
+	if (!ASSERT_OK(kafka_mock_start(&l->km, 1, NULL, 1, 1), "kafka-mock") ||
+	    !ASSERT_OK(redis_harness_start(&l->redis), "redis"))
+		return -1;
+	kargs[5] = l->km.bootstrap;
+	snprintf(redis, sizeof(redis), "127.0.0.1:%u", l->redis.port);
+	if (!ASSERT_OK(sluiced_start(&l->kafka_node, TENANTS, kargs), "kafka ingress sluiced") ||
+	    !ASSERT_OK(sluiced_start(&l->cluster_node, TENANTS, cargs), "cluster sluiced"))
+		return -1;
+	/* idle and healthy, the values the new alerts read must be the silent ones: Kafka up
+	 * with nothing spilled, the node on leases (after its first round trip), no candidate
+	 * (no --pg) so no controller lease held and none expected */
+	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		size_t used = strlen(page);
+		int status = 0;
+
+		for (int t = 0; t < 40; t++) {
+			page[used] = 0;
+			status = http_admin(procs[i], "/metrics", page + used, len - used);
+			if (status == 200 && strstr(page + used, healthy[i][0]) &&
+			    strstr(page + used, healthy[i][1]))
+				break;
+			usleep(250 * 1000);
+		}
+		if (!ASSERT_EQ(status, 200, "aux /metrics"))
+			return -1;
+		ASSERT_HAS_STR(page + used, healthy[i][0], "healthy while idle");
+		ASSERT_HAS_STR(page + used, healthy[i][1], "healthy while idle");
+	}
+	return 0;
 }
 
 /* Every sluice_* name the dashboard queries is a family in the live /metrics (a histogram's
@@ -582,7 +665,8 @@ static void subtest_live(void)
 
 	if (ASSERT_OK(netns_run(l.np.ns_b, page, sizeof(page),
 				"curl -sf http://127.0.0.1:%d/metrics", l.metrics_port),
-		      "live /metrics"))
+		      "live /metrics") &&
+	    !aux_metrics(&l, page, sizeof(page)))
 		check_dashboard(&l, page);
 	check_adapter_rule(&l);
 out:

@@ -569,6 +569,22 @@ static int open_kafka_producer(struct daemon *d)
 	return start_dedupe(d);
 }
 
+/* A worker consumes; dead-letter replays (sluicectl dlq replay) go back to the class
+ * topics through a producer of its own, with no intake and no spill. */
+static int open_replay_producer(struct daemon *d)
+{
+	struct kafka_opts o = d->cfg.kafka;
+	char err[600];
+
+	o.spill = 0; /* a replay that cannot be produced stays a dead letter */
+	d->kq = kafka_producer_open(&o, NULL, err, sizeof(err));
+	if (!d->kq) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int open_queue(struct daemon *d)
 {
 	int ret;
@@ -576,6 +592,8 @@ static int open_queue(struct daemon *d)
 	if (strcmp(d->cfg.queue, "kafka"))
 		return open_journal(d);
 	if (strcmp(d->cfg.role, "worker") && (ret = open_kafka_producer(d)))
+		return ret;
+	if (!strcmp(d->cfg.role, "worker") && (ret = open_replay_producer(d)))
 		return ret;
 	return strcmp(d->cfg.role, "ingress") ? open_kafka_consumer(d) : 0;
 }
@@ -1077,6 +1095,7 @@ static int start_controller(struct daemon *d)
 	/* a Kafka ingress node has only the producer: its controller runs no worker and
 	 * follows the cluster's decision into XDP and intake */
 	struct controller_cfg ec = {.queue = d->q ? d->q : d->kq,
+				    .replay_queue = d->q && d->kq ? d->kq : NULL,
 				    .metrics = d->m,
 				    .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
 				    .routes_path = d->cfg.routes,

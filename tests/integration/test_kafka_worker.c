@@ -586,6 +586,63 @@ out:
 	rig_stop(&r);
 }
 
+/* ---- (e) a dead-letter replay from a Kafka worker ---------------------------------------- */
+
+struct replayed {
+	char due[32], received[32];
+	int n;
+};
+
+static int find_replayed(void *arg, const struct kafka_record *rec)
+{
+	struct replayed *f = arg;
+	char key[64];
+
+	kafka_record_header(rec, "sluice-key", key, sizeof(key));
+	if (strcmp(key, "replayed-1"))
+		return 0;
+	f->n++;
+	kafka_record_header(rec, "sluice-due", f->due, sizeof(f->due));
+	kafka_record_header(rec, "sluice-received", f->received, sizeof(f->received));
+	return 0;
+}
+
+/* A worker consumes from one handle: `sluicectl dlq replay` must still reach the class topic
+ * (through the worker's own producer), due now, with its received time kept. */
+static void dlq_replay(void)
+{
+	struct replayed f = {0};
+	char out[4096];
+	struct rig r;
+
+	if (!rig_start(&r) || !ASSERT_OK(worker_start(&r, 0), "worker") ||
+	    !ASSERT_TRUE(wait_ready(&r.w[0], 200, NULL, 60), "worker ready"))
+		goto out;
+	if (!ASSERT_OK(pgh_psql(&r.pg, out, sizeof(out),
+				"INSERT INTO dead_letters (tenant, idempotency_key, step, reason, "
+				"attempts, last_error, payload, received_at, class, tenant_slot, "
+				"replay_requested_at) VALUES ('beta', 'replayed-1', 'call:crm', "
+				"'not retryable', 1, 'http 400', convert_to(E'beta\\n{\"type\":"
+				"\"t\",\"idempotency_key\":\"replayed-1\",\"payload\":{}}', "
+				"'UTF8'), now() - interval '1 hour', 'normal', 3, now())"),
+		       "a dead letter asked to be replayed")) {
+		printf("%s\n", out);
+		goto out;
+	}
+	ASSERT_TRUE(pgh_wait_ll(&r.pg,
+				"SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL",
+				1, 30),
+		    "replayed (appended and durable)");
+	kafka_read_topic(r.k.bootstrap, "sluice.normal", 10000, find_replayed, &f);
+	if (!ASSERT_EQ(f.n, 1, "the replay is in the class topic once"))
+		goto out;
+	printf("replay: received %s, due %s\n", f.received, f.due);
+	ASSERT_GT(strtoull(f.due, NULL, 10), strtoull(f.received, NULL, 10) + 3000000000000ULL,
+		  "due at the replay, an hour after its received time");
+out:
+	rig_stop(&r);
+}
+
 void test_kafka_worker(void)
 {
 	if (test__start_subtest("readiness"))
@@ -598,4 +655,6 @@ void test_kafka_worker(void)
 		db_down();
 	if (test__start_subtest("retire"))
 		retire();
+	if (test__start_subtest("dlq_replay"))
+		dlq_replay();
 }

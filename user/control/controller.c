@@ -467,7 +467,8 @@ static int try_start_worker(struct controller *e, char *err, size_t errlen)
 	w = worker_new(&wc, err, errlen);
 	if (!w)
 		return -errno;
-	e->dlq = dlq_replayer_new(c->pg_conninfo, c->queue, 1000);
+	e->dlq =
+	    dlq_replayer_new(c->pg_conninfo, c->replay_queue ? c->replay_queue : c->queue, 1000);
 	__atomic_store_n(&e->worker, w, __ATOMIC_RELEASE);
 	if (!e->dlq) {
 		snprintf(err, errlen, "start the dead-letter replayer: %s", strerror(errno));

@@ -21,7 +21,10 @@
 struct redis;
 
 struct controller_cfg {
-	struct queue *queue;	 /* borrowed */
+	struct queue *queue; /* borrowed */
+	/* where dead-letter replays are appended (borrowed; NULL: queue). A Kafka worker
+	 * consumes from one handle and produces replays through another. */
+	struct queue *replay_queue;
 	struct metrics *metrics; /* borrowed */
 	bool run_worker;	 /* role all / worker */
 	const char *routes_path; /* "" or NULL: the built-in default route */

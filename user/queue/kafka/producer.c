@@ -214,6 +214,7 @@ static int op_append(struct queue *q, const struct queue_rec *rec, queue_done_fn
 						  .value = v.body,
 						  .len = v.body_len,
 						  .received_ns = rec->enq_ns,
+						  .due_ns = rec->not_before_ns,
 						  .attempts = rec->attempts},
 			    done, arg);
 	event_view_fini(&v);

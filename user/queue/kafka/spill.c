@@ -57,6 +57,7 @@ int kspill_append(struct kprod *p, const struct kafka_event *ev, kafka_done_fn *
 	err = queue_append(p->spill,
 			   &(struct queue_rec){.class = ev->cls,
 					       .enq_ns = ev->received_ns,
+					       .not_before_ns = ev->due_ns,
 					       .attempts = ev->attempts,
 					       .len = (uint32_t)len,
 					       .data = rec},

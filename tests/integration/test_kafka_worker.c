@@ -254,10 +254,17 @@ static bool wait_assigned(struct rig *r, const int *which, int n, int total, int
 
 	while (clock_mono_ns() < end) {
 		double sum = 0;
+		bool each = true;
 
-		for (int i = 0; i < n; i++)
-			sum += assigned(r, which[i]);
-		if ((int)sum == total)
+		/* every member owns some: right after a join the total can be complete while
+		 * the cooperative rebalance has not yet handed the newcomer its share */
+		for (int i = 0; i < n; i++) {
+			double a = assigned(r, which[i]);
+
+			sum += a;
+			each = each && a > 0;
+		}
+		if ((int)sum == total && each)
 			return true;
 		usleep(200000);
 	}

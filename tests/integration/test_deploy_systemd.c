@@ -108,20 +108,29 @@ static char *unit_value(const char *unit, const char *key, char *out, size_t len
 	return out;
 }
 
-static void subtest_static(void)
+/* The shipped unit file into buf (NUL-terminated); false (test failed) when unreadable. */
+static bool read_unit(char *buf, size_t cap)
 {
-	static char unit[16384], groups[16384];
-	char v[512];
 	FILE *f = fopen(UNIT, "r");
 	size_t n;
 
 	if (!f) {
 		ASSERT_OK_PTR(f, UNIT);
-		return;
+		return false;
 	}
-	n = fread(unit, 1, sizeof(unit) - 1, f);
-	unit[n] = 0;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = 0;
 	fclose(f);
+	return true;
+}
+
+static void subtest_static(void)
+{
+	static char unit[16384], groups[16384];
+	char v[512];
+
+	if (!read_unit(unit, sizeof(unit)))
+		return;
 	ASSERT_STREQ(unit_value(unit, "Type", v, sizeof(v)), "notify", "Type=notify");
 	ASSERT_STREQ(unit_value(unit, "User", v, sizeof(v)), "sluice", "dedicated user");
 	ASSERT_STREQ(unit_value(unit, "AmbientCapabilities", v, sizeof(v)),
@@ -159,16 +168,9 @@ static void subtest_pin_dir(void)
 	static char unit[16384];
 	char bind[512], v[512], want[600];
 	const char *colon, *p;
-	FILE *f = fopen(UNIT, "r");
-	size_t n;
 
-	if (!f) {
-		ASSERT_OK_PTR(f, UNIT);
+	if (!read_unit(unit, sizeof(unit)))
 		return;
-	}
-	n = fread(unit, 1, sizeof(unit) - 1, f);
-	unit[n] = 0;
-	fclose(f);
 	unit_value(unit, "BindPaths", bind, sizeof(bind));
 	colon = strchr(bind, ':');
 	if (!ASSERT_OK_PTR(colon, "BindPaths=SRC:DST"))

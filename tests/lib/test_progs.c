@@ -214,8 +214,8 @@ static const char *verdict(bool failed, bool skipped)
 	return failed ? "FAIL" : skipped ? "SKIP" : "OK";
 }
 
-/* Run test t in a child and add its leaf results to *tot. */
-static void run_test(int num, const struct test_def *t, int timeout_s, struct totals *tot)
+/* Run test t in a child and add its leaf results to *tot; returns its wall time, seconds. */
+static double run_test(int num, const struct test_def *t, int timeout_s, struct totals *tot)
 {
 	char capture_path[] = "/tmp/test_progs.XXXXXX";
 	int fd = mkstemp(capture_path), status = 0, i;
@@ -297,6 +297,30 @@ static void run_test(int num, const struct test_def *t, int timeout_s, struct to
 	if (test__verbose)
 		printf("#%d %s: %.2fs\n", num, t->name, t1 - t0);
 	rm_rf(tmpdir);
+	return t1 - t0;
+}
+
+/* One line naming the slowest tests of the run, so CI's time budget shows where it goes. */
+static void print_slowest(const size_t *order, const double *secs, size_t n)
+{
+	bool shown[ARRAY_SIZE(tests)] = {false};
+	double total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += secs[i];
+	printf("test_progs: %.0f s in all; slowest:", total);
+	for (int k = 0; k < 10; k++) {
+		size_t best = n;
+
+		for (size_t i = 0; i < n; i++)
+			if (!shown[i] && secs[i] > 0 && (best == n || secs[i] > secs[best]))
+				best = i;
+		if (best == n)
+			break;
+		shown[best] = true;
+		printf("%s %s %.0fs", k ? "," : "", tests[order[best]].name, secs[best]);
+	}
+	printf("\n");
 }
 
 static void usage(void)
@@ -329,6 +353,7 @@ int main(int argc, char **argv)
 	struct totals tot = {};
 	int opt, timeout_s = 600, ran = 0;
 	size_t i, order[ARRAY_SIZE(tests)];
+	double secs[ARRAY_SIZE(tests)] = {0};
 	unsigned long long seed = 0;
 	bool shuffled = false;
 	char *sp, *tok, *self, *end;
@@ -405,8 +430,10 @@ int main(int argc, char **argv)
 		if (!name_selected(t->name, NULL))
 			continue;
 		ran++;
-		run_test((int)order[i] + 1, t, timeout_s, &tot);
+		secs[i] = run_test((int)order[i] + 1, t, timeout_s, &tot);
 	}
+	if (ran > 1)
+		print_slowest(order, secs, ARRAY_SIZE(tests));
 	if (nfilters && !ran)
 		fprintf(stderr, "test_progs: no test matches the -t filter\n");
 	printf("tests: %d passed, %d failed, %d skipped\n", tot.passed, tot.failed, tot.skipped);

@@ -5,8 +5,9 @@
  * load, pin, attach; tenants into the maps) or userspace limits with one warning -> the
  * API and its metrics -> one loop per ingress thread, each with its own SO_REUSEPORT
  * listener. Then the main thread only handles signals (SIGHUP reload, SIGTERM/SIGINT
- * drain) and, once a second, the database reachability check for /readyz, so nothing slow
- * ever runs on an ingress thread.
+ * drain), so nothing slow ever runs on an ingress thread; the database reachability check
+ * for /readyz runs on a thread of its own (sink/pg/probe.h), so a silent database never
+ * delays a signal either.
  *
  * Shutdown order matters (written down once, above teardown()): every producer of queue
  * appends waits for its completions before it is freed, the queue delivers the rest, and
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +53,7 @@
 #include "queue/kafka/consumer.h"
 #include "queue/kafka/kafka.h"
 #include "queue/queue.h"
+#include "sink/pg/probe.h"
 #include "admit/tenants.h"
 #include "work/release.h"
 
@@ -91,6 +92,7 @@ struct daemon {
 	struct lease *lease;	       /* its hook: this node's share of the tenant limits */
 	struct cdeny *cdeny;	       /* --cluster-redis with --deny-after: denies shared */
 	struct dedupe *dedupe;	       /* in front of journal_append when --redis is given */
+	struct pg_probe *db_probe;     /* with --pg: api.db_state, once a second */
 	uint64_t drain_deadline;       /* CLOCK_MONOTONIC ns, 0 until SIGTERM/SIGINT */
 	struct tls_ctx *tls;	       /* with --tls-listen */
 	struct tls_metrics *tls_metrics;
@@ -1030,11 +1032,24 @@ static void notify_ready(struct daemon *d)
 			 getenv("NOTIFY_SOCKET"), strerror(-ret));
 }
 
-static void check_db(struct daemon *d)
+/* With --pg: api.db_state (/readyz, a worker's readiness) from the probe thread, checked
+ * once a second; "unreachable" until its first answer. 0 or -errno (-EINVAL: exit 2). */
+static int start_db_probe(struct daemon *d)
 {
+	struct pg_probe_cfg pc = {
+	    .conninfo = d->cfg.pg, .period_ms = 1000, .state = &d->api.db_state};
+	char err[512];
+
 	if (!d->cfg.pg[0])
-		return;
-	__atomic_store_n(&d->api.db_state, PQping(d->cfg.pg) == PQPING_OK, __ATOMIC_RELAXED);
+		return 0;
+	d->db_probe = pg_probe_start(&pc, err, sizeof(err));
+	if (!d->db_probe) {
+		int ret = -errno;
+
+		fprintf(stderr, "sluiced: --pg: %s\n", err);
+		return ret;
+	}
+	return 0;
 }
 
 /* Signals until SIGTERM/SIGINT; returns the signal that ended it. */
@@ -1052,7 +1067,6 @@ static int wait_signals(struct daemon *d, const sigset_t *set)
 		} else if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 		watch_tls(d);
-		check_db(d);
 	}
 }
 
@@ -1206,8 +1220,7 @@ static int setup(struct daemon *d)
 	}
 	if ((ret = start_cluster(d)))
 		return ret;
-	check_db(d);
-	return 0;
+	return start_db_probe(d);
 }
 
 /* Shutdown order. A queue completion runs on the journal's flusher thread and points at its
@@ -1225,6 +1238,7 @@ static int setup(struct daemon *d)
  * Each step waits for completions; nothing relies on timing. */
 static void teardown(struct daemon *d)
 {
+	pg_probe_stop(d->db_probe);		 /* before anything: it only writes api.db_state */
 	controller_leave_cluster(d->controller); /* the lease back while the thread runs */
 	cluster_free(d->cluster); /* first: its hooks read the tenants and write the maps */
 	lease_free(d->lease);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "ingress/response.h"
 #include "ingress/tls.h"
 #include "lib/array_size.h"
 #include "lib/clock.h"
@@ -702,6 +703,68 @@ out:
 	tls_ctx_free(ctx);
 }
 
+/* The plaintext and output buffers are kept from one request to the next (small ones) and
+ * handed back and forth with the send buffer as the loop does: every round's bytes come out
+ * exactly, whatever the sizes before (one above the kept size, 4 KiB), a plaintext consumed
+ * in parts, a trim in between. */
+static void subtest_reuse(void)
+{
+	static const size_t sizes[] = {100, 9000, 37, 5000, 300, 1, 4096, 200};
+	struct tls_ctx *ctx = server(NULL, 0);
+	struct cli_opts co = {.alpn = alpn_h1};
+	struct obuf sending = {0};
+	struct tls_conn *t = NULL;
+	struct cli *c = NULL;
+	char msg[9001], got[9001], *p;
+	const char *q;
+	long n;
+
+	if (!ctx)
+		return;
+	if (!ASSERT_EQ(connect(ctx, &co, "a.test", NULL, &t, &c), TLS_HS_DONE, "done"))
+		goto out;
+	for (size_t r = 0; r < ARRAY_SIZE(sizes); r++) {
+		size_t len = sizes[r], half = len / 2, k;
+
+		for (size_t i = 0; i < len; i++)
+			msg[i] = (char)('a' + (r * 7 + i) % 26);
+		SSL_write(c->ssl, msg, (int)len);
+		n = BIO_get_mem_data(c->wb, &p);
+		ASSERT_EQ(tls_conn_feed(t, p, (size_t)n), TLS_HS_DONE, "fed");
+		(void)BIO_reset(c->wb);
+		/* consume in two parts: the second is read where the first left off */
+		k = tls_conn_plain(t, &q);
+		if (!ASSERT_EQ(k, len, "the whole request decrypted"))
+			goto out;
+		memcpy(got, q, half);
+		tls_conn_plain_consume(t, half);
+		k = tls_conn_plain(t, &q);
+		ASSERT_EQ(k, len - half, "the rest");
+		memcpy(got + half, q, k);
+		tls_conn_plain_consume(t, k);
+		ASSERT_EQ(tls_conn_plain(t, &q), 0, "all consumed");
+		ASSERT_TRUE(!memcmp(got, msg, len), "request bytes");
+
+		/* the answer: sealed, taken into the send buffer, "sent" (emptied, kept) */
+		ASSERT_OK(tls_conn_write(t, msg, len), "answer sealed");
+		ASSERT_OK(tls_conn_take_output(t, &sending), "taken");
+		ASSERT_EQ(tls_conn_output(t, &q), 0, "nothing left behind");
+		BIO_write(c->rb, sending.p, (int)sending.len);
+		sending.len = 0;
+		c->rx_len = 0;
+		cli_step(c);
+		ASSERT_EQ(c->rx_len, len, "the client got the answer");
+		ASSERT_TRUE(!memcmp(c->rx, msg, len), "answer bytes");
+		if (r % 3 == 2)
+			tls_conn_trim(t);
+	}
+out:
+	obuf_fini(&sending);
+	cli_free(c);
+	tls_conn_free(t);
+	tls_ctx_free(ctx);
+}
+
 static void subtest_cap(void)
 {
 	struct tls_ctx *ctx = server(NULL, 2);
@@ -897,6 +960,8 @@ void test_tls(void)
 		subtest_split_records();
 	if (test__start_subtest("burst"))
 		subtest_burst();
+	if (test__start_subtest("reuse"))
+		subtest_reuse();
 	if (test__start_subtest("trim"))
 		subtest_trim();
 	if (test__start_subtest("cap"))

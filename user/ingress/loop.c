@@ -82,6 +82,7 @@ struct lconn {
 	int fd;
 	struct tls_conn *tls; /* NULL for plain HTTP */
 	bool tls_open;	      /* handshake done and seen by the loop */
+	bool tls_answer;      /* c->sending holds a sealed answer (kept once sent) */
 	bool send_busy, recv_busy, closing, shut;
 	bool src_counted; /* holds one count in the per-source table */
 	enum conn_timer timer;
@@ -567,11 +568,13 @@ static int tls_seal(struct lconn *lc)
 	struct conn *c = &lc->c;
 	int err;
 
+	lc->tls_answer = false;
 	if (lc->tls_open && c->out.len) {
 		err = tls_conn_write(lc->tls, c->out.p, c->out.len);
 		if (err)
 			return err;
 		c->out.len = 0;
+		lc->tls_answer = true;
 	}
 	if (lc->tls_open && c->close_after_send && c->phase == CONN_DONE)
 		tls_conn_close_notify(lc->tls);
@@ -879,7 +882,10 @@ static void on_send(struct loop *l, struct io_uring_cqe *cqe)
 		c->sent += (size_t)cqe->res;
 		if (c->sent == c->sending.len) {
 			c->sending.len = 0;
-			if (lc->tls) /* the next ciphertext comes in the engine's own buffer */
+			/* TLS: the engine's output buffer was handed over (tls_seal); one that
+			 * held an answer goes back to it with the next seal, for the next answer
+			 * (trim_idle frees it once idle), handshake flights are freed now */
+			if (lc->tls && !lc->tls_answer)
 				obuf_fini(&c->sending);
 			if (!lc->closing)
 				conn_on_sent(c);

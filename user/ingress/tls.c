@@ -16,7 +16,8 @@
  * POST that is two ~17 KiB malloc/free pairs per request, each free consolidating the heap
  * and handing pages back that the next request faults in again (measured: 4 % of the
  * ingress thread's CPU, a third of what TLS added to a request). Our plaintext and output
- * buffers are freed once consumed, so a trimmed connection holds only OpenSSL's state.
+ * buffers, once consumed, stay for the next request when small (TLS_KEEP_MAX) and are freed
+ * by tls_conn_trim() too, so a trimmed connection holds only OpenSSL's state.
  *
  * Counting: a connection counts in the handshaking gauge from tls_conn_new() until DONE or
  * FAILED; each handshake is counted once, as done (by protocol, resumed or not) or as a
@@ -33,6 +34,9 @@
 #include "ingress/tls_int.h"
 
 #define TLS_RECORD_MAX 16384
+/* A consumed plaintext or output buffer up to this size is kept for the next request (a
+ * malloc/free pair per request and direction less); tls_conn_trim() frees it. */
+#define TLS_KEEP_MAX 4096
 
 struct tls_conn {
 	struct tls_ctx *ctx;
@@ -315,8 +319,8 @@ static int drain_plain(struct tls_conn *t)
 	}
 }
 
-/* The unconsumed bytes of a buffer read from off; freed once all are consumed, so an idle
- * connection holds none. */
+/* The unconsumed bytes of a buffer read from off; emptied once all are consumed (freed when
+ * larger than TLS_KEEP_MAX, else kept for the next request until tls_conn_trim). */
 static size_t buf_peek(const struct obuf *o, size_t off, const char **p)
 {
 	*p = o->p ? o->p + off : NULL;
@@ -327,7 +331,9 @@ static void buf_consume(struct obuf *o, size_t *off, size_t n)
 {
 	*off += n < o->len - *off ? n : o->len - *off;
 	if (*off == o->len) {
-		obuf_fini(o);
+		if (o->cap > TLS_KEEP_MAX)
+			obuf_fini(o);
+		o->len = 0;
 		*off = 0;
 	}
 }
@@ -431,6 +437,14 @@ int tls_conn_feed(struct tls_conn *t, const void *data, size_t len)
 
 void tls_conn_trim(struct tls_conn *t)
 {
+	if (t->plain.len == t->plain_off) {
+		obuf_fini(&t->plain);
+		t->plain_off = 0;
+	}
+	if (t->out.len == t->out_off) {
+		obuf_fini(&t->out);
+		t->out_off = 0;
+	}
 	if (t->done && !t->failed)
 		buffers_release(t);
 }

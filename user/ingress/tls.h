@@ -151,15 +151,17 @@ void tls_conn_plain_consume(struct tls_conn *t, size_t n);
 /* Encrypt len plaintext bytes into the output. 0, -ENOTCONN before DONE or after a
  * failure or close_notify, -EIO (the connection is FAILED), -ENOMEM. */
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
-/* The connection went idle: give OpenSSL's record buffers (~34 KiB) back; the next feed or
- * write allocates them again. Done by the engine itself after the handshake. A no-op
- * before DONE, after a failure, or while a partial record waits in them. */
+/* The connection went idle: give OpenSSL's record buffers (~34 KiB) back, and the engine's
+ * emptied plaintext and output buffers; the next feed or write allocates them again. Done by
+ * the engine itself after the handshake. OpenSSL's buffers stay before DONE, after a
+ * failure, or while a partial record waits in them. */
 void tls_conn_trim(struct tls_conn *t);
 /* Queue a close_notify alert (once); the owner sends the output and closes. */
 void tls_conn_close_notify(struct tls_conn *t);
 /* Bytes to send; *p valid until the next call on t. */
 size_t tls_conn_output(const struct tls_conn *t, const char **p);
-/* n bytes of the output were sent (the buffer is freed once everything was). */
+/* n bytes of the output were sent (the buffer is emptied once everything was; a small one
+ * stays for the next answer until tls_conn_trim). */
 void tls_conn_output_consume(struct tls_conn *t, size_t n);
 
 /* Move the whole output to the end of dst (by handing the buffer over when dst is empty),

@@ -345,6 +345,12 @@ static void sigkill(void)
 		t_takeover = clock_mono_ns();
 	ASSERT_EQ(send_wait(&s), KILL_N, "every event 202'd");
 	sending = false;
+	/* the survivors rejoined and took the dead member's partitions in one rebalance: none
+	 * of them had its own assignment declared lost (a commit racing the rejoin) */
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(
+		    metric_sum(&r.w[rest[i]], "sluice_kafka_consumer_events_total{kind=\"lost\"}"),
+		    0.0, "no survivor lost its assignment");
 	stored_once(&r, status, KILL_N, 300);
 	t_done = clock_mono_ns();
 	printf("sigkill: partitions taken over %.1f s after SIGKILL (session timeout 6 s); "

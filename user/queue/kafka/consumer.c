@@ -474,6 +474,10 @@ static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_op
 	rd_kafka_conf_set_offset_commit_cb(conf, kconsumer_commit_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_stats_cb(conf, kconsumer_stats_cb);
+	if (kconsumer_rebalance_watch(conf, k)) {
+		snprintf(err, errlen, "kafka: consumer: cannot add the rejoin interceptor");
+		goto fail;
+	}
 	return conf;
 fail:
 	rd_kafka_conf_destroy(conf);

@@ -11,6 +11,15 @@
  * reset (a new generation, so acks of entries still running elsewhere are ignored); then,
  * without the lock, a synchronous commit of those prefixes and incremental_unassign. A lost
  * assignment (session timed out) commits nothing: the group has moved on.
+ *
+ * Rejoining: from the JoinGroup request this member sends until its new assignment, periodic
+ * commits wait. The coordinator answers a connection's requests in order and holds the
+ * JoinGroup until the group's join phase ends, so a commit sent meanwhile is checked after
+ * the generation moved on: ILLEGAL_GENERATION, which librdkafka before 2.10 (issue #4059)
+ * takes for a lost assignment -- everything revoked, and a second rebalance (a whole session
+ * timeout on the mock cluster's coordinator). The requests are watched with librdkafka's
+ * interceptors (public API): JoinGroup sent = rejoining; a Heartbeat sent (only in a steady
+ * state) or the assign callback = done.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +132,8 @@ static void assign(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, 
 	k->joined = true;
 	k->st.rebalances++;
 	pthread_mutex_unlock(&k->lock);
+	/* on the new generation: commits are checked against it from now on */
+	__atomic_store_n(&k->rebalancing, 0, __ATOMIC_RELEASE);
 	if (coop)
 		error = rd_kafka_incremental_assign(k->rk, parts);
 	else
@@ -181,8 +192,10 @@ static void revoke(struct kconsumer *k, rd_kafka_topic_partition_list_t *parts, 
 		k->st.assigned--;
 	}
 	k->st.rebalances++;
-	if (lost) /* the group went on without us: not a member until assigned again */
+	if (lost) { /* the group went on without us: not a member until assigned again */
 		k->joined = false;
+		k->st.lost++;
+	}
 	pthread_cond_broadcast(&k->cv);
 	pthread_mutex_unlock(&k->lock);
 	/* before giving the partitions up: the next owner starts after what is finished */
@@ -214,7 +227,42 @@ void kconsumer_commit(struct kconsumer *k, bool async)
 	rd_kafka_topic_partition_list_t *l;
 
 	pthread_mutex_lock(&k->lock);
+	if (async && __atomic_load_n(&k->rebalancing, __ATOMIC_ACQUIRE)) {
+		k->st.commits_held++; /* rejoining: the prefixes stay dirty for later */
+		pthread_mutex_unlock(&k->lock);
+		return;
+	}
 	l = commit_list(k, NULL);
 	pthread_mutex_unlock(&k->lock);
 	commit(k, l, async);
+}
+
+/* ---- rejoin watch (interceptors: broker threads, no librdkafka calls, no locks) ------- */
+
+#define API_JOIN_GROUP 11 /* Kafka protocol ApiKeys */
+#define API_HEARTBEAT  12
+
+static rd_kafka_resp_err_t on_request_sent(rd_kafka_t *rk, int sockfd, const char *brokername,
+					   int32_t brokerid, int16_t api, int16_t version,
+					   int32_t corr, size_t size, void *opaque)
+{
+	struct kconsumer *k = opaque;
+
+	if (api == API_JOIN_GROUP)
+		__atomic_store_n(&k->rebalancing, 1, __ATOMIC_RELEASE);
+	else if (api == API_HEARTBEAT) /* sent only by a member with a current generation */
+		__atomic_store_n(&k->rebalancing, 0, __ATOMIC_RELEASE);
+	return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static rd_kafka_resp_err_t on_new(rd_kafka_t *rk, const rd_kafka_conf_t *conf, void *opaque,
+				  char *errstr, size_t errstr_size)
+{
+	return rd_kafka_interceptor_add_on_request_sent(rk, "sluice-rejoin", on_request_sent,
+							opaque);
+}
+
+rd_kafka_resp_err_t kconsumer_rebalance_watch(rd_kafka_conf_t *conf, struct kconsumer *k)
+{
+	return rd_kafka_conf_interceptor_add_on_new(conf, "sluice-rejoin", on_new, k);
 }

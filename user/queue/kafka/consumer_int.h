@@ -45,6 +45,9 @@ struct kconsumer {
 	pthread_t poller;
 	bool poller_started;
 	int stop; /* atomic: the poll thread ends */
+	/* atomic: this member is between JoinGroup and its new assignment; periodic commits
+	 * wait (consumer_group.c, rebalance_watch) */
+	int rebalancing;
 	queue_notify_fn *notify;
 	void *notify_arg;
 	rd_kafka_queue_t *cq; /* the consumer queue (the main queue forwarded to it) */
@@ -85,6 +88,9 @@ void kconsumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			    rd_kafka_topic_partition_list_t *parts, void *opaque);
 void kconsumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *offsets, void *opaque);
+/* Watch the group protocol requests of rk (on_new interceptor, set on the conf before
+ * rd_kafka_new) so periodic commits pause while this member rejoins its group. */
+rd_kafka_resp_err_t kconsumer_rebalance_watch(rd_kafka_conf_t *conf, struct kconsumer *k);
 /* The client's statistics JSON (statistics.interval.ms): broker lag per partition. */
 int kconsumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 

@@ -52,7 +52,8 @@ struct rig {
 	struct sluiced_proc w[WORKERS];
 };
 
-static bool rig_start(struct rig *r)
+/* The mock cluster and PostgreSQL; with_ingress: and an ingress-only sluiced (r->in). */
+static bool rig_start_with(struct rig *r, bool with_ingress)
 {
 	static int n;
 	char dir[600];
@@ -71,6 +72,8 @@ static bool rig_start(struct rig *r)
 	if (!ASSERT_OK(err, "kafka-mock") || !ASSERT_OK(mkdir(dir, 0755), "rig directory") ||
 	    !ASSERT_OK(pgh_server_start(&r->pg, dir, NULL), "postgres"))
 		return false;
+	if (!with_ingress)
+		return true;
 	{
 		const char *args[] = {
 		    "--queue",	    "kafka",	 "--role", "ingress", "--kafka-brokers",
@@ -78,6 +81,11 @@ static bool rig_start(struct rig *r)
 
 		return ASSERT_OK(sluiced_start(&r->in, TENANTS, args), "ingress");
 	}
+}
+
+static bool rig_start(struct rig *r)
+{
+	return rig_start_with(r, true);
 }
 
 static int worker_start_args(struct rig *r, int i, const char *const *extra)
@@ -578,6 +586,83 @@ out:
 	rig_stop(&r);
 }
 
+/* ---- one process, both roles ----------------------------------------------------------- */
+
+#define ALL_N 6000
+
+/* --role all --queue kafka: the intake produces to the class topics and the same process's
+ * consumer takes them back to its pools and PostgreSQL (the single-node setup of the Kafka
+ * backend). Every 202'd key stored once; SIGTERM drains, commits and leaves (exit 0); a
+ * second start on the same group stores nothing again (everything was committed). */
+static void role_all(void)
+{
+	static short status[ALL_N];
+	struct sluiced_proc *a;
+	struct sender s;
+	struct rig r;
+	char *log;
+
+	memset(status, 0, sizeof(status));
+	if (!rig_start_with(&r, false))
+		goto out;
+	a = &r.in; /* the one process: stopped by rig_stop as the ingress is */
+	{
+		const char *args[] = {"--queue",
+				      "kafka",
+				      "--role",
+				      "all",
+				      "--kafka-brokers",
+				      r.k.bootstrap,
+				      "--pg",
+				      r.pg.conninfo,
+				      "--threads",
+				      "2",
+				      "--kafka",
+				      "kafka.session.timeout.ms=6000",
+				      "--kafka",
+				      "kafka.heartbeat.interval.ms=300",
+				      NULL};
+
+		if (!ASSERT_OK(sluiced_start(a, TENANTS, args), "sluiced --role all"))
+			goto out;
+	}
+	send_start(&s, a->port, status, 0, ALL_N, 4);
+	ASSERT_EQ(send_wait(&s), ALL_N, "every event 202'd");
+	if (!stored_once(&r, status, ALL_N, 300))
+		goto out;
+	ASSERT_GT(metric_sum(a, "sluice_kafka_consumer_events_total{kind=\"records\"}"),
+		  (double)ALL_N - 1, "the process's own consumer took them");
+	ASSERT_EQ(sluiced_stop(a, 30000), 0, "SIGTERM: exit 0");
+	log = sluiced_log(a);
+	ASSERT_HAS_STR(log, "consumer closed; left the group", "left the group cleanly");
+	free(log);
+	a->pid = 0;
+	{
+		const char *args[] = {"--queue", "kafka",	    "--role",
+				      "all",	 "--kafka-brokers", r.k.bootstrap,
+				      "--pg",	 r.pg.conninfo,	    NULL};
+
+		if (!ASSERT_OK(sluiced_start(a, TENANTS, args), "restart"))
+			goto out;
+	}
+	/* restarted on the committed offsets: nothing polled again */
+	{
+		uint64_t end = clock_mono_ns() + 60 * CLOCK_NS_PER_SEC;
+
+		while (clock_mono_ns() < end &&
+		       metric_sum(a, "sluice_kafka_partitions_assigned") < 3 * PARTITIONS)
+			usleep(200000);
+		ASSERT_EQ(metric_sum(a, "sluice_kafka_partitions_assigned"), 3.0 * PARTITIONS,
+			  "restarted process owns every partition");
+		usleep(2000000);
+		ASSERT_EQ(metric_sum(a, "sluice_kafka_consumer_events_total{kind=\"records\"}"),
+			  0.0, "nothing redelivered after a clean stop");
+	}
+	ASSERT_EQ(rows(&r), (long long)ALL_N, "still every key once");
+out:
+	rig_stop(&r);
+}
+
 /* ---- (d) ------------------------------------------------------------------------------- */
 
 static bool wait_ready(struct sluiced_proc *p, int want, const char *needle, int seconds)
@@ -693,4 +778,6 @@ void test_kafka_worker(void)
 		retire();
 	if (test__start_subtest("dlq_replay"))
 		dlq_replay();
+	if (test__start_subtest("role_all"))
+		role_all();
 }

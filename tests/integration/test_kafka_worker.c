@@ -30,6 +30,7 @@
 #include "ingress_harness.h"
 #include "kafka_harness.h"
 #include "lib/clock.h"
+#include "mockharness.h"
 #include "pgharness.h"
 #include "test_progs.h"
 
@@ -663,6 +664,86 @@ out:
 	rig_stop(&r);
 }
 
+/* ---- a record that kills its worker each time ------------------------------------------ */
+
+#define POISON_MAX 3 /* retry.max_attempts of the upstream */
+
+/* The upstream never answers (600 s latency); each worker that calls it for the event is
+ * SIGKILLed while the call is in flight, as if the record crashed it. Every delivery counts
+ * in the group's commit metadata before the record is handed out, so after POISON_MAX
+ * deliveries the next worker dead-letters the event without calling: POISON_MAX calls in all,
+ * not an endless loop. */
+static void poison(void)
+{
+	struct mock_upstream mock = {0};
+	char routes[700], text[1024], dlq[256];
+	const char *const extra[] = {"--routes", routes, NULL};
+	struct rig r;
+	long long calls = 0;
+	int kills = 0;
+
+	if (!rig_start(&r))
+		goto out;
+	if (!ASSERT_OK(mock_upstream_start(&mock, "latency_ms=600000"), "mock upstream"))
+		goto out;
+	snprintf(routes, sizeof(routes), "%s/poison-routes.ini", test__tmpdir());
+	snprintf(text, sizeof(text),
+		 "[pool ai]\nthreads = 1\n[upstream crm]\nurl = %s\nfallback.model = off\n"
+		 "timeout_ms = 600000\nretry.max_attempts = %d\n"
+		 "[route lead.created]\nstep = store pool=db\nstep = call crm pool=ai\n",
+		 mock.url, POISON_MAX);
+	{
+		FILE *f = fopen(routes, "w");
+
+		if (!ASSERT_OK_PTR(f, "routes file"))
+			goto out;
+		fputs(text, f);
+		fclose(f);
+	}
+	{
+		char req[1024], resp[4096];
+
+		http_event_request(req, sizeof(req), "test",
+				   "{\"type\":\"lead.created\",\"idempotency_key\":\"poison-1\","
+				   "\"payload\":{}}");
+		if (!ASSERT_EQ(http_once(r.in.port, req, resp, sizeof(resp)), 202, "accepted"))
+			goto out;
+	}
+	for (int round = 0; round <= POISON_MAX + 2; round++) {
+		uint64_t end = clock_mono_ns() + 90 * CLOCK_NS_PER_SEC;
+
+		if (!ASSERT_OK(worker_start_args(&r, 0, extra), "worker"))
+			goto out;
+		/* it calls (and is killed) or dead-letters without calling */
+		while (clock_mono_ns() < end &&
+		       (calls = mock_upstream_key_count(&mock, "poison-1", "received")) <= kills &&
+		       pgh_query_ll(&r.pg, "SELECT count(*) FROM dead_letters") < 1)
+			usleep(100000);
+		if (calls <= kills)
+			break;
+		kill(r.w[0].pid, SIGKILL);
+		waitpid(r.w[0].pid, NULL, 0);
+		r.w[0].pid = 0;
+		kills++;
+	}
+	printf("poison: %d workers killed mid-call, %lld calls made\n", kills, calls);
+	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(*) FROM dead_letters WHERE "
+				      "idempotency_key = 'poison-1' AND step = 'call:crm'"),
+		  1LL, "dead-lettered once its attempts ran out");
+	ASSERT_EQ(calls, (long long)POISON_MAX, "one call per attempt, none after");
+	ASSERT_EQ(kills, POISON_MAX, "each delivery counted");
+	dlq[0] = 0;
+	if (!pgh_psql(&r.pg, dlq, sizeof(dlq),
+		      "SELECT reason || ' ' || attempts FROM dead_letters WHERE "
+		      "idempotency_key = 'poison-1'"))
+		printf("poison: dead letter (reason, attempts): %s\n", dlq);
+	ASSERT_GT(metric_sum(&r.w[0], "sluice_kafka_consumer_events_total{kind=\"redelivered\"}"),
+		  0.0, "counted as a redelivery");
+out:
+	mock_upstream_stop(&mock);
+	rig_stop(&r);
+}
+
 /* ---- (d) ------------------------------------------------------------------------------- */
 
 static bool wait_ready(struct sluiced_proc *p, int want, const char *needle, int seconds)
@@ -780,4 +861,6 @@ void test_kafka_worker(void)
 		dlq_replay();
 	if (test__start_subtest("role_all"))
 		role_all();
+	if (test__start_subtest("poison"))
+		poison();
 }

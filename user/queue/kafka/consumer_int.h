@@ -26,7 +26,18 @@ struct kpart {
 	uint32_t ready;		      /* entries of this partition on the ready list */
 	int64_t sent;		      /* last offset committed (or being committed), -1: none */
 	int64_t lag, committed, high; /* from the client's statistics, -1: unknown */
+	/* attempts kept with the group's committed offset (commit metadata, KATTEMPTS_META):
+	 * the next delivery of the record at mark_off starts with mark_n attempts spent */
+	int64_t mark_off;   /* -1: none */
+	uint32_t mark_n;    /* kept in memory, committed with the offset mark_off */
+	uint32_t mark_sent; /* mark_n last committed (a change is committed even in place) */
+	bool mark_first;    /* assigned, first record not polled yet: it is marked durably */
+	int64_t stored_off; /* read at assignment from the committed metadata, -1: none */
+	uint32_t stored_n;
 };
+
+/* Commit metadata of a partition: "sluice-attempts=OFFSET:N". */
+#define KATTEMPTS_META "sluice-attempts="
 
 /* Backend-private trailer behind each entry's data (8-byte aligned). */
 struct kentry {
@@ -74,6 +85,9 @@ static inline struct kentry *kentry_of(const struct queue_entry *e)
 	return (struct kentry *)(void *)((uint8_t *)e->data + KENTRY_ALIGN8(e->len));
 }
 
+/* Mark the first record polled of each newly assigned partition in msgs (its delivery is
+ * counted in the commit metadata before it is handed out). Lock not held; poll thread. */
+void kconsumer_mark_first(struct kconsumer *k, rd_kafka_message_t **msgs, int n);
 /* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
 struct kpart *kconsumer_part_get(struct kconsumer *k, uint32_t c, int32_t p);
 /* The partition (class c, number p), NULL when never assigned. Lock held. */

@@ -171,7 +171,8 @@ static void collect(struct metrics *m, void *arg)
 			 {"dropped_revoked", st.dropped_revoked},
 			 {"pauses", st.pauses},
 			 {"lost", st.lost},
-			 {"commits_held", st.commits_held}};
+			 {"commits_held", st.commits_held},
+			 {"redelivered", st.redelivered}};
 
 		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 			metric_set(metrics_series(km->counters, (const char *[]){c[i].name}),

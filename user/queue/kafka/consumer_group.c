@@ -20,6 +20,12 @@
  * timeout on the mock cluster's coordinator). The requests are watched with librdkafka's
  * interceptors (public API): JoinGroup sent = rejoining; a Heartbeat sent (only in a steady
  * state) or the assign callback = done.
+ *
+ * Attempts across owners: the metadata of a commit keeps "sluice-attempts=OFFSET:N" for the
+ * record at the committed offset. At assignment the committed metadata is read; the first
+ * record polled from the partition gets its delivery counted and committed synchronously
+ * before it is handed out (kconsumer_mark_first), so a record that kills its worker each
+ * time runs out of attempts (docs/kafka-worker.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +337,11 @@ void kconsumer_mark_first(struct kconsumer *k, rd_kafka_message_t **msgs, int n)
 		kp->mark_n = (kp->stored_off == msgs[i]->offset ? kp->stored_n : 0) + 1;
 		if (kp->mark_n > 1)
 			k->st.redelivered++;
+		kp->dirty = true;
+		/* rejoining again already: a commit now would be checked against the next
+		 * generation (see above); the periodic commit carries the count after it */
+		if (__atomic_load_n(&k->rebalancing, __ATOMIC_ACQUIRE))
+			continue;
 		if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
 			break;
 		part_commit_add(l, k, kp, kp->mark_off);

@@ -359,7 +359,7 @@ static int kc_note_attempt(struct queue *q, const struct queue_entry *e)
 	kp = kconsumer_part(k, e->class, ke->partition);
 	if (kp && kp->assigned && kp->t.gen == ke->gen &&
 	    (ke->offset == kp->mark_off || ke->offset == kafka_offsets_committable(&kp->t))) {
-		uint32_t n = e->attempts + 1; /* the next call counts as started */
+		uint32_t n = e->attempts; /* calls made: the next delivery counts itself */
 
 		if (ke->offset != kp->mark_off) {
 			kp->mark_off = ke->offset;

@@ -30,6 +30,7 @@
 #include "ingress_harness.h"
 #include "kafka_harness.h"
 #include "lib/clock.h"
+#include "mockharness.h"
 #include "pgharness.h"
 #include "test_progs.h"
 
@@ -52,7 +53,8 @@ struct rig {
 	struct sluiced_proc w[WORKERS];
 };
 
-static bool rig_start(struct rig *r)
+/* The mock cluster and PostgreSQL; with_ingress: and an ingress-only sluiced (r->in). */
+static bool rig_start_with(struct rig *r, bool with_ingress)
 {
 	static int n;
 	char dir[600];
@@ -71,6 +73,8 @@ static bool rig_start(struct rig *r)
 	if (!ASSERT_OK(err, "kafka-mock") || !ASSERT_OK(mkdir(dir, 0755), "rig directory") ||
 	    !ASSERT_OK(pgh_server_start(&r->pg, dir, NULL), "postgres"))
 		return false;
+	if (!with_ingress)
+		return true;
 	{
 		const char *args[] = {
 		    "--queue",	    "kafka",	 "--role", "ingress", "--kafka-brokers",
@@ -78,6 +82,11 @@ static bool rig_start(struct rig *r)
 
 		return ASSERT_OK(sluiced_start(&r->in, TENANTS, args), "ingress");
 	}
+}
+
+static bool rig_start(struct rig *r)
+{
+	return rig_start_with(r, true);
 }
 
 static int worker_start_args(struct rig *r, int i, const char *const *extra)
@@ -309,6 +318,28 @@ out:
 
 #define KILL_N 12000
 
+/* The floor on this cluster: bare librdkafka consumers (tools/kafka-group, another group, the
+ * same session timeout and heartbeat) after one of three is killed. The mock's coordinator
+ * notices a dead member within a second of its session timeout and then waits session
+ * timeout - 1 s for the others to rejoin however soon they do (a broker ends the join phase
+ * once every member rejoined), so both figures sit near 11 s, not 6 s. */
+static void bare_takeover(struct rig *r)
+{
+	char cmd[1024], line[256] = "";
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s/kafka-group --brokers %s --group bare-takeover --members 3 "
+		 "--session-ms 6000 --heartbeat-ms 300 2>/dev/null",
+		 test__outdir(), r->k.bootstrap);
+	if ((f = popen(cmd, "r"))) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		pclose(f);
+	}
+	printf("sigkill: bare librdkafka group on the same mock: %s", line[0] ? line : "n/a\n");
+}
+
 static void sigkill(void)
 {
 	static short status[KILL_N];
@@ -345,12 +376,19 @@ static void sigkill(void)
 		t_takeover = clock_mono_ns();
 	ASSERT_EQ(send_wait(&s), KILL_N, "every event 202'd");
 	sending = false;
+	/* the survivors rejoined and took the dead member's partitions in one rebalance: none
+	 * of them had its own assignment declared lost (a commit racing the rejoin) */
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(
+		    metric_sum(&r.w[rest[i]], "sluice_kafka_consumer_events_total{kind=\"lost\"}"),
+		    0.0, "no survivor lost its assignment");
 	stored_once(&r, status, KILL_N, 300);
 	t_done = clock_mono_ns();
 	printf("sigkill: partitions taken over %.1f s after SIGKILL (session timeout 6 s); "
 	       "all rows stored %.1f s after it\n",
 	       t_takeover ? (double)(t_takeover - t_kill) / 1e9 : -1.0,
 	       (double)(t_done - t_kill) / 1e9);
+	bare_takeover(&r);
 out:
 	if (sending)
 		send_wait(&s);
@@ -549,6 +587,163 @@ out:
 	rig_stop(&r);
 }
 
+/* ---- one process, both roles ----------------------------------------------------------- */
+
+#define ALL_N 6000
+
+/* --role all --queue kafka: the intake produces to the class topics and the same process's
+ * consumer takes them back to its pools and PostgreSQL (the single-node setup of the Kafka
+ * backend). Every 202'd key stored once; SIGTERM drains, commits and leaves (exit 0); a
+ * second start on the same group stores nothing again (everything was committed). */
+static void role_all(void)
+{
+	static short status[ALL_N];
+	struct sluiced_proc *a;
+	struct sender s;
+	struct rig r;
+	char *log;
+
+	memset(status, 0, sizeof(status));
+	if (!rig_start_with(&r, false))
+		goto out;
+	a = &r.in; /* the one process: stopped by rig_stop as the ingress is */
+	{
+		const char *args[] = {"--queue",
+				      "kafka",
+				      "--role",
+				      "all",
+				      "--kafka-brokers",
+				      r.k.bootstrap,
+				      "--pg",
+				      r.pg.conninfo,
+				      "--threads",
+				      "2",
+				      "--kafka",
+				      "kafka.session.timeout.ms=6000",
+				      "--kafka",
+				      "kafka.heartbeat.interval.ms=300",
+				      NULL};
+
+		if (!ASSERT_OK(sluiced_start(a, TENANTS, args), "sluiced --role all"))
+			goto out;
+	}
+	send_start(&s, a->port, status, 0, ALL_N, 4);
+	ASSERT_EQ(send_wait(&s), ALL_N, "every event 202'd");
+	if (!stored_once(&r, status, ALL_N, 300))
+		goto out;
+	ASSERT_GT(metric_sum(a, "sluice_kafka_consumer_events_total{kind=\"records\"}"),
+		  (double)ALL_N - 1, "the process's own consumer took them");
+	ASSERT_EQ(sluiced_stop(a, 30000), 0, "SIGTERM: exit 0");
+	log = sluiced_log(a);
+	ASSERT_HAS_STR(log, "consumer closed; left the group", "left the group cleanly");
+	free(log);
+	a->pid = 0;
+	{
+		const char *args[] = {"--queue", "kafka",	    "--role",
+				      "all",	 "--kafka-brokers", r.k.bootstrap,
+				      "--pg",	 r.pg.conninfo,	    NULL};
+
+		if (!ASSERT_OK(sluiced_start(a, TENANTS, args), "restart"))
+			goto out;
+	}
+	/* restarted on the committed offsets: nothing polled again */
+	{
+		uint64_t end = clock_mono_ns() + 60 * CLOCK_NS_PER_SEC;
+
+		while (clock_mono_ns() < end &&
+		       metric_sum(a, "sluice_kafka_partitions_assigned") < 3 * PARTITIONS)
+			usleep(200000);
+		ASSERT_EQ(metric_sum(a, "sluice_kafka_partitions_assigned"), 3.0 * PARTITIONS,
+			  "restarted process owns every partition");
+		usleep(2000000);
+		ASSERT_EQ(metric_sum(a, "sluice_kafka_consumer_events_total{kind=\"records\"}"),
+			  0.0, "nothing redelivered after a clean stop");
+	}
+	ASSERT_EQ(rows(&r), (long long)ALL_N, "still every key once");
+out:
+	rig_stop(&r);
+}
+
+/* ---- a record that kills its worker each time ------------------------------------------ */
+
+#define POISON_MAX 3 /* retry.max_attempts of the upstream */
+
+/* The upstream never answers (600 s latency); each worker that calls it for the event is
+ * SIGKILLed while the call is in flight, as if the record crashed it. Every delivery counts
+ * in the group's commit metadata before the record is handed out, so after POISON_MAX
+ * deliveries the next worker dead-letters the event without calling: POISON_MAX calls in all,
+ * not an endless loop. */
+static void poison(void)
+{
+	struct mock_upstream mock = {0};
+	char routes[700], text[1024], dlq[256];
+	const char *const extra[] = {"--routes", routes, NULL};
+	struct rig r;
+	long long calls = 0;
+	int kills = 0;
+
+	if (!rig_start(&r))
+		goto out;
+	if (!ASSERT_OK(mock_upstream_start(&mock, "latency_ms=600000"), "mock upstream"))
+		goto out;
+	snprintf(routes, sizeof(routes), "%s/poison-routes.ini", test__tmpdir());
+	snprintf(text, sizeof(text),
+		 "[pool ai]\nthreads = 1\n[upstream crm]\nurl = %s\nfallback.model = off\n"
+		 "timeout_ms = 600000\nretry.max_attempts = %d\n"
+		 "[route lead.created]\nstep = store pool=db\nstep = call crm pool=ai\n",
+		 mock.url, POISON_MAX);
+	{
+		FILE *f = fopen(routes, "w");
+
+		if (!ASSERT_OK_PTR(f, "routes file"))
+			goto out;
+		fputs(text, f);
+		fclose(f);
+	}
+	{
+		char req[1024], resp[4096];
+
+		http_event_request(req, sizeof(req), "test",
+				   "{\"type\":\"lead.created\",\"idempotency_key\":\"poison-1\","
+				   "\"payload\":{}}");
+		if (!ASSERT_EQ(http_once(r.in.port, req, resp, sizeof(resp)), 202, "accepted"))
+			goto out;
+	}
+	for (int round = 0; round <= POISON_MAX + 2; round++) {
+		uint64_t end = clock_mono_ns() + 90 * CLOCK_NS_PER_SEC;
+
+		if (!ASSERT_OK(worker_start_args(&r, 0, extra), "worker"))
+			goto out;
+		/* it calls (and is killed) or dead-letters without calling */
+		while (clock_mono_ns() < end &&
+		       (calls = mock_upstream_key_count(&mock, "poison-1", "received")) <= kills &&
+		       pgh_query_ll(&r.pg, "SELECT count(*) FROM dead_letters") < 1)
+			usleep(100000);
+		if (calls <= kills)
+			break;
+		kill(r.w[0].pid, SIGKILL);
+		waitpid(r.w[0].pid, NULL, 0);
+		r.w[0].pid = 0;
+		kills++;
+	}
+	printf("poison: %d workers killed mid-call, %lld calls made\n", kills, calls);
+	ASSERT_EQ(pgh_query_ll(&r.pg, "SELECT count(*) FROM dead_letters WHERE "
+				      "idempotency_key = 'poison-1' AND step = 'call:crm'"),
+		  1LL, "dead-lettered once its attempts ran out");
+	ASSERT_EQ(calls, (long long)POISON_MAX, "one call per attempt, none after");
+	ASSERT_EQ(kills, POISON_MAX, "each delivery counted");
+	dlq[0] = 0;
+	if (!pgh_psql(&r.pg, dlq, sizeof(dlq),
+		      "SELECT reason || ' ' || attempts FROM dead_letters WHERE "
+		      "idempotency_key = 'poison-1'"))
+		printf("poison: dead letter (reason, attempts): %s\n", dlq);
+	ASSERT_GT(metric_sum(&r.w[0], "sluice_kafka_consumer_events_total{kind=\"redelivered\"}"),
+		  0.0, "counted as a redelivery");
+out:
+	mock_upstream_stop(&mock);
+	rig_stop(&r);
+}
+
 /* ---- (d) ------------------------------------------------------------------------------- */
 
 static bool wait_ready(struct sluiced_proc *p, int want, const char *needle, int seconds)
@@ -664,4 +859,8 @@ void test_kafka_worker(void)
 		retire();
 	if (test__start_subtest("dlq_replay"))
 		dlq_replay();
+	if (test__start_subtest("role_all"))
+		role_all();
+	if (test__start_subtest("poison"))
+		poison();
 }

@@ -5,7 +5,8 @@
  * never pass an unacked record, also with out-of-order acks; the per-class window and the
  * per-partition prefetch bound what is held and pausing does not lose records; a second
  * group member takes partitions over: the revoke commits the finished prefix, acks of the
- * moved records are ignored and the new owner reads them again. */
+ * moved records are ignored and the new owner reads them again; attempts (a retry's note,
+ * an unfinished delivery) reach the next owner through the commit metadata. */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
@@ -452,6 +453,76 @@ out:
 	mock_stop(&m);
 }
 
+/* One member's pass: take everything; the first record of each partition must come with
+ * want_att attempts; ack all others; note att_note on the first ones (0: none); leave
+ * without finishing them. Returns how many first records had want_att. */
+static int attempts_pass(const struct mock *m, int want_att, uint32_t att_note,
+			 uint64_t *redelivered)
+{
+	struct kafka_consumer_cfg cfg = {.group = "g-attempts", .commit_interval_ms = 50};
+	enum { N = 3 * PARTS * PER };
+	struct queue_entry *got[N], *heads[3 * PARTS];
+	struct kafka_consumer_stats ks;
+	struct queue *q = consumer(m, &cfg);
+	int n, nheads = 0, ok = 0;
+
+	if (!ASSERT_OK_PTR(q, "consumer") || !ASSERT_TRUE(wait_joined(q), "joined")) {
+		queue_free(q);
+		return -1;
+	}
+	n = drain_hold(q, got, N, 3000);
+	ASSERT_EQ(n, N, "every record delivered (the first ones were never finished)");
+	for (int k = 0; k < n; k++) {
+		int c, p, i;
+
+		entry_cpi(got[k], &c, &p, &i);
+		if (i) {
+			ASSERT_EQ(got[k]->attempts, 2u,
+				  "a record finished before: its header's count");
+			queue_ack(q, got[k]);
+			continue;
+		}
+		ok += got[k]->attempts == (uint32_t)want_att;
+		if (att_note) { /* a failed call parked for a retry, as pool_retry does */
+			got[k]->attempts = att_note;
+			queue_note_attempt(q, got[k]);
+		}
+		heads[nheads++] = got[k];
+	}
+	kafka_consumer_get_stats(q, &ks);
+	*redelivered = ks.redelivered;
+	kafka_consumer_commit_now(q);
+	queue_free(q); /* leaves with the first records unfinished: they come back */
+	for (int k = 0; k < nheads; k++)
+		free(heads[k]);
+	return ok;
+}
+
+/* Attempts survive a change of owner in the commit metadata: a retry's count noted by the
+ * first member, and each unfinished delivery after it, reach the next member. */
+static void attempts_kept(void)
+{
+	struct mock m = {0};
+	uint64_t red = 0;
+
+	if (!mock_start(&m, PARTS) || !produce_all(&m, PARTS, PER))
+		goto out;
+	/* the records carry sluice-attempts: 2 (a producer's count is a floor) */
+	ASSERT_EQ(attempts_pass(&m, 2, 5, &red), 3 * PARTS, "first delivery: the header's count");
+	ASSERT_EQ(red, 0ull, "nothing redelivered yet");
+	ASSERT_EQ(attempts_pass(&m, 5, 0, &red), 3 * PARTS,
+		  "second owner: the retry count noted by the first");
+	ASSERT_EQ(red, (uint64_t)(3 * PARTS), "each first record counted as redelivered");
+	ASSERT_EQ(attempts_pass(&m, 6, 0, &red), 3 * PARTS,
+		  "third owner: plus the second owner's unfinished delivery");
+	for (int c = 0; c < 3; c++)
+		for (int p = 0; p < PARTS; p++)
+			ASSERT_EQ(committed(&m, "g-attempts", c, p), (int64_t)0,
+				  "the committed offset never passed the unfinished record");
+out:
+	mock_stop(&m);
+}
+
 void test_kafka_consumer(void)
 {
 	if (test__start_subtest("records_and_commits"))
@@ -460,4 +531,6 @@ void test_kafka_consumer(void)
 		window_and_prefetch();
 	if (test__start_subtest("revoke_takeover"))
 		revoke_takeover();
+	if (test__start_subtest("attempts_kept"))
+		attempts_kept();
 }

@@ -349,6 +349,14 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 	}
 	if (!up) /* routes were checked against the upstream sections at start */
 		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
+	/* attempts spent by earlier deliveries (a queue that keeps them across a restart or a
+	 * worker that died mid-call: Kafka's commit metadata, the journal's notes) */
+	if (e->attempts >= upstream_config_of(up->u)->retry.max_attempts) {
+		e->attempts--; /* give_up records attempts + 1: the calls made, none now */
+		return give_up(w, p, e, v, s, &k, "retries exhausted",
+			       "attempts used up by earlier deliveries (a worker died or gave the "
+			       "event up during them)");
+	}
 	req.budget_free = release_entry_fresh(e); /* the release ramp paces it */
 	upstream_call(up->u, &req, &res);
 	release_entry_called(e);

@@ -211,6 +211,8 @@ static int records_in(struct kconsumer *k, rd_kafka_message_t **msgs, int n)
 			free(e[done]);
 			continue;
 		}
+		if (msgs[done]->offset == kp->mark_off && kp->mark_n > e[done]->attempts + 1)
+			e[done]->attempts = kp->mark_n - 1; /* spent by earlier deliveries */
 		ready_add(k, kp, e[done]);
 		added++;
 	}
@@ -254,6 +256,8 @@ static void *poller(void *arg)
 				    k->batch[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 					log_warn("kafka: consume error", "err=\"%s\"",
 						 rd_kafka_message_errstr(k->batch[i]));
+			if (k->nbatch)
+				kconsumer_mark_first(k, k->batch, k->nbatch);
 		}
 		if (k->nbatch) {
 			int taken = records_in(k, k->batch, k->nbatch);
@@ -340,6 +344,33 @@ static int kc_ack(struct queue *q, struct queue_entry *e)
 	pthread_cond_broadcast(&k->cv);
 	pthread_mutex_unlock(&k->lock);
 	free(e);
+	return 0;
+}
+
+/* A retry's attempts: kept with the committed offset when the record is its partition's
+ * oldest unfinished one (the one a new owner starts at); others only in memory. */
+static int kc_note_attempt(struct queue *q, const struct queue_entry *e)
+{
+	struct kconsumer *k = (struct kconsumer *)q;
+	struct kentry *ke = kentry_of(e);
+	struct kpart *kp;
+
+	pthread_mutex_lock(&k->lock);
+	kp = kconsumer_part(k, e->class, ke->partition);
+	if (kp && kp->assigned && kp->t.gen == ke->gen &&
+	    (ke->offset == kp->mark_off || ke->offset == kafka_offsets_committable(&kp->t))) {
+		uint32_t n = e->attempts; /* calls made: the next delivery counts itself */
+
+		if (ke->offset != kp->mark_off) {
+			kp->mark_off = ke->offset;
+			kp->mark_n = kp->mark_sent = 0;
+		}
+		if (n > kp->mark_n) {
+			kp->mark_n = n;
+			kp->dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
 	return 0;
 }
 
@@ -437,7 +468,7 @@ static const struct queue_ops kafka_consumer_ops = {
     .stats = kc_stats,
     .set_notify = kc_set_notify,
     .shutdown = kc_shutdown,
-    .note_attempt = NULL, /* a redelivered record starts its retry budget again */
+    .note_attempt = kc_note_attempt,
     .free = kc_free,
 };
 
@@ -474,6 +505,10 @@ static rd_kafka_conf_t *consumer_conf(struct kconsumer *k, const struct kafka_op
 	rd_kafka_conf_set_offset_commit_cb(conf, kconsumer_commit_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_stats_cb(conf, kconsumer_stats_cb);
+	if (kconsumer_rebalance_watch(conf, k)) {
+		snprintf(err, errlen, "kafka: consumer: cannot add the rejoin interceptor");
+		goto fail;
+	}
 	return conf;
 fail:
 	rd_kafka_conf_destroy(conf);

@@ -87,6 +87,9 @@ struct kafka_consumer_stats {
 	uint64_t rebalances;	  /* assign + revoke callbacks */
 	uint64_t dropped_revoked; /* ready (never handed out) entries dropped on revoke */
 	uint64_t pauses;	  /* partitions paused for a full prefetch */
+	uint64_t lost;		  /* assignments lost (the group moved on without this member) */
+	uint64_t commits_held;	  /* periodic commits put off while this member rejoined */
+	uint64_t redelivered;	  /* records delivered again with attempts kept from earlier */
 };
 void kafka_consumer_get_stats(struct queue *q, struct kafka_consumer_stats *st);
 

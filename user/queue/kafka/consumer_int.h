@@ -26,7 +26,18 @@ struct kpart {
 	uint32_t ready;		      /* entries of this partition on the ready list */
 	int64_t sent;		      /* last offset committed (or being committed), -1: none */
 	int64_t lag, committed, high; /* from the client's statistics, -1: unknown */
+	/* attempts kept with the group's committed offset (commit metadata, KATTEMPTS_META):
+	 * the next delivery of the record at mark_off starts with mark_n attempts spent */
+	int64_t mark_off;   /* -1: none */
+	uint32_t mark_n;    /* kept in memory, committed with the offset mark_off */
+	uint32_t mark_sent; /* mark_n last committed (a change is committed even in place) */
+	bool mark_first;    /* assigned, first record not polled yet: it is marked durably */
+	int64_t stored_off; /* read at assignment from the committed metadata, -1: none */
+	uint32_t stored_n;
 };
+
+/* Commit metadata of a partition: "sluice-attempts=OFFSET:N". */
+#define KATTEMPTS_META "sluice-attempts="
 
 /* Backend-private trailer behind each entry's data (8-byte aligned). */
 struct kentry {
@@ -45,6 +56,9 @@ struct kconsumer {
 	pthread_t poller;
 	bool poller_started;
 	int stop; /* atomic: the poll thread ends */
+	/* atomic: this member is between JoinGroup and its new assignment; periodic commits
+	 * wait (consumer_group.c, rebalance_watch) */
+	int rebalancing;
 	queue_notify_fn *notify;
 	void *notify_arg;
 	rd_kafka_queue_t *cq; /* the consumer queue (the main queue forwarded to it) */
@@ -71,6 +85,9 @@ static inline struct kentry *kentry_of(const struct queue_entry *e)
 	return (struct kentry *)(void *)((uint8_t *)e->data + KENTRY_ALIGN8(e->len));
 }
 
+/* Mark the first record polled of each newly assigned partition in msgs (its delivery is
+ * counted in the commit metadata before it is handed out). Lock not held; poll thread. */
+void kconsumer_mark_first(struct kconsumer *k, rd_kafka_message_t **msgs, int n);
 /* The partition, created (unassigned) when new. NULL on no memory. Lock held. */
 struct kpart *kconsumer_part_get(struct kconsumer *k, uint32_t c, int32_t p);
 /* The partition (class c, number p), NULL when never assigned. Lock held. */
@@ -85,6 +102,9 @@ void kconsumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			    rd_kafka_topic_partition_list_t *parts, void *opaque);
 void kconsumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *offsets, void *opaque);
+/* Watch the group protocol requests of rk (on_new interceptor, set on the conf before
+ * rd_kafka_new) so periodic commits pause while this member rejoins its group. */
+rd_kafka_resp_err_t kconsumer_rebalance_watch(rd_kafka_conf_t *conf, struct kconsumer *k);
 /* The client's statistics JSON (statistics.interval.ms): broker lag per partition. */
 int kconsumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 

@@ -163,10 +163,16 @@ static void collect(struct metrics *m, void *arg)
 		const struct {
 			const char *name;
 			uint64_t v;
-		} c[] = {{"records", st.records},	{"acks_stale", st.acks_stale},
-			 {"commits", st.commits},	{"commit_errors", st.commit_errors},
-			 {"rebalances", st.rebalances}, {"dropped_revoked", st.dropped_revoked},
-			 {"pauses", st.pauses}};
+		} c[] = {{"records", st.records},
+			 {"acks_stale", st.acks_stale},
+			 {"commits", st.commits},
+			 {"commit_errors", st.commit_errors},
+			 {"rebalances", st.rebalances},
+			 {"dropped_revoked", st.dropped_revoked},
+			 {"pauses", st.pauses},
+			 {"lost", st.lost},
+			 {"commits_held", st.commits_held},
+			 {"redelivered", st.redelivered}};
 
 		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 			metric_set(metrics_series(km->counters, (const char *[]){c[i].name}),

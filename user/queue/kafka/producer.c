@@ -332,13 +332,9 @@ static rd_kafka_conf_t *producer_conf(struct kprod *p, char *err, size_t errlen)
 		return NULL;
 	/* librdkafka's own bound above ours (forwarded spill records count in both) */
 	snprintf(qmax, sizeof(qmax), "%lld", p->o.queue_max * 2 + 1000);
-	/* linger.ms 5 (librdkafka's own default): a record is a partition's batch, a batch one
-	 * produce request and broker round trip, so at 2 ms most batches held one or two
-	 * records; tools/bench/kafka_e2e measured 5 ms at ~20% less CPU per row (ingress broker
-	 * threads, broker) and a shorter consumer tail, for the same 202 latency under load. */
 	if (kafka_conf_require(c, &p->o, "enable.idempotence", "true", err, errlen) ||
 	    kafka_conf_require(c, &p->o, "acks", "all", err, errlen) ||
-	    kafka_conf_default(c, &p->o, "linger.ms", "5", err, errlen) ||
+	    kafka_conf_default(c, &p->o, "linger.ms", "2", err, errlen) ||
 	    kafka_conf_default(c, &p->o, "message.timeout.ms", "10000", err, errlen) ||
 	    kafka_conf_default(c, &p->o, "reconnect.backoff.ms", "100", err, errlen) ||
 	    kafka_conf_default(c, &p->o, "reconnect.backoff.max.ms", "1000", err, errlen) ||

@@ -3,10 +3,13 @@
  *
  * An array under a mutex plus an eventfd. Invariant: cap >= n + reserved, so a post always
  * has room; the array grows only in inbox_reserve(). inbox_take() copies out and keeps the
- * array (reservations outstanding still need its room).
+ * array (reservations outstanding still need its room). The eventfd is written when a
+ * message lands in an empty inbox (or on inbox_wake), so the reader must take until
+ * inbox_take() returns 0 after each wake.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -94,13 +97,21 @@ void inbox_wake(struct inbox *ib)
 
 void inbox_post(struct inbox *ib, const struct inbox_msg *m)
 {
+	bool first;
+
 	pthread_mutex_lock(&ib->lock);
 	if (!ib->reserved) /* a post without its reservation: a bug in the caller */
 		abort();
 	ib->reserved--;
+	first = !ib->n;
 	ib->msgs[ib->n++] = *m;
 	pthread_mutex_unlock(&ib->lock);
-	inbox_wake(ib);
+	/* Only the first message into an empty inbox writes the eventfd: the reader takes
+	 * until empty after every wake, so later ones ride on that wake. A completion burst
+	 * (one delivery report or journal sync answering many events) is one write, one
+	 * wake-up of the loop, instead of one each. */
+	if (first)
+		inbox_wake(ib);
 }
 
 size_t inbox_take(struct inbox *ib, struct inbox_msg *out, size_t max)

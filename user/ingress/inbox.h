@@ -41,7 +41,8 @@ void inbox_unreserve(struct inbox *ib);
 void inbox_post(struct inbox *ib, const struct inbox_msg *m);
 /* Wake the reader without a message (drain requests). */
 void inbox_wake(struct inbox *ib);
-/* Move up to max messages, oldest first, into out. Returns how many. */
+/* Move up to max messages, oldest first, into out. Returns how many. After each wake the
+ * reader calls this until it returns 0: only a post into an empty inbox wakes it. */
 size_t inbox_take(struct inbox *ib, struct inbox_msg *out, size_t max);
 
 #endif /* SLUICE_INGRESS_INBOX_H */

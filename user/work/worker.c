@@ -242,17 +242,19 @@ static struct pg_dead_event dead_event(const struct queue_entry *e)
 	return (struct pg_dead_event){e->data, e->len, e->class, e->tenant};
 }
 
+/* Dead-letter the step (or record an optional step failed); calls = the calls made to the
+ * upstream for it, as the dead letter's attempts column keeps them. */
 static enum call_next give_up(struct worker *w, struct pool *p, struct queue_entry *e,
 			      const struct event_view *v, const struct route_step *s,
-			      const struct pg_step_key *k, const char *reason, const char *why)
+			      const struct pg_step_key *k, unsigned calls, const char *reason,
+			      const char *why)
 {
 	char err[256];
 	struct pg_dead_event de = dead_event(e);
 
 	if (s->optional)
 		return record(w, p, e, k, "failed", NULL, why);
-	if (pg_steps_dead_letter(w->steps, k, reason, e->attempts + 1, why, &de, err,
-				 sizeof(err))) {
+	if (pg_steps_dead_letter(w->steps, k, reason, calls, why, &de, err, sizeof(err))) {
 		pool_retry(p, e, DB_RETRY_NS);
 		return CALL_PARKED;
 	}
@@ -312,7 +314,7 @@ static enum call_next after_failure(struct worker *w, struct pool *p, struct que
 		 : d->reason			 ? d->reason
 						 : "gave up",
 		 res->reason[0] ? res->reason : upstream_outcome_name(res->outcome));
-	return give_up(w, p, e, v, s, k,
+	return give_up(w, p, e, v, s, k, e->attempts + sent,
 		       d->verdict == RETRY_AFTER_DELAY ? "max age" : "retries exhausted", err);
 }
 
@@ -348,15 +350,13 @@ static enum call_next run_call(struct worker *w, struct pool *p, struct queue_en
 		return strcmp(status, "failed") || s->optional ? CALL_ADVANCE : CALL_EVENT_DONE;
 	}
 	if (!up) /* routes were checked against the upstream sections at start */
-		return give_up(w, p, e, v, s, &k, "config", "no such upstream");
+		return give_up(w, p, e, v, s, &k, e->attempts, "config", "no such upstream");
 	/* attempts spent by earlier deliveries (a queue that keeps them across a restart or a
 	 * worker that died mid-call: Kafka's commit metadata, the journal's notes) */
-	if (e->attempts >= upstream_config_of(up->u)->retry.max_attempts) {
-		e->attempts--; /* give_up records attempts + 1: the calls made, none now */
-		return give_up(w, p, e, v, s, &k, "retries exhausted",
+	if (e->attempts >= upstream_config_of(up->u)->retry.max_attempts)
+		return give_up(w, p, e, v, s, &k, e->attempts, "retries exhausted",
 			       "attempts used up by earlier deliveries (a worker died or gave the "
 			       "event up during them)");
-	}
 	req.budget_free = release_entry_fresh(e); /* the release ramp paces it */
 	upstream_call(up->u, &req, &res);
 	release_entry_called(e);

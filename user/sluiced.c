@@ -1114,6 +1114,7 @@ static int start_controller(struct daemon *d)
 				    .run_worker = strcmp(d->cfg.role, "ingress") && d->cfg.pg[0],
 				    .routes_path = d->cfg.routes,
 				    .pg_conninfo = d->cfg.pg,
+				    .db_reachable = &d->api.db_state,
 				    .redis = d->redis,
 				    .max_messages = (uint64_t)d->cfg.max_messages,
 				    .max_age_ns = d->cfg.max_age_ns,

@@ -10,6 +10,12 @@
  * running this test against that sluiced, where the reload is logged only after the 3 s
  * and the exit takes ~10 s.
  *
+ * role_all_silent: the same silent host with --role all. The worker cannot start (its
+ * migration connect hangs for connect_timeout at start, once); the controller thread then
+ * retries only when the probe says the database answers, so SIGTERM is not held by a
+ * blocking migration connect. Checked against the controller that retried every second
+ * regardless: SIGTERM 2.5 s after start-up then waited ~4 s for that connect.
+ *
  * reachable: the other answers, against a real PostgreSQL. A multi-host conninfo whose
  * first host is silent becomes "reachable" through the second within its per-host
  * connect_timeout; stopping the server turns it "unreachable"; a database that does not
@@ -240,10 +246,43 @@ out:
 	silent_close(&s);
 }
 
+static void role_all_silent(void)
+{
+	struct silent s = {.fd = -1};
+	struct sluiced_proc p = {0};
+	char conninfo[200];
+	double exit_ms;
+	const char *args[] = {"--threads", "1",	   "--journal-dir", "@journal", "--role",
+			      "all",	   "--pg", conninfo,	    NULL};
+
+	if (!ASSERT_OK(silent_open(&s), "silent listener"))
+		return;
+	snprintf(conninfo, sizeof(conninfo),
+		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=6 "
+		 "sslmode=disable",
+		 s.port);
+	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start (after one connect_timeout)"))
+		goto out;
+	ASSERT_TRUE(
+	    sluiced_log_wait(&p, "controller: database unreachable, the worker starts", 1000),
+	    "the worker waits for the database");
+	/* the controller thread has had two chances to retry, each a 6 s connect before */
+	usleep(2500 * 1000);
+	ASSERT_EQ(stop_timed(&p, &exit_ms), 0, "clean exit");
+	ASSERT_LT(exit_ms, 2000, "SIGTERM is not held by a migration connect");
+	printf("figure: role_all_sigterm_exit_ms=%.0f\n", exit_ms);
+out:
+	if (p.pid > 0)
+		sluiced_stop(&p, 20000);
+	silent_close(&s);
+}
+
 void test_db_probe(void)
 {
 	if (test__start_subtest("silent_signals"))
 		silent_signals();
+	if (test__start_subtest("role_all_silent"))
+		role_all_silent();
 	if (test__start_subtest("reachable"))
 		reachable();
 }

@@ -479,13 +479,16 @@ static int try_start_worker(struct controller *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* Controller thread: the worker waits for the database (checked every second). */
+/* Controller thread: the worker waits for the database (checked every second, once the
+ * probe says it answers). */
 static void retry_start_worker(struct controller *e, uint64_t now)
 {
 	char err[300];
 	int ret;
 
 	if (!e->routes || now - e->last_start_try_ns < 1000000000ULL)
+		return;
+	if (e->cfg.db_reachable && __atomic_load_n(e->cfg.db_reachable, __ATOMIC_ACQUIRE) != 1)
 		return;
 	e->last_start_try_ns = now;
 	ret = try_start_worker(e, err, sizeof(err));

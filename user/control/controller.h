@@ -29,6 +29,10 @@ struct controller_cfg {
 	bool run_worker;	 /* role all / worker */
 	const char *routes_path; /* "" or NULL: the built-in default route */
 	const char *pg_conninfo;
+	/* the database probe's answer (sink/pg/probe.h: 1 reachable), or NULL. A worker that
+	 * could not start is retried only while it is 1: the migration connect blocks up to
+	 * connect_timeout on a silent host, and the controller thread (so shutdown) with it. */
+	const int *db_reachable;
 	struct redis *redis; /* borrowed, may be NULL: no cache fallback, no Redis metrics */
 	uint64_t max_messages, max_age_ns;
 	void (*retire)(void *arg); /* the worker retired (max-messages/max-age) */

@@ -47,6 +47,7 @@ static char resp[1 << 16];
 struct silent {
 	int fd, port, n;
 	int held[64];
+	char conninfo[200]; /* a --pg naming it */
 };
 
 static int silent_open(struct silent *s)
@@ -119,6 +120,23 @@ static void silent_close(struct silent *s)
 	s->n = 0;
 }
 
+/* Open the silent listener and start sluiced --role role with --pg naming it (and the given
+ * connect_timeout); 0, or the failed step asserted. */
+static int silent_sluiced(struct silent *s, struct sluiced_proc *p, const char *role,
+			  int connect_timeout_s)
+{
+	const char *args[] = {"--threads", "1",	   "--journal-dir", "@journal", "--role",
+			      role,	   "--pg", s->conninfo,	    NULL};
+
+	if (!ASSERT_OK(silent_open(s), "silent listener"))
+		return -1;
+	snprintf(s->conninfo, sizeof(s->conninfo),
+		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=%d "
+		 "sslmode=disable",
+		 s->port, connect_timeout_s);
+	return ASSERT_OK(sluiced_start(p, TENANT_A, args), "start") ? 0 : -1;
+}
+
 /* Poll /readyz until its body has needle; false after timeout_ms. */
 static bool readyz_wait(const struct sluiced_proc *p, const char *needle, int timeout_ms)
 {
@@ -147,18 +165,9 @@ static void silent_signals(void)
 {
 	struct silent s = {.fd = -1};
 	struct sluiced_proc p = {0};
-	char conninfo[200];
 	double t_attempt, t, reload_ms, exit_ms;
-	const char *args[] = {"--threads", "1",	   "--journal-dir", "@journal", "--role",
-			      "ingress",   "--pg", conninfo,	    NULL};
 
-	if (!ASSERT_OK(silent_open(&s), "silent listener"))
-		return;
-	snprintf(conninfo, sizeof(conninfo),
-		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=10 "
-		 "sslmode=disable",
-		 s.port);
-	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start"))
+	if (silent_sluiced(&s, &p, "ingress", 10))
 		goto out;
 	if (!ASSERT_TRUE(silent_take(&s, 5000), "the database check connects to the silent host"))
 		goto out;
@@ -250,18 +259,9 @@ static void role_all_silent(void)
 {
 	struct silent s = {.fd = -1};
 	struct sluiced_proc p = {0};
-	char conninfo[200];
 	double exit_ms;
-	const char *args[] = {"--threads", "1",	   "--journal-dir", "@journal", "--role",
-			      "all",	   "--pg", conninfo,	    NULL};
 
-	if (!ASSERT_OK(silent_open(&s), "silent listener"))
-		return;
-	snprintf(conninfo, sizeof(conninfo),
-		 "host=127.0.0.1 port=%d dbname=sluice user=postgres connect_timeout=6 "
-		 "sslmode=disable",
-		 s.port);
-	if (!ASSERT_OK(sluiced_start(&p, TENANT_A, args), "start (after one connect_timeout)"))
+	if (silent_sluiced(&s, &p, "all", 6)) /* starts after one connect_timeout */
 		goto out;
 	ASSERT_TRUE(
 	    sluiced_log_wait(&p, "controller: database unreachable, the worker starts", 1000),

@@ -26,16 +26,18 @@
 #include "sink/upstream/upstream.h"
 #include "work/release.h"
 
-#define MS	       1000000ULL
-#define MARK_PARKED    (1ULL << 63)
-#define MARK_FRESH     (1ULL << 62)
-#define ID_MASK	       (MARK_FRESH - 1)
-#define TICK_NS	       (50 * MS)
-#define PROBE_EVERY_NS (250 * MS)
-#define STATS_EVERY_NS (1000 * MS)
-#define LEASE_MS       300000 /* a released step runs well within 5 min, or its row is due again */
-#define RAMP_MIN       0.05
-#define TAKE_MAX       200
+#define MS		 1000000ULL
+#define MARK_PARKED	 (1ULL << 63)
+#define MARK_FRESH	 (1ULL << 62)
+#define ID_MASK		 (MARK_FRESH - 1)
+#define TICK_NS		 (50 * MS)
+#define PROBE_EVERY_NS	 (250 * MS)
+#define STATS_EVERY_NS	 (1000 * MS)
+#define ORPHANS_EVERY_NS (10000 * MS)
+#define ORPHANS_MAX	 16	/* upstreams without a releaser shown in the metrics */
+#define LEASE_MS	 300000 /* a released step runs well within 5 min, or its row is due again */
+#define RAMP_MIN	 0.05
+#define TAKE_MAX	 200
 
 struct rupstream {
 	struct upstream *u;
@@ -61,6 +63,13 @@ struct release {
 	pthread_t thread;
 	bool started, stop;
 	struct release *next_live; /* the list the metrics collector reads */
+	/* parked rows of upstreams the routes no longer name (under lock): shown in the
+	 * metrics with the others, 0 once gone; warned about once per appearance */
+	struct rorphan {
+		struct pg_parked_orphan o;
+		bool warned;
+	} orphans[ORPHANS_MAX];
+	int norphans;
 };
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -367,10 +376,58 @@ static void refresh_stats(struct release *r)
 	}
 }
 
+/* Rows whose upstream no releaser of this process serves stay parked until an upstream of
+ * that name is configured again: say so (once per upstream while they stay), and show them
+ * in sluice_parked_events / _oldest_seconds, so SluiceParkedDeliveriesOld sees them age. */
+static void refresh_orphans(struct release *r)
+{
+	const char **known = calloc((size_t)r->nups + 1, sizeof(*known));
+	struct pg_parked_orphan got[ORPHANS_MAX];
+	char err[200];
+	int n;
+
+	if (!known)
+		return;
+	for (int i = 0; i < r->nups; i++)
+		known[i] = upstream_name(r->ups[i].u);
+	n = pg_parked_orphans(r->ps, known, r->nups, got, ORPHANS_MAX, err, sizeof(err));
+	free(known);
+	if (n < 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->norphans; i++) {
+		r->orphans[i].o.rows = 0;
+		r->orphans[i].o.oldest_s = 0;
+	}
+	for (int k = 0; k < n; k++) {
+		struct rorphan *o = r->orphans;
+
+		while (o < r->orphans + r->norphans && strcmp(o->o.upstream, got[k].upstream))
+			o++;
+		if (o == r->orphans + ORPHANS_MAX)
+			continue;
+		if (o == r->orphans + r->norphans) {
+			*o = (struct rorphan){.warned = false};
+			r->norphans++;
+		}
+		o->o = got[k];
+		if (!o->warned)
+			log_warn("release: parked steps of an upstream the routes do not name wait "
+				 "until it is configured again",
+				 "upstream=\"%s\" rows=%llu oldest_s=%.0f", got[k].upstream,
+				 (unsigned long long)got[k].rows, got[k].oldest_s);
+		o->warned = true;
+	}
+	for (int i = 0; i < r->norphans; i++)
+		if (!r->orphans[i].o.rows)
+			r->orphans[i].warned = false; /* gone: warn again if they come back */
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void *releaser(void *arg)
 {
 	struct release *r = arg;
-	uint64_t last = clock_mono_ns(), last_stats = 0;
+	uint64_t last = clock_mono_ns(), last_stats = 0, last_orphans = 0;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
@@ -385,6 +442,10 @@ static void *releaser(void *arg)
 		if (now - last_stats >= STATS_EVERY_NS) {
 			refresh_stats(r);
 			last_stats = now;
+		}
+		if (!last_orphans || now - last_orphans >= ORPHANS_EVERY_NS) {
+			refresh_orphans(r);
+			last_orphans = now;
 		}
 		for (int i = 0; i < r->nups; i++)
 			tick_one(r, &r->ups[i], now, now - last);
@@ -512,6 +573,14 @@ static void collect(struct metrics *m, void *arg)
 			metric_set(metrics_series(f_oldest, name), st.oldest_s);
 			metric_set(metrics_series(f_released, name), (double)st.released);
 		}
+		pthread_mutex_lock(&r->lock);
+		for (int i = 0; i < r->norphans; i++) {
+			const char *name[1] = {r->orphans[i].o.upstream};
+
+			metric_set(metrics_series(f_parked, name), (double)r->orphans[i].o.rows);
+			metric_set(metrics_series(f_oldest, name), r->orphans[i].o.oldest_s);
+		}
+		pthread_mutex_unlock(&r->lock);
 	}
 	pthread_mutex_unlock(&live_lock);
 }

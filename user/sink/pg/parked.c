@@ -144,3 +144,64 @@ int pg_parked_stats(struct pg_steps *ps, const char *upstream, struct pg_parked_
 	PQclear(res);
 	return 0;
 }
+
+/* known as a text[] literal: {"a","b"} with " and \\ escaped. NULL on ENOMEM. */
+static char *text_array(const char *const *known, int n)
+{
+	size_t len = 3;
+	char *buf, *o;
+
+	for (int i = 0; i < n; i++)
+		len += 2 * strlen(known[i]) + 3;
+	buf = malloc(len);
+	if (!buf)
+		return NULL;
+	o = buf;
+	*o++ = '{';
+	for (int i = 0; i < n; i++) {
+		if (i)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = known[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return buf;
+}
+
+int pg_parked_orphans(struct pg_steps *ps, const char *const *known, int nknown,
+		      struct pg_parked_orphan *out, int max, char *err, size_t errlen)
+{
+	char *arr = text_array(known, nknown), lim[16];
+	const char *v[2] = {arr, lim};
+	PGresult *res;
+	int n;
+
+	if (!arr) {
+		snprintf(err, errlen, "out of memory");
+		return -EIO;
+	}
+	snprintf(lim, sizeof(lim), "%d", max);
+	res = pg_steps_exec(
+	    ps,
+	    "SELECT upstream, count(*), extract(epoch FROM clock_timestamp() - "
+	    "min(parked_at)) FROM parked_steps WHERE NOT (upstream = ANY($1::text[])) "
+	    "GROUP BY upstream ORDER BY count(*) DESC, upstream LIMIT $2::int",
+	    2, v, NULL, NULL, PGRES_TUPLES_OK, err, errlen);
+	free(arr);
+	if (!res)
+		return -EIO;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		snprintf(out[i].upstream, sizeof(out[i].upstream), "%s", PQgetvalue(res, i, 0));
+		out[i].rows = strtoull(PQgetvalue(res, i, 1), NULL, 10);
+		out[i].oldest_s = strtod(PQgetvalue(res, i, 2), NULL);
+	}
+	PQclear(res);
+	return n;
+}

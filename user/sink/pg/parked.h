@@ -55,4 +55,15 @@ struct pg_parked_stats {
 int pg_parked_stats(struct pg_steps *ps, const char *upstream, struct pg_parked_stats *st,
 		    char *err, size_t errlen);
 
+struct pg_parked_orphan {
+	char upstream[64]; /* the name the rows carry (cut to 63 bytes) */
+	uint64_t rows;
+	double oldest_s;
+};
+/* Parked steps of upstreams not among known[0..nknown): rows no releaser here takes (an
+ * upstream removed from, or renamed in, the routes file). Up to max groups into out, the
+ * largest first; the number of groups or -EIO. */
+int pg_parked_orphans(struct pg_steps *ps, const char *const *known, int nknown,
+		      struct pg_parked_orphan *out, int max, char *err, size_t errlen);
+
 #endif /* SLUICE_PG_PARKED_H */

@@ -13,7 +13,13 @@
  * buffer. Reported: the median round of ns per request (TLS, plain, the difference), and
  * what AES-128-GCM alone costs for those bytes (EVP, one context, the same sizes).
  *
- * Usage: tls_engine [-n REQUESTS] [-r ROUNDS]   (defaults 200000, 7)
+ * With -c CONNS the rounds go to CONNS established connections in turn (request i to
+ * connection i % CONNS), as the loop serves the bench's 64 keep-alive connections: each
+ * connection's OpenSSL state, record buffers and plaintext buffer are then out of the cache
+ * more often than with one connection, and the plain anchor copies into as many connection
+ * buffers.
+ *
+ * Usage: tls_engine [-n REQUESTS] [-r ROUNDS] [-c CONNS]   (defaults 200000, 7, 1)
  */
 #include <getopt.h>
 #include <openssl/err.h>
@@ -31,7 +37,8 @@
 #include "lib/clock.h"
 #include "tlscerts.h"
 
-#define BATCH 1024
+#define BATCH	  1024
+#define CONNS_MAX 256
 
 static const char body[] =
     "{\"type\":\"lead.created\",\"idempotency_key\":\"bench-0000000001\",\"priority\":\"normal\","
@@ -106,67 +113,82 @@ static void connect_pair(struct tls_ctx *ctx, const char *crt, struct tls_conn *
 	*tp = t;
 }
 
-/* BATCH requests sealed by the client: their ciphertext, one record each, back to back. */
-static size_t seal_batch(struct cli *c, char *out, size_t cap, size_t *rec_len)
+/* One server connection as the bench drives it: its engine, its client, the ciphertext of
+ * the client's next requests, the connection's own buffers. */
+struct bconn {
+	struct tls_conn *t;
+	struct cli c;
+	char *cipher; /* per requests sealed by the client, one record each, back to back */
+	size_t rec_len;
+	struct obuf sending;	/* TLS: the send buffer */
+	struct obuf out, psend; /* plain: the connection's output and send buffers */
+	char conn_buf[1024];	/* the connection's receive side */
+};
+
+/* per requests sealed by b's client into b->cipher. */
+static void seal_batch(struct bconn *b, unsigned per)
 {
-	size_t n = 0, w;
+	size_t w;
 	char *p;
 	long k;
 
-	for (int i = 0; i < BATCH; i++)
-		if (!SSL_write_ex(c->ssl, request, request_len, &w))
+	for (unsigned i = 0; i < per; i++)
+		if (!SSL_write_ex(b->c.ssl, request, request_len, &w))
 			die("client SSL_write");
-	k = BIO_get_mem_data(c->wb, &p);
-	if (k <= 0 || (size_t)k > cap)
+	k = BIO_get_mem_data(b->c.wb, &p);
+	if (k <= 0 || (size_t)k > (size_t)per * 1024)
 		die("client output");
-	memcpy(out, p, (size_t)k);
-	n = (size_t)k;
-	(void)BIO_reset(c->wb);
-	*rec_len = n / BATCH;
-	return n;
+	memcpy(b->cipher, p, (size_t)k);
+	(void)BIO_reset(b->c.wb);
+	b->rec_len = (size_t)k / per;
 }
 
-/* The server side of BATCH requests; returns ns spent. */
-__attribute__((noinline)) static uint64_t
-serve_tls(struct tls_conn *t, const char *in, size_t rec_len, struct obuf *sending, char *conn_buf)
+/* The server side of per requests on each of nb connections, taking turns; ns spent. */
+__attribute__((noinline)) static uint64_t serve_tls(struct bconn *bs, unsigned nb, unsigned per)
 {
 	uint64_t t0 = cpu_ns();
 
-	for (int i = 0; i < BATCH; i++) {
-		const char *p;
-		size_t n;
+	for (unsigned i = 0; i < per; i++)
+		for (unsigned j = 0; j < nb; j++) {
+			struct bconn *b = &bs[j];
+			const char *p;
+			size_t n;
 
-		if (tls_conn_feed(t, in + (size_t)i * rec_len, rec_len) != TLS_HS_DONE)
-			die("feed");
-		n = tls_conn_plain(t, &p);
-		if (n != request_len)
-			die("plaintext length");
-		memcpy(conn_buf, p, n); /* conn_on_data's parse reads it where it is */
-		tls_conn_plain_consume(t, n);
-		if (tls_conn_write(t, answer, answer_len) || tls_conn_take_output(t, sending))
-			die("write");
-		sending->len = 0; /* on_send: sent (the buffer stays for the next answer) */
-	}
+			if (tls_conn_feed(b->t, b->cipher + (size_t)i * b->rec_len, b->rec_len) !=
+			    TLS_HS_DONE)
+				die("feed");
+			n = tls_conn_plain(b->t, &p);
+			if (n != request_len)
+				die("plaintext length");
+			memcpy(b->conn_buf, p, n); /* conn_on_data's parse reads it where it is */
+			tls_conn_plain_consume(b->t, n);
+			if (tls_conn_write(b->t, answer, answer_len) ||
+			    tls_conn_take_output(b->t, &b->sending))
+				die("write");
+			b->sending.len =
+			    0; /* on_send: sent (the buffer stays for the next answer) */
+		}
 	return cpu_ns() - t0;
 }
 
-__attribute__((noinline)) static uint64_t serve_plain(const char *in, struct obuf *out,
-						      struct obuf *sending, char *conn_buf)
+__attribute__((noinline)) static uint64_t serve_plain(struct bconn *bs, unsigned nb, unsigned per)
 {
 	uint64_t t0 = cpu_ns();
 
-	for (int i = 0; i < BATCH; i++) {
-		struct obuf s;
+	for (unsigned i = 0; i < per; i++)
+		for (unsigned j = 0; j < nb; j++) {
+			struct bconn *b = &bs[j];
+			struct obuf s;
 
-		memcpy(conn_buf, in, request_len);
-		if (obuf_append(out, answer, answer_len))
-			die("append");
-		s = *sending; /* start_send's swap */
-		*sending = *out;
-		*out = s;
-		out->len = 0;
-		sending->len = 0;
-	}
+			memcpy(b->conn_buf, request, request_len);
+			if (obuf_append(&b->out, answer, answer_len))
+				die("append");
+			s = b->psend; /* start_send's swap */
+			b->psend = b->out;
+			b->out = s;
+			b->out.len = 0;
+			b->psend.len = 0;
+		}
 	return cpu_ns() - t0;
 }
 
@@ -204,31 +226,32 @@ static double gcm_only(unsigned reps)
 
 int main(int argc, char **argv)
 {
-	unsigned long n_req = 200000, rounds = 7;
+	unsigned long n_req = 200000, rounds = 7, nconns = 1;
 	char dir[] = "/tmp/tls_engine.XXXXXX", err[512] = "", cmd[600];
-	static char cipher[BATCH * 1024], conn_buf[1024];
 	double tls_ns[64], plain_ns[64], diff_ns[64];
-	struct obuf out = {0}, sending = {0}, psend = {0};
 	struct tlscert cert;
 	struct tls_ctx *ctx;
-	struct tls_conn *t;
-	struct cli c;
+	struct bconn *bs;
+	unsigned per;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:c:")) != -1) {
 		if (opt == 'n')
 			n_req = strtoul(optarg, NULL, 10);
 		else if (opt == 'r')
 			rounds = strtoul(optarg, NULL, 10);
+		else if (opt == 'c')
+			nconns = strtoul(optarg, NULL, 10);
 		else {
-			fprintf(stderr, "usage: tls_engine [-n REQUESTS] [-r ROUNDS]\n");
+			fprintf(stderr, "usage: tls_engine [-n REQUESTS] [-r ROUNDS] [-c CONNS]\n");
 			return 2;
 		}
 	}
-	if (!n_req || !rounds || rounds > 64) {
-		fprintf(stderr, "tls_engine: -n must be > 0, -r 1..64\n");
+	if (!n_req || !rounds || rounds > 64 || !nconns || nconns > CONNS_MAX) {
+		fprintf(stderr, "tls_engine: -n must be > 0, -r 1..64, -c 1..%d\n", CONNS_MAX);
 		return 2;
 	}
+	per = BATCH / nconns ? BATCH / (unsigned)nconns : 1; /* requests per connection and batch */
 	request_len =
 	    (size_t)snprintf(request, sizeof(request),
 			     "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n"
@@ -245,22 +268,30 @@ int main(int argc, char **argv)
 	ctx = tls_ctx_new(&(struct tls_opts){.dflt = {cert.crt, cert.key}}, err, sizeof(err));
 	if (!ctx)
 		die(err);
-	connect_pair(ctx, cert.crt, &t, &c);
+	bs = calloc(nconns, sizeof(*bs));
+	if (!bs)
+		die("out of memory");
+	for (unsigned long j = 0; j < nconns; j++) {
+		connect_pair(ctx, cert.crt, &bs[j].t, &bs[j].c);
+		bs[j].cipher = malloc((size_t)per * 1024);
+		if (!bs[j].cipher)
+			die("out of memory");
+	}
 
 	printf("TLS engine per request (%zu-byte request, %zu-byte answer, %lu requests x %lu "
-	       "rounds, cipher %s):\n",
-	       request_len, answer_len, n_req, rounds, SSL_get_cipher_name(c.ssl));
+	       "rounds, %lu connection%s, cipher %s):\n",
+	       request_len, answer_len, n_req, rounds, nconns, nconns == 1 ? "" : "s",
+	       SSL_get_cipher_name(bs[0].c.ssl));
 	for (unsigned long r = 0; r < rounds; r++) {
 		uint64_t ts = 0, ps = 0;
 		unsigned long done = 0;
 
 		while (done < n_req) {
-			size_t rec_len;
-
-			seal_batch(&c, cipher, sizeof(cipher), &rec_len);
-			ts += serve_tls(t, cipher, rec_len, &sending, conn_buf);
-			ps += serve_plain(request, &out, &psend, conn_buf);
-			done += BATCH;
+			for (unsigned long j = 0; j < nconns; j++)
+				seal_batch(&bs[j], per);
+			ts += serve_tls(bs, (unsigned)nconns, per);
+			ps += serve_plain(bs, (unsigned)nconns, per);
+			done += (unsigned long)per * nconns;
 		}
 		tls_ns[r] = (double)ts / done;
 		plain_ns[r] = (double)ps / done;
@@ -272,13 +303,17 @@ int main(int argc, char **argv)
 	printf("  of which AES-128-GCM itself (EVP, %zu + %zu bytes sealed): %.0f ns\n",
 	       request_len + 1, answer_len + 1, gcm_only(1000000));
 
-	tls_conn_free(t);
-	SSL_free(c.ssl);
-	SSL_CTX_free(c.ctx);
+	for (unsigned long j = 0; j < nconns; j++) {
+		tls_conn_free(bs[j].t);
+		SSL_free(bs[j].c.ssl);
+		SSL_CTX_free(bs[j].c.ctx);
+		free(bs[j].cipher);
+		obuf_fini(&bs[j].sending);
+		obuf_fini(&bs[j].out);
+		obuf_fini(&bs[j].psend);
+	}
+	free(bs);
 	tls_ctx_free(ctx);
-	obuf_fini(&out);
-	obuf_fini(&sending);
-	obuf_fini(&psend);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) ? 1 : 0;
 }

@@ -16,6 +16,9 @@
 #include "queue/kafka/offsets.h"
 
 #define KCONSUMER_BATCH 256 /* records per poll */
+/* a partial batch waits this long for the rest of its burst: bounds the poll thread's
+ * wake-ups (and the feeder's) to one per period under load, adds at most this to latency */
+#define KCONSUMER_GATHER_US 2000
 
 struct kpart {
 	uint32_t class;

@@ -30,17 +30,31 @@ struct env {
 	char jdir[512];
 };
 
+/* One PostgreSQL server for all subtests (initdb and a start were most of a subtest's
+ * time): started by the first env_start, stopped when the test ends; each subtest gets a
+ * freshly created and migrated database "sluice" on it (e->pg is a copy: no subtest stops
+ * the server). */
+static struct pgh_server shared_pg;
+
 static int env_start(struct env *e, const char *faults)
 {
 	static int seq;
-	char err[256], base[400];
+	char err[256], base[400], out[1024];
 	struct journal_cfg jc = {0};
 
 	memset(e, 0, sizeof(*e));
 	snprintf(base, sizeof(base), "%s/env%d", test__tmpdir(), ++seq);
 	mkdir(base, 0755);
-	if (pgh_server_start(&e->pg, base, NULL))
+	if (!shared_pg.running) {
+		if (pgh_server_start(&shared_pg, base, NULL))
+			return -1;
+	} else if (pgh_psql_args(&shared_pg, out, sizeof(out),
+				 "-d postgres -c 'DROP DATABASE sluice WITH (FORCE)' "
+				 "-c 'CREATE DATABASE sluice'")) {
+		printf("a fresh database: %s\n", out);
 		return -1;
+	}
+	e->pg = shared_pg;
 	if (pg_migrate_conninfo(e->pg.conninfo, err, sizeof(err)) < 0) {
 		printf("migrate: %s\n", err);
 		return -1;
@@ -58,7 +72,6 @@ static void env_stop(struct env *e)
 	if (e->q)
 		queue_free(e->q);
 	mock_upstream_stop(&e->mock);
-	pgh_server_destroy(&e->pg);
 }
 
 static struct routes *routes_for(struct env *e, const char *extra)
@@ -596,4 +609,5 @@ void test_worker(void)
 		subtest_step_paths();
 	if (test__start_subtest("thin_and_shed"))
 		subtest_thin_and_shed();
+	pgh_server_destroy(&shared_pg);
 }

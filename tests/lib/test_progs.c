@@ -3,7 +3,7 @@
  *
  * Usage: test_progs [-v] [-l] [-t NAME[,NAME...]] [-T SECONDS] [-s SEED]
  *   -t  run tests whose name, or "test/subtest", starts with one of the NAMEs
- *   -v  show every test's output, not only failing ones
+ *   -v  show every test's output, not only failing ones, and each test's and subtest's time
  *   -l  list test names
  *   -T  per-test timeout (default 600 s; a test that times out fails)
  *   -s  run the tests in an order shuffled by SEED (0: a seed from the clock); the seed is
@@ -58,6 +58,7 @@ struct shared_result {
 	char sub_failed[MAX_SUBTESTS];
 	char sub_skipped[MAX_SUBTESTS];
 	char skip_reason[MAX_SUBTESTS + 1][160];
+	double sub_start[MAX_SUBTESTS]; /* clock_mono_s() at test__start_subtest */
 };
 
 bool test__verbose;
@@ -107,6 +108,7 @@ bool test__start_subtest(const char *name)
 	i = res->nsub++;
 	res->cur = i;
 	snprintf(res->sub_name[i], sizeof(res->sub_name[i]), "%s", name);
+	res->sub_start[i] = clock_mono_s();
 	fflush(stdout);
 	return true;
 }
@@ -278,6 +280,12 @@ static double run_test(int num, const struct test_def *t, int timeout_s, struct 
 			printf(" (%s)", res->skip_reason[i + 1][0] ? res->skip_reason[i + 1]
 								   : res->skip_reason[0]);
 		printf("\n");
+		/* a subtest runs until the next one starts or the test ends (its shared
+		 * set-up before the first subtest counts to the test only) */
+		if (test__verbose)
+			printf("#%d/%d %s/%s: %.2fs\n", num, i + 1, t->name, res->sub_name[i],
+			       (i + 1 < res->nsub ? res->sub_start[i + 1] : t1) -
+				   res->sub_start[i]);
 		tot->failed += f;
 		tot->skipped += s;
 		tot->passed += !f && !s;

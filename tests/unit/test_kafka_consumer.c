@@ -115,9 +115,15 @@ static bool produce_all(const struct mock *m, int partitions, int n)
 
 static struct queue *consumer(const struct mock *m, const struct kafka_consumer_cfg *cfg)
 {
-	static const char *const conf[] = {"kafka.session.timeout.ms=6000",
-					   "kafka.heartbeat.interval.ms=100", "kafka.log_level=2",
-					   "kafka.statistics.interval.ms=200"};
+	/* fetch.wait.max.ms 20 (default 500): window_and_prefetch pauses and resumes its
+	 * partitions dozens of times and took 17 s with the default, 6 s with this; it checks
+	 * the bounds, not how fast a resumed partition refills. session.timeout.ms 3000: the
+	 * mock's coordinator holds every rebalance of a group with members for the session
+	 * timeout - 1 s however soon they rejoin (revoke_takeover has two); heartbeats every
+	 * 100 ms keep a live member well inside it */
+	static const char *const conf[] = {
+	    "kafka.session.timeout.ms=3000", "kafka.heartbeat.interval.ms=100", "kafka.log_level=2",
+	    "kafka.statistics.interval.ms=200", "kafka.fetch.wait.max.ms=20"};
 	struct kafka_opts o;
 	char err[512] = "";
 	struct queue *q;

@@ -122,10 +122,7 @@ static struct rig *rig_start_with(const char *name, bool with_ingress)
 	if (!ASSERT_OK(kafka_mock_cmd(&r->k, "up all"), "brokers up") ||
 	    (!r->pg.running && !ASSERT_OK(pgh_server_restart(&r->pg), "postgres back")))
 		return NULL;
-	if (!fresh && !ASSERT_OK(pgh_psql_args(&r->pg, out, sizeof(out),
-					       "-d postgres -c 'DROP DATABASE sluice WITH (FORCE)' "
-					       "-c 'CREATE DATABASE sluice'"),
-				 "a fresh database")) {
+	if (!fresh && !ASSERT_OK(pgh_fresh_db(&r->pg, out, sizeof(out)), "a fresh database")) {
 		printf("%s\n", out);
 		return NULL;
 	}

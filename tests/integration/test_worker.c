@@ -48,9 +48,7 @@ static int env_start(struct env *e, const char *faults)
 	if (!shared_pg.running) {
 		if (pgh_server_start(&shared_pg, base, NULL))
 			return -1;
-	} else if (pgh_psql_args(&shared_pg, out, sizeof(out),
-				 "-d postgres -c 'DROP DATABASE sluice WITH (FORCE)' "
-				 "-c 'CREATE DATABASE sluice'")) {
+	} else if (pgh_fresh_db(&shared_pg, out, sizeof(out))) {
 		printf("a fresh database: %s\n", out);
 		return -1;
 	}

@@ -271,6 +271,13 @@ int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const ch
 	return psql_run(s, out, outlen, args);
 }
 
+int pgh_fresh_db(const struct pgh_server *s, char *out, size_t outlen)
+{
+	return pgh_psql_args(s, out, outlen,
+			     "-d postgres -c 'DROP DATABASE sluice WITH (FORCE)' "
+			     "-c 'CREATE DATABASE sluice'");
+}
+
 long long pgh_query_ll(const struct pgh_server *s, const char *sql)
 {
 	PGconn *c = PQconnectdb(s->local_conninfo);

@@ -79,6 +79,9 @@ int pgh_psql(const struct pgh_server *s, char *out, size_t outlen, const char *f
 /* Run psql with extra arguments (e.g. -f file, or -c "\copy ..."), no -c added. */
 int pgh_psql_args(const struct pgh_server *s, char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Drop database "sluice" (closing its sessions) and create it empty, for a server that
+ * several subtests share. 0, or -errno with psql's output in out. */
+int pgh_fresh_db(const struct pgh_server *s, char *out, size_t outlen);
 /* A single integer from a query (first column of the first row); -1 with a message on error. */
 long long pgh_query_ll(const struct pgh_server *s, const char *sql);
 /* Poll sql until it returns want or seconds pass; prints the last value when it never did. */

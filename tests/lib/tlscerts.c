@@ -115,3 +115,21 @@ int tlscert_sha256_hex(const char *crt, char hex[65])
 	hex[n] = '\0';
 	return pclose(p) == 0 && n == 64 ? 0 : -EIO;
 }
+
+SSL *tlscert_mem_client(SSL_CTX *ctx, BIO **rb, BIO **wb)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	*rb = BIO_new(BIO_s_mem());
+	*wb = BIO_new(BIO_s_mem());
+	if (!ssl || !*rb || !*wb) {
+		BIO_free(*rb);
+		BIO_free(*wb);
+		SSL_free(ssl);
+		return NULL;
+	}
+	BIO_set_mem_eof_return(*rb, -1);
+	SSL_set_bio(ssl, *rb, *wb);
+	SSL_set_connect_state(ssl);
+	return ssl;
+}

@@ -9,6 +9,8 @@
 #ifndef SLUICE_TLSCERTS_H
 #define SLUICE_TLSCERTS_H
 
+#include <openssl/ssl.h>
+
 struct tlscert {
 	char crt[512]; /* PEM certificate (leaf first) */
 	char key[512]; /* PEM private key, unencrypted */
@@ -25,5 +27,10 @@ int tlscert_issue(const char *dir, const char *name, const char *cn, const struc
 /* The SHA-256 fingerprint of a certificate file as `openssl x509 -fingerprint` prints it,
  * reduced to 64 lower-case hex digits, into hex[65]. 0 or -EIO. */
 int tlscert_sha256_hex(const char *crt, char hex[65]);
+
+/* A client SSL of ctx speaking through two memory BIOs (*rb what the server sent, *wb what
+ * the client writes; a read of an empty *rb says "retry"), in connect state: the harness
+ * moves the bytes. NULL when OpenSSL fails. SSL_free frees the BIOs. */
+SSL *tlscert_mem_client(SSL_CTX *ctx, BIO **rb, BIO **wb);
 
 #endif /* SLUICE_TLSCERTS_H */

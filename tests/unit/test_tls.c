@@ -102,12 +102,7 @@ static struct cli *cli_new(const struct cli_opts *o, const char *sni, SSL_SESSIO
 		SSL_CTX_use_certificate_chain_file(c->ctx, o->cert->crt);
 		SSL_CTX_use_PrivateKey_file(c->ctx, o->cert->key, SSL_FILETYPE_PEM);
 	}
-	c->ssl = SSL_new(c->ctx);
-	c->rb = BIO_new(BIO_s_mem());
-	c->wb = BIO_new(BIO_s_mem());
-	BIO_set_mem_eof_return(c->rb, -1);
-	SSL_set_bio(c->ssl, c->rb, c->wb);
-	SSL_set_connect_state(c->ssl);
+	c->ssl = tlscert_mem_client(c->ctx, &c->rb, &c->wb);
 	if (sni)
 		SSL_set_tlsext_host_name(c->ssl, sni);
 	if (sess)

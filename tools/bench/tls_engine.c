@@ -80,12 +80,9 @@ static void connect_pair(struct tls_ctx *ctx, const char *crt, struct tls_conn *
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!t || !c->ctx || SSL_CTX_load_verify_file(c->ctx, crt) != 1)
 		die("client setup");
-	c->ssl = SSL_new(c->ctx);
-	c->rb = BIO_new(BIO_s_mem());
-	c->wb = BIO_new(BIO_s_mem());
-	BIO_set_mem_eof_return(c->rb, -1);
-	SSL_set_bio(c->ssl, c->rb, c->wb);
-	SSL_set_connect_state(c->ssl);
+	c->ssl = tlscert_mem_client(c->ctx, &c->rb, &c->wb);
+	if (!c->ssl)
+		die("client SSL");
 	SSL_set_tlsext_host_name(c->ssl, "bench.test");
 	for (int i = 0; i < 100; i++) {
 		char *p, buf[4096];
